@@ -14,3 +14,14 @@ pub mod proto {
 }
 
 pub mod model;
+pub mod sanitize;
+pub mod ui;
+pub mod hub;
+pub mod sink;
+pub mod record;
+pub mod cli;
+pub mod client;
+pub mod commands;
+pub mod config;
+pub mod logging;
+pub mod run;

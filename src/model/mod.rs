@@ -1,1 +1,9 @@
+//! The pure model: no I/O, no tokio, no ratatui. Unit-tested directly.
+
+pub mod alert;
 pub mod filter;
+pub mod intern;
+pub mod store;
+
+pub use alert::Change;
+pub use store::{AlertRecord, Event, KeyId, KeyState, NewAlert, Peer, Store, StoreError, StoreLimits, Tally};

@@ -1,0 +1,139 @@
+//! The client subcommands: send, load, replay, open.
+
+use std::time::Duration;
+
+use crate::cli::{Command, LoadArgs, ReplayArgs, SendArgs};
+use crate::client::{Target, describe_status};
+use crate::proto::AlertRequest;
+use crate::run::Failure;
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))
+}
+
+pub fn run(cmd: Command) -> Result<(), Failure> {
+    match cmd {
+        Command::Send(a) => send(a),
+        Command::Load(a) => load(a),
+        Command::Replay(a) => replay(a),
+        Command::Open(a) => crate::ui::run_open(&a).map_err(Failure::Runtime),
+        Command::Config => {
+            print!("{}", crate::config::DEFAULT_CONFIG);
+            Ok(())
+        }
+    }
+}
+
+fn send(a: SendArgs) -> Result<(), Failure> {
+    let target = Target::from_args(&a.target).map_err(Failure::Usage)?;
+    target.normalized_url().map_err(Failure::Usage)?;
+    let details = match (&a.details, &a.details_file) {
+        (Some(d), _) => d.clone(),
+        (None, Some(p)) => std::fs::read_to_string(p).map_err(|e| {
+            Failure::Usage(format!("cannot read details file {}: {e}", p.display()))
+        })?,
+        (None, None) => String::new(),
+    };
+    let req = AlertRequest {
+        owner_name: a.owner,
+        repo_name: a.repo,
+        policy_name: a.policy,
+        details,
+        pass: a.pass && !a.fail,
+    };
+    let timeout = Duration::from_secs_f64(a.timeout.max(0.001));
+    let rt = runtime()?;
+    rt.block_on(async {
+        let mut client = target.client().map_err(Failure::Usage)?;
+        match tokio::time::timeout(timeout, client.alert(req)).await {
+            Ok(Ok(_)) => {
+                println!("OK");
+                Ok(())
+            }
+            Ok(Err(s)) => Err(Failure::Runtime(format!(
+                "{} answered {}",
+                target.url,
+                describe_status(&s)
+            ))),
+            Err(_) => Err(Failure::Runtime(format!(
+                "{} did not answer within {:.1} s",
+                target.url,
+                timeout.as_secs_f64()
+            ))),
+        }
+    })
+}
+
+fn load(a: LoadArgs) -> Result<(), Failure> {
+    let target = Target::from_args(&a.target).map_err(Failure::Usage)?;
+    target.normalized_url().map_err(Failure::Usage)?;
+    if a.concurrency == 0 {
+        return Err(Failure::Usage("--concurrency: must be at least 1".into()));
+    }
+    if let Some(r) = a.rate
+        && !(r.is_finite() && r > 0.0)
+    {
+        return Err(Failure::Usage("--rate: must be a number above 0".into()));
+    }
+    let plan = crate::client::load::LoadPlan {
+        total: a.total,
+        concurrency: a.concurrency,
+        connections: a.connections.unwrap_or(a.concurrency.min(4)).max(1),
+        rate: a.rate,
+        repos: a.repos.max(1),
+    };
+    let rt = runtime()?;
+    let report = rt
+        .block_on(crate::client::load::run(&target, &plan))
+        .map_err(Failure::Runtime)?;
+    if a.json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.text());
+    }
+    if report.ok < report.sent {
+        return Err(Failure::Runtime(format!(
+            "{} of {} alerts were refused",
+            report.sent - report.ok,
+            report.sent
+        )));
+    }
+    Ok(())
+}
+
+fn replay(a: ReplayArgs) -> Result<(), Failure> {
+    let target = Target::from_args(&a.target).map_err(Failure::Usage)?;
+    target.normalized_url().map_err(Failure::Usage)?;
+    let speed: crate::client::replay::Speed = a.speed.parse().map_err(Failure::Usage)?;
+    let file = std::fs::File::open(&a.file)
+        .map_err(|e| Failure::Usage(format!("cannot open recording {}: {e}", a.file.display())))?;
+    let (alerts, bad) = crate::client::replay::load_recording(std::io::BufReader::new(file));
+    let name = a.file.display().to_string();
+    for e in &bad {
+        eprintln!("sinkwatch: {name}:{e} (skipped)");
+    }
+    let rt = runtime()?;
+    let report = rt
+        .block_on(crate::client::replay::run(&target, alerts, bad, speed, |m| {
+            eprintln!("sinkwatch: {m}")
+        }))
+        .map_err(Failure::Runtime)?;
+    println!(
+        "replayed {} of {} alerts from {name} to {} ({} failed, {} bad lines skipped)",
+        report.sent,
+        report.read,
+        target.url,
+        report.failed.len(),
+        report.bad_lines.len()
+    );
+    if !report.failed.is_empty() {
+        return Err(Failure::Runtime(format!(
+            "{} alerts were not accepted",
+            report.failed.len()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,307 @@
+//! The hub: the single owner of the [`Store`].
+//!
+//! The sink hands every validated alert to [`Hub::ingest`], which stores it,
+//! assigns its `seq` and publishes the resolved record to every consumer
+//! through one bounded broadcast queue. Publishing never waits: a consumer
+//! that falls behind loses the oldest records it has not read and learns how
+//! many (`Lagged`), so it can count and show them. Ingest therefore never
+//! waits on a terminal, a disk or an upstream.
+//!
+//! Readers that need more than the stream (the TUI) look at the store under
+//! the lock with [`Hub::read`], briefly, and never mutate it.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{broadcast, watch};
+
+use crate::model::{AlertRecord, NewAlert, Peer, Store, StoreError, StoreLimits};
+
+/// Default capacity of the consumer queue.
+pub const DEFAULT_QUEUE: usize = 65_536;
+
+/// Why the sink refused a request. Counted, never shown, never forwarded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Refusal {
+    /// A required field is empty.
+    EmptyField,
+    /// A field is longer than its limit.
+    FieldTooLong,
+    /// A field is not valid UTF-8.
+    InvalidUtf8,
+    /// The message could not be decoded or exceeded the message size limit.
+    BadMessage,
+    /// Missing or wrong bearer token.
+    Unauthenticated,
+    /// Too many distinct keys, rate limit, or shutting down.
+    Overloaded,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 6] = [
+        Refusal::EmptyField,
+        Refusal::FieldTooLong,
+        Refusal::InvalidUtf8,
+        Refusal::BadMessage,
+        Refusal::Unauthenticated,
+        Refusal::Overloaded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::EmptyField => "empty_field",
+            Refusal::FieldTooLong => "field_too_long",
+            Refusal::InvalidUtf8 => "invalid_utf8",
+            Refusal::BadMessage => "bad_message",
+            Refusal::Unauthenticated => "unauthenticated",
+            Refusal::Overloaded => "overloaded",
+        }
+    }
+}
+
+/// Why the hub did not accept an alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestError {
+    Store(StoreError),
+    Closed,
+}
+
+impl std::fmt::Display for IngestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IngestError::Store(e) => e.fmt(f),
+            IngestError::Closed => f.write_str("sinkwatch is shutting down"),
+        }
+    }
+}
+
+impl std::error::Error for IngestError {}
+
+struct Inner {
+    store: Store,
+    tx: Option<broadcast::Sender<Arc<AlertRecord>>>,
+}
+
+/// The single owner of the Store; see the module docs.
+pub struct Hub {
+    inner: Mutex<Inner>,
+    refused: [AtomicU64; Refusal::ALL.len()],
+    /// The last accepted seq, for consumers that only need to know that
+    /// something changed (the TUI's redraw trigger).
+    head: watch::Sender<u64>,
+}
+
+impl Hub {
+    pub fn new(limits: StoreLimits, queue: usize) -> Arc<Hub> {
+        let (tx, _) = broadcast::channel(queue.max(1));
+        let (head, _) = watch::channel(0);
+        Arc::new(Hub {
+            inner: Mutex::new(Inner {
+                store: Store::new(limits),
+                tx: Some(tx),
+            }),
+            refused: Default::default(),
+            head,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock would be a bug in the pure store;
+        // keep serving rather than poisoning every later request.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stores an alert and publishes it. Returns once the store holds it.
+    pub fn ingest(
+        &self,
+        alert: &NewAlert,
+        peer_addr: Option<std::net::SocketAddr>,
+        peer_identity: Option<&str>,
+    ) -> Result<Arc<AlertRecord>, IngestError> {
+        self.ingest_at(alert, now_ms(), peer_addr, peer_identity)
+    }
+
+    /// As [`Hub::ingest`] with an explicit receive time (recordings).
+    pub fn ingest_at(
+        &self,
+        alert: &NewAlert,
+        at_ms: u64,
+        peer_addr: Option<std::net::SocketAddr>,
+        peer_identity: Option<&str>,
+    ) -> Result<Arc<AlertRecord>, IngestError> {
+        let mut inner = self.lock();
+        let Some(tx) = inner.tx.clone() else {
+            return Err(IngestError::Closed);
+        };
+        let peer: Option<Arc<Peer>> = if peer_addr.is_some() || peer_identity.is_some() {
+            Some(inner.store.peer(peer_addr, peer_identity))
+        } else {
+            None
+        };
+        let record = Arc::new(
+            inner
+                .store
+                .ingest(alert, at_ms, peer)
+                .map_err(IngestError::Store)?,
+        );
+        // Sent under the lock so consumers see records in seq order. An error
+        // only means nobody is subscribed right now.
+        let _ = tx.send(record.clone());
+        drop(inner);
+        self.head.send_replace(record.seq);
+        Ok(record)
+    }
+
+    /// A new consumer: receives every record accepted from now on, and
+    /// returns the seq of the first record it will see.
+    pub fn subscribe(&self) -> (u64, broadcast::Receiver<Arc<AlertRecord>>) {
+        let inner = self.lock();
+        let next = inner.store.next_seq();
+        match &inner.tx {
+            Some(tx) => (next, tx.subscribe()),
+            None => {
+                // Already closed: a receiver that reports Closed at once.
+                let (tx, rx) = broadcast::channel(1);
+                drop(tx);
+                (next, rx)
+            }
+        }
+    }
+
+    /// Wakes when a new alert was accepted (value: the last seq).
+    pub fn watch_head(&self) -> watch::Receiver<u64> {
+        self.head.subscribe()
+    }
+
+    /// Reads the store under the lock. Keep `f` short: ingest waits for it.
+    pub fn read<R>(&self, f: impl FnOnce(&Store) -> R) -> R {
+        f(&self.lock().store)
+    }
+
+    /// Stops accepting; consumers drain what is queued and then see Closed.
+    pub fn close(&self) {
+        self.lock().tx = None;
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().tx.is_none()
+    }
+
+    pub fn refuse(&self, why: Refusal) {
+        self.refused[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn refused(&self, why: Refusal) -> u64 {
+        self.refused[why as usize].load(Ordering::Relaxed)
+    }
+
+    pub fn refused_total(&self) -> u64 {
+        Refusal::ALL.iter().map(|r| self.refused(*r)).sum()
+    }
+
+    /// Non-zero refusal counters by name.
+    pub fn refused_by_reason(&self) -> BTreeMap<&'static str, u64> {
+        Refusal::ALL
+            .iter()
+            .map(|r| (r.as_str(), self.refused(*r)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before 1970).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(repo: &str, pass: bool) -> NewAlert {
+        NewAlert {
+            owner: "o".into(),
+            repo: repo.into(),
+            policy: "p".into(),
+            details: String::new(),
+            pass,
+        }
+    }
+
+    #[test]
+    fn consumers_see_every_record_in_order() {
+        let hub = Hub::new(StoreLimits::default(), 16);
+        let (first, mut rx) = hub.subscribe();
+        assert_eq!(first, 1);
+        for i in 0..10 {
+            hub.ingest(&alert(&format!("r{i}"), true), None, None)
+                .unwrap();
+        }
+        for want in 1..=10 {
+            assert_eq!(rx.try_recv().unwrap().seq, want);
+        }
+    }
+
+    #[test]
+    fn a_slow_consumer_loses_records_but_never_blocks_ingest() {
+        let hub = Hub::new(StoreLimits::default(), 8);
+        let (_, mut rx) = hub.subscribe();
+        for i in 0..100 {
+            hub.ingest(&alert(&format!("r{i}"), true), None, None)
+                .unwrap();
+        }
+        assert_eq!(hub.read(|s| s.accepted()), 100);
+        match rx.try_recv() {
+            Err(broadcast::error::TryRecvError::Lagged(n)) => assert_eq!(n, 92),
+            other => panic!("expected Lagged, got {other:?}"),
+        }
+        assert_eq!(rx.try_recv().unwrap().seq, 93);
+    }
+
+    #[test]
+    fn close_refuses_and_ends_consumers_after_draining() {
+        let hub = Hub::new(StoreLimits::default(), 8);
+        let (_, mut rx) = hub.subscribe();
+        hub.ingest(&alert("a", false), None, None).unwrap();
+        hub.close();
+        assert_eq!(
+            hub.ingest(&alert("b", false), None, None),
+            Err(IngestError::Closed)
+        );
+        assert_eq!(rx.try_recv().unwrap().seq, 1);
+        assert!(matches!(
+            rx.try_recv(),
+            Err(broadcast::error::TryRecvError::Closed)
+        ));
+    }
+
+    #[test]
+    fn refusals_are_counted_by_reason() {
+        let hub = Hub::new(StoreLimits::default(), 8);
+        hub.refuse(Refusal::EmptyField);
+        hub.refuse(Refusal::EmptyField);
+        hub.refuse(Refusal::InvalidUtf8);
+        assert_eq!(hub.refused_total(), 3);
+        let by = hub.refused_by_reason();
+        assert_eq!(by.get("empty_field"), Some(&2));
+        assert_eq!(by.get("invalid_utf8"), Some(&1));
+        assert_eq!(by.len(), 2);
+    }
+
+    #[test]
+    fn peers_reach_the_record() {
+        let hub = Hub::new(StoreLimits::default(), 8);
+        let addr = "127.0.0.1:5000".parse().unwrap();
+        let r = hub
+            .ingest(&alert("a", true), Some(addr), Some("CN=x"))
+            .unwrap();
+        let p = r.peer.as_ref().unwrap();
+        assert_eq!(p.label, "127.0.0.1:5000");
+        assert_eq!(p.identity.as_deref(), Some("CN=x"));
+    }
+}

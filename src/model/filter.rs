@@ -1,0 +1,1637 @@
+//! The `/` filter language of the TUI.
+//!
+//! A filter is a whitespace-separated list of terms that must all match
+//! (AND). Matching is case-insensitive everywhere.
+//!
+//! | term                         | matches when                                         |
+//! |------------------------------|------------------------------------------------------|
+//! | `org:ossf`, `org:open*`      | the owner matches the glob (`*` any run, `?` one char)|
+//! | `repo:score*`                | the repo name matches the glob                       |
+//! | `policy:"Branch Protection"` | the policy name matches the glob                     |
+//! | `status:fail` / `status:pass`| the alert fails / passes (`failing`, `failed`, …)     |
+//! | `change:regressed`           | the change is that one (`first`, `same`, `regressed`, `fixed`, `transition`) |
+//! | `age<15m`, `age>=2d`         | the alert's age compares so (units ms, s, m, h, d; none = s) |
+//! | `word`, `"a phrase"`         | a substring of owner, repo, policy or details        |
+//! | `/re/`                       | the regex is found in owner, repo, policy or details |
+//! | `-term`                      | the term does not match                              |
+//!
+//! Double quotes work around any value (`org:"a b"`); inside them `\"` is
+//! a quote and `\\` a backslash. In a glob, `\*`, `\?` and `\\` are literal.
+//! In a regex, `\/` is a slash.
+//!
+//! Everything expensive (lowercasing, glob and regex compilation) happens in
+//! [`Filter::parse`], so matching never allocates.
+
+use std::fmt;
+
+use regex::{Regex, RegexBuilder};
+
+use super::Change;
+
+/// The parts of an alert the filter looks at, borrowed from wherever the
+/// caller keeps them.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertView<'a> {
+    pub owner: &'a str,
+    pub repo: &'a str,
+    pub policy: &'a str,
+    pub details: &'a str,
+    pub pass: bool,
+    pub change: Change,
+    pub age_ms: u64,
+}
+
+/// Why a filter did not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterError {
+    /// 0-based char (not byte) offset of the start of the bad term, so the
+    /// TUI can put a caret under it.
+    pub position: usize,
+    /// A one-line message naming the bad term.
+    pub message: String,
+}
+
+impl fmt::Display for FilterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "at position {}: {}", self.position, self.message)
+    }
+}
+
+impl std::error::Error for FilterError {}
+
+/// A parsed filter. The default filter is empty and matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    source: String,
+    /// Terms that only read (owner, repo, policy): cacheable per key.
+    key_terms: Vec<Term<KeyTest>>,
+    /// Everything else, cheapest first.
+    event_terms: Vec<Term<EventTest>>,
+}
+
+impl std::str::FromStr for Filter {
+    type Err = FilterError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Filter::parse(s)
+    }
+}
+
+impl Filter {
+    /// Parses a filter; empty (or all-whitespace) input matches everything.
+    pub fn parse(input: &str) -> Result<Filter, FilterError> {
+        let mut filter = Filter {
+            source: input.to_owned(),
+            ..Filter::default()
+        };
+        let mut parser = Parser {
+            chars: input.chars().collect(),
+            pos: 0,
+        };
+        while let Some(term) = parser.next_term()? {
+            match term {
+                ParsedTerm::Key(t) => filter.key_terms.push(t),
+                ParsedTerm::Event(t) => filter.event_terms.push(t),
+            }
+        }
+        // AND is commutative, so evaluate cheap terms first to short-circuit
+        // before any substring or regex search (stable: keeps user order
+        // among equals).
+        filter.event_terms.sort_by_key(|t| t.test.cost());
+        Ok(filter)
+    }
+
+    /// True when there are no terms.
+    pub fn is_empty(&self) -> bool {
+        self.key_terms.is_empty() && self.event_terms.is_empty()
+    }
+
+    /// The text the filter was parsed from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// True when every term matches the alert.
+    pub fn matches(&self, a: &AlertView<'_>) -> bool {
+        self.matches_key(a.owner, a.repo, a.policy) && self.matches_event(a)
+    }
+
+    /// Evaluates only the terms that depend on the key alone (org:, repo:,
+    /// policy:, and their negations).
+    /// Callers pre-compute this once per (owner, repo, policy) key and cache it.
+    pub fn matches_key(&self, owner: &str, repo: &str, policy: &str) -> bool {
+        self.key_terms.iter().all(|t| {
+            let hay = match t.test.field {
+                KeyField::Owner => owner,
+                KeyField::Repo => repo,
+                KeyField::Policy => policy,
+            };
+            t.test.glob.matches(hay) != t.negated
+        })
+    }
+
+    /// Evaluates only the remaining terms (status, change, age, bare words,
+    /// regex). `matches(a) == matches_key(..) && matches_event(a)`.
+    pub fn matches_event(&self, a: &AlertView<'_>) -> bool {
+        self.event_terms
+            .iter()
+            .all(|t| t.test.matches(a) != t.negated)
+    }
+
+    /// False when [`Filter::matches_key`] alone decides.
+    pub fn has_event_terms(&self) -> bool {
+        !self.event_terms.is_empty()
+    }
+
+    /// True if any bare word / regex term exists (they read details).
+    pub fn uses_details(&self) -> bool {
+        self.event_terms
+            .iter()
+            .any(|t| matches!(t.test, EventTest::Text(_) | EventTest::Regex(_)))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Terms
+
+#[derive(Debug, Clone)]
+struct Term<T> {
+    negated: bool,
+    test: T,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyField {
+    Owner,
+    Repo,
+    Policy,
+}
+
+#[derive(Debug, Clone)]
+struct KeyTest {
+    field: KeyField,
+    glob: Glob,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cmp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Debug, Clone)]
+enum EventTest {
+    Pass(bool),
+    /// Bit set of accepted [`Change`]s (see [`change_bit`]).
+    Change(u8),
+    Age(Cmp, u64),
+    Text(Needle),
+    Regex(Regex),
+}
+
+impl EventTest {
+    /// Rough relative cost, used only to order evaluation.
+    fn cost(&self) -> u8 {
+        match self {
+            EventTest::Pass(_) | EventTest::Change(_) | EventTest::Age(..) => 0,
+            EventTest::Text(Needle::Ascii(_)) => 1,
+            EventTest::Text(Needle::Unicode(_)) | EventTest::Regex(_) => 2,
+        }
+    }
+
+    fn matches(&self, a: &AlertView<'_>) -> bool {
+        match self {
+            EventTest::Pass(pass) => a.pass == *pass,
+            EventTest::Change(mask) => mask & change_bit(a.change) != 0,
+            EventTest::Age(cmp, limit) => match cmp {
+                Cmp::Lt => a.age_ms < *limit,
+                Cmp::Le => a.age_ms <= *limit,
+                Cmp::Gt => a.age_ms > *limit,
+                Cmp::Ge => a.age_ms >= *limit,
+            },
+            EventTest::Text(needle) => [a.owner, a.repo, a.policy, a.details]
+                .iter()
+                .any(|hay| needle.found_in(hay)),
+            EventTest::Regex(re) => [a.owner, a.repo, a.policy, a.details]
+                .iter()
+                .any(|hay| re.is_match(hay)),
+        }
+    }
+}
+
+fn change_bit(c: Change) -> u8 {
+    match c {
+        Change::First => 1,
+        Change::Same => 2,
+        Change::Regressed => 4,
+        Change::Fixed => 8,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Case-insensitive substring search
+
+/// A bare word or phrase, prepared for case-insensitive substring search.
+#[derive(Debug, Clone)]
+enum Needle {
+    /// Non-empty, ASCII, lowercased: searched byte-wise without allocating.
+    Ascii(Box<[u8]>),
+    /// Non-ASCII needles need Unicode case folding, which the regex crate
+    /// does for us (compiled once at parse time).
+    Unicode(Regex),
+}
+
+impl Needle {
+    fn new(text: &str) -> Needle {
+        if text.is_ascii() {
+            Needle::Ascii(text.to_ascii_lowercase().into_bytes().into_boxed_slice())
+        } else {
+            // An escaped literal always compiles; fall back to a never-matching
+            // ASCII needle rather than panic if it somehow does not.
+            match RegexBuilder::new(&regex::escape(text))
+                .case_insensitive(true)
+                .build()
+            {
+                Ok(re) => Needle::Unicode(re),
+                Err(_) => Needle::Ascii(text.as_bytes().into()),
+            }
+        }
+    }
+
+    fn found_in(&self, hay: &str) -> bool {
+        match self {
+            Needle::Ascii(needle) => contains_ascii_ci(hay.as_bytes(), needle),
+            Needle::Unicode(re) => re.is_match(hay),
+        }
+    }
+}
+
+/// `b | mask == lower` accepts both cases of an ASCII letter and only the
+/// exact byte otherwise.
+fn case_mask(lower: u8) -> u8 {
+    if lower.is_ascii_lowercase() { 0x20 } else { 0 }
+}
+
+/// Case-insensitive search of a lowercased ASCII `needle` in `hay`.
+///
+/// Candidates must match both the first and the last needle byte; they are
+/// found 16 positions at a time with a branch-free loop the compiler turns
+/// into SIMD compares, then verified. ASCII needle bytes never equal UTF-8
+/// continuation bytes, so a byte-wise hit is always a real substring.
+fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
+    let n = needle.len();
+    let (Some(&first), Some(&last)) = (needle.first(), needle.last()) else {
+        return true; // the empty needle is everywhere (never built by parse)
+    };
+    if hay.len() < n {
+        return false;
+    }
+    let (fm, lm) = (case_mask(first), case_mask(last));
+    let candidates = hay.len() - n + 1; // starting positions 0..candidates
+    let verify = |i: usize| hay[i..i + n].eq_ignore_ascii_case(needle);
+
+    let mut i = 0;
+    while i + 16 <= candidates {
+        let (Some(a), Some(b)) = (
+            hay[i..].first_chunk::<16>(),
+            hay[i + n - 1..].first_chunk::<16>(),
+        ) else {
+            break;
+        };
+        let mut hits: u32 = 0;
+        for (j, (&x, &y)) in a.iter().zip(b).enumerate() {
+            let ok = ((x | fm) == first) & ((y | lm) == last);
+            hits |= u32::from(ok) << j;
+        }
+        while hits != 0 {
+            if verify(i + hits.trailing_zeros() as usize) {
+                return true;
+            }
+            hits &= hits - 1;
+        }
+        i += 16;
+    }
+    (i..candidates).any(|i| (hay[i] | fm) == first && (hay[i + n - 1] | lm) == last && verify(i))
+}
+
+// ---------------------------------------------------------------------------
+// Globs
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GlobTok {
+    /// `*`: any run of chars, including none.
+    Star,
+    /// `?`: exactly one char.
+    One,
+    /// A literal char, already case-folded.
+    Lit(char),
+}
+
+/// A whole-string, case-insensitive glob. Without wildcards it is a plain
+/// case-insensitive equality.
+#[derive(Debug, Clone)]
+struct Glob {
+    toks: Box<[GlobTok]>,
+}
+
+/// Simple one-to-one case folding: ASCII fast path, and Unicode chars whose
+/// lowercase is a single char (`Ü` → `ü`); the rare multi-char lowercase
+/// (`İ`) is left as is. Used on both pattern and haystack, so it is consistent.
+fn fold(c: char) -> char {
+    if c.is_ascii() {
+        return c.to_ascii_lowercase();
+    }
+    let mut lower = c.to_lowercase();
+    if lower.len() == 1 {
+        lower.next().unwrap_or(c)
+    } else {
+        c
+    }
+}
+
+impl Glob {
+    fn new(pattern: &str) -> Glob {
+        let mut toks = Vec::with_capacity(pattern.len());
+        let mut chars = pattern.chars();
+        while let Some(c) = chars.next() {
+            let tok = match c {
+                '*' => GlobTok::Star,
+                '?' => GlobTok::One,
+                // `\x` is a literal x; a trailing `\` is a literal backslash.
+                '\\' => GlobTok::Lit(fold(chars.next().unwrap_or('\\'))),
+                c => GlobTok::Lit(fold(c)),
+            };
+            // `**` means `*`; collapsing avoids useless backtracking.
+            if !(tok == GlobTok::Star && toks.last() == Some(&GlobTok::Star)) {
+                toks.push(tok);
+            }
+        }
+        Glob {
+            toks: toks.into_boxed_slice(),
+        }
+    }
+
+    /// Iterative wildcard matching with single-star backtracking: O(n·m)
+    /// worst case, no recursion, no allocation.
+    fn matches(&self, hay: &str) -> bool {
+        let toks = &self.toks;
+        let next_char = |at: usize| hay[at..].chars().next();
+        let (mut t, mut h) = (0usize, 0usize); // token index, hay byte index
+        // Where to resume after the last `*`: (token after it, hay byte index).
+        let mut resume: Option<(usize, usize)> = None;
+        loop {
+            if let Some(&tok) = toks.get(t) {
+                match (tok, next_char(h)) {
+                    (GlobTok::Star, _) => {
+                        t += 1;
+                        resume = Some((t, h));
+                        continue;
+                    }
+                    (GlobTok::One, Some(c)) => {
+                        t += 1;
+                        h += c.len_utf8();
+                        continue;
+                    }
+                    (GlobTok::Lit(l), Some(c)) if fold(c) == l => {
+                        t += 1;
+                        h += c.len_utf8();
+                        continue;
+                    }
+                    _ => {}
+                }
+            } else if h == hay.len() {
+                return true;
+            }
+            // Mismatch: let the last `*` swallow one more char, or fail.
+            match resume {
+                Some((rt, rh)) => match next_char(rh) {
+                    Some(c) => {
+                        let rh = rh + c.len_utf8();
+                        resume = Some((rt, rh));
+                        (t, h) = (rt, rh);
+                    }
+                    None => return false,
+                },
+                None => return false,
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Parsing
+
+enum ParsedTerm {
+    Key(Term<KeyTest>),
+    Event(Term<EventTest>),
+}
+
+const FIELDS_HELP: &str =
+    "fields are org, repo, policy, status, change, and age<…/age>… (e.g. age<15m)";
+
+/// Longest term text quoted in an error message.
+const SNIPPET_CHARS: usize = 40;
+
+struct Parser {
+    chars: Vec<char>,
+    /// Current char index.
+    pos: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    fn at_term_end(&self) -> bool {
+        self.peek().is_none_or(char::is_whitespace)
+    }
+
+    /// Index of the next whitespace at or after `from` (or the end).
+    fn word_end(&self, from: usize) -> usize {
+        self.chars[from.min(self.chars.len())..]
+            .iter()
+            .position(|c| c.is_whitespace())
+            .map_or(self.chars.len(), |p| from + p)
+    }
+
+    /// The term starting at `start` as typed, for messages (shortened).
+    fn snippet(&self, start: usize, end: usize) -> String {
+        let end = end.min(self.chars.len());
+        let text = &self.chars[start.min(end)..end];
+        if text.len() > SNIPPET_CHARS {
+            let mut s: String = text[..SNIPPET_CHARS].iter().collect();
+            s.push('…');
+            s
+        } else {
+            text.iter().collect()
+        }
+    }
+
+    /// An error for the term from `start` to `end`, as "`term`: message".
+    fn error_to(&self, start: usize, end: usize, message: &str) -> FilterError {
+        FilterError {
+            position: start,
+            message: format!("`{}`: {message}", self.snippet(start, end)),
+        }
+    }
+
+    /// An error for the term starting at `start` and running to the next
+    /// whitespace.
+    fn error(&self, start: usize, message: &str) -> FilterError {
+        self.error_to(start, self.word_end(start), message)
+    }
+
+    fn next_term(&mut self) -> Result<Option<ParsedTerm>, FilterError> {
+        while self.peek().is_some_and(char::is_whitespace) {
+            self.pos += 1;
+        }
+        let start = self.pos;
+        if self.peek().is_none() {
+            return Ok(None);
+        }
+
+        // Each leading `-` flips the term, so `--x` is just `x`.
+        let mut negated = false;
+        while self.peek() == Some('-') {
+            negated = !negated;
+            self.pos += 1;
+        }
+        if self.at_term_end() {
+            return Err(self.error(start, "`-` must be followed by a term to exclude"));
+        }
+
+        let parsed = match self.peek() {
+            Some('/') => ParsedTerm::Event(Term {
+                negated,
+                test: self.regex_term(start)?,
+            }),
+            Some('"') => {
+                let phrase = self.quoted(start)?;
+                self.expect_term_end(start)?;
+                if phrase.is_empty() {
+                    return Err(self.error(start, "empty phrase"));
+                }
+                ParsedTerm::Event(Term {
+                    negated,
+                    test: EventTest::Text(Needle::new(&phrase)),
+                })
+            }
+            _ => self.word_or_field(start, negated)?,
+        };
+        Ok(Some(parsed))
+    }
+
+    /// After a closing quote or slash the term must end.
+    fn expect_term_end(&self, start: usize) -> Result<(), FilterError> {
+        match self.peek() {
+            Some(c) if !c.is_whitespace() => Err(self.error_to(
+                start,
+                self.word_end(self.pos),
+                &format!("unexpected `{c}` after the closing delimiter (add a space?)"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads a `"…"` value at `self.pos` (which is on the opening quote).
+    fn quoted(&mut self, start: usize) -> Result<String, FilterError> {
+        self.pos += 1;
+        let mut out = String::new();
+        while let Some(c) = self.peek() {
+            self.pos += 1;
+            match c {
+                '"' => return Ok(out),
+                '\\' if matches!(self.peek(), Some('"' | '\\')) => {
+                    out.push(self.chars[self.pos]);
+                    self.pos += 1;
+                }
+                c => out.push(c),
+            }
+        }
+        Err(self.error_to(
+            start,
+            self.chars.len(),
+            "unterminated quote (missing closing `\"`)",
+        ))
+    }
+
+    /// Reads a value (quoted, or up to the next whitespace).
+    fn value(&mut self, start: usize) -> Result<String, FilterError> {
+        if self.peek() == Some('"') {
+            let v = self.quoted(start)?;
+            self.expect_term_end(start)?;
+            Ok(v)
+        } else {
+            let end = self.word_end(self.pos);
+            let v = self.chars[self.pos..end].iter().collect();
+            self.pos = end;
+            Ok(v)
+        }
+    }
+
+    /// `/regex/` with `\/` for a literal slash; may contain spaces.
+    fn regex_term(&mut self, start: usize) -> Result<EventTest, FilterError> {
+        self.pos += 1; // opening '/'
+        let mut pattern = String::new();
+        loop {
+            match self.peek() {
+                None => {
+                    return Err(self.error_to(
+                        start,
+                        self.chars.len(),
+                        "unterminated regex (missing closing `/`)",
+                    ));
+                }
+                Some('/') => {
+                    self.pos += 1;
+                    break;
+                }
+                Some('\\') => {
+                    self.pos += 1;
+                    match self.peek() {
+                        Some('/') => pattern.push('/'),
+                        // Other escapes belong to the regex syntax: keep them,
+                        // including `\\` (so `\\/` still ends the regex).
+                        Some(c) => {
+                            pattern.push('\\');
+                            pattern.push(c);
+                        }
+                        None => continue, // reported as unterminated above
+                    }
+                    self.pos += 1;
+                }
+                Some(c) => {
+                    pattern.push(c);
+                    self.pos += 1;
+                }
+            }
+        }
+        self.expect_term_end(start)?;
+        if pattern.is_empty() {
+            return Err(self.error_to(start, self.pos, "empty regex"));
+        }
+        RegexBuilder::new(&pattern)
+            .case_insensitive(true)
+            .build()
+            .map(EventTest::Regex)
+            .map_err(|e| {
+                let why = format!("invalid regex: {}", brief_regex_error(&e));
+                self.error_to(start, self.pos, &why)
+            })
+    }
+
+    /// `field:value`, `age<…`, or a bare word.
+    fn word_or_field(&mut self, start: usize, negated: bool) -> Result<ParsedTerm, FilterError> {
+        let name_start = self.pos;
+        let name_len = self.chars[name_start..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphabetic() || **c == '_')
+            .count();
+        let name: String = self.chars[name_start..name_start + name_len]
+            .iter()
+            .map(char::to_ascii_lowercase)
+            .collect();
+        let after = self.chars.get(name_start + name_len).copied();
+
+        if name == "age" && matches!(after, Some('<' | '>' | '=')) {
+            self.pos = name_start + name_len;
+            return self.age_term(start, negated);
+        }
+        if name_len == 0 || after != Some(':') {
+            // A bare word: everything up to the next whitespace.
+            let end = self.word_end(self.pos);
+            let word: String = self.chars[self.pos..end].iter().collect();
+            self.pos = end;
+            return Ok(ParsedTerm::Event(Term {
+                negated,
+                test: EventTest::Text(Needle::new(&word)),
+            }));
+        }
+
+        self.pos = name_start + name_len + 1; // past ':'
+        let key = match name.as_str() {
+            "org" => Some(KeyField::Owner),
+            "repo" => Some(KeyField::Repo),
+            "policy" => Some(KeyField::Policy),
+            "status" | "change" => None,
+            "age" => {
+                return Err(self.error(
+                    start,
+                    "age is written as a comparison, e.g. age<15m, age>1h, age<=30s or age>=2d",
+                ));
+            }
+            _ => {
+                let raw: String = self.chars[name_start..name_start + name_len]
+                    .iter()
+                    .collect();
+                return Err(self.error(
+                    start,
+                    &format!(
+                        "unknown field `{raw}`; {FIELDS_HELP}; \
+                         put text with a colon in quotes to search for it"
+                    ),
+                ));
+            }
+        };
+        if self.at_term_end() {
+            return Err(self.error(start, &format!("empty value for `{name}:`")));
+        }
+        let value = self.value(start)?;
+        // From here on the term is `start..self.pos` (a quoted value may
+        // contain spaces).
+        let end = self.pos;
+        if value.is_empty() {
+            return Err(self.error_to(start, end, &format!("empty value for `{name}:`")));
+        }
+
+        if let Some(field) = key {
+            return Ok(ParsedTerm::Key(Term {
+                negated,
+                test: KeyTest {
+                    field,
+                    glob: Glob::new(&value),
+                },
+            }));
+        }
+        let lower = value.to_lowercase();
+        let test = if name == "status" {
+            match lower.as_str() {
+                "pass" | "passing" | "passed" => EventTest::Pass(true),
+                "fail" | "failing" | "failed" => EventTest::Pass(false),
+                _ => {
+                    return Err(self.error_to(
+                        start,
+                        end,
+                        "bad status; use status:pass or status:fail",
+                    ));
+                }
+            }
+        } else {
+            match (lower.as_str(), Change::parse(&lower)) {
+                (_, Some(c)) => EventTest::Change(change_bit(c)),
+                ("transition" | "transitions", None) => {
+                    EventTest::Change(change_bit(Change::Regressed) | change_bit(Change::Fixed))
+                }
+                _ => {
+                    return Err(self.error_to(
+                        start,
+                        end,
+                        "bad change; use first, same, regressed, fixed or transition",
+                    ));
+                }
+            }
+        };
+        Ok(ParsedTerm::Event(Term { negated, test }))
+    }
+
+    /// `age` has been read; `self.pos` is on the comparator.
+    fn age_term(&mut self, start: usize, negated: bool) -> Result<ParsedTerm, FilterError> {
+        let cmp = match (self.peek(), self.chars.get(self.pos + 1)) {
+            (Some('<'), Some('=')) => Cmp::Le,
+            (Some('>'), Some('=')) => Cmp::Ge,
+            (Some('<'), _) => Cmp::Lt,
+            (Some('>'), _) => Cmp::Gt,
+            _ => {
+                return Err(self.error(start, "compare age with <, >, <= or >=, e.g. age<15m"));
+            }
+        };
+        self.pos += if matches!(cmp, Cmp::Le | Cmp::Ge) {
+            2
+        } else {
+            1
+        };
+        if self.at_term_end() {
+            return Err(self.error(start, "missing age after the comparison, e.g. age<15m"));
+        }
+        let value = self.value(start)?;
+        match parse_age_ms(&value) {
+            Some(ms) => Ok(ParsedTerm::Event(Term {
+                negated,
+                test: EventTest::Age(cmp, ms),
+            })),
+            None => Err(self.error_to(
+                start,
+                self.pos,
+                &format!(
+                    "bad age `{value}`; use a number with unit ms, s, m, h or d \
+                     (plain number = seconds), e.g. age<15m"
+                ),
+            )),
+        }
+    }
+}
+
+/// `15m` → 900000. Accepts a decimal number (`1.5h`) and a case-insensitive
+/// unit; no unit means seconds. None on anything else or on overflow.
+fn parse_age_ms(s: &str) -> Option<u64> {
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let unit_ms: u64 = match unit.to_ascii_lowercase().as_str() {
+        "ms" => 1,
+        "" | "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    // Reject `.`, `1.2.3`, and f64's extra spellings (`inf`, `1e5`) up front.
+    if !num.bytes().any(|b| b.is_ascii_digit()) || num.matches('.').count() > 1 {
+        return None;
+    }
+    if !num.contains('.') {
+        return num.parse::<u64>().ok()?.checked_mul(unit_ms);
+    }
+    let ms = num.parse::<f64>().ok()? * unit_ms as f64;
+    // `u64::MAX as f64` rounds up to 2^64, hence the strict `<`.
+    (ms.is_finite() && ms < u64::MAX as f64).then(|| ms.round() as u64)
+}
+
+/// The regex crate's message is multi-line (pattern, caret, `error: …`);
+/// keep only the `error:` line, which fits a status bar.
+fn brief_regex_error(e: &regex::Error) -> String {
+    let full = e.to_string();
+    full.lines()
+        .find_map(|l| l.trim().strip_prefix("error:"))
+        .or_else(|| full.lines().map(str::trim).find(|l| !l.is_empty()))
+        .unwrap_or("unknown error")
+        .trim()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn alert<'a>(
+        owner: &'a str,
+        repo: &'a str,
+        policy: &'a str,
+        details: &'a str,
+    ) -> AlertView<'a> {
+        AlertView {
+            owner,
+            repo,
+            policy,
+            details,
+            pass: false,
+            change: Change::Same,
+            age_ms: 0,
+        }
+    }
+
+    fn sample() -> AlertView<'static> {
+        AlertView {
+            owner: "ossf",
+            repo: "scorecard",
+            policy: "Branch Protection",
+            details: "No protection found for branch main",
+            pass: false,
+            change: Change::Regressed,
+            age_ms: 10 * 60_000, // 10 minutes
+        }
+    }
+
+    /// Parses (panicking with the error on failure) and matches.
+    fn m(filter: &str, a: &AlertView<'_>) -> bool {
+        let f = Filter::parse(filter).unwrap_or_else(|e| panic!("{filter:?}: {e}"));
+        let key = f.matches_key(a.owner, a.repo, a.policy);
+        let event = f.matches_event(a);
+        assert_eq!(f.matches(a), key && event, "split mismatch for {filter:?}");
+        f.matches(a)
+    }
+
+    fn err(filter: &str) -> FilterError {
+        match Filter::parse(filter) {
+            Ok(f) => panic!("{filter:?} parsed: {f:?}"),
+            Err(e) => e,
+        }
+    }
+
+    /// Asserts an error at `position` whose message names `term` and contains `hint`.
+    fn assert_err(filter: &str, position: usize, term: &str, hint: &str) {
+        let e = err(filter);
+        assert_eq!(e.position, position, "{filter:?}: {e}");
+        assert!(e.message.contains(&format!("`{term}`")), "{filter:?}: {e}");
+        assert!(e.message.contains(hint), "{filter:?}: {e}");
+        assert!(
+            !e.message.contains('\n'),
+            "{filter:?}: multi-line message {e}"
+        );
+    }
+
+    // --- basics ----------------------------------------------------------
+
+    #[test]
+    fn empty_filter_matches_everything() {
+        for input in ["", "   ", "\t\n"] {
+            let f = Filter::parse(input).unwrap();
+            assert!(f.is_empty());
+            assert!(!f.has_event_terms());
+            assert!(!f.uses_details());
+            assert_eq!(f.source(), input);
+            assert!(f.matches(&sample()));
+        }
+        assert!(Filter::default().is_empty());
+        assert!(Filter::default().matches(&sample()));
+    }
+
+    #[test]
+    fn source_is_kept_and_from_str_works() {
+        let f: Filter = "org:ossf  status:fail".parse().unwrap();
+        assert_eq!(f.source(), "org:ossf  status:fail");
+        assert!(!f.is_empty());
+    }
+
+    // --- key fields and globs -------------------------------------------
+
+    #[test]
+    fn org_is_case_insensitive_equality() {
+        let a = sample();
+        assert!(m("org:ossf", &a));
+        assert!(m("org:OSSF", &a));
+        assert!(m("ORG:Ossf", &a));
+        assert!(!m("org:oss", &a), "no glob chars means whole-name equality");
+        assert!(!m("org:ossfx", &a));
+        assert!(!m("org:scorecard", &a), "org must not look at repo");
+    }
+
+    #[test]
+    fn repo_and_policy_fields() {
+        let a = sample();
+        assert!(m("repo:scorecard", &a));
+        assert!(m("repo:score*", &a));
+        assert!(!m("repo:score", &a));
+        assert!(!m("repo:ossf", &a), "repo must not look at owner");
+        assert!(m(r#"policy:"Branch Protection""#, &a));
+        assert!(m(r#"policy:"branch protection""#, &a));
+        assert!(m("policy:branch*", &a));
+        assert!(!m("policy:branch", &a));
+        assert!(!m("policy:scorecard", &a), "policy must not look at repo");
+    }
+
+    #[test]
+    fn glob_wildcards() {
+        let a = sample();
+        assert!(m("org:open*", &alert("openssf", "r", "p", "")));
+        assert!(m("org:o*", &a));
+        assert!(m("org:*f", &a));
+        assert!(m("org:*ss*", &a));
+        assert!(m("org:*", &a));
+        assert!(m("org:o**f", &a));
+        assert!(m("org:o?sf", &a));
+        assert!(m("org:????", &a));
+        assert!(!m("org:???", &a));
+        assert!(!m("org:?????", &a));
+        assert!(!m("org:*x*", &a));
+        assert!(!m("org:f*", &a));
+        // Backtracking: the first `a` tried by `*` is the wrong one.
+        assert!(m("repo:*a*b", &alert("o", "xaxxab", "p", "")));
+        assert!(!m("repo:*a*b", &alert("o", "xaxxa", "p", "")));
+        assert!(m("repo:a*a*a", &alert("o", "aaa", "p", "")));
+        assert!(!m("repo:a*a*a", &alert("o", "aa", "p", "")));
+        // `*` matches the empty run, `?` never does.
+        assert!(m("repo:ab*", &alert("o", "ab", "p", "")));
+        assert!(!m("repo:ab?", &alert("o", "ab", "p", "")));
+    }
+
+    #[test]
+    fn glob_escapes_and_unicode() {
+        assert!(m(r"repo:a\*b", &alert("o", "a*b", "p", "")));
+        assert!(!m(r"repo:a\*b", &alert("o", "axxb", "p", "")));
+        assert!(m(r"repo:a\?", &alert("o", "a?", "p", "")));
+        assert!(!m(r"repo:a\?", &alert("o", "ab", "p", "")));
+        // `?` is one char, not one byte.
+        assert!(m("org:?", &alert("é", "r", "p", "")));
+        assert!(m("org:??", &alert("🦀x", "r", "p", "")));
+        assert!(!m("org:?", &alert("🦀x", "r", "p", "")));
+        // Unicode case folding.
+        assert!(m("org:Ünïcödé", &alert("ünïcödé", "r", "p", "")));
+        assert!(m("org:ÜN*", &alert("ünïcödé", "r", "p", "")));
+        assert!(!m("org:Ünïcödé", &alert("unicode", "r", "p", "")));
+    }
+
+    #[test]
+    fn quoted_values() {
+        assert!(m(r#"org:"a b""#, &alert("A B", "r", "p", "")));
+        assert!(!m(r#"org:"a b""#, &alert("a", "r", "p", "")));
+        assert!(m(r#"repo:"x\"y""#, &alert("o", "x\"y", "p", "")));
+        assert!(m(r#"status:"fail""#, &sample()));
+        // A quote in the middle of a value is literal.
+        assert!(m(r#"repo:x"y"#, &alert("o", "x\"y", "p", "")));
+    }
+
+    // --- status and change -----------------------------------------------
+
+    #[test]
+    fn status_values() {
+        let fail = sample();
+        let pass = AlertView {
+            pass: true,
+            ..sample()
+        };
+        for v in ["fail", "failing", "failed", "FAIL"] {
+            assert!(m(&format!("status:{v}"), &fail), "{v}");
+            assert!(!m(&format!("status:{v}"), &pass), "{v}");
+        }
+        for v in ["pass", "passing", "passed", "Pass"] {
+            assert!(m(&format!("status:{v}"), &pass), "{v}");
+            assert!(!m(&format!("status:{v}"), &fail), "{v}");
+        }
+    }
+
+    #[test]
+    fn change_values() {
+        let all = [
+            Change::First,
+            Change::Same,
+            Change::Regressed,
+            Change::Fixed,
+        ];
+        for c in all {
+            for other in all {
+                let a = AlertView {
+                    change: other,
+                    ..sample()
+                };
+                assert_eq!(m(&format!("change:{}", c.as_str()), &a), c == other);
+                assert_eq!(
+                    m(&format!("CHANGE:{}", c.as_str().to_uppercase()), &a),
+                    c == other
+                );
+            }
+            let a = AlertView {
+                change: c,
+                ..sample()
+            };
+            assert_eq!(m("change:transition", &a), c.is_transition());
+            assert_eq!(m("change:transitions", &a), c.is_transition());
+        }
+    }
+
+    // --- age ----------------------------------------------------------------
+
+    #[test]
+    fn age_units() {
+        let at = |ms| AlertView {
+            age_ms: ms,
+            ..sample()
+        };
+        let cases: [(&str, u64); 8] = [
+            ("500ms", 500),
+            ("30s", 30_000),
+            ("30", 30_000),
+            ("15m", 900_000),
+            ("2h", 7_200_000),
+            ("2d", 172_800_000),
+            ("1.5h", 5_400_000),
+            ("15M", 900_000),
+        ];
+        for (text, ms) in cases {
+            let f = format!("age<{text}");
+            assert!(m(&f, &at(ms - 1)), "{f}");
+            assert!(!m(&f, &at(ms)), "{f}");
+        }
+    }
+
+    #[test]
+    fn age_comparators() {
+        let at = |ms| AlertView {
+            age_ms: ms,
+            ..sample()
+        };
+        let limit = 60_000; // 1m
+        for (op, below, equal, above) in [
+            ("<", true, false, false),
+            ("<=", true, true, false),
+            (">", false, false, true),
+            (">=", false, true, true),
+        ] {
+            let f = format!("age{op}1m");
+            assert_eq!(m(&f, &at(limit - 1)), below, "{f}");
+            assert_eq!(m(&f, &at(limit)), equal, "{f}");
+            assert_eq!(m(&f, &at(limit + 1)), above, "{f}");
+        }
+        assert!(m("AGE>=0", &at(0)));
+        assert!(m("age>1h age<1d", &at(2 * 3_600_000)));
+        assert!(!m("age>1h age<1d", &at(30 * 60_000)));
+    }
+
+    #[test]
+    fn age_parsing_edges() {
+        assert_eq!(parse_age_ms("0"), Some(0));
+        assert_eq!(parse_age_ms("0.5s"), Some(500));
+        assert_eq!(parse_age_ms("1d"), Some(86_400_000));
+        assert_eq!(parse_age_ms("abc"), None);
+        assert_eq!(parse_age_ms("m"), None);
+        assert_eq!(parse_age_ms("."), None);
+        assert_eq!(parse_age_ms("1.2.3s"), None);
+        assert_eq!(parse_age_ms("5w"), None);
+        assert_eq!(parse_age_ms("1e5"), None);
+        assert_eq!(parse_age_ms("inf"), None);
+        assert_eq!(parse_age_ms("-5s"), None);
+        assert_eq!(parse_age_ms("99999999999999999999d"), None, "overflow");
+        assert_eq!(
+            parse_age_ms("999999999999999999d"),
+            None,
+            "overflow on multiply"
+        );
+        assert_eq!(parse_age_ms("1e308"), None);
+    }
+
+    // --- bare words, phrases, regex --------------------------------------
+
+    #[test]
+    fn bare_words_search_every_text_field() {
+        let a = sample();
+        assert!(m("oss", &a), "owner");
+        assert!(m("CARD", &a), "repo");
+        assert!(m("protect", &a), "policy");
+        assert!(m("main", &a), "details");
+        assert!(!m("nowhere", &a));
+        // Not searched across field boundaries.
+        assert!(!m("ossfscorecard", &a));
+    }
+
+    #[test]
+    fn quoted_phrases() {
+        let a = sample();
+        assert!(m(r#""no protection found""#, &a));
+        assert!(m(r#""NO PROTECTION""#, &a));
+        assert!(!m(r#""protection no""#, &a));
+        // Unquoted, they are two independent words.
+        assert!(m("protection no", &a));
+        // A phrase protects text that would otherwise be syntax.
+        assert!(m(r#""http://x""#, &alert("o", "r", "p", "see http://x/y")));
+        assert!(m(r#""-v""#, &alert("o", "r", "p", "run -v")));
+        assert!(!m(r#""-v""#, &alert("o", "r", "p", "run v")));
+    }
+
+    #[test]
+    fn non_ascii_words_use_unicode_case_folding() {
+        let a = alert("o", "r", "p", "Ünïcödé 🦀 ΣΊΣΥΦΟΣ");
+        assert!(m("ünïcödé", &a));
+        assert!(m("🦀", &a));
+        assert!(m("σίσυφος", &a));
+        assert!(!m("ünïcode", &a));
+        assert!(!m("🐍", &a));
+    }
+
+    #[test]
+    fn ascii_search_long_haystacks() {
+        // Exercise the 16-wide block path, the tail, and block boundaries.
+        let long = format!("{}Needle{}", "x".repeat(37), "y".repeat(40));
+        for w in [
+            "needle", "NEEDLE", "n", "e", "xn", "ey", "xneedley", "x", "y",
+        ] {
+            assert!(
+                contains_ascii_ci(long.as_bytes(), w.to_ascii_lowercase().as_bytes()),
+                "{w}"
+            );
+        }
+        for w in ["needles", "xy", "z", "needle!"] {
+            assert!(!contains_ascii_ci(long.as_bytes(), w.as_bytes()), "{w}");
+        }
+        // Every position of a match in a 64-byte haystack, at every length.
+        for len in 1..=20 {
+            for at in 0..=(64 - len) {
+                let mut hay = vec![b'a'; 64];
+                for b in &mut hay[at..at + len] {
+                    *b = b'B';
+                }
+                let needle = vec![b'b'; len];
+                assert!(contains_ascii_ci(&hay, &needle), "len {len} at {at}");
+                let longer = vec![b'b'; len + 1];
+                assert!(!contains_ascii_ci(&hay, &longer), "len {len} at {at}");
+            }
+        }
+        // Non-letters must not be case-folded: `@` (0x40) | 0x20 is '`'.
+        assert!(!contains_ascii_ci(b"@", b"`"));
+        assert!(!contains_ascii_ci(b"[", b"{"));
+        assert!(contains_ascii_ci("é@x".as_bytes(), b"@x"));
+    }
+
+    #[test]
+    fn regex_terms() {
+        let a = sample();
+        assert!(m("/^oss/", &a), "owner");
+        assert!(m("/card$/", &a), "repo");
+        assert!(m("/branch\\s+protection/", &a), "policy, case-insensitive");
+        assert!(m("/for branch (main|master)/", &a), "spaces inside a regex");
+        assert!(!m("/^main/", &a));
+        let slashy = alert("o", "r", "p", "path a/b here");
+        assert!(m(r"/a\/b/", &slashy), "escaped slash");
+        assert!(!m(r"/a\/c/", &slashy));
+        assert!(
+            m(r"/\d+/", &alert("o", "r", "p", "42")),
+            "other escapes kept"
+        );
+        assert!(!m(r"/\d+/", &alert("o", "r", "p", "x")));
+        assert!(
+            m(r"/a\\/", &alert("o", "r", "p", r"a\")),
+            "`\\\\` then closing slash"
+        );
+    }
+
+    // --- negation and combinations ----------------------------------------
+
+    #[test]
+    fn negation_of_every_kind() {
+        let a = sample();
+        for term in [
+            "org:ossf",
+            "repo:score*",
+            r#"policy:"Branch Protection""#,
+            "status:fail",
+            "status:pass",
+            "change:regressed",
+            "change:fixed",
+            "change:transition",
+            "age<15m",
+            "age>15m",
+            "main",
+            "nowhere",
+            r#""no protection""#,
+            "/^oss/",
+            "/zzz/",
+        ] {
+            let plain = m(term, &a);
+            assert_eq!(m(&format!("-{term}"), &a), !plain, "{term}");
+            assert_eq!(
+                m(&format!("--{term}"), &a),
+                plain,
+                "double negation of {term}"
+            );
+        }
+        assert!(!m("-org:ossf", &a));
+        assert!(m("-status:pass", &a));
+        assert!(!m("-main", &a));
+        assert!(!m("-/^oss/", &a));
+    }
+
+    #[test]
+    fn all_terms_must_match() {
+        let a = sample();
+        assert!(m(
+            "org:ossf repo:score* status:fail change:regressed age<15m main",
+            &a
+        ));
+        assert!(!m("org:ossf repo:score* status:pass", &a));
+        assert!(!m("org:ossf nowhere", &a));
+        assert!(!m("org:other main", &a));
+        assert!(m("org:ossf -repo:allstar", &a));
+        assert!(!m("org:ossf -repo:scorecard", &a));
+        assert!(
+            m("  org:ossf\t\tstatus:fail  ", &a),
+            "any whitespace separates"
+        );
+        // Order does not matter (event terms are re-ordered internally).
+        assert!(!m("nowhere status:fail", &a));
+        assert!(!m("status:pass main", &a));
+    }
+
+    #[test]
+    fn key_and_event_split() {
+        let f = Filter::parse("org:ossf -repo:x* status:fail").unwrap();
+        assert!(f.has_event_terms());
+        assert!(!f.uses_details());
+        assert!(f.matches_key("OSSF", "scorecard", "any"));
+        assert!(!f.matches_key("ossf", "xyz", "any"));
+        assert!(!f.matches_key("other", "scorecard", "any"));
+        let pass = AlertView {
+            pass: true,
+            ..sample()
+        };
+        assert!(f.matches_event(&sample()));
+        assert!(!f.matches_event(&pass));
+
+        // Only key terms: the event part always agrees.
+        let f = Filter::parse("org:ossf policy:*").unwrap();
+        assert!(!f.has_event_terms());
+        assert!(f.matches_event(&pass));
+
+        // Only event terms: the key part always agrees.
+        let f = Filter::parse("ossf").unwrap();
+        assert!(f.has_event_terms());
+        assert!(f.uses_details());
+        assert!(f.matches_key("a", "b", "c"));
+        assert!(Filter::parse("/x/").unwrap().uses_details());
+        assert!(Filter::parse("-\"a b\"").unwrap().uses_details());
+        assert!(!Filter::parse("age<1m change:first").unwrap().uses_details());
+    }
+
+    // --- errors ------------------------------------------------------------
+
+    #[test]
+    fn unknown_field() {
+        assert_err("foo:bar", 0, "foo:bar", "unknown field `foo`");
+        let e = err("org:a foo:bar");
+        assert_eq!(e.position, 6);
+        for f in ["org", "repo", "policy", "status", "change", "age"] {
+            assert!(e.message.contains(f), "lists {f}: {e}");
+        }
+        assert_err("-Foo:bar", 0, "-Foo:bar", "unknown field `Foo`");
+        assert_err("age:5m", 0, "age:5m", "age<15m");
+    }
+
+    #[test]
+    fn bad_status_and_change() {
+        assert_err(
+            "status:maybe",
+            0,
+            "status:maybe",
+            "status:pass or status:fail",
+        );
+        assert_err("x status:ok", 2, "status:ok", "bad status");
+        assert_err("change:new", 0, "change:new", "transition");
+        assert_err("a  -change:x", 3, "-change:x", "bad change");
+    }
+
+    #[test]
+    fn bad_age() {
+        assert_err("age<abc", 0, "age<abc", "bad age `abc`");
+        assert_err("x age>5w", 2, "age>5w", "ms, s, m, h or d");
+        assert_err("age=5m", 0, "age=5m", "<, >, <= or >=");
+        assert_err("age<", 0, "age<", "missing age");
+        assert_err("age>= 5m", 0, "age>=", "missing age");
+        assert_err("age<<5", 0, "age<<5", "bad age");
+        assert_err(
+            "age<99999999999999999999",
+            0,
+            "age<99999999999999999999",
+            "bad age",
+        );
+    }
+
+    #[test]
+    fn unterminated_quote() {
+        assert_err(
+            r#"org:ossf "no protection"#,
+            9,
+            r#""no protection"#,
+            "unterminated quote",
+        );
+        assert_err(
+            r#"policy:"Branch"#,
+            0,
+            r#"policy:"Branch"#,
+            "unterminated quote",
+        );
+        assert_err(r#"-"x\""#, 0, r#"-"x\""#, "unterminated quote");
+    }
+
+    #[test]
+    fn regex_errors() {
+        assert_err("org:a /abc", 6, "/abc", "unterminated regex");
+        assert_err(r"/abc\/", 0, r"/abc\/", "unterminated regex");
+        assert_err(r"/abc\", 0, r"/abc\", "unterminated regex");
+        let e = err("x /(unclosed/");
+        assert_eq!(e.position, 2);
+        assert!(e.message.contains("`/(unclosed/`"), "{e}");
+        assert!(e.message.contains("invalid regex: unclosed group"), "{e}");
+        assert!(!e.message.contains('\n'));
+        assert_err("-/[z-a]/", 0, "-/[z-a]/", "invalid regex");
+        assert_err("//", 0, "//", "empty regex");
+        assert_err("/a/b", 0, "/a/b", "after the closing");
+    }
+
+    #[test]
+    fn empty_values_and_lone_dash() {
+        assert_err("org:", 0, "org:", "empty value for `org:`");
+        assert_err(
+            "status:fail repo: x",
+            12,
+            "repo:",
+            "empty value for `repo:`",
+        );
+        assert_err(r#"policy:"""#, 0, r#"policy:"""#, "empty value");
+        assert_err("change:", 0, "change:", "empty value");
+        assert_err(r#""""#, 0, r#""""#, "empty phrase");
+        assert_err("-", 0, "-", "followed by a term");
+        assert_err("org:ossf - x", 9, "-", "followed by a term");
+        assert_err("--", 0, "--", "followed by a term");
+        assert_err(r#"org:"a"b"#, 0, r#"org:"a"b"#, "after the closing");
+    }
+
+    #[test]
+    fn error_positions_count_chars_not_bytes() {
+        // "ünï " is 4 chars but 6 bytes.
+        assert_err("ünï foo:x", 4, "foo:x", "unknown field");
+        assert_err("🦀🦀 org:", 3, "org:", "empty value");
+    }
+
+    #[test]
+    fn long_terms_are_shortened_in_messages() {
+        let input = format!("foo:{}", "x".repeat(500));
+        let e = err(&input);
+        assert!(e.message.len() < 300, "{e}");
+        assert!(e.message.contains('…'));
+    }
+
+    #[test]
+    fn display_includes_position_and_message() {
+        let e = err("a foo:bar");
+        let shown = e.to_string();
+        assert!(shown.contains('2') && shown.contains("foo"), "{shown}");
+        let _: &dyn std::error::Error = &e;
+    }
+
+    #[test]
+    fn non_ascii_never_panics() {
+        let a = alert("Ünïcödé", "🦀-repo", "ΣΊΣΥΦΟΣ", "İstanbul ß ﬁ");
+        for input in [
+            "org:Ünïcödé",
+            "org:ünï*",
+            "repo:🦀*",
+            "repo:?-repo",
+            "policy:σίσυφος",
+            "İ",
+            "i̇",
+            "ß",
+            "SS",
+            "ﬁ",
+            "/🦀/",
+            "/(?-i)ß/",
+            "-🦀",
+            "\"🦀 -\"",
+            "org:🦀\u{0}",
+            "\u{0}\u{1b}[31m",
+            "age<٣m",
+            "status:ƒail",
+            "：",
+            "org\u{3000}x",
+        ] {
+            if let Ok(f) = Filter::parse(input) {
+                let key = f.matches_key(a.owner, a.repo, a.policy);
+                assert_eq!(f.matches(&a), key && f.matches_event(&a), "{input:?}");
+            }
+        }
+        assert!(m("org:Ünïcödé", &a));
+        assert!(m("repo:🦀*", &a));
+        assert!(m("İstan", &a));
+    }
+
+    /// Not a correctness test: `cargo test --release --lib model::filter -- --ignored`
+    /// checks the 1,000,000-alert budget.
+    #[test]
+    #[ignore]
+    fn perf_one_million_alerts() {
+        let details: Vec<String> = (0..1000)
+            .map(|i| {
+                format!("Branch protection not enabled for main in repo number {i}; see settings")
+            })
+            .collect();
+        let f = Filter::parse("status:fail -change:same word12 /numb?er 99/").unwrap();
+        let start = std::time::Instant::now();
+        let mut hits = 0;
+        for i in 0..1_000_000usize {
+            let a = AlertView {
+                owner: "ossf",
+                repo: "scorecard",
+                policy: "Branch Protection",
+                details: &details[i % 1000],
+                pass: i % 3 == 0,
+                change: if i % 5 == 0 {
+                    Change::Regressed
+                } else {
+                    Change::Same
+                },
+                age_ms: i as u64,
+            };
+            hits += usize::from(f.matches(std::hint::black_box(&a)));
+        }
+        let took = start.elapsed();
+        eprintln!("1M alerts: {took:?}, {hits} hits");
+        if !cfg!(debug_assertions) {
+            assert!(took.as_millis() <= 100, "{took:?}");
+        }
+    }
+
+    // --- properties -----------------------------------------------------------
+
+    fn change_strategy() -> impl Strategy<Value = Change> {
+        prop_oneof![
+            Just(Change::First),
+            Just(Change::Same),
+            Just(Change::Regressed),
+            Just(Change::Fixed)
+        ]
+    }
+
+    /// Alert text: ASCII, punctuation that is syntax in the filter language,
+    /// and some non-ASCII.
+    const TEXT: &str = "[a-zA-Z0-9 ._:*?/\\\\\"<>=-]{0,12}|[a-zÜéЖσ🦀 ]{0,8}";
+
+    #[derive(Debug, Clone)]
+    struct OwnedAlert {
+        owner: String,
+        repo: String,
+        policy: String,
+        details: String,
+        pass: bool,
+        change: Change,
+        age_ms: u64,
+    }
+
+    impl OwnedAlert {
+        fn view(&self) -> AlertView<'_> {
+            AlertView {
+                owner: &self.owner,
+                repo: &self.repo,
+                policy: &self.policy,
+                details: &self.details,
+                pass: self.pass,
+                change: self.change,
+                age_ms: self.age_ms,
+            }
+        }
+    }
+
+    fn alert_strategy() -> impl Strategy<Value = OwnedAlert> {
+        (
+            TEXT,
+            TEXT,
+            TEXT,
+            TEXT,
+            any::<bool>(),
+            change_strategy(),
+            0u64..200_000_000,
+        )
+            .prop_map(
+                |(owner, repo, policy, details, pass, change, age_ms)| OwnedAlert {
+                    owner,
+                    repo,
+                    policy,
+                    details,
+                    pass,
+                    change,
+                    age_ms,
+                },
+            )
+    }
+
+    /// Quotes `s` as a filter phrase or value.
+    fn quote(s: &str) -> String {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+
+    /// One valid, non-negated term of any kind.
+    fn term_strategy() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ("org|repo|policy", "[a-zA-Z*?Ü]{1,5}").prop_map(|(f, v)| format!("{f}:{v}")),
+            ("org|repo|policy", TEXT)
+                .prop_filter("non-empty", |(_, v)| !v.is_empty())
+                .prop_map(|(f, v)| format!("{f}:{}", quote(&v))),
+            "status:(pass|fail|passing|failed)",
+            "change:(first|same|regressed|fixed|transition)",
+            "age(<|>|<=|>=)[0-9]{1,4}(ms|s|m|h|d)?",
+            "[a-zA-Z0-9éσ🦀]{1,4}",
+            TEXT.prop_filter("non-empty", |v| !v.is_empty())
+                .prop_map(|v| quote(&v)),
+            "/[a-z.]{1,3}/",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(input in any::<String>()) {
+            let _ = Filter::parse(&input);
+        }
+
+        #[test]
+        fn parse_never_panics_on_syntax_soup(
+            input in "[a-zA-Z:\"/\\\\<>=*?.0-9 \t\u{0}\u{7f}Ü🦀-]{0,30}",
+            a in alert_strategy(),
+        ) {
+            if let Ok(f) = Filter::parse(&input) {
+                let v = a.view();
+                prop_assert_eq!(f.matches(&v), f.matches_key(v.owner, v.repo, v.policy) && f.matches_event(&v));
+            }
+        }
+
+        #[test]
+        fn error_position_is_inside_the_input(input in any::<String>()) {
+            if let Err(e) = Filter::parse(&input) {
+                prop_assert!(e.position < input.chars().count());
+                prop_assert!(!e.message.is_empty());
+            }
+        }
+
+        #[test]
+        fn matches_is_key_and_event(
+            terms in prop::collection::vec((any::<bool>(), term_strategy()), 0..5),
+            a in alert_strategy(),
+        ) {
+            let input: Vec<String> = terms
+                .iter()
+                .map(|(neg, t)| if *neg { format!("-{t}") } else { t.clone() })
+                .collect();
+            let f = Filter::parse(&input.join(" ")).unwrap();
+            let v = a.view();
+            prop_assert_eq!(f.matches(&v), f.matches_key(v.owner, v.repo, v.policy) && f.matches_event(&v));
+            // AND: the whole matches iff each term matches alone.
+            let each = input.iter().all(|t| Filter::parse(t).unwrap().matches(&v));
+            prop_assert_eq!(f.matches(&v), each);
+        }
+
+        #[test]
+        fn word_from_a_field_matches(
+            a in alert_strategy(),
+            field in 0usize..4,
+            from in 0usize..20,
+            len in 1usize..20,
+        ) {
+            let v = a.view();
+            let text = [v.owner, v.repo, v.policy, v.details][field];
+            let chars: Vec<char> = text.chars().collect();
+            prop_assume!(!chars.is_empty());
+            let from = from % chars.len();
+            let to = (from + len).min(chars.len());
+            let word: String = chars[from..to].iter().collect();
+            // Quoted: any text works as a phrase.
+            prop_assert!(Filter::parse(&quote(&word)).unwrap().matches(&v), "{:?}", word);
+            // Unquoted, when the word is plainly a word.
+            if word.chars().all(char::is_alphanumeric) {
+                prop_assert!(Filter::parse(&word).unwrap().matches(&v), "{:?}", word);
+                if word.is_ascii() {
+                    let upper = word.to_ascii_uppercase();
+                    prop_assert!(Filter::parse(&upper).unwrap().matches(&v), "{:?}", upper);
+                }
+            }
+        }
+
+        #[test]
+        fn negation_flips_single_terms(term in term_strategy(), a in alert_strategy()) {
+            let v = a.view();
+            let plain = Filter::parse(&term).unwrap().matches(&v);
+            let negated = Filter::parse(&format!("-{term}")).unwrap().matches(&v);
+            prop_assert_eq!(negated, !plain);
+        }
+
+        #[test]
+        fn globs_agree_with_a_reference_regex(pattern in "[ab*?]{0,6}", hay in "[abAB]{0,8}") {
+            // Reference: translate the glob into an anchored case-insensitive regex.
+            let re: String = pattern
+                .chars()
+                .map(|c| match c {
+                    '*' => ".*".to_string(),
+                    '?' => ".".to_string(),
+                    c => c.to_string(),
+                })
+                .collect();
+            let re = RegexBuilder::new(&format!("^(?:{re})$")).case_insensitive(true).build().unwrap();
+            prop_assert_eq!(Glob::new(&pattern).matches(&hay), re.is_match(&hay));
+        }
+
+        #[test]
+        fn ascii_search_agrees_with_std(hay in "[a-cA-C@`é]{0,40}", needle in "[a-c@`]{1,4}") {
+            let expected = hay.to_ascii_lowercase().contains(&needle);
+            prop_assert_eq!(contains_ascii_ci(hay.as_bytes(), needle.as_bytes()), expected);
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! JSON lines: the headless output, the `--record` file, and their reader.
+//!
+//! One object per accepted alert, in seq order (DESIGN §4):
+//! `{"kind":"alert","seq":1,"at":"…Z","owner":…,"repo":…,"policy":…,
+//!   "pass":false,"details":…,"change":"first","peer":"127.0.0.1:40312"}`.
+//! Strings keep the raw wire text, JSON-escaped. Readers skip kinds they do
+//! not know.
+
+use std::io::{self, BufRead, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::model::{AlertRecord, Change};
+
+#[derive(Serialize)]
+struct AlertLine<'a> {
+    kind: &'static str,
+    seq: u64,
+    at: String,
+    owner: &'a str,
+    repo: &'a str,
+    policy: &'a str,
+    pass: bool,
+    details: &'a str,
+    change: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer_identity: Option<&'a str>,
+}
+
+/// RFC 3339 UTC with milliseconds, e.g. `2026-11-25T21:00:00.123Z`.
+pub fn format_time(at_ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(at_ms)).to_string()
+}
+
+/// Parses the `at` field back into milliseconds since the epoch.
+pub fn parse_time(s: &str) -> Option<u64> {
+    let t = humantime::parse_rfc3339_weak(s).ok()?;
+    Some(t.duration_since(UNIX_EPOCH).ok()?.as_millis() as u64)
+}
+
+/// Writes one alert as a JSON line (with the trailing newline).
+pub fn write_alert(w: &mut impl Write, r: &AlertRecord) -> io::Result<()> {
+    let line = AlertLine {
+        kind: "alert",
+        seq: r.seq,
+        at: format_time(r.at_ms),
+        owner: &r.owner,
+        repo: &r.repo,
+        policy: &r.policy,
+        pass: r.pass,
+        details: &r.details,
+        change: r.change.as_str(),
+        peer: r
+            .peer
+            .as_ref()
+            .map(|p| p.label.as_str())
+            .filter(|l| !l.is_empty()),
+        peer_identity: r.peer.as_ref().and_then(|p| p.identity.as_deref()),
+    };
+    serde_json::to_writer(&mut *w, &line)?;
+    w.write_all(b"\n")
+}
+
+/// Writes any other kind of line (`{"kind":…}` objects such as stats).
+pub fn write_value(w: &mut impl Write, value: &serde_json::Value) -> io::Result<()> {
+    serde_json::to_writer(&mut *w, value)?;
+    w.write_all(b"\n")
+}
+
+/// One alert read back from JSON lines.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct RecordedAlert {
+    pub seq: u64,
+    pub at: String,
+    pub owner: String,
+    pub repo: String,
+    pub policy: String,
+    pub pass: bool,
+    #[serde(default)]
+    pub details: String,
+    #[serde(default)]
+    pub change: Option<String>,
+    #[serde(default)]
+    pub peer: Option<String>,
+    #[serde(default)]
+    pub peer_identity: Option<String>,
+}
+
+impl RecordedAlert {
+    pub fn at_ms(&self) -> Option<u64> {
+        parse_time(&self.at)
+    }
+
+    pub fn change(&self) -> Option<Change> {
+        self.change.as_deref().and_then(Change::parse)
+    }
+}
+
+/// A line of a recording that could not be read; reading goes on after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineError {
+    pub line: u64,
+    pub message: String,
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+#[derive(Deserialize)]
+struct KindOnly<'a> {
+    #[serde(borrow)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Reads JSON lines: yields each alert, or an error naming the line for a
+/// truncated or corrupt one (then continues). Other kinds and blank lines are
+/// skipped. A read error of the underlying file ends the iteration with an
+/// error.
+pub fn read_alerts<R: BufRead>(reader: R) -> impl Iterator<Item = Result<RecordedAlert, LineError>> {
+    let mut lines = reader.split(b'\n');
+    let mut n: u64 = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        loop {
+            if done {
+                return None;
+            }
+            n += 1;
+            let bytes = match lines.next()? {
+                Ok(b) => b,
+                Err(e) => {
+                    done = true;
+                    return Some(Err(LineError {
+                        line: n,
+                        message: format!("read error: {e}"),
+                    }));
+                }
+            };
+            let text = match std::str::from_utf8(&bytes) {
+                Ok(t) => t.trim_end_matches('\r'),
+                Err(e) => {
+                    return Some(Err(LineError {
+                        line: n,
+                        message: format!("not UTF-8 (at byte {})", e.valid_up_to()),
+                    }));
+                }
+            };
+            if text.trim().is_empty() {
+                continue;
+            }
+            let kind = match serde_json::from_str::<KindOnly>(text) {
+                Ok(k) => k.kind,
+                Err(e) => {
+                    return Some(Err(LineError {
+                        line: n,
+                        message: format!("not a JSON object: {e}"),
+                    }));
+                }
+            };
+            match kind.as_deref() {
+                Some("alert") => {}
+                Some(_) => continue,
+                None => {
+                    return Some(Err(LineError {
+                        line: n,
+                        message: "no \"kind\" field".to_owned(),
+                    }));
+                }
+            }
+            return Some(serde_json::from_str::<RecordedAlert>(text).map_err(|e| LineError {
+                line: n,
+                message: format!("bad alert: {e}"),
+            }));
+        }
+    })
+}
+
+/// Counters of one JSON-lines writer, shared with whoever shows them.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub written: AtomicU64,
+    /// Records the writer never received because it fell behind.
+    pub lagged: AtomicU64,
+    /// Records received but not written (I/O errors such as a full disk).
+    pub failed: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl WriterStats {
+    pub fn lost(&self) -> u64 {
+        self.lagged.load(Ordering::Relaxed) + self.failed.load(Ordering::Relaxed)
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_error(&self, e: String) {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+    }
+}
+
+/// What a writer does at the end of a batch.
+pub trait Sync2: Write {
+    /// Makes written data durable (files: fsync). Called on exit.
+    fn sync(&mut self) -> io::Result<()> {
+        self.flush()
+    }
+}
+
+impl Sync2 for io::Stdout {}
+impl Sync2 for io::StdoutLock<'static> {}
+impl Sync2 for Vec<u8> {}
+impl Sync2 for std::fs::File {
+    fn sync(&mut self) -> io::Result<()> {
+        self.flush()?;
+        self.sync_all()
+    }
+}
+
+/// Runs a JSON-lines writer on its own thread until the hub closes: writes
+/// every record it receives, flushes whenever it has caught up with the
+/// queue (so output is prompt under light load and batched under heavy
+/// load), notes losses with a `{"kind":"lost",…}` line, and syncs at the end.
+/// `name` names the output in error messages.
+pub fn spawn_writer<W: Sync2 + Send + 'static>(
+    name: String,
+    mut rx: broadcast::Receiver<Arc<AlertRecord>>,
+    out: W,
+    stats: Arc<WriterStats>,
+) -> std::thread::JoinHandle<W> {
+    std::thread::Builder::new()
+        .name(format!("writer {name}"))
+        .spawn(move || {
+            let mut w = io::BufWriter::with_capacity(64 * 1024, out);
+            let mut pending = false;
+            loop {
+                let next = match rx.try_recv() {
+                    Ok(r) => Ok(r),
+                    Err(broadcast::error::TryRecvError::Empty) => {
+                        if pending {
+                            if let Err(e) = w.flush() {
+                                stats.set_error(format!("{name}: {e}"));
+                                tracing::warn!("{name}: flush failed: {e}");
+                            }
+                        }
+                        rx.blocking_recv()
+                    }
+                    Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                        Err(broadcast::error::RecvError::Lagged(n))
+                    }
+                    Err(broadcast::error::TryRecvError::Closed) => {
+                        Err(broadcast::error::RecvError::Closed)
+                    }
+                };
+                let result = match next {
+                    Ok(record) => write_alert(&mut w, &record).map(|_| {
+                        stats.written.fetch_add(1, Ordering::Relaxed);
+                    }),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        stats.lagged.fetch_add(n, Ordering::Relaxed);
+                        tracing::warn!("{name}: fell behind, {n} records lost");
+                        write_value(
+                            &mut w,
+                            &serde_json::json!({"kind": "lost", "count": n, "reason": "writer fell behind"}),
+                        )
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                };
+                pending = true;
+                if let Err(e) = result {
+                    stats.failed.fetch_add(1, Ordering::Relaxed);
+                    stats.set_error(format!("{name}: {e}"));
+                    tracing::warn!("{name}: write failed: {e}");
+                }
+            }
+            if let Err(e) = w.flush() {
+                stats.set_error(format!("{name}: {e}"));
+            }
+            let mut out = match w.into_inner() {
+                Ok(o) => o,
+                Err(e) => {
+                    stats.set_error(format!("{name}: {}", e.error()));
+                    // Unwritten bytes are dropped (already counted as an error).
+                    e.into_inner().into_parts().0
+                }
+            };
+            if let Err(e) = out.sync() {
+                stats.set_error(format!("{name}: sync failed: {e}"));
+            }
+            out
+        })
+        .expect("spawn writer thread")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::Hub;
+    use crate::model::{NewAlert, StoreLimits};
+
+    fn alert(details: &str, pass: bool) -> NewAlert {
+        NewAlert {
+            owner: "ossf".into(),
+            repo: "allstar".into(),
+            policy: "Branch Protection".into(),
+            details: details.into(),
+            pass,
+        }
+    }
+
+    #[test]
+    fn lines_match_the_documented_format() {
+        let hub = Hub::new(StoreLimits::default(), 8);
+        let peer = "127.0.0.1:40312".parse().unwrap();
+        let r = hub
+            .ingest_at(&alert("No protection found for branch main\n", false), 1_795_640_400_123, Some(peer), None)
+            .unwrap();
+        let mut out = Vec::new();
+        write_alert(&mut out, &r).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "{\"kind\":\"alert\",\"seq\":1,\"at\":\"2026-11-25T21:00:00.123Z\",\"owner\":\"ossf\",\
+             \"repo\":\"allstar\",\"policy\":\"Branch Protection\",\"pass\":false,\
+             \"details\":\"No protection found for branch main\\n\",\"change\":\"first\",\
+             \"peer\":\"127.0.0.1:40312\"}\n"
+        );
+    }
+
+    #[test]
+    fn hostile_strings_stay_raw_but_escaped() {
+        let hub = Hub::new(StoreLimits::default(), 8);
+        let r = hub
+            .ingest_at(&alert("\u{1b}]0;pwned\u{7}\u{202e}", false), 0, None, None)
+            .unwrap();
+        let mut out = Vec::new();
+        write_alert(&mut out, &r).unwrap();
+        assert!(!out.contains(&0x1b), "no raw ESC in JSON output");
+        let back: Vec<_> = read_alerts(&out[..]).collect();
+        assert_eq!(back[0].as_ref().unwrap().details, "\u{1b}]0;pwned\u{7}\u{202e}");
+    }
+
+    #[test]
+    fn round_trip_and_corrupt_lines_are_reported_by_number() {
+        let hub = Hub::new(StoreLimits::default(), 8);
+        let mut out = Vec::new();
+        for i in 0..3 {
+            let r = hub.ingest_at(&alert("d", i % 2 == 0), 1000 * i, None, None).unwrap();
+            write_alert(&mut out, &r).unwrap();
+        }
+        let mut text = String::from_utf8(out).unwrap();
+        text.insert_str(0, "{\"kind\":\"stats\",\"accepted\":0}\n\n");
+        text.push_str("{\"kind\":\"alert\",\"seq\":4,\"at\n"); // truncated
+        text.push_str("garbage\n");
+        text.push_str("{\"kind\":\"alert\",\"seq\":5}\n"); // missing fields
+        text.push_str("{\"kind\":\"alert\",\"seq\":6,\"at\":\"2026-11-25T21:00:00.000Z\",\"owner\":\"o\",\"repo\":\"r\",\"policy\":\"p\",\"pass\":true}"); // no final newline
+        let items: Vec<_> = read_alerts(text.as_bytes()).collect();
+        let ok: Vec<u64> = items.iter().filter_map(|i| i.as_ref().ok()).map(|a| a.seq).collect();
+        assert_eq!(ok, vec![1, 2, 3, 6]);
+        let errs: Vec<u64> = items.iter().filter_map(|i| i.as_ref().err()).map(|e| e.line).collect();
+        assert_eq!(errs, vec![6, 7, 8]);
+        let first = items[0].as_ref().unwrap();
+        assert_eq!(first.at_ms(), Some(0));
+        assert_eq!(first.change(), Some(Change::First));
+        assert_eq!(items[1].as_ref().unwrap().change(), Some(Change::Regressed));
+    }
+
+    #[test]
+    fn writer_writes_everything_in_order_then_syncs() {
+        let hub = Hub::new(StoreLimits::default(), 1024);
+        let (_, rx) = hub.subscribe();
+        let stats = Arc::new(WriterStats::default());
+        let handle = spawn_writer("test".into(), rx, Vec::new(), stats.clone());
+        for i in 0..500 {
+            hub.ingest(&alert("x", i % 3 == 0), None, None).unwrap();
+        }
+        hub.close();
+        let out = handle.join().unwrap();
+        let seqs: Vec<u64> = read_alerts(&out[..]).map(|a| a.unwrap().seq).collect();
+        assert_eq!(seqs, (1..=500).collect::<Vec<_>>());
+        assert_eq!(stats.written.load(Ordering::Relaxed), 500);
+        assert_eq!(stats.lost(), 0);
+    }
+
+    struct FullDisk;
+    impl Write for FullDisk {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::new(io::ErrorKind::StorageFull, "No space left on device"))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    impl Sync2 for FullDisk {}
+
+    #[test]
+    fn a_failing_output_is_counted_and_never_blocks() {
+        let hub = Hub::new(StoreLimits::default(), 1024);
+        let (_, rx) = hub.subscribe();
+        let stats = Arc::new(WriterStats::default());
+        let handle = spawn_writer("full.jsonl".into(), rx, FullDisk, stats.clone());
+        // Lines larger than the buffer reach the device and fail.
+        let big = "x".repeat(100 * 1024);
+        for _ in 0..5 {
+            hub.ingest(&alert(&big, false), None, None).unwrap();
+        }
+        hub.close();
+        handle.join().unwrap();
+        assert_eq!(hub.read(|s| s.accepted()), 5);
+        assert!(stats.failed.load(Ordering::Relaxed) >= 1);
+        let err = stats.last_error().unwrap();
+        assert!(err.contains("full.jsonl") && err.contains("No space left"), "{err}");
+    }
+}

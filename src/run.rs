@@ -1,0 +1,262 @@
+//! Running the sink: bind first, then wire hub, consumers, server, demo and
+//! the TUI or the headless printer together, and shut down cleanly.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::config::{ConfigError, Settings};
+use crate::hub::Hub;
+use crate::model::StoreLimits;
+use crate::model::store::DEFAULT_TRANSITIONS;
+use crate::record::{WriterStats, spawn_writer};
+use crate::sink::{SinkConfig, TlsFiles};
+
+/// How a run ended, mapped to the exit status by `main`.
+#[derive(Debug)]
+pub enum Failure {
+    /// Usage or config error: exit 2.
+    Usage(String),
+    /// Runtime failure: exit 1.
+    Runtime(String),
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::Usage(e.0)
+    }
+}
+
+/// Whether an address is only reachable from this machine.
+pub fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+/// The warning shown when the sink is reachable from other machines with
+/// neither TLS nor a token.
+pub fn exposure_warning(s: &Settings) -> Option<String> {
+    (!is_loopback(&s.listen) && s.tls_cert.is_none() && s.token_file.is_none()).then(|| {
+        format!(
+            "listening on {} without TLS or a token: anyone who can reach it can send alerts \
+             (use --tls-cert/--tls-key, --tls-client-ca or --token-file)",
+            s.listen
+        )
+    })
+}
+
+/// Things the TUI shows besides the store.
+pub struct Extras {
+    pub listen: String,
+    pub banner: Option<String>,
+    pub recorder: Option<(String, Arc<WriterStats>)>,
+}
+
+/// Runs the sink until SIGINT/SIGTERM (headless) or the user quits (TUI).
+pub fn run_sink(settings: Settings) -> Result<(), Failure> {
+    let token = match &settings.token_file {
+        Some(p) => Some(crate::config::read_token(p)?),
+        None => None,
+    };
+    let tls = match (&settings.tls_cert, &settings.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: settings.tls_client_ca.clone(),
+        }),
+        _ => None,
+    };
+    // Fail on bad TLS files before anything else, as a plain line.
+    if let Some(t) = &tls {
+        t.load().map_err(Failure::Usage)?;
+    }
+    let headless = settings.no_tui || !std::io::stdout().is_terminal();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sinkwatch")
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
+
+    // Bind before anything is drawn, so a taken port is one plain line.
+    let std_listener = std::net::TcpListener::bind(settings.listen)
+        .map_err(|e| Failure::Runtime(format!("cannot listen on {}: {e}", settings.listen)))?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| Failure::Runtime(format!("cannot listen on {}: {e}", settings.listen)))?;
+    let local = std_listener
+        .local_addr()
+        .map_err(|e| Failure::Runtime(format!("cannot listen on {}: {e}", settings.listen)))?;
+    let banner = exposure_warning(&settings);
+    if let Some(w) = &banner {
+        eprintln!("sinkwatch: warning: {w}");
+        tracing::warn!("{w}");
+    }
+
+    let hub = Hub::new(
+        StoreLimits {
+            history: settings.history,
+            transitions: DEFAULT_TRANSITIONS,
+            ..StoreLimits::default()
+        },
+        settings.queue,
+    );
+
+    // Consumers subscribe before the server starts: they miss nothing.
+    let mut recorder = None;
+    if let Some(path) = &settings.record {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Failure::Runtime(format!("cannot open record file {}: {e}", path.display())))?;
+        let stats = Arc::new(WriterStats::default());
+        let (_, rx) = hub.subscribe();
+        let name = path.display().to_string();
+        let handle = spawn_writer(name.clone(), rx, file, stats.clone());
+        recorder = Some((name, stats, handle));
+    }
+    let printer = headless.then(|| {
+        let stats = Arc::new(WriterStats::default());
+        let (_, rx) = hub.subscribe();
+        (stats.clone(), spawn_writer("stdout".into(), rx, std::io::stdout(), stats))
+    });
+
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let server = {
+        let hub = hub.clone();
+        let listener = runtime
+            .block_on(async { tokio::net::TcpListener::from_std(std_listener) })
+            .map_err(|e| Failure::Runtime(format!("cannot listen on {local}: {e}")))?;
+        let config = SinkConfig {
+            limits: settings.limits.clone(),
+            token: token.clone(),
+            tls: tls.clone(),
+            hook: None,
+        };
+        let mut stop = stop_rx.clone();
+        runtime.spawn(async move {
+            crate::sink::serve(listener, hub, config, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
+        })
+    };
+    tracing::info!("listening on {local}");
+
+    // Signals stop the run in every mode.
+    {
+        let stop_tx = stop_tx.clone();
+        runtime.spawn(async move {
+            wait_for_signal().await;
+            let _ = stop_tx.send(true);
+        });
+    }
+
+    if settings.demo {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let host = if local.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], local.port()))
+        } else {
+            local
+        };
+        let mut target = crate::client::Target::plain(format!("{scheme}://{host}"));
+        target.token = token.clone();
+        if let Some(t) = &tls {
+            // The demo trusts the server's own certificate chain.
+            target.ca_pem = std::fs::read(&t.cert).ok();
+        }
+        let rate = settings.demo_rate;
+        let mut stop = stop_rx.clone();
+        runtime.spawn(async move {
+            tokio::select! {
+                _ = crate::client::demo::run(target, rate) => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+        });
+    }
+
+    let extras = Extras {
+        listen: local.to_string(),
+        banner,
+        recorder: recorder.as_ref().map(|(n, s, _)| (n.clone(), s.clone())),
+    };
+    let ui_result = if headless {
+        runtime.block_on(async {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        });
+        Ok(())
+    } else {
+        let r = crate::ui::run_live(hub.clone(), &settings, extras, runtime.handle().clone());
+        let _ = stop_tx.send(true);
+        r
+    };
+
+    // Stop accepting, finish in-flight calls, then let consumers drain.
+    let served = runtime.block_on(async {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), server).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(format!("server task failed: {e}")),
+            Err(_) => Ok(()), // connections that do not close are abandoned
+        }
+    });
+    hub.close();
+    let mut lost = serde_json::Map::new();
+    if let Some((stats, handle)) = printer {
+        let _ = handle.join();
+        lost.insert("stdout".into(), stats.lost().into());
+    }
+    if let Some((name, stats, handle)) = recorder {
+        let _ = handle.join();
+        lost.insert(name.clone(), stats.lost().into());
+        if let Some(e) = stats.last_error() {
+            eprintln!("sinkwatch: record file: {e}");
+        }
+    }
+    if headless {
+        let stats = stats_line(&hub, lost);
+        println!("{stats}");
+    }
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    ui_result.map_err(Failure::Runtime)?;
+    served.map_err(Failure::Runtime)
+}
+
+/// The `{"kind":"stats"}` line.
+pub fn stats_line(hub: &Hub, lost: serde_json::Map<String, serde_json::Value>) -> serde_json::Value {
+    let (accepted, evicted, keys, failing) =
+        hub.read(|s| (s.accepted(), s.evicted(), s.key_count(), s.failing_keys()));
+    serde_json::json!({
+        "kind": "stats",
+        "at": crate::record::format_time(crate::hub::now_ms()),
+        "accepted": accepted,
+        "refused": hub.refused_by_reason(),
+        "keys": keys,
+        "failing_keys": failing,
+        "evicted": evicted,
+        "lost": lost,
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,99 @@
+//! The embedded AlertSink gRPC server: the service, its limits, auth, TLS,
+//! plus the standard health and reflection services.
+
+pub mod auth;
+pub mod identity;
+pub mod limits;
+pub mod service;
+pub mod tls;
+pub mod validate;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+pub use limits::SinkLimits;
+pub use service::{AcceptHook, AlertSinkService, SinkState};
+pub use tls::TlsFiles;
+
+use crate::hub::Hub;
+
+/// Everything the server needs besides the listener.
+pub struct SinkConfig {
+    pub limits: SinkLimits,
+    pub token: Option<String>,
+    pub tls: Option<TlsFiles>,
+    pub hook: Option<Arc<dyn AcceptHook>>,
+}
+
+impl Default for SinkConfig {
+    fn default() -> Self {
+        SinkConfig {
+            limits: SinkLimits::default(),
+            token: None,
+            tls: None,
+            hook: None,
+        }
+    }
+}
+
+/// Serves AlertSink, health and reflection on an already bound listener
+/// until `shutdown` resolves; then stops accepting and finishes in-flight
+/// calls. Binding happens before (the caller reports a taken port plainly).
+pub async fn serve(
+    listener: TcpListener,
+    hub: Arc<Hub>,
+    config: SinkConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), String> {
+    let limits = config.limits.clone();
+    let mut builder = Server::builder()
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .concurrency_limit_per_connection(limits.concurrency_per_connection)
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+        .timeout(limits.request_timeout)
+        .tcp_nodelay(true);
+    if let Some(tls) = &config.tls {
+        builder = builder
+            .tls_config(tls.load()?)
+            .map_err(|e| format!("TLS configuration: {e}"))?;
+    }
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("AlertSink", tonic_health::ServingStatus::Serving)
+        .await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| format!("reflection: {e}"))?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| format!("reflection: {e}"))?;
+
+    let sink = AlertSinkService::new(SinkState {
+        hub,
+        limits,
+        token: config.token.map(String::into_bytes),
+        hook: config.hook,
+    });
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    builder
+        .add_service(sink)
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reflection_alpha)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .map_err(|e| format!("server: {e}"))
+}

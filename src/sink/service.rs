@@ -1,0 +1,195 @@
+//! The AlertSink service, written against tonic's building blocks instead of
+//! the generated server so that a hostile request gets a precise answer:
+//!
+//! - the request is decoded with `bytes` fields (wire-identical to the
+//!   proto's `string`s), so invalid UTF-8 is `INVALID_ARGUMENT` naming the
+//!   field instead of tonic's generic `INTERNAL` decode error;
+//! - a message over the size limit is `RESOURCE_EXHAUSTED` (tonic says
+//!   `OUT_OF_RANGE`), any other undecodable body `INVALID_ARGUMENT`;
+//! - the bearer token is checked before the body is read.
+//!
+//! The path served is exactly `/AlertSink/Alert`, as generated from
+//! `proto/alertsink.proto`.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tonic::codegen::{BoxFuture, Service, http};
+use tonic::server::{Grpc, NamedService, UnaryService};
+use tonic::{Code, Request, Response, Status};
+
+use super::limits::SinkLimits;
+use super::validate::validate;
+use crate::hub::{Hub, IngestError, Refusal};
+use crate::proto::AlertResponse;
+
+/// `AlertRequest` as it is on the wire, with the strings still bytes.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct RawAlertRequest {
+    #[prost(bytes = "vec", tag = "1")]
+    pub owner_name: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub repo_name: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub policy_name: Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    pub details: Vec<u8>,
+    #[prost(bool, tag = "5")]
+    pub pass: bool,
+}
+
+/// What happens to an accepted alert beyond the hub. In proxy mode the
+/// sender's answer comes from the upstream, so the service awaits it.
+pub trait AcceptHook: Send + Sync + 'static {
+    fn accepted(
+        &self,
+        record: Arc<crate::model::AlertRecord>,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Option<BoxFuture<(), Status>>;
+}
+
+/// Shared state of the service.
+pub struct SinkState {
+    pub hub: Arc<Hub>,
+    pub limits: SinkLimits,
+    /// `Bearer <token>` expected in `authorization`, if set.
+    pub token: Option<Vec<u8>>,
+    pub hook: Option<Arc<dyn AcceptHook>>,
+}
+
+/// The tower service for `/AlertSink/Alert`.
+#[derive(Clone)]
+pub struct AlertSinkService {
+    state: Arc<SinkState>,
+}
+
+impl AlertSinkService {
+    pub fn new(state: SinkState) -> Self {
+        AlertSinkService {
+            state: Arc::new(state),
+        }
+    }
+}
+
+impl NamedService for AlertSinkService {
+    const NAME: &'static str = "AlertSink";
+}
+
+struct AlertMethod(Arc<SinkState>);
+
+impl UnaryService<RawAlertRequest> for AlertMethod {
+    type Response = AlertResponse;
+    type Future = BoxFuture<Response<AlertResponse>, Status>;
+
+    fn call(&mut self, request: Request<RawAlertRequest>) -> Self::Future {
+        let state = self.0.clone();
+        Box::pin(async move { handle(&state, request).await })
+    }
+}
+
+async fn handle(
+    state: &SinkState,
+    request: Request<RawAlertRequest>,
+) -> Result<Response<AlertResponse>, Status> {
+    let peer_addr = request.remote_addr();
+    let identity = super::tls::peer_identity(&request);
+    let alert = match validate(request.get_ref(), &state.limits) {
+        Ok(a) => a,
+        Err((why, status)) => {
+            state.hub.refuse(why);
+            return Err(status);
+        }
+    };
+    let record = match state.hub.ingest(&alert, peer_addr, identity.as_deref()) {
+        Ok(r) => r,
+        Err(e @ IngestError::Store(_)) => {
+            state.hub.refuse(Refusal::Overloaded);
+            return Err(Status::resource_exhausted(e.to_string()));
+        }
+        Err(e @ IngestError::Closed) => {
+            state.hub.refuse(Refusal::Overloaded);
+            return Err(Status::unavailable(e.to_string()));
+        }
+    };
+    if let Some(hook) = &state.hook
+        && let Some(wait) = hook.accepted(record, request.metadata())
+    {
+        wait.await?;
+    }
+    Ok(Response::new(AlertResponse {}))
+}
+
+impl<B> Service<http::Request<B>> for AlertSinkService
+where
+    B: tonic::codegen::Body + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let state = self.state.clone();
+        Box::pin(async move {
+            if req.uri().path() != "/AlertSink/Alert" {
+                return Ok(Status::unimplemented(format!(
+                    "unknown method {}: this sink serves /AlertSink/Alert",
+                    crate::sanitize::line(req.uri().path())
+                ))
+                .into_http());
+            }
+            if let Some(token) = &state.token
+                && !super::auth::bearer_matches(req.headers(), token)
+            {
+                state.hub.refuse(Refusal::Unauthenticated);
+                return Ok(Status::unauthenticated(
+                    "missing or wrong bearer token (authorization: Bearer …)",
+                )
+                .into_http());
+            }
+            let limit = state.limits.max_message_bytes;
+            let mut grpc = Grpc::new(tonic_prost::ProstCodec::<AlertResponse, RawAlertRequest>::default())
+                .apply_max_message_size_config(Some(limit), None);
+            let response = grpc.unary(AlertMethod(state.clone()), req).await;
+            Ok(remap_decode_errors(response, &state.hub, limit))
+        })
+    }
+}
+
+/// tonic reports decoding failures before our handler runs, as OUT_OF_RANGE
+/// (message too large) or INTERNAL (undecodable). Our handler never returns
+/// either code, so any such answer came from decoding: count it and give the
+/// statuses gRPC's spec expects for these cases.
+fn remap_decode_errors(
+    mut response: http::Response<tonic::body::Body>,
+    hub: &Hub,
+    limit: usize,
+) -> http::Response<tonic::body::Body> {
+    let code = response
+        .headers()
+        .get(Status::GRPC_STATUS)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(Code::from);
+    let replacement = match code {
+        Some(Code::OutOfRange) => Some(Status::resource_exhausted(format!(
+            "message too large: the limit is {limit} bytes"
+        ))),
+        Some(Code::Internal) => Some(Status::invalid_argument(
+            "request is not a valid AlertRequest message",
+        )),
+        _ => None,
+    };
+    if let Some(status) = replacement {
+        hub.refuse(Refusal::BadMessage);
+        let headers = response.headers_mut();
+        headers.remove(Status::GRPC_STATUS);
+        headers.remove(Status::GRPC_MESSAGE);
+        let _ = status.add_header(headers);
+    }
+    response
+}

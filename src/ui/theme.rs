@@ -1,0 +1,1158 @@
+//! Themes as data: named style roles loaded from YAML.
+//!
+//! A theme file looks like
+//!
+//! ```yaml
+//! name: my-theme        # optional; defaults to the file stem / built-in name
+//! extends: dark         # optional; default `dark`; `none` starts from empty styles
+//! styles:
+//!   fail: light_magenta             # shorthand: a colour is the foreground
+//!   selected: { bg: 236, bold: true }
+//!   md_link: { fg: "#5fafff", underline: true }
+//! ```
+//!
+//! A role given in a file replaces the base theme's style for that role
+//! entirely (what you write is what you get); roles not mentioned are
+//! inherited from the base. In a style map every attribute is optional:
+//! `fg`/`bg` take a colour, and `bold`, `italic`, `underline`, `reversed`,
+//! `dim` take `true` (add the modifier) or `false` (explicitly remove it from
+//! whatever the style is drawn over). Colours are ratatui names (`red`,
+//! `light_red`/`lightred`/`bright-red`, `dark_gray`, `reset`, …), `"#rrggbb"`
+//! (quoted: an unquoted `#` starts a YAML comment) or a 0–255 palette index.
+//!
+//! Unknown keys are errors, never silently ignored, so a typo in a role name
+//! does not quietly fall back to the base style.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use ratatui::style::{Color, Modifier, Style};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+
+/// Built-in theme sources, embedded so the binary needs no data files.
+const BUILTINS: &[(&str, &str)] = &[
+    ("dark", include_str!("../../themes/dark.yaml")),
+    ("light", include_str!("../../themes/light.yaml")),
+    (
+        "high-contrast",
+        include_str!("../../themes/high-contrast.yaml"),
+    ),
+    (
+        "solarized-dark",
+        include_str!("../../themes/solarized-dark.yaml"),
+    ),
+    ("monochrome", include_str!("../../themes/monochrome.yaml")),
+];
+
+const BUILTIN_NAMES: &[&str] = &[
+    "dark",
+    "light",
+    "high-contrast",
+    "solarized-dark",
+    "monochrome",
+];
+
+/// The theme every other theme builds on unless it says otherwise.
+const DEFAULT_BASE: &str = "dark";
+
+/// `extends: none` starts from empty styles instead of a base theme.
+const NO_BASE: &str = "none";
+
+/// Longest `extends` chain followed; a backstop behind cycle detection.
+const MAX_EXTENDS_DEPTH: usize = 16;
+
+/// Declares the roles once and generates everything that lists them: the
+/// `Theme` fields, the YAML `styles` map, and helpers iterating over roles.
+macro_rules! roles {
+    ($( $(#[doc = $doc:literal])+ $role:ident, )+) => {
+        /// Styles for every named role the TUI draws with.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct Theme {
+            /// Display name (from the file's `name:`, else file stem / built-in name).
+            pub name: String,
+            $( $(#[doc = $doc])+ pub $role: Style, )+
+        }
+
+        /// The `styles:` map of a theme file; absent roles are inherited.
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields, expecting = "a map of role: style")]
+        struct StylesSpec {
+            $(
+                #[serde(default, deserialize_with = "some_style")]
+                $role: Option<StyleSpec>,
+            )+
+        }
+
+        impl Theme {
+            /// Every role name, as spelled in YAML.
+            pub const ROLES: &'static [&'static str] = &[$(stringify!($role)),+];
+
+            /// The style of `role` by its YAML name.
+            pub fn style(&self, role: &str) -> Option<Style> {
+                match role {
+                    $( stringify!($role) => Some(self.$role), )+
+                    _ => None,
+                }
+            }
+
+            /// A theme with every role set to the empty style.
+            fn blank(name: String) -> Theme {
+                Theme { name, $( $role: Style::new(), )+ }
+            }
+
+            fn apply(&mut self, spec: &StylesSpec) {
+                $( if let Some(s) = &spec.$role { self.$role = s.to_style(); } )+
+            }
+
+            fn map_styles(&mut self, f: impl Fn(Style) -> Style) {
+                $( self.$role = f(self.$role); )+
+            }
+        }
+
+        #[cfg(test)]
+        impl StylesSpec {
+            /// Roles this map does not set.
+            fn missing(&self) -> Vec<&'static str> {
+                let mut out = Vec::new();
+                $( if self.$role.is_none() { out.push(stringify!($role)); } )+
+                out
+            }
+        }
+    };
+}
+
+roles! {
+    /// Ordinary text (alert names, details body).
+    text,
+    /// Secondary information (timestamps, hints, link targets).
+    dim,
+    /// Pane borders.
+    border,
+    /// Border of the pane with keyboard focus.
+    border_focused,
+    /// Pane titles.
+    title,
+    /// Title of the pane with keyboard focus.
+    title_focused,
+    /// The selected row.
+    selected,
+    /// A failing policy.
+    fail,
+    /// A passing policy.
+    pass,
+    /// A transition from pass to fail.
+    regressed,
+    /// A transition from fail to pass.
+    fixed,
+    /// A transition that just arrived (briefly highlighted).
+    flash,
+    /// Counters of failures.
+    count_fail,
+    /// Counters of passes / healthy totals.
+    count_ok,
+    /// The status bar.
+    status_bar,
+    /// Warnings inside the status bar.
+    status_warn,
+    /// Key names in the footer.
+    footer_key,
+    /// Descriptions in the footer.
+    footer_text,
+    /// The filter input prompt.
+    filter_prompt,
+    /// An invalid filter expression.
+    filter_error,
+    /// The security warning banner.
+    banner,
+    /// Markdown headings in details.
+    md_heading,
+    /// Markdown strong emphasis (patched over the surrounding style).
+    md_bold,
+    /// Markdown link text.
+    md_link,
+    /// Markdown inline code and code blocks.
+    md_code,
+    /// Markdown list bullets and numbers.
+    md_bullet,
+    /// Key names in the help screen.
+    help_key,
+    /// Descriptions in the help screen.
+    help_text,
+}
+
+/// A theme could not be loaded: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThemeError {
+    origin: String,
+    line: Option<usize>,
+    column: Option<usize>,
+    key: Option<String>,
+    message: String,
+}
+
+impl ThemeError {
+    fn new(origin: &str, message: impl Into<String>) -> ThemeError {
+        ThemeError {
+            origin: origin.to_owned(),
+            line: None,
+            column: None,
+            key: None,
+            message: message.into(),
+        }
+    }
+
+    fn with_key(mut self, key: &str) -> ThemeError {
+        self.key = Some(key.to_owned());
+        self
+    }
+
+    fn from_yaml(origin: &str, err: &serde_yaml::Error) -> ThemeError {
+        let mut message = err.to_string();
+        let location = err.location();
+        // serde_yaml appends " at line L column C"; we show it as a prefix.
+        if let Some(loc) = &location {
+            let suffix = format!(" at line {} column {}", loc.line(), loc.column());
+            if let Some(stripped) = message.strip_suffix(&suffix) {
+                message = stripped.to_owned();
+            }
+        }
+        ThemeError {
+            origin: origin.to_owned(),
+            line: location.as_ref().map(|l| l.line()),
+            column: location.as_ref().map(|l| l.column()),
+            key: yaml_error_key(&message),
+            message,
+        }
+    }
+
+    /// Where the error is: a file path, `built-in theme "NAME"`, `theme "NAME"`
+    /// (a name that was not found) or the origin given to [`Theme::from_yaml`].
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// 1-based line in the file, when known.
+    pub fn line(&self) -> Option<usize> {
+        self.line
+    }
+
+    /// The offending key: an unknown role/attribute name, or the path of the
+    /// value that did not parse (e.g. `styles.fail.fg`), when known.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// What went wrong, without the location.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for ThemeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.origin)?;
+        match (self.line, self.column) {
+            (Some(line), Some(col)) => write!(f, ":{line}:{col}")?,
+            (Some(line), None) => write!(f, ":{line}")?,
+            _ => {}
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ThemeError {}
+
+/// Extracts the key an error is about from a serde_yaml message, which looks
+/// like "styles: unknown field `bogus`, expected …" or "styles.fail.fg: …".
+fn yaml_error_key(message: &str) -> Option<String> {
+    if let Some(rest) = message.split_once("unknown field `").map(|(_, r)| r) {
+        return rest.split_once('`').map(|(k, _)| k.to_owned());
+    }
+    let (path, _) = message.split_once(": ")?;
+    let is_path = !path.is_empty()
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '[' | ']'));
+    is_path.then(|| path.to_owned())
+}
+
+impl Default for Theme {
+    fn default() -> Self {
+        Theme::default_theme()
+    }
+}
+
+impl Theme {
+    /// Names of the embedded themes, default first.
+    pub fn builtin_names() -> &'static [&'static str] {
+        BUILTIN_NAMES
+    }
+
+    /// The default (dark) theme.
+    pub fn default_theme() -> Theme {
+        // The built-ins are covered by tests, so this cannot fail at run time;
+        // falling back to blank styles keeps the UI usable even if it did.
+        Theme::load(DEFAULT_BASE, None).unwrap_or_else(|_| Theme::blank(DEFAULT_BASE.to_owned()))
+    }
+
+    /// Loads a theme by NAME of a built-in or of `<user_dir>/NAME.yaml`
+    /// (then `NAME.yml`), or from a path to a FILE (anything containing a
+    /// path separator or ending in `.yaml`/`.yml`). Built-in names win over
+    /// user files of the same name; `user_dir` is normally
+    /// [`user_theme_dir`]. An `extends:` in a file resolves the same way,
+    /// with relative paths taken relative to that file.
+    pub fn load(name_or_file: &str, user_dir: Option<&Path>) -> Result<Theme, ThemeError> {
+        let mut loader = Loader {
+            user_dir,
+            chain: Vec::new(),
+        };
+        let source = loader.locate(name_or_file, None, &format!("theme {name_or_file:?}"))?;
+        loader.load(source)
+    }
+
+    /// Parses a theme from YAML text; `origin` names it in error messages
+    /// and is the default theme name. An `extends:` may name a built-in or a
+    /// file path (relative to the working directory); user-dir names are not
+    /// searched here, so this stays independent of the user's config.
+    pub fn from_yaml(src: &str, origin: &str) -> Result<Theme, ThemeError> {
+        let mut loader = Loader {
+            user_dir: None,
+            chain: Vec::new(),
+        };
+        loader.parse(src, origin, origin, None)
+    }
+
+    /// Applies NO_COLOR (<https://no-color.org>): removes every colour, keeps
+    /// modifiers, and makes sure the states that colour alone used to tell
+    /// apart still look different, by adding a modifier where needed.
+    pub fn without_color(mut self) -> Theme {
+        self.map_styles(|s| {
+            // Rebuilt rather than field-cleared so no colour survives,
+            // whichever optional ratatui colour fields are compiled in.
+            let mut plain = Style::new();
+            plain.add_modifier = s.add_modifier;
+            plain.sub_modifier = s.sub_modifier;
+            plain
+        });
+        let text = self.text;
+        distinguish(&mut self.fail, &[text], Modifier::BOLD);
+        distinguish(
+            &mut self.regressed,
+            &[text, self.fail],
+            Modifier::REVERSED | Modifier::BOLD,
+        );
+        distinguish(&mut self.selected, &[text], Modifier::REVERSED);
+        distinguish(
+            &mut self.flash,
+            &[text, self.selected],
+            Modifier::BOLD | Modifier::UNDERLINED,
+        );
+        distinguish(
+            &mut self.filter_error,
+            &[text],
+            Modifier::BOLD | Modifier::UNDERLINED,
+        );
+        distinguish(&mut self.fixed, &[text, self.pass], Modifier::BOLD);
+        distinguish(&mut self.border_focused, &[self.border], Modifier::BOLD);
+        distinguish(
+            &mut self.title_focused,
+            &[self.title],
+            Modifier::BOLD | Modifier::UNDERLINED,
+        );
+        distinguish(
+            &mut self.banner,
+            &[text],
+            Modifier::REVERSED | Modifier::BOLD,
+        );
+        distinguish(&mut self.md_link, &[text], Modifier::UNDERLINED);
+        self
+    }
+}
+
+/// The modifiers a style effectively turns on.
+fn effective_modifiers(s: Style) -> Modifier {
+    s.add_modifier - s.sub_modifier
+}
+
+/// Adds modifiers to `style` until it differs from each of `others` (by
+/// effective modifiers), trying `preferred` first.
+fn distinguish(style: &mut Style, others: &[Style], preferred: Modifier) {
+    let clashes = |s: Style| {
+        others
+            .iter()
+            .any(|o| effective_modifiers(*o) == effective_modifiers(s))
+    };
+    for extra in [
+        preferred,
+        Modifier::REVERSED,
+        Modifier::UNDERLINED,
+        Modifier::BOLD,
+        Modifier::ITALIC,
+    ] {
+        if !clashes(*style) {
+            return;
+        }
+        *style = style.add_modifier(extra);
+    }
+}
+
+/// `<config dir>/sinkwatch/themes`, where user theme files live.
+pub fn user_theme_dir() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("sinkwatch").join("themes"))
+}
+
+/// Where a theme's YAML comes from.
+enum Source {
+    Builtin(&'static str, &'static str),
+    File(PathBuf),
+}
+
+/// Resolves a theme and its `extends` chain, remembering the chain so a
+/// cycle is reported instead of recursing forever.
+struct Loader<'a> {
+    user_dir: Option<&'a Path>,
+    /// Identities (`builtin:NAME` or a canonical path) being loaded.
+    chain: Vec<String>,
+}
+
+fn looks_like_file(name: &str) -> bool {
+    name.contains('/')
+        || name.contains(std::path::MAIN_SEPARATOR)
+        || name.ends_with(".yaml")
+        || name.ends_with(".yml")
+}
+
+impl Loader<'_> {
+    /// Finds `name_or_file`; `relative_to` is the directory of the file that
+    /// referenced it (for `extends`), `origin` names the referrer in errors.
+    fn locate(
+        &self,
+        name_or_file: &str,
+        relative_to: Option<&Path>,
+        origin: &str,
+    ) -> Result<Source, ThemeError> {
+        if looks_like_file(name_or_file) {
+            let path = Path::new(name_or_file);
+            let path = match relative_to {
+                Some(dir) if path.is_relative() => dir.join(path),
+                _ => path.to_path_buf(),
+            };
+            return Ok(Source::File(path));
+        }
+        if let Some((name, src)) = BUILTINS.iter().find(|(n, _)| *n == name_or_file) {
+            return Ok(Source::Builtin(name, src));
+        }
+        if let Some(dir) = self.user_dir {
+            for ext in ["yaml", "yml"] {
+                let path = dir.join(format!("{name_or_file}.{ext}"));
+                if path.is_file() {
+                    return Ok(Source::File(path));
+                }
+            }
+        }
+        let searched = match self.user_dir {
+            Some(dir) => format!(
+                "; no file {}",
+                dir.join(format!("{name_or_file}.yaml")).display()
+            ),
+            None => String::new(),
+        };
+        Err(ThemeError::new(
+            origin,
+            format!(
+                "unknown theme `{name_or_file}` (built-in themes: {}{searched})",
+                BUILTIN_NAMES.join(", ")
+            ),
+        ))
+    }
+
+    fn load(&mut self, source: Source) -> Result<Theme, ThemeError> {
+        let (id, origin, default_name, text, dir) = match source {
+            Source::Builtin(name, src) => (
+                format!("builtin:{name}"),
+                format!("built-in theme \"{name}\""),
+                name.to_owned(),
+                src.to_owned(),
+                None,
+            ),
+            Source::File(path) => {
+                let origin = path.display().to_string();
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| ThemeError::new(&origin, format!("cannot read: {e}")))?;
+                let id = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+                let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+                (
+                    id.display().to_string(),
+                    origin,
+                    stem.unwrap_or_else(|| "custom".to_owned()),
+                    text,
+                    path.parent().map(Path::to_path_buf),
+                )
+            }
+        };
+        if let Some(pos) = self.chain.iter().position(|c| *c == id) {
+            let mut cycle: Vec<&str> = self.chain[pos..].iter().map(String::as_str).collect();
+            cycle.push(&id);
+            return Err(ThemeError::new(
+                &origin,
+                format!("`extends` cycle: {}", cycle.join(" → ")),
+            )
+            .with_key("extends"));
+        }
+        if self.chain.len() >= MAX_EXTENDS_DEPTH {
+            return Err(ThemeError::new(
+                &origin,
+                format!("`extends` chain longer than {MAX_EXTENDS_DEPTH} themes"),
+            )
+            .with_key("extends"));
+        }
+        self.chain.push(id);
+        let result = self.parse(&text, &origin, &default_name, dir.as_deref());
+        self.chain.pop();
+        result
+    }
+
+    fn parse(
+        &mut self,
+        text: &str,
+        origin: &str,
+        default_name: &str,
+        dir: Option<&Path>,
+    ) -> Result<Theme, ThemeError> {
+        // An empty (or all-comment) file is a valid theme equal to its base.
+        let file: ThemeFile = if is_blank_yaml(text) {
+            ThemeFile::default()
+        } else {
+            serde_yaml::from_str(text).map_err(|e| ThemeError::from_yaml(origin, &e))?
+        };
+        let mut theme = match file.extends.as_deref().unwrap_or(DEFAULT_BASE) {
+            NO_BASE => Theme::blank(String::new()),
+            parent => {
+                let source = self
+                    .locate(parent, dir, origin)
+                    .map_err(|e| e.with_key("extends"))?;
+                self.load(source)?
+            }
+        };
+        theme.apply(&file.styles);
+        theme.name = file.name.unwrap_or_else(|| default_name.to_owned());
+        Ok(theme)
+    }
+}
+
+fn is_blank_yaml(text: &str) -> bool {
+    text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#') || l == "---"
+    })
+}
+
+/// One theme file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a theme: a map with optional name, extends and styles"
+)]
+struct ThemeFile {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    extends: Option<String>,
+    #[serde(default)]
+    styles: StylesSpec,
+}
+
+/// A style as written: a colour shorthand (foreground) or a map.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a style map of fg, bg, bold, italic, underline, reversed, dim"
+)]
+struct StyleSpec {
+    #[serde(default, deserialize_with = "some_color")]
+    fg: Option<Color>,
+    #[serde(default, deserialize_with = "some_color")]
+    bg: Option<Color>,
+    bold: Option<bool>,
+    italic: Option<bool>,
+    underline: Option<bool>,
+    reversed: Option<bool>,
+    dim: Option<bool>,
+}
+
+impl StyleSpec {
+    fn to_style(&self) -> Style {
+        let mut style = Style::new();
+        style.fg = self.fg;
+        style.bg = self.bg;
+        for (flag, modifier) in [
+            (self.bold, Modifier::BOLD),
+            (self.italic, Modifier::ITALIC),
+            (self.underline, Modifier::UNDERLINED),
+            (self.reversed, Modifier::REVERSED),
+            (self.dim, Modifier::DIM),
+        ] {
+            style = match flag {
+                Some(true) => style.add_modifier(modifier),
+                Some(false) => style.remove_modifier(modifier),
+                None => style,
+            };
+        }
+        style
+    }
+}
+
+/// Hint for the classic YAML trap: `fg: #ff0000` is a comment, i.e. null.
+const NULL_HINT: &str = "a style or colour cannot be empty (note: an unquoted `#` starts a YAML \
+                         comment, so write hex colours in quotes, e.g. \"#ff8800\")";
+
+/// A role's style; unlike a plain `Option`, YAML null is an error rather
+/// than "inherit", since it almost always means an unquoted `#rrggbb`.
+fn some_style<'de, D: Deserializer<'de>>(d: D) -> Result<Option<StyleSpec>, D::Error> {
+    struct StyleVisitor;
+    impl<'de> Visitor<'de> for StyleVisitor {
+        type Value = StyleSpec;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a colour or a map of fg, bg, bold, italic, underline, reversed, dim")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<StyleSpec, E> {
+            Ok(StyleSpec {
+                fg: Some(parse_color(v).map_err(E::custom)?),
+                ..StyleSpec::default()
+            })
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<StyleSpec, E> {
+            Ok(StyleSpec {
+                fg: Some(index_color(v).map_err(E::custom)?),
+                ..StyleSpec::default()
+            })
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<StyleSpec, E> {
+            Err(E::custom(format!("invalid colour `{v}`: {COLOUR_FORMS}")))
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<StyleSpec, E> {
+            Err(E::custom(NULL_HINT))
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<StyleSpec, A::Error> {
+            StyleSpec::deserialize(de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_any(StyleVisitor).map(Some)
+}
+
+/// A colour attribute; YAML null is an error for the same reason as above.
+fn some_color<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Color>, D::Error> {
+    struct ColorVisitor;
+    impl<'de> Visitor<'de> for ColorVisitor {
+        type Value = Color;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(COLOUR_FORMS)
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Color, E> {
+            parse_color(v).map_err(E::custom)
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Color, E> {
+            index_color(v).map_err(E::custom)
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Color, E> {
+            Err(E::custom(format!("invalid colour `{v}`: {COLOUR_FORMS}")))
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Color, E> {
+            Err(E::custom(NULL_HINT))
+        }
+    }
+    d.deserialize_any(ColorVisitor).map(Some)
+}
+
+const COLOUR_FORMS: &str =
+    "expected a colour name (e.g. red, light_red, dark_gray, reset), \"#rrggbb\" or an index 0-255";
+
+fn parse_color(v: &str) -> Result<Color, String> {
+    v.trim()
+        .parse::<Color>()
+        .map_err(|_| format!("invalid colour `{v}`: {COLOUR_FORMS}"))
+}
+
+fn index_color(v: u64) -> Result<Color, String> {
+    u8::try_from(v)
+        .map(Color::Indexed)
+        .map_err(|_| format!("invalid colour `{v}`: {COLOUR_FORMS}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::fs;
+
+    fn builtin_source(name: &str) -> &'static str {
+        BUILTINS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| *s)
+            .unwrap()
+    }
+
+    fn all_styles(t: &Theme) -> Vec<(&'static str, Style)> {
+        Theme::ROLES
+            .iter()
+            .map(|r| (*r, t.style(r).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn builtin_list_matches_embedded_sources() {
+        let embedded: Vec<&str> = BUILTINS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(Theme::builtin_names(), embedded.as_slice());
+        assert_eq!(Theme::builtin_names()[0], "dark");
+    }
+
+    #[test]
+    fn every_builtin_parses_and_defines_every_role_itself() {
+        for name in Theme::builtin_names() {
+            let src = builtin_source(name);
+            let file: ThemeFile =
+                serde_yaml::from_str(src).unwrap_or_else(|e| panic!("{name}: {e}"));
+            // Built-ins are standalone so none inherits colours meant for a
+            // different background.
+            assert_eq!(file.extends.as_deref(), Some(NO_BASE), "{name}");
+            assert_eq!(
+                file.styles.missing(),
+                Vec::<&str>::new(),
+                "{name} is incomplete"
+            );
+            let theme = Theme::load(name, None).unwrap();
+            assert_eq!(theme.name, *name);
+        }
+    }
+
+    #[test]
+    fn default_is_dark_with_the_promised_looks() {
+        let t = Theme::default_theme();
+        assert_eq!(t, Theme::load("dark", None).unwrap());
+        assert_eq!(t.name, "dark");
+        assert_eq!(t.fail.fg, Some(Color::Red));
+        assert!(t.fail.add_modifier.contains(Modifier::BOLD));
+        assert_eq!(t.pass.fg, Some(Color::Green));
+        assert_ne!(t.regressed, t.fail);
+        assert!(matches!(t.fixed.fg, Some(Color::Green | Color::LightGreen)));
+        assert_eq!(Theme::default(), t);
+    }
+
+    #[test]
+    fn roles_are_distinct_where_the_ui_relies_on_it() {
+        for name in Theme::builtin_names() {
+            let t = Theme::load(name, None).unwrap();
+            for (a, b) in [
+                ("fail", "text"),
+                ("pass", "fail"),
+                ("regressed", "fail"),
+                ("fixed", "pass"),
+                ("selected", "text"),
+                ("flash", "text"),
+                ("border_focused", "border"),
+                ("title_focused", "title"),
+                ("filter_error", "text"),
+                ("banner", "text"),
+            ] {
+                assert_ne!(t.style(a), t.style(b), "{name}: {a} looks like {b}");
+            }
+        }
+    }
+
+    /// Approximate sRGB of a colour in the xterm default palette.
+    fn rgb(c: Color) -> Option<(u8, u8, u8)> {
+        Some(match c {
+            Color::Reset => return None,
+            Color::Black => (0, 0, 0),
+            Color::Red => (0xcd, 0, 0),
+            Color::Green => (0, 0xcd, 0),
+            Color::Yellow => (0xcd, 0xcd, 0),
+            Color::Blue => (0, 0, 0xee),
+            Color::Magenta => (0xcd, 0, 0xcd),
+            Color::Cyan => (0, 0xcd, 0xcd),
+            Color::Gray => (0xe5, 0xe5, 0xe5),
+            Color::DarkGray => (0x7f, 0x7f, 0x7f),
+            Color::LightRed => (0xff, 0, 0),
+            Color::LightGreen => (0, 0xff, 0),
+            Color::LightYellow => (0xff, 0xff, 0),
+            Color::LightBlue => (0x5c, 0x5c, 0xff),
+            Color::LightMagenta => (0xff, 0, 0xff),
+            Color::LightCyan => (0, 0xff, 0xff),
+            Color::White => (0xff, 0xff, 0xff),
+            Color::Rgb(r, g, b) => (r, g, b),
+            Color::Indexed(i @ 0..=15) => return rgb(ANSI16[usize::from(i)]),
+            Color::Indexed(i @ 16..=231) => {
+                let level = |v: u8| if v == 0 { 0 } else { 55 + 40 * v };
+                let i = i - 16;
+                (level(i / 36), level((i / 6) % 6), level(i % 6))
+            }
+            Color::Indexed(i) => {
+                let v = 8 + 10 * (i - 232);
+                (v, v, v)
+            }
+        })
+    }
+
+    const ANSI16: [Color; 16] = [
+        Color::Black,
+        Color::Red,
+        Color::Green,
+        Color::Yellow,
+        Color::Blue,
+        Color::Magenta,
+        Color::Cyan,
+        Color::Gray,
+        Color::DarkGray,
+        Color::LightRed,
+        Color::LightGreen,
+        Color::LightYellow,
+        Color::LightBlue,
+        Color::LightMagenta,
+        Color::LightCyan,
+        Color::White,
+    ];
+
+    fn luminance((r, g, b): (u8, u8, u8)) -> f64 {
+        let lin = |c: u8| {
+            let c = f64::from(c) / 255.0;
+            if c <= 0.03928 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b)
+    }
+
+    fn contrast(a: (u8, u8, u8), b: (u8, u8, u8)) -> f64 {
+        let (la, lb) = (luminance(a), luminance(b));
+        (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+    }
+
+    /// WCAG-style contrast check against the terminal colours each theme is
+    /// designed for, so e.g. `light` never puts light text on a light
+    /// background. Decorations (`dim`, `border`) may be quieter.
+    #[test]
+    fn builtin_colours_have_readable_contrast() {
+        let white = (0xff, 0xff, 0xff);
+        let black = (0, 0, 0);
+        let terminals = [
+            ("dark", (0xe5, 0xe5, 0xe5), black),
+            ("light", black, white),
+            ("high-contrast", (0xe5, 0xe5, 0xe5), black),
+            ("solarized-dark", (0x83, 0x94, 0x96), (0x00, 0x2b, 0x36)),
+            ("monochrome", (0xe5, 0xe5, 0xe5), black),
+        ];
+        for (name, term_fg, term_bg) in terminals {
+            let t = Theme::load(name, None).unwrap();
+            let minimum = |role: &str| match (name, role) {
+                ("high-contrast", _) => 4.5,
+                (_, "dim" | "border") => 2.5,
+                _ => 3.0,
+            };
+            for (role, s) in all_styles(&t) {
+                let mut fg = s.fg.and_then(rgb).unwrap_or(term_fg);
+                let mut bg = s.bg.and_then(rgb).unwrap_or(term_bg);
+                if effective_modifiers(s).contains(Modifier::REVERSED) {
+                    std::mem::swap(&mut fg, &mut bg);
+                }
+                let ratio = contrast(fg, bg);
+                assert!(
+                    ratio >= minimum(role),
+                    "{name}.{role}: contrast {ratio:.2} ({s:?})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn partial_theme_overrides_only_its_keys() {
+        let dark = Theme::default_theme();
+        let t = Theme::from_yaml(
+            "styles:\n  fail: magenta\n  pass: { fg: 34, bold: true }\n",
+            "mine",
+        )
+        .unwrap();
+        assert_eq!(t.name, "mine");
+        assert_eq!(t.fail, Style::new().fg(Color::Magenta));
+        assert_eq!(
+            t.pass,
+            Style::new()
+                .fg(Color::Indexed(34))
+                .add_modifier(Modifier::BOLD)
+        );
+        for (role, s) in all_styles(&t) {
+            if role != "fail" && role != "pass" {
+                assert_eq!(Some(s), dark.style(role), "{role}");
+            }
+        }
+    }
+
+    #[test]
+    fn extends_another_builtin_and_names() {
+        let light = Theme::load("light", None).unwrap();
+        let t = Theme::from_yaml(
+            "name: Mine\nextends: light\nstyles:\n  dim: \"#808080\"\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(t.name, "Mine");
+        assert_eq!(t.dim, Style::new().fg(Color::Rgb(0x80, 0x80, 0x80)));
+        assert_eq!(t.text, light.text);
+        let blank = Theme::from_yaml("extends: none\nstyles:\n  text: red\n", "x").unwrap();
+        assert_eq!(blank.text.fg, Some(Color::Red));
+        assert_eq!(blank.fail, Style::new());
+    }
+
+    #[test]
+    fn style_forms_and_colour_spellings() {
+        let t = Theme::from_yaml(
+            "styles:\n\
+             \x20 text: reset\n\
+             \x20 dim: dark_gray\n\
+             \x20 border: lightred\n\
+             \x20 title: light_red\n\
+             \x20 fail: \"#FF8800\"\n\
+             \x20 pass: 0\n\
+             \x20 fixed: \"255\"\n\
+             \x20 selected: { bg: blue, fg: white, bold: true, italic: true, underline: true, reversed: true, dim: true }\n\
+             \x20 flash: { bold: false }\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(t.text.fg, Some(Color::Reset));
+        assert_eq!(t.dim.fg, Some(Color::DarkGray));
+        assert_eq!(t.border.fg, Some(Color::LightRed));
+        assert_eq!(t.title.fg, Some(Color::LightRed));
+        assert_eq!(t.fail.fg, Some(Color::Rgb(0xff, 0x88, 0)));
+        assert_eq!(t.pass.fg, Some(Color::Indexed(0)));
+        assert_eq!(t.fixed.fg, Some(Color::Indexed(255)));
+        assert_eq!(t.selected.bg, Some(Color::Blue));
+        assert_eq!(
+            t.selected.add_modifier,
+            Modifier::BOLD
+                | Modifier::ITALIC
+                | Modifier::UNDERLINED
+                | Modifier::REVERSED
+                | Modifier::DIM
+        );
+        assert_eq!(t.flash, Style::new().remove_modifier(Modifier::BOLD));
+    }
+
+    #[test]
+    fn unknown_role_is_an_error_naming_the_key_and_line() {
+        let err =
+            Theme::from_yaml("styles:\n  text: red\n  bogus_role: red\n", "my.yaml").unwrap_err();
+        assert_eq!(err.key(), Some("bogus_role"));
+        assert_eq!(err.line(), Some(3));
+        let msg = err.to_string();
+        assert!(msg.contains("bogus_role"), "{msg}");
+        assert!(msg.starts_with("my.yaml:3:3: "), "{msg}");
+    }
+
+    #[test]
+    fn unknown_attribute_and_top_level_key_are_errors() {
+        let err = Theme::from_yaml("styles:\n  fail: { fg: red, blink: true }\n", "x").unwrap_err();
+        assert_eq!(err.key(), Some("blink"));
+        assert!(err.to_string().contains("blink"), "{err}");
+        let err = Theme::from_yaml("colours: {}\n", "x").unwrap_err();
+        assert_eq!(err.key(), Some("colours"));
+    }
+
+    #[test]
+    fn bad_colour_error_names_the_value_and_key() {
+        let err = Theme::from_yaml("styles:\n  fail: { fg: reddish }\n", "x").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("reddish"), "{msg}");
+        assert!(msg.contains("styles.fail"), "{msg}");
+        assert_eq!(err.line(), Some(2));
+        for bad in ["\"#12345\"", "256", "-1", "\"#gg0000\"", "[red]", "true"] {
+            let err = Theme::from_yaml(&format!("styles:\n  pass: {bad}\n"), "x").unwrap_err();
+            assert!(err.to_string().contains("styles.pass"), "{bad}: {err}");
+        }
+        let err = Theme::from_yaml("styles:\n  pass: 300\n", "x").unwrap_err();
+        assert!(err.to_string().contains("300"), "{err}");
+    }
+
+    #[test]
+    fn unquoted_hex_colour_is_explained_not_ignored() {
+        let err = Theme::from_yaml("styles:\n  fail: #ff0000\n", "x").unwrap_err();
+        assert!(err.to_string().contains("quotes"), "{err}");
+        let err = Theme::from_yaml("styles:\n  fail: { fg: #ff0000 }\n", "x");
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn empty_file_is_the_base_theme() {
+        let t = Theme::from_yaml("# nothing here\n", "empty").unwrap();
+        assert_eq!(t.fail, Theme::default_theme().fail);
+        assert_eq!(t.name, "empty");
+    }
+
+    #[test]
+    fn unknown_theme_name_is_an_error() {
+        let err = Theme::load("no-such-theme", None).unwrap_err();
+        assert!(err.to_string().contains("no-such-theme"), "{err}");
+        let err = Theme::from_yaml("extends: nope\n", "x").unwrap_err();
+        assert_eq!(err.key(), Some("extends"));
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn loads_from_a_file_path_and_user_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ocean.yaml");
+        fs::write(
+            &path,
+            "extends: light\nstyles:\n  fail: { fg: magenta, bold: true }\n",
+        )
+        .unwrap();
+
+        let by_path = Theme::load(path.to_str().unwrap(), None).unwrap();
+        assert_eq!(by_path.name, "ocean");
+        assert_eq!(by_path.fail.fg, Some(Color::Magenta));
+        assert_eq!(by_path.text, Theme::load("light", None).unwrap().text);
+
+        let by_name = Theme::load("ocean", Some(dir.path())).unwrap();
+        assert_eq!(by_name, by_path);
+        // Without the user dir the bare name is unknown.
+        assert!(Theme::load("ocean", None).is_err());
+        // `.yml` works too, and built-in names win over user files.
+        fs::write(dir.path().join("reef.yml"), "styles:\n  pass: cyan\n").unwrap();
+        assert_eq!(
+            Theme::load("reef", Some(dir.path())).unwrap().pass.fg,
+            Some(Color::Cyan)
+        );
+        fs::write(dir.path().join("dark.yaml"), "styles:\n  pass: cyan\n").unwrap();
+        assert_eq!(
+            Theme::load("dark", Some(dir.path())).unwrap(),
+            Theme::default_theme()
+        );
+    }
+
+    #[test]
+    fn extends_a_relative_file_and_reports_errors_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("base.yaml"),
+            "extends: none\nstyles:\n  text: blue\n",
+        )
+        .unwrap();
+        let child = dir.path().join("child.yaml");
+        fs::write(&child, "extends: base.yaml\nstyles:\n  dim: gray\n").unwrap();
+        let t = Theme::load(child.to_str().unwrap(), None).unwrap();
+        assert_eq!(t.text.fg, Some(Color::Blue));
+        assert_eq!(t.dim.fg, Some(Color::Gray));
+
+        fs::write(dir.path().join("base.yaml"), "styles:\n  text: nocolour\n").unwrap();
+        let err = Theme::load(child.to_str().unwrap(), None).unwrap_err();
+        assert!(err.origin().ends_with("base.yaml"), "{err}");
+        assert!(err.to_string().contains("nocolour"), "{err}");
+    }
+
+    #[test]
+    fn extends_cycle_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a.yaml"), "extends: b.yaml\n").unwrap();
+        fs::write(dir.path().join("b.yaml"), "extends: a.yaml\n").unwrap();
+        let err = Theme::load(dir.path().join("a.yaml").to_str().unwrap(), None).unwrap_err();
+        assert_eq!(err.key(), Some("extends"));
+        assert!(err.to_string().contains("cycle"), "{err}");
+
+        fs::write(dir.path().join("self.yaml"), "extends: self\n").unwrap();
+        let err = Theme::load("self", Some(dir.path())).unwrap_err();
+        assert!(err.to_string().contains("cycle"), "{err}");
+    }
+
+    #[test]
+    fn unreadable_file_is_an_error_naming_it() {
+        let err = Theme::load("/nonexistent/dir/theme.yaml", None).unwrap_err();
+        assert!(
+            err.to_string().contains("/nonexistent/dir/theme.yaml"),
+            "{err}"
+        );
+    }
+
+    fn has_colour(s: Style) -> bool {
+        [s.fg, s.bg]
+            .into_iter()
+            .flatten()
+            .any(|c| c != Color::Reset)
+    }
+
+    #[test]
+    fn without_color_strips_colour_but_keeps_states_distinct() {
+        for name in Theme::builtin_names() {
+            let t = Theme::load(name, None).unwrap().without_color();
+            for (role, s) in all_styles(&t) {
+                assert!(!has_colour(s), "{name}.{role}: {s:?}");
+            }
+            let m = |s: Style| effective_modifiers(s);
+            for role in [
+                "fail",
+                "regressed",
+                "selected",
+                "flash",
+                "filter_error",
+                "banner",
+            ] {
+                assert_ne!(m(t.style(role).unwrap()), m(t.text), "{name}: {role}");
+            }
+            assert_ne!(m(t.regressed), m(t.fail), "{name}");
+            assert_ne!(m(t.border_focused), m(t.border), "{name}");
+        }
+        // Even a theme that relied on colour alone gets modifiers.
+        let t = Theme::from_yaml(
+            "extends: none\nstyles:\n  fail: red\n  regressed: { bg: red }\n  selected: { bg: blue }\n",
+            "x",
+        )
+        .unwrap()
+        .without_color();
+        assert!(t.fail.add_modifier.contains(Modifier::BOLD));
+        assert!(t.selected.add_modifier.contains(Modifier::REVERSED));
+        assert_ne!(t.regressed.add_modifier, t.fail.add_modifier);
+        assert_ne!(t.flash.add_modifier, Modifier::empty());
+    }
+
+    #[test]
+    fn style_lookup_by_role_name() {
+        let t = Theme::default_theme();
+        assert_eq!(t.style("fail"), Some(t.fail));
+        assert_eq!(t.style("nope"), None);
+        assert_eq!(Theme::ROLES.len(), 28);
+    }
+
+    #[test]
+    fn user_theme_dir_ends_in_sinkwatch_themes() {
+        if let Some(dir) = user_theme_dir() {
+            assert!(dir.ends_with("sinkwatch/themes"), "{}", dir.display());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn from_yaml_never_panics(s in any::<String>()) {
+            let _ = Theme::from_yaml(&s, "fuzz");
+        }
+
+        #[test]
+        fn from_yaml_never_panics_on_theme_like_text(
+            s in "(name: [a-z]{0,5}\n|extends: (dark|none|light|x)\n|styles:\n|  [a-z_]{1,12}: ([a-z_#0-9\"]{0,9}|\\{[a-z]{0,5}: [a-z0-9#]{0,7}\\})\n|[ :{}#\"-]{0,4}\n){0,12}"
+        ) {
+            let _ = Theme::from_yaml(&s, "fuzz");
+        }
+    }
+}
