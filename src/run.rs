@@ -144,6 +144,11 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         })
     };
     tracing::info!("listening on {local}");
+    if headless {
+        // The readiness signal scripts and tests wait for (with --listen
+        // 127.0.0.1:0 it is also how they learn the port).
+        eprintln!("sinkwatch: listening on {local}");
+    }
 
     // Signals stop the run in every mode.
     {

@@ -3,15 +3,15 @@
 //! Alert fields (owner, repo, policy names, `details`) are written by whoever
 //! can reach the AlertSink. Printed raw, they could move the cursor, clear the
 //! screen, rename the terminal window, or hide/reorder text with bidi and
-//! zero-width tricks. Everything from the network goes through [`line`] or
-//! [`text`] before it reaches the terminal.
+//! zero-width tricks. Everything from the network goes through [`line()`] or
+//! [`text()`] before it reaches the terminal.
 //!
 //! Neutralised characters are replaced by a *visible* escape rather than
 //! dropped, so an operator can see that something was there:
 //!
 //! | input | shown as |
 //! |---|---|
-//! | `\n`, `\t`, `\r` (in [`line`]) | `\n`, `\t`, `\r` (backslash + letter) |
+//! | `\n`, `\t`, `\r` (in [`line()`]) | `\n`, `\t`, `\r` (backslash + letter) |
 //! | other C0 controls, DEL, C1 controls (U+0080–U+009F) | `\xNN`, e.g. ESC → `\x1b`, 8-bit CSI → `\x9b` |
 //! | invisible/format characters (see below) | `\u{XXXX}` (lowercase hex, at least 4 digits), e.g. `\u{202e}` |
 //!
@@ -34,7 +34,7 @@
 //! unchanged. The escapes are not themselves escaped (a literal `\x1b` typed
 //! by the sender looks the same as an escaped ESC): the goal is safety and
 //! visibility, not a reversible encoding, so the output is deterministic but
-//! [`line`] is not idempotent.
+//! [`line()`] is not idempotent.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -65,12 +65,12 @@ pub fn line(s: &str) -> Cow<'_, str> {
 ///
 /// Keeps `\n` as a line break, turns `\t` into four spaces, drops a `\r`
 /// that is part of `\r\n` and escapes a lone `\r` (it would move the cursor
-/// back over the line); everything else as [`line`].
+/// back over the line); everything else as [`line()`].
 pub fn text(s: &str) -> Cow<'_, str> {
     sanitize(s, Mode::Text)
 }
 
-/// True if [`line`] would return `s` unchanged.
+/// True if [`line()`] would return `s` unchanged.
 pub fn is_clean_line(s: &str) -> bool {
     first_dirty(s, Mode::Line).is_none()
 }

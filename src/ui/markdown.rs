@@ -3,7 +3,7 @@
 //! Allstar writes details for humans: a few paragraphs, `**bold**` pseudo
 //! headings, `- ` lists, links and bare URLs, sometimes `#` headings and code.
 //! The text is wire data, so every run of text (including link URLs and raw
-//! HTML) goes through [`sanitize::line`] after Markdown parsing; the only
+//! HTML) goes through [`sanitize::line()`] after Markdown parsing; the only
 //! characters this module adds itself are indentation, bullets and rules.
 //!
 //! Layout rules:

@@ -1,0 +1,230 @@
+//! The binary as users and scripts run it: headless JSON lines, exit codes,
+//! config errors, a taken port, SIGTERM flushing, send/load/replay.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+
+use assert_cmd::prelude::*;
+
+fn bin() -> Command {
+    let mut c = Command::cargo_bin("sinkwatch").unwrap();
+    // Keep logs out of the user's home.
+    c.env("XDG_STATE_HOME", std::env::temp_dir().join("sinkwatch-test-state"));
+    c.env("XDG_CONFIG_HOME", std::env::temp_dir().join("sinkwatch-test-config-none"));
+    c
+}
+
+/// A headless sink on an ephemeral loopback port; returns once it printed
+/// its readiness line, with the address it reported.
+struct Headless {
+    child: Child,
+    addr: String,
+}
+
+impl Headless {
+    fn start(extra: &[&str]) -> Headless {
+        let mut child = bin()
+            .args(["--no-tui", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(err.read_line(&mut line).unwrap() > 0, "sink exited before listening");
+            if let Some(a) = line.trim().strip_prefix("sinkwatch: listening on ") {
+                let addr = a.to_owned();
+                // Keep draining stderr so the child never blocks on it.
+                std::thread::spawn(move || {
+                    let mut sink = String::new();
+                    let _ = err.read_to_string(&mut sink);
+                });
+                return Headless { child, addr };
+            }
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// SIGTERM, then everything it printed and its exit status.
+    fn terminate(mut self) -> (Vec<serde_json::Value>, std::process::ExitStatus) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let mut out = String::new();
+        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        let status = self.child.wait().unwrap();
+        let lines = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+            .collect();
+        (lines, status)
+    }
+}
+
+fn send(url: &str, args: &[&str]) -> std::process::Output {
+    bin().args(["send", "--to", url]).args(args).output().unwrap()
+}
+
+#[test]
+fn headless_prints_each_alert_with_change_and_flushes_on_sigterm() {
+    let sink = Headless::start(&[]);
+    let url = sink.url();
+    let base = ["--owner", "ossf", "--repo", "allstar", "--policy", "Branch Protection"];
+    let out = send(&url, &[&base[..], &["--pass"]].concat());
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
+    let out = send(&url, &[&base[..], &["--fail", "--details", "No protection found for branch main\n"]].concat());
+    assert!(out.status.success());
+    // A refused one: exit 1, one line naming the field.
+    let out = send(&url, &["--owner", "", "--repo", "r", "--policy", "p", "--fail"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("InvalidArgument") && err.contains("owner_name"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1);
+
+    let (lines, status) = sink.terminate();
+    assert!(status.success(), "SIGTERM exits 0: {status:?}");
+    let alerts: Vec<_> = lines.iter().filter(|l| l["kind"] == "alert").collect();
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[0]["seq"], 1);
+    assert_eq!(alerts[0]["change"], "first");
+    assert_eq!(alerts[1]["seq"], 2);
+    assert_eq!(alerts[1]["change"], "regressed");
+    assert_eq!(alerts[1]["details"], "No protection found for branch main\n");
+    assert_eq!(alerts[1]["policy"], "Branch Protection");
+    assert!(alerts[1]["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(alerts[1]["at"].as_str().unwrap().ends_with('Z'));
+    let stats = lines.last().unwrap();
+    assert_eq!(stats["kind"], "stats");
+    assert_eq!(stats["accepted"], 2);
+    assert_eq!(stats["refused"]["empty_field"], 1);
+}
+
+#[test]
+fn load_then_record_and_replay_into_a_fresh_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec.jsonl");
+    let a = Headless::start(&["--record", rec.to_str().unwrap()]);
+    let out = bin()
+        .args(["load", "--to", &a.url(), "--total", "2000", "--concurrency", "16", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], 2000);
+    assert!(report["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
+    let (lines, status) = a.terminate();
+    assert!(status.success());
+    let seqs: Vec<u64> = lines.iter().filter(|l| l["kind"] == "alert").map(|l| l["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=2000).collect::<Vec<_>>(), "every alert once, contiguous");
+
+    // The recording holds the same lines (synced on exit).
+    let recorded = std::fs::read_to_string(&rec).unwrap();
+    assert_eq!(recorded.lines().count(), 2000);
+
+    let b = Headless::start(&[]);
+    let out = bin()
+        .args(["replay", rec.to_str().unwrap(), "--to", &b.url(), "--speed", "max"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("replayed 2000 of 2000"));
+    let (replayed, _) = b.terminate();
+    let original: Vec<_> = lines.iter().filter(|l| l["kind"] == "alert").collect();
+    let again: Vec<_> = replayed.iter().filter(|l| l["kind"] == "alert").collect();
+    assert_eq!(original.len(), again.len());
+    for (o, r) in original.iter().zip(&again) {
+        for f in ["seq", "owner", "repo", "policy", "pass", "details", "change"] {
+            assert_eq!(o[f], r[f], "field {f}");
+        }
+    }
+}
+
+#[test]
+fn replay_reports_corrupt_lines_by_number_and_sends_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &rec,
+        "{\"kind\":\"alert\",\"seq\":1,\"at\":\"2026-11-25T21:00:00Z\",\"owner\":\"o\",\"repo\":\"r\",\"policy\":\"p\",\"pass\":true}\n\
+         {\"kind\":\"alert\",\"seq\":2,\"at\":\"2026-11-25T21:0\n\
+         {\"kind\":\"alert\",\"seq\":3,\"at\":\"2026-11-25T21:00:01Z\",\"owner\":\"o\",\"repo\":\"r\",\"policy\":\"p\",\"pass\":false}\n",
+    )
+    .unwrap();
+    let b = Headless::start(&[]);
+    let out = bin().args(["replay", rec.to_str().unwrap(), "--to", &b.url(), "--speed", "max"]).output().unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.jsonl:line 2:"), "{err}");
+    let (lines, _) = b.terminate();
+    assert_eq!(lines.iter().filter(|l| l["kind"] == "alert").count(), 2);
+}
+
+#[test]
+fn a_taken_port_is_one_line_and_exit_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = bin().args(["--no-tui", "--listen", &addr]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("cannot listen on") && err.contains(&addr), "{err}");
+}
+
+#[test]
+fn config_errors_name_file_line_and_key_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(&cfg, "listen: 127.0.0.1:0\nhistroy: 10\n").unwrap();
+    let out = bin().args(["--no-tui", "--config", cfg.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:2:", cfg.display())) && err.contains("histroy"), "{err}");
+
+    std::fs::write(&cfg, "fps: many\n").unwrap();
+    let out = bin().args(["--no-tui", "--config", cfg.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(":1:"));
+
+    let out = bin().args(["--no-tui", "--config", "/nonexistent/sw.yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/sw.yaml"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = bin().args(["--bogus"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin().args(["send", "--to", "127.0.0.1:1", "--owner", "o", "--repo", "r", "--policy", "p"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "--pass or --fail is required");
+    let out = bin().args(["send", "--to", "ftp://x:1", "--owner", "o", "--repo", "r", "--policy", "p", "--pass"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn send_to_a_dead_sink_fails_with_one_line() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap().to_string();
+    drop(free);
+    let out = send(&addr, &["--owner", "o", "--repo", "r", "--policy", "p", "--pass"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Unavailable") || err.contains("did not answer"), "{err}");
+}
+
+#[test]
+fn config_subcommand_prints_a_config_that_loads() {
+    let out = bin().arg("config").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    sinkwatch::config::parse_file(&text, "printed").unwrap();
+    assert!(text.contains("listen: 127.0.0.1:50051"));
+}
