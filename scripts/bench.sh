@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# End-to-end benchmarks (issue 6 / DESIGN §7): sinkwatch against a do-nothing
+# tonic AlertSink (examples/bare_sink.rs) under the same load, in the same
+# run, with alternating rounds. Prints each figure and its ratio to the
+# baseline. Loopback only.
+#
+#   scripts/bench.sh                 # full run (release build, 200k alerts/round, 3 rounds)
+#   TOTAL=500000 ROUNDS=5 scripts/bench.sh
+#   SMOKE=1 scripts/bench.sh         # tiny sizes on the debug build (CI)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SMOKE=${SMOKE:-0}
+if [ "$SMOKE" = 1 ]; then
+  TOTAL=${TOTAL:-2000}; ROUNDS=${ROUNDS:-1}; PROFILE=debug
+  cargo build --quiet --bins --examples
+else
+  TOTAL=${TOTAL:-200000}; ROUNDS=${ROUNDS:-3}; PROFILE=release
+  cargo build --quiet --release --bins --examples
+fi
+CONC=${CONC:-64}
+SEQ_TOTAL=${SEQ_TOTAL:-$(( TOTAL / 20 ))}
+BIN=target/$PROFILE/sinkwatch
+BARE=target/$PROFILE/examples/bare_sink
+TMP=$(mktemp -d)
+export XDG_STATE_HOME="$TMP/state" XDG_CONFIG_HOME="$TMP/config"
+
+cleanup() {
+  for f in "$TMP"/*.pid; do
+    [ -f "$f" ] && kill -INT "$(cat "$f")" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# start NAME CMD...: runs CMD in the background with stderr to $TMP/NAME.err,
+# waits for its "listening on ADDR" readiness line, sets $ADDR.
+start() {
+  local name=$1; shift
+  "$@" 2>"$TMP/$name.err" &
+  echo $! >"$TMP/$name.pid"
+  ADDR=""
+  for _ in $(seq 1 600); do
+    ADDR=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$TMP/$name.err" | head -n 1)
+    [ -n "$ADDR" ] && return 0
+    kill -0 "$(cat "$TMP/$name.pid")" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "bench: $name did not start:" >&2
+  cat "$TMP/$name.err" >&2
+  exit 1
+}
+
+stop() { # stop NAME: SIGTERM and wait
+  local pid; pid=$(cat "$TMP/$1.pid")
+  kill -TERM "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  rm -f "$TMP/$1.pid"
+}
+
+json_num() { # json_num KEY < json : first number after "KEY":
+  sed -n "s/.*\"$1\":\([0-9.eE+-]*\).*/\1/p" | head -n 1
+}
+
+load() { # load ADDR TOTAL CONC [CONNS] -> prints the JSON report
+  "$BIN" load --to "$1" --total "$2" --concurrency "$3" --connections "${4:-4}" --json
+}
+
+start bare "$BARE" 127.0.0.1:0;                               BARE_ADDR=$ADDR
+start headless sh -c "exec '$BIN' --no-tui --listen 127.0.0.1:0 >'$TMP/headless.out'"; HEADLESS_ADDR=$ADDR
+start upstream sh -c "exec '$BIN' --no-tui --listen 127.0.0.1:0 >'$TMP/upstream.out'"; UP_ADDR=$ADDR
+start tee sh -c "exec '$BIN' --no-tui --listen 127.0.0.1:0 --forward 'http://$UP_ADDR' >'$TMP/tee.out'"; TEE_ADDR=$ADDR
+TUI_ADDR=""
+if command -v script >/dev/null 2>&1; then
+  # The TUI renders into a real pseudo-terminal (200×50) at the default fps.
+  TERM=xterm-256color script -qfec "stty cols 200 rows 50; exec '$BIN' --listen 127.0.0.1:0 2>'$TMP/tui.err'" /dev/null >/dev/null 2>&1 &
+  echo $! >"$TMP/tui.pid"
+  for _ in $(seq 1 600); do
+    TUI_ADDR=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$TMP/tui.err" 2>/dev/null | head -n 1)
+    [ -n "$TUI_ADDR" ] && break
+    sleep 0.05
+  done
+fi
+
+declare -A best
+record() { # record MODE RATE: keep the best rate per mode
+  local cur=${best[$1]:-0}
+  awk -v a="$2" -v b="$cur" 'BEGIN{exit !(a>b)}' && best[$1]=$2 || true
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+  for mode in bare headless tui tee; do
+    case $mode in
+      bare) addr=$BARE_ADDR ;; headless) addr=$HEADLESS_ADDR ;; tee) addr=$TEE_ADDR ;;
+      tui) addr=$TUI_ADDR; [ -z "$addr" ] && continue ;;
+    esac
+    r=$(load "$addr" "$TOTAL" "$CONC" | json_num rate)
+    echo "round $round  $mode  $r req/s" >&2
+    record "$mode" "$r"
+  done
+done
+
+# Sequential latency: one connection, one request at a time.
+seq_bare=$(load "$BARE_ADDR" "$SEQ_TOTAL" 1 1)
+seq_sw=$(load "$HEADLESS_ADDR" "$SEQ_TOTAL" 1 1)
+p50_b=$(echo "$seq_bare" | json_num p50); p99_b=$(echo "$seq_bare" | json_num p99)
+p50_s=$(echo "$seq_sw" | json_num p50);   p99_s=$(echo "$seq_sw" | json_num p99)
+
+# Tee: wait for the forward queue to drain, then read the counters from the
+# exit stats line.
+stop tee
+tee_stats=$(grep '"kind":"stats"' "$TMP/tee.out" | tail -n 1 || true)
+stop upstream
+up_alerts=$(grep -c '"kind":"alert"' "$TMP/upstream.out" || true)
+stop headless
+head_alerts=$(grep -c '"kind":"alert"' "$TMP/headless.out" || true)
+
+base=${best[bare]}
+ratio() { awk -v a="$1" -v b="$base" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "n/a" }'; }
+echo
+echo "sinkwatch end-to-end benchmark ($PROFILE build, $(nproc) cores, $ROUNDS rounds of $TOTAL alerts, concurrency $CONC over 4 connections; best round)"
+printf '%-34s %12s %8s %8s\n' "mode" "req/s" "ratio" "target"
+printf '%-34s %12.0f %8s %8s\n' "bare tonic AlertSink (baseline)" "$base" "1.00" ""
+printf '%-34s %12.0f %8s %8s\n' "sinkwatch headless (stdout→file)" "${best[headless]}" "$(ratio "${best[headless]}")" "≥0.90"
+if [ -n "${best[tui]:-}" ]; then
+  printf '%-34s %12.0f %8s %8s\n' "sinkwatch TUI (pty 200×50)" "${best[tui]}" "$(ratio "${best[tui]}")" "≥0.80"
+else
+  printf '%-34s %12s\n' "sinkwatch TUI" "skipped (no script(1))"
+fi
+printf '%-34s %12.0f %8s %8s\n' "sinkwatch tee → sinkwatch" "${best[tee]}" "$(ratio "${best[tee]}")" "≥0.50"
+echo
+echo "sequential latency over one stream ($SEQ_TOTAL calls): baseline p50 ${p50_b} ms p99 ${p99_b} ms; sinkwatch p50 ${p50_s} ms p99 ${p99_s} ms"
+awk -v a="$p50_s" -v b="$p50_b" -v c="$p99_s" -v d="$p99_b" 'BEGIN{printf "added latency: p50 %+.1f µs (target ≤ 20 µs), p99 %+.1f µs\n", (a-b)*1000, (c-d)*1000}'
+echo "headless printed $head_alerts alert lines"
+echo "tee upstream received $up_alerts alerts; tee exit stats: $tee_stats"
