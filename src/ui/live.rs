@@ -1,22 +1,352 @@
-//! Entry points of the TUI (stub until the TUI lands).
+//! Entry points of the TUI: the terminal, the event loop, and loading a
+//! recording for `sinkwatch open`.
+//!
+//! The loop runs on the calling thread. It waits for input (read by a
+//! thread of its own) with a timeout of one frame, handles every pending
+//! input at once, catches up with the hub ([`App::sync`]: short lock holds,
+//! new events only) and redraws only when something changed (input, data,
+//! resize, a flash ending, the once-a-second clock of ages and rates), at
+//! most `fps` times per second. The terminal is restored on quit, on error
+//! and on panic; SIGTERM and SIGHUP end the loop like `q`.
 
+use std::io::{self, BufReader, Stdout};
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
-use crate::config::Settings;
-use crate::hub::Hub;
+use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, SetTitle, disable_raw_mode, enable_raw_mode,
+};
+use ratatui::Terminal;
+use ratatui::backend::{Backend, CrosstermBackend};
+
+use crate::config::{DEFAULT_FPS, Settings};
+use crate::hub::{Hub, now_ms};
+use crate::model::store::DEFAULT_TRANSITIONS;
+use crate::model::{NewAlert, StoreLimits};
+use crate::record::RecordedAlert;
 use crate::run::Extras;
+use crate::sanitize;
+
+use super::app::{App, Outcome, SourceInfo};
+use super::theme::{Theme, user_theme_dir};
 
 /// Runs the live TUI until the user quits. Blocking.
 pub fn run_live(
-    _hub: Arc<Hub>,
-    _settings: &Settings,
-    _extras: Extras,
-    _rt: tokio::runtime::Handle,
+    hub: Arc<Hub>,
+    settings: &Settings,
+    extras: Extras,
+    rt: tokio::runtime::Handle,
 ) -> Result<(), String> {
-    Err("the TUI is not built yet; use --no-tui".into())
+    // Errors before the alternate screen are plain lines.
+    let theme = load_theme(settings.theme.as_deref())?;
+    let info = SourceInfo {
+        label: extras.listen,
+        live: true,
+        banner: extras.banner,
+        notices: Vec::new(),
+        recorder: extras.recorder,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        // SIGTERM / SIGHUP end the UI like `q` (Ctrl-C is a key in raw mode).
+        let stop = stop.clone();
+        rt.spawn(async move {
+            wait_for_termination().await;
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+    run_terminal(App::new(theme, info), &hub, settings.fps, &stop)
 }
 
-/// The TUI over a recording (stub until the TUI lands).
-pub fn run_open(_args: &crate::cli::OpenArgs) -> Result<(), String> {
-    Err("the TUI is not built yet".into())
+/// The TUI over a recording, for offline triage.
+pub fn run_open(args: &crate::cli::OpenArgs) -> Result<(), String> {
+    let (file, _) = crate::config::load(args.config.as_deref()).map_err(|e| e.0)?;
+    let theme = load_theme(args.theme.as_deref().or(file.theme.as_deref()))?;
+    let fps = file.fps.map_or(DEFAULT_FPS, |c| c.0.min(240) as u32).max(1);
+    let name = args.file.display().to_string();
+    let f = std::fs::File::open(&args.file)
+        .map_err(|e| format!("cannot open recording {name}: {e}"))?;
+    let (alerts, bad) = crate::client::replay::load_recording(BufReader::new(f));
+    let (hub, not_loaded) = load_into_hub(&alerts);
+
+    let mut info = SourceInfo::recording(name.clone());
+    if !bad.is_empty() {
+        let shown: Vec<String> = bad.iter().take(3).map(|e| e.to_string()).collect();
+        let more = if bad.len() > 3 { "; …" } else { "" };
+        info.notices.push(format!(
+            "{} unreadable line{} skipped ({}{more})",
+            bad.len(),
+            if bad.len() == 1 { "" } else { "s" },
+            shown.join("; ")
+        ));
+    }
+    if not_loaded > 0 {
+        info.notices.push(format!(
+            "{not_loaded} alerts not loaded: the key limit was reached"
+        ));
+    }
+    let stop = AtomicBool::new(false);
+    let result = run_terminal(App::new(theme, info), &hub, fps, &stop);
+    // The screen is gone now: list every bad line where it stays visible.
+    for e in &bad {
+        eprintln!("sinkwatch: {name}: {e}");
+    }
+    result
+}
+
+/// Loads recorded alerts, in order and with their recorded times, into a
+/// fresh hub whose history holds them all. Returns the hub and how many
+/// alerts the store refused (key limit).
+pub fn load_into_hub(alerts: &[RecordedAlert]) -> (Arc<Hub>, u64) {
+    let hub = Hub::new(
+        StoreLimits {
+            history: alerts.len().max(1),
+            transitions: alerts.len().max(DEFAULT_TRANSITIONS),
+            ..StoreLimits::default()
+        },
+        1,
+    );
+    let fallback = now_ms();
+    let mut refused = 0;
+    for a in alerts {
+        let alert = NewAlert {
+            owner: a.owner.clone(),
+            repo: a.repo.clone(),
+            policy: a.policy.clone(),
+            details: a.details.clone(),
+            pass: a.pass,
+        };
+        let peer = a.peer.as_deref().and_then(|p| p.parse::<SocketAddr>().ok());
+        let at = a.at_ms().unwrap_or(fallback);
+        if hub
+            .ingest_at(&alert, at, peer, a.peer_identity.as_deref())
+            .is_err()
+        {
+            refused += 1;
+        }
+    }
+    (hub, refused)
+}
+
+/// `Theme::load(name or "dark")`, without colours when NO_COLOR is set.
+pub fn load_theme(name: Option<&str>) -> Result<Theme, String> {
+    let theme = Theme::load(name.unwrap_or("dark"), user_theme_dir().as_deref())
+        .map_err(|e| e.to_string())?;
+    Ok(if no_color() {
+        theme.without_color()
+    } else {
+        theme
+    })
+}
+
+/// <https://no-color.org>: set and not empty.
+pub fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+async fn wait_for_termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(mut term), Ok(mut hup)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = hup.recv() => {}
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await
+}
+
+/// Puts the terminal back: cooked mode, main screen, no mouse, cursor.
+fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let _ = execute!(
+        io::stdout(),
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+type PanicHook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync + 'static>;
+
+/// The terminal while the TUI runs; restores it when dropped and on a
+/// panic of the UI thread.
+struct TerminalGuard {
+    terminal: Terminal<CrosstermBackend<Stdout>>,
+    previous_hook: Option<Arc<PanicHook>>,
+}
+
+impl TerminalGuard {
+    fn enter(title: &str) -> Result<TerminalGuard, String> {
+        let previous: Arc<PanicHook> = Arc::new(std::panic::take_hook());
+        let ui_thread = std::thread::current().id();
+        {
+            let previous = previous.clone();
+            std::panic::set_hook(Box::new(move |info| {
+                if std::thread::current().id() == ui_thread {
+                    restore_terminal();
+                    previous(info);
+                } else {
+                    // Another thread (a server task): the screen belongs to
+                    // the TUI, so the message goes to the log.
+                    tracing::error!("panic: {info}");
+                }
+            }));
+        }
+        let mut guard_hook = Some(previous);
+        let result = (|| -> io::Result<Terminal<CrosstermBackend<Stdout>>> {
+            enable_raw_mode()?;
+            execute!(
+                io::stdout(),
+                EnterAlternateScreen,
+                EnableMouseCapture,
+                SetTitle(title)
+            )?;
+            Terminal::new(CrosstermBackend::new(io::stdout()))
+        })();
+        match result {
+            Ok(terminal) => Ok(TerminalGuard {
+                terminal,
+                previous_hook: guard_hook.take(),
+            }),
+            Err(e) => {
+                restore_terminal();
+                if let Some(h) = guard_hook.take() {
+                    reinstall(h);
+                }
+                Err(format!("cannot set up the terminal: {e}"))
+            }
+        }
+    }
+}
+
+fn reinstall(previous: Arc<PanicHook>) {
+    let _ = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| previous(info)));
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        let _ = self.terminal.show_cursor();
+        restore_terminal();
+        // `set_hook` panics on a panicking thread; the hook then stays ours,
+        // which only restores the terminal once more.
+        if !std::thread::panicking()
+            && let Some(h) = self.previous_hook.take()
+        {
+            reinstall(h);
+        }
+    }
+}
+
+fn run_terminal(mut app: App, hub: &Hub, fps: u32, stop: &AtomicBool) -> Result<(), String> {
+    let title = sanitize::line(&format!("sinkwatch · {}", app.info.label)).into_owned();
+    let mut guard = TerminalGuard::enter(&title)?;
+    let input = spawn_input()?;
+    let result = event_loop(&mut guard.terminal, &mut app, hub, fps, stop, &input);
+    drop(guard);
+    result
+}
+
+/// Reads terminal input on its own thread, so that the UI thread only ever
+/// waits on a channel with a timeout. (crossterm 0.29's `event::poll` never
+/// returns once the terminal is gone — crossterm issue #793 — while this
+/// way the UI still sees SIGHUP or its failing writes and exits; the reader
+/// ends with the process.)
+fn spawn_input() -> Result<Receiver<io::Result<Event>>, String> {
+    let (tx, rx) = mpsc::sync_channel(256);
+    std::thread::Builder::new()
+        .name("sinkwatch-input".into())
+        .spawn(move || {
+            loop {
+                let ev = event::read();
+                let failed = ev.is_err();
+                if tx.send(ev).is_err() || failed {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the input thread: {e}"))?;
+    Ok(rx)
+}
+
+/// See the module docs. Generic over the backend; input comes from the
+/// reader thread.
+fn event_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    hub: &Hub,
+    fps: u32,
+    stop: &AtomicBool,
+    input: &Receiver<io::Result<Event>>,
+) -> Result<(), String>
+where
+    B::Error: std::fmt::Display,
+{
+    let frame = Duration::from_millis(1000 / u64::from(fps.clamp(1, 240)));
+    let mut last_draw: Option<Instant> = None;
+    let mut last_draw_ms = 0u64;
+    let mut flash_due: Option<u64> = None;
+    let mut need = true;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let now = now_ms();
+        need |= app.sync(hub, now);
+        // Ages and the rate move with the clock; flashes end.
+        need |= now >= last_draw_ms + 1000;
+        need |= flash_due.is_some_and(|d| now >= d);
+        let since = last_draw.map(|t| t.elapsed());
+        if need && since.is_none_or(|s| s >= frame) {
+            terminal
+                .draw(|f| app.render(f, hub, now))
+                .map_err(|e| format!("cannot draw: {e}"))?;
+            last_draw = Some(Instant::now());
+            last_draw_ms = now;
+            flash_due = app.next_deadline(now);
+            need = false;
+        }
+        let wait = match last_draw.map(|t| t.elapsed()) {
+            // A scan in chunks: come back soon (the lock is free meanwhile).
+            _ if app.scanning() => Duration::from_millis(1),
+            Some(e) if need => frame.saturating_sub(e),
+            _ => frame,
+        };
+        let mut next = match input.recv_timeout(wait) {
+            Ok(ev) => Some(ev),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return Err("terminal input ended".into()),
+        };
+        // Every pending input at once, then one frame.
+        while let Some(ev) = next {
+            let outcome = match ev.map_err(|e| format!("terminal input: {e}"))? {
+                Event::Key(k) => app.handle_key(k),
+                Event::Mouse(m) => app.handle_mouse(m),
+                Event::Resize(..) => {
+                    app.resized();
+                    Outcome::Continue
+                }
+                _ => Outcome::Continue,
+            };
+            if outcome == Outcome::Quit {
+                return Ok(());
+            }
+            next = input.try_recv().ok();
+        }
+    }
 }

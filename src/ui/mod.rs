@@ -1,4 +1,12 @@
+pub mod app;
+pub mod fmt;
+pub mod harness;
+pub mod help;
+pub mod index;
+pub mod keymap;
+pub mod lists;
 pub mod live;
 pub mod markdown;
+pub mod render;
 pub mod theme;
 pub use live::{run_live, run_open};

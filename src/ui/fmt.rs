@@ -1,0 +1,84 @@
+//! Small formatting helpers shared by the panes. Times are shown in UTC so
+//! that what the screen says matches the JSON lines (`at`) exactly.
+
+/// `12345` → `12,345`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Time of day, `HH:MM:SS` (UTC).
+pub fn clock(at_ms: u64) -> String {
+    let secs = (at_ms / 1000) % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    )
+}
+
+/// Date and time, `2026-11-25 21:00:03Z`.
+pub fn date_time(at_ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(at_ms / 1000);
+    humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .replacen('T', " ", 1)
+}
+
+/// A short age: `5s`, `3m`, `2h`, `4d`.
+pub fn ago(now_ms: u64, at_ms: u64) -> String {
+    let s = now_ms.saturating_sub(at_ms) / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+/// Alerts per second.
+pub fn rate(per_s: f64) -> String {
+    if per_s < 10.0 {
+        format!("{per_s:.1}/s")
+    } else {
+        format!("{}/s", thousands(per_s.round() as u64))
+    }
+}
+
+/// `n` followed by `one` or `many`.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        // 2026-11-25T21:00:03Z
+        let t = 1_795_640_403_000;
+        assert_eq!(clock(t), "21:00:03");
+        assert_eq!(date_time(t), "2026-11-25 21:00:03Z");
+        assert_eq!(ago(t + 59_999, t), "59s");
+        assert_eq!(ago(t + 60_000, t), "1m");
+        assert_eq!(ago(t + 7_200_000, t), "2h");
+        assert_eq!(ago(t, t + 5), "0s");
+        assert_eq!(rate(2.25), "2.2/s");
+        assert_eq!(rate(12_345.4), "12,345/s");
+        assert_eq!(plural(1, "key", "keys"), "1 key");
+        assert_eq!(plural(2, "key", "keys"), "2 keys");
+    }
+}

@@ -1,0 +1,218 @@
+//! Drives the real [`App`] on ratatui's [`TestBackend`] with a real [`Hub`]
+//! and an injected clock: for the whole-app tests and for rendering
+//! screenshots without a terminal.
+//!
+//! ```no_run
+//! use sinkwatch::ui::harness::Harness;
+//! let mut h = Harness::live(160, 45);
+//! h.ingest("ossf", "allstar", "Branch Protection", false, "No protection found for branch main\n");
+//! h.press("v");
+//! println!("{}", h.screen());
+//! ```
+
+use std::sync::Arc;
+
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers, MouseButton, MouseEvent,
+    MouseEventKind,
+};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+
+use crate::hub::Hub;
+use crate::model::{NewAlert, StoreLimits};
+
+use super::app::{App, Outcome, SourceInfo};
+use super::theme::Theme;
+
+/// 2026-11-25T21:00:00Z: the default start of the injected clock.
+pub const T0: u64 = 1_795_640_400_000;
+
+pub struct Harness {
+    pub hub: Arc<Hub>,
+    pub app: App,
+    pub terminal: Terminal<TestBackend>,
+    /// The injected clock (ms since the epoch).
+    pub now_ms: u64,
+}
+
+impl Harness {
+    pub fn new(
+        width: u16,
+        height: u16,
+        theme: Theme,
+        info: SourceInfo,
+        limits: StoreLimits,
+    ) -> Harness {
+        let terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
+        Harness {
+            hub: Hub::new(limits, 1024),
+            app: App::new(theme, info),
+            terminal,
+            now_ms: T0,
+        }
+    }
+
+    /// A live sink on 127.0.0.1:50051 with the default theme, at [`T0`].
+    pub fn live(width: u16, height: u16) -> Harness {
+        Harness::new(
+            width,
+            height,
+            Theme::default_theme(),
+            SourceInfo::live("127.0.0.1:50051"),
+            StoreLimits::default(),
+        )
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&mut self, ms: u64) {
+        self.now_ms += ms;
+    }
+
+    /// An alert received now (the clock then moves on by 1 ms so that
+    /// alerts keep their order in time). Returns its seq.
+    pub fn ingest(
+        &mut self,
+        owner: &str,
+        repo: &str,
+        policy: &str,
+        pass: bool,
+        details: &str,
+    ) -> u64 {
+        let a = NewAlert {
+            owner: owner.into(),
+            repo: repo.into(),
+            policy: policy.into(),
+            details: details.into(),
+            pass,
+        };
+        let peer = "127.0.0.1:40312".parse().ok();
+        let seq = self
+            .hub
+            .ingest_at(&a, self.now_ms, peer, None)
+            .expect("ingest")
+            .seq;
+        self.now_ms += 1;
+        seq
+    }
+
+    /// Sends one key event.
+    pub fn key(&mut self, code: KeyCode, mods: KeyModifiers) -> Outcome {
+        self.app.handle_key(KeyEvent {
+            code,
+            modifiers: mods,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        })
+    }
+
+    /// Presses keys written as space-separated names: single characters,
+    /// `Enter`, `Esc`, `Tab`, `BackTab`, `Up`, `Down`, `Left`, `Right`,
+    /// `Home`, `End`, `PgUp`, `PgDn`, `Backspace`, `Space`, `C-x` (Ctrl).
+    /// Returns the outcome of the last key.
+    pub fn press(&mut self, keys: &str) -> Outcome {
+        let mut out = Outcome::Continue;
+        for name in keys.split(' ').filter(|s| !s.is_empty()) {
+            let (code, mods) = match name {
+                "Enter" => (KeyCode::Enter, KeyModifiers::NONE),
+                "Esc" => (KeyCode::Esc, KeyModifiers::NONE),
+                "Tab" => (KeyCode::Tab, KeyModifiers::NONE),
+                "BackTab" => (KeyCode::BackTab, KeyModifiers::SHIFT),
+                "Up" => (KeyCode::Up, KeyModifiers::NONE),
+                "Down" => (KeyCode::Down, KeyModifiers::NONE),
+                "Left" => (KeyCode::Left, KeyModifiers::NONE),
+                "Right" => (KeyCode::Right, KeyModifiers::NONE),
+                "Home" => (KeyCode::Home, KeyModifiers::NONE),
+                "End" => (KeyCode::End, KeyModifiers::NONE),
+                "PgUp" => (KeyCode::PageUp, KeyModifiers::NONE),
+                "PgDn" => (KeyCode::PageDown, KeyModifiers::NONE),
+                "Backspace" => (KeyCode::Backspace, KeyModifiers::NONE),
+                "Space" => (KeyCode::Char(' '), KeyModifiers::NONE),
+                s if s.starts_with("C-") && s.chars().count() == 3 => (
+                    KeyCode::Char(s.chars().nth(2).unwrap_or(' ')),
+                    KeyModifiers::CONTROL,
+                ),
+                s if s.chars().count() == 1 => {
+                    let c = s.chars().next().unwrap_or(' ');
+                    let mods = if c.is_ascii_uppercase() {
+                        KeyModifiers::SHIFT
+                    } else {
+                        KeyModifiers::NONE
+                    };
+                    (KeyCode::Char(c), mods)
+                }
+                other => panic!("unknown key name {other:?}"),
+            };
+            out = self.key(code, mods);
+        }
+        out
+    }
+
+    /// Types text into the filter prompt (each char a key).
+    pub fn type_text(&mut self, text: &str) {
+        for c in text.chars() {
+            self.key(KeyCode::Char(c), KeyModifiers::NONE);
+        }
+    }
+
+    /// A mouse event at a cell.
+    pub fn mouse(&mut self, kind: MouseEventKind, column: u16, row: u16) -> Outcome {
+        self.app.handle_mouse(MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    }
+
+    pub fn click(&mut self, column: u16, row: u16) -> Outcome {
+        self.mouse(MouseEventKind::Down(MouseButton::Left), column, row)
+    }
+
+    pub fn resize(&mut self, width: u16, height: u16) {
+        self.terminal.backend_mut().resize(width, height);
+        self.app.resized();
+    }
+
+    /// Syncs with the hub (lists rebuilt at once, as if their refresh
+    /// interval had passed) and draws a frame.
+    pub fn draw(&mut self) -> &Buffer {
+        let (hub, app, now) = (&self.hub, &mut self.app, self.now_ms);
+        app.sync(hub, now);
+        app.refresh_lists(hub, now, true);
+        self.terminal
+            .draw(|f| app.render(f, hub, now))
+            .expect("draw on the test backend");
+        self.terminal.backend().buffer()
+    }
+
+    /// Draws and returns the screen as text, one line per row, trailing
+    /// spaces trimmed.
+    pub fn screen(&mut self) -> String {
+        let buf = self.draw().clone();
+        buffer_text(&buf)
+    }
+}
+
+/// A buffer as plain text (wide characters once), trailing spaces trimmed.
+pub fn buffer_text(buf: &Buffer) -> String {
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut line = String::new();
+        let mut skip = 0;
+        for x in 0..buf.area.width {
+            let cell = &buf[(x, y)];
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            let sym = cell.symbol();
+            line.push_str(sym);
+            skip = ratatui::text::Span::raw(sym).width().saturating_sub(1);
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,169 @@
+//! The `?` overlay. The keys section is generated from
+//! [`keymap::KEYMAP`], the table the event loop dispatches through.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+use super::keymap::{self, Context, DETAILS, GROUPS, KEYMAP, STREAMS};
+use super::render::{FAIL, PASS};
+use super::theme::Theme;
+
+/// Sections of the key table in the first column, then in the second
+/// (before the filter language); one column shows them all in this order.
+pub const SECTIONS: [&[Context]; 2] = [
+    &[
+        Context::Global,
+        Context::Always,
+        Context::Panes(GROUPS),
+        Context::Panes(STREAMS),
+        Context::Panes(DETAILS),
+        Context::Help,
+        Context::Mouse,
+    ],
+    &[Context::Prompt],
+];
+
+const KEY_WIDTH: usize = 13;
+
+fn heading(text: &str, t: &Theme) -> Line<'static> {
+    Line::styled(text.to_owned(), t.title.add_modifier(Modifier::BOLD))
+}
+
+fn row(key: &str, text: &str, t: &Theme) -> Line<'static> {
+    row_w(key, text, KEY_WIDTH, t)
+}
+
+fn row_w(key: &str, text: &str, width: usize, t: &Theme) -> Line<'static> {
+    let pad = width.saturating_sub(Span::raw(key).width());
+    Line::from(vec![
+        Span::raw("  "),
+        Span::styled(key.to_owned(), t.help_key),
+        Span::raw(" ".repeat(pad + 1)),
+        Span::styled(text.to_owned(), t.help_text),
+    ])
+}
+
+/// The bindings of the key table in `sections`.
+pub fn key_lines(sections: &[Context], t: &Theme) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    for &ctx in sections {
+        let rows: Vec<_> = KEYMAP.iter().filter(|b| b.context == ctx).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(Line::raw(""));
+        }
+        out.push(heading(ctx.title(), t));
+        for b in rows {
+            out.push(row(&b.label(), b.description, t));
+        }
+    }
+    out
+}
+
+/// The filter language and how filtering applies to the panes.
+pub fn reference_lines(t: &Theme) -> Vec<Line<'static>> {
+    let mut out = vec![heading(
+        "Filter language (all terms must match, any case)",
+        t,
+    )];
+    for (k, d) in [
+        ("org:ossf", "owner; globs: * any run, ? one char"),
+        ("repo:score*", "repo name"),
+        ("policy:\"Branch Protection\"", ""),
+        ("", "policy name (quote spaces)"),
+        ("status:fail", "failing (status:pass: passing)"),
+        ("change:regressed", "also fixed, first, same, transition"),
+        ("age<15m", "received within 15m (ms s m h d; < <= > >=)"),
+        ("word \"a phrase\"", "substring of any name or the details"),
+        ("/regex/", "regex in any name or the details"),
+        ("-term", "negates a term"),
+    ] {
+        out.push(row_w(k, d, 17, t));
+    }
+    out.push(Line::raw(""));
+    out.push(heading("How the panes follow filter and narrowing", t));
+    for line in [
+        "Alerts and Transitions show the matching alerts.",
+        "Orgs, Repos and Policies list the groups that have a",
+        "matching key, judged by its latest alert; counts are",
+        "failing/total of those keys. Each applies the other",
+        "levels' narrowing but not its own (▸ marks it), so you",
+        "can switch to a sibling with Enter.",
+        "f adds status:fail to whatever else applies.",
+        "Space pauses Alerts and Transitions; counts go on.",
+    ] {
+        out.push(Line::styled(format!("  {line}"), t.help_text));
+    }
+    out.push(Line::raw(""));
+    out.push(heading("Symbols", t));
+    out.push(Line::from(vec![
+        Span::raw("  "),
+        Span::styled(format!("{FAIL} FAIL"), t.fail),
+        Span::styled("  failing    ", t.help_text),
+        Span::styled(format!("{PASS} pass"), t.pass),
+        Span::styled("  passing", t.help_text),
+    ]));
+    out.push(Line::from(vec![
+        Span::raw("  "),
+        Span::styled("regressed", t.regressed),
+        Span::styled(" pass→fail  ", t.help_text),
+        Span::styled("fixed", t.fixed),
+        Span::styled(" fail→pass  ", t.help_text),
+        Span::styled("new", t.flash),
+        Span::styled(" for 2 s", t.help_text),
+    ]));
+    out.push(Line::styled("  Times are UTC.", t.help_text));
+    out
+}
+
+/// Draws the overlay over `area`; returns the largest useful scroll.
+pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, scroll: u16) -> u16 {
+    let w = area.width.saturating_sub(4).min(150);
+    let h = area.height.saturating_sub(2);
+    let popup = area.centered(Constraint::Length(w), Constraint::Length(h));
+    let hints: Vec<String> = keymap::hints(keymap::Mode::Help, keymap::Pane::Alerts)
+        .into_iter()
+        .map(|(k, h)| format!("{k} {h}"))
+        .collect();
+    let block = Block::bordered()
+        .border_style(t.border_focused)
+        .title(Line::styled(" Help · sinkwatch keys ", t.title_focused))
+        .title_bottom(Line::styled(
+            format!(" {} ", hints.join(" · ")),
+            t.footer_text,
+        ));
+    let inner = block.inner(popup);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(block, popup);
+    let keys = key_lines(SECTIONS[0], t);
+    let mut reference = key_lines(SECTIONS[1], t);
+    reference.push(Line::raw(""));
+    reference.extend(reference_lines(t));
+    let height = inner.height as usize;
+    if inner.width >= 110 {
+        let [left, _, right] = Layout::horizontal([
+            Constraint::Length(66),
+            Constraint::Length(2),
+            Constraint::Fill(1),
+        ])
+        .areas(inner);
+        let max = keys.len().max(reference.len()).saturating_sub(height) as u16;
+        let s = scroll.min(max);
+        frame.render_widget(Paragraph::new(keys).scroll((s, 0)), left);
+        frame.render_widget(Paragraph::new(reference).scroll((s, 0)), right);
+        max
+    } else {
+        let mut all = keys;
+        all.push(Line::raw(""));
+        all.extend(reference);
+        let max = all.len().saturating_sub(height) as u16;
+        let s = scroll.min(max);
+        frame.render_widget(Paragraph::new(all).scroll((s, 0)), inner);
+        max
+    }
+}

@@ -1,0 +1,577 @@
+//! The key table: data, not code. The event loop dispatches every key through
+//! [`lookup`], and both the `?` help overlay and the footer hints are
+//! generated from [`KEYMAP`], so what the screen says is what the keys do.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// The panes that can take focus, in Tab order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Pane {
+    Orgs,
+    Repos,
+    Policies,
+    Alerts,
+    Details,
+    Transitions,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 6] = [
+        Pane::Orgs,
+        Pane::Repos,
+        Pane::Policies,
+        Pane::Alerts,
+        Pane::Details,
+        Pane::Transitions,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Pane::Orgs => "Orgs",
+            Pane::Repos => "Repos",
+            Pane::Policies => "Policies",
+            Pane::Alerts => "Alerts",
+            Pane::Details => "Details",
+            Pane::Transitions => "Transitions",
+        }
+    }
+
+    fn index(self) -> usize {
+        Pane::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+
+    pub fn next(self) -> Pane {
+        Pane::ALL[(self.index() + 1) % Pane::ALL.len()]
+    }
+
+    pub fn prev(self) -> Pane {
+        Pane::ALL[(self.index() + Pane::ALL.len() - 1) % Pane::ALL.len()]
+    }
+}
+
+/// The three group panes (org, repo, policy).
+pub const GROUPS: &[Pane] = &[Pane::Orgs, Pane::Repos, Pane::Policies];
+/// The panes listing alerts (their selection feeds Details).
+pub const STREAMS: &[Pane] = &[Pane::Alerts, Pane::Transitions];
+
+/// The Details pane.
+pub const DETAILS: &[Pane] = &[Pane::Details];
+
+/// Where a binding applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Context {
+    /// In every mode, even while typing a filter or reading help.
+    Always,
+    /// Normal mode, whatever pane has focus.
+    Global,
+    /// Normal mode, when one of these panes has focus (wins over Global).
+    Panes(&'static [Pane]),
+    /// While the `/` filter prompt is open.
+    Prompt,
+    /// While the help overlay is open.
+    Help,
+    /// The mouse (documentation rows; dispatched by position).
+    Mouse,
+}
+
+impl Context {
+    /// Section title in the help overlay.
+    pub fn title(self) -> &'static str {
+        match self {
+            Context::Always => "Anywhere",
+            Context::Global => "Everywhere",
+            Context::Panes(GROUPS) => "Orgs · Repos · Policies",
+            Context::Panes(STREAMS) => "Alerts · Transitions",
+            Context::Panes(DETAILS) => "Details",
+            Context::Panes(_) => "Panes",
+            Context::Prompt => "Filter prompt (/)",
+            Context::Help => "This help",
+            Context::Mouse => "Mouse",
+        }
+    }
+}
+
+/// What a key does. The app interprets movement per focused pane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    Quit,
+    Help,
+    NextPane,
+    PrevPane,
+    Down,
+    Up,
+    Top,
+    Bottom,
+    PageDown,
+    PageUp,
+    /// Narrow every pane to the selected org / repo / policy.
+    Narrow,
+    /// Show the selected alert in Details.
+    ShowDetails,
+    /// From Details back to the list it shows an alert of.
+    Back,
+    /// Widen the narrowing by one level.
+    Widen,
+    OpenFilter,
+    ClearAll,
+    FailingOnly,
+    ToggleView,
+    Pause,
+    // The filter prompt.
+    Apply,
+    Cancel,
+    Backspace,
+    Delete,
+    Left,
+    Right,
+    Home,
+    End,
+    ClearInput,
+    Insert,
+    // Help.
+    CloseHelp,
+    // Mouse.
+    Click,
+    Wheel,
+}
+
+/// A key: a code plus Ctrl/Alt (Shift is part of the character).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Key {
+    pub code: KeyCode,
+    pub mods: KeyModifiers,
+}
+
+const fn ch(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        mods: KeyModifiers::NONE,
+    }
+}
+
+const fn code(code: KeyCode) -> Key {
+    Key {
+        code,
+        mods: KeyModifiers::NONE,
+    }
+}
+
+const fn ctrl(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        mods: KeyModifiers::CONTROL,
+    }
+}
+
+impl Key {
+    /// True if a terminal key event is this key.
+    pub fn matches(&self, ev: &KeyEvent) -> bool {
+        let (code, mods) = normalize(ev);
+        self.code == code && self.mods == mods
+    }
+
+    /// How the key is written in help and hints.
+    pub fn label(&self) -> String {
+        let base = match self.code {
+            KeyCode::Char(' ') => "Space".to_owned(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Enter => "Enter".into(),
+            KeyCode::Esc => "Esc".into(),
+            KeyCode::Tab => "Tab".into(),
+            KeyCode::BackTab => "Shift-Tab".into(),
+            KeyCode::Up => "↑".into(),
+            KeyCode::Down => "↓".into(),
+            KeyCode::Left => "←".into(),
+            KeyCode::Right => "→".into(),
+            KeyCode::Home => "Home".into(),
+            KeyCode::End => "End".into(),
+            KeyCode::PageUp => "PgUp".into(),
+            KeyCode::PageDown => "PgDn".into(),
+            KeyCode::Backspace => "Backspace".into(),
+            KeyCode::Delete => "Del".into(),
+            other => format!("{other:?}"),
+        };
+        if self.mods.contains(KeyModifiers::CONTROL) {
+            format!("Ctrl-{}", base.to_uppercase())
+        } else {
+            base
+        }
+    }
+}
+
+/// Shift folds into the character (`G` arrives as Shift+`G`, `?` often as
+/// Shift+`?`); Shift+Tab arrives as BackTab or as Tab with Shift.
+fn normalize(ev: &KeyEvent) -> (KeyCode, KeyModifiers) {
+    let mods = ev.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT);
+    let code = match ev.code {
+        KeyCode::Tab if ev.modifiers.contains(KeyModifiers::SHIFT) => KeyCode::BackTab,
+        // Ctrl+letter may come upper-case with Shift held.
+        KeyCode::Char(c) if mods.contains(KeyModifiers::CONTROL) => {
+            KeyCode::Char(c.to_ascii_lowercase())
+        }
+        other => other,
+    };
+    (code, mods)
+}
+
+/// One row of the key table.
+#[derive(Debug)]
+pub struct Binding {
+    pub keys: &'static [Key],
+    /// Overrides the label generated from `keys` (mouse, typing).
+    pub label: Option<&'static str>,
+    pub context: Context,
+    pub action: Action,
+    /// Shown in the help overlay.
+    pub description: &'static str,
+    /// Short text for the footer; `None` keeps the binding out of it.
+    pub hint: Option<&'static str>,
+}
+
+impl Binding {
+    pub fn label(&self) -> String {
+        match self.label {
+            Some(l) => l.to_owned(),
+            None => self
+                .keys
+                .iter()
+                .map(Key::label)
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+}
+
+macro_rules! bind {
+    ($ctx:expr, [$($key:expr),*], $action:ident, $desc:literal) => {
+        Binding { keys: &[$($key),*], label: None, context: $ctx, action: Action::$action,
+                  description: $desc, hint: None }
+    };
+    ($ctx:expr, [$($key:expr),*], $action:ident, $desc:literal, $hint:literal) => {
+        Binding { keys: &[$($key),*], label: None, context: $ctx, action: Action::$action,
+                  description: $desc, hint: Some($hint) }
+    };
+}
+
+use Context::{Always, Global, Help, Mouse, Panes, Prompt};
+
+/// Every key sinkwatch understands. Order matters: the first matching row
+/// wins, pane rows are tried before global rows, and help and footer list
+/// rows in this order.
+#[rustfmt::skip]
+pub static KEYMAP: &[Binding] = &[
+    // Pane-specific rows first: they win over the global ones.
+    bind!(Panes(GROUPS), [code(KeyCode::Enter)], Narrow, "narrow every pane to the selection", "narrow"),
+    bind!(Panes(STREAMS), [code(KeyCode::Enter)], ShowDetails, "show the selected alert in Details", "details"),
+    bind!(Panes(DETAILS), [code(KeyCode::Esc)], Back, "back to the alert list", "back"),
+    // Normal mode, any pane.
+    bind!(Global, [ch('q')], Quit, "quit", "quit"),
+    bind!(Global, [ch('?')], Help, "show this help", "help"),
+    bind!(Global, [code(KeyCode::Tab)], NextPane, "focus the next pane", "pane"),
+    bind!(Global, [code(KeyCode::BackTab)], PrevPane, "focus the previous pane"),
+    bind!(Global, [ch('j'), code(KeyCode::Down)], Down, "move down (older alerts); scroll Details"),
+    bind!(Global, [ch('k'), code(KeyCode::Up)], Up, "move up (newer alerts); scroll Details"),
+    bind!(Global, [ch('g'), code(KeyCode::Home)], Top, "go to the top (newest; follow new alerts)"),
+    bind!(Global, [ch('G'), code(KeyCode::End)], Bottom, "go to the bottom (oldest)"),
+    bind!(Global, [code(KeyCode::PageDown)], PageDown, "page down"),
+    bind!(Global, [code(KeyCode::PageUp)], PageUp, "page up"),
+    bind!(Global, [ch('/')], OpenFilter, "filter (see the filter language)", "filter"),
+    bind!(Global, [code(KeyCode::Esc)], Widen, "widen the narrowing one level; else back to newest", "widen"),
+    bind!(Global, [ch('c')], ClearAll, "clear filter, narrowing and failing-only", "clear"),
+    bind!(Global, [ch('f')], FailingOnly, "failing only on/off", "failing"),
+    bind!(Global, [ch('v')], ToggleView, "alerts: event stream / latest status per key", "events/latest"),
+    bind!(Global, [ch(' ')], Pause, "pause the view (ingest goes on, shows +N new)", "pause"),
+    // Anywhere.
+    bind!(Always, [ctrl('c')], Quit, "quit"),
+    // The filter prompt.
+    Binding { keys: &[], label: Some("text"), context: Prompt, action: Action::Insert,
+              description: "type the filter; the match count updates live", hint: None },
+    bind!(Prompt, [code(KeyCode::Enter)], Apply, "apply the filter", "apply"),
+    bind!(Prompt, [code(KeyCode::Esc)], Cancel, "cancel (keep the previous filter)", "cancel"),
+    bind!(Prompt, [code(KeyCode::Backspace)], Backspace, "delete before the cursor"),
+    bind!(Prompt, [code(KeyCode::Delete)], Delete, "delete at the cursor"),
+    bind!(Prompt, [code(KeyCode::Left)], Left, "cursor left"),
+    bind!(Prompt, [code(KeyCode::Right)], Right, "cursor right"),
+    bind!(Prompt, [code(KeyCode::Home), ctrl('a')], Home, "cursor to the start"),
+    bind!(Prompt, [code(KeyCode::End), ctrl('e')], End, "cursor to the end"),
+    bind!(Prompt, [ctrl('u')], ClearInput, "clear the input", "clear"),
+    // Help.
+    bind!(Help, [code(KeyCode::Esc), ch('?'), ch('q')], CloseHelp, "close the help", "close"),
+    bind!(Help, [ch('j'), code(KeyCode::Down)], Down, "scroll down", "scroll"),
+    bind!(Help, [ch('k'), code(KeyCode::Up)], Up, "scroll up"),
+    bind!(Help, [code(KeyCode::PageDown)], PageDown, "page down"),
+    bind!(Help, [code(KeyCode::PageUp)], PageUp, "page up"),
+    // Mouse (documentation rows: the app dispatches by pointer position).
+    Binding { keys: &[], label: Some("click"), context: Mouse, action: Action::Click,
+              description: "focus a pane and select the row under the pointer", hint: None },
+    Binding { keys: &[], label: Some("wheel"), context: Mouse, action: Action::Wheel,
+              description: "scroll the pane under the pointer", hint: None },
+];
+
+/// The input mode, deciding which rows of the table apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Prompt,
+    Help,
+}
+
+/// Contexts tried, in order, for a mode and focus.
+fn applies(ctx: Context, mode: Mode, focus: Pane, pane_pass: bool) -> bool {
+    match (mode, ctx) {
+        (_, Always) => !pane_pass,
+        (Mode::Normal, Panes(panes)) => pane_pass && panes.contains(&focus),
+        (Mode::Normal, Global) => !pane_pass,
+        (Mode::Prompt, Prompt) | (Mode::Help, Help) => !pane_pass,
+        _ => false,
+    }
+}
+
+/// The action of a key event, if any. In the prompt, printable characters
+/// without Ctrl/Alt that no row claims are [`Action::Insert`].
+pub fn lookup(mode: Mode, focus: Pane, ev: &KeyEvent) -> Option<Action> {
+    for pane_pass in [true, false] {
+        for b in KEYMAP {
+            if applies(b.context, mode, focus, pane_pass) && b.keys.iter().any(|k| k.matches(ev)) {
+                return Some(b.action);
+            }
+        }
+    }
+    let plain = !ev
+        .modifiers
+        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+    match ev.code {
+        KeyCode::Char(_) if mode == Mode::Prompt && plain => Some(Action::Insert),
+        _ => None,
+    }
+}
+
+/// Footer hints `(keys, hint)` for a mode and focus: the pane's own rows
+/// first, then the general ones; each action once, and no row whose keys
+/// an earlier row already takes.
+pub fn hints(mode: Mode, focus: Pane) -> Vec<(String, &'static str)> {
+    let mut out: Vec<(String, &'static str)> = Vec::new();
+    let mut seen: Vec<Action> = Vec::new();
+    let mut taken: Vec<Key> = Vec::new();
+    for pane_pass in [true, false] {
+        for b in KEYMAP {
+            if !applies(b.context, mode, focus, pane_pass) {
+                continue;
+            }
+            let shadowed = !b.keys.is_empty() && b.keys.iter().all(|k| taken.contains(k));
+            taken.extend(b.keys.iter().copied());
+            let Some(hint) = b.hint else { continue };
+            if shadowed || seen.contains(&b.action) {
+                continue;
+            }
+            seen.push(b.action);
+            let label = b.keys.first().map(Key::label).unwrap_or_else(|| b.label());
+            out.push((label, hint));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::{KeyEventKind, KeyEventState};
+
+    fn key(code: KeyCode, mods: KeyModifiers) -> KeyEvent {
+        KeyEvent {
+            code,
+            modifiers: mods,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        }
+    }
+
+    fn plain(c: char) -> KeyEvent {
+        key(KeyCode::Char(c), KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn normal_mode_keys_map_to_their_actions() {
+        let n = Mode::Normal;
+        let f = Pane::Alerts;
+        assert_eq!(lookup(n, f, &plain('q')), Some(Action::Quit));
+        assert_eq!(lookup(n, f, &plain('?')), Some(Action::Help));
+        assert_eq!(lookup(n, f, &plain('j')), Some(Action::Down));
+        assert_eq!(
+            lookup(n, f, &key(KeyCode::Down, KeyModifiers::NONE)),
+            Some(Action::Down)
+        );
+        assert_eq!(lookup(n, f, &plain('k')), Some(Action::Up));
+        assert_eq!(lookup(n, f, &plain('g')), Some(Action::Top));
+        assert_eq!(
+            lookup(n, f, &key(KeyCode::Char('G'), KeyModifiers::SHIFT)),
+            Some(Action::Bottom)
+        );
+        assert_eq!(lookup(n, f, &plain('/')), Some(Action::OpenFilter));
+        assert_eq!(lookup(n, f, &plain('c')), Some(Action::ClearAll));
+        assert_eq!(lookup(n, f, &plain('f')), Some(Action::FailingOnly));
+        assert_eq!(lookup(n, f, &plain('v')), Some(Action::ToggleView));
+        assert_eq!(lookup(n, f, &plain(' ')), Some(Action::Pause));
+        assert_eq!(
+            lookup(n, f, &key(KeyCode::Esc, KeyModifiers::NONE)),
+            Some(Action::Widen)
+        );
+        assert_eq!(
+            lookup(n, f, &key(KeyCode::Tab, KeyModifiers::NONE)),
+            Some(Action::NextPane)
+        );
+        assert_eq!(
+            lookup(n, f, &key(KeyCode::BackTab, KeyModifiers::SHIFT)),
+            Some(Action::PrevPane)
+        );
+        assert_eq!(
+            lookup(n, f, &key(KeyCode::Tab, KeyModifiers::SHIFT)),
+            Some(Action::PrevPane)
+        );
+        assert_eq!(
+            lookup(n, f, &key(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            lookup(
+                n,
+                f,
+                &key(
+                    KeyCode::Char('C'),
+                    KeyModifiers::CONTROL | KeyModifiers::SHIFT
+                )
+            ),
+            Some(Action::Quit)
+        );
+        assert_eq!(lookup(n, f, &plain('x')), None);
+        assert_eq!(
+            lookup(n, f, &key(KeyCode::Char('q'), KeyModifiers::ALT)),
+            None
+        );
+    }
+
+    #[test]
+    fn enter_depends_on_the_focused_pane() {
+        let enter = key(KeyCode::Enter, KeyModifiers::NONE);
+        for p in [Pane::Orgs, Pane::Repos, Pane::Policies] {
+            assert_eq!(
+                lookup(Mode::Normal, p, &enter),
+                Some(Action::Narrow),
+                "{p:?}"
+            );
+        }
+        for p in [Pane::Alerts, Pane::Transitions] {
+            assert_eq!(
+                lookup(Mode::Normal, p, &enter),
+                Some(Action::ShowDetails),
+                "{p:?}"
+            );
+        }
+        assert_eq!(lookup(Mode::Normal, Pane::Details, &enter), None);
+        let esc = key(KeyCode::Esc, KeyModifiers::NONE);
+        assert_eq!(
+            lookup(Mode::Normal, Pane::Details, &esc),
+            Some(Action::Back)
+        );
+        assert_eq!(lookup(Mode::Normal, Pane::Orgs, &esc), Some(Action::Widen));
+    }
+
+    #[test]
+    fn the_prompt_takes_text_and_only_ctrl_c_quits() {
+        let p = Mode::Prompt;
+        let f = Pane::Orgs;
+        for c in ['q', 'j', '?', '/', ' ', 'c', 'G', ':', '"'] {
+            assert_eq!(lookup(p, f, &plain(c)), Some(Action::Insert), "{c:?}");
+        }
+        assert_eq!(
+            lookup(p, f, &key(KeyCode::Enter, KeyModifiers::NONE)),
+            Some(Action::Apply)
+        );
+        assert_eq!(
+            lookup(p, f, &key(KeyCode::Esc, KeyModifiers::NONE)),
+            Some(Action::Cancel)
+        );
+        assert_eq!(
+            lookup(p, f, &key(KeyCode::Backspace, KeyModifiers::NONE)),
+            Some(Action::Backspace)
+        );
+        assert_eq!(
+            lookup(p, f, &key(KeyCode::Char('u'), KeyModifiers::CONTROL)),
+            Some(Action::ClearInput)
+        );
+        assert_eq!(
+            lookup(p, f, &key(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Action::Quit)
+        );
+        assert_eq!(lookup(p, f, &key(KeyCode::Tab, KeyModifiers::NONE)), None);
+    }
+
+    #[test]
+    fn help_mode_closes_scrolls_and_swallows_the_rest() {
+        let h = Mode::Help;
+        let f = Pane::Alerts;
+        assert_eq!(lookup(h, f, &plain('q')), Some(Action::CloseHelp));
+        assert_eq!(lookup(h, f, &plain('?')), Some(Action::CloseHelp));
+        assert_eq!(
+            lookup(h, f, &key(KeyCode::Esc, KeyModifiers::NONE)),
+            Some(Action::CloseHelp)
+        );
+        assert_eq!(lookup(h, f, &plain('j')), Some(Action::Down));
+        assert_eq!(lookup(h, f, &plain('/')), None);
+        assert_eq!(lookup(h, f, &plain('f')), None);
+    }
+
+    #[test]
+    fn every_key_is_bound_once_per_context() {
+        for (i, a) in KEYMAP.iter().enumerate() {
+            for b in &KEYMAP[i + 1..] {
+                if a.context == b.context {
+                    for k in a.keys {
+                        assert!(
+                            !b.keys.contains(k),
+                            "{} bound twice in {:?}",
+                            k.label(),
+                            a.context
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn labels_and_hints_come_from_the_table() {
+        let labels: Vec<String> = KEYMAP.iter().map(Binding::label).collect();
+        for want in [
+            "q",
+            "?",
+            "Tab",
+            "Shift-Tab",
+            "j ↓",
+            "G End",
+            "Space",
+            "Ctrl-C",
+            "Esc ? q",
+            "click",
+        ] {
+            assert!(
+                labels.iter().any(|l| l == want),
+                "missing {want}: {labels:?}"
+            );
+        }
+        let h = hints(Mode::Normal, Pane::Orgs);
+        assert_eq!(h[0], ("Enter".to_owned(), "narrow"));
+        assert!(h.iter().any(|(k, t)| k == "/" && *t == "filter"));
+        let h = hints(Mode::Normal, Pane::Alerts);
+        assert_eq!(h[0], ("Enter".to_owned(), "details"));
+        assert!(!h.iter().any(|(_, t)| *t == "narrow"));
+        let h = hints(Mode::Normal, Pane::Details);
+        assert_eq!(h[0], ("Esc".to_owned(), "back"));
+        assert!(
+            !h.iter().any(|(_, t)| *t == "widen"),
+            "Esc is taken by back"
+        );
+        let h = hints(Mode::Prompt, Pane::Alerts);
+        assert_eq!(h[0], ("Enter".to_owned(), "apply"));
+    }
+}

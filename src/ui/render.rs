@@ -1,0 +1,1377 @@
+//! Drawing a frame: layout, then the rows of the *visible windows only*
+//! (read from the store in one short lock hold and copied out), then the
+//! widgets. Nothing here walks the history, the keys or the group lists
+//! beyond what is on screen.
+//!
+//! Every wire string (owner, repo, policy, details, peer, identity) goes
+//! through [`sanitize`] before it reaches a widget.
+
+use std::sync::Arc;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Position, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
+
+use crate::hub::Hub;
+use crate::model::store::{KeyId, KeyState, Peer, Transition};
+use crate::model::{Change, Store};
+use crate::sanitize;
+
+use super::app::{AlertsView, App, DetailsId, FLASH_MS, MdCache, PaneGeom, RECENT_MS};
+use super::fmt::{ago, clock, date_time, plural, rate, thousands};
+use super::index::{SeqList, Step, Transitions};
+use super::keymap::{self, Mode, Pane};
+use super::lists::GroupRow;
+use super::theme::Theme;
+use super::{help, markdown};
+
+/// Below this size the panes are replaced by a message.
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+
+/// Symbols that tell pass and fail apart without colour.
+pub const FAIL: &str = "✗";
+pub const PASS: &str = "✓";
+
+impl App {
+    /// Draws the whole screen.
+    pub fn render(&mut self, frame: &mut Frame, hub: &Hub, now_ms: u64) {
+        draw(frame, self, hub, now_ms);
+    }
+}
+
+/// One alert row of a visible window, copied out of the store.
+struct AlertRow {
+    at_ms: u64,
+    pass: bool,
+    change: Change,
+    org: Arc<str>,
+    repo: Arc<str>,
+    policy: Arc<str>,
+    details: Arc<str>,
+    /// For the latest view: the key's state.
+    count: u64,
+    last_change_ms: u64,
+}
+
+impl AlertRow {
+    fn from_key(s: &Store, key: KeyId) -> AlertRow {
+        let k = s.key(key);
+        let (org, repo, policy) = s.key_names(key);
+        AlertRow {
+            at_ms: k.last_seen_ms,
+            pass: k.pass,
+            change: k.change,
+            org: org.clone(),
+            repo: repo.clone(),
+            policy: policy.clone(),
+            details: k.details.clone(),
+            count: k.count,
+            last_change_ms: k.last_change_ms,
+        }
+    }
+}
+
+/// A transition of a visible window with its names.
+type TransRow = (Transition, Arc<str>, Arc<str>, Arc<str>);
+
+/// The alert shown in Details.
+struct DetailsData {
+    /// The event itself, or `None` when it left the history ring (then the
+    /// key's latest alert is shown) or in the latest view.
+    seq: Option<u64>,
+    evicted: bool,
+    at_ms: u64,
+    pass: bool,
+    change: Change,
+    details: Arc<str>,
+    peer: Option<Arc<Peer>>,
+    names: (Arc<str>, Arc<str>, Arc<str>),
+    key: KeyState,
+}
+
+fn details_data(s: &Store, id: DetailsId, key_hint: Option<KeyId>) -> Option<DetailsData> {
+    let event = match id {
+        DetailsId::Event(seq) => s.event(seq),
+        DetailsId::Key(_) => None,
+    };
+    let key = match (event, id) {
+        (Some(e), _) => e.key,
+        (None, DetailsId::Key(k)) => k,
+        (None, DetailsId::Event(_)) => key_hint?,
+    };
+    if key as usize >= s.key_count() {
+        return None;
+    }
+    let k = s.key(key).clone();
+    let (o, r, p) = s.key_names(key);
+    let names = (o.clone(), r.clone(), p.clone());
+    Some(match event {
+        Some(e) => DetailsData {
+            seq: Some(e.seq),
+            evicted: false,
+            at_ms: e.at_ms,
+            pass: e.pass,
+            change: e.change,
+            details: e.details.clone(),
+            peer: e.peer.clone(),
+            names,
+            key: k,
+        },
+        None => DetailsData {
+            seq: None,
+            evicted: matches!(id, DetailsId::Event(_)),
+            at_ms: k.last_seen_ms,
+            pass: k.pass,
+            change: k.change,
+            details: k.details.clone(),
+            peer: k.peer.clone(),
+            names,
+            key: k,
+        },
+    })
+}
+
+/// Screen areas.
+struct Areas {
+    notices: Rect,
+    header: Rect,
+    panes: [(Pane, Rect); 6],
+    status: Rect,
+    footer: Rect,
+}
+
+fn layout(area: Rect, app: &App, notices: u16) -> Areas {
+    let footer_h = match &app.prompt {
+        None => 1,
+        Some(p) => match &p.error {
+            // The error under the input, wrapped to at most 3 lines.
+            Some(e) => {
+                let w = PROMPT_LABEL.len() + p.input.chars().count() + e.message.len() + 16;
+                1 + (w.div_ceil(area.width.max(1) as usize) as u16).clamp(1, 3)
+            }
+            None => 2,
+        },
+    };
+    let [notices_a, header, main, status, footer] = Layout::vertical([
+        Constraint::Length(notices),
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Length(footer_h),
+    ])
+    .areas(area);
+    let left_w = (area.width * 24 / 100).clamp(24, 44);
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(left_w), Constraint::Fill(1)]).areas(main);
+    let policies_h = (app.lists.policies.len() as u16 + 2).clamp(5, (left.height / 3).max(5));
+    let [orgs, repos, policies] = Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Fill(1),
+        Constraint::Length(policies_h),
+    ])
+    .areas(left);
+    let [alerts, bottom] =
+        Layout::vertical([Constraint::Percentage(55), Constraint::Fill(1)]).areas(right);
+    let [details, transitions] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Fill(1)]).areas(bottom);
+    Areas {
+        notices: notices_a,
+        header,
+        panes: [
+            (Pane::Orgs, orgs),
+            (Pane::Repos, repos),
+            (Pane::Policies, policies),
+            (Pane::Alerts, alerts),
+            (Pane::Details, details),
+            (Pane::Transitions, transitions),
+        ],
+        status,
+        footer,
+    }
+}
+
+/// Inside the borders, minus `header` rows.
+fn rows_area(area: Rect, header: u16) -> Rect {
+    let inner = Block::bordered().inner(area);
+    Rect {
+        y: inner.y + header.min(inner.height),
+        height: inner.height.saturating_sub(header),
+        ..inner
+    }
+}
+
+/// Draws the whole screen; see the module docs.
+pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
+    let area = frame.area();
+    app.geometry.clear();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        too_small(frame, &app.theme, area);
+        return;
+    }
+    let notices = notice_lines(app);
+    let areas = layout(area, app, notices.len() as u16);
+    let pane_area = |p: Pane| {
+        areas
+            .panes
+            .iter()
+            .find(|(q, _)| *q == p)
+            .map(|x| x.1)
+            .unwrap_or_default()
+    };
+
+    // 1. The windows, from UI state only.
+    let group_rows = |app: &mut App, pane: Pane| -> (usize, usize) {
+        let h = rows_area(pane_area(pane), 0).height as usize;
+        let (sel, len) = match pane {
+            Pane::Orgs => (&mut app.sel_orgs, app.lists.orgs.len()),
+            Pane::Repos => (&mut app.sel_repos, app.lists.repos.len()),
+            _ => (&mut app.sel_policies, app.lists.policies.len()),
+        };
+        let off = sel.window(len, h);
+        (off, sel.pos)
+    };
+    let orgs_w = group_rows(app, Pane::Orgs);
+    let repos_w = group_rows(app, Pane::Repos);
+    let policies_w = group_rows(app, Pane::Policies);
+
+    let alerts_rows = rows_area(pane_area(Pane::Alerts), 1);
+    let ah = alerts_rows.height as usize;
+    let mut alerts_first = 0;
+    let mut alerts_sel = None;
+    let mut event_seqs: Vec<u64> = Vec::new();
+    let mut latest_keys: Vec<KeyId> = Vec::new();
+    let mut alerts_details: Option<DetailsId> = None;
+    match app.view {
+        AlertsView::Events => {
+            let upto = app.upto(&app.index);
+            if let Some((top, sel)) = app.sel_events.window(&app.index, upto, ah) {
+                alerts_first = top;
+                alerts_sel = Some(sel - top);
+                let end = (top + ah).min(upto);
+                event_seqs = (top..end).map(|p| app.index.seq_at(upto - 1 - p)).collect();
+                alerts_details = Some(DetailsId::Event(app.index.seq_at(upto - 1 - sel)));
+            }
+        }
+        AlertsView::Latest => {
+            let len = app.lists.latest.len();
+            let off = app.sel_latest.window(len, ah);
+            alerts_first = off;
+            if len > 0 {
+                alerts_sel = Some(app.sel_latest.pos - off);
+                latest_keys = app.lists.latest[off..(off + ah).min(len)].to_vec();
+                alerts_details = Some(DetailsId::Key(app.lists.latest[app.sel_latest.pos]));
+            }
+        }
+    }
+
+    let trans_rows_area = rows_area(pane_area(Pane::Transitions), 0);
+    let th = trans_rows_area.height as usize;
+    let mut trans_first = 0;
+    let mut trans_sel = None;
+    let mut trans_items: Vec<Transition> = Vec::new();
+    let mut trans_details: Option<(DetailsId, KeyId)> = None;
+    {
+        let list = app.index.transitions();
+        let t = Transitions(list);
+        let upto = app.upto(&t);
+        if let Some((top, sel)) = app.sel_transitions.window(&t, upto, th) {
+            trans_first = top;
+            trans_sel = Some(sel - top);
+            let end = (top + th).min(upto);
+            trans_items = (top..end).map(|p| list[upto - 1 - p]).collect();
+            let s = list[upto - 1 - sel];
+            trans_details = Some((DetailsId::Event(s.seq), s.key));
+        }
+    }
+    let recent = count_recent(app.index.transitions(), now_ms);
+
+    let (details_id, key_hint) = match app.details_from {
+        Pane::Transitions if trans_details.is_some() => {
+            let (id, k) = trans_details.expect("checked");
+            (Some(id), Some(k))
+        }
+        _ => (alerts_details, None),
+    };
+    if details_id != app.details_id {
+        app.details_id = details_id;
+        app.details_scroll = 0;
+    }
+
+    // 2. The rows of those windows, in one short hold of the lock.
+    let (events, latest, trans, details) = hub.read(|s| {
+        let events: Vec<AlertRow> = event_seqs
+            .iter()
+            .filter_map(|&seq| s.event(seq))
+            .map(|e| {
+                let (org, repo, policy) = s.key_names(e.key);
+                AlertRow {
+                    at_ms: e.at_ms,
+                    pass: e.pass,
+                    change: e.change,
+                    org: org.clone(),
+                    repo: repo.clone(),
+                    policy: policy.clone(),
+                    details: e.details.clone(),
+                    count: 0,
+                    last_change_ms: 0,
+                }
+            })
+            .collect();
+        let latest: Vec<AlertRow> = latest_keys
+            .iter()
+            .filter(|&&k| (k as usize) < s.key_count())
+            .map(|&k| AlertRow::from_key(s, k))
+            .collect();
+        let trans: Vec<TransRow> = trans_items
+            .iter()
+            .filter(|t| (t.key as usize) < s.key_count())
+            .map(|t| {
+                let (o, r, p) = s.key_names(t.key);
+                (*t, o.clone(), r.clone(), p.clone())
+            })
+            .collect();
+        let details = details_id.and_then(|id| details_data(s, id, key_hint));
+        (events, latest, trans, details)
+    });
+
+    // 3. Widgets.
+    let theme = app.theme.clone();
+    let t = &theme;
+    if !notices.is_empty() {
+        frame.render_widget(Paragraph::new(notices), areas.notices);
+    }
+    frame.render_widget(Paragraph::new(header_line(app, t)), areas.header);
+
+    draw_groups(frame, app, t, Pane::Orgs, pane_area(Pane::Orgs), orgs_w);
+    draw_groups(frame, app, t, Pane::Repos, pane_area(Pane::Repos), repos_w);
+    draw_groups(
+        frame,
+        app,
+        t,
+        Pane::Policies,
+        pane_area(Pane::Policies),
+        policies_w,
+    );
+
+    let alerts_area = pane_area(Pane::Alerts);
+    match app.view {
+        AlertsView::Events => draw_events(frame, app, t, alerts_area, &events, alerts_sel, now_ms),
+        AlertsView::Latest => draw_latest(frame, app, t, alerts_area, &latest, alerts_sel, now_ms),
+    }
+    app.geometry.push(PaneGeom {
+        pane: Pane::Alerts,
+        area: alerts_area,
+        rows: alerts_rows,
+        first: alerts_first,
+    });
+
+    let trans_area = pane_area(Pane::Transitions);
+    draw_transitions(frame, app, t, trans_area, &trans, trans_sel, recent, now_ms);
+    app.geometry.push(PaneGeom {
+        pane: Pane::Transitions,
+        area: trans_area,
+        rows: trans_rows_area,
+        first: trans_first,
+    });
+
+    let details_area = pane_area(Pane::Details);
+    draw_details(frame, app, t, details_area, details.as_ref(), now_ms);
+    app.geometry.push(PaneGeom {
+        pane: Pane::Details,
+        area: details_area,
+        rows: rows_area(details_area, 0),
+        first: app.details_scroll as usize,
+    });
+
+    frame.render_widget(Paragraph::new(status_line(app, t)), areas.status);
+    match &app.prompt {
+        Some(_) => draw_prompt(frame, app, t, areas.footer),
+        None => frame.render_widget(
+            Paragraph::new(hint_line(app.mode(), app.focus, t, areas.footer.width)),
+            areas.footer,
+        ),
+    }
+    if let Some(scroll) = app.help {
+        let max = help::draw(frame, t, area, scroll);
+        app.help = Some(scroll.min(max));
+    }
+}
+
+fn count_recent(list: &std::collections::VecDeque<Transition>, now_ms: u64) -> (u64, u64) {
+    let since = now_ms.saturating_sub(RECENT_MS);
+    let (mut regressed, mut fixed) = (0, 0);
+    for t in list.iter().rev().take_while(|t| t.at_ms >= since) {
+        match t.change {
+            Change::Regressed => regressed += 1,
+            Change::Fixed => fixed += 1,
+            _ => {}
+        }
+    }
+    (regressed, fixed)
+}
+
+fn too_small(frame: &mut Frame, theme: &Theme, area: Rect) {
+    let lines = vec![
+        Line::styled("Terminal too small", theme.fail),
+        Line::styled(
+            format!(
+                "{}×{} — sinkwatch needs at least {MIN_WIDTH}×{MIN_HEIGHT}",
+                area.width, area.height
+            ),
+            theme.text,
+        ),
+        Line::styled("Enlarge the window, or press q to quit.", theme.dim),
+    ];
+    let h = (lines.len() as u16).min(area.height);
+    let [_, mid, _] = Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Length(h),
+        Constraint::Fill(1),
+    ])
+    .areas(area);
+    frame.render_widget(
+        Paragraph::new(lines).centered().wrap(Wrap { trim: true }),
+        mid,
+    );
+}
+
+fn notice_lines(app: &App) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let mut out = Vec::new();
+    if let Some(b) = &app.info.banner {
+        out.push(Line::styled(format!(" ⚠ {}", sanitize::line(b)), t.banner).patch_style(t.banner));
+    }
+    for n in app.info.notices.iter().take(2) {
+        out.push(Line::styled(
+            format!(" ⚠ {}", sanitize::line(n)),
+            t.status_warn,
+        ));
+    }
+    out
+}
+
+fn pane_block<'a>(app: &App, t: &Theme, pane: Pane, extra: Vec<Span<'a>>) -> Block<'a> {
+    let focused = app.focus == pane;
+    let mut title = vec![Span::styled(
+        format!(" {} ", pane.name()),
+        if focused { t.title_focused } else { t.title },
+    )];
+    title.extend(extra);
+    if title.len() > 1 {
+        title.push(Span::raw(" "));
+    }
+    Block::bordered()
+        .border_style(if focused { t.border_focused } else { t.border })
+        .title(Line::from(title))
+}
+
+fn header_line(app: &App, t: &Theme) -> Line<'static> {
+    let mut spans = vec![
+        Span::styled(" sinkwatch ", t.title_focused),
+        Span::styled(" ", t.dim),
+    ];
+    spans.push(Span::styled(
+        "all",
+        if app.steps.is_empty() { t.text } else { t.dim },
+    ));
+    for step in &app.steps {
+        spans.push(Span::styled(" › ", t.dim));
+        let (kind, name) = match *step {
+            Step::Org(o) => ("org ", sanitize::line(app.lists.org_name(o)).into_owned()),
+            Step::Repo { repo, org } => (
+                "repo ",
+                format!(
+                    "{}/{}",
+                    sanitize::line(app.lists.org_name(org)),
+                    sanitize::line(app.lists.repo_name(repo))
+                ),
+            ),
+            Step::Policy(p) => (
+                "policy ",
+                sanitize::line(app.lists.policy_name(p)).into_owned(),
+            ),
+        };
+        spans.push(Span::styled(kind, t.dim));
+        spans.push(Span::styled(name, t.text.add_modifier(Modifier::BOLD)));
+    }
+    if !app.steps.is_empty() {
+        spans.push(Span::styled("  (Esc widens)", t.dim));
+    }
+    if !app.filter.is_empty() {
+        spans.push(Span::styled("   filter ", t.dim));
+        spans.push(Span::styled(
+            sanitize::line(app.filter.source()).into_owned(),
+            t.filter_prompt,
+        ));
+    }
+    if app.failing_only {
+        spans.push(Span::styled("   ", t.dim));
+        spans.push(Span::styled(format!("{FAIL} failing only"), t.fail));
+    }
+    Line::from(spans)
+}
+
+fn status_line(app: &App, t: &Theme) -> Line<'static> {
+    let st = &app.stats;
+    let base = t.status_bar;
+    let warn = t.status_warn;
+    let sep = || Span::styled(" │ ", base);
+    let mut spans = Vec::new();
+    if app.info.live {
+        spans.push(Span::styled(
+            format!(" ● listen {}", sanitize::line(&app.info.label)),
+            base,
+        ));
+    } else {
+        spans.push(Span::styled(
+            format!(" recording {}", sanitize::line(&app.info.label)),
+            base,
+        ));
+    }
+    spans.push(sep());
+    spans.push(Span::styled(plural(st.accepted, "alert", "alerts"), base));
+    if let Some(r) = app.rate() {
+        spans.push(Span::styled(format!(" · {}", rate(r)), base));
+    }
+    spans.push(sep());
+    let failing_style = if st.failing > 0 {
+        base.patch(t.count_fail)
+    } else {
+        base.patch(t.count_ok)
+    };
+    spans.push(Span::styled(
+        format!("{FAIL} {} failing", thousands(u64::from(st.failing))),
+        failing_style,
+    ));
+    spans.push(Span::styled(
+        format!(" / {}", plural(st.keys as u64, "key", "keys")),
+        base,
+    ));
+    spans.push(sep());
+    spans.push(Span::styled(
+        format!("refused {}", thousands(st.refused)),
+        if st.refused > 0 { warn } else { base },
+    ));
+    if st.evicted > 0 {
+        spans.push(sep());
+        spans.push(Span::styled(
+            format!("evicted {}", thousands(st.evicted)),
+            base,
+        ));
+    }
+    if let Some((name, _)) = &app.info.recorder {
+        if let Some(e) = &st.recorder_error {
+            spans.push(sep());
+            spans.push(Span::styled(
+                format!("record {}: {}", sanitize::line(name), sanitize::line(e)),
+                warn,
+            ));
+        } else if st.recorder_lost > 0 {
+            spans.push(sep());
+            spans.push(Span::styled(
+                format!(
+                    "record {}: {} lost",
+                    sanitize::line(name),
+                    thousands(st.recorder_lost)
+                ),
+                warn,
+            ));
+        }
+    }
+    if let Some(n) = app.new_since_pause() {
+        spans.push(sep());
+        spans.push(Span::styled(
+            format!("⏸ PAUSED +{} new", thousands(n as u64)),
+            warn,
+        ));
+    }
+    spans.push(Span::styled(" ".repeat(200), base));
+    Line::from(spans)
+}
+
+fn hint_line(mode: Mode, focus: Pane, t: &Theme, width: u16) -> Line<'static> {
+    let mut spans = vec![Span::raw(" ")];
+    let mut used = 1;
+    for (key, hint) in keymap::hints(mode, focus) {
+        let w = Span::raw(key.as_str()).width() + 1 + hint.len() + 2;
+        if used + w > width as usize {
+            break;
+        }
+        used += w;
+        spans.push(Span::styled(key, t.footer_key));
+        spans.push(Span::styled(format!(" {hint}  "), t.footer_text));
+    }
+    Line::from(spans)
+}
+
+const PROMPT_LABEL: &str = " filter / ";
+
+fn draw_prompt(frame: &mut Frame, app: &App, t: &Theme, area: Rect) {
+    let Some(p) = &app.prompt else { return };
+    let label = PROMPT_LABEL;
+    let mut spans = vec![Span::styled(label, t.filter_prompt)];
+    let chars: Vec<char> = p.input.chars().collect();
+    let clean = |cs: &[char]| sanitize::line(&cs.iter().collect::<String>()).into_owned();
+    match &p.error {
+        Some(e) => {
+            let at = e.position.min(chars.len());
+            let end = chars[at..]
+                .iter()
+                .position(|c| c.is_whitespace())
+                .map_or(chars.len(), |n| at + n.max(1));
+            spans.push(Span::styled(clean(&chars[..at]), t.text));
+            spans.push(Span::styled(clean(&chars[at..end]), t.filter_error));
+            spans.push(Span::styled(clean(&chars[end..]), t.text));
+        }
+        None => spans.push(Span::styled(clean(&chars), t.text)),
+    }
+    let col = |n: usize| -> u16 {
+        (Span::raw(label).width() + Span::raw(clean(&chars[..n.min(chars.len())])).width()) as u16
+    };
+    let second = match &p.error {
+        Some(e) => Line::from(vec![
+            Span::raw(" ".repeat(col(e.position) as usize)),
+            Span::styled(
+                format!(
+                    "^ {FAIL} at {}: {}",
+                    e.position + 1,
+                    sanitize::line(&e.message)
+                ),
+                t.filter_error,
+            ),
+        ]),
+        None => {
+            let mut spans = vec![Span::raw(" ".repeat(Span::raw(label).width()))];
+            if let Some(ix) = &app.preview {
+                let n = ix.len() as u64;
+                let mut s = format!("{} match", plural(n, "alert", "alerts"));
+                if let Some(k) = app.preview_keys {
+                    s.push_str(&format!(" · {} now", plural(k as u64, "key", "keys")));
+                }
+                if !ix.complete() {
+                    s.push_str(&format!(" (counting… {:.0}%)", ix.progress() * 100.0));
+                }
+                spans.push(Span::styled(s, t.count_ok));
+                spans.push(Span::raw("   "));
+            }
+            for (key, hint) in keymap::hints(Mode::Prompt, app.focus) {
+                spans.push(Span::styled(key, t.footer_key));
+                spans.push(Span::styled(format!(" {hint}  "), t.footer_text));
+            }
+            Line::from(spans)
+        }
+    };
+    let [input_area, below] =
+        Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
+    frame.render_widget(Paragraph::new(Line::from(spans)), input_area);
+    frame.render_widget(Paragraph::new(second).wrap(Wrap { trim: false }), below);
+    let x = area.x + col(p.cursor).min(area.width.saturating_sub(1));
+    frame.set_cursor_position(Position::new(x, area.y));
+}
+
+fn draw_groups(
+    frame: &mut Frame,
+    app: &mut App,
+    t: &Theme,
+    pane: Pane,
+    area: Rect,
+    (offset, pos): (usize, usize),
+) {
+    let narrow = app.narrowing();
+    let (rows, narrowed, empty): (&[GroupRow], Option<u32>, &str) = match pane {
+        Pane::Orgs => (&app.lists.orgs, narrow.org, "no orgs"),
+        Pane::Repos => (&app.lists.repos, narrow.repo, "no repos"),
+        _ => (&app.lists.policies, narrow.policy, "no policies"),
+    };
+    let h = rows_area(area, 0).height as usize;
+    let visible = &rows[offset.min(rows.len())..(offset + h).min(rows.len())];
+    let failing = app.lists.failing_groups[match pane {
+        Pane::Orgs => 0,
+        Pane::Repos => 1,
+        _ => 2,
+    }];
+    let mut title = vec![Span::styled(thousands(rows.len() as u64), t.title)];
+    if failing > 0 {
+        title.push(Span::styled(
+            format!(" · {FAIL} {}", thousands(failing as u64)),
+            t.count_fail,
+        ));
+    }
+    let block = pane_block(app, t, pane, title);
+    let counts: Vec<String> = visible
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{}",
+                thousands(r.tally.failing.into()),
+                thousands(r.tally.total.into())
+            )
+        })
+        .collect();
+    let count_w = counts.iter().map(|c| c.len()).max().unwrap_or(0) as u16;
+    let show_org = pane == Pane::Repos && narrow.org.is_none();
+    let table_rows: Vec<Row> = visible
+        .iter()
+        .zip(counts)
+        .map(|(r, count)| {
+            let fails = r.tally.failing > 0;
+            let name = match pane {
+                Pane::Orgs => sanitize::line(app.lists.org_name(r.id)).into_owned(),
+                Pane::Repos if show_org => format!(
+                    "{}/{}",
+                    sanitize::line(app.lists.org_name(app.lists.repo_org(r.id).unwrap_or(0))),
+                    sanitize::line(app.lists.repo_name(r.id))
+                ),
+                Pane::Repos => sanitize::line(app.lists.repo_name(r.id)).into_owned(),
+                _ => sanitize::line(app.lists.policy_name(r.id)).into_owned(),
+            };
+            let mark = if narrowed == Some(r.id) { "▸" } else { " " };
+            let (sym, sym_style, name_style) = if fails {
+                (FAIL, t.fail, t.fail)
+            } else {
+                (PASS, t.pass, t.text)
+            };
+            let (f, rest) = count.split_once('/').unwrap_or(("", ""));
+            let count_line = Line::from(vec![
+                Span::styled(f.to_owned(), if fails { t.count_fail } else { t.count_ok }),
+                Span::styled(format!("/{rest}"), t.dim),
+            ])
+            .right_aligned();
+            Row::new(vec![
+                Cell::from(Line::from(vec![
+                    Span::styled(mark, t.title_focused),
+                    Span::styled(format!("{sym} "), sym_style),
+                    Span::styled(name, name_style),
+                ])),
+                Cell::from(count_line),
+            ])
+        })
+        .collect();
+    let rows_rect = rows_area(area, 0);
+    if rows.is_empty() {
+        let msg = if app.stats.accepted == 0 {
+            "waiting for alerts"
+        } else {
+            empty
+        };
+        frame.render_widget(
+            Paragraph::new(Line::styled(format!(" {msg}"), t.dim)).block(block),
+            area,
+        );
+    } else {
+        let table = Table::new(
+            table_rows,
+            [Constraint::Fill(1), Constraint::Length(count_w)],
+        )
+        .block(block)
+        .row_highlight_style(t.selected);
+        let mut state =
+            TableState::default().with_selected((app.focus == pane).then_some(pos - offset));
+        frame.render_stateful_widget(table, area, &mut state);
+    }
+    app.geometry.push(PaneGeom {
+        pane,
+        area,
+        rows: rows_rect,
+        first: offset,
+    });
+}
+
+/// The first line of the details as plain one-line text.
+fn summary(details: &str) -> String {
+    let line = details
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    let mut short: String = line.chars().take(160).collect();
+    short = short.replace("**", "").replace('`', "");
+    let short = short.trim_start_matches(['#', '-', '*', '>', ' ']);
+    sanitize::line(short).into_owned()
+}
+
+/// The row style, and a function giving a cell's own style: none while the
+/// row flashes, so the whole row shows the flash.
+fn row_styles(flash: bool, pass: bool, t: &Theme) -> (Style, impl Fn(Style) -> Style) {
+    let row = if flash {
+        t.flash
+    } else if pass {
+        t.text
+    } else {
+        t.fail
+    };
+    (row, move |s: Style| if flash { Style::new() } else { s })
+}
+
+fn status_cell(pass: bool, t: &Theme, st: &impl Fn(Style) -> Style) -> Cell<'static> {
+    if pass {
+        Cell::from(Span::styled(format!("{PASS} pass"), st(t.pass)))
+    } else {
+        Cell::from(Span::styled(format!("{FAIL} FAIL"), st(t.fail)))
+    }
+}
+
+fn change_span(change: Change, t: &Theme) -> Span<'static> {
+    match change {
+        Change::Regressed => Span::styled("regressed", t.regressed),
+        Change::Fixed => Span::styled("fixed", t.fixed),
+        Change::First => Span::styled("first", t.dim),
+        Change::Same => Span::raw(""),
+    }
+}
+
+fn org_repo(org: &str, repo: &str) -> String {
+    format!("{}/{}", sanitize::line(org), sanitize::line(repo))
+}
+
+/// The selected row's style; a flash shows through the selection.
+fn highlight(t: &Theme, selected_row_flashes: bool) -> Style {
+    if selected_row_flashes {
+        t.selected.patch(t.flash)
+    } else {
+        t.selected
+    }
+}
+
+fn flashing(change: Change, at_ms: u64, now_ms: u64) -> bool {
+    change.is_transition() && at_ms <= now_ms && now_ms - at_ms < FLASH_MS
+}
+
+fn empty_alerts_message(app: &App) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    if app.stats.accepted == 0 {
+        if app.info.live {
+            let addr = sanitize::line(&app.info.label).into_owned();
+            vec![
+                Line::styled(format!(" Waiting for alerts on {addr} …"), t.text),
+                Line::raw(""),
+                Line::styled(
+                    " Point Allstar's rpc action at this address, or try:",
+                    t.dim,
+                ),
+                Line::styled(
+                    format!(
+                        "   sinkwatch send --to {addr} --owner my-org --repo my-repo --policy \"Branch Protection\" --fail"
+                    ),
+                    t.dim,
+                ),
+            ]
+        } else {
+            vec![Line::styled(" The recording holds no alerts.", t.dim)]
+        }
+    } else if !app.index.complete() {
+        vec![Line::styled(" Filtering…", t.dim)]
+    } else {
+        vec![
+            Line::styled(" No alert matches.", t.text),
+            Line::styled(
+                " c clears the filter and narrowing; Esc widens one level.",
+                t.dim,
+            ),
+        ]
+    }
+}
+
+fn alerts_title(app: &App, t: &Theme) -> Vec<Span<'static>> {
+    let mut spans = Vec::new();
+    match app.view {
+        AlertsView::Events => {
+            spans.push(Span::styled(
+                format!("events · {}", thousands(app.index.len() as u64)),
+                t.title,
+            ));
+            if !app.index.complete() {
+                spans.push(Span::styled(
+                    format!(" · filtering {:.0}%", app.index.progress() * 100.0),
+                    t.status_warn,
+                ));
+            }
+            if let Some(n) = app.new_since_pause() {
+                spans.push(Span::styled(
+                    format!(" · ⏸ paused +{} new", thousands(n as u64)),
+                    t.status_warn,
+                ));
+            } else if !app.sel_events.follow {
+                spans.push(Span::styled(" · scrolled (g: newest)", t.dim));
+            } else {
+                spans.push(Span::styled(" · newest first", t.dim));
+            }
+        }
+        AlertsView::Latest => {
+            spans.push(Span::styled("latest per key · ", t.title));
+            let f = app.lists.latest_failing as u64;
+            spans.push(Span::styled(
+                format!("{FAIL} {} failing", thousands(f)),
+                if f > 0 { t.count_fail } else { t.count_ok },
+            ));
+            spans.push(Span::styled(
+                format!(" / {}", thousands(app.lists.latest.len() as u64)),
+                t.title,
+            ));
+            if app.paused_at.is_some() {
+                spans.push(Span::styled(" · ⏸ paused", t.status_warn));
+            }
+        }
+    }
+    spans
+}
+
+/// Widths of the org/repo and policy columns: what the visible rows need,
+/// squeezed when `avail` (the width left by the fixed columns) is short.
+/// The details column gets the rest, or is left out (`false`) when less
+/// than [`MIN_SUMMARY`] would remain for it.
+fn name_widths(avail: usize, rows: &[AlertRow]) -> (u16, u16, bool) {
+    let org_w = rows
+        .iter()
+        .map(|r| Span::raw(org_repo(&r.org, &r.repo)).width())
+        .max()
+        .unwrap_or(0)
+        .clamp(8, 48);
+    let pol_w = rows
+        .iter()
+        .map(|r| Span::raw(sanitize::line(&r.policy)).width())
+        .max()
+        .unwrap_or(0)
+        .clamp(6, 28);
+    if org_w + pol_w + 1 + MIN_SUMMARY <= avail {
+        return (org_w as u16, pol_w as u16, true);
+    }
+    // No details column (and its spacing): the names share `avail + 1`.
+    let total = avail + 1;
+    if org_w + pol_w < total {
+        let spare = total - org_w - pol_w - 1;
+        return ((org_w + spare) as u16, pol_w as u16, false);
+    }
+    let org = (total.saturating_sub(1) * org_w / (org_w + pol_w)).min(org_w);
+    (org as u16, total.saturating_sub(org + 1) as u16, false)
+}
+
+/// The narrowest details column worth showing.
+const MIN_SUMMARY: usize = 16;
+
+fn draw_events(
+    frame: &mut Frame,
+    app: &App,
+    t: &Theme,
+    area: Rect,
+    rows: &[AlertRow],
+    sel: Option<usize>,
+    now_ms: u64,
+) {
+    let block = pane_block(app, t, Pane::Alerts, alerts_title(app, t));
+    if rows.is_empty() {
+        frame.render_widget(Paragraph::new(empty_alerts_message(app)).block(block), area);
+        return;
+    }
+    let inner = Block::bordered().inner(area).width as usize;
+    let (org_w, pol_w, with_summary) = name_widths(inner.saturating_sub(8 + 6 + 9 + 5), rows);
+    let titles = [
+        "time UTC", "status", "org/repo", "policy", "change", "details",
+    ];
+    let header = Row::new(
+        titles
+            .iter()
+            .take(if with_summary { 6 } else { 5 })
+            .copied(),
+    )
+    .style(t.dim);
+    let table_rows = rows.iter().map(|r| {
+        let (style, st) = row_styles(flashing(r.change, r.at_ms, now_ms), r.pass, t);
+        let change = change_span(r.change, t);
+        let mut cells = vec![
+            Cell::from(Span::styled(clock(r.at_ms), st(t.dim))),
+            status_cell(r.pass, t, &st),
+            Cell::from(org_repo(&r.org, &r.repo)),
+            Cell::from(sanitize::line(&r.policy).into_owned()),
+            Cell::from(Span::styled(change.content, st(change.style))),
+        ];
+        if with_summary {
+            cells.push(Cell::from(Span::styled(summary(&r.details), st(t.dim))));
+        }
+        Row::new(cells).style(style)
+    });
+    let mut widths = vec![
+        Constraint::Length(8),
+        Constraint::Length(6),
+        Constraint::Length(org_w),
+        Constraint::Length(pol_w),
+        Constraint::Length(9),
+    ];
+    if with_summary {
+        widths.push(Constraint::Fill(1));
+    }
+    let table = Table::new(table_rows, widths)
+        .header(header)
+        .block(block)
+        .row_highlight_style(highlight(
+            t,
+            sel.and_then(|i| rows.get(i))
+                .is_some_and(|r| flashing(r.change, r.at_ms, now_ms)),
+        ));
+    frame.render_stateful_widget(table, area, &mut TableState::default().with_selected(sel));
+}
+
+fn draw_latest(
+    frame: &mut Frame,
+    app: &App,
+    t: &Theme,
+    area: Rect,
+    rows: &[AlertRow],
+    sel: Option<usize>,
+    now_ms: u64,
+) {
+    let block = pane_block(app, t, Pane::Alerts, alerts_title(app, t));
+    if rows.is_empty() {
+        frame.render_widget(Paragraph::new(empty_alerts_message(app)).block(block), area);
+        return;
+    }
+    let inner = Block::bordered().inner(area).width as usize;
+    let (org_w, pol_w, with_summary) = name_widths(inner.saturating_sub(6 + 5 + 6 + 5), rows);
+    let titles = ["status", "org/repo", "policy", "since", "seen", "details"];
+    let header = Row::new(
+        titles
+            .iter()
+            .take(if with_summary { 6 } else { 5 })
+            .copied(),
+    )
+    .style(t.dim);
+    let table_rows = rows.iter().map(|r| {
+        let (style, st) = row_styles(flashing(r.change, r.last_change_ms, now_ms), r.pass, t);
+        let mut cells = vec![
+            status_cell(r.pass, t, &st),
+            Cell::from(org_repo(&r.org, &r.repo)),
+            Cell::from(sanitize::line(&r.policy).into_owned()),
+            Cell::from(Span::styled(ago(now_ms, r.last_change_ms), st(t.dim))),
+            Cell::from(Span::styled(format!("{}×", thousands(r.count)), st(t.dim))),
+        ];
+        if with_summary {
+            cells.push(Cell::from(Span::styled(summary(&r.details), st(t.dim))));
+        }
+        Row::new(cells).style(style)
+    });
+    let mut widths = vec![
+        Constraint::Length(6),
+        Constraint::Length(org_w),
+        Constraint::Length(pol_w),
+        Constraint::Length(5),
+        Constraint::Length(6),
+    ];
+    if with_summary {
+        widths.push(Constraint::Fill(1));
+    }
+    let table = Table::new(table_rows, widths)
+        .header(header)
+        .block(block)
+        .row_highlight_style(highlight(
+            t,
+            sel.and_then(|i| rows.get(i))
+                .is_some_and(|r| flashing(r.change, r.last_change_ms, now_ms)),
+        ));
+    frame.render_stateful_widget(table, area, &mut TableState::default().with_selected(sel));
+}
+
+#[allow(clippy::too_many_arguments)]
+fn draw_transitions(
+    frame: &mut Frame,
+    app: &App,
+    t: &Theme,
+    area: Rect,
+    rows: &[TransRow],
+    sel: Option<usize>,
+    (regressed, fixed): (u64, u64),
+    now_ms: u64,
+) {
+    let wide = area.width >= 52;
+    let r_style = if regressed > 0 { t.count_fail } else { t.title };
+    let f_style = if fixed > 0 { t.count_ok } else { t.title };
+    let title = if wide {
+        vec![
+            Span::styled(format!("{regressed} regressed"), r_style),
+            Span::styled(" / ", t.title),
+            Span::styled(format!("{fixed} fixed"), f_style),
+            Span::styled(" in last 15m", t.title),
+        ]
+    } else {
+        vec![
+            Span::styled(format!("{FAIL}{regressed}"), r_style),
+            Span::styled(" ", t.title),
+            Span::styled(format!("{PASS}{fixed}"), f_style),
+            Span::styled(" in 15m", t.title),
+        ]
+    };
+    let block = pane_block(app, t, Pane::Transitions, title);
+    if rows.is_empty() {
+        let msg = if app.paused_at.is_some() {
+            " none before the pause"
+        } else {
+            " no pass↔fail changes yet"
+        };
+        frame.render_widget(Paragraph::new(Line::styled(msg, t.dim)).block(block), area);
+        return;
+    }
+    // From wide to narrow: time, change word, names, age; time, change
+    // word, names; time, symbol, names; symbol, names, age.
+    let (with_time, with_word, with_age) = match area.width {
+        80.. => (true, true, true),
+        52.. => (true, true, false),
+        40.. => (true, false, false),
+        _ => (false, false, true),
+    };
+    let table_rows = rows.iter().map(|(tr, o, r, p)| {
+        let flash = flashing(tr.change, tr.at_ms, now_ms);
+        let st = |s: Style| if flash { Style::new() } else { s };
+        let (sym, word, style) = match tr.change {
+            Change::Regressed => (FAIL, "regressed", st(t.regressed)),
+            _ => (PASS, "fixed", st(t.fixed)),
+        };
+        let mut cells = Vec::with_capacity(4);
+        if with_time {
+            cells.push(Cell::from(Span::styled(clock(tr.at_ms), st(t.dim))));
+        }
+        cells.push(Cell::from(if with_word {
+            Span::styled(format!("{sym} {word}"), style)
+        } else {
+            Span::styled(sym, style)
+        }));
+        cells.push(Cell::from(format!(
+            "{} · {}",
+            org_repo(o, r),
+            sanitize::line(p)
+        )));
+        if with_age {
+            cells.push(Cell::from(
+                Line::styled(ago(now_ms, tr.at_ms), st(t.dim)).right_aligned(),
+            ));
+        }
+        let row = Row::new(cells);
+        if flash {
+            row.style(t.flash)
+        } else {
+            row.style(t.text)
+        }
+    });
+    let mut widths = Vec::with_capacity(4);
+    if with_time {
+        widths.push(Constraint::Length(8));
+    }
+    widths.push(Constraint::Length(if with_word { 11 } else { 1 }));
+    widths.push(Constraint::Fill(1));
+    if with_age {
+        widths.push(Constraint::Length(3));
+    }
+    let highlight_row = if app.focus == Pane::Transitions || app.details_from == Pane::Transitions {
+        sel
+    } else {
+        None
+    };
+    let table = Table::new(table_rows, widths)
+        .block(block)
+        .row_highlight_style(highlight(
+            t,
+            highlight_row
+                .and_then(|i| rows.get(i))
+                .is_some_and(|(tr, ..)| flashing(tr.change, tr.at_ms, now_ms)),
+        ));
+    frame.render_stateful_widget(
+        table,
+        area,
+        &mut TableState::default().with_selected(highlight_row),
+    );
+}
+
+/// Rows `line` takes when word-wrapped to `width` (greedy, as ratatui's
+/// word wrapper; long words are broken).
+fn wrapped_rows(line: &Line, width: usize) -> usize {
+    if width == 0 {
+        return 0;
+    }
+    let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+    let (mut rows, mut col) = (1, 0usize);
+    for word in text.split(' ') {
+        let w = Span::raw(word).width();
+        let need = if col == 0 { w } else { col + 1 + w };
+        if need <= width {
+            col = need;
+        } else if w <= width {
+            rows += 1;
+            col = w;
+        } else {
+            if col > 0 {
+                rows += 1;
+            }
+            rows += (w - 1) / width;
+            col = w - (w - 1) / width * width;
+        }
+    }
+    rows
+}
+
+fn draw_details(
+    frame: &mut Frame,
+    app: &mut App,
+    t: &Theme,
+    area: Rect,
+    d: Option<&DetailsData>,
+    now_ms: u64,
+) {
+    let Some(d) = d else {
+        let block = pane_block(app, t, Pane::Details, vec![]);
+        let msg = if app.stats.accepted == 0 {
+            " the selected alert's details show here"
+        } else {
+            " nothing selected"
+        };
+        frame.render_widget(Paragraph::new(Line::styled(msg, t.dim)).block(block), area);
+        app.details_max = 0;
+        return;
+    };
+    let (o, r, p) = &d.names;
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    let (status, style) = if d.pass {
+        (format!("{PASS} pass"), t.pass)
+    } else {
+        (format!("{FAIL} FAIL"), t.fail)
+    };
+    lines.push(Line::from(vec![
+        Span::styled(status, style),
+        Span::raw("  "),
+        Span::styled(org_repo(o, r), t.text.add_modifier(Modifier::BOLD)),
+        Span::styled(" · ", t.dim),
+        Span::styled(
+            sanitize::line(p).into_owned(),
+            t.text.add_modifier(Modifier::BOLD),
+        ),
+    ]));
+    let mut when = vec![Span::styled(
+        format!("{} ({} ago)", date_time(d.at_ms), ago(now_ms, d.at_ms)),
+        t.dim,
+    )];
+    if let Some(seq) = d.seq {
+        when.push(Span::styled(format!(" · #{}", thousands(seq)), t.dim));
+    }
+    let change = change_span(d.change, t);
+    if !change.content.is_empty() {
+        when.push(Span::styled(" · ", t.dim));
+        when.push(change);
+    }
+    lines.push(Line::from(when));
+    if d.evicted {
+        lines.push(Line::styled(
+            "this alert left the history ring; showing the key's latest",
+            t.status_warn,
+        ));
+    }
+    let k = &d.key;
+    lines.push(Line::styled(
+        format!(
+            "key seen {}× since {} · last change {}",
+            thousands(k.count),
+            clock(k.first_seen_ms),
+            clock(k.last_change_ms)
+        ),
+        t.dim,
+    ));
+    if k.regressions > 0 || k.fixes > 0 {
+        lines.push(Line::styled(
+            format!(
+                "{} and {} so far",
+                plural(k.regressions.into(), "regression", "regressions"),
+                plural(k.fixes.into(), "fix", "fixes")
+            ),
+            t.dim,
+        ));
+    }
+    if let Some(peer) = &d.peer {
+        let mut from = format!("from {}", sanitize::line(&peer.label));
+        if let Some(id) = &peer.identity {
+            from.push_str(&format!(" · identity {}", sanitize::line(id)));
+        }
+        lines.push(Line::styled(from, t.dim));
+    }
+    lines.push(Line::raw(""));
+    if d.details.trim().is_empty() {
+        lines.push(Line::styled(
+            if d.pass {
+                "(no details: the check passed)"
+            } else {
+                "(no details were sent)"
+            },
+            t.dim,
+        ));
+    } else {
+        let cached = app
+            .md_cache
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(&c.details, &d.details) && c.theme == t.name);
+        if !cached {
+            app.md_cache = Some(MdCache {
+                details: d.details.clone(),
+                theme: t.name.clone(),
+                text: markdown::render(&d.details, t),
+            });
+        }
+        if let Some(c) = &app.md_cache {
+            lines.extend(c.text.lines.iter().cloned());
+        }
+    }
+    let inner = Block::bordered().inner(area);
+    let total: usize = lines
+        .iter()
+        .map(|l| wrapped_rows(l, inner.width as usize))
+        .sum();
+    app.details_max = total
+        .saturating_sub(inner.height as usize)
+        .min(u16::MAX as usize) as u16;
+    app.details_scroll = app.details_scroll.min(app.details_max);
+    let mut title = Vec::new();
+    if app.details_max > 0 {
+        title.push(Span::styled(
+            format!(
+                "{}/{} lines",
+                app.details_scroll as usize + inner.height as usize,
+                total
+            ),
+            t.dim,
+        ));
+    }
+    let block = pane_block(app, t, Pane::Details, title);
+    let para = Paragraph::new(Text::from(lines))
+        .style(t.text)
+        .wrap(Wrap { trim: false })
+        .scroll((app.details_scroll, 0))
+        .block(block);
+    frame.render_widget(Clear, area);
+    frame.render_widget(para, area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapped_rows_counts_like_a_word_wrapper() {
+        assert_eq!(wrapped_rows(&Line::raw(""), 10), 1);
+        assert_eq!(wrapped_rows(&Line::raw("hello"), 10), 1);
+        assert_eq!(wrapped_rows(&Line::raw("hello world"), 10), 2);
+        assert_eq!(wrapped_rows(&Line::raw("hello world"), 11), 1);
+        assert_eq!(
+            wrapped_rows(&Line::raw("abcdefghijklmnopqrstuvwxyz"), 10),
+            3
+        );
+        assert_eq!(
+            wrapped_rows(&Line::raw("a abcdefghijklmnopqrstuvwxyz"), 10),
+            4
+        );
+    }
+
+    #[test]
+    fn summaries_are_one_clean_line() {
+        assert_eq!(summary("\n\n**Remediation**\n- do it"), "Remediation");
+        assert_eq!(summary("- `main` is unprotected"), "main is unprotected");
+        assert_eq!(summary("bad\x1b[2Jthing\nmore"), "bad\\x1b[2Jthing");
+        assert_eq!(summary(""), "");
+    }
+}

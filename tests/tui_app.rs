@@ -1,0 +1,551 @@
+//! Whole-app tests: a real Hub, the real App driven by keys and mouse, real
+//! frames on ratatui's TestBackend, snapshotted with insta. The clock is
+//! injected (the harness starts at 2026-11-25T21:00:00Z), so times in the
+//! frames are deterministic.
+
+use crossterm::event::MouseEventKind;
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier};
+use sinkwatch::model::StoreLimits;
+use sinkwatch::record::RecordedAlert;
+use sinkwatch::ui::app::{AlertsView, Outcome, SourceInfo};
+use sinkwatch::ui::harness::{Harness, T0, buffer_text};
+use sinkwatch::ui::keymap::{KEYMAP, Pane};
+use sinkwatch::ui::theme::Theme;
+
+const POLICIES: [&str; 6] = [
+    "Binary Artifacts",
+    "Branch Protection",
+    "CODEOWNERS",
+    "Outside Collaborators",
+    "SECURITY.md",
+    "Dangerous Workflow",
+];
+
+const REPOS: [(&str, &str); 5] = [
+    ("ossf", "allstar"),
+    ("ossf", "scorecard"),
+    ("acme-corp", "payments-api"),
+    ("acme-corp", "web-frontend"),
+    ("nimbus-io", "nimbus"),
+];
+
+const SECURITY_DETAILS: &str = "Security policy not enabled.\n\n\
+    **Remediation**\n\
+    - Add a `SECURITY.md` file to the repository\n\
+    - See https://github.com/ossf/allstar#security-policy\n";
+
+/// One scan of every repo, every policy, 700 ms apart; a quarter fail.
+fn scan(h: &mut Harness) {
+    for (i, (org, repo)) in REPOS.iter().enumerate() {
+        for (j, policy) in POLICIES.iter().enumerate() {
+            let pass = (i + j) % 4 != 0;
+            let details = if pass { "" } else { SECURITY_DETAILS };
+            h.ingest(org, repo, policy, pass, details);
+            h.advance(700);
+        }
+    }
+    // A frame, as the live loop would draw one: keys act on what is shown.
+    h.draw();
+}
+
+/// Where `text` starts on screen (cells, not chars).
+fn find(buf: &Buffer, text: &str) -> Option<(u16, u16)> {
+    let want: Vec<String> = text.chars().map(|c| c.to_string()).collect();
+    for y in 0..buf.area.height {
+        let row: Vec<&str> = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
+        if let Some(x) = row
+            .windows(want.len())
+            .position(|w| w.iter().zip(&want).all(|(a, b)| *a == b))
+        {
+            return Some((x as u16, y));
+        }
+    }
+    None
+}
+
+fn line_with<'a>(screen: &'a str, text: &str) -> &'a str {
+    screen
+        .lines()
+        .find(|l| l.contains(text))
+        .unwrap_or_else(|| panic!("no line with {text:?} in\n{screen}"))
+}
+
+#[test]
+fn empty_start() {
+    let mut h = Harness::live(160, 45);
+    let screen = h.screen();
+    assert!(screen.contains("Waiting for alerts on 127.0.0.1:50051"));
+    assert!(screen.contains("0 alerts"));
+    insta::assert_snapshot!("empty_start", screen);
+}
+
+#[test]
+fn a_stream_of_alerts_newest_first_following_the_head() {
+    let mut h = Harness::live(160, 45);
+    scan(&mut h);
+    let screen = h.screen();
+    // Newest first: the last alert sent is the first row.
+    let first_row = screen.lines().nth(3).unwrap();
+    assert!(
+        first_row.contains("nimbus-io/nimbus") && first_row.contains("Dangerous Workflow"),
+        "{first_row}"
+    );
+    assert!(screen.contains("30 alerts"));
+    assert!(line_with(&screen, " Orgs ").contains("3"));
+    // Failing first, then by name.
+    let orgs: Vec<&str> = screen.lines().skip(2).take(3).collect();
+    assert!(
+        orgs[0].contains("✗ acme-corp") && orgs[0].contains("3/12"),
+        "{orgs:?}"
+    );
+    insta::assert_snapshot!("stream", screen);
+
+    // More alerts arrive: still following, the newest is on top.
+    h.advance(1000);
+    h.ingest(
+        "ossf",
+        "tac",
+        "SECURITY.md",
+        false,
+        "Security policy not enabled.\n",
+    );
+    let screen = h.screen();
+    assert!(screen.lines().nth(3).unwrap().contains("ossf/tac"));
+    assert!(screen.contains("31 alerts"));
+}
+
+#[test]
+fn pass_to_fail_shows_in_transitions_failing_list_and_details() {
+    let mut h = Harness::live(160, 45);
+    scan(&mut h);
+    h.ingest("ossf", "allstar", "Branch Protection", true, "");
+    h.advance(60_000);
+    h.ingest(
+        "ossf",
+        "allstar",
+        "Branch Protection",
+        false,
+        "No protection found for branch main\n\n**Remediation**\n- Require a pull request before merging\n- See [the docs](https://github.com/ossf/allstar)\n",
+    );
+    h.advance(500);
+    // The newest event is selected (following) and flashes through the
+    // selection highlight.
+    let buf = h.draw().clone();
+    let (x, y) = find(&buf, "✗ FAIL ossf/allstar").expect("the regression on top");
+    assert_eq!(y, 3);
+    assert_eq!(buf[(x, y)].style().bg, Some(Color::Yellow), "flash over selection");
+    h.press("v");
+    assert_eq!(h.app.view, AlertsView::Latest);
+    let buf = h.draw().clone();
+    let screen = buffer_text(&buf);
+    // The regression is in Transitions, flashing (it is 0.5 s old).
+    let (x, y) = find(&buf, "✗ regressed").expect("a regression row");
+    assert_eq!(buf[(x, y)].style().bg, Some(Color::Yellow), "flash style");
+    assert!(line_with(&screen, "✗ regressed").contains("ossf/allstar · Branch Protection"));
+    assert!(screen.contains("1 regressed / 0 fixed in last 15m"));
+    // The key is among the failing ones in the latest view.
+    let row = line_with(&screen, "Branch Protection     0s");
+    assert!(row.contains("✗ FAIL ossf/allstar"), "{row}");
+    insta::assert_snapshot!("transition_latest", screen);
+
+    // Its details: focus Transitions and open it.
+    h.press("Tab Tab Enter");
+    assert_eq!(h.app.focus, Pane::Details);
+    let screen = h.screen();
+    assert!(screen.contains("No protection found for branch main"));
+    assert!(screen.contains("• Require a pull request before merging"));
+    assert!(screen.contains("the docs <https://github.com/ossf/allstar>"));
+    assert!(screen.contains("regressed"));
+    insta::assert_snapshot!("transition_details", screen);
+
+    // The flash ends after 2 s; the regression stays listed.
+    h.advance(2_000);
+    let buf = h.draw().clone();
+    let (x, y) = find(&buf, "✗ regressed").unwrap();
+    assert_ne!(buf[(x, y)].style().bg, Some(Color::Yellow));
+}
+
+#[test]
+fn drill_down_narrows_every_pane_and_esc_widens() {
+    let mut h = Harness::live(160, 45);
+    scan(&mut h);
+    h.press("Tab Tab Tab");
+    assert_eq!(h.app.focus, Pane::Orgs);
+    // Orgs: acme-corp, nimbus-io, ossf (all failing) → pick ossf.
+    h.press("j j Enter");
+    assert_eq!(h.app.focus, Pane::Repos);
+    let screen = h.screen();
+    assert!(line_with(&screen, "sinkwatch").contains("all › org ossf"));
+    // Repos only of ossf; alerts only of ossf.
+    assert!(screen.contains("✗ allstar"));
+    assert!(!screen.contains("payments-api"));
+    assert!(!screen.contains("nimbus-io/nimbus"));
+    // Orgs still lists the alternatives, the chosen one marked.
+    assert!(screen.contains("▸✗ ossf"));
+    assert!(screen.contains("✗ acme-corp"));
+
+    // Repo, then policy.
+    h.press("Enter");
+    assert_eq!(h.app.focus, Pane::Policies);
+    h.press("Enter");
+    assert_eq!(h.app.focus, Pane::Alerts);
+    let screen = h.screen();
+    let crumb = line_with(&screen, "sinkwatch");
+    assert!(
+        crumb.contains("all › org ossf › repo ossf/allstar › policy Binary Artifacts"),
+        "{crumb}"
+    );
+    assert!(screen.contains("events · 1 "));
+    insta::assert_snapshot!("drill_down", screen);
+
+    // Esc widens one level at a time.
+    h.press("Esc");
+    let screen = h.screen();
+    assert!(!line_with(&screen, "sinkwatch").contains("policy"));
+    assert!(screen.contains("events · 6 "));
+    h.press("Esc Esc");
+    let screen = h.screen();
+    assert!(line_with(&screen, "sinkwatch").trim_end().ends_with("all"));
+    assert!(screen.contains("events · 30 "));
+}
+
+#[test]
+fn a_filter_narrows_every_pane_with_a_live_count() {
+    let mut h = Harness::live(160, 45);
+    scan(&mut h);
+    h.press("/");
+    h.type_text("org:ossf status:fail");
+    let screen = h.screen();
+    // Live count while typing (ossf has 3 failing alerts).
+    assert!(screen.contains("3 alerts match · 3 keys now"), "{screen}");
+    insta::assert_snapshot!("filter_typing", screen);
+    h.press("Enter");
+    assert!(h.app.prompt.is_none());
+    let screen = h.screen();
+    assert!(line_with(&screen, "sinkwatch").contains("filter org:ossf status:fail"));
+    // Orgs: only ossf; repos: only ossf's; policies: only failing ones.
+    assert!(screen.contains("✗ ossf"));
+    assert!(!screen.contains("acme-corp"));
+    assert!(!screen.contains("nimbus"));
+    assert!(screen.contains("events · 3 "));
+    assert!(!screen.contains("✓ pass"));
+    assert!(line_with(&screen, " Policies ").contains("3"));
+    insta::assert_snapshot!("filter_applied", screen);
+
+    // c clears everything.
+    h.press("c");
+    let screen = h.screen();
+    assert!(screen.contains("events · 30 "));
+    assert!(!line_with(&screen, "sinkwatch").contains("filter"));
+}
+
+#[test]
+fn a_bad_filter_shows_an_inline_error_and_keeps_the_old_one() {
+    let mut h = Harness::live(160, 45);
+    scan(&mut h);
+    h.press("f");
+    h.press("/");
+    h.type_text("status:fail polcy:x");
+    let screen = h.screen();
+    assert!(screen.contains("^ ✗ at 13:"), "{screen}");
+    assert!(screen.contains("unknown field `polcy`"));
+    insta::assert_snapshot!("filter_error", screen);
+    // Enter does not apply a broken filter; Esc cancels.
+    h.press("Enter");
+    assert!(h.app.prompt.is_some());
+    h.press("Esc");
+    assert!(h.app.prompt.is_none());
+    assert!(h.app.filter.is_empty());
+    let screen = h.screen();
+    assert!(screen.contains("✗ failing only"));
+    assert!(screen.contains("events · 8 "));
+    // Unbalanced quotes and bad regexes are errors too, never a crash.
+    for bad in ["\"open", "/(/", "age<", "-", "org:"] {
+        h.press("/ C-u");
+        h.type_text(bad);
+        let screen = h.screen();
+        assert!(screen.contains("^ ✗ at"), "{bad}: {screen}");
+        h.press("Esc");
+    }
+}
+
+#[test]
+fn help_lists_every_key_of_the_key_table() {
+    let mut h = Harness::live(160, 45);
+    scan(&mut h);
+    h.press("?");
+    let screen = h.screen();
+    for b in KEYMAP {
+        let label = b.label();
+        let row = screen
+            .lines()
+            .find(|l| l.contains(&format!("  {label} ")) && l.contains(b.description))
+            .unwrap_or_else(|| panic!("help misses {label:?} {:?}\n{screen}", b.description));
+        assert!(!row.is_empty());
+    }
+    insta::assert_snapshot!("help", screen);
+    // Keys other than the help's own do nothing while it is open.
+    h.press("f / v");
+    assert!(!h.app.failing_only && h.app.prompt.is_none() && h.app.view == AlertsView::Events);
+    h.press("Esc");
+    assert!(h.app.help.is_none());
+
+    // On a small terminal the help scrolls to its end.
+    h.resize(100, 30);
+    h.press("? PgDn PgDn PgDn PgDn PgDn PgDn PgDn PgDn PgDn PgDn");
+    let screen = h.screen();
+    assert!(screen.contains("Times are UTC."), "{screen}");
+    h.press("q");
+    assert!(h.app.help.is_none());
+}
+
+#[test]
+fn small_terminals() {
+    let mut h = Harness::live(100, 30);
+    scan(&mut h);
+    h.ingest(
+        "ossf",
+        "allstar",
+        "Binary Artifacts",
+        false,
+        "Binary artifacts found:\n- `bin/tool.exe`\n",
+    );
+    let screen = h.screen();
+    assert!(screen.contains("Transitions"));
+    assert!(screen.contains("✗ FAIL"));
+    insta::assert_snapshot!("layout_100x30", screen);
+
+    h.resize(79, 30);
+    let screen = h.screen();
+    assert!(screen.contains("Terminal too small"));
+    assert!(screen.contains("79×30 — sinkwatch needs at least 80×24"));
+    h.resize(60, 12);
+    insta::assert_snapshot!("too_small", h.screen());
+    // Keys still work; q quits.
+    assert_eq!(h.press("q"), Outcome::Quit);
+}
+
+#[test]
+fn no_color_keeps_failures_distinct() {
+    let theme = Theme::default_theme().without_color();
+    let mut h = Harness::new(
+        160,
+        45,
+        theme,
+        SourceInfo::live("127.0.0.1:50051"),
+        StoreLimits::default(),
+    );
+    scan(&mut h);
+    h.ingest("ossf", "allstar", "Binary Artifacts", true, "");
+    h.advance(300);
+    let buf = h.draw().clone();
+    for cell in buf.content() {
+        assert_eq!(cell.fg, Color::Reset, "no colour at all: {cell:?}");
+        assert_eq!(cell.bg, Color::Reset, "no colour at all: {cell:?}");
+    }
+    let (fx, fy) = find(&buf, "✗ FAIL").unwrap();
+    let (px, py) = find(&buf, "✓ pass").unwrap();
+    let fail = buf[(fx, fy)].modifier;
+    let pass = buf[(px, py)].modifier;
+    assert!(fail.contains(Modifier::BOLD), "{fail:?}");
+    assert_ne!(fail, pass, "failures differ from passes without colour");
+    // A fresh fix still stands out (flash), by modifiers alone.
+    let (x, y) = find(&buf, "✓ fixed").unwrap();
+    let row_text = buf[(x + 14, y)].modifier;
+    assert!(row_text.intersects(Modifier::REVERSED | Modifier::UNDERLINED | Modifier::BOLD));
+    let plain = Theme::default_theme();
+    assert_ne!(plain.fail.fg, None, "the default theme does use colour");
+}
+
+#[test]
+fn pause_freezes_the_stream_and_counts_new_alerts() {
+    let mut h = Harness::live(160, 45);
+    scan(&mut h);
+    h.press("Space");
+    for i in 0..3 {
+        h.ingest("ossf", &format!("new-{i}"), "SECURITY.md", false, "x");
+    }
+    let screen = h.screen();
+    assert!(screen.contains("⏸ PAUSED +3 new"), "{screen}");
+    assert!(screen.contains("33 alerts"), "counts keep updating");
+    assert!(!screen.contains("FAIL ossf/new-0"), "the stream is frozen");
+    assert!(
+        screen.contains("✗ ossf/new-0"),
+        "the group panes keep updating"
+    );
+    h.press("Space");
+    let screen = h.screen();
+    assert!(screen.contains("ossf/new-2"));
+    assert!(!screen.contains("PAUSED"));
+}
+
+#[test]
+fn a_scrolled_view_stays_put_and_g_follows_again() {
+    let mut h = Harness::live(160, 45);
+    scan(&mut h);
+    h.press("j j");
+    h.ingest("ossf", "tac", "SECURITY.md", false, "x");
+    let screen = h.screen();
+    assert!(screen.contains("scrolled (g: newest)"));
+    // The first row did not move: the new alert is above the window.
+    assert!(!screen.lines().nth(3).unwrap().contains("ossf/tac"));
+    h.press("g");
+    let screen = h.screen();
+    assert!(screen.lines().nth(3).unwrap().contains("ossf/tac"));
+    assert!(screen.contains("newest first"));
+}
+
+#[test]
+fn mouse_click_focuses_and_selects_and_the_wheel_scrolls() {
+    let mut h = Harness::live(160, 45);
+    scan(&mut h);
+    h.draw();
+    // Orgs rows start at y=2 (header line, border); click the third org.
+    h.click(5, 4);
+    assert_eq!(h.app.focus, Pane::Orgs);
+    h.press("Enter");
+    let screen = h.screen();
+    assert!(
+        line_with(&screen, "sinkwatch").contains("org ossf"),
+        "{screen}"
+    );
+    // Wheel over Alerts scrolls it without moving focus.
+    h.mouse(MouseEventKind::ScrollDown, 80, 10);
+    assert_eq!(h.app.focus, Pane::Repos);
+    assert!(h.screen().contains("scrolled (g: newest)"));
+}
+
+#[test]
+fn wire_strings_are_sanitized_everywhere() {
+    let mut h = Harness::live(160, 45);
+    h.ingest(
+        "evil\x1b]0;pwned\x07",
+        "repo\u{202e}txt",
+        "Policy\x1b[2J",
+        false,
+        "details \x1b[31mred\x1b[0m\n",
+    );
+    h.press("v");
+    let buf = h.draw().clone();
+    for cell in buf.content() {
+        for c in cell.symbol().chars() {
+            assert!(
+                !c.is_control(),
+                "control character {c:?} reached the screen"
+            );
+            assert_ne!(c, '\u{202e}', "bidi override reached the screen");
+        }
+    }
+    let screen = buffer_text(&buf);
+    assert!(screen.contains("evil\\x1b]0;pwned\\x07"), "{screen}");
+    assert!(screen.contains("repo\\u{202e}txt"));
+}
+
+#[test]
+fn quit_keys() {
+    let mut h = Harness::live(100, 30);
+    assert_eq!(h.press("q"), Outcome::Quit);
+    let mut h = Harness::live(100, 30);
+    h.press("/");
+    h.type_text("q");
+    assert_eq!(
+        h.app.prompt.as_ref().unwrap().input,
+        "q",
+        "q types in the prompt"
+    );
+    assert_eq!(h.press("C-c"), Outcome::Quit);
+}
+
+#[test]
+fn a_recording_opens_with_its_times_and_bad_lines_noted() {
+    let alerts: Vec<RecordedAlert> = (0..4)
+        .map(|i| RecordedAlert {
+            seq: i + 1,
+            at: sinkwatch::record::format_time(T0 - 3_600_000 + i * 1000),
+            owner: "ossf".into(),
+            repo: "allstar".into(),
+            policy: "SECURITY.md".into(),
+            pass: i % 2 == 1,
+            details: if i % 2 == 1 {
+                String::new()
+            } else {
+                "Security policy not enabled.\n".into()
+            },
+            change: None,
+            peer: Some("10.0.0.7:5000".into()),
+            peer_identity: Some("CN=allstar".into()),
+        })
+        .collect();
+    let (hub, refused) = sinkwatch::ui::live::load_into_hub(&alerts);
+    assert_eq!(refused, 0);
+    let mut info = SourceInfo::recording("alerts.jsonl");
+    info.notices
+        .push("1 unreadable line skipped (line 3: expected value)".into());
+    let mut h = Harness::new(
+        160,
+        45,
+        Theme::default_theme(),
+        info,
+        StoreLimits::default(),
+    );
+    h.hub = hub;
+    let screen = h.screen();
+    assert!(
+        screen.contains("recording alerts.jsonl │ 4 alerts │"),
+        "no rate: {screen}"
+    );
+    assert!(screen.contains("⚠ 1 unreadable line skipped (line 3: expected value)"));
+    // Recorded times are kept: 20:00:03 is an hour before the clock.
+    assert!(screen.contains("20:00:03 ✓ pass ossf/allstar"), "{screen}");
+    // fail, fix, regression, fix — an hour ago: listed, not counted as recent.
+    assert!(
+        screen.contains("0 regressed / 0 fixed in last 15m"),
+        "{screen}"
+    );
+    assert_eq!(screen.matches("✓ fixed").count(), 2);
+    assert_eq!(screen.matches("✗ regressed").count(), 1);
+    assert!(screen.contains("identity CN=allstar"));
+    insta::assert_snapshot!("recording", screen);
+}
+
+#[test]
+fn the_banner_and_recorder_problems_show() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    let stats = Arc::new(sinkwatch::record::WriterStats::default());
+    let mut info = SourceInfo::live("0.0.0.0:50051");
+    info.banner = Some("listening on 0.0.0.0:50051 without TLS or a token\x1b[2J".into());
+    info.recorder = Some(("alerts.jsonl".into(), stats.clone()));
+    let mut h = Harness::new(
+        160,
+        45,
+        Theme::default_theme(),
+        info,
+        StoreLimits::default(),
+    );
+    scan(&mut h);
+    let screen = h.screen();
+    assert!(
+        screen.starts_with(" ⚠ listening on 0.0.0.0:50051 without TLS or a token\\x1b[2J"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("record alerts.jsonl"),
+        "nothing lost, nothing shown"
+    );
+    stats.lagged.fetch_add(3, Ordering::Relaxed);
+    let buf = h.draw().clone();
+    let screen = buffer_text(&buf);
+    assert!(line_with(&screen, "listen 0.0.0.0:50051").contains("record alerts.jsonl: 3 lost"));
+    let (x, y) = find(&buf, "record alerts.jsonl").unwrap();
+    assert_eq!(
+        buf[(x, y)].style(),
+        buf[(x, y)]
+            .style()
+            .patch(Theme::default_theme().status_warn)
+    );
+    *stats.last_error.lock().unwrap() = Some("No space left on device".into());
+    let screen = h.screen();
+    assert!(screen.contains("record alerts.jsonl: No space left on device"));
+}
