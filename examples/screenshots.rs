@@ -200,8 +200,7 @@ fn main() {
 
     // A failing check's details: the latest-status view, failing first.
     let mut h = harness("dark");
-    h.press("v");
-    h.press("Tab Tab Tab");
+    h.press("v j j j");
     save(&dir, "failing-details", &mut h, dark_bg, dark_fg);
 
     // A filter narrowing every pane.

@@ -88,6 +88,39 @@ pub struct RunArgs {
     /// Headless: print a {"kind":"stats"} line every SECS seconds (0: only at exit) [default: 0]
     #[arg(long, value_name = "SECS")]
     pub stats_interval: Option<u64>,
+    /// Connections open at once; one more is closed at once and counted [default: 1024]
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Time a new connection has to make its first request (TLS handshake included), e.g. 10s [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = crate::sink::limits::parse_timeout)]
+    pub idle_timeout: Option<std::time::Duration>,
+    /// Requests per second per client address (IPv6: per /64), e.g. 100/s; over it: RESOURCE_EXHAUSTED [default: unlimited]
+    #[arg(long, value_name = "RATE", value_parser = crate::sink::limits::parse_rate)]
+    pub rate_limit: Option<f64>,
+    /// Capacity of each upstream's forward queue; when full, alerts are dropped and counted [default: 100000]
+    #[arg(long, value_name = "N")]
+    pub forward_queue: Option<usize>,
+    /// Requests in flight at once per upstream (alerts of one key stay in order) [default: 64]
+    #[arg(long, value_name = "N")]
+    pub forward_concurrency: Option<usize>,
+    /// Retries of a transient upstream failure (UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED) [default: 5]
+    #[arg(long, value_name = "N")]
+    pub forward_retries: Option<u32>,
+    /// Deadline of one forward attempt, and of a proxied call [default: 10]
+    #[arg(long, value_name = "SECS")]
+    pub forward_timeout: Option<f64>,
+    /// On exit, time to drain the forward queues before reporting what was not delivered [default: 5]
+    #[arg(long, value_name = "SECS")]
+    pub forward_grace: Option<f64>,
+    /// CA certificate (PEM) to verify https:// upstreams [default: system roots]
+    #[arg(long, value_name = "FILE")]
+    pub forward_ca: Option<PathBuf>,
+    /// Send `authorization: Bearer <token>` to upstreams; the token is the file's first line
+    #[arg(long, value_name = "FILE")]
+    pub forward_token_file: Option<PathBuf>,
+    /// Proxy mode: pass the sender's metadata on to the upstream (never authorization, cookies or grpc-*)
+    #[arg(long)]
+    pub forward_metadata: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Deserialize, Default)]

@@ -19,7 +19,10 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
         Command::Send(a) => send(a),
         Command::Load(a) => load(a),
         Command::Replay(a) => replay(a),
-        Command::Open(a) => crate::ui::run_open(&a).map_err(Failure::Runtime),
+        Command::Open(a) => {
+            crate::ui::live::load_theme(a.theme.as_deref()).map_err(Failure::Usage)?;
+            crate::ui::run_open(&a).map_err(Failure::Runtime)
+        }
         Command::Config => {
             print!("{}", crate::config::DEFAULT_CONFIG);
             Ok(())

@@ -41,6 +41,17 @@ pub struct FileConfig {
     pub max_details_bytes: Option<Count>,
     pub max_name_bytes: Option<Count>,
     pub stats_interval: Option<u64>,
+    pub max_connections: Option<Count>,
+    pub idle_timeout: Option<crate::sink::limits::DurationSetting>,
+    pub rate_limit: Option<crate::sink::limits::RateSetting>,
+    pub forward_queue: Option<Count>,
+    pub forward_concurrency: Option<Count>,
+    pub forward_retries: Option<u32>,
+    pub forward_timeout: Option<Positive>,
+    pub forward_grace: Option<NonNegative>,
+    pub forward_ca: Option<PathBuf>,
+    pub forward_token_file: Option<PathBuf>,
+    pub forward_metadata: Option<bool>,
 }
 
 /// A listen address, checked while parsing so errors carry the line.
@@ -81,6 +92,20 @@ impl<'de> Deserialize<'de> for Positive {
             return Err(serde::de::Error::custom("must be a number above 0"));
         }
         Ok(Positive(n))
+    }
+}
+
+/// A number ≥ 0.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NonNegative(pub f64);
+
+impl<'de> Deserialize<'de> for NonNegative {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = f64::deserialize(d)?;
+        if !(n.is_finite() && n >= 0.0) {
+            return Err(serde::de::Error::custom("must be a number, 0 or more"));
+        }
+        Ok(NonNegative(n))
     }
 }
 
@@ -199,6 +224,14 @@ pub struct Settings {
     pub limits: SinkLimits,
     pub stats_interval: Option<Duration>,
     pub config_path: Option<PathBuf>,
+    pub forward_queue: usize,
+    pub forward_concurrency: usize,
+    pub forward_retries: u32,
+    pub forward_timeout: Duration,
+    pub forward_grace: Duration,
+    pub forward_ca: Option<PathBuf>,
+    pub forward_token_file: Option<PathBuf>,
+    pub forward_metadata: bool,
 }
 
 /// Merges: command line over file over defaults. Errors name the option.
@@ -234,6 +267,14 @@ pub fn merge(cli: &RunArgs, file: FileConfig, config_path: Option<PathBuf>) -> R
         max_name_bytes: positive("max-name-bytes", cli.max_name_bytes)?
             .or(file.max_name_bytes.map(|c| c.0))
             .unwrap_or(defaults.max_name_bytes),
+        max_connections: positive("max-connections", cli.max_connections)?
+            .or(file.max_connections.map(|c| c.0))
+            .unwrap_or(defaults.max_connections),
+        idle_timeout: cli
+            .idle_timeout
+            .or(file.idle_timeout.map(|d| d.0))
+            .unwrap_or(defaults.idle_timeout),
+        rate_limit: cli.rate_limit.or(file.rate_limit.map(|r| r.0)),
         ..defaults
     };
     let fps = match cli.fps {
@@ -257,6 +298,26 @@ pub fn merge(cli: &RunArgs, file: FileConfig, config_path: Option<PathBuf>) -> R
         return Err(ConfigError("tls-client-ca needs tls-cert and tls-key (mTLS is TLS first)".into()));
     }
     let stats = cli.stats_interval.or(file.stats_interval).unwrap_or(0);
+    let forward_timeout = match cli.forward_timeout {
+        Some(t) if !(t.is_finite() && t > 0.0) => {
+            return Err(ConfigError("--forward-timeout: must be a number of seconds above 0".into()));
+        }
+        Some(t) => t,
+        None => file
+            .forward_timeout
+            .map(|p| p.0)
+            .unwrap_or(crate::forward::DEFAULT_TIMEOUT.as_secs_f64()),
+    };
+    let forward_grace = match cli.forward_grace {
+        Some(t) if !(t.is_finite() && t >= 0.0) => {
+            return Err(ConfigError("--forward-grace: must be a number of seconds, 0 or more".into()));
+        }
+        Some(t) => t,
+        None => file
+            .forward_grace
+            .map(|p| p.0)
+            .unwrap_or(crate::forward::DEFAULT_GRACE.as_secs_f64()),
+    };
     Ok(Settings {
         listen,
         no_tui: cli.no_tui || file.no_tui.unwrap_or(false),
@@ -280,6 +341,21 @@ pub fn merge(cli: &RunArgs, file: FileConfig, config_path: Option<PathBuf>) -> R
         limits,
         stats_interval: (stats > 0).then(|| Duration::from_secs(stats)),
         config_path,
+        forward_queue: positive("forward-queue", cli.forward_queue)?
+            .or(file.forward_queue.map(|c| c.0))
+            .unwrap_or(crate::forward::DEFAULT_QUEUE),
+        forward_concurrency: positive("forward-concurrency", cli.forward_concurrency)?
+            .or(file.forward_concurrency.map(|c| c.0))
+            .unwrap_or(crate::forward::DEFAULT_CONCURRENCY),
+        forward_retries: cli
+            .forward_retries
+            .or(file.forward_retries)
+            .unwrap_or(crate::forward::DEFAULT_RETRIES),
+        forward_timeout: Duration::from_secs_f64(forward_timeout.min(1e9)),
+        forward_grace: Duration::from_secs_f64(forward_grace.min(1e9)),
+        forward_ca: cli.forward_ca.clone().or(file.forward_ca),
+        forward_token_file: cli.forward_token_file.clone().or(file.forward_token_file),
+        forward_metadata: cli.forward_metadata || file.forward_metadata.unwrap_or(false),
     })
 }
 
@@ -322,6 +398,19 @@ demo-rate: 25
 #   - http://127.0.0.1:50052
 # tee: answer senders at once; proxy: answer with the first upstream's status.
 forward-mode: tee
+# Per upstream: queue capacity (full: dropped and counted), requests in
+# flight, retries of transient failures, and the deadline of one attempt.
+forward-queue: 100000
+forward-concurrency: 64
+forward-retries: 5
+forward-timeout: 10
+# On exit, seconds to drain the queues before reporting what was not delivered.
+forward-grace: 5
+# https:// upstreams: a CA file (default: system roots) and a bearer token.
+# forward-ca: /etc/sinkwatch/upstream-ca.pem
+# forward-token-file: /etc/sinkwatch/upstream-token
+# Proxy mode: pass the sender's metadata on (never authorization or cookies).
+forward-metadata: false
 
 # Append every accepted alert to this file as JSON lines.
 # record: /var/log/sinkwatch/alerts.jsonl
@@ -352,6 +441,15 @@ max-message-bytes: 1048576
 max-details-bytes: 65536
 max-name-bytes: 256
 
+# Connections open at once; one more is closed at once (and counted).
+max-connections: 1024
+# A new connection must make its first request within this time (TLS
+# handshake included), or it is closed: idle connection floods cannot pile up.
+idle-timeout: 10s
+# Requests per second per client address (IPv6: per /64), e.g. 100/s;
+# beyond it RESOURCE_EXHAUSTED. Unset: unlimited.
+# rate-limit: 100/s
+
 # Headless: a {"kind":"stats"} line every N seconds (0: only at exit).
 stats-interval: 0
 "#;
@@ -372,6 +470,33 @@ mod tests {
         assert_eq!(s.demo_rate, d.demo_rate);
         assert_eq!(s.limits.max_details_bytes, d.limits.max_details_bytes);
         assert_eq!(s.theme.as_deref(), Some("dark"));
+        assert_eq!(s.forward_queue, d.forward_queue);
+        assert_eq!(s.forward_concurrency, d.forward_concurrency);
+        assert_eq!(s.forward_retries, d.forward_retries);
+        assert_eq!(s.forward_timeout, d.forward_timeout);
+        assert_eq!(s.forward_grace, d.forward_grace);
+        assert_eq!(s.forward_metadata, d.forward_metadata);
+    }
+
+    #[test]
+    fn forward_options_merge_and_check() {
+        let file = parse_file("forward-queue: 5\nforward-grace: 0\nforward-timeout: 0.5\n", "f").unwrap();
+        let cli = RunArgs {
+            forward_retries: Some(0),
+            ..RunArgs::default()
+        };
+        let s = merge(&cli, file, None).unwrap();
+        assert_eq!(s.forward_queue, 5);
+        assert_eq!(s.forward_retries, 0);
+        assert_eq!(s.forward_grace, Duration::ZERO);
+        assert_eq!(s.forward_timeout, Duration::from_millis(500));
+        assert!(parse_file("forward-timeout: 0\n", "f").is_err());
+        assert!(parse_file("forward-grace: -1\n", "f").is_err());
+        let cli = RunArgs {
+            forward_queue: Some(0),
+            ..RunArgs::default()
+        };
+        assert!(merge(&cli, FileConfig::default(), None).is_err());
     }
 
     #[test]

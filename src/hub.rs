@@ -35,18 +35,27 @@ pub enum Refusal {
     BadMessage,
     /// Missing or wrong bearer token.
     Unauthenticated,
-    /// Too many distinct keys, rate limit, or shutting down.
+    /// Too many distinct keys, or shutting down.
     Overloaded,
+    /// The sender's IP address is over its per-peer rate limit.
+    RateLimited,
+    /// A connection over the connection limit, closed at once.
+    TooManyConnections,
+    /// A connection that made no request within the idle timeout, closed.
+    IdleTimeout,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 6] = [
+    pub const ALL: [Refusal; 9] = [
         Refusal::EmptyField,
         Refusal::FieldTooLong,
         Refusal::InvalidUtf8,
         Refusal::BadMessage,
         Refusal::Unauthenticated,
         Refusal::Overloaded,
+        Refusal::RateLimited,
+        Refusal::TooManyConnections,
+        Refusal::IdleTimeout,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +66,9 @@ impl Refusal {
             Refusal::BadMessage => "bad_message",
             Refusal::Unauthenticated => "unauthenticated",
             Refusal::Overloaded => "overloaded",
+            Refusal::RateLimited => "rate_limited",
+            Refusal::TooManyConnections => "too_many_connections",
+            Refusal::IdleTimeout => "idle_timeout",
         }
     }
 }
@@ -88,6 +100,8 @@ struct Inner {
 pub struct Hub {
     inner: Mutex<Inner>,
     refused: [AtomicU64; Refusal::ALL.len()],
+    /// Connections the sink has open right now (kept by `sink::conn`).
+    open_connections: AtomicU64,
     /// The last accepted seq, for consumers that only need to know that
     /// something changed (the TUI's redraw trigger).
     head: watch::Sender<u64>,
@@ -103,6 +117,7 @@ impl Hub {
                 tx: Some(tx),
             }),
             refused: Default::default(),
+            open_connections: AtomicU64::new(0),
             head,
         })
     }
@@ -199,6 +214,19 @@ impl Hub {
 
     pub fn refused_total(&self) -> u64 {
         Refusal::ALL.iter().map(|r| self.refused(*r)).sum()
+    }
+
+    /// Connections open right now.
+    pub fn open_connections(&self) -> u64 {
+        self.open_connections.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn connection_opened(&self) {
+        self.open_connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn connection_closed(&self) {
+        self.open_connections.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Non-zero refusal counters by name.

@@ -25,3 +25,4 @@ pub mod commands;
 pub mod config;
 pub mod logging;
 pub mod run;
+pub mod forward;

@@ -63,13 +63,13 @@ pub fn write_alert(w: &mut impl Write, r: &AlertRecord) -> io::Result<()> {
             .filter(|l| !l.is_empty()),
         peer_identity: r.peer.as_ref().and_then(|p| p.identity.as_deref()),
     };
-    serde_json::to_writer(&mut *w, &line)?;
+    crate::sanitize::write_json(&mut *w, &line)?;
     w.write_all(b"\n")
 }
 
 /// Writes any other kind of line (`{"kind":…}` objects such as stats).
 pub fn write_value(w: &mut impl Write, value: &serde_json::Value) -> io::Result<()> {
-    serde_json::to_writer(&mut *w, value)?;
+    crate::sanitize::write_json(&mut *w, value)?;
     w.write_all(b"\n")
 }
 
@@ -226,7 +226,94 @@ impl Sync2 for Vec<u8> {}
 impl Sync2 for std::fs::File {
     fn sync(&mut self) -> io::Result<()> {
         self.flush()?;
-        self.sync_all()
+        match self.sync_all() {
+            // Devices and pipes (/dev/stdout, /dev/full, a FIFO) cannot be
+            // synced; that is not an error of the recording, and reporting
+            // it would hide the error that matters.
+            Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(()),
+            other => other,
+        }
+    }
+}
+
+/// Bytes a writer collects before writing them out.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// The writers' buffer of whole lines, knowing how many alert records it
+/// holds: records are counted `written` once they reached the output, and
+/// `failed` when writing them failed (a full disk fails when the batch is
+/// written, not when a line is buffered).
+struct Batch<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+    records: u64,
+    /// A failed write may have left a partial line in the output: the next
+    /// batch starts on a new line, so a reader loses only that line.
+    torn: bool,
+    stats: Arc<WriterStats>,
+    name: String,
+}
+
+impl<W: Write> Batch<W> {
+    fn new(out: W, stats: Arc<WriterStats>, name: String) -> Self {
+        Batch {
+            out,
+            buf: Vec::with_capacity(BATCH_BYTES + 4096),
+            records: 0,
+            torn: false,
+            stats,
+            name,
+        }
+    }
+
+    /// Notes that the line just written holds an alert record; writes the
+    /// batch out once it is large (errors are counted and kept in stats).
+    fn record_added(&mut self) {
+        self.records += 1;
+        if self.buf.len() >= BATCH_BYTES {
+            let _ = self.flush();
+        }
+    }
+
+    /// Writes what is left and returns the output.
+    fn finish(mut self) -> W {
+        let _ = self.flush();
+        self.out
+    }
+}
+
+impl<W: Write> Write for Batch<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return self.out.flush();
+        }
+        let mut result = if self.torn { self.out.write_all(b"\n") } else { Ok(()) };
+        if result.is_ok() {
+            result = self.out.write_all(&self.buf);
+        }
+        if result.is_ok() {
+            result = self.out.flush();
+        }
+        self.buf.clear();
+        let n = std::mem::take(&mut self.records);
+        match &result {
+            Ok(()) => {
+                self.torn = false;
+                self.stats.written.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.torn = true;
+                self.stats.failed.fetch_add(n, Ordering::Relaxed);
+                self.stats.set_error(format!("{}: {e}", self.name));
+                tracing::warn!("{}: write failed, {n} records lost: {e}", self.name);
+            }
+        }
+        result
     }
 }
 
@@ -244,7 +331,7 @@ pub fn spawn_writer<W: Sync2 + Send + 'static>(
     std::thread::Builder::new()
         .name(format!("writer {name}"))
         .spawn(move || {
-            let mut w = io::BufWriter::with_capacity(64 * 1024, out);
+            let mut w = Batch::new(out, stats.clone(), name.clone());
             let mut pending = false;
             loop {
                 let next = match rx.try_recv() {
@@ -266,9 +353,7 @@ pub fn spawn_writer<W: Sync2 + Send + 'static>(
                     }
                 };
                 let result = match next {
-                    Ok(record) => write_alert(&mut w, &record).map(|_| {
-                        stats.written.fetch_add(1, Ordering::Relaxed);
-                    }),
+                    Ok(record) => write_alert(&mut w, &record).map(|_| w.record_added()),
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         stats.lagged.fetch_add(n, Ordering::Relaxed);
                         tracing::warn!("{name}: fell behind, {n} records lost");
@@ -289,14 +374,105 @@ pub fn spawn_writer<W: Sync2 + Send + 'static>(
             if let Err(e) = w.flush() {
                 stats.set_error(format!("{name}: {e}"));
             }
-            let mut out = match w.into_inner() {
-                Ok(o) => o,
-                Err(e) => {
-                    stats.set_error(format!("{name}: {}", e.error()));
-                    // Unwritten bytes are dropped (already counted as an error).
-                    e.into_inner().into_parts().0
+            let mut out = w.finish();
+            if let Err(e) = out.sync() {
+                stats.set_error(format!("{name}: sync failed: {e}"));
+            }
+            out
+        })
+        .expect("spawn writer thread")
+}
+
+/// As [`spawn_writer`], and also writes the objects sent on `lines` (the
+/// periodic `{"kind":"stats"}` lines of headless mode) as whole lines between
+/// alert lines: one thread owns the output, so lines never interleave. Ends
+/// when the hub closes, after writing the lines already sent.
+pub fn spawn_writer_with_lines<W: Sync2 + Send + 'static>(
+    name: String,
+    mut rx: broadcast::Receiver<Arc<AlertRecord>>,
+    out: W,
+    stats: Arc<WriterStats>,
+    mut lines: tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+) -> std::thread::JoinHandle<W> {
+    enum Next {
+        Alert(Result<Arc<AlertRecord>, broadcast::error::RecvError>),
+        Line(Option<serde_json::Value>),
+    }
+    std::thread::Builder::new()
+        .name(format!("writer {name}"))
+        .spawn(move || {
+            // Only to wait on two queues at once when idle.
+            let waiter = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("writer runtime");
+            let mut w = Batch::new(out, stats.clone(), name.clone());
+            let mut pending = false;
+            let mut lines_open = true;
+            loop {
+                let next = match lines.try_recv() {
+                    Ok(v) => Next::Line(Some(v)),
+                    Err(_) => match rx.try_recv() {
+                        Ok(r) => Next::Alert(Ok(r)),
+                        Err(broadcast::error::TryRecvError::Empty) => {
+                            if pending {
+                                if let Err(e) = w.flush() {
+                                    stats.set_error(format!("{name}: {e}"));
+                                    tracing::warn!("{name}: flush failed: {e}");
+                                }
+                                pending = false;
+                            }
+                            if lines_open {
+                                waiter.block_on(async {
+                                    tokio::select! {
+                                        l = lines.recv() => Next::Line(l),
+                                        r = rx.recv() => Next::Alert(r),
+                                    }
+                                })
+                            } else {
+                                Next::Alert(rx.blocking_recv())
+                            }
+                        }
+                        Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                            Next::Alert(Err(broadcast::error::RecvError::Lagged(n)))
+                        }
+                        Err(broadcast::error::TryRecvError::Closed) => {
+                            Next::Alert(Err(broadcast::error::RecvError::Closed))
+                        }
+                    },
+                };
+                let result = match next {
+                    Next::Line(None) => {
+                        lines_open = false;
+                        continue;
+                    }
+                    Next::Line(Some(v)) => write_value(&mut w, &v),
+                    Next::Alert(Ok(record)) => write_alert(&mut w, &record).map(|_| w.record_added()),
+                    Next::Alert(Err(broadcast::error::RecvError::Lagged(n))) => {
+                        stats.lagged.fetch_add(n, Ordering::Relaxed);
+                        tracing::warn!("{name}: fell behind, {n} records lost");
+                        write_value(
+                            &mut w,
+                            &serde_json::json!({"kind": "lost", "count": n, "reason": "writer fell behind"}),
+                        )
+                    }
+                    Next::Alert(Err(broadcast::error::RecvError::Closed)) => break,
+                };
+                pending = true;
+                if let Err(e) = result {
+                    stats.failed.fetch_add(1, Ordering::Relaxed);
+                    stats.set_error(format!("{name}: {e}"));
+                    tracing::warn!("{name}: write failed: {e}");
                 }
-            };
+            }
+            while let Ok(v) = lines.try_recv() {
+                if let Err(e) = write_value(&mut w, &v) {
+                    stats.set_error(format!("{name}: {e}"));
+                }
+            }
+            if let Err(e) = w.flush() {
+                stats.set_error(format!("{name}: {e}"));
+            }
+            let mut out = w.finish();
             if let Err(e) = out.sync() {
                 stats.set_error(format!("{name}: sync failed: {e}"));
             }
@@ -423,5 +599,29 @@ mod tests {
         assert!(stats.failed.load(Ordering::Relaxed) >= 1);
         let err = stats.last_error().unwrap();
         assert!(err.contains("full.jsonl") && err.contains("No space left"), "{err}");
+    }
+
+    #[test]
+    fn extra_lines_are_written_whole_between_alerts() {
+        let hub = Hub::new(StoreLimits::default(), 1024);
+        let (_, rx) = hub.subscribe();
+        let stats = Arc::new(WriterStats::default());
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        let handle = spawn_writer_with_lines("test".into(), rx, Vec::new(), stats.clone(), lines);
+        for i in 0..300 {
+            hub.ingest(&alert("x", i % 3 == 0), None, None).unwrap();
+            if i % 100 == 0 {
+                tx.send(serde_json::json!({"kind": "stats", "i": i})).unwrap();
+            }
+        }
+        tx.send(serde_json::json!({"kind": "stats", "last": true})).unwrap();
+        hub.close();
+        let out = handle.join().unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let values: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(values.iter().filter(|v| v["kind"] == "stats").count(), 4);
+        let seqs: Vec<u64> = read_alerts(text.as_bytes()).map(|a| a.unwrap().seq).collect();
+        assert_eq!(seqs, (1..=300).collect::<Vec<_>>());
+        assert_eq!(stats.lost(), 0);
     }
 }

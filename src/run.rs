@@ -51,6 +51,9 @@ pub struct Extras {
     pub listen: String,
     pub banner: Option<String>,
     pub recorder: Option<(String, Arc<WriterStats>)>,
+    /// Forwarding counters, state and per-alert outcomes (None without
+    /// `--forward`); see [`crate::forward::ForwardStats`].
+    pub forward: Option<Arc<crate::forward::ForwardStats>>,
 }
 
 /// Runs the sink until SIGINT/SIGTERM (headless) or the user quits (TUI).
@@ -72,6 +75,16 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         t.load().map_err(Failure::Usage)?;
     }
     let headless = settings.no_tui || !std::io::stdout().is_terminal();
+    if !headless {
+        // A bad theme is a config error (exit 2), reported before binding.
+        crate::ui::live::load_theme(settings.theme.as_deref()).map_err(Failure::Usage)?;
+    }
+    // Forwarding options and files are checked before anything is bound.
+    let forward_config = if settings.forward.is_empty() && settings.forward_mode == crate::cli::ForwardMode::Tee {
+        None
+    } else {
+        Some(crate::forward::ForwardConfig::from_settings(&settings).map_err(Failure::Usage)?)
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -117,11 +130,24 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         let handle = spawn_writer(name.clone(), rx, file, stats.clone());
         recorder = Some((name, stats, handle));
     }
+    // The printer owns stdout; periodic stats lines reach it through `lines`.
+    let (lines_tx, lines_rx) = tokio::sync::mpsc::unbounded_channel();
     let printer = headless.then(|| {
         let stats = Arc::new(WriterStats::default());
         let (_, rx) = hub.subscribe();
-        (stats.clone(), spawn_writer("stdout".into(), rx, std::io::stdout(), stats))
+        (
+            stats.clone(),
+            crate::record::spawn_writer_with_lines("stdout".into(), rx, std::io::stdout(), stats, lines_rx),
+        )
     });
+    let forwarder = match forward_config {
+        Some(cfg) => {
+            let _rt = runtime.enter();
+            Some(crate::forward::Forwarder::start(&hub, cfg).map_err(Failure::Usage)?)
+        }
+        None => None,
+    };
+    let forward_stats = forwarder.as_ref().map(|f| f.stats());
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let server = {
@@ -133,7 +159,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             limits: settings.limits.clone(),
             token: token.clone(),
             tls: tls.clone(),
-            hook: None,
+            hook: forwarder.as_ref().and_then(|f| f.hook()),
         };
         let mut stop = stop_rx.clone();
         runtime.spawn(async move {
@@ -144,9 +170,10 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         })
     };
     tracing::info!("listening on {local}");
-    if headless {
+    if headless || !std::io::stderr().is_terminal() {
         // The readiness signal scripts and tests wait for (with --listen
-        // 127.0.0.1:0 it is also how they learn the port).
+        // 127.0.0.1:0 it is also how they learn the port). Under the TUI
+        // only when stderr is redirected, so it never garbles the screen.
         eprintln!("sinkwatch: listening on {local}");
     }
 
@@ -182,10 +209,42 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         });
     }
 
+    if let (true, Some(every)) = (headless, settings.stats_interval) {
+        let hub = hub.clone();
+        let forward = forward_stats.clone();
+        let outputs: Vec<(String, Arc<WriterStats>)> = printer
+            .iter()
+            .map(|(s, _)| ("stdout".to_owned(), s.clone()))
+            .chain(recorder.iter().map(|(n, s, _)| (n.clone(), s.clone())))
+            .collect();
+        let mut stop = stop_rx.clone();
+        let lines_tx = lines_tx.clone();
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+                let lost = outputs.iter().map(|(n, s)| (n.clone(), s.lost().into())).collect();
+                let mut line = stats_line(&hub, lost);
+                if let Some(f) = &forward {
+                    line["forward"] = f.to_json();
+                }
+                if lines_tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    drop(lines_tx);
+
     let extras = Extras {
         listen: local.to_string(),
         banner,
         recorder: recorder.as_ref().map(|(n, s, _)| (n.clone(), s.clone())),
+        forward: forward_stats.clone(),
     };
     let ui_result = if headless {
         runtime.block_on(async {
@@ -207,20 +266,45 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         }
     });
     hub.close();
+    // Forward queues drain (up to the grace period) while the writers do.
+    let forward_report = forwarder.map(|f| runtime.block_on(f.shutdown(settings.forward_grace)));
     let mut lost = serde_json::Map::new();
     if let Some((stats, handle)) = printer {
         let _ = handle.join();
         lost.insert("stdout".into(), stats.lost().into());
     }
     if let Some((name, stats, handle)) = recorder {
-        let _ = handle.join();
+        let file = handle.join();
         lost.insert(name.clone(), stats.lost().into());
         if let Some(e) = stats.last_error() {
             eprintln!("sinkwatch: record file: {e}");
         }
+        // Which alerts did not reach an upstream, after the alerts.
+        if let (Ok(mut file), Some(report)) = (file, &forward_report) {
+            let lines: Vec<_> = report.undelivered.iter().flat_map(|u| u.lines()).collect();
+            if !lines.is_empty() {
+                let written = lines
+                    .iter()
+                    .try_for_each(|l| crate::record::write_value(&mut file, l))
+                    .and_then(|_| file.sync_all());
+                if let Err(e) = written {
+                    eprintln!("sinkwatch: record file {name}: cannot write the undelivered report: {e}");
+                }
+            }
+        }
+    }
+    if let Some(report) = &forward_report {
+        for line in report.summary_lines() {
+            eprintln!("sinkwatch: {line}");
+            tracing::warn!("{line}");
+        }
     }
     if headless {
-        let stats = stats_line(&hub, lost);
+        let mut stats = stats_line(&hub, lost);
+        if let Some(report) = &forward_report {
+            stats["forward"] = report.upstreams.iter().map(|u| u.to_json()).collect();
+            stats["undelivered"] = report.undelivered_total().into();
+        }
         println!("{stats}");
     }
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

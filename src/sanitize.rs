@@ -202,10 +202,71 @@ fn is_invisible(c: char) -> bool {
     )
 }
 
+/// Writes `value` as JSON whose text is safe on a terminal: besides the C0
+/// controls, quote and backslash that JSON always escapes, every character
+/// [`line()`] would neutralise (DEL, C1 controls such as the 8-bit CSI
+/// U+009B, bidi overrides, zero-width and other invisible characters, stray
+/// variation selectors) is written as a `\uXXXX` escape (a surrogate pair
+/// above U+FFFF). JSON escapes are lossless: a reader gets the raw wire text
+/// back. No newline is added.
+pub fn write_json<W, T>(w: &mut W, value: &T) -> std::io::Result<()>
+where
+    W: std::io::Write + ?Sized,
+    T: serde::Serialize + ?Sized,
+{
+    let mut ser = serde_json::Serializer::with_formatter(w, TerminalSafeJson);
+    value.serialize(&mut ser).map_err(std::io::Error::from)
+}
+
+/// serde_json's compact format, escaping what [`write_json`] describes.
+struct TerminalSafeJson;
+
+impl serde_json::ser::Formatter for TerminalSafeJson {
+    fn write_string_fragment<W>(&mut self, w: &mut W, fragment: &str) -> std::io::Result<()>
+    where
+        W: ?Sized + std::io::Write,
+    {
+        if fragment.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return w.write_all(fragment.as_bytes());
+        }
+        // A fragment starts after an escape or at the start of the string,
+        // neither of which carries a variation selector.
+        let mut prev_is_base = false;
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if must_escape(c, prev_is_base) {
+                w.write_all(&fragment.as_bytes()[start..i])?;
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    write!(w, "\\u{unit:04x}")?;
+                }
+                start = i + c.len_utf8();
+            }
+            prev_is_base = is_base(c);
+        }
+        w.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn json_escapes_what_a_terminal_would_act_on_and_round_trips() {
+        let raw = "a\u{1b}[2J\u{7f}\u{9b}31m\u{202e}x\u{200b}y\u{e0041}\u{fe0f}\"\\ ⚠\u{fe0f} é";
+        let mut out = Vec::new();
+        write_json(&mut out, &serde_json::json!({"s": raw})).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "{\"s\":\"a\\u001b[2J\\u007f\\u009b31m\\u202ex\\u200by\\udb40\\udc41\\ufe0f\\\"\\\\ ⚠\u{fe0f} é\"}"
+        );
+        assert!(is_clean_line(&text), "{text:?}");
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["s"], raw);
+    }
 
     /// Characters that must never survive `line`, whatever their context.
     fn always_neutralised(c: char) -> bool {

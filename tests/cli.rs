@@ -17,32 +17,39 @@ fn bin() -> Command {
 /// A headless sink on an ephemeral loopback port; returns once it printed
 /// its readiness line, with the address it reported.
 struct Headless {
-    child: Child,
+    /// `None` once terminated.
+    child: Option<Child>,
     addr: String,
 }
 
 impl Headless {
     fn start(extra: &[&str]) -> Headless {
-        let mut child = bin()
+        let child = bin()
             .args(["--no-tui", "--listen", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut err = BufReader::new(child.stderr.take().unwrap());
+        // Owned by the guard from here on: a panic below kills and reaps it.
+        let mut sink = Headless {
+            child: Some(child),
+            addr: String::new(),
+        };
+        let stderr = sink.child.as_mut().and_then(|c| c.stderr.take()).unwrap();
+        let mut err = BufReader::new(stderr);
         let mut line = String::new();
         loop {
             line.clear();
-            assert!(err.read_line(&mut line).unwrap() > 0, "sink exited before listening");
+            assert!(err.read_line(&mut line).unwrap_or(0) > 0, "sink exited before listening");
             if let Some(a) = line.trim().strip_prefix("sinkwatch: listening on ") {
-                let addr = a.to_owned();
+                sink.addr = a.to_owned();
                 // Keep draining stderr so the child never blocks on it.
                 std::thread::spawn(move || {
-                    let mut sink = String::new();
-                    let _ = err.read_to_string(&mut sink);
+                    let mut rest = String::new();
+                    let _ = err.read_to_string(&mut rest);
                 });
-                return Headless { child, addr };
+                return sink;
             }
         }
     }
@@ -53,19 +60,30 @@ impl Headless {
 
     /// SIGTERM, then everything it printed and its exit status.
     fn terminate(mut self) -> (Vec<serde_json::Value>, std::process::ExitStatus) {
+        let mut child = self.child.take().expect("running");
         let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-TERM", &child.id().to_string()])
             .status()
             .unwrap();
         assert!(ok.success());
         let mut out = String::new();
-        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-        let status = self.child.wait().unwrap();
+        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        let status = child.wait().unwrap();
         let lines = out
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
             .collect();
         (lines, status)
+    }
+}
+
+impl Drop for Headless {
+    /// A test that fails half-way leaves no process behind.
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 

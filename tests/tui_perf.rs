@@ -77,8 +77,8 @@ fn frame_cost_with_a_million_alerts() {
 
     // A new alert: sync (incremental) + frame.
     let t = Instant::now();
-    for i in 0..100 {
-        h.ingest("org-1", &repos[i], "SECURITY.md", i % 2 == 0, "x");
+    for (i, repo) in repos.iter().enumerate().take(100) {
+        h.ingest("org-1", repo, "SECURITY.md", i % 2 == 0, "x");
         let (hub, app, now) = (&h.hub, &mut h.app, h.now_ms);
         app.sync(hub, now);
         h.terminal.draw(|f| app.render(f, hub, now)).unwrap();

@@ -73,7 +73,7 @@ pub fn details_for(policy: &str, repo: &str, variant: u32) -> String {
         "Binary Artifacts" => {
             let files = ["tools/protoc.exe", "lib/helper.jar", "vendor/libz.so", "bin/fmt"];
             let n = 1 + (variant as usize % 3);
-            let mut s = format!("Project has checked-in binaries:\n\n");
+            let mut s = String::from("Project has checked-in binaries:\n\n");
             for f in files.iter().take(n) {
                 s.push_str(&format!("- `{f}`\n"));
             }
@@ -144,9 +144,9 @@ impl DemoWorld {
         let mut keys = Vec::new();
         for (o, (_, repos)) in ORGS.iter().enumerate() {
             for r in 0..repos.len() {
-                for p in 0..POLICIES.len() {
+                for (p, policy) in POLICIES.iter().enumerate() {
                     // About 1 key in 7 starts failing; some policies more than others.
-                    let fail_chance = match POLICIES[p] {
+                    let fail_chance = match *policy {
                         "SECURITY.md" | "CODEOWNERS" | "OpenSSF Scorecard" => 0.30,
                         "Branch Protection" => 0.2,
                         _ => 0.07,
@@ -206,7 +206,7 @@ pub async fn run(target: Target, rate: f64) {
             return;
         }
     };
-    let mut world = DemoWorld::new(0x5eed_a11_57a2);
+    let mut world = DemoWorld::new(0x05ee_da11_57a2);
     let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
     let mut tick = tokio::time::interval(period.max(Duration::from_micros(50)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);

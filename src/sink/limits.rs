@@ -1,4 +1,15 @@
 //! Limits of the sink. Each has a clear status when exceeded.
+//!
+//! | limit | when exceeded |
+//! |---|---|
+//! | `max_message_bytes` | `RESOURCE_EXHAUSTED` "message too large" |
+//! | `max_name_bytes`, `max_details_bytes` | `INVALID_ARGUMENT` naming the field |
+//! | `max_connections` | the new connection is closed at once (counted `too_many_connections`) |
+//! | `max_concurrent_streams` | HTTP/2 `REFUSED_STREAM` beyond it (gRPC clients queue instead) |
+//! | `idle_timeout` | a connection without a first request by then is closed (counted `idle_timeout`) |
+//! | `keepalive_*` | a connection not answering HTTP/2 pings is closed |
+//! | `rate_limit` | `RESOURCE_EXHAUSTED` "rate limit" (counted `rate_limited`) |
+//! | `request_timeout` | `CANCELLED` |
 
 use std::time::Duration;
 
@@ -10,6 +21,12 @@ pub const DEFAULT_MAX_DETAILS: usize = 65_536;
 /// Operators add their own policies and names, so leave ample room.
 pub const DEFAULT_MAX_NAME: usize = 256;
 pub const DEFAULT_MAX_MESSAGE: usize = 1024 * 1024;
+/// Open connections at once. Allstar uses one; load generators a few.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Time a new connection has to make its first request.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest HTTP/2 header block accepted (hyper's default, stated here).
+pub const DEFAULT_MAX_HEADER_LIST: u32 = 16 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct SinkLimits {
@@ -28,6 +45,18 @@ pub struct SinkLimits {
     pub keepalive_timeout: Duration,
     /// Requests taking longer than this are answered CANCELLED/DEADLINE.
     pub request_timeout: Duration,
+    /// Connections open at once; one more is closed as soon as it is
+    /// accepted (and counted), so the sink keeps draining its backlog.
+    pub max_connections: usize,
+    /// A connection must make its first request (TLS handshake, HTTP/2
+    /// preface and the first HEADERS) within this time, or it is closed.
+    /// Once it has made one, HTTP/2 keepalive decides whether it lives.
+    pub idle_timeout: Duration,
+    /// Requests per second per client IP address (a token bucket holding
+    /// one second's worth); `None`: unlimited.
+    pub rate_limit: Option<f64>,
+    /// Largest HTTP/2 header list (bytes) a request may carry.
+    pub max_header_list_bytes: u32,
 }
 
 impl Default for SinkLimits {
@@ -41,6 +70,126 @@ impl Default for SinkLimits {
             keepalive_interval: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            rate_limit: None,
+            max_header_list_bytes: DEFAULT_MAX_HEADER_LIST,
         }
+    }
+}
+
+/// Parses a rate such as `100`, `100/s`, `6000/m` or `0.5/s` into requests
+/// per second (> 0).
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let (num, per) = match t.split_once('/') {
+        Some((n, unit)) => {
+            let per = match unit.trim() {
+                "s" | "sec" | "second" => 1.0,
+                "m" | "min" | "minute" => 60.0,
+                "h" | "hour" => 3600.0,
+                other => {
+                    return Err(format!(
+                        "invalid rate {s:?}: unknown unit {other:?} (use /s, /m or /h)"
+                    ));
+                }
+            };
+            (n.trim(), per)
+        }
+        None => (t, 1.0),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid rate {s:?}: expected a number such as 100 or 100/s"))?;
+    let rate = n / per;
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err(format!("invalid rate {s:?}: must be above 0"));
+    }
+    Ok(rate)
+}
+
+/// Parses a duration such as `10s`, `500ms`, `2m` or a bare number of
+/// seconds (> 0).
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let d = match t.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => Duration::from_secs_f64(secs),
+        Ok(_) => return Err(format!("invalid duration {s:?}: must be above 0")),
+        Err(_) => humantime::parse_duration(t)
+            .map_err(|e| format!("invalid duration {s:?}: {e} (e.g. 10s, 500ms, 2m)"))?,
+    };
+    if d.is_zero() {
+        return Err(format!("invalid duration {s:?}: must be above 0"));
+    }
+    Ok(d)
+}
+
+/// A rate in the config file: a number (per second) or a string such as
+/// `100/s` or `600/m`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateSetting(pub f64);
+
+/// A duration in the config file: a number of seconds or a string such as
+/// `10s`, `500ms` or `2m`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DurationSetting(pub Duration);
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum NumberOrText {
+    Number(f64),
+    Text(String),
+}
+
+impl<'de> serde::Deserialize<'de> for RateSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = match NumberOrText::deserialize(d)? {
+            NumberOrText::Number(n) => n.to_string(),
+            NumberOrText::Text(t) => t,
+        };
+        parse_rate(&text)
+            .map(RateSetting)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DurationSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = match NumberOrText::deserialize(d)? {
+            NumberOrText::Number(n) => n.to_string(),
+            NumberOrText::Text(t) => t,
+        };
+        parse_timeout(&text)
+            .map(DurationSetting)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse_with_units() {
+        assert_eq!(parse_rate("100").unwrap(), 100.0);
+        assert_eq!(parse_rate("100/s").unwrap(), 100.0);
+        assert_eq!(parse_rate(" 60/m ").unwrap(), 1.0);
+        assert_eq!(parse_rate("0.5/s").unwrap(), 0.5);
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("-1/s").is_err());
+        assert!(parse_rate("NaN").is_err());
+        assert!(parse_rate("10/d").unwrap_err().contains("unknown unit"));
+        assert!(parse_rate("lots").is_err());
+    }
+
+    #[test]
+    fn timeouts_parse_as_seconds_or_humantime() {
+        assert_eq!(parse_timeout("10").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_timeout("1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_timeout("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_timeout("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_timeout("0").is_err());
+        assert!(parse_timeout("0s").is_err());
+        assert!(parse_timeout("soon").is_err());
     }
 }

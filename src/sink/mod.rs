@@ -2,8 +2,10 @@
 //! plus the standard health and reflection services.
 
 pub mod auth;
+pub mod conn;
 pub mod identity;
 pub mod limits;
+pub mod rate;
 pub mod service;
 pub mod tls;
 pub mod validate;
@@ -13,7 +15,6 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 pub use limits::SinkLimits;
 pub use service::{AcceptHook, AlertSinkService, SinkState};
@@ -22,6 +23,7 @@ pub use tls::TlsFiles;
 use crate::hub::Hub;
 
 /// Everything the server needs besides the listener.
+#[derive(Default)]
 pub struct SinkConfig {
     pub limits: SinkLimits,
     pub token: Option<String>,
@@ -29,20 +31,12 @@ pub struct SinkConfig {
     pub hook: Option<Arc<dyn AcceptHook>>,
 }
 
-impl Default for SinkConfig {
-    fn default() -> Self {
-        SinkConfig {
-            limits: SinkLimits::default(),
-            token: None,
-            tls: None,
-            hook: None,
-        }
-    }
-}
-
 /// Serves AlertSink, health and reflection on an already bound listener
 /// until `shutdown` resolves; then stops accepting and finishes in-flight
 /// calls. Binding happens before (the caller reports a taken port plainly).
+///
+/// Connections are capped and must make a first request in time (see
+/// [`conn`]); every request marks its connection active.
 pub async fn serve(
     listener: TcpListener,
     hub: Arc<Hub>,
@@ -51,15 +45,21 @@ pub async fn serve(
 ) -> Result<(), String> {
     let limits = config.limits.clone();
     let mut builder = Server::builder()
+        .layer(conn::MarkActiveLayer)
         .max_concurrent_streams(limits.max_concurrent_streams)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .http2_keepalive_interval(Some(limits.keepalive_interval))
         .http2_keepalive_timeout(Some(limits.keepalive_timeout))
         .timeout(limits.request_timeout)
-        .tcp_nodelay(true);
+        .http2_max_header_list_size(limits.max_header_list_bytes);
     if let Some(tls) = &config.tls {
+        // The handshake deadline is enforced (and counted) by `conn`;
+        // tonic's own timeout, a little later, is only a backstop.
         builder = builder
-            .tls_config(tls.load()?)
+            .tls_config(
+                tls.load()?
+                    .timeout(limits.idle_timeout + std::time::Duration::from_secs(1)),
+            )
             .map_err(|e| format!("TLS configuration: {e}"))?;
     }
 
@@ -81,13 +81,19 @@ pub async fn serve(
         .build_v1alpha()
         .map_err(|e| format!("reflection: {e}"))?;
 
+    let incoming = conn::LimitedIncoming::new(
+        listener,
+        hub.clone(),
+        limits.max_connections,
+        limits.idle_timeout,
+    );
     let sink = AlertSinkService::new(SinkState {
         hub,
+        rate: limits.rate_limit.map(rate::RateLimiter::new),
         limits,
         token: config.token.map(String::into_bytes),
         hook: config.hook,
     });
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     builder
         .add_service(sink)
         .add_service(health_service)

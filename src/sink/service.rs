@@ -6,7 +6,8 @@
 //!   field instead of tonic's generic `INTERNAL` decode error;
 //! - a message over the size limit is `RESOURCE_EXHAUSTED` (tonic says
 //!   `OUT_OF_RANGE`), any other undecodable body `INVALID_ARGUMENT`;
-//! - the bearer token is checked before the body is read.
+//! - the bearer token is checked before the body is read, then the
+//!   per-peer rate limit (`RESOURCE_EXHAUSTED`), both before decoding.
 //!
 //! The path served is exactly `/AlertSink/Alert`, as generated from
 //! `proto/alertsink.proto`.
@@ -55,6 +56,8 @@ pub struct SinkState {
     /// `Bearer <token>` expected in `authorization`, if set.
     pub token: Option<Vec<u8>>,
     pub hook: Option<Arc<dyn AcceptHook>>,
+    /// Per-peer rate limit, if set.
+    pub rate: Option<super::rate::RateLimiter>,
 }
 
 /// The tower service for `/AlertSink/Alert`.
@@ -91,8 +94,7 @@ async fn handle(
     state: &SinkState,
     request: Request<RawAlertRequest>,
 ) -> Result<Response<AlertResponse>, Status> {
-    let peer_addr = request.remote_addr();
-    let identity = super::tls::peer_identity(&request);
+    let (peer_addr, identity) = super::conn::peer_of(request.extensions());
     let alert = match validate(request.get_ref(), &state.limits) {
         Ok(a) => a,
         Err((why, status)) => {
@@ -151,9 +153,21 @@ where
                 )
                 .into_http());
             }
+            if let Some(rate) = &state.rate
+                && let Some(peer) = super::conn::peer_addr(req.extensions())
+                && !rate.check(peer.ip())
+            {
+                state.hub.refuse(Refusal::RateLimited);
+                return Ok(Status::resource_exhausted(format!(
+                    "rate limit: at most {} requests per second from one address; retry later",
+                    state.limits.rate_limit.unwrap_or_default()
+                ))
+                .into_http());
+            }
             let limit = state.limits.max_message_bytes;
-            let mut grpc = Grpc::new(tonic_prost::ProstCodec::<AlertResponse, RawAlertRequest>::default())
-                .apply_max_message_size_config(Some(limit), None);
+            let mut grpc =
+                Grpc::new(tonic_prost::ProstCodec::<AlertResponse, RawAlertRequest>::default())
+                    .apply_max_message_size_config(Some(limit), None);
             let response = grpc.unary(AlertMethod(state.clone()), req).await;
             Ok(remap_decode_errors(response, &state.hub, limit))
         })

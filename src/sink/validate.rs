@@ -23,7 +23,12 @@ pub fn validate(req: &RawAlertRequest, limits: &SinkLimits) -> Result<NewAlert, 
     })
 }
 
-fn field(name: &str, bytes: &[u8], limit: usize, required: bool) -> Result<String, (Refusal, Status)> {
+fn field(
+    name: &str,
+    bytes: &[u8],
+    limit: usize,
+    required: bool,
+) -> Result<String, (Refusal, Status)> {
     if required && bytes.is_empty() {
         return Err((
             Refusal::EmptyField,
@@ -77,7 +82,10 @@ mod tests {
     #[test]
     fn empty_required_fields_are_named() {
         for (name, clear) in [
-            ("owner_name", (|r: &mut RawAlertRequest| r.owner_name.clear()) as fn(&mut RawAlertRequest)),
+            (
+                "owner_name",
+                (|r: &mut RawAlertRequest| r.owner_name.clear()) as fn(&mut RawAlertRequest),
+            ),
             ("repo_name", |r| r.repo_name.clear()),
             ("policy_name", |r| r.policy_name.clear()),
         ] {
@@ -90,13 +98,16 @@ mod tests {
         }
         let mut r = req();
         r.details.clear();
-        assert!(validate(&r, &SinkLimits::default()).is_ok(), "details may be empty");
+        assert!(
+            validate(&r, &SinkLimits::default()).is_ok(),
+            "details may be empty"
+        );
     }
 
     #[test]
     fn long_fields_and_bad_utf8_are_named() {
         let limits = SinkLimits {
-            max_name_bytes: 8,
+            max_name_bytes: 16,
             max_details_bytes: 16,
             ..SinkLimits::default()
         };
@@ -104,12 +115,21 @@ mod tests {
         r.repo_name = b"a-much-too-long-repo".to_vec();
         let (why, st) = validate(&r, &limits).unwrap_err();
         assert_eq!(why, Refusal::FieldTooLong);
-        assert!(st.message().contains("repo_name is 20 bytes; the limit is 8"), "{}", st.message());
+        assert!(
+            st.message()
+                .contains("repo_name is 20 bytes; the limit is 16"),
+            "{}",
+            st.message()
+        );
 
         let mut r = req();
         r.details = vec![b'x'; 17];
         let (_, st) = validate(&r, &limits).unwrap_err();
-        assert!(st.message().starts_with("details is 17 bytes"));
+        assert!(
+            st.message().starts_with("details is 17 bytes"),
+            "{}",
+            st.message()
+        );
 
         let mut r = req();
         r.policy_name = vec![b'o', b'k', 0xff, 0xfe];

@@ -1,0 +1,423 @@
+//! Forwarding accepted alerts to other AlertSinks (`--forward URL`).
+//!
+//! **tee** (default): each upstream has its own bounded queue, fed from a
+//! hub subscription by a task that never waits on the upstream, and
+//! `concurrency` lanes that send over one lazily connected HTTP/2 channel.
+//! An alert's lane is chosen by its (owner, repo, policy) key and a lane
+//! sends one alert at a time, so each key's alerts arrive in order (also
+//! across retries). Transient failures (UNAVAILABLE, RESOURCE_EXHAUSTED,
+//! DEADLINE_EXCEEDED, no answer in time) are retried with exponential
+//! backoff up to `retries` times; other statuses fail at once. While an
+//! upstream cannot be reached at all, alerts wait (without using up their
+//! retries) and the queue fills, then drops — every drop counted; delivery
+//! resumes by itself when it is back (channels reconnect on demand).
+//!
+//! **proxy**: the first upstream gets each alert directly from the sink's
+//! [`AcceptHook`]: the sender's call waits for it and gets its status code
+//! and message back (unreachable: UNAVAILABLE naming the URL; no answer
+//! within `timeout` or the sender's own deadline: DEADLINE_EXCEEDED). The
+//! alert is accepted and shown locally either way. No retries: the sender
+//! decides. Proxied alerts count in the first upstream's counters
+//! (role `proxy`: accepted, then delivered or failed; nothing is queued or
+//! dropped). Other upstreams are tee'd.
+//!
+//! Per upstream, at every moment (one lock per upstream, see [`stats`]):
+//! `accepted = delivered + failed + dropped + queued + in_flight`.
+//!
+//! Delivery is at least once: an alert whose connection broke mid-call is
+//! sent again, and the upstream may have received it the first time.
+//!
+//! On exit ([`Forwarder::shutdown`]) the queues drain for a grace period;
+//! then exactly what did not reach each upstream is reported per reason
+//! (dropped, failed, still queued, in flight at the end) as seq ranges
+//! ([`Undelivered::lines`]: `{"kind":"undelivered",…}` lines appended to the
+//! `--record` file), counted in the final stats line and on stderr.
+//!
+//! `--forward-metadata` (proxy mode) passes the sender's metadata on,
+//! except credentials (`authorization`, cookies: the sender's token is a
+//! secret between it and sinkwatch; the upstream gets its own from
+//! `--forward-token-file`) and per-hop HTTP/gRPC headers.
+
+pub mod send;
+pub mod stats;
+
+mod proxy;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+pub use send::Backoff;
+pub use stats::{
+    DropReason, Outcome, Role, SeqRanges, Undelivered, UpstreamSnapshot, UpstreamState,
+};
+
+use crate::cli::ForwardMode;
+use crate::client::Target;
+use crate::hub::Hub;
+use crate::sink::AcceptHook;
+use stats::Upstream;
+
+/// Default queue capacity per upstream: a whole scan cycle of a
+/// 10,000-repo org (≈ 90,000 alerts, DESIGN §2) fits, so a burst is
+/// absorbed rather than dropped. Each queued alert costs ~120 bytes.
+pub const DEFAULT_QUEUE: usize = 100_000;
+/// Default requests in flight per upstream. Throughput per upstream is
+/// about concurrency / upstream latency, and forwarding must keep up with
+/// senders that themselves keep dozens of calls in flight: measured on 2
+/// cores, 16 lanes fell behind a 64-concurrency `sinkwatch load` (with a
+/// 10,000 queue, 70 % of 100,000 alerts were dropped); 64 kept up.
+pub const DEFAULT_CONCURRENCY: usize = 64;
+pub const DEFAULT_RETRIES: u32 = 5;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+/// How to forward.
+#[derive(Clone, Debug)]
+pub struct ForwardConfig {
+    /// The upstreams, in `--forward` order (the first is the proxy's).
+    pub upstreams: Vec<Target>,
+    pub mode: ForwardMode,
+    /// Capacity of each upstream's queue.
+    pub queue: usize,
+    /// Lanes (requests in flight at once) per upstream.
+    pub concurrency: usize,
+    /// HTTP/2 connections per upstream the lanes are spread over.
+    pub connections: usize,
+    /// Retries of a transient failure before the alert counts as failed.
+    pub retries: u32,
+    /// Deadline of one attempt (and of a proxied call).
+    pub timeout: Duration,
+    pub backoff: Backoff,
+    /// Proxy mode: pass the sender's metadata on (never credentials).
+    pub pass_metadata: bool,
+    /// Per-alert outcomes kept per upstream.
+    pub outcomes: usize,
+}
+
+impl ForwardConfig {
+    pub fn new(upstreams: Vec<Target>) -> ForwardConfig {
+        ForwardConfig {
+            upstreams,
+            mode: ForwardMode::Tee,
+            queue: DEFAULT_QUEUE,
+            concurrency: DEFAULT_CONCURRENCY,
+            connections: 1,
+            retries: DEFAULT_RETRIES,
+            timeout: DEFAULT_TIMEOUT,
+            backoff: Backoff::default(),
+            pass_metadata: false,
+            outcomes: stats::DEFAULT_OUTCOMES,
+        }
+    }
+
+    /// From the merged settings: reads `--forward-ca` and
+    /// `--forward-token-file` (errors name the file) and checks the URLs.
+    pub fn from_settings(s: &crate::config::Settings) -> Result<ForwardConfig, String> {
+        let token = match &s.forward_token_file {
+            Some(p) => Some(crate::config::read_token(p).map_err(|e| e.0)?),
+            None => None,
+        };
+        let ca_pem = match &s.forward_ca {
+            Some(p) => Some(
+                std::fs::read(p)
+                    .map_err(|e| format!("cannot read forward CA file {}: {e}", p.display()))?,
+            ),
+            None => None,
+        };
+        let mut upstreams = Vec::new();
+        for url in &s.forward {
+            let target = Target {
+                url: url.clone(),
+                token: token.clone(),
+                ca_pem: ca_pem.clone(),
+                client_identity: None,
+            };
+            target
+                .normalized_url()
+                .map_err(|e| format!("--forward: {e}"))?;
+            upstreams.push(target);
+        }
+        if s.forward_mode == ForwardMode::Proxy && upstreams.is_empty() {
+            return Err("--forward-mode proxy needs an upstream (--forward URL)".into());
+        }
+        Ok(ForwardConfig {
+            mode: s.forward_mode,
+            queue: s.forward_queue,
+            concurrency: s.forward_concurrency,
+            retries: s.forward_retries,
+            timeout: s.forward_timeout,
+            pass_metadata: s.forward_metadata,
+            ..ForwardConfig::new(upstreams)
+        })
+    }
+}
+
+/// The read side of forwarding, for the TUI and the stats lines. Cheap to
+/// call; each method takes each upstream's lock briefly.
+///
+/// - [`ForwardStats::snapshot`]: one [`UpstreamSnapshot`] per upstream, in
+///   `--forward` order: state, counters (they balance), rate, latency
+///   p50/p99, last error (sanitized) — the forwarding panel.
+/// - [`ForwardStats::health`]: totals for the status bar.
+/// - [`ForwardStats::outcome`] / [`ForwardStats::outcomes`]: what happened to
+///   alert `seq` upstream — the Details pane (recent alerts only: the last
+///   [`stats::DEFAULT_OUTCOMES`] seqs per upstream).
+pub struct ForwardStats {
+    mode: ForwardMode,
+    upstreams: Vec<Arc<Upstream>>,
+}
+
+/// One upstream's outcome for one alert.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertOutcome {
+    pub upstream: String,
+    /// None: not tracked (older than the outcome ring, or not seen yet).
+    pub outcome: Option<Outcome>,
+}
+
+/// Totals over all upstreams, for a status bar.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ForwardHealth {
+    pub upstreams: usize,
+    pub up: usize,
+    pub down: usize,
+    pub connecting: usize,
+    pub delivered: u64,
+    pub failed: u64,
+    pub dropped: u64,
+    pub queued: u64,
+    pub in_flight: u64,
+}
+
+impl ForwardHealth {
+    /// e.g. `fwd 1/2 up, 1 down · queued 52 · dropped 0 · failed 3`.
+    pub fn short(&self) -> String {
+        let mut s = format!("fwd {}/{} up", self.up, self.upstreams);
+        if self.down > 0 {
+            s.push_str(&format!(", {} down", self.down));
+        }
+        format!(
+            "{s} · queued {} · dropped {} · failed {}",
+            self.queued + self.in_flight,
+            self.dropped,
+            self.failed
+        )
+    }
+}
+
+impl ForwardStats {
+    pub fn mode(&self) -> ForwardMode {
+        self.mode
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.upstreams.iter().map(|u| u.url.clone()).collect()
+    }
+
+    /// One consistent snapshot per upstream, in `--forward` order.
+    pub fn snapshot(&self) -> Vec<UpstreamSnapshot> {
+        self.upstreams.iter().map(|u| u.snapshot()).collect()
+    }
+
+    /// The first upstream's outcome for alert `seq` (the proxy's in proxy
+    /// mode). None when not tracked.
+    pub fn outcome(&self, seq: u64) -> Option<Outcome> {
+        self.upstreams.first().and_then(|u| u.outcome(seq))
+    }
+
+    /// Every upstream's outcome for alert `seq`, in `--forward` order.
+    pub fn outcomes(&self, seq: u64) -> Vec<AlertOutcome> {
+        self.upstreams
+            .iter()
+            .map(|u| AlertOutcome {
+                upstream: u.url.clone(),
+                outcome: u.outcome(seq),
+            })
+            .collect()
+    }
+
+    pub fn health(&self) -> ForwardHealth {
+        let mut h = ForwardHealth {
+            upstreams: self.upstreams.len(),
+            ..ForwardHealth::default()
+        };
+        for s in self.snapshot() {
+            match s.state {
+                UpstreamState::Up => h.up += 1,
+                UpstreamState::Down => h.down += 1,
+                UpstreamState::Connecting => h.connecting += 1,
+            }
+            h.delivered += s.delivered;
+            h.failed += s.failed;
+            h.dropped += s.dropped;
+            h.queued += s.queued;
+            h.in_flight += s.in_flight;
+        }
+        h
+    }
+
+    /// The `"forward"` array of a `{"kind":"stats"}` line.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Array(self.snapshot().iter().map(|s| s.to_json()).collect())
+    }
+}
+
+/// The running forwarders. Start before the server (so nothing is missed),
+/// close the hub, then [`Forwarder::shutdown`].
+pub struct Forwarder {
+    stats: Arc<ForwardStats>,
+    hook: Option<Arc<dyn AcceptHook>>,
+    feeders: Vec<JoinHandle<()>>,
+    lanes: Vec<JoinHandle<()>>,
+}
+
+/// What shutdown found: the final counters and exactly what was not
+/// delivered, per upstream.
+#[derive(Debug)]
+pub struct ForwardReport {
+    pub upstreams: Vec<UpstreamSnapshot>,
+    pub undelivered: Vec<Undelivered>,
+    /// Whether the grace period ended before the queues drained.
+    pub timed_out: bool,
+}
+
+impl ForwardReport {
+    pub fn undelivered_total(&self) -> u64 {
+        self.undelivered.iter().map(|u| u.count()).sum()
+    }
+
+    /// One line per upstream with undelivered alerts, for stderr.
+    pub fn summary_lines(&self) -> Vec<String> {
+        self.undelivered
+            .iter()
+            .filter(|u| u.count() > 0)
+            .map(|u| {
+                format!(
+                    "forward {}: {} alerts not delivered (dropped {}, failed {}, still queued {}, in flight {})",
+                    u.url,
+                    u.count(),
+                    u.dropped.count(),
+                    u.failed.count(),
+                    u.queued.count(),
+                    u.in_flight.count()
+                )
+            })
+            .collect()
+    }
+}
+
+impl Forwarder {
+    /// Subscribes to the hub and starts the tasks. Call within a tokio
+    /// runtime. In proxy mode, install [`Forwarder::hook`] in the sink.
+    pub fn start(hub: &Arc<Hub>, config: ForwardConfig) -> Result<Forwarder, String> {
+        let lanes_per = config.concurrency.max(1);
+        let lane_cfg = Arc::new(send::LaneConfig {
+            timeout: config.timeout,
+            retries: config.retries,
+            backoff: config.backoff,
+        });
+        let mut upstreams = Vec::new();
+        let mut feeders = Vec::new();
+        let mut lanes = Vec::new();
+        let mut hook: Option<Arc<dyn AcceptHook>> = None;
+        for (i, target) in config.upstreams.iter().enumerate() {
+            let url = target.normalized_url()?;
+            let mut clients = Vec::new();
+            for _ in 0..config.connections.max(1) {
+                let channel = target.endpoint()?.connect_lazy();
+                clients.push(target.client_on(channel)?);
+            }
+            let proxied = i == 0 && config.mode == ForwardMode::Proxy;
+            if proxied {
+                let up = Arc::new(Upstream::new(url, Role::Proxy, 0, 1, config.outcomes));
+                hook = Some(Arc::new(proxy::ProxyHook {
+                    up: up.clone(),
+                    client: clients[0].clone(),
+                    timeout: config.timeout,
+                    pass_metadata: config.pass_metadata,
+                }));
+                upstreams.push(up);
+                continue;
+            }
+            let up = Arc::new(Upstream::new(
+                url,
+                Role::Tee,
+                config.queue,
+                lanes_per,
+                config.outcomes,
+            ));
+            let (next, rx) = hub.subscribe();
+            feeders.push(tokio::spawn(send::feed(up.clone(), rx, next)));
+            for lane in 0..lanes_per {
+                let client = clients[lane % clients.len()].clone();
+                lanes.push(tokio::spawn(send::lane(
+                    up.clone(),
+                    lane,
+                    client,
+                    lane_cfg.clone(),
+                )));
+            }
+            upstreams.push(up);
+        }
+        Ok(Forwarder {
+            stats: Arc::new(ForwardStats {
+                mode: config.mode,
+                upstreams,
+            }),
+            hook,
+            feeders,
+            lanes,
+        })
+    }
+
+    /// The read side (for the TUI and the stats lines).
+    pub fn stats(&self) -> Arc<ForwardStats> {
+        self.stats.clone()
+    }
+
+    /// The sink hook, in proxy mode.
+    pub fn hook(&self) -> Option<Arc<dyn AcceptHook>> {
+        self.hook.clone()
+    }
+
+    /// Call after the hub closed (and the server stopped): lets the queues
+    /// drain for up to `grace`, then stops sending and reports exactly what
+    /// was not delivered. Alerts in flight at that moment are reported as
+    /// such (the upstream may or may not have them).
+    pub async fn shutdown(self, grace: Duration) -> ForwardReport {
+        // Feeders end as soon as they drained the closed hub; they never
+        // wait on an upstream.
+        for f in self.feeders {
+            let _ = f.await;
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        let mut timed_out = false;
+        for mut lane in self.lanes {
+            if timed_out {
+                lane.abort();
+                let _ = lane.await;
+                continue;
+            }
+            match tokio::time::timeout_at(deadline, &mut lane).await {
+                Ok(_) => {}
+                Err(_) => {
+                    timed_out = true;
+                    lane.abort();
+                    let _ = lane.await;
+                }
+            }
+        }
+        ForwardReport {
+            upstreams: self.stats.snapshot(),
+            undelivered: self
+                .stats
+                .upstreams
+                .iter()
+                .map(|u| u.undelivered())
+                .collect(),
+            timed_out,
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Proxy mode: the sender's call waits for the first upstream and gets its
+//! answer, through the sink's [`AcceptHook`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tonic::codegen::BoxFuture;
+use tonic::metadata::MetadataMap;
+use tonic::{Code, Status};
+
+use super::send::{
+    Class, attempt, classify, grpc_timeout, passed_metadata, status_detail, status_text,
+};
+use super::stats::{Finish, Reach, Upstream};
+use crate::client::Client;
+use crate::model::AlertRecord;
+use crate::sink::AcceptHook;
+
+pub(crate) struct ProxyHook {
+    pub up: Arc<Upstream>,
+    pub client: Client,
+    pub timeout: Duration,
+    pub pass_metadata: bool,
+}
+
+/// Resolves a proxied alert as failed if the sender's call is dropped
+/// before the upstream answered, so the counters still balance.
+struct Pending {
+    up: Arc<Upstream>,
+    seq: u64,
+    armed: bool,
+}
+
+impl Pending {
+    fn finish(mut self, how: Finish) {
+        self.armed = false;
+        self.up.finish(None, self.seq, how);
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if self.armed {
+            self.up.finish(
+                None,
+                self.seq,
+                Finish::Failed {
+                    code: Code::Cancelled,
+                    message: "the sender's call ended before the upstream answered".into(),
+                    attempts: 1,
+                    reach: Reach::NoAnswer,
+                    latency: None,
+                },
+            );
+        }
+    }
+}
+
+impl AcceptHook for ProxyHook {
+    fn accepted(
+        &self,
+        record: Arc<AlertRecord>,
+        metadata: &MetadataMap,
+    ) -> Option<BoxFuture<(), Status>> {
+        let up = self.up.clone();
+        let mut client = self.client.clone();
+        // The sender's own deadline bounds ours.
+        let timeout = grpc_timeout(metadata).map_or(self.timeout, |t| t.min(self.timeout));
+        let passed = self.pass_metadata.then(|| passed_metadata(metadata));
+        up.begin_direct(record.seq);
+        let pending = Pending {
+            up: up.clone(),
+            seq: record.seq,
+            armed: true,
+        };
+        Some(Box::pin(async move {
+            let t0 = Instant::now();
+            let result = attempt(&mut client, &up.url, &record, timeout, passed.as_ref()).await;
+            let latency = t0.elapsed();
+            let err = match result {
+                Ok(()) => {
+                    pending.finish(Finish::Delivered {
+                        attempts: 1,
+                        latency,
+                    });
+                    return Ok(());
+                }
+                Err(e) => e,
+            };
+            let status = err.status;
+            let (reach, answer) = if err.timed_out {
+                (Reach::NoAnswer, status.clone())
+            } else if classify(&status) == Class::Unreachable {
+                let text = crate::sanitize::line(&status_detail(&status)).into_owned();
+                (
+                    Reach::Unreachable,
+                    Status::unavailable(format!("upstream {} unreachable: {text}", up.url)),
+                )
+            } else {
+                // The upstream's own answer, passed back as it is.
+                (
+                    Reach::Answered,
+                    Status::new(status.code(), status.message().to_owned()),
+                )
+            };
+            pending.finish(Finish::Failed {
+                code: answer.code(),
+                message: status_text(&status).into(),
+                attempts: 1,
+                reach,
+                latency: (reach == Reach::Answered).then_some(latency),
+            });
+            Err(answer)
+        }))
+    }
+}

@@ -1,0 +1,798 @@
+//! Per-upstream bookkeeping: the queue, the counters, the per-alert outcome
+//! ring and the undelivered sets, all behind ONE mutex per upstream so that
+//! every snapshot balances:
+//!
+//! `accepted = delivered + failed + dropped + queued + in_flight`
+//!
+//! Each transition (accept, drop, take, finish) moves one alert from one
+//! bucket to another inside a single critical section; `queued` is the
+//! length of the queues themselves and `in_flight` the number of alerts a
+//! lane or a proxied call holds, so there is no second copy to drift.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use tokio::sync::Notify;
+use tonic::Code;
+
+use crate::model::AlertRecord;
+
+/// Per-alert outcomes kept per upstream (a ring indexed by seq).
+pub const DEFAULT_OUTCOMES: usize = 131_072;
+/// Distinct seq ranges kept per reason for the undelivered report; beyond
+/// this the seqs are only counted (`unlisted`).
+pub const MAX_RANGES: usize = 100_000;
+/// Latency percentiles cover the last 10–20 s.
+const LATENCY_WINDOW: Duration = Duration::from_secs(10);
+/// The delivery rate is measured over at least this long (snapshots a
+/// second apart, as from `--stats-interval 1`, each get a fresh rate).
+const RATE_WINDOW: Duration = Duration::from_millis(500);
+
+/// Connection state of an upstream, as last observed by a delivery attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpstreamState {
+    /// Nothing answered yet (channels connect lazily, on the first alert).
+    Connecting,
+    /// The last attempt got an answer (any status) from the upstream.
+    Up,
+    /// The last attempt could not reach it (connect, TLS or stream error).
+    Down,
+}
+
+impl UpstreamState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamState::Connecting => "connecting",
+            UpstreamState::Up => "up",
+            UpstreamState::Down => "down",
+        }
+    }
+}
+
+/// How an upstream receives alerts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Fed from the hub through its own bounded queue.
+    Tee,
+    /// The first upstream in proxy mode: each sender's call is passed on
+    /// directly and waits for the answer (no queue).
+    Proxy,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Tee => "tee",
+            Role::Proxy => "proxy",
+        }
+    }
+}
+
+/// Why an alert was not queued for an upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// The upstream's queue was full.
+    QueueFull,
+    /// The forwarder fell behind the hub's broadcast queue.
+    Lagged,
+}
+
+/// What happened to one alert on one upstream.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Waiting in the upstream's queue.
+    Queued,
+    /// Being sent; `attempts` failed attempts so far.
+    InFlight { attempts: u32 },
+    /// The upstream answered OK.
+    Delivered { attempts: u32, latency: Duration },
+    /// Given up: a permanent error, retries exhausted, or (proxy) the answer
+    /// passed back to the sender. `message` is raw upstream text: use
+    /// [`Outcome::describe`] (sanitized) to show it.
+    Failed {
+        code: Code,
+        message: Arc<str>,
+        attempts: u32,
+    },
+    /// Never sent.
+    Dropped(DropReason),
+}
+
+impl Outcome {
+    /// One line for display, safe for the terminal (upstream text is
+    /// sanitized), e.g. `delivered (1.2 ms)`, `failed: InvalidArgument: …`.
+    pub fn describe(&self) -> String {
+        match self {
+            Outcome::Queued => "queued".into(),
+            Outcome::InFlight { attempts: 0 } => "in flight".into(),
+            Outcome::InFlight { attempts } => {
+                format!("in flight (retrying, {attempts} failed attempts)")
+            }
+            Outcome::Delivered { attempts, latency } => {
+                let ms = latency.as_secs_f64() * 1000.0;
+                if *attempts > 1 {
+                    format!("delivered ({ms:.1} ms, attempt {attempts})")
+                } else {
+                    format!("delivered ({ms:.1} ms)")
+                }
+            }
+            Outcome::Failed {
+                code,
+                message,
+                attempts,
+            } => {
+                let msg = crate::sanitize::line(message);
+                let tries = if *attempts > 1 {
+                    format!(" after {attempts} attempts")
+                } else {
+                    String::new()
+                };
+                if msg.is_empty() {
+                    format!("failed{tries}: {code:?}")
+                } else {
+                    format!("failed{tries}: {code:?}: {msg}")
+                }
+            }
+            Outcome::Dropped(DropReason::QueueFull) => "dropped: queue full".into(),
+            Outcome::Dropped(DropReason::Lagged) => "dropped: forwarder fell behind".into(),
+        }
+    }
+
+    /// `queued`, `in_flight`, `delivered`, `failed` or `dropped`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Queued => "queued",
+            Outcome::InFlight { .. } => "in_flight",
+            Outcome::Delivered { .. } => "delivered",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Dropped(_) => "dropped",
+        }
+    }
+}
+
+/// A consistent view of one upstream, taken under its lock.
+#[derive(Clone, Debug)]
+pub struct UpstreamSnapshot {
+    /// The URL as normalized (`http://…` or `https://…`).
+    pub url: String,
+    pub role: Role,
+    pub state: UpstreamState,
+    /// How long the upstream has been in `state`.
+    pub state_for: Duration,
+    pub accepted: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    pub dropped: u64,
+    pub queued: u64,
+    pub in_flight: u64,
+    /// Attempts that were retried (not alerts: one alert may retry often).
+    pub retries: u64,
+    pub queue_capacity: usize,
+    /// Deliveries per second, recently.
+    pub rate: f64,
+    /// Upstream answer latency of recent attempts that got an answer.
+    pub latency_p50: Option<Duration>,
+    pub latency_p99: Option<Duration>,
+    /// Latency over the whole run.
+    pub latency_p50_total: Option<Duration>,
+    pub latency_p99_total: Option<Duration>,
+    /// The last error, already sanitized for the terminal, and its age.
+    pub last_error: Option<String>,
+    pub last_error_age: Option<Duration>,
+}
+
+impl UpstreamSnapshot {
+    /// The invariant: every accepted alert is in exactly one bucket.
+    pub fn balances(&self) -> bool {
+        self.accepted == self.delivered + self.failed + self.dropped + self.queued + self.in_flight
+    }
+
+    /// Alerts that did not (or not yet) reach the upstream.
+    pub fn undelivered(&self) -> u64 {
+        self.failed + self.dropped + self.queued + self.in_flight
+    }
+
+    /// The object used in `{"kind":"stats"}` lines.
+    pub fn to_json(&self) -> serde_json::Value {
+        let ms = |d: Option<Duration>| d.map(|d| (d.as_secs_f64() * 1e6).round() / 1e3);
+        serde_json::json!({
+            "upstream": self.url,
+            "role": self.role.as_str(),
+            "state": self.state.as_str(),
+            "accepted": self.accepted,
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "dropped": self.dropped,
+            "queued": self.queued,
+            "in_flight": self.in_flight,
+            "retries": self.retries,
+            "rate": (self.rate * 10.0).round() / 10.0,
+            "latency_ms": {
+                "p50": ms(self.latency_p50),
+                "p99": ms(self.latency_p99),
+                "p50_total": ms(self.latency_p50_total),
+                "p99_total": ms(self.latency_p99_total),
+            },
+            "last_error": self.last_error,
+            "last_error_age_s": self.last_error_age.map(|d| d.as_secs()),
+        })
+    }
+}
+
+/// Seqs as inclusive ranges, bounded; seqs beyond the bound are counted.
+#[derive(Debug, Default, Clone)]
+pub struct SeqRanges {
+    ranges: BTreeMap<u64, u64>,
+    count: u64,
+    unlisted: u64,
+}
+
+impl SeqRanges {
+    pub fn insert_range(&mut self, first: u64, last: u64) {
+        if last < first {
+            return;
+        }
+        self.count += last - first + 1;
+        // Merge with a range ending right before `first` or overlapping it.
+        let mut start = first;
+        let mut end = last;
+        if let Some((&s, &e)) = self.ranges.range(..=first).next_back()
+            && e.saturating_add(1) >= first
+        {
+            start = s;
+            end = end.max(e);
+            self.ranges.remove(&s);
+        }
+        while let Some((&s, &e)) = self.ranges.range(start..).next() {
+            if s > end.saturating_add(1) {
+                break;
+            }
+            end = end.max(e);
+            self.ranges.remove(&s);
+        }
+        if self.ranges.len() >= MAX_RANGES && !self.ranges.contains_key(&start) {
+            // Keep the list bounded: the seqs are counted, not listed.
+            self.unlisted += end - start + 1;
+            return;
+        }
+        self.ranges.insert(start, end);
+    }
+
+    pub fn insert(&mut self, seq: u64) {
+        self.insert_range(seq, seq);
+    }
+
+    /// Number of seqs inserted (listed or not).
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Seqs counted but not listed (the range list was full).
+    pub fn unlisted(&self) -> u64 {
+        self.unlisted
+    }
+
+    /// Inclusive `(first, last)` ranges in seq order.
+    pub fn ranges(&self) -> Vec<(u64, u64)> {
+        self.ranges.iter().map(|(&s, &e)| (s, e)).collect()
+    }
+
+    pub fn from_seqs(seqs: impl IntoIterator<Item = u64>) -> SeqRanges {
+        let mut r = SeqRanges::default();
+        for s in seqs {
+            r.insert(s);
+        }
+        r
+    }
+}
+
+/// A fixed ring of outcomes indexed by `seq % capacity`.
+struct OutcomeRing {
+    slots: Vec<Option<(u64, Outcome)>>,
+}
+
+impl OutcomeRing {
+    fn new(capacity: usize) -> OutcomeRing {
+        OutcomeRing {
+            slots: vec![None; capacity.max(1)],
+        }
+    }
+
+    fn set(&mut self, seq: u64, outcome: Outcome) {
+        let n = self.slots.len() as u64;
+        let slot = &mut self.slots[(seq % n) as usize];
+        // Never overwrite a newer alert's outcome with an older one's.
+        if slot.as_ref().is_none_or(|(s, _)| *s <= seq) {
+            *slot = Some((seq, outcome));
+        }
+    }
+
+    fn get(&self, seq: u64) -> Option<Outcome> {
+        let n = self.slots.len() as u64;
+        match &self.slots[(seq % n) as usize] {
+            Some((s, o)) if *s == seq => Some(o.clone()),
+            _ => None,
+        }
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 2).expect("histogram bounds")
+}
+
+fn quantile(h: &Histogram<u64>, q: f64) -> Option<Duration> {
+    (!h.is_empty()).then(|| Duration::from_micros(h.value_at_quantile(q)))
+}
+
+/// Result of taking the next alert off a lane.
+pub(crate) enum Take {
+    Alert(Arc<AlertRecord>),
+    Empty,
+    /// The input ended and the lane is empty: the lane is done.
+    Done,
+}
+
+/// Whether an attempt reached the upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// It answered (with any status): it is up.
+    Answered,
+    /// It could not be reached (connect, TLS, stream error): it is down.
+    Unreachable,
+    /// No answer in time, or the caller went away: state unchanged.
+    NoAnswer,
+}
+
+/// How an attempt ended, for the counters.
+pub(crate) enum Finish {
+    Delivered {
+        attempts: u32,
+        latency: Duration,
+    },
+    Failed {
+        code: Code,
+        message: Arc<str>,
+        attempts: u32,
+        reach: Reach,
+        /// Upstream latency when it answered.
+        latency: Option<Duration>,
+    },
+}
+
+struct Inner {
+    accepted: u64,
+    delivered: u64,
+    failed: u64,
+    dropped: u64,
+    retries: u64,
+    queued: usize,
+    lanes: Vec<VecDeque<Arc<AlertRecord>>>,
+    /// The alert each lane is sending (in flight), if any.
+    lane_current: Vec<Option<u64>>,
+    /// Alerts being proxied (sender waiting).
+    direct: HashSet<u64>,
+    input_closed: bool,
+    state: UpstreamState,
+    state_since: Instant,
+    last_error: Option<(Arc<str>, Instant)>,
+    /// Answers received (any status): tells an outage from a bad alert.
+    answers: u64,
+    hist_total: Histogram<u64>,
+    hist_cur: Histogram<u64>,
+    hist_prev: Histogram<u64>,
+    hist_rotated: Instant,
+    rate_sample: (Instant, u64),
+    rate: f64,
+    outcomes: OutcomeRing,
+    dropped_seqs: SeqRanges,
+    failed_seqs: SeqRanges,
+}
+
+impl Inner {
+    fn in_flight(&self) -> usize {
+        self.lane_current.iter().filter(|c| c.is_some()).count() + self.direct.len()
+    }
+
+    fn set_state(&mut self, state: UpstreamState, now: Instant) {
+        if self.state != state {
+            self.state = state;
+            self.state_since = now;
+        }
+    }
+
+    fn reached(&mut self, reach: Reach, now: Instant) {
+        match reach {
+            Reach::Answered => {
+                self.answers += 1;
+                self.set_state(UpstreamState::Up, now);
+            }
+            Reach::Unreachable => self.set_state(UpstreamState::Down, now),
+            Reach::NoAnswer => {}
+        }
+    }
+
+    fn set_error(&mut self, message: Arc<str>, now: Instant) {
+        self.last_error = Some((message, now));
+    }
+
+    fn record_latency(&mut self, latency: Duration, now: Instant) {
+        if now.duration_since(self.hist_rotated) >= LATENCY_WINDOW {
+            std::mem::swap(&mut self.hist_cur, &mut self.hist_prev);
+            self.hist_cur.reset();
+            self.hist_rotated = now;
+        }
+        let us = (latency.as_micros() as u64).clamp(1, 600_000_000);
+        let _ = self.hist_cur.record(us);
+        let _ = self.hist_total.record(us);
+    }
+}
+
+/// One upstream's shared state; see the module docs.
+pub struct Upstream {
+    pub(crate) url: String,
+    pub(crate) role: Role,
+    capacity: usize,
+    inner: Mutex<Inner>,
+    pub(crate) wake: Vec<Notify>,
+}
+
+/// What was not delivered to one upstream, exactly, at the end of a run.
+#[derive(Clone, Debug, Default)]
+pub struct Undelivered {
+    pub url: String,
+    /// Never sent: the queue was full or the forwarder fell behind.
+    pub dropped: SeqRanges,
+    /// The upstream refused them or retries ran out.
+    pub failed: SeqRanges,
+    /// Still queued when the grace period ended (never sent).
+    pub queued: SeqRanges,
+    /// Being sent when the grace period ended: the upstream may or may not
+    /// have received them.
+    pub in_flight: SeqRanges,
+}
+
+impl Undelivered {
+    pub fn count(&self) -> u64 {
+        self.dropped.count() + self.failed.count() + self.queued.count() + self.in_flight.count()
+    }
+
+    /// `{"kind":"undelivered",…}` lines, one per non-empty reason, for the
+    /// record file: `{"kind":"undelivered","upstream":URL,"reason":"dropped",
+    /// "count":N,"ranges":[[first,last],…],"unlisted":0}` (inclusive ranges).
+    pub fn lines(&self) -> Vec<serde_json::Value> {
+        [
+            ("dropped", &self.dropped),
+            ("failed", &self.failed),
+            ("queued", &self.queued),
+            ("in_flight", &self.in_flight),
+        ]
+        .into_iter()
+        .filter(|(_, r)| r.count() > 0)
+        .map(|(reason, r)| {
+            serde_json::json!({
+                "kind": "undelivered",
+                "upstream": self.url,
+                "reason": reason,
+                "count": r.count(),
+                "ranges": r.ranges().into_iter().map(|(a, b)| [a, b]).collect::<Vec<_>>(),
+                "unlisted": r.unlisted(),
+            })
+        })
+        .collect()
+    }
+
+    /// Every listed seq (expands the ranges; for tests and small reports).
+    pub fn seqs(&self) -> Vec<u64> {
+        let mut all: Vec<u64> = [&self.dropped, &self.failed, &self.queued, &self.in_flight]
+            .into_iter()
+            .flat_map(|r| r.ranges())
+            .flat_map(|(a, b)| a..=b)
+            .collect();
+        all.sort_unstable();
+        all
+    }
+}
+
+impl Upstream {
+    pub(crate) fn new(
+        url: String,
+        role: Role,
+        capacity: usize,
+        lanes: usize,
+        outcomes: usize,
+    ) -> Upstream {
+        let now = Instant::now();
+        let lanes = lanes.max(1);
+        Upstream {
+            url,
+            role,
+            capacity,
+            inner: Mutex::new(Inner {
+                accepted: 0,
+                delivered: 0,
+                failed: 0,
+                dropped: 0,
+                retries: 0,
+                queued: 0,
+                lanes: (0..lanes).map(|_| VecDeque::new()).collect(),
+                lane_current: vec![None; lanes],
+                direct: HashSet::new(),
+                input_closed: false,
+                state: UpstreamState::Connecting,
+                state_since: now,
+                last_error: None,
+                answers: 0,
+                hist_total: histogram(),
+                hist_cur: histogram(),
+                hist_prev: histogram(),
+                hist_rotated: now,
+                rate_sample: (now, 0),
+                rate: 0.0,
+                outcomes: OutcomeRing::new(outcomes),
+                dropped_seqs: SeqRanges::default(),
+                failed_seqs: SeqRanges::default(),
+            }),
+            wake: (0..lanes).map(|_| Notify::new()).collect(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The lane of an alert's key: alerts of one key always share a lane,
+    /// which sends one at a time, so they arrive in order.
+    fn lane_of(&self, r: &AlertRecord, lanes: usize) -> usize {
+        let mut h = std::hash::DefaultHasher::new();
+        r.owner.hash(&mut h);
+        r.repo.hash(&mut h);
+        r.policy.hash(&mut h);
+        (h.finish() % lanes as u64) as usize
+    }
+
+    /// Accepts a batch from the hub: queued, or dropped when full. Fills
+    /// `woken` with the lanes that got work.
+    pub(crate) fn enqueue(&self, batch: &mut Vec<Arc<AlertRecord>>, woken: &mut Vec<bool>) {
+        let mut g = self.lock();
+        let inner = &mut *g;
+        let lanes = inner.lanes.len();
+        woken.clear();
+        woken.resize(lanes, false);
+        for r in batch.drain(..) {
+            inner.accepted += 1;
+            if inner.queued < self.capacity {
+                let lane = self.lane_of(&r, lanes);
+                inner.outcomes.set(r.seq, Outcome::Queued);
+                inner.lanes[lane].push_back(r);
+                inner.queued += 1;
+                woken[lane] = true;
+            } else {
+                inner.dropped += 1;
+                inner.dropped_seqs.insert(r.seq);
+                inner
+                    .outcomes
+                    .set(r.seq, Outcome::Dropped(DropReason::QueueFull));
+            }
+        }
+    }
+
+    /// The hub's queue overflowed: `n` alerts from `first` on never reached
+    /// this forwarder.
+    pub(crate) fn lagged(&self, first: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let mut g = self.lock();
+        g.accepted += n;
+        g.dropped += n;
+        g.dropped_seqs.insert_range(first, first + n - 1);
+        let last = first + n - 1;
+        // Only the newest fit in the ring anyway.
+        let span = g.outcomes.slots.len() as u64;
+        for seq in last.saturating_sub(span - 1).max(first)..=last {
+            g.outcomes.set(seq, Outcome::Dropped(DropReason::Lagged));
+        }
+    }
+
+    pub(crate) fn close_input(&self) {
+        self.lock().input_closed = true;
+        for w in &self.wake {
+            w.notify_one();
+        }
+    }
+
+    /// Takes the next alert of a lane; it is in flight until `finish`.
+    pub(crate) fn take(&self, lane: usize) -> Take {
+        let mut g = self.lock();
+        match g.lanes[lane].pop_front() {
+            Some(r) => {
+                g.queued -= 1;
+                g.lane_current[lane] = Some(r.seq);
+                g.outcomes.set(r.seq, Outcome::InFlight { attempts: 0 });
+                Take::Alert(r)
+            }
+            None if g.input_closed => Take::Done,
+            None => Take::Empty,
+        }
+    }
+
+    /// A proxied alert: accepted and in flight at once.
+    pub(crate) fn begin_direct(&self, seq: u64) {
+        let mut g = self.lock();
+        g.accepted += 1;
+        g.direct.insert(seq);
+        g.outcomes.set(seq, Outcome::InFlight { attempts: 0 });
+    }
+
+    /// Answers seen so far (any status).
+    pub(crate) fn answers(&self) -> u64 {
+        self.lock().answers
+    }
+
+    /// An attempt failed and the alert will be tried again.
+    pub(crate) fn retrying(&self, seq: u64, attempts: u32, message: Arc<str>, reach: Reach) {
+        let now = Instant::now();
+        let mut g = self.lock();
+        g.retries += 1;
+        g.reached(reach, now);
+        g.set_error(message, now);
+        g.outcomes.set(seq, Outcome::InFlight { attempts });
+    }
+
+    /// The alert's fate is decided. `lane` is None for proxied alerts.
+    pub(crate) fn finish(&self, lane: Option<usize>, seq: u64, how: Finish) {
+        let now = Instant::now();
+        let mut g = self.lock();
+        match lane {
+            Some(l) => g.lane_current[l] = None,
+            None => {
+                g.direct.remove(&seq);
+            }
+        }
+        match how {
+            Finish::Delivered { attempts, latency } => {
+                g.delivered += 1;
+                g.answers += 1;
+                g.set_state(UpstreamState::Up, now);
+                g.record_latency(latency, now);
+                g.outcomes
+                    .set(seq, Outcome::Delivered { attempts, latency });
+            }
+            Finish::Failed {
+                code,
+                message,
+                attempts,
+                reach,
+                latency,
+            } => {
+                g.failed += 1;
+                g.failed_seqs.insert(seq);
+                g.reached(reach, now);
+                if let Some(l) = latency {
+                    g.record_latency(l, now);
+                }
+                g.set_error(message.clone(), now);
+                g.outcomes.set(
+                    seq,
+                    Outcome::Failed {
+                        code,
+                        message,
+                        attempts,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The outcome of one alert, if still tracked.
+    pub fn outcome(&self, seq: u64) -> Option<Outcome> {
+        self.lock().outcomes.get(seq)
+    }
+
+    pub fn snapshot(&self) -> UpstreamSnapshot {
+        let now = Instant::now();
+        let mut g = self.lock();
+        let dt = now.duration_since(g.rate_sample.0);
+        if dt >= RATE_WINDOW {
+            g.rate = (g.delivered - g.rate_sample.1) as f64 / dt.as_secs_f64();
+            g.rate_sample = (now, g.delivered);
+        }
+        let mut recent = g.hist_cur.clone();
+        let _ = recent.add(&g.hist_prev);
+        UpstreamSnapshot {
+            url: self.url.clone(),
+            role: self.role,
+            state: g.state,
+            state_for: now.duration_since(g.state_since),
+            accepted: g.accepted,
+            delivered: g.delivered,
+            failed: g.failed,
+            dropped: g.dropped,
+            queued: g.queued as u64,
+            in_flight: g.in_flight() as u64,
+            retries: g.retries,
+            queue_capacity: self.capacity,
+            rate: g.rate,
+            latency_p50: quantile(&recent, 0.50),
+            latency_p99: quantile(&recent, 0.99),
+            latency_p50_total: quantile(&g.hist_total, 0.50),
+            latency_p99_total: quantile(&g.hist_total, 0.99),
+            last_error: g
+                .last_error
+                .as_ref()
+                .map(|(m, _)| crate::sanitize::line(m).into_owned()),
+            last_error_age: g.last_error.as_ref().map(|(_, t)| now.duration_since(*t)),
+        }
+    }
+
+    /// Exactly what did not reach this upstream (call after the senders
+    /// stopped, so the sets are final).
+    pub fn undelivered(&self) -> Undelivered {
+        let g = self.lock();
+        let queued = SeqRanges::from_seqs(g.lanes.iter().flatten().map(|r| r.seq));
+        let in_flight = SeqRanges::from_seqs(
+            g.lane_current
+                .iter()
+                .flatten()
+                .copied()
+                .chain(g.direct.iter().copied()),
+        );
+        Undelivered {
+            url: self.url.clone(),
+            dropped: g.dropped_seqs.clone(),
+            failed: g.failed_seqs.clone(),
+            queued,
+            in_flight,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_merge_and_count() {
+        let mut r = SeqRanges::default();
+        for s in [5, 3, 4, 10, 1, 11, 9, 2] {
+            r.insert(s);
+        }
+        assert_eq!(r.ranges(), vec![(1, 5), (9, 11)]);
+        assert_eq!(r.count(), 8);
+        r.insert_range(6, 8);
+        assert_eq!(r.ranges(), vec![(1, 11)]);
+        r.insert_range(20, 30);
+        r.insert_range(15, 25);
+        assert_eq!(r.ranges(), vec![(1, 11), (15, 30)]);
+    }
+
+    #[test]
+    fn the_ring_keeps_newer_outcomes() {
+        let mut ring = OutcomeRing::new(4);
+        ring.set(1, Outcome::Queued);
+        assert_eq!(ring.get(1), Some(Outcome::Queued));
+        ring.set(5, Outcome::Dropped(DropReason::QueueFull));
+        assert_eq!(ring.get(1), None, "evicted by a newer seq");
+        ring.set(1, Outcome::InFlight { attempts: 0 });
+        assert_eq!(ring.get(5), Some(Outcome::Dropped(DropReason::QueueFull)));
+    }
+
+    #[test]
+    fn outcomes_describe_safely() {
+        let o = Outcome::Failed {
+            code: Code::InvalidArgument,
+            message: "bad\u{1b}[2Jthing".into(),
+            attempts: 1,
+        };
+        let d = o.describe();
+        assert!(!d.contains('\u{1b}'), "{d}");
+        assert!(d.starts_with("failed: InvalidArgument: bad"), "{d}");
+    }
+}

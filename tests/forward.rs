@@ -1,0 +1,1259 @@
+//! Forwarding between real sinks over loopback: tee (exactly once, in order
+//! per key, upstream down and back, drops counted exactly, undelivered
+//! report), proxy (the upstream's codes), TLS upstreams with a test CA, and
+//! two chained binaries.
+//!
+//! No sleeps as synchronisation: conditions are polled with a bound, so a
+//! bug fails the test instead of hanging it.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{TestSink, alert};
+use sinkwatch::client::Target;
+use sinkwatch::forward::{
+    Backoff, DropReason, ForwardConfig, ForwardStats, Forwarder, Outcome, UpstreamSnapshot,
+    UpstreamState,
+};
+use sinkwatch::hub::Hub;
+use sinkwatch::model::{AlertRecord, StoreLimits};
+use sinkwatch::sink::{AcceptHook, SinkConfig, SinkLimits, TlsFiles, serve};
+use tokio::sync::{broadcast, oneshot};
+use tonic::codegen::BoxFuture;
+use tonic::metadata::MetadataMap;
+use tonic::{Code, Status};
+
+const BOUND: Duration = Duration::from_secs(30);
+
+/// Polls `cond` until it holds; panics with `what` and the last snapshot
+/// after `BOUND`.
+async fn wait_for(
+    what: &str,
+    stats: &ForwardStats,
+    mut cond: impl FnMut(&[UpstreamSnapshot]) -> bool,
+) {
+    let start = Instant::now();
+    loop {
+        let snap = stats.snapshot();
+        if cond(&snap) {
+            return;
+        }
+        assert!(
+            start.elapsed() < BOUND,
+            "timed out waiting for {what}: {snap:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn fast(urls: Vec<String>) -> ForwardConfig {
+    let mut c = ForwardConfig::new(urls.into_iter().map(Target::plain).collect());
+    c.backoff = Backoff {
+        first: Duration::from_millis(5),
+        max: Duration::from_millis(50),
+    };
+    c
+}
+
+fn hub() -> Arc<Hub> {
+    Hub::new(StoreLimits::default(), 1 << 16)
+}
+
+fn drain(rx: &mut broadcast::Receiver<Arc<AlertRecord>>) -> Vec<Arc<AlertRecord>> {
+    let mut out = Vec::new();
+    loop {
+        match rx.try_recv() {
+            Ok(r) => out.push(r),
+            Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed) => {
+                return out;
+            }
+            Err(e) => panic!("test receiver lagged: {e:?}"),
+        }
+    }
+}
+
+/// A sink on a given listener (to restart an upstream on the same port).
+struct Upstream {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+impl Upstream {
+    async fn bind(addr: SocketAddr, hub: Arc<Hub>, config: SinkConfig) -> Upstream {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, hub, config, async {
+            let _ = stopped.await;
+        }));
+        Upstream { addr, stop, task }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(BOUND, self.task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Samples every upstream's counters on its own thread until stopped and
+/// checks the invariant at each sample.
+struct Sampler {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<(u64, Option<UpstreamSnapshot>)>,
+}
+
+impl Sampler {
+    fn start(stats: Arc<ForwardStats>) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !s.load(Ordering::Relaxed) {
+                for snap in stats.snapshot() {
+                    n += 1;
+                    if !snap.balances() {
+                        return (n, Some(snap));
+                    }
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            (n, None)
+        });
+        Sampler { stop, thread }
+    }
+
+    /// Number of samples; panics if one did not balance.
+    fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let (n, bad) = self.thread.join().unwrap();
+        assert!(bad.is_none(), "counters did not balance: {bad:#?}");
+        n
+    }
+}
+
+/// Sends `per_worker` alerts from each of `workers` concurrent senders;
+/// each worker owns its keys and sends them in order, so every key's
+/// alerts reach the sink in order. Details are unique: `w{w}-{i}`.
+async fn send_keyed(url: &str, workers: usize, per_worker: usize, tag: &str) {
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let mut client = Target::plain(url).client().unwrap();
+        let tag = tag.to_owned();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per_worker {
+                let req = alert(
+                    &format!("org-{w}"),
+                    &format!("repo-{}", i % 7),
+                    "Branch Protection",
+                    i % 3 == 0,
+                    &format!("{tag}w{w}-{i}"),
+                );
+                client
+                    .alert(req)
+                    .await
+                    .expect("the first sink accepts every alert");
+            }
+        }));
+    }
+    for t in tasks {
+        tokio::time::timeout(BOUND, t).await.unwrap().unwrap();
+    }
+}
+
+type Key = (String, String, String);
+
+fn key(r: &AlertRecord) -> Key {
+    (
+        r.owner.to_string(),
+        r.repo.to_string(),
+        r.policy.to_string(),
+    )
+}
+
+/// Each key's details, in arrival order.
+fn per_key(records: &[Arc<AlertRecord>]) -> BTreeMap<Key, Vec<String>> {
+    let mut m: BTreeMap<Key, Vec<String>> = BTreeMap::new();
+    for r in records {
+        m.entry(key(r)).or_default().push(r.details.to_string());
+    }
+    m
+}
+
+fn assert_unique(records: &[Arc<AlertRecord>]) {
+    let mut seen = HashSet::new();
+    for r in records {
+        assert!(
+            seen.insert(r.details.to_string()),
+            "delivered twice: {}",
+            r.details
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tee_delivers_every_alert_exactly_once_in_order_per_key() {
+    let b_hub = hub();
+    let (_, mut b_rx) = b_hub.subscribe();
+    let b = TestSink::start_with_hub(b_hub, SinkConfig::default()).await;
+
+    let a_hub = hub();
+    let (_, mut a_rx) = a_hub.subscribe();
+    let fwd = Forwarder::start(&a_hub, fast(vec![b.url()])).unwrap();
+    assert!(fwd.hook().is_none(), "tee mode needs no hook");
+    let stats = fwd.stats();
+    let a = TestSink::start_with_hub(a_hub.clone(), SinkConfig::default()).await;
+    let sampler = Sampler::start(stats.clone());
+
+    send_keyed(&a.url(), 8, 250, "").await;
+    wait_for("2000 delivered", &stats, |s| s[0].delivered == 2000).await;
+    let samples = sampler.finish();
+    assert!(samples > 10, "only {samples} samples");
+
+    let sent = drain(&mut a_rx);
+    let got = drain(&mut b_rx);
+    assert_eq!(sent.len(), 2000);
+    assert_eq!(got.len(), 2000, "B got every alert");
+    assert_unique(&got);
+    assert_eq!(
+        per_key(&got),
+        per_key(&sent),
+        "same alerts, same order per key"
+    );
+
+    let snap = &stats.snapshot()[0];
+    assert_eq!(
+        (
+            snap.accepted,
+            snap.failed,
+            snap.dropped,
+            snap.queued,
+            snap.in_flight
+        ),
+        (2000, 0, 0, 0, 0)
+    );
+    assert_eq!(snap.state, UpstreamState::Up);
+    assert!(snap.latency_p50.is_some() && snap.latency_p99 >= snap.latency_p50);
+    assert!(matches!(
+        stats.outcome(1),
+        Some(Outcome::Delivered { attempts: 1, .. })
+    ));
+    assert_eq!(stats.outcomes(2000)[0].upstream, b.url());
+    assert!(stats.outcome(2001).is_none());
+    assert_eq!(stats.health().up, 1);
+
+    a.stop().await;
+    a_hub.close();
+    let report = fwd.shutdown(Duration::from_secs(5)).await;
+    assert!(!report.timed_out);
+    assert_eq!(report.undelivered_total(), 0);
+    assert!(report.undelivered[0].lines().is_empty());
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_down_mid_run_then_back_resumes_with_exact_counters() {
+    let b1_hub = hub();
+    let (_, mut b1_rx) = b1_hub.subscribe();
+    let b1 = Upstream::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        b1_hub,
+        SinkConfig::default(),
+    )
+    .await;
+    let addr = b1.addr;
+
+    let a_hub = hub();
+    let (_, mut a_rx) = a_hub.subscribe();
+    let fwd = Forwarder::start(&a_hub, fast(vec![format!("http://{addr}")])).unwrap();
+    let stats = fwd.stats();
+    let a = TestSink::start_with_hub(a_hub.clone(), SinkConfig::default()).await;
+    let sampler = Sampler::start(stats.clone());
+
+    send_keyed(&a.url(), 4, 100, "one-").await;
+    wait_for("phase 1 delivered", &stats, |s| s[0].delivered == 400).await;
+    b1.stop().await;
+
+    // B is down: A still accepts every alert (send_keyed asserts OK).
+    send_keyed(&a.url(), 4, 100, "two-").await;
+    wait_for("the upstream seen down, every alert queued", &stats, |s| {
+        s[0].state == UpstreamState::Down && s[0].accepted == 800
+    })
+    .await;
+    let down = &stats.snapshot()[0];
+    assert_eq!(
+        down.delivered, 400,
+        "nothing can be delivered while B is down"
+    );
+    assert_eq!((down.failed, down.dropped), (0, 0));
+    assert_eq!(down.queued + down.in_flight, 400);
+    assert!(down.last_error.is_some());
+
+    // B comes back on the same port.
+    let b2_hub = hub();
+    let (_, mut b2_rx) = b2_hub.subscribe();
+    let b2 = Upstream::bind(addr, b2_hub, SinkConfig::default()).await;
+    wait_for("everything delivered", &stats, |s| s[0].delivered == 800).await;
+    let samples = sampler.finish();
+    assert!(samples > 10, "only {samples} samples");
+
+    let snap = &stats.snapshot()[0];
+    assert_eq!(
+        (
+            snap.accepted,
+            snap.failed,
+            snap.dropped,
+            snap.queued,
+            snap.in_flight
+        ),
+        (800, 0, 0, 0, 0)
+    );
+    assert_eq!(snap.state, UpstreamState::Up);
+
+    let sent = drain(&mut a_rx);
+    let got1 = drain(&mut b1_rx);
+    let got2 = drain(&mut b2_rx);
+    assert_eq!(got1.len(), 400);
+    assert!(got1.iter().all(|r| r.details.starts_with("one-")));
+    assert_eq!(got2.len(), 400);
+    assert!(got2.iter().all(|r| r.details.starts_with("two-")));
+    let all: Vec<_> = got1.iter().chain(&got2).cloned().collect();
+    assert_unique(&all);
+    assert_eq!(
+        per_key(&all),
+        per_key(&sent),
+        "every alert once, in order per key"
+    );
+
+    a.stop().await;
+    a_hub.close();
+    assert_eq!(
+        fwd.shutdown(Duration::from_secs(5))
+            .await
+            .undelivered_total(),
+        0
+    );
+    b2.stop().await;
+}
+
+/// An address nothing listens on.
+fn dead_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_drops_exactly_and_shutdown_reports_every_undelivered_alert() {
+    let dead = dead_addr();
+    let a_hub = hub();
+    let mut cfg = fast(vec![dead.to_string()]);
+    cfg.queue = 10;
+    cfg.concurrency = 2;
+    let fwd = Forwarder::start(&a_hub, cfg).unwrap();
+    let stats = fwd.stats();
+    let a = TestSink::start_with_hub(a_hub.clone(), SinkConfig::default()).await;
+    let sampler = Sampler::start(stats.clone());
+
+    let mut client = Target::plain(a.url()).client().unwrap();
+    for i in 0..100 {
+        client
+            .alert(alert("o", &format!("r{i}"), "p", false, "x"))
+            .await
+            .expect("accepted although the upstream is down");
+    }
+    wait_for("all 100 seen by the forwarder", &stats, |s| {
+        s[0].accepted == 100
+    })
+    .await;
+    wait_for("the upstream seen down", &stats, |s| {
+        s[0].state == UpstreamState::Down
+    })
+    .await;
+    let snap = &stats.snapshot()[0];
+    assert_eq!((snap.delivered, snap.failed), (0, 0));
+    assert_eq!(snap.queued, 10, "the queue is full");
+    assert!((1..=2).contains(&snap.in_flight), "{snap:?}");
+    assert_eq!(
+        snap.dropped,
+        100 - 10 - snap.in_flight,
+        "every other alert dropped, counted"
+    );
+    assert_eq!(stats.health().dropped, snap.dropped);
+    assert!(
+        stats.health().short().contains("1 down"),
+        "{}",
+        stats.health().short()
+    );
+    assert_eq!(
+        stats.outcome(100),
+        Some(Outcome::Dropped(DropReason::QueueFull))
+    );
+    let err = snap.last_error.clone().unwrap();
+    assert!(
+        err.contains("Unavailable") || err.contains("connect"),
+        "{err}"
+    );
+
+    a.stop().await;
+    a_hub.close();
+    let report = fwd.shutdown(Duration::from_millis(100)).await;
+    assert!(report.timed_out);
+    sampler.finish();
+    let u = &report.undelivered[0];
+    assert_eq!(u.url, format!("http://{dead}"));
+    assert_eq!(
+        u.seqs(),
+        (1..=100).collect::<Vec<u64>>(),
+        "exactly the alerts that were not delivered"
+    );
+    assert_eq!(u.dropped.count(), snap.dropped);
+    assert_eq!(u.queued.count(), 10);
+    assert_eq!(u.in_flight.count(), snap.in_flight);
+    assert_eq!(report.undelivered_total(), 100);
+    let lines = u.lines();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["kind"] == "undelivered" && l["upstream"] == u.url.as_str())
+    );
+    let listed: u64 = lines.iter().map(|l| l["count"].as_u64().unwrap()).sum();
+    assert_eq!(listed, 100);
+    assert!(report.summary_lines()[0].contains("100 alerts not delivered"));
+    assert!(report.upstreams[0].balances());
+}
+
+/// B's hook: answers UNAVAILABLE to the first `fail` calls.
+struct Flaky {
+    fail: u32,
+    calls: AtomicU32,
+}
+
+impl AcceptHook for Flaky {
+    fn accepted(&self, _: Arc<AlertRecord>, _: &MetadataMap) -> Option<BoxFuture<(), Status>> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        (n < self.fail).then(|| -> BoxFuture<(), Status> {
+            Box::pin(async { Err(Status::unavailable("busy, try later")) })
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_are_retried_and_permanent_ones_fail_at_once() {
+    // B refuses details over 10 bytes (permanent) and is "busy" for 2 calls.
+    let flaky = Arc::new(Flaky {
+        fail: 2,
+        calls: AtomicU32::new(0),
+    });
+    let b = TestSink::start(SinkConfig {
+        limits: SinkLimits {
+            max_details_bytes: 10,
+            ..SinkLimits::default()
+        },
+        hook: Some(flaky.clone()),
+        ..SinkConfig::default()
+    })
+    .await;
+    let a_hub = hub();
+    let mut cfg = fast(vec![b.url()]);
+    cfg.concurrency = 1;
+    cfg.retries = 3;
+    let fwd = Forwarder::start(&a_hub, cfg).unwrap();
+    let stats = fwd.stats();
+    let a = TestSink::start_with_hub(a_hub.clone(), SinkConfig::default()).await;
+    let mut client = Target::plain(a.url()).client().unwrap();
+    client.alert(alert("o", "r", "p", true, "")).await.unwrap();
+    client
+        .alert(alert("o", "r", "p", false, "far too long for B"))
+        .await
+        .unwrap();
+    wait_for("both decided", &stats, |s| {
+        s[0].delivered + s[0].failed == 2
+    })
+    .await;
+    let snap = &stats.snapshot()[0];
+    assert_eq!((snap.delivered, snap.failed, snap.retries), (1, 1, 2));
+    assert!(matches!(
+        stats.outcome(1),
+        Some(Outcome::Delivered { attempts: 3, .. })
+    ));
+    match stats.outcome(2) {
+        Some(
+            o @ Outcome::Failed {
+                code: Code::InvalidArgument,
+                attempts: 1,
+                ..
+            },
+        ) => {
+            assert!(o.describe().contains("details"), "{}", o.describe());
+        }
+        other => panic!("expected a permanent failure, got {other:?}"),
+    }
+    assert!(
+        snap.last_error
+            .as_deref()
+            .unwrap()
+            .contains("InvalidArgument")
+    );
+
+    // Retries run out: C busy for every call.
+    let flaky2 = Arc::new(Flaky {
+        fail: u32::MAX,
+        calls: AtomicU32::new(0),
+    });
+    let c = TestSink::start(SinkConfig {
+        hook: Some(flaky2.clone()),
+        ..SinkConfig::default()
+    })
+    .await;
+    let c_hub = hub();
+    let mut cfg = fast(vec![c.url()]);
+    cfg.retries = 2;
+    let fwd2 = Forwarder::start(&c_hub, cfg).unwrap();
+    let stats2 = fwd2.stats();
+    c_hub
+        .ingest(
+            &sinkwatch::model::NewAlert {
+                owner: "o".into(),
+                repo: "r".into(),
+                policy: "p".into(),
+                details: String::new(),
+                pass: true,
+            },
+            None,
+            None,
+        )
+        .unwrap();
+    wait_for("failed after retries", &stats2, |s| s[0].failed == 1).await;
+    assert_eq!(
+        flaky2.calls.load(Ordering::SeqCst),
+        3,
+        "one attempt and two retries"
+    );
+    match stats2.outcome(1) {
+        Some(Outcome::Failed {
+            code: Code::Unavailable,
+            attempts: 3,
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        stats2.snapshot()[0].state,
+        UpstreamState::Up,
+        "it answered: it is up"
+    );
+
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
+}
+
+/// B's hook: never answers.
+struct Stall;
+
+impl AcceptHook for Stall {
+    fn accepted(&self, _: Arc<AlertRecord>, _: &MetadataMap) -> Option<BoxFuture<(), Status>> {
+        Some(Box::pin(std::future::pending()))
+    }
+}
+
+/// B's hook: keeps the metadata of every call.
+#[derive(Default)]
+struct Capture(Mutex<Vec<MetadataMap>>);
+
+impl AcceptHook for Capture {
+    fn accepted(&self, _: Arc<AlertRecord>, md: &MetadataMap) -> Option<BoxFuture<(), Status>> {
+        self.0.lock().unwrap().push(md.clone());
+        None
+    }
+}
+
+/// A proxying sink in front of `urls`; returns it, its hub and the stats.
+async fn proxy_to(
+    urls: Vec<String>,
+    tweak: impl FnOnce(&mut ForwardConfig),
+) -> (TestSink, Arc<ForwardStats>, Forwarder) {
+    let a_hub = hub();
+    let mut cfg = fast(urls);
+    cfg.mode = sinkwatch::cli::ForwardMode::Proxy;
+    tweak(&mut cfg);
+    let fwd = Forwarder::start(&a_hub, cfg).unwrap();
+    let a = TestSink::start_with_hub(
+        a_hub,
+        SinkConfig {
+            hook: fwd.hook(),
+            ..SinkConfig::default()
+        },
+    )
+    .await;
+    (a, fwd.stats(), fwd)
+}
+
+async fn bounded<T>(f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(BOUND, f).await.expect("bounded")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_answers_with_the_upstreams_status_and_tees_the_others() {
+    // B refuses long details; C is tee'd.
+    let b = TestSink::start(SinkConfig {
+        limits: SinkLimits {
+            max_details_bytes: 10,
+            ..SinkLimits::default()
+        },
+        ..SinkConfig::default()
+    })
+    .await;
+    let c_hub = hub();
+    let (_, mut c_rx) = c_hub.subscribe();
+    let c = TestSink::start_with_hub(c_hub, SinkConfig::default()).await;
+    let (a, stats, _fwd) = proxy_to(vec![b.url(), c.url()], |_| {}).await;
+    let mut client = Target::plain(a.url()).client().unwrap();
+
+    bounded(client.alert(alert("o", "r", "p", true, "")))
+        .await
+        .expect("OK from B");
+    assert_eq!(
+        b.hub.read(|s| s.accepted()),
+        1,
+        "B has it when the sender got OK"
+    );
+
+    let err = bounded(client.alert(alert("o", "r", "p", false, "far too long for B")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(
+        err.message().contains("details"),
+        "B's own message: {err:?}"
+    );
+    // Accepted and shown locally all the same.
+    assert_eq!(a.hub.read(|s| s.accepted()), 2);
+
+    let snap = stats.snapshot();
+    assert_eq!(snap[0].role.as_str(), "proxy");
+    assert_eq!(
+        (snap[0].accepted, snap[0].delivered, snap[0].failed),
+        (2, 1, 1)
+    );
+    assert!(snap[0].balances());
+    assert!(matches!(stats.outcome(1), Some(Outcome::Delivered { .. })));
+    assert!(matches!(
+        stats.outcome(2),
+        Some(Outcome::Failed {
+            code: Code::InvalidArgument,
+            ..
+        })
+    ));
+
+    // C got both through its queue.
+    wait_for("C tee'd", &stats, |s| s[1].delivered == 2).await;
+    assert_eq!(drain(&mut c_rx).len(), 2);
+    assert_eq!(
+        stats.outcomes(2)[1].outcome.as_ref().map(Outcome::kind),
+        Some("delivered")
+    );
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_unreachable_is_unavailable_naming_the_upstream() {
+    let dead = dead_addr();
+    let (a, stats, _fwd) = proxy_to(vec![dead.to_string()], |_| {}).await;
+    let mut client = Target::plain(a.url()).client().unwrap();
+    let err = bounded(client.alert(alert("o", "r", "p", true, "")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(
+        err.message().contains(&format!("http://{dead}")),
+        "names the upstream: {err:?}"
+    );
+    assert_eq!(a.hub.read(|s| s.accepted()), 1, "still accepted locally");
+    let snap = &stats.snapshot()[0];
+    assert_eq!((snap.accepted, snap.failed), (1, 1));
+    assert_eq!(snap.state, UpstreamState::Down);
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_deadline_is_deadline_exceeded() {
+    let b = TestSink::start(SinkConfig {
+        hook: Some(Arc::new(Stall)),
+        ..SinkConfig::default()
+    })
+    .await;
+    let (a, stats, _fwd) =
+        proxy_to(vec![b.url()], |c| c.timeout = Duration::from_millis(300)).await;
+    let mut client = Target::plain(a.url()).client().unwrap();
+    let t0 = Instant::now();
+    let err = bounded(client.alert(alert("o", "r", "p", true, "")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
+    assert!(err.message().contains(&b.url()), "{err:?}");
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+
+    // The sender's own, shorter deadline wins.
+    let mut req = tonic::Request::new(alert("o", "r", "p", true, ""));
+    req.set_timeout(Duration::from_millis(100));
+    let t0 = Instant::now();
+    let err = bounded(client.alert(req)).await.unwrap_err();
+    assert!(
+        matches!(err.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{err:?}"
+    );
+    assert!(t0.elapsed() < Duration::from_millis(300));
+    wait_for("both resolved", &stats, |s| s[0].failed == 2).await;
+    let snap = &stats.snapshot()[0];
+    assert!(snap.balances() && snap.in_flight == 0, "{snap:?}");
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_passes_metadata_but_never_the_senders_token() {
+    let capture = Arc::new(Capture::default());
+    let b = TestSink::start(SinkConfig {
+        token: Some("upstream-secret".into()),
+        hook: Some(capture.clone()),
+        ..SinkConfig::default()
+    })
+    .await;
+    let a_hub = hub();
+    let mut targets = vec![Target::plain(b.url())];
+    targets[0].token = Some("upstream-secret".into());
+    let mut cfg = ForwardConfig::new(targets);
+    cfg.mode = sinkwatch::cli::ForwardMode::Proxy;
+    cfg.pass_metadata = true;
+    let fwd = Forwarder::start(&a_hub, cfg).unwrap();
+    let a = TestSink::start_with_hub(
+        a_hub,
+        SinkConfig {
+            token: Some("sender-secret".into()),
+            hook: fwd.hook(),
+            ..SinkConfig::default()
+        },
+    )
+    .await;
+    let mut sender = Target::plain(a.url());
+    sender.token = Some("sender-secret".into());
+    let mut client = sender.client().unwrap();
+    let mut req = tonic::Request::new(alert("o", "r", "p", true, ""));
+    req.metadata_mut()
+        .insert("x-request-id", "abc-123".parse().unwrap());
+    req.metadata_mut()
+        .insert("cookie", "session=1".parse().unwrap());
+    bounded(client.alert(req)).await.unwrap();
+    let seen = capture.0.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].get("x-request-id").unwrap(), "abc-123");
+    assert_eq!(
+        seen[0].get("authorization").unwrap(),
+        "Bearer upstream-secret"
+    );
+    assert!(seen[0].get("cookie").is_none());
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_requests_are_never_forwarded() {
+    let b = TestSink::start(SinkConfig::default()).await;
+    let a_hub = hub();
+    let fwd = Forwarder::start(&a_hub, fast(vec![b.url()])).unwrap();
+    let stats = fwd.stats();
+    let a = TestSink::start_with_hub(
+        a_hub.clone(),
+        SinkConfig {
+            token: Some("t0ken".into()),
+            ..SinkConfig::default()
+        },
+    )
+    .await;
+    let mut anonymous = Target::plain(a.url()).client().unwrap();
+    for _ in 0..5 {
+        let err = anonymous
+            .alert(alert("o", "r", "p", true, ""))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated);
+    }
+    let mut target = Target::plain(a.url());
+    target.token = Some("t0ken".into());
+    let mut client = target.client().unwrap();
+    let err = client
+        .alert(alert("", "r", "p", true, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    client
+        .alert(alert("o", "r", "p", true, "the one"))
+        .await
+        .unwrap();
+    wait_for("one delivered", &stats, |s| s[0].delivered == 1).await;
+    a.stop().await;
+    a_hub.close();
+    let report = fwd.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(report.upstreams[0].accepted, 1);
+    assert_eq!(a_hub.refused_total(), 6);
+    assert_eq!(
+        b.hub.read(|s| s.accepted()),
+        1,
+        "only the accepted alert reached B"
+    );
+    b.stop().await;
+}
+
+/// A CA and a server certificate for `localhost` it signed, as files.
+fn test_pki(dir: &std::path::Path) -> (TlsFiles, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "sinkwatch test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let files = TlsFiles {
+        cert: dir.join("server.pem"),
+        key: dir.join("server.key"),
+        client_ca: None,
+    };
+    std::fs::write(&files.cert, cert.pem()).unwrap();
+    std::fs::write(&files.key, key.serialize_pem()).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, ca_cert.pem()).unwrap();
+    (files, ca)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_upstream_with_a_test_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tls, ca) = test_pki(dir.path());
+    let b = TestSink::start(SinkConfig {
+        tls: Some(tls),
+        ..SinkConfig::default()
+    })
+    .await;
+    let url = format!("https://localhost:{}", b.addr.port());
+
+    // Trusting the test CA: delivered.
+    let a_hub = hub();
+    let mut target = Target::plain(&url);
+    target.ca_pem = Some(std::fs::read(&ca).unwrap());
+    let fwd = Forwarder::start(&a_hub, ForwardConfig::new(vec![target])).unwrap();
+    let stats = fwd.stats();
+    // Without it (system roots): the upstream is down, nothing is lost.
+    let b_hub2 = hub();
+    let mut cfg = fast(vec![url.clone()]);
+    cfg.queue = 1000;
+    let fwd_untrusting = Forwarder::start(&b_hub2, cfg).unwrap();
+    let untrusting = fwd_untrusting.stats();
+
+    for i in 0..100 {
+        let a = sinkwatch::model::NewAlert {
+            owner: "o".into(),
+            repo: format!("r{i}"),
+            policy: "p".into(),
+            details: String::new(),
+            pass: true,
+        };
+        a_hub.ingest(&a, None, None).unwrap();
+        b_hub2.ingest(&a, None, None).unwrap();
+    }
+    wait_for("100 delivered over TLS", &stats, |s| s[0].delivered == 100).await;
+    assert_eq!(b.hub.read(|s| s.accepted()), 100);
+
+    wait_for("untrusted upstream down", &untrusting, |s| {
+        s[0].state == UpstreamState::Down
+    })
+    .await;
+    let snap = &untrusting.snapshot()[0];
+    assert_eq!((snap.delivered, snap.failed, snap.dropped), (0, 0, 0));
+    let err = snap.last_error.clone().unwrap();
+    assert!(
+        err.to_lowercase().contains("certificate") || err.contains("Unavailable"),
+        "{err}"
+    );
+    b_hub2.close();
+    let report = fwd_untrusting.shutdown(Duration::from_millis(50)).await;
+    assert_eq!(report.undelivered_total(), 100);
+    b.stop().await;
+}
+
+// ---- the binary ----------------------------------------------------------
+
+mod binary {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Child, Command, Stdio};
+
+    use assert_cmd::prelude::*;
+
+    /// Runs a command to completion, killing it after 60 s (a hang fails
+    /// the test instead of blocking it).
+    pub fn output(cmd: &mut Command) -> std::process::Output {
+        let child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watchdog = watchdog(pid, done.clone());
+        let out = child.wait_with_output().unwrap();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        drop(watchdog);
+        assert!(out.status.code().is_some(), "killed after 60 s: {cmd:?}");
+        out
+    }
+
+    /// SIGKILLs `pid` unless `done` is set within 60 s.
+    fn watchdog(
+        pid: u32,
+        done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            while start.elapsed() < std::time::Duration::from_secs(60) {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            if !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        })
+    }
+
+    pub fn bin() -> Command {
+        let mut c = Command::cargo_bin("sinkwatch").unwrap();
+        c.env(
+            "XDG_STATE_HOME",
+            std::env::temp_dir().join("sinkwatch-test-state"),
+        );
+        c.env(
+            "XDG_CONFIG_HOME",
+            std::env::temp_dir().join("sinkwatch-test-config-none"),
+        );
+        c
+    }
+
+    /// A headless sinkwatch; killed on drop unless terminated (a failing
+    /// test leaves no process behind).
+    pub struct Headless {
+        child: Child,
+        pub addr: String,
+        stderr: Option<std::thread::JoinHandle<String>>,
+    }
+
+    impl Drop for Headless {
+        fn drop(&mut self) {
+            if let Ok(None) = self.child.try_wait() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+
+    impl Headless {
+        #[allow(clippy::zombie_processes)] // waited in `terminate` or `drop`
+        pub fn start(extra: &[&str]) -> Headless {
+            let mut child = bin()
+                .args(["--no-tui", "--listen", "127.0.0.1:0"])
+                .args(extra)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut err = BufReader::new(child.stderr.take().unwrap());
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if err.read_line(&mut line).unwrap() == 0 {
+                    let status = child.wait();
+                    panic!("sink exited before listening: {status:?}");
+                }
+                if let Some(a) = line.trim().strip_prefix("sinkwatch: listening on ") {
+                    let addr = a.to_owned();
+                    let stderr = std::thread::spawn(move || {
+                        let mut rest = String::new();
+                        let _ = err.read_to_string(&mut rest);
+                        rest
+                    });
+                    return Headless {
+                        child,
+                        addr,
+                        stderr: Some(stderr),
+                    };
+                }
+            }
+        }
+
+        pub fn url(&self) -> String {
+            format!("http://{}", self.addr)
+        }
+
+        /// SIGTERM; its stdout lines, its stderr after the readiness line,
+        /// and its exit status.
+        pub fn terminate(mut self) -> (Vec<serde_json::Value>, String, std::process::ExitStatus) {
+            let ok = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(ok.success());
+            let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let _watchdog = watchdog(self.child.id(), done.clone());
+            let mut out = String::new();
+            self.child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut out)
+                .unwrap();
+            let status = self.child.wait().unwrap();
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            assert!(
+                status.code().is_some(),
+                "killed: no exit within 60 s of SIGTERM"
+            );
+            let lines = out
+                .lines()
+                .map(|l| {
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"))
+                })
+                .collect();
+            let err = self.stderr.take().unwrap().join().unwrap();
+            (lines, err, status)
+        }
+    }
+}
+
+#[test]
+fn two_chained_binaries_pass_every_alert_and_count_them() {
+    use binary::{Headless, bin, output};
+    let b = Headless::start(&[]);
+    let a = Headless::start(&["--forward", &b.addr, "--stats-interval", "1"]);
+    let out = output(bin().args([
+        "load",
+        "--to",
+        &a.url(),
+        "--total",
+        "5000",
+        "--concurrency",
+        "32",
+        "--json",
+    ]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let load: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(load["ok"], 5000);
+
+    // On SIGTERM A drains its queue (grace 5 s) before it reports.
+    let (a_lines, a_err, status) = a.terminate();
+    assert!(status.success(), "{a_err}");
+    let stats = a_lines.last().unwrap();
+    assert_eq!(stats["kind"], "stats");
+    assert_eq!(stats["accepted"], 5000);
+    let fwd = &stats["forward"][0];
+    assert_eq!(fwd["upstream"], format!("http://{}", b.addr));
+    assert_eq!(fwd["delivered"], 5000, "{stats}");
+    assert_eq!(fwd["accepted"], 5000);
+    assert_eq!(stats["undelivered"], 0);
+    assert!(!a_err.contains("not delivered"), "{a_err}");
+    // Every line is whole JSON (the periodic stats lines share stdout).
+    assert_eq!(
+        a_lines.iter().filter(|l| l["kind"] == "alert").count(),
+        5000
+    );
+
+    let (b_lines, _, _) = b.terminate();
+    let seqs: Vec<u64> = b_lines
+        .iter()
+        .filter(|l| l["kind"] == "alert")
+        .map(|l| l["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=5000).collect::<Vec<_>>());
+}
+
+#[test]
+fn undelivered_alerts_are_listed_in_the_record_file_and_counted_on_exit() {
+    use binary::{Headless, bin, output};
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("a.jsonl");
+    let dead = dead_addr();
+    let a = Headless::start(&[
+        "--forward",
+        &dead.to_string(),
+        "--forward-queue",
+        "5",
+        "--forward-concurrency",
+        "2",
+        "--forward-grace",
+        "0.2",
+        "--record",
+        rec.to_str().unwrap(),
+    ]);
+    for i in 0..20 {
+        let out = output(bin().args([
+            "send",
+            "--to",
+            &a.url(),
+            "--owner",
+            "o",
+            "--repo",
+            &format!("r{i}"),
+            "--policy",
+            "p",
+            "--pass",
+        ]));
+        assert!(
+            out.status.success(),
+            "accepted although the upstream is down"
+        );
+    }
+    let (lines, err, status) = a.terminate();
+    assert!(status.success());
+    let stats = lines.last().unwrap();
+    assert_eq!(stats["undelivered"], 20, "{stats}");
+    assert_eq!(stats["forward"][0]["delivered"], 0);
+    assert!(
+        err.contains(&format!("forward http://{dead}: 20 alerts not delivered")),
+        "{err}"
+    );
+
+    let text = std::fs::read_to_string(&rec).unwrap();
+    let values: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut listed: Vec<u64> = Vec::new();
+    let mut reasons = HashMap::new();
+    for v in values.iter().filter(|v| v["kind"] == "undelivered") {
+        assert_eq!(v["upstream"], format!("http://{dead}"));
+        *reasons
+            .entry(v["reason"].as_str().unwrap().to_owned())
+            .or_insert(0u64) += v["count"].as_u64().unwrap();
+        for r in v["ranges"].as_array().unwrap() {
+            listed.extend(r[0].as_u64().unwrap()..=r[1].as_u64().unwrap());
+        }
+    }
+    listed.sort_unstable();
+    assert_eq!(listed, (1..=20).collect::<Vec<_>>(), "{text}");
+    assert_eq!(reasons.get("queued"), Some(&5), "{reasons:?}");
+    // The recording still replays: readers skip the unknown kind.
+    let alerts = sinkwatch::record::read_alerts(text.as_bytes())
+        .filter(|a| a.is_ok())
+        .count();
+    assert_eq!(alerts, 20);
+}
+
+#[test]
+fn bad_forward_options_are_usage_errors() {
+    use binary::{bin, output};
+    let out = output(bin().args([
+        "--no-tui",
+        "--listen",
+        "127.0.0.1:0",
+        "--forward",
+        "ftp://x:1",
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ftp://x:1"));
+    let out = output(bin().args([
+        "--no-tui",
+        "--listen",
+        "127.0.0.1:0",
+        "--forward",
+        "127.0.0.1:1",
+        "--forward-ca",
+        "/nonexistent/ca.pem",
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/ca.pem"));
+    let out = output(bin().args([
+        "--no-tui",
+        "--listen",
+        "127.0.0.1:0",
+        "--forward-mode",
+        "proxy",
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs an upstream"));
+}
+
+/// Forwarding capacity, in process: alerts go straight into A's hub (no
+/// ingest network cost) and are tee'd to a real sink B over loopback.
+/// `cargo test --release --test forward -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a test"]
+async fn forward_throughput() {
+    for (concurrency, connections) in [
+        (16, 1),
+        (16, 2),
+        (64, 1),
+        (64, 2),
+        (128, 2),
+        (16, 1),
+        (64, 2),
+    ] {
+        let b = TestSink::start(SinkConfig::default()).await;
+        let a_hub = hub();
+        let mut cfg = fast(vec![b.url()]);
+        cfg.concurrency = concurrency;
+        cfg.connections = connections;
+        cfg.queue = 1_000_000;
+        let fwd = Forwarder::start(&a_hub, cfg).unwrap();
+        let stats = fwd.stats();
+        let n = 100_000u64;
+        let t0 = Instant::now();
+        for i in 0..n {
+            let a = sinkwatch::model::NewAlert {
+                owner: format!("org-{}", i % 10),
+                repo: format!("repo-{}", (i / 9) % 1000),
+                policy: format!("policy-{}", i % 9),
+                details: String::new(),
+                pass: i % 8 != 0,
+            };
+            a_hub.ingest(&a, None, None).unwrap();
+            if i % 1024 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        wait_for("all delivered", &stats, |s| s[0].delivered == n).await;
+        let secs = t0.elapsed().as_secs_f64();
+        let s = &stats.snapshot()[0];
+        println!(
+            "concurrency {concurrency:>3} connections {connections}: {:.0} alerts/s delivered (p50 {:?}, p99 {:?})",
+            n as f64 / secs,
+            s.latency_p50_total.unwrap(),
+            s.latency_p99_total.unwrap()
+        );
+        a_hub.close();
+        fwd.shutdown(Duration::from_secs(1)).await;
+        b.stop().await;
+    }
+}

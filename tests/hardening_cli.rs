@@ -1,0 +1,421 @@
+//! Hardening as a user meets it, through the binary: token refusals leave
+//! no trace but a count, the exposure warning, an unwritable record file,
+//! hostile text escaped in the JSON output.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use assert_cmd::prelude::*;
+
+fn bin() -> Command {
+    let mut c = Command::cargo_bin("sinkwatch").unwrap();
+    c.env(
+        "XDG_STATE_HOME",
+        std::env::temp_dir().join("sinkwatch-test-state"),
+    );
+    c.env(
+        "XDG_CONFIG_HOME",
+        std::env::temp_dir().join("sinkwatch-test-config-none"),
+    );
+    c
+}
+
+/// A headless sink; `start` returns once it is listening, with the stderr
+/// lines printed before that.
+struct Headless {
+    child: Child,
+    addr: String,
+    early_stderr: Vec<String>,
+    rest_stderr: mpsc::Receiver<String>,
+}
+
+impl Headless {
+    fn start(listen: &str, extra: &[&str]) -> Headless {
+        let child = bin()
+            .args(["--no-tui", "--listen", listen])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Owned by the guard at once: a panic below still stops the child.
+        let (_, placeholder) = mpsc::channel();
+        let mut h = Headless {
+            child,
+            addr: String::new(),
+            early_stderr: Vec::new(),
+            rest_stderr: placeholder,
+        };
+        let mut err = BufReader::new(h.child.stderr.take().unwrap());
+        loop {
+            let mut line = String::new();
+            assert!(
+                err.read_line(&mut line).unwrap_or(0) > 0,
+                "sink exited before listening: {:?}",
+                h.early_stderr
+            );
+            if let Some(a) = line.trim().strip_prefix("sinkwatch: listening on ") {
+                h.addr = a.to_owned();
+                let (tx, rx) = mpsc::channel();
+                std::thread::spawn(move || {
+                    let mut rest = String::new();
+                    let _ = err.read_to_string(&mut rest);
+                    let _ = tx.send(rest);
+                });
+                h.rest_stderr = rx;
+                return h;
+            }
+            h.early_stderr.push(line.trim_end().to_owned());
+        }
+    }
+
+    /// The address to send to (127.0.0.1 when listening on 0.0.0.0).
+    fn url(&self) -> String {
+        format!("http://{}", self.addr.replace("0.0.0.0", "127.0.0.1"))
+    }
+
+    /// SIGTERM; then stdout, the rest of stderr and the exit status.
+    fn terminate(mut self) -> (String, String, std::process::ExitStatus) {
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        let err = self
+            .rest_stderr
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_default();
+        (out, err, status)
+    }
+}
+
+impl Drop for Headless {
+    /// A failing test must not leave a sink running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn json_lines(out: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+fn send(url: &str, args: &[&str]) -> std::process::Output {
+    bin()
+        .args(["send", "--to", url, "--timeout", "10"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn without_the_token_a_client_is_refused_and_leaves_no_trace_but_a_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret-Token\n").unwrap();
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "guess\n").unwrap();
+    let rec = dir.path().join("rec.jsonl");
+    let sink = Headless::start(
+        "127.0.0.1:0",
+        &[
+            "--token-file",
+            token.to_str().unwrap(),
+            "--record",
+            rec.to_str().unwrap(),
+        ],
+    );
+    let url = sink.url();
+    let intruder = [
+        "--owner",
+        "intruder-org",
+        "--repo",
+        "intruder-repo",
+        "--policy",
+        "Intruder Policy",
+        "--fail",
+    ];
+
+    let out = send(
+        &url,
+        &[&intruder[..], &["--details", "INTRUDER-DETAILS"]].concat(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Unauthenticated"), "{err}");
+    let out = send(
+        &url,
+        &[&intruder[..], &["--token-file", wrong.to_str().unwrap()]].concat(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Unauthenticated"));
+
+    let out = send(
+        &url,
+        &[
+            "--owner",
+            "ossf",
+            "--repo",
+            "allstar",
+            "--policy",
+            "SECURITY.md",
+            "--pass",
+            "--token-file",
+            token.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (stdout, stderr, status) = sink.terminate();
+    assert!(status.success());
+    for (what, text) in [
+        ("stdout", &stdout),
+        ("stderr", &stderr),
+        ("record", &std::fs::read_to_string(&rec).unwrap()),
+    ] {
+        assert!(
+            !text.contains("intruder") && !text.contains("INTRUDER"),
+            "{what} shows a refused request: {text}"
+        );
+    }
+    let lines = json_lines(&stdout);
+    let alerts: Vec<_> = lines.iter().filter(|l| l["kind"] == "alert").collect();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["owner"], "ossf");
+    let stats = lines.last().unwrap();
+    assert_eq!(stats["kind"], "stats");
+    assert_eq!(stats["accepted"], 1);
+    assert_eq!(stats["refused"]["unauthenticated"], 2);
+    assert_eq!(std::fs::read_to_string(&rec).unwrap().lines().count(), 1);
+}
+
+#[test]
+fn listening_beyond_loopback_without_tls_or_token_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+
+    let open = Headless::start("0.0.0.0:0", &[]);
+    let warnings: Vec<_> = open
+        .early_stderr
+        .iter()
+        .filter(|l| l.contains("warning"))
+        .cloned()
+        .collect();
+    assert_eq!(warnings.len(), 1, "{:?}", open.early_stderr);
+    let w = &warnings[0];
+    assert!(
+        w.starts_with("sinkwatch: warning: listening on 0.0.0.0:"),
+        "{w}"
+    );
+    assert!(
+        w.contains("without TLS or a token") && w.contains("--token-file"),
+        "{w}"
+    );
+    // It still works (traffic only to 127.0.0.1).
+    let out = send(
+        &open.url(),
+        &["--owner", "o", "--repo", "r", "--policy", "p", "--pass"],
+    );
+    assert!(out.status.success());
+    let (_, _, status) = open.terminate();
+    assert!(status.success());
+
+    for extra in [vec!["--token-file", token.to_str().unwrap()], vec![]] {
+        let listen = if extra.is_empty() {
+            "127.0.0.1:0"
+        } else {
+            "0.0.0.0:0"
+        };
+        let quiet = Headless::start(listen, &extra);
+        assert!(
+            !quiet.early_stderr.iter().any(|l| l.contains("warning")),
+            "{listen} {extra:?}: {:?}",
+            quiet.early_stderr
+        );
+        quiet.terminate();
+    }
+}
+
+#[test]
+fn tls_suppresses_the_exposure_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+    let (c, k) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    let tls = Headless::start(
+        "0.0.0.0:0",
+        &[
+            "--tls-cert",
+            c.to_str().unwrap(),
+            "--tls-key",
+            k.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        !tls.early_stderr.iter().any(|l| l.contains("warning")),
+        "{:?}",
+        tls.early_stderr
+    );
+    let url = format!("https://{}", tls.addr.replace("0.0.0.0", "127.0.0.1"));
+    let out = bin()
+        .args([
+            "send",
+            "--to",
+            &url,
+            "--ca",
+            c.to_str().unwrap(),
+            "--timeout",
+            "10",
+        ])
+        .args(["--owner", "o", "--repo", "r", "--policy", "p", "--pass"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tls.terminate();
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_unwritable_record_file_is_reported_and_ingest_goes_on() {
+    let sink = Headless::start("127.0.0.1:0", &["--record", "/dev/full"]);
+    // Enough text that the recorder's 64 KiB buffer must reach the device.
+    let out = bin()
+        .args([
+            "load",
+            "--to",
+            &sink.url(),
+            "--total",
+            "600",
+            "--concurrency",
+            "8",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let details = "x".repeat(2000);
+    for i in 0..40 {
+        let out = send(
+            &sink.url(),
+            &[
+                "--owner",
+                "o",
+                "--repo",
+                &format!("r{i}"),
+                "--policy",
+                "p",
+                "--fail",
+                "--details",
+                &details,
+            ],
+        );
+        assert!(out.status.success());
+    }
+    let (stdout, stderr, status) = sink.terminate();
+    assert!(
+        status.success(),
+        "a failing recorder is not a failed run: {stderr}"
+    );
+    let lines = json_lines(&stdout);
+    let seqs: Vec<u64> = lines
+        .iter()
+        .filter(|l| l["kind"] == "alert")
+        .map(|l| l["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=640).collect::<Vec<_>>(),
+        "every alert still printed"
+    );
+    assert!(
+        stderr.contains("record file: /dev/full") && stderr.contains("No space left on device"),
+        "{stderr}"
+    );
+    let stats = lines.last().unwrap();
+    assert_eq!(stats["accepted"], 640);
+    let lost = stats["lost"]["/dev/full"].as_u64().unwrap();
+    assert!(lost > 0, "lost records are counted: {stats}");
+    assert_eq!(stats["lost"]["stdout"], 0);
+}
+
+#[test]
+fn escape_sequences_in_alerts_stay_escaped_in_the_json_output() {
+    let sink = Headless::start("127.0.0.1:0", &[]);
+    let hostile = "title \u{1b}]0;pwned\u{7} clear \u{1b}[2J\u{1b}[H colour \u{1b}[31mred\u{1b}[0m \
+                   8bit-csi \u{9b}31m bidi \u{202e}txt.exe zero\u{200b}width del\u{7f} nul-free \r\n";
+    let out = send(
+        &sink.url(),
+        &[
+            "--owner",
+            "o\u{1b}[2J",
+            "--repo",
+            "r\u{202e}",
+            "--policy",
+            "p\u{7}",
+            "--fail",
+            "--details",
+            hostile,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (stdout, _, _) = sink.terminate();
+    // No raw control (C0, DEL, C1 such as the 8-bit CSI), bidi override or
+    // zero-width character anywhere in the output: all are \u escapes.
+    for line in stdout.lines() {
+        assert!(
+            !line.chars().any(|c| c.is_control()),
+            "raw control character in {line:?}"
+        );
+        assert!(
+            sinkwatch::sanitize::is_clean_line(line),
+            "terminal-unsafe text in {line:?}"
+        );
+    }
+    assert!(
+        stdout.contains("\\u009b31m") && stdout.contains("\\u202etxt.exe"),
+        "{stdout}"
+    );
+    let lines = json_lines(&stdout);
+    let a = &lines[0];
+    assert_eq!(a["details"], hostile, "JSON keeps the raw text");
+    assert_eq!(a["owner"], "o\u{1b}[2J");
+    assert!(stdout.contains("\\u001b]0;pwned\\u0007"), "{stdout}");
+}

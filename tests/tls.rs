@@ -1,0 +1,574 @@
+//! TLS and mTLS with certificates made here by rcgen: a CA, a server
+//! certificate for localhost/127.0.0.1, a client certificate from the CA and
+//! one from another CA. Over real loopback connections, each call bounded in
+//! time so a bug fails instead of hanging.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use assert_cmd::prelude::*;
+use common::{TestSink, alert};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer,
+    KeyPair, KeyUsagePurpose,
+};
+use sinkwatch::client::Target;
+use sinkwatch::sink::{SinkConfig, SinkLimits, TlsFiles};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const CALL: Duration = Duration::from_secs(10);
+
+struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    pem: String,
+}
+
+fn make_ca(name: &str) -> Ca {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    Ca {
+        pem: cert.pem(),
+        issuer: Issuer::new(params, key),
+    }
+}
+
+/// (certificate PEM, key PEM) signed by `ca`.
+fn leaf(ca: &Ca, cn: DnValue, sans: &[&str], eku: ExtendedKeyUsagePurpose) -> (String, String) {
+    let mut params =
+        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.extended_key_usages = vec![eku];
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca.issuer).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+struct Pki {
+    dir: tempfile::TempDir,
+    ca: Ca,
+    server: TlsFiles,
+    client: (String, String),
+    stranger: (String, String),
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = make_ca("sinkwatch test CA");
+        let other = make_ca("some other CA");
+        let (cert, key) = leaf(
+            &ca,
+            "sinkwatch test server".into(),
+            &["localhost", "127.0.0.1"],
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        let client = leaf(
+            &ca,
+            "allstar".into(),
+            &["allstar.example.org"],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        let stranger = leaf(
+            &other,
+            "allstar".into(),
+            &["allstar.example.org"],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let server = TlsFiles {
+            cert: write("server.pem", &cert),
+            key: write("server.key", &key),
+            client_ca: None,
+        };
+        write("ca.pem", &ca.pem);
+        write("client.pem", &client.0);
+        write("client.key", &client.1);
+        write("stranger.pem", &stranger.0);
+        write("stranger.key", &stranger.1);
+        Pki {
+            dir,
+            ca,
+            server,
+            client,
+            stranger,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn mtls(&self) -> TlsFiles {
+        TlsFiles {
+            client_ca: Some(self.path("ca.pem")),
+            ..self.server.clone()
+        }
+    }
+
+    fn target(&self, sink: &TestSink, identity: Option<&(String, String)>) -> Target {
+        Target {
+            url: format!("https://{}", sink.addr),
+            ca_pem: Some(self.ca.pem.clone().into_bytes()),
+            client_identity: identity
+                .map(|(c, k)| (c.clone().into_bytes(), k.clone().into_bytes())),
+            token: None,
+        }
+    }
+}
+
+async fn send(target: &Target, repo: &str) -> Result<(), String> {
+    let mut client = target.client()?;
+    match tokio::time::timeout(
+        CALL,
+        client.alert(alert("ossf", repo, "SECURITY.md", false, "x")),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(status)) => Err(format!("{:?}: {}", status.code(), status.message())),
+        Err(_) => panic!("call to {} did not finish within {CALL:?}", target.url),
+    }
+}
+
+#[tokio::test]
+async fn server_tls_works_with_the_ca_and_refuses_plaintext() {
+    let pki = Pki::new();
+    let sink = TestSink::start(SinkConfig {
+        tls: Some(pki.server.clone()),
+        ..SinkConfig::default()
+    })
+    .await;
+    let (_, mut rx) = sink.hub.subscribe();
+
+    send(&pki.target(&sink, None), "over-tls").await.unwrap();
+    let r = rx.recv().await.unwrap();
+    assert_eq!(&*r.repo, "over-tls");
+    let peer = r.peer.as_ref().unwrap();
+    assert!(peer.label.starts_with("127.0.0.1:"), "{}", peer.label);
+    assert_eq!(peer.identity, None, "no client certificate, no identity");
+
+    // Without the CA the server is not trusted (system roots do not know it).
+    let mut untrusted = pki.target(&sink, None);
+    untrusted.ca_pem = None;
+    assert!(send(&untrusted, "untrusted").await.is_err());
+    // Plaintext HTTP/2 to the TLS port fails and does not hurt the sink.
+    assert!(
+        send(&Target::plain(format!("http://{}", sink.addr)), "plain")
+            .await
+            .is_err()
+    );
+
+    send(&pki.target(&sink, None), "again").await.unwrap();
+    assert_eq!(sink.hub.read(|s| s.accepted()), 2);
+    sink.stop().await;
+}
+
+#[tokio::test]
+async fn mtls_requires_a_certificate_from_the_client_ca_and_records_its_identity() {
+    let pki = Pki::new();
+    let sink = TestSink::start(SinkConfig {
+        tls: Some(pki.mtls()),
+        ..SinkConfig::default()
+    })
+    .await;
+    let (_, mut rx) = sink.hub.subscribe();
+
+    let err = send(&pki.target(&sink, None), "no-cert").await.unwrap_err();
+    assert!(
+        err.starts_with("Unavailable") || err.starts_with("Unknown"),
+        "{err}"
+    );
+    let err = send(&pki.target(&sink, Some(&pki.stranger)), "wrong-ca")
+        .await
+        .unwrap_err();
+    assert!(
+        err.starts_with("Unavailable") || err.starts_with("Unknown"),
+        "{err}"
+    );
+    assert_eq!(
+        sink.hub.read(|s| s.accepted()),
+        0,
+        "nothing got through without a valid certificate"
+    );
+
+    send(&pki.target(&sink, Some(&pki.client)), "with-cert")
+        .await
+        .unwrap();
+    let r = rx.recv().await.unwrap();
+    assert_eq!((&*r.repo, r.seq), ("with-cert", 1));
+    let identity = r.peer.as_ref().unwrap().identity.clone().unwrap();
+    assert_eq!(identity, "CN=allstar (DNS:allstar.example.org)");
+
+    // The JSON line carries it as peer_identity.
+    let mut line = Vec::new();
+    sinkwatch::record::write_alert(&mut line, &r).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&line).unwrap();
+    assert_eq!(json["peer_identity"], identity);
+    assert!(json["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
+
+    // Several calls on the connection: the identity is the same each time.
+    let target = pki.target(&sink, Some(&pki.client));
+    let mut client = target.client().unwrap();
+    for i in 0..3 {
+        tokio::time::timeout(
+            CALL,
+            client.alert(alert("ossf", &format!("r{i}"), "p", true, "")),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let r = rx.recv().await.unwrap();
+        assert_eq!(
+            r.peer.as_ref().unwrap().identity.as_deref(),
+            Some(identity.as_str())
+        );
+    }
+    assert_eq!(sink.hub.read(|s| s.accepted()), 4);
+    sink.stop().await;
+}
+
+#[tokio::test]
+async fn a_hostile_certificate_subject_is_raw_in_json_and_harmless_on_screen() {
+    let pki = Pki::new();
+    let evil = leaf(
+        &pki.ca,
+        DnValue::Utf8String("allstar\u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}".into()),
+        &["allstar.example.org"],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
+    let sink = TestSink::start(SinkConfig {
+        tls: Some(pki.mtls()),
+        ..SinkConfig::default()
+    })
+    .await;
+    let (_, mut rx) = sink.hub.subscribe();
+    send(&pki.target(&sink, Some(&evil)), "evil").await.unwrap();
+    let r = rx.recv().await.unwrap();
+    let identity = r.peer.as_ref().unwrap().identity.clone().unwrap();
+    assert!(identity.contains("pwned"), "{identity:?}");
+
+    // Shown: no control, bidi or escape character survives the sanitizer.
+    let shown = sinkwatch::sanitize::line(&identity);
+    assert!(
+        !shown
+            .chars()
+            .any(|c| c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c)),
+        "{shown:?}"
+    );
+    // JSON: escaped, never a raw control byte.
+    let mut line = Vec::new();
+    sinkwatch::record::write_alert(&mut line, &r).unwrap();
+    assert!(
+        !line[..line.len() - 1]
+            .iter()
+            .any(|b| *b < 0x20 || *b == 0x7f),
+        "{}",
+        String::from_utf8_lossy(&line)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&line).unwrap();
+    assert_eq!(json["peer_identity"], identity, "JSON keeps the raw text");
+    sink.stop().await;
+}
+
+#[tokio::test]
+async fn a_stalled_tls_handshake_is_closed_after_the_idle_timeout() {
+    let pki = Pki::new();
+    let limits = SinkLimits {
+        idle_timeout: Duration::from_millis(500),
+        ..SinkLimits::default()
+    };
+    let sink = TestSink::start(SinkConfig {
+        tls: Some(pki.server.clone()),
+        limits,
+        ..SinkConfig::default()
+    })
+    .await;
+    // A TLS record header announcing a ClientHello that never comes.
+    let mut stalled = tokio::net::TcpStream::connect(sink.addr).await.unwrap();
+    stalled
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .await
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(10), stalled.read(&mut buf))
+        .await
+        .expect("the server closes a stalled handshake")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "closed without an answer");
+    assert_eq!(sink.hub.refused(sinkwatch::hub::Refusal::IdleTimeout), 1);
+    // A real client is served meanwhile and afterwards.
+    send(&pki.target(&sink, None), "after").await.unwrap();
+    sink.stop().await;
+}
+
+// ---- bad TLS files through the binary: one line naming the file, exit 2
+
+fn bin() -> Command {
+    let mut c = Command::cargo_bin("sinkwatch").unwrap();
+    c.env(
+        "XDG_STATE_HOME",
+        std::env::temp_dir().join("sinkwatch-test-state"),
+    );
+    c.env(
+        "XDG_CONFIG_HOME",
+        std::env::temp_dir().join("sinkwatch-test-config-none"),
+    );
+    c
+}
+
+/// A child process that is stopped if the test fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run_with(args: &[&str]) -> (Option<i32>, String) {
+    let out = bin()
+        .args(["--no-tui", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_tls_files_are_one_clear_line_naming_the_file() {
+    let pki = Pki::new();
+    let s = |p: &PathBuf| p.to_str().unwrap().to_owned();
+    let cert = s(&pki.server.cert);
+    let key = s(&pki.server.key);
+    let missing = s(&pki.path("missing.pem"));
+    let not_pem = pki.path("not-pem.txt");
+    std::fs::write(&not_pem, "hello, I am not a certificate\n").unwrap();
+    let not_pem = s(&not_pem);
+    let bad_b64 = pki.path("bad-b64.pem");
+    std::fs::write(
+        &bad_b64,
+        "-----BEGIN CERTIFICATE-----\n!!!notbase64!!!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let bad_b64 = s(&bad_b64);
+    let junk_cert = pki.path("junk-cert.pem");
+    std::fs::write(
+        &junk_cert,
+        "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let junk_cert = s(&junk_cert);
+    let encrypted = pki.path("enc.key");
+    std::fs::write(
+        &encrypted,
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\naGVsbG8=\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let encrypted = s(&encrypted);
+    // A valid key of another certificate.
+    let other_key = s(&pki.path("client.key"));
+
+    let cases: Vec<(Vec<&str>, &str, &[&str])> = vec![
+        (
+            vec!["--tls-cert", &missing, "--tls-key", &key],
+            &missing,
+            &["cannot read TLS certificate"],
+        ),
+        (
+            vec!["--tls-cert", &cert, "--tls-key", &missing],
+            &missing,
+            &["cannot read TLS key"],
+        ),
+        (
+            vec!["--tls-cert", &not_pem, "--tls-key", &key],
+            &not_pem,
+            &["no certificate found"],
+        ),
+        (
+            vec!["--tls-cert", &bad_b64, "--tls-key", &key],
+            &bad_b64,
+            &["PEM block 1 is invalid"],
+        ),
+        (
+            vec!["--tls-cert", &junk_cert, "--tls-key", &key],
+            &junk_cert,
+            &["not a valid X.509 certificate"],
+        ),
+        (
+            vec!["--tls-cert", &cert, "--tls-key", &not_pem],
+            &not_pem,
+            &["no private key found"],
+        ),
+        (
+            vec!["--tls-cert", &cert, "--tls-key", &cert],
+            &cert,
+            &["TLS key", "no private key found"],
+        ),
+        (
+            vec!["--tls-cert", &cert, "--tls-key", &encrypted],
+            &encrypted,
+            &["encrypted private keys are not supported"],
+        ),
+        (
+            vec!["--tls-cert", &cert, "--tls-key", &other_key],
+            &other_key,
+            &["do not work together"],
+        ),
+        (
+            vec![
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                &key,
+                "--tls-client-ca",
+                &missing,
+            ],
+            &missing,
+            &["cannot read client CA"],
+        ),
+        (
+            vec![
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                &key,
+                "--tls-client-ca",
+                &not_pem,
+            ],
+            &not_pem,
+            &["client CA", "no certificate found"],
+        ),
+    ];
+    for (args, names, wants) in cases {
+        let (code, err) = run_with(&args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(err.starts_with("sinkwatch: "), "{err}");
+        assert!(err.contains(names), "{args:?}: names {names}: {err}");
+        for want in wants {
+            assert!(err.contains(want), "{args:?}: want {want:?}: {err}");
+        }
+        assert!(
+            !err.contains("listening on"),
+            "fails before listening: {err}"
+        );
+    }
+    // --tls-cert without --tls-key is a usage error too.
+    let (code, _) = run_with(&["--tls-cert", &cert]);
+    assert_eq!(code, Some(2));
+}
+
+#[test]
+fn the_binary_serves_mtls_and_prints_the_identity() {
+    use std::io::{BufRead, BufReader, Read};
+    let pki = Pki::new();
+    let s = |p: PathBuf| p.to_str().unwrap().to_owned();
+    let mut child = KillOnDrop(
+        bin()
+            .args(["--no-tui", "--listen", "127.0.0.1:0"])
+            .args([
+                "--tls-cert",
+                &s(pki.server.cert.clone()),
+                "--tls-key",
+                &s(pki.server.key.clone()),
+            ])
+            .args(["--tls-client-ca", &s(pki.path("ca.pem"))])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut err = BufReader::new(child.0.stderr.take().unwrap());
+    let addr = loop {
+        let mut line = String::new();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "sink exited before listening"
+        );
+        if let Some(a) = line.trim().strip_prefix("sinkwatch: listening on ") {
+            break a.to_owned();
+        }
+    };
+    let url = format!("https://{addr}");
+    let send = |extra: &[&str]| {
+        bin()
+            .args(["send", "--to", &url, "--ca", &s(pki.path("ca.pem"))])
+            .args([
+                "--owner",
+                "ossf",
+                "--repo",
+                "allstar",
+                "--policy",
+                "SECURITY.md",
+                "--fail",
+                "--timeout",
+                "10",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let without = send(&[]);
+    assert_eq!(without.status.code(), Some(1), "{without:?}");
+    let stranger = send(&[
+        "--client-cert",
+        &s(pki.path("stranger.pem")),
+        "--client-key",
+        &s(pki.path("stranger.key")),
+    ]);
+    assert_eq!(stranger.status.code(), Some(1), "{stranger:?}");
+    let ok = send(&[
+        "--client-cert",
+        &s(pki.path("client.pem")),
+        "--client-key",
+        &s(pki.path("client.key")),
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    let mut out = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(child.0.wait().unwrap().success());
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let alerts: Vec<_> = lines.iter().filter(|l| l["kind"] == "alert").collect();
+    assert_eq!(alerts.len(), 1, "{out}");
+    assert_eq!(
+        alerts[0]["peer_identity"],
+        "CN=allstar (DNS:allstar.example.org)"
+    );
+}
