@@ -6,10 +6,14 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
+use sinkwatch::cli::ForwardMode;
 use sinkwatch::client::demo::DemoWorld;
+use sinkwatch::forward::{ForwardStats, Outcome, Role, UpstreamSnapshot, UpstreamState};
 use sinkwatch::model::StoreLimits;
 use sinkwatch::ui::app::SourceInfo;
 use sinkwatch::ui::harness::Harness;
@@ -179,6 +183,62 @@ fn harness(theme: &str) -> Harness {
     h
 }
 
+/// `--forward 127.0.0.1:50071 --forward 127.0.0.1:50072`: the first up and
+/// delivering, the second down for a while, its queue filling. `last` is
+/// the newest alert (selected): delivered to one, queued for the other.
+fn forwarding_stats(last: u64) -> Arc<ForwardStats> {
+    let base = |port: u16, state: UpstreamState, for_s: u64| UpstreamSnapshot {
+        url: format!("http://127.0.0.1:{port}"),
+        role: Role::Tee,
+        state,
+        state_for: Duration::from_secs(for_s),
+        accepted: 0,
+        delivered: 0,
+        failed: 0,
+        dropped: 0,
+        queued: 0,
+        in_flight: 0,
+        retries: 0,
+        queue_capacity: 100_000,
+        rate: 0.0,
+        latency_p50: None,
+        latency_p99: None,
+        latency_p50_total: None,
+        latency_p99_total: None,
+        last_error: None,
+        last_error_age: None,
+    };
+    let up = UpstreamSnapshot {
+        delivered: 1_496,
+        rate: 6.7,
+        latency_p50: Some(Duration::from_micros(1_300)),
+        latency_p99: Some(Duration::from_micros(5_900)),
+        ..base(50071, UpstreamState::Up, 224)
+    };
+    let down = UpstreamSnapshot {
+        delivered: 1_190,
+        queued: 246,
+        in_flight: 64,
+        retries: 2_731,
+        last_error: Some(
+            "Unavailable: tcp connect error: Connection refused (os error 111)".into(),
+        ),
+        last_error_age: Some(Duration::ZERO),
+        ..base(50072, UpstreamState::Down, 47)
+    };
+    let delivered = Outcome::Delivered {
+        attempts: 1,
+        latency: Duration::from_micros(1_250),
+    };
+    Arc::new(ForwardStats::for_display(
+        ForwardMode::Tee,
+        vec![
+            (up, vec![(last, delivered)]),
+            (down, vec![(last, Outcome::Queued)]),
+        ],
+    ))
+}
+
 fn save(dir: &Path, name: &str, h: &mut Harness, bg: &str, fg: &str) {
     let buf = h.draw().clone();
     let path: PathBuf = dir.join(format!("{name}.svg"));
@@ -216,4 +276,12 @@ fn main() {
 
     let mut h = harness("high-contrast");
     save(&dir, "live-high-contrast", &mut h, "#000000", "#ffffff");
+
+    // Forwarding to two upstreams, one of them down: the panel (F) in the
+    // place of Transitions, and the selected alert's outcome per upstream.
+    let h0 = harness("dark");
+    let last = h0.hub.read(|s| s.next_seq()).saturating_sub(1);
+    let mut h = h0.with_forward(forwarding_stats(last));
+    h.press("F");
+    save(&dir, "forwarding", &mut h, dark_bg, dark_fg);
 }

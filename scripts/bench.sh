@@ -77,7 +77,7 @@ if command -v script >/dev/null 2>&1; then
   TERM=xterm-256color script -qfec "stty cols 200 rows 50; exec '$BIN' --listen 127.0.0.1:0 2>'$TMP/tui.err'" /dev/null >/dev/null 2>&1 &
   echo $! >"$TMP/tui.pid"
   for _ in $(seq 1 600); do
-    TUI_ADDR=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$TMP/tui.err" 2>/dev/null | head -n 1)
+    TUI_ADDR=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$TMP/tui.err" 2>/dev/null | head -n 1 || true)
     [ -n "$TUI_ADDR" ] && break
     sleep 0.05
   done

@@ -3,9 +3,16 @@
 //! injected (the harness starts at 2026-11-25T21:00:00Z), so times in the
 //! frames are deterministic.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use crossterm::event::MouseEventKind;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
+use sinkwatch::cli::ForwardMode;
+use sinkwatch::forward::{
+    DropReason, ForwardStats, Outcome as FwdOutcome, Role, UpstreamSnapshot, UpstreamState,
+};
 use sinkwatch::model::StoreLimits;
 use sinkwatch::record::RecordedAlert;
 use sinkwatch::ui::app::{AlertsView, Outcome, SourceInfo};
@@ -134,7 +141,11 @@ fn pass_to_fail_shows_in_transitions_failing_list_and_details() {
     let buf = h.draw().clone();
     let (x, y) = find(&buf, "✗ FAIL ossf/allstar").expect("the regression on top");
     assert_eq!(y, 3);
-    assert_eq!(buf[(x, y)].style().bg, Some(Color::Yellow), "flash over selection");
+    assert_eq!(
+        buf[(x, y)].style().bg,
+        Some(Color::Yellow),
+        "flash over selection"
+    );
     h.press("v");
     assert_eq!(h.app.view, AlertsView::Latest);
     let buf = h.draw().clone();
@@ -548,4 +559,294 @@ fn the_banner_and_recorder_problems_show() {
     *stats.last_error.lock().unwrap() = Some("No space left on device".into());
     let screen = h.screen();
     assert!(screen.contains("record alerts.jsonl: No space left on device"));
+}
+
+// ---- forwarding -----------------------------------------------------------
+
+/// An upstream's view with the given state and counters. Ages are whole
+/// minutes and a half, so that the frame does not depend on how long the
+/// test takes (the forwarder's clock is real).
+fn upstream(port: u16, state: UpstreamState, for_s: u64) -> UpstreamSnapshot {
+    UpstreamSnapshot {
+        url: format!("http://127.0.0.1:{port}"),
+        role: Role::Tee,
+        state,
+        state_for: Duration::from_secs(for_s),
+        accepted: 0,
+        delivered: 0,
+        failed: 0,
+        dropped: 0,
+        queued: 0,
+        in_flight: 0,
+        retries: 0,
+        queue_capacity: 100_000,
+        rate: 0.0,
+        latency_p50: None,
+        latency_p99: None,
+        latency_p50_total: None,
+        latency_p99_total: None,
+        last_error: None,
+        last_error_age: None,
+    }
+}
+
+fn healthy_upstream(port: u16) -> UpstreamSnapshot {
+    UpstreamSnapshot {
+        delivered: 12_345,
+        rate: 41.2,
+        latency_p50: Some(Duration::from_micros(1_200)),
+        latency_p99: Some(Duration::from_micros(4_800)),
+        ..upstream(port, UpstreamState::Up, 210)
+    }
+}
+
+/// 50071 up (some failures, a few in flight), 50072 down with its queue
+/// full and drops; outcomes for alerts 29 and 30.
+fn one_up_one_down() -> Arc<ForwardStats> {
+    let up = UpstreamSnapshot {
+        failed: 3,
+        queued: 12,
+        in_flight: 4,
+        retries: 7,
+        last_error: Some("InvalidArgument: policy name too long".into()),
+        last_error_age: Some(Duration::from_secs(150)),
+        ..healthy_upstream(50071)
+    };
+    let down = UpstreamSnapshot {
+        dropped: 2_000,
+        queued: 100_000,
+        in_flight: 1,
+        retries: 250,
+        last_error: Some(
+            "Unavailable: error trying to connect: tcp connect error: Connection refused (os error 111)"
+                .into(),
+        ),
+        last_error_age: Some(Duration::from_secs(90)),
+        ..upstream(50072, UpstreamState::Down, 150)
+    };
+    Arc::new(ForwardStats::for_display(
+        ForwardMode::Tee,
+        vec![
+            (
+                up,
+                vec![
+                    (
+                        30,
+                        FwdOutcome::Delivered {
+                            attempts: 2,
+                            latency: Duration::from_micros(3_400),
+                        },
+                    ),
+                    (
+                        29,
+                        FwdOutcome::Failed {
+                            code: tonic::Code::InvalidArgument,
+                            message: "policy name too long\x1b[2J".into(),
+                            attempts: 1,
+                        },
+                    ),
+                ],
+            ),
+            (
+                down,
+                vec![
+                    (30, FwdOutcome::Dropped(DropReason::QueueFull)),
+                    (29, FwdOutcome::InFlight { attempts: 3 }),
+                ],
+            ),
+        ],
+    ))
+}
+
+/// The status bar and the footer.
+fn bottom_lines(screen: &str) -> String {
+    let lines: Vec<&str> = screen.lines().collect();
+    lines[lines.len() - 2..].join("\n")
+}
+
+#[test]
+fn the_status_bar_shows_forwarding_health() {
+    let base = Theme::default_theme().status_bar;
+    let warn = Theme::default_theme().status_warn;
+
+    // Healthy: every upstream up, nothing dropped or failed.
+    let stats = Arc::new(ForwardStats::for_display(
+        ForwardMode::Tee,
+        vec![
+            (healthy_upstream(50071), vec![]),
+            (healthy_upstream(50072), vec![]),
+        ],
+    ));
+    let mut h = Harness::live(160, 45).with_forward(stats);
+    scan(&mut h);
+    let buf = h.draw().clone();
+    let screen = buffer_text(&buf);
+    let status = line_with(&screen, "listen 127.0.0.1:50051");
+    assert!(
+        status.contains("refused 0 │ fwd 2/2 up · queued 0 · dropped 0 · failed 0"),
+        "{status}"
+    );
+    let (x, y) = find(&buf, "fwd 2/2 up").unwrap();
+    let cell = &buf[(x, y)];
+    assert_eq!(
+        (Some(cell.fg), Some(cell.bg), cell.modifier),
+        (base.fg, base.bg, base.add_modifier),
+        "healthy: the plain status style"
+    );
+    insta::assert_snapshot!("forward_status_healthy", bottom_lines(&screen));
+
+    // One upstream down, its queue full and dropping: the warning style.
+    let mut h = Harness::live(160, 45).with_forward(one_up_one_down());
+    scan(&mut h);
+    let buf = h.draw().clone();
+    let screen = buffer_text(&buf);
+    let status = line_with(&screen, "listen 127.0.0.1:50051");
+    assert!(
+        status.contains("fwd 1/2 up, 1 down · queued 100,017 · dropped 2,000 · failed 3"),
+        "{status}"
+    );
+    let (x, y) = find(&buf, "fwd 1/2 up").unwrap();
+    let cell = &buf[(x, y)];
+    assert_eq!(
+        (Some(cell.fg), Some(cell.bg), cell.modifier),
+        (warn.fg, warn.bg, warn.add_modifier),
+        "trouble: the warning style"
+    );
+    insta::assert_snapshot!("forward_status_down", bottom_lines(&screen));
+
+    // Narrow: zero counters, `queued`, `refused 0` and `/ N keys` make room.
+    h.resize(100, 30);
+    let screen = h.screen();
+    let status = line_with(&screen, "listen 127.0.0.1:50051");
+    assert!(status.contains("fwd 1/2 up, 1 down"), "{status}");
+    assert!(status.contains("dropped 2,000"), "{status}");
+    insta::assert_snapshot!("forward_status_narrow", bottom_lines(&screen));
+
+    // Without --forward nothing is said about forwarding.
+    let mut h = Harness::live(160, 45);
+    scan(&mut h);
+    assert!(!h.screen().contains("fwd "));
+}
+
+#[test]
+fn the_forwarding_panel_replaces_transitions() {
+    let mut h = Harness::live(160, 45).with_forward(one_up_one_down());
+    scan(&mut h);
+    h.press("F");
+    assert!(h.app.forward_panel);
+    let screen = h.screen();
+    assert!(!screen.contains("Transitions"), "{screen}");
+    let title = line_with(&screen, " Forwarding ");
+    assert!(title.contains("tee · 1/2 up · ✗ 1 down"), "{title}");
+    assert!(screen.contains("✓ 127.0.0.1:50071 · tee"));
+    assert!(screen.contains("up 3m · 41/s · p50 1.2 ms · p99 4.8 ms · retries 7"));
+    assert!(screen.contains("✗ 127.0.0.1:50072 · tee"));
+    assert!(screen.contains("down 2m · 0.0/s · no answers yet · retries 250"));
+    assert!(screen.contains("dropped 2,000"));
+    assert!(screen.contains("queued 100,000 (full)"));
+    assert!(screen.contains("last error 1m ago: Unavailable: error trying to"));
+    assert!(screen.contains("Connection refused (os"), "the error wraps");
+    // Details is still there, with the selected alert's outcomes.
+    assert!(screen.contains("forward 127.0.0.1:50071 → delivered (3.4 ms, attempt 2)"));
+    insta::assert_snapshot!("forward_panel", screen);
+
+    // Tab goes through it in the place of Transitions; F hides it again.
+    h.press("Tab Tab");
+    assert_eq!(h.app.focus, Pane::Forwarding);
+    h.press("Tab");
+    assert_eq!(h.app.focus, Pane::Orgs);
+    h.press("BackTab");
+    assert_eq!(h.app.focus, Pane::Forwarding);
+    h.press("F");
+    assert_eq!(h.app.focus, Pane::Transitions);
+    assert!(h.screen().contains("Transitions"));
+}
+
+#[test]
+fn the_forwarding_panel_at_100x30_takes_the_details_place_too() {
+    let mut h = Harness::live(100, 30).with_forward(one_up_one_down());
+    scan(&mut h);
+    h.press("Tab F");
+    // Focus was on Details, which the panel now covers.
+    assert_eq!(h.app.focus, Pane::Forwarding);
+    let screen = h.screen();
+    assert!(!screen.contains("Details"), "{screen}");
+    assert!(screen.contains("✓ 127.0.0.1:50071 · tee"));
+    assert!(screen.contains("✗ 127.0.0.1:50072 · tee"));
+    insta::assert_snapshot!("forward_panel_100x30", screen);
+    // Tab skips the hidden Details.
+    h.press("BackTab");
+    assert_eq!(h.app.focus, Pane::Alerts);
+    h.press("Tab");
+    assert_eq!(h.app.focus, Pane::Forwarding);
+}
+
+#[test]
+fn the_forwarding_panel_scrolls_by_upstream() {
+    let ups = (0..8)
+        .map(|i| (healthy_upstream(50071 + i), vec![]))
+        .collect();
+    let stats = Arc::new(ForwardStats::for_display(ForwardMode::Tee, ups));
+    let mut h = Harness::live(160, 45).with_forward(stats);
+    scan(&mut h);
+    h.press("F");
+    let screen = h.screen();
+    assert!(screen.contains("✓ 127.0.0.1:50071 · tee"));
+    assert!(!screen.contains("✓ 127.0.0.1:50078 · tee"));
+    assert!(screen.contains("↓ 4 more · Tab here, j/k"), "{screen}");
+    h.press("Tab Tab G");
+    assert_eq!(h.app.focus, Pane::Forwarding);
+    let screen = h.screen();
+    assert!(screen.contains("✓ 127.0.0.1:50078 · tee"));
+    assert!(!screen.contains("✓ 127.0.0.1:50077 · tee"));
+    assert!(screen.contains("↑ 7 above · j/k"), "{screen}");
+    h.press("k");
+    assert!(h.screen().contains("✓ 127.0.0.1:50077 · tee"));
+    h.press("g");
+    assert!(h.screen().contains("✓ 127.0.0.1:50071 · tee"));
+}
+
+#[test]
+fn without_forwarding_the_panel_says_how_to_start_it() {
+    let mut h = Harness::live(160, 45);
+    scan(&mut h);
+    h.press("F");
+    let screen = h.screen();
+    assert!(line_with(&screen, " Forwarding ").contains("off"));
+    assert!(screen.contains("Forwarding is off."));
+    assert!(screen.contains("--forward URL"));
+    assert!(!screen.contains("forward 127"), "no outcomes in Details");
+}
+
+#[test]
+fn details_show_each_alerts_outcome_per_upstream() {
+    let mut h = Harness::live(160, 45).with_forward(one_up_one_down());
+    scan(&mut h);
+    // The newest alert (#30) is selected.
+    let screen = h.screen();
+    assert!(
+        screen.contains("forward 127.0.0.1:50071 → delivered (3.4 ms, attempt 2)"),
+        "{screen}"
+    );
+    assert!(screen.contains("forward 127.0.0.1:50072 → dropped: queue full"));
+    // #29: failed upstream (the message sanitized), retrying on the other.
+    h.press("j Enter");
+    let buf = h.draw().clone();
+    let screen = buffer_text(&buf);
+    // (wrapped in the 65 columns of Details)
+    assert!(
+        screen.contains("forward 127.0.0.1:50071 → failed: InvalidArgument: policy name"),
+        "{screen}"
+    );
+    assert!(screen.contains("too long\\x1b[2J"), "sanitized: {screen}");
+    assert!(screen.contains("forward 127.0.0.1:50072 → in flight (retrying, 3 failed attempts)"));
+    let (x, y) = find(&buf, "failed: InvalidArgument").unwrap();
+    assert_eq!(buf[(x, y)].style().fg, Theme::default_theme().fail.fg);
+    insta::assert_snapshot!("forward_details", screen);
+    // An alert the forwarder has no outcome for (yet).
+    h.press("Esc j");
+    assert!(
+        h.screen()
+            .contains("forward 127.0.0.1:50071 → not handed to the forwarder yet")
+    );
 }

@@ -754,6 +754,70 @@ impl Upstream {
     }
 }
 
+impl super::ForwardStats {
+    /// Forwarding stats that show exactly the given snapshots, for tests and
+    /// screenshots: nothing is sent and nothing changes afterwards.
+    ///
+    /// Per upstream, from its [`UpstreamSnapshot`]: `url`, `role`, `state`
+    /// and how long (`state_for`), the counters (`accepted` is their sum, so
+    /// they balance; `in_flight` alerts get placeholder seqs), `retries`,
+    /// `queue_capacity`, `rate` (kept as given), the recent latency
+    /// `latency_p50`/`latency_p99` (also the whole-run ones; the `*_total`
+    /// fields are ignored), `last_error` with its age. The outcomes list sets
+    /// per-alert outcomes `(seq, outcome)` for [`super::ForwardStats::outcomes`].
+    pub fn for_display(
+        mode: crate::cli::ForwardMode,
+        upstreams: Vec<(UpstreamSnapshot, Vec<(u64, Outcome)>)>,
+    ) -> super::ForwardStats {
+        let now = Instant::now();
+        let ago = |d: Duration| now.checked_sub(d).unwrap_or(now);
+        let upstreams = upstreams
+            .into_iter()
+            .map(|(s, outcomes)| {
+                let up =
+                    Upstream::new(s.url.clone(), s.role, s.queue_capacity, 1, DEFAULT_OUTCOMES);
+                {
+                    let mut g = up.lock();
+                    g.delivered = s.delivered;
+                    g.failed = s.failed;
+                    g.dropped = s.dropped;
+                    g.retries = s.retries;
+                    g.queued = s.queued as usize;
+                    g.direct = (0..s.in_flight).map(|i| u64::MAX - i).collect();
+                    g.accepted = s.delivered + s.failed + s.dropped + s.queued + s.in_flight;
+                    g.answers = s.delivered + s.failed;
+                    g.state = s.state;
+                    g.state_since = ago(s.state_for);
+                    g.last_error = s
+                        .last_error
+                        .as_deref()
+                        .map(|m| (Arc::from(m), ago(s.last_error_age.unwrap_or_default())));
+                    // 98 % at p50 and 2 % at p99: those are the quantiles.
+                    for (latency, n) in [(s.latency_p50, 98), (s.latency_p99, 2)] {
+                        if let Some(l) = latency {
+                            for _ in 0..n {
+                                g.record_latency(l, now);
+                            }
+                        }
+                    }
+                    g.rate = s.rate;
+                    // A sample "in the future": the rate is never recomputed.
+                    g.rate_sample = (
+                        now.checked_add(Duration::from_secs(365 * 86_400))
+                            .unwrap_or(now),
+                        s.delivered,
+                    );
+                    for (seq, o) in outcomes {
+                        g.outcomes.set(seq, o);
+                    }
+                }
+                Arc::new(up)
+            })
+            .collect();
+        super::ForwardStats { mode, upstreams }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent,
 use ratatui::layout::{Position, Rect};
 use ratatui::text::Text;
 
+use crate::forward::{ForwardHealth, ForwardStats};
 use crate::hub::Hub;
 use crate::model::filter::{Filter, FilterError};
 use crate::model::store::KeyId;
@@ -41,6 +42,8 @@ pub const AGE_REFRESH_MS: u64 = 5_000;
 const SCAN_CHUNK: usize = 65_536;
 /// Longest the hub lock is held for backward scanning in one sync.
 const SCAN_TIME: Duration = Duration::from_millis(3);
+/// Forwarding health is sampled for the status bar at most this often.
+pub const FORWARD_REFRESH_MS: u64 = 250;
 /// Rows moved by one wheel notch.
 const WHEEL_ROWS: i64 = 3;
 
@@ -285,6 +288,8 @@ pub struct Stats {
     pub refused: u64,
     pub recorder_lost: u64,
     pub recorder_error: Option<String>,
+    /// Forwarding totals (None without `--forward`).
+    pub forward: Option<ForwardHealth>,
 }
 
 /// Alerts per second over the last few seconds.
@@ -389,6 +394,19 @@ pub struct App {
     /// Something the user did needs a redraw.
     dirty: bool,
     last_heads: (u64, u64, f64),
+    /// Forwarding counters, state and per-alert outcomes (`--forward`).
+    pub(crate) forward: Option<Arc<ForwardStats>>,
+    forward_upstreams: usize,
+    forward_sampled_ms: Option<u64>,
+    /// The forwarding panel is shown in the place of Transitions (`F`).
+    pub forward_panel: bool,
+    /// The first upstream shown in the panel.
+    pub(crate) forward_scroll: usize,
+    /// The panel is too wide for the Transitions place and takes the
+    /// Details place too (Details hidden); see `render::FORWARD_MIN_WIDTH`.
+    pub(crate) forward_wide: bool,
+    /// Width of the Transitions place at the last draw.
+    pub(crate) transitions_width: u16,
 }
 
 impl App {
@@ -426,6 +444,77 @@ impl App {
             matcher_dirty: false,
             dirty: true,
             last_heads: (0, 0, 1.0),
+            forward: None,
+            forward_upstreams: 0,
+            forward_sampled_ms: None,
+            forward_panel: false,
+            forward_scroll: 0,
+            forward_wide: false,
+            transitions_width: u16::MAX,
+        }
+    }
+
+    /// Shows forwarding (`--forward`): health in the status bar, the
+    /// forwarding panel (`F`) and each alert's outcome per upstream in
+    /// Details. `None` turns it off.
+    pub fn set_forward(&mut self, forward: Option<Arc<ForwardStats>>) {
+        self.forward_upstreams = forward.as_ref().map_or(0, |f| f.urls().len());
+        self.forward = forward;
+        self.forward_sampled_ms = None;
+        self.forward_scroll = 0;
+        self.stats.forward = None;
+        self.dirty = true;
+    }
+
+    /// The forwarding handle, if forwarding is configured.
+    pub fn forward(&self) -> Option<&Arc<ForwardStats>> {
+        self.forward.as_ref()
+    }
+
+    /// Whether a pane is on screen: the forwarding panel takes the place of
+    /// Transitions (and of Details too when that place is too narrow).
+    pub fn shown(&self, pane: Pane) -> bool {
+        match pane {
+            Pane::Transitions => !self.forward_panel,
+            Pane::Forwarding => self.forward_panel,
+            Pane::Details => !(self.forward_panel && self.forward_wide),
+            _ => true,
+        }
+    }
+
+    /// The pane in `pane`'s place: Transitions and the forwarding panel
+    /// share one.
+    fn in_place_of(&self, pane: Pane) -> Pane {
+        match pane {
+            Pane::Transitions if self.forward_panel => Pane::Forwarding,
+            Pane::Forwarding if !self.forward_panel => Pane::Transitions,
+            p => p,
+        }
+    }
+
+    /// Tab / Shift-Tab: the next pane on screen.
+    fn cycle_focus(&mut self, forward: bool) {
+        let mut p = self.focus;
+        for _ in 0..Pane::ALL.len() {
+            p = self.in_place_of(if forward { p.next() } else { p.prev() });
+            if self.shown(p) {
+                break;
+            }
+        }
+        self.set_focus(p);
+    }
+
+    /// After a layout change: focus and the Details source stay on panes
+    /// that are shown.
+    pub(crate) fn keep_focus_visible(&mut self) {
+        if self.forward_panel && self.details_from == Pane::Transitions {
+            self.details_from = Pane::Alerts;
+        }
+        if !self.shown(self.focus) {
+            self.focus = match self.focus {
+                Pane::Details => Pane::Forwarding,
+                p => self.in_place_of(p),
+            };
         }
     }
 
@@ -602,8 +691,8 @@ impl App {
         match action {
             Action::Quit => return Outcome::Quit,
             Action::Help => self.help = Some(0),
-            Action::NextPane => self.set_focus(self.focus.next()),
-            Action::PrevPane => self.set_focus(self.focus.prev()),
+            Action::NextPane => self.cycle_focus(true),
+            Action::PrevPane => self.cycle_focus(false),
             Action::Down => self.move_in(self.focus, Motion::By(1)),
             Action::Up => self.move_in(self.focus, Motion::By(-1)),
             Action::PageDown => self.move_in(self.focus, Motion::Page(1)),
@@ -657,12 +746,20 @@ impl App {
                     None => Some(self.stats.next_seq.saturating_sub(1)),
                 };
             }
+            Action::ToggleForward => {
+                self.forward_panel = !self.forward_panel;
+                // As the next frame will lay it out.
+                self.forward_wide =
+                    self.forward_panel && self.transitions_width < super::render::FORWARD_MIN_WIDTH;
+                self.keep_focus_visible();
+            }
             _ => {}
         }
         Outcome::Continue
     }
 
     fn set_focus(&mut self, pane: Pane) {
+        let pane = self.in_place_of(pane);
         self.focus = pane;
         if keymap::STREAMS.contains(&pane) {
             self.details_from = pane;
@@ -780,6 +877,16 @@ impl App {
                     .clamp(0, i64::from(self.details_max))
                     as u16;
             }
+            Pane::Forwarding => {
+                // One upstream (card) at a time.
+                let n = self.forward_upstreams;
+                let d = match motion {
+                    Motion::Page(d) => d,
+                    _ => delta(self.forward_scroll, n),
+                };
+                self.forward_scroll =
+                    (self.forward_scroll as i64 + d).clamp(0, n.saturating_sub(1) as i64) as usize;
+            }
         }
     }
 
@@ -850,7 +957,7 @@ impl App {
                     self.sel_transitions.set_pos(&t, upto, pos);
                 }
             }
-            Pane::Details => {}
+            Pane::Details | Pane::Forwarding => {}
         }
     }
 
@@ -934,6 +1041,14 @@ impl App {
         if let Some((_, w)) = &self.info.recorder {
             self.stats.recorder_lost = w.lost();
             self.stats.recorder_error = w.last_error();
+        }
+        if let Some(f) = &self.forward
+            && self
+                .forward_sampled_ms
+                .is_none_or(|t| now_ms >= t + FORWARD_REFRESH_MS || now_ms < t)
+        {
+            self.stats.forward = Some(f.health());
+            self.forward_sampled_ms = Some(now_ms);
         }
         if self.info.live {
             self.rate.sample(now_ms, self.stats.accepted);
@@ -1089,6 +1204,46 @@ mod tests {
         );
         key(&mut app, KeyCode::BackTab);
         assert_eq!(app.focus, Pane::Policies);
+    }
+
+    #[test]
+    fn the_forwarding_panel_takes_the_place_of_transitions() {
+        let (mut app, _) = app_with_data();
+        app.focus = Pane::Transitions;
+        app.details_from = Pane::Transitions;
+        key(&mut app, KeyCode::Char('F'));
+        assert!(app.forward_panel);
+        assert_eq!(app.focus, Pane::Forwarding, "it takes the focused place");
+        assert_eq!(app.details_from, Pane::Alerts, "Details leaves Transitions");
+        let mut seen = vec![];
+        for _ in 0..6 {
+            key(&mut app, KeyCode::Tab);
+            seen.push(app.focus);
+        }
+        assert_eq!(
+            seen,
+            [
+                Pane::Orgs,
+                Pane::Repos,
+                Pane::Policies,
+                Pane::Alerts,
+                Pane::Details,
+                Pane::Forwarding
+            ]
+        );
+        // Where the panel also covers Details, Tab skips it.
+        app.forward_wide = true;
+        key(&mut app, KeyCode::BackTab);
+        assert_eq!(app.focus, Pane::Alerts);
+        key(&mut app, KeyCode::Tab);
+        assert_eq!(app.focus, Pane::Forwarding);
+        key(&mut app, KeyCode::Char('F'));
+        assert!(!app.forward_panel);
+        assert_eq!(app.focus, Pane::Transitions);
+        // j/k in the panel without forwarding: nothing to scroll.
+        key(&mut app, KeyCode::Char('F'));
+        key(&mut app, KeyCode::Char('j'));
+        assert_eq!(app.forward_scroll, 0);
     }
 
     #[test]

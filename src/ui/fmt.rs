@@ -44,6 +44,26 @@ pub fn ago(now_ms: u64, at_ms: u64) -> String {
     }
 }
 
+/// A short duration, as [`ago`]: `5s`, `3m`, `2h`, `4d`.
+pub fn span(d: std::time::Duration) -> String {
+    ago(d.as_millis().min(u128::from(u64::MAX)) as u64, 0)
+}
+
+/// A latency: `0.8 ms`, `12 ms`, `1.5 s`; `–` when unknown.
+pub fn latency(d: Option<std::time::Duration>) -> String {
+    let Some(d) = d else {
+        return "–".into();
+    };
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.1} ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{:.1} s", ms / 1000.0)
+    }
+}
+
 /// Alerts per second.
 pub fn rate(per_s: f64) -> String {
     if per_s < 10.0 {
@@ -80,5 +100,12 @@ mod tests {
         assert_eq!(rate(12_345.4), "12,345/s");
         assert_eq!(plural(1, "key", "keys"), "1 key");
         assert_eq!(plural(2, "key", "keys"), "2 keys");
+        use std::time::Duration;
+        assert_eq!(span(Duration::from_millis(59_999)), "59s");
+        assert_eq!(span(Duration::from_secs(150)), "2m");
+        assert_eq!(latency(None), "–");
+        assert_eq!(latency(Some(Duration::from_micros(1_207))), "1.2 ms");
+        assert_eq!(latency(Some(Duration::from_micros(48_000))), "48 ms");
+        assert_eq!(latency(Some(Duration::from_millis(1_500))), "1.5 s");
     }
 }

@@ -20,6 +20,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 
+use crate::forward::ForwardStats;
 use crate::hub::Hub;
 use crate::model::{NewAlert, StoreLimits};
 
@@ -63,6 +64,15 @@ impl Harness {
             SourceInfo::live("127.0.0.1:50051"),
             StoreLimits::default(),
         )
+    }
+
+    /// With forwarding: the status bar shows its health, `F` its panel and
+    /// Details each alert's outcome per upstream (as `--forward` does in
+    /// the live TUI). See [`ForwardStats::for_display`] for stats with
+    /// chosen counters.
+    pub fn with_forward(mut self, forward: Arc<ForwardStats>) -> Harness {
+        self.app.set_forward(Some(forward));
+        self
     }
 
     /// Moves the clock forward.

@@ -13,6 +13,8 @@ pub enum Pane {
     Alerts,
     Details,
     Transitions,
+    /// The forwarding panel: shown in the place of Transitions (`F`).
+    Forwarding,
 }
 
 impl Pane {
@@ -33,11 +35,18 @@ impl Pane {
             Pane::Alerts => "Alerts",
             Pane::Details => "Details",
             Pane::Transitions => "Transitions",
+            Pane::Forwarding => "Forwarding",
         }
     }
 
+    /// Position in the Tab order: the forwarding panel takes the place of
+    /// Transitions.
     fn index(self) -> usize {
-        Pane::ALL.iter().position(|p| *p == self).unwrap_or(0)
+        let slot = match self {
+            Pane::Forwarding => Pane::Transitions,
+            p => p,
+        };
+        Pane::ALL.iter().position(|p| *p == slot).unwrap_or(0)
     }
 
     pub fn next(self) -> Pane {
@@ -117,6 +126,8 @@ pub enum Action {
     FailingOnly,
     ToggleView,
     Pause,
+    /// The forwarding panel on/off (in the place of Transitions).
+    ToggleForward,
     // The filter prompt.
     Apply,
     Cancel,
@@ -281,6 +292,7 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Global, [ch('f')], FailingOnly, "failing only on/off", "failing"),
     bind!(Global, [ch('v')], ToggleView, "alerts: event stream / latest status per key", "events/latest"),
     bind!(Global, [ch(' ')], Pause, "pause the view (ingest goes on, shows +N new)", "pause"),
+    bind!(Global, [ch('F')], ToggleForward, "forwarding per upstream, in place of Transitions", "forwarding"),
     // Anywhere.
     bind!(Always, [ctrl('c')], Quit, "quit"),
     // The filter prompt.
@@ -412,6 +424,15 @@ mod tests {
         assert_eq!(lookup(n, f, &plain('f')), Some(Action::FailingOnly));
         assert_eq!(lookup(n, f, &plain('v')), Some(Action::ToggleView));
         assert_eq!(lookup(n, f, &plain(' ')), Some(Action::Pause));
+        assert_eq!(
+            lookup(n, f, &key(KeyCode::Char('F'), KeyModifiers::SHIFT)),
+            Some(Action::ToggleForward)
+        );
+        assert_eq!(
+            lookup(n, Pane::Forwarding, &plain('F')),
+            Some(Action::ToggleForward)
+        );
+        assert_ne!(lookup(n, f, &plain('f')), Some(Action::ToggleForward));
         assert_eq!(
             lookup(n, f, &key(KeyCode::Esc, KeyModifiers::NONE)),
             Some(Action::Widen)

@@ -60,7 +60,9 @@ pub fn run_live(
             stop.store(true, Ordering::Relaxed);
         });
     }
-    run_terminal(App::new(theme, info), &hub, settings.fps, &stop)
+    let mut app = App::new(theme, info);
+    app.set_forward(extras.forward);
+    run_terminal(app, &hub, settings.fps, &stop)
 }
 
 /// The TUI over a recording, for offline triage.

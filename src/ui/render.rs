@@ -14,13 +14,15 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
 
+use crate::forward::stats::DEFAULT_OUTCOMES;
+use crate::forward::{ForwardHealth, Outcome, Role, UpstreamSnapshot, UpstreamState};
 use crate::hub::Hub;
 use crate::model::store::{KeyId, KeyState, Peer, Transition};
 use crate::model::{Change, Store};
 use crate::sanitize;
 
 use super::app::{AlertsView, App, DetailsId, FLASH_MS, MdCache, PaneGeom, RECENT_MS};
-use super::fmt::{ago, clock, date_time, plural, rate, thousands};
+use super::fmt::{self, ago, clock, date_time, plural, rate, thousands};
 use super::index::{SeqList, Step, Transitions};
 use super::keymap::{self, Mode, Pane};
 use super::lists::GroupRow;
@@ -30,6 +32,10 @@ use super::{help, markdown};
 /// Below this size the panes are replaced by a message.
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
+
+/// The narrowest Transitions place the forwarding panel is drawn in; when
+/// that place is narrower, the panel takes the Details place too.
+pub const FORWARD_MIN_WIDTH: u16 = 44;
 
 /// Symbols that tell pass and fail apart without colour.
 pub const FAIL: &str = "✗";
@@ -141,6 +147,10 @@ struct Areas {
     panes: [(Pane, Rect); 6],
     status: Rect,
     footer: Rect,
+    /// The forwarding panel takes the Details place too.
+    forward_wide: bool,
+    /// Width of the Transitions place (shown or not).
+    transitions_width: u16,
 }
 
 fn layout(area: Rect, app: &App, notices: u16) -> Areas {
@@ -177,6 +187,19 @@ fn layout(area: Rect, app: &App, notices: u16) -> Areas {
         Layout::vertical([Constraint::Percentage(55), Constraint::Fill(1)]).areas(right);
     let [details, transitions] =
         Layout::horizontal([Constraint::Percentage(55), Constraint::Fill(1)]).areas(bottom);
+    // The forwarding panel takes the place of Transitions, and of Details
+    // too when that place alone is too narrow for it.
+    let forward_wide = app.forward_panel && transitions.width < FORWARD_MIN_WIDTH;
+    let (details, last) = if forward_wide {
+        (Rect::default(), bottom)
+    } else {
+        (details, transitions)
+    };
+    let last_pane = if app.forward_panel {
+        Pane::Forwarding
+    } else {
+        Pane::Transitions
+    };
     Areas {
         notices: notices_a,
         header,
@@ -186,10 +209,12 @@ fn layout(area: Rect, app: &App, notices: u16) -> Areas {
             (Pane::Policies, policies),
             (Pane::Alerts, alerts),
             (Pane::Details, details),
-            (Pane::Transitions, transitions),
+            (last_pane, last),
         ],
         status,
         footer,
+        forward_wide,
+        transitions_width: transitions.width,
     }
 }
 
@@ -213,6 +238,9 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
     }
     let notices = notice_lines(app);
     let areas = layout(area, app, notices.len() as u16);
+    app.forward_wide = areas.forward_wide;
+    app.transitions_width = areas.transitions_width;
+    app.keep_focus_visible();
     let pane_area = |p: Pane| {
         areas
             .panes
@@ -368,25 +396,41 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
         first: alerts_first,
     });
 
-    let trans_area = pane_area(Pane::Transitions);
-    draw_transitions(frame, app, t, trans_area, &trans, trans_sel, recent, now_ms);
-    app.geometry.push(PaneGeom {
-        pane: Pane::Transitions,
-        area: trans_area,
-        rows: trans_rows_area,
-        first: trans_first,
-    });
+    if app.forward_panel {
+        let fwd_area = pane_area(Pane::Forwarding);
+        draw_forwarding(frame, app, t, fwd_area);
+        app.geometry.push(PaneGeom {
+            pane: Pane::Forwarding,
+            area: fwd_area,
+            rows: rows_area(fwd_area, 0),
+            first: app.forward_scroll,
+        });
+    } else {
+        let trans_area = pane_area(Pane::Transitions);
+        draw_transitions(frame, app, t, trans_area, &trans, trans_sel, recent, now_ms);
+        app.geometry.push(PaneGeom {
+            pane: Pane::Transitions,
+            area: trans_area,
+            rows: trans_rows_area,
+            first: trans_first,
+        });
+    }
 
     let details_area = pane_area(Pane::Details);
-    draw_details(frame, app, t, details_area, details.as_ref(), now_ms);
-    app.geometry.push(PaneGeom {
-        pane: Pane::Details,
-        area: details_area,
-        rows: rows_area(details_area, 0),
-        first: app.details_scroll as usize,
-    });
+    if app.shown(Pane::Details) && !details_area.is_empty() {
+        draw_details(frame, app, t, details_area, details.as_ref(), now_ms);
+        app.geometry.push(PaneGeom {
+            pane: Pane::Details,
+            area: details_area,
+            rows: rows_area(details_area, 0),
+            first: app.details_scroll as usize,
+        });
+    }
 
-    frame.render_widget(Paragraph::new(status_line(app, t)), areas.status);
+    frame.render_widget(
+        Paragraph::new(status_line(app, t, areas.status.width)),
+        areas.status,
+    );
     match &app.prompt {
         Some(_) => draw_prompt(frame, app, t, areas.footer),
         None => frame.render_widget(
@@ -514,15 +558,101 @@ fn header_line(app: &App, t: &Theme) -> Line<'static> {
     Line::from(spans)
 }
 
-fn status_line(app: &App, t: &Theme) -> Line<'static> {
+/// What the status bar shortens or leaves out when it does not fit, in
+/// this order.
+#[derive(Clone, Copy, Debug, Default)]
+struct Squeeze {
+    /// No `refused 0`.
+    no_zero_refused: bool,
+    /// Forwarding health with only what needs attention.
+    short_forward: bool,
+    /// No `/ N keys`.
+    no_keys: bool,
+    /// No alert rate.
+    no_rate: bool,
+    /// `● 127.0.0.1:50051` rather than `● listen 127.0.0.1:50051`.
+    no_listen_word: bool,
+}
+
+impl Squeeze {
+    /// From nothing left out to everything.
+    const STEPS: [Squeeze; 6] = {
+        let none = Squeeze {
+            no_zero_refused: false,
+            short_forward: false,
+            no_keys: false,
+            no_rate: false,
+            no_listen_word: false,
+        };
+        let a = Squeeze {
+            no_zero_refused: true,
+            ..none
+        };
+        let b = Squeeze {
+            short_forward: true,
+            ..a
+        };
+        let c = Squeeze { no_keys: true, ..b };
+        let d = Squeeze { no_rate: true, ..c };
+        let e = Squeeze {
+            no_listen_word: true,
+            ..d
+        };
+        [none, a, b, c, d, e]
+    };
+}
+
+/// The status bar, squeezed (see [`Squeeze`]) until it fits `width`.
+fn status_line(app: &App, t: &Theme, width: u16) -> Line<'static> {
+    let mut spans = Vec::new();
+    for sq in Squeeze::STEPS {
+        spans = status_spans(app, t, sq);
+        if spans.iter().map(Span::width).sum::<usize>() <= width as usize {
+            break;
+        }
+    }
+    spans.push(Span::styled(" ".repeat(200), t.status_bar));
+    Line::from(spans)
+}
+
+/// Forwarding health for the status bar, e.g. `fwd 1/2 up, 1 down ·
+/// queued 52 · dropped 0 · failed 3` (queued counts those in flight too);
+/// `short` keeps only what needs attention: `fwd 1/2 up, 1 down · failed 3`.
+pub fn forward_health_text(h: &ForwardHealth, short: bool) -> String {
+    let mut s = format!("fwd {}/{} up", h.up, h.upstreams);
+    if h.down > 0 {
+        s.push_str(&format!(", {} down", h.down));
+    }
+    if h.connecting > 0 && !short {
+        s.push_str(&format!(", {} connecting", h.connecting));
+    }
+    if !short {
+        s.push_str(&format!(" · queued {}", thousands(h.queued + h.in_flight)));
+    }
+    for (label, n) in [("dropped", h.dropped), ("failed", h.failed)] {
+        if n > 0 || !short {
+            s.push_str(&format!(" · {label} {}", thousands(n)));
+        }
+    }
+    s
+}
+
+/// True when forwarding needs attention: an upstream down, or alerts
+/// dropped or failed.
+pub fn forward_unhealthy(h: &ForwardHealth) -> bool {
+    h.down > 0 || h.dropped > 0 || h.failed > 0
+}
+
+fn status_spans(app: &App, t: &Theme, sq: Squeeze) -> Vec<Span<'static>> {
     let st = &app.stats;
     let base = t.status_bar;
     let warn = t.status_warn;
     let sep = || Span::styled(" │ ", base);
     let mut spans = Vec::new();
     if app.info.live {
+        let listen = if sq.no_listen_word { "" } else { "listen " };
         spans.push(Span::styled(
-            format!(" ● listen {}", sanitize::line(&app.info.label)),
+            format!(" ● {listen}{}", sanitize::line(&app.info.label)),
             base,
         ));
     } else {
@@ -533,7 +663,7 @@ fn status_line(app: &App, t: &Theme) -> Line<'static> {
     }
     spans.push(sep());
     spans.push(Span::styled(plural(st.accepted, "alert", "alerts"), base));
-    if let Some(r) = app.rate() {
+    if let Some(r) = app.rate().filter(|_| !sq.no_rate) {
         spans.push(Span::styled(format!(" · {}", rate(r)), base));
     }
     spans.push(sep());
@@ -546,20 +676,31 @@ fn status_line(app: &App, t: &Theme) -> Line<'static> {
         format!("{FAIL} {} failing", thousands(u64::from(st.failing))),
         failing_style,
     ));
-    spans.push(Span::styled(
-        format!(" / {}", plural(st.keys as u64, "key", "keys")),
-        base,
-    ));
-    spans.push(sep());
-    spans.push(Span::styled(
-        format!("refused {}", thousands(st.refused)),
-        if st.refused > 0 { warn } else { base },
-    ));
+    if !sq.no_keys {
+        spans.push(Span::styled(
+            format!(" / {}", plural(st.keys as u64, "key", "keys")),
+            base,
+        ));
+    }
+    if st.refused > 0 || !sq.no_zero_refused {
+        spans.push(sep());
+        spans.push(Span::styled(
+            format!("refused {}", thousands(st.refused)),
+            if st.refused > 0 { warn } else { base },
+        ));
+    }
     if st.evicted > 0 {
         spans.push(sep());
         spans.push(Span::styled(
             format!("evicted {}", thousands(st.evicted)),
             base,
+        ));
+    }
+    if let Some(h) = &st.forward {
+        spans.push(sep());
+        spans.push(Span::styled(
+            forward_health_text(h, sq.short_forward),
+            if forward_unhealthy(h) { warn } else { base },
         ));
     }
     if let Some((name, _)) = &app.info.recorder {
@@ -588,8 +729,7 @@ fn status_line(app: &App, t: &Theme) -> Line<'static> {
             warn,
         ));
     }
-    spans.push(Span::styled(" ".repeat(200), base));
-    Line::from(spans)
+    spans
 }
 
 fn hint_line(mode: Mode, focus: Pane, t: &Theme, width: u16) -> Line<'static> {
@@ -1291,6 +1431,27 @@ fn draw_details(
         }
         lines.push(Line::styled(from, t.dim));
     }
+    if let Some(f) = &app.forward {
+        // The event shown, or the key's latest alert.
+        let seq = d.seq.unwrap_or(d.key.last_seq);
+        for o in f.outcomes(seq) {
+            let (text, style) = match &o.outcome {
+                Some(oc) => (oc.describe(), outcome_style(oc, t)),
+                None if seq.saturating_add(DEFAULT_OUTCOMES as u64) < app.stats.next_seq => (
+                    format!(
+                        "no longer tracked (only the last {} alerts are)",
+                        thousands(DEFAULT_OUTCOMES as u64)
+                    ),
+                    t.dim,
+                ),
+                None => ("not handed to the forwarder yet".to_owned(), t.dim),
+            };
+            lines.push(Line::from(vec![
+                Span::styled(format!("forward {} → ", display_url(&o.upstream)), t.dim),
+                Span::styled(text, style),
+            ]));
+        }
+    }
     lines.push(Line::raw(""));
     if d.details.trim().is_empty() {
         lines.push(Line::styled(
@@ -1347,6 +1508,356 @@ fn draw_details(
     frame.render_widget(para, area);
 }
 
+/// How an alert's outcome upstream looks in Details.
+fn outcome_style(o: &Outcome, t: &Theme) -> Style {
+    match o {
+        Outcome::Delivered { .. } => t.pass,
+        Outcome::Failed { .. } => t.fail,
+        Outcome::Dropped(_) => t.count_fail,
+        Outcome::Queued | Outcome::InFlight { .. } => t.text,
+    }
+}
+
+/// An upstream URL for the screen: sanitized, any credentials
+/// (`user:password@`) masked, and `http://` left out as in `--forward
+/// host:port` (`https://` stays).
+pub fn display_url(url: &str) -> String {
+    let clean = sanitize::line(url);
+    let (scheme, rest) = match clean.split_once("://") {
+        Some(("http", r)) => ("", r),
+        Some((s, r)) => (s, r),
+        None => ("", clean.as_ref()),
+    };
+    let scheme = if scheme.is_empty() {
+        String::new()
+    } else {
+        format!("{scheme}://")
+    };
+    let end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    match authority.rfind('@') {
+        Some(at) => format!("{scheme}…@{}{path}", &authority[at + 1..]),
+        None => format!("{scheme}{rest}"),
+    }
+}
+
+/// Display width of a string.
+fn width_of(s: &str) -> usize {
+    Span::raw(s).width()
+}
+
+/// `spans` cut to `max` columns, ending in `…`.
+fn cut_spans(spans: Vec<Span<'static>>, max: usize) -> Vec<Span<'static>> {
+    let room = max.saturating_sub(1);
+    let mut out = Vec::new();
+    let mut used = 0;
+    for s in spans {
+        let w = s.width();
+        if used + w <= room {
+            used += w;
+            out.push(s);
+            continue;
+        }
+        let mut text = String::new();
+        for c in s.content.chars() {
+            let cw = width_of(c.encode_utf8(&mut [0; 4]));
+            if used + cw > room {
+                break;
+            }
+            used += cw;
+            text.push(c);
+        }
+        text.push('…');
+        out.push(Span::styled(text, s.style));
+        return out;
+    }
+    out
+}
+
+/// Lays segments out as `a · b · c` lines of at most `width` columns, the
+/// first line indented by `first` columns and the others by `rest`; a
+/// segment wider than a line is cut with `…`.
+fn pack(
+    segs: Vec<Vec<Span<'static>>>,
+    width: usize,
+    (first, rest): (usize, usize),
+    t: &Theme,
+) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let mut cur = vec![Span::raw(" ".repeat(first))];
+    let mut used = first;
+    let mut empty = true;
+    for seg in segs {
+        let w: usize = seg.iter().map(Span::width).sum();
+        if !empty && used + 3 + w > width {
+            lines.push(Line::from(std::mem::take(&mut cur)));
+            cur = vec![Span::raw(" ".repeat(rest))];
+            used = rest;
+            empty = true;
+        }
+        if !empty {
+            cur.push(Span::styled(" · ", t.dim));
+            used += 3;
+        }
+        let seg = if used + w > width {
+            cut_spans(seg, width.saturating_sub(used))
+        } else {
+            seg
+        };
+        used += seg.iter().map(Span::width).sum::<usize>();
+        cur.extend(seg);
+        empty = false;
+    }
+    if !empty {
+        lines.push(Line::from(cur));
+    }
+    lines
+}
+
+/// `text` word-wrapped to `width` columns in at most `max` lines (long
+/// words broken; the last line ends in `…` when text was left out).
+fn wrap_words(text: &str, width: usize, max: usize) -> Vec<String> {
+    let width = width.max(2);
+    let mut lines: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let mut used = 0;
+    for word in text.split(' ') {
+        let w = width_of(word);
+        if used > 0 && used + 1 + w > width {
+            lines.push(std::mem::take(&mut cur));
+            used = 0;
+        }
+        if used > 0 {
+            cur.push(' ');
+            used += 1;
+        }
+        for c in word.chars() {
+            let cw = width_of(c.encode_utf8(&mut [0; 4]));
+            if used + cw > width {
+                lines.push(std::mem::take(&mut cur));
+                used = 0;
+            }
+            cur.push(c);
+            used += cw;
+        }
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    if lines.len() > max {
+        lines.truncate(max);
+        if let Some(last) = lines.last_mut() {
+            while !last.is_empty() && width_of(last) + 1 > width {
+                last.pop();
+            }
+            last.push('…');
+        }
+    }
+    lines
+}
+
+/// `label value`, the label dimmed.
+fn labeled(label: &str, value: String, style: Style, t: &Theme) -> Vec<Span<'static>> {
+    vec![
+        Span::styled(format!("{label} "), t.dim),
+        Span::styled(value, style),
+    ]
+}
+
+/// One upstream in the forwarding panel: URL and role; state, rate,
+/// latency and retried attempts; the counters; the last error.
+fn upstream_card(s: &UpstreamSnapshot, width: usize, t: &Theme) -> Vec<Line<'static>> {
+    let (sym, state_style) = match s.state {
+        UpstreamState::Up => (PASS, t.pass),
+        UpstreamState::Down => (FAIL, t.fail),
+        UpstreamState::Connecting => ("…", t.dim),
+    };
+    let mut out = pack(
+        vec![
+            vec![
+                Span::styled(format!("{sym} "), state_style),
+                Span::styled(display_url(&s.url), t.text.add_modifier(Modifier::BOLD)),
+            ],
+            vec![Span::styled(s.role.as_str(), t.dim)],
+        ],
+        width,
+        (1, 3),
+        t,
+    );
+    let mut segs = vec![
+        vec![Span::styled(
+            format!("{} {}", s.state.as_str(), fmt::span(s.state_for)),
+            state_style,
+        )],
+        vec![Span::styled(rate(s.rate), t.text)],
+    ];
+    if s.latency_p50.is_some() || s.latency_p99.is_some() {
+        segs.push(labeled("p50", fmt::latency(s.latency_p50), t.text, t));
+        segs.push(labeled("p99", fmt::latency(s.latency_p99), t.text, t));
+    } else {
+        let none = if s.delivered + s.failed > 0 {
+            "no recent answers"
+        } else {
+            "no answers yet"
+        };
+        segs.push(vec![Span::styled(none, t.dim)]);
+    }
+    if s.retries > 0 {
+        segs.push(labeled("retries", thousands(s.retries), t.text, t));
+    }
+    out.extend(pack(segs, width, (3, 3), t));
+
+    let problem = |n: u64| if n > 0 { t.count_fail } else { t.text };
+    let mut segs = vec![
+        labeled("delivered", thousands(s.delivered), t.text, t),
+        labeled("failed", thousands(s.failed), problem(s.failed), t),
+    ];
+    if s.role == Role::Tee {
+        segs.push(labeled(
+            "dropped",
+            thousands(s.dropped),
+            problem(s.dropped),
+            t,
+        ));
+        let full = s.queue_capacity > 0 && s.queued >= s.queue_capacity as u64;
+        let queued = if full {
+            format!("{} (full)", thousands(s.queued))
+        } else {
+            thousands(s.queued)
+        };
+        segs.push(labeled(
+            "queued",
+            queued,
+            if full { t.count_fail } else { t.text },
+            t,
+        ));
+    }
+    segs.push(labeled("in flight", thousands(s.in_flight), t.text, t));
+    out.extend(pack(segs, width, (3, 3), t));
+
+    if let Some(e) = &s.last_error {
+        let label = match s.last_error_age {
+            Some(a) => format!("last error {} ago:", fmt::span(a)),
+            None => "last error:".to_owned(),
+        };
+        let style = if s.state == UpstreamState::Down {
+            t.fail
+        } else {
+            t.text
+        };
+        let text = format!("{label} {}", sanitize::line(e));
+        for (i, l) in wrap_words(&text, width.saturating_sub(3), 3)
+            .into_iter()
+            .enumerate()
+        {
+            let mut spans = vec![Span::raw("   ")];
+            match l.strip_prefix(&label) {
+                Some(rest) if i == 0 => {
+                    spans.push(Span::styled(label.clone(), t.dim));
+                    spans.push(Span::styled(rest.to_owned(), style));
+                }
+                _ => spans.push(Span::styled(l, style)),
+            }
+            out.push(Line::from(spans));
+        }
+    }
+    out
+}
+
+/// The forwarding panel: one card per upstream, from the first one
+/// scrolled to, built only while they fit.
+fn draw_forwarding(frame: &mut Frame, app: &mut App, t: &Theme, area: Rect) {
+    let Some(fwd) = app.forward.clone() else {
+        let block = pane_block(app, t, Pane::Forwarding, vec![Span::styled("off", t.dim)]);
+        let text = vec![
+            Line::styled(" Forwarding is off.", t.text),
+            Line::raw(""),
+            Line::styled(
+                " Start sinkwatch with --forward URL (repeatable; --forward-mode tee|proxy) \
+                 to pass every accepted alert on to other AlertSinks and watch them here.",
+                t.dim,
+            ),
+            Line::styled(" F shows Transitions again.", t.dim),
+        ];
+        frame.render_widget(
+            Paragraph::new(text).wrap(Wrap { trim: false }).block(block),
+            area,
+        );
+        return;
+    };
+    let snaps = fwd.snapshot();
+    let n = snaps.len();
+    let up = snaps
+        .iter()
+        .filter(|s| s.state == UpstreamState::Up)
+        .count();
+    let down = snaps
+        .iter()
+        .filter(|s| s.state == UpstreamState::Down)
+        .count();
+    let mode = match fwd.mode() {
+        crate::cli::ForwardMode::Tee => "tee",
+        crate::cli::ForwardMode::Proxy => "proxy",
+    };
+    let mut title = vec![Span::styled(format!("{mode} · {up}/{n} up"), t.title)];
+    if down > 0 {
+        title.push(Span::styled(format!(" · {FAIL} {down} down"), t.count_fail));
+    }
+    let inner = Block::bordered().inner(area);
+    let (w, h) = (inner.width as usize, inner.height as usize);
+    app.forward_scroll = app.forward_scroll.min(n.saturating_sub(1));
+    let first = app.forward_scroll;
+    // The cards that (partly) fit; a blank line between them if it all fits.
+    let mut cards = Vec::new();
+    let mut total = 0;
+    for s in snaps.iter().skip(first) {
+        if total >= h {
+            break;
+        }
+        let card = upstream_card(s, w, t);
+        total += card.len();
+        cards.push(card);
+    }
+    let spaced = total + cards.len().saturating_sub(1) <= h;
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    let mut whole = 0;
+    for card in cards {
+        if spaced && !lines.is_empty() {
+            lines.push(Line::raw(""));
+        }
+        if lines.len() + card.len() <= h {
+            whole += 1;
+        }
+        lines.extend(card);
+    }
+    lines.truncate(h);
+    if n == 0 {
+        lines.push(Line::styled(" no upstreams", t.dim));
+    }
+    let mut more = Vec::new();
+    if first > 0 {
+        more.push(format!("↑ {first} above"));
+    }
+    let below = n.saturating_sub(first + whole);
+    if below > 0 {
+        more.push(format!("↓ {below} more"));
+    }
+    let mut block = pane_block(app, t, Pane::Forwarding, title);
+    if !more.is_empty() {
+        let how = if app.focus == Pane::Forwarding {
+            "j/k"
+        } else {
+            "Tab here, j/k"
+        };
+        block = block.title_bottom(Line::styled(
+            format!(" {} · {how} ", more.join(" · ")),
+            t.dim,
+        ));
+    }
+    frame.render_widget(Clear, area);
+    frame.render_widget(Paragraph::new(lines).style(t.text).block(block), area);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1365,6 +1876,39 @@ mod tests {
             wrapped_rows(&Line::raw("a abcdefghijklmnopqrstuvwxyz"), 10),
             4
         );
+    }
+
+    #[test]
+    fn upstream_urls_show_without_credentials() {
+        assert_eq!(display_url("http://127.0.0.1:50071"), "127.0.0.1:50071");
+        assert_eq!(
+            display_url("https://sink.example:443/x"),
+            "https://sink.example:443/x"
+        );
+        assert_eq!(
+            display_url("https://user:secret@sink.example:443"),
+            "https://…@sink.example:443"
+        );
+        assert_eq!(display_url("http://a@b:1/p@q"), "…@b:1/p@q");
+        assert_eq!(display_url("http://h:1\x1b[2J"), "h:1\\x1b[2J");
+    }
+
+    #[test]
+    fn packing_and_wrapping_fit_the_width() {
+        let t = Theme::default_theme();
+        let seg = |s: &str| vec![Span::raw(s.to_owned())];
+        let lines = pack(vec![seg("aaaa"), seg("bbbb"), seg("cccc")], 12, (1, 3), &t);
+        let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        assert_eq!(text, [" aaaa · bbbb", "   cccc"]);
+        let lines = pack(vec![seg("a-very-long-segment")], 10, (1, 3), &t);
+        assert_eq!(lines[0].to_string(), " a-very-l…");
+        assert_eq!(lines[0].width(), 10);
+        assert_eq!(wrap_words("one two three", 7, 3), ["one two", "three"]);
+        assert_eq!(
+            wrap_words("one two three four", 7, 2),
+            ["one two", "three…"]
+        );
+        assert_eq!(wrap_words("abcdefghij", 4, 3), ["abcd", "efgh", "ij"]);
     }
 
     #[test]
