@@ -20,7 +20,11 @@ fn alerts(n: usize) -> Vec<NewAlert> {
             let repo_name = format!("repo-{repo}");
             NewAlert {
                 owner: format!("org-{}", repo % 50),
-                details: if pass { String::new() } else { details_for(policy, &repo_name, repo as u32) },
+                details: if pass {
+                    String::new()
+                } else {
+                    details_for(policy, &repo_name, repo as u32)
+                },
                 repo: repo_name,
                 policy: policy.to_owned(),
                 pass,
@@ -30,7 +34,10 @@ fn alerts(n: usize) -> Vec<NewAlert> {
 }
 
 fn filled(n: usize) -> Store {
-    let mut s = Store::new(StoreLimits { history: n, ..StoreLimits::default() });
+    let mut s = Store::new(StoreLimits {
+        history: n,
+        ..StoreLimits::default()
+    });
     for (i, a) in alerts(n).iter().enumerate() {
         s.ingest(a, i as u64, None).unwrap();
     }
@@ -43,7 +50,12 @@ fn ingest(c: &mut Criterion) {
     g.throughput(Throughput::Elements(batch.len() as u64));
     g.bench_function("ingest 90k alerts (10k repos x 9 policies)", |b| {
         b.iter_batched(
-            || Store::new(StoreLimits { history: 200_000, ..StoreLimits::default() }),
+            || {
+                Store::new(StoreLimits {
+                    history: 200_000,
+                    ..StoreLimits::default()
+                })
+            },
             |mut s| {
                 for (i, a) in batch.iter().enumerate() {
                     black_box(s.ingest(a, i as u64, None).unwrap());
@@ -72,7 +84,15 @@ fn refilter(store: &Store, filter: &Filter) -> usize {
         }
         if filter.has_event_terms() {
             let (o, r, p) = store.key_names(e.key);
-            let view = AlertView { owner: o, repo: r, policy: p, details: &e.details, pass: e.pass, change: e.change, age_ms: 0 };
+            let view = AlertView {
+                owner: o,
+                repo: r,
+                policy: p,
+                details: &e.details,
+                pass: e.pass,
+                change: e.change,
+                age_ms: 0,
+            };
             if !filter.matches_event(&view) {
                 continue;
             }
@@ -86,7 +106,13 @@ fn filtering(c: &mut Criterion) {
     let store = filled(1_000_000);
     let mut g = c.benchmark_group("refilter 1M alerts");
     g.sample_size(10);
-    for q in ["org:org-7 status:fail", "repo:repo-1* -status:pass", "protection", "/outside collab/", "status:fail change:regressed"] {
+    for q in [
+        "org:org-7 status:fail",
+        "repo:repo-1* -status:pass",
+        "protection",
+        "/outside collab/",
+        "status:fail change:regressed",
+    ] {
         let f = Filter::parse(q).unwrap();
         g.bench_function(q, |b| b.iter(|| black_box(refilter(&store, &f))));
     }

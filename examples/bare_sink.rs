@@ -13,14 +13,19 @@ struct Bare;
 
 #[tonic::async_trait]
 impl AlertSink for Bare {
-    async fn alert(&self, _request: Request<AlertRequest>) -> Result<Response<AlertResponse>, Status> {
+    async fn alert(
+        &self,
+        _request: Request<AlertRequest>,
+    ) -> Result<Response<AlertResponse>, Status> {
         Ok(Response::new(AlertResponse {}))
     }
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:50070".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:50070".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     eprintln!("bare_sink: listening on {}", listener.local_addr()?);
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));

@@ -20,13 +20,28 @@ fn rss_bytes() -> u64 {
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
-    let hub = Hub::new(StoreLimits { history: n, ..StoreLimits::default() }, 1024);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let hub = Hub::new(
+        StoreLimits {
+            history: n,
+            ..StoreLimits::default()
+        },
+        1024,
+    );
     let before = rss_bytes();
     let peer = "127.0.0.1:40312".parse().ok();
     // Each key keeps the same details scan after scan, as Allstar's do; a
     // few flip so the details change now and then.
-    let mut alert = NewAlert { owner: String::new(), repo: String::new(), policy: String::new(), details: String::new(), pass: true };
+    let mut alert = NewAlert {
+        owner: String::new(),
+        repo: String::new(),
+        policy: String::new(),
+        details: String::new(),
+        pass: true,
+    };
     for i in 0..n {
         let policy = POLICIES[i % 9];
         let repo = (i / 9) % 10_000;
@@ -38,7 +53,11 @@ fn main() {
         alert.policy.clear();
         alert.policy.push_str(policy);
         alert.pass = !fails;
-        alert.details = if fails { details_for(policy, &alert.repo, repo as u32) } else { String::new() };
+        alert.details = if fails {
+            details_for(policy, &alert.repo, repo as u32)
+        } else {
+            String::new()
+        };
         hub.ingest(&alert, peer, None).expect("ingest");
     }
     let after = rss_bytes();

@@ -84,7 +84,9 @@ fn hex(c: Color, default: &str) -> String {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// A buffer as SVG: one background rect and one text run per cell style run.
@@ -160,13 +162,25 @@ fn svg(buf: &Buffer, bg_default: &str, fg_default: &str) -> String {
 
 fn harness(theme: &str) -> Harness {
     let theme = Theme::load(theme, None).expect("built-in theme");
-    let mut h = Harness::new(W, H, theme, SourceInfo::live("127.0.0.1:50051"), StoreLimits::default());
+    let mut h = Harness::new(
+        W,
+        H,
+        theme,
+        SourceInfo::live("127.0.0.1:50051"),
+        StoreLimits::default(),
+    );
     // Two full scans of the demo world, spread over a few minutes, so there
     // are regressions and fixes to show.
     let mut world = DemoWorld::new(7);
     for _ in 0..(world.key_count() * 3) {
         let a = world.next_alert();
-        h.ingest(&a.owner_name, &a.repo_name, &a.policy_name, a.pass, &a.details);
+        h.ingest(
+            &a.owner_name,
+            &a.repo_name,
+            &a.policy_name,
+            a.pass,
+            &a.details,
+        );
         h.advance(150);
     }
     // The sender we "just" used from another terminal.
@@ -247,7 +261,11 @@ fn save(dir: &Path, name: &str, h: &mut Harness, bg: &str, fg: &str) {
 }
 
 fn main() {
-    let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "screenshots".into()));
+    let dir = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "screenshots".into()),
+    );
     std::fs::create_dir_all(&dir).expect("create output dir");
     let (dark_bg, dark_fg) = ("#14161b", "#d4d4d4");
     let (light_bg, light_fg) = ("#fbfbf8", "#202020");

@@ -88,7 +88,7 @@ pub struct RunArgs {
     /// Headless: print a {"kind":"stats"} line every SECS seconds (0: only at exit) [default: 0]
     #[arg(long, value_name = "SECS")]
     pub stats_interval: Option<u64>,
-    /// Connections open at once; one more is closed at once and counted [default: 1024]
+    /// Connections open at once; at the limit a new one evicts the oldest that has made no request yet, or is closed [default: 1024]
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
     /// Time a new connection has to make its first request (TLS handshake included), e.g. 10s [default: 10s]

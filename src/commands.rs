@@ -120,9 +120,13 @@ fn replay(a: ReplayArgs) -> Result<(), Failure> {
     }
     let rt = runtime()?;
     let report = rt
-        .block_on(crate::client::replay::run(&target, alerts, bad, speed, |m| {
-            eprintln!("sinkwatch: {m}")
-        }))
+        .block_on(crate::client::replay::run(
+            &target,
+            alerts,
+            bad,
+            speed,
+            |m| eprintln!("sinkwatch: {m}"),
+        ))
         .map_err(Failure::Runtime)?;
     println!(
         "replayed {} of {} alerts from {name} to {} ({} failed, {} bad lines skipped)",

@@ -61,7 +61,9 @@ pub struct Listen(pub SocketAddr);
 impl<'de> Deserialize<'de> for Listen {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        parse_listen(&s).map(Listen).map_err(serde::de::Error::custom)
+        parse_listen(&s)
+            .map(Listen)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -119,7 +121,9 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
         return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
     }
     s.parse().map_err(|_| {
-        format!("invalid listen address {s:?}: expected IP:PORT such as 127.0.0.1:50051 or [::1]:50051")
+        format!(
+            "invalid listen address {s:?}: expected IP:PORT such as 127.0.0.1:50051 or [::1]:50051"
+        )
     })
 }
 
@@ -145,6 +149,9 @@ pub fn parse_file(text: &str, origin: &str) -> Result<FileConfig, ConfigError> {
         .map_err(|e| {
             let msg = strip_location(&e.to_string());
             let msg = name_the_key(&msg, text, e.location());
+            // One line, whatever the file holds (a block scalar quoted in
+            // the message would otherwise break it).
+            let msg = crate::sanitize::line(&msg);
             match e.location() {
                 Some(l) => ConfigError(format!("{origin}:{}:{}: {msg}", l.line(), l.column())),
                 None => ConfigError(format!("{origin}: {msg}")),
@@ -176,7 +183,12 @@ fn name_the_key(msg: &str, text: &str, loc: Option<serde_yaml::Location>) -> Str
         .next()
         .unwrap_or("")
         .trim();
-    if !key.is_empty() && line.contains(':') && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if !key.is_empty()
+        && line.contains(':')
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         format!("key `{key}`: {msg}")
     } else {
         msg.to_owned()
@@ -235,7 +247,11 @@ pub struct Settings {
 }
 
 /// Merges: command line over file over defaults. Errors name the option.
-pub fn merge(cli: &RunArgs, file: FileConfig, config_path: Option<PathBuf>) -> Result<Settings, ConfigError> {
+pub fn merge(
+    cli: &RunArgs,
+    file: FileConfig,
+    config_path: Option<PathBuf>,
+) -> Result<Settings, ConfigError> {
     let listen = match &cli.listen {
         Some(s) => parse_listen(s).map_err(|e| ConfigError(format!("--listen: {e}")))?,
         None => file
@@ -291,16 +307,22 @@ pub fn merge(cli: &RunArgs, file: FileConfig, config_path: Option<PathBuf>) -> R
     let tls_cert = cli.tls_cert.clone().or(file.tls_cert);
     let tls_key = cli.tls_key.clone().or(file.tls_key);
     if tls_cert.is_some() != tls_key.is_some() {
-        return Err(ConfigError("tls-cert and tls-key go together: set both or neither".into()));
+        return Err(ConfigError(
+            "tls-cert and tls-key go together: set both or neither".into(),
+        ));
     }
     let tls_client_ca = cli.tls_client_ca.clone().or(file.tls_client_ca);
     if tls_client_ca.is_some() && tls_cert.is_none() {
-        return Err(ConfigError("tls-client-ca needs tls-cert and tls-key (mTLS is TLS first)".into()));
+        return Err(ConfigError(
+            "tls-client-ca needs tls-cert and tls-key (mTLS is TLS first)".into(),
+        ));
     }
     let stats = cli.stats_interval.or(file.stats_interval).unwrap_or(0);
     let forward_timeout = match cli.forward_timeout {
         Some(t) if !(t.is_finite() && t > 0.0) => {
-            return Err(ConfigError("--forward-timeout: must be a number of seconds above 0".into()));
+            return Err(ConfigError(
+                "--forward-timeout: must be a number of seconds above 0".into(),
+            ));
         }
         Some(t) => t,
         None => file
@@ -310,7 +332,9 @@ pub fn merge(cli: &RunArgs, file: FileConfig, config_path: Option<PathBuf>) -> R
     };
     let forward_grace = match cli.forward_grace {
         Some(t) if !(t.is_finite() && t >= 0.0) => {
-            return Err(ConfigError("--forward-grace: must be a number of seconds, 0 or more".into()));
+            return Err(ConfigError(
+                "--forward-grace: must be a number of seconds, 0 or more".into(),
+            ));
         }
         Some(t) => t,
         None => file
@@ -366,7 +390,10 @@ pub fn read_token(path: &Path) -> Result<String, ConfigError> {
         .map_err(|e| ConfigError(format!("{}: cannot read token file: {e}", path.display())))?;
     let token = text.lines().next().unwrap_or("").trim().to_owned();
     if token.is_empty() {
-        return Err(ConfigError(format!("{}: token file is empty", path.display())));
+        return Err(ConfigError(format!(
+            "{}: token file is empty",
+            path.display()
+        )));
     }
     if !token.bytes().all(|b| (0x21..0x7f).contains(&b)) {
         return Err(ConfigError(format!(
@@ -441,7 +468,8 @@ max-message-bytes: 1048576
 max-details-bytes: 65536
 max-name-bytes: 256
 
-# Connections open at once; one more is closed at once (and counted).
+# Connections open at once. At the limit a new connection evicts the oldest
+# one that has not made a request yet; if all have, it is closed (counted).
 max-connections: 1024
 # A new connection must make its first request within this time (TLS
 # handshake included), or it is closed: idle connection floods cannot pile up.
@@ -480,7 +508,11 @@ mod tests {
 
     #[test]
     fn forward_options_merge_and_check() {
-        let file = parse_file("forward-queue: 5\nforward-grace: 0\nforward-timeout: 0.5\n", "f").unwrap();
+        let file = parse_file(
+            "forward-queue: 5\nforward-grace: 0\nforward-timeout: 0.5\n",
+            "f",
+        )
+        .unwrap();
         let cli = RunArgs {
             forward_retries: Some(0),
             ..RunArgs::default()
@@ -514,10 +546,16 @@ mod tests {
 
         let err = parse_file("\nlisten: nowhere\n", "c.yaml").unwrap_err();
         assert!(err.0.starts_with("c.yaml:2:"), "{err}");
-        assert!(err.0.contains("listen") && err.0.contains("nowhere"), "{err}");
+        assert!(
+            err.0.contains("listen") && err.0.contains("nowhere"),
+            "{err}"
+        );
 
         let err = parse_file("forward-mode: mirror\n", "c.yaml").unwrap_err();
-        assert!(err.0.contains("forward-mode") || err.0.contains("mirror"), "{err}");
+        assert!(
+            err.0.contains("forward-mode") || err.0.contains("mirror"),
+            "{err}"
+        );
 
         let err = parse_file("queue: 0\n", "c.yaml").unwrap_err();
         assert!(err.0.contains("at least 1"), "{err}");
@@ -525,7 +563,11 @@ mod tests {
 
     #[test]
     fn command_line_wins_over_the_file() {
-        let file = parse_file("listen: 127.0.0.1:7000\nhistory: 10\nforward: [\"a:1\"]\n", "f").unwrap();
+        let file = parse_file(
+            "listen: 127.0.0.1:7000\nhistory: 10\nforward: [\"a:1\"]\n",
+            "f",
+        )
+        .unwrap();
         let cli = RunArgs {
             listen: Some("127.0.0.1:8000".into()),
             forward: vec!["b:2".into()],
@@ -546,7 +588,10 @@ mod tests {
     #[test]
     fn empty_and_comment_only_files_are_fine() {
         assert_eq!(parse_file("", "f").unwrap(), FileConfig::default());
-        assert_eq!(parse_file("# nothing\n", "f").unwrap(), FileConfig::default());
+        assert_eq!(
+            parse_file("# nothing\n", "f").unwrap(),
+            FileConfig::default()
+        );
     }
 
     #[test]

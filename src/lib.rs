@@ -13,16 +13,16 @@ pub mod proto {
         include_bytes!(concat!(env!("OUT_DIR"), "/alertsink_descriptor.bin"));
 }
 
-pub mod model;
-pub mod sanitize;
-pub mod ui;
-pub mod hub;
-pub mod sink;
-pub mod record;
 pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod config;
-pub mod logging;
-pub mod run;
 pub mod forward;
+pub mod hub;
+pub mod logging;
+pub mod model;
+pub mod record;
+pub mod run;
+pub mod sanitize;
+pub mod sink;
+pub mod ui;

@@ -125,7 +125,9 @@ struct KindOnly<'a> {
 /// truncated or corrupt one (then continues). Other kinds and blank lines are
 /// skipped. A read error of the underlying file ends the iteration with an
 /// error.
-pub fn read_alerts<R: BufRead>(reader: R) -> impl Iterator<Item = Result<RecordedAlert, LineError>> {
+pub fn read_alerts<R: BufRead>(
+    reader: R,
+) -> impl Iterator<Item = Result<RecordedAlert, LineError>> {
     let mut lines = reader.split(b'\n');
     let mut n: u64 = 0;
     let mut done = false;
@@ -176,10 +178,12 @@ pub fn read_alerts<R: BufRead>(reader: R) -> impl Iterator<Item = Result<Recorde
                     }));
                 }
             }
-            return Some(serde_json::from_str::<RecordedAlert>(text).map_err(|e| LineError {
-                line: n,
-                message: format!("bad alert: {e}"),
-            }));
+            return Some(
+                serde_json::from_str::<RecordedAlert>(text).map_err(|e| LineError {
+                    line: n,
+                    message: format!("bad alert: {e}"),
+                }),
+            );
         }
     })
 }
@@ -292,7 +296,11 @@ impl<W: Write> Write for Batch<W> {
         if self.buf.is_empty() {
             return self.out.flush();
         }
-        let mut result = if self.torn { self.out.write_all(b"\n") } else { Ok(()) };
+        let mut result = if self.torn {
+            self.out.write_all(b"\n")
+        } else {
+            Ok(())
+        };
         if result.is_ok() {
             result = self.out.write_all(&self.buf);
         }
@@ -502,7 +510,12 @@ mod tests {
         let hub = Hub::new(StoreLimits::default(), 8);
         let peer = "127.0.0.1:40312".parse().unwrap();
         let r = hub
-            .ingest_at(&alert("No protection found for branch main\n", false), 1_795_640_400_123, Some(peer), None)
+            .ingest_at(
+                &alert("No protection found for branch main\n", false),
+                1_795_640_400_123,
+                Some(peer),
+                None,
+            )
             .unwrap();
         let mut out = Vec::new();
         write_alert(&mut out, &r).unwrap();
@@ -526,7 +539,10 @@ mod tests {
         write_alert(&mut out, &r).unwrap();
         assert!(!out.contains(&0x1b), "no raw ESC in JSON output");
         let back: Vec<_> = read_alerts(&out[..]).collect();
-        assert_eq!(back[0].as_ref().unwrap().details, "\u{1b}]0;pwned\u{7}\u{202e}");
+        assert_eq!(
+            back[0].as_ref().unwrap().details,
+            "\u{1b}]0;pwned\u{7}\u{202e}"
+        );
     }
 
     #[test]
@@ -534,7 +550,9 @@ mod tests {
         let hub = Hub::new(StoreLimits::default(), 8);
         let mut out = Vec::new();
         for i in 0..3 {
-            let r = hub.ingest_at(&alert("d", i % 2 == 0), 1000 * i, None, None).unwrap();
+            let r = hub
+                .ingest_at(&alert("d", i % 2 == 0), 1000 * i, None, None)
+                .unwrap();
             write_alert(&mut out, &r).unwrap();
         }
         let mut text = String::from_utf8(out).unwrap();
@@ -544,9 +562,17 @@ mod tests {
         text.push_str("{\"kind\":\"alert\",\"seq\":5}\n"); // missing fields
         text.push_str("{\"kind\":\"alert\",\"seq\":6,\"at\":\"2026-11-25T21:00:00.000Z\",\"owner\":\"o\",\"repo\":\"r\",\"policy\":\"p\",\"pass\":true}"); // no final newline
         let items: Vec<_> = read_alerts(text.as_bytes()).collect();
-        let ok: Vec<u64> = items.iter().filter_map(|i| i.as_ref().ok()).map(|a| a.seq).collect();
+        let ok: Vec<u64> = items
+            .iter()
+            .filter_map(|i| i.as_ref().ok())
+            .map(|a| a.seq)
+            .collect();
         assert_eq!(ok, vec![1, 2, 3, 6]);
-        let errs: Vec<u64> = items.iter().filter_map(|i| i.as_ref().err()).map(|e| e.line).collect();
+        let errs: Vec<u64> = items
+            .iter()
+            .filter_map(|i| i.as_ref().err())
+            .map(|e| e.line)
+            .collect();
         assert_eq!(errs, vec![6, 7, 8]);
         let first = items[0].as_ref().unwrap();
         assert_eq!(first.at_ms(), Some(0));
@@ -574,13 +600,101 @@ mod tests {
     struct FullDisk;
     impl Write for FullDisk {
         fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-            Err(io::Error::new(io::ErrorKind::StorageFull, "No space left on device"))
+            Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "No space left on device",
+            ))
         }
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
     }
     impl Sync2 for FullDisk {}
+
+    #[test]
+    fn records_buffered_when_the_disk_fails_are_counted_as_failed() {
+        let hub = Hub::new(StoreLimits::default(), 1024);
+        let (_, rx) = hub.subscribe();
+        let stats = Arc::new(WriterStats::default());
+        let handle = spawn_writer("full.jsonl".into(), rx, FullDisk, stats.clone());
+        for _ in 0..3 {
+            hub.ingest(&alert("small", false), None, None).unwrap();
+        }
+        hub.close();
+        handle.join().unwrap();
+        assert_eq!(
+            stats.written.load(Ordering::Relaxed),
+            0,
+            "nothing reached the disk"
+        );
+        assert_eq!(
+            stats.failed.load(Ordering::Relaxed),
+            3,
+            "every lost record is counted"
+        );
+        assert_eq!(stats.lost(), 3);
+    }
+
+    /// Accepts `ok` bytes, then fails once (mid-line), then works again.
+    struct Hiccup {
+        ok: usize,
+        failed: bool,
+        data: Vec<u8>,
+    }
+    impl Write for Hiccup {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            if !self.failed {
+                let n = self.ok.saturating_sub(self.data.len()).min(b.len());
+                if n == 0 {
+                    self.failed = true;
+                    return Err(io::Error::other("transient"));
+                }
+                self.data.extend_from_slice(&b[..n]);
+                return Ok(n);
+            }
+            self.data.extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    impl Sync2 for Hiccup {}
+
+    #[test]
+    fn after_a_torn_write_the_next_lines_are_whole() {
+        let hub = Hub::new(StoreLimits::default(), 1024);
+        let mut w = Batch::new(
+            Hiccup {
+                ok: 30,
+                failed: false,
+                data: Vec::new(),
+            },
+            Arc::new(WriterStats::default()),
+            "t".into(),
+        );
+        let stats = w.stats.clone();
+        let r = hub.ingest(&alert("a", false), None, None).unwrap();
+        write_alert(&mut w, &r).unwrap();
+        w.record_added();
+        assert!(w.flush().is_err());
+        let r = hub.ingest(&alert("b", false), None, None).unwrap();
+        write_alert(&mut w, &r).unwrap();
+        w.record_added();
+        w.flush().unwrap();
+        let out = w.finish().data;
+        let items: Vec<_> = read_alerts(&out[..]).collect();
+        assert_eq!(items.len(), 2, "{}", String::from_utf8_lossy(&out));
+        assert!(items[0].is_err(), "the torn line is reported");
+        assert_eq!(items[1].as_ref().unwrap().seq, 2);
+        assert_eq!(
+            (
+                stats.written.load(Ordering::Relaxed),
+                stats.failed.load(Ordering::Relaxed)
+            ),
+            (1, 1)
+        );
+    }
 
     #[test]
     fn a_failing_output_is_counted_and_never_blocks() {
@@ -598,7 +712,10 @@ mod tests {
         assert_eq!(hub.read(|s| s.accepted()), 5);
         assert!(stats.failed.load(Ordering::Relaxed) >= 1);
         let err = stats.last_error().unwrap();
-        assert!(err.contains("full.jsonl") && err.contains("No space left"), "{err}");
+        assert!(
+            err.contains("full.jsonl") && err.contains("No space left"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -611,16 +728,23 @@ mod tests {
         for i in 0..300 {
             hub.ingest(&alert("x", i % 3 == 0), None, None).unwrap();
             if i % 100 == 0 {
-                tx.send(serde_json::json!({"kind": "stats", "i": i})).unwrap();
+                tx.send(serde_json::json!({"kind": "stats", "i": i}))
+                    .unwrap();
             }
         }
-        tx.send(serde_json::json!({"kind": "stats", "last": true})).unwrap();
+        tx.send(serde_json::json!({"kind": "stats", "last": true}))
+            .unwrap();
         hub.close();
         let out = handle.join().unwrap();
         let text = String::from_utf8(out).unwrap();
-        let values: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let values: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(values.iter().filter(|v| v["kind"] == "stats").count(), 4);
-        let seqs: Vec<u64> = read_alerts(text.as_bytes()).map(|a| a.unwrap().seq).collect();
+        let seqs: Vec<u64> = read_alerts(text.as_bytes())
+            .map(|a| a.unwrap().seq)
+            .collect();
         assert_eq!(seqs, (1..=300).collect::<Vec<_>>());
         assert_eq!(stats.lost(), 0);
     }

@@ -80,11 +80,12 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         crate::ui::live::load_theme(settings.theme.as_deref()).map_err(Failure::Usage)?;
     }
     // Forwarding options and files are checked before anything is bound.
-    let forward_config = if settings.forward.is_empty() && settings.forward_mode == crate::cli::ForwardMode::Tee {
-        None
-    } else {
-        Some(crate::forward::ForwardConfig::from_settings(&settings).map_err(Failure::Usage)?)
-    };
+    let forward_config =
+        if settings.forward.is_empty() && settings.forward_mode == crate::cli::ForwardMode::Tee {
+            None
+        } else {
+            Some(crate::forward::ForwardConfig::from_settings(&settings).map_err(Failure::Usage)?)
+        };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -123,7 +124,9 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|e| Failure::Runtime(format!("cannot open record file {}: {e}", path.display())))?;
+            .map_err(|e| {
+                Failure::Runtime(format!("cannot open record file {}: {e}", path.display()))
+            })?;
         let stats = Arc::new(WriterStats::default());
         let (_, rx) = hub.subscribe();
         let name = path.display().to_string();
@@ -137,7 +140,13 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         let (_, rx) = hub.subscribe();
         (
             stats.clone(),
-            crate::record::spawn_writer_with_lines("stdout".into(), rx, std::io::stdout(), stats, lines_rx),
+            crate::record::spawn_writer_with_lines(
+                "stdout".into(),
+                rx,
+                std::io::stdout(),
+                stats,
+                lines_rx,
+            ),
         )
     });
     let forwarder = match forward_config {
@@ -227,7 +236,10 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
                     _ = tick.tick() => {}
                     _ = stop.wait_for(|s| *s) => return,
                 }
-                let lost = outputs.iter().map(|(n, s)| (n.clone(), s.lost().into())).collect();
+                let lost = outputs
+                    .iter()
+                    .map(|(n, s)| (n.clone(), s.lost().into()))
+                    .collect();
                 let mut line = stats_line(&hub, lost);
                 if let Some(f) = &forward {
                     line["forward"] = f.to_json();
@@ -288,7 +300,9 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
                     .try_for_each(|l| crate::record::write_value(&mut file, l))
                     .and_then(|_| file.sync_all());
                 if let Err(e) = written {
-                    eprintln!("sinkwatch: record file {name}: cannot write the undelivered report: {e}");
+                    eprintln!(
+                        "sinkwatch: record file {name}: cannot write the undelivered report: {e}"
+                    );
                 }
             }
         }
@@ -313,7 +327,10 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
 }
 
 /// The `{"kind":"stats"}` line.
-pub fn stats_line(hub: &Hub, lost: serde_json::Map<String, serde_json::Value>) -> serde_json::Value {
+pub fn stats_line(
+    hub: &Hub,
+    lost: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
     let (accepted, evicted, keys, failing) =
         hub.read(|s| (s.accepted(), s.evicted(), s.key_count(), s.failing_keys()));
     serde_json::json!({

@@ -9,8 +9,14 @@ use assert_cmd::prelude::*;
 fn bin() -> Command {
     let mut c = Command::cargo_bin("sinkwatch").unwrap();
     // Keep logs out of the user's home.
-    c.env("XDG_STATE_HOME", std::env::temp_dir().join("sinkwatch-test-state"));
-    c.env("XDG_CONFIG_HOME", std::env::temp_dir().join("sinkwatch-test-config-none"));
+    c.env(
+        "XDG_STATE_HOME",
+        std::env::temp_dir().join("sinkwatch-test-state"),
+    );
+    c.env(
+        "XDG_CONFIG_HOME",
+        std::env::temp_dir().join("sinkwatch-test-config-none"),
+    );
     c
 }
 
@@ -41,7 +47,10 @@ impl Headless {
         let mut line = String::new();
         loop {
             line.clear();
-            assert!(err.read_line(&mut line).unwrap_or(0) > 0, "sink exited before listening");
+            assert!(
+                err.read_line(&mut line).unwrap_or(0) > 0,
+                "sink exited before listening"
+            );
             if let Some(a) = line.trim().strip_prefix("sinkwatch: listening on ") {
                 sink.addr = a.to_owned();
                 // Keep draining stderr so the child never blocks on it.
@@ -67,7 +76,12 @@ impl Headless {
             .unwrap();
         assert!(ok.success());
         let mut out = String::new();
-        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         let status = child.wait().unwrap();
         let lines = out
             .lines()
@@ -88,24 +102,52 @@ impl Drop for Headless {
 }
 
 fn send(url: &str, args: &[&str]) -> std::process::Output {
-    bin().args(["send", "--to", url]).args(args).output().unwrap()
+    bin()
+        .args(["send", "--to", url])
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
 fn headless_prints_each_alert_with_change_and_flushes_on_sigterm() {
     let sink = Headless::start(&[]);
     let url = sink.url();
-    let base = ["--owner", "ossf", "--repo", "allstar", "--policy", "Branch Protection"];
+    let base = [
+        "--owner",
+        "ossf",
+        "--repo",
+        "allstar",
+        "--policy",
+        "Branch Protection",
+    ];
     let out = send(&url, &[&base[..], &["--pass"]].concat());
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
-    let out = send(&url, &[&base[..], &["--fail", "--details", "No protection found for branch main\n"]].concat());
+    let out = send(
+        &url,
+        &[
+            &base[..],
+            &[
+                "--fail",
+                "--details",
+                "No protection found for branch main\n",
+            ],
+        ]
+        .concat(),
+    );
     assert!(out.status.success());
     // A refused one: exit 1, one line naming the field.
-    let out = send(&url, &["--owner", "", "--repo", "r", "--policy", "p", "--fail"]);
+    let out = send(
+        &url,
+        &["--owner", "", "--repo", "r", "--policy", "p", "--fail"],
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("InvalidArgument") && err.contains("owner_name"), "{err}");
+    assert!(
+        err.contains("InvalidArgument") && err.contains("owner_name"),
+        "{err}"
+    );
     assert_eq!(err.trim().lines().count(), 1);
 
     let (lines, status) = sink.terminate();
@@ -116,9 +158,17 @@ fn headless_prints_each_alert_with_change_and_flushes_on_sigterm() {
     assert_eq!(alerts[0]["change"], "first");
     assert_eq!(alerts[1]["seq"], 2);
     assert_eq!(alerts[1]["change"], "regressed");
-    assert_eq!(alerts[1]["details"], "No protection found for branch main\n");
+    assert_eq!(
+        alerts[1]["details"],
+        "No protection found for branch main\n"
+    );
     assert_eq!(alerts[1]["policy"], "Branch Protection");
-    assert!(alerts[1]["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(
+        alerts[1]["peer"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
     assert!(alerts[1]["at"].as_str().unwrap().ends_with('Z'));
     let stats = lines.last().unwrap();
     assert_eq!(stats["kind"], "stats");
@@ -132,17 +182,38 @@ fn load_then_record_and_replay_into_a_fresh_sink() {
     let rec = dir.path().join("rec.jsonl");
     let a = Headless::start(&["--record", rec.to_str().unwrap()]);
     let out = bin()
-        .args(["load", "--to", &a.url(), "--total", "2000", "--concurrency", "16", "--json"])
+        .args([
+            "load",
+            "--to",
+            &a.url(),
+            "--total",
+            "2000",
+            "--concurrency",
+            "16",
+            "--json",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["ok"], 2000);
     assert!(report["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
     let (lines, status) = a.terminate();
     assert!(status.success());
-    let seqs: Vec<u64> = lines.iter().filter(|l| l["kind"] == "alert").map(|l| l["seq"].as_u64().unwrap()).collect();
-    assert_eq!(seqs, (1..=2000).collect::<Vec<_>>(), "every alert once, contiguous");
+    let seqs: Vec<u64> = lines
+        .iter()
+        .filter(|l| l["kind"] == "alert")
+        .map(|l| l["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=2000).collect::<Vec<_>>(),
+        "every alert once, contiguous"
+    );
 
     // The recording holds the same lines (synced on exit).
     let recorded = std::fs::read_to_string(&rec).unwrap();
@@ -150,17 +221,30 @@ fn load_then_record_and_replay_into_a_fresh_sink() {
 
     let b = Headless::start(&[]);
     let out = bin()
-        .args(["replay", rec.to_str().unwrap(), "--to", &b.url(), "--speed", "max"])
+        .args([
+            "replay",
+            rec.to_str().unwrap(),
+            "--to",
+            &b.url(),
+            "--speed",
+            "max",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("replayed 2000 of 2000"));
     let (replayed, _) = b.terminate();
     let original: Vec<_> = lines.iter().filter(|l| l["kind"] == "alert").collect();
     let again: Vec<_> = replayed.iter().filter(|l| l["kind"] == "alert").collect();
     assert_eq!(original.len(), again.len());
     for (o, r) in original.iter().zip(&again) {
-        for f in ["seq", "owner", "repo", "policy", "pass", "details", "change"] {
+        for f in [
+            "seq", "owner", "repo", "policy", "pass", "details", "change",
+        ] {
             assert_eq!(o[f], r[f], "field {f}");
         }
     }
@@ -178,7 +262,17 @@ fn replay_reports_corrupt_lines_by_number_and_sends_the_rest() {
     )
     .unwrap();
     let b = Headless::start(&[]);
-    let out = bin().args(["replay", rec.to_str().unwrap(), "--to", &b.url(), "--speed", "max"]).output().unwrap();
+    let out = bin()
+        .args([
+            "replay",
+            rec.to_str().unwrap(),
+            "--to",
+            &b.url(),
+            "--speed",
+            "max",
+        ])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.jsonl:line 2:"), "{err}");
@@ -190,11 +284,17 @@ fn replay_reports_corrupt_lines_by_number_and_sends_the_rest() {
 fn a_taken_port_is_one_line_and_exit_1() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = bin().args(["--no-tui", "--listen", &addr]).output().unwrap();
+    let out = bin()
+        .args(["--no-tui", "--listen", &addr])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("cannot listen on") && err.contains(&addr), "{err}");
+    assert!(
+        err.contains("cannot listen on") && err.contains(&addr),
+        "{err}"
+    );
 }
 
 #[test]
@@ -202,17 +302,29 @@ fn config_errors_name_file_line_and_key_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("config.yaml");
     std::fs::write(&cfg, "listen: 127.0.0.1:0\nhistroy: 10\n").unwrap();
-    let out = bin().args(["--no-tui", "--config", cfg.to_str().unwrap()]).output().unwrap();
+    let out = bin()
+        .args(["--no-tui", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("{}:2:", cfg.display())) && err.contains("histroy"), "{err}");
+    assert!(
+        err.contains(&format!("{}:2:", cfg.display())) && err.contains("histroy"),
+        "{err}"
+    );
 
     std::fs::write(&cfg, "fps: many\n").unwrap();
-    let out = bin().args(["--no-tui", "--config", cfg.to_str().unwrap()]).output().unwrap();
+    let out = bin()
+        .args(["--no-tui", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains(":1:"));
 
-    let out = bin().args(["--no-tui", "--config", "/nonexistent/sw.yaml"]).output().unwrap();
+    let out = bin()
+        .args(["--no-tui", "--config", "/nonexistent/sw.yaml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/sw.yaml"));
 }
@@ -221,9 +333,36 @@ fn config_errors_name_file_line_and_key_and_exit_2() {
 fn usage_errors_exit_2() {
     let out = bin().args(["--bogus"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = bin().args(["send", "--to", "127.0.0.1:1", "--owner", "o", "--repo", "r", "--policy", "p"]).output().unwrap();
+    let out = bin()
+        .args([
+            "send",
+            "--to",
+            "127.0.0.1:1",
+            "--owner",
+            "o",
+            "--repo",
+            "r",
+            "--policy",
+            "p",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "--pass or --fail is required");
-    let out = bin().args(["send", "--to", "ftp://x:1", "--owner", "o", "--repo", "r", "--policy", "p", "--pass"]).output().unwrap();
+    let out = bin()
+        .args([
+            "send",
+            "--to",
+            "ftp://x:1",
+            "--owner",
+            "o",
+            "--repo",
+            "r",
+            "--policy",
+            "p",
+            "--pass",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -232,10 +371,16 @@ fn send_to_a_dead_sink_fails_with_one_line() {
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = free.local_addr().unwrap().to_string();
     drop(free);
-    let out = send(&addr, &["--owner", "o", "--repo", "r", "--policy", "p", "--pass"]);
+    let out = send(
+        &addr,
+        &["--owner", "o", "--repo", "r", "--policy", "p", "--pass"],
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("Unavailable") || err.contains("did not answer"), "{err}");
+    assert!(
+        err.contains("Unavailable") || err.contains("did not answer"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -506,9 +506,11 @@ async fn thousands_of_idle_connections_leave_the_sink_answering_then_are_closed(
     let mut h = Harness::start(limits).await;
     let flood = 3000u64;
     let mut idle = Vec::with_capacity(flood as usize);
+    let started = Instant::now();
     for _ in 0..flood {
         idle.push(TcpStream::connect(h.sink.addr).await.unwrap());
     }
+    let flood_took = started.elapsed();
     // A real client gets in at once: it evicts the oldest idle connection.
     h.normal_call().await;
     assert!(
@@ -528,7 +530,10 @@ async fn thousands_of_idle_connections_leave_the_sink_answering_then_are_closed(
         flood,
         "evicted {evicted}, timed out {timed_out}"
     );
-    assert!(evicted >= flood - max, "{evicted}");
+    if flood_took < Duration::from_secs(2) {
+        // No idle one could time out while the flood was building up.
+        assert!(evicted >= flood - max, "{evicted}");
+    }
     assert!(
         h.sink.hub.open_connections() <= 1,
         "{}",
@@ -750,6 +755,12 @@ async fn streams_beyond_the_limit_queue_or_are_refused_without_harm() {
         .connect()
         .await
         .unwrap();
+    // One call first: until the server's SETTINGS arrive, a client may
+    // not know the limit yet (streams sent before then may be refused).
+    AlertSinkClient::new(channel.clone())
+        .alert(alert("ossf", "warm-up", "p", true, ""))
+        .await
+        .unwrap();
     let calls = (0..300).map(|i| {
         let mut c = AlertSinkClient::new(channel.clone());
         async move {
@@ -760,7 +771,13 @@ async fn streams_beyond_the_limit_queue_or_are_refused_without_harm() {
     let results = tokio::time::timeout(BOUND, futures_util::future::join_all(calls))
         .await
         .unwrap();
-    assert!(results.iter().all(|r| r.is_ok()));
+    let failed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} failed, e.g. {:?}",
+        failed.len(),
+        failed.first()
+    );
 
     // A raw client opening 200 streams it never finishes: beyond 4 they are
     // refused (RST_STREAM); the connection and the sink carry on.
@@ -788,7 +805,7 @@ async fn streams_beyond_the_limit_queue_or_are_refused_without_harm() {
     drop(raw);
     drop(rapid);
     h.normal_call().await;
-    h.finish(300).await;
+    h.finish(301).await;
 }
 
 #[tokio::test]
@@ -839,6 +856,7 @@ async fn the_per_peer_rate_limit_answers_resource_exhausted_and_counts() {
     let mut c = AlertSinkClient::connect(h.sink.url()).await.unwrap();
     let mut ok = 0;
     let mut limited = 0;
+    let started = Instant::now();
     for i in 0..20 {
         match tokio::time::timeout(BOUND, c.alert(alert("o", &format!("r{i}"), "p", true, "")))
             .await
@@ -852,9 +870,55 @@ async fn the_per_peer_rate_limit_answers_resource_exhausted_and_counts() {
             }
         }
     }
-    // Five per second with a burst of five: at most 4 more in the first
-    // instant, plus what refilled while the loop ran.
-    assert!(ok >= 4 && limited >= 10, "ok {ok}, limited {limited}");
+    // Five per second with a burst of five: 4 more in the first instant,
+    // plus at most what refilled while the loop ran.
+    let refilled = (started.elapsed().as_secs_f64() * 5.0).ceil() as u64 + 1;
+    assert!(
+        ok >= 4 && ok <= 4 + refilled,
+        "ok {ok}, limited {limited}, refilled {refilled}"
+    );
+    assert_eq!(ok + limited, 20);
+    if refilled < 10 {
+        assert!(limited >= 5, "ok {ok}, limited {limited}");
+    }
     assert_eq!(h.sink.hub.refused(Refusal::RateLimited), limited);
     h.finish(ok).await;
+}
+
+#[tokio::test]
+async fn with_a_token_only_authenticated_requests_keep_a_connection() {
+    let sink = TestSink::start(SinkConfig {
+        token: Some("s3cret".into()),
+        limits: SinkLimits {
+            idle_timeout: Duration::from_millis(800),
+            ..SinkLimits::default()
+        },
+        ..SinkConfig::default()
+    })
+    .await;
+    // B authenticates, then keeps its connection.
+    let mut b = sinkwatch::client::Target {
+        url: sink.url(),
+        token: Some("s3cret".into()),
+        ..Default::default()
+    }
+    .client()
+    .unwrap();
+    b.alert(alert("ossf", "b", "p", true, "")).await.unwrap();
+    // A, connected later, only sends refused requests.
+    let mut a = AlertSinkClient::connect(sink.url()).await.unwrap();
+    let st = a
+        .alert(alert("ossf", "a", "p", true, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(st.code(), Code::Unauthenticated);
+    // A is closed at its deadline; B's (earlier) deadline no longer applied.
+    wait_until(|| sink.hub.refused(Refusal::IdleTimeout) >= 1).await;
+    assert_eq!(sink.hub.refused(Refusal::IdleTimeout), 1);
+    wait_until(|| sink.hub.open_connections() == 1).await;
+    b.alert(alert("ossf", "b", "p", false, "")).await.unwrap();
+    assert_eq!(sink.hub.open_connections(), 1, "B kept its connection");
+    assert_eq!(sink.hub.read(|s| s.accepted()), 2);
+    drop((a, b));
+    tokio::time::timeout(BOUND, sink.stop()).await.unwrap();
 }

@@ -20,7 +20,11 @@ async fn client(sink: &TestSink) -> AlertSinkClient<tonic::transport::Channel> {
 
 /// A unary call with a raw (bytes) request, to send what a normal client
 /// cannot: invalid UTF-8, oversize fields.
-async fn raw_call(url: &str, req: RawAlertRequest, token: Option<&str>) -> Result<(), tonic::Status> {
+async fn raw_call(
+    url: &str,
+    req: RawAlertRequest,
+    token: Option<&str>,
+) -> Result<(), tonic::Status> {
     let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
         .unwrap()
         .connect()
@@ -34,10 +38,15 @@ async fn raw_call(url: &str, req: RawAlertRequest, token: Option<&str>) -> Resul
             .metadata_mut()
             .insert("authorization", format!("Bearer {t}").parse().unwrap());
     }
-    let codec = tonic_prost::ProstCodec::<RawAlertRequest, sinkwatch::proto::AlertResponse>::default();
-    grpc.unary(request, http::uri::PathAndQuery::from_static("/AlertSink/Alert"), codec)
-        .await
-        .map(|_| ())
+    let codec =
+        tonic_prost::ProstCodec::<RawAlertRequest, sinkwatch::proto::AlertResponse>::default();
+    grpc.unary(
+        request,
+        http::uri::PathAndQuery::from_static("/AlertSink/Alert"),
+        codec,
+    )
+    .await
+    .map(|_| ())
 }
 
 fn raw(owner: &[u8], repo: &[u8], policy: &[u8], details: &[u8]) -> RawAlertRequest {
@@ -55,10 +64,18 @@ async fn round_trip_stores_and_publishes_with_change() {
     let sink = TestSink::start(SinkConfig::default()).await;
     let (_, mut rx) = sink.hub.subscribe();
     let mut c = client(&sink).await;
-    c.alert(alert("ossf", "allstar", "Branch Protection", true, "")).await.unwrap();
-    c.alert(alert("ossf", "allstar", "Branch Protection", false, "No protection found for branch main\n"))
+    c.alert(alert("ossf", "allstar", "Branch Protection", true, ""))
         .await
         .unwrap();
+    c.alert(alert(
+        "ossf",
+        "allstar",
+        "Branch Protection",
+        false,
+        "No protection found for branch main\n",
+    ))
+    .await
+    .unwrap();
     let first = rx.recv().await.unwrap();
     let second = rx.recv().await.unwrap();
     assert_eq!((first.seq, first.change), (1, Change::First));
@@ -83,9 +100,15 @@ async fn concurrent_senders_every_alert_exactly_once_with_contiguous_seq() {
         handles.push(tokio::spawn(async move {
             let mut c = AlertSinkClient::connect(url).await.unwrap();
             for i in 0..per_task {
-                c.alert(alert(&format!("org{}", t % 4), &format!("repo{t}"), &format!("p{i}"), i % 5 != 0, ""))
-                    .await
-                    .unwrap();
+                c.alert(alert(
+                    &format!("org{}", t % 4),
+                    &format!("repo{t}"),
+                    &format!("p{i}"),
+                    i % 5 != 0,
+                    "",
+                ))
+                .await
+                .unwrap();
             }
         }));
     }
@@ -97,7 +120,10 @@ async fn concurrent_senders_every_alert_exactly_once_with_contiguous_seq() {
     for want in 1..=total {
         let r = rx.recv().await.unwrap();
         assert_eq!(r.seq, want, "seq contiguous and in order");
-        assert!(seen.insert((r.repo.to_string(), r.policy.to_string())), "no duplicates");
+        assert!(
+            seen.insert((r.repo.to_string(), r.policy.to_string())),
+            "no duplicates"
+        );
     }
     assert!(rx.try_recv().is_err(), "nothing beyond what was sent");
     assert_eq!(seen.len() as u64, total);
@@ -113,26 +139,64 @@ async fn bad_inputs_get_precise_statuses_and_are_never_stored() {
         max_message_bytes: 4096,
         ..SinkLimits::default()
     };
-    let sink = TestSink::start(SinkConfig { limits, ..SinkConfig::default() }).await;
+    let sink = TestSink::start(SinkConfig {
+        limits,
+        ..SinkConfig::default()
+    })
+    .await;
     let url = sink.url();
     let cases: Vec<(RawAlertRequest, Code, &str)> = vec![
-        (raw(b"", b"r", b"p", b""), Code::InvalidArgument, "owner_name is empty"),
-        (raw(b"o", b"", b"p", b""), Code::InvalidArgument, "repo_name is empty"),
-        (raw(b"o", b"r", b"", b""), Code::InvalidArgument, "policy_name is empty"),
-        (raw(&[b'o'; 65], b"r", b"p", b""), Code::InvalidArgument, "owner_name is 65 bytes"),
-        (raw(b"o", b"r", b"p", &[b'd'; 1025]), Code::InvalidArgument, "details is 1025 bytes"),
-        (raw(b"o", &[0xc3, 0x28], b"p", b""), Code::InvalidArgument, "repo_name is not valid UTF-8"),
-        (raw(b"o", b"r", b"p", &[b'd'; 5000]), Code::ResourceExhausted, "message too large"),
+        (
+            raw(b"", b"r", b"p", b""),
+            Code::InvalidArgument,
+            "owner_name is empty",
+        ),
+        (
+            raw(b"o", b"", b"p", b""),
+            Code::InvalidArgument,
+            "repo_name is empty",
+        ),
+        (
+            raw(b"o", b"r", b"", b""),
+            Code::InvalidArgument,
+            "policy_name is empty",
+        ),
+        (
+            raw(&[b'o'; 65], b"r", b"p", b""),
+            Code::InvalidArgument,
+            "owner_name is 65 bytes",
+        ),
+        (
+            raw(b"o", b"r", b"p", &[b'd'; 1025]),
+            Code::InvalidArgument,
+            "details is 1025 bytes",
+        ),
+        (
+            raw(b"o", &[0xc3, 0x28], b"p", b""),
+            Code::InvalidArgument,
+            "repo_name is not valid UTF-8",
+        ),
+        (
+            raw(b"o", b"r", b"p", &[b'd'; 5000]),
+            Code::ResourceExhausted,
+            "message too large",
+        ),
     ];
     for (req, code, msg) in cases {
         let st = raw_call(&url, req, None).await.unwrap_err();
         assert_eq!(st.code(), code, "{msg}: {}", st.message());
-        assert!(st.message().contains(msg), "want {msg:?}, got {:?}", st.message());
+        assert!(
+            st.message().contains(msg),
+            "want {msg:?}, got {:?}",
+            st.message()
+        );
     }
     assert_eq!(sink.hub.read(|s| s.accepted()), 0);
     assert_eq!(sink.hub.refused_total(), 7);
     // A good call still works afterwards.
-    raw_call(&url, raw(b"o", b"r", b"p", b""), None).await.unwrap();
+    raw_call(&url, raw(b"o", b"r", b"p", b""), None)
+        .await
+        .unwrap();
     assert_eq!(sink.hub.read(|s| s.accepted()), 1);
     sink.stop().await;
 }
@@ -142,7 +206,11 @@ async fn garbage_body_and_unknown_method() {
     let sink = TestSink::start(SinkConfig::default()).await;
     // A body that is not a protobuf message: field 1 length-delimited with a
     // length far past the end.
-    let channel = tonic::transport::Endpoint::from_shared(sink.url()).unwrap().connect().await.unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(sink.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready().await.unwrap();
     #[derive(Clone, PartialEq, prost::Message)]
@@ -158,7 +226,13 @@ async fn garbage_body_and_unknown_method() {
     }
     let codec = tonic_prost::ProstCodec::<Mismatch, sinkwatch::proto::AlertResponse>::default();
     let st = grpc
-        .unary(tonic::Request::new(Mismatch { pass: vec![1, 2, 3] }), http::uri::PathAndQuery::from_static("/AlertSink/Alert"), codec)
+        .unary(
+            tonic::Request::new(Mismatch {
+                pass: vec![1, 2, 3],
+            }),
+            http::uri::PathAndQuery::from_static("/AlertSink/Alert"),
+            codec,
+        )
         .await
         .unwrap_err();
     assert_eq!(st.code(), Code::InvalidArgument, "{}", st.message());
@@ -167,7 +241,11 @@ async fn garbage_body_and_unknown_method() {
     grpc.ready().await.unwrap();
     let codec = tonic_prost::ProstCodec::<Junk, sinkwatch::proto::AlertResponse>::default();
     let st = grpc
-        .unary(tonic::Request::new(Junk { a: vec![] }), http::uri::PathAndQuery::from_static("/AlertSink/Nope"), codec)
+        .unary(
+            tonic::Request::new(Junk { a: vec![] }),
+            http::uri::PathAndQuery::from_static("/AlertSink/Nope"),
+            codec,
+        )
         .await
         .unwrap_err();
     assert_eq!(st.code(), Code::Unimplemented);
@@ -177,14 +255,29 @@ async fn garbage_body_and_unknown_method() {
 
 #[tokio::test]
 async fn bearer_token_is_required_when_configured() {
-    let sink = TestSink::start(SinkConfig { token: Some("s3cret".into()), ..SinkConfig::default() }).await;
+    let sink = TestSink::start(SinkConfig {
+        token: Some("s3cret".into()),
+        ..SinkConfig::default()
+    })
+    .await;
     let url = sink.url();
-    let st = raw_call(&url, raw(b"o", b"r", b"p", b""), None).await.unwrap_err();
+    let st = raw_call(&url, raw(b"o", b"r", b"p", b""), None)
+        .await
+        .unwrap_err();
     assert_eq!(st.code(), Code::Unauthenticated);
-    let st = raw_call(&url, raw(b"o", b"r", b"p", b""), Some("wrong")).await.unwrap_err();
+    let st = raw_call(&url, raw(b"o", b"r", b"p", b""), Some("wrong"))
+        .await
+        .unwrap_err();
     assert_eq!(st.code(), Code::Unauthenticated);
-    assert_eq!(sink.hub.read(|s| s.accepted()), 0, "refused requests are never stored");
-    assert_eq!(sink.hub.refused(sinkwatch::hub::Refusal::Unauthenticated), 2);
+    assert_eq!(
+        sink.hub.read(|s| s.accepted()),
+        0,
+        "refused requests are never stored"
+    );
+    assert_eq!(
+        sink.hub.refused(sinkwatch::hub::Refusal::Unauthenticated),
+        2
+    );
 
     let mut target = Target::plain(url.clone());
     target.token = Some("s3cret".into());
@@ -198,17 +291,23 @@ async fn bearer_token_is_required_when_configured() {
 async fn health_and_reflection_are_served() {
     use tonic_health::pb::health_client::HealthClient;
     use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
 
     let sink = TestSink::start(SinkConfig::default()).await;
-    let channel = tonic::transport::Endpoint::from_shared(sink.url()).unwrap().connect().await.unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(sink.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let mut health = HealthClient::new(channel.clone());
     for service in ["", "AlertSink"] {
         let r = health
-            .check(HealthCheckRequest { service: service.into() })
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
             .await
             .unwrap()
             .into_inner();
@@ -231,7 +330,10 @@ async fn health_and_reflection_are_served() {
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
     assert!(names.contains(&"AlertSink".to_string()), "{names:?}");
-    assert!(names.contains(&"grpc.health.v1.Health".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"grpc.health.v1.Health".to_string()),
+        "{names:?}"
+    );
 
     // The AlertSink descriptor can be fetched by symbol, as grpcurl does.
     let req = ServerReflectionRequest {
@@ -244,6 +346,9 @@ async fn health_and_reflection_are_served() {
         .unwrap()
         .into_inner();
     let resp = stream.message().await.unwrap().unwrap();
-    assert!(matches!(resp.message_response, Some(MessageResponse::FileDescriptorResponse(_))));
+    assert!(matches!(
+        resp.message_response,
+        Some(MessageResponse::FileDescriptorResponse(_))
+    ));
     sink.stop().await;
 }

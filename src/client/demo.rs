@@ -13,35 +13,69 @@ const ORGS: [(&str, &[&str]); 5] = [
     (
         "ossf",
         &[
-            "allstar", "scorecard", "scorecard-action", "osv-schema", "sbom-everywhere",
-            "wg-best-practices-os-developers", "package-analysis", "malicious-packages",
-            "fuzz-introspector", "gemara", ".github", "tac",
+            "allstar",
+            "scorecard",
+            "scorecard-action",
+            "osv-schema",
+            "sbom-everywhere",
+            "wg-best-practices-os-developers",
+            "package-analysis",
+            "malicious-packages",
+            "fuzz-introspector",
+            "gemara",
+            ".github",
+            "tac",
         ],
     ),
     (
         "acme-corp",
         &[
-            "payments-api", "web-frontend", "mobile-app", "infra-terraform", "data-pipeline",
-            "auth-service", "design-system", "docs", "billing-worker", "ci-templates",
+            "payments-api",
+            "web-frontend",
+            "mobile-app",
+            "infra-terraform",
+            "data-pipeline",
+            "auth-service",
+            "design-system",
+            "docs",
+            "billing-worker",
+            "ci-templates",
         ],
     ),
     (
         "contoso-labs",
         &[
-            "inference-server", "model-zoo", "notebooks", "feature-store", "label-tool",
-            "benchmarks", "edge-runtime", "sdk-python",
+            "inference-server",
+            "model-zoo",
+            "notebooks",
+            "feature-store",
+            "label-tool",
+            "benchmarks",
+            "edge-runtime",
+            "sdk-python",
         ],
     ),
     (
         "nimbus-io",
         &[
-            "nimbus", "nimbus-operator", "helm-charts", "cli", "website", "community",
+            "nimbus",
+            "nimbus-operator",
+            "helm-charts",
+            "cli",
+            "website",
+            "community",
             "nimbus-proxy",
         ],
     ),
     (
         "example-univ",
-        &["thesis-template", "lab-scheduler", "course-site", "hpc-scripts", "grades-export"],
+        &[
+            "thesis-template",
+            "lab-scheduler",
+            "course-site",
+            "hpc-scripts",
+            "grades-export",
+        ],
     ),
 ];
 
@@ -152,11 +186,23 @@ impl DemoWorld {
                         _ => 0.07,
                     };
                     let pass = rng.f64() >= fail_chance;
-                    keys.push((o, r, p, KeyState { pass, variant: rng.u32(..) }));
+                    keys.push((
+                        o,
+                        r,
+                        p,
+                        KeyState {
+                            pass,
+                            variant: rng.u32(..),
+                        },
+                    ));
                 }
             }
         }
-        DemoWorld { keys, cursor: 0, rng }
+        DemoWorld {
+            keys,
+            cursor: 0,
+            rng,
+        }
     }
 
     /// The next alert of the scan: repo by repo, policy by policy, with a
@@ -245,7 +291,11 @@ mod tests {
         let failing = first.iter().filter(|a| !a.pass).count();
         assert!(failing > n / 20 && failing < n / 3, "{failing} of {n}");
         let second: Vec<_> = (0..n).map(|_| w.next_alert()).collect();
-        let flips = first.iter().zip(&second).filter(|(a, b)| a.pass != b.pass).count();
+        let flips = first
+            .iter()
+            .zip(&second)
+            .filter(|(a, b)| a.pass != b.pass)
+            .count();
         assert!(flips > 0 && flips < n / 10, "{flips} flips");
         for p in POLICIES {
             assert!(first.iter().any(|a| a.policy_name == p));
@@ -258,6 +308,9 @@ mod tests {
         assert!(d.starts_with("Security policy not enabled.\n"));
         assert!(d.contains("**To fix this**"));
         assert!(details_for("Binary Artifacts", "x", 2).contains("- `"));
-        assert_eq!(details_for("Custom", "r", 0), "Policy Custom failed for r.\n");
+        assert_eq!(
+            details_for("Custom", "r", 0),
+            "Policy Custom failed for r.\n"
+        );
     }
 }

@@ -131,7 +131,8 @@ pub async fn run(target: &Target, plan: &LoadPlan) -> Result<LoadReport, String>
         let next = next.clone();
         let plan = plan.clone();
         tasks.push(tokio::spawn(async move {
-            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+            let mut hist =
+                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
             let mut ok = 0u64;
             let mut errors: BTreeMap<String, u64> = BTreeMap::new();
             loop {

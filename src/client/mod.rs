@@ -121,8 +121,7 @@ impl Target {
 
     pub fn client_on(&self, channel: Channel) -> Result<Client, String> {
         let auth = Auth::bearer(self.token.as_deref())?;
-        Ok(AlertSinkClient::with_interceptor(channel, auth)
-            .max_decoding_message_size(64 * 1024))
+        Ok(AlertSinkClient::with_interceptor(channel, auth).max_decoding_message_size(64 * 1024))
     }
 }
 
@@ -166,9 +165,15 @@ mod tests {
 
     #[test]
     fn urls_are_normalized() {
-        assert_eq!(normalize_url("127.0.0.1:50051").unwrap(), "http://127.0.0.1:50051");
+        assert_eq!(
+            normalize_url("127.0.0.1:50051").unwrap(),
+            "http://127.0.0.1:50051"
+        );
         assert_eq!(normalize_url("localhost:1").unwrap(), "http://localhost:1");
-        assert_eq!(normalize_url("https://sink.example:443").unwrap(), "https://sink.example:443");
+        assert_eq!(
+            normalize_url("https://sink.example:443").unwrap(),
+            "https://sink.example:443"
+        );
         assert!(normalize_url("ftp://x:1").is_err());
         assert!(normalize_url("").is_err());
         assert!(normalize_url("hostonly").is_err());

@@ -25,7 +25,9 @@ impl std::str::FromStr for Speed {
         }
         match s.trim_end_matches(['x', 'X']).parse::<f64>() {
             Ok(f) if f.is_finite() && f > 0.0 => Ok(Speed::Factor(f)),
-            _ => Err(format!("--speed: expected a number above 0 or `max`, got {s:?}")),
+            _ => Err(format!(
+                "--speed: expected a number above 0 or `max`, got {s:?}"
+            )),
         }
     }
 }

@@ -76,7 +76,12 @@ mod tests {
 
     #[test]
     fn change_names_round_trip() {
-        for c in [Change::First, Change::Same, Change::Regressed, Change::Fixed] {
+        for c in [
+            Change::First,
+            Change::Same,
+            Change::Regressed,
+            Change::Fixed,
+        ] {
             assert_eq!(Change::parse(c.as_str()), Some(c));
             assert_eq!(Change::parse(&c.as_str().to_uppercase()), Some(c));
         }

@@ -6,4 +6,6 @@ pub mod intern;
 pub mod store;
 
 pub use alert::Change;
-pub use store::{AlertRecord, Event, KeyId, KeyState, NewAlert, Peer, Store, StoreError, StoreLimits, Tally};
+pub use store::{
+    AlertRecord, Event, KeyId, KeyState, NewAlert, Peer, Store, StoreError, StoreLimits, Tally,
+};

@@ -624,7 +624,9 @@ mod tests {
     fn seq_starts_at_one_and_is_contiguous() {
         let mut s = Store::default();
         for i in 0..10 {
-            let r = s.ingest(&alert("o", "r", "p", i % 2 == 0), i, None).unwrap();
+            let r = s
+                .ingest(&alert("o", "r", "p", i % 2 == 0), i, None)
+                .unwrap();
             assert_eq!(r.seq, i + 1);
         }
         assert_eq!(s.accepted(), 10);
@@ -665,19 +667,41 @@ mod tests {
         let mut s = Store::default();
         s.ingest(&alert("ossf", "allstar", "SECURITY.md", true), 1, None)
             .unwrap();
-        s.ingest(&alert("ossf", "allstar", "Branch Protection", false), 2, None)
-            .unwrap();
+        s.ingest(
+            &alert("ossf", "allstar", "Branch Protection", false),
+            2,
+            None,
+        )
+        .unwrap();
         s.ingest(&alert("ossf", "scorecard", "SECURITY.md", false), 3, None)
             .unwrap();
         s.ingest(&alert("acme", "web", "SECURITY.md", true), 4, None)
             .unwrap();
 
         let ossf = s.org_id("ossf").unwrap();
-        assert_eq!(s.org_tally(ossf), Tally { failing: 2, total: 3 });
+        assert_eq!(
+            s.org_tally(ossf),
+            Tally {
+                failing: 2,
+                total: 3
+            }
+        );
         let sec = s.policy_id("SECURITY.md").unwrap();
-        assert_eq!(s.policy_tally(sec), Tally { failing: 1, total: 3 });
+        assert_eq!(
+            s.policy_tally(sec),
+            Tally {
+                failing: 1,
+                total: 3
+            }
+        );
         let allstar = s.repo_id(ossf, "allstar").unwrap();
-        assert_eq!(s.repo(allstar).tally, Tally { failing: 1, total: 2 });
+        assert_eq!(
+            s.repo(allstar).tally,
+            Tally {
+                failing: 1,
+                total: 2
+            }
+        );
 
         // fail → pass on scorecard; pass → pass on acme changes nothing.
         let r = s
@@ -686,8 +710,20 @@ mod tests {
         assert_eq!(r.change, Change::Fixed);
         s.ingest(&alert("acme", "web", "SECURITY.md", true), 6, None)
             .unwrap();
-        assert_eq!(s.org_tally(ossf), Tally { failing: 1, total: 3 });
-        assert_eq!(s.policy_tally(sec), Tally { failing: 0, total: 3 });
+        assert_eq!(
+            s.org_tally(ossf),
+            Tally {
+                failing: 1,
+                total: 3
+            }
+        );
+        assert_eq!(
+            s.policy_tally(sec),
+            Tally {
+                failing: 0,
+                total: 3
+            }
+        );
         assert_eq!(s.failing_keys(), 1);
         let k = s.key_id("ossf", "scorecard", "SECURITY.md").unwrap();
         assert_eq!(s.key(k).last_change_ms, 5);
@@ -698,8 +734,10 @@ mod tests {
     #[test]
     fn same_repo_name_in_two_orgs_is_two_repos() {
         let mut s = Store::default();
-        s.ingest(&alert("a", ".github", "p", false), 1, None).unwrap();
-        s.ingest(&alert("b", ".github", "p", true), 2, None).unwrap();
+        s.ingest(&alert("a", ".github", "p", false), 1, None)
+            .unwrap();
+        s.ingest(&alert("b", ".github", "p", true), 2, None)
+            .unwrap();
         assert_eq!(s.repo_count(), 2);
         assert_eq!(s.key_count(), 2);
         let a = s.org_id("a").unwrap();
@@ -712,8 +750,12 @@ mod tests {
     fn history_ring_is_bounded_and_counts_evictions() {
         let mut s = small(100);
         for i in 0..1_000u64 {
-            s.ingest(&alert("o", &format!("r{}", i % 7), "p", i % 3 == 0), i, None)
-                .unwrap();
+            s.ingest(
+                &alert("o", &format!("r{}", i % 7), "p", i % 3 == 0),
+                i,
+                None,
+            )
+            .unwrap();
         }
         assert_eq!(s.history().len(), 100);
         assert_eq!(s.evicted(), 900);
@@ -733,7 +775,13 @@ mod tests {
         }
         assert_eq!(s.history().len(), 3);
         let o = s.org_id("o").unwrap();
-        assert_eq!(s.org_tally(o), Tally { failing: 5, total: 10 });
+        assert_eq!(
+            s.org_tally(o),
+            Tally {
+                failing: 5,
+                total: 10
+            }
+        );
         assert_eq!(s.key_count(), 10);
     }
 
@@ -763,7 +811,10 @@ mod tests {
         assert!(Arc::ptr_eq(&r1.details, &r2.details));
         let p1 = s.ingest(&alert("o", "x", "p", true), 3, None).unwrap();
         let p2 = s.ingest(&alert("o", "y", "q", true), 4, None).unwrap();
-        assert!(Arc::ptr_eq(&p1.details, &p2.details), "empty details shared");
+        assert!(
+            Arc::ptr_eq(&p1.details, &p2.details),
+            "empty details shared"
+        );
     }
 
     #[test]
@@ -800,7 +851,11 @@ mod tests {
     fn record_resolves_names() {
         let mut s = Store::default();
         let r = s
-            .ingest(&alert("ossf", "allstar", "Binary Artifacts", false), 7, None)
+            .ingest(
+                &alert("ossf", "allstar", "Binary Artifacts", false),
+                7,
+                None,
+            )
             .unwrap();
         let e = s.event(r.seq).unwrap().clone();
         assert_eq!(s.record(&e), r);

@@ -5,7 +5,8 @@
 //! [`LimitedIncoming`] accepts from the listener and hands tonic a
 //! [`LimitedIo`] per connection. At most `max_connections` are open. A
 //! connection is *pending* until its first request reaches a service
-//! ([`MarkActiveLayer`] marks it *active*), and a pending connection must
+//! ([`MarkActiveLayer`] marks it *active*; with a bearer token, only a
+//! request carrying it counts), and a pending connection must
 //! make that request within `idle_timeout` — the deadline covers the TLS
 //! handshake, the HTTP/2 preface and the first HEADERS frame — or it is
 //! closed (counted `idle_timeout`). Connections that connect and send
@@ -458,20 +459,38 @@ impl AsyncWrite for LimitedIo {
 }
 
 /// A tower layer over all services of the server that marks a connection
-/// active when a request arrives on it (see the module docs).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct MarkActiveLayer;
+/// active when a request arrives on it (see the module docs). With a bearer
+/// token configured, only a request carrying the token counts: a client
+/// without it cannot keep a place by sending refused requests.
+#[derive(Clone, Debug, Default)]
+pub struct MarkActiveLayer {
+    token: Option<Arc<[u8]>>,
+}
+
+impl MarkActiveLayer {
+    pub fn new(token: Option<&[u8]>) -> Self {
+        MarkActiveLayer {
+            token: token.map(Arc::from),
+        }
+    }
+}
 
 impl<S> tower::Layer<S> for MarkActiveLayer {
     type Service = MarkActive<S>;
 
     fn layer(&self, inner: S) -> MarkActive<S> {
-        MarkActive(inner)
+        MarkActive {
+            inner,
+            token: self.token.clone(),
+        }
     }
 }
 
 #[derive(Clone, Debug)]
-pub struct MarkActive<S>(S);
+pub struct MarkActive<S> {
+    inner: S,
+    token: Option<Arc<[u8]>>,
+}
 
 impl<S, B> tower::Service<http::Request<B>> for MarkActive<S>
 where
@@ -482,13 +501,19 @@ where
     type Future = S::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.0.poll_ready(cx)
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: http::Request<B>) -> S::Future {
-        if let Some(info) = conn_info(req.extensions()) {
+        if let Some(info) = conn_info(req.extensions())
+            && !info.is_active()
+            && self
+                .token
+                .as_deref()
+                .is_none_or(|t| super::auth::bearer_matches(req.headers(), t))
+        {
             info.mark_active();
         }
-        self.0.call(req)
+        self.inner.call(req)
     }
 }

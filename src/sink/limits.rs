@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `max_message_bytes` | `RESOURCE_EXHAUSTED` "message too large" |
 //! | `max_name_bytes`, `max_details_bytes` | `INVALID_ARGUMENT` naming the field |
-//! | `max_connections` | the new connection is closed at once (counted `too_many_connections`) |
+//! | `max_connections` | the oldest connection without a request is evicted, or else the new one closed (counted `too_many_connections`) |
 //! | `max_concurrent_streams` | HTTP/2 `REFUSED_STREAM` beyond it (gRPC clients queue instead) |
 //! | `idle_timeout` | a connection without a first request by then is closed (counted `idle_timeout`) |
 //! | `keepalive_*` | a connection not answering HTTP/2 pings is closed |
@@ -45,8 +45,9 @@ pub struct SinkLimits {
     pub keepalive_timeout: Duration,
     /// Requests taking longer than this are answered CANCELLED/DEADLINE.
     pub request_timeout: Duration,
-    /// Connections open at once; one more is closed as soon as it is
-    /// accepted (and counted), so the sink keeps draining its backlog.
+    /// Connections open at once. At the limit a new connection evicts the
+    /// oldest one that has not made a request yet, or, when all have, is
+    /// closed as soon as it is accepted (see [`super::conn`]).
     pub max_connections: usize,
     /// A connection must make its first request (TLS handshake, HTTP/2
     /// preface and the first HEADERS) within this time, or it is closed.

@@ -45,7 +45,9 @@ pub async fn serve(
 ) -> Result<(), String> {
     let limits = config.limits.clone();
     let mut builder = Server::builder()
-        .layer(conn::MarkActiveLayer)
+        .layer(conn::MarkActiveLayer::new(
+            config.token.as_deref().map(str::as_bytes),
+        ))
         .max_concurrent_streams(limits.max_concurrent_streams)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .http2_keepalive_interval(Some(limits.keepalive_interval))
