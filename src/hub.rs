@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 
 use crate::model::{AlertRecord, NewAlert, Peer, Store, StoreError, StoreLimits};
 
@@ -102,15 +102,11 @@ pub struct Hub {
     refused: [AtomicU64; Refusal::ALL.len()],
     /// Connections the sink has open right now (kept by `sink::conn`).
     open_connections: AtomicU64,
-    /// The last accepted seq, for consumers that only need to know that
-    /// something changed (the TUI's redraw trigger).
-    head: watch::Sender<u64>,
 }
 
 impl Hub {
     pub fn new(limits: StoreLimits, queue: usize) -> Arc<Hub> {
         let (tx, _) = broadcast::channel(queue.max(1));
-        let (head, _) = watch::channel(0);
         Arc::new(Hub {
             inner: Mutex::new(Inner {
                 store: Store::new(limits),
@@ -118,7 +114,6 @@ impl Hub {
             }),
             refused: Default::default(),
             open_connections: AtomicU64::new(0),
-            head,
         })
     }
 
@@ -165,7 +160,6 @@ impl Hub {
         // only means nobody is subscribed right now.
         let _ = tx.send(record.clone());
         drop(inner);
-        self.head.send_replace(record.seq);
         Ok(record)
     }
 
@@ -183,11 +177,6 @@ impl Hub {
                 (next, rx)
             }
         }
-    }
-
-    /// Wakes when a new alert was accepted (value: the last seq).
-    pub fn watch_head(&self) -> watch::Receiver<u64> {
-        self.head.subscribe()
     }
 
     /// Reads the store under the lock. Keep `f` short: ingest waits for it.

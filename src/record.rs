@@ -332,63 +332,11 @@ impl<W: Write> Write for Batch<W> {
 /// `name` names the output in error messages.
 pub fn spawn_writer<W: Sync2 + Send + 'static>(
     name: String,
-    mut rx: broadcast::Receiver<Arc<AlertRecord>>,
+    rx: broadcast::Receiver<Arc<AlertRecord>>,
     out: W,
     stats: Arc<WriterStats>,
 ) -> std::thread::JoinHandle<W> {
-    std::thread::Builder::new()
-        .name(format!("writer {name}"))
-        .spawn(move || {
-            let mut w = Batch::new(out, stats.clone(), name.clone());
-            let mut pending = false;
-            loop {
-                let next = match rx.try_recv() {
-                    Ok(r) => Ok(r),
-                    Err(broadcast::error::TryRecvError::Empty) => {
-                        if pending {
-                            if let Err(e) = w.flush() {
-                                stats.set_error(format!("{name}: {e}"));
-                                tracing::warn!("{name}: flush failed: {e}");
-                            }
-                        }
-                        rx.blocking_recv()
-                    }
-                    Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                        Err(broadcast::error::RecvError::Lagged(n))
-                    }
-                    Err(broadcast::error::TryRecvError::Closed) => {
-                        Err(broadcast::error::RecvError::Closed)
-                    }
-                };
-                let result = match next {
-                    Ok(record) => write_alert(&mut w, &record).map(|_| w.record_added()),
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        stats.lagged.fetch_add(n, Ordering::Relaxed);
-                        tracing::warn!("{name}: fell behind, {n} records lost");
-                        write_value(
-                            &mut w,
-                            &serde_json::json!({"kind": "lost", "count": n, "reason": "writer fell behind"}),
-                        )
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
-                };
-                pending = true;
-                if let Err(e) = result {
-                    stats.failed.fetch_add(1, Ordering::Relaxed);
-                    stats.set_error(format!("{name}: {e}"));
-                    tracing::warn!("{name}: write failed: {e}");
-                }
-            }
-            if let Err(e) = w.flush() {
-                stats.set_error(format!("{name}: {e}"));
-            }
-            let mut out = w.finish();
-            if let Err(e) = out.sync() {
-                stats.set_error(format!("{name}: sync failed: {e}"));
-            }
-            out
-        })
-        .expect("spawn writer thread")
+    spawn(name, rx, out, stats, None)
 }
 
 /// As [`spawn_writer`], and also writes the objects sent on `lines` (the
@@ -397,29 +345,53 @@ pub fn spawn_writer<W: Sync2 + Send + 'static>(
 /// when the hub closes, after writing the lines already sent.
 pub fn spawn_writer_with_lines<W: Sync2 + Send + 'static>(
     name: String,
+    rx: broadcast::Receiver<Arc<AlertRecord>>,
+    out: W,
+    stats: Arc<WriterStats>,
+    lines: tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+) -> std::thread::JoinHandle<W> {
+    spawn(name, rx, out, stats, Some(lines))
+}
+
+/// How long a caught-up writer naps between looks at its queue before it
+/// parks. While alerts flow, napping instead of parking means the hub's
+/// `send` never has to wake this thread: a futex wake-up per alert cost more
+/// than formatting the line (seen in `perf` as scheduler time on the ingest
+/// path). An idle writer still parks, so it costs nothing at rest.
+const NAP: std::time::Duration = std::time::Duration::from_millis(1);
+/// Naps before parking: ~20 ms without news.
+const NAPS_BEFORE_PARKING: u32 = 20;
+
+enum Next {
+    Alert(Result<Arc<AlertRecord>, broadcast::error::RecvError>),
+    Line(Option<serde_json::Value>),
+}
+
+fn spawn<W: Sync2 + Send + 'static>(
+    name: String,
     mut rx: broadcast::Receiver<Arc<AlertRecord>>,
     out: W,
     stats: Arc<WriterStats>,
-    mut lines: tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+    mut lines: Option<tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>>,
 ) -> std::thread::JoinHandle<W> {
-    enum Next {
-        Alert(Result<Arc<AlertRecord>, broadcast::error::RecvError>),
-        Line(Option<serde_json::Value>),
-    }
     std::thread::Builder::new()
         .name(format!("writer {name}"))
         .spawn(move || {
-            // Only to wait on two queues at once when idle.
+            // Only to wait on two queues at once when parked.
             let waiter = tokio::runtime::Builder::new_current_thread()
                 .build()
                 .expect("writer runtime");
             let mut w = Batch::new(out, stats.clone(), name.clone());
             let mut pending = false;
-            let mut lines_open = true;
+            let mut naps = 0;
             loop {
-                let next = match lines.try_recv() {
-                    Ok(v) => Next::Line(Some(v)),
-                    Err(_) => match rx.try_recv() {
+                let line = lines.as_mut().map(|l| l.try_recv());
+                let next = match line {
+                    Some(Ok(v)) => Next::Line(Some(v)),
+                    Some(Err(tokio::sync::mpsc::error::TryRecvError::Disconnected)) => {
+                        Next::Line(None)
+                    }
+                    _ => match rx.try_recv() {
                         Ok(r) => Next::Alert(Ok(r)),
                         Err(broadcast::error::TryRecvError::Empty) => {
                             if pending {
@@ -429,15 +401,19 @@ pub fn spawn_writer_with_lines<W: Sync2 + Send + 'static>(
                                 }
                                 pending = false;
                             }
-                            if lines_open {
-                                waiter.block_on(async {
+                            if naps < NAPS_BEFORE_PARKING {
+                                naps += 1;
+                                std::thread::sleep(NAP);
+                                continue;
+                            }
+                            match lines.as_mut() {
+                                Some(l) => waiter.block_on(async {
                                     tokio::select! {
-                                        l = lines.recv() => Next::Line(l),
+                                        l = l.recv() => Next::Line(l),
                                         r = rx.recv() => Next::Alert(r),
                                     }
-                                })
-                            } else {
-                                Next::Alert(rx.blocking_recv())
+                                }),
+                                None => Next::Alert(rx.blocking_recv()),
                             }
                         }
                         Err(broadcast::error::TryRecvError::Lagged(n)) => {
@@ -448,13 +424,16 @@ pub fn spawn_writer_with_lines<W: Sync2 + Send + 'static>(
                         }
                     },
                 };
+                naps = 0;
                 let result = match next {
                     Next::Line(None) => {
-                        lines_open = false;
+                        lines = None;
                         continue;
                     }
                     Next::Line(Some(v)) => write_value(&mut w, &v),
-                    Next::Alert(Ok(record)) => write_alert(&mut w, &record).map(|_| w.record_added()),
+                    Next::Alert(Ok(record)) => {
+                        write_alert(&mut w, &record).map(|_| w.record_added())
+                    }
                     Next::Alert(Err(broadcast::error::RecvError::Lagged(n))) => {
                         stats.lagged.fetch_add(n, Ordering::Relaxed);
                         tracing::warn!("{name}: fell behind, {n} records lost");
@@ -472,9 +451,11 @@ pub fn spawn_writer_with_lines<W: Sync2 + Send + 'static>(
                     tracing::warn!("{name}: write failed: {e}");
                 }
             }
-            while let Ok(v) = lines.try_recv() {
-                if let Err(e) = write_value(&mut w, &v) {
-                    stats.set_error(format!("{name}: {e}"));
+            if let Some(l) = lines.as_mut() {
+                while let Ok(v) = l.try_recv() {
+                    if let Err(e) = write_value(&mut w, &v) {
+                        stats.set_error(format!("{name}: {e}"));
+                    }
                 }
             }
             if let Err(e) = w.flush() {

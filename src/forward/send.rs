@@ -193,34 +193,45 @@ pub(crate) async fn feed(
             }
         }
     };
+    // When caught up, nap briefly before awaiting: while alerts flow, the
+    // hub's `send` then finds no waiter to wake (a wake-up per alert showed
+    // up as scheduler time on the ingest path). After ~20 ms without news
+    // the task awaits normally and costs nothing at rest.
+    const NAPS_BEFORE_AWAIT: u32 = 20;
+    let mut naps = 0;
     loop {
-        match rx.recv().await {
+        let got = match rx.try_recv() {
+            Ok(r) => Ok(r),
+            Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                Err(broadcast::error::RecvError::Lagged(n))
+            }
+            Err(broadcast::error::TryRecvError::Closed) => break,
+            Err(broadcast::error::TryRecvError::Empty) => {
+                flush(&mut batch, &mut woken);
+                if naps < NAPS_BEFORE_AWAIT {
+                    naps += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    continue;
+                }
+                rx.recv().await
+            }
+        };
+        naps = 0;
+        match got {
             Ok(r) => {
                 next = r.seq + 1;
                 batch.push(r);
+                if batch.len() >= BATCH {
+                    flush(&mut batch, &mut woken);
+                }
             }
             Err(broadcast::error::RecvError::Lagged(n)) => {
+                flush(&mut batch, &mut woken);
                 up.lagged(next, n);
                 next += n;
-                continue;
             }
             Err(broadcast::error::RecvError::Closed) => break,
         }
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(r) => {
-                    next = r.seq + 1;
-                    batch.push(r);
-                }
-                Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                    flush(&mut batch, &mut woken);
-                    up.lagged(next, n);
-                    next += n;
-                }
-                Err(_) => break,
-            }
-        }
-        flush(&mut batch, &mut woken);
     }
     flush(&mut batch, &mut woken);
     up.close_input();

@@ -20,7 +20,7 @@ use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Request, Response, Status};
 
 use super::limits::SinkLimits;
-use super::validate::validate;
+use super::validate::validate_owned;
 use crate::hub::{Hub, IngestError, Refusal};
 use crate::proto::AlertResponse;
 
@@ -95,7 +95,8 @@ async fn handle(
     request: Request<RawAlertRequest>,
 ) -> Result<Response<AlertResponse>, Status> {
     let (peer_addr, identity) = super::conn::peer_of(request.extensions());
-    let alert = match validate(request.get_ref(), &state.limits) {
+    let (metadata, _, message) = request.into_parts();
+    let alert = match validate_owned(message, &state.limits) {
         Ok(a) => a,
         Err((why, status)) => {
             state.hub.refuse(why);
@@ -114,7 +115,7 @@ async fn handle(
         }
     };
     if let Some(hook) = &state.hook
-        && let Some(wait) = hook.accepted(record, request.metadata())
+        && let Some(wait) = hook.accepted(record, &metadata)
     {
         wait.await?;
     }

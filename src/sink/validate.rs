@@ -10,10 +10,19 @@ use crate::model::NewAlert;
 /// Validates a request: owner, repo and policy present, every field valid
 /// UTF-8 and within its limit. The error names the field.
 pub fn validate(req: &RawAlertRequest, limits: &SinkLimits) -> Result<NewAlert, (Refusal, Status)> {
-    let owner = field("owner_name", &req.owner_name, limits.max_name_bytes, true)?;
-    let repo = field("repo_name", &req.repo_name, limits.max_name_bytes, true)?;
-    let policy = field("policy_name", &req.policy_name, limits.max_name_bytes, true)?;
-    let details = field("details", &req.details, limits.max_details_bytes, false)?;
+    validate_owned(req.clone(), limits)
+}
+
+/// As [`validate`], taking the request apart: the decoded byte buffers
+/// become the alert's strings without a copy (this is the ingest path).
+pub fn validate_owned(
+    req: RawAlertRequest,
+    limits: &SinkLimits,
+) -> Result<NewAlert, (Refusal, Status)> {
+    let owner = field("owner_name", req.owner_name, limits.max_name_bytes, true)?;
+    let repo = field("repo_name", req.repo_name, limits.max_name_bytes, true)?;
+    let policy = field("policy_name", req.policy_name, limits.max_name_bytes, true)?;
+    let details = field("details", req.details, limits.max_details_bytes, false)?;
     Ok(NewAlert {
         owner,
         repo,
@@ -25,10 +34,15 @@ pub fn validate(req: &RawAlertRequest, limits: &SinkLimits) -> Result<NewAlert, 
 
 fn field(
     name: &str,
-    bytes: &[u8],
+    bytes: Vec<u8>,
     limit: usize,
     required: bool,
 ) -> Result<String, (Refusal, Status)> {
+    check(name, &bytes, limit, required)?;
+    utf8(name, bytes)
+}
+
+fn check(name: &str, bytes: &[u8], limit: usize, required: bool) -> Result<(), (Refusal, Status)> {
     if required && bytes.is_empty() {
         return Err((
             Refusal::EmptyField,
@@ -44,16 +58,19 @@ fn field(
             )),
         ));
     }
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Ok(s.to_owned()),
-        Err(e) => Err((
+    Ok(())
+}
+
+fn utf8(name: &str, bytes: Vec<u8>) -> Result<String, (Refusal, Status)> {
+    String::from_utf8(bytes).map_err(|e| {
+        (
             Refusal::InvalidUtf8,
             Status::invalid_argument(format!(
                 "{name} is not valid UTF-8 (at byte {})",
-                e.valid_up_to()
+                e.utf8_error().valid_up_to()
             )),
-        )),
-    }
+        )
+    })
 }
 
 #[cfg(test)]
