@@ -138,6 +138,25 @@ impl Filter {
             .all(|t| t.test.matches(a) != t.negated)
     }
 
+    /// The event terms that read only the alert's status, change and age.
+    /// `matches_event(a) == matches_attrs(a) && matches_text(a)`.
+    pub fn matches_attrs(&self, a: &AlertView<'_>) -> bool {
+        self.event_terms
+            .iter()
+            .filter(|t| !t.test.reads_text())
+            .all(|t| t.test.matches(a) != t.negated)
+    }
+
+    /// The event terms that read text (bare words and regexes over the
+    /// names and details). Their result depends only on the key and the
+    /// details text, so callers may cache it per (key, details).
+    pub fn matches_text(&self, a: &AlertView<'_>) -> bool {
+        self.event_terms
+            .iter()
+            .filter(|t| t.test.reads_text())
+            .all(|t| t.test.matches(a) != t.negated)
+    }
+
     /// False when [`Filter::matches_key`] alone decides.
     pub fn has_event_terms(&self) -> bool {
         !self.event_terms.is_empty()
@@ -192,6 +211,10 @@ enum EventTest {
 }
 
 impl EventTest {
+    fn reads_text(&self) -> bool {
+        matches!(self, EventTest::Text(_) | EventTest::Regex(_))
+    }
+
     /// Rough relative cost, used only to order evaluation.
     fn cost(&self) -> u8 {
         match self {
@@ -1613,6 +1636,7 @@ mod tests {
             let f = Filter::parse(&input.join(" ")).unwrap();
             let v = a.view();
             prop_assert_eq!(f.matches(&v), f.matches_key(v.owner, v.repo, v.policy) && f.matches_event(&v));
+            prop_assert_eq!(f.matches_event(&v), f.matches_attrs(&v) && f.matches_text(&v));
             // AND: the whole matches iff each term matches alone.
             let each = input.iter().all(|t| Filter::parse(t).unwrap().matches(&v));
             prop_assert_eq!(f.matches(&v), each);

@@ -128,6 +128,9 @@ pub struct KeyState {
     pub fixes: u32,
     pub last_seq: u64,
     pub details: Arc<str>,
+    /// The last non-empty details text of this key (shared, not copied,
+    /// when a failure comes back with the same text).
+    pub last_text: Arc<str>,
     pub peer: Option<Arc<Peer>>,
 }
 
@@ -281,9 +284,15 @@ impl Store {
             state.details.clone()
         } else if alert.details.is_empty() {
             self.empty.clone()
+        } else if *state.last_text == *alert.details {
+            // fail → pass → fail with the same text: still one allocation.
+            state.last_text.clone()
         } else {
             Arc::from(alert.details.as_str())
         };
+        if !details.is_empty() {
+            state.last_text = details.clone();
+        }
 
         if state.count == 0 {
             state.first_seen_ms = at_ms;
@@ -403,6 +412,7 @@ impl Store {
             fixes: 0,
             last_seq: 0,
             details: self.empty.clone(),
+            last_text: self.empty.clone(),
             peer: None,
         });
         self.key_index.insert((repo_id, policy_id), key);
@@ -809,6 +819,10 @@ mod tests {
         let r1 = s.ingest(&a, 1, None).unwrap();
         let r2 = s.ingest(&a, 2, None).unwrap();
         assert!(Arc::ptr_eq(&r1.details, &r2.details));
+        // fail → pass → fail with the same text shares one allocation.
+        s.ingest(&alert("o", "r", "p", true), 3, None).unwrap();
+        let r3 = s.ingest(&a, 4, None).unwrap();
+        assert!(Arc::ptr_eq(&r1.details, &r3.details));
         let p1 = s.ingest(&alert("o", "x", "p", true), 3, None).unwrap();
         let p2 = s.ingest(&alert("o", "y", "q", true), 4, None).unwrap();
         assert!(

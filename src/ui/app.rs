@@ -533,11 +533,7 @@ impl App {
     }
 
     fn matcher(&self) -> Matcher {
-        Matcher {
-            filter: self.filter.clone(),
-            narrow: self.narrowing(),
-            failing_only: self.failing_only,
-        }
+        Matcher::new(self.filter.clone(), self.narrowing(), self.failing_only)
     }
 
     /// The index the panes show.
@@ -678,13 +674,7 @@ impl App {
             .prompt
             .as_ref()
             .and_then(|p| p.filter.clone())
-            .map(|filter| {
-                Index::new(Matcher {
-                    filter,
-                    narrow: self.narrowing(),
-                    failing_only: self.failing_only,
-                })
-            });
+            .map(|filter| Index::new(Matcher::new(filter, self.narrowing(), self.failing_only)));
     }
 
     fn apply_normal(&mut self, action: Action) -> Outcome {

@@ -19,7 +19,9 @@
 //! Filters with `age` terms depend on the clock; the app rebuilds their
 //! index every few seconds (see [`Matcher::age_sensitive`]).
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use crate::model::filter::{AlertView, Filter};
 use crate::model::store::{Event, KeyId, KeyState, OrgId, PolicyId, RepoId, Transition};
@@ -101,15 +103,39 @@ impl Narrowing {
     }
 }
 
+/// Cached text-term verdicts of one key: for its alerts without details
+/// (most passing checks) and for the last details text seen.
+#[derive(Clone, Debug, Default)]
+struct TextVerdicts {
+    empty: Option<bool>,
+    last: Option<(Arc<str>, bool)>,
+}
+
 /// Everything that decides whether an alert is shown.
 #[derive(Clone, Debug, Default)]
 pub struct Matcher {
     pub filter: Filter,
     pub narrow: Narrowing,
     pub failing_only: bool,
+    /// Per key, the last details text the filter's text terms were judged
+    /// on and the verdict. A key's alerts share one details allocation while
+    /// the text is unchanged, so a re-filter of a million alerts runs the
+    /// words and regexes about once per (key, details) instead of once per
+    /// alert. Holding the Arc keeps its address from being reused, which
+    /// makes the pointer comparison sound.
+    text_cache: RefCell<Vec<TextVerdicts>>,
 }
 
 impl Matcher {
+    pub fn new(filter: Filter, narrow: Narrowing, failing_only: bool) -> Matcher {
+        Matcher {
+            filter,
+            narrow,
+            failing_only,
+            text_cache: RefCell::default(),
+        }
+    }
+
     /// True when nothing is excluded.
     pub fn everything(&self) -> bool {
         self.filter.is_empty() && self.narrow.is_empty() && !self.failing_only
@@ -142,7 +168,7 @@ impl Matcher {
         key: KeyId,
         pass: bool,
         change: Change,
-        details: &str,
+        details: &Arc<str>,
         age_ms: u64,
     ) -> bool {
         if self.failing_only && pass {
@@ -152,7 +178,7 @@ impl Matcher {
             return true;
         }
         let (owner, repo, policy) = store.key_names(key);
-        self.filter.matches_event(&AlertView {
+        let view = AlertView {
             owner,
             repo,
             policy,
@@ -160,7 +186,32 @@ impl Matcher {
             pass,
             change,
             age_ms,
-        })
+        };
+        if !self.filter.matches_attrs(&view) {
+            return false;
+        }
+        if !self.filter.uses_details() {
+            return true;
+        }
+        let mut cache = self.text_cache.borrow_mut();
+        let slot = key as usize;
+        if cache.len() <= slot {
+            cache.resize(slot + 1, TextVerdicts::default());
+        }
+        let entry = &mut cache[slot];
+        if details.is_empty() {
+            return *entry
+                .empty
+                .get_or_insert_with(|| self.filter.matches_text(&view));
+        }
+        if let Some((seen, verdict)) = &entry.last
+            && Arc::ptr_eq(seen, details)
+        {
+            return *verdict;
+        }
+        let verdict = self.filter.matches_text(&view);
+        entry.last = Some((details.clone(), verdict));
+        verdict
     }
 
     pub fn event_ok(&self, store: &Store, e: &Event, now_ms: u64) -> bool {
@@ -428,6 +479,51 @@ mod tests {
     use crate::model::{NewAlert, StoreLimits};
     use proptest::prelude::*;
 
+    #[test]
+    fn cached_text_verdicts_follow_a_keys_details_as_they_change() {
+        let mut s = Store::default();
+        let a = |d: &str| NewAlert {
+            owner: "o".into(),
+            repo: "r".into(),
+            policy: "p".into(),
+            details: d.into(),
+            pass: false,
+        };
+        for (t, d) in [
+            "needle here",
+            "needle here",
+            "nothing",
+            "needle again",
+            "nothing",
+        ]
+        .iter()
+        .enumerate()
+        {
+            s.ingest(&a(d), t as u64, None).unwrap();
+        }
+        let m = Matcher::new(
+            Filter::parse("needle").unwrap(),
+            Narrowing::default(),
+            false,
+        );
+        let got: Vec<bool> = s.history().iter().map(|e| m.event_ok(&s, e, 10)).collect();
+        assert_eq!(got, [true, true, false, true, false]);
+        // Judged again (now from the cache), the verdicts are the same.
+        let again: Vec<bool> = s.history().iter().map(|e| m.event_ok(&s, e, 10)).collect();
+        assert_eq!(again, got);
+        let negated = Matcher::new(
+            Filter::parse("-needle status:fail").unwrap(),
+            Narrowing::default(),
+            false,
+        );
+        let got: Vec<bool> = s
+            .history()
+            .iter()
+            .map(|e| negated.event_ok(&s, e, 10))
+            .collect();
+        assert_eq!(got, [false, false, true, false, true]);
+    }
+
     const NOW: u64 = 1_000_000;
 
     fn alert(o: u8, r: u8, p: u8, pass: bool) -> NewAlert {
@@ -464,11 +560,7 @@ mod tests {
     }
 
     fn matcher(filter: &str, narrow: Narrowing, failing_only: bool) -> Matcher {
-        Matcher {
-            filter: Filter::parse(filter).unwrap(),
-            narrow,
-            failing_only,
-        }
+        Matcher::new(Filter::parse(filter).unwrap(), narrow, failing_only)
     }
 
     fn full(store: &Store, m: &Matcher) -> Index {

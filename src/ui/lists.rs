@@ -351,15 +351,15 @@ mod tests {
         let s = sample();
         let p1 = s.policy_id("P1").unwrap();
         let zeta = s.org_id("zeta").unwrap();
-        let m = Matcher {
-            filter: Filter::parse("-org:alpha").unwrap(),
-            narrow: Narrowing {
+        let m = Matcher::new(
+            Filter::parse("-org:alpha").unwrap(),
+            Narrowing {
                 org: Some(zeta),
                 repo: None,
                 policy: Some(p1),
             },
-            failing_only: false,
-        };
+            false,
+        );
         let l = build(&s, &m);
         // Orgs ignore the org narrowing but apply policy P1 and the filter.
         assert_eq!(
@@ -378,10 +378,7 @@ mod tests {
         );
         assert_eq!(l.latest.len(), 2);
 
-        let failing = Matcher {
-            failing_only: true,
-            ..Matcher::default()
-        };
+        let failing = Matcher::new(Filter::default(), Narrowing::default(), true);
         let l = build(&s, &failing);
         assert_eq!(
             names(&l, &l.orgs, |l, id| l.org_name(id).to_owned()),

@@ -1,0 +1,100 @@
+//! Frame cost and re-filtering with a big store (DESIGN §7): one frame at
+//! 200×50 with 1,000,000 alerts in history over 90,000 keys (target ≤ 2 ms),
+//! a new alert on screen (incremental sync + frame), and re-filtering the
+//! whole history through the real App (target ≤ 100 ms).
+//! Run: `cargo bench --bench render`.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use sinkwatch::client::demo::details_for;
+use sinkwatch::client::load::POLICIES;
+use sinkwatch::model::StoreLimits;
+use sinkwatch::ui::app::SourceInfo;
+use sinkwatch::ui::harness::Harness;
+use sinkwatch::ui::theme::Theme;
+
+/// 1,000,000 alerts over 100 orgs × 10,000 repos × 9 policies (90,000
+/// keys), ~1 in 7 failing with Allstar-style details.
+fn big() -> Harness {
+    let limits = StoreLimits {
+        history: 1_000_000,
+        ..StoreLimits::default()
+    };
+    let mut h = Harness::new(
+        200,
+        50,
+        Theme::default_theme(),
+        SourceInfo::live("127.0.0.1:50051"),
+        limits,
+    );
+    let repos: Vec<String> = (0..10_000).map(|i| format!("repo-{i}")).collect();
+    let orgs: Vec<String> = (0..100).map(|i| format!("org-{i}")).collect();
+    let details: Vec<String> = POLICIES.iter().map(|p| details_for(p, "repo", 3)).collect();
+    for n in 0..1_000_000u64 {
+        let r = (n / 9 % 10_000) as usize;
+        let p = (n % 9) as usize;
+        let pass = (n.wrapping_mul(2_654_435_761) >> 3) % 7 != 0;
+        h.ingest(
+            &orgs[r % 100],
+            &repos[r],
+            POLICIES[p],
+            pass,
+            if pass { "" } else { &details[p] },
+        );
+    }
+    h.draw();
+    h
+}
+
+fn frame(h: &mut Harness) {
+    let (hub, app, now) = (&h.hub, &mut h.app, h.now_ms);
+    h.terminal.draw(|f| app.render(f, hub, now)).expect("draw");
+}
+
+fn render(c: &mut Criterion) {
+    let mut h = big();
+    let mut g = c.benchmark_group("render 200x50, 1M alerts, 90k keys");
+    g.sample_size(30);
+    g.bench_function("frame, events view", |b| b.iter(|| frame(&mut h)));
+    h.press("v");
+    h.draw();
+    g.bench_function("frame, latest view", |b| b.iter(|| frame(&mut h)));
+    h.press("v");
+    h.draw();
+    let mut i = 0u64;
+    g.bench_function("new alert: sync + frame", |b| {
+        b.iter(|| {
+            i += 1;
+            h.ingest("org-1", "repo-1", "SECURITY.md", i % 2 == 0, "x");
+            let (hub, app, now) = (&h.hub, &mut h.app, h.now_ms);
+            app.sync(hub, now);
+            frame(&mut h);
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("re-filter 1M alerts in the App");
+    g.sample_size(10);
+    for filter in ["status:fail", "org:org-4*", "enabled", "/repo-12.4/"] {
+        g.bench_function(filter, |b| {
+            b.iter(|| {
+                h.press("/ C-u");
+                h.type_text(filter);
+                h.press("Enter");
+                loop {
+                    let (hub, app, now) = (&h.hub, &mut h.app, h.now_ms);
+                    app.sync(hub, now);
+                    if !app.scanning() {
+                        break;
+                    }
+                }
+                black_box(h.app.index().seqs().len())
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, render);
+criterion_main!(benches);
