@@ -1,105 +1,9 @@
 //! The binary as users and scripts run it: headless JSON lines, exit codes,
 //! config errors, a taken port, SIGTERM flushing, send/load/replay.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+mod common;
 
-use assert_cmd::prelude::*;
-
-fn bin() -> Command {
-    let mut c = Command::cargo_bin("sinkwatch").unwrap();
-    // Keep logs out of the user's home.
-    c.env(
-        "XDG_STATE_HOME",
-        std::env::temp_dir().join("sinkwatch-test-state"),
-    );
-    c.env(
-        "XDG_CONFIG_HOME",
-        std::env::temp_dir().join("sinkwatch-test-config-none"),
-    );
-    c
-}
-
-/// A headless sink on an ephemeral loopback port; returns once it printed
-/// its readiness line, with the address it reported.
-struct Headless {
-    /// `None` once terminated.
-    child: Option<Child>,
-    addr: String,
-}
-
-impl Headless {
-    fn start(extra: &[&str]) -> Headless {
-        let child = bin()
-            .args(["--no-tui", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Owned by the guard from here on: a panic below kills and reaps it.
-        let mut sink = Headless {
-            child: Some(child),
-            addr: String::new(),
-        };
-        let stderr = sink.child.as_mut().and_then(|c| c.stderr.take()).unwrap();
-        let mut err = BufReader::new(stderr);
-        let mut line = String::new();
-        loop {
-            line.clear();
-            assert!(
-                err.read_line(&mut line).unwrap_or(0) > 0,
-                "sink exited before listening"
-            );
-            if let Some(a) = line.trim().strip_prefix("sinkwatch: listening on ") {
-                sink.addr = a.to_owned();
-                // Keep draining stderr so the child never blocks on it.
-                std::thread::spawn(move || {
-                    let mut rest = String::new();
-                    let _ = err.read_to_string(&mut rest);
-                });
-                return sink;
-            }
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// SIGTERM, then everything it printed and its exit status.
-    fn terminate(mut self) -> (Vec<serde_json::Value>, std::process::ExitStatus) {
-        let mut child = self.child.take().expect("running");
-        let ok = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        let mut out = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        let status = child.wait().unwrap();
-        let lines = out
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
-            .collect();
-        (lines, status)
-    }
-}
-
-impl Drop for Headless {
-    /// A test that fails half-way leaves no process behind.
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+use common::binary::{Headless, bin};
 
 fn send(url: &str, args: &[&str]) -> std::process::Output {
     bin()
@@ -150,7 +54,8 @@ fn headless_prints_each_alert_with_change_and_flushes_on_sigterm() {
     );
     assert_eq!(err.trim().lines().count(), 1);
 
-    let (lines, status) = sink.terminate();
+    let exit = sink.terminate();
+    let (lines, status) = (exit.lines(), exit.status);
     assert!(status.success(), "SIGTERM exits 0: {status:?}");
     let alerts: Vec<_> = lines.iter().filter(|l| l["kind"] == "alert").collect();
     assert_eq!(alerts.len(), 2);
@@ -202,7 +107,8 @@ fn load_then_record_and_replay_into_a_fresh_sink() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["ok"], 2000);
     assert!(report["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
-    let (lines, status) = a.terminate();
+    let exit = a.terminate();
+    let (lines, status) = (exit.lines(), exit.status);
     assert!(status.success());
     let seqs: Vec<u64> = lines
         .iter()
@@ -237,7 +143,7 @@ fn load_then_record_and_replay_into_a_fresh_sink() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("replayed 2000 of 2000"));
-    let (replayed, _) = b.terminate();
+    let replayed = b.terminate().lines();
     let original: Vec<_> = lines.iter().filter(|l| l["kind"] == "alert").collect();
     let again: Vec<_> = replayed.iter().filter(|l| l["kind"] == "alert").collect();
     assert_eq!(original.len(), again.len());
@@ -276,7 +182,7 @@ fn replay_reports_corrupt_lines_by_number_and_sends_the_rest() {
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.jsonl:line 2:"), "{err}");
-    let (lines, _) = b.terminate();
+    let lines = b.terminate().lines();
     assert_eq!(lines.iter().filter(|l| l["kind"] == "alert").count(), 2);
 }
 

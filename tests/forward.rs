@@ -901,157 +901,9 @@ async fn tls_upstream_with_a_test_ca() {
 
 // ---- the binary ----------------------------------------------------------
 
-mod binary {
-    use std::io::{BufRead, BufReader, Read};
-    use std::process::{Child, Command, Stdio};
-
-    use assert_cmd::prelude::*;
-
-    /// Runs a command to completion, killing it after 60 s (a hang fails
-    /// the test instead of blocking it).
-    pub fn output(cmd: &mut Command) -> std::process::Output {
-        let child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let watchdog = watchdog(pid, done.clone());
-        let out = child.wait_with_output().unwrap();
-        done.store(true, std::sync::atomic::Ordering::SeqCst);
-        drop(watchdog);
-        assert!(out.status.code().is_some(), "killed after 60 s: {cmd:?}");
-        out
-    }
-
-    /// SIGKILLs `pid` unless `done` is set within 60 s.
-    fn watchdog(
-        pid: u32,
-        done: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    ) -> std::thread::JoinHandle<()> {
-        std::thread::spawn(move || {
-            let start = std::time::Instant::now();
-            while start.elapsed() < std::time::Duration::from_secs(60) {
-                if done.load(std::sync::atomic::Ordering::SeqCst) {
-                    return;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            if !done.load(std::sync::atomic::Ordering::SeqCst) {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
-            }
-        })
-    }
-
-    pub fn bin() -> Command {
-        let mut c = Command::cargo_bin("sinkwatch").unwrap();
-        c.env(
-            "XDG_STATE_HOME",
-            std::env::temp_dir().join("sinkwatch-test-state"),
-        );
-        c.env(
-            "XDG_CONFIG_HOME",
-            std::env::temp_dir().join("sinkwatch-test-config-none"),
-        );
-        c
-    }
-
-    /// A headless sinkwatch; killed on drop unless terminated (a failing
-    /// test leaves no process behind).
-    pub struct Headless {
-        child: Child,
-        pub addr: String,
-        stderr: Option<std::thread::JoinHandle<String>>,
-    }
-
-    impl Drop for Headless {
-        fn drop(&mut self) {
-            if let Ok(None) = self.child.try_wait() {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-            }
-        }
-    }
-
-    impl Headless {
-        #[allow(clippy::zombie_processes)] // waited in `terminate` or `drop`
-        pub fn start(extra: &[&str]) -> Headless {
-            let mut child = bin()
-                .args(["--no-tui", "--listen", "127.0.0.1:0"])
-                .args(extra)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut err = BufReader::new(child.stderr.take().unwrap());
-            let mut line = String::new();
-            loop {
-                line.clear();
-                if err.read_line(&mut line).unwrap() == 0 {
-                    let status = child.wait();
-                    panic!("sink exited before listening: {status:?}");
-                }
-                if let Some(a) = line.trim().strip_prefix("sinkwatch: listening on ") {
-                    let addr = a.to_owned();
-                    let stderr = std::thread::spawn(move || {
-                        let mut rest = String::new();
-                        let _ = err.read_to_string(&mut rest);
-                        rest
-                    });
-                    return Headless {
-                        child,
-                        addr,
-                        stderr: Some(stderr),
-                    };
-                }
-            }
-        }
-
-        pub fn url(&self) -> String {
-            format!("http://{}", self.addr)
-        }
-
-        /// SIGTERM; its stdout lines, its stderr after the readiness line,
-        /// and its exit status.
-        pub fn terminate(mut self) -> (Vec<serde_json::Value>, String, std::process::ExitStatus) {
-            let ok = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status()
-                .unwrap();
-            assert!(ok.success());
-            let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let _watchdog = watchdog(self.child.id(), done.clone());
-            let mut out = String::new();
-            self.child
-                .stdout
-                .take()
-                .unwrap()
-                .read_to_string(&mut out)
-                .unwrap();
-            let status = self.child.wait().unwrap();
-            done.store(true, std::sync::atomic::Ordering::SeqCst);
-            assert!(
-                status.code().is_some(),
-                "killed: no exit within 60 s of SIGTERM"
-            );
-            let lines = out
-                .lines()
-                .map(|l| {
-                    serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"))
-                })
-                .collect();
-            let err = self.stderr.take().unwrap().join().unwrap();
-            (lines, err, status)
-        }
-    }
-}
-
 #[test]
 fn two_chained_binaries_pass_every_alert_and_count_them() {
-    use binary::{Headless, bin, output};
+    use common::binary::{Headless, bin, output};
     let b = Headless::start(&[]);
     let a = Headless::start(&["--forward", &b.addr, "--stats-interval", "1"]);
     let out = output(bin().args([
@@ -1073,7 +925,8 @@ fn two_chained_binaries_pass_every_alert_and_count_them() {
     assert_eq!(load["ok"], 5000);
 
     // On SIGTERM A drains its queue (grace 5 s) before it reports.
-    let (a_lines, a_err, status) = a.terminate();
+    let a_exit = a.terminate();
+    let (a_lines, a_err, status) = (a_exit.lines(), a_exit.stderr, a_exit.status);
     assert!(status.success(), "{a_err}");
     let stats = a_lines.last().unwrap();
     assert_eq!(stats["kind"], "stats");
@@ -1090,7 +943,7 @@ fn two_chained_binaries_pass_every_alert_and_count_them() {
         5000
     );
 
-    let (b_lines, _, _) = b.terminate();
+    let b_lines = b.terminate().lines();
     let seqs: Vec<u64> = b_lines
         .iter()
         .filter(|l| l["kind"] == "alert")
@@ -1101,7 +954,7 @@ fn two_chained_binaries_pass_every_alert_and_count_them() {
 
 #[test]
 fn undelivered_alerts_are_listed_in_the_record_file_and_counted_on_exit() {
-    use binary::{Headless, bin, output};
+    use common::binary::{Headless, bin, output};
     let dir = tempfile::tempdir().unwrap();
     let rec = dir.path().join("a.jsonl");
     let dead = dead_addr();
@@ -1135,7 +988,8 @@ fn undelivered_alerts_are_listed_in_the_record_file_and_counted_on_exit() {
             "accepted although the upstream is down"
         );
     }
-    let (lines, err, status) = a.terminate();
+    let a_exit = a.terminate();
+    let (lines, err, status) = (a_exit.lines(), a_exit.stderr, a_exit.status);
     assert!(status.success());
     let stats = lines.last().unwrap();
     assert_eq!(stats["undelivered"], 20, "{stats}");
@@ -1173,7 +1027,7 @@ fn undelivered_alerts_are_listed_in_the_record_file_and_counted_on_exit() {
 
 #[test]
 fn bad_forward_options_are_usage_errors() {
-    use binary::{bin, output};
+    use common::binary::{bin, output};
     let out = output(bin().args([
         "--no-tui",
         "--listen",

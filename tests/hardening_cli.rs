@@ -2,112 +2,9 @@
 //! no trace but a count, the exposure warning, an unwritable record file,
 //! hostile text escaped in the JSON output.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod common;
 
-use assert_cmd::prelude::*;
-
-fn bin() -> Command {
-    let mut c = Command::cargo_bin("sinkwatch").unwrap();
-    c.env(
-        "XDG_STATE_HOME",
-        std::env::temp_dir().join("sinkwatch-test-state"),
-    );
-    c.env(
-        "XDG_CONFIG_HOME",
-        std::env::temp_dir().join("sinkwatch-test-config-none"),
-    );
-    c
-}
-
-/// A headless sink; `start` returns once it is listening, with the stderr
-/// lines printed before that.
-struct Headless {
-    child: Child,
-    addr: String,
-    early_stderr: Vec<String>,
-    rest_stderr: mpsc::Receiver<String>,
-}
-
-impl Headless {
-    fn start(listen: &str, extra: &[&str]) -> Headless {
-        let child = bin()
-            .args(["--no-tui", "--listen", listen])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Owned by the guard at once: a panic below still stops the child.
-        let (_, placeholder) = mpsc::channel();
-        let mut h = Headless {
-            child,
-            addr: String::new(),
-            early_stderr: Vec::new(),
-            rest_stderr: placeholder,
-        };
-        let mut err = BufReader::new(h.child.stderr.take().unwrap());
-        loop {
-            let mut line = String::new();
-            assert!(
-                err.read_line(&mut line).unwrap_or(0) > 0,
-                "sink exited before listening: {:?}",
-                h.early_stderr
-            );
-            if let Some(a) = line.trim().strip_prefix("sinkwatch: listening on ") {
-                h.addr = a.to_owned();
-                let (tx, rx) = mpsc::channel();
-                std::thread::spawn(move || {
-                    let mut rest = String::new();
-                    let _ = err.read_to_string(&mut rest);
-                    let _ = tx.send(rest);
-                });
-                h.rest_stderr = rx;
-                return h;
-            }
-            h.early_stderr.push(line.trim_end().to_owned());
-        }
-    }
-
-    /// The address to send to (127.0.0.1 when listening on 0.0.0.0).
-    fn url(&self) -> String {
-        format!("http://{}", self.addr.replace("0.0.0.0", "127.0.0.1"))
-    }
-
-    /// SIGTERM; then stdout, the rest of stderr and the exit status.
-    fn terminate(mut self) -> (String, String, std::process::ExitStatus) {
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let mut out = String::new();
-        self.child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        let status = self.child.wait().unwrap();
-        let err = self
-            .rest_stderr
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_default();
-        (out, err, status)
-    }
-}
-
-impl Drop for Headless {
-    /// A failing test must not leave a sink running.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::binary::{Headless, bin};
 
 fn json_lines(out: &str) -> Vec<serde_json::Value> {
     out.lines()
@@ -131,7 +28,7 @@ fn without_the_token_a_client_is_refused_and_leaves_no_trace_but_a_count() {
     let wrong = dir.path().join("wrong");
     std::fs::write(&wrong, "guess\n").unwrap();
     let rec = dir.path().join("rec.jsonl");
-    let sink = Headless::start(
+    let sink = Headless::start_on(
         "127.0.0.1:0",
         &[
             "--token-file",
@@ -185,7 +82,8 @@ fn without_the_token_a_client_is_refused_and_leaves_no_trace_but_a_count() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let (stdout, stderr, status) = sink.terminate();
+    let exit = sink.terminate();
+    let (stdout, stderr, status) = (exit.stdout, exit.stderr, exit.status);
     assert!(status.success());
     for (what, text) in [
         ("stdout", &stdout),
@@ -214,7 +112,7 @@ fn listening_beyond_loopback_without_tls_or_token_warns() {
     let token = dir.path().join("token");
     std::fs::write(&token, "s3cret\n").unwrap();
 
-    let open = Headless::start("0.0.0.0:0", &[]);
+    let open = Headless::start_on("0.0.0.0:0", &[]);
     let warnings: Vec<_> = open
         .early_stderr
         .iter()
@@ -237,7 +135,7 @@ fn listening_beyond_loopback_without_tls_or_token_warns() {
         &["--owner", "o", "--repo", "r", "--policy", "p", "--pass"],
     );
     assert!(out.status.success());
-    let (_, _, status) = open.terminate();
+    let status = open.terminate().status;
     assert!(status.success());
 
     for extra in [vec!["--token-file", token.to_str().unwrap()], vec![]] {
@@ -246,7 +144,7 @@ fn listening_beyond_loopback_without_tls_or_token_warns() {
         } else {
             "0.0.0.0:0"
         };
-        let quiet = Headless::start(listen, &extra);
+        let quiet = Headless::start_on(listen, &extra);
         assert!(
             !quiet.early_stderr.iter().any(|l| l.contains("warning")),
             "{listen} {extra:?}: {:?}",
@@ -268,7 +166,7 @@ fn tls_suppresses_the_exposure_warning() {
     let (c, k) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
     std::fs::write(&c, cert.pem()).unwrap();
     std::fs::write(&k, key.serialize_pem()).unwrap();
-    let tls = Headless::start(
+    let tls = Headless::start_on(
         "0.0.0.0:0",
         &[
             "--tls-cert",
@@ -307,7 +205,7 @@ fn tls_suppresses_the_exposure_warning() {
 #[cfg(target_os = "linux")]
 #[test]
 fn an_unwritable_record_file_is_reported_and_ingest_goes_on() {
-    let sink = Headless::start("127.0.0.1:0", &["--record", "/dev/full"]);
+    let sink = Headless::start_on("127.0.0.1:0", &["--record", "/dev/full"]);
     // Enough text that the recorder's 64 KiB buffer must reach the device.
     let out = bin()
         .args([
@@ -345,7 +243,8 @@ fn an_unwritable_record_file_is_reported_and_ingest_goes_on() {
         );
         assert!(out.status.success());
     }
-    let (stdout, stderr, status) = sink.terminate();
+    let exit = sink.terminate();
+    let (stdout, stderr, status) = (exit.stdout, exit.stderr, exit.status);
     assert!(
         status.success(),
         "a failing recorder is not a failed run: {stderr}"
@@ -374,7 +273,7 @@ fn an_unwritable_record_file_is_reported_and_ingest_goes_on() {
 
 #[test]
 fn escape_sequences_in_alerts_stay_escaped_in_the_json_output() {
-    let sink = Headless::start("127.0.0.1:0", &[]);
+    let sink = Headless::start_on("127.0.0.1:0", &[]);
     let hostile = "title \u{1b}]0;pwned\u{7} clear \u{1b}[2J\u{1b}[H colour \u{1b}[31mred\u{1b}[0m \
                    8bit-csi \u{9b}31m bidi \u{202e}txt.exe zero\u{200b}width del\u{7f} nul-free \r\n";
     let out = send(
@@ -396,7 +295,7 @@ fn escape_sequences_in_alerts_stay_escaped_in_the_json_output() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (stdout, _, _) = sink.terminate();
+    let stdout = sink.terminate().stdout;
     // No raw control (C0, DEL, C1 such as the 8-bit CSI), bidi override or
     // zero-width character anywhere in the output: all are \u escapes.
     for line in stdout.lines() {

@@ -6,10 +6,8 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
-use assert_cmd::prelude::*;
 use common::{TestSink, alert};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer,
@@ -318,28 +316,7 @@ async fn a_stalled_tls_handshake_is_closed_after_the_idle_timeout() {
 
 // ---- bad TLS files through the binary: one line naming the file, exit 2
 
-fn bin() -> Command {
-    let mut c = Command::cargo_bin("sinkwatch").unwrap();
-    c.env(
-        "XDG_STATE_HOME",
-        std::env::temp_dir().join("sinkwatch-test-state"),
-    );
-    c.env(
-        "XDG_CONFIG_HOME",
-        std::env::temp_dir().join("sinkwatch-test-config-none"),
-    );
-    c
-}
-
-/// A child process that is stopped if the test fails.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::binary::{Headless, bin};
 
 fn run_with(args: &[&str]) -> (Option<i32>, String) {
     let out = bin()
@@ -479,35 +456,17 @@ fn bad_tls_files_are_one_clear_line_naming_the_file() {
 
 #[test]
 fn the_binary_serves_mtls_and_prints_the_identity() {
-    use std::io::{BufRead, BufReader, Read};
     let pki = Pki::new();
     let s = |p: PathBuf| p.to_str().unwrap().to_owned();
-    let mut child = KillOnDrop(
-        bin()
-            .args(["--no-tui", "--listen", "127.0.0.1:0"])
-            .args([
-                "--tls-cert",
-                &s(pki.server.cert.clone()),
-                "--tls-key",
-                &s(pki.server.key.clone()),
-            ])
-            .args(["--tls-client-ca", &s(pki.path("ca.pem"))])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut err = BufReader::new(child.0.stderr.take().unwrap());
-    let addr = loop {
-        let mut line = String::new();
-        assert!(
-            err.read_line(&mut line).unwrap() > 0,
-            "sink exited before listening"
-        );
-        if let Some(a) = line.trim().strip_prefix("sinkwatch: listening on ") {
-            break a.to_owned();
-        }
-    };
+    let sink = Headless::start(&[
+        "--tls-cert",
+        &s(pki.server.cert.clone()),
+        "--tls-key",
+        &s(pki.server.key.clone()),
+        "--tls-client-ca",
+        &s(pki.path("ca.pem")),
+    ]);
+    let addr = sink.addr.clone();
     let url = format!("https://{addr}");
     let send = |extra: &[&str]| {
         bin()
@@ -548,23 +507,10 @@ fn the_binary_serves_mtls_and_prints_the_identity() {
         String::from_utf8_lossy(&ok.stderr)
     );
 
-    Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    let mut out = String::new();
-    child
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    assert!(child.0.wait().unwrap().success());
-    let lines: Vec<serde_json::Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let exit = sink.terminate();
+    assert!(exit.status.success());
+    let lines = exit.lines();
+    let out = exit.stdout;
     let alerts: Vec<_> = lines.iter().filter(|l| l["kind"] == "alert").collect();
     assert_eq!(alerts.len(), 1, "{out}");
     assert_eq!(

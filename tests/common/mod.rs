@@ -66,3 +66,4 @@ pub fn alert(owner: &str, repo: &str, policy: &str, pass: bool, details: &str) -
         pass,
     }
 }
+pub mod binary;

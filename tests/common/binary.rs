@@ -1,0 +1,179 @@
+//! Running the sinkwatch binary in tests: a headless sink on port 0 found
+//! through its readiness line, stopped by SIGTERM, and never left behind
+//! (killed on drop, and after 60 s without exiting — a hang fails the test
+//! instead of blocking it).
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use assert_cmd::prelude::*;
+
+/// How long a process may take to exit before it is killed.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The binary, with logs and config kept out of the user's home.
+pub fn bin() -> Command {
+    let mut c = Command::cargo_bin("sinkwatch").unwrap();
+    c.env(
+        "XDG_STATE_HOME",
+        std::env::temp_dir().join("sinkwatch-test-state"),
+    );
+    c.env(
+        "XDG_CONFIG_HOME",
+        std::env::temp_dir().join("sinkwatch-test-config-none"),
+    );
+    c
+}
+
+/// SIGKILLs `pid` unless the returned sender is dropped or used first.
+fn watchdog(pid: u32) -> mpsc::Sender<()> {
+    let (done, wait) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(DEADLINE) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    });
+    done
+}
+
+/// Runs a command to completion under the watchdog.
+pub fn output(cmd: &mut Command) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let done = watchdog(child.id());
+    let out = child.wait_with_output().unwrap();
+    drop(done);
+    assert!(
+        out.status.code().is_some(),
+        "killed after {DEADLINE:?}: {cmd:?}"
+    );
+    out
+}
+
+/// How a headless sink ended.
+pub struct Exit {
+    pub stdout: String,
+    /// stderr after the readiness line.
+    pub stderr: String,
+    pub status: ExitStatus,
+}
+
+impl Exit {
+    /// stdout as JSON values, one per line (a bad line fails the test).
+    pub fn lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+            .collect()
+    }
+}
+
+/// A headless sink; killed on drop unless terminated.
+pub struct Headless {
+    child: Option<Child>,
+    pub addr: String,
+    /// stderr lines printed before the readiness line (warnings).
+    pub early_stderr: Vec<String>,
+    rest_stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Headless {
+    /// On 127.0.0.1, port 0.
+    pub fn start(extra: &[&str]) -> Headless {
+        Headless::start_on("127.0.0.1:0", extra)
+    }
+
+    /// Returns once the sink printed `sinkwatch: listening on ADDR`.
+    pub fn start_on(listen: &str, extra: &[&str]) -> Headless {
+        let child = bin()
+            .args(["--no-tui", "--listen", listen])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Owned by the guard at once: a panic below still stops the child.
+        let mut h = Headless {
+            child: Some(child),
+            addr: String::new(),
+            early_stderr: Vec::new(),
+            rest_stderr: None,
+        };
+        let stderr = h.child.as_mut().and_then(|c| c.stderr.take()).unwrap();
+        let mut err = BufReader::new(stderr);
+        loop {
+            let mut line = String::new();
+            assert!(
+                err.read_line(&mut line).unwrap_or(0) > 0,
+                "sink exited before listening: {:?}",
+                h.early_stderr
+            );
+            if let Some(a) = line.trim().strip_prefix("sinkwatch: listening on ") {
+                h.addr = a.to_owned();
+                h.rest_stderr = Some(std::thread::spawn(move || {
+                    let mut rest = String::new();
+                    let _ = err.read_to_string(&mut rest);
+                    rest
+                }));
+                return h;
+            }
+            h.early_stderr.push(line.trim_end().to_owned());
+        }
+    }
+
+    /// The address to send to (127.0.0.1 when listening on 0.0.0.0).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr.replace("0.0.0.0", "127.0.0.1"))
+    }
+
+    /// SIGTERM, then what it printed and how it exited.
+    pub fn terminate(mut self) -> Exit {
+        let mut child = self.child.take().expect("running");
+        let ok = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let done = watchdog(child.id());
+        let mut stdout = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .unwrap();
+        let status = child.wait().unwrap();
+        drop(done);
+        assert!(
+            status.code().is_some(),
+            "no exit within {DEADLINE:?} of SIGTERM"
+        );
+        let stderr = self
+            .rest_stderr
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
+        Exit {
+            stdout,
+            stderr,
+            status,
+        }
+    }
+}
+
+impl Drop for Headless {
+    /// A test that fails half-way leaves no process behind.
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
