@@ -745,7 +745,6 @@ async fn a_client_that_grants_no_flow_control_window_holds_only_its_streams() {
 async fn streams_beyond_the_limit_queue_or_are_refused_without_harm() {
     let limits = SinkLimits {
         max_concurrent_streams: 4,
-        concurrency_per_connection: 4,
         ..SinkLimits::default()
     };
     let mut h = Harness::start(limits).await;

@@ -36,10 +36,11 @@ pub struct SinkLimits {
     pub max_name_bytes: usize,
     /// Largest details (INVALID_ARGUMENT above).
     pub max_details_bytes: usize,
-    /// Concurrent HTTP/2 streams per connection.
+    /// Concurrent HTTP/2 streams per connection (this also bounds the
+    /// requests a connection has in flight, so no separate tower
+    /// concurrency limit is layered on top: it never triggered and cost a
+    /// semaphore round per request).
     pub max_concurrent_streams: u32,
-    /// Concurrent requests per connection handled at once.
-    pub concurrency_per_connection: usize,
     /// HTTP/2 keepalive ping interval and the time to wait for its answer.
     pub keepalive_interval: Duration,
     pub keepalive_timeout: Duration,
@@ -67,7 +68,6 @@ impl Default for SinkLimits {
             max_name_bytes: DEFAULT_MAX_NAME,
             max_details_bytes: DEFAULT_MAX_DETAILS,
             max_concurrent_streams: 256,
-            concurrency_per_connection: 256,
             keepalive_interval: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),

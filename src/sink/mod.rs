@@ -49,7 +49,6 @@ pub async fn serve(
             config.token.as_deref().map(str::as_bytes),
         ))
         .max_concurrent_streams(limits.max_concurrent_streams)
-        .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .http2_keepalive_interval(Some(limits.keepalive_interval))
         .http2_keepalive_timeout(Some(limits.keepalive_timeout))
         .timeout(limits.request_timeout)
