@@ -142,17 +142,20 @@ impl Hub {
         peer_identity: Option<&str>,
     ) -> Result<Arc<AlertRecord>, IngestError> {
         let mut inner = self.lock();
-        let Some(tx) = inner.tx.clone() else {
+        // Borrow the inner state as two disjoint fields: the sender is used
+        // in place, not cloned (a clone per alert was two atomic updates on
+        // the ingest path, under the lock).
+        let Inner { store, tx } = &mut *inner;
+        let Some(tx) = tx.as_ref() else {
             return Err(IngestError::Closed);
         };
         let peer: Option<Arc<Peer>> = if peer_addr.is_some() || peer_identity.is_some() {
-            Some(inner.store.peer(peer_addr, peer_identity))
+            Some(store.peer(peer_addr, peer_identity))
         } else {
             None
         };
         let record = Arc::new(
-            inner
-                .store
+            store
                 .ingest(alert, at_ms, peer)
                 .map_err(IngestError::Store)?,
         );
