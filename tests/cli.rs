@@ -3,15 +3,7 @@
 
 mod common;
 
-use common::binary::{Headless, bin};
-
-fn send(url: &str, args: &[&str]) -> std::process::Output {
-    bin()
-        .args(["send", "--to", url])
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::binary::{Headless, bin, send};
 
 #[test]
 fn headless_prints_each_alert_with_change_and_flushes_on_sigterm() {

@@ -4,21 +4,7 @@
 
 mod common;
 
-use common::binary::{Headless, bin};
-
-fn json_lines(out: &str) -> Vec<serde_json::Value> {
-    out.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
-        .collect()
-}
-
-fn send(url: &str, args: &[&str]) -> std::process::Output {
-    bin()
-        .args(["send", "--to", url, "--timeout", "10"])
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::binary::{Headless, bin, json_lines, send};
 
 #[test]
 fn without_the_token_a_client_is_refused_and_leaves_no_trace_but_a_count() {

@@ -27,6 +27,22 @@ pub fn bin() -> Command {
     c
 }
 
+/// JSON values, one per line (a bad line fails the test).
+pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+/// `sinkwatch send --to URL ARGS…`, giving up after 10 s.
+pub fn send(url: &str, args: &[&str]) -> Output {
+    bin()
+        .args(["send", "--to", url, "--timeout", "10"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// SIGKILLs `pid` unless the returned sender is dropped or used first.
 fn watchdog(pid: u32) -> mpsc::Sender<()> {
     let (done, wait) = mpsc::channel::<()>();
@@ -68,10 +84,7 @@ pub struct Exit {
 impl Exit {
     /// stdout as JSON values, one per line (a bad line fails the test).
     pub fn lines(&self) -> Vec<serde_json::Value> {
-        self.stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
-            .collect()
+        json_lines(&self.stdout)
     }
 }
 
