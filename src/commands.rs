@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use crate::cli::{Command, LoadArgs, ReplayArgs, SendArgs};
-use crate::client::{Target, describe_status};
+use crate::client::Target;
+use crate::client::diagnose::{self, Stage};
 use crate::proto::AlertRequest;
 use crate::run::Failure;
 
@@ -32,7 +33,7 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
 
 fn send(a: SendArgs) -> Result<(), Failure> {
     let target = Target::from_args(&a.target).map_err(Failure::Usage)?;
-    target.normalized_url().map_err(Failure::Usage)?;
+    target.check().map_err(Failure::Usage)?;
     let details = match (&a.details, &a.details_file) {
         (Some(d), _) => d.clone(),
         (None, Some(p)) => std::fs::read_to_string(p).map_err(|e| {
@@ -49,30 +50,33 @@ fn send(a: SendArgs) -> Result<(), Failure> {
     };
     let timeout = Duration::from_secs_f64(a.timeout.max(0.001));
     let rt = runtime()?;
-    rt.block_on(async {
-        let mut client = target.client().map_err(Failure::Usage)?;
-        match tokio::time::timeout(timeout, client.alert(req)).await {
-            Ok(Ok(_)) => {
-                println!("OK");
-                Ok(())
-            }
-            Ok(Err(s)) => Err(Failure::Runtime(format!(
-                "{} answered {}",
-                target.url,
-                describe_status(&s)
-            ))),
-            Err(_) => Err(Failure::Runtime(format!(
-                "{} did not answer within {:.1} s",
-                target.url,
-                timeout.as_secs_f64()
-            ))),
+    let call = async {
+        // Connecting first tells a sink that cannot be reached, or whose TLS
+        // handshake fails, from one that fails the call.
+        let mut client = target.connect().await?;
+        client
+            .alert(req)
+            .await
+            .map_err(|s| diagnose::call_failure(&target, &s, Stage::FirstCall))
+    };
+    // The timer is made inside the runtime: it needs its time driver.
+    match rt.block_on(async { tokio::time::timeout(timeout, call).await }) {
+        Ok(Ok(_)) => {
+            println!("OK");
+            Ok(())
         }
-    })
+        Ok(Err(why)) => Err(Failure::Runtime(format!("send: {why}"))),
+        Err(_) => Err(Failure::Runtime(format!(
+            "send: {} did not answer within {:.1} s",
+            target.normalized_url().unwrap_or(target.url),
+            timeout.as_secs_f64()
+        ))),
+    }
 }
 
 fn load(a: LoadArgs) -> Result<(), Failure> {
     let target = Target::from_args(&a.target).map_err(Failure::Usage)?;
-    target.normalized_url().map_err(Failure::Usage)?;
+    target.check().map_err(Failure::Usage)?;
     if a.concurrency == 0 {
         return Err(Failure::Usage("--concurrency: must be at least 1".into()));
     }
@@ -91,11 +95,23 @@ fn load(a: LoadArgs) -> Result<(), Failure> {
     let rt = runtime()?;
     let report = rt
         .block_on(crate::client::load::run(&target, &plan))
-        .map_err(Failure::Runtime)?;
+        .map_err(|why| Failure::Runtime(format!("load: {why}")))?;
     if a.json {
         println!("{}", report.json());
     } else {
         print!("{}", report.text());
+    }
+    if let Some(why) = &report.failure {
+        let what = if report.stopped {
+            format!("stopped after {} of {} alerts", report.sent, plan.total)
+        } else {
+            format!(
+                "{} of {} alerts failed",
+                report.sent - report.ok,
+                report.sent
+            )
+        };
+        return Err(Failure::Runtime(format!("load: {why} ({what})")));
     }
     if report.ok < report.sent {
         return Err(Failure::Runtime(format!(
@@ -109,7 +125,7 @@ fn load(a: LoadArgs) -> Result<(), Failure> {
 
 fn replay(a: ReplayArgs) -> Result<(), Failure> {
     let target = Target::from_args(&a.target).map_err(Failure::Usage)?;
-    target.normalized_url().map_err(Failure::Usage)?;
+    target.check().map_err(Failure::Usage)?;
     let speed: crate::client::replay::Speed = a.speed.parse().map_err(Failure::Usage)?;
     let file = std::fs::File::open(&a.file)
         .map_err(|e| Failure::Usage(format!("cannot open recording {}: {e}", a.file.display())))?;
@@ -127,7 +143,7 @@ fn replay(a: ReplayArgs) -> Result<(), Failure> {
             speed,
             |m| eprintln!("sinkwatch: {m}"),
         ))
-        .map_err(Failure::Runtime)?;
+        .map_err(|why| Failure::Runtime(format!("replay: {why}")))?;
     println!(
         "replayed {} of {} alerts from {name} to {} ({} failed, {} bad lines skipped)",
         report.sent,

@@ -518,3 +518,255 @@ fn the_binary_serves_mtls_and_prints_the_identity() {
         "CN=allstar (DNS:allstar.example.org)"
     );
 }
+
+// ---- client failures through the binary: one line naming the URL and what
+// to check, exit 1. Some failures race inside hyper (whether the sink's TLS
+// alert or only the closed connection reaches the call), so a few cases
+// accept either of two exact lines.
+
+/// The client subcommand `args` run to the end (killed if it hangs): it must
+/// fail with exit 1 and exactly one line on stderr, which is returned.
+fn failure_line(args: &[&str]) -> String {
+    let out = common::binary::output(bin().args(args));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err:?}");
+    err.trim_end().to_owned()
+}
+
+fn assert_one_of(line: &str, wanted: &[String]) {
+    assert!(
+        wanted.iter().any(|w| w == line),
+        "got:  {line}\nwant one of:\n{}",
+        wanted.join("\n")
+    );
+}
+
+/// `send`, `load` and `replay` to `url`, each with `extra` options, as
+/// (subcommand name, arguments, what `load` appends to its line).
+fn each_client(pki: &Pki, url: &str, extra: &[&str]) -> Vec<(&'static str, Vec<String>, String)> {
+    let recording = pki.path("recording.jsonl");
+    std::fs::write(
+        &recording,
+        "{\"kind\":\"alert\",\"seq\":1,\"at\":\"2026-11-25T21:00:00Z\",\"owner\":\"o\",\
+         \"repo\":\"r\",\"policy\":\"p\",\"pass\":true}\n",
+    )
+    .unwrap();
+    let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let with = |head: &[&str], tail: &[&str]| {
+        let mut v = owned(head);
+        v.extend(owned(&["--to", url]));
+        v.extend(owned(extra));
+        v.extend(owned(tail));
+        v
+    };
+    let send = [
+        "--owner",
+        "o",
+        "--repo",
+        "r",
+        "--policy",
+        "p",
+        "--pass",
+        "--timeout",
+        "10",
+    ];
+    vec![
+        ("send", with(&["send"], &send), String::new()),
+        (
+            "load",
+            with(&["load"], &["--total", "1", "--concurrency", "1"]),
+            " (1 of 1 alerts failed)".to_owned(),
+        ),
+        (
+            "replay",
+            with(&["replay", recording.to_str().unwrap()], &[]),
+            String::new(),
+        ),
+    ]
+}
+
+fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn clients_without_a_client_certificate_are_told_the_sink_may_require_one() {
+    let pki = Pki::new();
+    let s = |p: PathBuf| p.to_str().unwrap().to_owned();
+    let sink = Headless::start(&[
+        "--tls-cert",
+        &s(pki.server.cert.clone()),
+        "--tls-key",
+        &s(pki.server.key.clone()),
+        "--tls-client-ca",
+        &s(pki.path("ca.pem")),
+    ]);
+    let url = format!("https://{}", sink.addr);
+    let ca = s(pki.path("ca.pem"));
+
+    // No client certificate: before this was `Cancelled: operation was
+    // canceled` or `Unknown: transport error`.
+    for (cmd, argv, tail) in each_client(&pki, &url, &["--ca", &ca]) {
+        let line = failure_line(&args(&argv));
+        assert_one_of(
+            &line,
+            &[
+                format!(
+                    "sinkwatch: {cmd}: {url}: the sink requires a client certificate \
+                     (TLS alert CertificateRequired) — give one with \
+                     --client-cert/--client-key{tail}"
+                ),
+                format!(
+                    "sinkwatch: {cmd}: {url}: the sink closed the connection during/after \
+                     the TLS handshake — it may require a client certificate \
+                     (--client-cert/--client-key){tail}"
+                ),
+            ],
+        );
+    }
+
+    // A certificate from a CA the sink does not trust: the doubt is about
+    // that certificate, not about a missing one.
+    let stranger = [
+        "--ca",
+        &ca,
+        "--client-cert",
+        &s(pki.path("stranger.pem")),
+        "--client-key",
+        &s(pki.path("stranger.key")),
+    ];
+    for (cmd, argv, tail) in each_client(&pki, &url, &stranger) {
+        let line = failure_line(&args(&argv));
+        assert_one_of(
+            &line,
+            &[
+                format!(
+                    "sinkwatch: {cmd}: {url}: the sink did not accept the client certificate \
+                     (TLS alert UnknownCA) — check that --client-cert/--client-key are signed \
+                     by a CA the sink trusts (its --tls-client-ca) and still valid{tail}"
+                ),
+                format!(
+                    "sinkwatch: {cmd}: {url}: the sink closed the connection during/after \
+                     the TLS handshake — it may not accept the client certificate (check that \
+                     --client-cert/--client-key are signed by a CA the sink trusts){tail}"
+                ),
+            ],
+        );
+    }
+
+    let exit = sink.terminate();
+    assert!(exit.status.success());
+    assert!(
+        !exit.lines().iter().any(|l| l["kind"] == "alert"),
+        "nothing got through: {}",
+        exit.stdout
+    );
+}
+
+#[test]
+fn clients_that_do_not_trust_the_sink_certificate_are_told_to_check_ca() {
+    let pki = Pki::new();
+    let s = |p: PathBuf| p.to_str().unwrap().to_owned();
+    let sink = Headless::start(&[
+        "--tls-cert",
+        &s(pki.server.cert.clone()),
+        "--tls-key",
+        &s(pki.server.key.clone()),
+    ]);
+    let url = format!("https://{}", sink.addr);
+    let other_ca = pki.path("other-ca.pem");
+    std::fs::write(&other_ca, make_ca("some other CA").pem).unwrap();
+
+    // Before: `Unavailable: invalid peer certificate: UnknownIssuer` for send
+    // and replay, `cannot connect to URL: transport error: …` for load. The
+    // check fails while connecting, so load says nothing about counts.
+    for (cmd, argv, _) in each_client(&pki, &url, &["--ca", &s(other_ca.clone())]) {
+        assert_eq!(
+            failure_line(&args(&argv)),
+            format!(
+                "sinkwatch: {cmd}: {url}: the sink's certificate is not trusted \
+                 (UnknownIssuer) — check that --ca is the CA that issued the sink's certificate"
+            )
+        );
+    }
+    // Without --ca the system's roots decide, and they do not know the CA.
+    for (cmd, argv, _) in each_client(&pki, &url, &[]) {
+        assert_eq!(
+            failure_line(&args(&argv)),
+            format!(
+                "sinkwatch: {cmd}: {url}: the sink's certificate is not trusted by the \
+                 system's roots (UnknownIssuer) — pass the CA that issued it with --ca FILE"
+            )
+        );
+    }
+    sink.terminate();
+}
+
+#[test]
+fn the_wrong_scheme_is_named_with_the_url_to_try() {
+    let pki = Pki::new();
+    let s = |p: PathBuf| p.to_str().unwrap().to_owned();
+    let tls = Headless::start(&[
+        "--tls-cert",
+        &s(pki.server.cert.clone()),
+        "--tls-key",
+        &s(pki.server.key.clone()),
+    ]);
+    let plain = Headless::start(&[]);
+
+    // Plain text to the TLS sink, with the scheme and without (bare
+    // host:port means http://). Before: `Cancelled: operation was canceled`
+    // or `Internal: h2 protocol error: http2 error`.
+    let addr = &tls.addr;
+    for to in [format!("http://{addr}"), addr.clone()] {
+        for (cmd, argv, tail) in each_client(&pki, &to, &[]) {
+            let line = failure_line(&args(&argv));
+            assert_one_of(
+                &line,
+                &[
+                    format!(
+                        "sinkwatch: {cmd}: http://{addr}: the sink did not answer in HTTP/2 — \
+                         it may serve TLS: try https://{addr}{tail}"
+                    ),
+                    format!(
+                        "sinkwatch: {cmd}: http://{addr}: the sink closed the connection \
+                         without answering — if it serves TLS, use https://{addr}{tail}"
+                    ),
+                ],
+            );
+        }
+    }
+
+    // TLS to the plain sink. Before: `Unavailable: received corrupt message
+    // of type InvalidContentType`.
+    let addr = &plain.addr;
+    let ca = s(pki.path("ca.pem"));
+    for (cmd, argv, _) in each_client(&pki, &format!("https://{addr}"), &["--ca", &ca]) {
+        assert_eq!(
+            failure_line(&args(&argv)),
+            format!(
+                "sinkwatch: {cmd}: https://{addr}: the sink did not answer in TLS — it may \
+                 serve plain text: try http://{addr}"
+            )
+        );
+    }
+
+    // Neither sink took anything; both still serve the right scheme.
+    let ok = common::binary::send(
+        &format!("https://localhost:{}", tls.addr.rsplit(':').next().unwrap()),
+        &[
+            "--ca", &ca, "--owner", "o", "--repo", "r", "--policy", "p", "--pass",
+        ],
+    );
+    assert!(ok.status.success(), "{ok:?}");
+    let ok = common::binary::send(
+        &plain.url(),
+        &["--owner", "o", "--repo", "r", "--policy", "p", "--pass"],
+    );
+    assert!(ok.status.success(), "{ok:?}");
+    for sink in [tls, plain] {
+        let alerts = sink.terminate().lines();
+        assert_eq!(alerts.iter().filter(|l| l["kind"] == "alert").count(), 1);
+    }
+}

@@ -1,15 +1,18 @@
 //! `sinkwatch load`: a load generator. Spreads `concurrency` requests in
 //! flight over several HTTP/2 connections, optionally paced to a rate, and
-//! reports throughput, latency percentiles and errors by status.
+//! reports throughput, latency percentiles and errors by status. A sink that
+//! cannot be used at all (nothing answered on a connection before it failed)
+//! stops the run, with the reason as one line.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
 use super::Target;
+use super::diagnose::{self, Stage};
 use crate::proto::AlertRequest;
 
 pub const POLICIES: [&str; 9] = [
@@ -40,6 +43,12 @@ pub struct LoadReport {
     pub errors: BTreeMap<String, u64>,
     pub elapsed: Duration,
     pub latency_us: Histogram<u64>,
+    /// Why calls failed without an answer from the sink (the first such
+    /// failure, as one line naming the URL), when any did.
+    pub failure: Option<String>,
+    /// Whether the run stopped before `total`, because the sink could not
+    /// be used at all.
+    pub stopped: bool,
 }
 
 impl LoadReport {
@@ -73,7 +82,7 @@ impl LoadReport {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "kind": "load",
             "sent": self.sent,
             "ok": self.ok,
@@ -86,7 +95,12 @@ impl LoadReport {
                 "p99": self.pct_ms(0.99),
                 "max": self.latency_us.max() as f64 / 1000.0,
             }
-        })
+        });
+        if let Some(f) = &self.failure {
+            v["failure"] = f.clone().into();
+            v["stopped"] = self.stopped.into();
+        }
+        v
     }
 }
 
@@ -116,26 +130,28 @@ pub async fn run(target: &Target, plan: &LoadPlan) -> Result<LoadReport, String>
     let mut clients = Vec::with_capacity(connections);
     for _ in 0..connections {
         // One endpoint per connection: each `connect` opens its own socket.
-        let channel = target
-            .endpoint()?
-            .connect()
-            .await
-            .map_err(|e| format!("cannot connect to {}: {}", target.url, source_chain(&e)))?;
-        clients.push(target.client_on(channel)?);
+        // With it goes whether the sink has answered anything on it yet.
+        clients.push((target.connect().await?, Arc::new(AtomicBool::new(false))));
     }
     let next = Arc::new(AtomicU64::new(0));
+    let failure: Arc<OnceLock<String>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(concurrency);
     for w in 0..concurrency {
-        let mut client = clients[w % connections].clone();
+        let (mut client, answered) = clients[w % connections].clone();
         let next = next.clone();
         let plan = plan.clone();
+        let (failure, stop, target) = (failure.clone(), stop.clone(), target.clone());
         tasks.push(tokio::spawn(async move {
             let mut hist =
                 Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
             let mut ok = 0u64;
             let mut errors: BTreeMap<String, u64> = BTreeMap::new();
             loop {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 if n >= plan.total {
                     break;
@@ -150,8 +166,29 @@ pub async fn run(target: &Target, plan: &LoadPlan) -> Result<LoadReport, String>
                 let us = t0.elapsed().as_micros() as u64;
                 let _ = hist.record(us.clamp(1, 60_000_000));
                 match res {
-                    Ok(_) => ok += 1,
-                    Err(s) => *errors.entry(format!("{:?}", s.code())).or_default() += 1,
+                    Ok(_) => {
+                        answered.store(true, Ordering::Relaxed);
+                        ok += 1;
+                    }
+                    Err(s) => {
+                        *errors.entry(format!("{:?}", s.code())).or_default() += 1;
+                        let before_any_answer = !answered.load(Ordering::Relaxed);
+                        let stage = if before_any_answer {
+                            Stage::FirstCall
+                        } else {
+                            Stage::LaterCall
+                        };
+                        if diagnose::transport_failure(&target, &s, stage).is_none() {
+                            answered.store(true, Ordering::Relaxed);
+                            continue;
+                        }
+                        failure.get_or_init(|| diagnose::call_failure(&target, &s, stage));
+                        // The sink never answered on this connection: every
+                        // further request would fail the same way.
+                        if before_any_answer {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                    }
                 }
             }
             (hist, ok, errors)
@@ -176,22 +213,9 @@ pub async fn run(target: &Target, plan: &LoadPlan) -> Result<LoadReport, String>
         errors,
         elapsed,
         latency_us: hist,
+        failure: failure.get().cloned(),
+        stopped: stop.load(Ordering::Relaxed) && sent < plan.total,
     })
-}
-
-/// An error with its causes, on one line.
-pub fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! `proto/alertsink.proto`, like any other client would.
 
 pub mod demo;
+pub mod diagnose;
 pub mod load;
 pub mod replay;
 
@@ -111,6 +112,28 @@ impl Target {
                 .map_err(|e| format!("TLS setup for {}: {e}", self.url))?;
         }
         Ok(ep)
+    }
+
+    /// Checks what needs no network — the URL, the TLS files, the token —
+    /// so that callers can report those as usage errors before connecting.
+    /// Opens nothing (a channel would need a runtime).
+    pub fn check(&self) -> Result<(), String> {
+        self.endpoint()?;
+        Auth::bearer(self.token.as_deref()).map(drop)
+    }
+
+    /// A client over a connection opened now (TCP, and the TLS handshake for
+    /// https://), so that a sink that cannot be reached is reported as such,
+    /// as one line naming the URL and the likely cause, before any call; and
+    /// so that a call failing afterwards is known to have failed on an open
+    /// connection (see [`diagnose::Stage`]).
+    pub async fn connect(&self) -> Result<Client, String> {
+        let channel = self
+            .endpoint()?
+            .connect()
+            .await
+            .map_err(|e| diagnose::connect_failure(self, &e))?;
+        self.client_on(channel)
     }
 
     /// A client over one HTTP/2 connection (established on first use).

@@ -1,12 +1,14 @@
 //! `sinkwatch replay FILE --to URL [--speed X|max]`: sends a recording's
 //! alerts in seq order, keeping the recorded gaps scaled by X. Corrupt lines
 //! are reported with their number and skipped; every failed send is
-//! reported.
+//! reported. A sink that cannot be used at all (it fails before answering
+//! anything) ends the replay with the reason, as one line.
 
 use std::io::BufRead;
 use std::time::{Duration, Instant};
 
 use super::Target;
+use super::diagnose::{self, Stage};
 use crate::proto::AlertRequest;
 use crate::record::{LineError, RecordedAlert, read_alerts};
 
@@ -65,7 +67,10 @@ pub async fn run(
     speed: Speed,
     mut progress: impl FnMut(&str),
 ) -> Result<ReplayReport, String> {
-    let mut client = target.client()?;
+    let mut client = target.connect().await?;
+    // Whether the sink has answered anything yet: until it has, a transport
+    // failure means it cannot be used at all (see `diagnose::Stage`).
+    let mut answered = false;
     let mut report = ReplayReport {
         read: alerts.len() as u64,
         bad_lines,
@@ -87,9 +92,26 @@ pub async fn run(
             pass: a.pass,
         };
         match client.alert(req).await {
-            Ok(_) => report.sent += 1,
+            Ok(_) => {
+                answered = true;
+                report.sent += 1;
+            }
             Err(s) => {
-                let msg = super::describe_status(&s);
+                let stage = if answered {
+                    Stage::LaterCall
+                } else {
+                    Stage::FirstCall
+                };
+                let msg = match diagnose::transport_failure(target, &s, stage) {
+                    // Every further alert would fail the same way: one line
+                    // saying why beats one per alert.
+                    Some(_) if !answered => return Err(diagnose::call_failure(target, &s, stage)),
+                    Some(why) => why,
+                    None => {
+                        answered = true;
+                        super::describe_status(&s)
+                    }
+                };
                 progress(&format!("seq {seq}: {msg}"));
                 report.failed.push((seq, msg));
             }
