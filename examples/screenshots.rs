@@ -11,12 +11,11 @@ use std::time::Duration;
 
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
-use sinkwatch::cli::ForwardMode;
 use sinkwatch::client::demo::DemoWorld;
-use sinkwatch::forward::{ForwardStats, Outcome, Role, UpstreamSnapshot, UpstreamState};
+use sinkwatch::forward::{ForwardStats, Outcome, UpstreamSnapshot, UpstreamState};
 use sinkwatch::model::StoreLimits;
 use sinkwatch::ui::app::SourceInfo;
-use sinkwatch::ui::harness::Harness;
+use sinkwatch::ui::harness::{Harness, forwarding, upstream};
 use sinkwatch::ui::theme::Theme;
 
 const W: u16 = 160;
@@ -201,33 +200,12 @@ fn harness(theme: &str) -> Harness {
 /// delivering, the second down for a while, its queue filling. `last` is
 /// the newest alert (selected): delivered to one, queued for the other.
 fn forwarding_stats(last: u64) -> Arc<ForwardStats> {
-    let base = |port: u16, state: UpstreamState, for_s: u64| UpstreamSnapshot {
-        url: format!("http://127.0.0.1:{port}"),
-        role: Role::Tee,
-        state,
-        state_for: Duration::from_secs(for_s),
-        accepted: 0,
-        delivered: 0,
-        failed: 0,
-        dropped: 0,
-        queued: 0,
-        in_flight: 0,
-        retries: 0,
-        queue_capacity: 100_000,
-        rate: 0.0,
-        latency_p50: None,
-        latency_p99: None,
-        latency_p50_total: None,
-        latency_p99_total: None,
-        last_error: None,
-        last_error_age: None,
-    };
     let up = UpstreamSnapshot {
         delivered: 1_496,
         rate: 6.7,
         latency_p50: Some(Duration::from_micros(1_300)),
         latency_p99: Some(Duration::from_micros(5_900)),
-        ..base(50071, UpstreamState::Up, 224)
+        ..upstream(50071, UpstreamState::Up, 224)
     };
     let down = UpstreamSnapshot {
         delivered: 1_190,
@@ -238,19 +216,16 @@ fn forwarding_stats(last: u64) -> Arc<ForwardStats> {
             "Unavailable: tcp connect error: Connection refused (os error 111)".into(),
         ),
         last_error_age: Some(Duration::ZERO),
-        ..base(50072, UpstreamState::Down, 47)
+        ..upstream(50072, UpstreamState::Down, 47)
     };
     let delivered = Outcome::Delivered {
         attempts: 1,
         latency: Duration::from_micros(1_250),
     };
-    Arc::new(ForwardStats::for_display(
-        ForwardMode::Tee,
-        vec![
-            (up, vec![(last, delivered)]),
-            (down, vec![(last, Outcome::Queued)]),
-        ],
-    ))
+    forwarding(vec![
+        (up, vec![(last, delivered)]),
+        (down, vec![(last, Outcome::Queued)]),
+    ])
 }
 
 fn save(dir: &Path, name: &str, h: &mut Harness, bg: &str, fg: &str) {

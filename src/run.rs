@@ -75,10 +75,13 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         t.load().map_err(Failure::Usage)?;
     }
     let headless = settings.no_tui || !std::io::stdout().is_terminal();
-    if !headless {
-        // A bad theme is a config error (exit 2), reported before binding.
-        crate::ui::live::load_theme(settings.theme.as_deref()).map_err(Failure::Usage)?;
-    }
+    // The TUI's theme, loaded once: a bad theme is a config error (exit 2),
+    // reported before binding. `None` exactly when headless.
+    let theme = if headless {
+        None
+    } else {
+        Some(crate::ui::live::load_theme(settings.theme.as_deref()).map_err(Failure::Usage)?)
+    };
     // Forwarding options and files are checked before anything is bound.
     let forward_config =
         if settings.forward.is_empty() && settings.forward_mode == crate::cli::ForwardMode::Tee {
@@ -258,15 +261,24 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         recorder: recorder.as_ref().map(|(n, s, _)| (n.clone(), s.clone())),
         forward: forward_stats.clone(),
     };
-    let ui_result = if headless {
-        runtime.block_on(async {
-            let _ = stop_rx.wait_for(|s| *s).await;
-        });
-        Ok(())
-    } else {
-        let r = crate::ui::run_live(hub.clone(), &settings, extras, runtime.handle().clone());
-        let _ = stop_tx.send(true);
-        r
+    let ui_result = match theme {
+        None => {
+            runtime.block_on(async {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            });
+            Ok(())
+        }
+        Some(theme) => {
+            let r = crate::ui::run_live(
+                hub.clone(),
+                theme,
+                &settings,
+                extras,
+                runtime.handle().clone(),
+            );
+            let _ = stop_tx.send(true);
+            r
+        }
     };
 
     // Stop accepting, finish in-flight calls, then let consumers drain.

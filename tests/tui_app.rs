@@ -9,14 +9,13 @@ use std::time::Duration;
 use crossterm::event::MouseEventKind;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
-use sinkwatch::cli::ForwardMode;
 use sinkwatch::forward::{
-    DropReason, ForwardStats, Outcome as FwdOutcome, Role, UpstreamSnapshot, UpstreamState,
+    DropReason, ForwardStats, Outcome as FwdOutcome, UpstreamSnapshot, UpstreamState,
 };
 use sinkwatch::model::StoreLimits;
 use sinkwatch::record::RecordedAlert;
 use sinkwatch::ui::app::{AlertsView, Outcome, SourceInfo};
-use sinkwatch::ui::harness::{Harness, T0, buffer_text};
+use sinkwatch::ui::harness::{Harness, T0, buffer_text, forwarding, upstream};
 use sinkwatch::ui::keymap::{KEYMAP, Pane};
 use sinkwatch::ui::theme::Theme;
 
@@ -563,33 +562,6 @@ fn the_banner_and_recorder_problems_show() {
 
 // ---- forwarding -----------------------------------------------------------
 
-/// An upstream's view with the given state and counters. Ages are whole
-/// minutes and a half, so that the frame does not depend on how long the
-/// test takes (the forwarder's clock is real).
-fn upstream(port: u16, state: UpstreamState, for_s: u64) -> UpstreamSnapshot {
-    UpstreamSnapshot {
-        url: format!("http://127.0.0.1:{port}"),
-        role: Role::Tee,
-        state,
-        state_for: Duration::from_secs(for_s),
-        accepted: 0,
-        delivered: 0,
-        failed: 0,
-        dropped: 0,
-        queued: 0,
-        in_flight: 0,
-        retries: 0,
-        queue_capacity: 100_000,
-        rate: 0.0,
-        latency_p50: None,
-        latency_p99: None,
-        latency_p50_total: None,
-        latency_p99_total: None,
-        last_error: None,
-        last_error_age: None,
-    }
-}
-
 fn healthy_upstream(port: u16) -> UpstreamSnapshot {
     UpstreamSnapshot {
         delivered: 12_345,
@@ -624,38 +596,35 @@ fn one_up_one_down() -> Arc<ForwardStats> {
         last_error_age: Some(Duration::from_secs(90)),
         ..upstream(50072, UpstreamState::Down, 150)
     };
-    Arc::new(ForwardStats::for_display(
-        ForwardMode::Tee,
-        vec![
-            (
-                up,
-                vec![
-                    (
-                        30,
-                        FwdOutcome::Delivered {
-                            attempts: 2,
-                            latency: Duration::from_micros(3_400),
-                        },
-                    ),
-                    (
-                        29,
-                        FwdOutcome::Failed {
-                            code: tonic::Code::InvalidArgument,
-                            message: "policy name too long\x1b[2J".into(),
-                            attempts: 1,
-                        },
-                    ),
-                ],
-            ),
-            (
-                down,
-                vec![
-                    (30, FwdOutcome::Dropped(DropReason::QueueFull)),
-                    (29, FwdOutcome::InFlight { attempts: 3 }),
-                ],
-            ),
-        ],
-    ))
+    forwarding(vec![
+        (
+            up,
+            vec![
+                (
+                    30,
+                    FwdOutcome::Delivered {
+                        attempts: 2,
+                        latency: Duration::from_micros(3_400),
+                    },
+                ),
+                (
+                    29,
+                    FwdOutcome::Failed {
+                        code: tonic::Code::InvalidArgument,
+                        message: "policy name too long\x1b[2J".into(),
+                        attempts: 1,
+                    },
+                ),
+            ],
+        ),
+        (
+            down,
+            vec![
+                (30, FwdOutcome::Dropped(DropReason::QueueFull)),
+                (29, FwdOutcome::InFlight { attempts: 3 }),
+            ],
+        ),
+    ])
 }
 
 /// The status bar and the footer.
@@ -670,13 +639,10 @@ fn the_status_bar_shows_forwarding_health() {
     let warn = Theme::default_theme().status_warn;
 
     // Healthy: every upstream up, nothing dropped or failed.
-    let stats = Arc::new(ForwardStats::for_display(
-        ForwardMode::Tee,
-        vec![
-            (healthy_upstream(50071), vec![]),
-            (healthy_upstream(50072), vec![]),
-        ],
-    ));
+    let stats = forwarding(vec![
+        (healthy_upstream(50071), vec![]),
+        (healthy_upstream(50072), vec![]),
+    ]);
     let mut h = Harness::live(160, 45).with_forward(stats);
     scan(&mut h);
     let buf = h.draw().clone();
@@ -786,7 +752,7 @@ fn the_forwarding_panel_scrolls_by_upstream() {
     let ups = (0..8)
         .map(|i| (healthy_upstream(50071 + i), vec![]))
         .collect();
-    let stats = Arc::new(ForwardStats::for_display(ForwardMode::Tee, ups));
+    let stats = forwarding(ups);
     let mut h = Harness::live(160, 45).with_forward(stats);
     scan(&mut h);
     h.press("F");

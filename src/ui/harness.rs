@@ -11,6 +11,7 @@
 //! ```
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyEventState, KeyModifiers, MouseButton, MouseEvent,
@@ -20,7 +21,8 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 
-use crate::forward::ForwardStats;
+use crate::cli::ForwardMode;
+use crate::forward::{ForwardStats, Outcome as FwdOutcome, Role, UpstreamSnapshot, UpstreamState};
 use crate::hub::Hub;
 use crate::model::{NewAlert, StoreLimits};
 
@@ -68,8 +70,7 @@ impl Harness {
 
     /// With forwarding: the status bar shows its health, `F` its panel and
     /// Details each alert's outcome per upstream (as `--forward` does in
-    /// the live TUI). See [`ForwardStats::for_display`] for stats with
-    /// chosen counters.
+    /// the live TUI). See [`forwarding`] for stats with chosen counters.
     pub fn with_forward(mut self, forward: Arc<ForwardStats>) -> Harness {
         self.app.set_forward(Some(forward));
         self
@@ -202,6 +203,44 @@ impl Harness {
     pub fn screen(&mut self) -> String {
         let buf = self.draw().clone();
         buffer_text(&buf)
+    }
+}
+
+/// Forwarding stats in tee mode that show exactly these upstreams, each
+/// with its per-alert outcomes `(seq, outcome)`: for [`Harness::with_forward`].
+/// Nothing is sent; see [`ForwardStats::for_display`].
+pub fn forwarding(upstreams: Vec<(UpstreamSnapshot, Vec<(u64, FwdOutcome)>)>) -> Arc<ForwardStats> {
+    Arc::new(ForwardStats::for_display(ForwardMode::Tee, upstreams))
+}
+
+/// An upstream for [`forwarding`]: `http://127.0.0.1:{port}`, a tee, in
+/// `state` for `for_s` seconds, a queue of 100,000, every counter zero, no
+/// latencies and no error; set the rest with `..upstream(…)`.
+///
+/// The stats' clock is real: choose ages away from a unit's boundary
+/// (whole minutes and a half, say) so that a frame does not depend on how
+/// long the caller takes.
+pub fn upstream(port: u16, state: UpstreamState, for_s: u64) -> UpstreamSnapshot {
+    UpstreamSnapshot {
+        url: format!("http://127.0.0.1:{port}"),
+        role: Role::Tee,
+        state,
+        state_for: Duration::from_secs(for_s),
+        accepted: 0,
+        delivered: 0,
+        failed: 0,
+        dropped: 0,
+        queued: 0,
+        in_flight: 0,
+        retries: 0,
+        queue_capacity: 100_000,
+        rate: 0.0,
+        latency_p50: None,
+        latency_p99: None,
+        latency_p50_total: None,
+        latency_p99_total: None,
+        last_error: None,
+        last_error_age: None,
     }
 }
 

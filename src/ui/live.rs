@@ -36,14 +36,16 @@ use super::app::{App, Outcome, SourceInfo};
 use super::theme::{Theme, user_theme_dir};
 
 /// Runs the live TUI until the user quits. Blocking.
+///
+/// `theme` comes from [`load_theme`], called by the caller before binding
+/// so that a bad theme is a plain one-line error.
 pub fn run_live(
     hub: Arc<Hub>,
+    theme: Theme,
     settings: &Settings,
     extras: Extras,
     rt: tokio::runtime::Handle,
 ) -> Result<(), String> {
-    // Errors before the alternate screen are plain lines.
-    let theme = load_theme(settings.theme.as_deref())?;
     let info = SourceInfo {
         label: extras.listen,
         live: true,

@@ -385,10 +385,11 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
     );
 
     let alerts_area = pane_area(Pane::Alerts);
-    match app.view {
-        AlertsView::Events => draw_events(frame, app, t, alerts_area, &events, alerts_sel, now_ms),
-        AlertsView::Latest => draw_latest(frame, app, t, alerts_area, &latest, alerts_sel, now_ms),
-    }
+    let alerts = match app.view {
+        AlertsView::Events => &events,
+        AlertsView::Latest => &latest,
+    };
+    draw_alerts(frame, app, t, alerts_area, alerts, alerts_sel, now_ms);
     app.geometry.push(PaneGeom {
         pane: Pane::Alerts,
         area: alerts_area,
@@ -1092,69 +1093,87 @@ fn name_widths(avail: usize, rows: &[AlertRow]) -> (u16, u16, bool) {
 /// The narrowest details column worth showing.
 const MIN_SUMMARY: usize = 16;
 
-fn draw_events(
-    frame: &mut Frame,
-    app: &App,
-    t: &Theme,
-    area: Rect,
-    rows: &[AlertRow],
-    sel: Option<usize>,
-    now_ms: u64,
-) {
-    let block = pane_block(app, t, Pane::Alerts, alerts_title(app, t));
-    if rows.is_empty() {
-        frame.render_widget(Paragraph::new(empty_alerts_message(app)).block(block), area);
-        return;
-    }
-    let inner = Block::bordered().inner(area).width as usize;
-    let (org_w, pol_w, with_summary) = name_widths(inner.saturating_sub(8 + 6 + 9 + 5), rows);
-    let titles = [
-        "time UTC", "status", "org/repo", "policy", "change", "details",
-    ];
-    let header = Row::new(
-        titles
-            .iter()
-            .take(if with_summary { 6 } else { 5 })
-            .copied(),
-    )
-    .style(t.dim);
-    let table_rows = rows.iter().map(|r| {
-        let (style, st) = row_styles(flashing(r.change, r.at_ms, now_ms), r.pass, t);
-        let change = change_span(r.change, t);
-        let mut cells = vec![
-            Cell::from(Span::styled(clock(r.at_ms), st(t.dim))),
-            status_cell(r.pass, t, &st),
-            Cell::from(org_repo(&r.org, &r.repo)),
-            Cell::from(sanitize::line(&r.policy).into_owned()),
-            Cell::from(Span::styled(change.content, st(change.style))),
-        ];
-        if with_summary {
-            cells.push(Cell::from(Span::styled(summary(&r.details), st(t.dim))));
-        }
-        Row::new(cells).style(style)
-    });
-    let mut widths = vec![
-        Constraint::Length(8),
-        Constraint::Length(6),
-        Constraint::Length(org_w),
-        Constraint::Length(pol_w),
-        Constraint::Length(9),
-    ];
-    if with_summary {
-        widths.push(Constraint::Fill(1));
-    }
-    let table = Table::new(table_rows, widths)
-        .header(header)
-        .block(block)
-        .row_highlight_style(highlight(
-            t,
-            sel.and_then(|i| rows.get(i))
-                .is_some_and(|r| flashing(r.change, r.at_ms, now_ms)),
-        ));
-    frame.render_stateful_widget(table, area, &mut TableState::default().with_selected(sel));
+/// A column of the Alerts pane, before the details summary.
+#[derive(Clone, Copy)]
+enum Column {
+    Time,
+    Status,
+    OrgRepo,
+    Policy,
+    Change,
+    Since,
+    Seen,
 }
 
-fn draw_latest(
+/// The events view: each alert as received.
+const EVENT_COLUMNS: [Column; 5] = [
+    Column::Time,
+    Column::Status,
+    Column::OrgRepo,
+    Column::Policy,
+    Column::Change,
+];
+/// The latest status per key.
+const LATEST_COLUMNS: [Column; 5] = [
+    Column::Status,
+    Column::OrgRepo,
+    Column::Policy,
+    Column::Since,
+    Column::Seen,
+];
+
+impl Column {
+    fn title(self) -> &'static str {
+        match self {
+            Column::Time => "time UTC",
+            Column::Status => "status",
+            Column::OrgRepo => "org/repo",
+            Column::Policy => "policy",
+            Column::Change => "change",
+            Column::Since => "since",
+            Column::Seen => "seen",
+        }
+    }
+
+    /// Its width: fixed, or for the names the one [`name_widths`] gives.
+    fn width(self, org_w: u16, pol_w: u16) -> u16 {
+        match self {
+            Column::Time => 8,
+            Column::Status => 6,
+            Column::OrgRepo => org_w,
+            Column::Policy => pol_w,
+            Column::Change => 9,
+            Column::Since => 5,
+            Column::Seen => 6,
+        }
+    }
+
+    /// A row's cell; `st` gives a cell's own style (see [`row_styles`]).
+    fn cell(
+        self,
+        r: &AlertRow,
+        t: &Theme,
+        now_ms: u64,
+        st: &impl Fn(Style) -> Style,
+    ) -> Cell<'static> {
+        match self {
+            Column::Time => Cell::from(Span::styled(clock(r.at_ms), st(t.dim))),
+            Column::Status => status_cell(r.pass, t, st),
+            Column::OrgRepo => Cell::from(org_repo(&r.org, &r.repo)),
+            Column::Policy => Cell::from(sanitize::line(&r.policy).into_owned()),
+            Column::Change => {
+                let change = change_span(r.change, t);
+                Cell::from(Span::styled(change.content, st(change.style)))
+            }
+            Column::Since => Cell::from(Span::styled(ago(now_ms, r.last_change_ms), st(t.dim))),
+            Column::Seen => Cell::from(Span::styled(format!("{}×", thousands(r.count)), st(t.dim))),
+        }
+    }
+}
+
+/// The Alerts pane in the current view: `rows` are the visible window's
+/// only, `sel` the selected one among them.
+fn draw_alerts(
     frame: &mut Frame,
     app: &App,
     t: &Theme,
@@ -1168,37 +1187,29 @@ fn draw_latest(
         frame.render_widget(Paragraph::new(empty_alerts_message(app)).block(block), area);
         return;
     }
+    // A row flashes after a change: of the event itself, or of the key.
+    let (columns, changed_at): (&[Column], fn(&AlertRow) -> u64) = match app.view {
+        AlertsView::Events => (&EVENT_COLUMNS, |r| r.at_ms),
+        AlertsView::Latest => (&LATEST_COLUMNS, |r| r.last_change_ms),
+    };
+    // The fixed columns, each with the space after it.
+    let fixed: usize = columns.iter().map(|c| c.width(0, 0) as usize + 1).sum();
     let inner = Block::bordered().inner(area).width as usize;
-    let (org_w, pol_w, with_summary) = name_widths(inner.saturating_sub(6 + 5 + 6 + 5), rows);
-    let titles = ["status", "org/repo", "policy", "since", "seen", "details"];
-    let header = Row::new(
-        titles
-            .iter()
-            .take(if with_summary { 6 } else { 5 })
-            .copied(),
-    )
-    .style(t.dim);
+    let (org_w, pol_w, with_summary) = name_widths(inner.saturating_sub(fixed), rows);
+    let titles = columns.iter().map(|c| c.title());
+    let header = Row::new(titles.chain(with_summary.then_some("details"))).style(t.dim);
     let table_rows = rows.iter().map(|r| {
-        let (style, st) = row_styles(flashing(r.change, r.last_change_ms, now_ms), r.pass, t);
-        let mut cells = vec![
-            status_cell(r.pass, t, &st),
-            Cell::from(org_repo(&r.org, &r.repo)),
-            Cell::from(sanitize::line(&r.policy).into_owned()),
-            Cell::from(Span::styled(ago(now_ms, r.last_change_ms), st(t.dim))),
-            Cell::from(Span::styled(format!("{}×", thousands(r.count)), st(t.dim))),
-        ];
+        let (style, st) = row_styles(flashing(r.change, changed_at(r), now_ms), r.pass, t);
+        let mut cells: Vec<Cell> = columns.iter().map(|c| c.cell(r, t, now_ms, &st)).collect();
         if with_summary {
             cells.push(Cell::from(Span::styled(summary(&r.details), st(t.dim))));
         }
         Row::new(cells).style(style)
     });
-    let mut widths = vec![
-        Constraint::Length(6),
-        Constraint::Length(org_w),
-        Constraint::Length(pol_w),
-        Constraint::Length(5),
-        Constraint::Length(6),
-    ];
+    let mut widths: Vec<Constraint> = columns
+        .iter()
+        .map(|c| Constraint::Length(c.width(org_w, pol_w)))
+        .collect();
     if with_summary {
         widths.push(Constraint::Fill(1));
     }
@@ -1208,7 +1219,7 @@ fn draw_latest(
         .row_highlight_style(highlight(
             t,
             sel.and_then(|i| rows.get(i))
-                .is_some_and(|r| flashing(r.change, r.last_change_ms, now_ms)),
+                .is_some_and(|r| flashing(r.change, changed_at(r), now_ms)),
         ));
     frame.render_stateful_widget(table, area, &mut TableState::default().with_selected(sel));
 }
