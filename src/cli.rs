@@ -100,6 +100,9 @@ pub struct RunArgs {
     /// Capacity of each upstream's forward queue; when full, alerts are dropped and counted [default: 100000]
     #[arg(long, value_name = "N")]
     pub forward_queue: Option<usize>,
+    /// When a healthy tee upstream falls behind (half its queue waiting): wait = hold each sender's answer until it catches up (at most --forward-timeout), drop = answer at once, drop what does not fit (counted) [default: wait]
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub forward_when_behind: Option<WhenBehind>,
     /// Requests in flight at once per upstream (alerts of one key stay in order) [default: 64]
     #[arg(long, value_name = "N")]
     pub forward_concurrency: Option<usize>,
@@ -129,6 +132,17 @@ pub enum ForwardMode {
     #[default]
     Tee,
     Proxy,
+}
+
+/// What a tee does when a healthy upstream falls behind.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenBehind {
+    /// Hold senders' answers (backpressure): nothing is dropped.
+    #[default]
+    Wait,
+    /// Answer at once; the queue fills, then drops (counted).
+    Drop,
 }
 
 #[derive(Subcommand, Debug)]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::cli::{ForwardMode, RunArgs};
+use crate::cli::{ForwardMode, RunArgs, WhenBehind};
 use crate::model::store::DEFAULT_HISTORY;
 use crate::sink::SinkLimits;
 
@@ -45,6 +45,7 @@ pub struct FileConfig {
     pub idle_timeout: Option<crate::sink::limits::DurationSetting>,
     pub rate_limit: Option<crate::sink::limits::RateSetting>,
     pub forward_queue: Option<Count>,
+    pub forward_when_behind: Option<WhenBehind>,
     pub forward_concurrency: Option<Count>,
     pub forward_retries: Option<u32>,
     pub forward_timeout: Option<Positive>,
@@ -237,6 +238,7 @@ pub struct Settings {
     pub stats_interval: Option<Duration>,
     pub config_path: Option<PathBuf>,
     pub forward_queue: usize,
+    pub forward_when_behind: WhenBehind,
     pub forward_concurrency: usize,
     pub forward_retries: u32,
     pub forward_timeout: Duration,
@@ -368,6 +370,10 @@ pub fn merge(
         forward_queue: positive("forward-queue", cli.forward_queue)?
             .or(file.forward_queue.map(|c| c.0))
             .unwrap_or(crate::forward::DEFAULT_QUEUE),
+        forward_when_behind: cli
+            .forward_when_behind
+            .or(file.forward_when_behind)
+            .unwrap_or_default(),
         forward_concurrency: positive("forward-concurrency", cli.forward_concurrency)?
             .or(file.forward_concurrency.map(|c| c.0))
             .unwrap_or(crate::forward::DEFAULT_CONCURRENCY),
@@ -429,6 +435,10 @@ forward-mode: tee
 # flight, retries of transient failures, and the deadline of one attempt.
 forward-queue: 100000
 forward-concurrency: 64
+# When a healthy tee upstream falls behind (half its queue waiting):
+# wait = hold each sender's answer until it catches up (backpressure; at
+# most forward-timeout), drop = answer at once and drop what does not fit.
+forward-when-behind: wait
 forward-retries: 5
 forward-timeout: 10
 # On exit, seconds to drain the queues before reporting what was not delivered.
@@ -504,12 +514,13 @@ mod tests {
         assert_eq!(s.forward_timeout, d.forward_timeout);
         assert_eq!(s.forward_grace, d.forward_grace);
         assert_eq!(s.forward_metadata, d.forward_metadata);
+        assert_eq!(s.forward_when_behind, d.forward_when_behind);
     }
 
     #[test]
     fn forward_options_merge_and_check() {
         let file = parse_file(
-            "forward-queue: 5\nforward-grace: 0\nforward-timeout: 0.5\n",
+            "forward-queue: 5\nforward-grace: 0\nforward-timeout: 0.5\nforward-when-behind: drop\n",
             "f",
         )
         .unwrap();
@@ -522,6 +533,19 @@ mod tests {
         assert_eq!(s.forward_retries, 0);
         assert_eq!(s.forward_grace, Duration::ZERO);
         assert_eq!(s.forward_timeout, Duration::from_millis(500));
+        assert_eq!(s.forward_when_behind, WhenBehind::Drop);
+        let cli = RunArgs {
+            forward_when_behind: Some(WhenBehind::Wait),
+            ..RunArgs::default()
+        };
+        let file = parse_file("forward-when-behind: drop\n", "f").unwrap();
+        assert_eq!(
+            merge(&cli, file, None).unwrap().forward_when_behind,
+            WhenBehind::Wait,
+            "the command line wins"
+        );
+        let err = parse_file("\nforward-when-behind: block\n", "c.yaml").unwrap_err();
+        assert!(err.0.starts_with("c.yaml:2:"), "{err}");
         assert!(parse_file("forward-timeout: 0\n", "f").is_err());
         assert!(parse_file("forward-grace: -1\n", "f").is_err());
         let cli = RunArgs {

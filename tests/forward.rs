@@ -210,9 +210,15 @@ async fn tee_delivers_every_alert_exactly_once_in_order_per_key() {
     let a_hub = hub();
     let (_, mut a_rx) = a_hub.subscribe();
     let fwd = Forwarder::start(&a_hub, fast(vec![b.url()])).unwrap();
-    assert!(fwd.hook().is_none(), "tee mode needs no hook");
     let stats = fwd.stats();
-    let a = TestSink::start_with_hub(a_hub.clone(), SinkConfig::default()).await;
+    let a = TestSink::start_with_hub(
+        a_hub.clone(),
+        SinkConfig {
+            hook: fwd.hook(),
+            ..SinkConfig::default()
+        },
+    )
+    .await;
     let sampler = Sampler::start(stats.clone());
 
     send_keyed(&a.url(), 8, 250, "").await;
@@ -430,6 +436,327 @@ async fn a_full_queue_drops_exactly_and_shutdown_reports_every_undelivered_alert
     assert_eq!(listed, 100);
     assert!(report.summary_lines()[0].contains("100 alerts not delivered"));
     assert!(report.upstreams[0].balances());
+}
+
+/// B's hook: every call waits for a permit the test hands out, so the test
+/// decides how fast B "absorbs"; counts the calls waiting at once.
+struct Gate {
+    permits: Arc<tokio::sync::Semaphore>,
+    waiting: Arc<AtomicU32>,
+    most: Arc<AtomicU32>,
+}
+
+impl Default for Gate {
+    /// Shut: no call gets through until [`Gate::open`].
+    fn default() -> Gate {
+        Gate {
+            permits: Arc::new(tokio::sync::Semaphore::new(0)),
+            waiting: Arc::default(),
+            most: Arc::default(),
+        }
+    }
+}
+
+impl Gate {
+    fn open(&self, n: usize) {
+        self.permits.add_permits(n);
+    }
+}
+
+impl AcceptHook for Gate {
+    fn accepted(&self, _: Arc<AlertRecord>, _: &MetadataMap) -> Option<BoxFuture<(), Status>> {
+        let now = self.waiting.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        let (permits, waiting) = (self.permits.clone(), self.waiting.clone());
+        Some(Box::pin(async move {
+            permits.acquire().await.expect("never closed").forget();
+            waiting.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        }))
+    }
+}
+
+/// A tee sink A (its hook installed, as `sinkwatch` does) in front of a
+/// gated sink B; B let exactly one alert through, so A has seen it up.
+struct Gated {
+    a: TestSink,
+    b: TestSink,
+    b_rx: broadcast::Receiver<Arc<AlertRecord>>,
+    gate: Arc<Gate>,
+    stats: Arc<ForwardStats>,
+    fwd: Forwarder,
+    a_hub: Arc<Hub>,
+}
+
+impl Gated {
+    async fn start(tweak: impl FnOnce(&mut ForwardConfig)) -> Gated {
+        let gate = Arc::new(Gate::default());
+        let b_hub = hub();
+        let (_, b_rx) = b_hub.subscribe();
+        let b = TestSink::start_with_hub(
+            b_hub,
+            SinkConfig {
+                hook: Some(gate.clone()),
+                ..SinkConfig::default()
+            },
+        )
+        .await;
+        let a_hub = hub();
+        let mut cfg = fast(vec![b.url()]);
+        tweak(&mut cfg);
+        let fwd = Forwarder::start(&a_hub, cfg).unwrap();
+        let stats = fwd.stats();
+        let a = TestSink::start_with_hub(
+            a_hub.clone(),
+            SinkConfig {
+                hook: fwd.hook(),
+                ..SinkConfig::default()
+            },
+        )
+        .await;
+        gate.open(1);
+        let mut client = Target::plain(a.url()).client().unwrap();
+        client
+            .alert(alert("o", "first", "p", true, ""))
+            .await
+            .unwrap();
+        wait_for("the first alert delivered", &stats, |s| s[0].delivered == 1).await;
+        assert_eq!(stats.snapshot()[0].state, UpstreamState::Up);
+        Gated {
+            a,
+            b,
+            b_rx,
+            gate,
+            stats,
+            fwd,
+            a_hub,
+        }
+    }
+
+    /// Stops A, drains the forwarder with B open; returns the report.
+    async fn stop(self) -> sinkwatch::forward::ForwardReport {
+        self.gate.open(1_000_000);
+        self.a.stop().await;
+        self.a_hub.close();
+        let report = self.fwd.shutdown(BOUND).await;
+        self.b.stop().await;
+        report
+    }
+}
+
+/// `workers` senders, each sending `each` distinct alerts one after the
+/// other; returns how many calls have been answered so far (live).
+fn senders(
+    url: &str,
+    workers: usize,
+    each: usize,
+) -> (Arc<AtomicU32>, Vec<tokio::task::JoinHandle<()>>) {
+    let answered = Arc::new(AtomicU32::new(0));
+    let tasks = (0..workers)
+        .map(|w| {
+            let mut client = Target::plain(url).client().unwrap();
+            let answered = answered.clone();
+            tokio::spawn(async move {
+                for i in 0..each {
+                    client
+                        .alert(alert("o", &format!("w{w}-{i}"), "p", false, "x"))
+                        .await
+                        .expect("accepted");
+                    answered.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    (answered, tasks)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_upstream_that_falls_behind_holds_senders_and_drops_nothing() {
+    // Queue 8: behind from 4 queued. Three senders can push it to at most
+    // 4 + 3 = 7 before all three are held, so nothing may be dropped.
+    let g = Gated::start(|c| {
+        c.queue = 8;
+        c.concurrency = 1;
+    })
+    .await;
+    let stats = g.stats.clone();
+    let sampler = Sampler::start(stats.clone());
+    let (answered, tasks) = senders(&g.a.url(), 3, 10);
+    wait_for("senders held", &stats, |s| {
+        s[0].held >= 3 && s[0].queued >= 4
+    })
+    .await;
+    let before = answered.load(Ordering::SeqCst);
+    // B is shut: nothing moves, so held senders stay held (bounded check:
+    // a few more snapshots must not see new answers or any drop).
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+        let s = &stats.snapshot()[0];
+        assert_eq!(s.dropped, 0, "{s:?}");
+        assert!(s.queued <= 7, "{s:?}");
+    }
+    assert_eq!(
+        answered.load(Ordering::SeqCst),
+        before,
+        "held, not answered"
+    );
+    assert!(before < 30);
+
+    g.gate.open(1_000);
+    for t in tasks {
+        bounded(t).await.unwrap();
+    }
+    wait_for("all delivered", &stats, |s| s[0].delivered == 31).await;
+    sampler.finish();
+    let s = &stats.snapshot()[0];
+    assert_eq!((s.dropped, s.failed, s.queued, s.in_flight), (0, 0, 0, 0));
+    assert!(s.held >= 3 && s.held <= 30, "{s:?}");
+    assert_eq!(s.held_to_limit, 0, "room released them, not the limit");
+    assert_eq!(stats.to_json()[0]["held"], s.held);
+    assert_eq!(g.stop().await.undelivered_total(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_behind_drop_answers_at_once_and_counts_the_drops() {
+    let g = Gated::start(|c| {
+        c.queue = 8;
+        c.concurrency = 1;
+        c.when_behind = sinkwatch::cli::WhenBehind::Drop;
+    })
+    .await;
+    let stats = g.stats.clone();
+    assert!(g.fwd.hook().is_none(), "nothing to hold");
+    let (answered, tasks) = senders(&g.a.url(), 3, 10);
+    for t in tasks {
+        bounded(t).await.unwrap();
+    }
+    assert_eq!(answered.load(Ordering::SeqCst), 30, "all answered, B shut");
+    wait_for("all 31 seen", &stats, |s| s[0].accepted == 31).await;
+    let s = &stats.snapshot()[0];
+    assert_eq!(s.queued + s.in_flight, 9, "{s:?}");
+    assert_eq!(s.dropped, 30 - 9, "{s:?}");
+    assert_eq!(s.held, 0);
+    let report = g.stop().await;
+    assert_eq!(report.upstreams[0].delivered, 1 + 9, "the queue delivered");
+    assert_eq!(report.undelivered_total(), 30 - 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_sender_is_answered_ok_within_its_own_deadline() {
+    let g = Gated::start(|c| {
+        c.queue = 2;
+        c.concurrency = 1;
+    })
+    .await;
+    let stats = g.stats.clone();
+    // Fill: one in flight at B, one queued (= behind, with a queue of 2).
+    let mut client = Target::plain(g.a.url()).client().unwrap();
+    for i in 0..2 {
+        let mut req = tonic::Request::new(alert("o", &format!("r{i}"), "p", true, ""));
+        req.set_timeout(Duration::from_millis(400));
+        bounded(client.alert(req)).await.unwrap();
+    }
+    wait_for("behind", &stats, |s| {
+        s[0].queued == 1 && s[0].in_flight == 1
+    })
+    .await;
+    let mut req = tonic::Request::new(alert("o", "held", "p", true, ""));
+    req.set_timeout(Duration::from_millis(400));
+    let t0 = Instant::now();
+    bounded(client.alert(req))
+        .await
+        .expect("OK: held at most half the sender's deadline, never failed");
+    assert!(t0.elapsed() >= Duration::from_millis(200), "it was held");
+    let s = &stats.snapshot()[0];
+    assert!(s.held >= 1 && s.held_to_limit >= 1, "{s:?}");
+    assert_eq!(s.dropped, 0);
+    let report = g.stop().await;
+    assert_eq!(report.upstreams[0].delivered, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_upstream_never_holds_senders() {
+    let a_hub = hub();
+    let mut cfg = fast(vec![dead_addr().to_string()]);
+    cfg.queue = 4;
+    cfg.concurrency = 1;
+    let fwd = Forwarder::start(&a_hub, cfg).unwrap();
+    let stats = fwd.stats();
+    let a = TestSink::start_with_hub(
+        a_hub.clone(),
+        SinkConfig {
+            hook: fwd.hook(),
+            ..SinkConfig::default()
+        },
+    )
+    .await;
+    let (answered, tasks) = senders(&a.url(), 2, 20);
+    for t in tasks {
+        bounded(t).await.unwrap();
+    }
+    assert_eq!(answered.load(Ordering::SeqCst), 40);
+    wait_for("all seen", &stats, |s| s[0].accepted == 40).await;
+    let s = &stats.snapshot()[0];
+    assert_eq!(s.held, 0, "{s:?}");
+    assert!(s.dropped >= 40 - 5, "{s:?}");
+    a.stop().await;
+    a_hub.close();
+    fwd.shutdown(Duration::from_millis(50)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_alerts_go_out_at_once_and_every_keys_order_holds() {
+    let mut g = Gated::start(|c| c.concurrency = 4).await;
+    let stats = g.stats.clone();
+    let mut client = Target::plain(g.a.url()).client().unwrap();
+    // One key: a first alert that waits at B (so the rest queues behind
+    // it), then 6 identical failures, a fix, 6 identical failures again.
+    let sent: Vec<&str> = ["before"]
+        .into_iter()
+        .chain(["x"; 6])
+        .chain(["fixed"])
+        .chain(["x"; 6])
+        .collect();
+    for d in &sent {
+        let pass = *d == "fixed";
+        client.alert(alert("o", "r", "p", pass, d)).await.unwrap();
+    }
+    wait_for("all queued behind the first", &stats, |s| {
+        s[0].in_flight == 1 && s[0].queued == 13
+    })
+    .await;
+    // The run goes out at once, up to the 4 allowed in flight; the fix
+    // waits for the whole run of 6.
+    g.gate.open(1);
+    wait_for("a run of 4 in flight", &stats, |s| {
+        s[0].delivered == 2 && s[0].in_flight == 4
+    })
+    .await;
+    assert_eq!(g.gate.waiting.load(Ordering::SeqCst), 4);
+    g.gate.open(4);
+    wait_for("the rest of the run", &stats, |s| {
+        s[0].delivered == 2 + 4 && s[0].in_flight == 2
+    })
+    .await;
+    g.gate.open(2);
+    wait_for("the fix, alone", &stats, |s| {
+        s[0].delivered == 2 + 6 && s[0].in_flight == 1
+    })
+    .await;
+    g.gate.open(1_000);
+    wait_for("all", &stats, |s| s[0].delivered == 1 + 14).await;
+    assert_eq!(
+        g.gate.most.load(Ordering::SeqCst),
+        4,
+        "never more in flight than the concurrency"
+    );
+    let got: Vec<String> = drain(&mut g.b_rx)
+        .iter()
+        .filter(|r| &*r.repo == "r")
+        .map(|r| r.details.to_string())
+        .collect();
+    assert_eq!(got, sent, "B saw the key's alerts in the order sent");
+    g.stop().await;
 }
 
 /// B's hook: answers UNAVAILABLE to the first `fail` calls.

@@ -41,6 +41,7 @@
 pub mod send;
 pub mod stats;
 
+mod pace;
 mod proxy;
 
 use std::sync::Arc;
@@ -53,7 +54,7 @@ pub use stats::{
     DropReason, Outcome, Role, SeqRanges, Undelivered, UpstreamSnapshot, UpstreamState,
 };
 
-use crate::cli::ForwardMode;
+use crate::cli::{ForwardMode, WhenBehind};
 use crate::client::Target;
 use crate::hub::Hub;
 use crate::sink::AcceptHook;
@@ -81,6 +82,9 @@ pub struct ForwardConfig {
     pub mode: ForwardMode,
     /// Capacity of each upstream's queue.
     pub queue: usize,
+    /// Tee: hold senders' answers while a healthy upstream is behind, or
+    /// drop what does not fit.
+    pub when_behind: WhenBehind,
     /// Lanes (requests in flight at once) per upstream.
     pub concurrency: usize,
     /// HTTP/2 connections per upstream the lanes are spread over.
@@ -102,6 +106,7 @@ impl ForwardConfig {
             upstreams,
             mode: ForwardMode::Tee,
             queue: DEFAULT_QUEUE,
+            when_behind: WhenBehind::Wait,
             concurrency: DEFAULT_CONCURRENCY,
             connections: 1,
             retries: DEFAULT_RETRIES,
@@ -145,6 +150,7 @@ impl ForwardConfig {
         Ok(ForwardConfig {
             mode: s.forward_mode,
             queue: s.forward_queue,
+            when_behind: s.forward_when_behind,
             concurrency: s.forward_concurrency,
             retries: s.forward_retries,
             timeout: s.forward_timeout,
@@ -317,11 +323,13 @@ impl Forwarder {
             timeout: config.timeout,
             retries: config.retries,
             backoff: config.backoff,
+            run: lanes_per,
         });
         let mut upstreams = Vec::new();
         let mut feeders = Vec::new();
         let mut lanes = Vec::new();
         let mut hook: Option<Arc<dyn AcceptHook>> = None;
+        let mut tees = Vec::new();
         for (i, target) in config.upstreams.iter().enumerate() {
             let url = target.normalized_url()?;
             let mut clients = Vec::new();
@@ -348,6 +356,7 @@ impl Forwarder {
                 lanes_per,
                 config.outcomes,
             ));
+            tees.push(up.clone());
             let (next, rx) = hub.subscribe();
             feeders.push(tokio::spawn(send::feed(up.clone(), rx, next)));
             for lane in 0..lanes_per {
@@ -360,6 +369,16 @@ impl Forwarder {
                 )));
             }
             upstreams.push(up);
+        }
+        if config.when_behind == WhenBehind::Wait && !tees.is_empty() {
+            let pace: Arc<dyn AcceptHook> = Arc::new(pace::PaceHook {
+                ups: tees.into(),
+                limit: config.timeout,
+            });
+            hook = Some(match hook {
+                Some(proxy) => Arc::new(pace::Both(proxy, pace)),
+                None => pace,
+            });
         }
         Ok(Forwarder {
             stats: Arc::new(ForwardStats {
@@ -377,7 +396,8 @@ impl Forwarder {
         self.stats.clone()
     }
 
-    /// The sink hook, in proxy mode.
+    /// The sink hook: the proxy's call in proxy mode, and holding senders'
+    /// answers while a tee upstream is behind (`--forward-when-behind wait`).
     pub fn hook(&self) -> Option<Arc<dyn AcceptHook>> {
         self.hook.clone()
     }

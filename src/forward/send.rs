@@ -47,6 +47,8 @@ pub(crate) struct LaneConfig {
     pub timeout: Duration,
     pub retries: u32,
     pub backoff: Backoff,
+    /// The longest run of identical alerts a lane sends at once.
+    pub run: usize,
 }
 
 /// How a failed attempt is treated.
@@ -238,12 +240,22 @@ pub(crate) async fn feed(
 }
 
 /// One lane: sends its alerts one at a time (so a key's alerts arrive in
-/// order), retrying transient failures. Ends when the input ended and the
-/// lane is empty.
+/// order) — except a run of identical requests, sent at once (see
+/// [`Upstream::take`]) — retrying transient failures. Ends when the input
+/// ended and the lane is empty.
 pub(crate) async fn lane(up: Arc<Upstream>, lane: usize, mut client: Client, cfg: Arc<LaneConfig>) {
+    let mut run = Vec::new();
     loop {
-        match up.take(lane) {
-            Take::Alert(r) => deliver(&up, lane, &mut client, &cfg, &r).await,
+        match up.take(lane, cfg.run, &mut run) {
+            Take::Run if run.len() == 1 => deliver(&up, lane, &mut client, &cfg, &run[0]).await,
+            Take::Run => {
+                let sends = run.iter().map(|r| {
+                    let mut client = client.clone();
+                    let (up, cfg) = (&up, &cfg);
+                    async move { deliver(up, lane, &mut client, cfg, r).await }
+                });
+                futures_util::future::join_all(sends).await;
+            }
             Take::Empty => up.wake[lane].notified().await,
             Take::Done => return,
         }
@@ -271,15 +283,21 @@ async fn deliver(
     let mut answers_before = up.answers();
     loop {
         attempts += 1;
-        let t0 = Instant::now();
-        let result = attempt(client, &up.url, r, cfg.timeout, None).await;
-        let latency = t0.elapsed();
-        let (status, timed_out) = match result {
-            Ok(()) => {
+        let result = {
+            // The semaphore is never closed.
+            let _permit = up.permits.acquire().await;
+            let t0 = Instant::now();
+            attempt(client, &up.url, r, cfg.timeout, None)
+                .await
+                .map_err(|e| (e, t0.elapsed()))
+                .map(|()| t0.elapsed())
+        };
+        let (status, timed_out, latency) = match result {
+            Ok(latency) => {
                 up.finish(Some(lane), r.seq, Finish::Delivered { attempts, latency });
                 return;
             }
-            Err(e) => (e.status, e.timed_out),
+            Err((e, latency)) => (e.status, e.timed_out, latency),
         };
         let class = classify(&status);
         let message: Arc<str> = status_text(&status).into();

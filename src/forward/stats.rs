@@ -11,11 +11,12 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tonic::Code;
 
 use crate::model::AlertRecord;
@@ -182,6 +183,11 @@ pub struct UpstreamSnapshot {
     /// The last error, already sanitized for the terminal, and its age.
     pub last_error: Option<String>,
     pub last_error_age: Option<Duration>,
+    /// Sender answers held back while this upstream was behind
+    /// (`--forward-when-behind wait`), and how many of those the time
+    /// limit released rather than room in the queue.
+    pub held: u64,
+    pub held_to_limit: u64,
 }
 
 impl UpstreamSnapshot {
@@ -218,6 +224,8 @@ impl UpstreamSnapshot {
             },
             "last_error": self.last_error,
             "last_error_age_s": self.last_error_age.map(|d| d.as_secs()),
+            "held": self.held,
+            "held_to_limit": self.held_to_limit,
         })
     }
 }
@@ -327,9 +335,10 @@ fn quantile(h: &Histogram<u64>, q: f64) -> Option<Duration> {
     (!h.is_empty()).then(|| Duration::from_micros(h.value_at_quantile(q)))
 }
 
-/// Result of taking the next alert off a lane.
+/// Result of taking the next alerts off a lane.
 pub(crate) enum Take {
-    Alert(Arc<AlertRecord>),
+    /// A run of one or more alerts, now in flight (see [`Upstream::take`]).
+    Run,
     Empty,
     /// The input ended and the lane is empty: the lane is done.
     Done,
@@ -370,8 +379,9 @@ struct Inner {
     retries: u64,
     queued: usize,
     lanes: Vec<VecDeque<Arc<AlertRecord>>>,
-    /// The alert each lane is sending (in flight), if any.
-    lane_current: Vec<Option<u64>>,
+    /// The alerts each lane is sending (in flight): one, or a run of
+    /// identical requests.
+    lane_current: Vec<Vec<u64>>,
     /// Alerts being proxied (sender waiting).
     direct: HashSet<u64>,
     input_closed: bool,
@@ -393,7 +403,7 @@ struct Inner {
 
 impl Inner {
     fn in_flight(&self) -> usize {
-        self.lane_current.iter().filter(|c| c.is_some()).count() + self.direct.len()
+        self.lane_current.iter().map(Vec::len).sum::<usize>() + self.direct.len()
     }
 
     fn set_state(&mut self, state: UpstreamState, now: Instant) {
@@ -437,6 +447,73 @@ pub struct Upstream {
     capacity: usize,
     inner: Mutex<Inner>,
     pub(crate) wake: Vec<Notify>,
+    /// Requests in flight at once (`--forward-concurrency`), over all lanes
+    /// and runs.
+    pub(crate) permits: Semaphore,
+    /// Read without the lock by the pacing check on the ingest path.
+    pub(crate) backlog: Backlog,
+}
+
+/// Whether an upstream is behind, published (under the upstream's lock) for
+/// lock-free reading by [`super::pace`], and a wake-up for held senders.
+pub(crate) struct Backlog {
+    queued: AtomicUsize,
+    /// The last seq the feeder handed over (queued, dropped or lost).
+    fed: AtomicU64,
+    up: AtomicBool,
+    closed: AtomicBool,
+    /// Alerts waiting (queued, or accepted but not yet fed) at or above
+    /// which a healthy upstream counts as behind.
+    high: usize,
+    /// Senders being held; wake-ups are only sent while there are some.
+    pub(crate) waiting: AtomicUsize,
+    /// Notified (all waiters) when the queue shrinks or the state changes;
+    /// each waiter checks its own alert again.
+    pub(crate) room: Notify,
+    /// Sender answers held because this upstream was behind.
+    pub(crate) held: AtomicU64,
+    /// … of which were released by the time limit, not by room.
+    pub(crate) held_to_limit: AtomicU64,
+}
+
+impl Backlog {
+    fn new(capacity: usize) -> Backlog {
+        Backlog {
+            queued: AtomicUsize::new(0),
+            fed: AtomicU64::new(0),
+            up: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            high: capacity.div_ceil(2).max(1),
+            waiting: AtomicUsize::new(0),
+            room: Notify::new(),
+            held: AtomicU64::new(0),
+            held_to_limit: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether the upstream is behind as seen by alert `seq`: healthy (its
+    /// last attempt got an answer) and at least half a queue waits ahead
+    /// of `seq`, counting alerts the feeder has not handed over yet (it
+    /// works in batches, and a fast sender would otherwise slip past).
+    /// A down upstream is never behind: an outage must not hold senders.
+    pub(crate) fn behind(&self, seq: u64) -> bool {
+        if !self.up.load(Ordering::Relaxed) || self.closed.load(Ordering::Relaxed) {
+            return false;
+        }
+        let unfed = seq.saturating_sub(self.fed.load(Ordering::Relaxed));
+        self.queued.load(Ordering::Relaxed) as u64 + unfed >= self.high as u64
+    }
+}
+
+/// Whether two alerts are the same request on the wire (same key, status
+/// and details). Names are interned and details shared per key, so this is
+/// mostly pointer comparisons.
+fn same_request(a: &AlertRecord, b: &AlertRecord) -> bool {
+    a.pass == b.pass
+        && a.owner == b.owner
+        && a.repo == b.repo
+        && a.policy == b.policy
+        && a.details == b.details
 }
 
 /// What was not delivered to one upstream, exactly, at the end of a run.
@@ -518,7 +595,7 @@ impl Upstream {
                 retries: 0,
                 queued: 0,
                 lanes: (0..lanes).map(|_| VecDeque::new()).collect(),
-                lane_current: vec![None; lanes],
+                lane_current: vec![Vec::new(); lanes],
                 direct: HashSet::new(),
                 input_closed: false,
                 state: UpstreamState::Connecting,
@@ -536,6 +613,22 @@ impl Upstream {
                 failed_seqs: SeqRanges::default(),
             }),
             wake: (0..lanes).map(|_| Notify::new()).collect(),
+            permits: Semaphore::new(lanes),
+            backlog: Backlog::new(capacity),
+        }
+    }
+
+    /// Publishes the backlog for the pacing check and wakes held senders
+    /// when the queue shrank or the state changed. Call with the lock held,
+    /// after a change to the queue or the state.
+    fn publish(&self, g: &Inner) {
+        let b = &self.backlog;
+        let shrank = b.queued.swap(g.queued, Ordering::Relaxed) > g.queued;
+        let up = g.state == UpstreamState::Up;
+        let changed = b.up.swap(up, Ordering::Relaxed) != up
+            || b.closed.swap(g.input_closed, Ordering::Relaxed) != g.input_closed;
+        if (shrank || changed) && b.waiting.load(Ordering::Relaxed) > 0 {
+            b.room.notify_waiters();
         }
     }
 
@@ -565,6 +658,9 @@ impl Upstream {
         let lanes = inner.lanes.len();
         woken.clear();
         woken.resize(lanes, false);
+        if let Some(last) = batch.last() {
+            self.backlog.fed.store(last.seq, Ordering::Relaxed);
+        }
         for r in batch.drain(..) {
             inner.accepted += 1;
             if inner.queued < self.capacity {
@@ -581,6 +677,7 @@ impl Upstream {
                     .set(r.seq, Outcome::Dropped(DropReason::QueueFull));
             }
         }
+        self.publish(inner);
     }
 
     /// The hub's queue overflowed: `n` alerts from `first` on never reached
@@ -590,6 +687,7 @@ impl Upstream {
             return;
         }
         let mut g = self.lock();
+        self.backlog.fed.store(first + n - 1, Ordering::Relaxed);
         g.accepted += n;
         g.dropped += n;
         g.dropped_seqs.insert_range(first, first + n - 1);
@@ -602,25 +700,58 @@ impl Upstream {
     }
 
     pub(crate) fn close_input(&self) {
-        self.lock().input_closed = true;
+        {
+            let mut g = self.lock();
+            g.input_closed = true;
+            self.publish(&g);
+        }
+        // Held senders go: nothing more will be queued.
+        self.backlog.room.notify_waiters();
         for w in &self.wake {
             w.notify_one();
         }
     }
 
-    /// Takes the next alert of a lane; it is in flight until `finish`.
-    pub(crate) fn take(&self, lane: usize) -> Take {
+    /// Takes the next alert of a lane into `run`, together with the
+    /// alerts right behind it that are the very same request (same key,
+    /// status and details), up to `max`: it is in flight until `finish`.
+    ///
+    /// Why a run may be sent at once: the upstream cannot tell identical
+    /// requests apart, so their order among themselves is unobservable,
+    /// and the lane still waits for the whole run before the next,
+    /// different alert, so every key's observable order holds. Allstar
+    /// repeats a check's result scan after scan, and a client stuck on one
+    /// key floods the same request; without runs one key is limited to one
+    /// call per round trip.
+    pub(crate) fn take(&self, lane: usize, max: usize, run: &mut Vec<Arc<AlertRecord>>) -> Take {
         let mut g = self.lock();
-        match g.lanes[lane].pop_front() {
-            Some(r) => {
-                g.queued -= 1;
-                g.lane_current[lane] = Some(r.seq);
-                g.outcomes.set(r.seq, Outcome::InFlight { attempts: 0 });
-                Take::Alert(r)
+        let inner = &mut *g;
+        let Some(first) = inner.lanes[lane].pop_front() else {
+            return if inner.input_closed {
+                Take::Done
+            } else {
+                Take::Empty
+            };
+        };
+        run.clear();
+        run.push(first);
+        while run.len() < max.max(1)
+            && let Some(next) = inner.lanes[lane].front()
+            && same_request(next, &run[0])
+        {
+            if let Some(next) = inner.lanes[lane].pop_front() {
+                run.push(next);
             }
-            None if g.input_closed => Take::Done,
-            None => Take::Empty,
         }
+        inner.queued -= run.len();
+        let current = &mut inner.lane_current[lane];
+        current.clear();
+        for r in run.iter() {
+            current.push(r.seq);
+            inner.outcomes.set(r.seq, Outcome::InFlight { attempts: 0 });
+        }
+        self.publish(inner);
+        Take::Run
     }
 
     /// A proxied alert: accepted and in flight at once.
@@ -644,6 +775,7 @@ impl Upstream {
         g.reached(reach, now);
         g.set_error(message, now);
         g.outcomes.set(seq, Outcome::InFlight { attempts });
+        self.publish(&g);
     }
 
     /// The alert's fate is decided. `lane` is None for proxied alerts.
@@ -651,7 +783,12 @@ impl Upstream {
         let now = Instant::now();
         let mut g = self.lock();
         match lane {
-            Some(l) => g.lane_current[l] = None,
+            Some(l) => {
+                let current = &mut g.lane_current[l];
+                if let Some(i) = current.iter().position(|&s| s == seq) {
+                    current.swap_remove(i);
+                }
+            }
             None => {
                 g.direct.remove(&seq);
             }
@@ -689,6 +826,7 @@ impl Upstream {
                 );
             }
         }
+        self.publish(&g);
     }
 
     /// The outcome of one alert, if still tracked.
@@ -729,6 +867,8 @@ impl Upstream {
                 .as_ref()
                 .map(|(m, _)| crate::sanitize::line(m).into_owned()),
             last_error_age: g.last_error.as_ref().map(|(_, t)| now.duration_since(*t)),
+            held: self.backlog.held.load(Ordering::Relaxed),
+            held_to_limit: self.backlog.held_to_limit.load(Ordering::Relaxed),
         }
     }
 
@@ -846,6 +986,122 @@ mod tests {
         assert_eq!(ring.get(1), None, "evicted by a newer seq");
         ring.set(1, Outcome::InFlight { attempts: 0 });
         assert_eq!(ring.get(5), Some(Outcome::Dropped(DropReason::QueueFull)));
+    }
+
+    /// Records as the store makes them: names interned, details shared.
+    fn records(alerts: &[(&str, bool, &str)]) -> Vec<Arc<AlertRecord>> {
+        let mut store = crate::model::Store::default();
+        alerts
+            .iter()
+            .map(|(repo, pass, details)| {
+                let a = crate::model::NewAlert {
+                    owner: "o".into(),
+                    repo: (*repo).into(),
+                    policy: "p".into(),
+                    details: (*details).into(),
+                    pass: *pass,
+                };
+                Arc::new(store.ingest(&a, 0, None).unwrap())
+            })
+            .collect()
+    }
+
+    fn queued(up: &Upstream, alerts: &[(&str, bool, &str)]) {
+        let mut batch = records(alerts);
+        let mut woken = Vec::new();
+        up.enqueue(&mut batch, &mut woken);
+    }
+
+    fn seqs(run: &[Arc<AlertRecord>]) -> Vec<u64> {
+        run.iter().map(|r| r.seq).collect()
+    }
+
+    #[test]
+    fn a_lane_sends_a_run_of_identical_requests_at_once_and_nothing_else() {
+        let up = Upstream::new("u".into(), Role::Tee, 100, 1, 64);
+        // 1–3 the same request, 4 other details, 5 other status, 6–7 the
+        // same as 1 again, 8 another key.
+        queued(
+            &up,
+            &[
+                ("r", false, "x"),
+                ("r", false, "x"),
+                ("r", false, "x"),
+                ("r", false, "y"),
+                ("r", true, "y"),
+                ("r", false, "x"),
+                ("r", false, "x"),
+                ("s", false, "x"),
+            ],
+        );
+        let mut run = Vec::new();
+        assert!(matches!(up.take(0, 2, &mut run), Take::Run));
+        assert_eq!(seqs(&run), [1, 2], "capped at max");
+        let snap = up.snapshot();
+        assert_eq!((snap.queued, snap.in_flight), (6, 2));
+        assert!(snap.balances());
+        for r in &run {
+            up.finish(
+                Some(0),
+                r.seq,
+                Finish::Delivered {
+                    attempts: 1,
+                    latency: Duration::from_millis(1),
+                },
+            );
+        }
+        let mut runs = Vec::new();
+        while let Take::Run = up.take(0, 64, &mut run) {
+            runs.push(seqs(&run));
+            for r in &run {
+                up.finish(
+                    Some(0),
+                    r.seq,
+                    Finish::Delivered {
+                        attempts: 1,
+                        latency: Duration::from_millis(1),
+                    },
+                );
+            }
+        }
+        assert_eq!(runs, [vec![3], vec![4], vec![5], vec![6, 7], vec![8]]);
+        let snap = up.snapshot();
+        assert_eq!((snap.delivered, snap.queued, snap.in_flight), (8, 0, 0));
+    }
+
+    #[test]
+    fn a_healthy_upstream_is_behind_at_half_its_queue_and_a_down_one_never() {
+        let up = Upstream::new("u".into(), Role::Tee, 4, 1, 64);
+        queued(&up, &[("a", true, ""), ("b", true, ""), ("c", true, "")]);
+        assert!(!up.backlog.behind(3), "connecting: not behind");
+        let mut run = Vec::new();
+        let _ = up.take(0, 1, &mut run);
+        up.finish(
+            Some(0),
+            run[0].seq,
+            Finish::Delivered {
+                attempts: 1,
+                latency: Duration::from_millis(1),
+            },
+        );
+        assert!(up.backlog.behind(3), "up, 2 of 4 queued");
+        let _ = up.take(0, 1, &mut run);
+        assert!(!up.backlog.behind(3), "1 of 4 queued");
+        assert!(up.backlog.behind(4), "1 queued, 1 not fed yet");
+        queued(&up, &[("d", true, "")]);
+        assert!(up.backlog.behind(4));
+        up.finish(
+            Some(0),
+            run[0].seq,
+            Finish::Failed {
+                code: Code::Unavailable,
+                message: "connection refused".into(),
+                attempts: 1,
+                reach: Reach::Unreachable,
+                latency: None,
+            },
+        );
+        assert!(!up.backlog.behind(100), "down: senders are never held");
     }
 
     #[test]

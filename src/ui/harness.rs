@@ -241,6 +241,8 @@ pub fn upstream(port: u16, state: UpstreamState, for_s: u64) -> UpstreamSnapshot
         latency_p99_total: None,
         last_error: None,
         last_error_age: None,
+        held: 0,
+        held_to_limit: 0,
     }
 }
 
