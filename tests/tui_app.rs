@@ -729,6 +729,29 @@ fn the_forwarding_panel_replaces_transitions() {
 }
 
 #[test]
+fn held_senders_are_shown_only_once_there_were_some() {
+    let calm = forwarding(vec![(healthy_upstream(50071), vec![])]);
+    let mut h = Harness::live(160, 45).with_forward(calm);
+    scan(&mut h);
+    h.press("F");
+    assert!(!h.screen().contains("senders held"));
+
+    let behind = UpstreamSnapshot {
+        queued: 50_000,
+        held: 1_234,
+        ..healthy_upstream(50071)
+    };
+    let mut h = Harness::live(160, 45).with_forward(forwarding(vec![(behind, vec![])]));
+    scan(&mut h);
+    h.press("F");
+    let screen = h.screen();
+    assert!(
+        screen.contains("queued 50,000 · in flight 0 · senders held 1,234"),
+        "{screen}"
+    );
+}
+
+#[test]
 fn the_forwarding_panel_at_100x30_takes_the_details_place_too() {
     let mut h = Harness::live(100, 30).with_forward(one_up_one_down());
     scan(&mut h);

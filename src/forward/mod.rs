@@ -5,7 +5,11 @@
 //! `concurrency` lanes that send over one lazily connected HTTP/2 channel.
 //! An alert's lane is chosen by its (owner, repo, policy) key and a lane
 //! sends one alert at a time, so each key's alerts arrive in order (also
-//! across retries). Transient failures (UNAVAILABLE, RESOURCE_EXHAUSTED,
+//! across retries) — except a run of identical requests, which the upstream
+//! cannot tell apart, sent at once (at most `concurrency` requests are in
+//! flight per upstream in all). While a healthy upstream is behind, senders'
+//! answers are held (`pace.rs`, `--forward-when-behind wait`) so the queue
+//! does not overflow. Transient failures (UNAVAILABLE, RESOURCE_EXHAUSTED,
 //! DEADLINE_EXCEEDED, no answer in time) are retried with exponential
 //! backoff up to `retries` times; other statuses fail at once. While an
 //! upstream cannot be reached at all, alerts wait (without using up their

@@ -903,7 +903,8 @@ impl super::ForwardStats {
     /// they balance; `in_flight` alerts get placeholder seqs), `retries`,
     /// `queue_capacity`, `rate` (kept as given), the recent latency
     /// `latency_p50`/`latency_p99` (also the whole-run ones; the `*_total`
-    /// fields are ignored), `last_error` with its age. The outcomes list sets
+    /// fields are ignored), `last_error` with its age, `held` and
+    /// `held_to_limit`. The outcomes list sets
     /// per-alert outcomes `(seq, outcome)` for [`super::ForwardStats::outcomes`].
     pub fn for_display(
         mode: crate::cli::ForwardMode,
@@ -951,6 +952,9 @@ impl super::ForwardStats {
                         g.outcomes.set(seq, o);
                     }
                 }
+                let b = &up.backlog;
+                b.held.store(s.held, Ordering::Relaxed);
+                b.held_to_limit.store(s.held_to_limit, Ordering::Relaxed);
                 Arc::new(up)
             })
             .collect();

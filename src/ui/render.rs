@@ -1744,6 +1744,10 @@ fn upstream_card(s: &UpstreamSnapshot, width: usize, t: &Theme) -> Vec<Line<'sta
         ));
     }
     segs.push(labeled("in flight", thousands(s.in_flight), t.text, t));
+    if s.held > 0 {
+        // Backpressure happened: say so, so a slower sender is explained.
+        segs.push(labeled("senders held", thousands(s.held), t.text, t));
+    }
     out.extend(pack(segs, width, (3, 3), t));
 
     if let Some(e) = &s.last_error {
