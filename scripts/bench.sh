@@ -63,6 +63,25 @@ json_num() { # json_num KEY < json : first number after "KEY":
   sed -n "s/.*\"$1\":\([0-9.eE+-]*\).*/\1/p" | head -n 1
 }
 
+# cpu_ms PID...: CPU time (user + system) used so far by the processes, in ms.
+cpu_ms() {
+  local total=0 pid t
+  for pid in "$@"; do
+    [ -n "$pid" ] || continue
+    t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)
+    total=$(( total + t ))
+  done
+  echo $(( total * 1000 / $(getconf CLK_TCK) ))
+}
+
+declare -A cpu_us
+# note_cpu KEY BEFORE_MS AFTER_MS N: keeps the lowest CPU µs per alert seen.
+note_cpu() {
+  local us; us=$(awk -v a="$2" -v b="$3" -v n="$4" 'BEGIN{ if (n>0) printf "%.1f", (b-a)*1000/n; else print 0 }')
+  local cur=${cpu_us[$1]:-}
+  if [ -z "$cur" ] || awk -v a="$us" -v b="$cur" 'BEGIN{exit !(a<b)}'; then cpu_us[$1]=$us; fi
+}
+
 load() { # load ADDR TOTAL CONC [CONNS] -> prints the JSON report
   "$BIN" load --to "$1" --total "$2" --concurrency "$3" --connections "${4:-4}" --json
 }
@@ -71,7 +90,7 @@ start bare "$BARE" 127.0.0.1:0;                               BARE_ADDR=$ADDR
 start headless sh -c "exec '$BIN' --no-tui --listen 127.0.0.1:0 >'$TMP/headless.out'"; HEADLESS_ADDR=$ADDR
 start upstream sh -c "exec '$BIN' --no-tui --listen 127.0.0.1:0 >'$TMP/upstream.out'"; UP_ADDR=$ADDR
 start tee sh -c "exec '$BIN' --no-tui --listen 127.0.0.1:0 --forward 'http://$UP_ADDR' >'$TMP/tee.out'"; TEE_ADDR=$ADDR
-TUI_ADDR=""
+TUI_ADDR=""; TUI_PID=""
 if command -v script >/dev/null 2>&1; then
   # The TUI renders into a real pseudo-terminal (200×50) at the default fps.
   TERM=xterm-256color script -qfec "stty cols 200 rows 50; exec '$BIN' --listen 127.0.0.1:0 2>'$TMP/tui.err'" /dev/null >/dev/null 2>&1 &
@@ -81,7 +100,26 @@ if command -v script >/dev/null 2>&1; then
     [ -n "$TUI_ADDR" ] && break
     sleep 0.05
   done
+  # script(1) runs the shell that execs sinkwatch: its child.
+  TUI_PID=$(pgrep -P "$(cat "$TMP/tui.pid")" | head -n 1 || true)
 fi
+
+# pids MODE: the processes doing that mode's work (tee: the tee and its upstream).
+pids() {
+  case $1 in
+    bare) cat "$TMP/bare.pid" ;; headless) cat "$TMP/headless.pid" ;;
+    tui) echo "$TUI_PID" ;; tee) echo "$(cat "$TMP/tee.pid") $(cat "$TMP/upstream.pid")" ;;
+  esac
+}
+
+# wait_upstream N: until the tee's upstream printed N alert lines (bounded).
+wait_upstream() {
+  for _ in $(seq 1 1200); do
+    [ "$(grep -c '"kind":"alert"' "$TMP/upstream.out" 2>/dev/null || echo 0)" -ge "$1" ] && return 0
+    sleep 0.05
+  done
+  echo "bench: the tee's upstream did not receive $1 alerts in time" >&2
+}
 
 declare -A best
 record() { # record MODE RATE: keep the best rate per mode
@@ -95,7 +133,14 @@ for round in $(seq 1 "$ROUNDS"); do
       bare) addr=$BARE_ADDR ;; headless) addr=$HEADLESS_ADDR ;; tee) addr=$TEE_ADDR ;;
       tui) addr=$TUI_ADDR; [ -z "$addr" ] && continue ;;
     esac
+    # shellcheck disable=SC2046
+    c0=$(cpu_ms $(pids "$mode"))
     r=$(load "$addr" "$TOTAL" "$CONC" | json_num rate)
+    # The tee's upstream may still be absorbing its queue: wait for its alerts.
+    [ "$mode" = tee ] && wait_upstream $(( round * TOTAL ))
+    # shellcheck disable=SC2046
+    c1=$(cpu_ms $(pids "$mode"))
+    note_cpu "load-$mode" "$c0" "$c1" "$TOTAL"
     echo "round $round  $mode  $r req/s" >&2
     record "$mode" "$r"
   done
@@ -114,8 +159,14 @@ if command -v h2load >/dev/null 2>&1; then
         bare) addr=$BARE_ADDR ;; headless) addr=$HEADLESS_ADDR ;; tee) addr=$TEE_ADDR ;;
         tui) addr=$TUI_ADDR; [ -z "$addr" ] && continue ;;
       esac
+      # shellcheck disable=SC2046
+      c0=$(cpu_ms $(pids "$mode"))
       out=$(h2load -n "$TOTAL" -c 4 -m "$(( CONC / 4 > 0 ? CONC / 4 : 1 ))" -d "$TMP/body.bin" \
         -H 'content-type: application/grpc' -H 'te: trailers' "http://$addr/AlertSink/Alert" 2>&1)
+      [ "$mode" = tee ] && wait_upstream $(( ROUNDS * TOTAL + round * TOTAL ))
+      # shellcheck disable=SC2046
+      c1=$(cpu_ms $(pids "$mode"))
+      note_cpu "h2-$mode" "$c0" "$c1" "$TOTAL"
       r=$(echo "$out" | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p')
       ok=$(echo "$out" | sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p')
       echo "round $round  h2load $mode  $r req/s ($ok ok)" >&2
@@ -125,11 +176,20 @@ if command -v h2load >/dev/null 2>&1; then
   done
 fi
 
-# Sequential latency: one connection, one request at a time.
-seq_bare=$(load "$BARE_ADDR" "$SEQ_TOTAL" 1 1)
-seq_sw=$(load "$HEADLESS_ADDR" "$SEQ_TOTAL" 1 1)
-p50_b=$(echo "$seq_bare" | json_num p50); p99_b=$(echo "$seq_bare" | json_num p99)
-p50_s=$(echo "$seq_sw" | json_num p50);   p99_s=$(echo "$seq_sw" | json_num p99)
+# Sequential latency: one connection, one request at a time, bare and
+# headless alternating for SEQ_ROUNDS rounds; the added latency is the
+# median over rounds of (sinkwatch − bare), so a slow moment of the machine
+# hits one pair, not the figure.
+SEQ_ROUNDS=${SEQ_ROUNDS:-$(( SMOKE == 1 ? 1 : 7 ))}
+seq_pairs=""
+for round in $(seq 1 "$SEQ_ROUNDS"); do
+  seq_bare=$(load "$BARE_ADDR" "$SEQ_TOTAL" 1 1)
+  seq_sw=$(load "$HEADLESS_ADDR" "$SEQ_TOTAL" 1 1)
+  p50_b=$(echo "$seq_bare" | json_num p50); p99_b=$(echo "$seq_bare" | json_num p99)
+  p50_s=$(echo "$seq_sw" | json_num p50);   p99_s=$(echo "$seq_sw" | json_num p99)
+  echo "round $round  sequential  bare p50 $p50_b ms p99 $p99_b ms  sinkwatch p50 $p50_s ms p99 $p99_s ms" >&2
+  seq_pairs+="$p50_b $p50_s $p99_b $p99_s"$'\n'
+done
 
 # Tee: wait for the forward queue to drain, then read the counters from the
 # exit stats line.
@@ -165,11 +225,32 @@ if [ -n "${h2best[bare]:-}" ]; then
   printf '%-34s %12.0f %8s %8s\n' "sinkwatch tee → sinkwatch" "${h2best[tee]}" "$(h2ratio "${h2best[tee]}")" "≥0.50"
 fi
 echo
-echo "sequential latency over one stream ($SEQ_TOTAL calls): baseline p50 ${p50_b} ms p99 ${p99_b} ms; sinkwatch p50 ${p50_s} ms p99 ${p99_s} ms"
-awk -v a="$p50_s" -v b="$p50_b" -v c="$p99_s" -v d="$p99_b" 'BEGIN{printf "added latency: p50 %+.1f µs (target ≤ 20 µs), p99 %+.1f µs\n", (a-b)*1000, (c-d)*1000}'
+echo "CPU time per alert (user + system, lowest round; tee: the tee and its upstream together)"
+printf '%-34s %12s %12s\n' "mode" "sinkwatch load" "h2load"
+for mode in bare headless tui tee; do
+  [ -n "${cpu_us[load-$mode]:-}${cpu_us[h2-$mode]:-}" ] || continue
+  printf '%-34s %10s µs %10s µs\n' "$mode" "${cpu_us[load-$mode]:-–}" "${cpu_us[h2-$mode]:-–}"
+done
+echo
+echo "sequential latency over one stream ($SEQ_ROUNDS alternating rounds of $SEQ_TOTAL calls each)"
+echo "$seq_pairs" | awk 'NF == 4 {
+    n++; b50[n] = $1; s50[n] = $2; d50[n] = ($2 - $1) * 1000; d99[n] = ($4 - $3) * 1000
+  }
+  function median(a, n,   i, j, t) {
+    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  END {
+    if (n == 0) { print "no sequential rounds"; exit }
+    mb = median(b50, n); ms = median(s50, n)
+    lo = hi = d50[1]; for (i = 2; i <= n; i++) { if (d50[i] < lo) lo = d50[i]; if (d50[i] > hi) hi = d50[i] }
+    printf "median p50: baseline %.3f ms, sinkwatch %.3f ms\n", mb, ms
+    printf "added latency: p50 %+.1f µs median over rounds (range %+.1f … %+.1f; target ≤ 20 µs), p99 %+.1f µs\n", median(d50, n), lo, hi, median(d99, n)
+  }'
 echo "headless printed $head_alerts alert lines"
 echo "tee upstream received $up_alerts alerts; tee exit stats: $tee_stats"
 dropped=$(echo "$tee_stats" | json_num dropped)
 undelivered=$(echo "$tee_stats" | json_num undelivered)
-echo "tee drops: dropped ${dropped:-?}, undelivered at exit ${undelivered:-?} (target: zero while the upstream is healthy;"
-echo "  a flood faster than the upstream absorbs fills the bounded queue, and then drops are counted, not hidden)"
+held=$(echo "$tee_stats" | json_num held)
+echo "tee drops: dropped ${dropped:-?}, undelivered at exit ${undelivered:-?} (target: zero while the upstream is healthy);"
+echo "  sender answers held while the upstream was behind: ${held:-?}"
