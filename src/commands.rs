@@ -21,8 +21,17 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
         Command::Load(a) => load(a),
         Command::Replay(a) => replay(a),
         Command::Open(a) => {
-            crate::ui::live::load_theme(a.theme.as_deref()).map_err(Failure::Usage)?;
-            crate::ui::run_open(&a).map_err(Failure::Runtime)
+            // The config file and the theme (`--theme`, else the file's),
+            // loaded once and here: a bad one is a config error (exit 2),
+            // one line before the alternate screen.
+            let (file, _) = crate::config::load(a.config.as_deref())?;
+            let theme = crate::ui::live::load_theme(a.theme.as_deref().or(file.theme.as_deref()))
+                .map_err(Failure::Usage)?;
+            let fps = file
+                .fps
+                .map_or(crate::config::DEFAULT_FPS, |c| c.0.min(240) as u32)
+                .max(1);
+            crate::ui::run_open(&a, theme, fps).map_err(Failure::Runtime)
         }
         Command::Config => {
             print!("{}", crate::config::DEFAULT_CONFIG);

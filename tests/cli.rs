@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::binary::{Headless, bin, send};
+use common::binary::{Headless, bin, output, send};
 
 #[test]
 fn headless_prints_each_alert_with_change_and_flushes_on_sigterm() {
@@ -225,6 +225,64 @@ fn config_errors_name_file_line_and_key_and_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/sw.yaml"));
+}
+
+#[test]
+fn open_with_a_bad_theme_in_the_config_file_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec.jsonl");
+    std::fs::write(&rec, "").unwrap();
+    let rec = rec.to_str().unwrap();
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(&cfg, "theme: nope\n").unwrap();
+    // The default config file, found through XDG_CONFIG_HOME.
+    let xdg = dir.path().join("xdg");
+    std::fs::create_dir_all(xdg.join("sinkwatch")).unwrap();
+    std::fs::copy(&cfg, xdg.join("sinkwatch").join("config.yaml")).unwrap();
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, "theme: dark\n").unwrap();
+
+    let one_line = |cmd: &mut std::process::Command, theme: &str| {
+        // No terminal: should the theme pass, the TUI fails rather than
+        // taking one over.
+        let out = output(cmd.stdin(std::process::Stdio::null()));
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{cmd:?}: one line: {err}");
+        assert!(
+            err.starts_with(&format!(
+                "sinkwatch: theme \"{theme}\": unknown theme `{theme}`"
+            )),
+            "{cmd:?}: {err}"
+        );
+    };
+    // Before: exit 1, the theme being loaded again past the usage checks.
+    one_line(
+        bin().args(["open", rec, "--config", cfg.to_str().unwrap()]),
+        "nope",
+    );
+    one_line(
+        bin().env("XDG_CONFIG_HOME", &xdg).args(["open", rec]),
+        "nope",
+    );
+    // --theme comes first, then the file's.
+    one_line(
+        bin().args([
+            "open",
+            rec,
+            "--config",
+            good.to_str().unwrap(),
+            "--theme",
+            "nope-either",
+        ]),
+        "nope-either",
+    );
+    // A config file that does not load is a config error too.
+    std::fs::write(&cfg, "theme: [\n").unwrap();
+    let out = output(bin().args(["open", rec, "--config", cfg.to_str().unwrap()]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&cfg.display().to_string()), "{err}");
 }
 
 #[test]

@@ -1,4 +1,7 @@
-//! Why a connection to a sink failed, as one line a user can act on.
+//! Why a connection to a sink failed, as one line a user can act on — for
+//! `send`, `load` and `replay`, and for the upstreams sinkwatch forwards to
+//! ([`upstream_failure`], worded for an upstream and its `--forward*`
+//! options).
 //!
 //! tonic reports transport failures as bare statuses such as
 //! `Cancelled: operation was canceled` or `Unknown: transport error`; the
@@ -20,7 +23,7 @@
 use std::error::Error;
 use std::io;
 
-use super::Target;
+use super::{Target, normalize_url};
 
 /// When a failure happened, which is part of the evidence: a connection that
 /// the sink closes right after the TLS handshake most likely refused the
@@ -146,6 +149,51 @@ const CLIENT_CERT_ALERTS: [&str; 8] = [
 
 const CLIENT_CERT_OPTIONS: &str = "--client-cert/--client-key";
 
+/// Who is at the other end, for the wording of the diagnosis: what it is
+/// called and which options the hints name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Peer {
+    /// A sink that `send`, `load` or `replay` connect to: `--to`, `--ca`,
+    /// `--client-cert/--client-key`.
+    Sink,
+    /// An upstream that sinkwatch forwards to: `--forward`, `--forward-ca`;
+    /// forwarding presents no client certificate.
+    Upstream,
+}
+
+impl Peer {
+    fn noun(self) -> &'static str {
+        match self {
+            Peer::Sink => "sink",
+            Peer::Upstream => "upstream",
+        }
+    }
+
+    /// The option naming the URL.
+    fn url_option(self) -> &'static str {
+        match self {
+            Peer::Sink => "--to",
+            Peer::Upstream => "--forward",
+        }
+    }
+
+    /// The option naming the CA that verifies the peer.
+    fn ca_option(self) -> &'static str {
+        match self {
+            Peer::Sink => "--ca",
+            Peer::Upstream => "--forward-ca",
+        }
+    }
+
+    /// Where a client certificate would come from, in parentheses.
+    fn client_cert_source(self) -> String {
+        match self {
+            Peer::Sink => format!("({CLIENT_CERT_OPTIONS})"),
+            Peer::Upstream => "(forwarding presents none)".to_owned(),
+        }
+    }
+}
+
 /// How the target is set up, as far as the diagnosis cares.
 struct Setup {
     /// The URL with its scheme (what the user is told about).
@@ -154,15 +202,31 @@ struct Setup {
     /// `host:port`, to suggest the URL with the other scheme.
     authority: String,
     host: String,
-    has_ca: bool,
+    peer: Peer,
+    /// Whether a CA was given; `None` when not known.
+    has_ca: Option<bool>,
     has_identity: bool,
 }
 
 impl Setup {
     fn of(target: &Target) -> Setup {
-        let url = target
-            .normalized_url()
-            .unwrap_or_else(|_| target.url.trim().to_owned());
+        let mut setup = Setup::at(&target.url);
+        setup.has_ca = Some(target.ca_pem.is_some());
+        setup.has_identity = target.client_identity.is_some();
+        setup
+    }
+
+    /// An upstream at `url`, whose CA option is not known here.
+    fn upstream(url: &str) -> Setup {
+        Setup {
+            peer: Peer::Upstream,
+            ..Setup::at(url)
+        }
+    }
+
+    /// A sink at `url`, nothing else known.
+    fn at(url: &str) -> Setup {
+        let url = normalize_url(url).unwrap_or_else(|_| url.trim().to_owned());
         let tls = url.starts_with("https://");
         let authority = url
             .split_once("://")
@@ -178,8 +242,9 @@ impl Setup {
             tls,
             authority,
             host,
-            has_ca: target.ca_pem.is_some(),
-            has_identity: target.client_identity.is_some(),
+            peer: Peer::Sink,
+            has_ca: None,
+            has_identity: false,
             url,
         }
     }
@@ -188,58 +253,74 @@ impl Setup {
 /// The cause of a transport failure, without the URL.
 fn cause(setup: &Setup, ev: &Evidence, stage: Stage) -> String {
     use io::ErrorKind::*;
+    let peer = setup.peer;
+    let sink = peer.noun();
+    let cert_source = peer.client_cert_source();
 
     // The sink said why, with a TLS alert.
     if let Some(alert) = ev.alert() {
         let about_client_cert = CLIENT_CERT_ALERTS.contains(&alert.as_str());
         return match (about_client_cert, setup.has_identity) {
-            _ if alert == "CertificateRequired" && !setup.has_identity => format!(
-                "the sink requires a client certificate (TLS alert {alert}) — \
-                 give one with {CLIENT_CERT_OPTIONS}"
-            ),
+            _ if alert == "CertificateRequired" && !setup.has_identity => match peer {
+                Peer::Sink => format!(
+                    "the sink requires a client certificate (TLS alert {alert}) — \
+                     give one with {CLIENT_CERT_OPTIONS}"
+                ),
+                Peer::Upstream => format!(
+                    "the upstream requires a client certificate (TLS alert {alert}), \
+                     which forwarding cannot present"
+                ),
+            },
             (true, true) => format!(
-                "the sink did not accept the client certificate (TLS alert {alert}) — \
-                 check that {CLIENT_CERT_OPTIONS} are signed by a CA the sink trusts \
+                "the {sink} did not accept the client certificate (TLS alert {alert}) — \
+                 check that {CLIENT_CERT_OPTIONS} are signed by a CA the {sink} trusts \
                  (its --tls-client-ca) and still valid"
             ),
             // No certificate was given, and the sink complains about one, or
             // ends the handshake as a TLS 1.2 server without one may.
             (true, false) => format!(
-                "the sink refused the TLS handshake (alert {alert}) — \
-                 it may require a client certificate ({CLIENT_CERT_OPTIONS})"
+                "the {sink} refused the TLS handshake (alert {alert}) — \
+                 it may require a client certificate {cert_source}"
             ),
             (false, false) if alert == "HandshakeFailure" => format!(
-                "the sink refused the TLS handshake (alert {alert}) — it may require a \
-                 client certificate ({CLIENT_CERT_OPTIONS}) or support no TLS version \
+                "the {sink} refused the TLS handshake (alert {alert}) — it may require a \
+                 client certificate {cert_source} or support no TLS version \
                  or cipher suite sinkwatch does"
             ),
-            (false, _) => format!("the sink ended the TLS connection with alert {alert}"),
+            (false, _) => format!("the {sink} ended the TLS connection with alert {alert}"),
         };
     }
 
     // sinkwatch did not accept the sink's certificate.
     if let Some(detail) = ev.untrusted_server() {
+        let ca = peer.ca_option();
         return if detail.contains("not valid for name") || detail.contains("NotValidForName") {
             format!(
-                "the sink's certificate is not valid for {} ({detail}) — \
-                 use a host name the certificate lists in --to",
-                setup.host
+                "the {sink}'s certificate is not valid for {} ({detail}) — \
+                 use a host name the certificate lists in {}",
+                setup.host,
+                peer.url_option()
             )
         } else if detail.contains("xpired") || detail.contains("ot valid yet") {
             format!(
-                "the sink's certificate is outside its validity period ({detail}) — \
+                "the {sink}'s certificate is outside its validity period ({detail}) — \
                  renew it, or check this machine's clock"
             )
-        } else if setup.has_ca {
-            format!(
-                "the sink's certificate is not trusted ({detail}) — check that --ca is \
-                 the CA that issued the sink's certificate"
-            )
         } else {
-            format!(
-                "the sink's certificate is not trusted by the system's roots ({detail}) — \
-                 pass the CA that issued it with --ca FILE"
-            )
+            match setup.has_ca {
+                Some(true) => format!(
+                    "the {sink}'s certificate is not trusted ({detail}) — check that {ca} is \
+                     the CA that issued the {sink}'s certificate"
+                ),
+                Some(false) => format!(
+                    "the {sink}'s certificate is not trusted by the system's roots ({detail}) — \
+                     pass the CA that issued it with {ca} FILE"
+                ),
+                None => format!(
+                    "the {sink}'s certificate is not trusted ({detail}) — \
+                     {ca} FILE must name the CA that issued it"
+                ),
+            }
         };
     }
 
@@ -247,14 +328,14 @@ fn cause(setup: &Setup, ev: &Evidence, stage: Stage) -> String {
     // answering the ClientHello with an HTTP/2 GOAWAY.
     if setup.tls && ev.contains("received corrupt message") {
         return format!(
-            "the sink did not answer in TLS — it may serve plain text: try http://{}",
+            "the {sink} did not answer in TLS — it may serve plain text: try http://{}",
             setup.authority
         );
     }
 
     if ev.has_kind(&[ConnectionRefused]) {
         return format!(
-            "connection refused — check that the sink is running and listening on {}",
+            "connection refused — check that the {sink} is running and listening on {}",
             setup.authority
         );
     }
@@ -274,31 +355,33 @@ fn cause(setup: &Setup, ev: &Evidence, stage: Stage) -> String {
     // announces a frame far over the size limit.
     if !setup.tls && stage != Stage::LaterCall && ev.contains("frame with invalid size") {
         return format!(
-            "the sink did not answer in HTTP/2 — it may serve TLS: try https://{}",
+            "the {sink} did not answer in HTTP/2 — it may serve TLS: try https://{}",
             setup.authority
         );
     }
 
     if ev.closed() {
         return match (stage, setup.tls, setup.has_identity) {
-            (Stage::LaterCall, _, _) => "the connection was closed before the sink answered — \
-                 the sink may have stopped or restarted"
-                .to_owned(),
+            (Stage::LaterCall, _, _) => format!(
+                "the connection was closed before the {sink} answered — \
+                 the {sink} may have stopped or restarted"
+            ),
             (Stage::FirstCall, true, false) => format!(
-                "the sink closed the connection during/after the TLS handshake — \
-                 it may require a client certificate ({CLIENT_CERT_OPTIONS})"
+                "the {sink} closed the connection during/after the TLS handshake — \
+                 it may require a client certificate {cert_source}"
             ),
             (Stage::FirstCall, true, true) => format!(
-                "the sink closed the connection during/after the TLS handshake — \
+                "the {sink} closed the connection during/after the TLS handshake — \
                  it may not accept the client certificate (check that \
-                 {CLIENT_CERT_OPTIONS} are signed by a CA the sink trusts)"
+                 {CLIENT_CERT_OPTIONS} are signed by a CA the {sink} trusts)"
             ),
             // Closed before the handshake finished, and no alert to say why.
-            (Stage::Connect, true, _) => "the sink closed the connection during the TLS \
+            (Stage::Connect, true, _) => format!(
+                "the {sink} closed the connection during the TLS \
                  handshake — check that it serves TLS on this port"
-                .to_owned(),
+            ),
             (_, false, _) => format!(
-                "the sink closed the connection without answering — if it serves TLS, \
+                "the {sink} closed the connection without answering — if it serves TLS, \
                  use https://{}",
                 setup.authority
             ),
@@ -319,6 +402,17 @@ pub fn connect_failure(target: &Target, err: &(dyn Error + 'static)) -> String {
 /// (the sink never answered it), `None` when the sink answered with this
 /// status, which then speaks for itself.
 pub fn transport_failure(target: &Target, status: &tonic::Status, stage: Stage) -> Option<String> {
+    failure_cause(&Setup::of(target), status, stage)
+}
+
+/// [`transport_failure`] for a call to an upstream that sinkwatch forwards
+/// to at `url`: worded for an upstream (`--forward`, `--forward-ca`, and
+/// no client certificate to give).
+pub fn upstream_failure(url: &str, status: &tonic::Status, stage: Stage) -> Option<String> {
+    failure_cause(&Setup::upstream(url), status, stage)
+}
+
+fn failure_cause(setup: &Setup, status: &tonic::Status, stage: Stage) -> Option<String> {
     // A status the sink sent is decoded from its trailers and has no source;
     // tonic attaches the transport error to the ones it makes up itself.
     let source = status.source()?;
@@ -329,7 +423,7 @@ pub fn transport_failure(target: &Target, status: &tonic::Status, stage: Stage) 
     if ev.contains("error received: ") {
         return None;
     }
-    let why = cause(&Setup::of(target), &ev, stage);
+    let why = cause(setup, &ev, stage);
     Some(crate::sanitize::line(&why).into_owned())
 }
 
@@ -546,6 +640,80 @@ mod tests {
             Stage::Connect,
         );
         assert!(expired.contains("check this machine's clock"), "{expired}");
+    }
+
+    #[test]
+    fn an_upstream_is_called_one_and_its_hints_name_the_forward_options() {
+        let up =
+            |err: &E, stage: Stage| cause(&Setup::upstream("h:1"), &Evidence::gather(err), stage);
+        let tls_up = |err: &E, stage: Stage| {
+            cause(
+                &Setup::upstream("https://h:1"),
+                &Evidence::gather(err),
+                stage,
+            )
+        };
+        let refused = chain(
+            "tcp connect error",
+            io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        );
+        assert_eq!(
+            up(&refused, Stage::FirstCall),
+            "connection refused — check that the upstream is running and listening on h:1"
+        );
+        let required = chain(
+            "connection error",
+            io::ErrorKind::InvalidData,
+            "received fatal alert: CertificateRequired",
+        );
+        assert_eq!(
+            tls_up(&required, Stage::FirstCall),
+            "the upstream requires a client certificate (TLS alert CertificateRequired), \
+             which forwarding cannot present"
+        );
+        let untrusted = chain(
+            "invalid peer certificate: UnknownIssuer",
+            io::ErrorKind::InvalidData,
+            "invalid peer certificate: UnknownIssuer",
+        );
+        assert_eq!(
+            tls_up(&untrusted, Stage::FirstCall),
+            "the upstream's certificate is not trusted (UnknownIssuer) — \
+             --forward-ca FILE must name the CA that issued it"
+        );
+        let closed = E("connection closed".into(), None);
+        assert_eq!(
+            tls_up(&closed, Stage::FirstCall),
+            "the upstream closed the connection during/after the TLS handshake — \
+             it may require a client certificate (forwarding presents none)"
+        );
+        assert_eq!(
+            up(&closed, Stage::LaterCall),
+            "the connection was closed before the upstream answered — \
+             the upstream may have stopped or restarted"
+        );
+        for (err, stage) in [
+            (&refused, Stage::FirstCall),
+            (&required, Stage::FirstCall),
+            (&untrusted, Stage::Connect),
+            (&closed, Stage::FirstCall),
+            (&closed, Stage::Connect),
+        ] {
+            let w = tls_up(err, stage);
+            assert!(
+                !w.contains("sink") && !w.contains("--ca ") && !w.contains("--client-"),
+                "{w}"
+            );
+        }
+        // A status the upstream sent speaks for itself.
+        let sent = tonic::Status::unavailable("busy");
+        assert_eq!(upstream_failure("h:1", &sent, Stage::FirstCall), None);
+        let lost = tonic::Status::from_error(Box::new(refused));
+        assert_eq!(
+            upstream_failure("h:1", &lost, Stage::FirstCall).as_deref(),
+            Some("connection refused — check that the upstream is running and listening on h:1")
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
 use super::send::{
-    Class, attempt, classify, grpc_timeout, passed_metadata, status_detail, status_text,
+    Class, attempt, classify, grpc_timeout, passed_metadata, stage_of, status_detail, status_text,
 };
 use super::stats::{Finish, Reach, Upstream};
 use crate::client::Client;
@@ -88,13 +88,20 @@ impl AcceptHook for ProxyHook {
                 Err(e) => e,
             };
             let status = err.status;
+            let stage = stage_of(&up);
             let (reach, answer) = if err.timed_out {
                 (Reach::NoAnswer, status.clone())
             } else if classify(&status) == Class::Unreachable {
-                let text = crate::sanitize::line(&status_detail(&status)).into_owned();
+                // e.g. `upstream http://h:p unreachable: connection refused —
+                // check that the upstream is running and listening on h:p`.
+                let text = format!(
+                    "upstream {} unreachable: {}",
+                    up.url,
+                    status_detail(&up.url, &status, stage)
+                );
                 (
                     Reach::Unreachable,
-                    Status::unavailable(format!("upstream {} unreachable: {text}", up.url)),
+                    Status::unavailable(crate::sanitize::line(&text).into_owned()),
                 )
             } else {
                 // The upstream's own answer, passed back as it is.
@@ -105,7 +112,7 @@ impl AcceptHook for ProxyHook {
             };
             pending.finish(Finish::Failed {
                 code: answer.code(),
-                message: status_text(&status).into(),
+                message: status_text(&up.url, &status, stage).into(),
                 attempts: 1,
                 reach,
                 latency: (reach == Reach::Answered).then_some(latency),

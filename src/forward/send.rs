@@ -10,6 +10,7 @@ use tonic::{Code, Status};
 
 use super::stats::{Finish, Reach, Take, Upstream};
 use crate::client::Client;
+use crate::client::diagnose::{self, Stage};
 use crate::model::AlertRecord;
 use crate::proto::AlertRequest;
 
@@ -77,10 +78,11 @@ pub(crate) fn classify(s: &Status) -> Class {
     }
 }
 
-/// A status as one line with its code and causes (raw; sanitize before
-/// showing).
-pub(crate) fn status_text(s: &Status) -> String {
-    let detail = status_detail(s);
+/// A failed call to the upstream at `url` as one line with its code, e.g.
+/// `Unavailable: connection refused — check that the upstream is running
+/// and listening on HOST:PORT` (raw; sanitize before showing).
+pub(crate) fn status_text(url: &str, s: &Status, stage: Stage) -> String {
+    let detail = status_detail(url, s, stage);
     if detail.is_empty() {
         format!("{:?}", s.code())
     } else {
@@ -88,8 +90,27 @@ pub(crate) fn status_text(s: &Status) -> String {
     }
 }
 
+/// Why a call to the upstream at `url` failed, without the code: for a
+/// transport failure (the upstream never answered), the likely cause and
+/// what to check ([`diagnose::upstream_failure`]); for a status the
+/// upstream sent, its message as it is.
+pub(crate) fn status_detail(url: &str, s: &Status, stage: Stage) -> String {
+    diagnose::upstream_failure(url, s, stage).unwrap_or_else(|| raw_detail(s))
+}
+
+/// When a call to an upstream failed, for [`diagnose`]: the lanes connect
+/// lazily, so a first call includes the connection; once the upstream has
+/// answered anything, a connection that breaks was one that worked.
+pub(crate) fn stage_of(up: &Upstream) -> Stage {
+    if up.answers() == 0 {
+        Stage::FirstCall
+    } else {
+        Stage::LaterCall
+    }
+}
+
 /// A status's message and causes, without the code.
-pub(crate) fn status_detail(s: &Status) -> String {
+fn raw_detail(s: &Status) -> String {
     let mut text = s.message().to_owned();
     let mut cur = std::error::Error::source(s);
     while let Some(c) = cur {
@@ -300,7 +321,7 @@ async fn deliver(
             Err((e, latency)) => (e.status, e.timed_out, latency),
         };
         let class = classify(&status);
-        let message: Arc<str> = status_text(&status).into();
+        let message: Arc<str> = status_text(&up.url, &status, stage_of(up)).into();
         let (reach, latency) = match class {
             Class::Unreachable => (Reach::Unreachable, None),
             _ if timed_out => (Reach::NoAnswer, None),

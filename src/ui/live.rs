@@ -24,7 +24,7 @@ use crossterm::terminal::{
 use ratatui::Terminal;
 use ratatui::backend::{Backend, CrosstermBackend};
 
-use crate::config::{DEFAULT_FPS, Settings};
+use crate::config::Settings;
 use crate::hub::{Hub, now_ms};
 use crate::model::store::DEFAULT_TRANSITIONS;
 use crate::model::{NewAlert, StoreLimits};
@@ -67,11 +67,12 @@ pub fn run_live(
     run_terminal(app, &hub, settings.fps, &stop)
 }
 
-/// The TUI over a recording, for offline triage.
-pub fn run_open(args: &crate::cli::OpenArgs) -> Result<(), String> {
-    let (file, _) = crate::config::load(args.config.as_deref()).map_err(|e| e.0)?;
-    let theme = load_theme(args.theme.as_deref().or(file.theme.as_deref()))?;
-    let fps = file.fps.map_or(DEFAULT_FPS, |c| c.0.min(240) as u32).max(1);
+/// The TUI over a recording, for offline triage. Blocking.
+///
+/// `theme` comes from [`load_theme`] and `fps` from the config file, both
+/// loaded by the caller (`--theme` first, then the file's `theme`), so that
+/// a bad theme or config is a plain one-line error.
+pub fn run_open(args: &crate::cli::OpenArgs, theme: Theme, fps: u32) -> Result<(), String> {
     let name = args.file.display().to_string();
     let f = std::fs::File::open(&args.file)
         .map_err(|e| format!("cannot open recording {name}: {e}"))?;
