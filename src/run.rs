@@ -181,21 +181,28 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             .await
         })
     };
+    // Signals stop the run in every mode. Registered now, before the
+    // readiness line: a SIGTERM sent as soon as a script sees the line must
+    // find the handler installed, not the default action (death by signal,
+    // nothing flushed).
+    {
+        let stop_tx = stop_tx.clone();
+        let signals = {
+            let _rt = runtime.enter();
+            stop_signals()
+        };
+        runtime.spawn(async move {
+            signals.await;
+            let _ = stop_tx.send(true);
+        });
+    }
+
     tracing::info!("listening on {local}");
     if headless || !std::io::stderr().is_terminal() {
         // The readiness signal scripts and tests wait for (with --listen
         // 127.0.0.1:0 it is also how they learn the port). Under the TUI
         // only when stderr is redirected, so it never garbles the screen.
         eprintln!("sinkwatch: listening on {local}");
-    }
-
-    // Signals stop the run in every mode.
-    {
-        let stop_tx = stop_tx.clone();
-        runtime.spawn(async move {
-            wait_for_signal().await;
-            let _ = stop_tx.send(true);
-        });
     }
 
     if settings.demo {
@@ -357,24 +364,31 @@ pub fn stats_line(
     })
 }
 
-async fn wait_for_signal() {
+/// Installs the SIGINT and SIGTERM handlers at once (call within the
+/// runtime) and returns a future that resolves at the first of them.
+fn stop_signals() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                (Ok(mut one), Err(_)) | (Err(_), Ok(mut one)) => {
+                    one.recv().await;
+                }
+                (Err(_), Err(_)) => std::future::pending().await,
             }
         }
     }
     #[cfg(not(unix))]
-    {
+    async {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
