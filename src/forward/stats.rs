@@ -505,6 +505,35 @@ impl Backlog {
     }
 }
 
+/// `text` without a leading gRPC code name (`Unavailable: …` → `…`), as
+/// error lines are written by `send::status_text`.
+fn without_code(text: &str) -> &str {
+    const CODES: [&str; 17] = [
+        "Ok",
+        "Cancelled",
+        "Unknown",
+        "InvalidArgument",
+        "DeadlineExceeded",
+        "NotFound",
+        "AlreadyExists",
+        "PermissionDenied",
+        "ResourceExhausted",
+        "FailedPrecondition",
+        "Aborted",
+        "OutOfRange",
+        "Unimplemented",
+        "Internal",
+        "Unavailable",
+        "DataLoss",
+        "Unauthenticated",
+    ];
+    match text.split_once(": ") {
+        Some((code, rest)) if CODES.contains(&code) => rest,
+        _ if CODES.contains(&text) => "",
+        _ => text,
+    }
+}
+
 /// Whether two alerts are the same request on the wire (same key, status
 /// and details). Names are interned and details shared per key, so this is
 /// mostly pointer comparisons.
@@ -815,12 +844,15 @@ impl Upstream {
                 if let Some(l) = latency {
                     g.record_latency(l, now);
                 }
-                g.set_error(message.clone(), now);
+                // The error line leads with its code; the outcome keeps
+                // the code apart (`describe` shows it), so not twice.
+                let detail: Arc<str> = without_code(&message).into();
+                g.set_error(message, now);
                 g.outcomes.set(
                     seq,
                     Outcome::Failed {
                         code,
-                        message,
+                        message: detail,
                         attempts,
                     },
                 );
@@ -1106,6 +1138,34 @@ mod tests {
             },
         );
         assert!(!up.backlog.behind(100), "down: senders are never held");
+    }
+
+    #[test]
+    fn a_failed_outcome_names_its_code_once() {
+        let up = Upstream::new("u".into(), Role::Tee, 10, 1, 64);
+        queued(&up, &[("r", false, "x")]);
+        let mut run = Vec::new();
+        let _ = up.take(0, 1, &mut run);
+        up.finish(
+            Some(0),
+            run[0].seq,
+            Finish::Failed {
+                code: Code::InvalidArgument,
+                message: "InvalidArgument: details too long".into(),
+                attempts: 1,
+                reach: Reach::Answered,
+                latency: None,
+            },
+        );
+        let shown = up.outcome(run[0].seq).unwrap().describe();
+        assert_eq!(shown, "failed: InvalidArgument: details too long");
+        assert_eq!(
+            up.snapshot().last_error.as_deref(),
+            Some("InvalidArgument: details too long"),
+            "the error line keeps its code"
+        );
+        assert_eq!(without_code("Unknown"), "");
+        assert_eq!(without_code("Notacode: x"), "Notacode: x");
     }
 
     #[test]
