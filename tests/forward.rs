@@ -627,6 +627,8 @@ async fn a_healthy_upstream_that_falls_behind_holds_senders_and_drops_nothing() 
     let g = Gated::start(|c| {
         c.queue = 8;
         c.concurrency = 1;
+        // B answers nothing while shut: it must not count as stalled here.
+        c.stall = BOUND;
     })
     .await;
     let stats = g.stats.clone();
@@ -696,6 +698,7 @@ async fn a_held_sender_is_answered_ok_within_its_own_deadline() {
     let g = Gated::start(|c| {
         c.queue = 2;
         c.concurrency = 1;
+        c.stall = BOUND;
     })
     .await;
     let stats = g.stats.clone();
@@ -722,6 +725,41 @@ async fn a_held_sender_is_answered_ok_within_its_own_deadline() {
     assert_eq!(s.dropped, 0);
     let report = g.stop().await;
     assert_eq!(report.upstreams[0].delivered, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_stops_answering_stops_holding_senders() {
+    // B accepts connections but answers nothing: held senders must go once
+    // it has been silent for the stall time, long before the hold limit.
+    let g = Gated::start(|c| {
+        c.queue = 8;
+        c.concurrency = 1;
+        c.stall = Duration::from_millis(200);
+        c.timeout = BOUND;
+    })
+    .await;
+    let stats = g.stats.clone();
+    let t0 = Instant::now();
+    let (answered, tasks) = senders(&g.a.url(), 3, 10);
+    for t in tasks {
+        bounded(t).await.unwrap();
+    }
+    assert_eq!(answered.load(Ordering::SeqCst), 30);
+    assert!(
+        t0.elapsed() < BOUND / 2,
+        "released by the stall, not the {BOUND:?} hold limit"
+    );
+    wait_for("all seen", &stats, |s| s[0].accepted == 31).await;
+    let s = &stats.snapshot()[0];
+    assert!(s.held >= 1, "they were held first: {s:?}");
+    assert!(s.held_to_limit >= 1, "…and let go by a time bound: {s:?}");
+    assert_eq!(s.state, UpstreamState::Up, "it never refused a connection");
+    assert!(s.dropped > 0, "then the queue filled: {s:?}");
+    let report = g.stop().await;
+    assert_eq!(
+        report.upstreams[0].delivered + report.undelivered_total(),
+        31
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -89,6 +89,9 @@ pub struct ForwardConfig {
     /// Tee: hold senders' answers while a healthy upstream is behind, or
     /// drop what does not fit.
     pub when_behind: WhenBehind,
+    /// Without an answer for this long, an upstream is stalled, not behind:
+    /// senders are not held for it.
+    pub stall: Duration,
     /// Lanes (requests in flight at once) per upstream.
     pub concurrency: usize,
     /// HTTP/2 connections per upstream the lanes are spread over.
@@ -111,6 +114,7 @@ impl ForwardConfig {
             mode: ForwardMode::Tee,
             queue: DEFAULT_QUEUE,
             when_behind: WhenBehind::Wait,
+            stall: stats::DEFAULT_STALL,
             concurrency: DEFAULT_CONCURRENCY,
             connections: 1,
             retries: DEFAULT_RETRIES,
@@ -360,6 +364,7 @@ impl Forwarder {
                 lanes_per,
                 config.outcomes,
             ));
+            up.backlog.set_stall(config.stall);
             tees.push(up.clone());
             let (next, rx) = hub.subscribe();
             feeders.push(tokio::spawn(send::feed(up.clone(), rx, next)));

@@ -9,8 +9,9 @@
 //! bounds how far the queue can overshoot the mark. The hold ends at the
 //! latest after `--forward-timeout`, or half the sender's own deadline
 //! (`grpc-timeout`), whichever is sooner: senders are slowed, never failed.
-//! An upstream that is down or still connecting is never "behind": an outage
-//! must not stall the senders, so its queue fills and then drops, counted.
+//! An upstream that is down, still connecting, or has not answered anything
+//! for a stall period (1 s: hung) is never "behind": an outage must not
+//! stall the senders, so its queue fills and then drops, counted.
 //!
 //! `--forward-when-behind drop` answers at once and lets the queue fill.
 
@@ -76,7 +77,12 @@ async fn hold(up: &Upstream, seq: u64, deadline: tokio::time::Instant) {
         if !b.behind(seq) {
             return;
         }
-        if tokio::time::timeout_at(deadline, room).await.is_err() {
+        // Look again at least every stall period: an upstream that stops
+        // answering sends no wake-up, yet must stop holding senders.
+        let look = (tokio::time::Instant::now() + b.stall()).min(deadline);
+        if tokio::time::timeout_at(look, room).await.is_err()
+            && (look == deadline || !b.behind(seq))
+        {
             b.held_to_limit.fetch_add(1, Ordering::Relaxed);
             return;
         }

@@ -21,6 +21,9 @@ use tonic::Code;
 
 use crate::model::AlertRecord;
 
+/// Without any answer for this long while alerts wait, an upstream counts
+/// as stalled rather than behind, and senders are no longer held for it.
+pub const DEFAULT_STALL: Duration = Duration::from_secs(1);
 /// Per-alert outcomes kept per upstream (a ring indexed by seq).
 pub const DEFAULT_OUTCOMES: usize = 131_072;
 /// Distinct seq ranges kept per reason for the undelivered report; beyond
@@ -184,8 +187,9 @@ pub struct UpstreamSnapshot {
     pub last_error: Option<String>,
     pub last_error_age: Option<Duration>,
     /// Sender answers held back while this upstream was behind
-    /// (`--forward-when-behind wait`), and how many of those the time
-    /// limit released rather than room in the queue.
+    /// (`--forward-when-behind wait`), and how many of those a time bound
+    /// released (the hold limit, or the upstream stopped answering) rather
+    /// than room in the queue.
     pub held: u64,
     pub held_to_limit: u64,
 }
@@ -390,6 +394,8 @@ struct Inner {
     last_error: Option<(Arc<str>, Instant)>,
     /// Answers received (any status): tells an outage from a bad alert.
     answers: u64,
+    /// When the upstream last answered (any status).
+    last_answer: Option<Instant>,
     hist_total: Histogram<u64>,
     hist_cur: Histogram<u64>,
     hist_prev: Histogram<u64>,
@@ -417,6 +423,7 @@ impl Inner {
         match reach {
             Reach::Answered => {
                 self.answers += 1;
+                self.last_answer = Some(now);
                 self.set_state(UpstreamState::Up, now);
             }
             Reach::Unreachable => self.set_state(UpstreamState::Down, now),
@@ -462,6 +469,12 @@ pub(crate) struct Backlog {
     fed: AtomicU64,
     up: AtomicBool,
     closed: AtomicBool,
+    /// µs after `base` of the upstream's last answer (0: none yet).
+    last_answer_us: AtomicU64,
+    base: Instant,
+    /// Without an answer for this long (µs) the upstream is stalled, not
+    /// behind: held senders go (see [`Backlog::behind`]).
+    stall_us: AtomicU64,
     /// Alerts waiting (queued, or accepted but not yet fed) at or above
     /// which a healthy upstream counts as behind.
     high: usize,
@@ -472,7 +485,8 @@ pub(crate) struct Backlog {
     pub(crate) room: Notify,
     /// Sender answers held because this upstream was behind.
     pub(crate) held: AtomicU64,
-    /// … of which were released by the time limit, not by room.
+    /// … of which were released by a time bound (the hold limit, or the
+    /// upstream stalling), not by room in the queue.
     pub(crate) held_to_limit: AtomicU64,
 }
 
@@ -483,6 +497,9 @@ impl Backlog {
             fed: AtomicU64::new(0),
             up: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            last_answer_us: AtomicU64::new(0),
+            base: Instant::now(),
+            stall_us: AtomicU64::new(DEFAULT_STALL.as_micros() as u64),
             high: capacity.div_ceil(2).max(1),
             waiting: AtomicUsize::new(0),
             room: Notify::new(),
@@ -492,16 +509,39 @@ impl Backlog {
     }
 
     /// Whether the upstream is behind as seen by alert `seq`: healthy (its
-    /// last attempt got an answer) and at least half a queue waits ahead
-    /// of `seq`, counting alerts the feeder has not handed over yet (it
-    /// works in batches, and a fast sender would otherwise slip past).
-    /// A down upstream is never behind: an outage must not hold senders.
+    /// last attempt got an answer, and it answered within the stall time)
+    /// and at least half a queue waits ahead of `seq`, counting alerts the
+    /// feeder has not handed over yet (it works in batches, and a fast
+    /// sender would otherwise slip past). An upstream that is down, or that
+    /// stopped answering (hung), is never behind: holding senders is for an
+    /// upstream that delivers, only slower — an outage must not stall them.
     pub(crate) fn behind(&self, seq: u64) -> bool {
+        self.behind_at(seq, Instant::now())
+    }
+
+    pub(crate) fn behind_at(&self, seq: u64, now: Instant) -> bool {
         if !self.up.load(Ordering::Relaxed) || self.closed.load(Ordering::Relaxed) {
             return false;
         }
         let unfed = seq.saturating_sub(self.fed.load(Ordering::Relaxed));
-        self.queued.load(Ordering::Relaxed) as u64 + unfed >= self.high as u64
+        if (self.queued.load(Ordering::Relaxed) as u64).saturating_add(unfed) < self.high as u64 {
+            return false;
+        }
+        // Only now the clock: this is the rare path.
+        let last = self.last_answer_us.load(Ordering::Relaxed);
+        let since =
+            (now.saturating_duration_since(self.base).as_micros() as u64).saturating_sub(last);
+        last > 0 && since < self.stall_us.load(Ordering::Relaxed)
+    }
+
+    /// How long without an answer makes the upstream stalled.
+    pub(crate) fn stall(&self) -> Duration {
+        Duration::from_micros(self.stall_us.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_stall(&self, d: Duration) {
+        self.stall_us
+            .store((d.as_micros() as u64).max(1), Ordering::Relaxed);
     }
 }
 
@@ -631,6 +671,7 @@ impl Upstream {
                 state_since: now,
                 last_error: None,
                 answers: 0,
+                last_answer: None,
                 hist_total: histogram(),
                 hist_cur: histogram(),
                 hist_prev: histogram(),
@@ -652,6 +693,11 @@ impl Upstream {
     /// after a change to the queue or the state.
     fn publish(&self, g: &Inner) {
         let b = &self.backlog;
+        if let Some(t) = g.last_answer {
+            // +1: 0 means "no answer yet".
+            let us = t.saturating_duration_since(b.base).as_micros() as u64 + 1;
+            b.last_answer_us.store(us, Ordering::Relaxed);
+        }
         let shrank = b.queued.swap(g.queued, Ordering::Relaxed) > g.queued;
         let up = g.state == UpstreamState::Up;
         let changed = b.up.swap(up, Ordering::Relaxed) != up
@@ -826,6 +872,7 @@ impl Upstream {
             Finish::Delivered { attempts, latency } => {
                 g.delivered += 1;
                 g.answers += 1;
+                g.last_answer = Some(now);
                 g.set_state(UpstreamState::Up, now);
                 g.record_latency(latency, now);
                 g.outcomes
@@ -1138,6 +1185,29 @@ mod tests {
             },
         );
         assert!(!up.backlog.behind(100), "down: senders are never held");
+    }
+
+    #[test]
+    fn an_upstream_silent_for_the_stall_time_is_not_behind() {
+        let up = Upstream::new("u".into(), Role::Tee, 2, 1, 64);
+        up.backlog.set_stall(Duration::from_secs(1));
+        queued(&up, &[("a", true, ""), ("b", true, ""), ("c", true, "")]);
+        let mut run = Vec::new();
+        let _ = up.take(0, 1, &mut run);
+        up.finish(
+            Some(0),
+            run[0].seq,
+            Finish::Delivered {
+                attempts: 1,
+                latency: Duration::from_millis(1),
+            },
+        );
+        let now = Instant::now();
+        assert!(up.backlog.behind_at(3, now), "answered just now");
+        assert!(
+            !up.backlog.behind_at(3, now + Duration::from_secs(2)),
+            "no answer for 2 s: stalled, senders go"
+        );
     }
 
     #[test]
