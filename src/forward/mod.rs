@@ -2,7 +2,8 @@
 //!
 //! **tee** (default): each upstream has its own bounded queue, fed from a
 //! hub subscription by a task that never waits on the upstream, and
-//! `concurrency` lanes that send over one lazily connected HTTP/2 channel.
+//! `concurrency` lanes that send over one lazily connected HTTP/2 channel,
+//! all on one forwarding thread (see `forward_thread`).
 //! An alert's lane is chosen by its (owner, repo, policy) key and a lane
 //! sends one alert at a time, so each key's alerts arrive in order (also
 //! across retries) — except a run of identical requests, which the upstream
@@ -285,6 +286,44 @@ pub struct Forwarder {
     hook: Option<Arc<dyn AcceptHook>>,
     feeders: Vec<JoinHandle<()>>,
     lanes: Vec<JoinHandle<()>>,
+    /// The forwarding thread's runtime ends when this is dropped.
+    _thread: Stopper,
+}
+
+/// Stops the forwarding thread when dropped (also when the forwarder is
+/// dropped without `shutdown`).
+struct Stopper(Option<tokio::sync::oneshot::Sender<()>>);
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A thread with its own single-threaded runtime for the feeders, the lanes
+/// and the upstream connections. Why: a forwarded alert passes through
+/// several tasks (feeder, lane, the channel's buffer, the HTTP/2
+/// connection) and back; on one thread each hand-over is a queue push,
+/// while across the sink's worker threads each was a futex wake-up — the
+/// scheduler time that dominated the tee's profile.
+fn forward_thread() -> Result<(tokio::runtime::Handle, Stopper), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("forwarding runtime: {e}"))?;
+    let handle = rt.handle().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("sinkwatch-forward".into())
+        .spawn(move || {
+            rt.block_on(async {
+                let _ = rx.await;
+            })
+        })
+        .map_err(|e| format!("forwarding thread: {e}"))?;
+    Ok((handle, Stopper(Some(tx))))
 }
 
 /// What shutdown found: the final counters and exactly what was not
@@ -323,8 +362,9 @@ impl ForwardReport {
 }
 
 impl Forwarder {
-    /// Subscribes to the hub and starts the tasks. Call within a tokio
-    /// runtime. In proxy mode, install [`Forwarder::hook`] in the sink.
+    /// Subscribes to the hub and starts the tasks on a forwarding thread
+    /// of their own. In proxy mode, and for backpressure, install
+    /// [`Forwarder::hook`] in the sink.
     pub fn start(hub: &Arc<Hub>, config: ForwardConfig) -> Result<Forwarder, String> {
         let lanes_per = config.concurrency.max(1);
         let lane_cfg = Arc::new(send::LaneConfig {
@@ -338,6 +378,9 @@ impl Forwarder {
         let mut lanes = Vec::new();
         let mut hook: Option<Arc<dyn AcceptHook>> = None;
         let mut tees = Vec::new();
+        let (rt, thread) = forward_thread()?;
+        // Channels spawn their connection tasks on the forwarding thread.
+        let _in_rt = rt.enter();
         for (i, target) in config.upstreams.iter().enumerate() {
             let url = target.normalized_url()?;
             let mut clients = Vec::new();
@@ -367,15 +410,10 @@ impl Forwarder {
             up.backlog.set_stall(config.stall);
             tees.push(up.clone());
             let (next, rx) = hub.subscribe();
-            feeders.push(tokio::spawn(send::feed(up.clone(), rx, next)));
+            feeders.push(rt.spawn(send::feed(up.clone(), rx, next)));
             for lane in 0..lanes_per {
                 let client = clients[lane % clients.len()].clone();
-                lanes.push(tokio::spawn(send::lane(
-                    up.clone(),
-                    lane,
-                    client,
-                    lane_cfg.clone(),
-                )));
+                lanes.push(rt.spawn(send::lane(up.clone(), lane, client, lane_cfg.clone())));
             }
             upstreams.push(up);
         }
@@ -397,6 +435,7 @@ impl Forwarder {
             hook,
             feeders,
             lanes,
+            _thread: thread,
         })
     }
 
