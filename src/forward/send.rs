@@ -166,12 +166,18 @@ pub(crate) async fn attempt(
         *req.metadata_mut() = md.clone();
     }
     req.set_timeout(timeout);
+    let t0 = std::time::Instant::now();
     match tokio::time::timeout(timeout, client.alert(req)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(status)) if !deadline_passed(&status) => Err(AttemptError {
-            status,
-            timed_out: false,
-        }),
+        // The upstream enforces the `grpc-timeout` we sent as well, and its
+        // answer to it (tonic: CANCELLED "Timeout expired") can beat our own
+        // timer: an error once the deadline passed is the deadline.
+        Ok(Err(status)) if !deadline_passed(&status) && t0.elapsed() < timeout => {
+            Err(AttemptError {
+                status,
+                timed_out: false,
+            })
+        }
         // tonic's channel enforces `grpc-timeout` too, and may be first.
         _ => Err(AttemptError {
             status: Status::deadline_exceeded(format!(
