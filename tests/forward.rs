@@ -639,6 +639,8 @@ async fn a_healthy_upstream_that_falls_behind_holds_senders_and_drops_nothing() 
     })
     .await;
     let before = answered.load(Ordering::SeqCst);
+    assert_eq!(stats.snapshot()[0].holding, 3, "all three senders held now");
+    assert!(stats.health().short().ends_with("holding 3 senders"));
     // B is shut: nothing moves, so held senders stay held (bounded check:
     // a few more snapshots must not see new answers or any drop).
     for _ in 0..20 {
@@ -664,6 +666,7 @@ async fn a_healthy_upstream_that_falls_behind_holds_senders_and_drops_nothing() 
     assert_eq!((s.dropped, s.failed, s.queued, s.in_flight), (0, 0, 0, 0));
     assert!(s.held >= 3 && s.held <= 30, "{s:?}");
     assert_eq!(s.held_to_limit, 0, "room released them, not the limit");
+    assert_eq!(s.holding, 0, "none held any more");
     assert_eq!(stats.to_json()[0]["held"], s.held);
     assert_eq!(g.stop().await.undelivered_total(), 0);
 }
@@ -820,7 +823,11 @@ async fn identical_alerts_go_out_at_once_and_every_keys_order_holds() {
         s[0].delivered == 2 && s[0].in_flight == 4
     })
     .await;
-    assert_eq!(g.gate.waiting.load(Ordering::SeqCst), 4);
+    let gate = g.gate.clone();
+    wait_for("the run of 4 waiting at B", &stats, |_| {
+        gate.waiting.load(Ordering::SeqCst) == 4
+    })
+    .await;
     g.gate.open(4);
     wait_for("the rest of the run", &stats, |s| {
         s[0].delivered == 2 + 4 && s[0].in_flight == 2

@@ -739,6 +739,7 @@ fn held_senders_are_shown_only_once_there_were_some() {
     let behind = UpstreamSnapshot {
         queued: 50_000,
         held: 1_234,
+        holding: 12,
         ..healthy_upstream(50071)
     };
     let mut h = Harness::live(160, 45).with_forward(forwarding(vec![(behind, vec![])]));
@@ -748,6 +749,11 @@ fn held_senders_are_shown_only_once_there_were_some() {
     assert!(
         screen.contains("queued 50,000 · in flight 0 · senders held 1,234"),
         "{screen}"
+    );
+    let status = line_with(&screen, "listen 127.0.0.1:50051");
+    assert!(
+        status.contains("failed 0 · holding 12 senders"),
+        "held right now, in the status bar: {status}"
     );
 }
 

@@ -204,21 +204,28 @@ pub struct ForwardHealth {
     pub dropped: u64,
     pub queued: u64,
     pub in_flight: u64,
+    /// Sender answers held right now because an upstream is behind.
+    pub holding: u64,
 }
 
 impl ForwardHealth {
-    /// e.g. `fwd 1/2 up, 1 down · queued 52 · dropped 0 · failed 3`.
+    /// e.g. `fwd 1/2 up, 1 down · queued 52 · dropped 0 · failed 3`, and
+    /// `· holding 12 senders` while answers are held.
     pub fn short(&self) -> String {
         let mut s = format!("fwd {}/{} up", self.up, self.upstreams);
         if self.down > 0 {
             s.push_str(&format!(", {} down", self.down));
         }
-        format!(
+        s = format!(
             "{s} · queued {} · dropped {} · failed {}",
             self.queued + self.in_flight,
             self.dropped,
             self.failed
-        )
+        );
+        if self.holding > 0 {
+            s.push_str(&format!(" · holding {} senders", self.holding));
+        }
+        s
     }
 }
 
@@ -269,6 +276,7 @@ impl ForwardStats {
             h.dropped += s.dropped;
             h.queued += s.queued;
             h.in_flight += s.in_flight;
+            h.holding += s.holding;
         }
         h
     }

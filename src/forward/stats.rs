@@ -192,6 +192,8 @@ pub struct UpstreamSnapshot {
     /// than room in the queue.
     pub held: u64,
     pub held_to_limit: u64,
+    /// Sender answers being held right now.
+    pub holding: u64,
 }
 
 impl UpstreamSnapshot {
@@ -230,6 +232,7 @@ impl UpstreamSnapshot {
             "last_error_age_s": self.last_error_age.map(|d| d.as_secs()),
             "held": self.held,
             "held_to_limit": self.held_to_limit,
+            "holding": self.holding,
         })
     }
 }
@@ -948,6 +951,7 @@ impl Upstream {
             last_error_age: g.last_error.as_ref().map(|(_, t)| now.duration_since(*t)),
             held: self.backlog.held.load(Ordering::Relaxed),
             held_to_limit: self.backlog.held_to_limit.load(Ordering::Relaxed),
+            holding: self.backlog.waiting.load(Ordering::Relaxed) as u64,
         }
     }
 
@@ -982,8 +986,8 @@ impl super::ForwardStats {
     /// they balance; `in_flight` alerts get placeholder seqs), `retries`,
     /// `queue_capacity`, `rate` (kept as given), the recent latency
     /// `latency_p50`/`latency_p99` (also the whole-run ones; the `*_total`
-    /// fields are ignored), `last_error` with its age, `held` and
-    /// `held_to_limit`. The outcomes list sets
+    /// fields are ignored), `last_error` with its age, `held`,
+    /// `held_to_limit` and `holding`. The outcomes list sets
     /// per-alert outcomes `(seq, outcome)` for [`super::ForwardStats::outcomes`].
     pub fn for_display(
         mode: crate::cli::ForwardMode,
@@ -1034,6 +1038,7 @@ impl super::ForwardStats {
                 let b = &up.backlog;
                 b.held.store(s.held, Ordering::Relaxed);
                 b.held_to_limit.store(s.held_to_limit, Ordering::Relaxed);
+                b.waiting.store(s.holding as usize, Ordering::Relaxed);
                 Arc::new(up)
             })
             .collect();

@@ -243,6 +243,7 @@ pub fn upstream(port: u16, state: UpstreamState, for_s: u64) -> UpstreamSnapshot
         last_error_age: None,
         held: 0,
         held_to_limit: 0,
+        holding: 0,
     }
 }
 

@@ -618,7 +618,8 @@ fn status_line(app: &App, t: &Theme, width: u16) -> Line<'static> {
 
 /// Forwarding health for the status bar, e.g. `fwd 1/2 up, 1 down ·
 /// queued 52 · dropped 0 · failed 3` (queued counts those in flight too);
-/// `short` keeps only what needs attention: `fwd 1/2 up, 1 down · failed 3`.
+/// `short` keeps only what needs attention: `fwd 1/2 up, 1 down · failed 3`;
+/// both add `· holding N senders` while backpressure holds answers.
 pub fn forward_health_text(h: &ForwardHealth, short: bool) -> String {
     let mut s = format!("fwd {}/{} up", h.up, h.upstreams);
     if h.down > 0 {
@@ -634,6 +635,10 @@ pub fn forward_health_text(h: &ForwardHealth, short: bool) -> String {
         if n > 0 || !short {
             s.push_str(&format!(" · {label} {}", thousands(n)));
         }
+    }
+    if h.holding > 0 {
+        // The tee is slowing the senders down right now: always worth a look.
+        s.push_str(&format!(" · holding {} senders", thousands(h.holding)));
     }
     s
 }
