@@ -3,7 +3,7 @@
 //! **tee** (default): each upstream has its own bounded queue, fed from a
 //! hub subscription by a task that never waits on the upstream, and
 //! `concurrency` lanes that send over one lazily connected HTTP/2 channel,
-//! all on one forwarding thread (see `forward_thread`).
+//! on a forwarding thread of its own (see `forward_thread`).
 //! An alert's lane is chosen by its (owner, repo, policy) key and a lane
 //! sends one alert at a time, so each key's alerts arrive in order (also
 //! across retries) — except a run of identical requests, which the upstream
@@ -294,8 +294,8 @@ pub struct Forwarder {
     hook: Option<Arc<dyn AcceptHook>>,
     feeders: Vec<JoinHandle<()>>,
     lanes: Vec<JoinHandle<()>>,
-    /// The forwarding thread's runtime ends when this is dropped.
-    _thread: Stopper,
+    /// The forwarding threads' runtimes end when these are dropped.
+    _threads: Vec<Stopper>,
 }
 
 /// Stops the forwarding thread when dropped (also when the forwarder is
@@ -310,12 +310,13 @@ impl Drop for Stopper {
     }
 }
 
-/// A thread with its own single-threaded runtime for the feeders, the lanes
-/// and the upstream connections. Why: a forwarded alert passes through
+/// A thread with its own single-threaded runtime for one upstream: its
+/// feeder, lanes and connections. Why: a forwarded alert passes through
 /// several tasks (feeder, lane, the channel's buffer, the HTTP/2
 /// connection) and back; on one thread each hand-over is a queue push,
 /// while across the sink's worker threads each was a futex wake-up — the
-/// scheduler time that dominated the tee's profile.
+/// scheduler time that dominated the tee's profile. One thread per
+/// upstream, so several upstreams use several cores.
 fn forward_thread() -> Result<(tokio::runtime::Handle, Stopper), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -386,11 +387,14 @@ impl Forwarder {
         let mut lanes = Vec::new();
         let mut hook: Option<Arc<dyn AcceptHook>> = None;
         let mut tees = Vec::new();
-        let (rt, thread) = forward_thread()?;
-        // Channels spawn their connection tasks on the forwarding thread.
-        let _in_rt = rt.enter();
+        let mut threads = Vec::new();
         for (i, target) in config.upstreams.iter().enumerate() {
             let url = target.normalized_url()?;
+            // Each upstream on a thread of its own; its channels spawn their
+            // connection tasks there.
+            let (rt, thread) = forward_thread()?;
+            threads.push(thread);
+            let _in_rt = rt.enter();
             let mut clients = Vec::new();
             for _ in 0..config.connections.max(1) {
                 let channel = target.endpoint()?.connect_lazy();
@@ -443,7 +447,7 @@ impl Forwarder {
             hook,
             feeders,
             lanes,
-            _thread: thread,
+            _threads: threads,
         })
     }
 
