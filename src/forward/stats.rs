@@ -483,8 +483,9 @@ pub(crate) struct Backlog {
     high: usize,
     /// Senders being held; wake-ups are only sent while there are some.
     pub(crate) waiting: AtomicUsize,
-    /// Notified (all waiters) when the queue shrinks or the state changes;
-    /// each waiter checks its own alert again.
+    /// Wakes as many held senders as there is room for below the mark when
+    /// the queue shrinks, and all of them when the state changes; each
+    /// checks its own alert again.
     pub(crate) room: Notify,
     /// Sender answers held because this upstream was behind.
     pub(crate) held: AtomicU64,
@@ -701,12 +702,28 @@ impl Upstream {
             let us = t.saturating_duration_since(b.base).as_micros() as u64 + 1;
             b.last_answer_us.store(us, Ordering::Relaxed);
         }
-        let shrank = b.queued.swap(g.queued, Ordering::Relaxed) > g.queued;
+        let freed = b
+            .queued
+            .swap(g.queued, Ordering::Relaxed)
+            .saturating_sub(g.queued);
         let up = g.state == UpstreamState::Up;
         let changed = b.up.swap(up, Ordering::Relaxed) != up
             || b.closed.swap(g.input_closed, Ordering::Relaxed) != g.input_closed;
-        if (shrank || changed) && b.waiting.load(Ordering::Relaxed) > 0 {
+        let waiting = b.waiting.load(Ordering::Relaxed);
+        if waiting == 0 {
+            return;
+        }
+        if changed {
+            // Down, hung or closed: nobody should wait any more.
             b.room.notify_waiters();
+        } else if freed > 0 && g.queued < b.high {
+            // As many held senders as there is room below the mark:
+            // releasing all of them at once lets them all send at once, and
+            // the queue overshoots; waking one that is still behind is
+            // wasted.
+            for _ in 0..(b.high - g.queued).min(waiting) {
+                b.room.notify_one();
+            }
         }
     }
 
