@@ -334,21 +334,7 @@ async fn deliver(
             _ => (Reach::Answered, Some(latency)),
         };
         let uses_budget = match class {
-            Class::Permanent => {
-                up.finish(
-                    Some(lane),
-                    r.seq,
-                    Finish::Failed {
-                        code: status.code(),
-                        message,
-                        attempts,
-                        reach,
-                        latency,
-                    },
-                );
-                return;
-            }
-            Class::Transient => true,
+            Class::Permanent | Class::Transient => true,
             Class::Unreachable => {
                 let now = up.answers();
                 let others_got_through = now != answers_before;
@@ -356,21 +342,18 @@ async fn deliver(
                 others_got_through
             }
         };
+        if class == Class::Permanent || (uses_budget && used >= cfg.retries) {
+            let how = Finish::Failed {
+                code: status.code(),
+                message,
+                attempts,
+                reach,
+                latency,
+            };
+            up.finish(Some(lane), r.seq, how);
+            return;
+        }
         if uses_budget {
-            if used >= cfg.retries {
-                up.finish(
-                    Some(lane),
-                    r.seq,
-                    Finish::Failed {
-                        code: status.code(),
-                        message,
-                        attempts,
-                        reach,
-                        latency,
-                    },
-                );
-                return;
-            }
             used += 1;
             waits = used;
         } else {

@@ -1117,6 +1117,18 @@ mod tests {
         up.enqueue(&mut batch, &mut woken);
     }
 
+    fn delivered(up: &Upstream, seq: u64) {
+        let latency = Duration::from_millis(1);
+        up.finish(
+            Some(0),
+            seq,
+            Finish::Delivered {
+                attempts: 1,
+                latency,
+            },
+        );
+    }
+
     fn seqs(run: &[Arc<AlertRecord>]) -> Vec<u64> {
         run.iter().map(|r| r.seq).collect()
     }
@@ -1146,27 +1158,13 @@ mod tests {
         assert_eq!((snap.queued, snap.in_flight), (6, 2));
         assert!(snap.balances());
         for r in &run {
-            up.finish(
-                Some(0),
-                r.seq,
-                Finish::Delivered {
-                    attempts: 1,
-                    latency: Duration::from_millis(1),
-                },
-            );
+            delivered(&up, r.seq);
         }
         let mut runs = Vec::new();
         while let Take::Run = up.take(0, 64, &mut run) {
             runs.push(seqs(&run));
             for r in &run {
-                up.finish(
-                    Some(0),
-                    r.seq,
-                    Finish::Delivered {
-                        attempts: 1,
-                        latency: Duration::from_millis(1),
-                    },
-                );
+                delivered(&up, r.seq);
             }
         }
         assert_eq!(runs, [vec![3], vec![4], vec![5], vec![6, 7], vec![8]]);
@@ -1181,14 +1179,7 @@ mod tests {
         assert!(!up.backlog.behind(3), "connecting: not behind");
         let mut run = Vec::new();
         let _ = up.take(0, 1, &mut run);
-        up.finish(
-            Some(0),
-            run[0].seq,
-            Finish::Delivered {
-                attempts: 1,
-                latency: Duration::from_millis(1),
-            },
-        );
+        delivered(&up, run[0].seq);
         assert!(up.backlog.behind(3), "up, 2 of 4 queued");
         let _ = up.take(0, 1, &mut run);
         assert!(!up.backlog.behind(3), "1 of 4 queued");
@@ -1216,14 +1207,7 @@ mod tests {
         queued(&up, &[("a", true, ""), ("b", true, ""), ("c", true, "")]);
         let mut run = Vec::new();
         let _ = up.take(0, 1, &mut run);
-        up.finish(
-            Some(0),
-            run[0].seq,
-            Finish::Delivered {
-                attempts: 1,
-                latency: Duration::from_millis(1),
-            },
-        );
+        delivered(&up, run[0].seq);
         let now = Instant::now();
         assert!(up.backlog.behind_at(3, now), "answered just now");
         assert!(
