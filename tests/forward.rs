@@ -61,6 +61,11 @@ fn fast(urls: Vec<String>) -> ForwardConfig {
     c
 }
 
+/// The status bar's forwarding text, as the TUI shows it.
+fn health_line(stats: &ForwardStats) -> String {
+    sinkwatch::ui::render::forward_health_text(&stats.health(), false)
+}
+
 fn hub() -> Arc<Hub> {
     Hub::new(StoreLimits::default(), 1 << 16)
 }
@@ -446,9 +451,9 @@ async fn a_full_queue_drops_exactly_and_shutdown_reports_every_undelivered_alert
     );
     assert_eq!(stats.health().dropped, snap.dropped);
     assert!(
-        stats.health().short().contains("1 down"),
+        health_line(&stats).contains("1 down"),
         "{}",
-        stats.health().short()
+        health_line(&stats)
     );
     assert_eq!(
         stats.outcome(100),
@@ -642,7 +647,7 @@ async fn a_healthy_upstream_that_falls_behind_holds_senders_and_drops_nothing() 
     })
     .await;
     let before = answered.load(Ordering::SeqCst);
-    assert!(stats.health().short().ends_with("holding 3 senders"));
+    assert!(health_line(&stats).ends_with("holding 3 senders"));
     // B is shut: nothing moves, so held senders stay held (bounded check:
     // a few more snapshots must not see new answers or any drop).
     for _ in 0..20 {
@@ -1567,35 +1572,34 @@ fn undelivered_alerts_are_listed_in_the_record_file_and_counted_on_exit() {
 #[test]
 fn bad_forward_options_are_usage_errors() {
     use common::binary::{bin, output};
-    let out = output(bin().args([
-        "--no-tui",
-        "--listen",
-        "127.0.0.1:0",
-        "--forward",
-        "ftp://x:1",
-    ]));
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("ftp://x:1"));
-    let out = output(bin().args([
-        "--no-tui",
-        "--listen",
-        "127.0.0.1:0",
-        "--forward",
-        "127.0.0.1:1",
-        "--forward-ca",
-        "/nonexistent/ca.pem",
-    ]));
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/ca.pem"));
-    let out = output(bin().args([
-        "--no-tui",
-        "--listen",
-        "127.0.0.1:0",
-        "--forward-mode",
-        "proxy",
-    ]));
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("needs an upstream"));
+    // (extra arguments, what the one line on stderr must name)
+    let cases: [(&[&str], &str); 4] = [
+        (&["--forward", "ftp://x:1"], "ftp://x:1"),
+        (
+            &[
+                "--forward",
+                "127.0.0.1:1",
+                "--forward-ca",
+                "/nonexistent/ca.pem",
+            ],
+            "/nonexistent/ca.pem",
+        ),
+        (&["--forward-mode", "proxy"], "needs an upstream"),
+        (
+            &["--forward", "127.0.0.1:1", "--forward-when-behind", "block"],
+            "invalid value 'block' for '--forward-when-behind",
+        ),
+    ];
+    for (extra, named) in cases {
+        let out = output(
+            bin()
+                .args(["--no-tui", "--listen", "127.0.0.1:0"])
+                .args(extra),
+        );
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(named), "{extra:?}: {err}");
+    }
 }
 
 /// Forwarding capacity, in process: alerts go straight into A's hub (no

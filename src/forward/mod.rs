@@ -208,27 +208,6 @@ pub struct ForwardHealth {
     pub holding: u64,
 }
 
-impl ForwardHealth {
-    /// e.g. `fwd 1/2 up, 1 down · queued 52 · dropped 0 · failed 3`, and
-    /// `· holding 12 senders` while answers are held.
-    pub fn short(&self) -> String {
-        let mut s = format!("fwd {}/{} up", self.up, self.upstreams);
-        if self.down > 0 {
-            s.push_str(&format!(", {} down", self.down));
-        }
-        s = format!(
-            "{s} · queued {} · dropped {} · failed {}",
-            self.queued + self.in_flight,
-            self.dropped,
-            self.failed
-        );
-        if self.holding > 0 {
-            s.push_str(&format!(" · holding {} senders", self.holding));
-        }
-        s
-    }
-}
-
 impl ForwardStats {
     pub fn mode(&self) -> ForwardMode {
         self.mode
