@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::cli::{Command, LoadArgs, ReplayArgs, SendArgs};
+use crate::cli::{Command, LoadArgs, ReplayArgs, SendArgs, TargetArgs};
 use crate::client::Target;
 use crate::client::diagnose::{self, Stage};
 use crate::proto::AlertRequest;
@@ -24,24 +24,48 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
             // The config file and the theme (`--theme`, else the file's),
             // loaded once and here: a bad one is a config error (exit 2),
             // one line before the alternate screen.
-            let (file, _) = crate::config::load(a.config.as_deref())?;
-            let theme = crate::ui::live::load_theme(a.theme.as_deref().or(file.theme.as_deref()))
-                .map_err(Failure::Usage)?;
-            let fps = file
-                .fps
-                .map_or(crate::config::DEFAULT_FPS, |c| c.0.min(240) as u32)
-                .max(1);
-            crate::ui::run_open(&a, theme, fps).map_err(Failure::Runtime)
+            // The same merge as a run: `--theme` over the file's.
+            let settings = crate::config::settings(&crate::config::RunArgs {
+                config: a.config.clone(),
+                theme: a.theme.clone(),
+                ..Default::default()
+            })?;
+            let theme =
+                crate::ui::live::load_theme(Some(&settings.theme)).map_err(Failure::Usage)?;
+            crate::ui::run_open(&a, theme, settings.fps).map_err(Failure::Runtime)
         }
         Command::Config => {
-            print!("{}", crate::config::DEFAULT_CONFIG);
+            print!("{}", crate::config::default_config());
             Ok(())
         }
     }
 }
 
+/// A client's target from its options, reading the files they name
+/// (errors name the file).
+fn target(args: &TargetArgs) -> Result<Target, String> {
+    let read = |p: &std::path::Path, what: &str| {
+        std::fs::read(p).map_err(|e| format!("cannot read {what} {}: {e}", p.display()))
+    };
+    let token = match &args.token_file {
+        Some(p) => Some(crate::config::read_token(p).map_err(|e| e.0)?),
+        None => None,
+    };
+    let ca_pem = args.ca.as_deref().map(|p| read(p, "CA file")).transpose()?;
+    let client_identity = match (&args.client_cert, &args.client_key) {
+        (Some(c), Some(k)) => Some((read(c, "client certificate")?, read(k, "client key")?)),
+        _ => None,
+    };
+    Ok(Target {
+        url: args.to.clone(),
+        token,
+        ca_pem,
+        client_identity,
+    })
+}
+
 fn send(a: SendArgs) -> Result<(), Failure> {
-    let target = Target::from_args(&a.target).map_err(Failure::Usage)?;
+    let target = target(&a.target).map_err(Failure::Usage)?;
     target.check().map_err(Failure::Usage)?;
     let details = match (&a.details, &a.details_file) {
         (Some(d), _) => d.clone(),
@@ -84,7 +108,7 @@ fn send(a: SendArgs) -> Result<(), Failure> {
 }
 
 fn load(a: LoadArgs) -> Result<(), Failure> {
-    let target = Target::from_args(&a.target).map_err(Failure::Usage)?;
+    let target = target(&a.target).map_err(Failure::Usage)?;
     target.check().map_err(Failure::Usage)?;
     if a.concurrency == 0 {
         return Err(Failure::Usage("--concurrency: must be at least 1".into()));
@@ -133,7 +157,7 @@ fn load(a: LoadArgs) -> Result<(), Failure> {
 }
 
 fn replay(a: ReplayArgs) -> Result<(), Failure> {
-    let target = Target::from_args(&a.target).map_err(Failure::Usage)?;
+    let target = target(&a.target).map_err(Failure::Usage)?;
     target.check().map_err(Failure::Usage)?;
     let speed: crate::client::replay::Speed = a.speed.parse().map_err(Failure::Usage)?;
     let file = std::fs::File::open(&a.file)

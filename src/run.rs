@@ -9,8 +9,6 @@ use tokio::sync::watch;
 
 use crate::config::{ConfigError, Settings};
 use crate::hub::Hub;
-use crate::model::StoreLimits;
-use crate::model::store::DEFAULT_TRANSITIONS;
 use crate::record::{WriterStats, spawn_writer};
 use crate::sink::{SinkConfig, TlsFiles};
 
@@ -75,20 +73,13 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         t.load().map_err(Failure::Usage)?;
     }
     let headless = settings.no_tui || !std::io::stdout().is_terminal();
-    // The TUI's theme, loaded once: a bad theme is a config error (exit 2),
-    // reported before binding. `None` exactly when headless.
-    let theme = if headless {
-        None
-    } else {
-        Some(crate::ui::live::load_theme(settings.theme.as_deref()).map_err(Failure::Usage)?)
-    };
+    // The TUI's theme, loaded once and in every mode: a bad theme is a
+    // config error (exit 2) reported before binding, also headless (a
+    // config that only fails once someone runs the TUI is a trap).
+    let theme = crate::ui::live::load_theme(Some(&settings.theme)).map_err(Failure::Usage)?;
+    let theme = (!headless).then_some(theme);
     // Forwarding options and files are checked before anything is bound.
-    let forward_config =
-        if settings.forward.is_empty() && settings.forward_mode == crate::cli::ForwardMode::Tee {
-            None
-        } else {
-            Some(crate::forward::ForwardConfig::from_settings(&settings).map_err(Failure::Usage)?)
-        };
+    let forward_config = settings.forward_config().map_err(Failure::Usage)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -111,14 +102,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         tracing::warn!("{w}");
     }
 
-    let hub = Hub::new(
-        StoreLimits {
-            history: settings.history,
-            transitions: DEFAULT_TRANSITIONS,
-            ..StoreLimits::default()
-        },
-        settings.queue,
-    );
+    let hub = Hub::new(settings.store_limits(), settings.queue);
 
     // Consumers subscribe before the server starts: they miss nothing.
     let mut recorder = None;
@@ -168,7 +152,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             .block_on(async { tokio::net::TcpListener::from_std(std_listener) })
             .map_err(|e| Failure::Runtime(format!("cannot listen on {local}: {e}")))?;
         let config = SinkConfig {
-            limits: settings.limits.clone(),
+            limits: settings.sink_limits(),
             token: token.clone(),
             tls: tls.clone(),
             hook: forwarder.as_ref().and_then(|f| f.hook()),
@@ -228,7 +212,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         });
     }
 
-    if let (true, Some(every)) = (headless, settings.stats_interval) {
+    if let (true, Some(every)) = (headless, settings.stats_every()) {
         let hub = hub.clone();
         let forward = forward_stats.clone();
         let outputs: Vec<(String, Arc<WriterStats>)> = printer

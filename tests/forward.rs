@@ -702,7 +702,7 @@ async fn when_behind_drop_answers_at_once_and_counts_the_drops() {
     let g = Gated::start(|c| {
         c.queue = 8;
         c.concurrency = 1;
-        c.when_behind = sinkwatch::cli::WhenBehind::Drop;
+        c.when_behind = sinkwatch::forward::WhenBehind::Drop;
     })
     .await;
     let stats = g.stats.clone();
@@ -1037,7 +1037,7 @@ async fn proxy_to(
 ) -> (TestSink, Arc<ForwardStats>, Forwarder) {
     let a_hub = hub();
     let mut cfg = fast(urls);
-    cfg.mode = sinkwatch::cli::ForwardMode::Proxy;
+    cfg.mode = sinkwatch::forward::ForwardMode::Proxy;
     tweak(&mut cfg);
     let fwd = Forwarder::start(&a_hub, cfg).unwrap();
     let a = TestSink::start_with_hub(
@@ -1199,7 +1199,7 @@ async fn proxy_passes_metadata_but_never_the_senders_token() {
     let mut targets = vec![Target::plain(b.url())];
     targets[0].token = Some("upstream-secret".into());
     let mut cfg = ForwardConfig::new(targets);
-    cfg.mode = sinkwatch::cli::ForwardMode::Proxy;
+    cfg.mode = sinkwatch::forward::ForwardMode::Proxy;
     cfg.pass_metadata = true;
     let fwd = Forwarder::start(&a_hub, cfg).unwrap();
     let a = TestSink::start_with_hub(

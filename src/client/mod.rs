@@ -7,7 +7,6 @@ pub mod diagnose;
 pub mod load;
 pub mod replay;
 
-use std::path::Path;
 use std::time::Duration;
 
 use tonic::metadata::{Ascii, MetadataValue};
@@ -15,7 +14,6 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-use crate::cli::TargetArgs;
 use crate::proto::alert_sink_client::AlertSinkClient;
 
 /// Adds `authorization: Bearer …` when a token is set.
@@ -55,28 +53,6 @@ pub struct Target {
 }
 
 impl Target {
-    /// From the CLI, reading the files it names (errors name the file).
-    pub fn from_args(args: &TargetArgs) -> Result<Target, String> {
-        let read = |p: &Path, what: &str| {
-            std::fs::read(p).map_err(|e| format!("cannot read {what} {}: {e}", p.display()))
-        };
-        let token = match &args.token_file {
-            Some(p) => Some(crate::config::read_token(p).map_err(|e| e.0)?),
-            None => None,
-        };
-        let ca_pem = args.ca.as_deref().map(|p| read(p, "CA file")).transpose()?;
-        let client_identity = match (&args.client_cert, &args.client_key) {
-            (Some(c), Some(k)) => Some((read(c, "client certificate")?, read(k, "client key")?)),
-            _ => None,
-        };
-        Ok(Target {
-            url: args.to.clone(),
-            token,
-            ca_pem,
-            client_identity,
-        })
-    }
-
     pub fn plain(url: impl Into<String>) -> Target {
         Target {
             url: url.into(),

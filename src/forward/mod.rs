@@ -59,7 +59,6 @@ pub use stats::{
     DropReason, Outcome, Role, SeqRanges, Undelivered, UpstreamSnapshot, UpstreamState,
 };
 
-use crate::cli::{ForwardMode, WhenBehind};
 use crate::client::Target;
 use crate::hub::Hub;
 use crate::sink::AcceptHook;
@@ -78,6 +77,25 @@ pub const DEFAULT_CONCURRENCY: usize = 64;
 pub const DEFAULT_RETRIES: u32 = 5;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+/// tee: answer the sender at once; proxy: answer with the first
+/// upstream's status.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum ForwardMode {
+    #[default]
+    Tee,
+    Proxy,
+}
+
+/// What a tee does when a healthy upstream falls behind.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum WhenBehind {
+    /// Hold senders' answers (backpressure): nothing is dropped.
+    #[default]
+    Wait,
+    /// Answer at once; the queue fills, then drops (counted).
+    Drop,
+}
 
 /// How to forward.
 #[derive(Clone, Debug)]
@@ -124,48 +142,6 @@ impl ForwardConfig {
             pass_metadata: false,
             outcomes: stats::DEFAULT_OUTCOMES,
         }
-    }
-
-    /// From the merged settings: reads `--forward-ca` and
-    /// `--forward-token-file` (errors name the file) and checks the URLs.
-    pub fn from_settings(s: &crate::config::Settings) -> Result<ForwardConfig, String> {
-        let token = match &s.forward_token_file {
-            Some(p) => Some(crate::config::read_token(p).map_err(|e| e.0)?),
-            None => None,
-        };
-        let ca_pem = match &s.forward_ca {
-            Some(p) => Some(
-                std::fs::read(p)
-                    .map_err(|e| format!("cannot read forward CA file {}: {e}", p.display()))?,
-            ),
-            None => None,
-        };
-        let mut upstreams = Vec::new();
-        for url in &s.forward {
-            let target = Target {
-                url: url.clone(),
-                token: token.clone(),
-                ca_pem: ca_pem.clone(),
-                client_identity: None,
-            };
-            target
-                .normalized_url()
-                .map_err(|e| format!("--forward: {e}"))?;
-            upstreams.push(target);
-        }
-        if s.forward_mode == ForwardMode::Proxy && upstreams.is_empty() {
-            return Err("--forward-mode proxy needs an upstream (--forward URL)".into());
-        }
-        Ok(ForwardConfig {
-            mode: s.forward_mode,
-            queue: s.forward_queue,
-            when_behind: s.forward_when_behind,
-            concurrency: s.forward_concurrency,
-            retries: s.forward_retries,
-            timeout: s.forward_timeout,
-            pass_metadata: s.forward_metadata,
-            ..ForwardConfig::new(upstreams)
-        })
     }
 }
 

@@ -1007,7 +1007,7 @@ impl super::ForwardStats {
     /// `held_to_limit` and `holding`. The outcomes list sets
     /// per-alert outcomes `(seq, outcome)` for [`super::ForwardStats::outcomes`].
     pub fn for_display(
-        mode: crate::cli::ForwardMode,
+        mode: crate::forward::ForwardMode,
         upstreams: Vec<(UpstreamSnapshot, Vec<(u64, Outcome)>)>,
     ) -> super::ForwardStats {
         let now = Instant::now();

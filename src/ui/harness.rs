@@ -21,7 +21,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 
-use crate::cli::ForwardMode;
+use crate::forward::ForwardMode;
 use crate::forward::{ForwardStats, Outcome as FwdOutcome, Role, UpstreamSnapshot, UpstreamState};
 use crate::hub::Hub;
 use crate::model::{NewAlert, StoreLimits};

@@ -1816,8 +1816,8 @@ fn draw_forwarding(frame: &mut Frame, app: &mut App, t: &Theme, area: Rect) {
         .filter(|s| s.state == UpstreamState::Down)
         .count();
     let mode = match fwd.mode() {
-        crate::cli::ForwardMode::Tee => "tee",
-        crate::cli::ForwardMode::Proxy => "proxy",
+        crate::forward::ForwardMode::Tee => "tee",
+        crate::forward::ForwardMode::Proxy => "proxy",
     };
     let mut title = vec![Span::styled(format!("{mode} · {up}/{n} up"), t.title)];
     if down > 0 {

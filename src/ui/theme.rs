@@ -458,10 +458,13 @@ impl Loader<'_> {
             ),
             None => String::new(),
         };
+        let hint = crate::suggest::did_you_mean(name_or_file, BUILTIN_NAMES.iter().copied())
+            .map(|n| format!("; did you mean `{n}`?"))
+            .unwrap_or_default();
         Err(ThemeError::new(
             origin,
             format!(
-                "unknown theme `{name_or_file}` (built-in themes: {}{searched})",
+                "unknown theme `{name_or_file}` (built-in themes: {}{searched}){hint}",
                 BUILTIN_NAMES.join(", ")
             ),
         ))
