@@ -43,8 +43,11 @@
 //! secret between it and sinkwatch; the upstream gets its own from
 //! `--forward-token-file`) and per-hop HTTP/gRPC headers.
 
+pub mod outcome;
 pub mod send;
-pub mod stats;
+pub mod snapshot;
+pub mod undelivered;
+pub mod upstream;
 
 mod pace;
 mod proxy;
@@ -55,14 +58,14 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 pub use send::Backoff;
-pub use stats::{
+pub use upstream::{
     DropReason, Outcome, Role, SeqRanges, Undelivered, UpstreamSnapshot, UpstreamState,
 };
 
 use crate::client::Target;
 use crate::hub::Hub;
 use crate::sink::AcceptHook;
-use stats::Upstream;
+use upstream::Upstream;
 
 /// Default queue capacity per upstream: a whole scan cycle of a
 /// 10,000-repo org (≈ 90,000 alerts, DESIGN §2) fits, so a burst is
@@ -133,14 +136,14 @@ impl ForwardConfig {
             mode: ForwardMode::Tee,
             queue: DEFAULT_QUEUE,
             when_behind: WhenBehind::Wait,
-            stall: stats::DEFAULT_STALL,
+            stall: upstream::DEFAULT_STALL,
             concurrency: DEFAULT_CONCURRENCY,
             connections: 1,
             retries: DEFAULT_RETRIES,
             timeout: DEFAULT_TIMEOUT,
             backoff: Backoff::default(),
             pass_metadata: false,
-            outcomes: stats::DEFAULT_OUTCOMES,
+            outcomes: upstream::DEFAULT_OUTCOMES,
         }
     }
 }
@@ -154,7 +157,7 @@ impl ForwardConfig {
 /// - [`ForwardStats::health`]: totals for the status bar.
 /// - [`ForwardStats::outcome`] / [`ForwardStats::outcomes`]: what happened to
 ///   alert `seq` upstream — the Details pane (recent alerts only: the last
-///   [`stats::DEFAULT_OUTCOMES`] seqs per upstream).
+///   [`upstream::DEFAULT_OUTCOMES`] seqs per upstream).
 pub struct ForwardStats {
     mode: ForwardMode,
     upstreams: Vec<Arc<Upstream>>,

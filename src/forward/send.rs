@@ -8,7 +8,7 @@ use tokio::sync::broadcast;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
-use super::stats::{Finish, Reach, Take, Upstream};
+use super::upstream::{Finish, Reach, Take, Upstream};
 use crate::client::Client;
 use crate::client::diagnose::{self, Stage};
 use crate::model::AlertRecord;

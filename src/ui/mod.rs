@@ -1,5 +1,6 @@
 pub mod app;
 pub mod fmt;
+#[cfg(any(test, feature = "test-support"))]
 pub mod harness;
 pub mod help;
 pub mod index;

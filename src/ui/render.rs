@@ -14,7 +14,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
 
-use crate::forward::stats::DEFAULT_OUTCOMES;
+use crate::forward::upstream::DEFAULT_OUTCOMES;
 use crate::forward::{ForwardHealth, Outcome, Role, UpstreamSnapshot, UpstreamState};
 use crate::hub::Hub;
 use crate::model::store::{KeyId, KeyState, Peer, Transition};
