@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use sinkwatch::client::Target;
 use sinkwatch::forward::{ForwardConfig, Forwarder};
+use sinkwatch::grpc::Target;
 use sinkwatch::hub::Hub;
 use sinkwatch::model::StoreLimits;
 use sinkwatch::sink::SinkConfig;

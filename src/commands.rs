@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use crate::cli::{Command, LoadArgs, ReplayArgs, SendArgs, TargetArgs};
-use crate::client::Target;
-use crate::client::diagnose::{self, Stage};
+use crate::grpc::Target;
+use crate::grpc::diagnose::{self, Stage};
 use crate::proto::AlertRequest;
 use crate::run::Failure;
 

@@ -18,6 +18,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod forward;
+pub mod grpc;
 pub mod hub;
 pub mod logging;
 pub mod model;

@@ -196,7 +196,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         } else {
             local
         };
-        let mut target = crate::client::Target::plain(format!("{scheme}://{host}"));
+        let mut target = crate::grpc::Target::plain(format!("{scheme}://{host}"));
         target.token = token.clone();
         if let Some(t) = &tls {
             // The demo trusts the server's own certificate chain.

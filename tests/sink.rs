@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashSet;
 
 use common::{TestSink, alert};
-use sinkwatch::client::Target;
+use sinkwatch::grpc::Target;
 use sinkwatch::model::Change;
 use sinkwatch::proto::alert_sink_client::AlertSinkClient;
 use sinkwatch::sink::service::RawAlertRequest;

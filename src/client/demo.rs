@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use super::Target;
 use super::load::POLICIES;
+use crate::grpc::Target;
 use crate::proto::AlertRequest;
 
 const ORGS: [(&str, &[&str]); 5] = [
@@ -268,7 +268,7 @@ pub async fn run(target: Target, rate: f64) {
         for _ in 0..per_tick {
             let alert = world.next_alert();
             if let Err(s) = client.alert(alert).await {
-                tracing::warn!("demo: sink answered {}", super::describe_status(&s));
+                tracing::warn!("demo: sink answered {}", crate::grpc::describe_status(&s));
                 if s.code() == tonic::Code::Unavailable {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }

@@ -7,8 +7,8 @@
 use std::io::BufRead;
 use std::time::{Duration, Instant};
 
-use super::Target;
-use super::diagnose::{self, Stage};
+use crate::grpc::Target;
+use crate::grpc::diagnose::{self, Stage};
 use crate::proto::AlertRequest;
 use crate::record::{LineError, RecordedAlert, read_alerts};
 
@@ -109,7 +109,7 @@ pub async fn run(
                     Some(why) => why,
                     None => {
                         answered = true;
-                        super::describe_status(&s)
+                        crate::grpc::describe_status(&s)
                     }
                 };
                 progress(&format!("seq {seq}: {msg}"));

@@ -2,8 +2,8 @@
 //! engines are handed plain values and never read the option layer.
 
 use super::{ConfigError, Settings};
-use crate::client::Target;
 use crate::forward::{ForwardConfig, ForwardMode};
+use crate::grpc::Target;
 use crate::model::StoreLimits;
 use crate::model::store::DEFAULT_TRANSITIONS;
 use crate::sink::SinkLimits;

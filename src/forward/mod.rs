@@ -62,7 +62,7 @@ pub use upstream::{
     DropReason, Outcome, Role, SeqRanges, Undelivered, UpstreamSnapshot, UpstreamState,
 };
 
-use crate::client::Target;
+use crate::grpc::Target;
 use crate::hub::Hub;
 use crate::sink::AcceptHook;
 use upstream::Upstream;

@@ -12,7 +12,7 @@ use super::send::{
     Class, attempt, classify, grpc_timeout, passed_metadata, stage_of, status_detail, status_text,
 };
 use super::upstream::{Finish, Reach, Upstream};
-use crate::client::Client;
+use crate::grpc::Client;
 use crate::model::AlertRecord;
 use crate::sink::AcceptHook;
 

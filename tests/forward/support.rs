@@ -9,11 +9,11 @@ pub use std::sync::{Arc, Mutex};
 pub use std::time::{Duration, Instant};
 
 pub use crate::common::{TestSink, alert};
-pub use sinkwatch::client::Target;
 pub use sinkwatch::forward::{
     Backoff, DropReason, ForwardConfig, ForwardStats, Forwarder, Outcome, UpstreamSnapshot,
     UpstreamState,
 };
+pub use sinkwatch::grpc::Target;
 pub use sinkwatch::hub::Hub;
 pub use sinkwatch::model::{AlertRecord, StoreLimits};
 pub use sinkwatch::sink::{AcceptHook, SinkConfig, SinkLimits, TlsFiles, serve};
