@@ -142,20 +142,17 @@ async fn an_upstream_that_stops_answering_stops_holding_senders() {
         c.queue = 8;
         c.concurrency = 1;
         c.stall = Duration::from_millis(200);
-        c.timeout = BOUND;
+        // A hold limit far beyond the test's watchdog: if the senders were
+        // released by it rather than by the stall, `bounded` fails first.
+        c.timeout = Duration::from_secs(3600);
     })
     .await;
     let stats = g.stats.clone();
-    let t0 = Instant::now();
     let (answered, tasks) = senders(&g.a.url(), 3, 10);
     for t in tasks {
         bounded(t).await.unwrap();
     }
     assert_eq!(answered.load(Ordering::SeqCst), 30);
-    assert!(
-        t0.elapsed() < BOUND / 2,
-        "released by the stall, not the {BOUND:?} hold limit"
-    );
     wait_for("all seen", &stats, |s| s[0].accepted == 31).await;
     let s = &stats.snapshot()[0];
     assert!(s.held >= 1, "they were held first: {s:?}");
