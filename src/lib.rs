@@ -25,4 +25,5 @@ pub mod record;
 pub mod run;
 pub mod sanitize;
 pub mod sink;
+pub mod state;
 pub mod ui;
