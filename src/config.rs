@@ -53,6 +53,8 @@ pub struct FileConfig {
     pub forward_ca: Option<PathBuf>,
     pub forward_token_file: Option<PathBuf>,
     pub forward_metadata: Option<bool>,
+    pub state: Option<crate::state::StateChoice>,
+    pub retain: Option<crate::state::Retain>,
 }
 
 /// A listen address, checked while parsing so errors carry the line.
@@ -246,6 +248,10 @@ pub struct Settings {
     pub forward_ca: Option<PathBuf>,
     pub forward_token_file: Option<PathBuf>,
     pub forward_metadata: bool,
+    /// `--state`: see [`crate::state::StateChoice`].
+    pub state: crate::state::StateChoice,
+    /// `--retain`: `None` keeps events forever.
+    pub retain: Option<Duration>,
 }
 
 /// Merges: command line over file over defaults. Errors name the option.
@@ -386,6 +392,11 @@ pub fn merge(
         forward_ca: cli.forward_ca.clone().or(file.forward_ca),
         forward_token_file: cli.forward_token_file.clone().or(file.forward_token_file),
         forward_metadata: cli.forward_metadata || file.forward_metadata.unwrap_or(false),
+        state: cli.state.clone().or(file.state).unwrap_or_default(),
+        retain: cli
+            .retain
+            .or(file.retain)
+            .map_or(Some(crate::state::DEFAULT_RETAIN), |r| r.0),
     })
 }
 
@@ -490,6 +501,14 @@ idle-timeout: 10s
 
 # Headless: a {"kind":"stats"} line every N seconds (0: only at exit).
 stats-interval: 0
+
+# Durable state: an SQLite database restored at start (FILE, or none).
+# Default: <state dir>/sinkwatch/state-PORT.db for the TUI; none when
+# headless or with demo (unless set here or with --state).
+# state: /var/lib/sinkwatch/state.db
+# Stored events older than this are pruned (a key's latest alert is always
+# kept): a duration such as 30d or 12h, or forever.
+retain: 30d
 "#;
 
 #[cfg(test)]
@@ -553,6 +572,36 @@ mod tests {
             ..RunArgs::default()
         };
         assert!(merge(&cli, FileConfig::default(), None).is_err());
+    }
+
+    #[test]
+    fn state_options_merge_and_check() {
+        use crate::state::{Retain, StateChoice};
+        let d = merge(&RunArgs::default(), FileConfig::default(), None).unwrap();
+        assert_eq!(d.state, StateChoice::Default);
+        assert_eq!(d.retain, Some(crate::state::DEFAULT_RETAIN));
+        let file = parse_file("state: none\nretain: forever\n", "f").unwrap();
+        let s = merge(&RunArgs::default(), file, None).unwrap();
+        assert_eq!(s.state, StateChoice::Memory);
+        assert_eq!(s.retain, None);
+        let file = parse_file("state: a.db\nretain: 12h\n", "f").unwrap();
+        let cli = RunArgs {
+            state: Some(StateChoice::File("b.db".into())),
+            retain: Some(Retain(Some(Duration::from_secs(60)))),
+            ..RunArgs::default()
+        };
+        let s = merge(&cli, file, None).unwrap();
+        assert_eq!(
+            s.state,
+            StateChoice::File("b.db".into()),
+            "the command line wins"
+        );
+        assert_eq!(s.retain, Some(Duration::from_secs(60)));
+        let err = parse_file("\nretain: soon\n", "c.yaml").unwrap_err();
+        assert!(err.0.starts_with("c.yaml:2:"), "{err}");
+        assert!(err.0.contains("retain"), "{err}");
+        assert!(parse_file("retain: 0s\n", "f").is_err());
+        assert!(parse_file("state: ''\n", "f").is_err());
     }
 
     #[test]

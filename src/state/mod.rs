@@ -56,14 +56,32 @@ impl StateChoice {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for StateChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        StateChoice::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// How long events are kept: `None` is forever.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retain(pub Option<Duration>);
+
+impl<'de> serde::Deserialize<'de> for Retain {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_retain(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Parses `--retain`: a duration such as `30d`, `12h`, or `forever`.
-pub fn parse_retain(s: &str) -> Result<Option<Duration>, String> {
+pub fn parse_retain(s: &str) -> Result<Retain, String> {
     let s = s.trim();
     if s == "forever" {
-        return Ok(None);
+        return Ok(Retain(None));
     }
     match humantime::parse_duration(s) {
-        Ok(d) if d >= Duration::from_secs(1) => Ok(Some(d)),
+        Ok(d) if d >= Duration::from_secs(1) => Ok(Retain(Some(d))),
         Ok(_) => Err(format!(
             "{s:?}: must be at least 1s (or `forever` to keep everything)"
         )),
@@ -214,9 +232,9 @@ fn take_lock(db: &Path, listen: &str) -> Result<Option<File>, String> {
         Ok(f) => f,
         Err(_) => return Ok(None),
     };
-    match f.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
+    match try_lock(&f) {
+        Ok(true) => {}
+        Ok(false) => {
             let mut holder = String::new();
             let _ = f.read_to_string(&mut holder);
             let holder = crate::sanitize::line(holder.trim());
@@ -230,13 +248,37 @@ fn take_lock(db: &Path, listen: &str) -> Result<Option<File>, String> {
                 db.display()
             ));
         }
-        Err(std::fs::TryLockError::Error(_)) => return Ok(None),
+        Err(_) => return Ok(None),
     }
     let _ = f.set_len(0);
     let _ = f.rewind();
-    let _ = write!(f, "pid {}, listening on {listen}\n", std::process::id());
+    let _ = writeln!(f, "pid {}, listening on {listen}", std::process::id());
     let _ = f.flush();
     Ok(Some(f))
+}
+
+/// An exclusive, non-blocking flock: `Ok(false)` when another process
+/// holds it. Released by the kernel when the process ends, however it ends
+/// (kill -9 included), so a stale lock file never blocks a restart.
+#[cfg(unix)]
+fn try_lock(f: &File) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a file descriptor we own; no memory is shared.
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+#[cfg(not(unix))]
+fn try_lock(_: &File) -> std::io::Result<bool> {
+    Ok(true)
 }
 
 /// Opens (creating it if needed) the state database, restores from it and

@@ -66,11 +66,14 @@ struct Delta {
     peer_id: Option<i64>,
 }
 
+/// A key's names, shared with the store.
+type KeyNames = (Arc<str>, Arc<str>, Arc<str>);
+
 /// Row ids already known. Cleared whenever a transaction fails or rows
 /// are swept, since they may name rows that no longer exist.
 #[derive(Default)]
 struct Ids {
-    keys: HashMap<(Arc<str>, Arc<str>, Arc<str>), KeyRow>,
+    keys: HashMap<KeyNames, KeyRow>,
     details: HashMap<Arc<str>, i64>,
     details_bytes: usize,
     peers: HashMap<(String, String), i64>,
