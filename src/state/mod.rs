@@ -332,6 +332,24 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
     if let Err(e) = check_not_truncated(&conn, &opts.path) {
         return Ok(not_durable(e, fresh(), Restored::default()));
     }
+    match schema::version(&conn) {
+        Ok(v) if v > schema::VERSION => {
+            return Ok(not_durable(
+                format!(
+                    "schema version {v} is newer than this sinkwatch understands ({}); \
+                     the file is left untouched (use a newer sinkwatch, or another --state)",
+                    schema::VERSION
+                ),
+                fresh(),
+                Restored::default(),
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => return Ok(not_durable(cause(&e), fresh(), Restored::default())),
+    }
+    if let Err(e) = enable_wal(&conn) {
+        return Ok(not_durable(cause(&e), fresh(), Restored::default()));
+    }
     match schema::migrate(&mut conn) {
         Ok(()) => {}
         Err(schema::SchemaError::Newer(v)) => {
@@ -383,6 +401,12 @@ fn open_rw(path: &Path) -> rusqlite::Result<Connection> {
     configure(&conn)?;
     // Reading the schema here turns "not a database" into an error now.
     schema::version(&conn)?;
+    Ok(conn)
+}
+
+/// Switches to WAL, only once the file is known to be ours: the switch
+/// itself writes the file's header.
+fn enable_wal(conn: &Connection) -> rusqlite::Result<()> {
     // WAL: readers (sqlite3, `export`) never block the writer; a commit is
     // an append, and a killed process loses only what it had not committed.
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
@@ -392,7 +416,7 @@ fn open_rw(path: &Path) -> rusqlite::Result<Connection> {
     // NORMAL in WAL mode: a crash of the process loses nothing committed;
     // only a power loss may lose the last commits (never corrupts).
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    Ok(conn)
+    Ok(())
 }
 
 /// A read-only connection (`open`, `export`, and a file we cannot write).
