@@ -34,8 +34,10 @@ pub enum Command {
     Load(LoadArgs),
     /// Send a recording's alerts to a sink, in seq order
     Replay(ReplayArgs),
-    /// The TUI over a recording, for offline triage (no listener)
+    /// The TUI over a recording or a state database, for offline triage (no listener)
     Open(OpenArgs),
+    /// Write a state database's events out as JSON lines (replayable) or CSV
+    Export(ExportArgs),
     /// Print a commented default config file
     Config,
 }
@@ -128,10 +130,26 @@ pub struct ReplayArgs {
 
 #[derive(Args, Debug)]
 pub struct OpenArgs {
-    /// A JSON-lines recording
+    /// A JSON-lines recording, or a state database (--state)
     pub file: PathBuf,
     #[arg(long, value_name = "NAME|FILE")]
     pub theme: Option<String>,
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The state database to read
+    #[arg(long, value_name = "FILE")]
+    pub state: PathBuf,
+    /// Only events received within this long before now, e.g. 7d, 12h
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::values::duration)]
+    pub since: Option<std::time::Duration>,
+    /// Only events matching this filter (the TUI's `/` language)
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// jsonl: the recording format (`replay` and `open` read it); csv: a header and one row per event
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: crate::state::export::Format,
 }

@@ -38,6 +38,7 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
             print!("{}", crate::config::default_config());
             Ok(())
         }
+        Command::Export(a) => export(a),
     }
 }
 
@@ -62,6 +63,26 @@ fn target(args: &TargetArgs) -> Result<Target, String> {
         ca_pem,
         client_identity,
     })
+}
+
+fn export(a: crate::cli::ExportArgs) -> Result<(), Failure> {
+    let filter = match &a.filter {
+        Some(f) => Some(
+            crate::model::filter::Filter::parse(f)
+                .map_err(|e| Failure::Usage(format!("--filter: {e}")))?,
+        ),
+        None => None,
+    };
+    let opts = crate::state::export::ExportOptions {
+        path: &a.state,
+        since: a.since,
+        filter,
+        format: a.format,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    crate::state::export::export(&opts, &mut out).map_err(Failure::Runtime)?;
+    Ok(())
 }
 
 fn send(a: SendArgs) -> Result<(), Failure> {

@@ -106,10 +106,16 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(limits: StoreLimits, queue: usize) -> Arc<Hub> {
+        Hub::with_store(Store::new(limits), queue)
+    }
+
+    /// A hub over a store that already holds alerts (restored from durable
+    /// state): `seq` continues from the store's next one.
+    pub fn with_store(store: Store, queue: usize) -> Arc<Hub> {
         let (tx, _) = broadcast::channel(queue.max(1));
         Arc::new(Hub {
             inner: Mutex::new(Inner {
-                store: Store::new(limits),
+                store,
                 tx: Some(tx),
             }),
             refused: Default::default(),
@@ -298,6 +304,17 @@ mod tests {
             rx.try_recv(),
             Err(broadcast::error::TryRecvError::Closed)
         ));
+    }
+
+    #[test]
+    fn a_hub_over_a_restored_store_continues_its_seq() {
+        let mut store = Store::new(StoreLimits::default());
+        store.continue_seq(501);
+        let hub = Hub::with_store(store, 8);
+        let (first, _rx) = hub.subscribe();
+        assert_eq!(first, 501);
+        let r = hub.ingest(&alert("a", true), None, None).unwrap();
+        assert_eq!(r.seq, 501);
     }
 
     #[test]

@@ -26,5 +26,6 @@ pub mod record;
 pub mod run;
 pub mod sanitize;
 pub mod sink;
+pub mod state;
 pub mod suggest;
 pub mod ui;

@@ -52,6 +52,8 @@ pub struct Extras {
     /// Forwarding counters, state and per-alert outcomes (None without
     /// `--forward`); see [`crate::forward::ForwardStats`].
     pub forward: Option<Arc<crate::forward::ForwardStats>>,
+    /// The durable state's counters and what was restored (None: memory only).
+    pub state: Option<Arc<crate::state::StateStats>>,
 }
 
 /// Runs the sink until SIGINT/SIGTERM (headless) or the user quits (TUI).
@@ -102,7 +104,33 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         tracing::warn!("{w}");
     }
 
-    let hub = Hub::new(settings.store_limits(), settings.queue);
+    let limits = settings.store_limits();
+    // Durable state, restored before the hub exists: seq continues and the
+    // first alert of a key compares with its restored status. After the
+    // bind, so the lock file can name this sink's address.
+    let (store, state, state_writer) = match state_path(&settings, headless) {
+        None => (crate::model::Store::new(limits), None, None),
+        Some(path) => {
+            let opened = crate::state::open(crate::state::OpenOptions {
+                path,
+                retain: settings.retain.0,
+                listen: local.to_string(),
+                limits,
+            })
+            .map_err(Failure::Runtime)?;
+            for w in &opened.warnings {
+                eprintln!("sinkwatch: warning: {w}");
+                tracing::warn!("{w}");
+            }
+            (opened.store, Some(opened.stats), opened.writer)
+        }
+    };
+    let hub = Hub::with_store(store, settings.queue);
+    // The state writer subscribes first of all consumers: it misses nothing.
+    let state_writer = state_writer.map(|w| {
+        let (_, rx) = hub.subscribe();
+        w.spawn(rx, state.clone().expect("stats of an opened state"))
+    });
 
     // Consumers subscribe before the server starts: they miss nothing.
     let mut recorder = None;
@@ -220,6 +248,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             .map(|(s, _)| ("stdout".to_owned(), s.clone()))
             .chain(recorder.iter().map(|(n, s, _)| (n.clone(), s.clone())))
             .collect();
+        let state = state.clone();
         let mut stop = stop_rx.clone();
         let lines_tx = lines_tx.clone();
         runtime.spawn(async move {
@@ -230,13 +259,19 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
                     _ = tick.tick() => {}
                     _ = stop.wait_for(|s| *s) => return,
                 }
-                let lost = outputs
+                let mut lost: serde_json::Map<_, _> = outputs
                     .iter()
                     .map(|(n, s)| (n.clone(), s.lost().into()))
                     .collect();
+                if let Some(s) = &state {
+                    lost.insert(s.file.clone(), s.lost().into());
+                }
                 let mut line = stats_line(&hub, lost);
                 if let Some(f) = &forward {
                     line["forward"] = f.to_json();
+                }
+                if let Some(s) = &state {
+                    line["state"] = s.to_json();
                 }
                 if lines_tx.send(line).is_err() {
                     return;
@@ -251,6 +286,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         banner,
         recorder: recorder.as_ref().map(|(n, s, _)| (n.clone(), s.clone())),
         forward: forward_stats.clone(),
+        state: state.clone(),
     };
     let ui_result = match theme {
         None => {
@@ -284,6 +320,11 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     // Forward queues drain (up to the grace period) while the writers do.
     let forward_report = forwarder.map(|f| runtime.block_on(f.shutdown(settings.forward_grace)));
     let mut lost = serde_json::Map::new();
+    // The state writer commits its last batch before the exit line counts it.
+    if let (Some(handle), Some(s)) = (state_writer, &state) {
+        let _ = handle.join();
+        lost.insert(s.file.clone(), s.lost().into());
+    }
     if let Some((stats, handle)) = printer {
         let _ = handle.join();
         lost.insert("stdout".into(), stats.lost().into());
@@ -322,11 +363,27 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             stats["forward"] = report.upstreams.iter().map(|u| u.to_json()).collect();
             stats["undelivered"] = report.undelivered_total().into();
         }
+        if let Some(s) = &state {
+            stats["state"] = s.to_json();
+        }
         println!("{stats}");
     }
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     ui_result.map_err(Failure::Runtime)?;
     served.map_err(Failure::Runtime)
+}
+
+/// The state database of this run, if any: `--state FILE`, or by default
+/// the per-port file for the interactive sink only. Headless runs (scripts,
+/// tests, benchmarks) and `--demo` never write a user's state unless asked.
+fn state_path(settings: &Settings, headless: bool) -> Option<std::path::PathBuf> {
+    use crate::state::StateChoice;
+    match settings.state.as_ref().unwrap_or(&StateChoice::Default) {
+        StateChoice::File(p) => Some(p.clone()),
+        StateChoice::Memory => None,
+        StateChoice::Default if headless || settings.demo => None,
+        StateChoice::Default => crate::state::default_path(settings.listen),
+    }
 }
 
 /// The `{"kind":"stats"}` line.

@@ -400,6 +400,36 @@ mod tests {
     }
 
     #[test]
+    fn state_options_merge_and_check() {
+        use crate::state::{Retain, StateChoice};
+        let d = defaults();
+        assert_eq!(d.state, None, "not chosen: the run decides");
+        assert_eq!(d.retain, Retain(Some(crate::state::DEFAULT_RETAIN)));
+        let file = parse_file("state: none\nretain: forever\n", "f").unwrap();
+        let s = merge(&RunArgs::default(), file, None).unwrap();
+        assert_eq!(s.state, Some(StateChoice::Memory));
+        assert_eq!(s.retain, Retain(None));
+        let file = parse_file("state: a.db\nretain: 12h\n", "f").unwrap();
+        let cli = RunArgs {
+            state: Some(StateChoice::File("b.db".into())),
+            retain: Some(Retain(Some(Duration::from_secs(60)))),
+            ..RunArgs::default()
+        };
+        let s = merge(&cli, file, None).unwrap();
+        assert_eq!(
+            s.state,
+            Some(StateChoice::File("b.db".into())),
+            "the command line wins"
+        );
+        assert_eq!(s.retain, Retain(Some(Duration::from_secs(60))));
+        let err = parse_file("\nretain: soon\n", "c.yaml").unwrap_err();
+        assert!(err.0.starts_with("c.yaml:2:"), "{err}");
+        assert!(err.0.contains("retain"), "{err}");
+        assert!(parse_file("retain: 0s\n", "f").is_err());
+        assert!(parse_file("state: ''\n", "f").is_err());
+    }
+
+    #[test]
     fn tls_options_must_come_together() {
         let file = parse_file("tls-cert: a.pem\n", "f").unwrap();
         assert!(merge(&RunArgs::default(), file, None).is_err());

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use super::values::{OptionValue, Range, Rate, parse_in};
 use crate::forward::{ForwardMode, WhenBehind};
+use crate::state::{Retain, StateChoice};
 
 /// What a config file sets, parsed and range-checked (errors carry the
 /// line); `None`: not set.
@@ -317,9 +318,13 @@ options! {
         "Demo alerts per second",
         0.001, 1_000_000.0;
 
-    ["Recording"]
+    ["Recording and state"]
     opt record: PathBuf ["/var/log/sinkwatch/alerts.jsonl"] "FILE"
         "Append every accepted alert to FILE as JSON lines";
+    opt state: StateChoice ["/var/lib/sinkwatch/state.db"] "FILE|none"
+        "Durable state: an SQLite database restored at start, or none (memory only) [default: <state dir>/sinkwatch/state-PORT.db for the TUI; none when headless or with --demo]";
+    one retain: Retain ["30d"] "DURATION"
+        "Prune stored events older than this (a key's latest alert is always kept), e.g. 30d, 12h, or forever";
 
     ["TUI"]
     one theme: String ["dark"] "NAME|FILE"

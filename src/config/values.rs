@@ -324,6 +324,46 @@ impl OptionValue for Rate {
     }
 }
 
+/// `--state`: a database file, or `none` (memory only).
+impl OptionValue for crate::state::StateChoice {
+    type Elem = crate::state::StateChoice;
+    fn parse_value(s: &str) -> Result<Self, String> {
+        crate::state::StateChoice::parse(s)
+    }
+    fn show(&self) -> String {
+        match self {
+            crate::state::StateChoice::Default => "default".into(),
+            crate::state::StateChoice::Memory => "none".into(),
+            crate::state::StateChoice::File(p) => p.display().to_string(),
+        }
+    }
+    fn order(&self, _: &Self) -> Option<std::cmp::Ordering> {
+        None
+    }
+}
+
+/// `--retain`: a duration (`30d`, `12h`) or `forever`.
+impl OptionValue for crate::state::Retain {
+    type Elem = crate::state::Retain;
+    fn parse_value(s: &str) -> Result<Self, String> {
+        crate::state::parse_retain(s)
+    }
+    fn show(&self) -> String {
+        match self.0 {
+            Some(d) => d.show(),
+            None => "forever".into(),
+        }
+    }
+    fn order(&self, _: &Self) -> Option<std::cmp::Ordering> {
+        None
+    }
+}
+
+/// A duration as a plain value parser (for options outside the table).
+pub fn duration(s: &str) -> Result<Duration, String> {
+    Duration::parse_value(s)
+}
+
 /// Options whose values are a fixed set of words.
 macro_rules! word_value {
     ($t:ty { $($word:literal => $v:expr),+ $(,)? }) => {

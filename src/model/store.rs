@@ -15,6 +15,9 @@ use std::sync::Arc;
 use super::alert::Change;
 use super::intern::Interner;
 
+mod restore;
+pub use restore::RestoredKey;
+
 pub type OrgId = u32;
 pub type RepoId = u32;
 pub type PolicyId = u32;

@@ -60,6 +60,9 @@ pub struct SourceInfo {
     pub notices: Vec<String>,
     /// The `--record` file and its writer's counters.
     pub recorder: Option<(String, Arc<WriterStats>)>,
+    /// The durable state (`--state`): what was restored, and whether it is
+    /// still durable.
+    pub state: Option<Arc<crate::state::StateStats>>,
 }
 
 impl SourceInfo {

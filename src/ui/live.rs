@@ -52,6 +52,7 @@ pub fn run_live(
         banner: extras.banner,
         notices: Vec::new(),
         recorder: extras.recorder,
+        state: extras.state,
     };
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -74,6 +75,11 @@ pub fn run_live(
 /// a bad theme or config is a plain one-line error.
 pub fn run_open(args: &crate::cli::OpenArgs, theme: Theme, fps: u32) -> Result<(), String> {
     let name = args.file.display().to_string();
+    if crate::state::is_database(&args.file) {
+        let (hub, info) = open_database(&args.file)?;
+        let stop = AtomicBool::new(false);
+        return run_terminal(App::new(theme, info), &hub, fps, &stop);
+    }
     let f = std::fs::File::open(&args.file)
         .map_err(|e| format!("cannot open recording {name}: {e}"))?;
     let (alerts, bad) = crate::client::replay::load_recording(BufReader::new(f));
@@ -102,6 +108,44 @@ pub fn run_open(args: &crate::cli::OpenArgs, theme: Theme, fps: u32) -> Result<(
         eprintln!("sinkwatch: {name}: {e}");
     }
     result
+}
+
+/// Events of a state database shown by `open` at most (the newest).
+pub const OPEN_DATABASE_HISTORY: usize = 2_000_000;
+
+/// A state database, read-only, restored into a fresh hub for `open`: the
+/// same keys, transitions and newest events a restarted sink would show
+/// (more history: up to [`OPEN_DATABASE_HISTORY`] events).
+pub fn open_database(path: &std::path::Path) -> Result<(Arc<Hub>, SourceInfo), String> {
+    let name = path.display().to_string();
+    let conn = crate::state::open_read_only(path)
+        .map_err(|e| format!("state {name}: {}", crate::state::cause(&e)))?;
+    let v = crate::state::schema::version(&conn)
+        .map_err(|e| format!("state {name}: {}", crate::state::cause(&e)))?;
+    if v > crate::state::schema::VERSION {
+        return Err(format!(
+            "state {name}: schema version {v} is newer than this sinkwatch understands ({})",
+            crate::state::schema::VERSION
+        ));
+    }
+    if v == 0 {
+        return Err(format!("state {name}: not a sinkwatch state database"));
+    }
+    let limits = StoreLimits {
+        history: OPEN_DATABASE_HISTORY,
+        transitions: OPEN_DATABASE_HISTORY,
+        ..StoreLimits::default()
+    };
+    let (store, restored) = crate::state::restore::restore(&conn, limits)
+        .map_err(|e| format!("state {name}: {}", crate::state::cause(&e)))?;
+    let mut info = SourceInfo::recording(name);
+    if restored.refused_keys > 0 {
+        info.notices.push(format!(
+            "{} keys not loaded: the key limit was reached",
+            restored.refused_keys
+        ));
+    }
+    Ok((Hub::with_store(store, 1), info))
 }
 
 /// Loads recorded alerts, in order and with their recorded times, into a

@@ -643,6 +643,38 @@ pub fn forward_health_text(h: &ForwardHealth, short: bool) -> String {
     s
 }
 
+/// The durable state for the status bar, and whether it needs attention:
+/// `state ✓ restored 1,234 keys as of 2026-11-30 09:20Z`, or the cause when
+/// it is not durable, or how many alerts it lost. `short` keeps `state ✓`.
+pub fn state_text(s: &crate::state::StateStats, short: bool) -> (String, bool) {
+    if let Some(e) = s.last_error() {
+        return (sanitize::line(&e).into_owned(), true);
+    }
+    if s.lost() > 0 {
+        return (format!("state: {} lost", thousands(s.lost())), true);
+    }
+    let r = &s.restored;
+    match r.last_ms {
+        Some(t) if !short && r.keys > 0 => {
+            let at = crate::record::format_time(t);
+            // 2026-11-30T09:20:00.000Z → 2026-11-30 09:20Z
+            let at = format!(
+                "{} {}Z",
+                &at[..10.min(at.len())],
+                at.get(11..16).unwrap_or("")
+            );
+            (
+                format!(
+                    "state ✓ restored {} as of {at}",
+                    plural(r.keys, "key", "keys")
+                ),
+                false,
+            )
+        }
+        _ => ("state ✓".to_owned(), false),
+    }
+}
+
 /// True when forwarding needs attention: an upstream down, or alerts
 /// dropped or failed.
 pub fn forward_unhealthy(h: &ForwardHealth) -> bool {
@@ -727,6 +759,11 @@ fn status_spans(app: &App, t: &Theme, sq: Squeeze) -> Vec<Span<'static>> {
                 warn,
             ));
         }
+    }
+    if let Some(s) = &app.info.state {
+        spans.push(sep());
+        let (text, bad) = state_text(s, sq.short_forward);
+        spans.push(Span::styled(text, if bad { warn } else { base }));
     }
     if let Some(n) = app.new_since_pause() {
         spans.push(sep());

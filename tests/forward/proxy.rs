@@ -126,8 +126,7 @@ async fn proxy_deadline_is_deadline_exceeded() {
     // The sender's own, shorter deadline wins: behind a proxy whose own
     // deadline is far beyond the test's watchdog, only the sender's 100 ms
     // can end the call before `bounded` fails the test.
-    let (a, stats, _fwd) =
-        proxy_to(vec![b.url()], |c| c.timeout = Duration::from_secs(3600)).await;
+    let (a, stats, _fwd) = proxy_to(vec![b.url()], |c| c.timeout = Duration::from_secs(3600)).await;
     let mut client = Target::plain(a.url()).client().unwrap();
     let mut req = tonic::Request::new(alert("o", "r", "p", true, ""));
     req.set_timeout(Duration::from_millis(100));
