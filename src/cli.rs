@@ -124,6 +124,13 @@ pub struct RunArgs {
     /// Proxy mode: pass the sender's metadata on to the upstream (never authorization, cookies or grpc-*)
     #[arg(long)]
     pub forward_metadata: bool,
+    // -- bounds under attack (issue 15) --
+    /// Bytes the history and the per-key state may hold, e.g. 512MiB (16MiB..=1TiB); over it the oldest events go first [default: 1GiB]
+    #[arg(long, value_name = "BYTES", value_parser = crate::sink::limits::parse_bytes)]
+    pub memory_budget: Option<usize>,
+    /// Connections open at once from one client address (IPv6: per /64), at most --max-connections [default: 64]
+    #[arg(long, value_name = "N")]
+    pub max_connections_per_peer: Option<usize>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Deserialize, Default)]

@@ -53,6 +53,9 @@ pub struct FileConfig {
     pub forward_ca: Option<PathBuf>,
     pub forward_token_file: Option<PathBuf>,
     pub forward_metadata: Option<bool>,
+    // -- bounds under attack (issue 15) --
+    pub memory_budget: Option<crate::sink::limits::BytesSetting>,
+    pub max_connections_per_peer: Option<Count>,
 }
 
 /// A listen address, checked while parsing so errors carry the line.
@@ -246,7 +249,12 @@ pub struct Settings {
     pub forward_ca: Option<PathBuf>,
     pub forward_token_file: Option<PathBuf>,
     pub forward_metadata: bool,
+    /// Bytes the store (history and per-key state) may hold.
+    pub memory_budget: usize,
 }
+
+/// Range of `--memory-budget`: below 16 MiB the fixed costs dominate.
+pub const MEMORY_BUDGET_RANGE: std::ops::RangeInclusive<usize> = (16 << 20)..=(1 << 40);
 
 /// Merges: command line over file over defaults. Errors name the option.
 pub fn merge(
@@ -294,6 +302,34 @@ pub fn merge(
             .unwrap_or(defaults.idle_timeout),
         rate_limit: cli.rate_limit.or(file.rate_limit.map(|r| r.0)),
         ..defaults
+    };
+    let memory_budget = cli
+        .memory_budget
+        .or(file.memory_budget.map(|b| b.0))
+        .unwrap_or(crate::model::store::DEFAULT_MEMORY_BUDGET);
+    if !MEMORY_BUDGET_RANGE.contains(&memory_budget) {
+        return Err(ConfigError(format!(
+            "memory-budget: {memory_budget} bytes is out of range (16MiB..=1TiB)"
+        )));
+    }
+    let limits = {
+        let per_peer = positive("max-connections-per-peer", cli.max_connections_per_peer)?
+            .or(file.max_connections_per_peer.map(|c| c.0));
+        if let Some(n) = per_peer
+            && n > limits.max_connections
+        {
+            return Err(ConfigError(format!(
+                "max-connections-per-peer: {n} is above max-connections ({})",
+                limits.max_connections
+            )));
+        }
+        SinkLimits {
+            max_connections_per_peer: per_peer
+                .unwrap_or(crate::sink::limits::DEFAULT_MAX_CONNECTIONS_PER_PEER)
+                .min(limits.max_connections),
+            max_buffered_bytes: (memory_budget / 4).max(limits.max_message_bytes),
+            ..limits
+        }
     };
     let fps = match cli.fps {
         Some(0) => return Err(ConfigError("--fps: must be at least 1".into())),
@@ -386,6 +422,7 @@ pub fn merge(
         forward_ca: cli.forward_ca.clone().or(file.forward_ca),
         forward_token_file: cli.forward_token_file.clone().or(file.forward_token_file),
         forward_metadata: cli.forward_metadata || file.forward_metadata.unwrap_or(false),
+        memory_budget,
     })
 }
 
@@ -490,6 +527,12 @@ idle-timeout: 10s
 
 # Headless: a {"kind":"stats"} line every N seconds (0: only at exit).
 stats-interval: 0
+
+# Bytes the history and the per-key state may hold (16MiB..1TiB); over it the
+# oldest events are evicted first (counted), then the oldest keys' details.
+memory-budget: 1GiB
+# Connections open at once from one client address (IPv6: per /64).
+max-connections-per-peer: 64
 "#;
 
 #[cfg(test)]
@@ -510,6 +553,11 @@ mod tests {
         assert_eq!(s.theme.as_deref(), Some("dark"));
         assert_eq!(s.forward_queue, d.forward_queue);
         assert_eq!(s.forward_concurrency, d.forward_concurrency);
+        assert_eq!(s.memory_budget, d.memory_budget);
+        assert_eq!(
+            s.limits.max_connections_per_peer,
+            d.limits.max_connections_per_peer
+        );
         assert_eq!(s.forward_retries, d.forward_retries);
         assert_eq!(s.forward_timeout, d.forward_timeout);
         assert_eq!(s.forward_grace, d.forward_grace);

@@ -115,9 +115,14 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         StoreLimits {
             history: settings.history,
             transitions: DEFAULT_TRANSITIONS,
+            memory_budget: settings.memory_budget,
             ..StoreLimits::default()
         },
-        settings.queue,
+        queue_within_budget(
+            settings.queue,
+            settings.memory_budget,
+            settings.limits.max_details_bytes,
+        ),
     );
 
     // Consumers subscribe before the server starts: they miss nothing.
@@ -345,13 +350,30 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     served.map_err(Failure::Runtime)
 }
 
+/// The consumer queue's capacity. A consumer that lags keeps records alive
+/// in the queue after the store evicted them, so the queue may hold at most
+/// half the memory budget's worth of the largest details allowed (never
+/// fewer than 4,096 records).
+pub fn queue_within_budget(queue: usize, budget: usize, max_details: usize) -> usize {
+    let per_record = max_details.saturating_add(512);
+    queue.min((budget / 2 / per_record).max(4096))
+}
+
 /// The `{"kind":"stats"}` line.
 pub fn stats_line(
     hub: &Hub,
     lost: serde_json::Map<String, serde_json::Value>,
 ) -> serde_json::Value {
-    let (accepted, evicted, keys, failing) =
-        hub.read(|s| (s.accepted(), s.evicted(), s.key_count(), s.failing_keys()));
+    let (accepted, evicted, keys, failing, details_evicted, memory) = hub.read(|s| {
+        (
+            s.accepted(),
+            s.evicted(),
+            s.key_count(),
+            s.failing_keys(),
+            s.details_evicted(),
+            s.memory_used(),
+        )
+    });
     serde_json::json!({
         "kind": "stats",
         "at": crate::record::format_time(crate::hub::now_ms()),
@@ -360,6 +382,8 @@ pub fn stats_line(
         "keys": keys,
         "failing_keys": failing,
         "evicted": evicted,
+        "details_evicted": details_evicted,
+        "memory_bytes": memory,
         "lost": lost,
     })
 }

@@ -23,6 +23,13 @@ pub const DEFAULT_MAX_NAME: usize = 256;
 pub const DEFAULT_MAX_MESSAGE: usize = 1024 * 1024;
 /// Open connections at once. Allstar uses one; load generators a few.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Open connections at once from one address (IPv6: one /64): enough for
+/// load generators, well below the global cap so one peer cannot take every
+/// place.
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 64;
+/// Request bytes buffered at once by one connection (messages still
+/// arriving, and decoded ones not yet handled).
+pub const DEFAULT_MAX_BUFFERED_PER_CONNECTION: usize = 4 * 1024 * 1024;
 /// Time a new connection has to make its first request.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest HTTP/2 header block accepted (hyper's default, stated here).
@@ -59,6 +66,18 @@ pub struct SinkLimits {
     pub rate_limit: Option<f64>,
     /// Largest HTTP/2 header list (bytes) a request may carry.
     pub max_header_list_bytes: u32,
+    /// Connections open at once from one address (IPv6: one /64).
+    pub max_connections_per_peer: usize,
+    /// Request body bytes buffered at once over all connections (a quarter
+    /// of the memory budget), and per connection (the larger of 4 MiB and
+    /// one message): over either, the request is `RESOURCE_EXHAUSTED`.
+    pub max_buffered_bytes: usize,
+}
+
+impl SinkLimits {
+    pub fn max_buffered_per_connection(&self) -> usize {
+        DEFAULT_MAX_BUFFERED_PER_CONNECTION.max(self.max_message_bytes + 5)
+    }
 }
 
 impl Default for SinkLimits {
@@ -75,6 +94,8 @@ impl Default for SinkLimits {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             rate_limit: None,
             max_header_list_bytes: DEFAULT_MAX_HEADER_LIST,
+            max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
+            max_buffered_bytes: crate::model::store::DEFAULT_MEMORY_BUDGET / 4,
         }
     }
 }
@@ -107,6 +128,36 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
         return Err(format!("invalid rate {s:?}: must be above 0"));
     }
     Ok(rate)
+}
+
+/// Parses a byte size such as `1048576`, `64KiB`, `512MiB`, `1GiB`, `1GB`
+/// (units are powers of 1024 either way: these are memory sizes).
+pub fn parse_bytes(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "invalid size {s:?}: unknown unit {other:?} (use B, KiB, MiB, GiB or TiB)"
+            ));
+        }
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid size {s:?}: expected a number such as 512MiB"))?;
+    let bytes = n * mult;
+    if !(bytes.is_finite() && bytes >= 1.0 && bytes <= usize::MAX as f64 / 2.0) {
+        return Err(format!("invalid size {s:?}: out of range"));
+    }
+    Ok(bytes as usize)
 }
 
 /// Parses a duration such as `10s`, `500ms`, `2m` or a bare number of
@@ -154,6 +205,23 @@ impl<'de> serde::Deserialize<'de> for RateSetting {
     }
 }
 
+/// A size in the config file: a number of bytes or a string such as
+/// `512MiB`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BytesSetting(pub usize);
+
+impl<'de> serde::Deserialize<'de> for BytesSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = match NumberOrText::deserialize(d)? {
+            NumberOrText::Number(n) => n.to_string(),
+            NumberOrText::Text(t) => t,
+        };
+        parse_bytes(&text)
+            .map(BytesSetting)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 impl<'de> serde::Deserialize<'de> for DurationSetting {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = match NumberOrText::deserialize(d)? {
@@ -181,6 +249,21 @@ mod tests {
         assert!(parse_rate("NaN").is_err());
         assert!(parse_rate("10/d").unwrap_err().contains("unknown unit"));
         assert!(parse_rate("lots").is_err());
+    }
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_bytes("1048576").unwrap(), 1 << 20);
+        assert_eq!(parse_bytes("64KiB").unwrap(), 64 << 10);
+        assert_eq!(parse_bytes("512 MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("1GiB").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("1gb").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("1.5k").unwrap(), 1536);
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("-1").is_err());
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("1PB").unwrap_err().contains("unknown unit"));
+        assert!(parse_bytes("99999999999999999999999TiB").is_err());
     }
 
     #[test]
