@@ -353,10 +353,10 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
 /// The consumer queue's capacity. A consumer that lags keeps records alive
 /// in the queue after the store evicted them, so the queue may hold at most
 /// half the memory budget's worth of the largest details allowed (never
-/// fewer than 4,096 records).
+/// fewer than 64 records).
 pub fn queue_within_budget(queue: usize, budget: usize, max_details: usize) -> usize {
     let per_record = max_details.saturating_add(512);
-    queue.min((budget / 2 / per_record).max(4096))
+    queue.min((budget / 2 / per_record).max(64))
 }
 
 /// The `{"kind":"stats"}` line.

@@ -141,6 +141,11 @@ impl Headless {
         }
     }
 
+    /// The process id (to read its memory in /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
     /// The address to send to (127.0.0.1 when listening on 0.0.0.0).
     pub fn url(&self) -> String {
         format!("http://{}", self.addr.replace("0.0.0.0", "127.0.0.1"))
