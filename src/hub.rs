@@ -43,10 +43,18 @@ pub enum Refusal {
     TooManyConnections,
     /// A connection that made no request within the idle timeout, closed.
     IdleTimeout,
+    /// A connection whose peer read nothing it was sent for the idle
+    /// timeout, closed.
+    WriteStall,
+    /// A request over the bound on buffered request bytes (per connection,
+    /// per peer or in all).
+    BufferFull,
+    /// A connection over the per-peer connection cap, closed at once.
+    TooManyFromPeer,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 9] = [
+    pub const ALL: [Refusal; 12] = [
         Refusal::EmptyField,
         Refusal::FieldTooLong,
         Refusal::InvalidUtf8,
@@ -56,6 +64,9 @@ impl Refusal {
         Refusal::RateLimited,
         Refusal::TooManyConnections,
         Refusal::IdleTimeout,
+        Refusal::WriteStall,
+        Refusal::BufferFull,
+        Refusal::TooManyFromPeer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +80,9 @@ impl Refusal {
             Refusal::RateLimited => "rate_limited",
             Refusal::TooManyConnections => "too_many_connections",
             Refusal::IdleTimeout => "idle_timeout",
+            Refusal::WriteStall => "write_stall",
+            Refusal::BufferFull => "buffer_full",
+            Refusal::TooManyFromPeer => "too_many_from_peer",
         }
     }
 }

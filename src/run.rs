@@ -125,7 +125,14 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             (opened.store, Some(opened.stats), opened.writer)
         }
     };
-    let hub = Hub::with_store(store, settings.queue);
+    let hub = Hub::with_store(
+        store,
+        queue_within_budget(
+            settings.queue,
+            settings.memory_budget.0,
+            settings.max_details_bytes,
+        ),
+    );
     // The state writer subscribes first of all consumers: it misses nothing.
     let state_writer = state_writer.map(|w| {
         let (_, rx) = hub.subscribe();
@@ -386,13 +393,30 @@ fn state_path(settings: &Settings, headless: bool) -> Option<std::path::PathBuf>
     }
 }
 
+/// The consumer queue's capacity. A consumer that lags keeps records alive
+/// in the queue after the store evicted them, so the queue may hold at most
+/// half the memory budget's worth of the largest details allowed (never
+/// fewer than 64 records).
+pub fn queue_within_budget(queue: usize, budget: usize, max_details: usize) -> usize {
+    let per_record = max_details.saturating_add(512);
+    queue.min((budget / 2 / per_record).max(64))
+}
+
 /// The `{"kind":"stats"}` line.
 pub fn stats_line(
     hub: &Hub,
     lost: serde_json::Map<String, serde_json::Value>,
 ) -> serde_json::Value {
-    let (accepted, evicted, keys, failing) =
-        hub.read(|s| (s.accepted(), s.evicted(), s.key_count(), s.failing_keys()));
+    let (accepted, evicted, keys, failing, details_evicted, memory) = hub.read(|s| {
+        (
+            s.accepted(),
+            s.evicted(),
+            s.key_count(),
+            s.failing_keys(),
+            s.details_evicted(),
+            s.memory_used(),
+        )
+    });
     serde_json::json!({
         "kind": "stats",
         "at": crate::record::format_time(crate::hub::now_ms()),
@@ -401,6 +425,8 @@ pub fn stats_line(
         "keys": keys,
         "failing_keys": failing,
         "evicted": evicted,
+        "details_evicted": details_evicted,
+        "memory_bytes": memory,
         "lost": lost,
     })
 }

@@ -37,6 +37,16 @@ fn numbers_out_of_range_are_one_line_and_exit_2() {
             "allowed 1 to 1_024",
         ),
         (&["--fps", "0"], "--fps", "allowed 1 to 240"),
+        (
+            &["--memory-budget", "1MiB"],
+            "--memory-budget",
+            "allowed 16MiB to 1TiB",
+        ),
+        (
+            &["--max-connections", "4", "--max-connections-per-peer", "8"],
+            "max-connections-per-peer",
+            "above max-connections",
+        ),
         (&["--history=-1"], "--history", "negative"),
         (
             &["--idle-timeout", "0"],

@@ -16,6 +16,12 @@ impl Settings {
                 "tls-cert and tls-key go together: set both or neither".into(),
             ));
         }
+        if self.max_connections_per_peer > self.max_connections {
+            return Err(ConfigError(format!(
+                "max-connections-per-peer: {} is above max-connections ({})",
+                self.max_connections_per_peer, self.max_connections
+            )));
+        }
         if self.tls_client_ca.is_some() && self.tls_cert.is_none() {
             return Err(ConfigError(
                 "tls-client-ca needs tls-cert and tls-key (mTLS is TLS first)".into(),
@@ -33,6 +39,9 @@ impl Settings {
             max_connections: self.max_connections,
             idle_timeout: self.idle_timeout,
             rate_limit: self.rate_limit.map(|r| r.0),
+            max_connections_per_peer: self.max_connections_per_peer.min(self.max_connections),
+            // Unfinished messages may hold a quarter of the memory budget.
+            max_buffered_bytes: (self.memory_budget.0 / 4).max(self.max_message_bytes),
             ..SinkLimits::default()
         }
     }
@@ -42,6 +51,7 @@ impl Settings {
         StoreLimits {
             history: self.history,
             transitions: DEFAULT_TRANSITIONS,
+            memory_budget: self.memory_budget.0,
             ..StoreLimits::default()
         }
     }
@@ -114,6 +124,15 @@ mod tests {
         assert_eq!(limits.max_connections, engine.max_connections);
         assert_eq!(limits.idle_timeout, engine.idle_timeout);
         assert_eq!(limits.rate_limit, engine.rate_limit);
+        assert_eq!(
+            limits.max_connections_per_peer,
+            engine.max_connections_per_peer
+        );
+        assert_eq!(limits.max_buffered_bytes, engine.max_buffered_bytes);
+        assert_eq!(
+            s.store_limits().memory_budget,
+            crate::model::StoreLimits::default().memory_budget
+        );
         assert_eq!(s.history, crate::model::store::DEFAULT_HISTORY);
         assert_eq!(s.queue, crate::hub::DEFAULT_QUEUE);
         let f = crate::forward::ForwardConfig::new(Vec::new());

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::values::{OptionValue, Range, Rate, parse_in};
+use super::values::{Bytes, OptionValue, Range, Rate, parse_in};
 use crate::forward::{ForwardMode, WhenBehind};
 use crate::state::{Retain, StateChoice};
 
@@ -307,6 +307,9 @@ options! {
     one history: usize ["250000"] "N"
         "Alerts kept in the event history ring",
         1, 50_000_000;
+    one memory_budget: Bytes ["1GiB"] "BYTES"
+        "Bytes the history and the per-key state may hold, e.g. 512MiB; over it the oldest events are evicted first (counted), then the oldest keys' details",
+        Bytes(16 << 20), Bytes(1 << 40);
     one stats_interval: Duration ["0s"] "DURATION"
         "Headless: a {\"kind\":\"stats\"} line every DURATION (0s: only at exit)",
         Duration::ZERO, Duration::from_secs(7 * 86_400);
@@ -355,6 +358,9 @@ options! {
         1, 65_536;
     one max_connections: usize ["1024"] "N"
         "Connections open at once; at the limit a new one evicts the oldest that has made no request yet, or is closed",
+        1, 65_536;
+    one max_connections_per_peer: usize ["64"] "N"
+        "Connections open at once from one client address (IPv6: per /64), at most max-connections",
         1, 65_536;
     one idle_timeout: Duration ["10s"] "DURATION"
         "Time a new connection has to make its first request (TLS handshake included)",

@@ -324,6 +324,59 @@ impl OptionValue for Rate {
     }
 }
 
+/// A size in bytes: `1048576`, `64KiB`, `512MiB`, `1GiB` (units are powers
+/// of 1024 whether written KiB or KB: these are memory sizes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Bytes(pub usize);
+
+impl OptionValue for Bytes {
+    type Elem = Bytes;
+    fn parse_value(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_' || c == ','))
+            .unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1.0,
+            "k" | "kb" | "kib" => 1024.0,
+            "m" | "mb" | "mib" => 1024.0 * 1024.0,
+            "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+            "t" | "tb" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+            other => {
+                return Err(format!(
+                    "invalid size {t:?}: unknown unit {other:?} (use B, KiB, MiB, GiB or TiB)"
+                ));
+            }
+        };
+        let n: f64 = ungroup(num)
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("invalid size {t:?}: expected a number such as 512MiB"))?;
+        let bytes = n * mult;
+        if !(bytes.is_finite() && bytes >= 1.0 && bytes <= usize::MAX as f64 / 2.0) {
+            return Err(format!("invalid size {t:?}: out of range"));
+        }
+        Ok(Bytes(bytes as usize))
+    }
+    fn show(&self) -> String {
+        for (unit, size) in [
+            ("TiB", 1usize << 40),
+            ("GiB", 1 << 30),
+            ("MiB", 1 << 20),
+            ("KiB", 1 << 10),
+        ] {
+            if self.0 >= size && self.0 % size == 0 {
+                return format!("{}{unit}", self.0 / size);
+            }
+        }
+        group_thousands(self.0 as u128)
+    }
+    fn order(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 /// `--state`: a database file, or `none` (memory only).
 impl OptionValue for crate::state::StateChoice {
     type Elem = crate::state::StateChoice;
@@ -488,6 +541,20 @@ mod tests {
         assert_eq!(parse_listen("[::1]:9").unwrap().port(), 9);
         assert!(parse_listen("localhost:50051").unwrap().ip().is_loopback());
         assert!(parse_listen("50051").is_err());
+    }
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(Bytes::parse_value("1GiB").unwrap().0, 1 << 30);
+        assert_eq!(Bytes::parse_value("512MB").unwrap().0, 512 << 20);
+        assert_eq!(Bytes::parse_value("1_048_576").unwrap().0, 1 << 20);
+        assert!(
+            Bytes::parse_value("1XB")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+        assert!(Bytes::parse_value("lots").is_err());
+        assert_eq!(Bytes(16 << 20).show(), "16MiB");
     }
 
     #[test]

@@ -23,6 +23,13 @@ pub const DEFAULT_MAX_NAME: usize = 256;
 pub const DEFAULT_MAX_MESSAGE: usize = 1024 * 1024;
 /// Open connections at once. Allstar uses one; load generators a few.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Open connections at once from one address (IPv6: one /64): enough for
+/// load generators, well below the global cap so one peer cannot take every
+/// place.
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 64;
+/// Request bytes buffered at once by one connection (messages still
+/// arriving, and decoded ones not yet handled).
+pub const DEFAULT_MAX_BUFFERED_PER_CONNECTION: usize = 4 * 1024 * 1024;
 /// Time a new connection has to make its first request.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest HTTP/2 header block accepted (hyper's default, stated here).
@@ -59,6 +66,18 @@ pub struct SinkLimits {
     pub rate_limit: Option<f64>,
     /// Largest HTTP/2 header list (bytes) a request may carry.
     pub max_header_list_bytes: u32,
+    /// Connections open at once from one address (IPv6: one /64).
+    pub max_connections_per_peer: usize,
+    /// Request body bytes buffered at once over all connections (a quarter
+    /// of the memory budget), and per connection (the larger of 4 MiB and
+    /// one message): over either, the request is `RESOURCE_EXHAUSTED`.
+    pub max_buffered_bytes: usize,
+}
+
+impl SinkLimits {
+    pub fn max_buffered_per_connection(&self) -> usize {
+        DEFAULT_MAX_BUFFERED_PER_CONNECTION.max(self.max_message_bytes + 5)
+    }
 }
 
 impl Default for SinkLimits {
@@ -75,6 +94,8 @@ impl Default for SinkLimits {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             rate_limit: None,
             max_header_list_bytes: DEFAULT_MAX_HEADER_LIST,
+            max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
+            max_buffered_bytes: crate::model::store::DEFAULT_MEMORY_BUDGET / 4,
         }
     }
 }

@@ -35,8 +35,9 @@ pub struct SinkConfig {
 /// until `shutdown` resolves; then stops accepting and finishes in-flight
 /// calls. Binding happens before (the caller reports a taken port plainly).
 ///
-/// Connections are capped and must make a first request in time (see
-/// [`conn`]); every request marks its connection active.
+/// Connections are capped, overall and per peer, must have an alert
+/// accepted in time, are closed when they stop reading, and their requests'
+/// buffered bytes are bounded (see [`conn`]).
 pub async fn serve(
     listener: TcpListener,
     hub: Arc<Hub>,
@@ -45,7 +46,7 @@ pub async fn serve(
 ) -> Result<(), String> {
     let limits = config.limits.clone();
     let mut builder = Server::builder()
-        .layer(conn::MarkActiveLayer::new(
+        .layer(conn::ConnGuardLayer::new(
             config.token.as_deref().map(str::as_bytes),
         ))
         .max_concurrent_streams(limits.max_concurrent_streams)
@@ -82,12 +83,7 @@ pub async fn serve(
         .build_v1alpha()
         .map_err(|e| format!("reflection: {e}"))?;
 
-    let incoming = conn::LimitedIncoming::new(
-        listener,
-        hub.clone(),
-        limits.max_connections,
-        limits.idle_timeout,
-    );
+    let incoming = conn::LimitedIncoming::new(listener, hub.clone(), &limits);
     let sink = AlertSinkService::new(SinkState {
         hub,
         rate: limits.rate_limit.map(rate::RateLimiter::new),

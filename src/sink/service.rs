@@ -95,7 +95,7 @@ async fn handle(
     request: Request<RawAlertRequest>,
 ) -> Result<Response<AlertResponse>, Status> {
     let (peer_addr, identity) = super::conn::peer_of(request.extensions());
-    let (metadata, _, message) = request.into_parts();
+    let (metadata, extensions, message) = request.into_parts();
     let alert = match validate_owned(message, &state.limits) {
         Ok(a) => a,
         Err((why, status)) => {
@@ -114,6 +114,10 @@ async fn handle(
             return Err(Status::unavailable(e.to_string()));
         }
     };
+    // The connection keeps its place: it sends what is accepted.
+    super::conn::mark_accepted(&extensions);
+    // Not held while the hook waits (proxy, backpressure).
+    drop(alert);
     if let Some(hook) = &state.hook
         && let Some(wait) = hook.accepted(record, &metadata)
     {

@@ -715,7 +715,7 @@ mod tests {
             failing_only in any::<bool>(),
             start_after in 0usize..60,
         ) {
-            let mut s = Store::new(StoreLimits { history, transitions, max_keys: 1000 });
+            let mut s = Store::new(StoreLimits { history, transitions, max_keys: 1000, ..StoreLimits::default() });
             // Narrowing by name: ids exist only once seen, so intern all up front.
             for o in 0..3 { for p in 0..3 {
                 s.ingest(&alert(o, 0, p, true), 0, None).unwrap();

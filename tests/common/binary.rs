@@ -115,7 +115,7 @@ impl Headless {
         Headless::adopt(child)
     }
 
-    /// The process id (to signal it).
+    /// The process id (to signal it, or to read its memory in /proc).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
