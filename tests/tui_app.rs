@@ -833,7 +833,7 @@ fn details_show_each_alerts_outcome_per_upstream() {
         screen.contains("forward 127.0.0.1:50071 → failed: InvalidArgument: policy name"),
         "{screen}"
     );
-    assert!(screen.contains("too long\\x1b[2J"), "sanitized: {screen}");
+    assert!(screen.contains("long\\x1b[2J"), "sanitized: {screen}");
     assert!(screen.contains("forward 127.0.0.1:50072 → in flight (retrying, 3 failed attempts)"));
     let (x, y) = find(&buf, "failed: InvalidArgument").unwrap();
     assert_eq!(buf[(x, y)].style().fg, Theme::default_theme().fail.fg);
@@ -844,4 +844,141 @@ fn details_show_each_alerts_outcome_per_upstream() {
         h.screen()
             .contains("forward 127.0.0.1:50071 → not handed to the forwarder yet")
     );
+}
+
+/// The demo world at a size, after three scans, as a new user sees it.
+fn demo_at(width: u16, height: u16) -> Harness {
+    let mut h = Harness::live(width, height);
+    let mut world = sinkwatch::client::demo::DemoWorld::new(7);
+    for _ in 0..(world.key_count() * 3) {
+        let a = world.next_alert();
+        h.ingest(
+            &a.owner_name,
+            &a.repo_name,
+            &a.policy_name,
+            a.pass,
+            &a.details,
+        );
+        h.advance(150);
+    }
+    h.draw();
+    h
+}
+
+/// The rows of a pane's body, by the pane's title (left column panes).
+fn pane_rows(screen: &str, title: &str) -> Vec<String> {
+    let lines: Vec<&str> = screen.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.contains(&format!("┌ {title} ")))
+        .unwrap_or_else(|| panic!("no pane {title} in\n{screen}"));
+    let col = lines[start].chars().position(|c| c == '┌').unwrap();
+    let mut out = Vec::new();
+    for l in &lines[start + 1..] {
+        let cells: Vec<char> = l.chars().skip(col).collect();
+        if cells.first() != Some(&'│') {
+            break;
+        }
+        let end = cells.iter().skip(1).position(|&c| c == '│').unwrap() + 1;
+        out.push(cells[1..end].iter().collect::<String>().trim().to_owned());
+    }
+    out
+}
+
+#[test]
+fn at_80x24_every_repo_name_is_distinct_or_visibly_cut() {
+    let mut h = demo_at(80, 24);
+    let screen = h.screen();
+    let repos: Vec<String> = pane_rows(&screen, "Repos")
+        .into_iter()
+        .filter(|r| !r.is_empty())
+        .collect();
+    assert!(repos.len() >= 4, "{screen}");
+    for (i, a) in repos.iter().enumerate() {
+        for b in &repos[i + 1..] {
+            assert_ne!(a, b, "two repos look the same:\n{screen}");
+        }
+    }
+    // The demo's repo names are longer than the column: cuts show.
+    assert!(repos.iter().any(|r| r.contains('…')), "{repos:?}");
+    // The Alerts rows too: a cut name ends in an ellipsis, never mid-word.
+    let alerts_row = line_with(&screen, "21:02:51");
+    assert!(alerts_row.contains("…/grades-export"), "{alerts_row}");
+    // More repos than rows: the position shows in the border.
+    assert!(screen.contains("1–5 of 42 ↓"), "{screen}");
+    insta::assert_snapshot!("demo_80x24", screen);
+}
+
+#[test]
+fn at_120x40_the_alerts_pane_has_a_details_column() {
+    let mut h = demo_at(120, 40);
+    let screen = h.screen();
+    let header = line_with(&screen, "time UTC");
+    assert!(header.contains("details"), "{header}");
+    // A failing row shows the start of its details.
+    assert!(screen.contains("CODEOWNERS file"), "{screen}");
+    insta::assert_snapshot!("demo_120x40", screen);
+}
+
+#[test]
+fn at_250x60_names_are_whole_and_the_left_column_fits_them() {
+    let mut h = demo_at(250, 60);
+    let screen = h.screen();
+    let repos = pane_rows(&screen, "Repos");
+    assert!(
+        repos
+            .iter()
+            .any(|r| r.contains("contoso-labs/inference-server")),
+        "{repos:?}"
+    );
+    assert!(!repos.iter().any(|r| r.contains('…')), "{repos:?}");
+    // Sized to content: not a fixed share of a wide screen.
+    let orgs_top = line_with(&screen, "┌ Orgs");
+    assert!(
+        orgs_top.chars().take_while(|&c| c != '┐').count() < 60,
+        "{orgs_top}"
+    );
+    insta::assert_snapshot!("demo_250x60", screen);
+}
+
+#[test]
+fn the_repos_list_stays_at_its_top_until_the_user_moves() {
+    let mut h = Harness::live(80, 24);
+    // The first repo seen sorts last; the ones arriving later sort above it.
+    for i in (0..20).rev() {
+        h.ingest("acme", &format!("repo-{i:02}"), "SECURITY.md", false, "x");
+        h.advance(10);
+        h.draw();
+    }
+    let screen = h.screen();
+    let repos = pane_rows(&screen, "Repos");
+    assert!(repos[0].contains("acme/repo-00"), "{screen}");
+    assert!(screen.contains("── 1–6 of 20 ↓ ┘│"), "{screen}");
+    // Once moved, the selection follows its repo.
+    h.press("2 j");
+    h.ingest("acme", "a-new-one", "SECURITY.md", false, "x");
+    h.advance(2_000);
+    let screen = h.screen();
+    let repos = pane_rows(&screen, "Repos");
+    assert!(repos.iter().any(|r| r.contains("repo-01")), "{screen}");
+}
+
+#[test]
+fn z_zooms_the_focused_pane_and_digits_move_focus() {
+    let mut h = demo_at(80, 24);
+    // 4: Alerts, Enter: Details, z: Details alone.
+    h.press("4 Enter z");
+    let screen = h.screen();
+    assert!(screen.contains("┌ Details"), "{screen}");
+    assert!(!screen.contains("┌ Orgs"), "{screen}");
+    assert!(!screen.contains("┌ Alerts"), "{screen}");
+    let top = line_with(&screen, "┌ Details");
+    assert_eq!(top.chars().count(), 80, "{top}");
+    assert!(screen.contains("example-univ/grades-export"), "{screen}");
+    insta::assert_snapshot!("zoom_details_80x24", screen);
+    // h/l move focus, the zoom follows it.
+    h.press("h");
+    assert!(h.screen().contains("┌ Alerts"));
+    h.press("z");
+    assert!(h.screen().contains("┌ Orgs"));
 }

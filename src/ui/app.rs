@@ -146,6 +146,9 @@ pub struct ListSel {
     pub id: Option<u32>,
     pub pos: usize,
     pub offset: usize,
+    /// Whether the user has moved it. Until then it stays on the first row
+    /// (and the list at its top) as rows arrive above the one first seen.
+    pub moved: bool,
 }
 
 impl ListSel {
@@ -156,6 +159,7 @@ impl ListSel {
         }
         self.pos = pos.min(len - 1);
         self.id = Some(id_at(self.pos));
+        self.moved = true;
     }
 
     fn move_by(&mut self, delta: i64, len: usize, id_at: impl Fn(usize) -> u32) {
@@ -168,6 +172,11 @@ impl ListSel {
         if ids.is_empty() {
             self.pos = 0;
             self.id = None;
+            return;
+        }
+        if !self.moved {
+            self.pos = 0;
+            self.id = Some(ids[0]);
             return;
         }
         if let Some(id) = self.id
@@ -407,6 +416,8 @@ pub struct App {
     pub(crate) forward_wide: bool,
     /// Width of the Transitions place at the last draw.
     pub(crate) transitions_width: u16,
+    /// `z`: the focused pane takes the whole place of the panes.
+    pub zoom: bool,
 }
 
 impl App {
@@ -451,6 +462,7 @@ impl App {
             forward_scroll: 0,
             forward_wide: false,
             transitions_width: u16::MAX,
+            zoom: false,
         }
     }
 
@@ -576,7 +588,7 @@ impl App {
         match self.mode() {
             Mode::Help => self.apply_help(action),
             Mode::Prompt => self.apply_prompt(action, ev),
-            Mode::Normal => self.apply_normal(action),
+            Mode::Normal => self.apply_normal(action, ev),
         }
     }
 
@@ -677,8 +689,22 @@ impl App {
             .map(|filter| Index::new(Matcher::new(filter, self.narrowing(), self.failing_only)));
     }
 
-    fn apply_normal(&mut self, action: Action) -> Outcome {
+    fn apply_normal(&mut self, action: Action, ev: &KeyEvent) -> Outcome {
         match action {
+            Action::Zoom => self.zoom = !self.zoom,
+            Action::FocusPane => {
+                // `1`–`6`: the panes in Tab order (the forwarding panel in
+                // the place of Transitions).
+                if let KeyCode::Char(c) = ev.code
+                    && let Some(d) = c.to_digit(10)
+                    && let Some(&p) = Pane::ALL.get((d as usize).wrapping_sub(1))
+                {
+                    let p = self.in_place_of(p);
+                    if self.shown(p) {
+                        self.set_focus(p);
+                    }
+                }
+            }
             Action::Quit => return Outcome::Quit,
             Action::Help => self.help = Some(0),
             Action::NextPane => self.cycle_focus(true),

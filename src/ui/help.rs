@@ -20,10 +20,9 @@ pub const SECTIONS: [&[Context]; 2] = [
         Context::Panes(GROUPS),
         Context::Panes(STREAMS),
         Context::Panes(DETAILS),
-        Context::Help,
         Context::Mouse,
     ],
-    &[Context::Prompt],
+    &[Context::Prompt, Context::Help],
 ];
 
 const KEY_WIDTH: usize = 13;

@@ -128,6 +128,10 @@ pub enum Action {
     Pause,
     /// The forwarding panel on/off (in the place of Transitions).
     ToggleForward,
+    /// The focused pane alone on screen, or back.
+    Zoom,
+    /// Focus the pane numbered by the key (`1`–`6`).
+    FocusPane,
     // The filter prompt.
     Apply,
     Cancel,
@@ -272,14 +276,17 @@ use Context::{Always, Global, Help, Mouse, Panes, Prompt};
 #[rustfmt::skip]
 pub static KEYMAP: &[Binding] = &[
     // Pane-specific rows first: they win over the global ones.
-    bind!(Panes(GROUPS), [code(KeyCode::Enter)], Narrow, "narrow every pane to the selection", "narrow"),
-    bind!(Panes(STREAMS), [code(KeyCode::Enter)], ShowDetails, "show the selected alert in Details", "details"),
+    bind!(Panes(GROUPS), [code(KeyCode::Enter)], Narrow, "narrow every pane to it, then focus the next level", "narrow"),
+    bind!(Panes(STREAMS), [code(KeyCode::Enter)], ShowDetails, "show it in Details (focus there; Esc back)", "details"),
     bind!(Panes(DETAILS), [code(KeyCode::Esc)], Back, "back to the alert list", "back"),
     // Normal mode, any pane.
     bind!(Global, [ch('q')], Quit, "quit", "quit"),
     bind!(Global, [ch('?')], Help, "show this help", "help"),
-    bind!(Global, [code(KeyCode::Tab)], NextPane, "focus the next pane", "pane"),
-    bind!(Global, [code(KeyCode::BackTab)], PrevPane, "focus the previous pane"),
+    bind!(Global, [code(KeyCode::Tab), ch('l')], NextPane, "focus the next pane", "pane"),
+    bind!(Global, [code(KeyCode::BackTab), ch('h')], PrevPane, "focus the previous pane"),
+    bind!(Global, [ch('1'), ch('2'), ch('3'), ch('4'), ch('5'), ch('6')], FocusPane,
+          "focus pane 1–6 (Orgs … Transitions)"),
+    bind!(Global, [ch('z')], Zoom, "zoom: the focused pane alone on screen, or back", "zoom"),
     bind!(Global, [ch('j'), code(KeyCode::Down)], Down, "move down (older alerts); scroll Details"),
     bind!(Global, [ch('k'), code(KeyCode::Up)], Up, "move up (newer alerts); scroll Details"),
     bind!(Global, [ch('g'), code(KeyCode::Home)], Top, "go to the top (newest; follow new alerts)"),
@@ -566,8 +573,10 @@ mod tests {
         for want in [
             "q",
             "?",
-            "Tab",
-            "Shift-Tab",
+            "Tab l",
+            "Shift-Tab h",
+            "1 2 3 4 5 6",
+            "z",
             "j ↓",
             "G End",
             "Space",

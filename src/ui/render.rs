@@ -173,7 +173,7 @@ fn layout(area: Rect, app: &App, notices: u16) -> Areas {
         Constraint::Length(footer_h),
     ])
     .areas(area);
-    let left_w = (area.width * 24 / 100).clamp(24, 44);
+    let left_w = left_width(app, area.width);
     let [left, right] =
         Layout::horizontal([Constraint::Length(left_w), Constraint::Fill(1)]).areas(main);
     let policies_h = (app.lists.policies.len() as u16 + 2).clamp(5, (left.height / 3).max(5));
@@ -200,22 +200,99 @@ fn layout(area: Rect, app: &App, notices: u16) -> Areas {
     } else {
         Pane::Transitions
     };
+    let mut panes = [
+        (Pane::Orgs, orgs),
+        (Pane::Repos, repos),
+        (Pane::Policies, policies),
+        (Pane::Alerts, alerts),
+        (Pane::Details, details),
+        (last_pane, last),
+    ];
+    // `z`: the focused pane alone takes the whole place of the panes.
+    if app.zoom {
+        for (pane, rect) in &mut panes {
+            *rect = if *pane == app.focus {
+                main
+            } else {
+                Rect::default()
+            };
+        }
+    }
     Areas {
         notices: notices_a,
         header,
-        panes: [
-            (Pane::Orgs, orgs),
-            (Pane::Repos, repos),
-            (Pane::Policies, policies),
-            (Pane::Alerts, alerts),
-            (Pane::Details, details),
-            (last_pane, last),
-        ],
+        panes,
         status,
         footer,
         forward_wide,
         transitions_width: transitions.width,
     }
+}
+
+/// The display name of a group row: for repos `org/repo` unless the view
+/// is narrowed to one org (then the org would repeat on every row).
+fn group_name(app: &App, pane: Pane, id: u32, show_org: bool) -> (String, Option<String>) {
+    match pane {
+        Pane::Orgs => (sanitize::line(app.lists.org_name(id)).into_owned(), None),
+        Pane::Repos if show_org => (
+            sanitize::line(app.lists.org_name(app.lists.repo_org(id).unwrap_or(0))).into_owned(),
+            Some(sanitize::line(app.lists.repo_name(id)).into_owned()),
+        ),
+        Pane::Repos => (sanitize::line(app.lists.repo_name(id)).into_owned(), None),
+        _ => (sanitize::line(app.lists.policy_name(id)).into_owned(), None),
+    }
+}
+
+/// Rows looked at to size the left column: enough for any screen, and a
+/// bound on the work per frame however many repos there are.
+const LEFT_SAMPLE: usize = 200;
+
+/// The left column's width: what its names and counts need (borders, the
+/// mark and symbol, a gap), within [24, 28% of the screen] so that the
+/// Alerts pane keeps most of a narrow terminal.
+fn left_width(app: &App, width: u16) -> u16 {
+    let show_org = app.narrowing().org.is_none();
+    let mut need = 0;
+    for (pane, rows) in [
+        (Pane::Orgs, &app.lists.orgs),
+        (Pane::Repos, &app.lists.repos),
+        (Pane::Policies, &app.lists.policies),
+    ] {
+        for r in rows.iter().take(LEFT_SAMPLE) {
+            let (a, b) = group_name(app, pane, r.id, show_org);
+            let name = fmt::width(&a) + b.map_or(0, |b| 1 + fmt::width(&b));
+            let count =
+                thousands(r.tally.failing.into()).len() + 1 + thousands(r.tally.total.into()).len();
+            need = need.max(name + count);
+        }
+    }
+    // Borders 2, mark 1, symbol and space 2, gap before the count 1.
+    let need = (need + 6) as u16;
+    let max = (width * 28 / 100).max(24);
+    need.clamp(24, max)
+}
+
+/// A list's position in its block's bottom border when it does not fit:
+/// `↑ 21–40 of 42 ↓`, the arrows saying on which side there is more.
+fn scroll_title(first: usize, shown: usize, len: usize, t: &Theme) -> Option<Line<'static>> {
+    if len <= shown || shown == 0 {
+        return None;
+    }
+    let last = (first + shown).min(len);
+    let up = if first > 0 { "↑ " } else { "" };
+    let down = if last < len { " ↓" } else { "" };
+    Some(
+        Line::styled(
+            format!(
+                " {up}{}–{} of {}{down} ",
+                thousands(first as u64 + 1),
+                thousands(last as u64),
+                thousands(len as u64)
+            ),
+            t.dim,
+        )
+        .right_aligned(),
+    )
 }
 
 /// Inside the borders, minus `header` rows.
@@ -266,7 +343,9 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
     let policies_w = group_rows(app, Pane::Policies);
 
     let alerts_rows = rows_area(pane_area(Pane::Alerts), 1);
-    let ah = alerts_rows.height as usize;
+    // At least one row even when another pane is zoomed: the selection
+    // still feeds Details.
+    let ah = (alerts_rows.height as usize).max(1);
     let mut alerts_first = 0;
     let mut alerts_sel = None;
     let mut event_seqs: Vec<u64> = Vec::new();
@@ -296,15 +375,17 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
     }
 
     let trans_rows_area = rows_area(pane_area(Pane::Transitions), 0);
-    let th = trans_rows_area.height as usize;
+    let th = (trans_rows_area.height as usize).max(1);
     let mut trans_first = 0;
     let mut trans_sel = None;
     let mut trans_items: Vec<Transition> = Vec::new();
     let mut trans_details: Option<(DetailsId, KeyId)> = None;
+    let trans_len;
     {
         let list = app.index.transitions();
         let t = Transitions(list);
         let upto = app.upto(&t);
+        trans_len = upto;
         if let Some((top, sel)) = app.sel_transitions.window(&t, upto, th) {
             trans_first = top;
             trans_sel = Some(sel - top);
@@ -389,7 +470,21 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
         AlertsView::Events => &events,
         AlertsView::Latest => &latest,
     };
-    draw_alerts(frame, app, t, alerts_area, alerts, alerts_sel, now_ms);
+    let alerts_len = match app.view {
+        AlertsView::Events => app.upto(&app.index),
+        AlertsView::Latest => app.lists.latest.len(),
+    };
+    let alerts_scroll = scroll_title(alerts_first, ah, alerts_len, t);
+    draw_alerts(
+        frame,
+        app,
+        t,
+        alerts_area,
+        alerts,
+        alerts_sel,
+        alerts_scroll,
+        now_ms,
+    );
     app.geometry.push(PaneGeom {
         pane: Pane::Alerts,
         area: alerts_area,
@@ -408,7 +503,17 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
         });
     } else {
         let trans_area = pane_area(Pane::Transitions);
-        draw_transitions(frame, app, t, trans_area, &trans, trans_sel, recent, now_ms);
+        let trans_scroll = scroll_title(trans_first, th, trans_len, t);
+        draw_transitions(
+            frame,
+            app,
+            t,
+            trans_area,
+            &trans,
+            (trans_sel, trans_scroll),
+            recent,
+            now_ms,
+        );
         app.geometry.push(PaneGeom {
             pane: Pane::Transitions,
             area: trans_area,
@@ -859,20 +964,20 @@ fn draw_groups(
         .collect();
     let count_w = counts.iter().map(|c| c.len()).max().unwrap_or(0) as u16;
     let show_org = pane == Pane::Repos && narrow.org.is_none();
+    // Inner width less the mark, the symbol and its space, the gap.
+    let name_w = (area.width as usize).saturating_sub(2 + 3 + 1 + count_w as usize);
+    let block = match scroll_title(offset, h, rows.len(), t) {
+        Some(s) => block.title_bottom(s),
+        None => block,
+    };
     let table_rows: Vec<Row> = visible
         .iter()
         .zip(counts)
         .map(|(r, count)| {
             let fails = r.tally.failing > 0;
-            let name = match pane {
-                Pane::Orgs => sanitize::line(app.lists.org_name(r.id)).into_owned(),
-                Pane::Repos if show_org => format!(
-                    "{}/{}",
-                    sanitize::line(app.lists.org_name(app.lists.repo_org(r.id).unwrap_or(0))),
-                    sanitize::line(app.lists.repo_name(r.id))
-                ),
-                Pane::Repos => sanitize::line(app.lists.repo_name(r.id)).into_owned(),
-                _ => sanitize::line(app.lists.policy_name(r.id)).into_owned(),
+            let name = match group_name(app, pane, r.id, show_org) {
+                (org, Some(repo)) => fmt::org_repo_fit(&org, &repo, name_w),
+                (name, None) => fmt::ellipsize(&name, name_w),
             };
             let mark = if narrowed == Some(r.id) { "▸" } else { " " };
             let (sym, sym_style, name_style) = if fails {
@@ -967,6 +1072,32 @@ fn change_span(change: Change, t: &Theme) -> Span<'static> {
         Change::First => Span::styled("first", t.dim),
         Change::Same => Span::raw(""),
     }
+}
+
+/// `org/repo · policy` in `max` columns: the policy is cut first (keeping
+/// a few columns of it), then org/repo as [`fmt::org_repo_fit`] cuts it.
+fn names_fit(org: &str, repo: &str, policy: &str, max: usize) -> String {
+    let (org, repo, policy) = (
+        sanitize::line(org),
+        sanitize::line(repo),
+        sanitize::line(policy),
+    );
+    let names = fmt::width(&org) + 1 + fmt::width(&repo);
+    const SEP: usize = 3;
+    const POLICY_KEPT: usize = 6;
+    if names + SEP + POLICY_KEPT.min(fmt::width(&policy)) <= max {
+        let rest = max - names - SEP;
+        return format!("{org}/{repo} · {}", fmt::ellipsize(&policy, rest));
+    }
+    let names_max = max.saturating_sub(SEP + POLICY_KEPT);
+    if names_max >= 8 {
+        return format!(
+            "{} · {}",
+            fmt::org_repo_fit(&org, &repo, names_max),
+            fmt::ellipsize(&policy, POLICY_KEPT)
+        );
+    }
+    fmt::org_repo_fit(&org, &repo, max)
 }
 
 fn org_repo(org: &str, repo: &str) -> String {
@@ -1067,23 +1198,34 @@ fn alerts_title(app: &App, t: &Theme) -> Vec<Span<'static>> {
 
 /// Widths of the org/repo and policy columns: what the visible rows need,
 /// squeezed when `avail` (the width left by the fixed columns) is short.
-/// The details column gets the rest, or is left out (`false`) when less
-/// than [`MIN_SUMMARY`] would remain for it.
+/// What gives way first: the policy (down to [`POLICY_MIN`]), then org/repo
+/// (down to [`ORG_REPO_MIN`]) so that the details column appears as soon as
+/// [`MIN_SUMMARY`] fits; only then is details left out (`false`) and the
+/// names share the whole width.
 fn name_widths(avail: usize, rows: &[AlertRow]) -> (u16, u16, bool) {
     let org_w = rows
         .iter()
-        .map(|r| Span::raw(org_repo(&r.org, &r.repo)).width())
+        .map(|r| fmt::width(&r.org) + 1 + fmt::width(&r.repo))
         .max()
         .unwrap_or(0)
         .clamp(8, 48);
     let pol_w = rows
         .iter()
-        .map(|r| Span::raw(sanitize::line(&r.policy)).width())
+        .map(|r| fmt::width(&r.policy))
         .max()
         .unwrap_or(0)
         .clamp(6, 28);
-    if org_w + pol_w + 1 + MIN_SUMMARY <= avail {
+    let room = avail.saturating_sub(1 + MIN_SUMMARY);
+    if org_w + pol_w <= room {
         return (org_w as u16, pol_w as u16, true);
+    }
+    let pol_min = pol_w.min(POLICY_MIN);
+    if org_w + pol_min <= room {
+        return (org_w as u16, (room - org_w) as u16, true);
+    }
+    let org_min = org_w.min(ORG_REPO_MIN);
+    if org_min + pol_min <= room {
+        return ((room - pol_min) as u16, pol_min as u16, true);
     }
     // No details column (and its spacing): the names share `avail + 1`.
     let total = avail + 1;
@@ -1094,6 +1236,11 @@ fn name_widths(avail: usize, rows: &[AlertRow]) -> (u16, u16, bool) {
     let org = (total.saturating_sub(1) * org_w / (org_w + pol_w)).min(org_w);
     (org as u16, total.saturating_sub(org + 1) as u16, false)
 }
+
+/// The policy column gives way down to this before anything else does.
+const POLICY_MIN: usize = 13;
+/// Then org/repo, down to this.
+const ORG_REPO_MIN: usize = 22;
 
 /// The narrowest details column worth showing.
 const MIN_SUMMARY: usize = 16;
@@ -1141,12 +1288,15 @@ impl Column {
     }
 
     /// Its width: fixed, or for the names the one [`name_widths`] gives.
-    fn width(self, org_w: u16, pol_w: u16) -> u16 {
+    /// `compact` (a narrow pane) shortens the change word.
+    fn width(self, org_w: u16, pol_w: u16, compact: bool) -> u16 {
         match self {
             Column::Time => 8,
+            Column::Status if compact => 1,
             Column::Status => 6,
             Column::OrgRepo => org_w,
             Column::Policy => pol_w,
+            Column::Change if compact => 6,
             Column::Change => 9,
             Column::Since => 5,
             Column::Seen => 6,
@@ -1159,16 +1309,37 @@ impl Column {
         r: &AlertRow,
         t: &Theme,
         now_ms: u64,
+        (org_w, pol_w, compact): (u16, u16, bool),
         st: &impl Fn(Style) -> Style,
     ) -> Cell<'static> {
         match self {
             Column::Time => Cell::from(Span::styled(clock(r.at_ms), st(t.dim))),
+            Column::Status if compact => {
+                let (sym, style) = if r.pass {
+                    (PASS, t.pass)
+                } else {
+                    (FAIL, t.fail)
+                };
+                Cell::from(Span::styled(sym, st(style)))
+            }
             Column::Status => status_cell(r.pass, t, st),
-            Column::OrgRepo => Cell::from(org_repo(&r.org, &r.repo)),
-            Column::Policy => Cell::from(sanitize::line(&r.policy).into_owned()),
+            Column::OrgRepo => Cell::from(fmt::org_repo_fit(
+                &sanitize::line(&r.org),
+                &sanitize::line(&r.repo),
+                org_w.into(),
+            )),
+            Column::Policy => Cell::from(fmt::ellipsize(&sanitize::line(&r.policy), pol_w.into())),
             Column::Change => {
                 let change = change_span(r.change, t);
-                Cell::from(Span::styled(change.content, st(change.style)))
+                let text = if compact {
+                    match r.change {
+                        Change::Regressed => "regr.".into(),
+                        c => change_span(c, t).content,
+                    }
+                } else {
+                    change.content
+                };
+                Cell::from(Span::styled(text, st(change.style)))
             }
             Column::Since => Cell::from(Span::styled(ago(now_ms, r.last_change_ms), st(t.dim))),
             Column::Seen => Cell::from(Span::styled(format!("{}×", thousands(r.count)), st(t.dim))),
@@ -1178,6 +1349,7 @@ impl Column {
 
 /// The Alerts pane in the current view: `rows` are the visible window's
 /// only, `sel` the selected one among them.
+#[allow(clippy::too_many_arguments)]
 fn draw_alerts(
     frame: &mut Frame,
     app: &App,
@@ -1185,9 +1357,13 @@ fn draw_alerts(
     area: Rect,
     rows: &[AlertRow],
     sel: Option<usize>,
+    scroll: Option<Line<'static>>,
     now_ms: u64,
 ) {
-    let block = pane_block(app, t, Pane::Alerts, alerts_title(app, t));
+    let mut block = pane_block(app, t, Pane::Alerts, alerts_title(app, t));
+    if let Some(s) = scroll {
+        block = block.title_bottom(s);
+    }
     if rows.is_empty() {
         frame.render_widget(Paragraph::new(empty_alerts_message(app)).block(block), area);
         return;
@@ -1198,22 +1374,42 @@ fn draw_alerts(
         AlertsView::Latest => (&LATEST_COLUMNS, |r| r.last_change_ms),
     };
     // The fixed columns, each with the space after it.
-    let fixed: usize = columns.iter().map(|c| c.width(0, 0) as usize + 1).sum();
     let inner = Block::bordered().inner(area).width as usize;
-    let (org_w, pol_w, with_summary) = name_widths(inner.saturating_sub(fixed), rows);
-    let titles = columns.iter().map(|c| c.title());
+    let fixed_of = |compact| -> usize {
+        columns
+            .iter()
+            .map(|c| c.width(0, 0, compact) as usize + 1)
+            .sum()
+    };
+    // Narrow: the short change word leaves the names a little more room.
+    let compact = inner < fixed_of(false) + 44;
+    let fixed = fixed_of(compact);
+    let avail = inner.saturating_sub(fixed);
+    let (org_w, pol_w, with_summary) = name_widths(avail, rows);
+    let summary_w = avail.saturating_sub(org_w as usize + pol_w as usize + 1);
+    let titles = columns.iter().map(|c| match c {
+        // One column: the symbol alone says pass or fail.
+        Column::Status if compact => "",
+        c => c.title(),
+    });
     let header = Row::new(titles.chain(with_summary.then_some("details"))).style(t.dim);
     let table_rows = rows.iter().map(|r| {
         let (style, st) = row_styles(flashing(r.change, changed_at(r), now_ms), r.pass, t);
-        let mut cells: Vec<Cell> = columns.iter().map(|c| c.cell(r, t, now_ms, &st)).collect();
+        let mut cells: Vec<Cell> = columns
+            .iter()
+            .map(|c| c.cell(r, t, now_ms, (org_w, pol_w, compact), &st))
+            .collect();
         if with_summary {
-            cells.push(Cell::from(Span::styled(summary(&r.details), st(t.dim))));
+            cells.push(Cell::from(Span::styled(
+                fmt::ellipsize(&summary(&r.details), summary_w),
+                st(t.dim),
+            )));
         }
         Row::new(cells).style(style)
     });
     let mut widths: Vec<Constraint> = columns
         .iter()
-        .map(|c| Constraint::Length(c.width(org_w, pol_w)))
+        .map(|c| Constraint::Length(c.width(org_w, pol_w, compact)))
         .collect();
     if with_summary {
         widths.push(Constraint::Fill(1));
@@ -1236,7 +1432,7 @@ fn draw_transitions(
     t: &Theme,
     area: Rect,
     rows: &[TransRow],
-    sel: Option<usize>,
+    (sel, scroll): (Option<usize>, Option<Line<'static>>),
     (regressed, fixed): (u64, u64),
     now_ms: u64,
 ) {
@@ -1258,7 +1454,10 @@ fn draw_transitions(
             Span::styled(" in 15m", t.title),
         ]
     };
-    let block = pane_block(app, t, Pane::Transitions, title);
+    let mut block = pane_block(app, t, Pane::Transitions, title);
+    if let Some(s) = scroll {
+        block = block.title_bottom(s);
+    }
     if rows.is_empty() {
         let msg = if app.paused_at.is_some() {
             " none before the pause"
@@ -1276,6 +1475,9 @@ fn draw_transitions(
         40.. => (true, false, false),
         _ => (false, false, true),
     };
+    let names_w = (area.width as usize).saturating_sub(
+        2 + usize::from(with_time) * 9 + if with_word { 12 } else { 2 } + usize::from(with_age) * 4,
+    );
     let table_rows = rows.iter().map(|(tr, o, r, p)| {
         let flash = flashing(tr.change, tr.at_ms, now_ms);
         let st = |s: Style| if flash { Style::new() } else { s };
@@ -1292,11 +1494,7 @@ fn draw_transitions(
         } else {
             Span::styled(sym, style)
         }));
-        cells.push(Cell::from(format!(
-            "{} · {}",
-            org_repo(o, r),
-            sanitize::line(p)
-        )));
+        cells.push(Cell::from(names_fit(o, r, p, names_w)));
         if with_age {
             cells.push(Cell::from(
                 Line::styled(ago(now_ms, tr.at_ms), st(t.dim)).right_aligned(),
