@@ -982,3 +982,49 @@ fn z_zooms_the_focused_pane_and_digits_move_focus() {
     h.press("z");
     assert!(h.screen().contains("┌ Orgs"));
 }
+
+#[test]
+fn details_keep_lines_draw_tables_and_a_fix_shows_what_failed_before() {
+    let mut h = Harness::live(120, 40);
+    h.ingest(
+        "ossf",
+        "allstar",
+        "OpenSSF Scorecard",
+        false,
+        "Branch protection findings:\n\
+         branch main Require approval: 0\n\
+         branch main Dismiss stale reviews: false\n\n\
+         | Check | Score |\n|---|--:|\n| Code-Review | 3/10 |\n| Token-Permissions | 0/10 |\n",
+    );
+    h.advance(1_000);
+    let screen = h.screen();
+    // One finding per line, as the GitHub issue shows them.
+    assert!(
+        screen.contains("│branch main Require approval: 0  "),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("│branch main Dismiss stale reviews: false"),
+        "{screen}"
+    );
+    // The table as a table, not its source.
+    assert!(screen.contains("Check             │ Score"), "{screen}");
+    assert!(screen.contains("Code-Review       │  3/10"), "{screen}");
+    assert!(!screen.contains("|---"), "{screen}");
+    insta::assert_snapshot!("details_table_120x40", screen);
+
+    // Fixed: Details shows the fix, then what was failing before it.
+    h.ingest("ossf", "allstar", "OpenSSF Scorecard", true, "");
+    h.advance(1_000);
+    let screen = h.screen();
+    assert!(screen.contains("fixed"), "{screen}");
+    assert!(
+        screen.contains("✗ failing before, #1 at 21:00:00 (2s ago):"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("│branch main Require approval: 0  "),
+        "{screen}"
+    );
+    assert!(screen.contains("Check             │ Score"), "{screen}");
+}

@@ -358,6 +358,8 @@ pub enum DetailsId {
 pub(crate) struct MdCache {
     pub details: Arc<str>,
     pub theme: String,
+    /// Tables are laid out for this width.
+    pub width: u16,
     pub text: Text<'static>,
 }
 
@@ -388,7 +390,9 @@ pub struct App {
     pub(crate) details_scroll: u16,
     pub(crate) details_max: u16,
     pub(crate) details_id: Option<DetailsId>,
-    pub(crate) md_cache: Option<MdCache>,
+    /// Rendered details: the alert's, and a fixed alert's failing details
+    /// before it (at most two entries).
+    pub(crate) md_cache: Vec<MdCache>,
     pub(crate) index: Index,
     /// A rebuild of `index` for an age-sensitive filter, swapped in when done.
     pending: Option<Index>,
@@ -444,7 +448,7 @@ impl App {
             details_scroll: 0,
             details_max: 0,
             details_id: None,
-            md_cache: None,
+            md_cache: Vec::new(),
             index: Index::new(Matcher::default()),
             pending: None,
             preview: None,

@@ -96,6 +96,25 @@ struct DetailsData {
     peer: Option<Arc<Peer>>,
     names: (Arc<str>, Arc<str>, Arc<str>),
     key: KeyState,
+    /// For a fixed alert: the key's alert just before it (failing), as
+    /// `(seq, at_ms, details)`, when still in the history ring.
+    failing_before: Option<(u64, u64, Arc<str>)>,
+}
+
+/// How far back Details looks for the alert a fix replaced: bounded so a
+/// frame never walks a whole large history under the lock.
+const FAILING_BEFORE_SCAN: usize = 50_000;
+
+/// The key's alert before `seq` in the history ring (within the scan bound).
+fn alert_before(s: &Store, key: KeyId, seq: u64) -> Option<(u64, u64, Arc<str>)> {
+    let h = s.history();
+    let first = h.front()?.seq;
+    let idx = usize::try_from(seq.checked_sub(first)?).ok()?.min(h.len());
+    h.range(..idx)
+        .rev()
+        .take(FAILING_BEFORE_SCAN)
+        .find(|e| e.key == key)
+        .map(|e| (e.seq, e.at_ms, e.details.clone()))
 }
 
 fn details_data(s: &Store, id: DetailsId, key_hint: Option<KeyId>) -> Option<DetailsData> {
@@ -125,6 +144,11 @@ fn details_data(s: &Store, id: DetailsId, key_hint: Option<KeyId>) -> Option<Det
             peer: e.peer.clone(),
             names,
             key: k,
+            failing_before: if e.change == Change::Fixed {
+                alert_before(s, key, e.seq)
+            } else {
+                None
+            },
         },
         None => DetailsData {
             seq: None,
@@ -133,6 +157,11 @@ fn details_data(s: &Store, id: DetailsId, key_hint: Option<KeyId>) -> Option<Det
             pass: k.pass,
             change: k.change,
             details: k.details.clone(),
+            failing_before: if k.change == Change::Fixed {
+                alert_before(s, key, k.last_seq)
+            } else {
+                None
+            },
             peer: k.peer.clone(),
             names,
             key: k,
@@ -1677,20 +1706,33 @@ fn draw_details(
             t.dim,
         ));
     } else {
-        let cached = app
-            .md_cache
-            .as_ref()
-            .is_some_and(|c| Arc::ptr_eq(&c.details, &d.details) && c.theme == t.name);
-        if !cached {
-            app.md_cache = Some(MdCache {
-                details: d.details.clone(),
-                theme: t.name.clone(),
-                text: markdown::render(&d.details, t),
-            });
+        let width = Block::bordered().inner(area).width;
+        lines.extend(cached_markdown(app, &d.details, t, width).lines);
+    }
+    // A fix: what was failing until now, as GitHub's issue would still show.
+    if let Some((seq, at_ms, before)) = &d.failing_before {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(
+            format!(
+                "{FAIL} failing before, #{} at {} ({} ago):",
+                thousands(*seq),
+                clock(*at_ms),
+                ago(now_ms, *at_ms)
+            ),
+            t.fail,
+        ));
+        if before.trim().is_empty() {
+            lines.push(Line::styled("(no details were sent)", t.dim));
+        } else {
+            let width = Block::bordered().inner(area).width;
+            lines.extend(cached_markdown(app, before, t, width).lines);
         }
-        if let Some(c) = &app.md_cache {
-            lines.extend(c.text.lines.iter().cloned());
-        }
+    } else if d.change == Change::Fixed && d.seq.is_some() {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(
+            "(the failing alert before this fix has left the history ring)",
+            t.dim,
+        ));
     }
     let inner = Block::bordered().inner(area);
     let total: usize = lines
@@ -1720,6 +1762,30 @@ fn draw_details(
         .block(block);
     frame.render_widget(Clear, area);
     frame.render_widget(para, area);
+}
+
+/// `details` rendered for `width`, from the cache when it was rendered
+/// for the same text (same allocation), theme and width. The cache keeps
+/// the two texts Details may show at once.
+fn cached_markdown(app: &mut App, details: &Arc<str>, t: &Theme, width: u16) -> Text<'static> {
+    let hit = app
+        .md_cache
+        .iter()
+        .find(|c| Arc::ptr_eq(&c.details, details) && c.theme == t.name && c.width == width);
+    if let Some(c) = hit {
+        return c.text.clone();
+    }
+    let text = markdown::render_width(details, t, width.into());
+    if app.md_cache.len() >= 2 {
+        app.md_cache.remove(0);
+    }
+    app.md_cache.push(MdCache {
+        details: details.clone(),
+        theme: t.name.clone(),
+        width,
+        text: text.clone(),
+    });
+    text
 }
 
 /// How an alert's outcome upstream looks in Details.
