@@ -1028,3 +1028,42 @@ fn details_keep_lines_draw_tables_and_a_fix_shows_what_failed_before() {
     );
     assert!(screen.contains("Check             │ Score"), "{screen}");
 }
+
+#[test]
+fn refusals_can_be_inspected_from_the_status_bar_and_with_r() {
+    let mut h = demo_at(120, 40);
+    let peer: std::net::SocketAddr = "127.0.0.1:40999".parse().unwrap();
+    h.hub.refuse_from(
+        sinkwatch::hub::Refusal::EmptyField,
+        Some(peer),
+        Some("owner_name is empty; it is required"),
+    );
+    h.hub
+        .refuse_from(sinkwatch::hub::Refusal::Unauthenticated, Some(peer), None);
+    h.advance(1_000);
+    let buf = h.draw().clone();
+    let (x, y) = find(&buf, "refused 2").expect("refused count in the status bar");
+    // A click on the count opens the view.
+    h.click(x + 2, y);
+    let screen = h.screen();
+    assert!(screen.contains("Refused requests · 2"), "{screen}");
+    let row = line_with(&screen, "empty_field  ");
+    assert!(row.contains("1"), "{row}");
+    let recent = line_with(&screen, "owner_name is empty");
+    assert!(
+        recent.contains("127.0.0.1:40999") && recent.contains("empty_field"),
+        "{recent}"
+    );
+    assert!(line_with(&screen, "unauthenticated").contains("1"));
+    // Refusals carry the wall clock's time: masked for the snapshot.
+    let when = regex::Regex::new(r"\d\d:\d\d:\d\d +\d+[smhd]  127").unwrap();
+    let masked = when.replace_all(&screen, "hh:mm:ss  ago  127");
+    insta::assert_snapshot!("refusals_120x40", masked);
+    // Esc closes; R opens it again.
+    h.press("Esc");
+    assert!(!h.screen().contains("Refused requests"));
+    h.press("R");
+    assert!(h.screen().contains("Refused requests · 2"));
+    h.press("R");
+    assert!(!h.screen().contains("Refused requests"));
+}

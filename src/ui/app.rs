@@ -422,6 +422,25 @@ pub struct App {
     pub(crate) transitions_width: u16,
     /// `z`: the focused pane takes the whole place of the panes.
     pub zoom: bool,
+    /// The refusals view is open (`R`), at this scroll.
+    pub refusals: Option<u16>,
+    /// Where the status bar's `refused N` was drawn (a click opens the
+    /// refusals view).
+    pub(crate) refused_at: Option<Rect>,
+}
+
+/// The help or refusals overlay after `action`: scrolled, or closed (`None`).
+fn scroll_overlay(scroll: Option<u16>, action: Action) -> Option<u16> {
+    let s = scroll.unwrap_or(0);
+    let page = 10;
+    match action {
+        Action::CloseHelp => None,
+        Action::Down => Some(s.saturating_add(1)),
+        Action::Up => Some(s.saturating_sub(1)),
+        Action::PageDown => Some(s.saturating_add(page)),
+        Action::PageUp => Some(s.saturating_sub(page)),
+        _ => Some(s),
+    }
 }
 
 impl App {
@@ -467,6 +486,8 @@ impl App {
             forward_wide: false,
             transitions_width: u16::MAX,
             zoom: false,
+            refusals: None,
+            refused_at: None,
         }
     }
 
@@ -537,6 +558,8 @@ impl App {
     pub fn mode(&self) -> Mode {
         if self.help.is_some() {
             Mode::Help
+        } else if self.refusals.is_some() {
+            Mode::Refusals
         } else if self.prompt.is_some() {
             Mode::Prompt
         } else {
@@ -590,25 +613,18 @@ impl App {
     /// character for [`Action::Insert`]).
     pub fn apply(&mut self, action: Action, ev: &KeyEvent) -> Outcome {
         match self.mode() {
-            Mode::Help => self.apply_help(action),
+            _ if action == Action::Quit => Outcome::Quit,
+            Mode::Help => {
+                self.help = scroll_overlay(self.help, action);
+                Outcome::Continue
+            }
+            Mode::Refusals => {
+                self.refusals = scroll_overlay(self.refusals, action);
+                Outcome::Continue
+            }
             Mode::Prompt => self.apply_prompt(action, ev),
             Mode::Normal => self.apply_normal(action, ev),
         }
-    }
-
-    fn apply_help(&mut self, action: Action) -> Outcome {
-        let scroll = self.help.unwrap_or(0);
-        let page = 10;
-        self.help = match action {
-            Action::Quit => return Outcome::Quit,
-            Action::CloseHelp => None,
-            Action::Down => Some(scroll.saturating_add(1)),
-            Action::Up => Some(scroll.saturating_sub(1)),
-            Action::PageDown => Some(scroll.saturating_add(page)),
-            Action::PageUp => Some(scroll.saturating_sub(page)),
-            _ => Some(scroll),
-        };
-        Outcome::Continue
     }
 
     fn apply_prompt(&mut self, action: Action, ev: &KeyEvent) -> Outcome {
@@ -695,6 +711,7 @@ impl App {
 
     fn apply_normal(&mut self, action: Action, ev: &KeyEvent) -> Outcome {
         match action {
+            Action::ShowRefusals => self.refusals = Some(0),
             Action::Zoom => self.zoom = !self.zoom,
             Action::FocusPane => {
                 // `1`–`6`: the panes in Tab order (the forwarding panel in
@@ -924,11 +941,20 @@ impl App {
                 self.dirty = true;
                 if let Some(s) = self.help {
                     self.help = Some((i64::from(s) + d).max(0) as u16);
+                } else if let Some(s) = self.refusals {
+                    self.refusals = Some((i64::from(s) + d).max(0) as u16);
                 } else if self.prompt.is_none()
                     && let Some(g) = hit
                 {
                     self.move_in(g.pane, Motion::By(d));
                 }
+            }
+            MouseEventKind::Down(MouseButton::Left)
+                if self.mode() == Mode::Normal
+                    && self.refused_at.is_some_and(|r| r.contains(at)) =>
+            {
+                self.dirty = true;
+                self.refusals = Some(0);
             }
             MouseEventKind::Down(MouseButton::Left) if self.mode() == Mode::Normal => {
                 let Some(g) = hit else {

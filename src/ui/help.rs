@@ -22,7 +22,7 @@ pub const SECTIONS: [&[Context]; 2] = [
         Context::Panes(DETAILS),
         Context::Mouse,
     ],
-    &[Context::Prompt, Context::Help],
+    &[Context::Prompt, Context::Help, Context::Refusals],
 ];
 
 const KEY_WIDTH: usize = 13;

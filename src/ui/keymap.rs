@@ -79,6 +79,8 @@ pub enum Context {
     Prompt,
     /// While the help overlay is open.
     Help,
+    /// While the refusals view is open.
+    Refusals,
     /// The mouse (documentation rows; dispatched by position).
     Mouse,
 }
@@ -95,6 +97,7 @@ impl Context {
             Context::Panes(_) => "Panes",
             Context::Prompt => "Filter prompt (/)",
             Context::Help => "This help",
+            Context::Refusals => "Refusals view (R)",
             Context::Mouse => "Mouse",
         }
     }
@@ -132,6 +135,8 @@ pub enum Action {
     Zoom,
     /// Focus the pane numbered by the key (`1`–`6`).
     FocusPane,
+    /// The refusals view: recent refused requests and counts by reason.
+    ShowRefusals,
     // The filter prompt.
     Apply,
     Cancel,
@@ -268,7 +273,7 @@ macro_rules! bind {
     };
 }
 
-use Context::{Always, Global, Help, Mouse, Panes, Prompt};
+use Context::{Always, Global, Help, Mouse, Panes, Prompt, Refusals};
 
 /// Every key sinkwatch understands. Order matters: the first matching row
 /// wins, pane rows are tried before global rows, and help and footer list
@@ -300,6 +305,7 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Global, [ch('v')], ToggleView, "alerts: event stream / latest status per key", "events/latest"),
     bind!(Global, [ch(' ')], Pause, "pause the view (ingest goes on, shows +N new)", "pause"),
     bind!(Global, [ch('F')], ToggleForward, "forwarding per upstream, in place of Transitions", "forwarding"),
+    bind!(Global, [ch('R')], ShowRefusals, "refused requests: recent ones and counts by reason"),
     // Anywhere.
     bind!(Always, [ctrl('c')], Quit, "quit"),
     // The filter prompt.
@@ -320,6 +326,12 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Help, [ch('k'), code(KeyCode::Up)], Up, "scroll up"),
     bind!(Help, [code(KeyCode::PageDown)], PageDown, "page down"),
     bind!(Help, [code(KeyCode::PageUp)], PageUp, "page up"),
+    // The refusals view.
+    bind!(Refusals, [code(KeyCode::Esc), ch('R'), ch('q')], CloseHelp, "close the refusals view", "close"),
+    bind!(Refusals, [ch('j'), code(KeyCode::Down)], Down, "scroll down", "scroll"),
+    bind!(Refusals, [ch('k'), code(KeyCode::Up)], Up, "scroll up"),
+    bind!(Refusals, [code(KeyCode::PageDown)], PageDown, "page down"),
+    bind!(Refusals, [code(KeyCode::PageUp)], PageUp, "page up"),
     // Mouse (documentation rows: the app dispatches by pointer position).
     Binding { keys: &[], label: Some("click"), context: Mouse, action: Action::Click,
               description: "focus a pane and select the row under the pointer", hint: None },
@@ -333,6 +345,7 @@ pub enum Mode {
     Normal,
     Prompt,
     Help,
+    Refusals,
 }
 
 /// Contexts tried, in order, for a mode and focus.
@@ -341,7 +354,7 @@ fn applies(ctx: Context, mode: Mode, focus: Pane, pane_pass: bool) -> bool {
         (_, Always) => !pane_pass,
         (Mode::Normal, Panes(panes)) => pane_pass && panes.contains(&focus),
         (Mode::Normal, Global) => !pane_pass,
-        (Mode::Prompt, Prompt) | (Mode::Help, Help) => !pane_pass,
+        (Mode::Prompt, Prompt) | (Mode::Help, Help) | (Mode::Refusals, Refusals) => !pane_pass,
         _ => false,
     }
 }

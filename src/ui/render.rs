@@ -562,16 +562,32 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
         });
     }
 
-    frame.render_widget(
-        Paragraph::new(status_line(app, t, areas.status.width)),
-        areas.status,
-    );
+    let status = status_line(app, t, areas.status.width);
+    // Where `refused N` is, for a click to open the refusals view.
+    app.refused_at = None;
+    let mut x = 0;
+    for span in &status.spans {
+        let w = span.width() as u16;
+        if span.content.starts_with("refused ") {
+            app.refused_at = Some(Rect {
+                x: areas.status.x + x,
+                width: w.min(areas.status.width.saturating_sub(x)),
+                ..areas.status
+            });
+        }
+        x = x.saturating_add(w);
+    }
+    frame.render_widget(Paragraph::new(status), areas.status);
     match &app.prompt {
         Some(_) => draw_prompt(frame, app, t, areas.footer),
         None => frame.render_widget(
             Paragraph::new(hint_line(app.mode(), app.focus, t, areas.footer.width)),
             areas.footer,
         ),
+    }
+    if let Some(scroll) = app.refusals {
+        let max = super::refusals::draw(frame, t, area, hub, now_ms, scroll);
+        app.refusals = Some(scroll.min(max));
     }
     if let Some(scroll) = app.help {
         let max = help::draw(frame, t, area, scroll);
