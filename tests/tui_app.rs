@@ -508,15 +508,30 @@ fn a_recording_opens_with_its_times_and_bad_lines_noted() {
     assert!(screen.contains("⚠ 1 unreadable line skipped (line 3: expected value)"));
     // Recorded times are kept: 20:00:03 is an hour before the clock.
     assert!(screen.contains("20:00:03 ✓ pass ossf/allstar"), "{screen}");
-    // fail, fix, regression, fix — an hour ago: listed, not counted as recent.
+    // fail, fix, regression, fix — an hour before the wall clock, but a
+    // recording is its own time: "now" is its last alert.
     assert!(
-        screen.contains("0 regressed / 0 fixed in last 15m"),
+        screen.contains("1 regressed / 2 fixed in last 15m"),
         "{screen}"
     );
+    assert!(screen.contains("20:00:03Z (0s ago)"), "{screen}");
     assert_eq!(screen.matches("✓ fixed").count(), 2);
     assert_eq!(screen.matches("✗ regressed").count(), 1);
     assert!(screen.contains("identity CN=allstar"));
+    // Live-only keys and counters are not offered.
+    let footer = screen.lines().last().unwrap();
+    assert!(
+        !footer.contains("pause") && !footer.contains("forwarding"),
+        "{footer}"
+    );
+    assert!(!screen.contains("refused"), "{screen}");
     insta::assert_snapshot!("recording", screen);
+    // age< measures from the recording's end too.
+    h.press("/");
+    h.type_text("age<15m");
+    h.press("Enter");
+    let screen = h.screen();
+    assert!(screen.contains("Alerts events · 4 "), "{screen}");
 }
 
 #[test]

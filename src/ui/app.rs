@@ -422,6 +422,8 @@ pub struct App {
     pub(crate) transitions_width: u16,
     /// `z`: the focused pane takes the whole place of the panes.
     pub zoom: bool,
+    /// A recording's last alert time: its "now" (see [`App::now`]).
+    recording_end: Option<u64>,
     /// The refusals view is open (`R`), at this scroll.
     pub refusals: Option<u16>,
     /// Where the status bar's `refused N` was drawn (a click opens the
@@ -488,6 +490,7 @@ impl App {
             zoom: false,
             refusals: None,
             refused_at: None,
+            recording_end: None,
         }
     }
 
@@ -552,6 +555,16 @@ impl App {
                 Pane::Details => Pane::Forwarding,
                 p => self.in_place_of(p),
             };
+        }
+    }
+
+    /// The time the screen measures from: the wall clock when live; over a
+    /// recording its last alert, so that ages, the 15-minute window and
+    /// `age<` filters read as they did when it was recorded.
+    pub fn now(&self, wall_ms: u64) -> u64 {
+        match self.recording_end {
+            Some(end) if !self.info.live => end,
+            _ => wall_ms,
         }
     }
 
@@ -711,6 +724,7 @@ impl App {
 
     fn apply_normal(&mut self, action: Action, ev: &KeyEvent) -> Outcome {
         match action {
+            a if a.live_only() && !self.info.live => {}
             Action::ShowRefusals => self.refusals = Some(0),
             Action::Zoom => self.zoom = !self.zoom,
             Action::FocusPane => {
@@ -1027,6 +1041,10 @@ impl App {
     /// evictions, a budgeted part of any rescan), and the lists when due.
     /// Returns true if the screen should be redrawn.
     pub fn sync(&mut self, hub: &Hub, now_ms: u64) -> bool {
+        if !self.info.live && self.recording_end.is_none() {
+            self.recording_end = hub.read(|s| s.history().back().map(|e| e.at_ms));
+        }
+        let now_ms = self.now(now_ms);
         let mut changed = std::mem::take(&mut self.dirty);
         if std::mem::take(&mut self.matcher_dirty) {
             let m = self.matcher();

@@ -382,6 +382,22 @@ pub fn lookup(mode: Mode, focus: Pane, ev: &KeyEvent) -> Option<Action> {
 /// first, then the general ones; each action once, and no row whose keys
 /// an earlier row already takes.
 pub fn hints(mode: Mode, focus: Pane) -> Vec<(String, &'static str)> {
+    hints_for(mode, focus, true)
+}
+
+impl Action {
+    /// Keys that only mean something while listening (not over a
+    /// recording in `open`): pausing the stream, forwarding, refusals.
+    pub fn live_only(self) -> bool {
+        matches!(
+            self,
+            Action::Pause | Action::ToggleForward | Action::ShowRefusals
+        )
+    }
+}
+
+/// As [`hints`]; without `live`, the live-only keys are left out.
+pub fn hints_for(mode: Mode, focus: Pane, live: bool) -> Vec<(String, &'static str)> {
     let mut out: Vec<(String, &'static str)> = Vec::new();
     let mut seen: Vec<Action> = Vec::new();
     let mut taken: Vec<Key> = Vec::new();
@@ -393,7 +409,7 @@ pub fn hints(mode: Mode, focus: Pane) -> Vec<(String, &'static str)> {
             let shadowed = !b.keys.is_empty() && b.keys.iter().all(|k| taken.contains(k));
             taken.extend(b.keys.iter().copied());
             let Some(hint) = b.hint else { continue };
-            if shadowed || seen.contains(&b.action) {
+            if shadowed || seen.contains(&b.action) || (!live && b.action.live_only()) {
                 continue;
             }
             seen.push(b.action);

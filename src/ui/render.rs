@@ -44,6 +44,7 @@ pub const PASS: &str = "✓";
 impl App {
     /// Draws the whole screen.
     pub fn render(&mut self, frame: &mut Frame, hub: &Hub, now_ms: u64) {
+        let now_ms = self.now(now_ms);
         draw(frame, self, hub, now_ms);
     }
 }
@@ -581,7 +582,13 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
     match &app.prompt {
         Some(_) => draw_prompt(frame, app, t, areas.footer),
         None => frame.render_widget(
-            Paragraph::new(hint_line(app.mode(), app.focus, t, areas.footer.width)),
+            Paragraph::new(hint_line(
+                app.mode(),
+                app.focus,
+                app.info.live,
+                t,
+                areas.footer.width,
+            )),
             areas.footer,
         ),
     }
@@ -838,7 +845,8 @@ fn status_spans(app: &App, t: &Theme, sq: Squeeze) -> Vec<Span<'static>> {
             base,
         ));
     }
-    if st.refused > 0 || !sq.no_zero_refused {
+    // A recording has no refusals to count: `open` does not listen.
+    if app.info.live && (st.refused > 0 || !sq.no_zero_refused) {
         spans.push(sep());
         spans.push(Span::styled(
             format!("refused {}", thousands(st.refused)),
@@ -888,10 +896,10 @@ fn status_spans(app: &App, t: &Theme, sq: Squeeze) -> Vec<Span<'static>> {
     spans
 }
 
-fn hint_line(mode: Mode, focus: Pane, t: &Theme, width: u16) -> Line<'static> {
+fn hint_line(mode: Mode, focus: Pane, live: bool, t: &Theme, width: u16) -> Line<'static> {
     let mut spans = vec![Span::raw(" ")];
     let mut used = 1;
-    for (key, hint) in keymap::hints(mode, focus) {
+    for (key, hint) in keymap::hints_for(mode, focus, live) {
         let w = Span::raw(key.as_str()).width() + 1 + hint.len() + 2;
         if used + w > width as usize {
             break;
@@ -1158,8 +1166,10 @@ fn highlight(t: &Theme, selected_row_flashes: bool) -> Style {
     }
 }
 
-fn flashing(change: Change, at_ms: u64, now_ms: u64) -> bool {
-    change.is_transition() && at_ms <= now_ms && now_ms - at_ms < FLASH_MS
+/// Whether a row flashes: a transition in its first moments, live only (a
+/// recording's "now" is its last alert, which would flash for ever).
+fn flashing(app: &App, change: Change, at_ms: u64, now_ms: u64) -> bool {
+    app.info.live && change.is_transition() && at_ms <= now_ms && now_ms - at_ms < FLASH_MS
 }
 
 fn empty_alerts_message(app: &App) -> Vec<Line<'static>> {
@@ -1439,7 +1449,7 @@ fn draw_alerts(
     });
     let header = Row::new(titles.chain(with_summary.then_some("details"))).style(t.dim);
     let table_rows = rows.iter().map(|r| {
-        let (style, st) = row_styles(flashing(r.change, changed_at(r), now_ms), r.pass, t);
+        let (style, st) = row_styles(flashing(app, r.change, changed_at(r), now_ms), r.pass, t);
         let mut cells: Vec<Cell> = columns
             .iter()
             .map(|c| c.cell(r, t, now_ms, (org_w, pol_w, compact), &st))
@@ -1465,7 +1475,7 @@ fn draw_alerts(
         .row_highlight_style(highlight(
             t,
             sel.and_then(|i| rows.get(i))
-                .is_some_and(|r| flashing(r.change, changed_at(r), now_ms)),
+                .is_some_and(|r| flashing(app, r.change, changed_at(r), now_ms)),
         ));
     frame.render_stateful_widget(table, area, &mut TableState::default().with_selected(sel));
 }
@@ -1524,7 +1534,7 @@ fn draw_transitions(
         2 + usize::from(with_time) * 9 + if with_word { 12 } else { 2 } + usize::from(with_age) * 4,
     );
     let table_rows = rows.iter().map(|(tr, o, r, p)| {
-        let flash = flashing(tr.change, tr.at_ms, now_ms);
+        let flash = flashing(app, tr.change, tr.at_ms, now_ms);
         let st = |s: Style| if flash { Style::new() } else { s };
         let (sym, word, style) = match tr.change {
             Change::Regressed => (FAIL, "regressed", st(t.regressed)),
@@ -1572,7 +1582,7 @@ fn draw_transitions(
             t,
             highlight_row
                 .and_then(|i| rows.get(i))
-                .is_some_and(|(tr, ..)| flashing(tr.change, tr.at_ms, now_ms)),
+                .is_some_and(|(tr, ..)| flashing(app, tr.change, tr.at_ms, now_ms)),
         ));
     frame.render_stateful_widget(
         table,
