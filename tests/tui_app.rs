@@ -15,7 +15,7 @@ use sinkwatch::forward::{
 use sinkwatch::model::StoreLimits;
 use sinkwatch::record::RecordedAlert;
 use sinkwatch::ui::app::{AlertsView, Outcome, SourceInfo};
-use sinkwatch::ui::harness::{Harness, T0, buffer_text, forwarding, upstream};
+use sinkwatch::ui::harness::{Harness, T0, buffer_text, forwarding, two_upstreams, upstream};
 use sinkwatch::ui::keymap::{KEYMAP, Pane};
 use sinkwatch::ui::theme::Theme;
 
@@ -650,6 +650,7 @@ fn bottom_lines(screen: &str) -> String {
 
 #[test]
 fn the_status_bar_shows_forwarding_health() {
+    // The status bar and the panel read one sample and say it the same way.
     let base = Theme::default_theme().status_bar;
     let warn = Theme::default_theme().status_warn;
 
@@ -683,7 +684,9 @@ fn the_status_bar_shows_forwarding_health() {
     let screen = buffer_text(&buf);
     let status = line_with(&screen, "listen 127.0.0.1:50051");
     assert!(
-        status.contains("fwd 1/2 up, 1 down · queued 100,017 · dropped 2,000 · failed 3"),
+        status.contains(
+            "fwd 1/2 up, 1 down · queued 100,012 · in flight 5 · dropped 2,000 · failed 3"
+        ),
         "{status}"
     );
     let (x, y) = find(&buf, "fwd 1/2 up").unwrap();
@@ -1081,4 +1084,66 @@ fn refusals_can_be_inspected_from_the_status_bar_and_with_r() {
     assert!(h.screen().contains("Refused requests · 2"));
     h.press("R");
     assert!(!h.screen().contains("Refused requests"));
+}
+
+#[test]
+fn the_screenshot_forwarding_scene_balances_and_the_panel_agrees_with_the_status_bar() {
+    for accepted in [0, 1, 300, 1_136] {
+        for (s, _) in two_upstreams(accepted) {
+            assert_eq!(s.accepted, accepted);
+            assert!(s.balances(), "{s:?}");
+        }
+    }
+    let h0 = demo_at(160, 45);
+    let accepted = h0.hub.read(|s| s.next_seq()) - 1;
+    let mut h = h0.with_forward(forwarding(two_upstreams(accepted)));
+    h.press("F");
+    let screen = h.screen();
+    let status = line_with(&screen, "listen 127.0.0.1:50051");
+    assert!(status.contains("queued 246 · in flight 64"), "{status}");
+    // The panel: the same numbers; the down upstream's latency is stale.
+    assert!(screen.contains("queued 246"), "{screen}");
+    assert!(screen.contains("in flight 64"), "{screen}");
+    assert!(screen.contains("(stale)"), "{screen}");
+    let delivered = format!("delivered {}", thousands_of(accepted));
+    assert!(screen.contains(&delivered), "{delivered} in {screen}");
+}
+
+fn thousands_of(n: u64) -> String {
+    sinkwatch::ui::fmt::thousands(n)
+}
+
+#[test]
+fn failing_only_narrows_alerts_but_not_the_transitions_counts() {
+    let mut h = Harness::live(160, 45);
+    h.ingest("ossf", "allstar", "SECURITY.md", true, "");
+    h.ingest("ossf", "allstar", "CODEOWNERS", true, "");
+    h.advance(1_000);
+    h.ingest(
+        "ossf",
+        "allstar",
+        "SECURITY.md",
+        false,
+        "Security policy not enabled.\n",
+    );
+    h.ingest(
+        "ossf",
+        "allstar",
+        "CODEOWNERS",
+        false,
+        "CODEOWNERS file not present.\n",
+    );
+    h.advance(1_000);
+    h.ingest("ossf", "allstar", "CODEOWNERS", true, "");
+    h.advance(5_000);
+    let before = line_with(&h.screen(), "┌ Transitions").to_owned();
+    assert!(before.contains("2 regressed / 1 fixed"), "{before}");
+    h.press("f");
+    let screen = h.screen();
+    assert!(
+        line_with(&screen, "┌ Transitions").contains("2 regressed / 1 fixed"),
+        "{screen}"
+    );
+    // The alerts are narrowed: only the two failing ones.
+    assert!(screen.contains("Alerts events · 2 "), "{screen}");
 }

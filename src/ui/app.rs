@@ -411,6 +411,8 @@ pub struct App {
     pub(crate) forward: Option<Arc<ForwardStats>>,
     forward_upstreams: usize,
     forward_sampled_ms: Option<u64>,
+    /// The upstreams as last sampled (with `stats.forward`).
+    pub(crate) forward_snaps: Vec<crate::forward::UpstreamSnapshot>,
     /// The forwarding panel is shown in the place of Transitions (`F`).
     pub forward_panel: bool,
     /// The first upstream shown in the panel.
@@ -483,6 +485,7 @@ impl App {
             forward: None,
             forward_upstreams: 0,
             forward_sampled_ms: None,
+            forward_snaps: Vec::new(),
             forward_panel: false,
             forward_scroll: 0,
             forward_wide: false,
@@ -1111,7 +1114,10 @@ impl App {
                 .forward_sampled_ms
                 .is_none_or(|t| now_ms >= t + FORWARD_REFRESH_MS || now_ms < t)
         {
-            self.stats.forward = Some(f.health());
+            // One sample for the status bar and the panel alike.
+            let snaps = f.snapshot();
+            self.stats.forward = Some(ForwardHealth::of(&snaps));
+            self.forward_snaps = snaps;
             self.forward_sampled_ms = Some(now_ms);
         }
         if self.info.live {

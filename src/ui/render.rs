@@ -774,7 +774,7 @@ fn status_line(app: &App, t: &Theme, width: u16) -> Line<'static> {
 }
 
 /// Forwarding health for the status bar, e.g. `fwd 1/2 up, 1 down ·
-/// queued 52 · dropped 0 · failed 3` (queued counts those in flight too);
+/// queued 52 · in flight 4 · dropped 0 · failed 3` (the panel's numbers);
 /// `short` keeps only what needs attention: `fwd 1/2 up, 1 down · failed 3`;
 /// both add `· holding N senders` while backpressure holds answers.
 pub fn forward_health_text(h: &ForwardHealth, short: bool) -> String {
@@ -786,7 +786,11 @@ pub fn forward_health_text(h: &ForwardHealth, short: bool) -> String {
         s.push_str(&format!(", {} connecting", h.connecting));
     }
     if !short {
-        s.push_str(&format!(" · queued {}", thousands(h.queued + h.in_flight)));
+        // As the panel says it: waiting in the queue, and being sent.
+        s.push_str(&format!(" · queued {}", thousands(h.queued)));
+        if h.in_flight > 0 {
+            s.push_str(&format!(" · in flight {}", thousands(h.in_flight)));
+        }
     }
     for (label, n) in [("dropped", h.dropped), ("failed", h.failed)] {
         if n > 0 || !short {
@@ -1998,8 +2002,16 @@ fn upstream_card(s: &UpstreamSnapshot, width: usize, t: &Theme) -> Vec<Line<'sta
         vec![Span::styled(rate(s.rate), t.text)],
     ];
     if s.latency_p50.is_some() || s.latency_p99.is_some() {
-        segs.push(labeled("p50", fmt::latency(s.latency_p50), t.text, t));
-        segs.push(labeled("p99", fmt::latency(s.latency_p99), t.text, t));
+        // Not up: these answers are from before, not how it answers now.
+        let (style, stale) = if s.state == UpstreamState::Up {
+            (t.text, "")
+        } else {
+            (t.dim, " (stale)")
+        };
+        segs.push(labeled("p50", fmt::latency(s.latency_p50), style, t));
+        let mut p99 = labeled("p99", fmt::latency(s.latency_p99), style, t);
+        p99.push(Span::styled(stale, t.dim));
+        segs.push(p99);
     } else {
         let none = if s.delivered + s.failed > 0 {
             "no recent answers"
@@ -2095,7 +2107,13 @@ fn draw_forwarding(frame: &mut Frame, app: &mut App, t: &Theme, area: Rect) {
         );
         return;
     };
-    let snaps = fwd.snapshot();
+    // The sample the status bar shows too (taken at the last sync; before
+    // the first one, a fresh snapshot).
+    let snaps = if app.forward_snaps.is_empty() {
+        fwd.snapshot()
+    } else {
+        app.forward_snaps.clone()
+    };
     let n = snaps.len();
     let up = snaps
         .iter()
