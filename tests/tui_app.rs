@@ -1147,3 +1147,77 @@ fn failing_only_narrows_alerts_but_not_the_transitions_counts() {
     // The alerts are narrowed: only the two failing ones.
     assert!(screen.contains("Alerts events · 2 "), "{screen}");
 }
+
+/// A cell's look: colours and effective modifiers.
+fn look(buf: &Buffer, x: u16, y: u16) -> (Color, Color, Modifier) {
+    let c = &buf[(x, y)];
+    (c.fg, c.bg, c.modifier)
+}
+
+#[test]
+fn every_theme_with_and_without_colour_tells_selected_failing_and_passing_rows_apart() {
+    use sinkwatch::ui::theme::ColorDepth;
+    for name in Theme::builtin_names() {
+        for variant in ["colour", "no-colour", "16-colour", "256-colour"] {
+            let theme = Theme::load(name, None).unwrap();
+            let theme = match variant {
+                "no-colour" => theme.without_color(),
+                "16-colour" => theme.with_depth(ColorDepth::Ansi16),
+                "256-colour" => theme.with_depth(ColorDepth::Indexed256),
+                _ => theme,
+            };
+            let mut h = Harness::new(
+                120,
+                40,
+                theme,
+                SourceInfo::live("127.0.0.1:50051"),
+                StoreLimits::default(),
+            );
+            h.ingest("acme", "pass-one", "SECURITY.md", true, "");
+            h.ingest("acme", "fail-one", "SECURITY.md", false, "x");
+            h.ingest("acme", "pass-two", "SECURITY.md", true, "");
+            h.ingest("acme", "fail-two", "SECURITY.md", false, "x");
+            h.advance(10_000);
+            // Newest first: fail-two is selected (following the head).
+            let buf = h.draw().clone();
+            let at = |text: &str| find(&buf, text).unwrap_or_else(|| panic!("{text}"));
+            let (x, y) = at("acme/fail-two");
+            let selected = look(&buf, x, y);
+            let (x, y) = at("acme/fail-one");
+            let failing = look(&buf, x, y);
+            let (x, y) = at("acme/pass-one");
+            let passing = look(&buf, x, y);
+            let ctx = format!("{name} {variant}");
+            assert_ne!(selected, failing, "{ctx}: selected vs failing");
+            assert_ne!(selected, passing, "{ctx}: selected vs passing");
+            assert_ne!(failing, passing, "{ctx}: failing vs passing");
+            if variant == "no-colour" {
+                assert!(selected.2.contains(Modifier::REVERSED), "{ctx}");
+            }
+            // No mark cell styled on unmarked group rows, no underline in
+            // the gaps between columns.
+            let (x, y) = at("✗ acme/fail-one");
+            let gap = &buf[(x.saturating_sub(2), y)];
+            assert_eq!(gap.bg, Color::Reset, "{ctx}: a block before a group row");
+            let (x, y) = find(&buf, "acme/fail-one ").unwrap();
+            let (gx, _) = (x + "acme/fail-one".len() as u16, y);
+            assert!(
+                !buf[(gx, y)].modifier.contains(Modifier::UNDERLINED),
+                "{ctx}: underlined gap"
+            );
+            if variant == "16-colour" {
+                for y in 0..buf.area.height {
+                    for x in 0..buf.area.width {
+                        let c = &buf[(x, y)];
+                        for col in [c.fg, c.bg] {
+                            assert!(
+                                !matches!(col, Color::Rgb(..) | Color::Indexed(16..)),
+                                "{ctx}: {col:?} at {x},{y}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1036,7 +1036,13 @@ fn draw_groups(
                 (org, Some(repo)) => fmt::org_repo_fit(&org, &repo, name_w),
                 (name, None) => fmt::ellipsize(&name, name_w),
             };
-            let mark = if narrowed == Some(r.id) { "▸" } else { " " };
+            // Only the mark itself is styled: a styled blank would paint a
+            // block on every row in themes with a background there.
+            let mark = if narrowed == Some(r.id) {
+                Span::styled("▸", t.title_focused)
+            } else {
+                Span::raw(" ")
+            };
             let (sym, sym_style, name_style) = if fails {
                 (FAIL, t.fail, t.fail)
             } else {
@@ -1050,7 +1056,7 @@ fn draw_groups(
             .right_aligned();
             Row::new(vec![
                 Cell::from(Line::from(vec![
-                    Span::styled(mark, t.title_focused),
+                    mark,
                     Span::styled(format!("{sym} "), sym_style),
                     Span::styled(name, name_style),
                 ])),
@@ -1104,12 +1110,14 @@ fn summary(details: &str) -> String {
 /// The row style, and a function giving a cell's own style: none while the
 /// row flashes, so the whole row shows the flash.
 fn row_styles(flash: bool, pass: bool, t: &Theme) -> (Style, impl Fn(Style) -> Style) {
+    // The row style spans the gaps between columns too: no underline there
+    // (the status cell keeps the theme's full fail style).
     let row = if flash {
         t.flash
     } else if pass {
         t.text
     } else {
-        t.fail
+        t.fail.remove_modifier(Modifier::UNDERLINED)
     };
     (row, move |s: Style| if flash { Style::new() } else { s })
 }
