@@ -87,6 +87,24 @@ impl Refusal {
     }
 }
 
+/// One recent refusal, as the TUI lists it: when, from whom and why (the
+/// reason, and the status message naming the field). Never any content of
+/// the refused request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefusalRecord {
+    pub at_ms: u64,
+    pub reason: Refusal,
+    pub peer: Option<std::net::SocketAddr>,
+    /// What the sender was told, e.g. `owner_name is empty; it is required`
+    /// (cut to [`REFUSAL_DETAIL_BYTES`]).
+    pub detail: Option<Box<str>>,
+}
+
+/// Recent refusals kept for the TUI (older ones are only counted).
+pub const RECENT_REFUSALS: usize = 200;
+/// The longest refusal detail kept.
+pub const REFUSAL_DETAIL_BYTES: usize = 200;
+
 /// Why the hub did not accept an alert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IngestError {
@@ -114,6 +132,9 @@ struct Inner {
 pub struct Hub {
     inner: Mutex<Inner>,
     refused: [AtomicU64; Refusal::ALL.len()],
+    /// The last [`RECENT_REFUSALS`] refusals, oldest first. Its own lock:
+    /// refusing never waits on the store.
+    recent_refusals: Mutex<std::collections::VecDeque<RefusalRecord>>,
     /// Connections the sink has open right now (kept by `sink::conn`).
     open_connections: AtomicU64,
 }
@@ -133,6 +154,7 @@ impl Hub {
                 tx: Some(tx),
             }),
             refused: Default::default(),
+            recent_refusals: Mutex::default(),
             open_connections: AtomicU64::new(0),
         })
     }
@@ -217,7 +239,48 @@ impl Hub {
     }
 
     pub fn refuse(&self, why: Refusal) {
+        self.refuse_from(why, None, None);
+    }
+
+    /// Counts a refusal and keeps it among the recent ones with the peer
+    /// and the message the sender was told (bounded in count and bytes).
+    pub fn refuse_from(
+        &self,
+        why: Refusal,
+        peer: Option<std::net::SocketAddr>,
+        detail: Option<&str>,
+    ) {
         self.refused[why as usize].fetch_add(1, Ordering::Relaxed);
+        let detail = detail.map(|d| {
+            let mut end = d.len().min(REFUSAL_DETAIL_BYTES);
+            while !d.is_char_boundary(end) {
+                end -= 1;
+            }
+            Box::from(&d[..end])
+        });
+        let record = RefusalRecord {
+            at_ms: now_ms(),
+            reason: why,
+            peer,
+            detail,
+        };
+        let mut recent = self
+            .recent_refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if recent.len() >= RECENT_REFUSALS {
+            recent.pop_front();
+        }
+        recent.push_back(record);
+    }
+
+    /// The recent refusals, newest first.
+    pub fn recent_refusals(&self) -> Vec<RefusalRecord> {
+        let recent = self
+            .recent_refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        recent.iter().rev().cloned().collect()
     }
 
     pub fn refused(&self, why: Refusal) -> u64 {
@@ -329,6 +392,32 @@ mod tests {
         assert_eq!(first, 501);
         let r = hub.ingest(&alert("a", true), None, None).unwrap();
         assert_eq!(r.seq, 501);
+    }
+
+    #[test]
+    fn recent_refusals_are_kept_bounded_newest_first() {
+        let hub = Hub::new(StoreLimits::default(), 8);
+        let peer: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let long = "é".repeat(REFUSAL_DETAIL_BYTES);
+        for i in 0..RECENT_REFUSALS + 5 {
+            let detail = if i == RECENT_REFUSALS + 4 {
+                long.clone()
+            } else {
+                format!("#{i}")
+            };
+            hub.refuse_from(Refusal::EmptyField, Some(peer), Some(&detail));
+        }
+        hub.refuse(Refusal::IdleTimeout);
+        let recent = hub.recent_refusals();
+        assert_eq!(recent.len(), RECENT_REFUSALS);
+        assert_eq!(recent[0].reason, Refusal::IdleTimeout);
+        assert_eq!(recent[0].peer, None);
+        let cut = recent[1].detail.as_deref().unwrap();
+        assert!(cut.len() <= REFUSAL_DETAIL_BYTES && cut.starts_with('é'));
+        assert_eq!(recent[1].peer, Some(peer));
+        // The oldest went; the counters still have them all.
+        assert_eq!(recent.last().unwrap().detail.as_deref(), Some("#6"));
+        assert_eq!(hub.refused(Refusal::EmptyField), RECENT_REFUSALS as u64 + 5);
     }
 
     #[test]

@@ -219,11 +219,24 @@ impl ForwardStats {
     }
 
     pub fn health(&self) -> ForwardHealth {
+        ForwardHealth::of(&self.snapshot())
+    }
+
+    /// The `"forward"` array of a `{"kind":"stats"}` line.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Array(self.snapshot().iter().map(|s| s.to_json()).collect())
+    }
+}
+
+impl ForwardHealth {
+    /// The totals of these snapshots: the TUI shows the status bar's totals
+    /// and the panel's cards from one sample, so the two always agree.
+    pub fn of(snapshots: &[UpstreamSnapshot]) -> ForwardHealth {
         let mut h = ForwardHealth {
-            upstreams: self.upstreams.len(),
+            upstreams: snapshots.len(),
             ..ForwardHealth::default()
         };
-        for s in self.snapshot() {
+        for s in snapshots {
             match s.state {
                 UpstreamState::Up => h.up += 1,
                 UpstreamState::Down => h.down += 1,
@@ -237,11 +250,6 @@ impl ForwardStats {
             h.holding += s.holding;
         }
         h
-    }
-
-    /// The `"forward"` array of a `{"kind":"stats"}` line.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::Array(self.snapshot().iter().map(|s| s.to_json()).collect())
     }
 }
 

@@ -99,7 +99,9 @@ async fn handle(
     let alert = match validate_owned(message, &state.limits) {
         Ok(a) => a,
         Err((why, status)) => {
-            state.hub.refuse(why);
+            state
+                .hub
+                .refuse_from(why, peer_addr, Some(status.message()));
             return Err(status);
         }
     };
@@ -152,7 +154,8 @@ where
             if let Some(token) = &state.token
                 && !super::auth::bearer_matches(req.headers(), token)
             {
-                state.hub.refuse(Refusal::Unauthenticated);
+                let peer = super::conn::peer_addr(req.extensions());
+                state.hub.refuse_from(Refusal::Unauthenticated, peer, None);
                 return Ok(Status::unauthenticated(
                     "missing or wrong bearer token (authorization: Bearer …)",
                 )
@@ -162,7 +165,9 @@ where
                 && let Some(peer) = super::conn::peer_addr(req.extensions())
                 && !rate.check(peer.ip())
             {
-                state.hub.refuse(Refusal::RateLimited);
+                state
+                    .hub
+                    .refuse_from(Refusal::RateLimited, Some(peer), None);
                 return Ok(Status::resource_exhausted(format!(
                     "rate limit: at most {} requests per second from one address; retry later",
                     state.limits.rate_limit.unwrap_or_default()

@@ -33,7 +33,7 @@ use crate::run::Extras;
 use crate::sanitize;
 
 use super::app::{App, Outcome, SourceInfo};
-use super::theme::{Theme, user_theme_dir};
+use super::theme::{ColorDepth, Theme, user_theme_dir};
 
 /// Runs the live TUI until the user quits. Blocking.
 ///
@@ -182,14 +182,15 @@ pub fn load_into_hub(alerts: &[RecordedAlert]) -> (Arc<Hub>, u64) {
     (hub, refused)
 }
 
-/// `Theme::load(name or "dark")`, without colours when NO_COLOR is set.
+/// `Theme::load(name or "dark")`, without colours when NO_COLOR is set,
+/// else in the colours the terminal advertises (see [`ColorDepth::detect`]).
 pub fn load_theme(name: Option<&str>) -> Result<Theme, String> {
     let theme = Theme::load(name.unwrap_or("dark"), user_theme_dir().as_deref())
         .map_err(|e| e.to_string())?;
     Ok(if no_color() {
         theme.without_color()
     } else {
-        theme
+        theme.with_depth(ColorDepth::detect())
     })
 }
 

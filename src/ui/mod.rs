@@ -8,6 +8,7 @@ pub mod keymap;
 pub mod lists;
 pub mod live;
 pub mod markdown;
+pub mod refusals;
 pub mod render;
 pub mod theme;
 pub use live::{run_live, run_open};
