@@ -302,8 +302,16 @@ async fn health_and_reflection_are_served() {
         .connect()
         .await
         .unwrap();
-    let mut health = HealthClient::new(channel.clone());
-    for service in ["", "AlertSink"] {
+    // Plain and gzip-compressed: compressing clients probe health too.
+    let plain = HealthClient::new(channel.clone());
+    let gzip =
+        HealthClient::new(channel.clone()).send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    for (mut health, service) in [
+        (plain.clone(), ""),
+        (plain, "AlertSink"),
+        (gzip.clone(), ""),
+        (gzip, "AlertSink"),
+    ] {
         let r = health
             .check(HealthCheckRequest {
                 service: service.into(),
@@ -314,7 +322,8 @@ async fn health_and_reflection_are_served() {
         assert_eq!(r.status(), ServingStatus::Serving, "service {service:?}");
     }
 
-    let mut refl = ServerReflectionClient::new(channel);
+    let mut refl = ServerReflectionClient::new(channel)
+        .send_compressed(tonic::codec::CompressionEncoding::Deflate);
     let req = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),

@@ -64,23 +64,33 @@ pub async fn serve(
             .map_err(|e| format!("TLS configuration: {e}"))?;
     }
 
-    let (health, health_service) = tonic_health::server::health_reporter();
+    // Health and reflection accept what AlertSink accepts: the same
+    // encodings, and the same size limit after decompression.
+    let (health, mut health_service) = tonic_health::server::health_reporter();
+    health_service = health_service.max_decoding_message_size(limits.max_message_bytes);
     health
         .set_service_status("AlertSink", tonic_health::ServingStatus::Serving)
         .await;
     health
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
+    let mut reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
-        .map_err(|e| format!("reflection: {e}"))?;
-    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .map_err(|e| format!("reflection: {e}"))?
+        .max_decoding_message_size(limits.max_message_bytes);
+    let mut reflection_alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
-        .map_err(|e| format!("reflection: {e}"))?;
+        .map_err(|e| format!("reflection: {e}"))?
+        .max_decoding_message_size(limits.max_message_bytes);
+    for encoding in service::ACCEPTED_ENCODINGS {
+        health_service = health_service.accept_compressed(encoding);
+        reflection = reflection.accept_compressed(encoding);
+        reflection_alpha = reflection_alpha.accept_compressed(encoding);
+    }
 
     let incoming = conn::LimitedIncoming::new(
         listener,

@@ -5,7 +5,15 @@
 //!   proto's `string`s), so invalid UTF-8 is `INVALID_ARGUMENT` naming the
 //!   field instead of tonic's generic `INTERNAL` decode error;
 //! - a message over the size limit is `RESOURCE_EXHAUSTED` (tonic says
-//!   `OUT_OF_RANGE`), any other undecodable body `INVALID_ARGUMENT`;
+//!   `OUT_OF_RANGE`), counted `over_size`; any other undecodable body
+//!   `INVALID_ARGUMENT`, counted `bad_message`;
+//! - gzip, deflate and zstd requests are accepted (grpc-go and grpc-js send
+//!   them when compression is turned on, and do not fall back), and the
+//!   size limit applies to the *decompressed* message: tonic decompresses
+//!   into a buffer capped at the limit, so a compression bomb is refused as
+//!   over-size after at most `max_message_bytes` of output. Another encoding
+//!   is `UNIMPLEMENTED` with `grpc-accept-encoding` listing ours, counted
+//!   `unsupported_encoding`;
 //! - the bearer token is checked before the body is read, then the
 //!   per-peer rate limit (`RESOURCE_EXHAUSTED`), both before decoding.
 //!
@@ -13,8 +21,10 @@
 //! `proto/alertsink.proto`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
+use tonic::codec::CompressionEncoding;
 use tonic::codegen::{BoxFuture, Service, http};
 use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Request, Response, Status};
@@ -78,14 +88,28 @@ impl NamedService for AlertSinkService {
     const NAME: &'static str = "AlertSink";
 }
 
-struct AlertMethod(Arc<SinkState>);
+/// The encodings a request may be compressed with (what grpc-go, grpc-js
+/// and grpcio offer).
+pub const ACCEPTED_ENCODINGS: [CompressionEncoding; 3] = [
+    CompressionEncoding::Gzip,
+    CompressionEncoding::Deflate,
+    CompressionEncoding::Zstd,
+];
+
+/// The method; `reached` is set once tonic has decoded the request and
+/// handed it over, so that an error status without it came from decoding.
+struct AlertMethod {
+    state: Arc<SinkState>,
+    reached: Arc<AtomicBool>,
+}
 
 impl UnaryService<RawAlertRequest> for AlertMethod {
     type Response = AlertResponse;
     type Future = BoxFuture<Response<AlertResponse>, Status>;
 
     fn call(&mut self, request: Request<RawAlertRequest>) -> Self::Future {
-        let state = self.0.clone();
+        self.reached.store(true, Ordering::Relaxed);
+        let state = self.state.clone();
         Box::pin(async move { handle(&state, request).await })
     }
 }
@@ -169,38 +193,79 @@ where
             let mut grpc =
                 Grpc::new(tonic_prost::ProstCodec::<AlertResponse, RawAlertRequest>::default())
                     .apply_max_message_size_config(Some(limit), None);
-            let response = grpc.unary(AlertMethod(state.clone()), req).await;
+            for encoding in ACCEPTED_ENCODINGS {
+                grpc = grpc.accept_compressed(encoding);
+            }
+            let reached = Arc::new(AtomicBool::new(false));
+            let method = AlertMethod {
+                state: state.clone(),
+                reached: reached.clone(),
+            };
+            let response = grpc.unary(method, req).await;
+            if reached.load(Ordering::Relaxed) {
+                return Ok(response);
+            }
             Ok(remap_decode_errors(response, &state.hub, limit))
         })
     }
 }
 
-/// tonic reports decoding failures before our handler runs, as OUT_OF_RANGE
-/// (message too large) or INTERNAL (undecodable). Our handler never returns
-/// either code, so any such answer came from decoding: count it and give the
-/// statuses gRPC's spec expects for these cases.
+/// tonic reports failures before our handler runs — an unknown
+/// `grpc-encoding` (UNIMPLEMENTED), an over-size message (OUT_OF_RANGE by
+/// the frame header, RESOURCE_EXHAUSTED while decompressing), anything
+/// undecodable (INTERNAL) — and only then (the caller checks that the
+/// handler was not reached). Count each by its reason and give the statuses
+/// gRPC's spec expects, with a message that says what to change.
 fn remap_decode_errors(
     mut response: http::Response<tonic::body::Body>,
     hub: &Hub,
     limit: usize,
 ) -> http::Response<tonic::body::Body> {
-    let code = response
-        .headers()
+    let headers = response.headers();
+    let code = headers
         .get(Status::GRPC_STATUS)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i32>().ok())
         .map(Code::from);
-    let replacement = match code {
-        Some(Code::OutOfRange) => Some(Status::resource_exhausted(format!(
-            "message too large: the limit is {limit} bytes"
-        ))),
-        Some(Code::Internal) => Some(Status::invalid_argument(
-            "request is not a valid AlertRequest message",
-        )),
-        _ => None,
+    let message = headers
+        .get(Status::GRPC_MESSAGE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let (why, replacement) = match code {
+        Some(Code::OutOfRange) | Some(Code::ResourceExhausted) => (
+            Refusal::OverSize,
+            Some(Status::resource_exhausted(format!(
+                "message too large: the limit is {limit} bytes (after decompression)"
+            ))),
+        ),
+        // tonic's own message names the encoding; the response carries
+        // `grpc-accept-encoding` with ours.
+        Some(Code::Unimplemented) => (Refusal::UnsupportedEncoding, None),
+        // The gRPC spec wants INTERNAL for this one; say it plainly.
+        Some(Code::Internal) if message.contains("compressed-flag") => (
+            Refusal::UnsupportedEncoding,
+            Some(Status::internal(
+                "the message is flagged compressed but the request has no grpc-encoding header \
+                 (send grpc-encoding: gzip, deflate or zstd, or do not set the compressed flag)",
+            )),
+        ),
+        Some(Code::Internal) if message.contains("decompressing") => (
+            Refusal::BadMessage,
+            Some(Status::invalid_argument(
+                "the compressed message cannot be decompressed with its grpc-encoding",
+            )),
+        ),
+        Some(Code::Internal) => (
+            Refusal::BadMessage,
+            Some(Status::invalid_argument(
+                "request is not a valid AlertRequest message",
+            )),
+        ),
+        // Cancelled or timed out while reading the body: not a refusal.
+        _ => return response,
     };
+    hub.refuse(why);
     if let Some(status) = replacement {
-        hub.refuse(Refusal::BadMessage);
         let headers = response.headers_mut();
         headers.remove(Status::GRPC_STATUS);
         headers.remove(Status::GRPC_MESSAGE);
