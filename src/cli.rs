@@ -124,6 +124,27 @@ pub struct RunArgs {
     /// Proxy mode: pass the sender's metadata on to the upstream (never authorization, cookies or grpc-*)
     #[arg(long)]
     pub forward_metadata: bool,
+    /// How the credential methods combine: any = one configured method must verify, all = every one must [default: any]
+    #[arg(long, value_enum, value_name = "any|all")]
+    pub auth: Option<crate::sink::auth::Combine>,
+    /// Require OIDC identity tokens (authorization: Bearer <JWT>) from this issuer, e.g. https://accounts.google.com
+    #[arg(long, value_name = "URL")]
+    pub oidc_issuer: Option<String>,
+    /// An audience the tokens must be for (repeatable; required with --oidc-issuer)
+    #[arg(long, value_name = "AUD")]
+    pub oidc_audience: Vec<String>,
+    /// The issuer's keys: a JWKS file, or its URL [default: from the issuer's discovery document]
+    #[arg(long, value_name = "FILE|URL")]
+    pub oidc_jwks: Option<String>,
+    /// A token subject, or email when email_verified, allowed to send (repeatable; required; `*` = anyone the issuer vouches for)
+    #[arg(long, value_name = "SUBJECT|EMAIL")]
+    pub oidc_allow: Vec<String>,
+    /// Require signed payloads: hmac:SECRET_FILE or ed25519:PUBLIC_KEY_FILE (see README, "Signed payloads")
+    #[arg(long, value_name = "hmac:FILE|ed25519:FILE")]
+    pub verify_signature: Option<crate::sink::auth::signature::KeySpec>,
+    /// Sign forwarded alerts with this key (hmac:SECRET_FILE or ed25519:PRIVATE_KEY_FILE); the sender's signature is never passed on
+    #[arg(long, value_name = "hmac:FILE|ed25519:FILE")]
+    pub forward_sign: Option<crate::sink::auth::signature::KeySpec>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Deserialize, Default)]
@@ -177,6 +198,9 @@ pub struct TargetArgs {
     /// Client key (PEM) for mTLS
     #[arg(long, value_name = "FILE", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
+    /// Sign each request: hmac:SECRET_FILE or ed25519:PRIVATE_KEY_FILE (PKCS#8 PEM)
+    #[arg(long, value_name = "hmac:FILE|ed25519:FILE")]
+    pub sign: Option<crate::sink::auth::signature::KeySpec>,
 }
 
 #[derive(Args, Debug)]

@@ -64,7 +64,7 @@ fn send(a: SendArgs) -> Result<(), Failure> {
         // handshake fails, from one that fails the call.
         let mut client = target.connect().await?;
         client
-            .alert(req)
+            .alert(target.request(req))
             .await
             .map_err(|s| diagnose::call_failure(&target, &s, Stage::FirstCall))
     };

@@ -53,6 +53,13 @@ pub struct FileConfig {
     pub forward_ca: Option<PathBuf>,
     pub forward_token_file: Option<PathBuf>,
     pub forward_metadata: Option<bool>,
+    pub auth: Option<crate::sink::auth::Combine>,
+    pub oidc_issuer: Option<String>,
+    pub oidc_audience: Option<Vec<String>>,
+    pub oidc_jwks: Option<String>,
+    pub oidc_allow: Option<Vec<String>>,
+    pub verify_signature: Option<crate::sink::auth::signature::KeySpec>,
+    pub forward_sign: Option<crate::sink::auth::signature::KeySpec>,
 }
 
 /// A listen address, checked while parsing so errors carry the line.
@@ -246,6 +253,13 @@ pub struct Settings {
     pub forward_ca: Option<PathBuf>,
     pub forward_token_file: Option<PathBuf>,
     pub forward_metadata: bool,
+    pub auth: crate::sink::auth::Combine,
+    pub oidc_issuer: Option<String>,
+    pub oidc_audience: Vec<String>,
+    pub oidc_jwks: Option<String>,
+    pub oidc_allow: Vec<String>,
+    pub verify_signature: Option<crate::sink::auth::signature::KeySpec>,
+    pub forward_sign: Option<crate::sink::auth::signature::KeySpec>,
 }
 
 /// Merges: command line over file over defaults. Errors name the option.
@@ -344,7 +358,41 @@ pub fn merge(
             .map(|p| p.0)
             .unwrap_or(crate::forward::DEFAULT_GRACE.as_secs_f64()),
     };
+    let list = |cli: &Vec<String>, file: Option<Vec<String>>| {
+        if cli.is_empty() {
+            file.unwrap_or_default()
+        } else {
+            cli.clone()
+        }
+    };
+    let oidc_issuer = cli.oidc_issuer.clone().or(file.oidc_issuer);
+    let oidc_audience = list(&cli.oidc_audience, file.oidc_audience);
+    let oidc_jwks = cli.oidc_jwks.clone().or(file.oidc_jwks);
+    let oidc_allow = list(&cli.oidc_allow, file.oidc_allow);
+    if oidc_issuer.is_none()
+        && (!oidc_audience.is_empty() || oidc_jwks.is_some() || !oidc_allow.is_empty())
+    {
+        return Err(ConfigError(
+            "oidc-audience, oidc-jwks and oidc-allow need oidc-issuer".into(),
+        ));
+    }
+    let auth = cli.auth.or(file.auth).unwrap_or_default();
+    let token_file = cli.token_file.clone().or(file.token_file);
+    if auth == crate::sink::auth::Combine::All && token_file.is_some() && oidc_issuer.is_some() {
+        return Err(ConfigError(
+            "auth: all cannot require both token-file and oidc-issuer: both are sent in the one \
+             authorization header (use auth: any, or one of them)"
+                .into(),
+        ));
+    }
     Ok(Settings {
+        auth,
+        oidc_issuer,
+        oidc_audience,
+        oidc_jwks,
+        oidc_allow,
+        verify_signature: cli.verify_signature.clone().or(file.verify_signature),
+        forward_sign: cli.forward_sign.clone().or(file.forward_sign),
         listen,
         no_tui: cli.no_tui || file.no_tui.unwrap_or(false),
         demo: cli.demo || file.demo.unwrap_or(false),
@@ -360,7 +408,7 @@ pub fn merge(
         queue: positive("queue", cli.queue)?
             .or(file.queue.map(|c| c.0))
             .unwrap_or(crate::hub::DEFAULT_QUEUE),
-        token_file: cli.token_file.clone().or(file.token_file),
+        token_file,
         tls_cert,
         tls_key,
         tls_client_ca,
@@ -467,6 +515,24 @@ queue: 65536
 
 # Require `authorization: Bearer <token>` (the file's first line).
 # token-file: /etc/sinkwatch/token
+
+# OIDC identity tokens (authorization: Bearer <JWT>): the issuer, the
+# audiences, the keys (a JWKS file or URL; default: the issuer's discovery
+# document) and who may send (subjects, or emails when email_verified; `*` is
+# anyone the issuer vouches for).
+# oidc-issuer: https://accounts.google.com
+# oidc-audience: [https://sink.example.org]
+# oidc-jwks: /etc/sinkwatch/jwks.json
+# oidc-allow: [allstar@my-project.iam.gserviceaccount.com]
+
+# Signed payloads: hmac:SECRET_FILE or ed25519:PUBLIC_KEY_FILE.
+# verify-signature: ed25519:/etc/sinkwatch/allstar.pub
+# Sign forwarded alerts with sinkwatch's own key.
+# forward-sign: hmac:/etc/sinkwatch/upstream-secret
+
+# How the methods above (and token-file) combine: any = one must verify,
+# all = every configured one must.
+auth: any
 
 # TLS for the server, and mTLS with a client CA.
 # tls-cert: /etc/sinkwatch/server.pem

@@ -274,9 +274,11 @@ async fn bearer_token_is_required_when_configured() {
         0,
         "refused requests are never stored"
     );
+    // Counted apart: no token, and a wrong one.
+    assert_eq!(sink.hub.refused(sinkwatch::hub::Refusal::AuthMissing), 1);
     assert_eq!(
         sink.hub.refused(sinkwatch::hub::Refusal::Unauthenticated),
-        2
+        1
     );
 
     let mut target = Target::plain(url.clone());

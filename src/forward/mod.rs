@@ -147,6 +147,7 @@ impl ForwardConfig {
                 token: token.clone(),
                 ca_pem: ca_pem.clone(),
                 client_identity: None,
+                signer: None,
             };
             target
                 .normalized_url()

@@ -5,8 +5,8 @@
 //! [`LimitedIncoming`] accepts from the listener and hands tonic a
 //! [`LimitedIo`] per connection. At most `max_connections` are open. A
 //! connection is *pending* until its first request reaches a service
-//! ([`MarkActiveLayer`] marks it *active*; with a bearer token, only a
-//! request carrying it counts), and a pending connection must
+//! ([`MarkActiveLayer`] marks it *active*; when credentials are required,
+//! only an authenticated request counts), and a pending connection must
 //! make that request within `idle_timeout` — the deadline covers the TLS
 //! handshake, the HTTP/2 preface and the first HEADERS frame — or it is
 //! closed (counted `idle_timeout`). Connections that connect and send
@@ -458,20 +458,28 @@ impl AsyncWrite for LimitedIo {
     }
 }
 
+/// Marks the connection of a request active (see the module docs): called
+/// by the AlertSink service once a request is authenticated.
+pub fn mark_active(ext: &http::Extensions) {
+    if let Some(info) = conn_info(ext) {
+        info.mark_active();
+    }
+}
+
 /// A tower layer over all services of the server that marks a connection
-/// active when a request arrives on it (see the module docs). With a bearer
-/// token configured, only a request carrying the token counts: a client
-/// without it cannot keep a place by sending refused requests.
+/// active when a request arrives on it (see the module docs). When
+/// credentials are required, it marks nothing: the AlertSink service marks
+/// the connection once a request is authenticated ([`mark_active`]), so a
+/// client without credentials cannot keep a place by sending refused
+/// requests.
 #[derive(Clone, Debug, Default)]
 pub struct MarkActiveLayer {
-    token: Option<Arc<[u8]>>,
+    auth_required: bool,
 }
 
 impl MarkActiveLayer {
-    pub fn new(token: Option<&[u8]>) -> Self {
-        MarkActiveLayer {
-            token: token.map(Arc::from),
-        }
+    pub fn new(auth_required: bool) -> Self {
+        MarkActiveLayer { auth_required }
     }
 }
 
@@ -481,7 +489,7 @@ impl<S> tower::Layer<S> for MarkActiveLayer {
     fn layer(&self, inner: S) -> MarkActive<S> {
         MarkActive {
             inner,
-            token: self.token.clone(),
+            auth_required: self.auth_required,
         }
     }
 }
@@ -489,7 +497,7 @@ impl<S> tower::Layer<S> for MarkActiveLayer {
 #[derive(Clone, Debug)]
 pub struct MarkActive<S> {
     inner: S,
-    token: Option<Arc<[u8]>>,
+    auth_required: bool,
 }
 
 impl<S, B> tower::Service<http::Request<B>> for MarkActive<S>
@@ -505,14 +513,8 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> S::Future {
-        if let Some(info) = conn_info(req.extensions())
-            && !info.is_active()
-            && self
-                .token
-                .as_deref()
-                .is_none_or(|t| super::auth::bearer_matches(req.headers(), t))
-        {
-            info.mark_active();
+        if !self.auth_required {
+            mark_active(req.extensions());
         }
         self.inner.call(req)
     }

@@ -26,7 +26,14 @@ use crate::hub::Hub;
 #[derive(Default)]
 pub struct SinkConfig {
     pub limits: SinkLimits,
+    /// A static bearer token (`--token-file`).
     pub token: Option<String>,
+    /// OIDC identity tokens (`--oidc-issuer`).
+    pub oidc: Option<Arc<auth::oidc::Verifier>>,
+    /// Signed payloads (`--verify-signature`).
+    pub signature: Option<Arc<auth::signature::Verifier>>,
+    /// How the configured methods combine (`--auth`).
+    pub combine: auth::Combine,
     pub tls: Option<TlsFiles>,
     pub hook: Option<Arc<dyn AcceptHook>>,
 }
@@ -44,10 +51,21 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), String> {
     let limits = config.limits.clone();
+    let policy = Arc::new(auth::Policy {
+        token: config.token.map(String::into_bytes),
+        oidc: config.oidc,
+        signature: config.signature,
+        combine: config.combine,
+    });
+    if let Some(oidc) = policy.oidc.clone() {
+        // Keys fetched now, not on the first call; a failure is a warning
+        // (logged by the verifier) and the first token tries again.
+        tokio::spawn(async move {
+            let _ = oidc.prefetch().await;
+        });
+    }
     let mut builder = Server::builder()
-        .layer(conn::MarkActiveLayer::new(
-            config.token.as_deref().map(str::as_bytes),
-        ))
+        .layer(conn::MarkActiveLayer::new(policy.is_required()))
         .max_concurrent_streams(limits.max_concurrent_streams)
         .http2_keepalive_interval(Some(limits.keepalive_interval))
         .http2_keepalive_timeout(Some(limits.keepalive_timeout))
@@ -102,7 +120,7 @@ pub async fn serve(
         hub,
         rate: limits.rate_limit.map(rate::RateLimiter::new),
         limits,
-        token: config.token.map(String::into_bytes),
+        auth: policy,
         hook: config.hook,
     });
     builder

@@ -14,8 +14,10 @@
 //!   over-size after at most `max_message_bytes` of output. Another encoding
 //!   is `UNIMPLEMENTED` with `grpc-accept-encoding` listing ours, counted
 //!   `unsupported_encoding`;
-//! - the bearer token is checked before the body is read, then the
-//!   per-peer rate limit (`RESOURCE_EXHAUSTED`), both before decoding.
+//! - credentials in the headers (a bearer token, an OIDC identity token)
+//!   are checked before the body is read, then the per-peer rate limit
+//!   (`RESOURCE_EXHAUSTED`), both before decoding; a payload signature once
+//!   the message is decoded, over its exact bytes (see [`super::auth`]).
 //!
 //! The path served is exactly `/AlertSink/Alert`, as generated from
 //! `proto/alertsink.proto`.
@@ -24,8 +26,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
-use tonic::codec::CompressionEncoding;
-use tonic::codegen::{BoxFuture, Service, http};
+use prost::Message as _;
+use tonic::codec::{BufferSettings, Codec, CompressionEncoding, DecodeBuf, Decoder};
+use tonic::codegen::{BoxFuture, Bytes, Service, http};
 use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Request, Response, Status};
 
@@ -49,6 +52,75 @@ pub struct RawAlertRequest {
     pub pass: bool,
 }
 
+/// A decoded request and, when a payload signature must be checked, the
+/// exact message bytes it was decoded from.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub message: RawAlertRequest,
+    pub raw: Option<Bytes>,
+}
+
+/// Decodes [`RawAlertRequest`]s, keeping the bytes when asked.
+struct SinkCodec {
+    keep_bytes: bool,
+}
+
+impl Codec for SinkCodec {
+    type Encode = AlertResponse;
+    type Decode = Decoded;
+    type Encoder = tonic_prost::ProstEncoder<AlertResponse>;
+    type Decoder = SinkDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        tonic_prost::ProstEncoder::new(BufferSettings::default())
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        SinkDecoder {
+            keep_bytes: self.keep_bytes,
+        }
+    }
+}
+
+struct SinkDecoder {
+    keep_bytes: bool,
+}
+
+impl Decoder for SinkDecoder {
+    type Item = Decoded;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Decoded>, Status> {
+        use prost::bytes::Buf as _;
+        // Decode errors are INTERNAL, as tonic's own codec reports them;
+        // `remap_decode_errors` turns them into INVALID_ARGUMENT.
+        let decoded = if self.keep_bytes {
+            let raw = buf.copy_to_bytes(buf.remaining());
+            Decoded {
+                message: RawAlertRequest::decode(raw.clone())
+                    .map_err(|e| Status::internal(e.to_string()))?,
+                raw: Some(raw),
+            }
+        } else {
+            Decoded {
+                message: RawAlertRequest::decode(buf)
+                    .map_err(|e| Status::internal(e.to_string()))?,
+                raw: None,
+            }
+        };
+        Ok(Some(decoded))
+    }
+}
+
+/// What the header check found, for the handler.
+#[derive(Clone, Debug, Default)]
+struct AuthOutcome {
+    /// The identity a credential verified (OIDC).
+    identity: Option<Arc<str>>,
+    /// The payload signature must still verify.
+    need_signature: bool,
+}
+
 /// What happens to an accepted alert beyond the hub. In proxy mode the
 /// sender's answer comes from the upstream, so the service awaits it.
 pub trait AcceptHook: Send + Sync + 'static {
@@ -63,8 +135,8 @@ pub trait AcceptHook: Send + Sync + 'static {
 pub struct SinkState {
     pub hub: Arc<Hub>,
     pub limits: SinkLimits,
-    /// `Bearer <token>` expected in `authorization`, if set.
-    pub token: Option<Vec<u8>>,
+    /// The credentials required ([`super::auth`]).
+    pub auth: Arc<super::auth::Policy>,
     pub hook: Option<Arc<dyn AcceptHook>>,
     /// Per-peer rate limit, if set.
     pub rate: Option<super::rate::RateLimiter>,
@@ -103,11 +175,11 @@ struct AlertMethod {
     reached: Arc<AtomicBool>,
 }
 
-impl UnaryService<RawAlertRequest> for AlertMethod {
+impl UnaryService<Decoded> for AlertMethod {
     type Response = AlertResponse;
     type Future = BoxFuture<Response<AlertResponse>, Status>;
 
-    fn call(&mut self, request: Request<RawAlertRequest>) -> Self::Future {
+    fn call(&mut self, request: Request<Decoded>) -> Self::Future {
         self.reached.store(true, Ordering::Relaxed);
         let state = self.state.clone();
         Box::pin(async move { handle(&state, request).await })
@@ -116,10 +188,32 @@ impl UnaryService<RawAlertRequest> for AlertMethod {
 
 async fn handle(
     state: &SinkState,
-    request: Request<RawAlertRequest>,
+    request: Request<Decoded>,
 ) -> Result<Response<AlertResponse>, Status> {
-    let (peer_addr, identity) = super::conn::peer_of(request.extensions());
-    let (metadata, _, message) = request.into_parts();
+    let (peer_addr, tls_identity) = super::conn::peer_of(request.extensions());
+    let auth = request
+        .extensions()
+        .get::<AuthOutcome>()
+        .cloned()
+        .unwrap_or_default();
+    if auth.need_signature {
+        let header = request
+            .metadata()
+            .get(super::auth::signature::HEADER)
+            .map(|v| v.as_bytes());
+        let raw = request.get_ref().raw.as_deref().unwrap_or_default();
+        if let Err(d) = state.auth.check_payload(header, raw) {
+            state.hub.refuse(d.why);
+            return Err(d.status());
+        }
+        super::conn::mark_active(request.extensions());
+    }
+    // Both identities when both were verified (mTLS and a token).
+    let identity = match (tls_identity, auth.identity) {
+        (Some(t), Some(o)) => Some(format!("{t}; {o}")),
+        (t, o) => t.or_else(|| o.map(|o| o.to_string())),
+    };
+    let (metadata, _, Decoded { message, .. }) = request.into_parts();
     let alert = match validate_owned(message, &state.limits) {
         Ok(a) => a,
         Err((why, status)) => {
@@ -159,7 +253,7 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         let state = self.state.clone();
         Box::pin(async move {
             if req.uri().path() != "/AlertSink/Alert" {
@@ -169,14 +263,26 @@ where
                 ))
                 .into_http());
             }
-            if let Some(token) = &state.token
-                && !super::auth::bearer_matches(req.headers(), token)
-            {
-                state.hub.refuse(Refusal::Unauthenticated);
-                return Ok(Status::unauthenticated(
-                    "missing or wrong bearer token (authorization: Bearer …)",
-                )
-                .into_http());
+            let mut outcome = AuthOutcome::default();
+            if state.auth.is_required() {
+                use super::auth::HeaderVerdict;
+                match state.auth.check_headers(req.headers()).await {
+                    HeaderVerdict::Pass(identity) => {
+                        // Only an authenticated request keeps its
+                        // connection's place (see `conn`).
+                        super::conn::mark_active(req.extensions());
+                        outcome.identity = identity;
+                    }
+                    HeaderVerdict::NeedSignature(identity) => {
+                        outcome.identity = identity;
+                        outcome.need_signature = true;
+                    }
+                    HeaderVerdict::Refuse(d) => {
+                        state.hub.refuse(d.why);
+                        tracing::debug!("refused: {}", d.message);
+                        return Ok(d.status().into_http());
+                    }
+                }
             }
             if let Some(rate) = &state.rate
                 && let Some(peer) = super::conn::peer_addr(req.extensions())
@@ -190,12 +296,14 @@ where
                 .into_http());
             }
             let limit = state.limits.max_message_bytes;
-            let mut grpc =
-                Grpc::new(tonic_prost::ProstCodec::<AlertResponse, RawAlertRequest>::default())
-                    .apply_max_message_size_config(Some(limit), None);
+            let mut grpc = Grpc::new(SinkCodec {
+                keep_bytes: outcome.need_signature,
+            })
+            .apply_max_message_size_config(Some(limit), None);
             for encoding in ACCEPTED_ENCODINGS {
                 grpc = grpc.accept_compressed(encoding);
             }
+            req.extensions_mut().insert(outcome);
             let reached = Arc::new(AtomicBool::new(false));
             let method = AlertMethod {
                 state: state.clone(),
