@@ -694,3 +694,64 @@ fn the_binary_accepts_oidc_tokens_and_signed_sends_and_counts_refusals() {
     assert_eq!(stats["refused"]["wrong_audience"], 1, "{stats}");
     assert_eq!(stats["refused"]["auth_missing"], 1, "{stats}");
 }
+
+/// A tee re-signs with its own key (`--forward-sign`): the upstream, which
+/// verifies sinkwatch's key, gets every alert; the sender's signature (made
+/// with another key) is not what reaches it — a proxy passing metadata on
+/// does not pass it either, so the upstream sees sinkwatch's signature only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_re_signs_with_sinkwatchs_own_key() {
+    use prost::Message as _;
+    use sinkwatch::cli::ForwardMode;
+    use sinkwatch::forward::{ForwardConfig, Forwarder};
+    let dir = tempfile::tempdir().unwrap();
+    let sender_secret = secret_file(&dir);
+    let hop_secret = dir.path().join("hop");
+    std::fs::write(&hop_secret, "a different secret for the hop\n").unwrap();
+    let (sender_spec, hop_spec) = (KeySpec::Hmac(sender_secret), KeySpec::Hmac(hop_secret));
+
+    for mode in [ForwardMode::Tee, ForwardMode::Proxy] {
+        let upstream = TestSink::start(SinkConfig {
+            signature: Some(Arc::new(
+                signature::Verifier::load(&hop_spec, sinkwatch::sink::auth::system_clock())
+                    .unwrap(),
+            )),
+            ..SinkConfig::default()
+        })
+        .await;
+        let a_hub = sinkwatch::hub::Hub::new(sinkwatch::model::StoreLimits::default(), 1 << 10);
+        let mut cfg = ForwardConfig::new(vec![sinkwatch::client::Target::plain(upstream.url())]);
+        cfg.mode = mode;
+        cfg.pass_metadata = true;
+        cfg.signer = Some(Arc::new(Signer::load(&hop_spec).unwrap()));
+        let fwd = Forwarder::start(&a_hub, cfg).unwrap();
+        let a = TestSink::start_with_hub(
+            a_hub,
+            SinkConfig {
+                signature: Some(Arc::new(
+                    signature::Verifier::load(&sender_spec, sinkwatch::sink::auth::system_clock())
+                        .unwrap(),
+                )),
+                hook: fwd.hook(),
+                ..SinkConfig::default()
+            },
+        )
+        .await;
+        let sender = Signer::load(&sender_spec).unwrap();
+        for i in 0..5 {
+            let msg = alert("ossf", &format!("r{i}"), "p", true, "");
+            let h = sender.header(&msg.encode_to_vec());
+            signed_call(&a, msg, Some(h), None).await.unwrap();
+        }
+        let stats = fwd.stats();
+        let start = std::time::Instant::now();
+        while stats.snapshot()[0].delivered < 5 {
+            assert!(start.elapsed() < BOUND, "{mode:?}: {:#?}", stats.snapshot());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(upstream.hub.read(|s| s.accepted()), 5, "{mode:?}");
+        assert_eq!(upstream.hub.refused_total(), 0, "{mode:?}");
+        a.stop().await;
+        upstream.stop().await;
+    }
+}

@@ -42,6 +42,14 @@
 //! except credentials (`authorization`, cookies: the sender's token is a
 //! secret between it and sinkwatch; the upstream gets its own from
 //! `--forward-token-file`) and per-hop HTTP/gRPC headers.
+//!
+//! A sender's payload signature is never passed on either: it vouches for
+//! the sender to sinkwatch, covers the bytes the sender encoded (sinkwatch
+//! re-encodes the alert it validated), and is single-use — an upstream
+//! verifying it would see a replay of what sinkwatch already accepted.
+//! With `--forward-sign` sinkwatch signs every attempt with its own key, so
+//! an upstream that verifies signatures trusts sinkwatch, the hop it talks
+//! to.
 
 pub mod send;
 pub mod stats;
@@ -104,6 +112,8 @@ pub struct ForwardConfig {
     pub backoff: Backoff,
     /// Proxy mode: pass the sender's metadata on (never credentials).
     pub pass_metadata: bool,
+    /// Signs forwarded alerts with sinkwatch's own key (`--forward-sign`).
+    pub signer: Option<Arc<crate::sink::auth::signature::Signer>>,
     /// Per-alert outcomes kept per upstream.
     pub outcomes: usize,
 }
@@ -122,6 +132,7 @@ impl ForwardConfig {
             timeout: DEFAULT_TIMEOUT,
             backoff: Backoff::default(),
             pass_metadata: false,
+            signer: None,
             outcomes: stats::DEFAULT_OUTCOMES,
         }
     }
@@ -138,6 +149,13 @@ impl ForwardConfig {
                 std::fs::read(p)
                     .map_err(|e| format!("cannot read forward CA file {}: {e}", p.display()))?,
             ),
+            None => None,
+        };
+        let signer = match &s.forward_sign {
+            Some(k) => Some(Arc::new(
+                crate::sink::auth::signature::Signer::load(k)
+                    .map_err(|e| format!("--forward-sign: {e}"))?,
+            )),
             None => None,
         };
         let mut upstreams = Vec::new();
@@ -165,6 +183,7 @@ impl ForwardConfig {
             retries: s.forward_retries,
             timeout: s.forward_timeout,
             pass_metadata: s.forward_metadata,
+            signer,
             ..ForwardConfig::new(upstreams)
         })
     }
@@ -361,6 +380,7 @@ impl Forwarder {
             retries: config.retries,
             backoff: config.backoff,
             run: lanes_per,
+            signer: config.signer.clone(),
         });
         let mut upstreams = Vec::new();
         let mut feeders = Vec::new();
@@ -388,6 +408,7 @@ impl Forwarder {
                     client: clients[0].clone(),
                     timeout: config.timeout,
                     pass_metadata: config.pass_metadata,
+                    signer: config.signer.clone(),
                 }));
                 upstreams.push(up);
                 continue;

@@ -370,6 +370,17 @@ pub struct Signer {
     key: SignKey,
 }
 
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The algorithm only: the key is a secret.
+        let alg = match self.key {
+            SignKey::Hmac(_) => "hmac-sha256",
+            SignKey::Ed25519(_) => "ed25519",
+        };
+        write!(f, "Signer({alg})")
+    }
+}
+
 impl Signer {
     pub fn load(spec: &KeySpec) -> Result<Signer, String> {
         let key = match spec {
