@@ -136,9 +136,15 @@ pub struct RunArgs {
     /// The issuer's keys: a JWKS file, or its URL [default: from the issuer's discovery document]
     #[arg(long, value_name = "FILE|URL")]
     pub oidc_jwks: Option<String>,
-    /// A token subject, or email when email_verified, allowed to send (repeatable; required; `*` = anyone the issuer vouches for)
+    /// A token subject, email (when email_verified) or OAuth client id allowed to send (repeatable; required with --oidc-issuer or access tokens; `*` = anyone the issuer vouches for)
     #[arg(long, value_name = "SUBJECT|EMAIL")]
     pub oidc_allow: Vec<String>,
+    /// Accept opaque OAuth access tokens (Google's default credentials with scopes), checked at the token-info endpoint; who is allowed: --oidc-allow
+    #[arg(long)]
+    pub oauth_access_tokens: bool,
+    /// The token-info endpoint for access tokens (implies --oauth-access-tokens) [default: https://oauth2.googleapis.com/tokeninfo]
+    #[arg(long, value_name = "URL")]
+    pub oauth_tokeninfo_url: Option<String>,
     /// Require signed payloads: hmac:SECRET_FILE or ed25519:PUBLIC_KEY_FILE (see README, "Signed payloads")
     #[arg(long, value_name = "hmac:FILE|ed25519:FILE")]
     pub verify_signature: Option<crate::sink::auth::signature::KeySpec>,

@@ -58,6 +58,8 @@ pub struct FileConfig {
     pub oidc_audience: Option<Vec<String>>,
     pub oidc_jwks: Option<String>,
     pub oidc_allow: Option<Vec<String>>,
+    pub oauth_access_tokens: Option<bool>,
+    pub oauth_tokeninfo_url: Option<String>,
     pub verify_signature: Option<crate::sink::auth::signature::KeySpec>,
     pub forward_sign: Option<crate::sink::auth::signature::KeySpec>,
 }
@@ -258,6 +260,8 @@ pub struct Settings {
     pub oidc_audience: Vec<String>,
     pub oidc_jwks: Option<String>,
     pub oidc_allow: Vec<String>,
+    /// The token-info endpoint when access tokens are accepted.
+    pub oauth_tokeninfo: Option<String>,
     pub verify_signature: Option<crate::sink::auth::signature::KeySpec>,
     pub forward_sign: Option<crate::sink::auth::signature::KeySpec>,
 }
@@ -369,19 +373,35 @@ pub fn merge(
     let oidc_audience = list(&cli.oidc_audience, file.oidc_audience);
     let oidc_jwks = cli.oidc_jwks.clone().or(file.oidc_jwks);
     let oidc_allow = list(&cli.oidc_allow, file.oidc_allow);
-    if oidc_issuer.is_none()
-        && (!oidc_audience.is_empty() || oidc_jwks.is_some() || !oidc_allow.is_empty())
-    {
+    let tokeninfo_url = cli.oauth_tokeninfo_url.clone().or(file.oauth_tokeninfo_url);
+    let oauth_tokeninfo = (cli.oauth_access_tokens
+        || file.oauth_access_tokens.unwrap_or(false)
+        || tokeninfo_url.is_some())
+    .then(|| tokeninfo_url.unwrap_or_else(|| crate::sink::auth::tokeninfo::DEFAULT_URL.to_owned()));
+    if oidc_issuer.is_none() && (!oidc_audience.is_empty() || oidc_jwks.is_some()) {
         return Err(ConfigError(
-            "oidc-audience, oidc-jwks and oidc-allow need oidc-issuer".into(),
+            "oidc-audience and oidc-jwks need oidc-issuer".into(),
+        ));
+    }
+    if oidc_issuer.is_none() && oauth_tokeninfo.is_none() && !oidc_allow.is_empty() {
+        return Err(ConfigError(
+            "oidc-allow needs oidc-issuer or oauth-access-tokens".into(),
         ));
     }
     let auth = cli.auth.or(file.auth).unwrap_or_default();
     let token_file = cli.token_file.clone().or(file.token_file);
-    if auth == crate::sink::auth::Combine::All && token_file.is_some() && oidc_issuer.is_some() {
+    let bearer_methods = [
+        token_file.is_some(),
+        oidc_issuer.is_some(),
+        oauth_tokeninfo.is_some(),
+    ]
+    .into_iter()
+    .filter(|m| *m)
+    .count();
+    if auth == crate::sink::auth::Combine::All && bearer_methods > 1 {
         return Err(ConfigError(
-            "auth: all cannot require both token-file and oidc-issuer: both are sent in the one \
-             authorization header (use auth: any, or one of them)"
+            "auth: all cannot require two of token-file, oidc-issuer and oauth-access-tokens: \
+             each is sent in the one authorization header (use auth: any, or one of them)"
                 .into(),
         ));
     }
@@ -391,6 +411,7 @@ pub fn merge(
         oidc_audience,
         oidc_jwks,
         oidc_allow,
+        oauth_tokeninfo,
         verify_signature: cli.verify_signature.clone().or(file.verify_signature),
         forward_sign: cli.forward_sign.clone().or(file.forward_sign),
         listen,
@@ -524,6 +545,12 @@ queue: 65536
 # oidc-audience: [https://sink.example.org]
 # oidc-jwks: /etc/sinkwatch/jwks.json
 # oidc-allow: [allstar@my-project.iam.gserviceaccount.com]
+
+# Opaque OAuth access tokens (Google default credentials with scopes),
+# checked at a token-info endpoint; who may send: oidc-allow (emails when
+# verified, OAuth client ids).
+oauth-access-tokens: false
+# oauth-tokeninfo-url: https://oauth2.googleapis.com/tokeninfo
 
 # Signed payloads: hmac:SECRET_FILE or ed25519:PUBLIC_KEY_FILE.
 # verify-signature: ed25519:/etc/sinkwatch/allstar.pub

@@ -41,8 +41,10 @@ pub fn is_loopback(addr: &SocketAddr) -> bool {
 /// credentials still hides what is sent, and a sink may rely on the network
 /// for who can reach it).
 pub fn exposure_warning(s: &Settings) -> Option<String> {
-    let credentials =
-        s.token_file.is_some() || s.oidc_issuer.is_some() || s.verify_signature.is_some();
+    let credentials = s.token_file.is_some()
+        || s.oidc_issuer.is_some()
+        || s.oauth_tokeninfo.is_some()
+        || s.verify_signature.is_some();
     (!is_loopback(&s.listen) && s.tls_cert.is_none() && !credentials).then(|| {
         format!(
             "listening on {} without TLS or a token: anyone who can reach it can send alerts \
@@ -57,7 +59,7 @@ pub fn exposure_warning(s: &Settings) -> Option<String> {
 /// cross a non-loopback network without TLS: whoever sees one can reuse it
 /// until it expires (a static token: forever).
 pub fn cleartext_note(s: &Settings) -> Option<String> {
-    let bearer = s.token_file.is_some() || s.oidc_issuer.is_some();
+    let bearer = s.token_file.is_some() || s.oidc_issuer.is_some() || s.oauth_tokeninfo.is_some();
     (!is_loopback(&s.listen) && s.tls_cert.is_none() && bearer).then(|| {
         format!(
             "bearer tokens reach {} without TLS: anyone on the path can read and reuse them \
@@ -67,9 +69,11 @@ pub fn cleartext_note(s: &Settings) -> Option<String> {
     })
 }
 
-/// The verifiers of the OIDC and signed-payload methods, when configured.
+/// The verifiers of the OIDC, access-token and signed-payload methods,
+/// when configured.
 pub type AuthVerifiers = (
     Option<Arc<crate::sink::auth::oidc::Verifier>>,
+    Option<Arc<crate::sink::auth::tokeninfo::Verifier>>,
     Option<Arc<crate::sink::auth::signature::Verifier>>,
 );
 
@@ -79,7 +83,7 @@ pub fn auth_methods(
     s: &Settings,
     clock: crate::sink::auth::Clock,
 ) -> Result<AuthVerifiers, Failure> {
-    use crate::sink::auth::{oidc, signature};
+    use crate::sink::auth::{oidc, signature, tokeninfo};
     let oidc = match &s.oidc_issuer {
         Some(issuer) => Some(Arc::new(
             oidc::Verifier::new(
@@ -95,6 +99,13 @@ pub fn auth_methods(
         )),
         None => None,
     };
+    let tokeninfo = match &s.oauth_tokeninfo {
+        Some(url) => Some(Arc::new(
+            tokeninfo::Verifier::new(Some(url), &s.oidc_allow, clock.clone())
+                .map_err(Failure::Usage)?,
+        )),
+        None => None,
+    };
     let signature = match &s.verify_signature {
         Some(spec) => Some(Arc::new(
             signature::Verifier::load(spec, clock)
@@ -102,7 +113,7 @@ pub fn auth_methods(
         )),
         None => None,
     };
-    Ok((oidc, signature))
+    Ok((oidc, tokeninfo, signature))
 }
 
 /// Things the TUI shows besides the store.
@@ -133,10 +144,11 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     if let Some(t) = &tls {
         t.load().map_err(Failure::Usage)?;
     }
-    let (oidc, signature) = auth_methods(&settings, crate::sink::auth::system_clock())?;
+    let (oidc, tokeninfo, signature) = auth_methods(&settings, crate::sink::auth::system_clock())?;
     let policy_line = crate::sink::auth::Policy {
         token: token.clone().map(String::into_bytes),
         oidc: oidc.clone(),
+        tokeninfo: tokeninfo.clone(),
         signature: signature.clone(),
         combine: settings.auth,
     }
@@ -152,9 +164,13 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     if settings.demo {
         let signs = demo_signer.is_some();
         let passes = match settings.auth {
-            crate::sink::auth::Combine::All => oidc.is_none() && (signature.is_none() || signs),
+            crate::sink::auth::Combine::All => {
+                oidc.is_none() && tokeninfo.is_none() && (signature.is_none() || signs)
+            }
             crate::sink::auth::Combine::Any => {
-                (oidc.is_none() && signature.is_none()) || token.is_some() || signs
+                (oidc.is_none() && tokeninfo.is_none() && signature.is_none())
+                    || token.is_some()
+                    || signs
             }
         };
         if !passes {
@@ -270,6 +286,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             limits: settings.limits.clone(),
             token: token.clone(),
             oidc: oidc.clone(),
+            tokeninfo: tokeninfo.clone(),
             signature: signature.clone(),
             combine: settings.auth,
             tls: tls.clone(),

@@ -755,3 +755,136 @@ async fn forwarding_re_signs_with_sinkwatchs_own_key() {
         upstream.stop().await;
     }
 }
+
+/// A loopback HTTP endpoint answering each GET with `answer(path)`;
+/// returns its base URL and the count of requests.
+async fn endpoint(
+    answer: impl Fn(&str) -> (&'static str, String) + Send + Sync + 'static,
+) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (answer, count) = (Arc::new(answer), hits.clone());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let (answer, count) = (answer.clone(), count.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                count.fetch_add(1, Ordering::SeqCst);
+                let head = String::from_utf8_lossy(&buf).to_string();
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+                let (status, body) = answer(&path);
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    (base, hits)
+}
+
+/// Opaque access tokens: a live, allowed token passes (looked up once,
+/// then cached until its expiry); an unknown one, an expired one and one
+/// issued to someone not allowed are refused with their reasons; a flood of
+/// random tokens makes a bounded number of lookups.
+#[tokio::test]
+async fn access_tokens_are_checked_at_token_info_cached_and_lookups_bounded() {
+    use sinkwatch::sink::auth::tokeninfo;
+    let (base, hits) = endpoint(|path| {
+        let token = path.split("access_token=").nth(1).unwrap_or("");
+        let info = |email: &str, exp: u64| {
+            serde_json::json!({
+                "azp": "1234.apps.googleusercontent.com", "aud": "1234.apps.googleusercontent.com",
+                "scope": "https://www.googleapis.com/auth/cloud-platform",
+                "exp": exp.to_string(), "expires_in": "3599",
+                "email": email, "email_verified": "true", "access_type": "online"
+            })
+            .to_string()
+        };
+        match token {
+            "ya29.good%2Btoken" => ("200 OK", info(ALLSTAR, T0 + 3600)),
+            "ya29.expired" => ("200 OK", info(ALLSTAR, T0 - 1)),
+            "ya29.mallory" => ("200 OK", info("mallory@evil.test", T0 + 3600)),
+            _ => (
+                "400 Bad Request",
+                r#"{"error":"invalid_token","error_description":"Invalid Value"}"#.to_owned(),
+            ),
+        }
+    })
+    .await;
+    let now = Arc::new(AtomicU64::new(T0));
+    let v = tokeninfo::Verifier::new(
+        Some(&format!("{base}/tokeninfo")),
+        &[ALLSTAR.to_owned()],
+        clock(&now),
+    )
+    .unwrap();
+    let sink = TestSink::start(SinkConfig {
+        tokeninfo: Some(Arc::new(v)),
+        ..SinkConfig::default()
+    })
+    .await;
+    let (_, mut rx) = sink.hub.subscribe();
+    for i in 0..3 {
+        call(&sink, Some("ya29.good+token"), &format!("ok{i}"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "looked up once, then cached"
+    );
+    let r = rx.try_recv().unwrap();
+    let who = r.peer.as_ref().and_then(|p| p.identity.as_deref());
+    assert_eq!(who, Some(format!("oauth:{ALLSTAR}").as_str()));
+    for (token, code, why) in [
+        (
+            "ya29.unknown",
+            Code::Unauthenticated,
+            Refusal::Unauthenticated,
+        ),
+        ("ya29.expired", Code::Unauthenticated, Refusal::Expired),
+        ("ya29.mallory", Code::PermissionDenied, Refusal::NotAllowed),
+        (
+            "not a token!",
+            Code::Unauthenticated,
+            Refusal::AuthMalformed,
+        ),
+    ] {
+        let e = call(&sink, Some(token), "bad").await.unwrap_err();
+        assert_eq!(e.code(), code, "{token}: {}", e.message());
+        assert_eq!(sink.hub.refused(why), 1, "{token}");
+    }
+    // A flood of random tokens: at most the burst is looked up; the rest
+    // are refused as overloaded, without a lookup.
+    let before = hits.load(Ordering::SeqCst);
+    for i in 0..100 {
+        assert!(
+            call(&sink, Some(&format!("ya29.random{i}")), "flood")
+                .await
+                .is_err()
+        );
+    }
+    let looked_up = hits.load(Ordering::SeqCst) - before;
+    assert!(
+        looked_up <= tokeninfo::LOOKUP_BURST as usize + 2,
+        "{looked_up} lookups for 100 random tokens"
+    );
+    assert!(sink.hub.refused(Refusal::Overloaded) >= 100 - looked_up as u64 - 1);
+    // The good token still passes from the cache, and stops at its expiry.
+    call(&sink, Some("ya29.good+token"), "ok3").await.unwrap();
+    now.store(T0 + 3600, Ordering::Relaxed);
+    assert!(call(&sink, Some("ya29.good+token"), "late").await.is_err());
+    sink.stop().await;
+}

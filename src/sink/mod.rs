@@ -30,6 +30,8 @@ pub struct SinkConfig {
     pub token: Option<String>,
     /// OIDC identity tokens (`--oidc-issuer`).
     pub oidc: Option<Arc<auth::oidc::Verifier>>,
+    /// OAuth access tokens checked at a token-info endpoint.
+    pub tokeninfo: Option<Arc<auth::tokeninfo::Verifier>>,
     /// Signed payloads (`--verify-signature`).
     pub signature: Option<Arc<auth::signature::Verifier>>,
     /// How the configured methods combine (`--auth`).
@@ -54,6 +56,7 @@ pub async fn serve(
     let policy = Arc::new(auth::Policy {
         token: config.token.map(String::into_bytes),
         oidc: config.oidc,
+        tokeninfo: config.tokeninfo,
         signature: config.signature,
         combine: config.combine,
     });

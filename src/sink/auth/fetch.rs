@@ -78,13 +78,22 @@ fn tls_config() -> Result<Arc<tokio_rustls::rustls::ClientConfig>, String> {
 /// GETs `url` and returns its body (status 200 only). Errors are one line
 /// naming the URL.
 pub async fn get(url: &str) -> Result<Vec<u8>, String> {
-    match tokio::time::timeout(TIMEOUT, get_inner(url)).await {
-        Ok(r) => r.map_err(|e| format!("{url}: {e}")),
-        Err(_) => Err(format!("{url}: no answer within {} s", TIMEOUT.as_secs())),
+    match get_with_status(url, url).await? {
+        (200, body) => Ok(body),
+        (status, _) => Err(format!("{url}: HTTP status {status}")),
     }
 }
 
-async fn get_inner(url: &str) -> Result<Vec<u8>, String> {
+/// GETs `url` and returns the status and body, whatever the status.
+/// Errors name `shown` (a URL without the secret in its query).
+pub async fn get_with_status(url: &str, shown: &str) -> Result<(u16, Vec<u8>), String> {
+    match tokio::time::timeout(TIMEOUT, get_inner(url)).await {
+        Ok(r) => r.map_err(|e| format!("{shown}: {e}")),
+        Err(_) => Err(format!("{shown}: no answer within {} s", TIMEOUT.as_secs())),
+    }
+}
+
+async fn get_inner(url: &str) -> Result<(u16, Vec<u8>), String> {
     let (uri, tls) = check_url(url)?;
     let host = uri.host().unwrap_or_default().to_owned();
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
@@ -119,7 +128,7 @@ async fn get_inner(url: &str) -> Result<Vec<u8>, String> {
     }
 }
 
-async fn send<IO>(io: IO, request: http::Request<Empty<Bytes>>) -> Result<Vec<u8>, String>
+async fn send<IO>(io: IO, request: http::Request<Empty<Bytes>>) -> Result<(u16, Vec<u8>), String>
 where
     IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -134,14 +143,12 @@ where
             .send_request(request)
             .await
             .map_err(|e| format!("HTTP: {e}"))?;
-        if response.status() != http::StatusCode::OK {
-            return Err(format!("HTTP status {}", response.status()));
-        }
+        let status = response.status().as_u16();
         let body = Limited::new(response.into_body(), MAX_BYTES)
             .collect()
             .await
             .map_err(|e| format!("reading the body: {e} (limit {MAX_BYTES} bytes)"))?;
-        Ok(body.to_bytes().to_vec())
+        Ok((status, body.to_bytes().to_vec()))
     }
     .await;
     driver.abort();

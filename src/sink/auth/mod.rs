@@ -6,6 +6,8 @@
 //! - a static bearer token (`--token-file`), compared in constant time;
 //! - OIDC identity tokens (`--oidc-issuer`, [`oidc`]): a JWT in
 //!   `authorization: Bearer`, verified against the issuer's keys;
+//! - opaque OAuth access tokens (`--oauth-access-tokens`, [`tokeninfo`]),
+//!   checked at a token-info endpoint;
 //! - signed payloads (`--verify-signature`, [`signature`]).
 //!
 //! With `--auth any` (the default) a call passes when one configured method
@@ -20,6 +22,7 @@
 pub mod fetch;
 pub mod oidc;
 pub mod signature;
+pub mod tokeninfo;
 
 use std::sync::Arc;
 
@@ -115,6 +118,7 @@ pub enum HeaderVerdict {
 pub struct Policy {
     pub token: Option<Vec<u8>>,
     pub oidc: Option<Arc<oidc::Verifier>>,
+    pub tokeninfo: Option<Arc<tokeninfo::Verifier>>,
     pub signature: Option<Arc<signature::Verifier>>,
     pub combine: Combine,
 }
@@ -122,11 +126,11 @@ pub struct Policy {
 impl Policy {
     /// Whether any method is configured.
     pub fn is_required(&self) -> bool {
-        self.token.is_some() || self.oidc.is_some() || self.signature.is_some()
+        self.has_bearer_method() || self.signature.is_some()
     }
 
     fn has_bearer_method(&self) -> bool {
-        self.token.is_some() || self.oidc.is_some()
+        self.token.is_some() || self.oidc.is_some() || self.tokeninfo.is_some()
     }
 
     /// Checks `authorization` against the static token and OIDC.
@@ -142,15 +146,19 @@ impl Policy {
         {
             return Ok(None);
         }
-        match &self.oidc {
+        let jwt = oidc::looks_like_jwt(given);
+        match (&self.oidc, &self.tokeninfo) {
+            (Some(v), _) if jwt => v.verify(given).await.map(Some),
+            // Not a JWT: an access token, when those are accepted.
+            (_, Some(t)) => t.verify(given).await.map(Some),
             // A static token is configured too, and this is not a JWT:
             // it was meant as the static token.
-            Some(_) if self.token.is_some() && !oidc::looks_like_jwt(given) => Err(Denied::new(
+            (Some(_), None) if self.token.is_some() => Err(Denied::new(
                 Refusal::Unauthenticated,
                 "wrong bearer token (authorization: Bearer …)",
             )),
-            Some(v) => v.verify(given).await.map(Some),
-            None => Err(Denied::new(
+            (Some(v), None) => v.verify(given).await.map(Some),
+            (None, None) => Err(Denied::new(
                 Refusal::Unauthenticated,
                 "wrong bearer token (authorization: Bearer …)",
             )),
@@ -199,6 +207,9 @@ impl Policy {
         }
         if let Some(o) = &self.oidc {
             methods.push(o.describe());
+        }
+        if let Some(t) = &self.tokeninfo {
+            methods.push(t.describe());
         }
         if let Some(s) = &self.signature {
             methods.push(format!("signed payloads ({})", s.alg()));
