@@ -512,3 +512,56 @@ fn stop_signals() -> impl std::future::Future<Output = ()> + Send + 'static {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::RunArgs;
+
+    fn settings(args: RunArgs) -> Settings {
+        crate::config::merge(&args, crate::config::FileConfig::default(), None).unwrap()
+    }
+
+    #[test]
+    fn the_exposure_warning_knows_every_credential_method() {
+        let open = RunArgs {
+            listen: Some("0.0.0.0:1".into()),
+            ..RunArgs::default()
+        };
+        let w = exposure_warning(&settings(open.clone())).unwrap();
+        for option in ["--token-file", "--oidc-issuer", "--verify-signature"] {
+            assert!(w.contains(option), "{w}");
+        }
+        let with = [
+            RunArgs {
+                token_file: Some("t".into()),
+                ..open.clone()
+            },
+            RunArgs {
+                oidc_issuer: Some("https://i".into()),
+                oidc_audience: vec!["a".into()],
+                oidc_allow: vec!["s".into()],
+                ..open.clone()
+            },
+            RunArgs {
+                oauth_access_tokens: true,
+                oidc_allow: vec!["s".into()],
+                ..open.clone()
+            },
+            RunArgs {
+                verify_signature: Some(crate::sink::auth::signature::KeySpec::Ed25519("k".into())),
+                ..open.clone()
+            },
+        ];
+        for args in with {
+            let s = settings(args);
+            assert_eq!(exposure_warning(&s), None, "{s:?}");
+        }
+        // Bearer tokens without TLS beyond loopback: a note.
+        let s = settings(RunArgs {
+            oidc_issuer: Some("https://i".into()),
+            ..open
+        });
+        assert!(cleartext_note(&s).unwrap().contains("without TLS"));
+    }
+}
