@@ -82,12 +82,29 @@ note_cpu() {
   if [ -z "$cur" ] || awk -v a="$us" -v b="$cur" 'BEGIN{exit !(a<b)}'; then cpu_us[$1]=$us; fi
 }
 
-load() { # load ADDR TOTAL CONC [CONNS] -> prints the JSON report
-  "$BIN" load --to "$1" --total "$2" --concurrency "$3" --connections "${4:-4}" --json
+load() { # load ADDR TOTAL CONC [CONNS [ARGS…]] -> prints the JSON report
+  local addr=$1 total=$2 conc=$3 conns=${4:-4}
+  shift 3; [ $# -gt 0 ] && shift
+  "$BIN" load --to "$addr" --total "$total" --concurrency "$conc" --connections "$conns" --json "$@"
 }
+
+# OIDC: an RS256 identity token and its JWKS, minted here with openssl; the
+# "oidc" mode is a headless sink verifying it on every call (the verdict is
+# cached per token, as for a real client reusing its token).
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TMP/oidc.key" 2>/dev/null
+modulus=$(openssl rsa -in "$TMP/oidc.key" -noout -modulus | cut -d= -f2)
+# shellcheck disable=SC2059
+n=$(printf "$(echo "$modulus" | sed 's/../\\x&/g')" | b64url)
+printf '{"keys":[{"kty":"RSA","kid":"bench","alg":"RS256","use":"sig","n":"%s","e":"AQAB"}]}' "$n" >"$TMP/jwks.json"
+jwt_head=$(printf '{"alg":"RS256","kid":"bench","typ":"JWT"}' | b64url)
+jwt_body=$(printf '{"iss":"https://issuer.bench","aud":"bench","sub":"bench","exp":%d}' $(( $(date +%s) + 86400 )) | b64url)
+jwt_sig=$(printf '%s.%s' "$jwt_head" "$jwt_body" | openssl dgst -sha256 -sign "$TMP/oidc.key" -binary | b64url)
+echo "$jwt_head.$jwt_body.$jwt_sig" >"$TMP/oidc.jwt"
 
 start bare "$BARE" 127.0.0.1:0;                               BARE_ADDR=$ADDR
 start headless sh -c "exec '$BIN' --no-tui --listen 127.0.0.1:0 >'$TMP/headless.out'"; HEADLESS_ADDR=$ADDR
+start oidc sh -c "exec '$BIN' --no-tui --listen 127.0.0.1:0 --oidc-issuer https://issuer.bench --oidc-audience bench --oidc-jwks '$TMP/jwks.json' --oidc-allow bench >'$TMP/oidc.out'"; OIDC_ADDR=$ADDR
 start upstream sh -c "exec '$BIN' --no-tui --listen 127.0.0.1:0 >'$TMP/upstream.out'"; UP_ADDR=$ADDR
 start tee sh -c "exec '$BIN' --no-tui --listen 127.0.0.1:0 --forward 'http://$UP_ADDR' >'$TMP/tee.out'"; TEE_ADDR=$ADDR
 TUI_ADDR=""; TUI_PID=""
@@ -107,7 +124,7 @@ fi
 # pids MODE: the processes doing that mode's work (tee: the tee and its upstream).
 pids() {
   case $1 in
-    bare) cat "$TMP/bare.pid" ;; headless) cat "$TMP/headless.pid" ;;
+    bare) cat "$TMP/bare.pid" ;; headless) cat "$TMP/headless.pid" ;; oidc) cat "$TMP/oidc.pid" ;;
     tui) echo "$TUI_PID" ;; tee) echo "$(cat "$TMP/tee.pid") $(cat "$TMP/upstream.pid")" ;;
   esac
 }
@@ -128,14 +145,16 @@ record() { # record MODE RATE: keep the best rate per mode
 }
 
 for round in $(seq 1 "$ROUNDS"); do
-  for mode in bare headless tui tee; do
+  for mode in bare headless oidc tui tee; do
+    extra=()
     case $mode in
       bare) addr=$BARE_ADDR ;; headless) addr=$HEADLESS_ADDR ;; tee) addr=$TEE_ADDR ;;
+      oidc) addr=$OIDC_ADDR; extra=(--token-file "$TMP/oidc.jwt") ;;
       tui) addr=$TUI_ADDR; [ -z "$addr" ] && continue ;;
     esac
     # shellcheck disable=SC2046
     c0=$(cpu_ms $(pids "$mode"))
-    r=$(load "$addr" "$TOTAL" "$CONC" | json_num rate)
+    r=$(load "$addr" "$TOTAL" "$CONC" 4 "${extra[@]}" | json_num rate)
     # The tee's upstream may still be absorbing its queue: wait for its alerts.
     [ "$mode" = tee ] && wait_upstream $(( round * TOTAL ))
     # shellcheck disable=SC2046
@@ -154,15 +173,17 @@ declare -A h2best
 if command -v h2load >/dev/null 2>&1; then
   printf '\x00\x00\x00\x00\x1f\x0a\x06h2load\x12\x06repo-1\x1a\x0bSECURITY.md\x28\x01' >"$TMP/body.bin"
   for round in $(seq 1 "$ROUNDS"); do
-    for mode in bare headless tui tee; do
+    for mode in bare headless oidc tui tee; do
+      auth=()
       case $mode in
         bare) addr=$BARE_ADDR ;; headless) addr=$HEADLESS_ADDR ;; tee) addr=$TEE_ADDR ;;
+        oidc) addr=$OIDC_ADDR; auth=(-H "authorization: Bearer $(cat "$TMP/oidc.jwt")") ;;
         tui) addr=$TUI_ADDR; [ -z "$addr" ] && continue ;;
       esac
       # shellcheck disable=SC2046
       c0=$(cpu_ms $(pids "$mode"))
       out=$(h2load -n "$TOTAL" -c 4 -m "$(( CONC / 4 > 0 ? CONC / 4 : 1 ))" -d "$TMP/body.bin" \
-        -H 'content-type: application/grpc' -H 'te: trailers' "http://$addr/AlertSink/Alert" 2>&1)
+        -H 'content-type: application/grpc' -H 'te: trailers' "${auth[@]}" "http://$addr/AlertSink/Alert" 2>&1)
       [ "$mode" = tee ] && wait_upstream $(( ROUNDS * TOTAL + round * TOTAL ))
       # shellcheck disable=SC2046
       c1=$(cpu_ms $(pids "$mode"))
@@ -197,6 +218,8 @@ stop tee
 tee_stats=$(grep '"kind":"stats"' "$TMP/tee.out" | tail -n 1 || true)
 stop upstream
 up_alerts=$(grep -c '"kind":"alert"' "$TMP/upstream.out" || true)
+stop oidc
+oidc_stats=$(grep '"kind":"stats"' "$TMP/oidc.out" | tail -n 1 || true)
 stop headless
 head_alerts=$(grep -c '"kind":"alert"' "$TMP/headless.out" || true)
 
@@ -207,6 +230,7 @@ echo "sinkwatch end-to-end benchmark ($PROFILE build, $(nproc) cores, $ROUNDS ro
 printf '%-34s %12s %8s %8s\n' "mode" "req/s" "ratio" "target"
 printf '%-34s %12.0f %8s %8s\n' "bare tonic AlertSink (baseline)" "$base" "1.00" ""
 printf '%-34s %12.0f %8s %8s\n' "sinkwatch headless (stdout→file)" "${best[headless]}" "$(ratio "${best[headless]}")" "≥0.90"
+printf '%-34s %12.0f %8s %8s\n' "sinkwatch headless + OIDC (RS256)" "${best[oidc]}" "$(ratio "${best[oidc]}")" "≥0.85"
 if [ -n "${best[tui]:-}" ]; then
   printf '%-34s %12.0f %8s %8s\n' "sinkwatch TUI (pty 200×50)" "${best[tui]}" "$(ratio "${best[tui]}")" "≥0.80"
 else
@@ -221,13 +245,14 @@ if [ -n "${h2best[bare]:-}" ]; then
   printf '%-34s %12s %8s %8s\n' "mode" "req/s" "ratio" "target"
   printf '%-34s %12.0f %8s %8s\n' "bare tonic AlertSink (baseline)" "$hbase" "1.00" ""
   printf '%-34s %12.0f %8s %8s\n' "sinkwatch headless (stdout→file)" "${h2best[headless]}" "$(h2ratio "${h2best[headless]}")" "≥0.90"
+  printf '%-34s %12.0f %8s %8s\n' "sinkwatch headless + OIDC (RS256)" "${h2best[oidc]}" "$(h2ratio "${h2best[oidc]}")" "≥0.85"
   [ -n "${h2best[tui]:-}" ] && printf '%-34s %12.0f %8s %8s\n' "sinkwatch TUI (pty 200×50)" "${h2best[tui]}" "$(h2ratio "${h2best[tui]}")" "≥0.80"
   printf '%-34s %12.0f %8s %8s\n' "sinkwatch tee → sinkwatch" "${h2best[tee]}" "$(h2ratio "${h2best[tee]}")" "≥0.50"
 fi
 echo
 echo "CPU time per alert (user + system, lowest round; tee: the tee and its upstream together)"
 printf '%-34s %12s %12s\n' "mode" "sinkwatch load" "h2load"
-for mode in bare headless tui tee; do
+for mode in bare headless oidc tui tee; do
   [ -n "${cpu_us[load-$mode]:-}${cpu_us[h2-$mode]:-}" ] || continue
   printf '%-34s %10s µs %10s µs\n' "$mode" "${cpu_us[load-$mode]:-–}" "${cpu_us[h2-$mode]:-–}"
 done
@@ -248,6 +273,7 @@ echo "$seq_pairs" | awk 'NF == 4 {
     printf "added latency: p50 %+.1f µs median over rounds (range %+.1f … %+.1f; target ≤ 20 µs), p99 %+.1f µs\n", median(d50, n), lo, hi, median(d99, n)
   }'
 echo "headless printed $head_alerts alert lines"
+echo "OIDC sink exit stats (every call authenticated, nothing refused): $oidc_stats"
 echo "tee upstream received $up_alerts alerts; tee exit stats: $tee_stats"
 dropped=$(echo "$tee_stats" | json_num dropped)
 undelivered=$(echo "$tee_stats" | json_num undelivered)

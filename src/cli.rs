@@ -60,6 +60,9 @@ pub struct TargetArgs {
     /// Client key (PEM) for mTLS
     #[arg(long, value_name = "FILE", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
+    /// Sign each request: hmac:SECRET_FILE or ed25519:PRIVATE_KEY_FILE (PKCS#8 PEM)
+    #[arg(long, value_name = "hmac:FILE|ed25519:FILE")]
+    pub sign: Option<crate::sink::auth::signature::KeySpec>,
 }
 
 #[derive(Args, Debug)]

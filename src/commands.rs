@@ -7,6 +7,7 @@ use crate::grpc::Target;
 use crate::grpc::diagnose::{self, Stage};
 use crate::proto::AlertRequest;
 use crate::run::Failure;
+use crate::sink::auth::signature::Signer;
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
@@ -57,11 +58,17 @@ fn target(args: &TargetArgs) -> Result<Target, String> {
         (Some(c), Some(k)) => Some((read(c, "client certificate")?, read(k, "client key")?)),
         _ => None,
     };
+    let signer = args
+        .sign
+        .as_ref()
+        .map(|k| Signer::load(k).map(std::sync::Arc::new))
+        .transpose()?;
     Ok(Target {
         url: args.to.clone(),
         token,
         ca_pem,
         client_identity,
+        signer,
     })
 }
 
@@ -109,7 +116,7 @@ fn send(a: SendArgs) -> Result<(), Failure> {
         // handshake fails, from one that fails the call.
         let mut client = target.connect().await?;
         client
-            .alert(req)
+            .alert(target.request(req))
             .await
             .map_err(|s| diagnose::call_failure(&target, &s, Stage::FirstCall))
     };

@@ -31,9 +31,10 @@ pub enum Refusal {
     FieldTooLong,
     /// A field is not valid UTF-8.
     InvalidUtf8,
-    /// The message could not be decoded or exceeded the message size limit.
+    /// The message could not be decoded.
     BadMessage,
-    /// Missing or wrong bearer token.
+    /// A credential that matches no configured method (a wrong static
+    /// bearer token, a token of an unknown kind).
     Unauthenticated,
     /// Too many distinct keys, or shutting down.
     Overloaded,
@@ -51,10 +52,33 @@ pub enum Refusal {
     BufferFull,
     /// A connection over the per-peer connection cap, closed at once.
     TooManyFromPeer,
+    /// The message (after decompression) is over the message size limit.
+    OverSize,
+    /// Compressed with an encoding the sink does not accept, or flagged
+    /// compressed without a `grpc-encoding`.
+    UnsupportedEncoding,
+    /// A required credential is absent.
+    AuthMissing,
+    /// A credential that cannot be parsed (not a JWT, a bad signature header).
+    AuthMalformed,
+    /// A signature (of a token or a payload) that does not verify, or made
+    /// with an unknown key.
+    BadSignature,
+    /// A token past its expiry (or not yet valid), or a signed payload
+    /// outside the time window.
+    Expired,
+    /// A token issued for another audience.
+    WrongAudience,
+    /// A token from another issuer.
+    WrongIssuer,
+    /// A verified caller that is not on the allow list.
+    NotAllowed,
+    /// A signed payload seen before.
+    Replayed,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 12] = [
+    pub const ALL: [Refusal; 22] = [
         Refusal::EmptyField,
         Refusal::FieldTooLong,
         Refusal::InvalidUtf8,
@@ -67,6 +91,16 @@ impl Refusal {
         Refusal::WriteStall,
         Refusal::BufferFull,
         Refusal::TooManyFromPeer,
+        Refusal::OverSize,
+        Refusal::UnsupportedEncoding,
+        Refusal::AuthMissing,
+        Refusal::AuthMalformed,
+        Refusal::BadSignature,
+        Refusal::Expired,
+        Refusal::WrongAudience,
+        Refusal::WrongIssuer,
+        Refusal::NotAllowed,
+        Refusal::Replayed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +117,16 @@ impl Refusal {
             Refusal::WriteStall => "write_stall",
             Refusal::BufferFull => "buffer_full",
             Refusal::TooManyFromPeer => "too_many_from_peer",
+            Refusal::OverSize => "over_size",
+            Refusal::UnsupportedEncoding => "unsupported_encoding",
+            Refusal::AuthMissing => "auth_missing",
+            Refusal::AuthMalformed => "auth_malformed",
+            Refusal::BadSignature => "bad_signature",
+            Refusal::Expired => "expired",
+            Refusal::WrongAudience => "wrong_audience",
+            Refusal::WrongIssuer => "wrong_issuer",
+            Refusal::NotAllowed => "not_allowed",
+            Refusal::Replayed => "replayed",
         }
     }
 }

@@ -33,15 +33,85 @@ pub fn is_loopback(addr: &SocketAddr) -> bool {
 }
 
 /// The warning shown when the sink is reachable from other machines with
-/// neither TLS nor a token.
+/// neither TLS nor any credential method (a static token, OIDC identity
+/// tokens, signed payloads): then anyone who can reach it can send alerts.
+/// A credential method alone suppresses it, as TLS alone does (TLS without
+/// credentials still hides what is sent, and a sink may rely on the network
+/// for who can reach it).
 pub fn exposure_warning(s: &Settings) -> Option<String> {
-    (!is_loopback(&s.listen) && s.tls_cert.is_none() && s.token_file.is_none()).then(|| {
+    let credentials = s.token_file.is_some()
+        || s.oidc_issuer.is_some()
+        || s.oauth_tokeninfo().is_some()
+        || s.verify_signature.is_some();
+    (!is_loopback(&s.listen) && s.tls_cert.is_none() && !credentials).then(|| {
         format!(
             "listening on {} without TLS or a token: anyone who can reach it can send alerts \
-             (use --tls-cert/--tls-key, --tls-client-ca or --token-file)",
+             (use --tls-cert/--tls-key, --tls-client-ca, --token-file, --oidc-issuer or \
+             --verify-signature)",
             s.listen
         )
     })
+}
+
+/// A note when bearer credentials (a static token, OIDC identity tokens)
+/// cross a non-loopback network without TLS: whoever sees one can reuse it
+/// until it expires (a static token: forever).
+pub fn cleartext_note(s: &Settings) -> Option<String> {
+    let bearer = s.token_file.is_some() || s.oidc_issuer.is_some() || s.oauth_tokeninfo().is_some();
+    (!is_loopback(&s.listen) && s.tls_cert.is_none() && bearer).then(|| {
+        format!(
+            "bearer tokens reach {} without TLS: anyone on the path can read and reuse them \
+             (use --tls-cert/--tls-key)",
+            s.listen
+        )
+    })
+}
+
+/// The verifiers of the OIDC, access-token and signed-payload methods,
+/// when configured.
+pub type AuthVerifiers = (
+    Option<Arc<crate::sink::auth::oidc::Verifier>>,
+    Option<Arc<crate::sink::auth::tokeninfo::Verifier>>,
+    Option<Arc<crate::sink::auth::signature::Verifier>>,
+);
+
+/// The verifiers of the configured credential methods, checked before
+/// anything is bound (a bad file or option is a usage error).
+pub fn auth_methods(
+    s: &Settings,
+    clock: crate::sink::auth::Clock,
+) -> Result<AuthVerifiers, Failure> {
+    use crate::sink::auth::{oidc, signature, tokeninfo};
+    let oidc = match &s.oidc_issuer {
+        Some(issuer) => Some(Arc::new(
+            oidc::Verifier::new(
+                oidc::Settings {
+                    issuer: issuer.clone(),
+                    audiences: s.oidc_audience.clone(),
+                    jwks: oidc::JwksSource::parse(s.oidc_jwks.as_deref()),
+                    allow: s.oidc_allow.clone(),
+                },
+                clock.clone(),
+            )
+            .map_err(Failure::Usage)?,
+        )),
+        None => None,
+    };
+    let tokeninfo = match &s.oauth_tokeninfo() {
+        Some(url) => Some(Arc::new(
+            tokeninfo::Verifier::new(Some(url), &s.oidc_allow, clock.clone())
+                .map_err(Failure::Usage)?,
+        )),
+        None => None,
+    };
+    let signature = match &s.verify_signature {
+        Some(spec) => Some(Arc::new(
+            signature::Verifier::load(spec, clock)
+                .map_err(|e| Failure::Usage(format!("--verify-signature: {e}")))?,
+        )),
+        None => None,
+    };
+    Ok((oidc, tokeninfo, signature))
 }
 
 /// Things the TUI shows besides the store.
@@ -74,6 +144,43 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     if let Some(t) = &tls {
         t.load().map_err(Failure::Usage)?;
     }
+    let (oidc, tokeninfo, signature) = auth_methods(&settings, crate::sink::auth::system_clock())?;
+    let policy_line = crate::sink::auth::Policy {
+        token: token.clone().map(String::into_bytes),
+        oidc: oidc.clone(),
+        tokeninfo: tokeninfo.clone(),
+        signature: signature.clone(),
+        combine: settings.auth,
+    }
+    .describe(settings.tls_client_ca.is_some());
+    // The demo signs with a shared secret and sends the static token; it
+    // has no identity token or Ed25519 private key.
+    let demo_signer = match &settings.verify_signature {
+        Some(spec @ crate::sink::auth::signature::KeySpec::Hmac(_)) => Some(Arc::new(
+            crate::sink::auth::signature::Signer::load(spec).map_err(Failure::Usage)?,
+        )),
+        _ => None,
+    };
+    if settings.demo {
+        let signs = demo_signer.is_some();
+        let passes = match settings.auth {
+            crate::sink::auth::Combine::All => {
+                oidc.is_none() && tokeninfo.is_none() && (signature.is_none() || signs)
+            }
+            crate::sink::auth::Combine::Any => {
+                (oidc.is_none() && tokeninfo.is_none() && signature.is_none())
+                    || token.is_some()
+                    || signs
+            }
+        };
+        if !passes {
+            return Err(Failure::Usage(
+                "--demo cannot authenticate to this sink: it can send the static token and sign \
+                 with an hmac secret, but has no OIDC token or Ed25519 private key"
+                    .into(),
+            ));
+        }
+    }
     let headless = settings.no_tui || !std::io::stdout().is_terminal();
     // The TUI's theme, loaded once and in every mode: a bad theme is a
     // config error (exit 2) reported before binding, also headless (a
@@ -99,6 +206,24 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         .local_addr()
         .map_err(|e| Failure::Runtime(format!("cannot listen on {}: {e}", settings.listen)))?;
     let banner = exposure_warning(&settings);
+    // Which credentials are required, as configured: on stderr and in the
+    // log, before the readiness line.
+    // Which credentials are required, said at start whenever there are
+    // any (with none, the exposure warning speaks for a non-loopback
+    // listener and the line would only be noise in every script's stderr).
+    let any_credential = token.is_some()
+        || oidc.is_some()
+        || tokeninfo.is_some()
+        || signature.is_some()
+        || settings.tls_client_ca.is_some();
+    if any_credential {
+        eprintln!("sinkwatch: {policy_line}");
+    }
+    tracing::info!("{policy_line}");
+    if let Some(n) = cleartext_note(&settings) {
+        eprintln!("sinkwatch: note: {n}");
+        tracing::warn!("{n}");
+    }
     if let Some(w) = &banner {
         eprintln!("sinkwatch: warning: {w}");
         tracing::warn!("{w}");
@@ -189,6 +314,10 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         let config = SinkConfig {
             limits: settings.sink_limits(),
             token: token.clone(),
+            oidc: oidc.clone(),
+            tokeninfo: tokeninfo.clone(),
+            signature: signature.clone(),
+            combine: settings.auth,
             tls: tls.clone(),
             hook: forwarder.as_ref().and_then(|f| f.hook()),
         };
@@ -233,6 +362,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         };
         let mut target = crate::grpc::Target::plain(format!("{scheme}://{host}"));
         target.token = token.clone();
+        target.signer = demo_signer.clone();
         if let Some(t) = &tls {
             // The demo trusts the server's own certificate chain.
             target.ca_pem = std::fs::read(&t.cert).ok();
@@ -457,5 +587,59 @@ fn stop_signals() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(not(unix))]
     async {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::RunArgs;
+
+    fn settings(args: RunArgs) -> Settings {
+        crate::config::merge(&args, crate::config::FileConfig::default(), None).unwrap()
+    }
+
+    #[test]
+    fn the_exposure_warning_knows_every_credential_method() {
+        let open = RunArgs {
+            listen: Some("0.0.0.0:1".parse().unwrap()),
+            ..RunArgs::default()
+        };
+        let w = exposure_warning(&settings(open.clone())).unwrap();
+        for option in ["--token-file", "--oidc-issuer", "--verify-signature"] {
+            assert!(w.contains(option), "{w}");
+        }
+        let with = [
+            RunArgs {
+                token_file: Some("t".into()),
+                ..open.clone()
+            },
+            RunArgs {
+                oidc_issuer: Some("https://i".into()),
+                oidc_audience: Some(vec!["a".into()]),
+                oidc_allow: Some(vec!["s".into()]),
+                ..open.clone()
+            },
+            RunArgs {
+                oauth_access_tokens: Some(true),
+                oidc_allow: Some(vec!["s".into()]),
+                ..open.clone()
+            },
+            RunArgs {
+                verify_signature: Some(crate::sink::auth::signature::KeySpec::Ed25519("k".into())),
+                ..open.clone()
+            },
+        ];
+        for args in with {
+            let s = settings(args);
+            assert_eq!(exposure_warning(&s), None, "{s:?}");
+        }
+        // Bearer tokens without TLS beyond loopback: a note.
+        let s = settings(RunArgs {
+            oidc_issuer: Some("https://i".into()),
+            oidc_audience: Some(vec!["a".into()]),
+            ..open
+        });
+        assert!(cleartext_note(&s).unwrap().contains("without TLS"));
     }
 }

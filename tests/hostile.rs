@@ -355,7 +355,7 @@ async fn http_call(
     channel: &mut tonic::transport::Channel,
     path: &str,
     headers: &[(&str, &str)],
-    body: String,
+    body: impl Into<tonic::codegen::Bytes>,
 ) -> (Code, String) {
     let mut req = http::Request::builder()
         .method("POST")
@@ -365,7 +365,10 @@ async fn http_call(
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let req = req.body(tonic::body::Body::new(body)).unwrap();
+    let body: tonic::codegen::Bytes = body.into();
+    let req = req
+        .body(tonic::body::Body::new(http_body_util::Full::new(body)))
+        .unwrap();
     std::future::poll_fn(|cx| channel.poll_ready(cx))
         .await
         .unwrap();
@@ -456,8 +459,8 @@ async fn unknown_services_methods_and_unsupported_compression_get_clear_statuses
         "unknown method of a known service"
     );
 
-    // Compressed with gzip, which this sink does not accept.
-    for enc in ["gzip", "br", "zstd", "x-unheard-of"] {
+    // Compressed with encodings this sink does not accept.
+    for enc in ["br", "x-unheard-of"] {
         let (code, m) = http_call(
             &mut channel,
             "/AlertSink/Alert",
@@ -467,7 +470,20 @@ async fn unknown_services_methods_and_unsupported_compression_get_clear_statuses
         .await;
         assert_eq!(code, Code::Unimplemented, "{enc}: {m}");
     }
-    // The compressed flag without saying how: not a valid message.
+    // Accepted encodings, but the bytes are not what they claim.
+    for enc in ["gzip", "deflate", "zstd"] {
+        let (code, m) = http_call(
+            &mut channel,
+            "/AlertSink/Alert",
+            &[("grpc-encoding", enc)],
+            ascii_frame(true, "not really compressed"),
+        )
+        .await;
+        assert_eq!(code, Code::InvalidArgument, "{enc}: {m}");
+        assert!(m.contains("decompressed"), "{m}");
+    }
+    // The compressed flag without saying how: INTERNAL, as gRPC's spec
+    // requires, with a message that says what is wrong.
     let (code, m) = http_call(
         &mut channel,
         "/AlertSink/Alert",
@@ -475,7 +491,10 @@ async fn unknown_services_methods_and_unsupported_compression_get_clear_statuses
         ascii_frame(true, &msg),
     )
     .await;
-    assert_eq!(code, Code::InvalidArgument, "{m}");
+    assert_eq!(code, Code::Internal, "{m}");
+    assert!(m.contains("no%20grpc-encoding"), "{m}");
+    assert_eq!(h.sink.hub.refused(Refusal::UnsupportedEncoding), 3);
+    assert_eq!(h.sink.hub.refused(Refusal::BadMessage), 3);
     // A frame that says it is longer than what follows.
     let mut short = ascii_frame(false, &msg);
     short.truncate(short.len() - 3);
@@ -832,6 +851,8 @@ async fn oversize_headers_and_messages_are_refused_with_clear_statuses() {
     .await;
     assert_eq!(code, Code::ResourceExhausted, "{m}");
     assert!(m.contains("4096"), "{m}");
+    assert_eq!(h.sink.hub.refused(Refusal::OverSize), 1, "its own reason");
+    assert_eq!(h.sink.hub.refused(Refusal::BadMessage), 0);
     // A 64 KiB header value: over the header list limit; the request fails
     // (the stream is refused) but the sink lives.
     let big = "a".repeat(64 * 1024);
@@ -920,4 +941,112 @@ async fn with_a_token_only_authenticated_requests_keep_a_connection() {
     assert_eq!(sink.hub.read(|s| s.accepted()), 2);
     drop((a, b));
     tokio::time::timeout(BOUND, sink.stop()).await.unwrap();
+}
+
+/// grpc-go and grpc-js with compression on send gzip or deflate and do not
+/// fall back: each encoding must be answered OK and the alert stored as sent.
+#[tokio::test]
+async fn compressed_requests_are_accepted_in_every_encoding() {
+    use tonic::codec::CompressionEncoding;
+    let mut h = Harness::start(SinkLimits::default()).await;
+    let details = "No protection found for branch main\n".repeat(50);
+    for (i, enc) in [
+        CompressionEncoding::Gzip,
+        CompressionEncoding::Deflate,
+        CompressionEncoding::Zstd,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut c = AlertSinkClient::connect(h.sink.url())
+            .await
+            .unwrap()
+            .send_compressed(enc);
+        let r = tokio::time::timeout(
+            BOUND,
+            c.alert(alert("ossf", &format!("z{i}"), "p", false, &details)),
+        )
+        .await
+        .unwrap();
+        assert!(r.is_ok(), "{enc:?}: {r:?}");
+        h.ok += 1;
+    }
+    let stored = h
+        .sink
+        .hub
+        .read(|s| s.history().back().map(|e| e.details.to_string()));
+    assert_eq!(stored.as_deref(), Some(details.as_str()));
+    assert_eq!(h.sink.hub.refused_total(), 0);
+    h.finish(0).await;
+}
+
+/// A small gzip frame that inflates far beyond the limit (a compression
+/// bomb) is refused as over-size, counted, and never fully inflated; an
+/// encoding the sink does not know, and a compressed flag without an
+/// encoding, are refused with statuses that say so, each counted.
+#[tokio::test]
+async fn compression_bombs_and_unknown_encodings_are_refused_and_counted() {
+    use tonic::codec::CompressionEncoding;
+    let limits = SinkLimits {
+        max_message_bytes: 16 * 1024,
+        ..SinkLimits::default()
+    };
+    let mut h = Harness::start(limits).await;
+    // 8 MiB of details compresses to a few KiB, under the 16 KiB limit as
+    // sent, but 512 times over it once inflated.
+    let mut c = AlertSinkClient::connect(h.sink.url())
+        .await
+        .unwrap()
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_encoding_message_size(usize::MAX);
+    let bomb = "a".repeat(8 << 20);
+    let r = tokio::time::timeout(BOUND, c.alert(alert("o", "bomb", "p", false, &bomb)))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(r.code(), Code::ResourceExhausted, "{}", r.message());
+    assert!(
+        r.message().contains("after decompression"),
+        "{}",
+        r.message()
+    );
+    assert_eq!(h.sink.hub.refused(Refusal::OverSize), 1);
+
+    let mut channel = tonic::transport::Endpoint::from_shared(h.sink.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let msg = RawAlertRequest {
+        owner_name: b"o".to_vec(),
+        repo_name: b"r".to_vec(),
+        policy_name: b"p".to_vec(),
+        details: Vec::new(),
+        pass: true,
+    }
+    .encode_to_vec();
+    let frame = |flag: u8| {
+        let mut f = vec![flag];
+        f.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+        f.extend_from_slice(&msg);
+        f
+    };
+    let (code, m) = http_call(
+        &mut channel,
+        "/AlertSink/Alert",
+        &[("grpc-encoding", "br")],
+        frame(1),
+    )
+    .await;
+    assert_eq!(code, Code::Unimplemented, "{m}");
+    assert!(m.contains("br"), "{m}");
+    assert_eq!(h.sink.hub.refused(Refusal::UnsupportedEncoding), 1);
+
+    let (code, m) = http_call(&mut channel, "/AlertSink/Alert", &[], frame(1)).await;
+    assert_eq!(code, Code::Internal, "{m}");
+    assert!(m.contains("no%20grpc-encoding"), "{m}");
+    assert_eq!(h.sink.hub.refused(Refusal::UnsupportedEncoding), 2);
+    assert_eq!(h.sink.hub.refused(Refusal::BadMessage), 0);
+    h.normal_call().await;
+    h.finish(0).await;
 }

@@ -295,9 +295,11 @@ async fn bearer_token_is_required_when_configured() {
         0,
         "refused requests are never stored"
     );
+    // Counted apart: no token, and a wrong one.
+    assert_eq!(sink.hub.refused(sinkwatch::hub::Refusal::AuthMissing), 1);
     assert_eq!(
         sink.hub.refused(sinkwatch::hub::Refusal::Unauthenticated),
-        2
+        1
     );
 
     let mut target = Target::plain(url.clone());
@@ -323,8 +325,16 @@ async fn health_and_reflection_are_served() {
         .connect()
         .await
         .unwrap();
-    let mut health = HealthClient::new(channel.clone());
-    for service in ["", "AlertSink"] {
+    // Plain and gzip-compressed: compressing clients probe health too.
+    let plain = HealthClient::new(channel.clone());
+    let gzip =
+        HealthClient::new(channel.clone()).send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    for (mut health, service) in [
+        (plain.clone(), ""),
+        (plain, "AlertSink"),
+        (gzip.clone(), ""),
+        (gzip, "AlertSink"),
+    ] {
         let r = health
             .check(HealthCheckRequest {
                 service: service.into(),
@@ -335,7 +345,8 @@ async fn health_and_reflection_are_served() {
         assert_eq!(r.status(), ServingStatus::Serving, "service {service:?}");
     }
 
-    let mut refl = ServerReflectionClient::new(channel);
+    let mut refl = ServerReflectionClient::new(channel)
+        .send_compressed(tonic::codec::CompressionEncoding::Deflate);
     let req = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),

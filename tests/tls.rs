@@ -125,6 +125,7 @@ impl Pki {
             client_identity: identity
                 .map(|(c, k)| (c.clone().into_bytes(), k.clone().into_bytes())),
             token: None,
+            signer: None,
         }
     }
 }

@@ -1221,3 +1221,20 @@ fn every_theme_with_and_without_colour_tells_selected_failing_and_passing_rows_a
         }
     }
 }
+
+#[test]
+fn the_status_bar_names_the_main_refusal_reason() {
+    use sinkwatch::hub::Refusal;
+    let mut h = Harness::live(160, 45);
+    for _ in 0..3 {
+        h.hub.refuse(Refusal::WrongAudience);
+    }
+    h.hub.refuse(Refusal::AuthMissing);
+    scan(&mut h);
+    let screen = h.screen();
+    let status = line_with(&screen, "listen 127.0.0.1:50051");
+    assert!(
+        status.contains("refused 4 (most wrong_audience: 3)"),
+        "{status}"
+    );
+}

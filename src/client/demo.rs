@@ -274,7 +274,7 @@ pub async fn run(target: Target, rate: f64) {
         tick.tick().await;
         for _ in 0..per_tick {
             let alert = world.next_alert();
-            if let Err(s) = client.alert(alert).await {
+            if let Err(s) = client.alert(target.request(alert)).await {
                 tracing::warn!("demo: sink answered {}", crate::grpc::describe_status(&s));
                 if s.code() == tonic::Code::Unavailable {
                     tokio::time::sleep(Duration::from_millis(500)).await;

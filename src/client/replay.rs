@@ -91,7 +91,7 @@ pub async fn run(
             details: a.details,
             pass: a.pass,
         };
-        match client.alert(req).await {
+        match client.alert(target.request(req)).await {
             Ok(_) => {
                 answered = true;
                 report.sent += 1;

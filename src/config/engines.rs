@@ -9,8 +9,48 @@ use crate::model::store::DEFAULT_TRANSITIONS;
 use crate::sink::SinkLimits;
 
 impl Settings {
+    /// The token-info endpoint when opaque access tokens are accepted
+    /// (`oauth-access-tokens`, or an endpoint given); Google's by default.
+    pub fn oauth_tokeninfo(&self) -> Option<String> {
+        (self.oauth_access_tokens || self.oauth_tokeninfo_url.is_some()).then(|| {
+            self.oauth_tokeninfo_url
+                .clone()
+                .unwrap_or_else(|| crate::sink::auth::tokeninfo::DEFAULT_URL.to_owned())
+        })
+    }
+
     /// Rules between options, checked after the merge.
     pub(super) fn check(&self) -> Result<(), ConfigError> {
+        if self.oidc_issuer.is_none()
+            && (!self.oidc_audience.is_empty() || self.oidc_jwks.is_some())
+        {
+            return Err(ConfigError(
+                "oidc-audience and oidc-jwks need oidc-issuer".into(),
+            ));
+        }
+        if self.oidc_issuer.is_none()
+            && self.oauth_tokeninfo().is_none()
+            && !self.oidc_allow.is_empty()
+        {
+            return Err(ConfigError(
+                "oidc-allow needs oidc-issuer or oauth-access-tokens".into(),
+            ));
+        }
+        let bearer_methods = [
+            self.token_file.is_some(),
+            self.oidc_issuer.is_some(),
+            self.oauth_tokeninfo().is_some(),
+        ]
+        .into_iter()
+        .filter(|m| *m)
+        .count();
+        if self.auth == crate::sink::auth::Combine::All && bearer_methods > 1 {
+            return Err(ConfigError(
+                "auth: all cannot require two of token-file, oidc-issuer and oauth-access-tokens: \
+                 each is sent in the one authorization header (use auth: any, or one of them)"
+                    .into(),
+            ));
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError(
                 "tls-cert and tls-key go together: set both or neither".into(),
@@ -78,6 +118,13 @@ impl Settings {
             ),
             None => None,
         };
+        let signer = match &self.forward_sign {
+            Some(k) => Some(std::sync::Arc::new(
+                crate::sink::auth::signature::Signer::load(k)
+                    .map_err(|e| format!("--forward-sign: {e}"))?,
+            )),
+            None => None,
+        };
         let mut upstreams = Vec::new();
         for url in &self.forward {
             let target = Target {
@@ -85,6 +132,7 @@ impl Settings {
                 token: token.clone(),
                 ca_pem: ca_pem.clone(),
                 client_identity: None,
+                signer: None,
             };
             target
                 .normalized_url()
@@ -102,6 +150,7 @@ impl Settings {
             retries: self.forward_retries,
             timeout: self.forward_timeout,
             pass_metadata: self.forward_metadata,
+            signer,
             ..ForwardConfig::new(upstreams)
         }))
     }

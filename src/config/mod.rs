@@ -430,6 +430,52 @@ mod tests {
     }
 
     #[test]
+    fn credential_options_merge_and_check() {
+        use crate::sink::auth::Combine;
+        use crate::sink::auth::signature::KeySpec;
+        let file = parse_file(
+            "oidc-issuer: https://accounts.google.com\noidc-audience: [a, b]\n\
+             oidc-allow: [x@y.z]\nverify-signature: hmac:/etc/s\nauth: all\n",
+            "f",
+        )
+        .unwrap();
+        let s = merge(&RunArgs::default(), file, None).unwrap();
+        assert_eq!(s.oidc_audience, vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(s.auth, Combine::All);
+        assert_eq!(s.verify_signature, Some(KeySpec::Hmac("/etc/s".into())));
+        assert_eq!(s.oauth_tokeninfo(), None);
+        // An endpoint implies access tokens; the default is Google's.
+        let cli = RunArgs {
+            oauth_access_tokens: Some(true),
+            oidc_allow: Some(vec!["x".into()]),
+            ..RunArgs::default()
+        };
+        let s = merge(&cli, FileConfig::default(), None).unwrap();
+        assert_eq!(
+            s.oauth_tokeninfo().as_deref(),
+            Some(crate::sink::auth::tokeninfo::DEFAULT_URL)
+        );
+        // Options without what they refine, and two bearer methods that
+        // cannot both be required, are errors naming them.
+        let cli = RunArgs {
+            oidc_audience: Some(vec!["a".into()]),
+            ..RunArgs::default()
+        };
+        let e = merge(&cli, FileConfig::default(), None).unwrap_err();
+        assert!(e.0.contains("oidc-issuer"), "{e}");
+        let cli = RunArgs {
+            auth: Some(Combine::All),
+            token_file: Some("t".into()),
+            oidc_issuer: Some("https://i".into()),
+            ..RunArgs::default()
+        };
+        let e = merge(&cli, FileConfig::default(), None).unwrap_err();
+        assert!(e.0.contains("authorization header"), "{e}");
+        let e = parse_file("verify-signature: rsa:/k\n", "c.yaml").unwrap_err();
+        assert!(e.0.starts_with("c.yaml:1:"), "{e}");
+    }
+
+    #[test]
     fn tls_options_must_come_together() {
         let file = parse_file("tls-cert: a.pem\n", "f").unwrap();
         assert!(merge(&RunArgs::default(), file, None).is_err());

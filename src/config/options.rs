@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use super::values::{Bytes, OptionValue, Range, Rate, parse_in};
 use crate::forward::{ForwardMode, WhenBehind};
+use crate::sink::auth::Combine;
+use crate::sink::auth::signature::KeySpec;
 use crate::state::{Retain, StateChoice};
 
 /// What a config file sets, parsed and range-checked (errors carry the
@@ -345,6 +347,22 @@ options! {
         "Private key for tls-cert (PEM)";
     opt tls_client_ca: PathBuf ["/etc/sinkwatch/allstar-ca.pem"] "FILE"
         "Require client certificates signed by this CA (mTLS); needs tls-cert";
+    opt oidc_issuer: String ["https://accounts.google.com"] "URL"
+        "Require OIDC identity tokens (authorization: Bearer <JWT>) from this issuer";
+    many oidc_audience: Vec<String> ["https://sink.example.org"] "AUD"
+        "An audience the tokens must be for (repeatable; required with oidc-issuer)";
+    opt oidc_jwks: String ["/etc/sinkwatch/jwks.json"] "FILE|URL"
+        "The issuer's keys: a JWKS file, or its URL [default: from the issuer's discovery document]";
+    many oidc_allow: Vec<String> ["allstar@my-project.iam.gserviceaccount.com"] "SUBJECT|EMAIL"
+        "A token subject, email (when email_verified) or OAuth client id allowed to send (repeatable; required with oidc-issuer or access tokens; `*` = anyone the issuer vouches for)";
+    flag oauth_access_tokens: bool [] ""
+        "Accept opaque OAuth access tokens (Google's default credentials with scopes), checked at the token-info endpoint; who is allowed: oidc-allow";
+    opt oauth_tokeninfo_url: String ["https://oauth2.googleapis.com/tokeninfo"] "URL"
+        "The token-info endpoint for access tokens (implies oauth-access-tokens) [default: https://oauth2.googleapis.com/tokeninfo]";
+    opt verify_signature: KeySpec ["ed25519:/etc/sinkwatch/allstar.pub"] "hmac:FILE|ed25519:FILE"
+        "Require signed payloads: hmac:SECRET_FILE or ed25519:PUBLIC_KEY_FILE (see README, Signed payloads)";
+    one auth: Combine ["any"] "any|all"
+        "How the credential methods combine: any = one configured method must verify, all = every one must";
 
     ["Limits"]
     one max_message_bytes: usize ["1048576"] "BYTES"
@@ -397,4 +415,6 @@ options! {
         "Send `authorization: Bearer <token>` to upstreams; the token is the file's first line";
     flag forward_metadata: bool [] ""
         "Proxy mode: pass the sender's metadata on to the upstream (never authorization, cookies or grpc-*)";
+    opt forward_sign: KeySpec ["hmac:/etc/sinkwatch/upstream-secret"] "hmac:FILE|ed25519:FILE"
+        "Sign forwarded alerts with this key (hmac:SECRET_FILE or ed25519:PRIVATE_KEY_FILE); the sender's signature is never passed on";
 }

@@ -412,6 +412,20 @@ impl OptionValue for crate::state::Retain {
     }
 }
 
+/// A signing or verifying key: `hmac:FILE` or `ed25519:FILE`.
+impl OptionValue for crate::sink::auth::signature::KeySpec {
+    type Elem = crate::sink::auth::signature::KeySpec;
+    fn parse_value(s: &str) -> Result<Self, String> {
+        s.parse().map_err(|e: String| e)
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+    fn order(&self, _: &Self) -> Option<std::cmp::Ordering> {
+        None
+    }
+}
+
 /// A duration as a plain value parser (for options outside the table).
 pub fn duration(s: &str) -> Result<Duration, String> {
     Duration::parse_value(s)
@@ -447,6 +461,10 @@ macro_rules! word_value {
 word_value!(crate::forward::ForwardMode {
     "tee" => crate::forward::ForwardMode::Tee,
     "proxy" => crate::forward::ForwardMode::Proxy,
+});
+word_value!(crate::sink::auth::Combine {
+    "any" => crate::sink::auth::Combine::Any,
+    "all" => crate::sink::auth::Combine::All,
 });
 word_value!(crate::forward::WhenBehind {
     "wait" => crate::forward::WhenBehind::Wait,

@@ -42,6 +42,14 @@
 //! except credentials (`authorization`, cookies: the sender's token is a
 //! secret between it and sinkwatch; the upstream gets its own from
 //! `--forward-token-file`) and per-hop HTTP/gRPC headers.
+//!
+//! A sender's payload signature is never passed on either: it vouches for
+//! the sender to sinkwatch, covers the bytes the sender encoded (sinkwatch
+//! re-encodes the alert it validated), and is single-use — an upstream
+//! verifying it would see a replay of what sinkwatch already accepted.
+//! With `--forward-sign` sinkwatch signs every attempt with its own key, so
+//! an upstream that verifies signatures trusts sinkwatch, the hop it talks
+//! to.
 
 pub mod outcome;
 pub mod send;
@@ -125,6 +133,8 @@ pub struct ForwardConfig {
     pub backoff: Backoff,
     /// Proxy mode: pass the sender's metadata on (never credentials).
     pub pass_metadata: bool,
+    /// Signs forwarded alerts with sinkwatch's own key (`--forward-sign`).
+    pub signer: Option<Arc<crate::sink::auth::signature::Signer>>,
     /// Per-alert outcomes kept per upstream.
     pub outcomes: usize,
 }
@@ -143,6 +153,7 @@ impl ForwardConfig {
             timeout: DEFAULT_TIMEOUT,
             backoff: Backoff::default(),
             pass_metadata: false,
+            signer: None,
             outcomes: upstream::DEFAULT_OUTCOMES,
         }
     }
@@ -347,6 +358,7 @@ impl Forwarder {
             retries: config.retries,
             backoff: config.backoff,
             run: lanes_per,
+            signer: config.signer.clone(),
         });
         let mut upstreams = Vec::new();
         let mut feeders = Vec::new();
@@ -374,6 +386,7 @@ impl Forwarder {
                     client: clients[0].clone(),
                     timeout: config.timeout,
                     pass_metadata: config.pass_metadata,
+                    signer: config.signer.clone(),
                 }));
                 upstreams.push(up);
                 continue;

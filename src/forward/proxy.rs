@@ -21,6 +21,7 @@ pub(crate) struct ProxyHook {
     pub client: Client,
     pub timeout: Duration,
     pub pass_metadata: bool,
+    pub signer: Option<Arc<crate::sink::auth::signature::Signer>>,
 }
 
 /// Resolves a proxied alert as failed if the sender's call is dropped
@@ -67,6 +68,7 @@ impl AcceptHook for ProxyHook {
         // The sender's own deadline bounds ours.
         let timeout = grpc_timeout(metadata).map_or(self.timeout, |t| t.min(self.timeout));
         let passed = self.pass_metadata.then(|| passed_metadata(metadata));
+        let signer = self.signer.clone();
         up.begin_direct(record.seq);
         let pending = Pending {
             up: up.clone(),
@@ -75,7 +77,15 @@ impl AcceptHook for ProxyHook {
         };
         Some(Box::pin(async move {
             let t0 = Instant::now();
-            let result = attempt(&mut client, &up.url, &record, timeout, passed.as_ref()).await;
+            let result = attempt(
+                &mut client,
+                &up.url,
+                &record,
+                timeout,
+                passed.as_ref(),
+                signer.as_deref(),
+            )
+            .await;
             let latency = t0.elapsed();
             let err = match result {
                 Ok(()) => {

@@ -50,6 +50,8 @@ pub(crate) struct LaneConfig {
     pub backoff: Backoff,
     /// The longest run of identical alerts a lane sends at once.
     pub run: usize,
+    /// Signs each attempt (`--forward-sign`).
+    pub signer: Option<Arc<crate::sink::auth::signature::Signer>>,
 }
 
 /// How a failed attempt is treated.
@@ -160,10 +162,23 @@ pub(crate) async fn attempt(
     r: &AlertRecord,
     timeout: Duration,
     metadata: Option<&MetadataMap>,
+    signer: Option<&crate::sink::auth::signature::Signer>,
 ) -> Result<(), AttemptError> {
     let mut req = tonic::Request::new(request_of(r));
     if let Some(md) = metadata {
         *req.metadata_mut() = md.clone();
+    }
+    // Signed by sinkwatch, anew for each attempt (a signature is single-use
+    // at a verifying upstream). The sender's own signature is never passed
+    // on: it covers the sender's bytes and vouches for the sender, not for
+    // this hop (see NOT_PASSED).
+    if let Some(s) = signer
+        && let Ok(v) = s
+            .header(&prost::Message::encode_to_vec(req.get_ref()))
+            .parse()
+    {
+        req.metadata_mut()
+            .insert(crate::sink::auth::signature::HEADER, v);
     }
     req.set_timeout(timeout);
     let t0 = std::time::Instant::now();
@@ -314,7 +329,7 @@ async fn deliver(
             // The semaphore is never closed.
             let _permit = up.permits.acquire().await;
             let t0 = Instant::now();
-            attempt(client, &up.url, r, cfg.timeout, None)
+            attempt(client, &up.url, r, cfg.timeout, None, cfg.signer.as_deref())
                 .await
                 .map_err(|e| (e, t0.elapsed()))
                 .map(|()| t0.elapsed())
@@ -389,6 +404,9 @@ pub(crate) fn grpc_timeout(md: &MetadataMap) -> Option<Duration> {
 /// headers that belong to one hop.
 const NOT_PASSED: &[&str] = &[
     "authorization",
+    // A payload signature vouches for the sender to sinkwatch; upstreams get
+    // sinkwatch's own (`--forward-sign`).
+    crate::sink::auth::signature::HEADER,
     "proxy-authorization",
     "cookie",
     "set-cookie",

@@ -5,6 +5,7 @@
 
 pub mod diagnose;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::metadata::{Ascii, MetadataValue};
@@ -12,7 +13,9 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
+use crate::proto::AlertRequest;
 use crate::proto::alert_sink_client::AlertSinkClient;
+use crate::sink::auth::signature::{self, Signer};
 
 /// Adds `authorization: Bearer …` when a token is set.
 #[derive(Clone, Default)]
@@ -42,12 +45,41 @@ impl Interceptor for Auth {
 pub type Client = AlertSinkClient<InterceptedService<Channel, Auth>>;
 
 /// Where and how to connect.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Target {
     pub url: String,
     pub token: Option<String>,
     pub ca_pem: Option<Vec<u8>>,
     pub client_identity: Option<(Vec<u8>, Vec<u8>)>,
+    /// Signs every request's payload (`--sign`).
+    pub signer: Option<Arc<Signer>>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets are not printed.
+        f.debug_struct("Target")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .field("signed", &self.signer.is_some())
+            .finish()
+    }
+}
+
+/// A request for `alert`, signed (a fresh timestamp and nonce) when a
+/// signer is given. Sign each attempt anew: a signature is single-use.
+pub fn signed_request(
+    signer: Option<&Signer>,
+    alert: AlertRequest,
+) -> tonic::Request<AlertRequest> {
+    let header = signer.map(|s| s.header(&prost::Message::encode_to_vec(&alert)));
+    let mut req = tonic::Request::new(alert);
+    if let Some(h) = header
+        && let Ok(v) = h.parse()
+    {
+        req.metadata_mut().insert(signature::HEADER, v);
+    }
+    req
 }
 
 impl Target {
@@ -56,6 +88,11 @@ impl Target {
             url: url.into(),
             ..Target::default()
         }
+    }
+
+    /// A request for `alert`, signed when `--sign` was given.
+    pub fn request(&self, alert: AlertRequest) -> tonic::Request<AlertRequest> {
+        signed_request(self.signer.as_deref(), alert)
     }
 
     /// The URL with a scheme (bare `host:port` means plain http).

@@ -731,19 +731,24 @@ impl http_body::Body for Metered {
 }
 
 /// A tower layer over all services of the server: meters request bodies
-/// ([`Metered`]) and, with a bearer token configured, refuses reflection
-/// without it (its answers are large next to the request, and list what is
-/// served). Health stays open: its answers are small and probes rarely
-/// carry credentials.
+/// ([`Metered`]) and, while credentials are required, refuses reflection
+/// without the static bearer token (its answers are large next to the
+/// request, and list what is served). With only per-call credentials that
+/// need verifying (OIDC, access tokens, signatures) and no static token,
+/// reflection is refused outright: clients use `proto/alertsink.proto`.
+/// Health stays open: its answers are small and probes rarely carry
+/// credentials.
 #[derive(Clone, Debug, Default)]
 pub struct ConnGuardLayer {
     token: Option<Arc<[u8]>>,
+    auth_required: bool,
 }
 
 impl ConnGuardLayer {
-    pub fn new(token: Option<&[u8]>) -> Self {
+    pub fn new(token: Option<&[u8]>, auth_required: bool) -> Self {
         ConnGuardLayer {
             token: token.map(Arc::from),
+            auth_required: auth_required || token.is_some(),
         }
     }
 }
@@ -755,6 +760,7 @@ impl<S> tower::Layer<S> for ConnGuardLayer {
         ConnGuard {
             inner,
             token: self.token.clone(),
+            auth_required: self.auth_required,
         }
     }
 }
@@ -763,6 +769,7 @@ impl<S> tower::Layer<S> for ConnGuardLayer {
 pub struct ConnGuard<S> {
     inner: S,
     token: Option<Arc<[u8]>>,
+    auth_required: bool,
 }
 
 impl<S> tower::Service<http::Request<tonic::body::Body>> for ConnGuard<S>
@@ -785,16 +792,19 @@ where
 
     fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
         let shared = conn_info(req.extensions()).map(|i| i.shared.clone());
-        if let Some(token) = &self.token
+        if self.auth_required
             && req.uri().path().starts_with("/grpc.reflection.")
-            && !super::auth::bearer_matches(req.headers(), token)
+            && !self
+                .token
+                .as_deref()
+                .is_some_and(|t| super::auth::bearer_matches(req.headers(), t))
         {
             if let Some(s) = &shared {
                 s.limiter.hub.refuse(Refusal::Unauthenticated);
             }
             return futures_util::future::Either::Right(futures_util::future::ready(Ok(
                 tonic::Status::unauthenticated(
-                    "reflection needs the bearer token when one is configured (authorization: Bearer …)",
+                    "reflection needs the static bearer token (--token-file) while credentials are required; use proto/alertsink.proto",
                 )
                 .into_http(),
             )));

@@ -26,7 +26,16 @@ use crate::hub::Hub;
 #[derive(Default)]
 pub struct SinkConfig {
     pub limits: SinkLimits,
+    /// A static bearer token (`--token-file`).
     pub token: Option<String>,
+    /// OIDC identity tokens (`--oidc-issuer`).
+    pub oidc: Option<Arc<auth::oidc::Verifier>>,
+    /// OAuth access tokens checked at a token-info endpoint.
+    pub tokeninfo: Option<Arc<auth::tokeninfo::Verifier>>,
+    /// Signed payloads (`--verify-signature`).
+    pub signature: Option<Arc<auth::signature::Verifier>>,
+    /// How the configured methods combine (`--auth`).
+    pub combine: auth::Combine,
     pub tls: Option<TlsFiles>,
     pub hook: Option<Arc<dyn AcceptHook>>,
 }
@@ -45,9 +54,24 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), String> {
     let limits = config.limits.clone();
+    let policy = Arc::new(auth::Policy {
+        token: config.token.map(String::into_bytes),
+        oidc: config.oidc,
+        tokeninfo: config.tokeninfo,
+        signature: config.signature,
+        combine: config.combine,
+    });
+    if let Some(oidc) = policy.oidc.clone() {
+        // Keys fetched now, not on the first call; a failure is a warning
+        // (logged by the verifier) and the first token tries again.
+        tokio::spawn(async move {
+            let _ = oidc.prefetch().await;
+        });
+    }
     let mut builder = Server::builder()
         .layer(conn::ConnGuardLayer::new(
-            config.token.as_deref().map(str::as_bytes),
+            policy.token.as_deref(),
+            policy.is_required(),
         ))
         .max_concurrent_streams(limits.max_concurrent_streams)
         .http2_keepalive_interval(Some(limits.keepalive_interval))
@@ -65,30 +89,40 @@ pub async fn serve(
             .map_err(|e| format!("TLS configuration: {e}"))?;
     }
 
-    let (health, health_service) = tonic_health::server::health_reporter();
+    // Health and reflection accept what AlertSink accepts: the same
+    // encodings, and the same size limit after decompression.
+    let (health, mut health_service) = tonic_health::server::health_reporter();
+    health_service = health_service.max_decoding_message_size(limits.max_message_bytes);
     health
         .set_service_status("AlertSink", tonic_health::ServingStatus::Serving)
         .await;
     health
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
+    let mut reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
-        .map_err(|e| format!("reflection: {e}"))?;
-    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .map_err(|e| format!("reflection: {e}"))?
+        .max_decoding_message_size(limits.max_message_bytes);
+    let mut reflection_alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
-        .map_err(|e| format!("reflection: {e}"))?;
+        .map_err(|e| format!("reflection: {e}"))?
+        .max_decoding_message_size(limits.max_message_bytes);
+    for encoding in service::ACCEPTED_ENCODINGS {
+        health_service = health_service.accept_compressed(encoding);
+        reflection = reflection.accept_compressed(encoding);
+        reflection_alpha = reflection_alpha.accept_compressed(encoding);
+    }
 
     let incoming = conn::LimitedIncoming::new(listener, hub.clone(), &limits);
     let sink = AlertSinkService::new(SinkState {
         hub,
         rate: limits.rate_limit.map(rate::RateLimiter::new),
         limits,
-        token: config.token.map(String::into_bytes),
+        auth: policy,
         hook: config.hook,
     });
     builder

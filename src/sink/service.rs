@@ -5,17 +5,30 @@
 //!   proto's `string`s), so invalid UTF-8 is `INVALID_ARGUMENT` naming the
 //!   field instead of tonic's generic `INTERNAL` decode error;
 //! - a message over the size limit is `RESOURCE_EXHAUSTED` (tonic says
-//!   `OUT_OF_RANGE`), any other undecodable body `INVALID_ARGUMENT`;
-//! - the bearer token is checked before the body is read, then the
-//!   per-peer rate limit (`RESOURCE_EXHAUSTED`), both before decoding.
+//!   `OUT_OF_RANGE`), counted `over_size`; any other undecodable body
+//!   `INVALID_ARGUMENT`, counted `bad_message`;
+//! - gzip, deflate and zstd requests are accepted (grpc-go and grpc-js send
+//!   them when compression is turned on, and do not fall back), and the
+//!   size limit applies to the *decompressed* message: tonic decompresses
+//!   into a buffer capped at the limit, so a compression bomb is refused as
+//!   over-size after at most `max_message_bytes` of output. Another encoding
+//!   is `UNIMPLEMENTED` with `grpc-accept-encoding` listing ours, counted
+//!   `unsupported_encoding`;
+//! - credentials in the headers (a bearer token, an OIDC identity token)
+//!   are checked before the body is read, then the per-peer rate limit
+//!   (`RESOURCE_EXHAUSTED`), both before decoding; a payload signature once
+//!   the message is decoded, over its exact bytes (see [`super::auth`]).
 //!
 //! The path served is exactly `/AlertSink/Alert`, as generated from
 //! `proto/alertsink.proto`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
-use tonic::codegen::{BoxFuture, Service, http};
+use prost::Message as _;
+use tonic::codec::{BufferSettings, Codec, CompressionEncoding, DecodeBuf, Decoder};
+use tonic::codegen::{BoxFuture, Bytes, Service, http};
 use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Code, Request, Response, Status};
 
@@ -39,6 +52,75 @@ pub struct RawAlertRequest {
     pub pass: bool,
 }
 
+/// A decoded request and, when a payload signature must be checked, the
+/// exact message bytes it was decoded from.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub message: RawAlertRequest,
+    pub raw: Option<Bytes>,
+}
+
+/// Decodes [`RawAlertRequest`]s, keeping the bytes when asked.
+struct SinkCodec {
+    keep_bytes: bool,
+}
+
+impl Codec for SinkCodec {
+    type Encode = AlertResponse;
+    type Decode = Decoded;
+    type Encoder = tonic_prost::ProstEncoder<AlertResponse>;
+    type Decoder = SinkDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        tonic_prost::ProstEncoder::new(BufferSettings::default())
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        SinkDecoder {
+            keep_bytes: self.keep_bytes,
+        }
+    }
+}
+
+struct SinkDecoder {
+    keep_bytes: bool,
+}
+
+impl Decoder for SinkDecoder {
+    type Item = Decoded;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Decoded>, Status> {
+        use prost::bytes::Buf as _;
+        // Decode errors are INTERNAL, as tonic's own codec reports them;
+        // `remap_decode_errors` turns them into INVALID_ARGUMENT.
+        let decoded = if self.keep_bytes {
+            let raw = buf.copy_to_bytes(buf.remaining());
+            Decoded {
+                message: RawAlertRequest::decode(raw.clone())
+                    .map_err(|e| Status::internal(e.to_string()))?,
+                raw: Some(raw),
+            }
+        } else {
+            Decoded {
+                message: RawAlertRequest::decode(buf)
+                    .map_err(|e| Status::internal(e.to_string()))?,
+                raw: None,
+            }
+        };
+        Ok(Some(decoded))
+    }
+}
+
+/// What the header check found, for the handler.
+#[derive(Clone, Debug, Default)]
+struct AuthOutcome {
+    /// The identity a credential verified (OIDC).
+    identity: Option<Arc<str>>,
+    /// The payload signature must still verify.
+    need_signature: bool,
+}
+
 /// What happens to an accepted alert beyond the hub. In proxy mode the
 /// sender's answer comes from the upstream, so the service awaits it.
 pub trait AcceptHook: Send + Sync + 'static {
@@ -53,8 +135,8 @@ pub trait AcceptHook: Send + Sync + 'static {
 pub struct SinkState {
     pub hub: Arc<Hub>,
     pub limits: SinkLimits,
-    /// `Bearer <token>` expected in `authorization`, if set.
-    pub token: Option<Vec<u8>>,
+    /// The credentials required ([`super::auth`]).
+    pub auth: Arc<super::auth::Policy>,
     pub hook: Option<Arc<dyn AcceptHook>>,
     /// Per-peer rate limit, if set.
     pub rate: Option<super::rate::RateLimiter>,
@@ -78,24 +160,59 @@ impl NamedService for AlertSinkService {
     const NAME: &'static str = "AlertSink";
 }
 
-struct AlertMethod(Arc<SinkState>);
+/// The encodings a request may be compressed with (what grpc-go, grpc-js
+/// and grpcio offer).
+pub const ACCEPTED_ENCODINGS: [CompressionEncoding; 3] = [
+    CompressionEncoding::Gzip,
+    CompressionEncoding::Deflate,
+    CompressionEncoding::Zstd,
+];
 
-impl UnaryService<RawAlertRequest> for AlertMethod {
+/// The method; `reached` is set once tonic has decoded the request and
+/// handed it over, so that an error status without it came from decoding.
+struct AlertMethod {
+    state: Arc<SinkState>,
+    reached: Arc<AtomicBool>,
+}
+
+impl UnaryService<Decoded> for AlertMethod {
     type Response = AlertResponse;
     type Future = BoxFuture<Response<AlertResponse>, Status>;
 
-    fn call(&mut self, request: Request<RawAlertRequest>) -> Self::Future {
-        let state = self.0.clone();
+    fn call(&mut self, request: Request<Decoded>) -> Self::Future {
+        self.reached.store(true, Ordering::Relaxed);
+        let state = self.state.clone();
         Box::pin(async move { handle(&state, request).await })
     }
 }
 
 async fn handle(
     state: &SinkState,
-    request: Request<RawAlertRequest>,
+    request: Request<Decoded>,
 ) -> Result<Response<AlertResponse>, Status> {
-    let (peer_addr, identity) = super::conn::peer_of(request.extensions());
-    let (metadata, extensions, message) = request.into_parts();
+    let (peer_addr, tls_identity) = super::conn::peer_of(request.extensions());
+    let auth = request
+        .extensions()
+        .get::<AuthOutcome>()
+        .cloned()
+        .unwrap_or_default();
+    if auth.need_signature {
+        let header = request
+            .metadata()
+            .get(super::auth::signature::HEADER)
+            .map(|v| v.as_bytes());
+        let raw = request.get_ref().raw.as_deref().unwrap_or_default();
+        if let Err(d) = state.auth.check_payload(header, raw) {
+            state.hub.refuse_from(d.why, peer_addr, Some(&d.message));
+            return Err(d.status());
+        }
+    }
+    // Both identities when both were verified (mTLS and a token).
+    let identity = match (tls_identity, auth.identity) {
+        (Some(t), Some(o)) => Some(format!("{t}; {o}")),
+        (t, o) => t.or_else(|| o.map(|o| o.to_string())),
+    };
+    let (metadata, extensions, Decoded { message, .. }) = request.into_parts();
     let alert = match validate_owned(message, &state.limits) {
         Ok(a) => a,
         Err((why, status)) => {
@@ -141,7 +258,7 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         let state = self.state.clone();
         Box::pin(async move {
             if req.uri().path() != "/AlertSink/Alert" {
@@ -151,15 +268,24 @@ where
                 ))
                 .into_http());
             }
-            if let Some(token) = &state.token
-                && !super::auth::bearer_matches(req.headers(), token)
-            {
-                let peer = super::conn::peer_addr(req.extensions());
-                state.hub.refuse_from(Refusal::Unauthenticated, peer, None);
-                return Ok(Status::unauthenticated(
-                    "missing or wrong bearer token (authorization: Bearer …)",
-                )
-                .into_http());
+            let mut outcome = AuthOutcome::default();
+            if state.auth.is_required() {
+                use super::auth::HeaderVerdict;
+                match state.auth.check_headers(req.headers()).await {
+                    HeaderVerdict::Pass(identity) => {
+                        outcome.identity = identity;
+                    }
+                    HeaderVerdict::NeedSignature(identity) => {
+                        outcome.identity = identity;
+                        outcome.need_signature = true;
+                    }
+                    HeaderVerdict::Refuse(d) => {
+                        let peer = super::conn::peer_addr(req.extensions());
+                        state.hub.refuse_from(d.why, peer, Some(&d.message));
+                        tracing::debug!("refused: {}", d.message);
+                        return Ok(d.status().into_http());
+                    }
+                }
             }
             if let Some(rate) = &state.rate
                 && let Some(peer) = super::conn::peer_addr(req.extensions())
@@ -175,41 +301,84 @@ where
                 .into_http());
             }
             let limit = state.limits.max_message_bytes;
-            let mut grpc =
-                Grpc::new(tonic_prost::ProstCodec::<AlertResponse, RawAlertRequest>::default())
-                    .apply_max_message_size_config(Some(limit), None);
-            let response = grpc.unary(AlertMethod(state.clone()), req).await;
+            let mut grpc = Grpc::new(SinkCodec {
+                keep_bytes: outcome.need_signature,
+            })
+            .apply_max_message_size_config(Some(limit), None);
+            for encoding in ACCEPTED_ENCODINGS {
+                grpc = grpc.accept_compressed(encoding);
+            }
+            req.extensions_mut().insert(outcome);
+            let reached = Arc::new(AtomicBool::new(false));
+            let method = AlertMethod {
+                state: state.clone(),
+                reached: reached.clone(),
+            };
+            let response = grpc.unary(method, req).await;
+            if reached.load(Ordering::Relaxed) {
+                return Ok(response);
+            }
             Ok(remap_decode_errors(response, &state.hub, limit))
         })
     }
 }
 
-/// tonic reports decoding failures before our handler runs, as OUT_OF_RANGE
-/// (message too large) or INTERNAL (undecodable). Our handler never returns
-/// either code, so any such answer came from decoding: count it and give the
-/// statuses gRPC's spec expects for these cases.
+/// tonic reports failures before our handler runs — an unknown
+/// `grpc-encoding` (UNIMPLEMENTED), an over-size message (OUT_OF_RANGE by
+/// the frame header, RESOURCE_EXHAUSTED while decompressing), anything
+/// undecodable (INTERNAL) — and only then (the caller checks that the
+/// handler was not reached). Count each by its reason and give the statuses
+/// gRPC's spec expects, with a message that says what to change.
 fn remap_decode_errors(
     mut response: http::Response<tonic::body::Body>,
     hub: &Hub,
     limit: usize,
 ) -> http::Response<tonic::body::Body> {
-    let code = response
-        .headers()
+    let headers = response.headers();
+    let code = headers
         .get(Status::GRPC_STATUS)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i32>().ok())
         .map(Code::from);
-    let replacement = match code {
-        Some(Code::OutOfRange) => Some(Status::resource_exhausted(format!(
-            "message too large: the limit is {limit} bytes"
-        ))),
-        Some(Code::Internal) => Some(Status::invalid_argument(
-            "request is not a valid AlertRequest message",
-        )),
-        _ => None,
+    let message = headers
+        .get(Status::GRPC_MESSAGE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let (why, replacement) = match code {
+        Some(Code::OutOfRange) | Some(Code::ResourceExhausted) => (
+            Refusal::OverSize,
+            Some(Status::resource_exhausted(format!(
+                "message too large: the limit is {limit} bytes (after decompression)"
+            ))),
+        ),
+        // tonic's own message names the encoding; the response carries
+        // `grpc-accept-encoding` with ours.
+        Some(Code::Unimplemented) => (Refusal::UnsupportedEncoding, None),
+        // The gRPC spec wants INTERNAL for this one; say it plainly.
+        Some(Code::Internal) if message.contains("compressed-flag") => (
+            Refusal::UnsupportedEncoding,
+            Some(Status::internal(
+                "the message is flagged compressed but the request has no grpc-encoding header \
+                 (send grpc-encoding: gzip, deflate or zstd, or do not set the compressed flag)",
+            )),
+        ),
+        Some(Code::Internal) if message.contains("decompressing") => (
+            Refusal::BadMessage,
+            Some(Status::invalid_argument(
+                "the compressed message cannot be decompressed with its grpc-encoding",
+            )),
+        ),
+        Some(Code::Internal) => (
+            Refusal::BadMessage,
+            Some(Status::invalid_argument(
+                "request is not a valid AlertRequest message",
+            )),
+        ),
+        // Cancelled or timed out while reading the body: not a refusal.
+        _ => return response,
     };
+    hub.refuse(why);
     if let Some(status) = replacement {
-        hub.refuse(Refusal::BadMessage);
         let headers = response.headers_mut();
         headers.remove(Status::GRPC_STATUS);
         headers.remove(Status::GRPC_MESSAGE);

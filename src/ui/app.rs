@@ -298,6 +298,9 @@ pub struct Stats {
     pub keys: usize,
     pub failing: u32,
     pub refused: u64,
+    /// The most frequent refusal reason and its count (e.g. why callers
+    /// fail to authenticate), when any.
+    pub refused_top: Option<(&'static str, u64)>,
     pub recorder_lost: u64,
     pub recorder_error: Option<String>,
     /// Forwarding totals (None without `--forward`).
@@ -1108,6 +1111,9 @@ impl App {
             changed = true;
         }
         self.stats.refused = hub.refused_total();
+        self.stats.refused_top = (self.stats.refused > 0)
+            .then(|| hub.refused_by_reason().into_iter().max_by_key(|(_, n)| *n))
+            .flatten();
         if let Some((_, w)) = &self.info.recorder {
             self.stats.recorder_lost = w.lost();
             self.stats.recorder_error = w.last_error();

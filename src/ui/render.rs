@@ -884,10 +884,19 @@ fn status_spans(app: &App, t: &Theme, sq: Squeeze) -> Vec<Span<'static>> {
     // A recording has no refusals to count: `open` does not listen.
     if app.info.live && (st.refused > 0 || !sq.no_zero_refused) {
         spans.push(sep());
-        spans.push(Span::styled(
-            format!("refused {}", thousands(st.refused)),
-            if st.refused > 0 { warn } else { base },
-        ));
+        // The main reason too, when there is room: a sink refusing every
+        // call tells why at a glance (e.g. `wrong_audience`).
+        let text = match st.refused_top {
+            Some((why, n)) if !sq.no_keys => {
+                format!(
+                    "refused {} (most {why}: {})",
+                    thousands(st.refused),
+                    thousands(n)
+                )
+            }
+            _ => format!("refused {}", thousands(st.refused)),
+        };
+        spans.push(Span::styled(text, if st.refused > 0 { warn } else { base }));
     }
     if st.evicted > 0 {
         spans.push(sep());

@@ -1,0 +1,314 @@
+//! Authentication of AlertSink calls: what credentials are required and how
+//! they combine.
+//!
+//! Methods (each optional; mTLS is enforced by TLS itself, before any call):
+//!
+//! - a static bearer token (`--token-file`), compared in constant time;
+//! - OIDC identity tokens (`--oidc-issuer`, [`oidc`]): a JWT in
+//!   `authorization: Bearer`, verified against the issuer's keys;
+//! - opaque OAuth access tokens (`--oauth-access-tokens`, [`tokeninfo`]),
+//!   checked at a token-info endpoint;
+//! - signed payloads (`--verify-signature`, [`signature`]).
+//!
+//! With `--auth any` (the default) a call passes when one configured method
+//! verifies; with `--auth all`, every configured method must. Headers are
+//! checked before the body is read ([`Policy::check_headers`]); a payload
+//! signature can only be checked once the message is decoded
+//! ([`Policy::check_payload`]). A presented credential that fails is
+//! refused with its own reason; it is never silently skipped for another
+//! method, except that under `any` a failing bearer credential still lets a
+//! signed payload decide.
+
+pub mod fetch;
+pub mod oidc;
+pub mod signature;
+pub mod tokeninfo;
+
+use std::sync::Arc;
+
+use subtle::ConstantTimeEq;
+use tonic::Status;
+use tonic::codegen::http::HeaderMap;
+
+use crate::hub::Refusal;
+
+/// The time in Unix seconds; injectable so tests can move it.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// Unix seconds now (0 if the clock is before 1970).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub fn system_clock() -> Clock {
+    Arc::new(unix_now)
+}
+
+/// Why a call was refused: the counted reason and the message for the
+/// caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denied {
+    pub why: Refusal,
+    pub message: String,
+}
+
+impl Denied {
+    pub fn new(why: Refusal, message: impl Into<String>) -> Denied {
+        Denied {
+            why,
+            message: message.into(),
+        }
+    }
+
+    /// The status: PERMISSION_DENIED when the caller is known but not
+    /// allowed, RESOURCE_EXHAUSTED when the sink cannot check now, else
+    /// UNAUTHENTICATED.
+    pub fn status(&self) -> Status {
+        match self.why {
+            Refusal::NotAllowed => Status::permission_denied(self.message.clone()),
+            Refusal::Overloaded => Status::resource_exhausted(self.message.clone()),
+            _ => Status::unauthenticated(self.message.clone()),
+        }
+    }
+}
+
+/// How configured methods combine.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Combine {
+    /// One configured method must verify.
+    #[default]
+    Any,
+    /// Every configured method must verify.
+    All,
+}
+
+/// The bearer credential of `authorization`, if any (`Bearer` or `bearer`).
+pub fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
+    let value = headers.get("authorization")?.as_bytes();
+    value
+        .strip_prefix(b"Bearer ")
+        .or_else(|| value.strip_prefix(b"bearer "))
+}
+
+/// True if `authorization` is `Bearer <token>` with exactly `token`.
+pub fn bearer_matches(headers: &HeaderMap, token: &[u8]) -> bool {
+    // ct_eq on slices of different lengths is false without comparing
+    // contents; the length of the token is not a secret worth hiding.
+    bearer(headers).is_some_and(|given| given.ct_eq(token).into())
+}
+
+/// The outcome of the header check.
+#[derive(Clone, Debug)]
+pub enum HeaderVerdict {
+    /// Authenticated (with the verified identity, if the method gives one).
+    Pass(Option<Arc<str>>),
+    /// The payload signature decides (or must hold too, under `all`); the
+    /// identity verified so far rides along.
+    NeedSignature(Option<Arc<str>>),
+    Refuse(Denied),
+}
+
+/// What is required of a call; see the module docs.
+#[derive(Default)]
+pub struct Policy {
+    pub token: Option<Vec<u8>>,
+    pub oidc: Option<Arc<oidc::Verifier>>,
+    pub tokeninfo: Option<Arc<tokeninfo::Verifier>>,
+    pub signature: Option<Arc<signature::Verifier>>,
+    pub combine: Combine,
+}
+
+impl Policy {
+    /// Whether any method is configured.
+    pub fn is_required(&self) -> bool {
+        self.has_bearer_method() || self.signature.is_some()
+    }
+
+    fn has_bearer_method(&self) -> bool {
+        self.token.is_some() || self.oidc.is_some() || self.tokeninfo.is_some()
+    }
+
+    /// Checks `authorization` against the static token and OIDC.
+    async fn check_bearer(&self, headers: &HeaderMap) -> Result<Option<Arc<str>>, Denied> {
+        let Some(given) = bearer(headers) else {
+            return Err(Denied::new(
+                Refusal::AuthMissing,
+                "missing credentials: send authorization: Bearer <token>",
+            ));
+        };
+        if let Some(t) = &self.token
+            && bool::from(given.ct_eq(t))
+        {
+            return Ok(None);
+        }
+        let jwt = oidc::looks_like_jwt(given);
+        match (&self.oidc, &self.tokeninfo) {
+            (Some(v), _) if jwt => v.verify(given).await.map(Some),
+            // Not a JWT: an access token, when those are accepted.
+            (_, Some(t)) => t.verify(given).await.map(Some),
+            // A static token is configured too, and this is not a JWT:
+            // it was meant as the static token.
+            (Some(_), None) if self.token.is_some() => Err(Denied::new(
+                Refusal::Unauthenticated,
+                "wrong bearer token (authorization: Bearer …)",
+            )),
+            (Some(v), None) => v.verify(given).await.map(Some),
+            (None, None) => Err(Denied::new(
+                Refusal::Unauthenticated,
+                "wrong bearer token (authorization: Bearer …)",
+            )),
+        }
+    }
+
+    /// Checks the credentials in the headers; see [`HeaderVerdict`].
+    pub async fn check_headers(&self, headers: &HeaderMap) -> HeaderVerdict {
+        let signed = self.signature.is_some();
+        if !self.has_bearer_method() {
+            return if signed {
+                HeaderVerdict::NeedSignature(None)
+            } else {
+                HeaderVerdict::Pass(None)
+            };
+        }
+        let bearer = self.check_bearer(headers).await;
+        match (self.combine, bearer) {
+            (Combine::Any, Ok(id)) => HeaderVerdict::Pass(id),
+            (Combine::Any, Err(d)) if signed && headers.contains_key(signature::HEADER) => {
+                // The signature may still decide; the bearer failure is
+                // not counted then (the call is counted once, by its end).
+                let _ = d;
+                HeaderVerdict::NeedSignature(None)
+            }
+            (Combine::All, Ok(id)) if signed => HeaderVerdict::NeedSignature(id),
+            (Combine::All, Ok(id)) => HeaderVerdict::Pass(id),
+            (_, Err(d)) => HeaderVerdict::Refuse(d),
+        }
+    }
+
+    /// Checks a payload signature over the message bytes.
+    pub fn check_payload(&self, header: Option<&[u8]>, message: &[u8]) -> Result<(), Denied> {
+        match &self.signature {
+            Some(v) => v.verify(header, message),
+            None => Ok(()),
+        }
+    }
+
+    /// One line per method for the start-up banner, e.g.
+    /// `authentication: any of [bearer token, OIDC (issuer …), signed payloads (ed25519)]`.
+    pub fn describe(&self, mtls: bool) -> String {
+        let mut methods = Vec::new();
+        if self.token.is_some() {
+            methods.push("static bearer token".to_owned());
+        }
+        if let Some(o) = &self.oidc {
+            methods.push(o.describe());
+        }
+        if let Some(t) = &self.tokeninfo {
+            methods.push(t.describe());
+        }
+        if let Some(s) = &self.signature {
+            methods.push(format!("signed payloads ({})", s.alg()));
+        }
+        let tls = if mtls {
+            " (and an mTLS client certificate, checked by TLS first)"
+        } else {
+            ""
+        };
+        match (methods.len(), self.combine) {
+            (0, _) if mtls => "authentication: mTLS client certificate only".to_owned(),
+            (0, _) => "authentication: none (every caller is accepted)".to_owned(),
+            (1, _) => format!("authentication: {}{tls}", methods[0]),
+            (_, Combine::Any) => {
+                format!("authentication: any one of [{}]{tls}", methods.join(", "))
+            }
+            (_, Combine::All) => {
+                format!("authentication: all of [{}]{tls}", methods.join(", "))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn only_the_exact_token_matches() {
+        assert!(bearer_matches(&headers("Bearer s3cret"), b"s3cret"));
+        assert!(bearer_matches(&headers("bearer s3cret"), b"s3cret"));
+        assert!(!bearer_matches(&headers("Bearer s3cre"), b"s3cret"));
+        assert!(!bearer_matches(&headers("Bearer s3cret "), b"s3cret"));
+        assert!(!bearer_matches(&headers("Basic s3cret"), b"s3cret"));
+        assert!(!bearer_matches(&headers("s3cret"), b"s3cret"));
+        assert!(!bearer_matches(&HeaderMap::new(), b"s3cret"));
+    }
+
+    #[tokio::test]
+    async fn a_static_token_counts_missing_and_wrong_apart() {
+        let p = Policy {
+            token: Some(b"s3cret".to_vec()),
+            ..Policy::default()
+        };
+        assert!(matches!(
+            p.check_headers(&headers("Bearer s3cret")).await,
+            HeaderVerdict::Pass(None)
+        ));
+        let HeaderVerdict::Refuse(d) = p.check_headers(&HeaderMap::new()).await else {
+            panic!()
+        };
+        assert_eq!(d.why, Refusal::AuthMissing);
+        let HeaderVerdict::Refuse(d) = p.check_headers(&headers("Bearer nope")).await else {
+            panic!()
+        };
+        assert_eq!(d.why, Refusal::Unauthenticated);
+    }
+
+    #[tokio::test]
+    async fn under_all_a_good_token_still_needs_the_signature() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("s");
+        std::fs::write(&secret, "0123456789abcdef0123").unwrap();
+        let sig =
+            signature::Verifier::load(&signature::KeySpec::Hmac(secret), system_clock()).unwrap();
+        let mut p = Policy {
+            token: Some(b"s3cret".to_vec()),
+            signature: Some(Arc::new(sig)),
+            combine: Combine::All,
+            ..Policy::default()
+        };
+        assert!(matches!(
+            p.check_headers(&headers("Bearer s3cret")).await,
+            HeaderVerdict::NeedSignature(_)
+        ));
+        assert!(matches!(
+            p.check_headers(&HeaderMap::new()).await,
+            HeaderVerdict::Refuse(_)
+        ));
+        p.combine = Combine::Any;
+        assert!(matches!(
+            p.check_headers(&headers("Bearer s3cret")).await,
+            HeaderVerdict::Pass(_)
+        ));
+        // Without a token but with a signature header: the signature decides.
+        let mut h = HeaderMap::new();
+        h.insert(signature::HEADER, "t=1".parse().unwrap());
+        assert!(matches!(
+            p.check_headers(&h).await,
+            HeaderVerdict::NeedSignature(_)
+        ));
+        assert!(
+            p.describe(false).contains("any one of"),
+            "{}",
+            p.describe(false)
+        );
+    }
+}

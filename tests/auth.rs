@@ -1,0 +1,890 @@
+//! The credentials Allstar will send: OIDC identity tokens (keys from a
+//! JWKS file, or fetched from a loopback issuer served by the test), signed
+//! payloads (HMAC-SHA256, Ed25519), and how they combine — each refusal
+//! with its status and its counted reason. Keys and tokens are minted here;
+//! the clock is injected where expiry matters. Nothing leaves loopback.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use common::binary::{Headless, send};
+use common::{TestSink, alert};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use sinkwatch::hub::Refusal;
+use sinkwatch::proto::alert_sink_client::AlertSinkClient;
+use sinkwatch::sink::SinkConfig;
+use sinkwatch::sink::auth::oidc::{self, JwksSource, Verifier};
+use sinkwatch::sink::auth::signature::{self, KeySpec, Signer};
+use sinkwatch::sink::auth::{Clock, Combine};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::Code;
+
+const BOUND: Duration = Duration::from_secs(15);
+const ISSUER: &str = "https://issuer.test";
+const AUDIENCE: &str = "https://sink.test";
+const ALLSTAR: &str = "allstar@proj.iam.gserviceaccount.com";
+const T0: u64 = 1_800_000_000;
+
+/// A 2048-bit RSA key made for these tests only (rcgen cannot make RSA
+/// keys), and its modulus, base64url.
+const RSA_PEM: &str = "-----BEGIN RSA PRIVATE KEY-----\n\
+MIIEpQIBAAKCAQEAtAd6ooONe6OaQCzphxE7GtlCSHGT1bHuclg3Anncy/OvBR+E\n\
+5zVjBA71GRS1jp8zbKpiR1uC+s5vRwTqCn4eL2/HZbSrg8SStE0F0Az1K5j4Zj0t\n\
+LeZ1Yc9xophiQknJDJM2kRBIuU5QiCPkkym2zVM6Z7alB1gIhlfU544+/wHONMno\n\
+Rb9vJcu+o8Iwf5eumb8x0yGv2d9MqSDW8tzHjNGZx4CLAFEH6HyGXev9S1eWRAgk\n\
+4HzCWgozCLVliK4RxquNzWz4jnZT5cXrB38dDp9FHOKqrkolTpL9e8xoonxiTEPB\n\
+Yacemrx7FGfiESFHX/s3gq2YxvX/T4ZEX254HQIDAQABAoIBAAKQ0LicM1n9vOcJ\n\
+PNLF9het3Pn3VGoJPSK4CyCn5/OoJ2hlSJma8yxNokSXPPcpYaw8yWXG8hjs9D0I\n\
+3uUDYx698xOJ/Z/FH2oeZuTOKnhSl8etO4WZ8TZRpIbysQPM1Wauemqa1s59RTyL\n\
+dmh6gbZvZzevLK7sHEL94XTjXBZ6Q/q/wYMSKn6jXONWhHhOAc6089ZP33qcbGIU\n\
+1MnB/z1mQsQ8jxysoKIK39IO26wdf5slpYBUWkJyLkU9HY1KMbooxpfGBu2CleZx\n\
+FCHuQMaqpGIXnap2gjGFAy0pvum5wpJDjiSTXUnuFISCrJeueGMyBKdAVv76DWYq\n\
+Dvx6aMECgYEA4/YY4r1E9fO/QAnT1xUZy/geZULqro6VzWLOXjlnHEHLcndJRZwF\n\
+m6iM9rOMf1c3/V+1t3bxibsxt0ZV6b+8fI/NTZvxoMg73mlK2ft9f814JQPi1Mtv\n\
+ogljJlyWYV0NW70jZAEWnumdL83a2nRB8/al/qnr7nY6LOqGUlBK/hUCgYEAyiwg\n\
+OwcyO5Q2STxa8QlVSgqrnRLC2STw97xla2gdI4KG7iqTiziC+pfHlORLSINs94zR\n\
+bWs6ei7lcYDCfMUtDkPi+myD6+jlpxbMloaxYuU31Mu0zRf6rOyZcsHEiMlcTl01\n\
+FYeeyeO6TmcdcmkNWqEi1Lrh8Ktxtu0Y2LIdG+kCgYEA2K5VnUA2ymo0AdTVjX27\n\
+FYv0qF/g3qcdcSpX6mw5vDw1+8my1f2lvv2Jb/3esDPhPm+5NHhUwowyh3jNtO/R\n\
+Y7z0cq6mECQD9Da1NVm9Qru1VcnJ1GbC54xwuEgNkOJ4DhlMCISYUdjQ1l2fh0I2\n\
+ZoSt59DwN6wdRBBwONGlVrkCgYEApfP6sPmDPmy28v7cF6d1n0WLAXB5CQ3Nz02S\n\
+YswfvxpR8AZ6/njw6wrUBWAwe+GF/N5Wut6eLdV4+eabvxeLmH4ZPz78OxX+DV4l\n\
+qhn+WhOV9NMSIphgaLn+a7iqvy2q25ifDoE40rhgIiN6hIO/Nnm2wbB17ryMp3+Q\n\
+ObBbPKECgYEAzFV6a4NW2RWWRRzXU47D/i4BRTemhq6IL2HXJtv2eV8H2rF6Bvyr\n\
+CfsXnQ6aP94UODxjKRODnsJe/zUonB/chUmsqqya6cYM4QoKKCpSDp5ZQmtV966s\n\
+MqhCXa+nc1SCHADxFIDWeg05Aq22u0FR/NjNGw/f4x0gW5/MxcsRi0s=\n\
+-----END RSA PRIVATE KEY-----";
+const RSA_N: &str = "tAd6ooONe6OaQCzphxE7GtlCSHGT1bHuclg3Anncy_OvBR-E5zVjBA71GRS1jp8zbKpiR1uC-s5vRwTqCn4eL2_HZbSrg8SStE0F0Az1K5j4Zj0tLeZ1Yc9xophiQknJDJM2kRBIuU5QiCPkkym2zVM6Z7alB1gIhlfU544-_wHONMnoRb9vJcu-o8Iwf5eumb8x0yGv2d9MqSDW8tzHjNGZx4CLAFEH6HyGXev9S1eWRAgk4HzCWgozCLVliK4RxquNzWz4jnZT5cXrB38dDp9FHOKqrkolTpL9e8xoonxiTEPBYacemrx7FGfiESFHX_s3gq2YxvX_T4ZEX254HQ";
+
+/// An EC P-256 signing key and its JWK.
+struct EcKey {
+    der: Vec<u8>,
+    x: String,
+    y: String,
+}
+
+fn ec_key() -> EcKey {
+    let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let raw = kp.public_key_raw().to_vec();
+    assert_eq!(raw.len(), 65, "uncompressed point");
+    EcKey {
+        der: kp.serialize_der(),
+        x: B64URL.encode(&raw[1..33]),
+        y: B64URL.encode(&raw[33..]),
+    }
+}
+
+fn ec_jwk(k: &EcKey, kid: &str) -> serde_json::Value {
+    serde_json::json!({"kty":"EC","crv":"P-256","x":k.x,"y":k.y,"kid":kid,"use":"sig","alg":"ES256"})
+}
+
+fn rsa_jwk(kid: &str) -> serde_json::Value {
+    serde_json::json!({"kty":"RSA","n":RSA_N,"e":"AQAB","kid":kid,"use":"sig","alg":"RS256"})
+}
+
+fn jwks(keys: &[serde_json::Value]) -> String {
+    serde_json::json!({ "keys": keys }).to_string()
+}
+
+fn claims(sub: &str, aud: &str, exp: u64) -> serde_json::Value {
+    serde_json::json!({
+        "iss": ISSUER, "aud": aud, "sub": sub, "iat": exp - 3600, "exp": exp,
+        "email": format!("{sub}@proj.iam.gserviceaccount.com"), "email_verified": true,
+    })
+}
+
+fn es256(k: &EcKey, kid: &str, claims: &serde_json::Value) -> String {
+    let mut h = Header::new(Algorithm::ES256);
+    h.kid = Some(kid.into());
+    jsonwebtoken::encode(&h, claims, &EncodingKey::from_ec_der(&k.der)).unwrap()
+}
+
+fn rs256(kid: &str, claims: &serde_json::Value) -> String {
+    let mut h = Header::new(Algorithm::RS256);
+    h.kid = Some(kid.into());
+    jsonwebtoken::encode(
+        &h,
+        claims,
+        &EncodingKey::from_rsa_pem(RSA_PEM.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+fn clock(t: &Arc<AtomicU64>) -> Clock {
+    let t = t.clone();
+    Arc::new(move || t.load(Ordering::Relaxed))
+}
+
+async fn call(sink: &TestSink, bearer: Option<&str>, repo: &str) -> Result<(), tonic::Status> {
+    let mut c = AlertSinkClient::connect(sink.url()).await.unwrap();
+    let mut req = tonic::Request::new(alert("ossf", repo, "SECURITY.md", true, ""));
+    if let Some(b) = bearer {
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {b}").parse().unwrap());
+    }
+    tokio::time::timeout(BOUND, c.alert(req))
+        .await
+        .expect("answered in time")
+        .map(drop)
+}
+
+/// The done-when list of the issue, against a JWKS file: a good token
+/// passes and its identity reaches the record; each bad one is refused
+/// with its status and counted by its reason.
+#[tokio::test]
+async fn oidc_tokens_verify_against_a_jwks_file_and_each_failure_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let ec = ec_key();
+    let file = dir.path().join("jwks.json");
+    std::fs::write(&file, jwks(&[ec_jwk(&ec, "ec1"), rsa_jwk("rsa1")])).unwrap();
+    let now = Arc::new(AtomicU64::new(T0));
+    let v = Verifier::new(
+        oidc::Settings {
+            issuer: ISSUER.into(),
+            audiences: vec![AUDIENCE.into()],
+            jwks: JwksSource::File(file),
+            allow: vec![ALLSTAR.into(), "robot".into()],
+        },
+        clock(&now),
+    )
+    .unwrap();
+    let sink = TestSink::start(SinkConfig {
+        oidc: Some(Arc::new(v)),
+        ..SinkConfig::default()
+    })
+    .await;
+    let (_, mut rx) = sink.hub.subscribe();
+    let exp = T0 + 3600;
+
+    // ES256 with a verified, allowed email; RS256 with an allowed subject.
+    call(
+        &sink,
+        Some(&es256(&ec, "ec1", &claims("allstar", AUDIENCE, exp))),
+        "a",
+    )
+    .await
+    .unwrap();
+    let r = rx.try_recv().unwrap();
+    let who = r.peer.as_ref().and_then(|p| p.identity.as_deref());
+    assert_eq!(who, Some(format!("oidc:{ALLSTAR}").as_str()));
+    let mut robot = claims("robot", AUDIENCE, exp);
+    robot["email_verified"] = false.into();
+    call(&sink, Some(&rs256("rsa1", &robot)), "b")
+        .await
+        .unwrap();
+    let r = rx.try_recv().unwrap();
+    let who = r.peer.as_ref().and_then(|p| p.identity.as_deref());
+    assert_eq!(who, Some("oidc:robot"), "an unverified email is not used");
+
+    let other = ec_key();
+    let mut wrong_iss = claims("allstar", AUDIENCE, exp);
+    wrong_iss["iss"] = "https://elsewhere.test".into();
+    let mut not_allowed_email = claims("mallory", AUDIENCE, exp);
+    not_allowed_email["email"] = ALLSTAR.into();
+    not_allowed_email["email_verified"] = false.into();
+    let hs256 = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims("allstar", AUDIENCE, exp),
+        &EncodingKey::from_secret(RSA_N.as_bytes()),
+    )
+    .unwrap();
+    let cases: Vec<(&str, Option<String>, Code, Refusal)> = vec![
+        (
+            "no credentials",
+            None,
+            Code::Unauthenticated,
+            Refusal::AuthMissing,
+        ),
+        (
+            "not a JWT",
+            Some("abc".into()),
+            Code::Unauthenticated,
+            Refusal::AuthMalformed,
+        ),
+        (
+            "wrong audience",
+            Some(es256(
+                &ec,
+                "ec1",
+                &claims("allstar", "https://other.test", exp),
+            )),
+            Code::Unauthenticated,
+            Refusal::WrongAudience,
+        ),
+        (
+            "wrong issuer",
+            Some(es256(&ec, "ec1", &wrong_iss)),
+            Code::Unauthenticated,
+            Refusal::WrongIssuer,
+        ),
+        (
+            "expired",
+            Some(es256(
+                &ec,
+                "ec1",
+                &claims("allstar", AUDIENCE, T0 - oidc::LEEWAY_SECS - 1),
+            )),
+            Code::Unauthenticated,
+            Refusal::Expired,
+        ),
+        (
+            "bad signature (another key, same kid)",
+            Some(es256(&other, "ec1", &claims("allstar", AUDIENCE, exp))),
+            Code::Unauthenticated,
+            Refusal::BadSignature,
+        ),
+        (
+            "unknown kid",
+            Some(es256(
+                &other,
+                "ec-unknown",
+                &claims("allstar", AUDIENCE, exp),
+            )),
+            Code::Unauthenticated,
+            Refusal::BadSignature,
+        ),
+        (
+            "HS256 (algorithm confusion)",
+            Some(hs256),
+            Code::Unauthenticated,
+            Refusal::BadSignature,
+        ),
+        (
+            "subject not allowed",
+            Some(es256(&ec, "ec1", &claims("mallory", AUDIENCE, exp))),
+            Code::PermissionDenied,
+            Refusal::NotAllowed,
+        ),
+        (
+            "allowed email, but not verified",
+            Some(es256(&ec, "ec1", &not_allowed_email)),
+            Code::PermissionDenied,
+            Refusal::NotAllowed,
+        ),
+    ];
+    for (i, (what, token, code, why)) in cases.iter().enumerate() {
+        let before = sink.hub.refused(*why);
+        let e = call(&sink, token.as_deref(), &format!("bad{i}"))
+            .await
+            .expect_err(what);
+        assert_eq!(e.code(), *code, "{what}: {}", e.message());
+        assert_eq!(
+            sink.hub.refused(*why),
+            before + 1,
+            "{what} counted as {why:?}"
+        );
+    }
+    assert!(rx.try_recv().is_err(), "nothing refused was published");
+
+    // A token accepted earlier expires while cached: the cache does not
+    // outlive it.
+    let token = es256(&ec, "ec1", &claims("allstar", AUDIENCE, T0 + 100));
+    call(&sink, Some(&token), "c").await.unwrap();
+    now.store(T0 + 100 + oidc::LEEWAY_SECS + 1, Ordering::Relaxed);
+    let e = call(&sink, Some(&token), "d").await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    assert_eq!(sink.hub.refused(Refusal::Expired), 2);
+    assert_eq!(sink.hub.read(|s| s.accepted()), 3);
+    sink.stop().await;
+}
+
+/// An issuer served on loopback by the test: the discovery document and a
+/// JWKS that the test can change, or take down; counts fetches.
+#[derive(Clone)]
+struct Issuer {
+    jwks: Arc<Mutex<String>>,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    fetches: Arc<AtomicUsize>,
+    base: String,
+}
+
+impl Issuer {
+    async fn start(jwks: String) -> Issuer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let issuer = Issuer {
+            jwks: Arc::new(Mutex::new(jwks)),
+            up: Arc::new(true.into()),
+            fetches: Arc::new(AtomicUsize::new(0)),
+            base,
+        };
+        let me = issuer.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
+                let me = me.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&buf).to_string();
+                    let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+                    let (status, body) = if !me.up.load(Ordering::SeqCst) {
+                        ("503 Service Unavailable", String::new())
+                    } else if path == "/.well-known/openid-configuration" {
+                        let doc = serde_json::json!({
+                            "issuer": me.base, "jwks_uri": format!("{}/jwks", me.base)
+                        });
+                        ("200 OK", doc.to_string())
+                    } else if path == "/jwks" {
+                        me.fetches.fetch_add(1, Ordering::SeqCst);
+                        ("200 OK", me.jwks.lock().unwrap().clone())
+                    } else {
+                        ("404 Not Found", String::new())
+                    };
+                    let resp = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = s.write_all(resp.as_bytes()).await;
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        issuer
+    }
+}
+
+fn claims_for(iss: &str, sub: &str, exp: u64) -> serde_json::Value {
+    let mut c = claims(sub, AUDIENCE, exp);
+    c["iss"] = iss.into();
+    c
+}
+
+/// Keys by discovery: fetched, refreshed when an unknown kid appears (a
+/// rotation), kept while the issuer is down; a flood of unknown kids makes
+/// at most one fetch per minimum interval.
+#[tokio::test]
+async fn fetched_keys_rotate_on_unknown_kid_and_survive_an_issuer_outage() {
+    let (k1, k2) = (ec_key(), ec_key());
+    let issuer = Issuer::start(jwks(&[ec_jwk(&k1, "k1")])).await;
+    let now = Arc::new(AtomicU64::new(T0));
+    let settings = oidc::Settings {
+        issuer: issuer.base.clone(),
+        audiences: vec![AUDIENCE.into()],
+        jwks: JwksSource::Discovery,
+        allow: vec!["*".into()],
+    };
+    let v = Arc::new(
+        Verifier::new(settings.clone(), clock(&now))
+            .unwrap()
+            .with_min_refresh(Duration::ZERO),
+    );
+    v.prefetch().await.unwrap();
+    assert_eq!(issuer.fetches.load(Ordering::SeqCst), 1);
+    let sink = TestSink::start(SinkConfig {
+        oidc: Some(v),
+        ..SinkConfig::default()
+    })
+    .await;
+    let exp = T0 + 3600;
+    let base = issuer.base.clone();
+    call(
+        &sink,
+        Some(&es256(&k1, "k1", &claims_for(&base, "a", exp))),
+        "r1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        issuer.fetches.load(Ordering::SeqCst),
+        1,
+        "served from the cache"
+    );
+
+    // Rotation: k2 appears at the issuer; a token signed with it is
+    // accepted after one fetch.
+    *issuer.jwks.lock().unwrap() = jwks(&[ec_jwk(&k1, "k1"), ec_jwk(&k2, "k2")]);
+    call(
+        &sink,
+        Some(&es256(&k2, "k2", &claims_for(&base, "b", exp))),
+        "r2",
+    )
+    .await
+    .unwrap();
+    assert_eq!(issuer.fetches.load(Ordering::SeqCst), 2);
+
+    // The issuer goes down: cached keys still verify new tokens; an unknown
+    // kid is refused, and the sink serves on.
+    issuer.up.store(false, Ordering::SeqCst);
+    call(
+        &sink,
+        Some(&es256(&k1, "k1", &claims_for(&base, "c", exp))),
+        "r3",
+    )
+    .await
+    .unwrap();
+    let e = call(
+        &sink,
+        Some(&es256(&k2, "k3", &claims_for(&base, "d", exp))),
+        "r4",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    assert_eq!(sink.hub.refused(Refusal::BadSignature), 1);
+    call(
+        &sink,
+        Some(&es256(&k2, "k2", &claims_for(&base, "e", exp))),
+        "r5",
+    )
+    .await
+    .unwrap();
+    sink.stop().await;
+
+    // With the default minimum interval, a flood of unknown kids after the
+    // first fetch fetches nothing more.
+    issuer.up.store(true, Ordering::SeqCst);
+    let v = Arc::new(Verifier::new(settings, clock(&now)).unwrap());
+    v.prefetch().await.unwrap();
+    let before = issuer.fetches.load(Ordering::SeqCst);
+    let sink = TestSink::start(SinkConfig {
+        oidc: Some(v),
+        ..SinkConfig::default()
+    })
+    .await;
+    for i in 0..20 {
+        let t = es256(&k2, &format!("forged-{i}"), &claims_for(&base, "f", exp));
+        assert!(call(&sink, Some(&t), "flood").await.is_err());
+    }
+    assert_eq!(issuer.fetches.load(Ordering::SeqCst), before);
+    assert_eq!(sink.hub.refused(Refusal::BadSignature), 20);
+    sink.stop().await;
+}
+
+fn secret_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let p = dir.path().join("secret");
+    std::fs::write(&p, "c2lua3dhdGNoIHRlc3Qgc2VjcmV0IQ==\n").unwrap();
+    p
+}
+
+async fn signed_call(
+    sink: &TestSink,
+    msg: sinkwatch::proto::AlertRequest,
+    header: Option<String>,
+    bearer: Option<&str>,
+) -> Result<(), tonic::Status> {
+    let mut c = AlertSinkClient::connect(sink.url()).await.unwrap();
+    let mut req = tonic::Request::new(msg);
+    if let Some(h) = header {
+        req.metadata_mut()
+            .insert(signature::HEADER, h.parse().unwrap());
+    }
+    if let Some(b) = bearer {
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {b}").parse().unwrap());
+    }
+    tokio::time::timeout(BOUND, c.alert(req))
+        .await
+        .unwrap()
+        .map(drop)
+}
+
+/// A signed payload passes once; tampered, replayed, stale and unsigned
+/// ones are refused, each counted.
+#[tokio::test]
+async fn signed_payloads_pass_once_and_tampering_or_replay_is_refused() {
+    use prost::Message as _;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = KeySpec::Hmac(secret_file(&dir));
+    let now = Arc::new(AtomicU64::new(T0));
+    let v = signature::Verifier::load(&spec, clock(&now)).unwrap();
+    let signer = Signer::load(&spec).unwrap();
+    let sink = TestSink::start(SinkConfig {
+        signature: Some(Arc::new(v)),
+        ..SinkConfig::default()
+    })
+    .await;
+    let msg = alert(
+        "ossf",
+        "allstar",
+        "Branch Protection",
+        false,
+        "no protection",
+    );
+    let header = signer.header_at(T0, "n1", &msg.encode_to_vec());
+    signed_call(&sink, msg.clone(), Some(header.clone()), None)
+        .await
+        .unwrap();
+    // The same request again (a replay).
+    let e = signed_call(&sink, msg.clone(), Some(header.clone()), None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    assert_eq!(sink.hub.refused(Refusal::Replayed), 1);
+    // Tampered: the signature of one alert on another.
+    let mut tampered = msg.clone();
+    tampered.pass = true;
+    let header = signer.header_at(T0, "n2", &msg.encode_to_vec());
+    let e = signed_call(&sink, tampered, Some(header), None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    assert_eq!(sink.hub.refused(Refusal::BadSignature), 1);
+    // Stale, unsigned, malformed.
+    let header = signer.header_at(T0 - signature::WINDOW_SECS - 1, "n3", &msg.encode_to_vec());
+    assert!(
+        signed_call(&sink, msg.clone(), Some(header), None)
+            .await
+            .is_err()
+    );
+    assert_eq!(sink.hub.refused(Refusal::Expired), 1);
+    assert!(signed_call(&sink, msg.clone(), None, None).await.is_err());
+    assert_eq!(sink.hub.refused(Refusal::AuthMissing), 1);
+    assert!(
+        signed_call(&sink, msg.clone(), Some("sig=%%".into()), None)
+            .await
+            .is_err()
+    );
+    assert_eq!(sink.hub.refused(Refusal::AuthMalformed), 1);
+    // A gzip-compressed signed request: the signature is over the
+    // uncompressed message.
+    let mut c = AlertSinkClient::connect(sink.url())
+        .await
+        .unwrap()
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let mut req = tonic::Request::new(msg.clone());
+    let h = signer.header_at(T0, "n4", &msg.encode_to_vec());
+    req.metadata_mut()
+        .insert(signature::HEADER, h.parse().unwrap());
+    c.alert(req).await.unwrap();
+    assert_eq!(sink.hub.read(|s| s.accepted()), 2);
+    sink.stop().await;
+}
+
+/// `--auth all`: a static token and a signature must both hold; `any`:
+/// either does.
+#[tokio::test]
+async fn methods_combine_as_configured() {
+    use prost::Message as _;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = KeySpec::Hmac(secret_file(&dir));
+    let signer = Signer::load(&spec).unwrap();
+    for combine in [Combine::All, Combine::Any] {
+        let v = signature::Verifier::load(&spec, sinkwatch::sink::auth::system_clock()).unwrap();
+        let sink = TestSink::start(SinkConfig {
+            token: Some("s3cret".into()),
+            signature: Some(Arc::new(v)),
+            combine,
+            ..SinkConfig::default()
+        })
+        .await;
+        let msg = alert("o", "r", "p", true, "");
+        let sign = || Some(signer.header(&msg.encode_to_vec()));
+        let both = signed_call(&sink, msg.clone(), sign(), Some("s3cret")).await;
+        let token_only = signed_call(&sink, msg.clone(), None, Some("s3cret")).await;
+        let sig_only = signed_call(&sink, msg.clone(), sign(), None).await;
+        let neither = signed_call(&sink, msg.clone(), None, None).await;
+        assert!(both.is_ok(), "{combine:?}");
+        assert!(neither.is_err(), "{combine:?}");
+        match combine {
+            Combine::All => {
+                assert!(token_only.is_err() && sig_only.is_err());
+            }
+            Combine::Any => {
+                assert!(token_only.is_ok() && sig_only.is_ok());
+            }
+        }
+        sink.stop().await;
+    }
+}
+
+/// As a new user would: the binary with --oidc-* and a JWKS file, `send
+/// --token-file` with a minted token, the identity in the JSON line; a
+/// signed `send` against --verify-signature ed25519; reasons in the stats.
+#[test]
+fn the_binary_accepts_oidc_tokens_and_signed_sends_and_counts_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let ec = ec_key();
+    let jwks_file = dir.path().join("jwks.json");
+    std::fs::write(&jwks_file, jwks(&[ec_jwk(&ec, "k1")])).unwrap();
+    let now = sinkwatch::sink::auth::unix_now();
+    let good = dir.path().join("good.jwt");
+    std::fs::write(
+        &good,
+        es256(&ec, "k1", &claims("allstar", AUDIENCE, now + 600)),
+    )
+    .unwrap();
+    let wrong_aud = dir.path().join("aud.jwt");
+    std::fs::write(
+        &wrong_aud,
+        es256(
+            &ec,
+            "k1",
+            &claims("allstar", "https://else.test", now + 600),
+        ),
+    )
+    .unwrap();
+    let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let (private, public) = (dir.path().join("ed.pem"), dir.path().join("ed.pub"));
+    std::fs::write(&private, kp.serialize_pem()).unwrap();
+    std::fs::write(&public, kp.public_key_pem()).unwrap();
+    let sink = Headless::start(&[
+        "--oidc-issuer",
+        ISSUER,
+        "--oidc-audience",
+        AUDIENCE,
+        "--oidc-jwks",
+        jwks_file.to_str().unwrap(),
+        "--oidc-allow",
+        ALLSTAR,
+        "--verify-signature",
+        &format!("ed25519:{}", public.display()),
+    ]);
+    assert!(
+        sink.early_stderr
+            .iter()
+            .any(|l| l.contains("any one of") && l.contains("OIDC") && l.contains("ed25519")),
+        "{:?}",
+        sink.early_stderr
+    );
+    let url = sink.url();
+    let a = [
+        "--owner", "ossf", "--repo", "allstar", "--policy", "p", "--pass",
+    ];
+    let ok = send(
+        &url,
+        &[&a[..], &["--token-file", good.to_str().unwrap()]].concat(),
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = send(
+        &url,
+        &[&a[..], &["--token-file", wrong_aud.to_str().unwrap()]].concat(),
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("audience"));
+    let signed = send(
+        &url,
+        &[
+            &a[..],
+            &["--sign", &format!("ed25519:{}", private.display())],
+        ]
+        .concat(),
+    );
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let unsigned = send(&url, &a);
+    assert_eq!(unsigned.status.code(), Some(1));
+    let exit = sink.terminate();
+    assert!(exit.status.success());
+    let lines = exit.lines();
+    let alerts: Vec<_> = lines.iter().filter(|l| l["kind"] == "alert").collect();
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[0]["peer_identity"], format!("oidc:{ALLSTAR}"));
+    let stats = lines.last().unwrap();
+    assert_eq!(stats["refused"]["wrong_audience"], 1, "{stats}");
+    assert_eq!(stats["refused"]["auth_missing"], 1, "{stats}");
+}
+
+/// A tee re-signs with its own key (`--forward-sign`): the upstream, which
+/// verifies sinkwatch's key, gets every alert; the sender's signature (made
+/// with another key) is not what reaches it — a proxy passing metadata on
+/// does not pass it either, so the upstream sees sinkwatch's signature only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_re_signs_with_sinkwatchs_own_key() {
+    use prost::Message as _;
+    use sinkwatch::forward::ForwardMode;
+    use sinkwatch::forward::{ForwardConfig, Forwarder};
+    let dir = tempfile::tempdir().unwrap();
+    let sender_secret = secret_file(&dir);
+    let hop_secret = dir.path().join("hop");
+    std::fs::write(&hop_secret, "a different secret for the hop\n").unwrap();
+    let (sender_spec, hop_spec) = (KeySpec::Hmac(sender_secret), KeySpec::Hmac(hop_secret));
+
+    for mode in [ForwardMode::Tee, ForwardMode::Proxy] {
+        let upstream = TestSink::start(SinkConfig {
+            signature: Some(Arc::new(
+                signature::Verifier::load(&hop_spec, sinkwatch::sink::auth::system_clock())
+                    .unwrap(),
+            )),
+            ..SinkConfig::default()
+        })
+        .await;
+        let a_hub = sinkwatch::hub::Hub::new(sinkwatch::model::StoreLimits::default(), 1 << 10);
+        let mut cfg = ForwardConfig::new(vec![sinkwatch::grpc::Target::plain(upstream.url())]);
+        cfg.mode = mode;
+        cfg.pass_metadata = true;
+        cfg.signer = Some(Arc::new(Signer::load(&hop_spec).unwrap()));
+        let fwd = Forwarder::start(&a_hub, cfg).unwrap();
+        let a = TestSink::start_with_hub(
+            a_hub,
+            SinkConfig {
+                signature: Some(Arc::new(
+                    signature::Verifier::load(&sender_spec, sinkwatch::sink::auth::system_clock())
+                        .unwrap(),
+                )),
+                hook: fwd.hook(),
+                ..SinkConfig::default()
+            },
+        )
+        .await;
+        let sender = Signer::load(&sender_spec).unwrap();
+        for i in 0..5 {
+            let msg = alert("ossf", &format!("r{i}"), "p", true, "");
+            let h = sender.header(&msg.encode_to_vec());
+            signed_call(&a, msg, Some(h), None).await.unwrap();
+        }
+        let stats = fwd.stats();
+        let start = std::time::Instant::now();
+        while stats.snapshot()[0].delivered < 5 {
+            assert!(start.elapsed() < BOUND, "{mode:?}: {:#?}", stats.snapshot());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(upstream.hub.read(|s| s.accepted()), 5, "{mode:?}");
+        assert_eq!(upstream.hub.refused_total(), 0, "{mode:?}");
+        a.stop().await;
+        upstream.stop().await;
+    }
+}
+
+/// A loopback HTTP endpoint answering each GET with `answer(path)`;
+/// returns its base URL and the count of requests.
+async fn endpoint(
+    answer: impl Fn(&str) -> (&'static str, String) + Send + Sync + 'static,
+) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (answer, count) = (Arc::new(answer), hits.clone());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let (answer, count) = (answer.clone(), count.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                count.fetch_add(1, Ordering::SeqCst);
+                let head = String::from_utf8_lossy(&buf).to_string();
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+                let (status, body) = answer(&path);
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    (base, hits)
+}
+
+/// Opaque access tokens: a live, allowed token passes (looked up once,
+/// then cached until its expiry); an unknown one, an expired one and one
+/// issued to someone not allowed are refused with their reasons; a flood of
+/// random tokens makes a bounded number of lookups.
+#[tokio::test]
+async fn access_tokens_are_checked_at_token_info_cached_and_lookups_bounded() {
+    use sinkwatch::sink::auth::tokeninfo;
+    let (base, hits) = endpoint(|path| {
+        let token = path.split("access_token=").nth(1).unwrap_or("");
+        let info = |email: &str, exp: u64| {
+            serde_json::json!({
+                "azp": "1234.apps.googleusercontent.com", "aud": "1234.apps.googleusercontent.com",
+                "scope": "https://www.googleapis.com/auth/cloud-platform",
+                "exp": exp.to_string(), "expires_in": "3599",
+                "email": email, "email_verified": "true", "access_type": "online"
+            })
+            .to_string()
+        };
+        match token {
+            "ya29.good%2Btoken" => ("200 OK", info(ALLSTAR, T0 + 3600)),
+            "ya29.expired" => ("200 OK", info(ALLSTAR, T0 - 1)),
+            "ya29.mallory" => ("200 OK", info("mallory@evil.test", T0 + 3600)),
+            _ => (
+                "400 Bad Request",
+                r#"{"error":"invalid_token","error_description":"Invalid Value"}"#.to_owned(),
+            ),
+        }
+    })
+    .await;
+    let now = Arc::new(AtomicU64::new(T0));
+    let v = tokeninfo::Verifier::new(
+        Some(&format!("{base}/tokeninfo")),
+        &[ALLSTAR.to_owned()],
+        clock(&now),
+    )
+    .unwrap();
+    let sink = TestSink::start(SinkConfig {
+        tokeninfo: Some(Arc::new(v)),
+        ..SinkConfig::default()
+    })
+    .await;
+    let (_, mut rx) = sink.hub.subscribe();
+    for i in 0..3 {
+        call(&sink, Some("ya29.good+token"), &format!("ok{i}"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "looked up once, then cached"
+    );
+    let r = rx.try_recv().unwrap();
+    let who = r.peer.as_ref().and_then(|p| p.identity.as_deref());
+    assert_eq!(who, Some(format!("oauth:{ALLSTAR}").as_str()));
+    for (token, code, why) in [
+        (
+            "ya29.unknown",
+            Code::Unauthenticated,
+            Refusal::Unauthenticated,
+        ),
+        ("ya29.expired", Code::Unauthenticated, Refusal::Expired),
+        ("ya29.mallory", Code::PermissionDenied, Refusal::NotAllowed),
+        (
+            "not a token!",
+            Code::Unauthenticated,
+            Refusal::AuthMalformed,
+        ),
+    ] {
+        let e = call(&sink, Some(token), "bad").await.unwrap_err();
+        assert_eq!(e.code(), code, "{token}: {}", e.message());
+        assert_eq!(sink.hub.refused(why), 1, "{token}");
+    }
+    // A flood of random tokens: at most the burst is looked up; the rest
+    // are refused as overloaded, without a lookup.
+    let before = hits.load(Ordering::SeqCst);
+    for i in 0..100 {
+        assert!(
+            call(&sink, Some(&format!("ya29.random{i}")), "flood")
+                .await
+                .is_err()
+        );
+    }
+    let looked_up = hits.load(Ordering::SeqCst) - before;
+    assert!(
+        looked_up <= tokeninfo::LOOKUP_BURST as usize + 2,
+        "{looked_up} lookups for 100 random tokens"
+    );
+    assert!(sink.hub.refused(Refusal::Overloaded) >= 100 - looked_up as u64 - 1);
+    // The good token still passes from the cache, and stops at its expiry.
+    call(&sink, Some("ya29.good+token"), "ok3").await.unwrap();
+    now.store(T0 + 3600, Ordering::Relaxed);
+    assert!(call(&sink, Some("ya29.good+token"), "late").await.is_err());
+    sink.stop().await;
+}
