@@ -33,7 +33,7 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
             })?;
             let theme =
                 crate::ui::live::load_theme(Some(&settings.theme)).map_err(Failure::Usage)?;
-            crate::ui::run_open(&a, theme, settings.fps).map_err(Failure::Runtime)
+            crate::ui::run_open(&a.file, theme, settings.fps).map_err(Failure::Runtime)
         }
         Command::Config => {
             print!("{}", crate::config::default_config());
@@ -190,7 +190,7 @@ fn replay(a: ReplayArgs) -> Result<(), Failure> {
     let speed: crate::client::replay::Speed = a.speed.parse().map_err(Failure::Usage)?;
     let file = std::fs::File::open(&a.file)
         .map_err(|e| Failure::Usage(format!("cannot open recording {}: {e}", a.file.display())))?;
-    let (alerts, bad) = crate::client::replay::load_recording(std::io::BufReader::new(file));
+    let (alerts, bad) = crate::record::load_recording(std::io::BufReader::new(file));
     let name = a.file.display().to_string();
     for e in &bad {
         eprintln!("sinkwatch: {name}:{e} (skipped)");

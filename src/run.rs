@@ -114,18 +114,6 @@ pub fn auth_methods(
     Ok((oidc, tokeninfo, signature))
 }
 
-/// Things the TUI shows besides the store.
-pub struct Extras {
-    pub listen: String,
-    pub banner: Option<String>,
-    pub recorder: Option<(String, Arc<WriterStats>)>,
-    /// Forwarding counters, state and per-alert outcomes (None without
-    /// `--forward`); see [`crate::forward::ForwardStats`].
-    pub forward: Option<Arc<crate::forward::ForwardStats>>,
-    /// The durable state's counters and what was restored (None: memory only).
-    pub state: Option<Arc<crate::state::StateStats>>,
-}
-
 /// Runs the sink until SIGINT/SIGTERM (headless) or the user quits (TUI).
 pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     let token = match &settings.token_file {
@@ -418,7 +406,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     }
     drop(lines_tx);
 
-    let extras = Extras {
+    let extras = crate::ui::Extras {
         listen: local.to_string(),
         banner,
         recorder: recorder.as_ref().map(|(n, s, _)| (n.clone(), s.clone())),
@@ -436,7 +424,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             let r = crate::ui::run_live(
                 hub.clone(),
                 theme,
-                &settings,
+                settings.fps,
                 extras,
                 runtime.handle().clone(),
             );

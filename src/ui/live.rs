@@ -24,16 +24,26 @@ use crossterm::terminal::{
 use ratatui::Terminal;
 use ratatui::backend::{Backend, CrosstermBackend};
 
-use crate::config::Settings;
 use crate::hub::{Hub, now_ms};
 use crate::model::store::DEFAULT_TRANSITIONS;
 use crate::model::{NewAlert, StoreLimits};
 use crate::record::RecordedAlert;
-use crate::run::Extras;
 use crate::sanitize;
 
 use super::app::{App, Outcome, SourceInfo};
 use super::theme::{ColorDepth, Theme, user_theme_dir};
+
+/// Things the TUI shows besides the store.
+pub struct Extras {
+    pub listen: String,
+    pub banner: Option<String>,
+    pub recorder: Option<(String, Arc<crate::record::WriterStats>)>,
+    /// Forwarding counters, state and per-alert outcomes (None without
+    /// `--forward`); see [`crate::forward::ForwardStats`].
+    pub forward: Option<Arc<crate::forward::ForwardStats>>,
+    /// The durable state's counters and what was restored (None: memory only).
+    pub state: Option<Arc<crate::state::StateStats>>,
+}
 
 /// Runs the live TUI until the user quits. Blocking.
 ///
@@ -42,7 +52,7 @@ use super::theme::{ColorDepth, Theme, user_theme_dir};
 pub fn run_live(
     hub: Arc<Hub>,
     theme: Theme,
-    settings: &Settings,
+    fps: u32,
     extras: Extras,
     rt: tokio::runtime::Handle,
 ) -> Result<(), String> {
@@ -65,7 +75,7 @@ pub fn run_live(
     }
     let mut app = App::new(theme, info);
     app.set_forward(extras.forward);
-    run_terminal(app, &hub, settings.fps, &stop)
+    run_terminal(app, &hub, fps, &stop)
 }
 
 /// The TUI over a recording, for offline triage. Blocking.
@@ -73,16 +83,15 @@ pub fn run_live(
 /// `theme` comes from [`load_theme`] and `fps` from the config file, both
 /// loaded by the caller (`--theme` first, then the file's `theme`), so that
 /// a bad theme or config is a plain one-line error.
-pub fn run_open(args: &crate::cli::OpenArgs, theme: Theme, fps: u32) -> Result<(), String> {
-    let name = args.file.display().to_string();
-    if crate::state::is_database(&args.file) {
-        let (hub, info) = open_database(&args.file)?;
+pub fn run_open(file: &std::path::Path, theme: Theme, fps: u32) -> Result<(), String> {
+    let name = file.display().to_string();
+    if crate::state::is_database(file) {
+        let (hub, info) = open_database(file)?;
         let stop = AtomicBool::new(false);
         return run_terminal(App::new(theme, info), &hub, fps, &stop);
     }
-    let f = std::fs::File::open(&args.file)
-        .map_err(|e| format!("cannot open recording {name}: {e}"))?;
-    let (alerts, bad) = crate::client::replay::load_recording(BufReader::new(f));
+    let f = std::fs::File::open(file).map_err(|e| format!("cannot open recording {name}: {e}"))?;
+    let (alerts, bad) = crate::record::load_recording(BufReader::new(f));
     let (hub, not_loaded) = load_into_hub(&alerts);
 
     let mut info = SourceInfo::recording(name.clone());

@@ -11,4 +11,4 @@ pub mod markdown;
 pub mod refusals;
 pub mod render;
 pub mod theme;
-pub use live::{run_live, run_open};
+pub use live::{Extras, run_live, run_open};
