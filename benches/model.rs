@@ -119,5 +119,48 @@ fn filtering(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, ingest, filtering);
+/// The bare-word search of the filter (a hand-written case-insensitive
+/// substring search, `model/filter/search.rs`) against `aho-corasick` with
+/// ASCII case folding, on the same details texts: the faster one is kept
+/// (see BENCHMARKS.md).
+fn word_search(c: &mut Criterion) {
+    let details: Vec<String> = alerts(20_000)
+        .into_iter()
+        .filter(|a| !a.pass)
+        .map(|a| a.details)
+        .collect();
+    let mut g = c.benchmark_group("bare-word search over failing details");
+    g.throughput(Throughput::Elements(details.len() as u64));
+    for word in ["protection", "Dependabot", "zzzz-not-there"] {
+        let filter = Filter::parse(word).unwrap();
+        g.bench_function(format!("hand-written: {word}"), |b| {
+            b.iter(|| {
+                details
+                    .iter()
+                    .filter(|d| {
+                        filter.matches_text(&AlertView {
+                            owner: "",
+                            repo: "",
+                            policy: "",
+                            details: d,
+                            pass: false,
+                            change: sinkwatch::model::Change::Same,
+                            age_ms: 0,
+                        })
+                    })
+                    .count()
+            })
+        });
+        let ac = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build([word])
+            .unwrap();
+        g.bench_function(format!("aho-corasick: {word}"), |b| {
+            b.iter(|| details.iter().filter(|d| ac.is_match(d.as_str())).count())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, ingest, filtering, word_search);
 criterion_main!(benches);

@@ -316,7 +316,20 @@ fn run_terminal(mut app: App, hub: &Hub, fps: u32, stop: &AtomicBool) -> Result<
     let title = sanitize::line(&format!("sinkwatch · {}", app.info.label)).into_owned();
     let mut guard = TerminalGuard::enter(&title)?;
     let input = spawn_input()?;
-    let result = event_loop(&mut guard.terminal, &mut app, hub, fps, stop, &input);
+    let start = Instant::now();
+    let mut clock = || Tick {
+        wall_ms: now_ms(),
+        mono_ms: start.elapsed().as_millis() as u64,
+    };
+    let result = event_loop(
+        &mut guard.terminal,
+        &mut app,
+        hub,
+        fps,
+        stop,
+        &input,
+        &mut clock,
+    );
     drop(guard);
     result
 }
@@ -343,8 +356,17 @@ fn spawn_input() -> Result<Receiver<io::Result<Event>>, String> {
     Ok(rx)
 }
 
+/// The two clocks of the event loop: the wall clock (ages, the
+/// once-a-second redraw, flashes) and a monotonic one (frame pacing).
+/// Injected, so the loop's pacing and batching are tested without sleeps.
+#[derive(Clone, Copy, Debug)]
+struct Tick {
+    wall_ms: u64,
+    mono_ms: u64,
+}
+
 /// See the module docs. Generic over the backend; input comes from the
-/// reader thread.
+/// reader thread; time from `clock`.
 fn event_loop<B: Backend>(
     terminal: &mut Terminal<B>,
     app: &mut App,
@@ -352,12 +374,13 @@ fn event_loop<B: Backend>(
     fps: u32,
     stop: &AtomicBool,
     input: &Receiver<io::Result<Event>>,
+    clock: &mut dyn FnMut() -> Tick,
 ) -> Result<(), String>
 where
     B::Error: std::fmt::Display,
 {
-    let frame = Duration::from_millis(1000 / u64::from(fps.clamp(1, 240)));
-    let mut last_draw: Option<Instant> = None;
+    let frame_ms = 1000 / u64::from(fps.clamp(1, 240));
+    let mut last_draw: Option<u64> = None;
     let mut last_draw_ms = 0u64;
     let mut flash_due: Option<u64> = None;
     let mut need = true;
@@ -365,27 +388,31 @@ where
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let now = now_ms();
+        let Tick {
+            wall_ms: now,
+            mono_ms,
+        } = clock();
         need |= app.sync(hub, now);
         // Ages and the rate move with the clock; flashes end.
         need |= now >= last_draw_ms + 1000;
         need |= flash_due.is_some_and(|d| now >= d);
-        let since = last_draw.map(|t| t.elapsed());
-        if need && since.is_none_or(|s| s >= frame) {
+        let since = last_draw.map(|t| mono_ms.saturating_sub(t));
+        if need && since.is_none_or(|s| s >= frame_ms) {
             terminal
                 .draw(|f| app.render(f, hub, now))
                 .map_err(|e| format!("cannot draw: {e}"))?;
-            last_draw = Some(Instant::now());
+            last_draw = Some(mono_ms);
             last_draw_ms = now;
             flash_due = app.next_deadline(now);
             need = false;
         }
-        let wait = match last_draw.map(|t| t.elapsed()) {
+        let waited = last_draw.map(|t| mono_ms.saturating_sub(t));
+        let wait = Duration::from_millis(match waited {
             // A scan in chunks: come back soon (the lock is free meanwhile).
-            _ if app.scanning() => Duration::from_millis(1),
-            Some(e) if need => frame.saturating_sub(e),
-            _ => frame,
-        };
+            _ if app.scanning() => 1,
+            Some(e) if need => frame_ms.saturating_sub(e),
+            _ => frame_ms,
+        });
         let mut next = match input.recv_timeout(wait) {
             Ok(ev) => Some(ev),
             Err(RecvTimeoutError::Timeout) => None,
@@ -407,5 +434,125 @@ where
             }
             next = input.try_recv().ok();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use ratatui::backend::TestBackend;
+
+    fn key(c: char) -> io::Result<Event> {
+        Ok(Event::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )))
+    }
+
+    struct Loop {
+        hub: Arc<Hub>,
+        app: App,
+        terminal: Terminal<TestBackend>,
+    }
+
+    impl Loop {
+        fn new() -> Loop {
+            Loop {
+                hub: Hub::new(StoreLimits::default(), 64),
+                app: App::new(Theme::default_theme(), SourceInfo::live("127.0.0.1:50051")),
+                terminal: Terminal::new(TestBackend::new(100, 30)).unwrap(),
+            }
+        }
+
+        /// Runs the loop over `events` (then the input closes) with a clock
+        /// that moves `step_ms` per reading; returns the loop's result and
+        /// the frames drawn.
+        fn run(
+            &mut self,
+            fps: u32,
+            events: Vec<io::Result<Event>>,
+            step_ms: u64,
+        ) -> (Result<(), String>, usize) {
+            let (tx, rx) = mpsc::sync_channel(events.len() + 1);
+            for e in events {
+                tx.send(e).unwrap();
+            }
+            drop(tx);
+            let mut t = 0u64;
+            let mut clock = || {
+                t += step_ms;
+                Tick {
+                    wall_ms: 1_800_000_000_000 + t,
+                    mono_ms: t,
+                }
+            };
+            let stop = AtomicBool::new(false);
+            let r = event_loop(
+                &mut self.terminal,
+                &mut self.app,
+                &self.hub,
+                fps,
+                &stop,
+                &rx,
+                &mut clock,
+            );
+            (r, self.terminal.get_frame().count())
+        }
+    }
+
+    /// Every pending input is handled before the next frame: 50 keys that
+    /// each change the screen (the help overlay, opened and closed), with
+    /// time moving past a frame at every clock reading, make no frame of
+    /// their own; `q` quits only because all 50 were handled (with the
+    /// overlay open it would close it instead).
+    #[test]
+    fn pending_input_is_handled_at_once_then_one_frame() {
+        let mut l = Loop::new();
+        let mut keys: Vec<_> = (0..50).map(|_| key('?')).collect();
+        keys.push(key('q'));
+        let (r, frames) = l.run(240, keys, 1_000);
+        assert_eq!(r, Ok(()), "q quits");
+        assert_eq!(frames, 1, "one frame before the batch, none per key");
+    }
+
+    /// Frames are paced by `fps`: while the clock stands still, changes
+    /// wait for the frame to end; once it has moved past it, they are drawn.
+    #[test]
+    fn redraws_wait_for_the_frame() {
+        // The clock never reaches the end of the first frame (1 s at fps 1):
+        // the change the key makes is not drawn before the input ends.
+        let mut l = Loop::new();
+        let (r, frames) = l.run(1, vec![key('?')], 0);
+        assert_eq!(r, Err("terminal input ended".to_owned()));
+        assert_eq!(frames, 1);
+        // Time moving 2 s per reading: the change gets its own frame.
+        let mut l = Loop::new();
+        let (_, frames) = l.run(1, vec![key('?')], 2_000);
+        assert_eq!(frames, 2);
+    }
+
+    /// SIGTERM/SIGHUP set `stop`: the loop ends before drawing anything.
+    #[test]
+    fn stop_ends_the_loop_at_once() {
+        let mut l = Loop::new();
+        let (tx, rx) = mpsc::sync_channel(1);
+        let stop = AtomicBool::new(true);
+        let mut clock = || Tick {
+            wall_ms: 0,
+            mono_ms: 0,
+        };
+        let r = event_loop(
+            &mut l.terminal,
+            &mut l.app,
+            &l.hub,
+            30,
+            &stop,
+            &rx,
+            &mut clock,
+        );
+        assert_eq!(r, Ok(()));
+        assert_eq!(l.terminal.get_frame().count(), 0);
+        drop(tx);
     }
 }
