@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use std::time::Instant;
 
-use sinkwatch::client::Target;
+use sinkwatch::grpc::Target;
 use sinkwatch::hub::Hub;
 use sinkwatch::model::StoreLimits;
 use sinkwatch::proto::alert_sink_server::{AlertSink, AlertSinkServer};
@@ -205,7 +205,7 @@ fn main() {
 
 /// `n` calls, one after the other, from a task on the runtime; each call's
 /// latency in µs.
-async fn calls(client: &mut sinkwatch::client::Client, n: usize, i: &mut usize) -> Vec<u64> {
+async fn calls(client: &mut sinkwatch::grpc::Client, n: usize, i: &mut usize) -> Vec<u64> {
     let mut c = client.clone();
     let start = *i;
     *i += n;

@@ -6,16 +6,13 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 use sinkwatch::client::demo::DemoWorld;
-use sinkwatch::forward::{ForwardStats, Outcome, UpstreamSnapshot, UpstreamState};
 use sinkwatch::model::StoreLimits;
 use sinkwatch::ui::app::SourceInfo;
-use sinkwatch::ui::harness::{Harness, forwarding, upstream};
+use sinkwatch::ui::harness::{Harness, forwarding, two_upstreams};
 use sinkwatch::ui::theme::Theme;
 
 const W: u16 = 160;
@@ -196,38 +193,6 @@ fn harness(theme: &str) -> Harness {
     h
 }
 
-/// `--forward 127.0.0.1:50071 --forward 127.0.0.1:50072`: the first up and
-/// delivering, the second down for a while, its queue filling. `last` is
-/// the newest alert (selected): delivered to one, queued for the other.
-fn forwarding_stats(last: u64) -> Arc<ForwardStats> {
-    let up = UpstreamSnapshot {
-        delivered: 1_496,
-        rate: 6.7,
-        latency_p50: Some(Duration::from_micros(1_300)),
-        latency_p99: Some(Duration::from_micros(5_900)),
-        ..upstream(50071, UpstreamState::Up, 224)
-    };
-    let down = UpstreamSnapshot {
-        delivered: 1_190,
-        queued: 246,
-        in_flight: 64,
-        retries: 2_731,
-        last_error: Some(
-            "Unavailable: tcp connect error: Connection refused (os error 111)".into(),
-        ),
-        last_error_age: Some(Duration::ZERO),
-        ..upstream(50072, UpstreamState::Down, 47)
-    };
-    let delivered = Outcome::Delivered {
-        attempts: 1,
-        latency: Duration::from_micros(1_250),
-    };
-    forwarding(vec![
-        (up, vec![(last, delivered)]),
-        (down, vec![(last, Outcome::Queued)]),
-    ])
-}
-
 fn save(dir: &Path, name: &str, h: &mut Harness, bg: &str, fg: &str) {
     let buf = h.draw().clone();
     let path: PathBuf = dir.join(format!("{name}.svg"));
@@ -273,8 +238,8 @@ fn main() {
     // Forwarding to two upstreams, one of them down: the panel (F) in the
     // place of Transitions, and the selected alert's outcome per upstream.
     let h0 = harness("dark");
-    let last = h0.hub.read(|s| s.next_seq()).saturating_sub(1);
-    let mut h = h0.with_forward(forwarding_stats(last));
+    let accepted = h0.hub.read(|s| s.next_seq()).saturating_sub(1);
+    let mut h = h0.with_forward(forwarding(two_upstreams(accepted)));
     h.press("F");
     save(&dir, "forwarding", &mut h, dark_bg, dark_fg);
 }

@@ -1,10 +1,12 @@
-//! Command-line interface (DESIGN §4). Names here are a contract: add, don't
-//! rename.
+//! Command-line interface: the subcommands and the client options. The
+//! sink's own options are declared once in `config/options.rs` (flattened
+//! here as [`RunArgs`]). Names are a contract: add, don't rename.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::Deserialize;
+use clap::{ArgGroup, Args, Parser, Subcommand};
+
+pub use crate::config::RunArgs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -24,154 +26,6 @@ pub struct Cli {
     pub run: RunArgs,
 }
 
-/// Options of the sink itself (the default mode). Every field is optional so
-/// that the config file can fill what the command line leaves out.
-#[derive(Args, Debug, Default, Clone)]
-pub struct RunArgs {
-    /// Address to listen on [default: 127.0.0.1:50051]
-    #[arg(long, value_name = "ADDR")]
-    pub listen: Option<String>,
-    /// Headless: one JSON object per accepted alert on stdout
-    #[arg(long)]
-    pub no_tui: bool,
-    /// Also feed realistic synthetic Allstar traffic into the sink
-    #[arg(long)]
-    pub demo: bool,
-    /// Demo alerts per second [default: 25]
-    #[arg(long, value_name = "N")]
-    pub demo_rate: Option<f64>,
-    /// Tee every accepted alert to another AlertSink (repeatable; http://, https:// or host:port)
-    #[arg(long, value_name = "URL")]
-    pub forward: Vec<String>,
-    /// tee: answer the sender at once; proxy: answer with the first upstream's status
-    #[arg(long, value_enum, value_name = "MODE")]
-    pub forward_mode: Option<ForwardMode>,
-    /// Append every accepted alert to FILE as JSON lines
-    #[arg(long, value_name = "FILE")]
-    pub record: Option<PathBuf>,
-    /// Config file [default: <config dir>/sinkwatch/config.yaml when present]
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Theme: a built-in name (dark, light, high-contrast, …), a user theme, or a YAML file
-    #[arg(long, value_name = "NAME|FILE")]
-    pub theme: Option<String>,
-    /// Alerts kept in the event history ring [default: 250000]
-    #[arg(long, value_name = "N")]
-    pub history: Option<usize>,
-    /// Maximum TUI frames per second [default: 30]
-    #[arg(long, value_name = "N")]
-    pub fps: Option<u32>,
-    /// Capacity of each consumer's queue (printer, recorder, UI) [default: 65536]
-    #[arg(long, value_name = "N")]
-    pub queue: Option<usize>,
-    /// Require `authorization: Bearer <token>`; the token is the file's first line
-    #[arg(long, value_name = "FILE")]
-    pub token_file: Option<PathBuf>,
-    /// Serve TLS with this certificate chain (PEM)
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// Private key for --tls-cert (PEM)
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Require client certificates signed by this CA (mTLS)
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    pub tls_client_ca: Option<PathBuf>,
-    /// Largest request message accepted, in bytes [default: 1048576]
-    #[arg(long, value_name = "BYTES")]
-    pub max_message_bytes: Option<usize>,
-    /// Largest details field accepted, in bytes [default: 65536]
-    #[arg(long, value_name = "BYTES")]
-    pub max_details_bytes: Option<usize>,
-    /// Largest owner/repo/policy name accepted, in bytes [default: 256]
-    #[arg(long, value_name = "BYTES")]
-    pub max_name_bytes: Option<usize>,
-    /// Headless: print a {"kind":"stats"} line every SECS seconds (0: only at exit) [default: 0]
-    #[arg(long, value_name = "SECS")]
-    pub stats_interval: Option<u64>,
-    /// Connections open at once; at the limit a new one evicts the oldest that has made no request yet, or is closed [default: 1024]
-    #[arg(long, value_name = "N")]
-    pub max_connections: Option<usize>,
-    /// Time a new connection has to make its first request (TLS handshake included), e.g. 10s [default: 10s]
-    #[arg(long, value_name = "DURATION", value_parser = crate::sink::limits::parse_timeout)]
-    pub idle_timeout: Option<std::time::Duration>,
-    /// Requests per second per client address (IPv6: per /64), e.g. 100/s; over it: RESOURCE_EXHAUSTED [default: unlimited]
-    #[arg(long, value_name = "RATE", value_parser = crate::sink::limits::parse_rate)]
-    pub rate_limit: Option<f64>,
-    /// Capacity of each upstream's forward queue; when full, alerts are dropped and counted [default: 100000]
-    #[arg(long, value_name = "N")]
-    pub forward_queue: Option<usize>,
-    /// When a healthy tee upstream falls behind (half its queue waiting): wait = hold each sender's answer until it catches up (at most --forward-timeout), drop = answer at once, drop what does not fit (counted) [default: wait]
-    #[arg(long, value_enum, value_name = "WHAT")]
-    pub forward_when_behind: Option<WhenBehind>,
-    /// Requests in flight at once per upstream (alerts of one key stay in order) [default: 64]
-    #[arg(long, value_name = "N")]
-    pub forward_concurrency: Option<usize>,
-    /// Retries of a transient upstream failure (UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED) [default: 5]
-    #[arg(long, value_name = "N")]
-    pub forward_retries: Option<u32>,
-    /// Deadline of one forward attempt, and of a proxied call [default: 10]
-    #[arg(long, value_name = "SECS")]
-    pub forward_timeout: Option<f64>,
-    /// On exit, time to drain the forward queues before reporting what was not delivered [default: 5]
-    #[arg(long, value_name = "SECS")]
-    pub forward_grace: Option<f64>,
-    /// CA certificate (PEM) to verify https:// upstreams [default: system roots]
-    #[arg(long, value_name = "FILE")]
-    pub forward_ca: Option<PathBuf>,
-    /// Send `authorization: Bearer <token>` to upstreams; the token is the file's first line
-    #[arg(long, value_name = "FILE")]
-    pub forward_token_file: Option<PathBuf>,
-    /// Proxy mode: pass the sender's metadata on to the upstream (never authorization, cookies or grpc-*)
-    #[arg(long)]
-    pub forward_metadata: bool,
-    /// How the credential methods combine: any = one configured method must verify, all = every one must [default: any]
-    #[arg(long, value_enum, value_name = "any|all")]
-    pub auth: Option<crate::sink::auth::Combine>,
-    /// Require OIDC identity tokens (authorization: Bearer <JWT>) from this issuer, e.g. https://accounts.google.com
-    #[arg(long, value_name = "URL")]
-    pub oidc_issuer: Option<String>,
-    /// An audience the tokens must be for (repeatable; required with --oidc-issuer)
-    #[arg(long, value_name = "AUD")]
-    pub oidc_audience: Vec<String>,
-    /// The issuer's keys: a JWKS file, or its URL [default: from the issuer's discovery document]
-    #[arg(long, value_name = "FILE|URL")]
-    pub oidc_jwks: Option<String>,
-    /// A token subject, email (when email_verified) or OAuth client id allowed to send (repeatable; required with --oidc-issuer or access tokens; `*` = anyone the issuer vouches for)
-    #[arg(long, value_name = "SUBJECT|EMAIL")]
-    pub oidc_allow: Vec<String>,
-    /// Accept opaque OAuth access tokens (Google's default credentials with scopes), checked at the token-info endpoint; who is allowed: --oidc-allow
-    #[arg(long)]
-    pub oauth_access_tokens: bool,
-    /// The token-info endpoint for access tokens (implies --oauth-access-tokens) [default: https://oauth2.googleapis.com/tokeninfo]
-    #[arg(long, value_name = "URL")]
-    pub oauth_tokeninfo_url: Option<String>,
-    /// Require signed payloads: hmac:SECRET_FILE or ed25519:PUBLIC_KEY_FILE (see README, "Signed payloads")
-    #[arg(long, value_name = "hmac:FILE|ed25519:FILE")]
-    pub verify_signature: Option<crate::sink::auth::signature::KeySpec>,
-    /// Sign forwarded alerts with this key (hmac:SECRET_FILE or ed25519:PRIVATE_KEY_FILE); the sender's signature is never passed on
-    #[arg(long, value_name = "hmac:FILE|ed25519:FILE")]
-    pub forward_sign: Option<crate::sink::auth::signature::KeySpec>,
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ForwardMode {
-    #[default]
-    Tee,
-    Proxy,
-}
-
-/// What a tee does when a healthy upstream falls behind.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum WhenBehind {
-    /// Hold senders' answers (backpressure): nothing is dropped.
-    #[default]
-    Wait,
-    /// Answer at once; the queue fills, then drops (counted).
-    Drop,
-}
-
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Send one alert and print the sink's answer
@@ -180,8 +34,10 @@ pub enum Command {
     Load(LoadArgs),
     /// Send a recording's alerts to a sink, in seq order
     Replay(ReplayArgs),
-    /// The TUI over a recording, for offline triage (no listener)
+    /// The TUI over a recording or a state database, for offline triage (no listener)
     Open(OpenArgs),
+    /// Write a state database's events out as JSON lines (replayable) or CSV
+    Export(ExportArgs),
     /// Print a commented default config file
     Config,
 }
@@ -210,6 +66,7 @@ pub struct TargetArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(group(ArgGroup::new("outcome").required(true).args(["pass", "fail"])))]
 pub struct SendArgs {
     #[command(flatten)]
     pub target: TargetArgs,
@@ -219,8 +76,8 @@ pub struct SendArgs {
     pub repo: String,
     #[arg(long)]
     pub policy: String,
-    /// The check passed
-    #[arg(long, conflicts_with = "fail", required_unless_present = "fail")]
+    /// The check passed (exactly one of --pass and --fail)
+    #[arg(long)]
     pub pass: bool,
     /// The check failed
     #[arg(long)]
@@ -276,10 +133,26 @@ pub struct ReplayArgs {
 
 #[derive(Args, Debug)]
 pub struct OpenArgs {
-    /// A JSON-lines recording
+    /// A JSON-lines recording, or a state database (--state)
     pub file: PathBuf,
     #[arg(long, value_name = "NAME|FILE")]
     pub theme: Option<String>,
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The state database to read
+    #[arg(long, value_name = "FILE")]
+    pub state: PathBuf,
+    /// Only events received within this long before now, e.g. 7d, 12h
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::values::duration)]
+    pub since: Option<std::time::Duration>,
+    /// Only events matching this filter (the TUI's `/` language)
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// jsonl: the recording format (`replay` and `open` read it); csv: a header and one row per event
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: crate::state::export::Format,
 }

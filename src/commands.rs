@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
-use crate::cli::{Command, LoadArgs, ReplayArgs, SendArgs};
-use crate::client::Target;
-use crate::client::diagnose::{self, Stage};
+use crate::cli::{Command, LoadArgs, ReplayArgs, SendArgs, TargetArgs};
+use crate::grpc::Target;
+use crate::grpc::diagnose::{self, Stage};
 use crate::proto::AlertRequest;
 use crate::run::Failure;
+use crate::sink::auth::signature::Signer;
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
@@ -24,24 +25,75 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
             // The config file and the theme (`--theme`, else the file's),
             // loaded once and here: a bad one is a config error (exit 2),
             // one line before the alternate screen.
-            let (file, _) = crate::config::load(a.config.as_deref())?;
-            let theme = crate::ui::live::load_theme(a.theme.as_deref().or(file.theme.as_deref()))
-                .map_err(Failure::Usage)?;
-            let fps = file
-                .fps
-                .map_or(crate::config::DEFAULT_FPS, |c| c.0.min(240) as u32)
-                .max(1);
-            crate::ui::run_open(&a, theme, fps).map_err(Failure::Runtime)
+            // The same merge as a run: `--theme` over the file's.
+            let settings = crate::config::settings(&crate::config::RunArgs {
+                config: a.config.clone(),
+                theme: a.theme.clone(),
+                ..Default::default()
+            })?;
+            let theme =
+                crate::ui::live::load_theme(Some(&settings.theme)).map_err(Failure::Usage)?;
+            crate::ui::run_open(&a.file, theme, settings.fps).map_err(Failure::Runtime)
         }
         Command::Config => {
-            print!("{}", crate::config::DEFAULT_CONFIG);
+            print!("{}", crate::config::default_config());
             Ok(())
         }
+        Command::Export(a) => export(a),
     }
 }
 
+/// A client's target from its options, reading the files they name
+/// (errors name the file).
+fn target(args: &TargetArgs) -> Result<Target, String> {
+    let read = |p: &std::path::Path, what: &str| {
+        std::fs::read(p).map_err(|e| format!("cannot read {what} {}: {e}", p.display()))
+    };
+    let token = match &args.token_file {
+        Some(p) => Some(crate::config::read_token(p).map_err(|e| e.0)?),
+        None => None,
+    };
+    let ca_pem = args.ca.as_deref().map(|p| read(p, "CA file")).transpose()?;
+    let client_identity = match (&args.client_cert, &args.client_key) {
+        (Some(c), Some(k)) => Some((read(c, "client certificate")?, read(k, "client key")?)),
+        _ => None,
+    };
+    let signer = args
+        .sign
+        .as_ref()
+        .map(|k| Signer::load(k).map(std::sync::Arc::new))
+        .transpose()?;
+    Ok(Target {
+        url: args.to.clone(),
+        token,
+        ca_pem,
+        client_identity,
+        signer,
+    })
+}
+
+fn export(a: crate::cli::ExportArgs) -> Result<(), Failure> {
+    let filter = match &a.filter {
+        Some(f) => Some(
+            crate::model::filter::Filter::parse(f)
+                .map_err(|e| Failure::Usage(format!("--filter: {e}")))?,
+        ),
+        None => None,
+    };
+    let opts = crate::state::export::ExportOptions {
+        path: &a.state,
+        since: a.since,
+        filter,
+        format: a.format,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    crate::state::export::export(&opts, &mut out).map_err(Failure::Runtime)?;
+    Ok(())
+}
+
 fn send(a: SendArgs) -> Result<(), Failure> {
-    let target = Target::from_args(&a.target).map_err(Failure::Usage)?;
+    let target = target(&a.target).map_err(Failure::Usage)?;
     target.check().map_err(Failure::Usage)?;
     let details = match (&a.details, &a.details_file) {
         (Some(d), _) => d.clone(),
@@ -84,7 +136,7 @@ fn send(a: SendArgs) -> Result<(), Failure> {
 }
 
 fn load(a: LoadArgs) -> Result<(), Failure> {
-    let target = Target::from_args(&a.target).map_err(Failure::Usage)?;
+    let target = target(&a.target).map_err(Failure::Usage)?;
     target.check().map_err(Failure::Usage)?;
     if a.concurrency == 0 {
         return Err(Failure::Usage("--concurrency: must be at least 1".into()));
@@ -133,12 +185,12 @@ fn load(a: LoadArgs) -> Result<(), Failure> {
 }
 
 fn replay(a: ReplayArgs) -> Result<(), Failure> {
-    let target = Target::from_args(&a.target).map_err(Failure::Usage)?;
+    let target = target(&a.target).map_err(Failure::Usage)?;
     target.check().map_err(Failure::Usage)?;
     let speed: crate::client::replay::Speed = a.speed.parse().map_err(Failure::Usage)?;
     let file = std::fs::File::open(&a.file)
         .map_err(|e| Failure::Usage(format!("cannot open recording {}: {e}", a.file.display())))?;
-    let (alerts, bad) = crate::client::replay::load_recording(std::io::BufReader::new(file));
+    let (alerts, bad) = crate::record::load_recording(std::io::BufReader::new(file));
     let name = a.file.display().to_string();
     for e in &bad {
         eprintln!("sinkwatch: {name}:{e} (skipped)");

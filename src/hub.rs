@@ -44,6 +44,14 @@ pub enum Refusal {
     TooManyConnections,
     /// A connection that made no request within the idle timeout, closed.
     IdleTimeout,
+    /// A connection whose peer read nothing it was sent for the idle
+    /// timeout, closed.
+    WriteStall,
+    /// A request over the bound on buffered request bytes (per connection,
+    /// per peer or in all).
+    BufferFull,
+    /// A connection over the per-peer connection cap, closed at once.
+    TooManyFromPeer,
     /// The message (after decompression) is over the message size limit.
     OverSize,
     /// Compressed with an encoding the sink does not accept, or flagged
@@ -70,7 +78,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 19] = [
+    pub const ALL: [Refusal; 22] = [
         Refusal::EmptyField,
         Refusal::FieldTooLong,
         Refusal::InvalidUtf8,
@@ -80,6 +88,9 @@ impl Refusal {
         Refusal::RateLimited,
         Refusal::TooManyConnections,
         Refusal::IdleTimeout,
+        Refusal::WriteStall,
+        Refusal::BufferFull,
+        Refusal::TooManyFromPeer,
         Refusal::OverSize,
         Refusal::UnsupportedEncoding,
         Refusal::AuthMissing,
@@ -103,6 +114,9 @@ impl Refusal {
             Refusal::RateLimited => "rate_limited",
             Refusal::TooManyConnections => "too_many_connections",
             Refusal::IdleTimeout => "idle_timeout",
+            Refusal::WriteStall => "write_stall",
+            Refusal::BufferFull => "buffer_full",
+            Refusal::TooManyFromPeer => "too_many_from_peer",
             Refusal::OverSize => "over_size",
             Refusal::UnsupportedEncoding => "unsupported_encoding",
             Refusal::AuthMissing => "auth_missing",
@@ -116,6 +130,24 @@ impl Refusal {
         }
     }
 }
+
+/// One recent refusal, as the TUI lists it: when, from whom and why (the
+/// reason, and the status message naming the field). Never any content of
+/// the refused request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefusalRecord {
+    pub at_ms: u64,
+    pub reason: Refusal,
+    pub peer: Option<std::net::SocketAddr>,
+    /// What the sender was told, e.g. `owner_name is empty; it is required`
+    /// (cut to [`REFUSAL_DETAIL_BYTES`]).
+    pub detail: Option<Box<str>>,
+}
+
+/// Recent refusals kept for the TUI (older ones are only counted).
+pub const RECENT_REFUSALS: usize = 200;
+/// The longest refusal detail kept.
+pub const REFUSAL_DETAIL_BYTES: usize = 200;
 
 /// Why the hub did not accept an alert.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,19 +176,29 @@ struct Inner {
 pub struct Hub {
     inner: Mutex<Inner>,
     refused: [AtomicU64; Refusal::ALL.len()],
+    /// The last [`RECENT_REFUSALS`] refusals, oldest first. Its own lock:
+    /// refusing never waits on the store.
+    recent_refusals: Mutex<std::collections::VecDeque<RefusalRecord>>,
     /// Connections the sink has open right now (kept by `sink::conn`).
     open_connections: AtomicU64,
 }
 
 impl Hub {
     pub fn new(limits: StoreLimits, queue: usize) -> Arc<Hub> {
+        Hub::with_store(Store::new(limits), queue)
+    }
+
+    /// A hub over a store that already holds alerts (restored from durable
+    /// state): `seq` continues from the store's next one.
+    pub fn with_store(store: Store, queue: usize) -> Arc<Hub> {
         let (tx, _) = broadcast::channel(queue.max(1));
         Arc::new(Hub {
             inner: Mutex::new(Inner {
-                store: Store::new(limits),
+                store,
                 tx: Some(tx),
             }),
             refused: Default::default(),
+            recent_refusals: Mutex::default(),
             open_connections: AtomicU64::new(0),
         })
     }
@@ -241,7 +283,48 @@ impl Hub {
     }
 
     pub fn refuse(&self, why: Refusal) {
+        self.refuse_from(why, None, None);
+    }
+
+    /// Counts a refusal and keeps it among the recent ones with the peer
+    /// and the message the sender was told (bounded in count and bytes).
+    pub fn refuse_from(
+        &self,
+        why: Refusal,
+        peer: Option<std::net::SocketAddr>,
+        detail: Option<&str>,
+    ) {
         self.refused[why as usize].fetch_add(1, Ordering::Relaxed);
+        let detail = detail.map(|d| {
+            let mut end = d.len().min(REFUSAL_DETAIL_BYTES);
+            while !d.is_char_boundary(end) {
+                end -= 1;
+            }
+            Box::from(&d[..end])
+        });
+        let record = RefusalRecord {
+            at_ms: now_ms(),
+            reason: why,
+            peer,
+            detail,
+        };
+        let mut recent = self
+            .recent_refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if recent.len() >= RECENT_REFUSALS {
+            recent.pop_front();
+        }
+        recent.push_back(record);
+    }
+
+    /// The recent refusals, newest first.
+    pub fn recent_refusals(&self) -> Vec<RefusalRecord> {
+        let recent = self
+            .recent_refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        recent.iter().rev().cloned().collect()
     }
 
     pub fn refused(&self, why: Refusal) -> u64 {
@@ -342,6 +425,43 @@ mod tests {
             rx.try_recv(),
             Err(broadcast::error::TryRecvError::Closed)
         ));
+    }
+
+    #[test]
+    fn a_hub_over_a_restored_store_continues_its_seq() {
+        let mut store = Store::new(StoreLimits::default());
+        store.continue_seq(501);
+        let hub = Hub::with_store(store, 8);
+        let (first, _rx) = hub.subscribe();
+        assert_eq!(first, 501);
+        let r = hub.ingest(&alert("a", true), None, None).unwrap();
+        assert_eq!(r.seq, 501);
+    }
+
+    #[test]
+    fn recent_refusals_are_kept_bounded_newest_first() {
+        let hub = Hub::new(StoreLimits::default(), 8);
+        let peer: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let long = "é".repeat(REFUSAL_DETAIL_BYTES);
+        for i in 0..RECENT_REFUSALS + 5 {
+            let detail = if i == RECENT_REFUSALS + 4 {
+                long.clone()
+            } else {
+                format!("#{i}")
+            };
+            hub.refuse_from(Refusal::EmptyField, Some(peer), Some(&detail));
+        }
+        hub.refuse(Refusal::IdleTimeout);
+        let recent = hub.recent_refusals();
+        assert_eq!(recent.len(), RECENT_REFUSALS);
+        assert_eq!(recent[0].reason, Refusal::IdleTimeout);
+        assert_eq!(recent[0].peer, None);
+        let cut = recent[1].detail.as_deref().unwrap();
+        assert!(cut.len() <= REFUSAL_DETAIL_BYTES && cut.starts_with('é'));
+        assert_eq!(recent[1].peer, Some(peer));
+        // The oldest went; the counters still have them all.
+        assert_eq!(recent.last().unwrap().detail.as_deref(), Some("#6"));
+        assert_eq!(hub.refused(Refusal::EmptyField), RECENT_REFUSALS as u64 + 5);
     }
 
     #[test]

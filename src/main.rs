@@ -5,18 +5,35 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use sinkwatch::cli::{Cli, Command};
+use sinkwatch::cli::Cli;
 use sinkwatch::run::Failure;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // One line, like every other usage error: clap's first
+            // paragraph names the option and the problem.
+            let text = e.to_string();
+            let first: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let first = first.join(" ");
+            eprintln!(
+                "sinkwatch: {} (see --help)",
+                first.strip_prefix("error: ").unwrap_or(&first)
+            );
+            return ExitCode::from(2);
+        }
+    };
     let _log = sinkwatch::logging::init();
     let result = match cli.command {
-        None => run(cli.run),
-        Some(Command::Config) => {
-            print!("{}", sinkwatch::config::DEFAULT_CONFIG);
-            Ok(())
-        }
+        None => sinkwatch::config::settings(&cli.run)
+            .map_err(Failure::from)
+            .and_then(sinkwatch::run::run_sink),
         Some(cmd) => sinkwatch::commands::run(cmd),
     };
     match result {
@@ -30,10 +47,4 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-fn run(args: sinkwatch::cli::RunArgs) -> Result<(), Failure> {
-    let (file, path) = sinkwatch::config::load(args.config.as_deref())?;
-    let settings = sinkwatch::config::merge(&args, file, path)?;
-    sinkwatch::run::run_sink(settings)
 }

@@ -470,6 +470,23 @@ fn spawn<W: Sync2 + Send + 'static>(
         .expect("spawn writer thread")
 }
 
+/// Reads every alert of a recording, sorted by seq; corrupt lines are
+/// returned separately.
+pub fn load_recording<R: BufRead>(reader: R) -> (Vec<RecordedAlert>, Vec<LineError>) {
+    let mut alerts = Vec::new();
+    let mut bad = Vec::new();
+    for item in read_alerts(reader) {
+        match item {
+            Ok(a) => alerts.push(a),
+            Err(e) => bad.push(e),
+        }
+    }
+    // Recordings are written in seq order; a file assembled from pieces
+    // might not be. The sort is stable, so equal seqs keep file order.
+    alerts.sort_by_key(|a| a.seq);
+    (alerts, bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -728,5 +745,16 @@ mod tests {
             .collect();
         assert_eq!(seqs, (1..=300).collect::<Vec<_>>());
         assert_eq!(stats.lost(), 0);
+    }
+
+    #[test]
+    fn recordings_are_sorted_by_seq_and_bad_lines_kept() {
+        let text = "{\"kind\":\"alert\",\"seq\":2,\"at\":\"2026-11-25T21:00:01Z\",\"owner\":\"o\",\"repo\":\"r\",\"policy\":\"p\",\"pass\":true}\n\
+                    not json\n\
+                    {\"kind\":\"alert\",\"seq\":1,\"at\":\"2026-11-25T21:00:00Z\",\"owner\":\"o\",\"repo\":\"r\",\"policy\":\"p\",\"pass\":false}\n";
+        let (alerts, bad) = load_recording(text.as_bytes());
+        assert_eq!(alerts.iter().map(|a| a.seq).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 2);
     }
 }

@@ -9,8 +9,6 @@ use tokio::sync::watch;
 
 use crate::config::{ConfigError, Settings};
 use crate::hub::Hub;
-use crate::model::StoreLimits;
-use crate::model::store::DEFAULT_TRANSITIONS;
 use crate::record::{WriterStats, spawn_writer};
 use crate::sink::{SinkConfig, TlsFiles};
 
@@ -43,7 +41,7 @@ pub fn is_loopback(addr: &SocketAddr) -> bool {
 pub fn exposure_warning(s: &Settings) -> Option<String> {
     let credentials = s.token_file.is_some()
         || s.oidc_issuer.is_some()
-        || s.oauth_tokeninfo.is_some()
+        || s.oauth_tokeninfo().is_some()
         || s.verify_signature.is_some();
     (!is_loopback(&s.listen) && s.tls_cert.is_none() && !credentials).then(|| {
         format!(
@@ -59,7 +57,7 @@ pub fn exposure_warning(s: &Settings) -> Option<String> {
 /// cross a non-loopback network without TLS: whoever sees one can reuse it
 /// until it expires (a static token: forever).
 pub fn cleartext_note(s: &Settings) -> Option<String> {
-    let bearer = s.token_file.is_some() || s.oidc_issuer.is_some() || s.oauth_tokeninfo.is_some();
+    let bearer = s.token_file.is_some() || s.oidc_issuer.is_some() || s.oauth_tokeninfo().is_some();
     (!is_loopback(&s.listen) && s.tls_cert.is_none() && bearer).then(|| {
         format!(
             "bearer tokens reach {} without TLS: anyone on the path can read and reuse them \
@@ -99,7 +97,7 @@ pub fn auth_methods(
         )),
         None => None,
     };
-    let tokeninfo = match &s.oauth_tokeninfo {
+    let tokeninfo = match &s.oauth_tokeninfo() {
         Some(url) => Some(Arc::new(
             tokeninfo::Verifier::new(Some(url), &s.oidc_allow, clock.clone())
                 .map_err(Failure::Usage)?,
@@ -114,16 +112,6 @@ pub fn auth_methods(
         None => None,
     };
     Ok((oidc, tokeninfo, signature))
-}
-
-/// Things the TUI shows besides the store.
-pub struct Extras {
-    pub listen: String,
-    pub banner: Option<String>,
-    pub recorder: Option<(String, Arc<WriterStats>)>,
-    /// Forwarding counters, state and per-alert outcomes (None without
-    /// `--forward`); see [`crate::forward::ForwardStats`].
-    pub forward: Option<Arc<crate::forward::ForwardStats>>,
 }
 
 /// Runs the sink until SIGINT/SIGTERM (headless) or the user quits (TUI).
@@ -182,20 +170,13 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         }
     }
     let headless = settings.no_tui || !std::io::stdout().is_terminal();
-    // The TUI's theme, loaded once: a bad theme is a config error (exit 2),
-    // reported before binding. `None` exactly when headless.
-    let theme = if headless {
-        None
-    } else {
-        Some(crate::ui::live::load_theme(settings.theme.as_deref()).map_err(Failure::Usage)?)
-    };
+    // The TUI's theme, loaded once and in every mode: a bad theme is a
+    // config error (exit 2) reported before binding, also headless (a
+    // config that only fails once someone runs the TUI is a trap).
+    let theme = crate::ui::live::load_theme(Some(&settings.theme)).map_err(Failure::Usage)?;
+    let theme = (!headless).then_some(theme);
     // Forwarding options and files are checked before anything is bound.
-    let forward_config =
-        if settings.forward.is_empty() && settings.forward_mode == crate::cli::ForwardMode::Tee {
-            None
-        } else {
-            Some(crate::forward::ForwardConfig::from_settings(&settings).map_err(Failure::Usage)?)
-        };
+    let forward_config = settings.forward_config().map_err(Failure::Usage)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -215,7 +196,17 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     let banner = exposure_warning(&settings);
     // Which credentials are required, as configured: on stderr and in the
     // log, before the readiness line.
-    eprintln!("sinkwatch: {policy_line}");
+    // Which credentials are required, said at start whenever there are
+    // any (with none, the exposure warning speaks for a non-loopback
+    // listener and the line would only be noise in every script's stderr).
+    let any_credential = token.is_some()
+        || oidc.is_some()
+        || tokeninfo.is_some()
+        || signature.is_some()
+        || settings.tls_client_ca.is_some();
+    if any_credential {
+        eprintln!("sinkwatch: {policy_line}");
+    }
     tracing::info!("{policy_line}");
     if let Some(n) = cleartext_note(&settings) {
         eprintln!("sinkwatch: note: {n}");
@@ -226,14 +217,40 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         tracing::warn!("{w}");
     }
 
-    let hub = Hub::new(
-        StoreLimits {
-            history: settings.history,
-            transitions: DEFAULT_TRANSITIONS,
-            ..StoreLimits::default()
-        },
-        settings.queue,
+    let limits = settings.store_limits();
+    // Durable state, restored before the hub exists: seq continues and the
+    // first alert of a key compares with its restored status. After the
+    // bind, so the lock file can name this sink's address.
+    let (store, state, state_writer) = match state_path(&settings, headless) {
+        None => (crate::model::Store::new(limits), None, None),
+        Some(path) => {
+            let opened = crate::state::open(crate::state::OpenOptions {
+                path,
+                retain: settings.retain.0,
+                listen: local.to_string(),
+                limits,
+            })
+            .map_err(Failure::Runtime)?;
+            for w in &opened.warnings {
+                eprintln!("sinkwatch: warning: {w}");
+                tracing::warn!("{w}");
+            }
+            (opened.store, Some(opened.stats), opened.writer)
+        }
+    };
+    let hub = Hub::with_store(
+        store,
+        queue_within_budget(
+            settings.queue,
+            settings.memory_budget.0,
+            settings.max_details_bytes,
+        ),
     );
+    // The state writer subscribes first of all consumers: it misses nothing.
+    let state_writer = state_writer.map(|w| {
+        let (_, rx) = hub.subscribe();
+        w.spawn(rx, state.clone().expect("stats of an opened state"))
+    });
 
     // Consumers subscribe before the server starts: they miss nothing.
     let mut recorder = None;
@@ -283,7 +300,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             .block_on(async { tokio::net::TcpListener::from_std(std_listener) })
             .map_err(|e| Failure::Runtime(format!("cannot listen on {local}: {e}")))?;
         let config = SinkConfig {
-            limits: settings.limits.clone(),
+            limits: settings.sink_limits(),
             token: token.clone(),
             oidc: oidc.clone(),
             tokeninfo: tokeninfo.clone(),
@@ -331,7 +348,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         } else {
             local
         };
-        let mut target = crate::client::Target::plain(format!("{scheme}://{host}"));
+        let mut target = crate::grpc::Target::plain(format!("{scheme}://{host}"));
         target.token = token.clone();
         target.signer = demo_signer.clone();
         if let Some(t) = &tls {
@@ -348,7 +365,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         });
     }
 
-    if let (true, Some(every)) = (headless, settings.stats_interval) {
+    if let (true, Some(every)) = (headless, settings.stats_every()) {
         let hub = hub.clone();
         let forward = forward_stats.clone();
         let outputs: Vec<(String, Arc<WriterStats>)> = printer
@@ -356,6 +373,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             .map(|(s, _)| ("stdout".to_owned(), s.clone()))
             .chain(recorder.iter().map(|(n, s, _)| (n.clone(), s.clone())))
             .collect();
+        let state = state.clone();
         let mut stop = stop_rx.clone();
         let lines_tx = lines_tx.clone();
         runtime.spawn(async move {
@@ -366,13 +384,19 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
                     _ = tick.tick() => {}
                     _ = stop.wait_for(|s| *s) => return,
                 }
-                let lost = outputs
+                let mut lost: serde_json::Map<_, _> = outputs
                     .iter()
                     .map(|(n, s)| (n.clone(), s.lost().into()))
                     .collect();
+                if let Some(s) = &state {
+                    lost.insert(s.file.clone(), s.lost().into());
+                }
                 let mut line = stats_line(&hub, lost);
                 if let Some(f) = &forward {
                     line["forward"] = f.to_json();
+                }
+                if let Some(s) = &state {
+                    line["state"] = s.to_json();
                 }
                 if lines_tx.send(line).is_err() {
                     return;
@@ -382,11 +406,12 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     }
     drop(lines_tx);
 
-    let extras = Extras {
+    let extras = crate::ui::Extras {
         listen: local.to_string(),
         banner,
         recorder: recorder.as_ref().map(|(n, s, _)| (n.clone(), s.clone())),
         forward: forward_stats.clone(),
+        state: state.clone(),
     };
     let ui_result = match theme {
         None => {
@@ -399,7 +424,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             let r = crate::ui::run_live(
                 hub.clone(),
                 theme,
-                &settings,
+                settings.fps,
                 extras,
                 runtime.handle().clone(),
             );
@@ -420,6 +445,11 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     // Forward queues drain (up to the grace period) while the writers do.
     let forward_report = forwarder.map(|f| runtime.block_on(f.shutdown(settings.forward_grace)));
     let mut lost = serde_json::Map::new();
+    // The state writer commits its last batch before the exit line counts it.
+    if let (Some(handle), Some(s)) = (state_writer, &state) {
+        let _ = handle.join();
+        lost.insert(s.file.clone(), s.lost().into());
+    }
     if let Some((stats, handle)) = printer {
         let _ = handle.join();
         lost.insert("stdout".into(), stats.lost().into());
@@ -458,6 +488,9 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             stats["forward"] = report.upstreams.iter().map(|u| u.to_json()).collect();
             stats["undelivered"] = report.undelivered_total().into();
         }
+        if let Some(s) = &state {
+            stats["state"] = s.to_json();
+        }
         println!("{stats}");
     }
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -465,13 +498,43 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     served.map_err(Failure::Runtime)
 }
 
+/// The state database of this run, if any: `--state FILE`, or by default
+/// the per-port file for the interactive sink only. Headless runs (scripts,
+/// tests, benchmarks) and `--demo` never write a user's state unless asked.
+fn state_path(settings: &Settings, headless: bool) -> Option<std::path::PathBuf> {
+    use crate::state::StateChoice;
+    match settings.state.as_ref().unwrap_or(&StateChoice::Default) {
+        StateChoice::File(p) => Some(p.clone()),
+        StateChoice::Memory => None,
+        StateChoice::Default if headless || settings.demo => None,
+        StateChoice::Default => crate::state::default_path(settings.listen),
+    }
+}
+
+/// The consumer queue's capacity. A consumer that lags keeps records alive
+/// in the queue after the store evicted them, so the queue may hold at most
+/// half the memory budget's worth of the largest details allowed (never
+/// fewer than 64 records).
+pub fn queue_within_budget(queue: usize, budget: usize, max_details: usize) -> usize {
+    let per_record = max_details.saturating_add(512);
+    queue.min((budget / 2 / per_record).max(64))
+}
+
 /// The `{"kind":"stats"}` line.
 pub fn stats_line(
     hub: &Hub,
     lost: serde_json::Map<String, serde_json::Value>,
 ) -> serde_json::Value {
-    let (accepted, evicted, keys, failing) =
-        hub.read(|s| (s.accepted(), s.evicted(), s.key_count(), s.failing_keys()));
+    let (accepted, evicted, keys, failing, details_evicted, memory) = hub.read(|s| {
+        (
+            s.accepted(),
+            s.evicted(),
+            s.key_count(),
+            s.failing_keys(),
+            s.details_evicted(),
+            s.memory_used(),
+        )
+    });
     serde_json::json!({
         "kind": "stats",
         "at": crate::record::format_time(crate::hub::now_ms()),
@@ -480,6 +543,8 @@ pub fn stats_line(
         "keys": keys,
         "failing_keys": failing,
         "evicted": evicted,
+        "details_evicted": details_evicted,
+        "memory_bytes": memory,
         "lost": lost,
     })
 }
@@ -525,7 +590,7 @@ mod tests {
     #[test]
     fn the_exposure_warning_knows_every_credential_method() {
         let open = RunArgs {
-            listen: Some("0.0.0.0:1".into()),
+            listen: Some("0.0.0.0:1".parse().unwrap()),
             ..RunArgs::default()
         };
         let w = exposure_warning(&settings(open.clone())).unwrap();
@@ -539,13 +604,13 @@ mod tests {
             },
             RunArgs {
                 oidc_issuer: Some("https://i".into()),
-                oidc_audience: vec!["a".into()],
-                oidc_allow: vec!["s".into()],
+                oidc_audience: Some(vec!["a".into()]),
+                oidc_allow: Some(vec!["s".into()]),
                 ..open.clone()
             },
             RunArgs {
-                oauth_access_tokens: true,
-                oidc_allow: vec!["s".into()],
+                oauth_access_tokens: Some(true),
+                oidc_allow: Some(vec!["s".into()]),
                 ..open.clone()
             },
             RunArgs {
@@ -560,6 +625,7 @@ mod tests {
         // Bearer tokens without TLS beyond loopback: a note.
         let s = settings(RunArgs {
             oidc_issuer: Some("https://i".into()),
+            oidc_audience: Some(vec!["a".into()]),
             ..open
         });
         assert!(cleartext_note(&s).unwrap().contains("without TLS"));

@@ -702,7 +702,7 @@ fn the_binary_accepts_oidc_tokens_and_signed_sends_and_counts_refusals() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarding_re_signs_with_sinkwatchs_own_key() {
     use prost::Message as _;
-    use sinkwatch::cli::ForwardMode;
+    use sinkwatch::forward::ForwardMode;
     use sinkwatch::forward::{ForwardConfig, Forwarder};
     let dir = tempfile::tempdir().unwrap();
     let sender_secret = secret_file(&dir);
@@ -720,7 +720,7 @@ async fn forwarding_re_signs_with_sinkwatchs_own_key() {
         })
         .await;
         let a_hub = sinkwatch::hub::Hub::new(sinkwatch::model::StoreLimits::default(), 1 << 10);
-        let mut cfg = ForwardConfig::new(vec![sinkwatch::client::Target::plain(upstream.url())]);
+        let mut cfg = ForwardConfig::new(vec![sinkwatch::grpc::Target::plain(upstream.url())]);
         cfg.mode = mode;
         cfg.pass_metadata = true;
         cfg.signer = Some(Arc::new(Signer::load(&hop_spec).unwrap()));

@@ -917,7 +917,7 @@ async fn with_a_token_only_authenticated_requests_keep_a_connection() {
     })
     .await;
     // B authenticates, then keeps its connection.
-    let mut b = sinkwatch::client::Target {
+    let mut b = sinkwatch::grpc::Target {
         url: sink.url(),
         token: Some("s3cret".into()),
         ..Default::default()

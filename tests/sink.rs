@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashSet;
 
 use common::{TestSink, alert};
-use sinkwatch::client::Target;
+use sinkwatch::grpc::Target;
 use sinkwatch::model::Change;
 use sinkwatch::proto::alert_sink_client::AlertSinkClient;
 use sinkwatch::sink::service::RawAlertRequest;
@@ -193,6 +193,27 @@ async fn bad_inputs_get_precise_statuses_and_are_never_stored() {
     }
     assert_eq!(sink.hub.read(|s| s.accepted()), 0);
     assert_eq!(sink.hub.refused_total(), 7);
+    // Each is kept among the recent refusals with its peer and the field
+    // named, never the refused bytes.
+    let recent = sink.hub.recent_refusals();
+    assert_eq!(recent.len(), 7);
+    let utf8 = recent
+        .iter()
+        .find(|r| r.reason == sinkwatch::hub::Refusal::InvalidUtf8)
+        .expect("the UTF-8 refusal is kept");
+    assert!(utf8.peer.is_some_and(|p| p.ip().is_loopback()), "{utf8:?}");
+    assert!(
+        utf8.detail
+            .as_deref()
+            .is_some_and(|d| d.starts_with("repo_name is not valid UTF-8")),
+        "{utf8:?}"
+    );
+    assert!(
+        !recent
+            .iter()
+            .any(|r| r.detail.as_deref().is_some_and(|d| d.contains("ddd"))),
+        "{recent:?}"
+    );
     // A good call still works afterwards.
     raw_call(&url, raw(b"o", b"r", b"p", b""), None)
         .await

@@ -13,7 +13,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer,
     KeyPair, KeyUsagePurpose,
 };
-use sinkwatch::client::Target;
+use sinkwatch::grpc::Target;
 use sinkwatch::sink::{SinkConfig, SinkLimits, TlsFiles};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

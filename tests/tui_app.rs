@@ -15,7 +15,7 @@ use sinkwatch::forward::{
 use sinkwatch::model::StoreLimits;
 use sinkwatch::record::RecordedAlert;
 use sinkwatch::ui::app::{AlertsView, Outcome, SourceInfo};
-use sinkwatch::ui::harness::{Harness, T0, buffer_text, forwarding, upstream};
+use sinkwatch::ui::harness::{Harness, T0, buffer_text, forwarding, two_upstreams, upstream};
 use sinkwatch::ui::keymap::{KEYMAP, Pane};
 use sinkwatch::ui::theme::Theme;
 
@@ -508,15 +508,30 @@ fn a_recording_opens_with_its_times_and_bad_lines_noted() {
     assert!(screen.contains("⚠ 1 unreadable line skipped (line 3: expected value)"));
     // Recorded times are kept: 20:00:03 is an hour before the clock.
     assert!(screen.contains("20:00:03 ✓ pass ossf/allstar"), "{screen}");
-    // fail, fix, regression, fix — an hour ago: listed, not counted as recent.
+    // fail, fix, regression, fix — an hour before the wall clock, but a
+    // recording is its own time: "now" is its last alert.
     assert!(
-        screen.contains("0 regressed / 0 fixed in last 15m"),
+        screen.contains("1 regressed / 2 fixed in last 15m"),
         "{screen}"
     );
+    assert!(screen.contains("20:00:03Z (0s ago)"), "{screen}");
     assert_eq!(screen.matches("✓ fixed").count(), 2);
     assert_eq!(screen.matches("✗ regressed").count(), 1);
     assert!(screen.contains("identity CN=allstar"));
+    // Live-only keys and counters are not offered.
+    let footer = screen.lines().last().unwrap();
+    assert!(
+        !footer.contains("pause") && !footer.contains("forwarding"),
+        "{footer}"
+    );
+    assert!(!screen.contains("refused"), "{screen}");
     insta::assert_snapshot!("recording", screen);
+    // age< measures from the recording's end too.
+    h.press("/");
+    h.type_text("age<15m");
+    h.press("Enter");
+    let screen = h.screen();
+    assert!(screen.contains("Alerts events · 4 "), "{screen}");
 }
 
 #[test]
@@ -635,6 +650,7 @@ fn bottom_lines(screen: &str) -> String {
 
 #[test]
 fn the_status_bar_shows_forwarding_health() {
+    // The status bar and the panel read one sample and say it the same way.
     let base = Theme::default_theme().status_bar;
     let warn = Theme::default_theme().status_warn;
 
@@ -668,7 +684,9 @@ fn the_status_bar_shows_forwarding_health() {
     let screen = buffer_text(&buf);
     let status = line_with(&screen, "listen 127.0.0.1:50051");
     assert!(
-        status.contains("fwd 1/2 up, 1 down · queued 100,017 · dropped 2,000 · failed 3"),
+        status.contains(
+            "fwd 1/2 up, 1 down · queued 100,012 · in flight 5 · dropped 2,000 · failed 3"
+        ),
         "{status}"
     );
     let (x, y) = find(&buf, "fwd 1/2 up").unwrap();
@@ -833,7 +851,7 @@ fn details_show_each_alerts_outcome_per_upstream() {
         screen.contains("forward 127.0.0.1:50071 → failed: InvalidArgument: policy name"),
         "{screen}"
     );
-    assert!(screen.contains("too long\\x1b[2J"), "sanitized: {screen}");
+    assert!(screen.contains("long\\x1b[2J"), "sanitized: {screen}");
     assert!(screen.contains("forward 127.0.0.1:50072 → in flight (retrying, 3 failed attempts)"));
     let (x, y) = find(&buf, "failed: InvalidArgument").unwrap();
     assert_eq!(buf[(x, y)].style().fg, Theme::default_theme().fail.fg);
@@ -844,6 +862,364 @@ fn details_show_each_alerts_outcome_per_upstream() {
         h.screen()
             .contains("forward 127.0.0.1:50071 → not handed to the forwarder yet")
     );
+}
+
+/// The demo world at a size, after three scans, as a new user sees it.
+fn demo_at(width: u16, height: u16) -> Harness {
+    let mut h = Harness::live(width, height);
+    let mut world = sinkwatch::client::demo::DemoWorld::new(7);
+    for _ in 0..(world.key_count() * 3) {
+        let a = world.next_alert();
+        h.ingest(
+            &a.owner_name,
+            &a.repo_name,
+            &a.policy_name,
+            a.pass,
+            &a.details,
+        );
+        h.advance(150);
+    }
+    h.draw();
+    h
+}
+
+/// The rows of a pane's body, by the pane's title (left column panes).
+fn pane_rows(screen: &str, title: &str) -> Vec<String> {
+    let lines: Vec<&str> = screen.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.contains(&format!("┌ {title} ")))
+        .unwrap_or_else(|| panic!("no pane {title} in\n{screen}"));
+    let col = lines[start].chars().position(|c| c == '┌').unwrap();
+    let mut out = Vec::new();
+    for l in &lines[start + 1..] {
+        let cells: Vec<char> = l.chars().skip(col).collect();
+        if cells.first() != Some(&'│') {
+            break;
+        }
+        let end = cells.iter().skip(1).position(|&c| c == '│').unwrap() + 1;
+        out.push(cells[1..end].iter().collect::<String>().trim().to_owned());
+    }
+    out
+}
+
+#[test]
+fn at_80x24_every_repo_name_is_distinct_or_visibly_cut() {
+    let mut h = demo_at(80, 24);
+    let screen = h.screen();
+    let repos: Vec<String> = pane_rows(&screen, "Repos")
+        .into_iter()
+        .filter(|r| !r.is_empty())
+        .collect();
+    assert!(repos.len() >= 4, "{screen}");
+    for (i, a) in repos.iter().enumerate() {
+        for b in &repos[i + 1..] {
+            assert_ne!(a, b, "two repos look the same:\n{screen}");
+        }
+    }
+    // The demo's repo names are longer than the column: cuts show.
+    assert!(repos.iter().any(|r| r.contains('…')), "{repos:?}");
+    // The Alerts rows too: a cut name ends in an ellipsis, never mid-word.
+    let alerts_row = line_with(&screen, "21:02:51");
+    assert!(alerts_row.contains("…/grades-export"), "{alerts_row}");
+    // More repos than rows: the position shows in the border.
+    assert!(screen.contains("1–5 of 42 ↓"), "{screen}");
+    insta::assert_snapshot!("demo_80x24", screen);
+}
+
+#[test]
+fn at_120x40_the_alerts_pane_has_a_details_column() {
+    let mut h = demo_at(120, 40);
+    let screen = h.screen();
+    let header = line_with(&screen, "time UTC");
+    assert!(header.contains("details"), "{header}");
+    // A failing row shows the start of its details.
+    assert!(screen.contains("CODEOWNERS file"), "{screen}");
+    insta::assert_snapshot!("demo_120x40", screen);
+}
+
+#[test]
+fn at_250x60_names_are_whole_and_the_left_column_fits_them() {
+    let mut h = demo_at(250, 60);
+    let screen = h.screen();
+    let repos = pane_rows(&screen, "Repos");
+    assert!(
+        repos
+            .iter()
+            .any(|r| r.contains("contoso-labs/inference-server")),
+        "{repos:?}"
+    );
+    assert!(!repos.iter().any(|r| r.contains('…')), "{repos:?}");
+    // Sized to content: not a fixed share of a wide screen.
+    let orgs_top = line_with(&screen, "┌ Orgs");
+    assert!(
+        orgs_top.chars().take_while(|&c| c != '┐').count() < 60,
+        "{orgs_top}"
+    );
+    insta::assert_snapshot!("demo_250x60", screen);
+}
+
+#[test]
+fn the_repos_list_stays_at_its_top_until_the_user_moves() {
+    let mut h = Harness::live(80, 24);
+    // The first repo seen sorts last; the ones arriving later sort above it.
+    for i in (0..20).rev() {
+        h.ingest("acme", &format!("repo-{i:02}"), "SECURITY.md", false, "x");
+        h.advance(10);
+        h.draw();
+    }
+    let screen = h.screen();
+    let repos = pane_rows(&screen, "Repos");
+    assert!(repos[0].contains("acme/repo-00"), "{screen}");
+    assert!(screen.contains("── 1–6 of 20 ↓ ┘│"), "{screen}");
+    // Once moved, the selection follows its repo.
+    h.press("2 j");
+    h.ingest("acme", "a-new-one", "SECURITY.md", false, "x");
+    h.advance(2_000);
+    let screen = h.screen();
+    let repos = pane_rows(&screen, "Repos");
+    assert!(repos.iter().any(|r| r.contains("repo-01")), "{screen}");
+}
+
+#[test]
+fn z_zooms_the_focused_pane_and_digits_move_focus() {
+    let mut h = demo_at(80, 24);
+    // 4: Alerts, Enter: Details, z: Details alone.
+    h.press("4 Enter z");
+    let screen = h.screen();
+    assert!(screen.contains("┌ Details"), "{screen}");
+    assert!(!screen.contains("┌ Orgs"), "{screen}");
+    assert!(!screen.contains("┌ Alerts"), "{screen}");
+    let top = line_with(&screen, "┌ Details");
+    assert_eq!(top.chars().count(), 80, "{top}");
+    assert!(screen.contains("example-univ/grades-export"), "{screen}");
+    insta::assert_snapshot!("zoom_details_80x24", screen);
+    // h/l move focus, the zoom follows it.
+    h.press("h");
+    assert!(h.screen().contains("┌ Alerts"));
+    h.press("z");
+    assert!(h.screen().contains("┌ Orgs"));
+}
+
+#[test]
+fn details_keep_lines_draw_tables_and_a_fix_shows_what_failed_before() {
+    let mut h = Harness::live(120, 40);
+    h.ingest(
+        "ossf",
+        "allstar",
+        "OpenSSF Scorecard",
+        false,
+        "Branch protection findings:\n\
+         branch main Require approval: 0\n\
+         branch main Dismiss stale reviews: false\n\n\
+         | Check | Score |\n|---|--:|\n| Code-Review | 3/10 |\n| Token-Permissions | 0/10 |\n",
+    );
+    h.advance(1_000);
+    let screen = h.screen();
+    // One finding per line, as the GitHub issue shows them.
+    assert!(
+        screen.contains("│branch main Require approval: 0  "),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("│branch main Dismiss stale reviews: false"),
+        "{screen}"
+    );
+    // The table as a table, not its source.
+    assert!(screen.contains("Check             │ Score"), "{screen}");
+    assert!(screen.contains("Code-Review       │  3/10"), "{screen}");
+    assert!(!screen.contains("|---"), "{screen}");
+    insta::assert_snapshot!("details_table_120x40", screen);
+
+    // Fixed: Details shows the fix, then what was failing before it.
+    h.ingest("ossf", "allstar", "OpenSSF Scorecard", true, "");
+    h.advance(1_000);
+    let screen = h.screen();
+    assert!(screen.contains("fixed"), "{screen}");
+    assert!(
+        screen.contains("✗ failing before, #1 at 21:00:00 (2s ago):"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("│branch main Require approval: 0  "),
+        "{screen}"
+    );
+    assert!(screen.contains("Check             │ Score"), "{screen}");
+}
+
+#[test]
+fn refusals_can_be_inspected_from_the_status_bar_and_with_r() {
+    let mut h = demo_at(120, 40);
+    let peer: std::net::SocketAddr = "127.0.0.1:40999".parse().unwrap();
+    h.hub.refuse_from(
+        sinkwatch::hub::Refusal::EmptyField,
+        Some(peer),
+        Some("owner_name is empty; it is required"),
+    );
+    h.hub
+        .refuse_from(sinkwatch::hub::Refusal::Unauthenticated, Some(peer), None);
+    h.advance(1_000);
+    let buf = h.draw().clone();
+    let (x, y) = find(&buf, "refused 2").expect("refused count in the status bar");
+    // A click on the count opens the view.
+    h.click(x + 2, y);
+    let screen = h.screen();
+    assert!(screen.contains("Refused requests · 2"), "{screen}");
+    let row = line_with(&screen, "empty_field  ");
+    assert!(row.contains("1"), "{row}");
+    let recent = line_with(&screen, "owner_name is empty");
+    assert!(
+        recent.contains("127.0.0.1:40999") && recent.contains("empty_field"),
+        "{recent}"
+    );
+    assert!(line_with(&screen, "unauthenticated").contains("1"));
+    // Refusals carry the wall clock's time: masked for the snapshot.
+    let when = regex::Regex::new(r"\d\d:\d\d:\d\d +\d+[smhd]  127").unwrap();
+    let masked = when.replace_all(&screen, "hh:mm:ss  ago  127");
+    insta::assert_snapshot!("refusals_120x40", masked);
+    // Esc closes; R opens it again.
+    h.press("Esc");
+    assert!(!h.screen().contains("Refused requests"));
+    h.press("R");
+    assert!(h.screen().contains("Refused requests · 2"));
+    h.press("R");
+    assert!(!h.screen().contains("Refused requests"));
+}
+
+#[test]
+fn the_screenshot_forwarding_scene_balances_and_the_panel_agrees_with_the_status_bar() {
+    for accepted in [0, 1, 300, 1_136] {
+        for (s, _) in two_upstreams(accepted) {
+            assert_eq!(s.accepted, accepted);
+            assert!(s.balances(), "{s:?}");
+        }
+    }
+    let h0 = demo_at(160, 45);
+    let accepted = h0.hub.read(|s| s.next_seq()) - 1;
+    let mut h = h0.with_forward(forwarding(two_upstreams(accepted)));
+    h.press("F");
+    let screen = h.screen();
+    let status = line_with(&screen, "listen 127.0.0.1:50051");
+    assert!(status.contains("queued 246 · in flight 64"), "{status}");
+    // The panel: the same numbers; the down upstream's latency is stale.
+    assert!(screen.contains("queued 246"), "{screen}");
+    assert!(screen.contains("in flight 64"), "{screen}");
+    assert!(screen.contains("(stale)"), "{screen}");
+    let delivered = format!("delivered {}", thousands_of(accepted));
+    assert!(screen.contains(&delivered), "{delivered} in {screen}");
+}
+
+fn thousands_of(n: u64) -> String {
+    sinkwatch::ui::fmt::thousands(n)
+}
+
+#[test]
+fn failing_only_narrows_alerts_but_not_the_transitions_counts() {
+    let mut h = Harness::live(160, 45);
+    h.ingest("ossf", "allstar", "SECURITY.md", true, "");
+    h.ingest("ossf", "allstar", "CODEOWNERS", true, "");
+    h.advance(1_000);
+    h.ingest(
+        "ossf",
+        "allstar",
+        "SECURITY.md",
+        false,
+        "Security policy not enabled.\n",
+    );
+    h.ingest(
+        "ossf",
+        "allstar",
+        "CODEOWNERS",
+        false,
+        "CODEOWNERS file not present.\n",
+    );
+    h.advance(1_000);
+    h.ingest("ossf", "allstar", "CODEOWNERS", true, "");
+    h.advance(5_000);
+    let before = line_with(&h.screen(), "┌ Transitions").to_owned();
+    assert!(before.contains("2 regressed / 1 fixed"), "{before}");
+    h.press("f");
+    let screen = h.screen();
+    assert!(
+        line_with(&screen, "┌ Transitions").contains("2 regressed / 1 fixed"),
+        "{screen}"
+    );
+    // The alerts are narrowed: only the two failing ones.
+    assert!(screen.contains("Alerts events · 2 "), "{screen}");
+}
+
+/// A cell's look: colours and effective modifiers.
+fn look(buf: &Buffer, x: u16, y: u16) -> (Color, Color, Modifier) {
+    let c = &buf[(x, y)];
+    (c.fg, c.bg, c.modifier)
+}
+
+#[test]
+fn every_theme_with_and_without_colour_tells_selected_failing_and_passing_rows_apart() {
+    use sinkwatch::ui::theme::ColorDepth;
+    for name in Theme::builtin_names() {
+        for variant in ["colour", "no-colour", "16-colour", "256-colour"] {
+            let theme = Theme::load(name, None).unwrap();
+            let theme = match variant {
+                "no-colour" => theme.without_color(),
+                "16-colour" => theme.with_depth(ColorDepth::Ansi16),
+                "256-colour" => theme.with_depth(ColorDepth::Indexed256),
+                _ => theme,
+            };
+            let mut h = Harness::new(
+                120,
+                40,
+                theme,
+                SourceInfo::live("127.0.0.1:50051"),
+                StoreLimits::default(),
+            );
+            h.ingest("acme", "pass-one", "SECURITY.md", true, "");
+            h.ingest("acme", "fail-one", "SECURITY.md", false, "x");
+            h.ingest("acme", "pass-two", "SECURITY.md", true, "");
+            h.ingest("acme", "fail-two", "SECURITY.md", false, "x");
+            h.advance(10_000);
+            // Newest first: fail-two is selected (following the head).
+            let buf = h.draw().clone();
+            let at = |text: &str| find(&buf, text).unwrap_or_else(|| panic!("{text}"));
+            let (x, y) = at("acme/fail-two");
+            let selected = look(&buf, x, y);
+            let (x, y) = at("acme/fail-one");
+            let failing = look(&buf, x, y);
+            let (x, y) = at("acme/pass-one");
+            let passing = look(&buf, x, y);
+            let ctx = format!("{name} {variant}");
+            assert_ne!(selected, failing, "{ctx}: selected vs failing");
+            assert_ne!(selected, passing, "{ctx}: selected vs passing");
+            assert_ne!(failing, passing, "{ctx}: failing vs passing");
+            if variant == "no-colour" {
+                assert!(selected.2.contains(Modifier::REVERSED), "{ctx}");
+            }
+            // No mark cell styled on unmarked group rows, no underline in
+            // the gaps between columns.
+            let (x, y) = at("✗ acme/fail-one");
+            let gap = &buf[(x.saturating_sub(2), y)];
+            assert_eq!(gap.bg, Color::Reset, "{ctx}: a block before a group row");
+            let (x, y) = find(&buf, "acme/fail-one ").unwrap();
+            let (gx, _) = (x + "acme/fail-one".len() as u16, y);
+            assert!(
+                !buf[(gx, y)].modifier.contains(Modifier::UNDERLINED),
+                "{ctx}: underlined gap"
+            );
+            if variant == "16-colour" {
+                for y in 0..buf.area.height {
+                    for x in 0..buf.area.width {
+                        let c = &buf[(x, y)];
+                        for col in [c.fg, c.bg] {
+                            assert!(
+                                !matches!(col, Color::Rgb(..) | Color::Indexed(16..)),
+                                "{ctx}: {col:?} at {x},{y}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[test]

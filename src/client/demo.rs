@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use super::Target;
 use super::load::POLICIES;
+use crate::grpc::Target;
 use crate::proto::AlertRequest;
 
 const ORGS: [(&str, &[&str]); 5] = [
@@ -137,8 +137,15 @@ pub fn details_for(policy: &str, repo: &str, variant: u32) -> String {
              **Score:** {}/10\n\
              **Details:** non read-only tokens detected in GitHub workflows\n\
              - Warn: jobLevel 'contents' permission set to 'write': .github/workflows/release.yml:21\n\n\
-             **Remediation:** set top-level permissions to `read-all` and grant write per job.\n",
-            variant % 8
+             **Remediation:** set top-level permissions to `read-all` and grant write per job.\n\n\
+             | Check | Score | Threshold |\n\
+             |---|--:|--:|\n\
+             | Token-Permissions | {}/10 | 8 |\n\
+             | Pinned-Dependencies | {}/10 | 8 |\n\
+             | Code-Review | 10/10 | 8 |\n",
+            variant % 8,
+            variant % 8,
+            3 + variant % 5
         ),
         "Dangerous Workflow" => "Dangerous workflow patterns detected:\n\n\
              - `pull_request_target` with explicit checkout of the PR head: \
@@ -268,7 +275,7 @@ pub async fn run(target: Target, rate: f64) {
         for _ in 0..per_tick {
             let alert = world.next_alert();
             if let Err(s) = client.alert(target.request(alert)).await {
-                tracing::warn!("demo: sink answered {}", super::describe_status(&s));
+                tracing::warn!("demo: sink answered {}", crate::grpc::describe_status(&s));
                 if s.code() == tonic::Code::Unavailable {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }

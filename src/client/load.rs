@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use super::Target;
-use super::diagnose::{self, Stage};
+use crate::grpc::Target;
+use crate::grpc::diagnose::{self, Stage};
 use crate::proto::AlertRequest;
 
 pub const POLICIES: [&str; 9] = [

@@ -4,13 +4,12 @@
 //! reported. A sink that cannot be used at all (it fails before answering
 //! anything) ends the replay with the reason, as one line.
 
-use std::io::BufRead;
 use std::time::{Duration, Instant};
 
-use super::Target;
-use super::diagnose::{self, Stage};
+use crate::grpc::Target;
+use crate::grpc::diagnose::{self, Stage};
 use crate::proto::AlertRequest;
-use crate::record::{LineError, RecordedAlert, read_alerts};
+use crate::record::{LineError, RecordedAlert};
 
 /// How fast to replay.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -41,23 +40,6 @@ pub struct ReplayReport {
     pub sent: u64,
     pub failed: Vec<(u64, String)>,
     pub bad_lines: Vec<LineError>,
-}
-
-/// Reads every alert of a recording, sorted by seq; corrupt lines are
-/// returned separately.
-pub fn load_recording<R: BufRead>(reader: R) -> (Vec<RecordedAlert>, Vec<LineError>) {
-    let mut alerts = Vec::new();
-    let mut bad = Vec::new();
-    for item in read_alerts(reader) {
-        match item {
-            Ok(a) => alerts.push(a),
-            Err(e) => bad.push(e),
-        }
-    }
-    // Recordings are written in seq order; a file assembled from pieces
-    // might not be. The sort is stable, so equal seqs keep file order.
-    alerts.sort_by_key(|a| a.seq);
-    (alerts, bad)
 }
 
 pub async fn run(
@@ -109,7 +91,7 @@ pub async fn run(
                     Some(why) => why,
                     None => {
                         answered = true;
-                        super::describe_status(&s)
+                        crate::grpc::describe_status(&s)
                     }
                 };
                 progress(&format!("seq {seq}: {msg}"));
@@ -131,16 +113,5 @@ mod tests {
         assert_eq!("0.5x".parse::<Speed>().unwrap(), Speed::Factor(0.5));
         assert!("0".parse::<Speed>().is_err());
         assert!("fast".parse::<Speed>().is_err());
-    }
-
-    #[test]
-    fn recordings_are_sorted_by_seq_and_bad_lines_kept() {
-        let text = "{\"kind\":\"alert\",\"seq\":2,\"at\":\"2026-11-25T21:00:01Z\",\"owner\":\"o\",\"repo\":\"r\",\"policy\":\"p\",\"pass\":true}\n\
-                    not json\n\
-                    {\"kind\":\"alert\",\"seq\":1,\"at\":\"2026-11-25T21:00:00Z\",\"owner\":\"o\",\"repo\":\"r\",\"policy\":\"p\",\"pass\":false}\n";
-        let (alerts, bad) = load_recording(text.as_bytes());
-        assert_eq!(alerts.iter().map(|a| a.seq).collect::<Vec<_>>(), vec![1, 2]);
-        assert_eq!(bad.len(), 1);
-        assert_eq!(bad[0].line, 2);
     }
 }

@@ -51,8 +51,11 @@
 //! an upstream that verifies signatures trusts sinkwatch, the hop it talks
 //! to.
 
+pub mod outcome;
 pub mod send;
-pub mod stats;
+pub mod snapshot;
+pub mod undelivered;
+pub mod upstream;
 
 mod pace;
 mod proxy;
@@ -63,15 +66,14 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 pub use send::Backoff;
-pub use stats::{
+pub use upstream::{
     DropReason, Outcome, Role, SeqRanges, Undelivered, UpstreamSnapshot, UpstreamState,
 };
 
-use crate::cli::{ForwardMode, WhenBehind};
-use crate::client::Target;
+use crate::grpc::Target;
 use crate::hub::Hub;
 use crate::sink::AcceptHook;
-use stats::Upstream;
+use upstream::Upstream;
 
 /// Default queue capacity per upstream: a whole scan cycle of a
 /// 10,000-repo org (≈ 90,000 alerts, DESIGN §2) fits, so a burst is
@@ -86,6 +88,25 @@ pub const DEFAULT_CONCURRENCY: usize = 64;
 pub const DEFAULT_RETRIES: u32 = 5;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+/// tee: answer the sender at once; proxy: answer with the first
+/// upstream's status.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum ForwardMode {
+    #[default]
+    Tee,
+    Proxy,
+}
+
+/// What a tee does when a healthy upstream falls behind.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum WhenBehind {
+    /// Hold senders' answers (backpressure): nothing is dropped.
+    #[default]
+    Wait,
+    /// Answer at once; the queue fills, then drops (counted).
+    Drop,
+}
 
 /// How to forward.
 #[derive(Clone, Debug)]
@@ -125,7 +146,7 @@ impl ForwardConfig {
             mode: ForwardMode::Tee,
             queue: DEFAULT_QUEUE,
             when_behind: WhenBehind::Wait,
-            stall: stats::DEFAULT_STALL,
+            stall: upstream::DEFAULT_STALL,
             concurrency: DEFAULT_CONCURRENCY,
             connections: 1,
             retries: DEFAULT_RETRIES,
@@ -133,59 +154,8 @@ impl ForwardConfig {
             backoff: Backoff::default(),
             pass_metadata: false,
             signer: None,
-            outcomes: stats::DEFAULT_OUTCOMES,
+            outcomes: upstream::DEFAULT_OUTCOMES,
         }
-    }
-
-    /// From the merged settings: reads `--forward-ca` and
-    /// `--forward-token-file` (errors name the file) and checks the URLs.
-    pub fn from_settings(s: &crate::config::Settings) -> Result<ForwardConfig, String> {
-        let token = match &s.forward_token_file {
-            Some(p) => Some(crate::config::read_token(p).map_err(|e| e.0)?),
-            None => None,
-        };
-        let ca_pem = match &s.forward_ca {
-            Some(p) => Some(
-                std::fs::read(p)
-                    .map_err(|e| format!("cannot read forward CA file {}: {e}", p.display()))?,
-            ),
-            None => None,
-        };
-        let signer = match &s.forward_sign {
-            Some(k) => Some(Arc::new(
-                crate::sink::auth::signature::Signer::load(k)
-                    .map_err(|e| format!("--forward-sign: {e}"))?,
-            )),
-            None => None,
-        };
-        let mut upstreams = Vec::new();
-        for url in &s.forward {
-            let target = Target {
-                url: url.clone(),
-                token: token.clone(),
-                ca_pem: ca_pem.clone(),
-                client_identity: None,
-                signer: None,
-            };
-            target
-                .normalized_url()
-                .map_err(|e| format!("--forward: {e}"))?;
-            upstreams.push(target);
-        }
-        if s.forward_mode == ForwardMode::Proxy && upstreams.is_empty() {
-            return Err("--forward-mode proxy needs an upstream (--forward URL)".into());
-        }
-        Ok(ForwardConfig {
-            mode: s.forward_mode,
-            queue: s.forward_queue,
-            when_behind: s.forward_when_behind,
-            concurrency: s.forward_concurrency,
-            retries: s.forward_retries,
-            timeout: s.forward_timeout,
-            pass_metadata: s.forward_metadata,
-            signer,
-            ..ForwardConfig::new(upstreams)
-        })
     }
 }
 
@@ -198,7 +168,7 @@ impl ForwardConfig {
 /// - [`ForwardStats::health`]: totals for the status bar.
 /// - [`ForwardStats::outcome`] / [`ForwardStats::outcomes`]: what happened to
 ///   alert `seq` upstream — the Details pane (recent alerts only: the last
-///   [`stats::DEFAULT_OUTCOMES`] seqs per upstream).
+///   [`upstream::DEFAULT_OUTCOMES`] seqs per upstream).
 pub struct ForwardStats {
     mode: ForwardMode,
     upstreams: Vec<Arc<Upstream>>,
@@ -260,11 +230,24 @@ impl ForwardStats {
     }
 
     pub fn health(&self) -> ForwardHealth {
+        ForwardHealth::of(&self.snapshot())
+    }
+
+    /// The `"forward"` array of a `{"kind":"stats"}` line.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Array(self.snapshot().iter().map(|s| s.to_json()).collect())
+    }
+}
+
+impl ForwardHealth {
+    /// The totals of these snapshots: the TUI shows the status bar's totals
+    /// and the panel's cards from one sample, so the two always agree.
+    pub fn of(snapshots: &[UpstreamSnapshot]) -> ForwardHealth {
         let mut h = ForwardHealth {
-            upstreams: self.upstreams.len(),
+            upstreams: snapshots.len(),
             ..ForwardHealth::default()
         };
-        for s in self.snapshot() {
+        for s in snapshots {
             match s.state {
                 UpstreamState::Up => h.up += 1,
                 UpstreamState::Down => h.down += 1,
@@ -278,11 +261,6 @@ impl ForwardStats {
             h.holding += s.holding;
         }
         h
-    }
-
-    /// The `"forward"` array of a `{"kind":"stats"}` line.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::Array(self.snapshot().iter().map(|s| s.to_json()).collect())
     }
 }
 

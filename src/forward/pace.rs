@@ -24,7 +24,7 @@ use tonic::codegen::BoxFuture;
 use tonic::metadata::MetadataMap;
 
 use super::send::grpc_timeout;
-use super::stats::Upstream;
+use super::upstream::Upstream;
 use crate::model::AlertRecord;
 use crate::sink::AcceptHook;
 
@@ -91,7 +91,7 @@ async fn hold(up: &Upstream, seq: u64, deadline: tokio::time::Instant) {
 
 /// Un-counts a held sender however its wait ends (also when the sender's
 /// call is dropped).
-struct Waiting<'a>(&'a super::stats::Backlog);
+struct Waiting<'a>(&'a super::upstream::Backlog);
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {

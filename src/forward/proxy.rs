@@ -11,8 +11,8 @@ use tonic::{Code, Status};
 use super::send::{
     Class, attempt, classify, grpc_timeout, passed_metadata, stage_of, status_detail, status_text,
 };
-use super::stats::{Finish, Reach, Upstream};
-use crate::client::Client;
+use super::upstream::{Finish, Reach, Upstream};
+use crate::grpc::Client;
 use crate::model::AlertRecord;
 use crate::sink::AcceptHook;
 

@@ -8,9 +8,9 @@ use tokio::sync::broadcast;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
-use super::stats::{Finish, Reach, Take, Upstream};
-use crate::client::Client;
-use crate::client::diagnose::{self, Stage};
+use super::upstream::{Finish, Reach, Take, Upstream};
+use crate::grpc::Client;
+use crate::grpc::diagnose::{self, Stage};
 use crate::model::AlertRecord;
 use crate::proto::AlertRequest;
 

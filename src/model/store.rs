@@ -4,16 +4,22 @@
 //! - change detection against the previous alert of the same key,
 //! - failing/total aggregates per org, repo and policy, kept incrementally,
 //! - a bounded history ring of events whose evictions are counted,
-//! - a bounded ring of transitions (regressions and fixes).
+//! - a bounded ring of transitions (regressions and fixes),
+//! - a memory budget in bytes over all of it (see [`StoreLimits::memory_budget`]).
 //!
 //! Pure: no I/O, no clock (callers pass the time in), no async.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::alert::Change;
 use super::intern::Interner;
+
+mod restore;
+pub use restore::RestoredKey;
 
 pub type OrgId = u32;
 pub type RepoId = u32;
@@ -26,6 +32,19 @@ pub const DEFAULT_HISTORY: usize = 250_000;
 pub const DEFAULT_TRANSITIONS: usize = 10_000;
 /// Default bound on distinct (owner, repo, policy) keys.
 pub const DEFAULT_MAX_KEYS: usize = 2_000_000;
+/// Default memory budget (bytes) of the history and the per-key state.
+pub const DEFAULT_MEMORY_BUDGET: usize = 1 << 30;
+/// What one history event costs besides its details text: its ring slot.
+const EVENT_BYTES: usize = std::mem::size_of::<Event>();
+/// What one key costs besides its names: its state and index entries (the
+/// hash tables' slots and control bytes, rounded up).
+const KEY_BYTES: usize = std::mem::size_of::<KeyState>() + 64;
+/// Heap overhead of one `Arc<str>` text: the two counters and the
+/// allocator's rounding, estimated.
+const TEXT_OVERHEAD: usize = 32;
+/// Shown instead of a key's latest details once the budget dropped them.
+pub const DETAILS_EVICTED: &str =
+    "(details dropped to stay within the memory budget, --memory-budget)";
 /// Peers seen are interned so that events share one allocation; past this
 /// many distinct peers the table starts over (events keep their Arcs).
 const MAX_PEERS: usize = 4096;
@@ -131,6 +150,9 @@ pub struct KeyState {
     /// The last non-empty details text of this key (shared, not copied,
     /// when a failure comes back with the same text).
     pub last_text: Arc<str>,
+    /// The seq at which `last_text` was set: its place in the budget's
+    /// eviction order.
+    pub text_seq: u64,
     pub peer: Option<Arc<Peer>>,
 }
 
@@ -148,6 +170,9 @@ pub struct Transition {
 pub enum StoreError {
     /// The bound on distinct keys is reached; a new key cannot be added.
     TooManyKeys { limit: usize },
+    /// The keys already take half the memory budget; a new key cannot be
+    /// added (keys are never evicted: they are the current state).
+    KeysOverBudget { budget: usize },
 }
 
 impl std::fmt::Display for StoreError {
@@ -156,6 +181,10 @@ impl std::fmt::Display for StoreError {
             StoreError::TooManyKeys { limit } => write!(
                 f,
                 "too many distinct (owner, repo, policy) keys: the limit is {limit}"
+            ),
+            StoreError::KeysOverBudget { budget } => write!(
+                f,
+                "too many distinct (owner, repo, policy) keys: they fill half the memory budget of {budget} bytes"
             ),
         }
     }
@@ -169,6 +198,12 @@ pub struct StoreLimits {
     pub history: usize,
     pub transitions: usize,
     pub max_keys: usize,
+    /// Bytes the history ring and the per-key state may take, details texts
+    /// included (each distinct text counted once, however many events and
+    /// keys share it). Over it, the oldest events are evicted first; when
+    /// only the newest is left, the oldest keys' latest details give way to
+    /// [`DETAILS_EVICTED`]. Keys themselves take at most half of it.
+    pub memory_budget: usize,
 }
 
 impl Default for StoreLimits {
@@ -177,6 +212,78 @@ impl Default for StoreLimits {
             history: DEFAULT_HISTORY,
             transitions: DEFAULT_TRANSITIONS,
             max_keys: DEFAULT_MAX_KEYS,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+        }
+    }
+}
+
+/// Hashes a pointer address: already unique, it only needs spreading.
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8 | u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(26);
+    }
+}
+
+/// The bytes of the details texts the store holds. Texts are shared between
+/// a key and its events (Allstar repeats details scan after scan), so each
+/// distinct allocation is counted once: by how many of the store's own
+/// references point at it. References held outside (consumers, the TUI)
+/// are not the store's to bound and are not counted.
+#[derive(Debug, Default)]
+struct TextMeter {
+    refs: HashMap<usize, u32, BuildHasherDefault<AddrHasher>>,
+    bytes: usize,
+}
+
+impl TextMeter {
+    fn addr(t: &Arc<str>) -> usize {
+        t.as_ptr() as usize
+    }
+
+    fn retain(&mut self, t: &Arc<str>) {
+        if t.is_empty() {
+            return;
+        }
+        let n = self.refs.entry(Self::addr(t)).or_insert(0);
+        if *n == 0 {
+            self.bytes += t.len() + TEXT_OVERHEAD;
+        }
+        *n += 1;
+    }
+
+    fn release(&mut self, t: &Arc<str>) {
+        if t.is_empty() {
+            return;
+        }
+        if let Entry::Occupied(mut e) = self.refs.entry(Self::addr(t)) {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
+                self.bytes -= t.len() + TEXT_OVERHEAD;
+            }
+        }
+    }
+
+    /// `old` is replaced by `new` in one of the store's references.
+    fn replace(&mut self, old: &Arc<str>, new: &Arc<str>) {
+        if !Arc::ptr_eq(old, new) {
+            self.retain(new);
+            self.release(old);
         }
     }
 }
@@ -197,6 +304,15 @@ pub struct Store {
     transitions: VecDeque<Transition>,
     peers: HashMap<(Option<SocketAddr>, Option<String>), Arc<Peer>>,
     empty: Arc<str>,
+    /// [`DETAILS_EVICTED`], allocated once.
+    dropped_text: Arc<str>,
+    texts: TextMeter,
+    /// Bytes of the keys: their state and their names.
+    key_bytes: usize,
+    /// Keys in the order their `last_text` was set, as (key, text_seq);
+    /// entries whose key has a newer text since are skipped (and pruned).
+    text_order: VecDeque<(KeyId, u64)>,
+    details_evicted: u64,
     next_seq: u64,
     evicted: u64,
     transitions_evicted: u64,
@@ -217,6 +333,7 @@ impl Store {
             history: limits.history.max(1),
             transitions: limits.transitions.max(1),
             max_keys: limits.max_keys.max(1),
+            memory_budget: limits.memory_budget,
         };
         Store {
             limits,
@@ -234,6 +351,11 @@ impl Store {
             transitions: VecDeque::new(),
             peers: HashMap::new(),
             empty: Arc::from(""),
+            dropped_text: Arc::from(DETAILS_EVICTED),
+            texts: TextMeter::default(),
+            key_bytes: 0,
+            text_order: VecDeque::new(),
+            details_evicted: 0,
             next_seq: 1,
             evicted: 0,
             transitions_evicted: 0,
@@ -290,9 +412,13 @@ impl Store {
         } else {
             Arc::from(alert.details.as_str())
         };
-        if !details.is_empty() {
+        if !details.is_empty() && !Arc::ptr_eq(&state.last_text, &details) {
+            self.texts.replace(&state.last_text, &details);
             state.last_text = details.clone();
+            state.text_seq = seq;
+            self.text_order.push_back((key, seq));
         }
+        self.texts.replace(&state.details, &details);
 
         if state.count == 0 {
             state.first_seen_ms = at_ms;
@@ -333,9 +459,9 @@ impl Store {
         }
 
         if self.history.len() >= self.limits.history {
-            self.history.pop_front();
-            self.evicted += 1;
+            self.evict_event();
         }
+        self.texts.retain(&details);
         self.history.push_back(Event {
             seq,
             at_ms,
@@ -345,6 +471,8 @@ impl Store {
             details: details.clone(),
             peer: peer.clone(),
         });
+
+        self.enforce_budget();
 
         Ok(AlertRecord {
             seq,
@@ -375,6 +503,13 @@ impl Store {
                 limit: self.limits.max_keys,
             });
         }
+        let cost = KEY_BYTES + owner.len() + repo.len() + policy.len();
+        if self.key_bytes + cost > self.limits.memory_budget / 2 {
+            return Err(StoreError::KeysOverBudget {
+                budget: self.limits.memory_budget,
+            });
+        }
+        self.key_bytes += cost;
         let org = self.owners.intern(owner);
         if org as usize == self.org_tally.len() {
             self.org_tally.push(Tally::default());
@@ -413,10 +548,62 @@ impl Store {
             last_seq: 0,
             details: self.empty.clone(),
             last_text: self.empty.clone(),
+            text_seq: 0,
             peer: None,
         });
         self.key_index.insert((repo_id, policy_id), key);
         Ok(key)
+    }
+
+    /// Bytes held now, as the budget counts them.
+    pub fn memory_used(&self) -> usize {
+        self.texts.bytes + self.history.len() * EVENT_BYTES + self.key_bytes
+    }
+
+    fn evict_event(&mut self) {
+        if let Some(e) = self.history.pop_front() {
+            self.texts.release(&e.details);
+            self.evicted += 1;
+        }
+    }
+
+    /// Evicts oldest-first until the store is within its budget: events
+    /// first (keeping the newest), then the oldest keys' latest details.
+    fn enforce_budget(&mut self) {
+        while self.memory_used() > self.limits.memory_budget {
+            if self.history.len() > 1 {
+                self.evict_event();
+            } else if !self.evict_oldest_text() {
+                break;
+            }
+        }
+        // Entries of keys that got a newer text since are dead weight; keep
+        // the order in proportion to the keys.
+        if self.text_order.len() > 2 * self.keys.len() + 1024 {
+            let keys = &self.keys;
+            self.text_order
+                .retain(|&(k, seq)| keys[k as usize].text_seq == seq);
+        }
+    }
+
+    /// Drops the latest details of the key whose text is the oldest; false
+    /// when no key holds one.
+    fn evict_oldest_text(&mut self) -> bool {
+        while let Some((k, seq)) = self.text_order.pop_front() {
+            let st = &mut self.keys[k as usize];
+            if st.text_seq != seq || st.last_text.is_empty() {
+                continue;
+            }
+            let old = std::mem::replace(&mut st.last_text, self.empty.clone());
+            if Arc::ptr_eq(&st.details, &old) {
+                self.texts.replace(&st.details, &self.dropped_text);
+                st.details = self.dropped_text.clone();
+            }
+            self.texts.release(&old);
+            self.details_evicted += 1;
+            return true;
+        }
+        false
     }
 
     fn apply_tally(
@@ -460,6 +647,11 @@ impl Store {
     /// Events evicted from the history ring.
     pub fn evicted(&self) -> u64 {
         self.evicted
+    }
+
+    /// Keys whose latest details were dropped to stay within the budget.
+    pub fn details_evicted(&self) -> u64 {
+        self.details_evicted
     }
 
     pub fn transitions_evicted(&self) -> u64 {
@@ -627,6 +819,7 @@ mod tests {
             history,
             transitions: 4,
             max_keys: 1000,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
         })
     }
 
@@ -837,6 +1030,7 @@ mod tests {
             history: 10,
             transitions: 10,
             max_keys: 2,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
         });
         s.ingest(&alert("o", "a", "p", true), 1, None).unwrap();
         s.ingest(&alert("o", "b", "p", true), 2, None).unwrap();
@@ -847,6 +1041,97 @@ mod tests {
         // Existing keys still work.
         let r = s.ingest(&alert("o", "a", "p", false), 4, None).unwrap();
         assert_eq!((r.seq, r.change), (3, Change::Regressed));
+    }
+
+    fn budgeted(budget: usize) -> Store {
+        Store::new(StoreLimits {
+            memory_budget: budget,
+            ..StoreLimits::default()
+        })
+    }
+
+    fn with_details(repo: &str, details: String) -> NewAlert {
+        NewAlert {
+            owner: "o".into(),
+            repo: repo.into(),
+            policy: "p".into(),
+            details,
+            pass: false,
+        }
+    }
+
+    #[test]
+    fn unique_details_evict_the_oldest_events_to_stay_in_budget() {
+        let budget = 1 << 20;
+        let mut s = budgeted(budget);
+        for i in 0..200u64 {
+            // One key: only the history holds the older texts.
+            let text = format!("{i:06}").repeat(10_000);
+            s.ingest(&with_details("r", text), i, None).unwrap();
+            assert!(s.memory_used() <= budget, "alert {i}: {}", s.memory_used());
+        }
+        let held = s.history().len() as u64;
+        assert!((10..20).contains(&held), "60 KB texts in 1 MiB: {held}");
+        assert_eq!(s.evicted(), 200 - held, "every eviction counted");
+        assert_eq!(s.history().back().unwrap().seq, 200, "the newest stay");
+        assert_eq!(s.details_evicted(), 0, "the key's latest text stays");
+    }
+
+    #[test]
+    fn repeated_details_are_counted_once_and_evict_nothing() {
+        let budget = 1 << 20;
+        let mut s = budgeted(budget);
+        let text = "x".repeat(60_000);
+        for i in 0..5_000u64 {
+            s.ingest(&with_details(&format!("r{}", i % 2), text.clone()), i, None)
+                .unwrap();
+        }
+        // Two keys, two allocations of the text, 5,000 events.
+        assert_eq!(s.evicted(), 0);
+        assert!(s.memory_used() < 2 * 60_100 + 5_000 * EVENT_BYTES + 2 * 1024);
+        let e = s.history();
+        assert!(Arc::ptr_eq(&e[0].details, &e[4_998].details));
+    }
+
+    #[test]
+    fn keys_latest_details_give_way_oldest_first() {
+        let budget = 1 << 20;
+        let mut s = budgeted(budget);
+        for i in 0..100u64 {
+            let text = format!("{i:06}").repeat(10_000);
+            s.ingest(&with_details(&format!("r{i}"), text), i, None)
+                .unwrap();
+            assert!(s.memory_used() <= budget, "alert {i}: {}", s.memory_used());
+        }
+        assert_eq!(s.history().len(), 1, "events go first");
+        let dropped = s.details_evicted();
+        assert!(dropped >= 80, "{dropped}");
+        let oldest = s.key_id("o", "r0", "p").unwrap();
+        assert_eq!(&*s.key(oldest).details, DETAILS_EVICTED);
+        assert!(!s.key(oldest).pass, "the status stays");
+        let newest = s.key_id("o", "r99", "p").unwrap();
+        assert!(s.key(newest).details.starts_with("000099"));
+        // A key whose text was dropped gets a new one on its next alert.
+        let r = s
+            .ingest(&with_details("r0", "back".into()), 200, None)
+            .unwrap();
+        assert_eq!(&*r.details, "back");
+        assert_eq!(&*s.key(oldest).details, "back");
+    }
+
+    #[test]
+    fn keys_take_at_most_half_the_budget() {
+        let mut s = budgeted(64 * 1024);
+        let mut added = 0;
+        let err = loop {
+            match s.ingest(&alert("o", &format!("r{added}"), "p", true), 1, None) {
+                Ok(_) => added += 1,
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(err, StoreError::KeysOverBudget { .. }), "{err}");
+        assert!(added > 10 && added < 32 * 1024 / KEY_BYTES, "{added}");
+        assert!(s.memory_used() <= 64 * 1024);
     }
 
     #[test]

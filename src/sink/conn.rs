@@ -1,28 +1,42 @@
-//! Connection limits tonic does not have: a cap on open connections, a
-//! deadline for a connection's first request, and eviction of connections
-//! that have not made one when the cap is reached.
+//! Connection limits tonic does not have: a cap on open connections, overall
+//! and per peer; a deadline for a connection's first accepted alert; a
+//! deadline on writes the peer does not read; eviction of connections that
+//! have had nothing accepted for a while when a cap is reached; and a bound
+//! on the request bytes buffered per connection, per peer and in all.
 //!
 //! [`LimitedIncoming`] accepts from the listener and hands tonic a
-//! [`LimitedIo`] per connection. At most `max_connections` are open. A
-//! connection is *pending* until its first request reaches a service
-//! ([`MarkActiveLayer`] marks it *active*; when credentials are required,
-//! only an authenticated request counts), and a pending connection must
-//! make that request within `idle_timeout` — the deadline covers the TLS
-//! handshake, the HTTP/2 preface and the first HEADERS frame — or it is
-//! closed (counted `idle_timeout`). Connections that connect and send
-//! nothing, send a partial preface or handshake slowly (slowloris) therefore
-//! never hold a place for long.
+//! [`LimitedIo`] per connection. At most `max_connections` are open, and at
+//! most `max_connections_per_peer` from one address (IPv6: one /64). A
+//! connection is *pending* until an alert sent on it is accepted
+//! ([`mark_accepted`]; refused requests, health and reflection calls do not
+//! count), and a pending connection must get one accepted within
+//! `idle_timeout` — the deadline covers the TLS handshake, the HTTP/2
+//! preface and the request — or it is closed (counted `idle_timeout`).
+//! Connections that connect and send nothing, handshake slowly (slowloris)
+//! or only send requests that are refused therefore never hold a place for
+//! long.
 //!
-//! When the cap is reached, a new connection evicts the *oldest pending*
-//! connection (closed at once, counted `too_many_connections`), so a flood
-//! of idle connections, however large, cannot lock out a real client: a
-//! client makes its first request right after connecting, and would only be
-//! evicted if `max_connections` newer connections arrived before that. Active
-//! connections are never evicted; when every place is held by one, the new
-//! connection is closed at once (also counted `too_many_connections`) rather
-//! than left waiting in the kernel's backlog, where the sender could not
-//! tell a busy sink from a dead one. After its first request, HTTP/2
-//! keepalive decides whether a connection lives.
+//! When a cap is reached, a new connection evicts the oldest connection that
+//! is pending — or else the oldest that has had nothing accepted for
+//! `idle_timeout` — among that peer's connections (per-peer cap) or all
+//! (overall cap): it is closed at once, counted `too_many_connections`. A
+//! client that sends alerts therefore keeps its place, and a flood of
+//! connections, however large and whatever it sends, cannot lock it out.
+//! When every place is held by a connection with a recent accepted alert,
+//! the new connection is closed at once (counted `too_many_connections`, or
+//! `too_many_from_peer`) rather than left waiting in the kernel's backlog.
+//!
+//! Every check runs on reads *and* writes: HTTP/2 stops reading a connection
+//! while an answer it owes (a PING's ack, a SETTINGS ack) cannot be written,
+//! so a peer that never reads would otherwise never be closed. A write that
+//! makes no progress for `idle_timeout` closes the connection (counted
+//! `write_stall`), pending or not.
+//!
+//! Request bodies are metered ([`Metered`]): the bytes a request has
+//! received and not yet finished with count against its connection, its
+//! peer (a quarter of the total) and the total; over any of them the request
+//! is `RESOURCE_EXHAUSTED` (counted `buffer_full`), so unfinished messages
+//! cannot pin memory beyond a fixed bound.
 //!
 //! A closed connection gives its place back *before* its socket closes, so a
 //! peer that sees the close can connect again at once.
@@ -31,14 +45,14 @@
 //! `Request::remote_addr()` and `peer_certs()` do not see it; use
 //! [`peer_of`] / [`peer_addr`] instead.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -66,16 +80,30 @@ pub struct ConnInfo {
 }
 
 /// State of one connection shared by its IO, its requests and the limiter.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
-    /// A request reached a service: no deadline, never evicted.
-    active: AtomicBool,
+    /// When an alert sent on it was last accepted, in milliseconds since
+    /// the limiter's epoch, plus one; 0: never.
+    accepted_at: AtomicU64,
     /// Evicted by a newer connection: close at the next poll.
     evicted: AtomicBool,
     /// Wakes the connection's task to close it when evicted.
     waker: AtomicWaker,
     /// The client certificate's identity, described once per connection.
     identity: OnceLock<Option<String>>,
+    /// Request bytes buffered now by this connection's requests.
+    buffered: AtomicUsize,
+    /// This connection's peer (address or /64).
+    peer: Arc<PeerShare>,
+    limiter: Arc<Limiter>,
+}
+
+/// What one peer holds: its connections and its buffered request bytes.
+#[derive(Debug, Default)]
+struct PeerShare {
+    /// Changed only under the limiter's lock.
+    conns: AtomicUsize,
+    buffered: AtomicUsize,
 }
 
 impl ConnInfo {
@@ -83,18 +111,28 @@ impl ConnInfo {
         self.tcp.remote_addr()
     }
 
-    /// Notes that the connection made a request: its first-request deadline
-    /// no longer applies and it is never evicted.
-    pub fn mark_active(&self) {
-        // Load first: after the first request this is only a read of a
-        // shared, unchanging cache line.
-        if !self.shared.active.load(Ordering::Relaxed) {
-            self.shared.active.store(true, Ordering::Relaxed);
+    /// Notes that an alert sent on this connection was accepted: its
+    /// first-request deadline no longer applies, and it is not evictable
+    /// for the next `idle_timeout`.
+    pub fn mark_accepted(&self) {
+        let now = self.shared.limiter.now_ms() + 1;
+        // Load first: within one millisecond this is only a read.
+        if self.shared.accepted_at.load(Ordering::Relaxed) != now {
+            self.shared.accepted_at.store(now, Ordering::Relaxed);
         }
     }
 
-    pub fn is_active(&self) -> bool {
-        self.shared.active.load(Ordering::Relaxed)
+    /// Whether an alert sent on this connection was ever accepted.
+    pub fn has_accepted(&self) -> bool {
+        self.shared.accepted_at.load(Ordering::Relaxed) != 0
+    }
+}
+
+/// Marks the connection of a request as having had an alert accepted (see
+/// the module docs).
+pub fn mark_accepted(ext: &http::Extensions) {
+    if let Some(info) = conn_info(ext) {
+        info.mark_accepted();
     }
 }
 
@@ -151,66 +189,160 @@ fn conn_info(ext: &http::Extensions) -> Option<&ConnInfo> {
         .or_else(|| ext.get::<TlsConnectInfo<ConnInfo>>().map(|t| t.get_ref()))
 }
 
-/// The places for connections, and the pending ones in accept order.
-#[derive(Debug)]
+/// The places for connections: overall, per peer, and the connections in
+/// accept order (for eviction); and the request bytes buffered.
 struct Limiter {
     max: usize,
+    per_peer: usize,
+    idle: Duration,
+    epoch: Instant,
     open: AtomicUsize,
-    /// Connections in accept order that may still be pending; entries of
-    /// closed or active connections are dropped lazily.
-    pending: Mutex<VecDeque<Weak<Shared>>>,
+    state: Mutex<LimiterState>,
+    hub: Arc<Hub>,
+    buffered: AtomicUsize,
+    max_buffered: usize,
+    max_buffered_conn: usize,
+    max_buffered_peer: usize,
 }
 
-/// Whether a connection is still open and has made no request (nor been
-/// evicted already).
-fn is_pending(s: &Shared) -> bool {
-    !s.active.load(Ordering::Relaxed) && !s.evicted.load(Ordering::Relaxed)
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter")
+            .field("max", &self.max)
+            .field("per_peer", &self.per_peer)
+            .field("open", &self.open)
+            .field("buffered", &self.buffered)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Default)]
+struct LimiterState {
+    peers: HashMap<IpAddr, Arc<PeerShare>>,
+    /// Open connections in accept order; entries of closed or evicted ones
+    /// are dropped lazily.
+    conns: VecDeque<Weak<Shared>>,
+}
+
+/// Why no place was found for a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoPlace {
+    Overall,
+    Peer,
 }
 
 impl Limiter {
-    /// A place for a new connection: a free one, or that of the oldest
-    /// pending connection, which is evicted. `None`: every place is held by
-    /// an active connection.
-    fn admit(&self, hub: &Hub) -> Option<()> {
-        let mut open = self.open.load(Ordering::Relaxed);
-        while open < self.max {
-            match self.open.compare_exchange_weak(
-                open,
-                open + 1,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Some(()),
-                Err(now) => open = now,
-            }
-        }
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LimiterState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A place for a new connection from `ip`: a free one, or that of an
+    /// evicted connection (see the module docs).
+    fn admit(&self, ip: IpAddr) -> Result<Arc<PeerShare>, NoPlace> {
+        let key = super::rate::peer_key(ip);
+        let mut st = self.lock();
+        let share = st.peers.entry(key).or_default().clone();
+        let mine = share.conns.load(Ordering::Relaxed);
+        let open = self.open.load(Ordering::Relaxed);
         // Evicted connections close at their next poll; until then they
-        // still count. Never hold more than twice the limit.
-        if open >= self.max.saturating_mul(2) {
-            return None;
-        }
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some(weak) = pending.pop_front() {
-            let Some(conn) = weak.upgrade() else { continue };
-            if !is_pending(&conn) {
-                continue;
+        // still count. Never hold more than twice a cap.
+        // (A per-peer cap as large as the overall one is no separate cap.)
+        let result = if mine >= self.per_peer && self.per_peer < self.max {
+            if mine < self.per_peer.saturating_mul(2)
+                && st.evict(self, |c| Arc::ptr_eq(&c.peer, &share))
+            {
+                Ok(())
+            } else {
+                Err(NoPlace::Peer)
             }
-            conn.evicted.store(true, Ordering::Relaxed);
-            conn.waker.wake();
-            hub.refuse(Refusal::TooManyConnections);
-            self.open.fetch_add(1, Ordering::AcqRel);
-            return Some(());
+        } else if open >= self.max {
+            if open < self.max.saturating_mul(2) && st.evict(self, |_| true) {
+                Ok(())
+            } else {
+                Err(NoPlace::Overall)
+            }
+        } else {
+            Ok(())
+        };
+        match result {
+            Ok(()) => {
+                share.conns.fetch_add(1, Ordering::Relaxed);
+                self.open.fetch_add(1, Ordering::AcqRel);
+                Ok(share)
+            }
+            Err(e) => {
+                if share.conns.load(Ordering::Relaxed) == 0 {
+                    st.peers.remove(&key);
+                }
+                Err(e)
+            }
         }
-        None
     }
 
     fn register(&self, shared: &Arc<Shared>) {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.lock();
         // Keep the queue in proportion to the open connections.
-        if pending.len() >= self.max.saturating_mul(2).max(64) {
-            pending.retain(|w| w.upgrade().is_some_and(|s| is_pending(&s)));
+        if st.conns.len() >= self.max.saturating_mul(2).max(64) {
+            st.conns.retain(is_live);
         }
-        pending.push_back(Arc::downgrade(shared));
+        st.conns.push_back(Arc::downgrade(shared));
+    }
+
+    /// A connection closed: its places are free again.
+    fn release(&self, ip: Option<IpAddr>, share: &Arc<PeerShare>) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+        let mut st = self.lock();
+        if share.conns.fetch_sub(1, Ordering::Relaxed) == 1
+            && let Some(ip) = ip
+        {
+            let key = super::rate::peer_key(ip);
+            if st.peers.get(&key).is_some_and(|s| Arc::ptr_eq(s, share)) {
+                st.peers.remove(&key);
+            }
+        }
+    }
+}
+
+/// Whether a queued connection is still open and not evicted.
+fn is_live(w: &Weak<Shared>) -> bool {
+    w.upgrade()
+        .is_some_and(|s| !s.evicted.load(Ordering::Relaxed))
+}
+
+impl LimiterState {
+    /// Evicts the oldest connection passing `which` that is pending, or
+    /// else the oldest that has had nothing accepted for the idle timeout.
+    fn evict(&mut self, limiter: &Limiter, which: impl Fn(&Shared) -> bool) -> bool {
+        let now = limiter.now_ms();
+        let idle = limiter.idle.as_millis() as u64;
+        self.conns.retain(is_live);
+        let evictable = |c: &Shared, pass: u8| {
+            let at = c.accepted_at.load(Ordering::Relaxed);
+            match pass {
+                0 => at == 0,
+                _ => at != 0 && now.saturating_sub(at - 1) >= idle,
+            }
+        };
+        for pass in 0..2 {
+            let found = self.conns.iter().position(|w| {
+                w.upgrade()
+                    .is_some_and(|c| which(&c) && evictable(&c, pass))
+            });
+            if let Some(c) = found
+                .and_then(|i| self.conns.remove(i))
+                .and_then(|w| w.upgrade())
+            {
+                c.evicted.store(true, Ordering::Relaxed);
+                c.waker.wake();
+                limiter.hub.refuse(Refusal::TooManyConnections);
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -218,27 +350,31 @@ impl Limiter {
 pub struct LimitedIncoming {
     listener: TcpListener,
     limiter: Arc<Limiter>,
-    hub: Arc<Hub>,
-    idle_timeout: Duration,
     backoff: Option<Pin<Box<Sleep>>>,
 }
 
 impl LimitedIncoming {
-    pub fn new(
-        listener: TcpListener,
-        hub: Arc<Hub>,
-        max_connections: usize,
-        idle_timeout: Duration,
-    ) -> Self {
+    pub fn new(listener: TcpListener, hub: Arc<Hub>, limits: &super::SinkLimits) -> Self {
+        let max = limits.max_connections.max(1);
+        let max_buffered = limits.max_buffered_bytes.max(1);
+        let per_conn = limits.max_buffered_per_connection();
         LimitedIncoming {
             listener,
             limiter: Arc::new(Limiter {
-                max: max_connections.max(1),
+                max,
+                per_peer: limits.max_connections_per_peer.clamp(1, max),
+                idle: limits.idle_timeout,
+                epoch: Instant::now(),
                 open: AtomicUsize::new(0),
-                pending: Mutex::new(VecDeque::new()),
+                state: Mutex::default(),
+                hub,
+                buffered: AtomicUsize::new(0),
+                max_buffered,
+                max_buffered_conn: per_conn,
+                // One peer may fill a quarter of the total: it takes four
+                // addresses to keep everyone else's requests out.
+                max_buffered_peer: (max_buffered / 4).max(per_conn),
             }),
-            hub,
-            idle_timeout,
             backoff: None,
         }
     }
@@ -268,18 +404,24 @@ impl Stream for LimitedIncoming {
         }
         for _ in 0..ACCEPT_BUDGET {
             match ready!(this.listener.poll_accept(cx)) {
-                Ok((stream, peer)) => {
-                    if this.limiter.admit(&this.hub).is_some() {
+                Ok((stream, peer)) => match this.limiter.admit(peer.ip()) {
+                    Ok(share) => {
                         let _ = stream.set_nodelay(true);
-                        let io = LimitedIo::new(stream, peer, this, this.idle_timeout);
+                        let io = LimitedIo::new(stream, peer, &this.limiter, share);
                         return Poll::Ready(Some(Ok(io)));
                     }
-                    this.hub.refuse(Refusal::TooManyConnections);
-                    tracing::debug!(
-                        "connection from {peer} closed: every place is held by an active connection"
-                    );
-                    drop(stream);
-                }
+                    Err(why) => {
+                        let (refusal, whose) = match why {
+                            NoPlace::Overall => (Refusal::TooManyConnections, "every place"),
+                            NoPlace::Peer => (Refusal::TooManyFromPeer, "every place of its peer"),
+                        };
+                        this.limiter.hub.refuse(refusal);
+                        tracing::debug!(
+                            "connection from {peer} closed: {whose} is held by a connection with a recent accepted alert"
+                        );
+                        drop(stream);
+                    }
+                },
                 Err(e) if is_connection_error(&e) => {}
                 Err(e) => {
                     tracing::warn!("accept failed: {e}; pausing accepts briefly");
@@ -297,17 +439,18 @@ impl Stream for LimitedIncoming {
     }
 }
 
-/// A connection's place in the limiter and in the open-connections gauge;
+/// A connection's places in the limiter and in the open-connections gauge;
 /// given back when dropped.
 struct Slot {
-    limiter: Arc<Limiter>,
-    hub: Arc<Hub>,
+    shared: Arc<Shared>,
+    ip: Option<IpAddr>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.limiter.open.fetch_sub(1, Ordering::AcqRel);
-        self.hub.connection_closed();
+        let limiter = &self.shared.limiter;
+        limiter.release(self.ip, &self.shared.peer);
+        limiter.hub.connection_closed();
     }
 }
 
@@ -316,6 +459,7 @@ impl Drop for Slot {
 enum Closing {
     IdleTimeout,
     Evicted,
+    WriteStall,
 }
 
 /// One accepted connection: see the module docs.
@@ -325,31 +469,42 @@ pub struct LimitedIo {
     slot: Slot,
     io: TcpStream,
     info: ConnInfo,
-    /// While pending: the first-request deadline.
+    /// Until an alert is accepted: the first-request deadline.
     deadline: Option<Pin<Box<Sleep>>>,
+    /// While a write waits for the peer to read: the stall deadline.
+    stall: Option<Pin<Box<Sleep>>>,
     closing: Option<Closing>,
 }
 
 impl LimitedIo {
-    fn new(io: TcpStream, peer: SocketAddr, incoming: &LimitedIncoming, idle: Duration) -> Self {
-        incoming.hub.connection_opened();
-        let shared = Arc::new(Shared::default());
-        incoming.limiter.register(&shared);
+    fn new(io: TcpStream, peer: SocketAddr, limiter: &Arc<Limiter>, share: Arc<PeerShare>) -> Self {
+        limiter.hub.connection_opened();
+        let shared = Arc::new(Shared {
+            accepted_at: AtomicU64::new(0),
+            evicted: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+            identity: OnceLock::new(),
+            buffered: AtomicUsize::new(0),
+            peer: share,
+            limiter: limiter.clone(),
+        });
+        limiter.register(&shared);
         let info = ConnInfo {
             tcp: TcpConnectInfo {
                 local_addr: io.local_addr().ok(),
                 remote_addr: Some(peer),
             },
-            shared,
+            shared: shared.clone(),
         };
         LimitedIo {
             slot: Slot {
-                limiter: incoming.limiter.clone(),
-                hub: incoming.hub.clone(),
+                shared,
+                ip: Some(peer.ip()),
             },
             io,
             info,
-            deadline: Some(Box::pin(tokio::time::sleep(idle))),
+            deadline: Some(Box::pin(tokio::time::sleep(limiter.idle))),
+            stall: None,
             closing: None,
         }
     }
@@ -358,46 +513,83 @@ impl LimitedIo {
         match why {
             Closing::IdleTimeout => io::Error::new(
                 io::ErrorKind::TimedOut,
-                "no request within the idle timeout",
+                "no accepted request within the idle timeout",
             ),
             Closing::Evicted => io::Error::new(
                 io::ErrorKind::ConnectionAborted,
-                "closed for a newer connection: the connection limit was reached before this one made a request",
+                "closed for a newer connection: the connection limit was reached and this one had nothing accepted lately",
+            ),
+            Closing::WriteStall => io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the peer read nothing of what it was sent within the idle timeout",
             ),
         }
     }
 
-    /// While the connection is pending: checks eviction and the deadline;
-    /// `Err` once either closed it.
-    fn check_pending(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        if let Some(why) = self.closing {
-            return Err(Self::closed_error(why));
-        }
-        let Some(deadline) = &mut self.deadline else {
-            return Ok(());
-        };
-        let shared = &self.info.shared;
-        if shared.active.load(Ordering::Relaxed) {
-            self.deadline = None;
-            return Ok(());
-        }
-        shared.waker.register(cx.waker());
-        let why = if shared.evicted.load(Ordering::Relaxed) {
-            Closing::Evicted
-        } else if deadline.as_mut().poll(cx).is_ready() {
-            self.slot.hub.refuse(Refusal::IdleTimeout);
-            Closing::IdleTimeout
-        } else {
-            return Ok(());
-        };
+    fn close(&mut self, why: Closing) -> io::Error {
         tracing::debug!(
             "connection from {:?} closed: {}",
             self.info.remote_addr(),
             Self::closed_error(why)
         );
         self.deadline = None;
+        self.stall = None;
         self.closing = Some(why);
-        Err(Self::closed_error(why))
+        Self::closed_error(why)
+    }
+
+    /// Eviction and the first-request deadline; `Err` once either closed
+    /// the connection. Called on reads and on writes that wait, so a peer
+    /// that stops reading is closed as surely as one that stops writing.
+    fn check(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        if let Some(why) = self.closing {
+            return Err(Self::closed_error(why));
+        }
+        let shared = &self.info.shared;
+        shared.waker.register(cx.waker());
+        if shared.evicted.load(Ordering::Relaxed) {
+            return Err(self.close(Closing::Evicted));
+        }
+        let Some(deadline) = &mut self.deadline else {
+            return Ok(());
+        };
+        if shared.accepted_at.load(Ordering::Relaxed) != 0 {
+            self.deadline = None;
+            return Ok(());
+        }
+        if deadline.as_mut().poll(cx).is_ready() {
+            self.slot.shared.limiter.hub.refuse(Refusal::IdleTimeout);
+            return Err(self.close(Closing::IdleTimeout));
+        }
+        Ok(())
+    }
+
+    /// A write could not proceed: the peer is not reading. Past the stall
+    /// deadline the connection is closed.
+    fn write_waits(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        self.check(cx)?;
+        let idle = self.slot.shared.limiter.idle;
+        let stall = self
+            .stall
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+        if stall.as_mut().poll(cx).is_ready() {
+            self.slot.shared.limiter.hub.refuse(Refusal::WriteStall);
+            return Err(self.close(Closing::WriteStall));
+        }
+        Ok(())
+    }
+
+    fn wrote<T>(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match r {
+            Poll::Pending => {
+                self.write_waits(cx)?;
+                Poll::Pending
+            }
+            done => {
+                self.stall = None;
+                done
+            }
+        }
     }
 }
 
@@ -415,9 +607,7 @@ impl AsyncRead for LimitedIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        // The server always has a read pending on a connection, so the
-        // deadline's timer and an eviction wake it through here.
-        self.check_pending(cx)?;
+        self.check(cx)?;
         Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
@@ -431,7 +621,8 @@ impl AsyncWrite for LimitedIo {
         if let Some(why) = self.closing {
             return Poll::Ready(Err(Self::closed_error(why)));
         }
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.wrote(cx, r)
     }
 
     fn poll_write_vectored(
@@ -442,7 +633,8 @@ impl AsyncWrite for LimitedIo {
         if let Some(why) = self.closing {
             return Poll::Ready(Err(Self::closed_error(why)));
         }
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.wrote(cx, r)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -450,7 +642,8 @@ impl AsyncWrite for LimitedIo {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        let r = Pin::new(&mut self.io).poll_flush(cx);
+        self.wrote(cx, r)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -458,64 +651,171 @@ impl AsyncWrite for LimitedIo {
     }
 }
 
-/// Marks the connection of a request active (see the module docs): called
-/// by the AlertSink service once a request is authenticated.
-pub fn mark_active(ext: &http::Extensions) {
-    if let Some(info) = conn_info(ext) {
-        info.mark_active();
+/// A request body whose received bytes count against its connection, its
+/// peer and the total until the request is done with them (the body is
+/// dropped once the message is decoded): see the module docs.
+pub struct Metered {
+    inner: tonic::body::Body,
+    shared: Option<Arc<Shared>>,
+    held: usize,
+}
+
+impl Metered {
+    fn charge(&mut self, n: usize) -> Result<(), tonic::Status> {
+        let Some(s) = &self.shared else {
+            return Ok(());
+        };
+        let l = &s.limiter;
+        self.held += n;
+        let conn = s.buffered.fetch_add(n, Ordering::Relaxed) + n;
+        let peer = s.peer.buffered.fetch_add(n, Ordering::Relaxed) + n;
+        let total = l.buffered.fetch_add(n, Ordering::Relaxed) + n;
+        let over = if conn > l.max_buffered_conn {
+            Some(("this connection", l.max_buffered_conn))
+        } else if peer > l.max_buffered_peer {
+            Some(("this address", l.max_buffered_peer))
+        } else if total > l.max_buffered {
+            Some(("all connections", l.max_buffered))
+        } else {
+            None
+        };
+        match over {
+            None => Ok(()),
+            Some((whose, limit)) => {
+                l.hub.refuse(Refusal::BufferFull);
+                Err(tonic::Status::resource_exhausted(format!(
+                    "too many request bytes buffered for {whose} (limit {limit}): retry later"
+                )))
+            }
+        }
     }
 }
 
-/// A tower layer over all services of the server that marks a connection
-/// active when a request arrives on it (see the module docs). When
-/// credentials are required, it marks nothing: the AlertSink service marks
-/// the connection once a request is authenticated ([`mark_active`]), so a
-/// client without credentials cannot keep a place by sending refused
-/// requests.
+impl Drop for Metered {
+    fn drop(&mut self) {
+        if let Some(s) = &self.shared
+            && self.held > 0
+        {
+            s.buffered.fetch_sub(self.held, Ordering::Relaxed);
+            s.peer.buffered.fetch_sub(self.held, Ordering::Relaxed);
+            s.limiter.buffered.fetch_sub(self.held, Ordering::Relaxed);
+        }
+    }
+}
+
+impl http_body::Body for Metered {
+    type Data = tonic::codegen::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<tonic::codegen::Bytes>, tonic::Status>>> {
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        if let Some(Ok(f)) = &frame
+            && let Some(data) = f.data_ref()
+            && let Err(status) = self.charge(data.len())
+        {
+            return Poll::Ready(Some(Err(status)));
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A tower layer over all services of the server: meters request bodies
+/// ([`Metered`]) and, while credentials are required, refuses reflection
+/// without the static bearer token (its answers are large next to the
+/// request, and list what is served). With only per-call credentials that
+/// need verifying (OIDC, access tokens, signatures) and no static token,
+/// reflection is refused outright: clients use `proto/alertsink.proto`.
+/// Health stays open: its answers are small and probes rarely carry
+/// credentials.
 #[derive(Clone, Debug, Default)]
-pub struct MarkActiveLayer {
+pub struct ConnGuardLayer {
+    token: Option<Arc<[u8]>>,
     auth_required: bool,
 }
 
-impl MarkActiveLayer {
-    pub fn new(auth_required: bool) -> Self {
-        MarkActiveLayer { auth_required }
+impl ConnGuardLayer {
+    pub fn new(token: Option<&[u8]>, auth_required: bool) -> Self {
+        ConnGuardLayer {
+            token: token.map(Arc::from),
+            auth_required: auth_required || token.is_some(),
+        }
     }
 }
 
-impl<S> tower::Layer<S> for MarkActiveLayer {
-    type Service = MarkActive<S>;
+impl<S> tower::Layer<S> for ConnGuardLayer {
+    type Service = ConnGuard<S>;
 
-    fn layer(&self, inner: S) -> MarkActive<S> {
-        MarkActive {
+    fn layer(&self, inner: S) -> ConnGuard<S> {
+        ConnGuard {
             inner,
+            token: self.token.clone(),
             auth_required: self.auth_required,
         }
     }
 }
 
 #[derive(Clone, Debug)]
-pub struct MarkActive<S> {
+pub struct ConnGuard<S> {
     inner: S,
+    token: Option<Arc<[u8]>>,
     auth_required: bool,
 }
 
-impl<S, B> tower::Service<http::Request<B>> for MarkActive<S>
+impl<S> tower::Service<http::Request<tonic::body::Body>> for ConnGuard<S>
 where
-    S: tower::Service<http::Request<B>>,
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+        >,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = futures_util::future::Either<
+        S::Future,
+        futures_util::future::Ready<Result<S::Response, S::Error>>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: http::Request<B>) -> S::Future {
-        if !self.auth_required {
-            mark_active(req.extensions());
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        let shared = conn_info(req.extensions()).map(|i| i.shared.clone());
+        if self.auth_required
+            && req.uri().path().starts_with("/grpc.reflection.")
+            && !self
+                .token
+                .as_deref()
+                .is_some_and(|t| super::auth::bearer_matches(req.headers(), t))
+        {
+            if let Some(s) = &shared {
+                s.limiter.hub.refuse(Refusal::Unauthenticated);
+            }
+            return futures_util::future::Either::Right(futures_util::future::ready(Ok(
+                tonic::Status::unauthenticated(
+                    "reflection needs the static bearer token (--token-file) while credentials are required; use proto/alertsink.proto",
+                )
+                .into_http(),
+            )));
         }
-        self.inner.call(req)
+        let (parts, body) = req.into_parts();
+        let body = Metered {
+            inner: body,
+            shared,
+            held: 0,
+        };
+        let req = http::Request::from_parts(parts, tonic::body::Body::new(body));
+        futures_util::future::Either::Left(self.inner.call(req))
     }
 }

@@ -23,6 +23,13 @@ pub const DEFAULT_MAX_NAME: usize = 256;
 pub const DEFAULT_MAX_MESSAGE: usize = 1024 * 1024;
 /// Open connections at once. Allstar uses one; load generators a few.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Open connections at once from one address (IPv6: one /64): enough for
+/// load generators, well below the global cap so one peer cannot take every
+/// place.
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 64;
+/// Request bytes buffered at once by one connection (messages still
+/// arriving, and decoded ones not yet handled).
+pub const DEFAULT_MAX_BUFFERED_PER_CONNECTION: usize = 4 * 1024 * 1024;
 /// Time a new connection has to make its first request.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest HTTP/2 header block accepted (hyper's default, stated here).
@@ -59,6 +66,18 @@ pub struct SinkLimits {
     pub rate_limit: Option<f64>,
     /// Largest HTTP/2 header list (bytes) a request may carry.
     pub max_header_list_bytes: u32,
+    /// Connections open at once from one address (IPv6: one /64).
+    pub max_connections_per_peer: usize,
+    /// Request body bytes buffered at once over all connections (a quarter
+    /// of the memory budget), and per connection (the larger of 4 MiB and
+    /// one message): over either, the request is `RESOURCE_EXHAUSTED`.
+    pub max_buffered_bytes: usize,
+}
+
+impl SinkLimits {
+    pub fn max_buffered_per_connection(&self) -> usize {
+        DEFAULT_MAX_BUFFERED_PER_CONNECTION.max(self.max_message_bytes + 5)
+    }
 }
 
 impl Default for SinkLimits {
@@ -75,122 +94,8 @@ impl Default for SinkLimits {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             rate_limit: None,
             max_header_list_bytes: DEFAULT_MAX_HEADER_LIST,
+            max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
+            max_buffered_bytes: crate::model::store::DEFAULT_MEMORY_BUDGET / 4,
         }
-    }
-}
-
-/// Parses a rate such as `100`, `100/s`, `6000/m` or `0.5/s` into requests
-/// per second (> 0).
-pub fn parse_rate(s: &str) -> Result<f64, String> {
-    let t = s.trim();
-    let (num, per) = match t.split_once('/') {
-        Some((n, unit)) => {
-            let per = match unit.trim() {
-                "s" | "sec" | "second" => 1.0,
-                "m" | "min" | "minute" => 60.0,
-                "h" | "hour" => 3600.0,
-                other => {
-                    return Err(format!(
-                        "invalid rate {s:?}: unknown unit {other:?} (use /s, /m or /h)"
-                    ));
-                }
-            };
-            (n.trim(), per)
-        }
-        None => (t, 1.0),
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid rate {s:?}: expected a number such as 100 or 100/s"))?;
-    let rate = n / per;
-    if !(rate.is_finite() && rate > 0.0) {
-        return Err(format!("invalid rate {s:?}: must be above 0"));
-    }
-    Ok(rate)
-}
-
-/// Parses a duration such as `10s`, `500ms`, `2m` or a bare number of
-/// seconds (> 0).
-pub fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let d = match t.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => Duration::from_secs_f64(secs),
-        Ok(_) => return Err(format!("invalid duration {s:?}: must be above 0")),
-        Err(_) => humantime::parse_duration(t)
-            .map_err(|e| format!("invalid duration {s:?}: {e} (e.g. 10s, 500ms, 2m)"))?,
-    };
-    if d.is_zero() {
-        return Err(format!("invalid duration {s:?}: must be above 0"));
-    }
-    Ok(d)
-}
-
-/// A rate in the config file: a number (per second) or a string such as
-/// `100/s` or `600/m`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RateSetting(pub f64);
-
-/// A duration in the config file: a number of seconds or a string such as
-/// `10s`, `500ms` or `2m`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DurationSetting(pub Duration);
-
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum NumberOrText {
-    Number(f64),
-    Text(String),
-}
-
-impl<'de> serde::Deserialize<'de> for RateSetting {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = match NumberOrText::deserialize(d)? {
-            NumberOrText::Number(n) => n.to_string(),
-            NumberOrText::Text(t) => t,
-        };
-        parse_rate(&text)
-            .map(RateSetting)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for DurationSetting {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = match NumberOrText::deserialize(d)? {
-            NumberOrText::Number(n) => n.to_string(),
-            NumberOrText::Text(t) => t,
-        };
-        parse_timeout(&text)
-            .map(DurationSetting)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rates_parse_with_units() {
-        assert_eq!(parse_rate("100").unwrap(), 100.0);
-        assert_eq!(parse_rate("100/s").unwrap(), 100.0);
-        assert_eq!(parse_rate(" 60/m ").unwrap(), 1.0);
-        assert_eq!(parse_rate("0.5/s").unwrap(), 0.5);
-        assert!(parse_rate("0").is_err());
-        assert!(parse_rate("-1/s").is_err());
-        assert!(parse_rate("NaN").is_err());
-        assert!(parse_rate("10/d").unwrap_err().contains("unknown unit"));
-        assert!(parse_rate("lots").is_err());
-    }
-
-    #[test]
-    fn timeouts_parse_as_seconds_or_humantime() {
-        assert_eq!(parse_timeout("10").unwrap(), Duration::from_secs(10));
-        assert_eq!(parse_timeout("1.5").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_timeout("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_timeout("2m").unwrap(), Duration::from_secs(120));
-        assert!(parse_timeout("0").is_err());
-        assert!(parse_timeout("0s").is_err());
-        assert!(parse_timeout("soon").is_err());
     }
 }

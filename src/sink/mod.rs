@@ -44,8 +44,9 @@ pub struct SinkConfig {
 /// until `shutdown` resolves; then stops accepting and finishes in-flight
 /// calls. Binding happens before (the caller reports a taken port plainly).
 ///
-/// Connections are capped and must make a first request in time (see
-/// [`conn`]); every request marks its connection active.
+/// Connections are capped, overall and per peer, must have an alert
+/// accepted in time, are closed when they stop reading, and their requests'
+/// buffered bytes are bounded (see [`conn`]).
 pub async fn serve(
     listener: TcpListener,
     hub: Arc<Hub>,
@@ -68,7 +69,10 @@ pub async fn serve(
         });
     }
     let mut builder = Server::builder()
-        .layer(conn::MarkActiveLayer::new(policy.is_required()))
+        .layer(conn::ConnGuardLayer::new(
+            policy.token.as_deref(),
+            policy.is_required(),
+        ))
         .max_concurrent_streams(limits.max_concurrent_streams)
         .http2_keepalive_interval(Some(limits.keepalive_interval))
         .http2_keepalive_timeout(Some(limits.keepalive_timeout))
@@ -113,12 +117,7 @@ pub async fn serve(
         reflection_alpha = reflection_alpha.accept_compressed(encoding);
     }
 
-    let incoming = conn::LimitedIncoming::new(
-        listener,
-        hub.clone(),
-        limits.max_connections,
-        limits.idle_timeout,
-    );
+    let incoming = conn::LimitedIncoming::new(listener, hub.clone(), &limits);
     let sink = AlertSinkService::new(SinkState {
         hub,
         rate: limits.rate_limit.map(rate::RateLimiter::new),

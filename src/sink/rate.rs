@@ -61,7 +61,7 @@ pub struct RateLimiter {
 }
 
 /// The key of a peer: IPv4 as is (also when IPv4-mapped), IPv6 by /64.
-fn peer_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn peer_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -203,21 +203,22 @@ async fn handle(
             .map(|v| v.as_bytes());
         let raw = request.get_ref().raw.as_deref().unwrap_or_default();
         if let Err(d) = state.auth.check_payload(header, raw) {
-            state.hub.refuse(d.why);
+            state.hub.refuse_from(d.why, peer_addr, Some(&d.message));
             return Err(d.status());
         }
-        super::conn::mark_active(request.extensions());
     }
     // Both identities when both were verified (mTLS and a token).
     let identity = match (tls_identity, auth.identity) {
         (Some(t), Some(o)) => Some(format!("{t}; {o}")),
         (t, o) => t.or_else(|| o.map(|o| o.to_string())),
     };
-    let (metadata, _, Decoded { message, .. }) = request.into_parts();
+    let (metadata, extensions, Decoded { message, .. }) = request.into_parts();
     let alert = match validate_owned(message, &state.limits) {
         Ok(a) => a,
         Err((why, status)) => {
-            state.hub.refuse(why);
+            state
+                .hub
+                .refuse_from(why, peer_addr, Some(status.message()));
             return Err(status);
         }
     };
@@ -232,6 +233,10 @@ async fn handle(
             return Err(Status::unavailable(e.to_string()));
         }
     };
+    // The connection keeps its place: it sends what is accepted.
+    super::conn::mark_accepted(&extensions);
+    // Not held while the hook waits (proxy, backpressure).
+    drop(alert);
     if let Some(hook) = &state.hook
         && let Some(wait) = hook.accepted(record, &metadata)
     {
@@ -270,7 +275,9 @@ where
                 && let Some(peer) = super::conn::peer_addr(req.extensions())
                 && !rate.check(peer.ip())
             {
-                state.hub.refuse(Refusal::RateLimited);
+                state
+                    .hub
+                    .refuse_from(Refusal::RateLimited, Some(peer), None);
                 return Ok(Status::resource_exhausted(format!(
                     "rate limit: at most {} requests per second from one address; retry later",
                     state.limits.rate_limit.unwrap_or_default()
@@ -282,9 +289,6 @@ where
                 use super::auth::HeaderVerdict;
                 match state.auth.check_headers(req.headers()).await {
                     HeaderVerdict::Pass(identity) => {
-                        // Only an authenticated request keeps its
-                        // connection's place (see `conn`).
-                        super::conn::mark_active(req.extensions());
                         outcome.identity = identity;
                     }
                     HeaderVerdict::NeedSignature(identity) => {
@@ -292,7 +296,8 @@ where
                         outcome.need_signature = true;
                     }
                     HeaderVerdict::Refuse(d) => {
-                        state.hub.refuse(d.why);
+                        let peer = super::conn::peer_addr(req.extensions());
+                        state.hub.refuse_from(d.why, peer, Some(&d.message));
                         tracing::debug!("refused: {}", d.message);
                         return Ok(d.status().into_http());
                     }

@@ -60,6 +60,9 @@ pub struct SourceInfo {
     pub notices: Vec<String>,
     /// The `--record` file and its writer's counters.
     pub recorder: Option<(String, Arc<WriterStats>)>,
+    /// The durable state (`--state`): what was restored, and whether it is
+    /// still durable.
+    pub state: Option<Arc<crate::state::StateStats>>,
 }
 
 impl SourceInfo {
@@ -146,6 +149,9 @@ pub struct ListSel {
     pub id: Option<u32>,
     pub pos: usize,
     pub offset: usize,
+    /// Whether the user has moved it. Until then it stays on the first row
+    /// (and the list at its top) as rows arrive above the one first seen.
+    pub moved: bool,
 }
 
 impl ListSel {
@@ -156,6 +162,7 @@ impl ListSel {
         }
         self.pos = pos.min(len - 1);
         self.id = Some(id_at(self.pos));
+        self.moved = true;
     }
 
     fn move_by(&mut self, delta: i64, len: usize, id_at: impl Fn(usize) -> u32) {
@@ -168,6 +175,11 @@ impl ListSel {
         if ids.is_empty() {
             self.pos = 0;
             self.id = None;
+            return;
+        }
+        if !self.moved {
+            self.pos = 0;
+            self.id = Some(ids[0]);
             return;
         }
         if let Some(id) = self.id
@@ -352,6 +364,8 @@ pub enum DetailsId {
 pub(crate) struct MdCache {
     pub details: Arc<str>,
     pub theme: String,
+    /// Tables are laid out for this width.
+    pub width: u16,
     pub text: Text<'static>,
 }
 
@@ -382,7 +396,9 @@ pub struct App {
     pub(crate) details_scroll: u16,
     pub(crate) details_max: u16,
     pub(crate) details_id: Option<DetailsId>,
-    pub(crate) md_cache: Option<MdCache>,
+    /// Rendered details: the alert's, and a fixed alert's failing details
+    /// before it (at most two entries).
+    pub(crate) md_cache: Vec<MdCache>,
     pub(crate) index: Index,
     /// A rebuild of `index` for an age-sensitive filter, swapped in when done.
     pending: Option<Index>,
@@ -401,6 +417,8 @@ pub struct App {
     pub(crate) forward: Option<Arc<ForwardStats>>,
     forward_upstreams: usize,
     forward_sampled_ms: Option<u64>,
+    /// The upstreams as last sampled (with `stats.forward`).
+    pub(crate) forward_snaps: Vec<crate::forward::UpstreamSnapshot>,
     /// The forwarding panel is shown in the place of Transitions (`F`).
     pub forward_panel: bool,
     /// The first upstream shown in the panel.
@@ -410,6 +428,29 @@ pub struct App {
     pub(crate) forward_wide: bool,
     /// Width of the Transitions place at the last draw.
     pub(crate) transitions_width: u16,
+    /// `z`: the focused pane takes the whole place of the panes.
+    pub zoom: bool,
+    /// A recording's last alert time: its "now" (see [`App::now`]).
+    recording_end: Option<u64>,
+    /// The refusals view is open (`R`), at this scroll.
+    pub refusals: Option<u16>,
+    /// Where the status bar's `refused N` was drawn (a click opens the
+    /// refusals view).
+    pub(crate) refused_at: Option<Rect>,
+}
+
+/// The help or refusals overlay after `action`: scrolled, or closed (`None`).
+fn scroll_overlay(scroll: Option<u16>, action: Action) -> Option<u16> {
+    let s = scroll.unwrap_or(0);
+    let page = 10;
+    match action {
+        Action::CloseHelp => None,
+        Action::Down => Some(s.saturating_add(1)),
+        Action::Up => Some(s.saturating_sub(1)),
+        Action::PageDown => Some(s.saturating_add(page)),
+        Action::PageUp => Some(s.saturating_sub(page)),
+        _ => Some(s),
+    }
 }
 
 impl App {
@@ -436,7 +477,7 @@ impl App {
             details_scroll: 0,
             details_max: 0,
             details_id: None,
-            md_cache: None,
+            md_cache: Vec::new(),
             index: Index::new(Matcher::default()),
             pending: None,
             preview: None,
@@ -450,10 +491,15 @@ impl App {
             forward: None,
             forward_upstreams: 0,
             forward_sampled_ms: None,
+            forward_snaps: Vec::new(),
             forward_panel: false,
             forward_scroll: 0,
             forward_wide: false,
             transitions_width: u16::MAX,
+            zoom: false,
+            refusals: None,
+            refused_at: None,
+            recording_end: None,
         }
     }
 
@@ -521,9 +567,21 @@ impl App {
         }
     }
 
+    /// The time the screen measures from: the wall clock when live; over a
+    /// recording its last alert, so that ages, the 15-minute window and
+    /// `age<` filters read as they did when it was recorded.
+    pub fn now(&self, wall_ms: u64) -> u64 {
+        match self.recording_end {
+            Some(end) if !self.info.live => end,
+            _ => wall_ms,
+        }
+    }
+
     pub fn mode(&self) -> Mode {
         if self.help.is_some() {
             Mode::Help
+        } else if self.refusals.is_some() {
+            Mode::Refusals
         } else if self.prompt.is_some() {
             Mode::Prompt
         } else {
@@ -577,25 +635,18 @@ impl App {
     /// character for [`Action::Insert`]).
     pub fn apply(&mut self, action: Action, ev: &KeyEvent) -> Outcome {
         match self.mode() {
-            Mode::Help => self.apply_help(action),
+            _ if action == Action::Quit => Outcome::Quit,
+            Mode::Help => {
+                self.help = scroll_overlay(self.help, action);
+                Outcome::Continue
+            }
+            Mode::Refusals => {
+                self.refusals = scroll_overlay(self.refusals, action);
+                Outcome::Continue
+            }
             Mode::Prompt => self.apply_prompt(action, ev),
-            Mode::Normal => self.apply_normal(action),
+            Mode::Normal => self.apply_normal(action, ev),
         }
-    }
-
-    fn apply_help(&mut self, action: Action) -> Outcome {
-        let scroll = self.help.unwrap_or(0);
-        let page = 10;
-        self.help = match action {
-            Action::Quit => return Outcome::Quit,
-            Action::CloseHelp => None,
-            Action::Down => Some(scroll.saturating_add(1)),
-            Action::Up => Some(scroll.saturating_sub(1)),
-            Action::PageDown => Some(scroll.saturating_add(page)),
-            Action::PageUp => Some(scroll.saturating_sub(page)),
-            _ => Some(scroll),
-        };
-        Outcome::Continue
     }
 
     fn apply_prompt(&mut self, action: Action, ev: &KeyEvent) -> Outcome {
@@ -680,8 +731,24 @@ impl App {
             .map(|filter| Index::new(Matcher::new(filter, self.narrowing(), self.failing_only)));
     }
 
-    fn apply_normal(&mut self, action: Action) -> Outcome {
+    fn apply_normal(&mut self, action: Action, ev: &KeyEvent) -> Outcome {
         match action {
+            a if a.live_only() && !self.info.live => {}
+            Action::ShowRefusals => self.refusals = Some(0),
+            Action::Zoom => self.zoom = !self.zoom,
+            Action::FocusPane => {
+                // `1`–`6`: the panes in Tab order (the forwarding panel in
+                // the place of Transitions).
+                if let KeyCode::Char(c) = ev.code
+                    && let Some(d) = c.to_digit(10)
+                    && let Some(&p) = Pane::ALL.get((d as usize).wrapping_sub(1))
+                {
+                    let p = self.in_place_of(p);
+                    if self.shown(p) {
+                        self.set_focus(p);
+                    }
+                }
+            }
             Action::Quit => return Outcome::Quit,
             Action::Help => self.help = Some(0),
             Action::NextPane => self.cycle_focus(true),
@@ -897,11 +964,20 @@ impl App {
                 self.dirty = true;
                 if let Some(s) = self.help {
                     self.help = Some((i64::from(s) + d).max(0) as u16);
+                } else if let Some(s) = self.refusals {
+                    self.refusals = Some((i64::from(s) + d).max(0) as u16);
                 } else if self.prompt.is_none()
                     && let Some(g) = hit
                 {
                     self.move_in(g.pane, Motion::By(d));
                 }
+            }
+            MouseEventKind::Down(MouseButton::Left)
+                if self.mode() == Mode::Normal
+                    && self.refused_at.is_some_and(|r| r.contains(at)) =>
+            {
+                self.dirty = true;
+                self.refusals = Some(0);
             }
             MouseEventKind::Down(MouseButton::Left) if self.mode() == Mode::Normal => {
                 let Some(g) = hit else {
@@ -974,6 +1050,10 @@ impl App {
     /// evictions, a budgeted part of any rescan), and the lists when due.
     /// Returns true if the screen should be redrawn.
     pub fn sync(&mut self, hub: &Hub, now_ms: u64) -> bool {
+        if !self.info.live && self.recording_end.is_none() {
+            self.recording_end = hub.read(|s| s.history().back().map(|e| e.at_ms));
+        }
+        let now_ms = self.now(now_ms);
         let mut changed = std::mem::take(&mut self.dirty);
         if std::mem::take(&mut self.matcher_dirty) {
             let m = self.matcher();
@@ -1043,7 +1123,10 @@ impl App {
                 .forward_sampled_ms
                 .is_none_or(|t| now_ms >= t + FORWARD_REFRESH_MS || now_ms < t)
         {
-            self.stats.forward = Some(f.health());
+            // One sample for the status bar and the panel alike.
+            let snaps = f.snapshot();
+            self.stats.forward = Some(ForwardHealth::of(&snaps));
+            self.forward_snaps = snaps;
             self.forward_sampled_ms = Some(now_ms);
         }
         if self.info.live {

@@ -78,6 +78,58 @@ pub fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }
 
+/// Display width of a string in terminal columns.
+pub fn width(s: &str) -> usize {
+    ratatui::text::Span::raw(s).width()
+}
+
+/// `s` cut to at most `max` columns; when cut, its last column is `…` so
+/// that a cut never looks like a whole name.
+pub fn ellipsize(s: &str, max: usize) -> String {
+    if width(s) <= max {
+        return s.to_owned();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let room = max - 1;
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let cw = width(c.encode_utf8(&mut [0; 4]));
+        if used + cw > room {
+            break;
+        }
+        used += cw;
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+/// `org/repo` in at most `max` columns. The org is cut first (down to two
+/// columns and `…`), because within one org the repo name is what tells
+/// rows apart: `nimbus-io/nimbus` and `nimbus-io/nimbus-operator` stay
+/// distinct as `nim…/nimbus` and `nim…/nimbus-operator`.
+pub fn org_repo_fit(org: &str, repo: &str, max: usize) -> String {
+    let (ow, rw) = (width(org), width(repo));
+    if ow + 1 + rw <= max {
+        return format!("{org}/{repo}");
+    }
+    const ORG_MIN: usize = 3;
+    if ORG_MIN + 1 + rw <= max {
+        return format!("{}/{repo}", ellipsize(org, max - 1 - rw));
+    }
+    if max >= ORG_MIN + 2 {
+        return format!(
+            "{}/{}",
+            ellipsize(org, ORG_MIN),
+            ellipsize(repo, max - ORG_MIN - 1)
+        );
+    }
+    ellipsize(&format!("{org}/{repo}"), max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +159,28 @@ mod tests {
         assert_eq!(latency(Some(Duration::from_micros(1_207))), "1.2 ms");
         assert_eq!(latency(Some(Duration::from_micros(48_000))), "48 ms");
         assert_eq!(latency(Some(Duration::from_millis(1_500))), "1.5 s");
+    }
+
+    #[test]
+    fn cuts_show_an_ellipsis() {
+        assert_eq!(ellipsize("allstar", 7), "allstar");
+        assert_eq!(ellipsize("allstar", 5), "alls…");
+        assert_eq!(ellipsize("allstar", 1), "…");
+        assert_eq!(ellipsize("allstar", 0), "");
+        // Wide characters count as two columns.
+        assert_eq!(ellipsize("日本語", 4), "日…");
+        assert_eq!(org_repo_fit("ossf", "allstar", 12), "ossf/allstar");
+        // The org gives way first, so repos of one org stay apart.
+        let a = org_repo_fit("nimbus-io", "nimbus", 14);
+        let b = org_repo_fit("nimbus-io", "nimbus-operator", 20);
+        assert_eq!(a, "nimbus…/nimbus");
+        assert_eq!(b, "nim…/nimbus-operator");
+        assert_eq!(
+            org_repo_fit("nimbus-io", "nimbus-operator", 12),
+            "ni…/nimbus-…"
+        );
+        for max in 0..30 {
+            assert!(width(&org_repo_fit("nimbus-io", "nimbus-operator", max)) <= max);
+        }
     }
 }

@@ -21,7 +21,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 
-use crate::cli::ForwardMode;
+use crate::forward::ForwardMode;
 use crate::forward::{ForwardStats, Outcome as FwdOutcome, Role, UpstreamSnapshot, UpstreamState};
 use crate::hub::Hub;
 use crate::model::{NewAlert, StoreLimits};
@@ -245,6 +245,47 @@ pub fn upstream(port: u16, state: UpstreamState, for_s: u64) -> UpstreamSnapshot
         held_to_limit: 0,
         holding: 0,
     }
+}
+
+/// The README's forwarding scene after `accepted` alerts, `--forward
+/// 127.0.0.1:50071 --forward 127.0.0.1:50072`: the first up and
+/// delivering everything, the second down a while with its queue filling.
+/// The newest alert (`seq == accepted`) is delivered to one and queued for
+/// the other. Both balance: accepted = delivered + failed + dropped +
+/// queued + in flight.
+pub fn two_upstreams(accepted: u64) -> Vec<(UpstreamSnapshot, Vec<(u64, FwdOutcome)>)> {
+    let (queued, in_flight) = (246.min(accepted), 64.min(accepted.saturating_sub(246)));
+    let up = UpstreamSnapshot {
+        accepted,
+        delivered: accepted,
+        rate: 6.7,
+        latency_p50: Some(Duration::from_micros(1_300)),
+        latency_p99: Some(Duration::from_micros(5_900)),
+        ..upstream(50071, UpstreamState::Up, 224)
+    };
+    let down = UpstreamSnapshot {
+        accepted,
+        delivered: accepted - queued - in_flight,
+        queued,
+        in_flight,
+        retries: 2_731,
+        // From before it went down: shown as stale.
+        latency_p50: Some(Duration::from_micros(1_400)),
+        latency_p99: Some(Duration::from_micros(6_100)),
+        last_error: Some(
+            "Unavailable: tcp connect error: Connection refused (os error 111)".into(),
+        ),
+        last_error_age: Some(Duration::ZERO),
+        ..upstream(50072, UpstreamState::Down, 47)
+    };
+    let delivered = FwdOutcome::Delivered {
+        attempts: 1,
+        latency: Duration::from_micros(1_250),
+    };
+    vec![
+        (up, vec![(accepted, delivered)]),
+        (down, vec![(accepted, FwdOutcome::Queued)]),
+    ]
 }
 
 /// A buffer as plain text (wide characters once), trailing spaces trimmed.

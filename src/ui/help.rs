@@ -20,10 +20,9 @@ pub const SECTIONS: [&[Context]; 2] = [
         Context::Panes(GROUPS),
         Context::Panes(STREAMS),
         Context::Panes(DETAILS),
-        Context::Help,
         Context::Mouse,
     ],
-    &[Context::Prompt],
+    &[Context::Prompt, Context::Help, Context::Refusals],
 ];
 
 const KEY_WIDTH: usize = 13;
@@ -94,7 +93,8 @@ pub fn reference_lines(t: &Theme) -> Vec<Line<'static>> {
         "failing/total of those keys. Each applies the other",
         "levels' narrowing but not its own (▸ marks it), so you",
         "can switch to a sibling with Enter.",
-        "f adds status:fail to whatever else applies.",
+        "f adds status:fail, except in Transitions: a fix",
+        "is news, so it stays listed and counted.",
         "Space pauses Alerts and Transitions; counts go on.",
     ] {
         out.push(Line::styled(format!("  {line}"), t.help_text));

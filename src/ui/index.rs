@@ -174,6 +174,19 @@ impl Matcher {
         if self.failing_only && pass {
             return false;
         }
+        self.attrs_ok(store, key, pass, change, details, age_ms)
+    }
+
+    /// [`Matcher::alert_ok`] without failing-only.
+    fn attrs_ok(
+        &self,
+        store: &Store,
+        key: KeyId,
+        pass: bool,
+        change: Change,
+        details: &Arc<str>,
+        age_ms: u64,
+    ) -> bool {
         if !self.filter.has_event_terms() {
             return true;
         }
@@ -233,13 +246,15 @@ impl Matcher {
     }
 
     /// A transition; judged by its event when still in the ring, else by
-    /// the key's latest details.
+    /// the key's latest details. Failing-only (`f`) does not apply: it
+    /// narrows alerts and the group panes, while Transitions keeps counting
+    /// regressions *and* fixes (a fix is news in a failing-only view).
     pub fn transition_ok(&self, store: &Store, t: &Transition, now_ms: u64) -> bool {
         let details = match store.event(t.seq) {
             Some(e) => &e.details,
             None => &store.keys()[t.key as usize].details,
         };
-        self.alert_ok(
+        self.attrs_ok(
             store,
             t.key,
             t.change != Change::Regressed,
@@ -632,10 +647,21 @@ mod tests {
         assert_eq!(ix.seqs(), rescan(&s, &m));
         let ts: Vec<u64> = ix.transitions().iter().map(|t| t.seq).collect();
         assert_eq!(ts, rescan_transitions(&s, &m));
+        // Narrowing applies to transitions; failing-only does not: fixes
+        // stay listed and counted.
         assert!(
             ix.transitions()
                 .iter()
-                .all(|t| t.change == Change::Regressed)
+                .all(|t| s.keys()[t.key as usize].org == org1)
+        );
+        assert!(
+            ix.transitions().iter().any(|t| t.change == Change::Fixed),
+            "fixes stay under failing-only"
+        );
+        let all = full(&s, &matcher("", narrow, false));
+        assert_eq!(
+            ts,
+            all.transitions().iter().map(|t| t.seq).collect::<Vec<_>>()
         );
     }
 
@@ -715,7 +741,7 @@ mod tests {
             failing_only in any::<bool>(),
             start_after in 0usize..60,
         ) {
-            let mut s = Store::new(StoreLimits { history, transitions, max_keys: 1000 });
+            let mut s = Store::new(StoreLimits { history, transitions, max_keys: 1000, ..StoreLimits::default() });
             // Narrowing by name: ids exist only once seen, so intern all up front.
             for o in 0..3 { for p in 0..3 {
                 s.ingest(&alert(o, 0, p, true), 0, None).unwrap();

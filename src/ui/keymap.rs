@@ -79,6 +79,8 @@ pub enum Context {
     Prompt,
     /// While the help overlay is open.
     Help,
+    /// While the refusals view is open.
+    Refusals,
     /// The mouse (documentation rows; dispatched by position).
     Mouse,
 }
@@ -95,6 +97,7 @@ impl Context {
             Context::Panes(_) => "Panes",
             Context::Prompt => "Filter prompt (/)",
             Context::Help => "This help",
+            Context::Refusals => "Refusals view (R)",
             Context::Mouse => "Mouse",
         }
     }
@@ -128,6 +131,12 @@ pub enum Action {
     Pause,
     /// The forwarding panel on/off (in the place of Transitions).
     ToggleForward,
+    /// The focused pane alone on screen, or back.
+    Zoom,
+    /// Focus the pane numbered by the key (`1`–`6`).
+    FocusPane,
+    /// The refusals view: recent refused requests and counts by reason.
+    ShowRefusals,
     // The filter prompt.
     Apply,
     Cancel,
@@ -264,7 +273,7 @@ macro_rules! bind {
     };
 }
 
-use Context::{Always, Global, Help, Mouse, Panes, Prompt};
+use Context::{Always, Global, Help, Mouse, Panes, Prompt, Refusals};
 
 /// Every key sinkwatch understands. Order matters: the first matching row
 /// wins, pane rows are tried before global rows, and help and footer list
@@ -272,14 +281,17 @@ use Context::{Always, Global, Help, Mouse, Panes, Prompt};
 #[rustfmt::skip]
 pub static KEYMAP: &[Binding] = &[
     // Pane-specific rows first: they win over the global ones.
-    bind!(Panes(GROUPS), [code(KeyCode::Enter)], Narrow, "narrow every pane to the selection", "narrow"),
-    bind!(Panes(STREAMS), [code(KeyCode::Enter)], ShowDetails, "show the selected alert in Details", "details"),
+    bind!(Panes(GROUPS), [code(KeyCode::Enter)], Narrow, "narrow every pane to it, then focus the next level", "narrow"),
+    bind!(Panes(STREAMS), [code(KeyCode::Enter)], ShowDetails, "show it in Details (focus there; Esc back)", "details"),
     bind!(Panes(DETAILS), [code(KeyCode::Esc)], Back, "back to the alert list", "back"),
     // Normal mode, any pane.
     bind!(Global, [ch('q')], Quit, "quit", "quit"),
     bind!(Global, [ch('?')], Help, "show this help", "help"),
-    bind!(Global, [code(KeyCode::Tab)], NextPane, "focus the next pane", "pane"),
-    bind!(Global, [code(KeyCode::BackTab)], PrevPane, "focus the previous pane"),
+    bind!(Global, [code(KeyCode::Tab), ch('l')], NextPane, "focus the next pane", "pane"),
+    bind!(Global, [code(KeyCode::BackTab), ch('h')], PrevPane, "focus the previous pane"),
+    bind!(Global, [ch('1'), ch('2'), ch('3'), ch('4'), ch('5'), ch('6')], FocusPane,
+          "focus pane 1–6 (Orgs … Transitions)"),
+    bind!(Global, [ch('z')], Zoom, "zoom: the focused pane alone on screen, or back", "zoom"),
     bind!(Global, [ch('j'), code(KeyCode::Down)], Down, "move down (older alerts); scroll Details"),
     bind!(Global, [ch('k'), code(KeyCode::Up)], Up, "move up (newer alerts); scroll Details"),
     bind!(Global, [ch('g'), code(KeyCode::Home)], Top, "go to the top (newest; follow new alerts)"),
@@ -293,6 +305,7 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Global, [ch('v')], ToggleView, "alerts: event stream / latest status per key", "events/latest"),
     bind!(Global, [ch(' ')], Pause, "pause the view (ingest goes on, shows +N new)", "pause"),
     bind!(Global, [ch('F')], ToggleForward, "forwarding per upstream, in place of Transitions", "forwarding"),
+    bind!(Global, [ch('R')], ShowRefusals, "refused requests: recent ones and counts by reason"),
     // Anywhere.
     bind!(Always, [ctrl('c')], Quit, "quit"),
     // The filter prompt.
@@ -313,6 +326,12 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Help, [ch('k'), code(KeyCode::Up)], Up, "scroll up"),
     bind!(Help, [code(KeyCode::PageDown)], PageDown, "page down"),
     bind!(Help, [code(KeyCode::PageUp)], PageUp, "page up"),
+    // The refusals view.
+    bind!(Refusals, [code(KeyCode::Esc), ch('R'), ch('q')], CloseHelp, "close the refusals view", "close"),
+    bind!(Refusals, [ch('j'), code(KeyCode::Down)], Down, "scroll down", "scroll"),
+    bind!(Refusals, [ch('k'), code(KeyCode::Up)], Up, "scroll up"),
+    bind!(Refusals, [code(KeyCode::PageDown)], PageDown, "page down"),
+    bind!(Refusals, [code(KeyCode::PageUp)], PageUp, "page up"),
     // Mouse (documentation rows: the app dispatches by pointer position).
     Binding { keys: &[], label: Some("click"), context: Mouse, action: Action::Click,
               description: "focus a pane and select the row under the pointer", hint: None },
@@ -326,6 +345,7 @@ pub enum Mode {
     Normal,
     Prompt,
     Help,
+    Refusals,
 }
 
 /// Contexts tried, in order, for a mode and focus.
@@ -334,7 +354,7 @@ fn applies(ctx: Context, mode: Mode, focus: Pane, pane_pass: bool) -> bool {
         (_, Always) => !pane_pass,
         (Mode::Normal, Panes(panes)) => pane_pass && panes.contains(&focus),
         (Mode::Normal, Global) => !pane_pass,
-        (Mode::Prompt, Prompt) | (Mode::Help, Help) => !pane_pass,
+        (Mode::Prompt, Prompt) | (Mode::Help, Help) | (Mode::Refusals, Refusals) => !pane_pass,
         _ => false,
     }
 }
@@ -362,6 +382,22 @@ pub fn lookup(mode: Mode, focus: Pane, ev: &KeyEvent) -> Option<Action> {
 /// first, then the general ones; each action once, and no row whose keys
 /// an earlier row already takes.
 pub fn hints(mode: Mode, focus: Pane) -> Vec<(String, &'static str)> {
+    hints_for(mode, focus, true)
+}
+
+impl Action {
+    /// Keys that only mean something while listening (not over a
+    /// recording in `open`): pausing the stream, forwarding, refusals.
+    pub fn live_only(self) -> bool {
+        matches!(
+            self,
+            Action::Pause | Action::ToggleForward | Action::ShowRefusals
+        )
+    }
+}
+
+/// As [`hints`]; without `live`, the live-only keys are left out.
+pub fn hints_for(mode: Mode, focus: Pane, live: bool) -> Vec<(String, &'static str)> {
     let mut out: Vec<(String, &'static str)> = Vec::new();
     let mut seen: Vec<Action> = Vec::new();
     let mut taken: Vec<Key> = Vec::new();
@@ -373,7 +409,7 @@ pub fn hints(mode: Mode, focus: Pane) -> Vec<(String, &'static str)> {
             let shadowed = !b.keys.is_empty() && b.keys.iter().all(|k| taken.contains(k));
             taken.extend(b.keys.iter().copied());
             let Some(hint) = b.hint else { continue };
-            if shadowed || seen.contains(&b.action) {
+            if shadowed || seen.contains(&b.action) || (!live && b.action.live_only()) {
                 continue;
             }
             seen.push(b.action);
@@ -566,8 +602,10 @@ mod tests {
         for want in [
             "q",
             "?",
-            "Tab",
-            "Shift-Tab",
+            "Tab l",
+            "Shift-Tab h",
+            "1 2 3 4 5 6",
+            "z",
             "j ↓",
             "G End",
             "Space",

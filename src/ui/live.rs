@@ -24,16 +24,26 @@ use crossterm::terminal::{
 use ratatui::Terminal;
 use ratatui::backend::{Backend, CrosstermBackend};
 
-use crate::config::Settings;
 use crate::hub::{Hub, now_ms};
 use crate::model::store::DEFAULT_TRANSITIONS;
 use crate::model::{NewAlert, StoreLimits};
 use crate::record::RecordedAlert;
-use crate::run::Extras;
 use crate::sanitize;
 
 use super::app::{App, Outcome, SourceInfo};
-use super::theme::{Theme, user_theme_dir};
+use super::theme::{ColorDepth, Theme, user_theme_dir};
+
+/// Things the TUI shows besides the store.
+pub struct Extras {
+    pub listen: String,
+    pub banner: Option<String>,
+    pub recorder: Option<(String, Arc<crate::record::WriterStats>)>,
+    /// Forwarding counters, state and per-alert outcomes (None without
+    /// `--forward`); see [`crate::forward::ForwardStats`].
+    pub forward: Option<Arc<crate::forward::ForwardStats>>,
+    /// The durable state's counters and what was restored (None: memory only).
+    pub state: Option<Arc<crate::state::StateStats>>,
+}
 
 /// Runs the live TUI until the user quits. Blocking.
 ///
@@ -42,7 +52,7 @@ use super::theme::{Theme, user_theme_dir};
 pub fn run_live(
     hub: Arc<Hub>,
     theme: Theme,
-    settings: &Settings,
+    fps: u32,
     extras: Extras,
     rt: tokio::runtime::Handle,
 ) -> Result<(), String> {
@@ -52,6 +62,7 @@ pub fn run_live(
         banner: extras.banner,
         notices: Vec::new(),
         recorder: extras.recorder,
+        state: extras.state,
     };
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -64,7 +75,7 @@ pub fn run_live(
     }
     let mut app = App::new(theme, info);
     app.set_forward(extras.forward);
-    run_terminal(app, &hub, settings.fps, &stop)
+    run_terminal(app, &hub, fps, &stop)
 }
 
 /// The TUI over a recording, for offline triage. Blocking.
@@ -72,11 +83,15 @@ pub fn run_live(
 /// `theme` comes from [`load_theme`] and `fps` from the config file, both
 /// loaded by the caller (`--theme` first, then the file's `theme`), so that
 /// a bad theme or config is a plain one-line error.
-pub fn run_open(args: &crate::cli::OpenArgs, theme: Theme, fps: u32) -> Result<(), String> {
-    let name = args.file.display().to_string();
-    let f = std::fs::File::open(&args.file)
-        .map_err(|e| format!("cannot open recording {name}: {e}"))?;
-    let (alerts, bad) = crate::client::replay::load_recording(BufReader::new(f));
+pub fn run_open(file: &std::path::Path, theme: Theme, fps: u32) -> Result<(), String> {
+    let name = file.display().to_string();
+    if crate::state::is_database(file) {
+        let (hub, info) = open_database(file)?;
+        let stop = AtomicBool::new(false);
+        return run_terminal(App::new(theme, info), &hub, fps, &stop);
+    }
+    let f = std::fs::File::open(file).map_err(|e| format!("cannot open recording {name}: {e}"))?;
+    let (alerts, bad) = crate::record::load_recording(BufReader::new(f));
     let (hub, not_loaded) = load_into_hub(&alerts);
 
     let mut info = SourceInfo::recording(name.clone());
@@ -102,6 +117,44 @@ pub fn run_open(args: &crate::cli::OpenArgs, theme: Theme, fps: u32) -> Result<(
         eprintln!("sinkwatch: {name}: {e}");
     }
     result
+}
+
+/// Events of a state database shown by `open` at most (the newest).
+pub const OPEN_DATABASE_HISTORY: usize = 2_000_000;
+
+/// A state database, read-only, restored into a fresh hub for `open`: the
+/// same keys, transitions and newest events a restarted sink would show
+/// (more history: up to [`OPEN_DATABASE_HISTORY`] events).
+pub fn open_database(path: &std::path::Path) -> Result<(Arc<Hub>, SourceInfo), String> {
+    let name = path.display().to_string();
+    let conn = crate::state::open_read_only(path)
+        .map_err(|e| format!("state {name}: {}", crate::state::cause(&e)))?;
+    let v = crate::state::schema::version(&conn)
+        .map_err(|e| format!("state {name}: {}", crate::state::cause(&e)))?;
+    if v > crate::state::schema::VERSION {
+        return Err(format!(
+            "state {name}: schema version {v} is newer than this sinkwatch understands ({})",
+            crate::state::schema::VERSION
+        ));
+    }
+    if v == 0 {
+        return Err(format!("state {name}: not a sinkwatch state database"));
+    }
+    let limits = StoreLimits {
+        history: OPEN_DATABASE_HISTORY,
+        transitions: OPEN_DATABASE_HISTORY,
+        ..StoreLimits::default()
+    };
+    let (store, restored) = crate::state::restore::restore(&conn, limits)
+        .map_err(|e| format!("state {name}: {}", crate::state::cause(&e)))?;
+    let mut info = SourceInfo::recording(name);
+    if restored.refused_keys > 0 {
+        info.notices.push(format!(
+            "{} keys not loaded: the key limit was reached",
+            restored.refused_keys
+        ));
+    }
+    Ok((Hub::with_store(store, 1), info))
 }
 
 /// Loads recorded alerts, in order and with their recorded times, into a
@@ -138,14 +191,15 @@ pub fn load_into_hub(alerts: &[RecordedAlert]) -> (Arc<Hub>, u64) {
     (hub, refused)
 }
 
-/// `Theme::load(name or "dark")`, without colours when NO_COLOR is set.
+/// `Theme::load(name or "dark")`, without colours when NO_COLOR is set,
+/// else in the colours the terminal advertises (see [`ColorDepth::detect`]).
 pub fn load_theme(name: Option<&str>) -> Result<Theme, String> {
     let theme = Theme::load(name.unwrap_or("dark"), user_theme_dir().as_deref())
         .map_err(|e| e.to_string())?;
     Ok(if no_color() {
         theme.without_color()
     } else {
-        theme
+        theme.with_depth(ColorDepth::detect())
     })
 }
 

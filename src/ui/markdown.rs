@@ -15,16 +15,24 @@
 //! - links show their text in `md_link`, then ` <url>` in `dim` when the URL
 //!   differs from the text; bare `http(s)://` URLs in text get `md_link` too;
 //! - code blocks keep their lines, indented by two spaces, in `md_code`;
-//! - soft breaks become spaces, hard breaks new lines; nothing is wrapped
-//!   here (the caller wraps with `Paragraph::wrap`).
+//! - every line break is kept, soft or hard: Allstar's details become the
+//!   body of a GitHub issue or comment, where a single newline is a line
+//!   break, and Scorecard / Branch Protection put one finding per line;
+//! - tables (GitHub's pipe tables) are drawn as a grid that fits the width
+//!   given: columns at their natural width when they fit, else the wide
+//!   ones wrap within a share of the width, else (too many columns for any
+//!   grid) one `header: value` line per cell, row by row;
+//! - apart from tables nothing is wrapped here (the caller wraps with
+//!   `Paragraph::wrap`).
 
 use std::ops::Range;
 
-use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{Alignment, Event, Options, Parser, Tag, TagEnd};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span, Text};
 
 use crate::sanitize;
+use crate::ui::fmt;
 use crate::ui::theme::Theme;
 
 /// Bullet for unordered list items.
@@ -40,12 +48,21 @@ const RULE: &str = "────────────────────
 /// as long as the nesting, i.e. output quadratic in the input.
 const MAX_INDENT_LEVELS: usize = 12;
 
-/// Renders `markdown` with `theme`'s text and `md_*` styles. Never panics;
-/// the result contains no control characters.
+/// Renders `markdown` with `theme`'s text and `md_*` styles, tables at
+/// their natural width. Never panics; the result contains no control
+/// characters.
 pub fn render(markdown: &str, theme: &Theme) -> Text<'static> {
+    render_width(markdown, theme, usize::MAX)
+}
+
+/// As [`render`], with tables laid out to fit `width` columns.
+pub fn render_width(markdown: &str, theme: &Theme, width: usize) -> Text<'static> {
     let mut renderer = Renderer::new(markdown, theme);
-    // Tables, footnotes etc. stay off: their source form reads fine as text.
-    let options = Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    renderer.width = width.max(1);
+    // Tables as GitHub draws them; footnotes etc. stay off: their source
+    // form reads fine as text.
+    let options =
+        Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS | Options::ENABLE_TABLES;
     for (event, range) in Parser::new_ext(markdown, options).into_offset_iter() {
         renderer.event(event, range);
     }
@@ -93,6 +110,21 @@ struct Renderer<'a> {
     gap: bool,
     /// Source offset of the paragraph that was the last block, if it was.
     last_paragraph_start: Option<usize>,
+    /// Width tables are laid out in.
+    width: usize,
+    /// The table being read, drawn at its end.
+    table: Option<TableBuf>,
+}
+
+/// A table's cells as sanitized plain text (styles inside cells are
+/// dropped: a grid of plain text reads better than a grid of runs).
+#[derive(Default)]
+struct TableBuf {
+    aligns: Vec<Alignment>,
+    /// The header row first.
+    rows: Vec<Vec<String>>,
+    row: Vec<String>,
+    cell: String,
 }
 
 impl<'a> Renderer<'a> {
@@ -112,6 +144,8 @@ impl<'a> Renderer<'a> {
             literal_block: None,
             gap: false,
             last_paragraph_start: None,
+            width: usize::MAX,
+            table: None,
         }
     }
 
@@ -122,6 +156,10 @@ impl<'a> Renderer<'a> {
     }
 
     fn event(&mut self, event: Event<'_>, range: Range<usize>) {
+        if self.table.is_some() {
+            self.table_event(event);
+            return;
+        }
         if let Event::Text(text) = &event {
             match &mut self.literal_block {
                 Some((buf, _, _)) => buf.push_str(text),
@@ -151,9 +189,10 @@ impl<'a> Renderer<'a> {
             Event::FootnoteReference(label) => {
                 self.push_span(&format!("[^{label}]"), self.style());
             }
+            // GitHub comment semantics: a newline is a line break.
             Event::SoftBreak => {
                 self.add_link_text(" ");
-                self.push_span(" ", self.style());
+                self.end_line();
             }
             Event::HardBreak => {
                 self.add_link_text(" ");
@@ -213,6 +252,13 @@ impl<'a> Renderer<'a> {
                 self.containers.push(Container::Item {
                     marker,
                     marker_shown: false,
+                });
+            }
+            Tag::Table(aligns) => {
+                self.begin_block();
+                self.table = Some(TableBuf {
+                    aligns,
+                    ..TableBuf::default()
                 });
             }
             Tag::Emphasis => self.push_style(Style::new().add_modifier(Modifier::ITALIC)),
@@ -287,6 +333,131 @@ impl<'a> Renderer<'a> {
             }
             _ => {}
         }
+    }
+
+    /// An event inside a table: text goes into the current cell; the
+    /// table is drawn at its end.
+    fn table_event(&mut self, event: Event<'_>) {
+        let Some(tb) = self.table.as_mut() else {
+            return;
+        };
+        match event {
+            Event::Text(t) | Event::Code(t) | Event::InlineHtml(t) | Event::Html(t) => {
+                tb.cell.push_str(&t)
+            }
+            Event::InlineMath(t) | Event::DisplayMath(t) => tb.cell.push_str(&t),
+            Event::SoftBreak | Event::HardBreak => tb.cell.push(' '),
+            Event::TaskListMarker(done) => tb.cell.push_str(if done { "[x] " } else { "[ ] " }),
+            Event::FootnoteReference(l) => tb.cell.push_str(&format!("[^{l}]")),
+            Event::Rule | Event::Start(_) => {}
+            Event::End(TagEnd::TableCell) => {
+                let cell = std::mem::take(&mut tb.cell);
+                let clean = sanitize::line(&cell.replace('\t', " ")).trim().to_owned();
+                tb.row.push(clean);
+            }
+            Event::End(TagEnd::TableHead | TagEnd::TableRow) => {
+                let row = std::mem::take(&mut tb.row);
+                tb.rows.push(row);
+            }
+            Event::End(TagEnd::Table) => {
+                if let Some(tb) = self.table.take() {
+                    self.draw_table(tb);
+                }
+                self.end_block();
+            }
+            Event::End(_) => {}
+        }
+    }
+
+    /// Draws a read table into lines; see the module docs for the layout.
+    fn draw_table(&mut self, tb: TableBuf) {
+        let cols = tb.rows.iter().map(Vec::len).max().unwrap_or(0);
+        if cols == 0 {
+            return;
+        }
+        let t = self.theme;
+        let head = t.text.patch(t.md_bold);
+        let dim = t.text.patch(t.dim);
+        fn cell(r: &[String], c: usize) -> &str {
+            r.get(c).map_or("", String::as_str)
+        }
+        let natural: Vec<usize> = (0..cols)
+            .map(|c| {
+                tb.rows
+                    .iter()
+                    .map(|r| fmt::width(cell(r, c)))
+                    .max()
+                    .unwrap_or(0)
+                    .max(1)
+            })
+            .collect();
+        let seps = TABLE_SEP.len() * (cols - 1);
+        let room = self.width.saturating_sub(seps + self.prefix_width());
+        let widths = if natural.iter().sum::<usize>() <= room {
+            natural
+        } else if room >= cols * TABLE_MIN_COL {
+            fit_columns(&natural, room)
+        } else {
+            // No grid fits: each row as `header: value` lines.
+            let header = &tb.rows[0];
+            for (i, r) in tb.rows.iter().enumerate().skip(1) {
+                if i > 1 {
+                    self.push_span(RULE_SHORT, dim);
+                    self.end_line();
+                }
+                for c in 0..cols {
+                    self.push_span(&format!("{}: ", cell(header, c)), head);
+                    self.push_span(cell(r, c), t.text);
+                    self.end_line();
+                }
+            }
+            return;
+        };
+        for (i, r) in tb.rows.iter().enumerate() {
+            let wrapped: Vec<Vec<String>> = (0..cols)
+                .map(|c| wrap_cell(cell(r, c), widths[c]))
+                .collect();
+            let height = wrapped.iter().map(Vec::len).max().unwrap_or(1);
+            for line in 0..height {
+                for c in 0..cols {
+                    if c > 0 {
+                        self.push_span(TABLE_SEP, dim);
+                    }
+                    let text = wrapped[c].get(line).map_or("", String::as_str);
+                    let pad = widths[c].saturating_sub(fmt::width(text));
+                    let (left, right) = match tb.aligns.get(c) {
+                        Some(Alignment::Right) => (pad, 0),
+                        Some(Alignment::Center) => (pad / 2, pad - pad / 2),
+                        _ => (0, pad),
+                    };
+                    let style = if i == 0 { head } else { t.text };
+                    // The last column is not padded on the right.
+                    let right = if c + 1 == cols { 0 } else { right };
+                    self.push_span(&" ".repeat(left), style);
+                    self.push_span(text, style);
+                    self.push_span(&" ".repeat(right), style);
+                }
+                self.end_line();
+            }
+            if i == 0 {
+                let rule: Vec<String> = widths.iter().map(|w| "─".repeat(*w)).collect();
+                self.push_span(&rule.join("─┼─"), dim);
+                self.end_line();
+            }
+        }
+    }
+
+    /// Width of the container prefixes (quote bars, list indentation).
+    fn prefix_width(&self) -> usize {
+        self.containers
+            .iter()
+            .rev()
+            .take(MAX_INDENT_LEVELS)
+            .map(|c| match c {
+                Container::Quote => QUOTE_BAR.chars().count(),
+                Container::Item { marker, .. } => marker.chars().count(),
+            })
+            .sum()
     }
 
     /// Shows ` <url>` after a link whose text is not already the URL.
@@ -445,6 +616,79 @@ impl<'a> Renderer<'a> {
     }
 }
 
+/// Between table columns.
+const TABLE_SEP: &str = " │ ";
+/// The narrowest column of a wrapped table.
+const TABLE_MIN_COL: usize = 6;
+/// Between the records of a table shown as `header: value` lines.
+const RULE_SHORT: &str = "──────";
+
+/// Column widths summing to at most `room` (≥ `TABLE_MIN_COL` per column):
+/// narrow columns keep their natural width, the wide ones share the rest
+/// equally (water-filling), so a long text column wraps, not the short ones.
+fn fit_columns(natural: &[usize], room: usize) -> Vec<usize> {
+    let mut widths = vec![0; natural.len()];
+    let mut open: Vec<usize> = (0..natural.len()).collect();
+    let mut left = room;
+    loop {
+        if open.is_empty() {
+            break;
+        }
+        let share = (left / open.len()).max(TABLE_MIN_COL);
+        let (fits, wide): (Vec<usize>, Vec<usize>) =
+            open.iter().partition(|&&c| natural[c] <= share);
+        if fits.is_empty() {
+            for &c in &wide {
+                widths[c] = share;
+            }
+            // Hand out what division left over, one column each.
+            let used: usize = widths.iter().sum();
+            for &c in wide.iter().take(room.saturating_sub(used)) {
+                widths[c] += 1;
+            }
+            break;
+        }
+        for &c in &fits {
+            widths[c] = natural[c];
+            left = left.saturating_sub(natural[c]);
+        }
+        open = wide;
+    }
+    widths
+}
+
+/// `text` word-wrapped to `width` columns; words longer than a line are
+/// broken. At least one (possibly empty) line.
+fn wrap_cell(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = vec![String::new()];
+    let mut col = 0;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let w = fmt::width(word);
+        if col > 0 && col + 1 + w <= width {
+            let last = lines.last_mut().expect("never empty");
+            last.push(' ');
+            last.push_str(word);
+            col += 1 + w;
+            continue;
+        }
+        if col > 0 {
+            lines.push(String::new());
+            col = 0;
+        }
+        for ch in word.chars() {
+            let cw = fmt::width(ch.encode_utf8(&mut [0; 4]));
+            if col + cw > width && col > 0 {
+                lines.push(String::new());
+                col = 0;
+            }
+            lines.last_mut().expect("never empty").push(ch);
+            col += cw;
+        }
+    }
+    lines
+}
+
 /// Finds the first `http://` or `https://` URL in `text`, returning the text
 /// before it, the URL, and the rest. Trailing punctuation that usually ends a
 /// sentence rather than the URL is left out, as GitHub's autolinker does.
@@ -547,7 +791,8 @@ mod tests {
         assert_eq!(
             plain(&text),
             [
-                "Security policy not enabled. A SECURITY.md file can give users information about \
+                "Security policy not enabled.",
+                "A SECURITY.md file can give users information about \
                  what constitutes a vulnerability and how to report one securely.",
                 "",
                 "Remediation steps",
@@ -561,11 +806,11 @@ mod tests {
         assert_eq!(spans(&text.lines[0]).len(), 1);
         assert_eq!(text.lines[0].spans[0].style, base);
         assert_eq!(
-            spans(&text.lines[2]),
+            spans(&text.lines[3]),
             [("Remediation steps".to_owned(), base.patch(t.md_bold))]
         );
         assert_eq!(
-            spans(&text.lines[4]),
+            spans(&text.lines[5]),
             [
                 ("• ".to_owned(), base.patch(t.md_bullet)),
                 ("See ".to_owned(), base),
@@ -578,7 +823,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            spans(&text.lines[6]),
+            spans(&text.lines[7]),
             [
                 ("More at ".to_owned(), base),
                 (
@@ -593,7 +838,7 @@ mod tests {
     #[test]
     fn paragraphs_are_separated_by_one_blank_line() {
         let text = render("one\n\n\n\ntwo\nstill two\n\nthree", &theme());
-        assert_eq!(plain(&text), ["one", "", "two still two", "", "three"]);
+        assert_eq!(plain(&text), ["one", "", "two", "still two", "", "three"]);
     }
 
     #[test]
@@ -709,7 +954,80 @@ mod tests {
     #[test]
     fn breaks() {
         let text = render("soft\nbreak and hard  \nbreak\\\nagain", &theme());
-        assert_eq!(plain(&text), ["soft break and hard", "break", "again"]);
+        // GitHub issue semantics: every newline is a line break.
+        assert_eq!(plain(&text), ["soft", "break and hard", "break", "again"]);
+    }
+
+    #[test]
+    fn one_finding_per_line_stays_one_per_line() {
+        let text = render(
+            "Branch protection settings:\nbranch main Require approval: 0 (want 1)\nbranch main Dismiss stale reviews: false\n",
+            &theme(),
+        );
+        assert_eq!(
+            plain(&text),
+            [
+                "Branch protection settings:",
+                "branch main Require approval: 0 (want 1)",
+                "branch main Dismiss stale reviews: false"
+            ]
+        );
+    }
+
+    const TABLE: &str = "Checks:\n\n| Check | Score | Reason |\n|---|--:|---|\n\
+        | Code-Review | 3 | Found 3/10 approved changesets |\n\
+        | Pinned-Dependencies | 10 | all dependencies are pinned |\n";
+
+    #[test]
+    fn tables_are_drawn_as_a_grid_that_fits() {
+        let text = render_width(TABLE, &theme(), 200);
+        let lines = plain(&text);
+        assert_eq!(lines[0], "Checks:");
+        assert_eq!(lines[2], "Check               │ Score │ Reason");
+        assert_eq!(
+            lines[3],
+            "────────────────────┼───────┼───────────────────────────────"
+        );
+        // Right-aligned as the delimiter row says.
+        assert_eq!(
+            lines[4],
+            "Code-Review         │     3 │ Found 3/10 approved changesets"
+        );
+        assert!(!lines.iter().any(|l| l.contains("|---")), "{lines:?}");
+        let head = spans(&text.lines[2]);
+        assert!(head[0].1.add_modifier.contains(Modifier::BOLD), "{head:?}");
+        assert_clean(&text);
+    }
+
+    #[test]
+    fn narrow_tables_wrap_their_wide_column_and_stay_within_the_width() {
+        let text = render_width(TABLE, &theme(), 40);
+        let lines = plain(&text);
+        for l in &lines {
+            assert!(fmt::width(l) <= 40, "{l:?} in {lines:?}");
+        }
+        // The long reason wraps under its own column.
+        let reason_rows: Vec<&String> = lines.iter().filter(|l| l.contains("│")).collect();
+        assert!(reason_rows.len() > 3, "{lines:?}");
+        assert!(lines.iter().any(|l| l.contains("approved")), "{lines:?}");
+        // Too narrow for any grid: header: value lines.
+        let text = render_width(TABLE, &theme(), 12);
+        let lines = plain(&text);
+        assert!(
+            lines.contains(&"Check: Code-Review".to_owned()),
+            "{lines:?}"
+        );
+        assert!(lines.contains(&"Score: 3".to_owned()), "{lines:?}");
+    }
+
+    #[test]
+    fn fit_columns_keeps_narrow_columns_and_fills_the_room() {
+        assert_eq!(fit_columns(&[5, 40, 3], 30), vec![5, 22, 3]);
+        let w = fit_columns(&[50, 50, 50], 31);
+        assert_eq!(w.iter().sum::<usize>(), 31);
+        assert_eq!(wrap_cell("a bb ccc", 4), ["a bb", "ccc"]);
+        assert_eq!(wrap_cell("abcdefgh", 3), ["abc", "def", "gh"]);
+        assert_eq!(wrap_cell("", 3), [""]);
     }
 
     #[test]
@@ -770,7 +1088,7 @@ mod tests {
     #[test]
     fn blockquotes_and_rules() {
         let text = render("> quoted\n> more\n\n---\n\nafter", &theme());
-        assert_eq!(plain(&text), ["│ quoted more", "", RULE, "", "after"]);
+        assert_eq!(plain(&text), ["│ quoted", "│ more", "", RULE, "", "after"]);
     }
 
     #[test]

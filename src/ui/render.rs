@@ -14,7 +14,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
 
-use crate::forward::stats::DEFAULT_OUTCOMES;
+use crate::forward::upstream::DEFAULT_OUTCOMES;
 use crate::forward::{ForwardHealth, Outcome, Role, UpstreamSnapshot, UpstreamState};
 use crate::hub::Hub;
 use crate::model::store::{KeyId, KeyState, Peer, Transition};
@@ -44,6 +44,7 @@ pub const PASS: &str = "✓";
 impl App {
     /// Draws the whole screen.
     pub fn render(&mut self, frame: &mut Frame, hub: &Hub, now_ms: u64) {
+        let now_ms = self.now(now_ms);
         draw(frame, self, hub, now_ms);
     }
 }
@@ -96,6 +97,25 @@ struct DetailsData {
     peer: Option<Arc<Peer>>,
     names: (Arc<str>, Arc<str>, Arc<str>),
     key: KeyState,
+    /// For a fixed alert: the key's alert just before it (failing), as
+    /// `(seq, at_ms, details)`, when still in the history ring.
+    failing_before: Option<(u64, u64, Arc<str>)>,
+}
+
+/// How far back Details looks for the alert a fix replaced: bounded so a
+/// frame never walks a whole large history under the lock.
+const FAILING_BEFORE_SCAN: usize = 50_000;
+
+/// The key's alert before `seq` in the history ring (within the scan bound).
+fn alert_before(s: &Store, key: KeyId, seq: u64) -> Option<(u64, u64, Arc<str>)> {
+    let h = s.history();
+    let first = h.front()?.seq;
+    let idx = usize::try_from(seq.checked_sub(first)?).ok()?.min(h.len());
+    h.range(..idx)
+        .rev()
+        .take(FAILING_BEFORE_SCAN)
+        .find(|e| e.key == key)
+        .map(|e| (e.seq, e.at_ms, e.details.clone()))
 }
 
 fn details_data(s: &Store, id: DetailsId, key_hint: Option<KeyId>) -> Option<DetailsData> {
@@ -125,6 +145,11 @@ fn details_data(s: &Store, id: DetailsId, key_hint: Option<KeyId>) -> Option<Det
             peer: e.peer.clone(),
             names,
             key: k,
+            failing_before: if e.change == Change::Fixed {
+                alert_before(s, key, e.seq)
+            } else {
+                None
+            },
         },
         None => DetailsData {
             seq: None,
@@ -133,6 +158,11 @@ fn details_data(s: &Store, id: DetailsId, key_hint: Option<KeyId>) -> Option<Det
             pass: k.pass,
             change: k.change,
             details: k.details.clone(),
+            failing_before: if k.change == Change::Fixed {
+                alert_before(s, key, k.last_seq)
+            } else {
+                None
+            },
             peer: k.peer.clone(),
             names,
             key: k,
@@ -173,7 +203,7 @@ fn layout(area: Rect, app: &App, notices: u16) -> Areas {
         Constraint::Length(footer_h),
     ])
     .areas(area);
-    let left_w = (area.width * 24 / 100).clamp(24, 44);
+    let left_w = left_width(app, area.width);
     let [left, right] =
         Layout::horizontal([Constraint::Length(left_w), Constraint::Fill(1)]).areas(main);
     let policies_h = (app.lists.policies.len() as u16 + 2).clamp(5, (left.height / 3).max(5));
@@ -200,22 +230,99 @@ fn layout(area: Rect, app: &App, notices: u16) -> Areas {
     } else {
         Pane::Transitions
     };
+    let mut panes = [
+        (Pane::Orgs, orgs),
+        (Pane::Repos, repos),
+        (Pane::Policies, policies),
+        (Pane::Alerts, alerts),
+        (Pane::Details, details),
+        (last_pane, last),
+    ];
+    // `z`: the focused pane alone takes the whole place of the panes.
+    if app.zoom {
+        for (pane, rect) in &mut panes {
+            *rect = if *pane == app.focus {
+                main
+            } else {
+                Rect::default()
+            };
+        }
+    }
     Areas {
         notices: notices_a,
         header,
-        panes: [
-            (Pane::Orgs, orgs),
-            (Pane::Repos, repos),
-            (Pane::Policies, policies),
-            (Pane::Alerts, alerts),
-            (Pane::Details, details),
-            (last_pane, last),
-        ],
+        panes,
         status,
         footer,
         forward_wide,
         transitions_width: transitions.width,
     }
+}
+
+/// The display name of a group row: for repos `org/repo` unless the view
+/// is narrowed to one org (then the org would repeat on every row).
+fn group_name(app: &App, pane: Pane, id: u32, show_org: bool) -> (String, Option<String>) {
+    match pane {
+        Pane::Orgs => (sanitize::line(app.lists.org_name(id)).into_owned(), None),
+        Pane::Repos if show_org => (
+            sanitize::line(app.lists.org_name(app.lists.repo_org(id).unwrap_or(0))).into_owned(),
+            Some(sanitize::line(app.lists.repo_name(id)).into_owned()),
+        ),
+        Pane::Repos => (sanitize::line(app.lists.repo_name(id)).into_owned(), None),
+        _ => (sanitize::line(app.lists.policy_name(id)).into_owned(), None),
+    }
+}
+
+/// Rows looked at to size the left column: enough for any screen, and a
+/// bound on the work per frame however many repos there are.
+const LEFT_SAMPLE: usize = 200;
+
+/// The left column's width: what its names and counts need (borders, the
+/// mark and symbol, a gap), within [24, 28% of the screen] so that the
+/// Alerts pane keeps most of a narrow terminal.
+fn left_width(app: &App, width: u16) -> u16 {
+    let show_org = app.narrowing().org.is_none();
+    let mut need = 0;
+    for (pane, rows) in [
+        (Pane::Orgs, &app.lists.orgs),
+        (Pane::Repos, &app.lists.repos),
+        (Pane::Policies, &app.lists.policies),
+    ] {
+        for r in rows.iter().take(LEFT_SAMPLE) {
+            let (a, b) = group_name(app, pane, r.id, show_org);
+            let name = fmt::width(&a) + b.map_or(0, |b| 1 + fmt::width(&b));
+            let count =
+                thousands(r.tally.failing.into()).len() + 1 + thousands(r.tally.total.into()).len();
+            need = need.max(name + count);
+        }
+    }
+    // Borders 2, mark 1, symbol and space 2, gap before the count 1.
+    let need = (need + 6) as u16;
+    let max = (width * 28 / 100).max(24);
+    need.clamp(24, max)
+}
+
+/// A list's position in its block's bottom border when it does not fit:
+/// `↑ 21–40 of 42 ↓`, the arrows saying on which side there is more.
+fn scroll_title(first: usize, shown: usize, len: usize, t: &Theme) -> Option<Line<'static>> {
+    if len <= shown || shown == 0 {
+        return None;
+    }
+    let last = (first + shown).min(len);
+    let up = if first > 0 { "↑ " } else { "" };
+    let down = if last < len { " ↓" } else { "" };
+    Some(
+        Line::styled(
+            format!(
+                " {up}{}–{} of {}{down} ",
+                thousands(first as u64 + 1),
+                thousands(last as u64),
+                thousands(len as u64)
+            ),
+            t.dim,
+        )
+        .right_aligned(),
+    )
 }
 
 /// Inside the borders, minus `header` rows.
@@ -266,7 +373,9 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
     let policies_w = group_rows(app, Pane::Policies);
 
     let alerts_rows = rows_area(pane_area(Pane::Alerts), 1);
-    let ah = alerts_rows.height as usize;
+    // At least one row even when another pane is zoomed: the selection
+    // still feeds Details.
+    let ah = (alerts_rows.height as usize).max(1);
     let mut alerts_first = 0;
     let mut alerts_sel = None;
     let mut event_seqs: Vec<u64> = Vec::new();
@@ -296,15 +405,17 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
     }
 
     let trans_rows_area = rows_area(pane_area(Pane::Transitions), 0);
-    let th = trans_rows_area.height as usize;
+    let th = (trans_rows_area.height as usize).max(1);
     let mut trans_first = 0;
     let mut trans_sel = None;
     let mut trans_items: Vec<Transition> = Vec::new();
     let mut trans_details: Option<(DetailsId, KeyId)> = None;
+    let trans_len;
     {
         let list = app.index.transitions();
         let t = Transitions(list);
         let upto = app.upto(&t);
+        trans_len = upto;
         if let Some((top, sel)) = app.sel_transitions.window(&t, upto, th) {
             trans_first = top;
             trans_sel = Some(sel - top);
@@ -389,7 +500,21 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
         AlertsView::Events => &events,
         AlertsView::Latest => &latest,
     };
-    draw_alerts(frame, app, t, alerts_area, alerts, alerts_sel, now_ms);
+    let alerts_len = match app.view {
+        AlertsView::Events => app.upto(&app.index),
+        AlertsView::Latest => app.lists.latest.len(),
+    };
+    let alerts_scroll = scroll_title(alerts_first, ah, alerts_len, t);
+    draw_alerts(
+        frame,
+        app,
+        t,
+        alerts_area,
+        alerts,
+        alerts_sel,
+        alerts_scroll,
+        now_ms,
+    );
     app.geometry.push(PaneGeom {
         pane: Pane::Alerts,
         area: alerts_area,
@@ -408,7 +533,17 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
         });
     } else {
         let trans_area = pane_area(Pane::Transitions);
-        draw_transitions(frame, app, t, trans_area, &trans, trans_sel, recent, now_ms);
+        let trans_scroll = scroll_title(trans_first, th, trans_len, t);
+        draw_transitions(
+            frame,
+            app,
+            t,
+            trans_area,
+            &trans,
+            (trans_sel, trans_scroll),
+            recent,
+            now_ms,
+        );
         app.geometry.push(PaneGeom {
             pane: Pane::Transitions,
             area: trans_area,
@@ -428,16 +563,38 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
         });
     }
 
-    frame.render_widget(
-        Paragraph::new(status_line(app, t, areas.status.width)),
-        areas.status,
-    );
+    let status = status_line(app, t, areas.status.width);
+    // Where `refused N` is, for a click to open the refusals view.
+    app.refused_at = None;
+    let mut x = 0;
+    for span in &status.spans {
+        let w = span.width() as u16;
+        if span.content.starts_with("refused ") {
+            app.refused_at = Some(Rect {
+                x: areas.status.x + x,
+                width: w.min(areas.status.width.saturating_sub(x)),
+                ..areas.status
+            });
+        }
+        x = x.saturating_add(w);
+    }
+    frame.render_widget(Paragraph::new(status), areas.status);
     match &app.prompt {
         Some(_) => draw_prompt(frame, app, t, areas.footer),
         None => frame.render_widget(
-            Paragraph::new(hint_line(app.mode(), app.focus, t, areas.footer.width)),
+            Paragraph::new(hint_line(
+                app.mode(),
+                app.focus,
+                app.info.live,
+                t,
+                areas.footer.width,
+            )),
             areas.footer,
         ),
+    }
+    if let Some(scroll) = app.refusals {
+        let max = super::refusals::draw(frame, t, area, hub, now_ms, scroll);
+        app.refusals = Some(scroll.min(max));
     }
     if let Some(scroll) = app.help {
         let max = help::draw(frame, t, area, scroll);
@@ -617,7 +774,7 @@ fn status_line(app: &App, t: &Theme, width: u16) -> Line<'static> {
 }
 
 /// Forwarding health for the status bar, e.g. `fwd 1/2 up, 1 down ·
-/// queued 52 · dropped 0 · failed 3` (queued counts those in flight too);
+/// queued 52 · in flight 4 · dropped 0 · failed 3` (the panel's numbers);
 /// `short` keeps only what needs attention: `fwd 1/2 up, 1 down · failed 3`;
 /// both add `· holding N senders` while backpressure holds answers.
 pub fn forward_health_text(h: &ForwardHealth, short: bool) -> String {
@@ -629,7 +786,11 @@ pub fn forward_health_text(h: &ForwardHealth, short: bool) -> String {
         s.push_str(&format!(", {} connecting", h.connecting));
     }
     if !short {
-        s.push_str(&format!(" · queued {}", thousands(h.queued + h.in_flight)));
+        // As the panel says it: waiting in the queue, and being sent.
+        s.push_str(&format!(" · queued {}", thousands(h.queued)));
+        if h.in_flight > 0 {
+            s.push_str(&format!(" · in flight {}", thousands(h.in_flight)));
+        }
     }
     for (label, n) in [("dropped", h.dropped), ("failed", h.failed)] {
         if n > 0 || !short {
@@ -641,6 +802,38 @@ pub fn forward_health_text(h: &ForwardHealth, short: bool) -> String {
         s.push_str(&format!(" · holding {} senders", thousands(h.holding)));
     }
     s
+}
+
+/// The durable state for the status bar, and whether it needs attention:
+/// `state ✓ restored 1,234 keys as of 2026-11-30 09:20Z`, or the cause when
+/// it is not durable, or how many alerts it lost. `short` keeps `state ✓`.
+pub fn state_text(s: &crate::state::StateStats, short: bool) -> (String, bool) {
+    if let Some(e) = s.last_error() {
+        return (sanitize::line(&e).into_owned(), true);
+    }
+    if s.lost() > 0 {
+        return (format!("state: {} lost", thousands(s.lost())), true);
+    }
+    let r = &s.restored;
+    match r.last_ms {
+        Some(t) if !short && r.keys > 0 => {
+            let at = crate::record::format_time(t);
+            // 2026-11-30T09:20:00.000Z → 2026-11-30 09:20Z
+            let at = format!(
+                "{} {}Z",
+                &at[..10.min(at.len())],
+                at.get(11..16).unwrap_or("")
+            );
+            (
+                format!(
+                    "state ✓ restored {} as of {at}",
+                    plural(r.keys, "key", "keys")
+                ),
+                false,
+            )
+        }
+        _ => ("state ✓".to_owned(), false),
+    }
 }
 
 /// True when forwarding needs attention: an upstream down, or alerts
@@ -688,7 +881,8 @@ fn status_spans(app: &App, t: &Theme, sq: Squeeze) -> Vec<Span<'static>> {
             base,
         ));
     }
-    if st.refused > 0 || !sq.no_zero_refused {
+    // A recording has no refusals to count: `open` does not listen.
+    if app.info.live && (st.refused > 0 || !sq.no_zero_refused) {
         spans.push(sep());
         // The main reason too, when there is room: a sink refusing every
         // call tells why at a glance (e.g. `wrong_audience`).
@@ -737,6 +931,11 @@ fn status_spans(app: &App, t: &Theme, sq: Squeeze) -> Vec<Span<'static>> {
             ));
         }
     }
+    if let Some(s) = &app.info.state {
+        spans.push(sep());
+        let (text, bad) = state_text(s, sq.short_forward);
+        spans.push(Span::styled(text, if bad { warn } else { base }));
+    }
     if let Some(n) = app.new_since_pause() {
         spans.push(sep());
         spans.push(Span::styled(
@@ -747,10 +946,10 @@ fn status_spans(app: &App, t: &Theme, sq: Squeeze) -> Vec<Span<'static>> {
     spans
 }
 
-fn hint_line(mode: Mode, focus: Pane, t: &Theme, width: u16) -> Line<'static> {
+fn hint_line(mode: Mode, focus: Pane, live: bool, t: &Theme, width: u16) -> Line<'static> {
     let mut spans = vec![Span::raw(" ")];
     let mut used = 1;
-    for (key, hint) in keymap::hints(mode, focus) {
+    for (key, hint) in keymap::hints_for(mode, focus, live) {
         let w = Span::raw(key.as_str()).width() + 1 + hint.len() + 2;
         if used + w > width as usize {
             break;
@@ -868,22 +1067,28 @@ fn draw_groups(
         .collect();
     let count_w = counts.iter().map(|c| c.len()).max().unwrap_or(0) as u16;
     let show_org = pane == Pane::Repos && narrow.org.is_none();
+    // Inner width less the mark, the symbol and its space, the gap.
+    let name_w = (area.width as usize).saturating_sub(2 + 3 + 1 + count_w as usize);
+    let block = match scroll_title(offset, h, rows.len(), t) {
+        Some(s) => block.title_bottom(s),
+        None => block,
+    };
     let table_rows: Vec<Row> = visible
         .iter()
         .zip(counts)
         .map(|(r, count)| {
             let fails = r.tally.failing > 0;
-            let name = match pane {
-                Pane::Orgs => sanitize::line(app.lists.org_name(r.id)).into_owned(),
-                Pane::Repos if show_org => format!(
-                    "{}/{}",
-                    sanitize::line(app.lists.org_name(app.lists.repo_org(r.id).unwrap_or(0))),
-                    sanitize::line(app.lists.repo_name(r.id))
-                ),
-                Pane::Repos => sanitize::line(app.lists.repo_name(r.id)).into_owned(),
-                _ => sanitize::line(app.lists.policy_name(r.id)).into_owned(),
+            let name = match group_name(app, pane, r.id, show_org) {
+                (org, Some(repo)) => fmt::org_repo_fit(&org, &repo, name_w),
+                (name, None) => fmt::ellipsize(&name, name_w),
             };
-            let mark = if narrowed == Some(r.id) { "▸" } else { " " };
+            // Only the mark itself is styled: a styled blank would paint a
+            // block on every row in themes with a background there.
+            let mark = if narrowed == Some(r.id) {
+                Span::styled("▸", t.title_focused)
+            } else {
+                Span::raw(" ")
+            };
             let (sym, sym_style, name_style) = if fails {
                 (FAIL, t.fail, t.fail)
             } else {
@@ -897,7 +1102,7 @@ fn draw_groups(
             .right_aligned();
             Row::new(vec![
                 Cell::from(Line::from(vec![
-                    Span::styled(mark, t.title_focused),
+                    mark,
                     Span::styled(format!("{sym} "), sym_style),
                     Span::styled(name, name_style),
                 ])),
@@ -951,12 +1156,14 @@ fn summary(details: &str) -> String {
 /// The row style, and a function giving a cell's own style: none while the
 /// row flashes, so the whole row shows the flash.
 fn row_styles(flash: bool, pass: bool, t: &Theme) -> (Style, impl Fn(Style) -> Style) {
+    // The row style spans the gaps between columns too: no underline there
+    // (the status cell keeps the theme's full fail style).
     let row = if flash {
         t.flash
     } else if pass {
         t.text
     } else {
-        t.fail
+        t.fail.remove_modifier(Modifier::UNDERLINED)
     };
     (row, move |s: Style| if flash { Style::new() } else { s })
 }
@@ -978,6 +1185,32 @@ fn change_span(change: Change, t: &Theme) -> Span<'static> {
     }
 }
 
+/// `org/repo · policy` in `max` columns: the policy is cut first (keeping
+/// a few columns of it), then org/repo as [`fmt::org_repo_fit`] cuts it.
+fn names_fit(org: &str, repo: &str, policy: &str, max: usize) -> String {
+    let (org, repo, policy) = (
+        sanitize::line(org),
+        sanitize::line(repo),
+        sanitize::line(policy),
+    );
+    let names = fmt::width(&org) + 1 + fmt::width(&repo);
+    const SEP: usize = 3;
+    const POLICY_KEPT: usize = 6;
+    if names + SEP + POLICY_KEPT.min(fmt::width(&policy)) <= max {
+        let rest = max - names - SEP;
+        return format!("{org}/{repo} · {}", fmt::ellipsize(&policy, rest));
+    }
+    let names_max = max.saturating_sub(SEP + POLICY_KEPT);
+    if names_max >= 8 {
+        return format!(
+            "{} · {}",
+            fmt::org_repo_fit(&org, &repo, names_max),
+            fmt::ellipsize(&policy, POLICY_KEPT)
+        );
+    }
+    fmt::org_repo_fit(&org, &repo, max)
+}
+
 fn org_repo(org: &str, repo: &str) -> String {
     format!("{}/{}", sanitize::line(org), sanitize::line(repo))
 }
@@ -991,8 +1224,10 @@ fn highlight(t: &Theme, selected_row_flashes: bool) -> Style {
     }
 }
 
-fn flashing(change: Change, at_ms: u64, now_ms: u64) -> bool {
-    change.is_transition() && at_ms <= now_ms && now_ms - at_ms < FLASH_MS
+/// Whether a row flashes: a transition in its first moments, live only (a
+/// recording's "now" is its last alert, which would flash for ever).
+fn flashing(app: &App, change: Change, at_ms: u64, now_ms: u64) -> bool {
+    app.info.live && change.is_transition() && at_ms <= now_ms && now_ms - at_ms < FLASH_MS
 }
 
 fn empty_alerts_message(app: &App) -> Vec<Line<'static>> {
@@ -1076,23 +1311,34 @@ fn alerts_title(app: &App, t: &Theme) -> Vec<Span<'static>> {
 
 /// Widths of the org/repo and policy columns: what the visible rows need,
 /// squeezed when `avail` (the width left by the fixed columns) is short.
-/// The details column gets the rest, or is left out (`false`) when less
-/// than [`MIN_SUMMARY`] would remain for it.
+/// What gives way first: the policy (down to [`POLICY_MIN`]), then org/repo
+/// (down to [`ORG_REPO_MIN`]) so that the details column appears as soon as
+/// [`MIN_SUMMARY`] fits; only then is details left out (`false`) and the
+/// names share the whole width.
 fn name_widths(avail: usize, rows: &[AlertRow]) -> (u16, u16, bool) {
     let org_w = rows
         .iter()
-        .map(|r| Span::raw(org_repo(&r.org, &r.repo)).width())
+        .map(|r| fmt::width(&r.org) + 1 + fmt::width(&r.repo))
         .max()
         .unwrap_or(0)
         .clamp(8, 48);
     let pol_w = rows
         .iter()
-        .map(|r| Span::raw(sanitize::line(&r.policy)).width())
+        .map(|r| fmt::width(&r.policy))
         .max()
         .unwrap_or(0)
         .clamp(6, 28);
-    if org_w + pol_w + 1 + MIN_SUMMARY <= avail {
+    let room = avail.saturating_sub(1 + MIN_SUMMARY);
+    if org_w + pol_w <= room {
         return (org_w as u16, pol_w as u16, true);
+    }
+    let pol_min = pol_w.min(POLICY_MIN);
+    if org_w + pol_min <= room {
+        return (org_w as u16, (room - org_w) as u16, true);
+    }
+    let org_min = org_w.min(ORG_REPO_MIN);
+    if org_min + pol_min <= room {
+        return ((room - pol_min) as u16, pol_min as u16, true);
     }
     // No details column (and its spacing): the names share `avail + 1`.
     let total = avail + 1;
@@ -1103,6 +1349,11 @@ fn name_widths(avail: usize, rows: &[AlertRow]) -> (u16, u16, bool) {
     let org = (total.saturating_sub(1) * org_w / (org_w + pol_w)).min(org_w);
     (org as u16, total.saturating_sub(org + 1) as u16, false)
 }
+
+/// The policy column gives way down to this before anything else does.
+const POLICY_MIN: usize = 13;
+/// Then org/repo, down to this.
+const ORG_REPO_MIN: usize = 22;
 
 /// The narrowest details column worth showing.
 const MIN_SUMMARY: usize = 16;
@@ -1150,12 +1401,15 @@ impl Column {
     }
 
     /// Its width: fixed, or for the names the one [`name_widths`] gives.
-    fn width(self, org_w: u16, pol_w: u16) -> u16 {
+    /// `compact` (a narrow pane) shortens the change word.
+    fn width(self, org_w: u16, pol_w: u16, compact: bool) -> u16 {
         match self {
             Column::Time => 8,
+            Column::Status if compact => 1,
             Column::Status => 6,
             Column::OrgRepo => org_w,
             Column::Policy => pol_w,
+            Column::Change if compact => 6,
             Column::Change => 9,
             Column::Since => 5,
             Column::Seen => 6,
@@ -1168,16 +1422,37 @@ impl Column {
         r: &AlertRow,
         t: &Theme,
         now_ms: u64,
+        (org_w, pol_w, compact): (u16, u16, bool),
         st: &impl Fn(Style) -> Style,
     ) -> Cell<'static> {
         match self {
             Column::Time => Cell::from(Span::styled(clock(r.at_ms), st(t.dim))),
+            Column::Status if compact => {
+                let (sym, style) = if r.pass {
+                    (PASS, t.pass)
+                } else {
+                    (FAIL, t.fail)
+                };
+                Cell::from(Span::styled(sym, st(style)))
+            }
             Column::Status => status_cell(r.pass, t, st),
-            Column::OrgRepo => Cell::from(org_repo(&r.org, &r.repo)),
-            Column::Policy => Cell::from(sanitize::line(&r.policy).into_owned()),
+            Column::OrgRepo => Cell::from(fmt::org_repo_fit(
+                &sanitize::line(&r.org),
+                &sanitize::line(&r.repo),
+                org_w.into(),
+            )),
+            Column::Policy => Cell::from(fmt::ellipsize(&sanitize::line(&r.policy), pol_w.into())),
             Column::Change => {
                 let change = change_span(r.change, t);
-                Cell::from(Span::styled(change.content, st(change.style)))
+                let text = if compact {
+                    match r.change {
+                        Change::Regressed => "regr.".into(),
+                        c => change_span(c, t).content,
+                    }
+                } else {
+                    change.content
+                };
+                Cell::from(Span::styled(text, st(change.style)))
             }
             Column::Since => Cell::from(Span::styled(ago(now_ms, r.last_change_ms), st(t.dim))),
             Column::Seen => Cell::from(Span::styled(format!("{}×", thousands(r.count)), st(t.dim))),
@@ -1187,6 +1462,7 @@ impl Column {
 
 /// The Alerts pane in the current view: `rows` are the visible window's
 /// only, `sel` the selected one among them.
+#[allow(clippy::too_many_arguments)]
 fn draw_alerts(
     frame: &mut Frame,
     app: &App,
@@ -1194,9 +1470,13 @@ fn draw_alerts(
     area: Rect,
     rows: &[AlertRow],
     sel: Option<usize>,
+    scroll: Option<Line<'static>>,
     now_ms: u64,
 ) {
-    let block = pane_block(app, t, Pane::Alerts, alerts_title(app, t));
+    let mut block = pane_block(app, t, Pane::Alerts, alerts_title(app, t));
+    if let Some(s) = scroll {
+        block = block.title_bottom(s);
+    }
     if rows.is_empty() {
         frame.render_widget(Paragraph::new(empty_alerts_message(app)).block(block), area);
         return;
@@ -1207,22 +1487,42 @@ fn draw_alerts(
         AlertsView::Latest => (&LATEST_COLUMNS, |r| r.last_change_ms),
     };
     // The fixed columns, each with the space after it.
-    let fixed: usize = columns.iter().map(|c| c.width(0, 0) as usize + 1).sum();
     let inner = Block::bordered().inner(area).width as usize;
-    let (org_w, pol_w, with_summary) = name_widths(inner.saturating_sub(fixed), rows);
-    let titles = columns.iter().map(|c| c.title());
+    let fixed_of = |compact| -> usize {
+        columns
+            .iter()
+            .map(|c| c.width(0, 0, compact) as usize + 1)
+            .sum()
+    };
+    // Narrow: the short change word leaves the names a little more room.
+    let compact = inner < fixed_of(false) + 44;
+    let fixed = fixed_of(compact);
+    let avail = inner.saturating_sub(fixed);
+    let (org_w, pol_w, with_summary) = name_widths(avail, rows);
+    let summary_w = avail.saturating_sub(org_w as usize + pol_w as usize + 1);
+    let titles = columns.iter().map(|c| match c {
+        // One column: the symbol alone says pass or fail.
+        Column::Status if compact => "",
+        c => c.title(),
+    });
     let header = Row::new(titles.chain(with_summary.then_some("details"))).style(t.dim);
     let table_rows = rows.iter().map(|r| {
-        let (style, st) = row_styles(flashing(r.change, changed_at(r), now_ms), r.pass, t);
-        let mut cells: Vec<Cell> = columns.iter().map(|c| c.cell(r, t, now_ms, &st)).collect();
+        let (style, st) = row_styles(flashing(app, r.change, changed_at(r), now_ms), r.pass, t);
+        let mut cells: Vec<Cell> = columns
+            .iter()
+            .map(|c| c.cell(r, t, now_ms, (org_w, pol_w, compact), &st))
+            .collect();
         if with_summary {
-            cells.push(Cell::from(Span::styled(summary(&r.details), st(t.dim))));
+            cells.push(Cell::from(Span::styled(
+                fmt::ellipsize(&summary(&r.details), summary_w),
+                st(t.dim),
+            )));
         }
         Row::new(cells).style(style)
     });
     let mut widths: Vec<Constraint> = columns
         .iter()
-        .map(|c| Constraint::Length(c.width(org_w, pol_w)))
+        .map(|c| Constraint::Length(c.width(org_w, pol_w, compact)))
         .collect();
     if with_summary {
         widths.push(Constraint::Fill(1));
@@ -1233,7 +1533,7 @@ fn draw_alerts(
         .row_highlight_style(highlight(
             t,
             sel.and_then(|i| rows.get(i))
-                .is_some_and(|r| flashing(r.change, changed_at(r), now_ms)),
+                .is_some_and(|r| flashing(app, r.change, changed_at(r), now_ms)),
         ));
     frame.render_stateful_widget(table, area, &mut TableState::default().with_selected(sel));
 }
@@ -1245,7 +1545,7 @@ fn draw_transitions(
     t: &Theme,
     area: Rect,
     rows: &[TransRow],
-    sel: Option<usize>,
+    (sel, scroll): (Option<usize>, Option<Line<'static>>),
     (regressed, fixed): (u64, u64),
     now_ms: u64,
 ) {
@@ -1267,7 +1567,10 @@ fn draw_transitions(
             Span::styled(" in 15m", t.title),
         ]
     };
-    let block = pane_block(app, t, Pane::Transitions, title);
+    let mut block = pane_block(app, t, Pane::Transitions, title);
+    if let Some(s) = scroll {
+        block = block.title_bottom(s);
+    }
     if rows.is_empty() {
         let msg = if app.paused_at.is_some() {
             " none before the pause"
@@ -1285,8 +1588,11 @@ fn draw_transitions(
         40.. => (true, false, false),
         _ => (false, false, true),
     };
+    let names_w = (area.width as usize).saturating_sub(
+        2 + usize::from(with_time) * 9 + if with_word { 12 } else { 2 } + usize::from(with_age) * 4,
+    );
     let table_rows = rows.iter().map(|(tr, o, r, p)| {
-        let flash = flashing(tr.change, tr.at_ms, now_ms);
+        let flash = flashing(app, tr.change, tr.at_ms, now_ms);
         let st = |s: Style| if flash { Style::new() } else { s };
         let (sym, word, style) = match tr.change {
             Change::Regressed => (FAIL, "regressed", st(t.regressed)),
@@ -1301,11 +1607,7 @@ fn draw_transitions(
         } else {
             Span::styled(sym, style)
         }));
-        cells.push(Cell::from(format!(
-            "{} · {}",
-            org_repo(o, r),
-            sanitize::line(p)
-        )));
+        cells.push(Cell::from(names_fit(o, r, p, names_w)));
         if with_age {
             cells.push(Cell::from(
                 Line::styled(ago(now_ms, tr.at_ms), st(t.dim)).right_aligned(),
@@ -1338,7 +1640,7 @@ fn draw_transitions(
             t,
             highlight_row
                 .and_then(|i| rows.get(i))
-                .is_some_and(|(tr, ..)| flashing(tr.change, tr.at_ms, now_ms)),
+                .is_some_and(|(tr, ..)| flashing(app, tr.change, tr.at_ms, now_ms)),
         ));
     frame.render_stateful_widget(
         table,
@@ -1488,20 +1790,33 @@ fn draw_details(
             t.dim,
         ));
     } else {
-        let cached = app
-            .md_cache
-            .as_ref()
-            .is_some_and(|c| Arc::ptr_eq(&c.details, &d.details) && c.theme == t.name);
-        if !cached {
-            app.md_cache = Some(MdCache {
-                details: d.details.clone(),
-                theme: t.name.clone(),
-                text: markdown::render(&d.details, t),
-            });
+        let width = Block::bordered().inner(area).width;
+        lines.extend(cached_markdown(app, &d.details, t, width).lines);
+    }
+    // A fix: what was failing until now, as GitHub's issue would still show.
+    if let Some((seq, at_ms, before)) = &d.failing_before {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(
+            format!(
+                "{FAIL} failing before, #{} at {} ({} ago):",
+                thousands(*seq),
+                clock(*at_ms),
+                ago(now_ms, *at_ms)
+            ),
+            t.fail,
+        ));
+        if before.trim().is_empty() {
+            lines.push(Line::styled("(no details were sent)", t.dim));
+        } else {
+            let width = Block::bordered().inner(area).width;
+            lines.extend(cached_markdown(app, before, t, width).lines);
         }
-        if let Some(c) = &app.md_cache {
-            lines.extend(c.text.lines.iter().cloned());
-        }
+    } else if d.change == Change::Fixed && d.seq.is_some() {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(
+            "(the failing alert before this fix has left the history ring)",
+            t.dim,
+        ));
     }
     let inner = Block::bordered().inner(area);
     let total: usize = lines
@@ -1531,6 +1846,30 @@ fn draw_details(
         .block(block);
     frame.render_widget(Clear, area);
     frame.render_widget(para, area);
+}
+
+/// `details` rendered for `width`, from the cache when it was rendered
+/// for the same text (same allocation), theme and width. The cache keeps
+/// the two texts Details may show at once.
+fn cached_markdown(app: &mut App, details: &Arc<str>, t: &Theme, width: u16) -> Text<'static> {
+    let hit = app
+        .md_cache
+        .iter()
+        .find(|c| Arc::ptr_eq(&c.details, details) && c.theme == t.name && c.width == width);
+    if let Some(c) = hit {
+        return c.text.clone();
+    }
+    let text = markdown::render_width(details, t, width.into());
+    if app.md_cache.len() >= 2 {
+        app.md_cache.remove(0);
+    }
+    app.md_cache.push(MdCache {
+        details: details.clone(),
+        theme: t.name.clone(),
+        width,
+        text: text.clone(),
+    });
+    text
 }
 
 /// How an alert's outcome upstream looks in Details.
@@ -1717,8 +2056,16 @@ fn upstream_card(s: &UpstreamSnapshot, width: usize, t: &Theme) -> Vec<Line<'sta
         vec![Span::styled(rate(s.rate), t.text)],
     ];
     if s.latency_p50.is_some() || s.latency_p99.is_some() {
-        segs.push(labeled("p50", fmt::latency(s.latency_p50), t.text, t));
-        segs.push(labeled("p99", fmt::latency(s.latency_p99), t.text, t));
+        // Not up: these answers are from before, not how it answers now.
+        let (style, stale) = if s.state == UpstreamState::Up {
+            (t.text, "")
+        } else {
+            (t.dim, " (stale)")
+        };
+        segs.push(labeled("p50", fmt::latency(s.latency_p50), style, t));
+        let mut p99 = labeled("p99", fmt::latency(s.latency_p99), style, t);
+        p99.push(Span::styled(stale, t.dim));
+        segs.push(p99);
     } else {
         let none = if s.delivered + s.failed > 0 {
             "no recent answers"
@@ -1814,7 +2161,13 @@ fn draw_forwarding(frame: &mut Frame, app: &mut App, t: &Theme, area: Rect) {
         );
         return;
     };
-    let snaps = fwd.snapshot();
+    // The sample the status bar shows too (taken at the last sync; before
+    // the first one, a fresh snapshot).
+    let snaps = if app.forward_snaps.is_empty() {
+        fwd.snapshot()
+    } else {
+        app.forward_snaps.clone()
+    };
     let n = snaps.len();
     let up = snaps
         .iter()
@@ -1825,8 +2178,8 @@ fn draw_forwarding(frame: &mut Frame, app: &mut App, t: &Theme, area: Rect) {
         .filter(|s| s.state == UpstreamState::Down)
         .count();
     let mode = match fwd.mode() {
-        crate::cli::ForwardMode::Tee => "tee",
-        crate::cli::ForwardMode::Proxy => "proxy",
+        crate::forward::ForwardMode::Tee => "tee",
+        crate::forward::ForwardMode::Proxy => "proxy",
     };
     let mut title = vec![Span::styled(format!("{mode} · {up}/{n} up"), t.title)];
     if down > 0 {

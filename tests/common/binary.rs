@@ -112,6 +112,17 @@ impl Headless {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        Headless::adopt(child)
+    }
+
+    /// The process id (to signal it, or to read its memory in /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// A headless sink spawned by the caller (with its own environment),
+    /// with stdout and stderr piped: returns once it is listening.
+    pub fn adopt(child: Child) -> Headless {
         // Owned by the guard at once: a panic below still stops the child.
         let mut h = Headless {
             child: Some(child),

@@ -67,3 +67,4 @@ pub fn alert(owner: &str, repo: &str, policy: &str, pass: bool, details: &str) -
     }
 }
 pub mod binary;
+pub mod rawh2;

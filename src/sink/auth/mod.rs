@@ -26,7 +26,6 @@ pub mod tokeninfo;
 
 use std::sync::Arc;
 
-use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use tonic::Status;
 use tonic::codegen::http::HeaderMap;
@@ -77,8 +76,7 @@ impl Denied {
 }
 
 /// How configured methods combine.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub enum Combine {
     /// One configured method must verify.
     #[default]

@@ -1,6 +1,6 @@
-//! Per-upstream bookkeeping: the queue, the counters, the per-alert outcome
-//! ring and the undelivered sets, all behind ONE mutex per upstream so that
-//! every snapshot balances:
+//! One upstream's queue and its state machine: the lanes, the counters, the
+//! per-alert outcome ring and the undelivered sets, all behind ONE mutex per
+//! upstream so that every snapshot balances:
 //!
 //! `accepted = delivered + failed + dropped + queued + in_flight`
 //!
@@ -9,7 +9,7 @@
 //! length of the queues themselves and `in_flight` the number of alerts a
 //! lane or a proxied call holds, so there is no second copy to drift.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,288 +21,20 @@ use tonic::Code;
 
 use crate::model::AlertRecord;
 
+pub use super::outcome::{DropReason, Outcome, Role, UpstreamState};
+pub use super::snapshot::UpstreamSnapshot;
+pub use super::undelivered::{MAX_RANGES, SeqRanges, Undelivered};
+
 /// Without any answer for this long while alerts wait, an upstream counts
 /// as stalled rather than behind, and senders are no longer held for it.
 pub const DEFAULT_STALL: Duration = Duration::from_secs(1);
 /// Per-alert outcomes kept per upstream (a ring indexed by seq).
 pub const DEFAULT_OUTCOMES: usize = 131_072;
-/// Distinct seq ranges kept per reason for the undelivered report; beyond
-/// this the seqs are only counted (`unlisted`).
-pub const MAX_RANGES: usize = 100_000;
 /// Latency percentiles cover the last 10–20 s.
 const LATENCY_WINDOW: Duration = Duration::from_secs(10);
 /// The delivery rate is measured over at least this long (snapshots a
 /// second apart, as from `--stats-interval 1`, each get a fresh rate).
 const RATE_WINDOW: Duration = Duration::from_millis(500);
-
-/// Connection state of an upstream, as last observed by a delivery attempt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UpstreamState {
-    /// Nothing answered yet (channels connect lazily, on the first alert).
-    Connecting,
-    /// The last attempt got an answer (any status) from the upstream.
-    Up,
-    /// The last attempt could not reach it (connect, TLS or stream error).
-    Down,
-}
-
-impl UpstreamState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UpstreamState::Connecting => "connecting",
-            UpstreamState::Up => "up",
-            UpstreamState::Down => "down",
-        }
-    }
-}
-
-/// How an upstream receives alerts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// Fed from the hub through its own bounded queue.
-    Tee,
-    /// The first upstream in proxy mode: each sender's call is passed on
-    /// directly and waits for the answer (no queue).
-    Proxy,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Tee => "tee",
-            Role::Proxy => "proxy",
-        }
-    }
-}
-
-/// Why an alert was not queued for an upstream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DropReason {
-    /// The upstream's queue was full.
-    QueueFull,
-    /// The forwarder fell behind the hub's broadcast queue.
-    Lagged,
-}
-
-/// What happened to one alert on one upstream.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
-    /// Waiting in the upstream's queue.
-    Queued,
-    /// Being sent; `attempts` failed attempts so far.
-    InFlight { attempts: u32 },
-    /// The upstream answered OK.
-    Delivered { attempts: u32, latency: Duration },
-    /// Given up: a permanent error, retries exhausted, or (proxy) the answer
-    /// passed back to the sender. `message` is raw upstream text: use
-    /// [`Outcome::describe`] (sanitized) to show it.
-    Failed {
-        code: Code,
-        message: Arc<str>,
-        attempts: u32,
-    },
-    /// Never sent.
-    Dropped(DropReason),
-}
-
-impl Outcome {
-    /// One line for display, safe for the terminal (upstream text is
-    /// sanitized), e.g. `delivered (1.2 ms)`, `failed: InvalidArgument: …`.
-    pub fn describe(&self) -> String {
-        match self {
-            Outcome::Queued => "queued".into(),
-            Outcome::InFlight { attempts: 0 } => "in flight".into(),
-            Outcome::InFlight { attempts } => {
-                format!("in flight (retrying, {attempts} failed attempts)")
-            }
-            Outcome::Delivered { attempts, latency } => {
-                let ms = latency.as_secs_f64() * 1000.0;
-                if *attempts > 1 {
-                    format!("delivered ({ms:.1} ms, attempt {attempts})")
-                } else {
-                    format!("delivered ({ms:.1} ms)")
-                }
-            }
-            Outcome::Failed {
-                code,
-                message,
-                attempts,
-            } => {
-                let msg = crate::sanitize::line(message);
-                let tries = if *attempts > 1 {
-                    format!(" after {attempts} attempts")
-                } else {
-                    String::new()
-                };
-                if msg.is_empty() {
-                    format!("failed{tries}: {code:?}")
-                } else {
-                    format!("failed{tries}: {code:?}: {msg}")
-                }
-            }
-            Outcome::Dropped(DropReason::QueueFull) => "dropped: queue full".into(),
-            Outcome::Dropped(DropReason::Lagged) => "dropped: forwarder fell behind".into(),
-        }
-    }
-
-    /// `queued`, `in_flight`, `delivered`, `failed` or `dropped`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Outcome::Queued => "queued",
-            Outcome::InFlight { .. } => "in_flight",
-            Outcome::Delivered { .. } => "delivered",
-            Outcome::Failed { .. } => "failed",
-            Outcome::Dropped(_) => "dropped",
-        }
-    }
-}
-
-/// A consistent view of one upstream, taken under its lock.
-#[derive(Clone, Debug)]
-pub struct UpstreamSnapshot {
-    /// The URL as normalized (`http://…` or `https://…`).
-    pub url: String,
-    pub role: Role,
-    pub state: UpstreamState,
-    /// How long the upstream has been in `state`.
-    pub state_for: Duration,
-    pub accepted: u64,
-    pub delivered: u64,
-    pub failed: u64,
-    pub dropped: u64,
-    pub queued: u64,
-    pub in_flight: u64,
-    /// Attempts that were retried (not alerts: one alert may retry often).
-    pub retries: u64,
-    pub queue_capacity: usize,
-    /// Deliveries per second, recently.
-    pub rate: f64,
-    /// Upstream answer latency of recent attempts that got an answer.
-    pub latency_p50: Option<Duration>,
-    pub latency_p99: Option<Duration>,
-    /// Latency over the whole run.
-    pub latency_p50_total: Option<Duration>,
-    pub latency_p99_total: Option<Duration>,
-    /// The last error, already sanitized for the terminal, and its age.
-    pub last_error: Option<String>,
-    pub last_error_age: Option<Duration>,
-    /// Sender answers held back while this upstream was behind
-    /// (`--forward-when-behind wait`), and how many of those a time bound
-    /// released (the hold limit, or the upstream stopped answering) rather
-    /// than room in the queue.
-    pub held: u64,
-    pub held_to_limit: u64,
-    /// Sender answers being held right now.
-    pub holding: u64,
-}
-
-impl UpstreamSnapshot {
-    /// The invariant: every accepted alert is in exactly one bucket.
-    pub fn balances(&self) -> bool {
-        self.accepted == self.delivered + self.failed + self.dropped + self.queued + self.in_flight
-    }
-
-    /// Alerts that did not (or not yet) reach the upstream.
-    pub fn undelivered(&self) -> u64 {
-        self.failed + self.dropped + self.queued + self.in_flight
-    }
-
-    /// The object used in `{"kind":"stats"}` lines.
-    pub fn to_json(&self) -> serde_json::Value {
-        let ms = |d: Option<Duration>| d.map(|d| (d.as_secs_f64() * 1e6).round() / 1e3);
-        serde_json::json!({
-            "upstream": self.url,
-            "role": self.role.as_str(),
-            "state": self.state.as_str(),
-            "accepted": self.accepted,
-            "delivered": self.delivered,
-            "failed": self.failed,
-            "dropped": self.dropped,
-            "queued": self.queued,
-            "in_flight": self.in_flight,
-            "retries": self.retries,
-            "rate": (self.rate * 10.0).round() / 10.0,
-            "latency_ms": {
-                "p50": ms(self.latency_p50),
-                "p99": ms(self.latency_p99),
-                "p50_total": ms(self.latency_p50_total),
-                "p99_total": ms(self.latency_p99_total),
-            },
-            "last_error": self.last_error,
-            "last_error_age_s": self.last_error_age.map(|d| d.as_secs()),
-            "held": self.held,
-            "held_to_limit": self.held_to_limit,
-            "holding": self.holding,
-        })
-    }
-}
-
-/// Seqs as inclusive ranges, bounded; seqs beyond the bound are counted.
-#[derive(Debug, Default, Clone)]
-pub struct SeqRanges {
-    ranges: BTreeMap<u64, u64>,
-    count: u64,
-    unlisted: u64,
-}
-
-impl SeqRanges {
-    pub fn insert_range(&mut self, first: u64, last: u64) {
-        if last < first {
-            return;
-        }
-        self.count += last - first + 1;
-        // Merge with a range ending right before `first` or overlapping it.
-        let mut start = first;
-        let mut end = last;
-        if let Some((&s, &e)) = self.ranges.range(..=first).next_back()
-            && e.saturating_add(1) >= first
-        {
-            start = s;
-            end = end.max(e);
-            self.ranges.remove(&s);
-        }
-        while let Some((&s, &e)) = self.ranges.range(start..).next() {
-            if s > end.saturating_add(1) {
-                break;
-            }
-            end = end.max(e);
-            self.ranges.remove(&s);
-        }
-        if self.ranges.len() >= MAX_RANGES && !self.ranges.contains_key(&start) {
-            // Keep the list bounded: the seqs are counted, not listed.
-            self.unlisted += end - start + 1;
-            return;
-        }
-        self.ranges.insert(start, end);
-    }
-
-    pub fn insert(&mut self, seq: u64) {
-        self.insert_range(seq, seq);
-    }
-
-    /// Number of seqs inserted (listed or not).
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
-    /// Seqs counted but not listed (the range list was full).
-    pub fn unlisted(&self) -> u64 {
-        self.unlisted
-    }
-
-    /// Inclusive `(first, last)` ranges in seq order.
-    pub fn ranges(&self) -> Vec<(u64, u64)> {
-        self.ranges.iter().map(|(&s, &e)| (s, e)).collect()
-    }
-
-    pub fn from_seqs(seqs: impl IntoIterator<Item = u64>) -> SeqRanges {
-        let mut r = SeqRanges::default();
-        for s in seqs {
-            r.insert(s);
-        }
-        r
-    }
-}
 
 /// A fixed ring of outcomes indexed by `seq % capacity`.
 struct OutcomeRing {
@@ -587,63 +319,6 @@ fn same_request(a: &AlertRecord, b: &AlertRecord) -> bool {
         && a.repo == b.repo
         && a.policy == b.policy
         && a.details == b.details
-}
-
-/// What was not delivered to one upstream, exactly, at the end of a run.
-#[derive(Clone, Debug, Default)]
-pub struct Undelivered {
-    pub url: String,
-    /// Never sent: the queue was full or the forwarder fell behind.
-    pub dropped: SeqRanges,
-    /// The upstream refused them or retries ran out.
-    pub failed: SeqRanges,
-    /// Still queued when the grace period ended (never sent).
-    pub queued: SeqRanges,
-    /// Being sent when the grace period ended: the upstream may or may not
-    /// have received them.
-    pub in_flight: SeqRanges,
-}
-
-impl Undelivered {
-    pub fn count(&self) -> u64 {
-        self.dropped.count() + self.failed.count() + self.queued.count() + self.in_flight.count()
-    }
-
-    /// `{"kind":"undelivered",…}` lines, one per non-empty reason, for the
-    /// record file: `{"kind":"undelivered","upstream":URL,"reason":"dropped",
-    /// "count":N,"ranges":[[first,last],…],"unlisted":0}` (inclusive ranges).
-    pub fn lines(&self) -> Vec<serde_json::Value> {
-        [
-            ("dropped", &self.dropped),
-            ("failed", &self.failed),
-            ("queued", &self.queued),
-            ("in_flight", &self.in_flight),
-        ]
-        .into_iter()
-        .filter(|(_, r)| r.count() > 0)
-        .map(|(reason, r)| {
-            serde_json::json!({
-                "kind": "undelivered",
-                "upstream": self.url,
-                "reason": reason,
-                "count": r.count(),
-                "ranges": r.ranges().into_iter().map(|(a, b)| [a, b]).collect::<Vec<_>>(),
-                "unlisted": r.unlisted(),
-            })
-        })
-        .collect()
-    }
-
-    /// Every listed seq (expands the ranges; for tests and small reports).
-    pub fn seqs(&self) -> Vec<u64> {
-        let mut all: Vec<u64> = [&self.dropped, &self.failed, &self.queued, &self.in_flight]
-            .into_iter()
-            .flat_map(|r| r.ranges())
-            .flat_map(|(a, b)| a..=b)
-            .collect();
-        all.sort_unstable();
-        all
-    }
 }
 
 impl Upstream {
@@ -994,6 +669,7 @@ impl Upstream {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl super::ForwardStats {
     /// Forwarding stats that show exactly the given snapshots, for tests and
     /// screenshots: nothing is sent and nothing changes afterwards.
@@ -1007,7 +683,7 @@ impl super::ForwardStats {
     /// `held_to_limit` and `holding`. The outcomes list sets
     /// per-alert outcomes `(seq, outcome)` for [`super::ForwardStats::outcomes`].
     pub fn for_display(
-        mode: crate::cli::ForwardMode,
+        mode: crate::forward::ForwardMode,
         upstreams: Vec<(UpstreamSnapshot, Vec<(u64, Outcome)>)>,
     ) -> super::ForwardStats {
         let now = Instant::now();

@@ -1,0 +1,514 @@
+//! The option layer: the command line and the YAML config file, merged into
+//! [`Settings`], and mapped onto the engines' own configuration types.
+//!
+//! Only the entry points (`main.rs`, `run.rs`, `commands.rs`) import this
+//! module; the engines (`sink/`, `hub`, `forward/`, `record`, `client/`) own
+//! their option types and defaults and are handed plain values
+//! (`engines.rs`).
+//!
+//! - `options.rs`: every option of the sink, declared once;
+//! - `values.rs`: how a value is spelled (numbers with `_`, durations with
+//!   units, rates, addresses), the same on the command line and in the file;
+//! - `engines.rs`: `Settings` → `SinkLimits`, `StoreLimits`, `ForwardConfig`.
+//!
+//! Keys mirror the long CLI options (`listen`, `demo-rate`, `forward`, …);
+//! the command line wins over the file, the file over the defaults. Unknown
+//! keys and bad values are errors naming the file, the line and the key.
+
+mod engines;
+mod options;
+pub mod values;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+pub use options::{FileConfig, RunArgs, Settings, default_config, keys, merge};
+pub use values::parse_listen;
+
+/// Larger files are refused before parsing: a config is a few KiB, and a
+/// path such as `/dev/zero` must not be read without end.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+/// Token files hold one line.
+pub const MAX_TOKEN_BYTES: u64 = 64 * 1024;
+/// Flow collections (`[`/`{`) nested deeper than this are refused before
+/// the YAML parser sees them (it is quadratic in the nesting depth); no
+/// option needs more than one level.
+const MAX_NESTING: usize = 16;
+
+const CONFIG_PREAMBLE: &str = "\
+# sinkwatch config file: <config dir>/sinkwatch/config.yaml, or --config FILE.
+# Keys mirror the long command-line options; the command line wins.
+# Unknown keys are errors. Whole numbers may group digits (250_000);
+# durations take units (10s, 500ms, 2m, 7d).
+";
+
+/// A config error: one line naming the file, the line and the key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads at most `limit` bytes of a file as text; errors name the file and
+/// say what it was meant to be.
+pub fn read_limited(path: &Path, what: &str, limit: u64) -> Result<String, ConfigError> {
+    let fail = |e: String| ConfigError(format!("{}: cannot read {what}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(e.to_string()))?;
+    if bytes.len() as u64 > limit {
+        return Err(fail(format!("larger than {limit} bytes")));
+    }
+    String::from_utf8(bytes).map_err(|_| fail("not UTF-8 text".into()))
+}
+
+/// Parses config text; `origin` names the file in errors.
+pub fn parse_file(text: &str, origin: &str) -> Result<FileConfig, ConfigError> {
+    let at = |line: usize, col: usize, msg: &str| {
+        // One line, whatever the file holds (a block scalar quoted in the
+        // message would otherwise break it).
+        ConfigError(format!(
+            "{origin}:{line}:{col}: {}",
+            crate::sanitize::line(msg)
+        ))
+    };
+    if text.trim().is_empty() {
+        return Ok(FileConfig::default());
+    }
+    if let Some((line, col)) = too_deep(text) {
+        return Err(at(
+            line,
+            col,
+            &format!("nested deeper than {MAX_NESTING} levels"),
+        ));
+    }
+    let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
+        let msg = strip_location(&e.to_string());
+        match e.location() {
+            Some(l) => at(l.line(), l.column(), &msg),
+            None => ConfigError(format!("{origin}: {}", crate::sanitize::line(&msg))),
+        }
+    })?;
+    let map = match value {
+        serde_yaml::Value::Null => return Ok(FileConfig::default()),
+        serde_yaml::Value::Mapping(m) => m,
+        _ => return Err(at(1, 1, "expected keys such as `listen: 127.0.0.1:50051`")),
+    };
+    let known = keys();
+    let mut file = FileConfig::default();
+    for (k, v) in map {
+        let key = match &k {
+            serde_yaml::Value::String(s) => s.clone(),
+            other => scalar_text(other).unwrap_or_default(),
+        };
+        let (line, col) = locate(text, &key);
+        if !known.contains(&key) {
+            let hint = crate::suggest::did_you_mean(&key, known.iter().map(String::as_str))
+                .map(|k| format!("; did you mean `{k}`?"))
+                .unwrap_or_default();
+            return Err(at(line, 1, &format!("unknown field `{key}`{hint}")));
+        }
+        let raw = match raw_values(&v) {
+            Ok(None) => continue, // `key:` or `key: ~` leaves the default
+            Ok(Some(raw)) => raw,
+            Err(e) => return Err(at(line, col, &format!("key `{key}`: {e}"))),
+        };
+        options::set_file_value(&mut file, &key, raw)
+            .map_err(|e| at(line, col, &format!("key `{key}`: {e}")))?;
+    }
+    Ok(file)
+}
+
+/// A value as the option parsers read it: a scalar is one text, a list of
+/// scalars several; `None` for null.
+fn raw_values(v: &serde_yaml::Value) -> Result<Option<Vec<String>>, String> {
+    match v {
+        serde_yaml::Value::Null => Ok(None),
+        serde_yaml::Value::Sequence(items) => items
+            .iter()
+            .map(|i| scalar_text(i).ok_or_else(|| "expected a list of values".to_owned()))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        serde_yaml::Value::Tagged(t) => raw_values(&t.value),
+        other => scalar_text(other)
+            .map(|s| Some(vec![s]))
+            .ok_or_else(|| "expected a value, not a mapping".to_owned()),
+    }
+}
+
+fn scalar_text(v: &serde_yaml::Value) -> Option<String> {
+    match v {
+        serde_yaml::Value::String(s) => Some(s.clone()),
+        serde_yaml::Value::Bool(b) => Some(b.to_string()),
+        serde_yaml::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Where a top-level key's value starts (line and column, from 1); the
+/// file's first line when the key cannot be found (e.g. a flow mapping).
+fn locate(text: &str, key: &str) -> (usize, usize) {
+    for (i, line) in text.lines().enumerate() {
+        let unquoted = line
+            .strip_prefix(key)
+            .or_else(|| line.strip_prefix(&format!("\"{key}\"")))
+            .or_else(|| line.strip_prefix(&format!("'{key}'")));
+        if let Some(rest) = unquoted {
+            let rest_trimmed = rest.trim_start();
+            if let Some(after) = rest_trimmed.strip_prefix(':') {
+                let value_at = line.len() - after.trim_start().len();
+                return (i + 1, value_at + 1);
+            }
+        }
+    }
+    (1, 1)
+}
+
+/// The first place where `[`/`{` nest deeper than [`MAX_NESTING`]
+/// (counting brackets inside quotes too: over-strict only for values no
+/// option takes).
+fn too_deep(text: &str) -> Option<(usize, usize)> {
+    let mut depth = 0usize;
+    for (i, line) in text.lines().enumerate() {
+        for (j, c) in line.chars().enumerate() {
+            match c {
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        return Some((i + 1, j + 1));
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+/// serde_yaml appends " at line L column C"; the location is printed first.
+fn strip_location(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+/// The default config path: `<config dir>/sinkwatch/config.yaml`.
+pub fn default_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("sinkwatch").join("config.yaml"))
+}
+
+/// Reads the file named by `--config`, or the default one when present.
+pub fn load(explicit: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>), ConfigError> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => match default_path() {
+            Some(p) if p.is_file() => p,
+            _ => return Ok((FileConfig::default(), None)),
+        },
+    };
+    let text = read_limited(&path, "config", MAX_CONFIG_BYTES)?;
+    let cfg = parse_file(&text, &path.display().to_string())?;
+    Ok((cfg, Some(path)))
+}
+
+/// The settings of a run: the config file (`--config`, or the default one)
+/// under the command line.
+pub fn settings(cli: &RunArgs) -> Result<Settings, ConfigError> {
+    let (file, path) = load(cli.config.as_deref())?;
+    merge(cli, file, path)
+}
+
+/// Reads a secret token from a file: its first line, trimmed. Errors name
+/// the file.
+pub fn read_token(path: &Path) -> Result<String, ConfigError> {
+    let text = read_limited(path, "token file", MAX_TOKEN_BYTES)?;
+    let token = text.lines().next().unwrap_or("").trim().to_owned();
+    if token.is_empty() {
+        return Err(ConfigError(format!(
+            "{}: token file is empty",
+            path.display()
+        )));
+    }
+    if !token.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+        return Err(ConfigError(format!(
+            "{}: token must be printable ASCII without spaces",
+            path.display()
+        )));
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forward::WhenBehind;
+    use std::time::Duration;
+
+    fn defaults() -> Settings {
+        merge(&RunArgs::default(), FileConfig::default(), None).unwrap()
+    }
+
+    #[test]
+    fn every_default_parses_within_its_range() {
+        options::check_defaults();
+    }
+
+    #[test]
+    fn the_default_config_parses_to_the_defaults() {
+        let file = parse_file(&default_config(), "default").unwrap();
+        let s = merge(&RunArgs::default(), file, None).unwrap();
+        // Settings holds no floats that are not round-trippable, so the
+        // debug forms agree field by field.
+        assert_eq!(format!("{s:?}"), format!("{:?}", defaults()));
+    }
+
+    #[test]
+    fn every_key_is_in_the_printed_config() {
+        let text = default_config();
+        for key in keys() {
+            assert!(
+                text.contains(&format!("\n{key}:")) || text.contains(&format!("\n# {key}:")),
+                "{key} missing from the printed config"
+            );
+        }
+    }
+
+    #[test]
+    fn forward_options_merge_and_check() {
+        let file = parse_file(
+            "forward-queue: 5\nforward-grace: 0\nforward-timeout: 0.5\nforward-when-behind: drop\n",
+            "f",
+        )
+        .unwrap();
+        let cli = RunArgs {
+            forward_retries: Some(0),
+            ..RunArgs::default()
+        };
+        let s = merge(&cli, file, None).unwrap();
+        assert_eq!(s.forward_queue, 5);
+        assert_eq!(s.forward_retries, 0);
+        assert_eq!(s.forward_grace, Duration::ZERO);
+        assert_eq!(s.forward_timeout, Duration::from_millis(500));
+        assert_eq!(s.forward_when_behind, WhenBehind::Drop);
+        let cli = RunArgs {
+            forward_when_behind: Some(WhenBehind::Wait),
+            ..RunArgs::default()
+        };
+        let file = parse_file("forward-when-behind: drop\n", "f").unwrap();
+        assert_eq!(
+            merge(&cli, file, None).unwrap().forward_when_behind,
+            WhenBehind::Wait,
+            "the command line wins"
+        );
+        let err = parse_file("\nforward-when-behind: block\n", "c.yaml").unwrap_err();
+        assert!(err.0.starts_with("c.yaml:2:"), "{err}");
+        assert!(parse_file("forward-timeout: 0\n", "f").is_err());
+        assert!(parse_file("forward-grace: -1\n", "f").is_err());
+        assert!(parse_file("forward-queue: 0\n", "f").is_err());
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key_with_a_suggestion() {
+        let err = parse_file("listen: 127.0.0.1:1\nhistroy: 5\n", "/etc/sw.yaml").unwrap_err();
+        assert!(err.0.starts_with("/etc/sw.yaml:2:1: "), "{err}");
+        assert!(err.0.contains("unknown field `histroy`"), "{err}");
+        assert!(err.0.contains("did you mean `history`?"), "{err}");
+        let err = parse_file("zzzzzz: 5\n", "f").unwrap_err();
+        assert!(!err.0.contains("did you mean"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_file_line_and_key() {
+        let err = parse_file("fps: 30\nhistory: -3\n", "c.yaml").unwrap_err();
+        assert!(err.0.starts_with("c.yaml:2:10: "), "{err}");
+        assert!(err.0.contains("`history`"), "{err}");
+
+        let err = parse_file("\nlisten: nowhere\n", "c.yaml").unwrap_err();
+        assert!(err.0.starts_with("c.yaml:2:"), "{err}");
+        assert!(
+            err.0.contains("listen") && err.0.contains("nowhere"),
+            "{err}"
+        );
+
+        let err = parse_file("forward-mode: mirror\n", "c.yaml").unwrap_err();
+        assert!(
+            err.0.contains("forward-mode") && err.0.contains("mirror"),
+            "{err}"
+        );
+
+        let err = parse_file("queue: 0\n", "c.yaml").unwrap_err();
+        assert!(err.0.contains("allowed 1 to"), "{err}");
+        let err = parse_file("fps: 1000\n", "c.yaml").unwrap_err();
+        assert!(err.0.contains("out of range: allowed 1 to 240"), "{err}");
+    }
+
+    /// What a first user writes (issue: "`forward:` as one string is
+    /// expected a sequence", "`forward-timeout: 10s` is expected f64",
+    /// "`history: 250,000` is expected u64").
+    #[test]
+    fn the_spellings_people_write_are_accepted() {
+        let file = parse_file(
+            "forward: http://127.0.0.1:7001\nforward-timeout: 10s\nhistory: 250,000\nqueue: 1_024\nstats-interval: 1m\nidle-timeout: 2\n",
+            "f",
+        )
+        .unwrap();
+        let s = merge(&RunArgs::default(), file, None).unwrap();
+        assert_eq!(s.forward, vec!["http://127.0.0.1:7001".to_string()]);
+        assert_eq!(s.forward_timeout, Duration::from_secs(10));
+        assert_eq!(s.history, 250_000);
+        assert_eq!(s.queue, 1024);
+        assert_eq!(s.stats_interval, Duration::from_secs(60));
+        assert_eq!(s.idle_timeout, Duration::from_secs(2));
+        let s = merge(
+            &RunArgs::default(),
+            parse_file("forward: [a:1, b:2]\n", "f").unwrap(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.forward.len(), 2);
+    }
+
+    #[test]
+    fn command_line_wins_over_the_file() {
+        let file = parse_file(
+            "listen: 127.0.0.1:7000\nhistory: 10\nforward: [\"a:1\"]\nno-tui: true\n",
+            "f",
+        )
+        .unwrap();
+        let cli = RunArgs {
+            listen: Some("127.0.0.1:8000".parse().unwrap()),
+            forward: Some(vec!["b:2".into()]),
+            ..RunArgs::default()
+        };
+        let s = merge(&cli, file, None).unwrap();
+        assert_eq!(s.listen.port(), 8000);
+        assert_eq!(s.history, 10, "the file fills what the CLI leaves out");
+        assert_eq!(s.forward, vec!["b:2".to_string()]);
+        assert!(
+            s.no_tui,
+            "a flag set in the file holds when the CLI is silent"
+        );
+    }
+
+    #[test]
+    fn state_options_merge_and_check() {
+        use crate::state::{Retain, StateChoice};
+        let d = defaults();
+        assert_eq!(d.state, None, "not chosen: the run decides");
+        assert_eq!(d.retain, Retain(Some(crate::state::DEFAULT_RETAIN)));
+        let file = parse_file("state: none\nretain: forever\n", "f").unwrap();
+        let s = merge(&RunArgs::default(), file, None).unwrap();
+        assert_eq!(s.state, Some(StateChoice::Memory));
+        assert_eq!(s.retain, Retain(None));
+        let file = parse_file("state: a.db\nretain: 12h\n", "f").unwrap();
+        let cli = RunArgs {
+            state: Some(StateChoice::File("b.db".into())),
+            retain: Some(Retain(Some(Duration::from_secs(60)))),
+            ..RunArgs::default()
+        };
+        let s = merge(&cli, file, None).unwrap();
+        assert_eq!(
+            s.state,
+            Some(StateChoice::File("b.db".into())),
+            "the command line wins"
+        );
+        assert_eq!(s.retain, Retain(Some(Duration::from_secs(60))));
+        let err = parse_file("\nretain: soon\n", "c.yaml").unwrap_err();
+        assert!(err.0.starts_with("c.yaml:2:"), "{err}");
+        assert!(err.0.contains("retain"), "{err}");
+        assert!(parse_file("retain: 0s\n", "f").is_err());
+        assert!(parse_file("state: ''\n", "f").is_err());
+    }
+
+    #[test]
+    fn credential_options_merge_and_check() {
+        use crate::sink::auth::Combine;
+        use crate::sink::auth::signature::KeySpec;
+        let file = parse_file(
+            "oidc-issuer: https://accounts.google.com\noidc-audience: [a, b]\n\
+             oidc-allow: [x@y.z]\nverify-signature: hmac:/etc/s\nauth: all\n",
+            "f",
+        )
+        .unwrap();
+        let s = merge(&RunArgs::default(), file, None).unwrap();
+        assert_eq!(s.oidc_audience, vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(s.auth, Combine::All);
+        assert_eq!(s.verify_signature, Some(KeySpec::Hmac("/etc/s".into())));
+        assert_eq!(s.oauth_tokeninfo(), None);
+        // An endpoint implies access tokens; the default is Google's.
+        let cli = RunArgs {
+            oauth_access_tokens: Some(true),
+            oidc_allow: Some(vec!["x".into()]),
+            ..RunArgs::default()
+        };
+        let s = merge(&cli, FileConfig::default(), None).unwrap();
+        assert_eq!(
+            s.oauth_tokeninfo().as_deref(),
+            Some(crate::sink::auth::tokeninfo::DEFAULT_URL)
+        );
+        // Options without what they refine, and two bearer methods that
+        // cannot both be required, are errors naming them.
+        let cli = RunArgs {
+            oidc_audience: Some(vec!["a".into()]),
+            ..RunArgs::default()
+        };
+        let e = merge(&cli, FileConfig::default(), None).unwrap_err();
+        assert!(e.0.contains("oidc-issuer"), "{e}");
+        let cli = RunArgs {
+            auth: Some(Combine::All),
+            token_file: Some("t".into()),
+            oidc_issuer: Some("https://i".into()),
+            ..RunArgs::default()
+        };
+        let e = merge(&cli, FileConfig::default(), None).unwrap_err();
+        assert!(e.0.contains("authorization header"), "{e}");
+        let e = parse_file("verify-signature: rsa:/k\n", "c.yaml").unwrap_err();
+        assert!(e.0.starts_with("c.yaml:1:"), "{e}");
+    }
+
+    #[test]
+    fn tls_options_must_come_together() {
+        let file = parse_file("tls-cert: a.pem\n", "f").unwrap();
+        assert!(merge(&RunArgs::default(), file, None).is_err());
+    }
+
+    #[test]
+    fn empty_and_comment_only_files_are_fine() {
+        assert_eq!(
+            format!("{:?}", parse_file("", "f").unwrap()),
+            format!("{:?}", FileConfig::default())
+        );
+        assert_eq!(
+            format!("{:?}", parse_file("# nothing\nrecord: ~\n", "f").unwrap()),
+            format!("{:?}", FileConfig::default())
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let text = format!("forward: {}\n", "[".repeat(100_000));
+        let err = parse_file(&text, "f").unwrap_err();
+        assert!(err.0.starts_with("f:1:"), "{err}");
+        assert!(err.0.contains("nested deeper"), "{err}");
+    }
+
+    #[test]
+    fn files_are_read_with_a_size_limit() {
+        let err = read_limited(Path::new("/dev/zero"), "config", 1024).unwrap_err();
+        assert!(
+            err.0.contains("/dev/zero") && err.0.contains("larger than"),
+            "{err}"
+        );
+        let err = read_token(Path::new("/dev/zero")).unwrap_err();
+        assert!(err.0.contains("token file"), "{err}");
+    }
+}

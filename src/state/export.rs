@@ -1,0 +1,142 @@
+//! `sinkwatch export --state FILE`: the stored events, oldest first, as JSON
+//! lines in the recording format (so `replay` and `open` read them) or as
+//! CSV. Reads through a read-only connection: a running sink keeps writing.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::model::filter::{AlertView, Filter};
+use crate::model::{AlertRecord, Change, Peer};
+
+/// Output formats of `export`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Jsonl,
+    Csv,
+}
+
+/// What to export.
+pub struct ExportOptions<'a> {
+    pub path: &'a Path,
+    pub since: Option<Duration>,
+    pub filter: Option<Filter>,
+    pub format: Format,
+}
+
+const CSV_HEADER: &str = "seq,at,owner,repo,policy,pass,change,details,peer,peer_identity\n";
+
+/// Writes the events; returns how many. Errors are one line naming the
+/// file (or the output) and the cause.
+pub fn export(opts: &ExportOptions<'_>, out: &mut impl Write) -> Result<u64, String> {
+    let name = opts.path.display();
+    if !opts.path.is_file() {
+        return Err(format!("state {name}: no such file"));
+    }
+    let conn = super::open_read_only(opts.path)
+        .map_err(|e| format!("state {name}: cannot open: {}", super::cause(&e)))?;
+    let v =
+        super::schema::version(&conn).map_err(|e| format!("state {name}: {}", super::cause(&e)))?;
+    if v > super::schema::VERSION {
+        return Err(format!(
+            "state {name}: schema version {v} is newer than this sinkwatch understands ({})",
+            super::schema::VERSION
+        ));
+    }
+    if v == 0 {
+        return Err(format!("state {name}: not a sinkwatch state database"));
+    }
+    let now = crate::hub::now_ms();
+    let since = opts
+        .since
+        .map_or(0, |d| now.saturating_sub(d.as_millis() as u64)) as i64;
+    let sql_err = |e: rusqlite::Error| format!("state {name}: {}", super::cause(&e));
+    let out_err = |e: std::io::Error| format!("cannot write the export: {e}");
+    let mut q = conn
+        .prepare(
+            "SELECT e.seq, e.at_ms, k.owner, k.repo, k.policy, e.pass, e.change, d.text, \
+             p.label, p.identity \
+             FROM events e JOIN keys k ON k.id = e.key_id \
+             JOIN details d ON d.id = e.details_id \
+             LEFT JOIN peers p ON p.id = e.peer_id \
+             WHERE e.at_ms >= ?1 ORDER BY e.seq",
+        )
+        .map_err(sql_err)?;
+    let mut rows = q.query([since]).map_err(sql_err)?;
+    if opts.format == Format::Csv {
+        out.write_all(CSV_HEADER.as_bytes()).map_err(out_err)?;
+    }
+    let mut n = 0;
+    while let Some(r) = rows.next().map_err(sql_err)? {
+        let get = |i| -> Result<String, String> { r.get::<_, String>(i).map_err(sql_err) };
+        let change: String = get(6)?;
+        let label: Option<String> = r.get(8).map_err(sql_err)?;
+        let identity: Option<String> = r.get(9).map_err(sql_err)?;
+        let record = AlertRecord {
+            seq: r.get::<_, i64>(0).map_err(sql_err)?.max(0) as u64,
+            at_ms: r.get::<_, i64>(1).map_err(sql_err)?.max(0) as u64,
+            owner: Arc::from(get(2)?),
+            repo: Arc::from(get(3)?),
+            policy: Arc::from(get(4)?),
+            pass: r.get(5).map_err(sql_err)?,
+            details: Arc::from(get(7)?),
+            change: Change::parse(&change).unwrap_or(Change::Same),
+            peer: label.map(|l| {
+                let mut p = Peer::new(l.parse().ok(), identity.filter(|i| !i.is_empty()));
+                p.label = l;
+                Arc::new(p)
+            }),
+        };
+        if let Some(f) = &opts.filter {
+            let view = AlertView {
+                owner: &record.owner,
+                repo: &record.repo,
+                policy: &record.policy,
+                details: &record.details,
+                pass: record.pass,
+                change: record.change,
+                age_ms: now.saturating_sub(record.at_ms),
+            };
+            if !f.matches(&view) {
+                continue;
+            }
+        }
+        match opts.format {
+            Format::Jsonl => crate::record::write_alert(out, &record).map_err(out_err)?,
+            Format::Csv => write_csv(out, &record).map_err(out_err)?,
+        }
+        n += 1;
+    }
+    out.flush().map_err(out_err)?;
+    Ok(n)
+}
+
+/// One CSV row (RFC 4180 quoting). Text from the wire is sanitized first:
+/// a CSV may well be printed on a terminal.
+fn write_csv(out: &mut impl Write, r: &AlertRecord) -> std::io::Result<()> {
+    let field = |s: &str| -> String {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_owned()
+        }
+    };
+    let line = |s: &str| field(&crate::sanitize::line(s));
+    let peer = r.peer.as_ref();
+    writeln!(
+        out,
+        "{},{},{},{},{},{},{},{},{},{}",
+        r.seq,
+        crate::record::format_time(r.at_ms),
+        line(&r.owner),
+        line(&r.repo),
+        line(&r.policy),
+        r.pass,
+        r.change.as_str(),
+        field(&crate::sanitize::text(&r.details)),
+        line(peer.map_or("", |p| p.label.as_str())),
+        line(peer.and_then(|p| p.identity.as_deref()).unwrap_or("")),
+    )
+}

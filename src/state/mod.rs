@@ -1,0 +1,485 @@
+//! Durable state: an embedded SQLite database (WAL mode) that keeps what the
+//! sink accepted across restarts, and that people can query with `sqlite3`.
+//!
+//! - [`open`] takes the file's lock, checks and migrates its schema
+//!   ([`schema`]) and restores the latest status per key, the transitions and
+//!   the tail of the history into a fresh [`Store`] ([`restore`]), so `seq`
+//!   continues where the file stopped.
+//! - [`writer`] is a consumer of the hub, like the recorder: it writes in
+//!   batched transactions on its own thread, never on the ingest path, and
+//!   counts what it loses (fell behind, or a write failed).
+//! - Faults (a corrupt, truncated, read-only or newer file, a full disk)
+//!   never stop the sink: they are one line naming the file and the cause,
+//!   and the state is marked not durable in the status bar and the stats.
+//!   A file that cannot be read is never written.
+
+pub mod export;
+pub mod restore;
+pub mod schema;
+pub mod writer;
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::model::{Store, StoreLimits};
+
+/// Default retention of events (the latest alert of each key is kept
+/// whatever its age).
+pub const DEFAULT_RETAIN: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Where the state goes, as chosen by `--state` / the `state` key.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum StateChoice {
+    /// Not chosen: the default file for the interactive sink, memory for
+    /// headless runs and `--demo`.
+    #[default]
+    Default,
+    /// `none`: in memory only.
+    Memory,
+    File(PathBuf),
+}
+
+impl StateChoice {
+    pub fn parse(s: &str) -> Result<StateChoice, String> {
+        match s.trim() {
+            "" => Err("expected a file name or `none`".into()),
+            "none" => Ok(StateChoice::Memory),
+            f => Ok(StateChoice::File(PathBuf::from(f))),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for StateChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        StateChoice::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// How long events are kept: `None` is forever.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retain(pub Option<Duration>);
+
+impl<'de> serde::Deserialize<'de> for Retain {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_retain(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses `--retain`: a duration such as `30d`, `12h`, or `forever`.
+pub fn parse_retain(s: &str) -> Result<Retain, String> {
+    let s = s.trim();
+    if s == "forever" {
+        return Ok(Retain(None));
+    }
+    match humantime::parse_duration(s) {
+        Ok(d) if d >= Duration::from_secs(1) => Ok(Retain(Some(d))),
+        Ok(_) => Err(format!(
+            "{s:?}: must be at least 1s (or `forever` to keep everything)"
+        )),
+        Err(e) => Err(format!(
+            "{s:?}: expected a duration such as 30d or 12h, or `forever`: {e}"
+        )),
+    }
+}
+
+/// The default database of an interactive sink listening on `listen`:
+/// `<state dir>/sinkwatch/state-<port>.db`. One file per port, so several
+/// sinks on one machine (a tee to a local upstream) each keep their own;
+/// port 0 has no default (the next run gets another port and would never
+/// find the file again).
+pub fn default_path(listen: SocketAddr) -> Option<PathBuf> {
+    if listen.port() == 0 {
+        return None;
+    }
+    let dir = dirs::state_dir().or_else(dirs::data_local_dir)?;
+    Some(
+        dir.join("sinkwatch")
+            .join(format!("state-{}.db", listen.port())),
+    )
+}
+
+/// What was restored at start, for the status bar and the stats line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Restored {
+    pub keys: u64,
+    pub events: u64,
+    pub transitions: u64,
+    /// Alerts the file had accepted in all (`seq` continues after it).
+    pub accepted: u64,
+    /// The oldest and newest stored alert times (ms since the epoch).
+    pub first_ms: Option<u64>,
+    pub last_ms: Option<u64>,
+    /// Keys the store refused (its key bound).
+    pub refused_keys: u64,
+}
+
+/// Counters of the state database, shared with whoever shows them.
+#[derive(Debug, Default)]
+pub struct StateStats {
+    pub file: String,
+    /// Alerts committed to the database.
+    pub written: AtomicU64,
+    /// Alerts the writer never received because it fell behind.
+    pub lagged: AtomicU64,
+    /// Alerts received but not committed (a write failed: disk full, …).
+    pub failed: AtomicU64,
+    /// Events removed by retention.
+    pub pruned: AtomicU64,
+    durable: AtomicBool,
+    last_error: Mutex<Option<String>>,
+    pub restored: Restored,
+}
+
+impl StateStats {
+    pub fn lost(&self) -> u64 {
+        self.lagged.load(Ordering::Relaxed) + self.failed.load(Ordering::Relaxed)
+    }
+
+    /// True while every received alert reached the database.
+    pub fn durable(&self) -> bool {
+        self.durable.load(Ordering::Relaxed)
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_error(&self, e: String) {
+        self.durable.store(false, Ordering::Relaxed);
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+    }
+
+    /// The `"state"` object of the stats line.
+    pub fn to_json(&self) -> serde_json::Value {
+        let r = &self.restored;
+        let mut v = serde_json::json!({
+            "file": self.file,
+            "durable": self.durable(),
+            "written": self.written.load(Ordering::Relaxed),
+            "lost": self.lost(),
+            "pruned": self.pruned.load(Ordering::Relaxed),
+            "restored": {
+                "keys": r.keys,
+                "events": r.events,
+                "transitions": r.transitions,
+                "accepted": r.accepted,
+            },
+        });
+        if let Some(t) = r.last_ms {
+            v["restored"]["last_at"] = crate::record::format_time(t).into();
+        }
+        if let Some(t) = r.first_ms {
+            v["restored"]["first_at"] = crate::record::format_time(t).into();
+        }
+        if let Some(e) = self.last_error() {
+            v["error"] = e.into();
+        }
+        v
+    }
+}
+
+/// Options of [`open`].
+pub struct OpenOptions {
+    pub path: PathBuf,
+    pub retain: Option<Duration>,
+    /// This sink's listen address, written in the lock file so a second
+    /// process can name it.
+    pub listen: String,
+    pub limits: StoreLimits,
+}
+
+/// An opened state: the restored store, its counters, and the writer to
+/// start once the hub exists (`None` when the state is not durable).
+pub struct Opened {
+    pub store: Store,
+    pub stats: Arc<StateStats>,
+    pub writer: Option<writer::Writer>,
+    /// Warnings to print (the cause when not durable).
+    pub warnings: Vec<String>,
+}
+
+/// The lock file beside the database: held (flock) while a sink uses it.
+pub fn lock_path(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+/// Takes the database's lock. `Err` when another process holds it, naming
+/// its listen address; `Ok(None)` when no lock file can be made (a
+/// read-only directory: then nothing is written either).
+fn take_lock(db: &Path, listen: &str) -> Result<Option<File>, String> {
+    let path = lock_path(db);
+    let mut f = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(_) => return Ok(None),
+    };
+    match try_lock(&f) {
+        Ok(true) => {}
+        Ok(false) => {
+            let mut holder = String::new();
+            let _ = f.read_to_string(&mut holder);
+            let holder = crate::sanitize::line(holder.trim());
+            let who = if holder.is_empty() {
+                "another sinkwatch".to_owned()
+            } else {
+                format!("another sinkwatch ({holder})")
+            };
+            return Err(format!(
+                "state {} is in use by {who}; use --state OTHER-FILE or --state none",
+                db.display()
+            ));
+        }
+        Err(_) => return Ok(None),
+    }
+    let _ = f.set_len(0);
+    let _ = f.rewind();
+    let _ = writeln!(f, "pid {}, listening on {listen}", std::process::id());
+    let _ = f.flush();
+    Ok(Some(f))
+}
+
+/// An exclusive, non-blocking flock: `Ok(false)` when another process
+/// holds it. Released by the kernel when the process ends, however it ends
+/// (kill -9 included), so a stale lock file never blocks a restart.
+#[cfg(unix)]
+fn try_lock(f: &File) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a file descriptor we own; no memory is shared.
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+#[cfg(not(unix))]
+fn try_lock(_: &File) -> std::io::Result<bool> {
+    Ok(true)
+}
+
+/// Opens (creating it if needed) the state database, restores from it and
+/// prepares its writer. Only a lock held by another process is an error;
+/// every other fault gives an in-memory, not-durable state with a warning.
+pub fn open(opts: OpenOptions) -> Result<Opened, String> {
+    let name = opts.path.display().to_string();
+    let stats = |restored: Restored| StateStats {
+        file: name.clone(),
+        restored,
+        ..StateStats::default()
+    };
+    let not_durable = |cause: String, store: Store, restored: Restored| {
+        let s = stats(restored);
+        let line = format!("state {name}: {cause}; running in memory (not durable)");
+        s.set_error(line.clone());
+        Opened {
+            store,
+            stats: Arc::new(s),
+            writer: None,
+            warnings: vec![line],
+        }
+    };
+    if let Some(dir) = opts.path.parent()
+        && !dir.as_os_str().is_empty()
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        return Ok(not_durable(
+            format!("cannot create {}: {e}", dir.display()),
+            Store::new(opts.limits),
+            Restored::default(),
+        ));
+    }
+    let lock = take_lock(&opts.path, &opts.listen)?;
+    let fresh = || Store::new(opts.limits);
+    let mut conn = match open_rw(&opts.path) {
+        Ok(c) => c,
+        Err(e) => {
+            // Perhaps readable though not writable: restore what it holds.
+            return Ok(match open_read_only(&opts.path) {
+                Ok(c) => match restore::restore(&c, opts.limits) {
+                    Ok((store, restored)) => {
+                        not_durable(format!("cannot write: {}", cause(&e)), store, restored)
+                    }
+                    Err(e2) => not_durable(cause(&e2), fresh(), Restored::default()),
+                },
+                Err(_) => not_durable(cause(&e), fresh(), Restored::default()),
+            });
+        }
+    };
+    if let Err(e) = check_not_truncated(&conn, &opts.path) {
+        return Ok(not_durable(e, fresh(), Restored::default()));
+    }
+    match schema::version(&conn) {
+        Ok(v) if v > schema::VERSION => {
+            return Ok(not_durable(
+                format!(
+                    "schema version {v} is newer than this sinkwatch understands ({}); \
+                     the file is left untouched (use a newer sinkwatch, or another --state)",
+                    schema::VERSION
+                ),
+                fresh(),
+                Restored::default(),
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => return Ok(not_durable(cause(&e), fresh(), Restored::default())),
+    }
+    if let Err(e) = enable_wal(&conn) {
+        return Ok(not_durable(cause(&e), fresh(), Restored::default()));
+    }
+    match schema::migrate(&mut conn) {
+        Ok(()) => {}
+        Err(schema::SchemaError::Newer(v)) => {
+            return Ok(not_durable(
+                format!(
+                    "schema version {v} is newer than this sinkwatch understands ({}); \
+                     the file is left untouched (use a newer sinkwatch, or another --state)",
+                    schema::VERSION
+                ),
+                fresh(),
+                Restored::default(),
+            ));
+        }
+        Err(schema::SchemaError::Sql(e)) => {
+            return Ok(not_durable(cause(&e), fresh(), Restored::default()));
+        }
+    }
+    let (store, restored) = match restore::restore(&conn, opts.limits) {
+        Ok(r) => r,
+        Err(e) => return Ok(not_durable(cause(&e), fresh(), Restored::default())),
+    };
+    let stats = Arc::new(stats(restored));
+    stats.durable.store(true, Ordering::Relaxed);
+    if let Ok(pages) = std::env::var(TEST_MAX_PAGES_ENV)
+        && let Ok(pages) = pages.parse::<i64>()
+    {
+        let _ = conn.pragma_update(None, "max_page_count", pages);
+    }
+    Ok(Opened {
+        store,
+        stats,
+        writer: Some(writer::Writer::new(conn, lock, opts.retain, name)),
+        warnings: Vec::new(),
+    })
+}
+
+/// Tests simulate a full disk by capping the database's pages (SQLite's
+/// `max_page_count`): a write past it fails with SQLITE_FULL exactly like a
+/// full file system. Not an option: nobody needs it outside tests.
+pub const TEST_MAX_PAGES_ENV: &str = "SINKWATCH_TEST_STATE_MAX_PAGES";
+
+fn open_rw(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&conn)?;
+    // Reading the schema here turns "not a database" into an error now.
+    schema::version(&conn)?;
+    Ok(conn)
+}
+
+/// Switches to WAL, only once the file is known to be ours: the switch
+/// itself writes the file's header.
+fn enable_wal(conn: &Connection) -> rusqlite::Result<()> {
+    // WAL: readers (sqlite3, `export`) never block the writer; a commit is
+    // an append, and a killed process loses only what it had not committed.
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidQuery);
+    }
+    // NORMAL in WAL mode: a crash of the process loses nothing committed;
+    // only a power loss may lose the last commits (never corrupts).
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(())
+}
+
+/// A read-only connection (`open`, `export`, and a file we cannot write).
+pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&conn)?;
+    schema::version(&conn)?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    // Another reader (sqlite3 mid-query, a checkpoint) is waited for, not
+    // reported as an error.
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    Ok(())
+}
+
+/// A file cut short (a partial copy) may still open: SQLite only notices
+/// when it reads a missing page. Its header says how many pages it has;
+/// without a WAL that holds newer pages, a shorter file is truncated.
+fn check_not_truncated(conn: &Connection, path: &Path) -> Result<(), String> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal_len = std::fs::metadata(PathBuf::from(wal))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if wal_len > 0 {
+        return Ok(());
+    }
+    let pages: i64 = conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .map_err(|e| cause(&e))?;
+    let size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .map_err(|e| cause(&e))?;
+    let (pages, size) = (pages.max(0) as u64, size.max(0) as u64);
+    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if len < pages * size {
+        return Err(format!(
+            "the file is truncated ({len} bytes, its header says {})",
+            pages * size
+        ));
+    }
+    Ok(())
+}
+
+/// One line for an SQLite error.
+pub fn cause(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::InvalidQuery => "cannot switch to WAL mode".to_owned(),
+        e => crate::sanitize::line(&e.to_string()).into_owned(),
+    }
+}
+
+/// True when the file starts with SQLite's header (for `sinkwatch open`).
+pub fn is_database(path: &Path) -> bool {
+    let mut head = [0u8; 16];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && &head == b"SQLite format 3\0"
+}

@@ -1,0 +1,161 @@
+//! The database schema, its version and the migrations to it.
+//!
+//! The version lives in SQLite's `PRAGMA user_version`. Migration `n` takes
+//! a database from version `n` to `n + 1` inside one transaction, so a crash
+//! half-way leaves the previous version intact. A database whose version is
+//! above [`VERSION`] was written by a newer sinkwatch and is never touched.
+//!
+//! The tables are meant to be queried by people with `sqlite3` (README.md,
+//! "Durable state"): names are plain, times are milliseconds since the Unix
+//! epoch, `pass` is 0 or 1 and `change` is the JSON-lines word.
+
+use rusqlite::Connection;
+
+/// The schema version this sinkwatch writes.
+pub const VERSION: i64 = 1;
+
+/// Migrations, in order: `MIGRATIONS[n]` goes from version `n` to `n + 1`.
+const MIGRATIONS: [&str; VERSION as usize] = [
+    // 0 → 1: the first schema.
+    r#"
+CREATE TABLE keys (
+    id             INTEGER PRIMARY KEY,
+    owner          TEXT    NOT NULL,
+    repo           TEXT    NOT NULL,
+    policy         TEXT    NOT NULL,
+    pass           INTEGER NOT NULL,
+    change         TEXT    NOT NULL,
+    first_seen_ms  INTEGER NOT NULL,
+    last_seen_ms   INTEGER NOT NULL,
+    last_change_ms INTEGER NOT NULL,
+    count          INTEGER NOT NULL,
+    regressions    INTEGER NOT NULL,
+    fixes          INTEGER NOT NULL,
+    last_seq       INTEGER NOT NULL,
+    details_id     INTEGER NOT NULL REFERENCES details(id),
+    peer_id        INTEGER REFERENCES peers(id),
+    UNIQUE (owner, repo, policy)
+);
+CREATE INDEX keys_failing ON keys(policy, owner) WHERE pass = 0;
+
+CREATE TABLE details (
+    id   INTEGER PRIMARY KEY,
+    hash INTEGER NOT NULL,
+    text TEXT    NOT NULL
+);
+CREATE INDEX details_hash ON details(hash);
+
+CREATE TABLE peers (
+    id       INTEGER PRIMARY KEY,
+    label    TEXT NOT NULL,
+    identity TEXT NOT NULL DEFAULT '',
+    UNIQUE (label, identity)
+);
+
+CREATE TABLE events (
+    seq        INTEGER PRIMARY KEY,
+    at_ms      INTEGER NOT NULL,
+    key_id     INTEGER NOT NULL REFERENCES keys(id),
+    pass       INTEGER NOT NULL,
+    change     TEXT    NOT NULL,
+    details_id INTEGER NOT NULL REFERENCES details(id),
+    peer_id    INTEGER REFERENCES peers(id)
+);
+CREATE INDEX events_key ON events(key_id, seq);
+CREATE INDEX events_at ON events(at_ms);
+CREATE INDEX events_transitions ON events(seq) WHERE change IN ('regressed', 'fixed');
+
+CREATE VIEW transitions AS
+    SELECT seq, at_ms, key_id, change FROM events WHERE change IN ('regressed', 'fixed');
+
+CREATE VIEW alerts AS
+    SELECT e.seq, strftime('%Y-%m-%dT%H:%M:%fZ', e.at_ms / 1000.0, 'unixepoch') AS at, e.at_ms,
+           k.owner, k.repo, k.policy, e.pass, e.change, d.text AS details,
+           p.label AS peer, NULLIF(p.identity, '') AS peer_identity
+    FROM events e
+    JOIN keys k ON k.id = e.key_id
+    JOIN details d ON d.id = e.details_id
+    LEFT JOIN peers p ON p.id = e.peer_id;
+"#,
+];
+
+/// Why the schema cannot be used.
+#[derive(Debug)]
+pub enum SchemaError {
+    /// Written by a newer sinkwatch.
+    Newer(i64),
+    Sql(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for SchemaError {
+    fn from(e: rusqlite::Error) -> Self {
+        SchemaError::Sql(e)
+    }
+}
+
+/// The database's schema version (0: empty).
+pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// Brings the schema to [`VERSION`]; refuses a newer one.
+pub fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
+    let mut v = version(conn)?;
+    if v > VERSION {
+        return Err(SchemaError::Newer(v));
+    }
+    while v < VERSION {
+        let tx = conn.transaction()?;
+        tx.execute_batch(MIGRATIONS[v as usize])?;
+        tx.pragma_update(None, "user_version", v + 1)?;
+        tx.commit()?;
+        v += 1;
+    }
+    Ok(())
+}
+
+/// The stable 64-bit hash of a details text stored beside it (FNV-1a: the
+/// value is on disk, so it must never depend on the Rust version).
+pub fn details_hash(text: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_from_empty_and_is_idempotent() {
+        let mut c = Connection::open_in_memory().unwrap();
+        migrate(&mut c).unwrap();
+        assert_eq!(version(&c).unwrap(), VERSION);
+        migrate(&mut c).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM alerts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_untouched() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.pragma_update(None, "user_version", VERSION + 1).unwrap();
+        assert!(matches!(migrate(&mut c), Err(SchemaError::Newer(v)) if v == VERSION + 1));
+        let tables: i64 = c
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 0);
+    }
+
+    #[test]
+    fn the_details_hash_is_stable() {
+        // Pinned: a change would orphan every stored details row.
+        assert_eq!(details_hash(""), 0xcbf2_9ce4_8422_2325_u64 as i64);
+        assert_eq!(details_hash("a"), 0xaf63_dc4c_8601_ec8c_u64 as i64);
+    }
+}

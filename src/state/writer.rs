@@ -1,0 +1,465 @@
+//! The state writer: a consumer of the hub, on its own thread, like the
+//! recorder (src/record.rs). It never touches the ingest path: the hub only
+//! queues records for it, and if it falls behind it loses the oldest ones
+//! and counts them (`lagged`).
+//!
+//! Records are written in batched transactions: a batch is committed when
+//! it holds [`BATCH_ROWS`] alerts or its oldest alert waited [`BATCH_AGE`],
+//! so a killed process loses at most the batch it was collecting (plus what
+//! was still queued). Per-key counters are summed over the batch and
+//! written once per key. A failed commit (disk full, …) rolls back that
+//! batch only, counts its alerts as `failed`, marks the state not durable
+//! and carries on: the next batch may succeed again.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::broadcast;
+
+use super::StateStats;
+use super::schema::details_hash;
+use crate::model::{AlertRecord, Change, Peer};
+
+/// Alerts per transaction at most.
+pub const BATCH_ROWS: usize = 2048;
+/// Longest an accepted alert waits before its batch is committed.
+pub const BATCH_AGE: Duration = Duration::from_millis(100);
+/// How often retention looks for old events.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// Events deleted per pruning transaction, so a large backlog never holds
+/// up the batches for long.
+const PRUNE_CHUNK: i64 = 5_000;
+/// Unreferenced details texts and peers are swept at most this often.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// Bytes of details text remembered to find their rows without a query.
+const DETAILS_CACHE_BYTES: usize = 32 << 20;
+/// See src/record.rs: napping while alerts flow spares the hub a wake-up
+/// per alert; an idle writer parks.
+const NAP: Duration = Duration::from_millis(1);
+const NAPS_BEFORE_PARKING: u32 = 20;
+/// A parked writer still wakes up this often (retention).
+const PARK: Duration = Duration::from_secs(5);
+
+/// A key's row and the details it last wrote (shared with the store, so
+/// an unchanged text is recognised by pointer).
+struct KeyRow {
+    id: i64,
+    details: Option<(Arc<str>, i64)>,
+}
+
+/// A key's changes summed over one batch.
+struct Delta {
+    pass: bool,
+    change: Change,
+    last_seen_ms: u64,
+    last_change_ms: Option<u64>,
+    count: u64,
+    regressions: u64,
+    fixes: u64,
+    last_seq: u64,
+    details_id: i64,
+    peer_id: Option<i64>,
+}
+
+/// A key's names, shared with the store.
+type KeyNames = (Arc<str>, Arc<str>, Arc<str>);
+
+/// Row ids already known. Cleared whenever a transaction fails or rows
+/// are swept, since they may name rows that no longer exist.
+#[derive(Default)]
+struct Ids {
+    keys: HashMap<KeyNames, KeyRow>,
+    details: HashMap<Arc<str>, i64>,
+    details_bytes: usize,
+    peers: HashMap<(String, String), i64>,
+    last_peer: Option<(Arc<Peer>, i64)>,
+}
+
+/// The writer, ready to start (see [`super::open`]).
+pub struct Writer {
+    conn: Connection,
+    /// Held until the writer ends: see `super::take_lock`.
+    _lock: Option<File>,
+    retain: Option<Duration>,
+    name: String,
+    ids: Ids,
+    last_sweep: Option<Instant>,
+    pruned_since_sweep: bool,
+}
+
+impl Writer {
+    pub(super) fn new(
+        conn: Connection,
+        lock: Option<File>,
+        retain: Option<Duration>,
+        name: String,
+    ) -> Writer {
+        Writer {
+            conn,
+            _lock: lock,
+            retain,
+            name,
+            ids: Ids::default(),
+            last_sweep: None,
+            pruned_since_sweep: false,
+        }
+    }
+
+    /// Runs the writer on its own thread until the hub closes; the last
+    /// batch is committed before the thread ends.
+    pub fn spawn(
+        mut self,
+        mut rx: broadcast::Receiver<Arc<AlertRecord>>,
+        stats: Arc<StateStats>,
+    ) -> std::thread::JoinHandle<()> {
+        std::thread::Builder::new()
+            .name("state writer".into())
+            .spawn(move || {
+                let waiter = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .expect("writer runtime");
+                let mut batch: Vec<Arc<AlertRecord>> = Vec::with_capacity(BATCH_ROWS);
+                let mut oldest = Instant::now();
+                let mut naps = 0;
+                let mut next_prune = Instant::now();
+                let mut prune_more = false;
+                loop {
+                    let next = match rx.try_recv() {
+                        Ok(r) => Ok(r),
+                        Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                            Err(Some(broadcast::error::RecvError::Lagged(n)))
+                        }
+                        Err(broadcast::error::TryRecvError::Closed) => {
+                            Err(Some(broadcast::error::RecvError::Closed))
+                        }
+                        Err(broadcast::error::TryRecvError::Empty) => {
+                            if !batch.is_empty() {
+                                if oldest.elapsed() >= BATCH_AGE {
+                                    self.commit(&mut batch, &stats);
+                                } else {
+                                    std::thread::sleep(NAP);
+                                }
+                                continue;
+                            }
+                            if self.retain.is_some() && (prune_more || Instant::now() >= next_prune)
+                            {
+                                prune_more = self.prune(&stats);
+                                if !prune_more {
+                                    next_prune = Instant::now() + PRUNE_EVERY;
+                                }
+                                continue;
+                            }
+                            if naps < NAPS_BEFORE_PARKING {
+                                naps += 1;
+                                std::thread::sleep(NAP);
+                                continue;
+                            }
+                            match waiter
+                                .block_on(async { tokio::time::timeout(PARK, rx.recv()).await })
+                            {
+                                Ok(Ok(r)) => Ok(r),
+                                Ok(Err(e)) => Err(Some(e)),
+                                Err(_) => Err(None),
+                            }
+                        }
+                    };
+                    match next {
+                        Ok(r) => {
+                            naps = 0;
+                            if batch.is_empty() {
+                                oldest = Instant::now();
+                            }
+                            batch.push(r);
+                            if batch.len() >= BATCH_ROWS || oldest.elapsed() >= BATCH_AGE {
+                                self.commit(&mut batch, &stats);
+                            }
+                        }
+                        Err(Some(broadcast::error::RecvError::Lagged(n))) => {
+                            stats.lagged.fetch_add(n, Ordering::Relaxed);
+                            tracing::warn!("state {}: fell behind, {n} alerts lost", self.name);
+                        }
+                        Err(Some(broadcast::error::RecvError::Closed)) => break,
+                        Err(None) => {}
+                    }
+                }
+                self.commit(&mut batch, &stats);
+            })
+            .expect("spawn the state writer")
+    }
+
+    /// Commits the batch (empties it); a failure is counted, not returned.
+    fn commit(&mut self, batch: &mut Vec<Arc<AlertRecord>>, stats: &StateStats) {
+        if batch.is_empty() {
+            return;
+        }
+        let n = batch.len() as u64;
+        match self.write(batch) {
+            Ok(()) => {
+                stats.written.fetch_add(n, Ordering::Relaxed);
+                if !stats.durable() {
+                    // Writing works again (space was freed): durable from
+                    // here on; what was lost stays counted.
+                    stats.durable.store(true, Ordering::Relaxed);
+                    *stats.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                }
+            }
+            Err(e) => {
+                self.ids = Ids::default();
+                stats.failed.fetch_add(n, Ordering::Relaxed);
+                let line = format!(
+                    "state {}: cannot write ({}): {n} alerts not stored, not durable",
+                    self.name,
+                    super::cause(&e)
+                );
+                if stats.durable() && !std::io::stderr().is_terminal() {
+                    // The first failure of a run of them, as one line (under
+                    // the TUI the status bar shows it instead).
+                    eprintln!("sinkwatch: {line}");
+                }
+                tracing::warn!("{line}");
+                stats.set_error(line);
+            }
+        }
+        batch.clear();
+    }
+
+    fn write(&mut self, batch: &[Arc<AlertRecord>]) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        let ids = &mut self.ids;
+        let mut deltas: HashMap<i64, Delta> = HashMap::new();
+        for r in batch {
+            let names = (r.owner.clone(), r.repo.clone(), r.policy.clone());
+            let known = ids.keys.get(&names);
+            let details_id = match known.and_then(|k| k.details.as_ref()) {
+                Some((text, id)) if Arc::ptr_eq(text, &r.details) => *id,
+                _ => details_id(&tx, ids, &r.details)?,
+            };
+            let peer_id = match &r.peer {
+                None => None,
+                Some(p) => Some(peer_id(&tx, ids, p)?),
+            };
+            let key_id = match ids.keys.get_mut(&names) {
+                Some(k) => {
+                    k.details = Some((r.details.clone(), details_id));
+                    k.id
+                }
+                None => {
+                    let id: i64 = tx
+                        .prepare_cached(
+                            "INSERT INTO keys (owner, repo, policy, pass, change, first_seen_ms, \
+                             last_seen_ms, last_change_ms, count, regressions, fixes, last_seq, \
+                             details_id, peer_id) \
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6, 0, 0, 0, ?7, ?8, ?9) \
+                             ON CONFLICT (owner, repo, policy) DO UPDATE SET owner = owner \
+                             RETURNING id",
+                        )?
+                        .query_row(
+                            params![
+                                &*r.owner,
+                                &*r.repo,
+                                &*r.policy,
+                                r.pass,
+                                r.change.as_str(),
+                                r.at_ms as i64,
+                                r.seq as i64,
+                                details_id,
+                                peer_id
+                            ],
+                            |row| row.get(0),
+                        )?;
+                    ids.keys.insert(
+                        names,
+                        KeyRow {
+                            id,
+                            details: Some((r.details.clone(), details_id)),
+                        },
+                    );
+                    id
+                }
+            };
+            tx.prepare_cached(
+                "INSERT INTO events (seq, at_ms, key_id, pass, change, details_id, peer_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                r.seq as i64,
+                r.at_ms as i64,
+                key_id,
+                r.pass,
+                r.change.as_str(),
+                details_id,
+                peer_id
+            ])?;
+            let d = deltas.entry(key_id).or_insert(Delta {
+                pass: r.pass,
+                change: r.change,
+                last_seen_ms: r.at_ms,
+                last_change_ms: None,
+                count: 0,
+                regressions: 0,
+                fixes: 0,
+                last_seq: r.seq,
+                details_id,
+                peer_id,
+            });
+            d.pass = r.pass;
+            d.change = r.change;
+            d.last_seen_ms = r.at_ms;
+            d.count += 1;
+            d.last_seq = r.seq;
+            d.details_id = details_id;
+            d.peer_id = peer_id;
+            match r.change {
+                Change::Regressed => d.regressions += 1,
+                Change::Fixed => d.fixes += 1,
+                _ => {}
+            }
+            if r.change.is_transition() || r.change == Change::First {
+                d.last_change_ms = Some(r.at_ms);
+            }
+        }
+        {
+            let mut update = tx.prepare_cached(
+                "UPDATE keys SET pass = ?2, change = ?3, last_seen_ms = ?4, \
+                 last_change_ms = coalesce(?5, last_change_ms), count = count + ?6, \
+                 regressions = regressions + ?7, fixes = fixes + ?8, last_seq = ?9, \
+                 details_id = ?10, peer_id = ?11 WHERE id = ?1",
+            )?;
+            for (id, d) in &deltas {
+                update.execute(params![
+                    id,
+                    d.pass,
+                    d.change.as_str(),
+                    d.last_seen_ms as i64,
+                    d.last_change_ms.map(|t| t as i64),
+                    d.count as i64,
+                    d.regressions as i64,
+                    d.fixes as i64,
+                    d.last_seq as i64,
+                    d.details_id,
+                    d.peer_id
+                ])?;
+            }
+        }
+        tx.commit()
+    }
+
+    /// One step of retention: deletes a chunk of events older than
+    /// `--retain`, never a key's latest. Returns true when more may remain.
+    fn prune(&mut self, stats: &StateStats) -> bool {
+        let Some(retain) = self.retain else {
+            return false;
+        };
+        let cutoff = crate::hub::now_ms().saturating_sub(retain.as_millis() as u64) as i64;
+        let result = self.conn.execute(
+            "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE at_ms < ?1 \
+             AND seq NOT IN (SELECT last_seq FROM keys) ORDER BY at_ms LIMIT ?2)",
+            params![cutoff, PRUNE_CHUNK],
+        );
+        match result {
+            Ok(n) => {
+                stats.pruned.fetch_add(n as u64, Ordering::Relaxed);
+                if n > 0 {
+                    self.pruned_since_sweep = true;
+                }
+                if (n as i64) < PRUNE_CHUNK {
+                    self.sweep();
+                    false
+                } else {
+                    true
+                }
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "state {}: retention failed: {}",
+                    self.name,
+                    super::cause(&e)
+                );
+                false
+            }
+        }
+    }
+
+    /// Removes details texts and peers no event or key refers to any more.
+    fn sweep(&mut self) {
+        if !self.pruned_since_sweep || self.last_sweep.is_some_and(|t| t.elapsed() < SWEEP_EVERY) {
+            return;
+        }
+        self.last_sweep = Some(Instant::now());
+        self.pruned_since_sweep = false;
+        self.ids = Ids::default();
+        let r = self.conn.execute_batch(
+            "BEGIN;
+             DELETE FROM details WHERE id NOT IN
+                 (SELECT details_id FROM events UNION SELECT details_id FROM keys);
+             DELETE FROM peers WHERE id NOT IN
+                 (SELECT peer_id FROM events WHERE peer_id IS NOT NULL
+                  UNION SELECT peer_id FROM keys WHERE peer_id IS NOT NULL);
+             COMMIT;",
+        );
+        if let Err(e) = r {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            tracing::warn!("state {}: sweep failed: {}", self.name, super::cause(&e));
+        }
+    }
+}
+
+fn details_id(c: &Connection, ids: &mut Ids, text: &Arc<str>) -> rusqlite::Result<i64> {
+    if let Some(&id) = ids.details.get(&**text) {
+        return Ok(id);
+    }
+    let hash = details_hash(text);
+    let found: Option<i64> = c
+        .prepare_cached("SELECT id FROM details WHERE hash = ?1 AND text = ?2")?
+        .query_row(params![hash, &**text], |r| r.get(0))
+        .optional()?;
+    let id = match found {
+        Some(id) => id,
+        None => {
+            c.prepare_cached("INSERT INTO details (hash, text) VALUES (?1, ?2)")?
+                .execute(params![hash, &**text])?;
+            c.last_insert_rowid()
+        }
+    };
+    if ids.details_bytes + text.len() > DETAILS_CACHE_BYTES {
+        ids.details.clear();
+        ids.details_bytes = 0;
+    }
+    ids.details_bytes += text.len();
+    ids.details.insert(text.clone(), id);
+    Ok(id)
+}
+
+fn peer_id(c: &Connection, ids: &mut Ids, p: &Arc<Peer>) -> rusqlite::Result<i64> {
+    if let Some((last, id)) = &ids.last_peer
+        && Arc::ptr_eq(last, p)
+    {
+        return Ok(*id);
+    }
+    let identity = p.identity.clone().unwrap_or_default();
+    let lookup = (p.label.clone(), identity);
+    let id = match ids.peers.get(&lookup) {
+        Some(&id) => id,
+        None => {
+            let id: i64 = c
+                .prepare_cached(
+                    "INSERT INTO peers (label, identity) VALUES (?1, ?2) \
+                     ON CONFLICT (label, identity) DO UPDATE SET label = label RETURNING id",
+                )?
+                .query_row(params![&lookup.0, &lookup.1], |r| r.get(0))?;
+            if ids.peers.len() >= 4096 {
+                ids.peers.clear();
+            }
+            ids.peers.insert(lookup, id);
+            id
+        }
+    };
+    ids.last_peer = Some((p.clone(), id));
+    Ok(id)
+}

@@ -1,0 +1,90 @@
+//! The refusals view (`R`, or a click on the status bar's `refused N`):
+//! counts by reason and the recent refusals with time, peer and what the
+//! sender was told (which names the field). The refused request's content
+//! is never kept, so it cannot be shown.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+use crate::hub::{Hub, RECENT_REFUSALS};
+use crate::sanitize;
+
+use super::fmt::{self, ago, clock, thousands};
+use super::keymap;
+use super::theme::Theme;
+
+/// The view's lines: counts by reason, then the recent refusals.
+pub fn lines(hub: &Hub, t: &Theme, now_ms: u64, width: usize) -> Vec<Line<'static>> {
+    let by_reason = hub.refused_by_reason();
+    let mut out = Vec::new();
+    if by_reason.is_empty() {
+        out.push(Line::styled(" No request has been refused.", t.dim));
+        return out;
+    }
+    out.push(Line::styled(" By reason", t.title));
+    let name_w = by_reason.keys().map(|k| k.len()).max().unwrap_or(0);
+    for (reason, n) in &by_reason {
+        out.push(Line::from(vec![
+            Span::styled(format!("   {reason:<name_w$}  "), t.text),
+            Span::styled(format!("{:>9}", thousands(*n)), t.status_warn),
+        ]));
+    }
+    out.push(Line::raw(""));
+    out.push(Line::styled(
+        format!(
+            " Recent, newest first (the last {RECENT_REFUSALS} are kept; content is never kept)"
+        ),
+        t.title,
+    ));
+    for r in hub.recent_refusals() {
+        let peer = r.peer.map_or_else(|| "-".to_owned(), |p| p.to_string());
+        let head = format!(
+            "   {} {:>4}  {:<21}  {:<name_w$}  ",
+            clock(r.at_ms),
+            ago(now_ms, r.at_ms),
+            peer,
+            r.reason.as_str()
+        );
+        let room = width.saturating_sub(fmt::width(&head));
+        let detail = r
+            .detail
+            .as_deref()
+            .map(|d| fmt::ellipsize(&sanitize::line(d), room))
+            .unwrap_or_default();
+        out.push(Line::from(vec![
+            Span::styled(head, t.text),
+            Span::styled(detail, t.dim),
+        ]));
+    }
+    out
+}
+
+/// Draws the view over `area`; returns the largest useful scroll.
+pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, hub: &Hub, now_ms: u64, scroll: u16) -> u16 {
+    let w = area.width.saturating_sub(4).min(150);
+    let h = area.height.saturating_sub(2);
+    let popup = area.centered(Constraint::Length(w), Constraint::Length(h));
+    let hints: Vec<String> = keymap::hints(keymap::Mode::Refusals, keymap::Pane::Alerts)
+        .into_iter()
+        .map(|(k, h)| format!("{k} {h}"))
+        .collect();
+    let block = Block::bordered()
+        .border_style(t.border_focused)
+        .title(Line::styled(
+            format!(" Refused requests · {} ", thousands(hub.refused_total())),
+            t.title_focused,
+        ))
+        .title_bottom(Line::styled(
+            format!(" {} ", hints.join(" · ")),
+            t.footer_text,
+        ));
+    let inner = block.inner(popup);
+    let all = lines(hub, t, now_ms, inner.width as usize);
+    let max = all.len().saturating_sub(inner.height as usize) as u16;
+    let s = scroll.min(max);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(Paragraph::new(all).scroll((s, 0)).block(block), popup);
+    max
+}

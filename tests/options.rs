@@ -1,0 +1,162 @@
+//! The option layer through the binary: every option checked at the door
+//! (range, file size), one line and exit 2 for each mistake, and the
+//! spellings people write accepted in both places.
+
+mod common;
+
+use common::binary::{Headless, bin, output};
+
+/// Runs the binary, expecting a usage error: exit 2 and one line on stderr.
+fn usage_error(args: &[&str]) -> String {
+    let out = output(bin().args(args).stdin(std::process::Stdio::null()));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err:?}");
+    assert!(err.starts_with("sinkwatch: "), "{err}");
+    err
+}
+
+#[test]
+fn numbers_out_of_range_are_one_line_and_exit_2() {
+    // Each of these once crashed or hung the sink: an allocation abort
+    // (exit 134), a panic in the stats task, 2.9 GB taken at start.
+    for (args, option, range) in [
+        (
+            &["--queue", "100000000000"][..],
+            "--queue",
+            "allowed 1 to 4_194_304",
+        ),
+        (
+            &["--stats-interval", "18446744073709551615"],
+            "--stats-interval",
+            "too long",
+        ),
+        (
+            &["--forward-concurrency", "1000000"],
+            "--forward-concurrency",
+            "allowed 1 to 1_024",
+        ),
+        (&["--fps", "0"], "--fps", "allowed 1 to 240"),
+        (
+            &["--memory-budget", "1MiB"],
+            "--memory-budget",
+            "allowed 16MiB to 1TiB",
+        ),
+        (
+            &["--max-connections", "4", "--max-connections-per-peer", "8"],
+            "max-connections-per-peer",
+            "above max-connections",
+        ),
+        (&["--history=-1"], "--history", "negative"),
+        (
+            &["--idle-timeout", "0"],
+            "--idle-timeout",
+            "allowed 100ms to 1h",
+        ),
+        (
+            &["--forward-timeout", "soon"],
+            "--forward-timeout",
+            "not a duration",
+        ),
+    ] {
+        let mut full = vec!["--no-tui", "--listen", "127.0.0.1:0"];
+        full.extend_from_slice(args);
+        let err = usage_error(&full);
+        assert!(
+            err.contains(option) && err.contains(range),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn files_that_never_end_are_refused() {
+    let err = usage_error(&["--no-tui", "--config", "/dev/zero"]);
+    assert!(
+        err.contains("/dev/zero") && err.contains("larger than"),
+        "{err}"
+    );
+    let err = usage_error(&[
+        "--no-tui",
+        "--listen",
+        "127.0.0.1:0",
+        "--token-file",
+        "/dev/zero",
+    ]);
+    assert!(
+        err.contains("/dev/zero") && err.contains("larger than"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_deeply_nested_config_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(&cfg, format!("forward: {}\n", "[".repeat(100_000))).unwrap();
+    let err = usage_error(&["--no-tui", "--config", cfg.to_str().unwrap()]);
+    assert!(
+        err.contains(":1:") && err.contains("nested deeper"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_misspelt_key_or_theme_gets_a_suggestion_in_every_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(&cfg, "forwrd-queue: 10\n").unwrap();
+    let err = usage_error(&["--no-tui", "--config", cfg.to_str().unwrap()]);
+    assert!(err.contains("did you mean `forward-queue`?"), "{err}");
+    // A bad theme fails headless too, not first when someone starts the TUI.
+    std::fs::write(&cfg, "theme: drak\n").unwrap();
+    let err = usage_error(&[
+        "--no-tui",
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("unknown theme `drak`") && err.contains("did you mean `dark`?"),
+        "{err}"
+    );
+}
+
+#[test]
+fn send_asks_for_exactly_one_of_pass_and_fail() {
+    let base = [
+        "send",
+        "--to",
+        "127.0.0.1:1",
+        "--owner",
+        "o",
+        "--repo",
+        "r",
+        "--policy",
+        "p",
+    ];
+    let err = usage_error(&base);
+    assert!(err.contains("--pass") && err.contains("--fail"), "{err}");
+    let err = usage_error(&[&base[..], &["--pass", "--fail"]].concat());
+    assert!(err.contains("--pass") && err.contains("--fail"), "{err}");
+}
+
+/// A config written the way people write it runs (the sink starts and
+/// answers), with durations in units and grouped numbers.
+#[test]
+fn a_config_with_units_and_grouped_numbers_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        "history: 250,000\nqueue: 1_024\nforward-timeout: 10s\nforward-grace: 0\nidle-timeout: 2s\n",
+    )
+    .unwrap();
+    let sink = Headless::start(&["--config", cfg.to_str().unwrap()]);
+    let out = common::binary::send(
+        &sink.url(),
+        &["--owner", "o", "--repo", "r", "--policy", "p", "--pass"],
+    );
+    assert!(out.status.success(), "{out:?}");
+}

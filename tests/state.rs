@@ -1,0 +1,392 @@
+//! Durable state (`--state FILE`): restart restores, two processes never
+//! share a file, faults (corrupt, truncated, newer, full, kill -9) leave a
+//! serving sink and an intact database, export writes what replay reads.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::binary::{Exit, Headless, bin, json_lines, output, send};
+
+fn alert(url: &str, repo: &str, pass: bool, details: &str) {
+    let status = if pass { "--pass" } else { "--fail" };
+    let out = send(
+        url,
+        &[
+            "--owner",
+            "ossf",
+            "--repo",
+            repo,
+            "--policy",
+            "Branch Protection",
+            status,
+            "--details",
+            details,
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+}
+
+fn load(url: &str, total: u64) {
+    let out = output(bin().args([
+        "load",
+        "--to",
+        url,
+        "--total",
+        &total.to_string(),
+        "--repos",
+        "50",
+        "--json",
+    ]));
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// The exit stats line.
+fn stats(exit: &Exit) -> serde_json::Value {
+    exit.lines()
+        .into_iter()
+        .rev()
+        .find(|l| l["kind"] == "stats")
+        .expect("a stats line")
+}
+
+fn alerts(exit: &Exit) -> Vec<serde_json::Value> {
+    exit.lines()
+        .into_iter()
+        .filter(|l| l["kind"] == "alert")
+        .collect()
+}
+
+fn arg(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn db(p: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
+}
+
+fn count(c: &rusqlite::Connection, sql: &str) -> i64 {
+    c.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// The database is intact and its per-key counters match its events.
+fn assert_consistent(p: &Path) -> i64 {
+    let c = db(p);
+    let check: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let events = count(&c, "SELECT count(*) FROM events");
+    assert_eq!(
+        count(&c, "SELECT coalesce(sum(count), 0) FROM keys"),
+        events,
+        "per-key counts match the events (nothing pruned here)"
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM keys k WHERE last_seq <> \
+             (SELECT max(seq) FROM events e WHERE e.key_id = k.id)"
+        ),
+        0,
+        "each key's latest status is its last event"
+    );
+    events
+}
+
+#[test]
+fn a_restart_restores_the_same_keys_transitions_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.db");
+    let a = Headless::start(&["--state", arg(&file)]);
+    let url = a.url();
+    alert(&url, "r1", true, "");
+    alert(&url, "r1", false, "no branch protection");
+    alert(&url, "r2", false, "no branch protection");
+    load(&url, 500);
+    alert(&url, "r1", false, "no branch protection");
+    let first = a.terminate();
+    assert!(first.status.success(), "{}", first.stderr);
+    let before = stats(&first);
+    assert_eq!(before["state"]["durable"], true);
+    assert_eq!(before["state"]["written"], 504);
+
+    let b = Headless::start(&["--state", arg(&file)]);
+    assert!(b.early_stderr.is_empty(), "{:?}", b.early_stderr);
+    // The same key goes on from its restored status, and seq continues.
+    alert(&b.url(), "r1", true, "");
+    let second = b.terminate();
+    assert!(second.status.success(), "{}", second.stderr);
+    let after = stats(&second);
+    let restored = &after["state"]["restored"];
+    assert_eq!(restored["keys"], before["keys"]);
+    assert_eq!(restored["accepted"], 504);
+    assert_eq!(restored["events"], 504);
+    assert!(restored["transitions"].as_u64().unwrap() >= 1);
+    assert_eq!(after["keys"], before["keys"]);
+    assert_eq!(
+        after["failing_keys"].as_u64().unwrap(),
+        before["failing_keys"].as_u64().unwrap() - 1,
+        "r1 was failing and is fixed"
+    );
+    assert_eq!(after["accepted"], 505);
+    let last = alerts(&second).pop().unwrap();
+    assert_eq!(last["seq"], 505);
+    assert_eq!(last["change"], "fixed", "compared with the restored status");
+    assert_consistent(&file);
+
+    // A third start restores the fixed status.
+    let c = Headless::start(&["--state", arg(&file)]);
+    let third = stats(&c.terminate());
+    assert_eq!(third["failing_keys"], after["failing_keys"]);
+    assert_eq!(third["accepted"], 505);
+}
+
+#[test]
+fn a_second_sink_on_the_same_file_is_refused_naming_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.db");
+    let a = Headless::start(&["--state", arg(&file)]);
+    let out = output(bin().args(["--no-tui", "--listen", "127.0.0.1:0", "--state", arg(&file)]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("is in use by another sinkwatch"), "{err}");
+    assert!(err.contains(&a.addr), "names the other's address: {err}");
+    drop(a);
+}
+
+/// A sink on a file it cannot use: one warning line naming the file and the
+/// cause, then it serves, not durable, and never writes the file.
+fn serves_without_touching(file: &Path, causes: &[&str]) {
+    let bytes = std::fs::read(file).unwrap();
+    let a = Headless::start(&["--state", arg(file)]);
+    assert_eq!(a.early_stderr.len(), 1, "{:?}", a.early_stderr);
+    let warning = &a.early_stderr[0];
+    assert!(warning.contains(arg(file)), "{warning}");
+    let cause = causes
+        .iter()
+        .find(|c| warning.contains(**c))
+        .unwrap_or_else(|| panic!("{warning}"));
+    assert!(warning.contains("not durable"), "{warning}");
+    alert(&a.url(), "r1", false, "x");
+    let exit = a.terminate();
+    assert!(exit.status.success());
+    let s = stats(&exit);
+    assert_eq!(s["accepted"], 1);
+    assert_eq!(s["state"]["durable"], false);
+    assert!(s["state"]["error"].as_str().unwrap().contains(cause));
+    assert!(
+        std::fs::read(file).unwrap() == bytes,
+        "the file is untouched"
+    );
+}
+
+#[test]
+fn a_corrupt_file_is_one_line_and_a_serving_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.db");
+    std::fs::write(&file, b"this is not a database, just text\n".repeat(200)).unwrap();
+    serves_without_touching(&file, &["not a database"]);
+}
+
+#[test]
+fn a_truncated_file_is_one_line_and_a_serving_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.db");
+    let a = Headless::start(&["--state", arg(&file)]);
+    load(&a.url(), 3000);
+    assert!(a.terminate().status.success());
+    let len = std::fs::metadata(&file).unwrap().len();
+    assert!(len > 8192);
+    let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+    f.set_len(len / 2).unwrap();
+    drop(f);
+    serves_without_touching(&file, &["truncated", "malformed"]);
+}
+
+#[test]
+fn a_newer_schema_is_refused_clearly_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.db");
+    {
+        let c = rusqlite::Connection::open(&file).unwrap();
+        c.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 99;")
+            .unwrap();
+    }
+    serves_without_touching(&file, &["schema version 99 is newer"]);
+}
+
+#[test]
+fn a_full_disk_keeps_the_sink_serving_and_the_committed_state_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.db");
+    let child = bin()
+        .env("SINKWATCH_TEST_STATE_MAX_PAGES", "60")
+        .args(["--no-tui", "--listen", "127.0.0.1:0", "--state", arg(&file)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let a = Headless::adopt(child);
+    let url = a.url();
+    // Far more than 60 pages hold: the writer hits SQLITE_FULL.
+    load(&url, 6000);
+    // Still serving after the failure.
+    alert(&url, "after", false, "still here");
+    let exit = a.terminate();
+    assert!(exit.status.success(), "{}", exit.stderr);
+    let s = stats(&exit);
+    assert_eq!(s["accepted"], 6001);
+    let lost = s["state"]["lost"].as_u64().unwrap();
+    let written = s["state"]["written"].as_u64().unwrap();
+    assert!(lost > 0);
+    assert_eq!(lost + written, 6001, "every alert written or counted lost");
+    // Not durable while writes fail (a later batch that fits makes it
+    // durable again; what was lost stays counted).
+    if s["state"]["durable"] == false {
+        let err = s["state"]["error"].as_str().unwrap();
+        assert!(err.contains("full") && err.contains(arg(&file)), "{err}");
+    }
+    let full_lines: Vec<_> = exit.stderr.lines().filter(|l| l.contains("full")).collect();
+    assert!(!full_lines.is_empty(), "{}", exit.stderr);
+    for l in full_lines {
+        assert!(
+            l.starts_with("sinkwatch: state ") && l.contains(arg(&file)),
+            "{l}"
+        );
+    }
+    // What was committed is intact and complete.
+    assert_eq!(assert_consistent(&file), written as i64);
+}
+
+#[test]
+fn kill_9_during_a_load_loses_at_most_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.db");
+    let a = Headless::start(&["--state", arg(&file)]);
+    let load = bin()
+        .args([
+            "load",
+            "--to",
+            &a.url(),
+            "--total",
+            "30000",
+            "--rate",
+            "3000",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the writer has committed a few batches.
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < Duration::from_secs(60), "nothing stored");
+        if file.exists()
+            && let Ok(n) =
+                db(&file).query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+            && n > 3000
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = a.pid();
+    let killed = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = load.wait_with_output().unwrap();
+    let report = json_lines(&String::from_utf8_lossy(&out.stdout));
+    let answered = report[0]["ok"].as_u64().unwrap();
+    drop(a);
+    let stored = assert_consistent(&file) as u64;
+    let missing = answered.saturating_sub(stored);
+    eprintln!("answered {answered}, stored {stored}, missing {missing}");
+    assert!(
+        missing <= sinkwatch::state::writer::BATCH_ROWS as u64,
+        "answered {answered}, stored {stored}"
+    );
+    // A restart restores exactly what was stored, and seq continues.
+    let b = Headless::start(&["--state", arg(&file)]);
+    alert(&b.url(), "next", true, "");
+    let exit = b.terminate();
+    let s = stats(&exit);
+    assert_eq!(s["state"]["restored"]["accepted"], stored);
+    assert_eq!(alerts(&exit)[0]["seq"], stored + 1);
+}
+
+#[test]
+fn export_writes_what_replay_reads_and_csv_and_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.db");
+    let a = Headless::start(&["--state", arg(&file)]);
+    let url = a.url();
+    alert(&url, "r1", true, "");
+    alert(&url, "r1", false, "line one\nline \"two\", with a comma");
+    load(&url, 300);
+    let first = a.terminate();
+    let original = alerts(&first);
+
+    let out = output(bin().args(["export", "--state", arg(&file)]));
+    assert!(out.status.success(), "{out:?}");
+    let exported = json_lines(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(exported.len(), original.len());
+    for (o, e) in original.iter().zip(&exported) {
+        for f in [
+            "kind", "seq", "at", "owner", "repo", "policy", "pass", "details", "change", "peer",
+        ] {
+            assert_eq!(o[f], e[f], "field {f}");
+        }
+    }
+
+    let out = output(bin().args([
+        "export",
+        "--state",
+        arg(&file),
+        "--since",
+        "1h",
+        "--filter",
+        "repo:r1",
+        "--format",
+        "csv",
+    ]));
+    assert!(out.status.success(), "{out:?}");
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert!(csv.starts_with("seq,at,owner,repo,policy,pass,change,details,peer,peer_identity\n"));
+    assert!(
+        csv.contains(",false,regressed,\"line one\nline \"\"two\"\", with a comma\","),
+        "{csv}"
+    );
+    // Header + the two r1 rows (the details row spans two lines).
+    assert_eq!(csv.matches(",ossf,r1,").count(), 2, "{csv}");
+
+    // The export replays into a fresh sink: the same alerts.
+    let rec = dir.path().join("export.jsonl");
+    let out = output(bin().args(["export", "--state", arg(&file)]));
+    std::fs::write(&rec, &out.stdout).unwrap();
+    let b = Headless::start(&[]);
+    let out = output(bin().args(["replay", arg(&rec), "--to", &b.url(), "--speed", "max"]));
+    assert!(out.status.success(), "{out:?}");
+    let replayed = alerts(&b.terminate());
+    assert_eq!(replayed.len(), original.len());
+    for (o, r) in original.iter().zip(&replayed) {
+        for f in [
+            "seq", "owner", "repo", "policy", "pass", "details", "change",
+        ] {
+            assert_eq!(o[f], r[f], "field {f}");
+        }
+    }
+
+    // Bad input: one line, the right exit status.
+    let out = output(bin().args(["export", "--state", arg(&dir.path().join("nope.db"))]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.db: no such file"));
+    let out = output(bin().args(["export", "--state", arg(&file), "--filter", "status:"]));
+    assert_eq!(out.status.code(), Some(2));
+}
