@@ -888,3 +888,64 @@ async fn access_tokens_are_checked_at_token_info_cached_and_lookups_bounded() {
     assert!(call(&sink, Some("ya29.good+token"), "late").await.is_err());
     sink.stop().await;
 }
+
+/// Forged tokens from one address are rate-limited before they are
+/// verified: beyond the address's allowance they cost no signature check
+/// (before, every one was verified and then counted against the limit).
+#[tokio::test]
+async fn the_rate_limit_comes_before_token_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let ec = ec_key();
+    let file = dir.path().join("jwks.json");
+    std::fs::write(&file, jwks(&[ec_jwk(&ec, "k1")])).unwrap();
+    let v = Verifier::new(
+        oidc::Settings {
+            issuer: ISSUER.into(),
+            audiences: vec![AUDIENCE.into()],
+            jwks: JwksSource::File(file),
+            allow: vec!["*".into()],
+        },
+        sinkwatch::sink::auth::system_clock(),
+    )
+    .unwrap();
+    let sink = TestSink::start(SinkConfig {
+        oidc: Some(Arc::new(v)),
+        limits: sinkwatch::sink::SinkLimits {
+            rate_limit: Some(2.0),
+            ..Default::default()
+        },
+        ..SinkConfig::default()
+    })
+    .await;
+    let forger = ec_key();
+    let exp = sinkwatch::sink::auth::unix_now() + 600;
+    let mut c = AlertSinkClient::connect(sink.url()).await.unwrap();
+    let started = std::time::Instant::now();
+    for i in 0..20 {
+        let token = es256(&forger, "k1", &claims(&format!("f{i}"), AUDIENCE, exp));
+        let mut req = tonic::Request::new(alert("o", "r", "p", true, ""));
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let e = tokio::time::timeout(BOUND, c.alert(req))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            matches!(e.code(), Code::ResourceExhausted | Code::Unauthenticated),
+            "{e:?}"
+        );
+    }
+    let (limited, verified) = (
+        sink.hub.refused(Refusal::RateLimited),
+        sink.hub.refused(Refusal::BadSignature),
+    );
+    assert_eq!(limited + verified, 20);
+    // A bucket of 2 per second: its burst plus what refilled while the
+    // calls ran were verified, the rest refused before verification.
+    let allowance = 2 + (2.0 * started.elapsed().as_secs_f64()).ceil() as u64;
+    assert!(
+        verified <= allowance,
+        "{verified} forged tokens were verified (allowance {allowance})"
+    );
+    sink.stop().await;
+}

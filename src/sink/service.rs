@@ -14,9 +14,9 @@
 //!   over-size after at most `max_message_bytes` of output. Another encoding
 //!   is `UNIMPLEMENTED` with `grpc-accept-encoding` listing ours, counted
 //!   `unsupported_encoding`;
-//! - credentials in the headers (a bearer token, an OIDC identity token)
-//!   are checked before the body is read, then the per-peer rate limit
-//!   (`RESOURCE_EXHAUSTED`), both before decoding; a payload signature once
+//! - the per-peer rate limit (`RESOURCE_EXHAUSTED`), then credentials in
+//!   the headers (a bearer token, an OIDC identity token, an access token)
+//!   are checked before the body is read; a payload signature once
 //!   the message is decoded, over its exact bytes (see [`super::auth`]).
 //!
 //! The path served is exactly `/AlertSink/Alert`, as generated from
@@ -268,6 +268,22 @@ where
                 ))
                 .into_http());
             }
+            // The rate limit first: it is cheap, and a flood of forged
+            // tokens from one address then costs no signature checks
+            // beyond its allowance.
+            if let Some(rate) = &state.rate
+                && let Some(peer) = super::conn::peer_addr(req.extensions())
+                && !rate.check(peer.ip())
+            {
+                state
+                    .hub
+                    .refuse_from(Refusal::RateLimited, Some(peer), None);
+                return Ok(Status::resource_exhausted(format!(
+                    "rate limit: at most {} requests per second from one address; retry later",
+                    state.limits.rate_limit.unwrap_or_default()
+                ))
+                .into_http());
+            }
             let mut outcome = AuthOutcome::default();
             if state.auth.is_required() {
                 use super::auth::HeaderVerdict;
@@ -286,19 +302,6 @@ where
                         return Ok(d.status().into_http());
                     }
                 }
-            }
-            if let Some(rate) = &state.rate
-                && let Some(peer) = super::conn::peer_addr(req.extensions())
-                && !rate.check(peer.ip())
-            {
-                state
-                    .hub
-                    .refuse_from(Refusal::RateLimited, Some(peer), None);
-                return Ok(Status::resource_exhausted(format!(
-                    "rate limit: at most {} requests per second from one address; retry later",
-                    state.limits.rate_limit.unwrap_or_default()
-                ))
-                .into_http());
             }
             let limit = state.limits.max_message_bytes;
             let mut grpc = Grpc::new(SinkCodec {
