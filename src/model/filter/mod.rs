@@ -1,23 +1,29 @@
 //! The `/` filter language of the TUI.
 //!
 //! A filter is a whitespace-separated list of terms that must all match
-//! (AND). Matching is case-insensitive everywhere.
+//! (AND); `or` between terms makes alternatives (AND binds tighter, so
+//! `a b or c` is `(a b) or c`), and parentheses group. Matching is
+//! case-insensitive everywhere.
 //!
 //! | term                         | matches when                                         |
 //! |------------------------------|------------------------------------------------------|
 //! | `org:ossf`, `org:open*`      | the owner matches the glob (`*` any run, `?` one char)|
-//! | `repo:score*`                | the repo name matches the glob                       |
+//! | `org:ossf,acme-corp`         | any of the listed values matches (any key field)     |
+//! | `repo:score*`, `repo:ossf/allstar` | the repo name, or owner/name as the Repos pane shows it |
+//! | `repo:/^s/`                  | the regex is found in that field (any key field)     |
 //! | `policy:"Branch Protection"` | the policy name matches the glob                     |
 //! | `status:fail` / `status:pass`| the alert fails / passes (`failing`, `failed`, …)     |
 //! | `change:regressed`           | the change is that one (`first`, `same`, `regressed`, `fixed`, `transition`) |
 //! | `age<15m`, `age>=2d`         | the alert's age compares so (units ms, s, m, h, d; none = s) |
 //! | `word`, `"a phrase"`         | a substring of owner, repo, policy or details        |
 //! | `/re/`                       | the regex is found in owner, repo, policy or details |
-//! | `-term`                      | the term does not match                              |
+//! | `-term`, `-( … )`            | the term (or group) does not match                   |
+//! | `a or b`, `( … )`            | either side matches; parentheses group               |
 //!
-//! Double quotes work around any value (`org:"a b"`); inside them `\"` is
-//! a quote and `\\` a backslash. In a glob, `\*`, `\?` and `\\` are literal.
-//! In a regex, `\/` is a slash.
+//! Double quotes work around any value (`org:"a b"`, `"or"` to search for
+//! the word); inside them `\"` is a quote and `\\` a backslash, and a comma
+//! is literal. In a glob, `\*`, `\?` and `\\` are literal. In a regex, `\/`
+//! is a slash.
 //!
 //! Everything expensive (lowercasing, glob and regex compilation) happens in
 //! [`Filter::parse`], so matching never allocates.
@@ -33,7 +39,7 @@ mod parse;
 mod search;
 
 use glob::Glob;
-use parse::{ParsedTerm, Parser};
+use parse::Parser;
 use search::{Needle, contains_ascii_ci};
 
 /// The parts of an alert the filter looks at, borrowed from wherever the
@@ -68,13 +74,17 @@ impl fmt::Display for FilterError {
 impl std::error::Error for FilterError {}
 
 /// A parsed filter. The default filter is empty and matches everything.
+///
+/// It is an AND of clauses, each a boolean tree of terms, kept in three
+/// lists by what they read, so that callers can cache: clauses over the
+/// key's names only, clauses over names and text (cacheable per key and
+/// details), and the rest (status, change, age; re-evaluated every time).
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     source: String,
-    /// Terms that only read (owner, repo, policy): cacheable per key.
-    key_terms: Vec<Term<KeyTest>>,
-    /// Everything else, cheapest first.
-    event_terms: Vec<Term<EventTest>>,
+    key_clauses: Vec<Node>,
+    attr_clauses: Vec<Node>,
+    text_clauses: Vec<Node>,
 }
 
 impl std::str::FromStr for Filter {
@@ -92,23 +102,24 @@ impl Filter {
             source: input.to_owned(),
             ..Filter::default()
         };
-        let mut parser = Parser::new(input);
-        while let Some(term) = parser.next_term()? {
-            match term {
-                ParsedTerm::Key(t) => filter.key_terms.push(t),
-                ParsedTerm::Event(t) => filter.event_terms.push(t),
+        for clause in Parser::new(input).clauses()? {
+            match clause.reads() {
+                Reads::Key => filter.key_clauses.push(clause),
+                Reads::Text => filter.text_clauses.push(clause),
+                Reads::Attrs => filter.attr_clauses.push(clause),
             }
         }
-        // AND is commutative, so evaluate cheap terms first to short-circuit
-        // before any substring or regex search (stable: keeps user order
-        // among equals).
-        filter.event_terms.sort_by_key(|t| t.test.cost());
+        // AND is commutative, so evaluate cheap clauses first to
+        // short-circuit before any substring or regex search (stable: keeps
+        // user order among equals).
+        filter.attr_clauses.sort_by_key(Node::cost);
+        filter.text_clauses.sort_by_key(Node::cost);
         Ok(filter)
     }
 
     /// True when there are no terms.
     pub fn is_empty(&self) -> bool {
-        self.key_terms.is_empty() && self.event_terms.is_empty()
+        self.key_clauses.is_empty() && !self.has_event_terms()
     }
 
     /// The text the filter was parsed from.
@@ -116,72 +127,135 @@ impl Filter {
         &self.source
     }
 
-    /// True when every term matches the alert.
+    /// True when every clause matches the alert.
     pub fn matches(&self, a: &AlertView<'_>) -> bool {
         self.matches_key(a.owner, a.repo, a.policy) && self.matches_event(a)
     }
 
-    /// Evaluates only the terms that depend on the key alone (org:, repo:,
-    /// policy:, and their negations).
+    /// Evaluates only the clauses that depend on the key alone (org:,
+    /// repo:, policy: and their combinations).
     /// Callers pre-compute this once per (owner, repo, policy) key and cache it.
     pub fn matches_key(&self, owner: &str, repo: &str, policy: &str) -> bool {
-        self.key_terms.iter().all(|t| {
-            let hay = match t.test.field {
-                KeyField::Owner => owner,
-                KeyField::Repo => repo,
-                KeyField::Policy => policy,
-            };
-            t.test.glob.matches(hay) != t.negated
-        })
+        self.key_clauses
+            .iter()
+            .all(|c| c.eval_key(owner, repo, policy))
     }
 
-    /// Evaluates only the remaining terms (status, change, age, bare words,
-    /// regex). `matches(a) == matches_key(..) && matches_event(a)`.
+    /// Evaluates the remaining clauses.
+    /// `matches(a) == matches_key(..) && matches_event(a)`.
     pub fn matches_event(&self, a: &AlertView<'_>) -> bool {
-        self.event_terms
-            .iter()
-            .all(|t| t.test.matches(a) != t.negated)
+        self.matches_attrs(a) && self.matches_text(a)
     }
 
-    /// The event terms that read only the alert's status, change and age.
-    /// `matches_event(a) == matches_attrs(a) && matches_text(a)`.
+    /// The clauses that read the alert's status, change or age (and maybe
+    /// text as well). `matches_event(a) == matches_attrs(a) && matches_text(a)`.
     pub fn matches_attrs(&self, a: &AlertView<'_>) -> bool {
-        self.event_terms
-            .iter()
-            .filter(|t| !t.test.reads_text())
-            .all(|t| t.test.matches(a) != t.negated)
+        self.attr_clauses.iter().all(|c| c.eval(a))
     }
 
-    /// The event terms that read text (bare words and regexes over the
-    /// names and details). Their result depends only on the key and the
-    /// details text, so callers may cache it per (key, details).
+    /// The clauses that read only names and text (bare words and regexes
+    /// over the names and details, with any key terms). Their result
+    /// depends only on the key and the details text, so callers may cache
+    /// it per (key, details).
     pub fn matches_text(&self, a: &AlertView<'_>) -> bool {
-        self.event_terms
-            .iter()
-            .filter(|t| t.test.reads_text())
-            .all(|t| t.test.matches(a) != t.negated)
+        self.text_clauses.iter().all(|c| c.eval(a))
     }
 
     /// False when [`Filter::matches_key`] alone decides.
     pub fn has_event_terms(&self) -> bool {
-        !self.event_terms.is_empty()
+        !self.attr_clauses.is_empty() || !self.text_clauses.is_empty()
     }
 
     /// True if any bare word / regex term exists (they read details).
     pub fn uses_details(&self) -> bool {
-        self.event_terms
+        self.attr_clauses
             .iter()
-            .any(|t| matches!(t.test, EventTest::Text(_) | EventTest::Regex(_)))
+            .chain(&self.text_clauses)
+            .any(Node::reads_text)
     }
 }
 
 // ---------------------------------------------------------------------------
-// Terms
+// Terms and their combinations
 
+/// A clause: a boolean tree of terms.
 #[derive(Debug, Clone)]
-struct Term<T> {
-    negated: bool,
-    test: T,
+enum Node {
+    Not(Box<Node>),
+    All(Vec<Node>),
+    Any(Vec<Node>),
+    Key(KeyTest),
+    Event(EventTest),
+}
+
+/// What a clause reads, from least to most: decides where it is cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Reads {
+    Key,
+    Text,
+    Attrs,
+}
+
+impl Node {
+    fn children(&self) -> &[Node] {
+        match self {
+            Node::Not(n) => std::slice::from_ref(n),
+            Node::All(v) | Node::Any(v) => v,
+            Node::Key(_) | Node::Event(_) => &[],
+        }
+    }
+
+    fn reads(&self) -> Reads {
+        match self {
+            Node::Key(_) => Reads::Key,
+            Node::Event(e) if e.reads_text() => Reads::Text,
+            Node::Event(_) => Reads::Attrs,
+            n => n
+                .children()
+                .iter()
+                .map(Node::reads)
+                .max()
+                .unwrap_or(Reads::Key),
+        }
+    }
+
+    fn reads_text(&self) -> bool {
+        match self {
+            Node::Event(e) => e.reads_text(),
+            n => n.children().iter().any(Node::reads_text),
+        }
+    }
+
+    /// Rough relative cost, used only to order evaluation.
+    fn cost(&self) -> u8 {
+        match self {
+            Node::Key(_) => 0,
+            Node::Event(e) => e.cost(),
+            n => n.children().iter().map(Node::cost).max().unwrap_or(0),
+        }
+    }
+
+    fn eval(&self, a: &AlertView<'_>) -> bool {
+        match self {
+            Node::Not(n) => !n.eval(a),
+            Node::All(v) => v.iter().all(|n| n.eval(a)),
+            Node::Any(v) => v.iter().any(|n| n.eval(a)),
+            Node::Key(k) => k.matches(a.owner, a.repo, a.policy),
+            Node::Event(e) => e.matches(a),
+        }
+    }
+
+    /// For clauses of key terms only (see [`Node::reads`]).
+    fn eval_key(&self, owner: &str, repo: &str, policy: &str) -> bool {
+        match self {
+            Node::Not(n) => !n.eval_key(owner, repo, policy),
+            Node::All(v) => v.iter().all(|n| n.eval_key(owner, repo, policy)),
+            Node::Any(v) => v.iter().any(|n| n.eval_key(owner, repo, policy)),
+            Node::Key(k) => k.matches(owner, repo, policy),
+            // Never in a key clause.
+            Node::Event(_) => true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,10 +265,36 @@ enum KeyField {
     Policy,
 }
 
+/// One value of a key field (a field may list several: `org:a,b`).
+#[derive(Debug, Clone)]
+enum Pattern {
+    Glob(Glob),
+    /// `repo:/re/`: found in the field.
+    Regex(Regex),
+    /// `repo:owner/name`, as the Repos pane shows repos: both globs.
+    OwnerRepo(Glob, Glob),
+}
+
 #[derive(Debug, Clone)]
 struct KeyTest {
     field: KeyField,
-    glob: Glob,
+    /// Any of them matches.
+    alts: Vec<Pattern>,
+}
+
+impl KeyTest {
+    fn matches(&self, owner: &str, repo: &str, policy: &str) -> bool {
+        let hay = match self.field {
+            KeyField::Owner => owner,
+            KeyField::Repo => repo,
+            KeyField::Policy => policy,
+        };
+        self.alts.iter().any(|p| match p {
+            Pattern::Glob(g) => g.matches(hay),
+            Pattern::Regex(re) => re.is_match(hay),
+            Pattern::OwnerRepo(o, r) => o.matches(owner) && r.matches(repo),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -778,6 +878,86 @@ mod tests {
     }
 
     #[test]
+    fn repo_as_owner_slash_name_and_as_name() {
+        let a = sample(); // ossf/scorecard
+        assert!(m("repo:ossf/scorecard", &a));
+        assert!(m("repo:scorecard", &a));
+        assert!(m("repo:OSSF/score*", &a));
+        assert!(m("repo:*/scorecard", &a));
+        assert!(!m("repo:acme/scorecard", &a));
+        assert!(!m("repo:ossf/allstar", &a));
+    }
+
+    #[test]
+    fn or_inside_a_field_and_between_terms_with_parentheses() {
+        let a = sample(); // ossf/scorecard, Branch Protection, fail, regressed
+        assert!(m("org:acme-corp,ossf", &a));
+        assert!(!m("org:acme-corp,nimbus", &a));
+        assert!(m("repo:allstar,ossf/scorecard", &a));
+        assert!(m("org:acme or org:ossf", &a));
+        assert!(m("org:acme OR repo:score*", &a));
+        assert!(!m("org:acme or repo:allstar", &a));
+        // AND binds tighter than OR: (org:acme status:pass) or (org:ossf).
+        assert!(m("org:acme status:fail or org:ossf", &a));
+        assert!(!m("org:ossf status:pass or org:acme", &a));
+        assert!(m("(org:acme or org:ossf) status:fail", &a));
+        assert!(!m("(org:acme or org:ossf) status:pass", &a));
+        assert!(m("-(org:acme or status:pass)", &a));
+        assert!(!m("-(org:ossf or status:pass)", &a));
+        assert!(m("((org:ossf))", &a));
+        // Mixed clauses: key, text and status together.
+        assert!(m("status:pass or protection", &a));
+        assert!(!m("status:pass or allstar", &a));
+        assert!(m("(org:x or \"branch main\") change:regressed", &a));
+        // Quoted, `or` and a comma are text.
+        assert!(m("\"or\"", &a)); // in "scorecard"
+        assert!(m(
+            "policy:\"Branch Protection,x\" or policy:\"Branch Protection\"",
+            &a
+        ));
+        // Key-only clauses are decided by matches_key alone.
+        let f = Filter::parse("org:acme or repo:score*").unwrap();
+        assert!(!f.has_event_terms());
+        // A clause that reads status and text is not cached as text.
+        let f = Filter::parse("status:pass or protection").unwrap();
+        assert!(f.uses_details());
+        let mut passing = a;
+        passing.pass = true;
+        passing.details = "";
+        assert!(f.matches_attrs(&passing) && f.matches_text(&passing));
+    }
+
+    #[test]
+    fn regex_per_field() {
+        let a = sample();
+        assert!(m("repo:/^s/", &a));
+        assert!(!m("repo:/^o/", &a));
+        assert!(m("org:/^os+f$/", &a));
+        assert!(m("policy:/branch\\s+prot/", &a));
+        // A regex is not split at commas.
+        assert!(m("repo:/^s.{1,20}$/", &a));
+        assert_err("repo:/(/", 0, "repo:/(/", "invalid regex");
+    }
+
+    #[test]
+    fn boolean_errors_point_at_their_token_and_stay_short() {
+        assert_err("org:a or", 6, "or", "needs a term after");
+        assert_err("or org:a", 0, "or", "needs a term before");
+        assert_err("(org:a", 0, "(", "without a closing");
+        assert_err("org:a )", 6, ")", "without a matching");
+        assert_err("()", 0, "()", "empty parentheses");
+        assert_err("org:a,,b", 0, "org:a,,b", "empty value");
+        let deep = format!("{}x{}", "(".repeat(40), ")".repeat(40));
+        assert!(err(&deep).message.contains("too deep"));
+        // Long input: the quoted term is cut, the message stays one short line.
+        let e = err(&format!("org:ossf \"{}", "word ".repeat(40)));
+        assert_eq!(e.position, 9);
+        assert!(e.message.chars().count() < 80, "{e}");
+        let e = err("frob:x");
+        assert!(e.message.chars().count() < 90, "{e}");
+    }
+
+    #[test]
     fn unterminated_quote() {
         assert_err(
             r#"org:ossf "no protection"#,
@@ -785,13 +965,9 @@ mod tests {
             r#""no protection"#,
             "unterminated quote",
         );
-        assert_err(
-            r#"policy:"Branch"#,
-            0,
-            r#"policy:"Branch"#,
-            "unterminated quote",
-        );
-        assert_err(r#"-"x\""#, 0, r#"-"x\""#, "unterminated quote");
+        // At the quote, not at the field or the `-` before it.
+        assert_err(r#"policy:"Branch"#, 7, r#""Branch"#, "unterminated quote");
+        assert_err(r#"-"x\""#, 1, r#""x\""#, "unterminated quote");
     }
 
     #[test]

@@ -7,21 +7,20 @@ use super::glob::Glob;
 use super::search::Needle;
 use super::*;
 
-pub(super) enum ParsedTerm {
-    Key(Term<KeyTest>),
-    Event(Term<EventTest>),
-}
+const FIELDS_HELP: &str = "org repo policy status change age<…";
 
-const FIELDS_HELP: &str =
-    "fields are org, repo, policy, status, change, and age<…/age>… (e.g. age<15m)";
+/// Deepest nesting of parentheses: a bound on recursion, far above use.
+const MAX_DEPTH: usize = 16;
 
 /// Longest term text quoted in an error message.
-const SNIPPET_CHARS: usize = 40;
+const SNIPPET_CHARS: usize = 24;
 
 pub(super) struct Parser {
     chars: Vec<char>,
     /// Current char index.
     pos: usize,
+    /// Open parentheses: inside them `)` also ends a term.
+    depth: usize,
 }
 
 impl Parser {
@@ -29,6 +28,7 @@ impl Parser {
         Parser {
             chars: input.chars().collect(),
             pos: 0,
+            depth: 0,
         }
     }
 
@@ -36,16 +36,162 @@ impl Parser {
         self.chars.get(self.pos).copied()
     }
 
-    fn at_term_end(&self) -> bool {
-        self.peek().is_none_or(char::is_whitespace)
+    /// Whether `c` ends a term here: whitespace, or `)` inside parentheses.
+    fn ends_term(&self, c: char) -> bool {
+        c.is_whitespace() || (c == ')' && self.depth > 0)
     }
 
-    /// Index of the next whitespace at or after `from` (or the end).
+    fn at_term_end(&self) -> bool {
+        self.peek().is_none_or(|c| self.ends_term(c))
+    }
+
+    /// Index of the next term end at or after `from` (or the end).
     fn word_end(&self, from: usize) -> usize {
         self.chars[from.min(self.chars.len())..]
             .iter()
-            .position(|c| c.is_whitespace())
+            .position(|&c| self.ends_term(c))
             .map_or(self.chars.len(), |p| from + p)
+    }
+
+    fn skip_space(&mut self) {
+        while self.peek().is_some_and(char::is_whitespace) {
+            self.pos += 1;
+        }
+    }
+
+    /// Whether the next word is the keyword `or` (any case), standing alone.
+    fn at_or(&self) -> bool {
+        let word = |i: usize| self.chars.get(self.pos + i).map(|c| c.to_ascii_lowercase());
+        word(0) == Some('o')
+            && word(1) == Some('r')
+            && self
+                .chars
+                .get(self.pos + 2)
+                .is_none_or(|&c| self.ends_term(c) || c == '(')
+    }
+
+    /// The whole filter: its top-level AND, as clauses.
+    pub(super) fn clauses(&mut self) -> Result<Vec<Node>, FilterError> {
+        self.skip_space();
+        if self.peek().is_none() {
+            return Ok(Vec::new());
+        }
+        let node = self.or_expr()?;
+        self.skip_space();
+        if let Some(c) = self.peek() {
+            // Only a `)` can stop the top level early.
+            debug_assert_eq!(c, ')');
+            return Err(self.error_to(self.pos, self.pos + 1, "`)` without a matching `(`"));
+        }
+        Ok(match node {
+            Node::All(v) => v,
+            n => vec![n],
+        })
+    }
+
+    /// `a b or c d`: ANDs separated by `or`.
+    fn or_expr(&mut self) -> Result<Node, FilterError> {
+        let mut alts = vec![self.and_expr()?];
+        loop {
+            self.skip_space();
+            if !self.at_or() {
+                break;
+            }
+            let at = self.pos;
+            self.pos += 2;
+            self.skip_space();
+            if self.peek().is_none() || self.peek() == Some(')') || self.at_or() {
+                return Err(self.error_to(at, at + 2, "`or` needs a term after it"));
+            }
+            alts.push(self.and_expr()?);
+        }
+        Ok(if alts.len() == 1 {
+            alts.pop().expect("one")
+        } else {
+            Node::Any(alts)
+        })
+    }
+
+    /// Terms up to `or`, `)` or the end; at least one.
+    fn and_expr(&mut self) -> Result<Node, FilterError> {
+        let mut items = Vec::new();
+        loop {
+            self.skip_space();
+            match self.peek() {
+                None => break,
+                Some(')') if self.depth > 0 => break,
+                Some(')') => {
+                    return Err(self.error_to(
+                        self.pos,
+                        self.pos + 1,
+                        "`)` without a matching `(`",
+                    ));
+                }
+                _ if self.at_or() => {
+                    if items.is_empty() {
+                        return Err(self.error_to(
+                            self.pos,
+                            self.pos + 2,
+                            "`or` needs a term before it (quote it to search for \"or\")",
+                        ));
+                    }
+                    break;
+                }
+                _ => items.push(self.unary()?),
+            }
+        }
+        match items.len() {
+            0 => {
+                // Never past the input: the caret goes under a character.
+                let at = self.pos.min(self.chars.len().saturating_sub(1));
+                Err(self.error_to(at, at + 1, "expected a term here"))
+            }
+            1 => Ok(items.pop().expect("one")),
+            _ => Ok(Node::All(items)),
+        }
+    }
+
+    /// `-…` negations, then `( … )` or a term.
+    fn unary(&mut self) -> Result<Node, FilterError> {
+        let start = self.pos;
+        // Each leading `-` flips the term, so `--x` is just `x`.
+        let mut negated = false;
+        while self.peek() == Some('-') {
+            negated = !negated;
+            self.pos += 1;
+        }
+        let node = if self.peek() == Some('(') {
+            if self.depth >= MAX_DEPTH {
+                return Err(self.error_to(self.pos, self.pos + 1, "parentheses nested too deep"));
+            }
+            let open = self.pos;
+            self.pos += 1;
+            self.depth += 1;
+            self.skip_space();
+            match self.peek() {
+                Some(')') => return Err(self.error_to(open, self.pos + 1, "empty parentheses")),
+                None => return Err(self.error_to(open, open + 1, "`(` without a closing `)`")),
+                _ => {}
+            }
+            let inner = self.or_expr()?;
+            self.skip_space();
+            if self.peek() != Some(')') {
+                return Err(self.error_to(open, open + 1, "`(` without a closing `)`"));
+            }
+            self.pos += 1;
+            self.depth -= 1;
+            inner
+        } else {
+            if self.at_term_end() {
+                return Err(self.error(start, "`-` must be followed by a term to exclude"));
+            }
+            self.term(start)?
+        };
+        Ok(if negated {
+            Node::Not(Box::new(node))
+        } else {
+            node
+        })
     }
 
     /// The term starting at `start` as typed, for messages (shortened).
@@ -75,50 +221,27 @@ impl Parser {
         self.error_to(start, self.word_end(start), message)
     }
 
-    pub(super) fn next_term(&mut self) -> Result<Option<ParsedTerm>, FilterError> {
-        while self.peek().is_some_and(char::is_whitespace) {
-            self.pos += 1;
-        }
-        let start = self.pos;
-        if self.peek().is_none() {
-            return Ok(None);
-        }
-
-        // Each leading `-` flips the term, so `--x` is just `x`.
-        let mut negated = false;
-        while self.peek() == Some('-') {
-            negated = !negated;
-            self.pos += 1;
-        }
-        if self.at_term_end() {
-            return Err(self.error(start, "`-` must be followed by a term to exclude"));
-        }
-
-        let parsed = match self.peek() {
-            Some('/') => ParsedTerm::Event(Term {
-                negated,
-                test: self.regex_term(start)?,
-            }),
+    /// One term at `self.pos` (negations already read; `start` is where
+    /// they began, for messages).
+    fn term(&mut self, start: usize) -> Result<Node, FilterError> {
+        match self.peek() {
+            Some('/') => Ok(Node::Event(self.regex_term(start)?)),
             Some('"') => {
-                let phrase = self.quoted(start)?;
+                let phrase = self.quoted(self.pos)?;
                 self.expect_term_end(start)?;
                 if phrase.is_empty() {
                     return Err(self.error(start, "empty phrase"));
                 }
-                ParsedTerm::Event(Term {
-                    negated,
-                    test: EventTest::Text(Needle::new(&phrase)),
-                })
+                Ok(Node::Event(EventTest::Text(Needle::new(&phrase))))
             }
-            _ => self.word_or_field(start, negated)?,
-        };
-        Ok(Some(parsed))
+            _ => self.word_or_field(start),
+        }
     }
 
     /// After a closing quote or slash the term must end.
     fn expect_term_end(&self, start: usize) -> Result<(), FilterError> {
         match self.peek() {
-            Some(c) if !c.is_whitespace() => Err(self.error_to(
+            Some(c) if !self.ends_term(c) => Err(self.error_to(
                 start,
                 self.word_end(self.pos),
                 &format!("unexpected `{c}` after the closing delimiter (add a space?)"),
@@ -128,7 +251,8 @@ impl Parser {
     }
 
     /// Reads a `"…"` value at `self.pos` (which is on the opening quote).
-    fn quoted(&mut self, start: usize) -> Result<String, FilterError> {
+    fn quoted(&mut self, _start: usize) -> Result<String, FilterError> {
+        let open = self.pos;
         self.pos += 1;
         let mut out = String::new();
         while let Some(c) = self.peek() {
@@ -142,25 +266,74 @@ impl Parser {
                 c => out.push(c),
             }
         }
+        // At the opening quote (not the field before it): that is where the
+        // phrase that never ends begins.
         Err(self.error_to(
-            start,
+            open,
             self.chars.len(),
             "unterminated quote (missing closing `\"`)",
         ))
     }
 
-    /// Reads a value (quoted, or up to the next whitespace).
-    fn value(&mut self, start: usize) -> Result<String, FilterError> {
+    /// Reads a value (quoted, or up to the end of the term), and whether it
+    /// was quoted.
+    fn value(&mut self, start: usize) -> Result<(String, bool), FilterError> {
         if self.peek() == Some('"') {
             let v = self.quoted(start)?;
             self.expect_term_end(start)?;
-            Ok(v)
+            Ok((v, true))
         } else {
             let end = self.word_end(self.pos);
             let v = self.chars[self.pos..end].iter().collect();
             self.pos = end;
-            Ok(v)
+            Ok((v, false))
         }
+    }
+
+    /// The patterns of a key field's value: `a,b` lists alternatives,
+    /// `/re/` is a regex found in the field, and for `repo:` an
+    /// `owner/name` matches both (as the Repos pane shows repos).
+    fn patterns(
+        &self,
+        field: KeyField,
+        value: &str,
+        quoted: bool,
+        (start, end): (usize, usize),
+    ) -> Result<Vec<Pattern>, FilterError> {
+        if !quoted && value.len() >= 2 && value.starts_with('/') && value.ends_with('/') {
+            let pattern = value[1..value.len() - 1].replace("\\/", "/");
+            return RegexBuilder::new(&pattern)
+                .case_insensitive(true)
+                .build()
+                .map(|re| vec![Pattern::Regex(re)])
+                .map_err(|e| {
+                    self.error_to(
+                        start,
+                        end,
+                        &format!("invalid regex: {}", brief_regex_error(&e)),
+                    )
+                });
+        }
+        let alts: Vec<&str> = if quoted {
+            vec![value]
+        } else {
+            value.split(',').collect()
+        };
+        alts.into_iter()
+            .map(|alt| {
+                if alt.is_empty() {
+                    return Err(self.error_to(start, end, "empty value in the list (a,b)"));
+                }
+                Ok(match (field, alt.split_once('/')) {
+                    (KeyField::Repo, Some((owner, name)))
+                        if !owner.is_empty() && !name.is_empty() =>
+                    {
+                        Pattern::OwnerRepo(Glob::new(owner), Glob::new(name))
+                    }
+                    _ => Pattern::Glob(Glob::new(alt)),
+                })
+            })
+            .collect()
     }
 
     /// `/regex/` with `\/` for a literal slash; may contain spaces.
@@ -220,7 +393,7 @@ impl Parser {
     }
 
     /// `field:value`, `age<…`, or a bare word.
-    fn word_or_field(&mut self, start: usize, negated: bool) -> Result<ParsedTerm, FilterError> {
+    fn word_or_field(&mut self, start: usize) -> Result<Node, FilterError> {
         let name_start = self.pos;
         let name_len = self.chars[name_start..]
             .iter()
@@ -234,17 +407,14 @@ impl Parser {
 
         if name == "age" && matches!(after, Some('<' | '>' | '=')) {
             self.pos = name_start + name_len;
-            return self.age_term(start, negated);
+            return self.age_term(start);
         }
         if name_len == 0 || after != Some(':') {
             // A bare word: everything up to the next whitespace.
             let end = self.word_end(self.pos);
             let word: String = self.chars[self.pos..end].iter().collect();
             self.pos = end;
-            return Ok(ParsedTerm::Event(Term {
-                negated,
-                test: EventTest::Text(Needle::new(&word)),
-            }));
+            return Ok(Node::Event(EventTest::Text(Needle::new(&word))));
         }
 
         self.pos = name_start + name_len + 1; // past ':'
@@ -256,7 +426,7 @@ impl Parser {
             "age" => {
                 return Err(self.error(
                     start,
-                    "age is written as a comparison, e.g. age<15m, age>1h, age<=30s or age>=2d",
+                    "age is a comparison: age<15m, age>1h, age<=30s, age>=2d",
                 ));
             }
             _ => {
@@ -265,17 +435,14 @@ impl Parser {
                     .collect();
                 return Err(self.error(
                     start,
-                    &format!(
-                        "unknown field `{raw}`; {FIELDS_HELP}; \
-                         put text with a colon in quotes to search for it"
-                    ),
+                    &format!("unknown field `{raw}` ({FIELDS_HELP}; quote text with `:`)"),
                 ));
             }
         };
         if self.at_term_end() {
             return Err(self.error(start, &format!("empty value for `{name}:`")));
         }
-        let value = self.value(start)?;
+        let (value, quoted) = self.value(start)?;
         // From here on the term is `start..self.pos` (a quoted value may
         // contain spaces).
         let end = self.pos;
@@ -284,13 +451,8 @@ impl Parser {
         }
 
         if let Some(field) = key {
-            return Ok(ParsedTerm::Key(Term {
-                negated,
-                test: KeyTest {
-                    field,
-                    glob: Glob::new(&value),
-                },
-            }));
+            let alts = self.patterns(field, &value, quoted, (start, end))?;
+            return Ok(Node::Key(KeyTest { field, alts }));
         }
         let lower = value.to_lowercase();
         let test = if name == "status" {
@@ -320,11 +482,11 @@ impl Parser {
                 }
             }
         };
-        Ok(ParsedTerm::Event(Term { negated, test }))
+        Ok(Node::Event(test))
     }
 
     /// `age` has been read; `self.pos` is on the comparator.
-    fn age_term(&mut self, start: usize, negated: bool) -> Result<ParsedTerm, FilterError> {
+    fn age_term(&mut self, start: usize) -> Result<Node, FilterError> {
         let cmp = match (self.peek(), self.chars.get(self.pos + 1)) {
             (Some('<'), Some('=')) => Cmp::Le,
             (Some('>'), Some('=')) => Cmp::Ge,
@@ -342,19 +504,13 @@ impl Parser {
         if self.at_term_end() {
             return Err(self.error(start, "missing age after the comparison, e.g. age<15m"));
         }
-        let value = self.value(start)?;
+        let (value, _) = self.value(start)?;
         match parse_age_ms(&value) {
-            Some(ms) => Ok(ParsedTerm::Event(Term {
-                negated,
-                test: EventTest::Age(cmp, ms),
-            })),
+            Some(ms) => Ok(Node::Event(EventTest::Age(cmp, ms))),
             None => Err(self.error_to(
                 start,
                 self.pos,
-                &format!(
-                    "bad age `{value}`; use a number with unit ms, s, m, h or d \
-                     (plain number = seconds), e.g. age<15m"
-                ),
+                &format!("bad age `{value}`; a number with ms, s, m, h or d, e.g. age<15m"),
             )),
         }
     }
