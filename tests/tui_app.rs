@@ -1221,3 +1221,43 @@ fn every_theme_with_and_without_colour_tells_selected_failing_and_passing_rows_a
         }
     }
 }
+
+#[test]
+fn s_cycles_the_order_of_the_group_panes() {
+    let mut h = Harness::live(160, 45);
+    h.ingest("zeta", "one", "SECURITY.md", false, "x");
+    h.ingest("zeta", "one", "CODEOWNERS", false, "x");
+    h.ingest("acme", "two", "SECURITY.md", false, "x");
+    h.ingest("acme", "three", "SECURITY.md", true, "");
+    h.advance(1_000);
+    h.ingest("beta", "four", "SECURITY.md", true, "");
+    h.advance(1_000);
+    let orgs = |h: &mut Harness| -> Vec<String> {
+        pane_rows(&h.screen(), "Orgs")
+            .into_iter()
+            .filter(|r| !r.is_empty())
+            .collect()
+    };
+    // Default: failing first, then by name.
+    let o = orgs(&mut h);
+    assert!(
+        o[0].contains("acme") && o[1].contains("zeta") && o[2].contains("beta"),
+        "{o:?}"
+    );
+    h.press("s");
+    let screen = h.screen();
+    assert!(line_with(&screen, "┌ Orgs").contains("⇅fail"), "{screen}");
+    let o = orgs(&mut h);
+    assert!(o[0].contains("zeta") && o[1].contains("acme"), "{o:?}");
+    h.press("s");
+    let o = orgs(&mut h);
+    assert!(o[0].contains("beta"), "by recency: {o:?}");
+    h.press("s");
+    let o = orgs(&mut h);
+    assert!(
+        o[0].contains("acme") && o[1].contains("beta") && o[2].contains("zeta"),
+        "{o:?}"
+    );
+    h.press("s");
+    assert!(!line_with(&h.screen(), "┌ Orgs").contains("⇅"));
+}

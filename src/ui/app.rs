@@ -729,6 +729,10 @@ impl App {
         match action {
             a if a.live_only() && !self.info.live => {}
             Action::ShowRefusals => self.refusals = Some(0),
+            Action::Sort => {
+                self.lists.sort = self.lists.sort.next();
+                self.lists.invalidate();
+            }
             Action::Zoom => self.zoom = !self.zoom,
             Action::FocusPane => {
                 // `1`–`6`: the panes in Tab order (the forwarding panel in

@@ -137,6 +137,8 @@ pub enum Action {
     FocusPane,
     /// The refusals view: recent refused requests and counts by reason.
     ShowRefusals,
+    /// The next order of the group panes.
+    Sort,
     // The filter prompt.
     Apply,
     Cancel,
@@ -305,6 +307,7 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Global, [ch('v')], ToggleView, "alerts: event stream / latest status per key", "events/latest"),
     bind!(Global, [ch(' ')], Pause, "pause the view (ingest goes on, shows +N new)", "pause"),
     bind!(Global, [ch('F')], ToggleForward, "forwarding per upstream, in place of Transitions", "forwarding"),
+    bind!(Global, [ch('s')], Sort, "sort groups: failing first, ⇅fail, ⇅new, ⇅a-z", "sort"),
     bind!(Global, [ch('R')], ShowRefusals, "refused requests: recent ones and counts by reason"),
     // Anywhere.
     bind!(Always, [ctrl('c')], Quit, "quit"),

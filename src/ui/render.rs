@@ -1008,6 +1008,9 @@ fn draw_groups(
             t.count_fail,
         ));
     }
+    if let Some(order) = app.lists.sort.label() {
+        title.push(Span::styled(format!(" {order}"), t.dim));
+    }
     let block = pane_block(app, t, pane, title);
     let counts: Vec<String> = visible
         .iter()
