@@ -465,6 +465,10 @@ fn quit_keys() {
         "q types in the prompt"
     );
     assert_eq!(h.press("C-c"), Outcome::Quit);
+    // Ctrl-Z asks the loop to suspend, from anywhere (even the prompt).
+    assert_eq!(h.press("C-z"), Outcome::Suspend);
+    let mut h = Harness::live(100, 30);
+    assert_eq!(h.press("C-z"), Outcome::Suspend);
 }
 
 #[test]

@@ -85,6 +85,9 @@ impl SourceInfo {
 pub enum Outcome {
     Continue,
     Quit,
+    /// Ctrl-Z: the terminal is to be restored and the process stopped, as
+    /// a shell job; drawing resumes when it is continued.
+    Suspend,
 }
 
 /// The two views of the Alerts pane.
@@ -630,6 +633,7 @@ impl App {
     pub fn apply(&mut self, action: Action, ev: &KeyEvent) -> Outcome {
         match self.mode() {
             _ if action == Action::Quit => Outcome::Quit,
+            _ if action == Action::Suspend => Outcome::Suspend,
             Mode::Help => {
                 self.help = scroll_overlay(self.help, action);
                 Outcome::Continue

@@ -139,6 +139,8 @@ pub enum Action {
     ShowRefusals,
     /// The next order of the group panes.
     Sort,
+    /// Stop as a shell job (Ctrl-Z); `fg` resumes.
+    Suspend,
     // The filter prompt.
     Apply,
     Cancel,
@@ -311,6 +313,7 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Global, [ch('R')], ShowRefusals, "refused requests: recent ones and counts by reason"),
     // Anywhere.
     bind!(Always, [ctrl('c')], Quit, "quit"),
+    bind!(Always, [ctrl('z')], Suspend, "suspend to the shell (fg resumes)"),
     // The filter prompt.
     Binding { keys: &[], label: Some("text"), context: Prompt, action: Action::Insert,
               description: "type the filter; the match count updates live", hint: None },

@@ -187,6 +187,23 @@ fn restore_terminal() {
     );
 }
 
+/// Ctrl-Z. Raw mode turns the terminal's own job control off, so the TUI
+/// does what the terminal would have: gives the terminal back, stops the
+/// process with SIGTSTP (the shell shows it as a stopped job), and on
+/// SIGCONT (`fg`) takes the terminal again. Ingest, forwarding and the
+/// record file stop with the process while it is stopped, as any job does.
+fn suspend() {
+    restore_terminal();
+    #[cfg(unix)]
+    // SAFETY: raise() only sends a signal to this process; SIGTSTP's default
+    // action stops it, and raise returns once it is continued.
+    unsafe {
+        libc::raise(libc::SIGTSTP);
+    }
+    let _ = enable_raw_mode();
+    let _ = execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture);
+}
+
 type PanicHook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync + 'static>;
 
 /// The terminal while the TUI runs; restores it when dropped and on a
@@ -349,8 +366,15 @@ where
                 }
                 _ => Outcome::Continue,
             };
-            if outcome == Outcome::Quit {
-                return Ok(());
+            match outcome {
+                Outcome::Quit => return Ok(()),
+                Outcome::Suspend => {
+                    suspend();
+                    // The screen is whatever the shell left: draw it all.
+                    terminal.clear().map_err(|e| format!("cannot draw: {e}"))?;
+                    need = true;
+                }
+                Outcome::Continue => {}
             }
             next = input.try_recv().ok();
         }
