@@ -55,6 +55,9 @@ pub struct RunArgs {
     /// Theme: a built-in name (dark, light, high-contrast, …), a user theme, or a YAML file
     #[arg(long, value_name = "NAME|FILE")]
     pub theme: Option<String>,
+    /// TUI: show times in UTC (as in the JSON lines) instead of local time
+    #[arg(long)]
+    pub utc: bool,
     /// Alerts kept in the event history ring [default: 250000]
     #[arg(long, value_name = "N")]
     pub history: Option<usize>,
@@ -252,4 +255,7 @@ pub struct OpenArgs {
     pub theme: Option<String>,
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Show times in UTC instead of local time
+    #[arg(long)]
+    pub utc: bool,
 }

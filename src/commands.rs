@@ -31,6 +31,7 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
                 .fps
                 .map_or(crate::config::DEFAULT_FPS, |c| c.0.min(240) as u32)
                 .max(1);
+            crate::ui::fmt::use_local_time(!(a.utc || file.utc.unwrap_or(false)));
             crate::ui::run_open(&a, theme, fps).map_err(Failure::Runtime)
         }
         Command::Config => {

@@ -30,6 +30,7 @@ pub struct FileConfig {
     pub forward_mode: Option<ForwardMode>,
     pub record: Option<PathBuf>,
     pub theme: Option<String>,
+    pub utc: Option<bool>,
     pub history: Option<Count>,
     pub fps: Option<Count>,
     pub queue: Option<Count>,
@@ -227,6 +228,8 @@ pub struct Settings {
     pub forward_mode: ForwardMode,
     pub record: Option<PathBuf>,
     pub theme: Option<String>,
+    /// TUI times in UTC rather than local time.
+    pub utc: bool,
     pub history: usize,
     pub fps: u32,
     pub queue: usize,
@@ -353,6 +356,7 @@ pub fn merge(
         forward_mode: cli.forward_mode.or(file.forward_mode).unwrap_or_default(),
         record: cli.record.clone().or(file.record),
         theme: cli.theme.clone().or(file.theme),
+        utc: cli.utc || file.utc.unwrap_or(false),
         history: positive("history", cli.history)?
             .or(file.history.map(|c| c.0))
             .unwrap_or(DEFAULT_HISTORY),
@@ -455,6 +459,9 @@ forward-metadata: false
 # A built-in theme (dark, light, high-contrast, …), a user theme in
 # <config dir>/sinkwatch/themes/NAME.yaml, or a path to a YAML file.
 theme: dark
+
+# Show the TUI's times in UTC (as in the JSON lines) instead of local time.
+utc: false
 
 # Alerts kept in the event history ring.
 history: 250000

@@ -305,7 +305,7 @@ fn help_lists_every_key_of_the_key_table() {
     h.resize(100, 30);
     h.press("? PgDn PgDn PgDn PgDn PgDn PgDn PgDn PgDn PgDn PgDn");
     let screen = h.screen();
-    assert!(screen.contains("Times are UTC."), "{screen}");
+    assert!(screen.contains("Times are UTC (--utc)."), "{screen}");
     h.press("q");
     assert!(h.app.help.is_none());
 }

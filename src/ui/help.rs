@@ -120,7 +120,14 @@ pub fn reference_lines(t: &Theme) -> Vec<Line<'static>> {
         Span::styled("new", t.flash),
         Span::styled(" for 2 s", t.help_text),
     ]));
-    out.push(Line::styled("  Times are UTC.", t.help_text));
+    out.push(Line::styled(
+        if super::fmt::utc() {
+            "  Times are UTC (--utc)."
+        } else {
+            "  Times are local; --utc shows UTC."
+        },
+        t.help_text,
+    ));
     out
 }
 

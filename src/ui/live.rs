@@ -46,6 +46,7 @@ pub fn run_live(
     extras: Extras,
     rt: tokio::runtime::Handle,
 ) -> Result<(), String> {
+    super::fmt::use_local_time(!settings.utc);
     let info = SourceInfo {
         label: extras.listen,
         live: true,

@@ -1460,6 +1460,7 @@ fn draw_alerts(
     let titles = columns.iter().map(|c| match c {
         // One column: the symbol alone says pass or fail.
         Column::Status if compact => "",
+        Column::Time if !fmt::utc() => "time",
         c => c.title(),
     });
     let header = Row::new(titles.chain(with_summary.then_some("details"))).style(t.dim);
