@@ -1265,3 +1265,21 @@ fn s_cycles_the_order_of_the_group_panes() {
     h.press("s");
     assert!(!line_with(&h.screen(), "┌ Orgs").contains("⇅"));
 }
+
+#[test]
+fn a_filter_error_fits_the_prompt_at_80x24() {
+    let mut h = demo_at(80, 24);
+    h.press("/");
+    h.type_text("org:ossf \"no protection found for branch main in any repo");
+    let screen = h.screen();
+    let lines: Vec<&str> = screen.lines().collect();
+    let n = lines.len();
+    // The input line, then the error under it, all within the screen.
+    let error = lines[n - 2..].join("\n");
+    assert!(error.contains("unterminated quote"), "{screen}");
+    assert!(error.contains("at 10"), "{screen}");
+    // One line, not wrapped: the last line is the error.
+    assert!(lines[n - 1].contains("unterminated quote"), "{screen}");
+    assert!(lines[n - 1].chars().count() <= 80, "{screen}");
+    insta::assert_snapshot!("filter_error_80x24", screen);
+}

@@ -184,17 +184,9 @@ struct Areas {
 }
 
 fn layout(area: Rect, app: &App, notices: u16) -> Areas {
-    let footer_h = match &app.prompt {
-        None => 1,
-        Some(p) => match &p.error {
-            // The error under the input, wrapped to at most 3 lines.
-            Some(e) => {
-                let w = PROMPT_LABEL.len() + p.input.chars().count() + e.message.len() + 16;
-                1 + (w.div_ceil(area.width.max(1) as usize) as u16).clamp(1, 3)
-            }
-            None => 2,
-        },
-    };
+    // The prompt: the input, and under it the live count or the error
+    // (one line either way; see `draw_prompt`).
+    let footer_h = if app.prompt.is_some() { 2 } else { 1 };
     let [notices_a, header, main, status, footer] = Layout::vertical([
         Constraint::Length(notices),
         Constraint::Length(1),
@@ -940,17 +932,30 @@ fn draw_prompt(frame: &mut Frame, app: &App, t: &Theme, area: Rect) {
         (Span::raw(label).width() + Span::raw(clean(&chars[..n.min(chars.len())])).width()) as u16
     };
     let second = match &p.error {
-        Some(e) => Line::from(vec![
-            Span::raw(" ".repeat(col(e.position) as usize)),
-            Span::styled(
-                format!(
-                    "^ {FAIL} at {}: {}",
-                    e.position + 1,
-                    sanitize::line(&e.message)
-                ),
-                t.filter_error,
-            ),
-        ]),
+        // One line: under the bad term when it fits there, else from the
+        // left edge (the term is highlighted in the input anyway), cut
+        // with `…` rather than wrapped off the prompt.
+        Some(e) => {
+            let msg = format!(
+                "^ {FAIL} at {}: {}",
+                e.position + 1,
+                sanitize::line(&e.message)
+            );
+            let width = area.width as usize;
+            let indent = col(e.position) as usize;
+            if indent + fmt::width(&msg) <= width {
+                Line::from(vec![
+                    Span::raw(" ".repeat(indent)),
+                    Span::styled(msg, t.filter_error),
+                ])
+            } else {
+                let msg = msg.trim_start_matches("^ ");
+                Line::from(vec![
+                    Span::raw(" "),
+                    Span::styled(fmt::ellipsize(msg, width.saturating_sub(1)), t.filter_error),
+                ])
+            }
+        }
         None => {
             let mut spans = vec![Span::raw(" ".repeat(Span::raw(label).width()))];
             if let Some(ix) = &app.preview {
