@@ -371,8 +371,15 @@ where
                 Outcome::Quit => return Ok(()),
                 Outcome::Suspend => {
                     suspend();
-                    // The screen is whatever the shell left: draw it all.
-                    terminal.clear().map_err(|e| format!("cannot draw: {e}"))?;
+                    // The screen is whatever the shell left: clear it and
+                    // draw it all. (`resize` does that without querying the
+                    // cursor position, which `clear` would, while the input
+                    // thread owns the terminal's replies.)
+                    let size = terminal.size().map_err(|e| format!("cannot draw: {e}"))?;
+                    terminal
+                        .resize(ratatui::layout::Rect::new(0, 0, size.width, size.height))
+                        .map_err(|e| format!("cannot draw: {e}"))?;
+                    app.resized();
                     need = true;
                 }
                 Outcome::Continue => {}

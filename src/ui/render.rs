@@ -1523,12 +1523,16 @@ fn draw_transitions(
             Span::styled(" in last 15m", t.title),
         ]
     } else {
-        vec![
+        let mut v = vec![
             Span::styled(format!("{FAIL}{regressed}"), r_style),
             Span::styled(" ", t.title),
             Span::styled(format!("{PASS}{fixed}"), f_style),
-            Span::styled(" in 15m", t.title),
-        ]
+        ];
+        // The window only where it fits: a title is never cut mid-word.
+        if area.width >= 30 {
+            v.push(Span::styled(" in 15m", t.title));
+        }
+        v
     };
     let mut block = pane_block(app, t, Pane::Transitions, title);
     if let Some(s) = scroll {
@@ -1540,6 +1544,7 @@ fn draw_transitions(
         } else {
             " no pass↔fail changes yet"
         };
+        let msg = fmt::ellipsize(msg, area.width.saturating_sub(2).into());
         frame.render_widget(Paragraph::new(Line::styled(msg, t.dim)).block(block), area);
         return;
     }
