@@ -217,8 +217,12 @@ fn main() {
     save(&dir, "live-light", &mut h, light_bg, light_fg);
 
     // A failing check's details: the latest-status view, failing first.
+    // (A frame between: keys act on the list as shown.) Row 3 is a
+    // Scorecard failure, whose details hold a table.
     let mut h = harness("dark");
-    h.press("v j j j");
+    h.press("v");
+    h.draw();
+    h.press("j j");
     save(&dir, "failing-details", &mut h, dark_bg, dark_fg);
 
     // A filter narrowing every pane.

@@ -139,6 +139,9 @@ pub struct OpenArgs {
     pub theme: Option<String>,
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Show times in UTC instead of local time
+    #[arg(long)]
+    pub utc: bool,
 }
 
 #[derive(Args, Debug)]

@@ -29,8 +29,10 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
             let settings = crate::config::settings(&crate::config::RunArgs {
                 config: a.config.clone(),
                 theme: a.theme.clone(),
+                utc: a.utc.then_some(true),
                 ..Default::default()
             })?;
+            crate::ui::fmt::use_local_time(!settings.utc);
             let theme =
                 crate::ui::live::load_theme(Some(&settings.theme)).map_err(Failure::Usage)?;
             crate::ui::run_open(&a.file, theme, settings.fps).map_err(Failure::Runtime)

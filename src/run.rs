@@ -421,6 +421,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             Ok(())
         }
         Some(theme) => {
+            crate::ui::fmt::use_local_time(!settings.utc);
             let r = crate::ui::run_live(
                 hub.clone(),
                 theme,

@@ -305,7 +305,7 @@ fn help_lists_every_key_of_the_key_table() {
     h.resize(100, 30);
     h.press("? PgDn PgDn PgDn PgDn PgDn PgDn PgDn PgDn PgDn PgDn");
     let screen = h.screen();
-    assert!(screen.contains("Times are UTC."), "{screen}");
+    assert!(screen.contains("Times are UTC (--utc)."), "{screen}");
     h.press("q");
     assert!(h.app.help.is_none());
 }
@@ -465,6 +465,10 @@ fn quit_keys() {
         "q types in the prompt"
     );
     assert_eq!(h.press("C-c"), Outcome::Quit);
+    // Ctrl-Z asks the loop to suspend, from anywhere (even the prompt).
+    assert_eq!(h.press("C-z"), Outcome::Suspend);
+    let mut h = Harness::live(100, 30);
+    assert_eq!(h.press("C-z"), Outcome::Suspend);
 }
 
 #[test]
@@ -1237,4 +1241,62 @@ fn the_status_bar_names_the_main_refusal_reason() {
         status.contains("refused 4 (most wrong_audience: 3)"),
         "{status}"
     );
+}
+
+#[test]
+fn s_cycles_the_order_of_the_group_panes() {
+    let mut h = Harness::live(160, 45);
+    h.ingest("zeta", "one", "SECURITY.md", false, "x");
+    h.ingest("zeta", "one", "CODEOWNERS", false, "x");
+    h.ingest("acme", "two", "SECURITY.md", false, "x");
+    h.ingest("acme", "three", "SECURITY.md", true, "");
+    h.advance(1_000);
+    h.ingest("beta", "four", "SECURITY.md", true, "");
+    h.advance(1_000);
+    let orgs = |h: &mut Harness| -> Vec<String> {
+        pane_rows(&h.screen(), "Orgs")
+            .into_iter()
+            .filter(|r| !r.is_empty())
+            .collect()
+    };
+    // Default: failing first, then by name.
+    let o = orgs(&mut h);
+    assert!(
+        o[0].contains("acme") && o[1].contains("zeta") && o[2].contains("beta"),
+        "{o:?}"
+    );
+    h.press("s");
+    let screen = h.screen();
+    assert!(line_with(&screen, "┌ Orgs").contains("⇅fail"), "{screen}");
+    let o = orgs(&mut h);
+    assert!(o[0].contains("zeta") && o[1].contains("acme"), "{o:?}");
+    h.press("s");
+    let o = orgs(&mut h);
+    assert!(o[0].contains("beta"), "by recency: {o:?}");
+    h.press("s");
+    let o = orgs(&mut h);
+    assert!(
+        o[0].contains("acme") && o[1].contains("beta") && o[2].contains("zeta"),
+        "{o:?}"
+    );
+    h.press("s");
+    assert!(!line_with(&h.screen(), "┌ Orgs").contains("⇅"));
+}
+
+#[test]
+fn a_filter_error_fits_the_prompt_at_80x24() {
+    let mut h = demo_at(80, 24);
+    h.press("/");
+    h.type_text("org:ossf \"no protection found for branch main in any repo");
+    let screen = h.screen();
+    let lines: Vec<&str> = screen.lines().collect();
+    let n = lines.len();
+    // The input line, then the error under it, all within the screen.
+    let error = lines[n - 2..].join("\n");
+    assert!(error.contains("unterminated quote"), "{screen}");
+    assert!(error.contains("at 10"), "{screen}");
+    // One line, not wrapped: the last line is the error.
+    assert!(lines[n - 1].contains("unterminated quote"), "{screen}");
+    assert!(lines[n - 1].chars().count() <= 80, "{screen}");
+    insta::assert_snapshot!("filter_error_80x24", screen);
 }

@@ -133,19 +133,19 @@ pub fn details_for(policy: &str, repo: &str, variant: u32) -> String {
             .to_owned(),
         "OpenSSF Scorecard" => format!(
             "Project is out of compliance with OpenSSF Scorecard policy\n\n\
-             **Rule Name:** Token-Permissions\n\
-             **Score:** {}/10\n\
-             **Details:** non read-only tokens detected in GitHub workflows\n\
-             - Warn: jobLevel 'contents' permission set to 'write': .github/workflows/release.yml:21\n\n\
-             **Remediation:** set top-level permissions to `read-all` and grant write per job.\n\n\
              | Check | Score | Threshold |\n\
              |---|--:|--:|\n\
              | Token-Permissions | {}/10 | 8 |\n\
              | Pinned-Dependencies | {}/10 | 8 |\n\
-             | Code-Review | 10/10 | 8 |\n",
+             | Code-Review | 10/10 | 8 |\n\n\
+             **Rule Name:** Token-Permissions\n\
+             **Score:** {}/10\n\
+             **Details:** non read-only tokens detected in GitHub workflows\n\
+             - Warn: jobLevel 'contents' permission set to 'write': .github/workflows/release.yml:21\n\n\
+             **Remediation:** set top-level permissions to `read-all` and grant write per job.\n",
             variant % 8,
-            variant % 8,
-            3 + variant % 5
+            3 + variant % 5,
+            variant % 8
         ),
         "Dangerous Workflow" => "Dangerous workflow patterns detected:\n\n\
              - `pull_request_target` with explicit checkout of the PR head: \

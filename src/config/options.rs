@@ -337,6 +337,8 @@ options! {
     one fps: u32 ["30"] "N"
         "Maximum TUI frames per second",
         1, 240;
+    flag utc: bool [] ""
+        "TUI times in UTC (default: local time, with its offset)";
 
     ["Security"]
     opt token_file: PathBuf ["/etc/sinkwatch/token"] "FILE"

@@ -88,6 +88,9 @@ impl SourceInfo {
 pub enum Outcome {
     Continue,
     Quit,
+    /// Ctrl-Z: the terminal is to be restored and the process stopped, as
+    /// a shell job; drawing resumes when it is continued.
+    Suspend,
 }
 
 /// The two views of the Alerts pane.
@@ -636,6 +639,7 @@ impl App {
     pub fn apply(&mut self, action: Action, ev: &KeyEvent) -> Outcome {
         match self.mode() {
             _ if action == Action::Quit => Outcome::Quit,
+            _ if action == Action::Suspend => Outcome::Suspend,
             Mode::Help => {
                 self.help = scroll_overlay(self.help, action);
                 Outcome::Continue
@@ -735,6 +739,10 @@ impl App {
         match action {
             a if a.live_only() && !self.info.live => {}
             Action::ShowRefusals => self.refusals = Some(0),
+            Action::Sort => {
+                self.lists.sort = self.lists.sort.next();
+                self.lists.invalidate();
+            }
             Action::Zoom => self.zoom = !self.zoom,
             Action::FocusPane => {
                 // `1`–`6`: the panes in Tab order (the forwarding panel in

@@ -1,5 +1,56 @@
-//! Small formatting helpers shared by the panes. Times are shown in UTC so
-//! that what the screen says matches the JSON lines (`at`) exactly.
+//! Small formatting helpers shared by the panes. Times are local by
+//! default (as a person reads a clock) and UTC with `--utc`, which matches
+//! the JSON lines' `at` exactly; UTC times end in `Z`, local dates show
+//! their offset.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether times are shown in local time. A process-wide display setting:
+/// set once when the TUI starts (`--utc` keeps it off); off by default so
+/// that tests and tools see UTC.
+static LOCAL_TIME: AtomicBool = AtomicBool::new(false);
+
+/// Shows times in local time (`true`) or UTC.
+pub fn use_local_time(local: bool) {
+    LOCAL_TIME.store(local, Ordering::Relaxed);
+}
+
+/// Whether times are shown in UTC.
+pub fn utc() -> bool {
+    !LOCAL_TIME.load(Ordering::Relaxed)
+}
+
+/// The local offset from UTC at `secs` (Unix time), in seconds; 0 for UTC.
+fn offset_s(secs: i64) -> i64 {
+    if utc() {
+        return 0;
+    }
+    local_offset(secs)
+}
+
+#[cfg(unix)]
+// `time_t` is 32 bits on some targets, where the conversion can fail.
+#[allow(irrefutable_let_patterns, clippy::useless_conversion)]
+fn local_offset(secs: i64) -> i64 {
+    let Ok(t) = libc::time_t::try_from(secs) else {
+        return 0;
+    };
+    // SAFETY: localtime_r writes only into `tm`, which we own; a zeroed
+    // `tm` is a valid value of that plain C struct.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            0
+        } else {
+            i64::from(tm.tm_gmtoff)
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn local_offset(_secs: i64) -> i64 {
+    0
+}
 
 /// `12345` → `12,345`.
 pub fn thousands(n: u64) -> String {
@@ -14,9 +65,14 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// Time of day, `HH:MM:SS` (UTC).
+/// Time of day, `HH:MM:SS` (local, or UTC; see [`use_local_time`]).
 pub fn clock(at_ms: u64) -> String {
-    let secs = (at_ms / 1000) % 86_400;
+    let secs = (at_ms / 1000) as i64;
+    clock_at(at_ms, offset_s(secs))
+}
+
+fn clock_at(at_ms: u64, off: i64) -> String {
+    let secs = ((at_ms / 1000) as i64 + off).rem_euclid(86_400);
     format!(
         "{:02}:{:02}:{:02}",
         secs / 3600,
@@ -25,12 +81,32 @@ pub fn clock(at_ms: u64) -> String {
     )
 }
 
-/// Date and time, `2026-11-25 21:00:03Z`.
+/// Date and time: `2026-11-25 21:00:03Z` in UTC, `2026-11-25
+/// 22:00:03+01:00` in local time.
 pub fn date_time(at_ms: u64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(at_ms / 1000);
-    humantime::format_rfc3339_seconds(t)
+    let secs = (at_ms / 1000) as i64;
+    date_time_at(at_ms, (!utc()).then(|| offset_s(secs)))
+}
+
+/// `off`: the local offset, or `None` for UTC.
+fn date_time_at(at_ms: u64, off: Option<i64>) -> String {
+    let secs = (at_ms / 1000) as i64;
+    let shifted = (secs + off.unwrap_or(0)).max(0) as u64;
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(shifted);
+    let s = humantime::format_rfc3339_seconds(t)
         .to_string()
-        .replacen('T', " ", 1)
+        .replacen('T', " ", 1);
+    let Some(off) = off else {
+        return s;
+    };
+    let sign = if off < 0 { '-' } else { '+' };
+    let a = off.unsigned_abs();
+    format!(
+        "{}{sign}{:02}:{:02}",
+        s.trim_end_matches('Z'),
+        a / 3600,
+        (a / 60) % 60
+    )
 }
 
 /// A short age: `5s`, `3m`, `2h`, `4d`.
@@ -144,6 +220,16 @@ mod tests {
         let t = 1_795_640_403_000;
         assert_eq!(clock(t), "21:00:03");
         assert_eq!(date_time(t), "2026-11-25 21:00:03Z");
+        assert!(utc(), "UTC unless the TUI asks for local time");
+        // Local time: shifted, and the date says its offset.
+        assert_eq!(clock_at(t, 3_600), "22:00:03");
+        assert_eq!(clock_at(t, -22 * 3_600), "23:00:03");
+        assert_eq!(date_time_at(t, Some(3_600)), "2026-11-25 22:00:03+01:00");
+        assert_eq!(
+            date_time_at(t, Some(-5 * 3_600 - 1_800)),
+            "2026-11-25 15:30:03-05:30"
+        );
+        assert_eq!(date_time_at(t, None), "2026-11-25 21:00:03Z");
         assert_eq!(ago(t + 59_999, t), "59s");
         assert_eq!(ago(t + 60_000, t), "1m");
         assert_eq!(ago(t + 7_200_000, t), "2h");

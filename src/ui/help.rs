@@ -72,7 +72,9 @@ pub fn reference_lines(t: &Theme) -> Vec<Line<'static>> {
     )];
     for (k, d) in [
         ("org:ossf", "owner; globs: * any run, ? one char"),
-        ("repo:score*", "repo name"),
+        ("org:ossf,acme", "any of these (every field)"),
+        ("repo:score*", "repo name, or owner/name"),
+        ("repo:/^s/", "regex in that field"),
         ("policy:\"Branch Protection\"", ""),
         ("", "policy name (quote spaces)"),
         ("status:fail", "failing (status:pass: passing)"),
@@ -80,7 +82,8 @@ pub fn reference_lines(t: &Theme) -> Vec<Line<'static>> {
         ("age<15m", "received within 15m (ms s m h d; < <= > >=)"),
         ("word \"a phrase\"", "substring of any name or the details"),
         ("/regex/", "regex in any name or the details"),
-        ("-term", "negates a term"),
+        ("-term", "negates a term (or a group)"),
+        ("a or b", "either; ( ) group, AND binds tighter"),
     ] {
         out.push(row_w(k, d, 17, t));
     }
@@ -117,7 +120,14 @@ pub fn reference_lines(t: &Theme) -> Vec<Line<'static>> {
         Span::styled("new", t.flash),
         Span::styled(" for 2 s", t.help_text),
     ]));
-    out.push(Line::styled("  Times are UTC.", t.help_text));
+    out.push(Line::styled(
+        if super::fmt::utc() {
+            "  Times are UTC (--utc)."
+        } else {
+            "  Times are local; --utc shows UTC."
+        },
+        t.help_text,
+    ));
     out
 }
 

@@ -270,7 +270,7 @@ impl Matcher {
 /// positive only costs a periodic rescan.
 pub fn mentions_age(source: &str) -> bool {
     source.split_whitespace().any(|t| {
-        let t = t.trim_start_matches('-');
+        let t = t.trim_start_matches(['-', '(']);
         t.get(..3).is_some_and(|a| a.eq_ignore_ascii_case("age"))
             && matches!(t.as_bytes().get(3), Some(b'<' | b'>' | b'='))
     })

@@ -137,6 +137,10 @@ pub enum Action {
     FocusPane,
     /// The refusals view: recent refused requests and counts by reason.
     ShowRefusals,
+    /// The next order of the group panes.
+    Sort,
+    /// Stop as a shell job (Ctrl-Z); `fg` resumes.
+    Suspend,
     // The filter prompt.
     Apply,
     Cancel,
@@ -305,9 +309,11 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Global, [ch('v')], ToggleView, "alerts: event stream / latest status per key", "events/latest"),
     bind!(Global, [ch(' ')], Pause, "pause the view (ingest goes on, shows +N new)", "pause"),
     bind!(Global, [ch('F')], ToggleForward, "forwarding per upstream, in place of Transitions", "forwarding"),
+    bind!(Global, [ch('s')], Sort, "sort groups: failing first, ⇅fail, ⇅new, ⇅a-z", "sort"),
     bind!(Global, [ch('R')], ShowRefusals, "refused requests: recent ones and counts by reason"),
     // Anywhere.
     bind!(Always, [ctrl('c')], Quit, "quit"),
+    bind!(Always, [ctrl('z')], Suspend, "suspend to the shell (fg resumes)"),
     // The filter prompt.
     Binding { keys: &[], label: Some("text"), context: Prompt, action: Action::Insert,
               description: "type the filter; the match count updates live", hint: None },

@@ -27,6 +27,43 @@ use super::index::Matcher;
 pub struct GroupRow {
     pub id: u32,
     pub tally: Tally,
+    /// When a key of the group was last seen (only for [`GroupSort::Recent`]).
+    pub last_ms: u64,
+}
+
+/// The order of the group panes (`s` cycles through them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GroupSort {
+    /// Failing groups first, then by name.
+    #[default]
+    FailingFirst,
+    /// Most failing keys first.
+    Count,
+    /// Most recently seen first.
+    Recent,
+    /// By name only.
+    Name,
+}
+
+impl GroupSort {
+    pub fn next(self) -> GroupSort {
+        match self {
+            GroupSort::FailingFirst => GroupSort::Count,
+            GroupSort::Count => GroupSort::Recent,
+            GroupSort::Recent => GroupSort::Name,
+            GroupSort::Name => GroupSort::FailingFirst,
+        }
+    }
+
+    /// Shown in the pane titles; `None` for the default.
+    pub fn label(self) -> Option<&'static str> {
+        match self {
+            GroupSort::FailingFirst => None,
+            GroupSort::Count => Some("⇅fail"),
+            GroupSort::Recent => Some("⇅new"),
+            GroupSort::Name => Some("⇅a-z"),
+        }
+    }
 }
 
 /// Names by id, appended as the store interns new ones (ids are dense and
@@ -78,12 +115,41 @@ pub struct Lists {
     /// `next_seq` of the store when last built; `None` before the first build.
     pub built_seq: Option<u64>,
     pub built_at_ms: u64,
+    /// The order of the group panes.
+    pub sort: GroupSort,
 }
 
 impl Lists {
     /// Scans the store (call under the hub lock). `want_latest` also
     /// collects the latest-per-key list.
     pub fn collect(&mut self, store: &Store, m: &Matcher, want_latest: bool, now_ms: u64) -> Raw {
+        let mut raw = self.collect_rows(store, m, want_latest, now_ms);
+        if self.sort == GroupSort::Recent {
+            // One more pass over the keys, only in this order.
+            let mut last = [
+                vec![0u64; store.org_count()],
+                vec![0u64; store.repo_count()],
+                vec![0u64; store.policy_count()],
+            ];
+            for k in store.keys() {
+                for (level, id) in [k.org, k.repo, k.policy].into_iter().enumerate() {
+                    let slot = &mut last[level][id as usize];
+                    *slot = (*slot).max(k.last_seen_ms);
+                }
+            }
+            for (level, rows) in [&mut raw.orgs, &mut raw.repos, &mut raw.policies]
+                .into_iter()
+                .enumerate()
+            {
+                for r in rows.iter_mut() {
+                    r.last_ms = last[level].get(r.id as usize).copied().unwrap_or(0);
+                }
+            }
+        }
+        raw
+    }
+
+    fn collect_rows(&mut self, store: &Store, m: &Matcher, want_latest: bool, now_ms: u64) -> Raw {
         // New names only.
         for id in self.names.orgs.len()..store.org_count() {
             self.names.orgs.push(store.org_name(id as OrgId).clone());
@@ -106,6 +172,7 @@ impl Lists {
                     .map(|id| GroupRow {
                         id,
                         tally: tally(id),
+                        last_ms: 0,
                     })
                     .filter(|r| r.tally.total > 0)
                     .collect()
@@ -179,6 +246,7 @@ impl Lists {
                 .map(|(id, tally)| GroupRow {
                     id: id as u32,
                     tally,
+                    last_ms: 0,
                 })
                 .collect()
         };
@@ -195,12 +263,28 @@ impl Lists {
     pub fn finish(&mut self, raw: Raw, now_ms: u64) {
         self.update_ranks();
         let (or, rr, pr) = (&self.org_rank, &self.repo_rank, &self.policy_rank);
+        let sort = self.sort;
+        let order = |rows: &mut Vec<GroupRow>, rank: &[u32]| {
+            let name = |r: &GroupRow| rank.get(r.id as usize).copied().unwrap_or(u32::MAX);
+            match sort {
+                GroupSort::FailingFirst => {
+                    rows.sort_unstable_by_key(|r| (r.tally.failing == 0, name(r)))
+                }
+                GroupSort::Count => {
+                    rows.sort_unstable_by_key(|r| (std::cmp::Reverse(r.tally.failing), name(r)))
+                }
+                GroupSort::Recent => {
+                    rows.sort_unstable_by_key(|r| (std::cmp::Reverse(r.last_ms), name(r)))
+                }
+                GroupSort::Name => rows.sort_unstable_by_key(name),
+            }
+        };
         let mut orgs = raw.orgs;
-        orgs.sort_unstable_by_key(|r| (r.tally.failing == 0, or[r.id as usize]));
+        order(&mut orgs, or);
         let mut repos = raw.repos;
-        repos.sort_unstable_by_key(|r| (r.tally.failing == 0, rr[r.id as usize]));
+        order(&mut repos, rr);
         let mut policies = raw.policies;
-        policies.sort_unstable_by_key(|r| (r.tally.failing == 0, pr[r.id as usize]));
+        order(&mut policies, pr);
         if let Some(mut latest) = raw.latest {
             latest
                 .sort_unstable_by_key(|k| (!k.failing, rr[k.repo as usize], pr[k.policy as usize]));
@@ -208,7 +292,7 @@ impl Lists {
             self.latest = latest.into_iter().map(|k| k.key).collect();
             self.latest_valid = true;
         }
-        let failing = |rows: &[GroupRow]| rows.iter().take_while(|r| r.tally.failing > 0).count();
+        let failing = |rows: &[GroupRow]| rows.iter().filter(|r| r.tally.failing > 0).count();
         self.failing_groups = [failing(&orgs), failing(&repos), failing(&policies)];
         self.orgs = orgs;
         self.repos = repos;

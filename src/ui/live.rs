@@ -240,6 +240,23 @@ fn restore_terminal() {
     );
 }
 
+/// Ctrl-Z. Raw mode turns the terminal's own job control off, so the TUI
+/// does what the terminal would have: gives the terminal back, stops the
+/// process with SIGTSTP (the shell shows it as a stopped job), and on
+/// SIGCONT (`fg`) takes the terminal again. Ingest, forwarding and the
+/// record file stop with the process while it is stopped, as any job does.
+fn suspend() {
+    restore_terminal();
+    #[cfg(unix)]
+    // SAFETY: raise() only sends a signal to this process; SIGTSTP's default
+    // action stops it, and raise returns once it is continued.
+    unsafe {
+        libc::raise(libc::SIGTSTP);
+    }
+    let _ = enable_raw_mode();
+    let _ = execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture);
+}
+
 type PanicHook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync + 'static>;
 
 /// The terminal while the TUI runs; restores it when dropped and on a
@@ -429,8 +446,22 @@ where
                 }
                 _ => Outcome::Continue,
             };
-            if outcome == Outcome::Quit {
-                return Ok(());
+            match outcome {
+                Outcome::Quit => return Ok(()),
+                Outcome::Suspend => {
+                    suspend();
+                    // The screen is whatever the shell left: clear it and
+                    // draw it all. (`resize` does that without querying the
+                    // cursor position, which `clear` would, while the input
+                    // thread owns the terminal's replies.)
+                    let size = terminal.size().map_err(|e| format!("cannot draw: {e}"))?;
+                    terminal
+                        .resize(ratatui::layout::Rect::new(0, 0, size.width, size.height))
+                        .map_err(|e| format!("cannot draw: {e}"))?;
+                    app.resized();
+                    need = true;
+                }
+                Outcome::Continue => {}
             }
             next = input.try_recv().ok();
         }

@@ -184,17 +184,9 @@ struct Areas {
 }
 
 fn layout(area: Rect, app: &App, notices: u16) -> Areas {
-    let footer_h = match &app.prompt {
-        None => 1,
-        Some(p) => match &p.error {
-            // The error under the input, wrapped to at most 3 lines.
-            Some(e) => {
-                let w = PROMPT_LABEL.len() + p.input.chars().count() + e.message.len() + 16;
-                1 + (w.div_ceil(area.width.max(1) as usize) as u16).clamp(1, 3)
-            }
-            None => 2,
-        },
-    };
+    // The prompt: the input, and under it the live count or the error
+    // (one line either way; see `draw_prompt`).
+    let footer_h = if app.prompt.is_some() { 2 } else { 1 };
     let [notices_a, header, main, status, footer] = Layout::vertical([
         Constraint::Length(notices),
         Constraint::Length(1),
@@ -986,17 +978,30 @@ fn draw_prompt(frame: &mut Frame, app: &App, t: &Theme, area: Rect) {
         (Span::raw(label).width() + Span::raw(clean(&chars[..n.min(chars.len())])).width()) as u16
     };
     let second = match &p.error {
-        Some(e) => Line::from(vec![
-            Span::raw(" ".repeat(col(e.position) as usize)),
-            Span::styled(
-                format!(
-                    "^ {FAIL} at {}: {}",
-                    e.position + 1,
-                    sanitize::line(&e.message)
-                ),
-                t.filter_error,
-            ),
-        ]),
+        // One line: under the bad term when it fits there, else from the
+        // left edge (the term is highlighted in the input anyway), cut
+        // with `…` rather than wrapped off the prompt.
+        Some(e) => {
+            let msg = format!(
+                "^ {FAIL} at {}: {}",
+                e.position + 1,
+                sanitize::line(&e.message)
+            );
+            let width = area.width as usize;
+            let indent = col(e.position) as usize;
+            if indent + fmt::width(&msg) <= width {
+                Line::from(vec![
+                    Span::raw(" ".repeat(indent)),
+                    Span::styled(msg, t.filter_error),
+                ])
+            } else {
+                let msg = msg.trim_start_matches("^ ");
+                Line::from(vec![
+                    Span::raw(" "),
+                    Span::styled(fmt::ellipsize(msg, width.saturating_sub(1)), t.filter_error),
+                ])
+            }
+        }
         None => {
             let mut spans = vec![Span::raw(" ".repeat(Span::raw(label).width()))];
             if let Some(ix) = &app.preview {
@@ -1053,6 +1058,9 @@ fn draw_groups(
             format!(" · {FAIL} {}", thousands(failing as u64)),
             t.count_fail,
         ));
+    }
+    if let Some(order) = app.lists.sort.label() {
+        title.push(Span::styled(format!(" {order}"), t.dim));
     }
     let block = pane_block(app, t, pane, title);
     let counts: Vec<String> = visible
@@ -1503,6 +1511,7 @@ fn draw_alerts(
     let titles = columns.iter().map(|c| match c {
         // One column: the symbol alone says pass or fail.
         Column::Status if compact => "",
+        Column::Time if !fmt::utc() => "time",
         c => c.title(),
     });
     let header = Row::new(titles.chain(with_summary.then_some("details"))).style(t.dim);
@@ -1560,12 +1569,16 @@ fn draw_transitions(
             Span::styled(" in last 15m", t.title),
         ]
     } else {
-        vec![
+        let mut v = vec![
             Span::styled(format!("{FAIL}{regressed}"), r_style),
             Span::styled(" ", t.title),
             Span::styled(format!("{PASS}{fixed}"), f_style),
-            Span::styled(" in 15m", t.title),
-        ]
+        ];
+        // The window only where it fits: a title is never cut mid-word.
+        if area.width >= 30 {
+            v.push(Span::styled(" in 15m", t.title));
+        }
+        v
     };
     let mut block = pane_block(app, t, Pane::Transitions, title);
     if let Some(s) = scroll {
@@ -1577,6 +1590,7 @@ fn draw_transitions(
         } else {
             " no pass↔fail changes yet"
         };
+        let msg = fmt::ellipsize(msg, area.width.saturating_sub(2).into());
         frame.render_widget(Paragraph::new(Line::styled(msg, t.dim)).block(block), area);
         return;
     }

@@ -1,32 +1,46 @@
 //! The `/` filter language of the TUI.
 //!
 //! A filter is a whitespace-separated list of terms that must all match
-//! (AND). Matching is case-insensitive everywhere.
+//! (AND); `or` between terms makes alternatives (AND binds tighter, so
+//! `a b or c` is `(a b) or c`), and parentheses group. Matching is
+//! case-insensitive everywhere.
 //!
 //! | term                         | matches when                                         |
 //! |------------------------------|------------------------------------------------------|
 //! | `org:ossf`, `org:open*`      | the owner matches the glob (`*` any run, `?` one char)|
-//! | `repo:score*`                | the repo name matches the glob                       |
+//! | `org:ossf,acme-corp`         | any of the listed values matches (any key field)     |
+//! | `repo:score*`, `repo:ossf/allstar` | the repo name, or owner/name as the Repos pane shows it |
+//! | `repo:/^s/`                  | the regex is found in that field (any key field)     |
 //! | `policy:"Branch Protection"` | the policy name matches the glob                     |
 //! | `status:fail` / `status:pass`| the alert fails / passes (`failing`, `failed`, …)     |
 //! | `change:regressed`           | the change is that one (`first`, `same`, `regressed`, `fixed`, `transition`) |
 //! | `age<15m`, `age>=2d`         | the alert's age compares so (units ms, s, m, h, d; none = s) |
 //! | `word`, `"a phrase"`         | a substring of owner, repo, policy or details        |
 //! | `/re/`                       | the regex is found in owner, repo, policy or details |
-//! | `-term`                      | the term does not match                              |
+//! | `-term`, `-( … )`            | the term (or group) does not match                   |
+//! | `a or b`, `( … )`            | either side matches; parentheses group               |
 //!
-//! Double quotes work around any value (`org:"a b"`); inside them `\"` is
-//! a quote and `\\` a backslash. In a glob, `\*`, `\?` and `\\` are literal.
-//! In a regex, `\/` is a slash.
+//! Double quotes work around any value (`org:"a b"`, `"or"` to search for
+//! the word); inside them `\"` is a quote and `\\` a backslash, and a comma
+//! is literal. In a glob, `\*`, `\?` and `\\` are literal. In a regex, `\/`
+//! is a slash.
 //!
 //! Everything expensive (lowercasing, glob and regex compilation) happens in
 //! [`Filter::parse`], so matching never allocates.
 
 use std::fmt;
 
-use regex::{Regex, RegexBuilder};
+use regex::Regex;
 
 use super::Change;
+
+mod glob;
+mod parse;
+mod search;
+
+use glob::Glob;
+use parse::Parser;
+use search::{Needle, contains_ascii_ci};
 
 /// The parts of an alert the filter looks at, borrowed from wherever the
 /// caller keeps them.
@@ -60,13 +74,17 @@ impl fmt::Display for FilterError {
 impl std::error::Error for FilterError {}
 
 /// A parsed filter. The default filter is empty and matches everything.
+///
+/// It is an AND of clauses, each a boolean tree of terms, kept in three
+/// lists by what they read, so that callers can cache: clauses over the
+/// key's names only, clauses over names and text (cacheable per key and
+/// details), and the rest (status, change, age; re-evaluated every time).
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     source: String,
-    /// Terms that only read (owner, repo, policy): cacheable per key.
-    key_terms: Vec<Term<KeyTest>>,
-    /// Everything else, cheapest first.
-    event_terms: Vec<Term<EventTest>>,
+    key_clauses: Vec<Node>,
+    attr_clauses: Vec<Node>,
+    text_clauses: Vec<Node>,
 }
 
 impl std::str::FromStr for Filter {
@@ -84,26 +102,24 @@ impl Filter {
             source: input.to_owned(),
             ..Filter::default()
         };
-        let mut parser = Parser {
-            chars: input.chars().collect(),
-            pos: 0,
-        };
-        while let Some(term) = parser.next_term()? {
-            match term {
-                ParsedTerm::Key(t) => filter.key_terms.push(t),
-                ParsedTerm::Event(t) => filter.event_terms.push(t),
+        for clause in Parser::new(input).clauses()? {
+            match clause.reads() {
+                Reads::Key => filter.key_clauses.push(clause),
+                Reads::Text => filter.text_clauses.push(clause),
+                Reads::Attrs => filter.attr_clauses.push(clause),
             }
         }
-        // AND is commutative, so evaluate cheap terms first to short-circuit
-        // before any substring or regex search (stable: keeps user order
-        // among equals).
-        filter.event_terms.sort_by_key(|t| t.test.cost());
+        // AND is commutative, so evaluate cheap clauses first to
+        // short-circuit before any substring or regex search (stable: keeps
+        // user order among equals).
+        filter.attr_clauses.sort_by_key(Node::cost);
+        filter.text_clauses.sort_by_key(Node::cost);
         Ok(filter)
     }
 
     /// True when there are no terms.
     pub fn is_empty(&self) -> bool {
-        self.key_terms.is_empty() && self.event_terms.is_empty()
+        self.key_clauses.is_empty() && !self.has_event_terms()
     }
 
     /// The text the filter was parsed from.
@@ -111,72 +127,135 @@ impl Filter {
         &self.source
     }
 
-    /// True when every term matches the alert.
+    /// True when every clause matches the alert.
     pub fn matches(&self, a: &AlertView<'_>) -> bool {
         self.matches_key(a.owner, a.repo, a.policy) && self.matches_event(a)
     }
 
-    /// Evaluates only the terms that depend on the key alone (org:, repo:,
-    /// policy:, and their negations).
+    /// Evaluates only the clauses that depend on the key alone (org:,
+    /// repo:, policy: and their combinations).
     /// Callers pre-compute this once per (owner, repo, policy) key and cache it.
     pub fn matches_key(&self, owner: &str, repo: &str, policy: &str) -> bool {
-        self.key_terms.iter().all(|t| {
-            let hay = match t.test.field {
-                KeyField::Owner => owner,
-                KeyField::Repo => repo,
-                KeyField::Policy => policy,
-            };
-            t.test.glob.matches(hay) != t.negated
-        })
+        self.key_clauses
+            .iter()
+            .all(|c| c.eval_key(owner, repo, policy))
     }
 
-    /// Evaluates only the remaining terms (status, change, age, bare words,
-    /// regex). `matches(a) == matches_key(..) && matches_event(a)`.
+    /// Evaluates the remaining clauses.
+    /// `matches(a) == matches_key(..) && matches_event(a)`.
     pub fn matches_event(&self, a: &AlertView<'_>) -> bool {
-        self.event_terms
-            .iter()
-            .all(|t| t.test.matches(a) != t.negated)
+        self.matches_attrs(a) && self.matches_text(a)
     }
 
-    /// The event terms that read only the alert's status, change and age.
-    /// `matches_event(a) == matches_attrs(a) && matches_text(a)`.
+    /// The clauses that read the alert's status, change or age (and maybe
+    /// text as well). `matches_event(a) == matches_attrs(a) && matches_text(a)`.
     pub fn matches_attrs(&self, a: &AlertView<'_>) -> bool {
-        self.event_terms
-            .iter()
-            .filter(|t| !t.test.reads_text())
-            .all(|t| t.test.matches(a) != t.negated)
+        self.attr_clauses.iter().all(|c| c.eval(a))
     }
 
-    /// The event terms that read text (bare words and regexes over the
-    /// names and details). Their result depends only on the key and the
-    /// details text, so callers may cache it per (key, details).
+    /// The clauses that read only names and text (bare words and regexes
+    /// over the names and details, with any key terms). Their result
+    /// depends only on the key and the details text, so callers may cache
+    /// it per (key, details).
     pub fn matches_text(&self, a: &AlertView<'_>) -> bool {
-        self.event_terms
-            .iter()
-            .filter(|t| t.test.reads_text())
-            .all(|t| t.test.matches(a) != t.negated)
+        self.text_clauses.iter().all(|c| c.eval(a))
     }
 
     /// False when [`Filter::matches_key`] alone decides.
     pub fn has_event_terms(&self) -> bool {
-        !self.event_terms.is_empty()
+        !self.attr_clauses.is_empty() || !self.text_clauses.is_empty()
     }
 
     /// True if any bare word / regex term exists (they read details).
     pub fn uses_details(&self) -> bool {
-        self.event_terms
+        self.attr_clauses
             .iter()
-            .any(|t| matches!(t.test, EventTest::Text(_) | EventTest::Regex(_)))
+            .chain(&self.text_clauses)
+            .any(Node::reads_text)
     }
 }
 
 // ---------------------------------------------------------------------------
-// Terms
+// Terms and their combinations
 
+/// A clause: a boolean tree of terms.
 #[derive(Debug, Clone)]
-struct Term<T> {
-    negated: bool,
-    test: T,
+enum Node {
+    Not(Box<Node>),
+    All(Vec<Node>),
+    Any(Vec<Node>),
+    Key(KeyTest),
+    Event(EventTest),
+}
+
+/// What a clause reads, from least to most: decides where it is cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Reads {
+    Key,
+    Text,
+    Attrs,
+}
+
+impl Node {
+    fn children(&self) -> &[Node] {
+        match self {
+            Node::Not(n) => std::slice::from_ref(n),
+            Node::All(v) | Node::Any(v) => v,
+            Node::Key(_) | Node::Event(_) => &[],
+        }
+    }
+
+    fn reads(&self) -> Reads {
+        match self {
+            Node::Key(_) => Reads::Key,
+            Node::Event(e) if e.reads_text() => Reads::Text,
+            Node::Event(_) => Reads::Attrs,
+            n => n
+                .children()
+                .iter()
+                .map(Node::reads)
+                .max()
+                .unwrap_or(Reads::Key),
+        }
+    }
+
+    fn reads_text(&self) -> bool {
+        match self {
+            Node::Event(e) => e.reads_text(),
+            n => n.children().iter().any(Node::reads_text),
+        }
+    }
+
+    /// Rough relative cost, used only to order evaluation.
+    fn cost(&self) -> u8 {
+        match self {
+            Node::Key(_) => 0,
+            Node::Event(e) => e.cost(),
+            n => n.children().iter().map(Node::cost).max().unwrap_or(0),
+        }
+    }
+
+    fn eval(&self, a: &AlertView<'_>) -> bool {
+        match self {
+            Node::Not(n) => !n.eval(a),
+            Node::All(v) => v.iter().all(|n| n.eval(a)),
+            Node::Any(v) => v.iter().any(|n| n.eval(a)),
+            Node::Key(k) => k.matches(a.owner, a.repo, a.policy),
+            Node::Event(e) => e.matches(a),
+        }
+    }
+
+    /// For clauses of key terms only (see [`Node::reads`]).
+    fn eval_key(&self, owner: &str, repo: &str, policy: &str) -> bool {
+        match self {
+            Node::Not(n) => !n.eval_key(owner, repo, policy),
+            Node::All(v) => v.iter().all(|n| n.eval_key(owner, repo, policy)),
+            Node::Any(v) => v.iter().any(|n| n.eval_key(owner, repo, policy)),
+            Node::Key(k) => k.matches(owner, repo, policy),
+            // Never in a key clause.
+            Node::Event(_) => true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,10 +265,36 @@ enum KeyField {
     Policy,
 }
 
+/// One value of a key field (a field may list several: `org:a,b`).
+#[derive(Debug, Clone)]
+enum Pattern {
+    Glob(Glob),
+    /// `repo:/re/`: found in the field.
+    Regex(Regex),
+    /// `repo:owner/name`, as the Repos pane shows repos: both globs.
+    OwnerRepo(Glob, Glob),
+}
+
 #[derive(Debug, Clone)]
 struct KeyTest {
     field: KeyField,
-    glob: Glob,
+    /// Any of them matches.
+    alts: Vec<Pattern>,
+}
+
+impl KeyTest {
+    fn matches(&self, owner: &str, repo: &str, policy: &str) -> bool {
+        let hay = match self.field {
+            KeyField::Owner => owner,
+            KeyField::Repo => repo,
+            KeyField::Policy => policy,
+        };
+        self.alts.iter().any(|p| match p {
+            Pattern::Glob(g) => g.matches(hay),
+            Pattern::Regex(re) => re.is_match(hay),
+            Pattern::OwnerRepo(o, r) => o.matches(owner) && r.matches(repo),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,590 +363,12 @@ fn change_bit(c: Change) -> u8 {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Case-insensitive substring search
-
-/// A bare word or phrase, prepared for case-insensitive substring search.
-#[derive(Debug, Clone)]
-enum Needle {
-    /// Non-empty, ASCII-lowercased bytes: searched without allocating.
-    Ascii(Box<[u8]>),
-    /// Non-ASCII needles need Unicode case folding, which the regex crate
-    /// does for us (compiled once at parse time).
-    Unicode(Regex),
-}
-
-impl Needle {
-    fn new(text: &str) -> Needle {
-        if text.is_ascii() {
-            Needle::Ascii(text.to_ascii_lowercase().into_bytes().into_boxed_slice())
-        } else {
-            // An escaped literal only fails to compile past the regex size
-            // limit (a huge phrase); rather than panic, fall back to a byte
-            // search that folds only ASCII case.
-            match RegexBuilder::new(&regex::escape(text))
-                .case_insensitive(true)
-                .build()
-            {
-                Ok(re) => Needle::Unicode(re),
-                Err(_) => Needle::Ascii(text.to_ascii_lowercase().into_bytes().into_boxed_slice()),
-            }
-        }
-    }
-}
-
-/// `b | mask == lower` accepts both cases of an ASCII letter and only the
-/// exact byte otherwise.
-fn case_mask(lower: u8) -> u8 {
-    if lower.is_ascii_lowercase() { 0x20 } else { 0 }
-}
-
-/// SWAR constants: the low and the high bit of every byte of a `u64`.
-const LO_BITS: u64 = 0x0101_0101_0101_0101;
-const HI_BITS: u64 = 0x8080_8080_8080_8080;
-
-/// Case-insensitive search of a lowercased ASCII `needle` in `hay`.
-///
-/// Candidates must match both the first and the last needle byte. They are
-/// found 8 positions at a time with SWAR arithmetic on `u64`s (plain scalar
-/// code, so its speed does not hinge on the auto-vectorizer), then verified.
-/// ASCII needle bytes never equal UTF-8 lead or continuation bytes, so a
-/// byte-wise hit is always a real substring.
-fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
-    let n = needle.len();
-    let (Some(&first), Some(&last)) = (needle.first(), needle.last()) else {
-        return true; // the empty needle is everywhere (never built by parse)
-    };
-    if hay.len() < n {
-        return false;
-    }
-    let (fm, lm) = (case_mask(first), case_mask(last));
-    let candidates = hay.len() - n + 1; // starting positions 0..candidates
-    let verify = |i: usize| hay[i..i + n].eq_ignore_ascii_case(needle);
-
-    let splat = |b: u8| LO_BITS * u64::from(b);
-    let (fm8, lm8, first8, last8) = (splat(fm), splat(lm), splat(first), splat(last));
-    let mut i = 0;
-    while i + 8 <= candidates {
-        let (Some(a), Some(b)) = (
-            hay[i..].first_chunk::<8>(),
-            hay[i + n - 1..].first_chunk::<8>(),
-        ) else {
-            break;
-        };
-        // A byte of `x` is zero iff both ends match at that position.
-        let x =
-            ((u64::from_le_bytes(*a) | fm8) ^ first8) | ((u64::from_le_bytes(*b) | lm8) ^ last8);
-        // Classic "has a zero byte": flags every zero byte; a byte just above
-        // a zero may be flagged too, which `verify` rejects.
-        let mut zeros = x.wrapping_sub(LO_BITS) & !x & HI_BITS;
-        while zeros != 0 {
-            if verify(i + (zeros.trailing_zeros() / 8) as usize) {
-                return true;
-            }
-            zeros &= zeros - 1;
-        }
-        i += 8;
-    }
-    (i..candidates).any(|i| (hay[i] | fm) == first && (hay[i + n - 1] | lm) == last && verify(i))
-}
-
-// ---------------------------------------------------------------------------
-// Globs
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum GlobTok {
-    /// `*`: any run of chars, including none.
-    Star,
-    /// `?`: exactly one char.
-    One,
-    /// A literal char, already case-folded.
-    Lit(char),
-}
-
-/// A whole-string, case-insensitive glob. Without wildcards it is a plain
-/// case-insensitive equality.
-#[derive(Debug, Clone)]
-struct Glob {
-    toks: Box<[GlobTok]>,
-}
-
-/// Simple one-to-one case folding: ASCII fast path, and Unicode chars whose
-/// lowercase is a single char (`Ü` → `ü`); the rare multi-char lowercase
-/// (`İ`) is left as is. Used on both pattern and haystack, so it is consistent.
-fn fold(c: char) -> char {
-    if c.is_ascii() {
-        return c.to_ascii_lowercase();
-    }
-    let mut lower = c.to_lowercase();
-    if lower.len() == 1 {
-        lower.next().unwrap_or(c)
-    } else {
-        c
-    }
-}
-
-impl Glob {
-    fn new(pattern: &str) -> Glob {
-        let mut toks = Vec::with_capacity(pattern.len());
-        let mut chars = pattern.chars();
-        while let Some(c) = chars.next() {
-            let tok = match c {
-                '*' => GlobTok::Star,
-                '?' => GlobTok::One,
-                // `\x` is a literal x; a trailing `\` is a literal backslash.
-                '\\' => GlobTok::Lit(fold(chars.next().unwrap_or('\\'))),
-                c => GlobTok::Lit(fold(c)),
-            };
-            // `**` means `*`; collapsing avoids useless backtracking.
-            if !(tok == GlobTok::Star && toks.last() == Some(&GlobTok::Star)) {
-                toks.push(tok);
-            }
-        }
-        Glob {
-            toks: toks.into_boxed_slice(),
-        }
-    }
-
-    /// Iterative wildcard matching with single-star backtracking: O(n·m)
-    /// worst case, no recursion, no allocation.
-    fn matches(&self, hay: &str) -> bool {
-        let toks = &self.toks;
-        let next_char = |at: usize| hay[at..].chars().next();
-        let (mut t, mut h) = (0usize, 0usize); // token index, hay byte index
-        // Where to resume after the last `*`: (token after it, hay byte index).
-        let mut resume: Option<(usize, usize)> = None;
-        loop {
-            if let Some(&tok) = toks.get(t) {
-                match (tok, next_char(h)) {
-                    (GlobTok::Star, _) => {
-                        t += 1;
-                        resume = Some((t, h));
-                        continue;
-                    }
-                    (GlobTok::One, Some(c)) => {
-                        t += 1;
-                        h += c.len_utf8();
-                        continue;
-                    }
-                    (GlobTok::Lit(l), Some(c)) if fold(c) == l => {
-                        t += 1;
-                        h += c.len_utf8();
-                        continue;
-                    }
-                    _ => {}
-                }
-            } else if h == hay.len() {
-                return true;
-            }
-            // Mismatch: let the last `*` swallow one more char, or fail.
-            match resume {
-                Some((rt, rh)) => match next_char(rh) {
-                    Some(c) => {
-                        let rh = rh + c.len_utf8();
-                        resume = Some((rt, rh));
-                        (t, h) = (rt, rh);
-                    }
-                    None => return false,
-                },
-                None => return false,
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Parsing
-
-enum ParsedTerm {
-    Key(Term<KeyTest>),
-    Event(Term<EventTest>),
-}
-
-const FIELDS_HELP: &str =
-    "fields are org, repo, policy, status, change, and age<…/age>… (e.g. age<15m)";
-
-/// Longest term text quoted in an error message.
-const SNIPPET_CHARS: usize = 40;
-
-struct Parser {
-    chars: Vec<char>,
-    /// Current char index.
-    pos: usize,
-}
-
-impl Parser {
-    fn peek(&self) -> Option<char> {
-        self.chars.get(self.pos).copied()
-    }
-
-    fn at_term_end(&self) -> bool {
-        self.peek().is_none_or(char::is_whitespace)
-    }
-
-    /// Index of the next whitespace at or after `from` (or the end).
-    fn word_end(&self, from: usize) -> usize {
-        self.chars[from.min(self.chars.len())..]
-            .iter()
-            .position(|c| c.is_whitespace())
-            .map_or(self.chars.len(), |p| from + p)
-    }
-
-    /// The term starting at `start` as typed, for messages (shortened).
-    fn snippet(&self, start: usize, end: usize) -> String {
-        let end = end.min(self.chars.len());
-        let text = &self.chars[start.min(end)..end];
-        if text.len() > SNIPPET_CHARS {
-            let mut s: String = text[..SNIPPET_CHARS].iter().collect();
-            s.push('…');
-            s
-        } else {
-            text.iter().collect()
-        }
-    }
-
-    /// An error for the term from `start` to `end`, as "`term`: message".
-    fn error_to(&self, start: usize, end: usize, message: &str) -> FilterError {
-        FilterError {
-            position: start,
-            message: format!("`{}`: {message}", self.snippet(start, end)),
-        }
-    }
-
-    /// An error for the term starting at `start` and running to the next
-    /// whitespace.
-    fn error(&self, start: usize, message: &str) -> FilterError {
-        self.error_to(start, self.word_end(start), message)
-    }
-
-    fn next_term(&mut self) -> Result<Option<ParsedTerm>, FilterError> {
-        while self.peek().is_some_and(char::is_whitespace) {
-            self.pos += 1;
-        }
-        let start = self.pos;
-        if self.peek().is_none() {
-            return Ok(None);
-        }
-
-        // Each leading `-` flips the term, so `--x` is just `x`.
-        let mut negated = false;
-        while self.peek() == Some('-') {
-            negated = !negated;
-            self.pos += 1;
-        }
-        if self.at_term_end() {
-            return Err(self.error(start, "`-` must be followed by a term to exclude"));
-        }
-
-        let parsed = match self.peek() {
-            Some('/') => ParsedTerm::Event(Term {
-                negated,
-                test: self.regex_term(start)?,
-            }),
-            Some('"') => {
-                let phrase = self.quoted(start)?;
-                self.expect_term_end(start)?;
-                if phrase.is_empty() {
-                    return Err(self.error(start, "empty phrase"));
-                }
-                ParsedTerm::Event(Term {
-                    negated,
-                    test: EventTest::Text(Needle::new(&phrase)),
-                })
-            }
-            _ => self.word_or_field(start, negated)?,
-        };
-        Ok(Some(parsed))
-    }
-
-    /// After a closing quote or slash the term must end.
-    fn expect_term_end(&self, start: usize) -> Result<(), FilterError> {
-        match self.peek() {
-            Some(c) if !c.is_whitespace() => Err(self.error_to(
-                start,
-                self.word_end(self.pos),
-                &format!("unexpected `{c}` after the closing delimiter (add a space?)"),
-            )),
-            _ => Ok(()),
-        }
-    }
-
-    /// Reads a `"…"` value at `self.pos` (which is on the opening quote).
-    fn quoted(&mut self, start: usize) -> Result<String, FilterError> {
-        self.pos += 1;
-        let mut out = String::new();
-        while let Some(c) = self.peek() {
-            self.pos += 1;
-            match c {
-                '"' => return Ok(out),
-                '\\' if matches!(self.peek(), Some('"' | '\\')) => {
-                    out.push(self.chars[self.pos]);
-                    self.pos += 1;
-                }
-                c => out.push(c),
-            }
-        }
-        Err(self.error_to(
-            start,
-            self.chars.len(),
-            "unterminated quote (missing closing `\"`)",
-        ))
-    }
-
-    /// Reads a value (quoted, or up to the next whitespace).
-    fn value(&mut self, start: usize) -> Result<String, FilterError> {
-        if self.peek() == Some('"') {
-            let v = self.quoted(start)?;
-            self.expect_term_end(start)?;
-            Ok(v)
-        } else {
-            let end = self.word_end(self.pos);
-            let v = self.chars[self.pos..end].iter().collect();
-            self.pos = end;
-            Ok(v)
-        }
-    }
-
-    /// `/regex/` with `\/` for a literal slash; may contain spaces.
-    fn regex_term(&mut self, start: usize) -> Result<EventTest, FilterError> {
-        self.pos += 1; // opening '/'
-        let mut pattern = String::new();
-        loop {
-            match self.peek() {
-                None => {
-                    return Err(self.error_to(
-                        start,
-                        self.chars.len(),
-                        "unterminated regex (missing closing `/`)",
-                    ));
-                }
-                Some('/') => {
-                    self.pos += 1;
-                    break;
-                }
-                Some('\\') => {
-                    self.pos += 1;
-                    match self.peek() {
-                        Some('/') => pattern.push('/'),
-                        // Other escapes belong to the regex syntax: keep them,
-                        // including `\\` (so `\\/` still ends the regex).
-                        Some(c) => {
-                            pattern.push('\\');
-                            pattern.push(c);
-                        }
-                        None => continue, // reported as unterminated above
-                    }
-                    self.pos += 1;
-                }
-                Some(c) => {
-                    pattern.push(c);
-                    self.pos += 1;
-                }
-            }
-        }
-        self.expect_term_end(start)?;
-        if pattern.is_empty() {
-            return Err(self.error_to(start, self.pos, "empty regex"));
-        }
-        // A regex without metacharacters is a plain substring: use the
-        // (several times faster) substring search for it.
-        if regex::escape(&pattern) == pattern {
-            return Ok(EventTest::Text(Needle::new(&pattern)));
-        }
-        RegexBuilder::new(&pattern)
-            .case_insensitive(true)
-            .build()
-            .map(EventTest::Regex)
-            .map_err(|e| {
-                let why = format!("invalid regex: {}", brief_regex_error(&e));
-                self.error_to(start, self.pos, &why)
-            })
-    }
-
-    /// `field:value`, `age<…`, or a bare word.
-    fn word_or_field(&mut self, start: usize, negated: bool) -> Result<ParsedTerm, FilterError> {
-        let name_start = self.pos;
-        let name_len = self.chars[name_start..]
-            .iter()
-            .take_while(|c| c.is_ascii_alphabetic() || **c == '_')
-            .count();
-        let name: String = self.chars[name_start..name_start + name_len]
-            .iter()
-            .map(char::to_ascii_lowercase)
-            .collect();
-        let after = self.chars.get(name_start + name_len).copied();
-
-        if name == "age" && matches!(after, Some('<' | '>' | '=')) {
-            self.pos = name_start + name_len;
-            return self.age_term(start, negated);
-        }
-        if name_len == 0 || after != Some(':') {
-            // A bare word: everything up to the next whitespace.
-            let end = self.word_end(self.pos);
-            let word: String = self.chars[self.pos..end].iter().collect();
-            self.pos = end;
-            return Ok(ParsedTerm::Event(Term {
-                negated,
-                test: EventTest::Text(Needle::new(&word)),
-            }));
-        }
-
-        self.pos = name_start + name_len + 1; // past ':'
-        let key = match name.as_str() {
-            "org" => Some(KeyField::Owner),
-            "repo" => Some(KeyField::Repo),
-            "policy" => Some(KeyField::Policy),
-            "status" | "change" => None,
-            "age" => {
-                return Err(self.error(
-                    start,
-                    "age is written as a comparison, e.g. age<15m, age>1h, age<=30s or age>=2d",
-                ));
-            }
-            _ => {
-                let raw: String = self.chars[name_start..name_start + name_len]
-                    .iter()
-                    .collect();
-                return Err(self.error(
-                    start,
-                    &format!(
-                        "unknown field `{raw}`; {FIELDS_HELP}; \
-                         put text with a colon in quotes to search for it"
-                    ),
-                ));
-            }
-        };
-        if self.at_term_end() {
-            return Err(self.error(start, &format!("empty value for `{name}:`")));
-        }
-        let value = self.value(start)?;
-        // From here on the term is `start..self.pos` (a quoted value may
-        // contain spaces).
-        let end = self.pos;
-        if value.is_empty() {
-            return Err(self.error_to(start, end, &format!("empty value for `{name}:`")));
-        }
-
-        if let Some(field) = key {
-            return Ok(ParsedTerm::Key(Term {
-                negated,
-                test: KeyTest {
-                    field,
-                    glob: Glob::new(&value),
-                },
-            }));
-        }
-        let lower = value.to_lowercase();
-        let test = if name == "status" {
-            match lower.as_str() {
-                "pass" | "passing" | "passed" => EventTest::Pass(true),
-                "fail" | "failing" | "failed" => EventTest::Pass(false),
-                _ => {
-                    return Err(self.error_to(
-                        start,
-                        end,
-                        "bad status; use status:pass or status:fail",
-                    ));
-                }
-            }
-        } else {
-            match (lower.as_str(), Change::parse(&lower)) {
-                (_, Some(c)) => EventTest::Change(change_bit(c)),
-                ("transition" | "transitions", None) => {
-                    EventTest::Change(change_bit(Change::Regressed) | change_bit(Change::Fixed))
-                }
-                _ => {
-                    return Err(self.error_to(
-                        start,
-                        end,
-                        "bad change; use first, same, regressed, fixed or transition",
-                    ));
-                }
-            }
-        };
-        Ok(ParsedTerm::Event(Term { negated, test }))
-    }
-
-    /// `age` has been read; `self.pos` is on the comparator.
-    fn age_term(&mut self, start: usize, negated: bool) -> Result<ParsedTerm, FilterError> {
-        let cmp = match (self.peek(), self.chars.get(self.pos + 1)) {
-            (Some('<'), Some('=')) => Cmp::Le,
-            (Some('>'), Some('=')) => Cmp::Ge,
-            (Some('<'), _) => Cmp::Lt,
-            (Some('>'), _) => Cmp::Gt,
-            _ => {
-                return Err(self.error(start, "compare age with <, >, <= or >=, e.g. age<15m"));
-            }
-        };
-        self.pos += if matches!(cmp, Cmp::Le | Cmp::Ge) {
-            2
-        } else {
-            1
-        };
-        if self.at_term_end() {
-            return Err(self.error(start, "missing age after the comparison, e.g. age<15m"));
-        }
-        let value = self.value(start)?;
-        match parse_age_ms(&value) {
-            Some(ms) => Ok(ParsedTerm::Event(Term {
-                negated,
-                test: EventTest::Age(cmp, ms),
-            })),
-            None => Err(self.error_to(
-                start,
-                self.pos,
-                &format!(
-                    "bad age `{value}`; use a number with unit ms, s, m, h or d \
-                     (plain number = seconds), e.g. age<15m"
-                ),
-            )),
-        }
-    }
-}
-
-/// `15m` → 900000. Accepts a decimal number (`1.5h`) and a case-insensitive
-/// unit; no unit means seconds. None on anything else or on overflow.
-fn parse_age_ms(s: &str) -> Option<u64> {
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let unit_ms: u64 = match unit.to_ascii_lowercase().as_str() {
-        "ms" => 1,
-        "" | "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return None,
-    };
-    // Reject `.`, `1.2.3`, and f64's extra spellings (`inf`, `1e5`) up front.
-    if !num.bytes().any(|b| b.is_ascii_digit()) || num.matches('.').count() > 1 {
-        return None;
-    }
-    if !num.contains('.') {
-        return num.parse::<u64>().ok()?.checked_mul(unit_ms);
-    }
-    let ms = num.parse::<f64>().ok()? * unit_ms as f64;
-    // `u64::MAX as f64` rounds up to 2^64, hence the strict `<`.
-    (ms.is_finite() && ms < u64::MAX as f64).then(|| ms.round() as u64)
-}
-
-/// The regex crate's message is multi-line (pattern, caret, `error: …`);
-/// keep only the `error:` line, which fits a status bar.
-fn brief_regex_error(e: &regex::Error) -> String {
-    let full = e.to_string();
-    full.lines()
-        .find_map(|l| l.trim().strip_prefix("error:"))
-        .or_else(|| full.lines().map(str::trim).find(|l| !l.is_empty()))
-        .unwrap_or("unknown error")
-        .trim()
-        .to_owned()
-}
-
 #[cfg(test)]
 mod tests {
+    use super::parse::parse_age_ms;
     use super::*;
     use proptest::prelude::*;
+    use regex::RegexBuilder;
 
     fn alert<'a>(
         owner: &'a str,
@@ -1351,6 +878,86 @@ mod tests {
     }
 
     #[test]
+    fn repo_as_owner_slash_name_and_as_name() {
+        let a = sample(); // ossf/scorecard
+        assert!(m("repo:ossf/scorecard", &a));
+        assert!(m("repo:scorecard", &a));
+        assert!(m("repo:OSSF/score*", &a));
+        assert!(m("repo:*/scorecard", &a));
+        assert!(!m("repo:acme/scorecard", &a));
+        assert!(!m("repo:ossf/allstar", &a));
+    }
+
+    #[test]
+    fn or_inside_a_field_and_between_terms_with_parentheses() {
+        let a = sample(); // ossf/scorecard, Branch Protection, fail, regressed
+        assert!(m("org:acme-corp,ossf", &a));
+        assert!(!m("org:acme-corp,nimbus", &a));
+        assert!(m("repo:allstar,ossf/scorecard", &a));
+        assert!(m("org:acme or org:ossf", &a));
+        assert!(m("org:acme OR repo:score*", &a));
+        assert!(!m("org:acme or repo:allstar", &a));
+        // AND binds tighter than OR: (org:acme status:pass) or (org:ossf).
+        assert!(m("org:acme status:fail or org:ossf", &a));
+        assert!(!m("org:ossf status:pass or org:acme", &a));
+        assert!(m("(org:acme or org:ossf) status:fail", &a));
+        assert!(!m("(org:acme or org:ossf) status:pass", &a));
+        assert!(m("-(org:acme or status:pass)", &a));
+        assert!(!m("-(org:ossf or status:pass)", &a));
+        assert!(m("((org:ossf))", &a));
+        // Mixed clauses: key, text and status together.
+        assert!(m("status:pass or protection", &a));
+        assert!(!m("status:pass or allstar", &a));
+        assert!(m("(org:x or \"branch main\") change:regressed", &a));
+        // Quoted, `or` and a comma are text.
+        assert!(m("\"or\"", &a)); // in "scorecard"
+        assert!(m(
+            "policy:\"Branch Protection,x\" or policy:\"Branch Protection\"",
+            &a
+        ));
+        // Key-only clauses are decided by matches_key alone.
+        let f = Filter::parse("org:acme or repo:score*").unwrap();
+        assert!(!f.has_event_terms());
+        // A clause that reads status and text is not cached as text.
+        let f = Filter::parse("status:pass or protection").unwrap();
+        assert!(f.uses_details());
+        let mut passing = a;
+        passing.pass = true;
+        passing.details = "";
+        assert!(f.matches_attrs(&passing) && f.matches_text(&passing));
+    }
+
+    #[test]
+    fn regex_per_field() {
+        let a = sample();
+        assert!(m("repo:/^s/", &a));
+        assert!(!m("repo:/^o/", &a));
+        assert!(m("org:/^os+f$/", &a));
+        assert!(m("policy:/branch\\s+prot/", &a));
+        // A regex is not split at commas.
+        assert!(m("repo:/^s.{1,20}$/", &a));
+        assert_err("repo:/(/", 0, "repo:/(/", "invalid regex");
+    }
+
+    #[test]
+    fn boolean_errors_point_at_their_token_and_stay_short() {
+        assert_err("org:a or", 6, "or", "needs a term after");
+        assert_err("or org:a", 0, "or", "needs a term before");
+        assert_err("(org:a", 0, "(", "without a closing");
+        assert_err("org:a )", 6, ")", "without a matching");
+        assert_err("()", 0, "()", "empty parentheses");
+        assert_err("org:a,,b", 0, "org:a,,b", "empty value");
+        let deep = format!("{}x{}", "(".repeat(40), ")".repeat(40));
+        assert!(err(&deep).message.contains("too deep"));
+        // Long input: the quoted term is cut, the message stays one short line.
+        let e = err(&format!("org:ossf \"{}", "word ".repeat(40)));
+        assert_eq!(e.position, 9);
+        assert!(e.message.chars().count() < 80, "{e}");
+        let e = err("frob:x");
+        assert!(e.message.chars().count() < 90, "{e}");
+    }
+
+    #[test]
     fn unterminated_quote() {
         assert_err(
             r#"org:ossf "no protection"#,
@@ -1358,13 +965,9 @@ mod tests {
             r#""no protection"#,
             "unterminated quote",
         );
-        assert_err(
-            r#"policy:"Branch"#,
-            0,
-            r#"policy:"Branch"#,
-            "unterminated quote",
-        );
-        assert_err(r#"-"x\""#, 0, r#"-"x\""#, "unterminated quote");
+        // At the quote, not at the field or the `-` before it.
+        assert_err(r#"policy:"Branch"#, 7, r#""Branch"#, "unterminated quote");
+        assert_err(r#"-"x\""#, 1, r#""x\""#, "unterminated quote");
     }
 
     #[test]
