@@ -2,7 +2,7 @@
 //! tonic AlertSink (the baseline: same proto, same tonic) against
 //! sinkwatch's sink (validation, the hub and its store, a JSON-lines printer
 //! writing to /dev/null), in the same process and run, so the difference is
-//! what sinkwatch adds to a sender's latency (DESIGN §7: ≤ 20 µs at p50).
+//! what sinkwatch adds to a sender's latency (the target in BENCHMARKS.md: ≤ 20 µs at p50).
 //!
 //! Run: `cargo bench --bench latency` (`ROUNDS=60 BATCH=500` to change the
 //! sizes). All servers share one runtime with two workers, and so does the

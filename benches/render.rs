@@ -1,4 +1,4 @@
-//! Frame cost and re-filtering with a big store (DESIGN §7): one frame at
+//! Frame cost and re-filtering with a big store (targets in BENCHMARKS.md): one frame at
 //! 200×50 with 1,000,000 alerts in history over 90,000 keys (target ≤ 2 ms),
 //! a new alert on screen (incremental sync + frame), and re-filtering the
 //! whole history through the real App (target ≤ 100 ms).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end benchmarks (issue 6 / DESIGN §7): sinkwatch against a do-nothing
+# End-to-end benchmarks (targets and results in BENCHMARKS.md): sinkwatch against a do-nothing
 # tonic AlertSink (examples/bare_sink.rs) under the same load, in the same
 # run, with alternating rounds. Prints each figure and its ratio to the
 # baseline. Loopback only.

@@ -1,6 +1,7 @@
 //! JSON lines: the headless output, the `--record` file, and their reader.
 //!
-//! One object per accepted alert, in seq order (DESIGN §4):
+//! One object per accepted alert, in seq order (the format is in README.md,
+//! "JSON lines"):
 //! `{"kind":"alert","seq":1,"at":"…Z","owner":…,"repo":…,"policy":…,
 //!   "pass":false,"details":…,"change":"first","peer":"127.0.0.1:40312"}`.
 //! Strings keep the raw wire text, JSON-escaped. Readers skip kinds they do

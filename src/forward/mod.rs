@@ -76,7 +76,7 @@ use crate::sink::AcceptHook;
 use upstream::Upstream;
 
 /// Default queue capacity per upstream: a whole scan cycle of a
-/// 10,000-repo org (≈ 90,000 alerts, DESIGN §2) fits, so a burst is
+/// 10,000-repo org (≈ 90,000 alerts: nine policies per repo) fits, so a burst is
 /// absorbed rather than dropped. Each queued alert costs ~120 bytes.
 pub const DEFAULT_QUEUE: usize = 100_000;
 /// Default requests in flight per upstream. Throughput per upstream is
