@@ -920,15 +920,10 @@ mod tests {
     }
 
     #[test]
-    fn default_is_dark_with_the_promised_looks() {
+    fn the_default_theme_is_the_dark_builtin() {
         let t = Theme::default_theme();
         assert_eq!(t, Theme::load("dark", None).unwrap());
         assert_eq!(t.name, "dark");
-        assert_eq!(t.fail.fg, Some(Color::Red));
-        assert!(t.fail.add_modifier.contains(Modifier::BOLD));
-        assert_eq!(t.pass.fg, Some(Color::Green));
-        assert_ne!(t.regressed, t.fail);
-        assert!(matches!(t.fixed.fg, Some(Color::Green | Color::LightGreen)));
         assert_eq!(Theme::default(), t);
     }
 
