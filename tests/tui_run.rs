@@ -1,0 +1,103 @@
+//! The TUI branch of a run, through the binary in a pseudo-terminal
+//! (`script` from util-linux, which Debian always has): the sink starts, the
+//! TUI takes the alternate screen, shows the listen address, takes an alert
+//! sent by a client, and `q` restores the terminal and exits 0.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::binary::send;
+
+/// Generous: a watchdog, not a performance bound.
+const BOUND: Duration = Duration::from_secs(60);
+
+#[test]
+fn the_tui_takes_the_screen_shows_alerts_and_q_restores_it() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` (util-linux) on this machine");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let err = dir.path().join("stderr");
+    let bin = env!("CARGO_BIN_EXE_sinkwatch");
+    // stderr goes to a file: the readiness line tells the port without
+    // touching the screen.
+    let cmd = format!(
+        "stty cols 120 rows 40; exec '{bin}' --listen 127.0.0.1:0 --state none 2>'{}'",
+        err.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut screen = Vec::new();
+    let started = Instant::now();
+    let mut wait_for = |what: &str, cond: &dyn Fn(&[u8]) -> bool, screen: &mut Vec<u8>| {
+        while !cond(screen) {
+            let left = BOUND.saturating_sub(started.elapsed());
+            match rx.recv_timeout(left) {
+                Ok(chunk) => screen.extend(chunk),
+                Err(_) => panic!("waiting for {what}: {}", String::from_utf8_lossy(screen)),
+            }
+        }
+    };
+    let has = |needle: &'static [u8]| move |s: &[u8]| s.windows(needle.len()).any(|w| w == needle);
+    wait_for("the alternate screen", &has(b"\x1b[?1049h"), &mut screen);
+    wait_for("the status bar", &has(b"listen"), &mut screen);
+    let addr = loop {
+        let text = std::fs::read_to_string(&err).unwrap_or_default();
+        if let Some(line) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("sinkwatch: listening on "))
+        {
+            break line.to_owned();
+        }
+        assert!(started.elapsed() < BOUND, "no readiness line: {text}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = send(
+        &addr,
+        &[
+            "--owner",
+            "tui-org",
+            "--repo",
+            "tui-repo",
+            "--policy",
+            "SECURITY.md",
+            "--fail",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    wait_for("the alert on screen", &has(b"tui-repo"), &mut screen);
+    stdin.write_all(b"q").unwrap();
+    stdin.flush().unwrap();
+    wait_for("the screen restored", &has(b"\x1b[?1049l"), &mut screen);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < BOUND, "did not exit after q");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+}
