@@ -11,7 +11,7 @@ use crate::config::{ConfigError, Settings};
 use crate::hub::Hub;
 use crate::model::StoreLimits;
 use crate::model::store::DEFAULT_TRANSITIONS;
-use crate::record::{WriterStats, spawn_writer};
+use crate::record::{WriterStats, spawn_recorder};
 use crate::sink::{SinkConfig, TlsFiles};
 
 /// How a run ended, mapped to the exit status by `main`.
@@ -138,7 +138,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         let stats = Arc::new(WriterStats::default());
         let (_, rx) = hub.subscribe();
         let name = path.display().to_string();
-        let handle = spawn_writer(name.clone(), rx, file, stats.clone());
+        let handle = spawn_recorder(name.clone(), rx, file, stats.clone());
         recorder = Some((name, stats, handle));
     }
     // The printer owns stdout; periodic stats lines reach it through `lines`.
@@ -275,9 +275,23 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     };
     let ui_result = match theme {
         None => {
+            // Headless: until a signal, or until stdout's reader goes away
+            // (`sinkwatch --no-tui | head -1`): nobody reads the lines.
+            let stdout_stats = printer.as_ref().map(|(s, _)| s.clone());
             runtime.block_on(async {
-                let _ = stop_rx.wait_for(|s| *s).await;
+                let closed = async {
+                    match &stdout_stats {
+                        Some(s) if !s.is_closed() => s.closed_notify.notified().await,
+                        Some(_) => {}
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = stop_rx.wait_for(|s| *s) => {}
+                    _ = closed => {}
+                }
             });
+            let _ = stop_tx.send(true);
             Ok(())
         }
         Some(theme) => {
@@ -305,15 +319,28 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     // Forward queues drain (up to the grace period) while the writers do.
     let forward_report = forwarder.map(|f| runtime.block_on(f.shutdown(settings.forward_grace)));
     let mut lost = serde_json::Map::new();
+    let mut stdout_closed = false;
     if let Some((stats, handle)) = printer {
         let _ = handle.join();
         lost.insert("stdout".into(), stats.lost().into());
+        stdout_closed = stats.is_closed();
+        if stdout_closed && stats.lost() > 0 {
+            eprintln!(
+                "sinkwatch: stdout was closed; alerts not written to it: {}",
+                stats.lost()
+            );
+        }
     }
+    let mut record_failure = None;
     if let Some((name, stats, handle)) = recorder {
         let file = handle.join();
         lost.insert(name.clone(), stats.lost().into());
         if let Some(e) = stats.last_error() {
-            eprintln!("sinkwatch: record file: {e}");
+            // The recording is incomplete: the run failed (exit 1).
+            record_failure = Some(format!(
+                "record file: {e} ({} alerts not recorded)",
+                stats.failed.load(std::sync::atomic::Ordering::Relaxed)
+            ));
         }
         // Which alerts did not reach an upstream, after the alerts.
         if let (Ok(mut file), Some(report)) = (file, &forward_report) {
@@ -337,17 +364,21 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             tracing::warn!("{line}");
         }
     }
-    if headless {
+    if headless && !stdout_closed {
         let mut stats = stats_line(&hub, lost);
         if let Some(report) = &forward_report {
             stats["forward"] = report.upstreams.iter().map(|u| u.to_json()).collect();
             stats["undelivered"] = report.undelivered_total().into();
         }
-        println!("{stats}");
+        // Not `println!`: a reader gone by now must not make it panic.
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = crate::record::write_value(&mut out, &stats).and_then(|_| out.flush());
     }
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     ui_result.map_err(Failure::Runtime)?;
-    served.map_err(Failure::Runtime)
+    served.map_err(Failure::Runtime)?;
+    record_failure.map_or(Ok(()), |e| Err(Failure::Runtime(e)))
 }
 
 /// The consumer queue's capacity. A consumer that lags keeps records alive

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::Target;
 use super::diagnose::{self, Stage};
 use crate::proto::AlertRequest;
-use crate::record::{LineError, RecordedAlert, read_alerts};
+use crate::record::{LineError, RecordedAlert, read_runs};
 
 /// How fast to replay.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -43,21 +43,24 @@ pub struct ReplayReport {
     pub bad_lines: Vec<LineError>,
 }
 
-/// Reads every alert of a recording, sorted by seq; corrupt lines are
-/// returned separately.
+/// Reads every alert of a recording, sorted by run (in file order), then
+/// seq; corrupt lines are returned separately.
 pub fn load_recording<R: BufRead>(reader: R) -> (Vec<RecordedAlert>, Vec<LineError>) {
     let mut alerts = Vec::new();
     let mut bad = Vec::new();
-    for item in read_alerts(reader) {
+    for item in read_runs(reader) {
         match item {
             Ok(a) => alerts.push(a),
             Err(e) => bad.push(e),
         }
     }
     // Recordings are written in seq order; a file assembled from pieces
-    // might not be. The sort is stable, so equal seqs keep file order.
-    alerts.sort_by_key(|a| a.seq);
-    (alerts, bad)
+    // might not be. Runs appended to one file each start at seq 1: sorting
+    // by seq alone would interleave them (and show an old run's status as
+    // the latest), so runs keep their file order. The sort is stable, so
+    // equal seqs keep file order.
+    alerts.sort_by_key(|(run, a)| (*run, a.seq));
+    (alerts.into_iter().map(|(_, a)| a).collect(), bad)
 }
 
 pub async fn run(
