@@ -148,6 +148,11 @@ pub fn parse_file(text: &str, origin: &str) -> Result<FileConfig, ConfigError> {
     if text.trim().is_empty() {
         return Ok(FileConfig::default());
     }
+    if let Some(line) = too_deep(text, MAX_YAML_DEPTH) {
+        return Err(ConfigError(format!(
+            "{origin}:{line}: nested deeper than {MAX_YAML_DEPTH} levels"
+        )));
+    }
     serde_yaml::from_str::<Option<FileConfig>>(text)
         .map(Option::unwrap_or_default)
         .map_err(|e| {
@@ -199,6 +204,66 @@ fn name_the_key(msg: &str, text: &str, loc: Option<serde_yaml::Location>) -> Str
     }
 }
 
+/// Largest config or theme file read (a real one is a few KiB).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// Largest token file read (the token is its first line).
+pub const MAX_TOKEN_BYTES: u64 = 64 << 10;
+/// Deepest `[`/`{` nesting accepted in a YAML file: the parser's time grows
+/// with the square of the depth (100,000 levels took 16 s), and no setting
+/// nests more than two.
+pub const MAX_YAML_DEPTH: usize = 32;
+
+/// Reads a text file of at most `limit` bytes: `/dev/zero` or a huge file
+/// is an error, not an endless read.
+pub fn read_limited(path: &Path, limit: u64) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(std::io::Error::other(format!(
+            "larger than {limit} bytes; not a file for this"
+        )));
+    }
+    Ok(text)
+}
+
+/// The deepest flow nesting (`[`, `{`) of YAML text outside quotes and
+/// comments, and the line where it is first exceeded.
+fn too_deep(text: &str, max: usize) -> Option<usize> {
+    let (mut depth, mut line) = (0usize, 1usize);
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut prev = '\n';
+    for c in text.chars() {
+        if c == '\n' {
+            line += 1;
+            comment = false;
+        } else if comment {
+        } else if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+        } else {
+            match c {
+                '"' | '\'' => quote = Some(c),
+                '#' if prev.is_whitespace() => comment = true,
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > max {
+                        return Some(line);
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        prev = c;
+    }
+    None
+}
+
 /// The default config path: `<config dir>/sinkwatch/config.yaml`.
 pub fn default_path() -> Option<PathBuf> {
     dirs::config_dir().map(|d| d.join("sinkwatch").join("config.yaml"))
@@ -213,7 +278,7 @@ pub fn load(explicit: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>), Co
             _ => return Ok((FileConfig::default(), None)),
         },
     };
-    let text = std::fs::read_to_string(&path)
+    let text = read_limited(&path, MAX_CONFIG_BYTES)
         .map_err(|e| ConfigError(format!("{}: cannot read config: {e}", path.display())))?;
     let cfg = parse_file(&text, &path.display().to_string())?;
     Ok((cfg, Some(path)))
@@ -334,9 +399,11 @@ pub fn merge(
     let fps = match cli.fps {
         Some(0) => return Err(ConfigError("--fps: must be at least 1".into())),
         Some(f) => f,
-        None => file.fps.map(|c| c.0 as u32).unwrap_or(DEFAULT_FPS),
-    }
-    .min(240);
+        None => file
+            .fps
+            .map(|c| c.0.min(u32::MAX as usize) as u32)
+            .unwrap_or(DEFAULT_FPS),
+    };
     let forward = if cli.forward.is_empty() {
         file.forward.unwrap_or_default()
     } else {
@@ -380,7 +447,7 @@ pub fn merge(
             .map(|p| p.0)
             .unwrap_or(crate::forward::DEFAULT_GRACE.as_secs_f64()),
     };
-    Ok(Settings {
+    let settings = Settings {
         listen,
         no_tui: cli.no_tui || file.no_tui.unwrap_or(false),
         demo: cli.demo || file.demo.unwrap_or(false),
@@ -423,13 +490,80 @@ pub fn merge(
         forward_token_file: cli.forward_token_file.clone().or(file.forward_token_file),
         forward_metadata: cli.forward_metadata || file.forward_metadata.unwrap_or(false),
         memory_budget,
-    })
+    };
+    check_ranges(&settings)?;
+    Ok(settings)
+}
+
+/// The documented range of every numeric option (README "Limits and
+/// ranges"); a value outside is a usage error naming the option. The upper
+/// bounds keep what is allocated or scheduled from a value sane: a queue is
+/// allocated at start, a stats interval becomes a timer, each forwarding
+/// lane costs memory up front.
+pub fn check_ranges(s: &Settings) -> Result<(), ConfigError> {
+    fn whole(name: &str, v: usize, lo: usize, hi: usize) -> Result<(), ConfigError> {
+        if (lo..=hi).contains(&v) {
+            return Ok(());
+        }
+        Err(ConfigError(format!(
+            "--{name}: {v} is out of range ({lo}..={hi})"
+        )))
+    }
+    fn real(name: &str, v: f64, lo: f64, lo_open: bool, hi: f64) -> Result<(), ConfigError> {
+        let above = if lo_open { v > lo } else { v >= lo };
+        if above && v <= hi {
+            return Ok(());
+        }
+        let open = if lo_open { "above " } else { "" };
+        Err(ConfigError(format!(
+            "--{name}: {v} is out of range ({open}{lo} up to {hi})"
+        )))
+    }
+    let l = &s.limits;
+    whole("history", s.history, 1, 50_000_000)?;
+    whole("fps", s.fps as usize, 1, 240)?;
+    whole("queue", s.queue, 1, 1 << 20)?;
+    whole("max-message-bytes", l.max_message_bytes, 64, 64 << 20)?;
+    whole("max-details-bytes", l.max_details_bytes, 1, 16 << 20)?;
+    whole("max-name-bytes", l.max_name_bytes, 1, 65_536)?;
+    whole("max-connections", l.max_connections, 1, 65_536)?;
+    whole("forward-queue", s.forward_queue, 1, 10_000_000)?;
+    whole("forward-concurrency", s.forward_concurrency, 1, 1024)?;
+    whole("forward-retries", s.forward_retries as usize, 0, 100)?;
+    let stats = s.stats_interval.map_or(0, |d| d.as_secs());
+    whole("stats-interval", stats as usize, 0, 86_400)?;
+    real("demo-rate", s.demo_rate, 0.0, true, 100_000.0)?;
+    real(
+        "idle-timeout",
+        l.idle_timeout.as_secs_f64(),
+        0.001,
+        false,
+        3600.0,
+    )?;
+    if let Some(r) = l.rate_limit {
+        real("rate-limit", r, 0.0, true, 1e9)?;
+    }
+    real(
+        "forward-timeout",
+        s.forward_timeout.as_secs_f64(),
+        0.0,
+        true,
+        3600.0,
+    )?;
+    real(
+        "forward-grace",
+        s.forward_grace.as_secs_f64(),
+        0.0,
+        false,
+        3600.0,
+    )?;
+    Ok(())
 }
 
 /// Reads a secret token from a file: its first line, trimmed. Errors name
 /// the file.
 pub fn read_token(path: &Path) -> Result<String, ConfigError> {
-    let text = std::fs::read_to_string(path)
+    let text = read_limited(path, MAX_TOKEN_BYTES)
         .map_err(|e| ConfigError(format!("{}: cannot read token file: {e}", path.display())))?;
     let token = text.lines().next().unwrap_or("").trim().to_owned();
     if token.is_empty() {
@@ -601,6 +735,69 @@ mod tests {
             ..RunArgs::default()
         };
         assert!(merge(&cli, FileConfig::default(), None).is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_at_once_naming_the_line() {
+        let bomb = format!("forward: {}", "[".repeat(100_000));
+        let started = std::time::Instant::now();
+        let err = parse_file(&bomb, "c.yaml").unwrap_err();
+        assert_eq!(err.0, "c.yaml:1: nested deeper than 32 levels");
+        // Brackets in quotes and comments are text.
+        let ok = format!("theme: \"{}\" # {}\n", "[".repeat(100), "{".repeat(100));
+        assert!(parse_file(&ok, "c.yaml").is_ok());
+        eprintln!("refused in {:?}", started.elapsed());
+    }
+
+    #[test]
+    fn every_numeric_option_has_a_range() {
+        let over = |args: &[&str]| {
+            let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(
+                std::iter::once("sinkwatch").chain(args.iter().copied()),
+            )
+            .unwrap();
+            merge(&cli.run, FileConfig::default(), None).unwrap_err().0
+        };
+        for (opt, v) in [
+            ("--queue", "100000000000"),
+            ("--stats-interval", "18446744073709551615"),
+            ("--forward-concurrency", "1000000"),
+            ("--history", "1000000000"),
+            ("--fps", "1000"),
+            ("--max-message-bytes", "10"),
+            ("--max-details-bytes", "100000000"),
+            ("--max-name-bytes", "1000000"),
+            ("--max-connections", "1000000"),
+            ("--forward-queue", "100000000"),
+            ("--forward-retries", "1000"),
+            ("--forward-timeout", "100000"),
+            ("--forward-grace", "100000"),
+            ("--demo-rate", "1e9"),
+            ("--idle-timeout", "2h"),
+            ("--rate-limit", "1e12/s"),
+        ] {
+            let err = over(&[opt, v]);
+            assert!(
+                err.starts_with(opt) && err.contains("out of range") && err.lines().count() == 1,
+                "{opt} {v}: {err}"
+            );
+        }
+        let file = parse_file("queue: 100000000000\n", "c.yaml").unwrap();
+        let err = merge(&RunArgs::default(), file, None).unwrap_err().0;
+        assert!(err.starts_with("--queue:"), "{err}");
+    }
+
+    #[test]
+    fn files_are_read_with_a_size_limit() {
+        let err = read_limited(Path::new("/dev/zero"), 1024).unwrap_err();
+        assert!(err.to_string().contains("larger than 1024 bytes"), "{err}");
+        let err = read_token(Path::new("/dev/zero")).unwrap_err();
+        assert!(
+            err.0.starts_with("/dev/zero: cannot read token file"),
+            "{err}"
+        );
+        let err = load(Some(Path::new("/dev/zero"))).unwrap_err();
+        assert!(err.0.starts_with("/dev/zero: cannot read config"), "{err}");
     }
 
     #[test]

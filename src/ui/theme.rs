@@ -478,7 +478,7 @@ impl Loader<'_> {
             ),
             Source::File(path) => {
                 let origin = path.display().to_string();
-                let text = std::fs::read_to_string(&path)
+                let text = crate::config::read_limited(&path, crate::config::MAX_CONFIG_BYTES)
                     .map_err(|e| ThemeError::new(&origin, format!("cannot read: {e}")))?;
                 let id = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
                 let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
