@@ -658,6 +658,57 @@ pub struct Metered {
     inner: tonic::body::Body,
     shared: Option<Arc<Shared>>,
     held: usize,
+    /// For `/AlertSink/Alert`, a unary method: where the gRPC framing is, to
+    /// refuse a second message instead of dropping it unseen.
+    unary: Option<Framing>,
+}
+
+/// The gRPC length-prefixed framing of a request body, followed across
+/// DATA frames: only the 5-byte prefixes are looked at.
+#[derive(Debug, Default)]
+struct Framing {
+    prefix: [u8; 5],
+    have: usize,
+    remaining: u64,
+    messages: u32,
+}
+
+/// The status of a unary call that carried more than one message: INTERNAL,
+/// as gRPC's implementations answer a cardinality violation.
+pub const MORE_THAN_ONE_MESSAGE: &str =
+    "a unary call carries exactly one AlertRequest; this one had more";
+
+impl Framing {
+    /// Follows `data`; true once a second message begins.
+    fn second_message(&mut self, data: &[u8]) -> bool {
+        let mut i = 0;
+        while i < data.len() {
+            if self.remaining > 0 {
+                let take = self.remaining.min((data.len() - i) as u64);
+                self.remaining -= take;
+                i += take as usize;
+                continue;
+            }
+            self.prefix[self.have] = data[i];
+            self.have += 1;
+            i += 1;
+            if self.have == 5 {
+                self.messages += 1;
+                if self.messages > 1 {
+                    return true;
+                }
+                let len = [
+                    self.prefix[1],
+                    self.prefix[2],
+                    self.prefix[3],
+                    self.prefix[4],
+                ];
+                self.remaining = u64::from(u32::from_be_bytes(len));
+                self.have = 0;
+            }
+        }
+        false
+    }
 }
 
 impl Metered {
@@ -714,9 +765,15 @@ impl http_body::Body for Metered {
         let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
         if let Some(Ok(f)) = &frame
             && let Some(data) = f.data_ref()
-            && let Err(status) = self.charge(data.len())
         {
-            return Poll::Ready(Some(Err(status)));
+            if let Err(status) = self.charge(data.len()) {
+                return Poll::Ready(Some(Err(status)));
+            }
+            if let Some(framing) = &mut self.unary
+                && framing.second_message(data)
+            {
+                return Poll::Ready(Some(Err(tonic::Status::internal(MORE_THAN_ONE_MESSAGE))));
+            }
         }
         Poll::Ready(frame)
     }
@@ -799,11 +856,13 @@ where
                 .into_http(),
             )));
         }
+        let unary = (req.uri().path() == "/AlertSink/Alert").then(Framing::default);
         let (parts, body) = req.into_parts();
         let body = Metered {
             inner: body,
             shared,
             held: 0,
+            unary,
         };
         let req = http::Request::from_parts(parts, tonic::body::Body::new(body));
         futures_util::future::Either::Left(self.inner.call(req))

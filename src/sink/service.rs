@@ -194,6 +194,14 @@ fn remap_decode_errors(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i32>().ok())
         .map(Code::from);
+    if code == Some(Code::Internal)
+        && Status::from_header_map(response.headers())
+            .is_some_and(|s| s.message() == super::conn::MORE_THAN_ONE_MESSAGE)
+    {
+        // Ours (see `conn::Metered`): the answer gRPC gives, kept as it is.
+        hub.refuse(Refusal::BadMessage);
+        return response;
+    }
     let replacement = match code {
         Some(Code::OutOfRange) => Some(Status::resource_exhausted(format!(
             "message too large: the limit is {limit} bytes"
