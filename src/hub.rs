@@ -51,10 +51,13 @@ pub enum Refusal {
     BufferFull,
     /// A connection over the per-peer connection cap, closed at once.
     TooManyFromPeer,
+    /// An alert that this sink had already forwarded came back (its
+    /// `sinkwatch-hop` header names this instance).
+    ForwardLoop,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 12] = [
+    pub const ALL: [Refusal; 13] = [
         Refusal::EmptyField,
         Refusal::FieldTooLong,
         Refusal::InvalidUtf8,
@@ -67,6 +70,7 @@ impl Refusal {
         Refusal::WriteStall,
         Refusal::BufferFull,
         Refusal::TooManyFromPeer,
+        Refusal::ForwardLoop,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +87,7 @@ impl Refusal {
             Refusal::WriteStall => "write_stall",
             Refusal::BufferFull => "buffer_full",
             Refusal::TooManyFromPeer => "too_many_from_peer",
+            Refusal::ForwardLoop => "forward_loop",
         }
     }
 }
@@ -116,7 +121,15 @@ pub struct Hub {
     refused: [AtomicU64; Refusal::ALL.len()],
     /// Connections the sink has open right now (kept by `sink::conn`).
     open_connections: AtomicU64,
+    /// This sink's id in forwarding hop headers (random per hub).
+    instance: String,
 }
+
+/// The metadata key naming the sinks an alert was forwarded through.
+pub const HOP_HEADER: &str = "sinkwatch-hop";
+/// Hops beyond which an alert is refused as a loop even if this sink is not
+/// among them (a cycle through sinks that do not all mark it).
+pub const MAX_HOPS: usize = 16;
 
 impl Hub {
     pub fn new(limits: StoreLimits, queue: usize) -> Arc<Hub> {
@@ -128,7 +141,13 @@ impl Hub {
             }),
             refused: Default::default(),
             open_connections: AtomicU64::new(0),
+            instance: format!("{:016x}", fastrand::u64(..)),
         })
+    }
+
+    /// This sink's id in forwarding hop headers.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -155,6 +174,20 @@ impl Hub {
         peer_addr: Option<std::net::SocketAddr>,
         peer_identity: Option<&str>,
     ) -> Result<Arc<AlertRecord>, IngestError> {
+        self.ingest_via(alert, at_ms, peer_addr, peer_identity, None)
+    }
+
+    /// As [`Hub::ingest_at`] for an alert that came through the forwarding
+    /// hops `via` (the sender's `sinkwatch-hop` header): forwarded on, it
+    /// carries them and this sink's id.
+    pub fn ingest_via(
+        &self,
+        alert: &NewAlert,
+        at_ms: u64,
+        peer_addr: Option<std::net::SocketAddr>,
+        peer_identity: Option<&str>,
+        via: Option<&str>,
+    ) -> Result<Arc<AlertRecord>, IngestError> {
         let mut inner = self.lock();
         // Borrow the inner state as two disjoint fields: the sender is used
         // in place, not cloned (a clone per alert was two atomic updates on
@@ -164,7 +197,7 @@ impl Hub {
             return Err(IngestError::Closed);
         };
         let peer: Option<Arc<Peer>> = if peer_addr.is_some() || peer_identity.is_some() {
-            Some(store.peer(peer_addr, peer_identity))
+            Some(store.peer_via(peer_addr, peer_identity, via, &self.instance))
         } else {
             None
         };

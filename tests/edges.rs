@@ -83,3 +83,76 @@ fn bad_options_and_files_are_refused_at_the_door() {
         assert!(err.contains(names), "{args:?}: {err}");
     }
 }
+
+// ---- forwarding loops
+
+use std::sync::Arc;
+
+use common::TestSink;
+use sinkwatch::client::Target;
+use sinkwatch::forward::{ForwardConfig, Forwarder};
+use sinkwatch::hub::{Hub, Refusal};
+use sinkwatch::model::StoreLimits;
+use sinkwatch::proto::alert_sink_client::AlertSinkClient;
+use sinkwatch::sink::SinkConfig;
+
+async fn sink() -> TestSink {
+    TestSink::start_with_hub(
+        Hub::new(StoreLimits::default(), 1 << 10),
+        SinkConfig::default(),
+    )
+    .await
+}
+
+fn tee_to(hub: &Arc<Hub>, url: String) -> Forwarder {
+    Forwarder::start(hub, ForwardConfig::new(vec![Target::plain(url)])).unwrap()
+}
+
+/// Waits (bounded) for a condition reached asynchronously.
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}: not within 20 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn send_one(url: String) {
+    let mut c = AlertSinkClient::connect(url).await.unwrap();
+    c.alert(common::alert("ossf", "allstar", "p", false, "x"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_to_itself_is_refused_as_a_loop() {
+    // Before: 1 alert became 1,448 in 3 s.
+    let a = sink().await;
+    let fwd = tee_to(&a.hub, a.url());
+    let stats = fwd.stats();
+    send_one(a.url()).await;
+    eventually("the loop refused", || {
+        a.hub.refused(Refusal::ForwardLoop) == 1 && stats.snapshot()[0].failed == 1
+    })
+    .await;
+    assert_eq!(a.hub.read(|s| s.accepted()), 1, "the alert once, not again");
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loop_through_two_sinks_is_refused_where_it_began() {
+    let a = sink().await;
+    let b = sink().await;
+    let a_fwd = tee_to(&a.hub, b.url());
+    let b_fwd = tee_to(&b.hub, a.url());
+    send_one(a.url()).await;
+    eventually("the loop refused at A", || {
+        a.hub.refused(Refusal::ForwardLoop) == 1 && b_fwd.stats().snapshot()[0].failed == 1
+    })
+    .await;
+    assert_eq!(a.hub.read(|s| s.accepted()), 1);
+    assert_eq!(b.hub.read(|s| s.accepted()), 1);
+    assert_eq!(a_fwd.stats().snapshot()[0].delivered, 1);
+    a.stop().await;
+    b.stop().await;
+}

@@ -103,7 +103,17 @@ async fn handle(
             return Err(status);
         }
     };
-    let record = match state.hub.ingest(&alert, peer_addr, identity.as_deref()) {
+    let via = metadata
+        .get(crate::hub::HOP_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.bytes().all(|b| b.is_ascii_hexdigit() || b == b','));
+    let record = match state.hub.ingest_via(
+        &alert,
+        crate::hub::now_ms(),
+        peer_addr,
+        identity.as_deref(),
+        via,
+    ) {
         Ok(r) => r,
         Err(e @ IngestError::Store(_)) => {
             state.hub.refuse(Refusal::Overloaded);
@@ -157,6 +167,24 @@ where
                     "missing or wrong bearer token (authorization: Bearer …)",
                 )
                 .into_http());
+            }
+            if let Some(hops) = req.headers().get(crate::hub::HOP_HEADER) {
+                let hops = hops.as_bytes();
+                let own = state.hub.instance().as_bytes();
+                let looped = hops.split(|b| *b == b',').any(|h| h == own);
+                let count = hops.split(|b| *b == b',').count();
+                if looped || count > crate::hub::MAX_HOPS {
+                    state.hub.refuse(Refusal::ForwardLoop);
+                    return Ok(Status::failed_precondition(format!(
+                        "forwarding loop: this alert {} (check the --forward targets)",
+                        if looped {
+                            "was already forwarded by this sinkwatch"
+                        } else {
+                            "went through too many forwarding sinks"
+                        }
+                    ))
+                    .into_http());
+                }
             }
             if let Some(rate) = &state.rate
                 && let Some(peer) = super::conn::peer_addr(req.extensions())
