@@ -73,6 +73,10 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     // Fail on bad TLS files before anything else, as a plain line.
     if let Some(t) = &tls {
         t.load().map_err(Failure::Usage)?;
+        for w in t.warnings() {
+            eprintln!("sinkwatch: warning: {w}");
+            tracing::warn!("{w}");
+        }
     }
     let headless = settings.no_tui || !std::io::stdout().is_terminal();
     // The TUI's theme, loaded once: a bad theme is a config error (exit 2),
