@@ -156,3 +156,55 @@ async fn a_loop_through_two_sinks_is_refused_where_it_began() {
     a.stop().await;
     b.stop().await;
 }
+
+#[test]
+fn client_options_out_of_range_are_one_line() {
+    for args in [
+        &[
+            "send",
+            "--to",
+            "127.0.0.1:1",
+            "--owner",
+            "o",
+            "--repo",
+            "r",
+            "--policy",
+            "p",
+            "--pass",
+            "--timeout",
+            "inf",
+        ][..],
+        &[
+            "load",
+            "--to",
+            "127.0.0.1:1",
+            "--total",
+            "1",
+            "--concurrency",
+            "1000000000",
+        ],
+        &[
+            "load",
+            "--to",
+            "127.0.0.1:1",
+            "--total",
+            "1",
+            "--connections",
+            "100000",
+        ],
+        &[
+            "replay",
+            "/dev/null",
+            "--to",
+            "127.0.0.1:1",
+            "--concurrency",
+            "0",
+        ],
+    ] {
+        let out = output(bin().args(args));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("out of range"), "{args:?}: {err}");
+    }
+}
