@@ -579,16 +579,23 @@ impl LimitedIo {
         Ok(())
     }
 
-    fn wrote<T>(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+    /// After a write: bytes went out (the stall deadline is off), or none
+    /// could (it runs).
+    fn wrote(
+        &mut self,
+        cx: &mut Context<'_>,
+        r: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
         match r {
             Poll::Pending => {
                 self.write_waits(cx)?;
                 Poll::Pending
             }
-            done => {
+            Poll::Ready(Ok(n)) if n > 0 => {
                 self.stall = None;
-                done
+                Poll::Ready(Ok(n))
             }
+            other => other,
         }
     }
 }
@@ -642,8 +649,15 @@ impl AsyncWrite for LimitedIo {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let r = Pin::new(&mut self.io).poll_flush(cx);
-        self.wrote(cx, r)
+        // A flush says nothing about progress (TCP's is a no-op): only a
+        // write that moved bytes ends a stall.
+        match Pin::new(&mut self.io).poll_flush(cx) {
+            Poll::Pending => {
+                self.write_waits(cx)?;
+                Poll::Pending
+            }
+            done => done,
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
