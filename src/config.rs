@@ -374,7 +374,7 @@ pub fn merge(
         .unwrap_or(crate::model::store::DEFAULT_MEMORY_BUDGET);
     if !MEMORY_BUDGET_RANGE.contains(&memory_budget) {
         return Err(ConfigError(format!(
-            "memory-budget: {memory_budget} bytes is out of range (16MiB..=1TiB)"
+            "--memory-budget: {memory_budget} bytes is out of range (16MiB..=1TiB)"
         )));
     }
     let limits = {
@@ -384,7 +384,7 @@ pub fn merge(
             && n > limits.max_connections
         {
             return Err(ConfigError(format!(
-                "max-connections-per-peer: {n} is above max-connections ({})",
+                "--max-connections-per-peer: {n} is above --max-connections ({})",
                 limits.max_connections
             )));
         }
