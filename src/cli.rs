@@ -88,10 +88,10 @@ pub struct RunArgs {
     /// Headless: print a {"kind":"stats"} line every SECS seconds (0: only at exit) [default: 0]
     #[arg(long, value_name = "SECS")]
     pub stats_interval: Option<u64>,
-    /// Connections open at once; at the limit a new one evicts the oldest that has made no request yet, or is closed [default: 1024]
+    /// Connections open at once (1..=65536); at the limit a new one evicts the oldest that has had no alert accepted (ever, or for --idle-timeout), or is closed [default: 1024]
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
-    /// Time a new connection has to make its first request (TLS handshake included), e.g. 10s [default: 10s]
+    /// Time a new connection has to get an alert accepted (TLS handshake included), and the longest a write may wait for the peer to read, e.g. 10s (1ms..=1h) [default: 10s]
     #[arg(long, value_name = "DURATION", value_parser = crate::sink::limits::parse_timeout)]
     pub idle_timeout: Option<std::time::Duration>,
     /// Requests per second per client address (IPv6: per /64), e.g. 100/s; over it: RESOURCE_EXHAUSTED [default: unlimited]

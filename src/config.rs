@@ -650,10 +650,12 @@ max-details-bytes: 65536
 max-name-bytes: 256
 
 # Connections open at once. At the limit a new connection evicts the oldest
-# one that has not made a request yet; if all have, it is closed (counted).
+# one that has had no alert accepted (ever, or for idle-timeout); if none
+# qualifies, it is closed (counted).
 max-connections: 1024
-# A new connection must make its first request within this time (TLS
-# handshake included), or it is closed: idle connection floods cannot pile up.
+# A new connection must get an alert accepted within this time (TLS
+# handshake included), or it is closed: idle connection floods cannot pile
+# up. A write the peer does not read for as long closes a connection too.
 idle-timeout: 10s
 # Requests per second per client address (IPv6: per /64), e.g. 100/s;
 # beyond it RESOURCE_EXHAUSTED. Unset: unlimited.
