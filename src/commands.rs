@@ -93,13 +93,37 @@ fn export(a: crate::cli::ExportArgs) -> Result<(), Failure> {
     crate::state::export::export(&opts, &mut out).map_err(Failure::Runtime)?;
     Ok(())
 }
+/// A usage error unless `ok`: one line naming the option and its range.
+fn in_range(
+    ok: bool,
+    name: &str,
+    value: impl std::fmt::Display,
+    range: &str,
+) -> Result<(), Failure> {
+    if ok {
+        return Ok(());
+    }
+    Err(Failure::Usage(format!(
+        "--{name}: {value} is out of range ({range})"
+    )))
+}
+
+/// Largest details file `send` reads (a details field is at most what the
+/// sink accepts, 64 KiB by default; this leaves room for larger limits).
+const MAX_DETAILS_FILE: u64 = 16 << 20;
 
 fn send(a: SendArgs) -> Result<(), Failure> {
     let target = target(&a.target).map_err(Failure::Usage)?;
     target.check().map_err(Failure::Usage)?;
+    in_range(
+        a.timeout > 0.0 && a.timeout <= 3600.0,
+        "timeout",
+        a.timeout,
+        "above 0 up to 3600 seconds",
+    )?;
     let details = match (&a.details, &a.details_file) {
         (Some(d), _) => d.clone(),
-        (None, Some(p)) => std::fs::read_to_string(p).map_err(|e| {
+        (None, Some(p)) => crate::files::read_limited(p, MAX_DETAILS_FILE).map_err(|e| {
             Failure::Usage(format!("cannot read details file {}: {e}", p.display()))
         })?,
         (None, None) => String::new(),
@@ -148,6 +172,24 @@ fn load(a: LoadArgs) -> Result<(), Failure> {
     {
         return Err(Failure::Usage("--rate: must be a number above 0".into()));
     }
+    in_range(
+        a.concurrency <= 10_000,
+        "concurrency",
+        a.concurrency,
+        "1..=10000",
+    )?;
+    if let Some(c) = a.connections {
+        in_range((1..=1024).contains(&c), "connections", c, "1..=1024")?;
+    }
+    if let Some(r) = a.rate {
+        in_range(r <= 1e7, "rate", r, "above 0 up to 10000000")?;
+    }
+    in_range(
+        (1..=1_000_000).contains(&a.repos),
+        "repos",
+        a.repos,
+        "1..=1000000",
+    )?;
     let plan = crate::client::load::LoadPlan {
         total: a.total,
         concurrency: a.concurrency,
@@ -190,6 +232,12 @@ fn replay(a: ReplayArgs) -> Result<(), Failure> {
     let target = target(&a.target).map_err(Failure::Usage)?;
     target.check().map_err(Failure::Usage)?;
     let speed: crate::client::replay::Speed = a.speed.parse().map_err(Failure::Usage)?;
+    in_range(
+        (1..=10_000).contains(&a.concurrency),
+        "concurrency",
+        a.concurrency,
+        "1..=10000",
+    )?;
     let file = std::fs::File::open(&a.file)
         .map_err(|e| Failure::Usage(format!("cannot open recording {}: {e}", a.file.display())))?;
     let (alerts, bad) = crate::record::load_recording(std::io::BufReader::new(file));

@@ -75,10 +75,13 @@ pub enum Refusal {
     NotAllowed,
     /// A signed payload seen before.
     Replayed,
+    /// An alert that this sink had already forwarded came back (its
+    /// `sinkwatch-hop` header names this instance).
+    ForwardLoop,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 22] = [
+    pub const ALL: [Refusal; 23] = [
         Refusal::EmptyField,
         Refusal::FieldTooLong,
         Refusal::InvalidUtf8,
@@ -101,6 +104,7 @@ impl Refusal {
         Refusal::WrongIssuer,
         Refusal::NotAllowed,
         Refusal::Replayed,
+        Refusal::ForwardLoop,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -127,6 +131,7 @@ impl Refusal {
             Refusal::WrongIssuer => "wrong_issuer",
             Refusal::NotAllowed => "not_allowed",
             Refusal::Replayed => "replayed",
+            Refusal::ForwardLoop => "forward_loop",
         }
     }
 }
@@ -181,7 +186,15 @@ pub struct Hub {
     recent_refusals: Mutex<std::collections::VecDeque<RefusalRecord>>,
     /// Connections the sink has open right now (kept by `sink::conn`).
     open_connections: AtomicU64,
+    /// This sink's id in forwarding hop headers (random per hub).
+    instance: String,
 }
+
+/// The metadata key naming the sinks an alert was forwarded through.
+pub const HOP_HEADER: &str = "sinkwatch-hop";
+/// Hops beyond which an alert is refused as a loop even if this sink is not
+/// among them (a cycle through sinks that do not all mark it).
+pub const MAX_HOPS: usize = 16;
 
 impl Hub {
     pub fn new(limits: StoreLimits, queue: usize) -> Arc<Hub> {
@@ -200,7 +213,13 @@ impl Hub {
             refused: Default::default(),
             recent_refusals: Mutex::default(),
             open_connections: AtomicU64::new(0),
+            instance: format!("{:016x}", fastrand::u64(..)),
         })
+    }
+
+    /// This sink's id in forwarding hop headers.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -227,6 +246,20 @@ impl Hub {
         peer_addr: Option<std::net::SocketAddr>,
         peer_identity: Option<&str>,
     ) -> Result<Arc<AlertRecord>, IngestError> {
+        self.ingest_via(alert, at_ms, peer_addr, peer_identity, None)
+    }
+
+    /// As [`Hub::ingest_at`] for an alert that came through the forwarding
+    /// hops `via` (the sender's `sinkwatch-hop` header): forwarded on, it
+    /// carries them and this sink's id.
+    pub fn ingest_via(
+        &self,
+        alert: &NewAlert,
+        at_ms: u64,
+        peer_addr: Option<std::net::SocketAddr>,
+        peer_identity: Option<&str>,
+        via: Option<&str>,
+    ) -> Result<Arc<AlertRecord>, IngestError> {
         let mut inner = self.lock();
         // Borrow the inner state as two disjoint fields: the sender is used
         // in place, not cloned (a clone per alert was two atomic updates on
@@ -236,7 +269,7 @@ impl Hub {
             return Err(IngestError::Closed);
         };
         let peer: Option<Arc<Peer>> = if peer_addr.is_some() || peer_identity.is_some() {
-            Some(store.peer(peer_addr, peer_identity))
+            Some(store.peer_via(peer_addr, peer_identity, via, &self.instance))
         } else {
             None
         };

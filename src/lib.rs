@@ -17,6 +17,7 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod files;
 pub mod forward;
 pub mod grpc;
 pub mod hub;

@@ -68,6 +68,17 @@ pub fn write_alert(w: &mut impl Write, r: &AlertRecord) -> io::Result<()> {
     w.write_all(b"\n")
 }
 
+/// The line a recorder writes first: where a run begins in a file that
+/// several runs appended to (their seqs each start at 1).
+pub fn run_marker(at_ms: u64) -> serde_json::Value {
+    serde_json::json!({
+        "kind": "run",
+        "at": format_time(at_ms),
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+    })
+}
+
 /// Writes any other kind of line (`{"kind":…}` objects such as stats).
 pub fn write_value(w: &mut impl Write, value: &serde_json::Value) -> io::Result<()> {
     crate::sanitize::write_json(&mut *w, value)?;
@@ -129,9 +140,22 @@ struct KindOnly<'a> {
 pub fn read_alerts<R: BufRead>(
     reader: R,
 ) -> impl Iterator<Item = Result<RecordedAlert, LineError>> {
+    read_runs(reader).map(|item| item.map(|(_, a)| a))
+}
+
+/// As [`read_alerts`], with the run each alert belongs to, counted from 0 in
+/// file order: a `{"kind":"run"}` line starts a new one, and so does (in
+/// recordings made before those lines existed) a second seq 1.
+pub fn read_runs<R: BufRead>(
+    reader: R,
+) -> impl Iterator<Item = Result<(u32, RecordedAlert), LineError>> {
     let mut lines = reader.split(b'\n');
     let mut n: u64 = 0;
     let mut done = false;
+    let mut run: u32 = 0;
+    // Whether the current run has had an alert / its seq 1.
+    let mut any = false;
+    let mut had_one = false;
     std::iter::from_fn(move || {
         loop {
             if done {
@@ -171,6 +195,13 @@ pub fn read_alerts<R: BufRead>(
             };
             match kind.as_deref() {
                 Some("alert") => {}
+                Some("run") => {
+                    if any {
+                        run += 1;
+                        (any, had_one) = (false, false);
+                    }
+                    continue;
+                }
                 Some(_) => continue,
                 None => {
                     return Some(Err(LineError {
@@ -180,10 +211,21 @@ pub fn read_alerts<R: BufRead>(
                 }
             }
             return Some(
-                serde_json::from_str::<RecordedAlert>(text).map_err(|e| LineError {
-                    line: n,
-                    message: format!("bad alert: {e}"),
-                }),
+                serde_json::from_str::<RecordedAlert>(text)
+                    .map(|a| {
+                        if a.seq == 1 {
+                            if had_one {
+                                run += 1;
+                            }
+                            had_one = true;
+                        }
+                        any = true;
+                        (run, a)
+                    })
+                    .map_err(|e| LineError {
+                        line: n,
+                        message: format!("bad alert: {e}"),
+                    }),
             );
         }
     })
@@ -198,6 +240,10 @@ pub struct WriterStats {
     /// Records received but not written (I/O errors such as a full disk).
     pub failed: AtomicU64,
     pub last_error: Mutex<Option<String>>,
+    /// The reader went away (a closed pipe): set once, and notified, so a
+    /// headless run whose stdout is closed can end cleanly.
+    pub closed: std::sync::atomic::AtomicBool,
+    pub closed_notify: tokio::sync::Notify,
 }
 
 impl WriterStats {
@@ -214,6 +260,17 @@ impl WriterStats {
 
     fn set_error(&self, e: String) {
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+    }
+
+    /// Whether the output's reader went away (EPIPE).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    fn note_error(&self, e: &io::Error) {
+        if e.kind() == io::ErrorKind::BrokenPipe && !self.closed.swap(true, Ordering::Relaxed) {
+            self.closed_notify.notify_one();
+        }
     }
 }
 
@@ -251,7 +308,10 @@ const BATCH_BYTES: usize = 64 * 1024;
 struct Batch<W: Write> {
     out: W,
     buf: Vec<u8>,
-    records: u64,
+    /// Where each alert record's line ends in `buf`: after a failed write,
+    /// the records whose whole line reached the output are counted
+    /// written, only the others failed.
+    ends: Vec<usize>,
     /// A failed write may have left a partial line in the output: the next
     /// batch starts on a new line, so a reader loses only that line.
     torn: bool,
@@ -264,7 +324,7 @@ impl<W: Write> Batch<W> {
         Batch {
             out,
             buf: Vec::with_capacity(BATCH_BYTES + 4096),
-            records: 0,
+            ends: Vec::new(),
             torn: false,
             stats,
             name,
@@ -274,7 +334,7 @@ impl<W: Write> Batch<W> {
     /// Notes that the line just written holds an alert record; writes the
     /// batch out once it is large (errors are counted and kept in stats).
     fn record_added(&mut self) {
-        self.records += 1;
+        self.ends.push(self.buf.len());
         if self.buf.len() >= BATCH_BYTES {
             let _ = self.flush();
         }
@@ -297,31 +357,43 @@ impl<W: Write> Write for Batch<W> {
         if self.buf.is_empty() {
             return self.out.flush();
         }
+        // Written by hand rather than with `write_all`, to know how far the
+        // output got when it fails.
+        let mut done = 0;
         let mut result = if self.torn {
             self.out.write_all(b"\n")
         } else {
             Ok(())
         };
-        if result.is_ok() {
-            result = self.out.write_all(&self.buf);
+        let prefix_ok = result.is_ok();
+        while result.is_ok() && done < self.buf.len() {
+            match self.out.write(&self.buf[done..]) {
+                Ok(0) => result = Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => result = Err(e),
+            }
         }
         if result.is_ok() {
             result = self.out.flush();
         }
-        self.buf.clear();
-        let n = std::mem::take(&mut self.records);
+        let whole = self.ends.iter().filter(|&&end| end <= done).count() as u64;
+        let n = self.ends.len() as u64;
+        self.stats.written.fetch_add(whole, Ordering::Relaxed);
         match &result {
-            Ok(()) => {
-                self.torn = false;
-                self.stats.written.fetch_add(n, Ordering::Relaxed);
-            }
+            Ok(()) => self.torn = false,
             Err(e) => {
-                self.torn = true;
-                self.stats.failed.fetch_add(n, Ordering::Relaxed);
+                // Torn unless the output stopped at the end of a line.
+                self.torn = !prefix_ok || (done > 0 && self.buf[done - 1] != b'\n');
+                let lost = n - whole;
+                self.stats.failed.fetch_add(lost, Ordering::Relaxed);
                 self.stats.set_error(format!("{}: {e}", self.name));
-                tracing::warn!("{}: write failed, {n} records lost: {e}", self.name);
+                self.stats.note_error(e);
+                tracing::warn!("{}: write failed, {lost} records lost: {e}", self.name);
             }
         }
+        self.buf.clear();
+        self.ends.clear();
         result
     }
 }
@@ -337,7 +409,19 @@ pub fn spawn_writer<W: Sync2 + Send + 'static>(
     out: W,
     stats: Arc<WriterStats>,
 ) -> std::thread::JoinHandle<W> {
-    spawn(name, rx, out, stats, None)
+    spawn(name, rx, out, stats, None, None)
+}
+
+/// As [`spawn_writer`] for a `--record` file: the first line marks where
+/// this run starts ([`run_marker`]), as files are appended to.
+pub fn spawn_recorder<W: Sync2 + Send + 'static>(
+    name: String,
+    rx: broadcast::Receiver<Arc<AlertRecord>>,
+    out: W,
+    stats: Arc<WriterStats>,
+) -> std::thread::JoinHandle<W> {
+    let marker = run_marker(crate::hub::now_ms());
+    spawn(name, rx, out, stats, None, Some(marker))
 }
 
 /// As [`spawn_writer`], and also writes the objects sent on `lines` (the
@@ -351,7 +435,7 @@ pub fn spawn_writer_with_lines<W: Sync2 + Send + 'static>(
     stats: Arc<WriterStats>,
     lines: tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
 ) -> std::thread::JoinHandle<W> {
-    spawn(name, rx, out, stats, Some(lines))
+    spawn(name, rx, out, stats, Some(lines), None)
 }
 
 /// How long a caught-up writer naps between looks at its queue before it
@@ -374,6 +458,7 @@ fn spawn<W: Sync2 + Send + 'static>(
     out: W,
     stats: Arc<WriterStats>,
     mut lines: Option<tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>>,
+    first: Option<serde_json::Value>,
 ) -> std::thread::JoinHandle<W> {
     std::thread::Builder::new()
         .name(format!("writer {name}"))
@@ -384,6 +469,11 @@ fn spawn<W: Sync2 + Send + 'static>(
                 .expect("writer runtime");
             let mut w = Batch::new(out, stats.clone(), name.clone());
             let mut pending = false;
+            if let Some(v) = first {
+                // Into the buffer: written with the first batch.
+                let _ = write_value(&mut w, &v);
+                pending = true;
+            }
             let mut naps = 0;
             loop {
                 let line = lines.as_mut().map(|l| l.try_recv());
@@ -471,21 +561,24 @@ fn spawn<W: Sync2 + Send + 'static>(
         .expect("spawn writer thread")
 }
 
-/// Reads every alert of a recording, sorted by seq; corrupt lines are
-/// returned separately.
+/// Reads every alert of a recording, sorted by run (in file order), then
+/// seq; corrupt lines are returned separately.
 pub fn load_recording<R: BufRead>(reader: R) -> (Vec<RecordedAlert>, Vec<LineError>) {
     let mut alerts = Vec::new();
     let mut bad = Vec::new();
-    for item in read_alerts(reader) {
+    for item in read_runs(reader) {
         match item {
             Ok(a) => alerts.push(a),
             Err(e) => bad.push(e),
         }
     }
     // Recordings are written in seq order; a file assembled from pieces
-    // might not be. The sort is stable, so equal seqs keep file order.
-    alerts.sort_by_key(|a| a.seq);
-    (alerts, bad)
+    // might not be. Runs appended to one file each start at seq 1: sorting
+    // by seq alone would interleave them (and show an old run's status as
+    // the latest), so runs keep their file order. The sort is stable, so
+    // equal seqs keep file order.
+    alerts.sort_by_key(|(run, a)| (*run, a.seq));
+    (alerts.into_iter().map(|(_, a)| a).collect(), bad)
 }
 
 #[cfg(test)]
@@ -693,6 +786,101 @@ mod tests {
             ),
             (1, 1)
         );
+    }
+
+    /// Takes `ok` bytes, then fails every write (a disk that fills up).
+    struct FillsUp {
+        ok: usize,
+        data: Vec<u8>,
+    }
+    impl Write for FillsUp {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            let n = self.ok.saturating_sub(self.data.len()).min(b.len());
+            if n == 0 {
+                return Err(io::Error::other("No space left on device"));
+            }
+            self.data.extend_from_slice(&b[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn after_a_torn_write_only_the_lines_that_did_not_make_it_are_lost() {
+        // Before, the whole batch counted as lost, over-reporting by the
+        // complete lines that reached the disk before it filled up.
+        let hub = Hub::new(StoreLimits::default(), 1024);
+        let stats = Arc::new(WriterStats::default());
+        let mut w = Batch::new(
+            FillsUp {
+                ok: 0,
+                data: Vec::new(),
+            },
+            stats.clone(),
+            "t".into(),
+        );
+        let mut ends = Vec::new();
+        for i in 0..5 {
+            let r = hub
+                .ingest(&alert(&format!("d{i}"), false), None, None)
+                .unwrap();
+            write_alert(&mut w, &r).unwrap();
+            w.record_added();
+            ends.push(w.buf.len());
+        }
+        // Room for two whole lines and half of the third.
+        w.out.ok = ends[1] + (ends[2] - ends[1]) / 2;
+        assert!(w.flush().is_err());
+        assert_eq!(stats.written.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.failed.load(Ordering::Relaxed), 3);
+        assert!(w.torn);
+        let items: Vec<_> = read_alerts(&w.out.data[..]).collect();
+        assert_eq!(items.len(), 3, "two whole lines and a torn one");
+    }
+
+    #[test]
+    fn runs_appended_to_one_file_keep_their_order() {
+        use super::load_recording;
+        let line = |seq: u64, pass: bool| {
+            format!(
+                r#"{{"kind":"alert","seq":{seq},"at":"2026-11-25T21:00:0{seq}.000Z","owner":"o","repo":"r","policy":"p","pass":{pass}}}"#
+            )
+        };
+        let marker = |at: u64| run_marker(at).to_string();
+        // Run 1: three alerts, the last failing... then run 2: two alerts,
+        // the last failing. Sorted by seq alone, run 1's seq 3 came last.
+        let with_markers = [
+            marker(1),
+            line(1, true),
+            line(2, true),
+            line(3, true),
+            marker(2),
+            line(1, true),
+            line(2, false),
+        ]
+        .join("\n");
+        let without = [
+            line(1, true),
+            line(2, true),
+            line(3, true),
+            line(1, true),
+            line(2, false),
+        ]
+        .join("\n");
+        for text in [with_markers, without] {
+            let runs: Vec<u32> = read_runs(text.as_bytes()).map(|r| r.unwrap().0).collect();
+            assert_eq!(runs, [0, 0, 0, 1, 1]);
+            let (alerts, bad) = load_recording(text.as_bytes());
+            assert!(bad.is_empty());
+            let order: Vec<u64> = alerts.iter().map(|a| a.seq).collect();
+            assert_eq!(order, [1, 2, 3, 1, 2]);
+            assert!(
+                !alerts.last().unwrap().pass,
+                "the latest status is the last run's"
+            );
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::config::{ConfigError, Settings};
 use crate::hub::Hub;
-use crate::record::{WriterStats, spawn_writer};
+use crate::record::{WriterStats, spawn_recorder};
 use crate::sink::{SinkConfig, TlsFiles};
 
 /// How a run ended, mapped to the exit status by `main`.
@@ -131,6 +131,10 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     // Fail on bad TLS files before anything else, as a plain line.
     if let Some(t) = &tls {
         t.load().map_err(Failure::Usage)?;
+        for w in t.warnings() {
+            eprintln!("sinkwatch: warning: {w}");
+            tracing::warn!("{w}");
+        }
     }
     let (oidc, tokeninfo, signature) = auth_methods(&settings, crate::sink::auth::system_clock())?;
     let policy_line = crate::sink::auth::Policy {
@@ -265,7 +269,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         let stats = Arc::new(WriterStats::default());
         let (_, rx) = hub.subscribe();
         let name = path.display().to_string();
-        let handle = spawn_writer(name.clone(), rx, file, stats.clone());
+        let handle = spawn_recorder(name.clone(), rx, file, stats.clone());
         recorder = Some((name, stats, handle));
     }
     // The printer owns stdout; periodic stats lines reach it through `lines`.
@@ -415,9 +419,23 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     };
     let ui_result = match theme {
         None => {
+            // Headless: until a signal, or until stdout's reader goes away
+            // (`sinkwatch --no-tui | head -1`): nobody reads the lines.
+            let stdout_stats = printer.as_ref().map(|(s, _)| s.clone());
             runtime.block_on(async {
-                let _ = stop_rx.wait_for(|s| *s).await;
+                let closed = async {
+                    match &stdout_stats {
+                        Some(s) if !s.is_closed() => s.closed_notify.notified().await,
+                        Some(_) => {}
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = stop_rx.wait_for(|s| *s) => {}
+                    _ = closed => {}
+                }
             });
+            let _ = stop_tx.send(true);
             Ok(())
         }
         Some(theme) => {
@@ -451,15 +469,28 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         let _ = handle.join();
         lost.insert(s.file.clone(), s.lost().into());
     }
+    let mut stdout_closed = false;
     if let Some((stats, handle)) = printer {
         let _ = handle.join();
         lost.insert("stdout".into(), stats.lost().into());
+        stdout_closed = stats.is_closed();
+        if stdout_closed && stats.lost() > 0 {
+            eprintln!(
+                "sinkwatch: stdout was closed; alerts not written to it: {}",
+                stats.lost()
+            );
+        }
     }
+    let mut record_failure = None;
     if let Some((name, stats, handle)) = recorder {
         let file = handle.join();
         lost.insert(name.clone(), stats.lost().into());
         if let Some(e) = stats.last_error() {
-            eprintln!("sinkwatch: record file: {e}");
+            // The recording is incomplete: the run failed (exit 1).
+            record_failure = Some(format!(
+                "record file: {e} ({} alerts not recorded)",
+                stats.failed.load(std::sync::atomic::Ordering::Relaxed)
+            ));
         }
         // Which alerts did not reach an upstream, after the alerts.
         if let (Ok(mut file), Some(report)) = (file, &forward_report) {
@@ -483,7 +514,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             tracing::warn!("{line}");
         }
     }
-    if headless {
+    if headless && !stdout_closed {
         let mut stats = stats_line(&hub, lost);
         if let Some(report) = &forward_report {
             stats["forward"] = report.upstreams.iter().map(|u| u.to_json()).collect();
@@ -492,11 +523,15 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         if let Some(s) = &state {
             stats["state"] = s.to_json();
         }
-        println!("{stats}");
+        // Not `println!`: a reader gone by now must not make it panic.
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = crate::record::write_value(&mut out, &stats).and_then(|_| out.flush());
     }
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     ui_result.map_err(Failure::Runtime)?;
-    served.map_err(Failure::Runtime)
+    served.map_err(Failure::Runtime)?;
+    record_failure.map_or(Ok(()), |e| Err(Failure::Runtime(e)))
 }
 
 /// The state database of this run, if any: `--state FILE`, or by default

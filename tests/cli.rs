@@ -115,7 +115,13 @@ fn load_then_record_and_replay_into_a_fresh_sink() {
 
     // The recording holds the same lines (synced on exit).
     let recorded = std::fs::read_to_string(&rec).unwrap();
-    assert_eq!(recorded.lines().count(), 2000);
+    let kinds: Vec<_> = common::binary::json_lines(&recorded)
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(kinds[0], "run", "the run is marked first");
+    assert_eq!(kinds.iter().filter(|k| *k == "alert").count(), 2000);
+    assert_eq!(kinds.len(), 2001);
 
     let b = Headless::start(&[]);
     let out = bin()

@@ -771,3 +771,55 @@ fn the_wrong_scheme_is_named_with_the_url_to_try() {
         assert_eq!(alerts.iter().filter(|l| l["kind"] == "alert").count(), 1);
     }
 }
+
+#[test]
+fn an_expired_server_certificate_and_a_leaf_as_client_ca_are_warned_about() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "expired server");
+    params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_path, key_path) = (dir.path().join("old.pem"), dir.path().join("old.key"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    // The client's own (leaf) certificate given as the client CA.
+    let sink = common::binary::Headless::start(&[
+        "--tls-cert",
+        cert_path.to_str().unwrap(),
+        "--tls-key",
+        key_path.to_str().unwrap(),
+        "--tls-client-ca",
+        pki.path("client.pem").to_str().unwrap(),
+    ]);
+    let early = sink.early_stderr.join("\n");
+    assert!(
+        early.contains("warning: TLS certificate")
+            && early.contains("expired on 2001-01-01T00:00:00"),
+        "{early}"
+    );
+    assert!(
+        early.contains("is not a CA certificate") && early.contains("client.pem"),
+        "{early}"
+    );
+    // The right files give no warning.
+    drop(sink);
+    let sink = common::binary::Headless::start(&[
+        "--tls-cert",
+        pki.path("server.pem").to_str().unwrap(),
+        "--tls-key",
+        pki.path("server.key").to_str().unwrap(),
+        "--tls-client-ca",
+        pki.path("ca.pem").to_str().unwrap(),
+    ]);
+    // (Only the line saying which credentials are required.)
+    assert!(
+        sink.early_stderr.iter().all(|l| !l.contains("warning")),
+        "{:?}",
+        sink.early_stderr
+    );
+}

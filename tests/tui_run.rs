@@ -52,7 +52,7 @@ fn the_tui_takes_the_screen_shows_alerts_and_q_restores_it() {
     });
     let mut screen = Vec::new();
     let started = Instant::now();
-    let mut wait_for = |what: &str, cond: &dyn Fn(&[u8]) -> bool, screen: &mut Vec<u8>| {
+    let wait_for = |what: &str, cond: &dyn Fn(&[u8]) -> bool, screen: &mut Vec<u8>| {
         while !cond(screen) {
             let left = BOUND.saturating_sub(started.elapsed());
             match rx.recv_timeout(left) {

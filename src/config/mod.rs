@@ -19,7 +19,6 @@ mod engines;
 mod options;
 pub mod values;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub use options::{FileConfig, RunArgs, Settings, default_config, keys, merge};
@@ -57,16 +56,8 @@ impl std::error::Error for ConfigError {}
 /// Reads at most `limit` bytes of a file as text; errors name the file and
 /// say what it was meant to be.
 pub fn read_limited(path: &Path, what: &str, limit: u64) -> Result<String, ConfigError> {
-    let fail = |e: String| ConfigError(format!("{}: cannot read {what}: {e}", path.display()));
-    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| fail(e.to_string()))?;
-    if bytes.len() as u64 > limit {
-        return Err(fail(format!("larger than {limit} bytes")));
-    }
-    String::from_utf8(bytes).map_err(|_| fail("not UTF-8 text".into()))
+    crate::files::read_limited(path, limit)
+        .map_err(|e| ConfigError(format!("{}: cannot read {what}: {e}", path.display())))
 }
 
 /// Parses config text; `origin` names the file in errors.

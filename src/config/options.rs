@@ -377,13 +377,13 @@ options! {
         "Largest owner/repo/policy name accepted, in bytes",
         1, 65_536;
     one max_connections: usize ["1024"] "N"
-        "Connections open at once; at the limit a new one evicts the oldest that has made no request yet, or is closed",
+        "Connections open at once; at the limit a new one evicts the oldest that has had no alert accepted (ever, or for idle-timeout), or is closed",
         1, 65_536;
     one max_connections_per_peer: usize ["64"] "N"
         "Connections open at once from one client address (IPv6: per /64), at most max-connections",
         1, 65_536;
     one idle_timeout: Duration ["10s"] "DURATION"
-        "Time a new connection has to make its first request (TLS handshake included)",
+        "Time a new connection has to get an alert accepted (TLS handshake included), and the longest a write may wait for the peer to read",
         Duration::from_millis(100), Duration::from_secs(3600);
     opt rate_limit: Rate ["100/s"] "RATE"
         "Requests per second per client address (IPv6: per /64), e.g. 100/s; over it RESOURCE_EXHAUSTED [default: unlimited]",

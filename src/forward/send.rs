@@ -180,6 +180,14 @@ pub(crate) async fn attempt(
         req.metadata_mut()
             .insert(crate::sink::auth::signature::HEADER, v);
     }
+    // The sinks this alert went through, this one last: a sink that finds
+    // itself among them refuses it (a forwarding loop).
+    if let Some(p) = &r.peer
+        && !p.hops.is_empty()
+        && let Ok(v) = tonic::metadata::MetadataValue::try_from(&*p.hops)
+    {
+        req.metadata_mut().insert(crate::hub::HOP_HEADER, v);
+    }
     req.set_timeout(timeout);
     let t0 = std::time::Instant::now();
     match tokio::time::timeout(timeout, client.alert(req)).await {

@@ -67,6 +67,10 @@ pub struct Peer {
     pub identity: Option<String>,
     /// `addr` formatted once, for display and JSON.
     pub label: String,
+    /// The forwarding hops an alert from this peer carries on when it is
+    /// forwarded: the sinks it came through, then the receiving one
+    /// (comma-separated instance ids; empty: none known).
+    pub hops: Arc<str>,
 }
 
 impl Peer {
@@ -76,6 +80,7 @@ impl Peer {
             addr,
             identity,
             label,
+            hops: Arc::from(""),
         }
     }
 }
@@ -192,6 +197,9 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// A peer's address, identity and the hops its alerts arrived through.
+type PeerKey = (Option<SocketAddr>, Option<String>, Option<String>);
+
 /// Bounds of a Store.
 #[derive(Clone, Copy, Debug)]
 pub struct StoreLimits {
@@ -302,7 +310,7 @@ pub struct Store {
     key_index: HashMap<(RepoId, PolicyId), KeyId>,
     history: VecDeque<Event>,
     transitions: VecDeque<Transition>,
-    peers: HashMap<(Option<SocketAddr>, Option<String>), Arc<Peer>>,
+    peers: HashMap<PeerKey, Arc<Peer>>,
     empty: Arc<str>,
     /// [`DETAILS_EVICTED`], allocated once.
     dropped_text: Arc<str>,
@@ -371,14 +379,32 @@ impl Store {
 
     /// Interns a peer so that all alerts of one connection share it.
     pub fn peer(&mut self, addr: Option<SocketAddr>, identity: Option<&str>) -> Arc<Peer> {
-        let lookup = (addr, identity.map(str::to_owned));
+        self.peer_via(addr, identity, None, "")
+    }
+
+    /// As [`Store::peer`], for alerts that arrived through the forwarding
+    /// hops `via` at the sink whose instance id is `instance`.
+    pub fn peer_via(
+        &mut self,
+        addr: Option<SocketAddr>,
+        identity: Option<&str>,
+        via: Option<&str>,
+        instance: &str,
+    ) -> Arc<Peer> {
+        let lookup = (addr, identity.map(str::to_owned), via.map(str::to_owned));
         if let Some(p) = self.peers.get(&lookup) {
             return p.clone();
         }
         if self.peers.len() >= MAX_PEERS {
             self.peers.clear();
         }
-        let p = Arc::new(Peer::new(addr, identity.map(str::to_owned)));
+        let mut p = Peer::new(addr, identity.map(str::to_owned));
+        p.hops = match via {
+            Some(v) if !instance.is_empty() => Arc::from(format!("{v},{instance}")),
+            Some(v) => Arc::from(v),
+            None => Arc::from(instance),
+        };
+        let p = Arc::new(p);
         self.peers.insert(lookup, p.clone());
         p
     }

@@ -579,16 +579,23 @@ impl LimitedIo {
         Ok(())
     }
 
-    fn wrote<T>(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+    /// After a write: bytes went out (the stall deadline is off), or none
+    /// could (it runs).
+    fn wrote(
+        &mut self,
+        cx: &mut Context<'_>,
+        r: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
         match r {
             Poll::Pending => {
                 self.write_waits(cx)?;
                 Poll::Pending
             }
-            done => {
+            Poll::Ready(Ok(n)) if n > 0 => {
                 self.stall = None;
-                done
+                Poll::Ready(Ok(n))
             }
+            other => other,
         }
     }
 }
@@ -642,8 +649,15 @@ impl AsyncWrite for LimitedIo {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let r = Pin::new(&mut self.io).poll_flush(cx);
-        self.wrote(cx, r)
+        // A flush says nothing about progress (TCP's is a no-op): only a
+        // write that moved bytes ends a stall.
+        match Pin::new(&mut self.io).poll_flush(cx) {
+            Poll::Pending => {
+                self.write_waits(cx)?;
+                Poll::Pending
+            }
+            done => done,
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -658,6 +672,61 @@ pub struct Metered {
     inner: tonic::body::Body,
     shared: Option<Arc<Shared>>,
     held: usize,
+    /// For `/AlertSink/Alert`, a unary method: where the gRPC framing is, to
+    /// refuse a second message instead of dropping it unseen.
+    unary: Option<Framing>,
+}
+
+/// The gRPC length-prefixed framing of a request body, followed across
+/// DATA frames: only the 5-byte prefixes are looked at.
+#[derive(Debug, Default)]
+struct Framing {
+    prefix: [u8; 5],
+    have: usize,
+    remaining: u64,
+    messages: u32,
+}
+
+/// The status of a unary call that carried more than one message: INTERNAL,
+/// as gRPC's implementations answer a cardinality violation.
+/// How a request over the buffered-bytes bound is answered (counted
+/// `buffer_full` where it happens, so the decode-error remapping leaves it).
+pub const BUFFER_FULL: &str = "too many request bytes buffered";
+
+pub const MORE_THAN_ONE_MESSAGE: &str =
+    "a unary call carries exactly one AlertRequest; this one had more";
+
+impl Framing {
+    /// Follows `data`; true once a second message begins.
+    fn second_message(&mut self, data: &[u8]) -> bool {
+        let mut i = 0;
+        while i < data.len() {
+            if self.remaining > 0 {
+                let take = self.remaining.min((data.len() - i) as u64);
+                self.remaining -= take;
+                i += take as usize;
+                continue;
+            }
+            self.prefix[self.have] = data[i];
+            self.have += 1;
+            i += 1;
+            if self.have == 5 {
+                self.messages += 1;
+                if self.messages > 1 {
+                    return true;
+                }
+                let len = [
+                    self.prefix[1],
+                    self.prefix[2],
+                    self.prefix[3],
+                    self.prefix[4],
+                ];
+                self.remaining = u64::from(u32::from_be_bytes(len));
+                self.have = 0;
+            }
+        }
+        false
+    }
 }
 
 impl Metered {
@@ -684,7 +753,7 @@ impl Metered {
             Some((whose, limit)) => {
                 l.hub.refuse(Refusal::BufferFull);
                 Err(tonic::Status::resource_exhausted(format!(
-                    "too many request bytes buffered for {whose} (limit {limit}): retry later"
+                    "{BUFFER_FULL} for {whose} (limit {limit}): retry later"
                 )))
             }
         }
@@ -714,9 +783,15 @@ impl http_body::Body for Metered {
         let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
         if let Some(Ok(f)) = &frame
             && let Some(data) = f.data_ref()
-            && let Err(status) = self.charge(data.len())
         {
-            return Poll::Ready(Some(Err(status)));
+            if let Err(status) = self.charge(data.len()) {
+                return Poll::Ready(Some(Err(status)));
+            }
+            if let Some(framing) = &mut self.unary
+                && framing.second_message(data)
+            {
+                return Poll::Ready(Some(Err(tonic::Status::internal(MORE_THAN_ONE_MESSAGE))));
+            }
         }
         Poll::Ready(frame)
     }
@@ -809,11 +884,13 @@ where
                 .into_http(),
             )));
         }
+        let unary = (req.uri().path() == "/AlertSink/Alert").then(Framing::default);
         let (parts, body) = req.into_parts();
         let body = Metered {
             inner: body,
             shared,
             held: 0,
+            unary,
         };
         let req = http::Request::from_parts(parts, tonic::body::Body::new(body));
         futures_util::future::Either::Left(self.inner.call(req))

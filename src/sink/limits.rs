@@ -4,9 +4,11 @@
 //! |---|---|
 //! | `max_message_bytes` | `RESOURCE_EXHAUSTED` "message too large" |
 //! | `max_name_bytes`, `max_details_bytes` | `INVALID_ARGUMENT` naming the field |
-//! | `max_connections` | the oldest connection without a request is evicted, or else the new one closed (counted `too_many_connections`) |
+//! | `max_connections` | the oldest connection without an accepted alert (ever, or for `idle_timeout`) is evicted, or else the new one closed (counted `too_many_connections`) |
+//! | `max_connections_per_peer` | the same among one address's (IPv6: /64's) connections; else closed (counted `too_many_from_peer`) |
 //! | `max_concurrent_streams` | HTTP/2 `REFUSED_STREAM` beyond it (gRPC clients queue instead) |
-//! | `idle_timeout` | a connection without a first request by then is closed (counted `idle_timeout`) |
+//! | `idle_timeout` | a connection without an accepted alert by then is closed (counted `idle_timeout`); a write the peer does not read for as long closes it (counted `write_stall`) |
+//! | `max_buffered_bytes` (and per connection, per peer) | `RESOURCE_EXHAUSTED` "too many request bytes buffered" (counted `buffer_full`) |
 //! | `keepalive_*` | a connection not answering HTTP/2 pings is closed |
 //! | `rate_limit` | `RESOURCE_EXHAUSTED` "rate limit" (counted `rate_limited`) |
 //! | `request_timeout` | `CANCELLED` |
@@ -54,12 +56,14 @@ pub struct SinkLimits {
     /// Requests taking longer than this are answered CANCELLED/DEADLINE.
     pub request_timeout: Duration,
     /// Connections open at once. At the limit a new connection evicts the
-    /// oldest one that has not made a request yet, or, when all have, is
-    /// closed as soon as it is accepted (see [`super::conn`]).
+    /// oldest one that has had no alert accepted (ever, or for the idle
+    /// timeout), or, when all have, is closed as soon as it is accepted
+    /// (see [`super::conn`]).
     pub max_connections: usize,
-    /// A connection must make its first request (TLS handshake, HTTP/2
-    /// preface and the first HEADERS) within this time, or it is closed.
-    /// Once it has made one, HTTP/2 keepalive decides whether it lives.
+    /// A connection must have an alert accepted (TLS handshake, HTTP/2
+    /// preface and the request included) within this time, or it is
+    /// closed; a write its peer does not read for this long closes it too.
+    /// Otherwise HTTP/2 keepalive decides whether it lives.
     pub idle_timeout: Duration,
     /// Requests per second per client IP address (a token bucket holding
     /// one second's worth); `None`: unlimited.

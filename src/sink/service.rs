@@ -222,7 +222,17 @@ async fn handle(
             return Err(status);
         }
     };
-    let record = match state.hub.ingest(&alert, peer_addr, identity.as_deref()) {
+    let via = metadata
+        .get(crate::hub::HOP_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.bytes().all(|b| b.is_ascii_hexdigit() || b == b','));
+    let record = match state.hub.ingest_via(
+        &alert,
+        crate::hub::now_ms(),
+        peer_addr,
+        identity.as_deref(),
+        via,
+    ) {
         Ok(r) => r,
         Err(e @ IngestError::Store(_)) => {
             state.hub.refuse(Refusal::Overloaded);
@@ -267,6 +277,28 @@ where
                     crate::sanitize::line(req.uri().path())
                 ))
                 .into_http());
+            }
+            if let Some(hops) = req.headers().get(crate::hub::HOP_HEADER) {
+                let hops = hops.as_bytes();
+                let own = state.hub.instance().as_bytes();
+                let looped = hops.split(|b| *b == b',').any(|h| h == own);
+                let count = hops.split(|b| *b == b',').count();
+                if looped || count > crate::hub::MAX_HOPS {
+                    state.hub.refuse_from(
+                        Refusal::ForwardLoop,
+                        super::conn::peer_addr(req.extensions()),
+                        None,
+                    );
+                    return Ok(Status::failed_precondition(format!(
+                        "forwarding loop: this alert {} (check the --forward targets)",
+                        if looped {
+                            "was already forwarded by this sinkwatch"
+                        } else {
+                            "went through too many forwarding sinks"
+                        }
+                    ))
+                    .into_http());
+                }
             }
             // The rate limit first: it is cheap, and a flood of forged
             // tokens from one address then costs no signature checks
@@ -343,10 +375,22 @@ fn remap_decode_errors(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i32>().ok())
         .map(Code::from);
+    if code == Some(Code::Internal)
+        && Status::from_header_map(response.headers())
+            .is_some_and(|s| s.message() == super::conn::MORE_THAN_ONE_MESSAGE)
+    {
+        // Ours (see `conn::Metered`): the answer gRPC gives, kept as it is.
+        hub.refuse(Refusal::BadMessage);
+        return response;
+    }
     let message = headers
         .get(Status::GRPC_MESSAGE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_default();
+    if code == Some(Code::ResourceExhausted) && message.starts_with(super::conn::BUFFER_FULL) {
+        // Ours (see `conn::Metered`), counted `buffer_full` there.
+        return response;
+    }
     let (why, replacement) = match code {
         Some(Code::OutOfRange) | Some(Code::ResourceExhausted) => (
             Refusal::OverSize,

@@ -125,6 +125,68 @@ impl TlsFiles {
     }
 }
 
+impl TlsFiles {
+    /// What is loadable but will not work as meant, one line each: a server
+    /// certificate that has expired or is not valid yet (clients refuse
+    /// it), and a client CA file holding a certificate that is not a CA
+    /// (a leaf given by mistake). Call after [`TlsFiles::load`] succeeded.
+    pub fn warnings(&self) -> Vec<String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let mut out = Vec::new();
+        let certs = |path: &Path| -> Vec<Pem> {
+            std::fs::read(path)
+                .ok()
+                .and_then(|b| pem_blocks(&b, path, "").ok())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|b| b.label == "CERTIFICATE")
+                .collect()
+        };
+        if let Some(block) = certs(&self.cert).first()
+            && let Ok(cert) = block.parse_x509()
+        {
+            let v = cert.validity();
+            if v.not_after.timestamp() < now {
+                out.push(format!(
+                    "TLS certificate {} expired on {}: clients will refuse it",
+                    self.cert.display(),
+                    rfc3339(v.not_after.timestamp())
+                ));
+            } else if v.not_before.timestamp() > now {
+                out.push(format!(
+                    "TLS certificate {} is not valid until {}: clients will refuse it until then",
+                    self.cert.display(),
+                    rfc3339(v.not_before.timestamp())
+                ));
+            }
+        }
+        if let Some(ca) = &self.client_ca {
+            for (i, block) in certs(ca).iter().enumerate() {
+                let Ok(cert) = block.parse_x509() else {
+                    continue;
+                };
+                let is_ca = matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
+                if !is_ca {
+                    out.push(format!(
+                        "client CA {}: certificate {} ({}) is not a CA certificate (a leaf?); give the CA that signs the clients' certificates",
+                        ca.display(),
+                        i + 1,
+                        crate::sanitize::line(&cert.subject().to_string())
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A certificate time (seconds since the epoch) as RFC 3339.
+fn rfc3339(secs: i64) -> String {
+    crate::record::format_time(u64::try_from(secs).unwrap_or(0).saturating_mul(1000))
+}
+
 /// An error and all its sources, joined with `: `, skipping repeats.
 fn full_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();

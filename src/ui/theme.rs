@@ -45,6 +45,9 @@ const BUILTINS: &[(&str, &str)] = &[
     ("monochrome", include_str!("../../themes/monochrome.yaml")),
 ];
 
+/// Themes are a few KiB; larger files are refused unread.
+const MAX_THEME_BYTES: u64 = 1024 * 1024;
+
 const BUILTIN_NAMES: &[&str] = &[
     "dark",
     "light",
@@ -614,7 +617,7 @@ impl Loader<'_> {
             ),
             Source::File(path) => {
                 let origin = path.display().to_string();
-                let text = std::fs::read_to_string(&path)
+                let text = crate::files::read_limited(&path, MAX_THEME_BYTES)
                     .map_err(|e| ThemeError::new(&origin, format!("cannot read: {e}")))?;
                 let id = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
                 let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
