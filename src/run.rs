@@ -446,3 +446,40 @@ fn stop_signals() -> impl std::future::Future<Output = ()> + Send + 'static {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::StateChoice;
+
+    fn settings(state: StateChoice, demo: bool, listen: &str) -> Settings {
+        let mut s = crate::config::merge(
+            &crate::cli::RunArgs::default(),
+            crate::config::FileConfig::default(),
+            None,
+        )
+        .unwrap();
+        s.state = state;
+        s.demo = demo;
+        s.listen = listen.parse().unwrap();
+        s
+    }
+
+    #[test]
+    fn the_default_state_is_for_the_interactive_sink_only() {
+        let tui = settings(StateChoice::Default, false, "127.0.0.1:50051");
+        let default = state_path(&tui, false).expect("a default file");
+        assert!(default.ends_with("sinkwatch/state-50051.db"), "{default:?}");
+        // Headless, demo traffic and port 0 never write a user's state.
+        assert_eq!(state_path(&tui, true), None);
+        let demo = settings(StateChoice::Default, true, "127.0.0.1:50051");
+        assert_eq!(state_path(&demo, false), None);
+        let port0 = settings(StateChoice::Default, false, "127.0.0.1:0");
+        assert_eq!(state_path(&port0, false), None);
+        // Unless asked for.
+        let chosen = settings(StateChoice::File("x.db".into()), true, "127.0.0.1:0");
+        assert_eq!(state_path(&chosen, true), Some("x.db".into()));
+        let none = settings(StateChoice::Memory, false, "127.0.0.1:50051");
+        assert_eq!(state_path(&none, false), None);
+    }
+}
