@@ -217,6 +217,17 @@ fn a_newer_schema_is_refused_clearly_and_left_untouched() {
             .unwrap();
     }
     serves_without_touching(&file, &["schema version 99 is newer"]);
+    // Nor do the readers guess at it.
+    for args in [
+        vec!["open", arg(&file)],
+        vec!["export", "--state", arg(&file)],
+    ] {
+        let out = output(bin().args(&args));
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("schema version 99 is newer"), "{err}");
+    }
 }
 
 #[test]
