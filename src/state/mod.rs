@@ -332,20 +332,8 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
     if let Err(e) = check_not_truncated(&conn, &opts.path) {
         return Ok(not_durable(e, fresh(), Restored::default()));
     }
-    match schema::version(&conn) {
-        Ok(v) if v > schema::VERSION => {
-            return Ok(not_durable(
-                format!(
-                    "schema version {v} is newer than this sinkwatch understands ({}); \
-                     the file is left untouched (use a newer sinkwatch, or another --state)",
-                    schema::VERSION
-                ),
-                fresh(),
-                Restored::default(),
-            ));
-        }
-        Ok(_) => {}
-        Err(e) => return Ok(not_durable(cause(&e), fresh(), Restored::default())),
+    if let Err(why) = schema::check_ours(&conn) {
+        return Ok(not_durable(why, fresh(), Restored::default()));
     }
     if let Err(e) = enable_wal(&conn) {
         return Ok(not_durable(cause(&e), fresh(), Restored::default()));
