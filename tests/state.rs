@@ -401,3 +401,27 @@ fn export_writes_what_replay_reads_and_csv_and_filters() {
     let out = output(bin().args(["export", "--state", arg(&file), "--filter", "status:"]));
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_writer_that_falls_behind_counts_what_it_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.db");
+    // A tiny queue: the writer (and the printer) may lose records, never
+    // silently, and never holds up ingest.
+    let a = Headless::start(&["--state", arg(&file), "--queue", "2"]);
+    load(&a.url(), 3000);
+    let exit = a.terminate();
+    assert!(exit.status.success(), "{}", exit.stderr);
+    let s = stats(&exit);
+    assert_eq!(s["accepted"], 3000, "ingest never waits on the writer");
+    let written = s["state"]["written"].as_u64().unwrap();
+    let lost = s["state"]["lost"].as_u64().unwrap();
+    assert_eq!(written + lost, 3000);
+    assert_eq!(s["lost"][arg(&file)], lost);
+    let c = db(&file);
+    assert_eq!(count(&c, "SELECT count(*) FROM events"), written as i64);
+    let check: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
