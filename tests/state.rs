@@ -472,7 +472,10 @@ fn a_read_only_file_is_restored_from_but_never_written() {
     let b = Headless::start(&["--state", arg(&file)]);
     assert_eq!(b.early_stderr.len(), 1, "{:?}", b.early_stderr);
     let w = &b.early_stderr[0];
-    assert!(w.contains(arg(&file)) && w.contains("read-only") && w.contains("not durable"), "{w}");
+    assert!(
+        w.contains(arg(&file)) && w.contains("read-only") && w.contains("not durable"),
+        "{w}"
+    );
     alert(&b.url(), "r3", false, "new");
     let exit = b.terminate();
     assert!(exit.status.success());
@@ -481,5 +484,8 @@ fn a_read_only_file_is_restored_from_but_never_written() {
     assert_eq!(s["state"]["restored"]["keys"], 2, "restored all the same");
     assert_eq!(s["failing_keys"], 2);
     assert_eq!(s["accepted"], 3);
-    assert!(std::fs::read(&file).unwrap() == bytes, "the file is untouched");
+    assert!(
+        std::fs::read(&file).unwrap() == bytes,
+        "the file is untouched"
+    );
 }
