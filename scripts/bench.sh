@@ -106,6 +106,8 @@ start bare "$BARE" 127.0.0.1:0;                               BARE_ADDR=$ADDR
 start headless sh -c "exec '$BIN' --no-tui --listen 127.0.0.1:0 >'$TMP/headless.out'"; HEADLESS_ADDR=$ADDR
 start oidc sh -c "exec '$BIN' --no-tui --listen 127.0.0.1:0 --oidc-issuer https://issuer.bench --oidc-audience bench --oidc-jwks '$TMP/jwks.json' --oidc-allow bench >'$TMP/oidc.out'"; OIDC_ADDR=$ADDR
 start upstream sh -c "exec '$BIN' --no-tui --listen 127.0.0.1:0 >'$TMP/upstream.out'"; UP_ADDR=$ADDR
+# State: headless with durable state (SQLite) on, the rest as headless.
+start state sh -c "exec '$BIN' --no-tui --listen 127.0.0.1:0 --state '$TMP/state.db' >'$TMP/state.out'"; STATE_ADDR=$ADDR
 start tee sh -c "exec '$BIN' --no-tui --listen 127.0.0.1:0 --forward 'http://$UP_ADDR' >'$TMP/tee.out'"; TEE_ADDR=$ADDR
 TUI_ADDR=""; TUI_PID=""
 if command -v script >/dev/null 2>&1; then
@@ -124,7 +126,7 @@ fi
 # pids MODE: the processes doing that mode's work (tee: the tee and its upstream).
 pids() {
   case $1 in
-    bare) cat "$TMP/bare.pid" ;; headless) cat "$TMP/headless.pid" ;; oidc) cat "$TMP/oidc.pid" ;;
+    bare) cat "$TMP/bare.pid" ;; headless) cat "$TMP/headless.pid" ;; oidc) cat "$TMP/oidc.pid" ;; state) cat "$TMP/state.pid" ;;
     tui) echo "$TUI_PID" ;; tee) echo "$(cat "$TMP/tee.pid") $(cat "$TMP/upstream.pid")" ;;
   esac
 }
@@ -145,10 +147,10 @@ record() { # record MODE RATE: keep the best rate per mode
 }
 
 for round in $(seq 1 "$ROUNDS"); do
-  for mode in bare headless oidc tui tee; do
+  for mode in bare headless oidc state tui tee; do
     extra=()
     case $mode in
-      bare) addr=$BARE_ADDR ;; headless) addr=$HEADLESS_ADDR ;; tee) addr=$TEE_ADDR ;;
+      bare) addr=$BARE_ADDR ;; headless) addr=$HEADLESS_ADDR ;; tee) addr=$TEE_ADDR ;; state) addr=$STATE_ADDR ;;
       oidc) addr=$OIDC_ADDR; extra=(--token-file "$TMP/oidc.jwt") ;;
       tui) addr=$TUI_ADDR; [ -z "$addr" ] && continue ;;
     esac
@@ -173,10 +175,10 @@ declare -A h2best
 if command -v h2load >/dev/null 2>&1; then
   printf '\x00\x00\x00\x00\x1f\x0a\x06h2load\x12\x06repo-1\x1a\x0bSECURITY.md\x28\x01' >"$TMP/body.bin"
   for round in $(seq 1 "$ROUNDS"); do
-    for mode in bare headless oidc tui tee; do
+    for mode in bare headless oidc state tui tee; do
       auth=()
       case $mode in
-        bare) addr=$BARE_ADDR ;; headless) addr=$HEADLESS_ADDR ;; tee) addr=$TEE_ADDR ;;
+        bare) addr=$BARE_ADDR ;; headless) addr=$HEADLESS_ADDR ;; tee) addr=$TEE_ADDR ;; state) addr=$STATE_ADDR ;;
         oidc) addr=$OIDC_ADDR; auth=(-H "authorization: Bearer $(cat "$TMP/oidc.jwt")") ;;
         tui) addr=$TUI_ADDR; [ -z "$addr" ] && continue ;;
       esac
@@ -222,6 +224,9 @@ stop oidc
 oidc_stats=$(grep '"kind":"stats"' "$TMP/oidc.out" | tail -n 1 || true)
 stop headless
 head_alerts=$(grep -c '"kind":"alert"' "$TMP/headless.out" || true)
+stop state
+state_stats=$(grep '"kind":"stats"' "$TMP/state.out" | tail -n 1 || true)
+state_bytes=$(stat -c %s "$TMP/state.db" 2>/dev/null || echo 0)
 
 base=${best[bare]}
 ratio() { awk -v a="$1" -v b="$base" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "n/a" }'; }
@@ -231,6 +236,7 @@ printf '%-34s %12s %8s %8s\n' "mode" "req/s" "ratio" "target"
 printf '%-34s %12.0f %8s %8s\n' "bare tonic AlertSink (baseline)" "$base" "1.00" ""
 printf '%-34s %12.0f %8s %8s\n' "sinkwatch headless (stdout→file)" "${best[headless]}" "$(ratio "${best[headless]}")" "≥0.90"
 printf '%-34s %12.0f %8s %8s\n' "sinkwatch headless + OIDC (RS256)" "${best[oidc]}" "$(ratio "${best[oidc]}")" "≥0.85"
+printf '%-34s %12.0f %8s %8s\n' "sinkwatch headless + --state" "${best[state]}" "$(ratio "${best[state]}")" "≥0.85"
 if [ -n "${best[tui]:-}" ]; then
   printf '%-34s %12.0f %8s %8s\n' "sinkwatch TUI (pty 200×50)" "${best[tui]}" "$(ratio "${best[tui]}")" "≥0.80"
 else
@@ -246,13 +252,14 @@ if [ -n "${h2best[bare]:-}" ]; then
   printf '%-34s %12.0f %8s %8s\n' "bare tonic AlertSink (baseline)" "$hbase" "1.00" ""
   printf '%-34s %12.0f %8s %8s\n' "sinkwatch headless (stdout→file)" "${h2best[headless]}" "$(h2ratio "${h2best[headless]}")" "≥0.90"
   printf '%-34s %12.0f %8s %8s\n' "sinkwatch headless + OIDC (RS256)" "${h2best[oidc]}" "$(h2ratio "${h2best[oidc]}")" "≥0.85"
+  printf '%-34s %12.0f %8s %8s\n' "sinkwatch headless + --state" "${h2best[state]}" "$(h2ratio "${h2best[state]}")" "≥0.85"
   [ -n "${h2best[tui]:-}" ] && printf '%-34s %12.0f %8s %8s\n' "sinkwatch TUI (pty 200×50)" "${h2best[tui]}" "$(h2ratio "${h2best[tui]}")" "≥0.80"
   printf '%-34s %12.0f %8s %8s\n' "sinkwatch tee → sinkwatch" "${h2best[tee]}" "$(h2ratio "${h2best[tee]}")" "≥0.50"
 fi
 echo
 echo "CPU time per alert (user + system, lowest round; tee: the tee and its upstream together)"
 printf '%-34s %12s %12s\n' "mode" "sinkwatch load" "h2load"
-for mode in bare headless oidc tui tee; do
+for mode in bare headless oidc state tui tee; do
   [ -n "${cpu_us[load-$mode]:-}${cpu_us[h2-$mode]:-}" ] || continue
   printf '%-34s %10s µs %10s µs\n' "$mode" "${cpu_us[load-$mode]:-–}" "${cpu_us[h2-$mode]:-–}"
 done
@@ -274,9 +281,20 @@ echo "$seq_pairs" | awk 'NF == 4 {
   }'
 echo "headless printed $head_alerts alert lines"
 echo "OIDC sink exit stats (every call authenticated, nothing refused): $oidc_stats"
+state_written=$(echo "$state_stats" | sed -n 's/.*"state":{[^}]*"written":\([0-9]*\).*/\1/p')
+state_lost=$(echo "$state_stats" | sed -n 's/.*"state":{[^}]*"lost":\([0-9]*\).*/\1/p')
+echo "state: ${state_written:-?} alerts stored, ${state_lost:-?} lost (target 0), file $state_bytes bytes"
 echo "tee upstream received $up_alerts alerts; tee exit stats: $tee_stats"
 dropped=$(echo "$tee_stats" | json_num dropped)
 undelivered=$(echo "$tee_stats" | json_num undelivered)
 held=$(echo "$tee_stats" | json_num held)
 echo "tee drops: dropped ${dropped:-?}, undelivered at exit ${undelivered:-?} (target: zero while the upstream is healthy);"
 echo "  sender answers held while the upstream was behind: ${held:-?}"
+
+# Durable state at scale: RESTORE_N alerts over 90,000 keys written by the
+# state writer, then the restore a restarting sink does (target ≤ 2 s for
+# 1,000,000), and the file's bytes per stored alert.
+RESTORE_N=${RESTORE_N:-$(( SMOKE == 1 ? 20000 : 1000000 ))}
+echo
+echo "state restore ($RESTORE_N alerts, 10,000 repos × 9 policies, Allstar-like details):"
+"target/$PROFILE/examples/state_restore" "$RESTORE_N" "$TMP/restore"

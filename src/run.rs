@@ -666,4 +666,37 @@ mod tests {
         });
         assert!(cleartext_note(&s).unwrap().contains("without TLS"));
     }
+
+    use crate::state::StateChoice;
+
+    fn state_settings(state: StateChoice, demo: bool, listen: &str) -> Settings {
+        let mut s = crate::config::merge(
+            &crate::cli::RunArgs::default(),
+            crate::config::FileConfig::default(),
+            None,
+        )
+        .unwrap();
+        s.state = Some(state);
+        s.demo = demo;
+        s.listen = listen.parse().unwrap();
+        s
+    }
+
+    #[test]
+    fn the_default_state_is_for_the_interactive_sink_only() {
+        let tui = state_settings(StateChoice::Default, false, "127.0.0.1:50051");
+        let default = state_path(&tui, false).expect("a default file");
+        assert!(default.ends_with("sinkwatch/state-50051.db"), "{default:?}");
+        // Headless, demo traffic and port 0 never write a user's state.
+        assert_eq!(state_path(&tui, true), None);
+        let demo = state_settings(StateChoice::Default, true, "127.0.0.1:50051");
+        assert_eq!(state_path(&demo, false), None);
+        let port0 = state_settings(StateChoice::Default, false, "127.0.0.1:0");
+        assert_eq!(state_path(&port0, false), None);
+        // Unless asked for.
+        let chosen = state_settings(StateChoice::File("x.db".into()), true, "127.0.0.1:0");
+        assert_eq!(state_path(&chosen, true), Some("x.db".into()));
+        let none = state_settings(StateChoice::Memory, false, "127.0.0.1:50051");
+        assert_eq!(state_path(&none, false), None);
+    }
 }

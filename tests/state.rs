@@ -217,6 +217,17 @@ fn a_newer_schema_is_refused_clearly_and_left_untouched() {
             .unwrap();
     }
     serves_without_touching(&file, &["schema version 99 is newer"]);
+    // Nor do the readers guess at it.
+    for args in [
+        vec!["open", arg(&file)],
+        vec!["export", "--state", arg(&file)],
+    ] {
+        let out = output(bin().args(&args));
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("schema version 99 is newer"), "{err}");
+    }
 }
 
 #[test]
@@ -389,4 +400,92 @@ fn export_writes_what_replay_reads_and_csv_and_filters() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.db: no such file"));
     let out = output(bin().args(["export", "--state", arg(&file), "--filter", "status:"]));
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_writer_that_falls_behind_counts_what_it_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.db");
+    // A tiny queue: the writer (and the printer) may lose records, never
+    // silently, and never holds up ingest.
+    let a = Headless::start(&["--state", arg(&file), "--queue", "2"]);
+    load(&a.url(), 3000);
+    let exit = a.terminate();
+    assert!(exit.status.success(), "{}", exit.stderr);
+    let s = stats(&exit);
+    assert_eq!(s["accepted"], 3000, "ingest never waits on the writer");
+    let written = s["state"]["written"].as_u64().unwrap();
+    let lost = s["state"]["lost"].as_u64().unwrap();
+    assert_eq!(written + lost, 3000);
+    assert_eq!(s["lost"][arg(&file)], lost);
+    let c = db(&file);
+    assert_eq!(count(&c, "SELECT count(*) FROM events"), written as i64);
+    let check: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
+/// Makes a file read-only for this process: chmod, and for root (whom
+/// modes do not stop) the immutable attribute. Undone on drop.
+struct ReadOnly<'a>(&'a Path, bool);
+
+impl<'a> ReadOnly<'a> {
+    /// None when this machine cannot make the file read-only for us.
+    fn make(p: &'a Path) -> Option<ReadOnly<'a>> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o444)).unwrap();
+        if std::fs::OpenOptions::new().append(true).open(p).is_err() {
+            return Some(ReadOnly(p, false));
+        }
+        let ok = Command::new("chattr")
+            .args(["+i", arg(p)])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        let guard = ReadOnly(p, ok);
+        (ok && std::fs::OpenOptions::new().append(true).open(p).is_err()).then_some(guard)
+    }
+}
+
+impl Drop for ReadOnly<'_> {
+    fn drop(&mut self) {
+        if self.1 {
+            let _ = Command::new("chattr").args(["-i", arg(self.0)]).status();
+        }
+    }
+}
+
+#[test]
+fn a_read_only_file_is_restored_from_but_never_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.db");
+    let a = Headless::start(&["--state", arg(&file)]);
+    alert(&a.url(), "r1", false, "bad");
+    alert(&a.url(), "r2", true, "");
+    assert!(a.terminate().status.success());
+    let Some(_ro) = ReadOnly::make(&file) else {
+        eprintln!("cannot make a file read-only here: skipped");
+        return;
+    };
+    let bytes = std::fs::read(&file).unwrap();
+    let b = Headless::start(&["--state", arg(&file)]);
+    assert_eq!(b.early_stderr.len(), 1, "{:?}", b.early_stderr);
+    let w = &b.early_stderr[0];
+    assert!(
+        w.contains(arg(&file)) && w.contains("read-only") && w.contains("not durable"),
+        "{w}"
+    );
+    alert(&b.url(), "r3", false, "new");
+    let exit = b.terminate();
+    assert!(exit.status.success());
+    let s = stats(&exit);
+    assert_eq!(s["state"]["durable"], false);
+    assert_eq!(s["state"]["restored"]["keys"], 2, "restored all the same");
+    assert_eq!(s["failing_keys"], 2);
+    assert_eq!(s["accepted"], 3);
+    assert!(
+        std::fs::read(&file).unwrap() == bytes,
+        "the file is untouched"
+    );
 }

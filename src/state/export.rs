@@ -39,12 +39,7 @@ pub fn export(opts: &ExportOptions<'_>, out: &mut impl Write) -> Result<u64, Str
         .map_err(|e| format!("state {name}: cannot open: {}", super::cause(&e)))?;
     let v =
         super::schema::version(&conn).map_err(|e| format!("state {name}: {}", super::cause(&e)))?;
-    if v > super::schema::VERSION {
-        return Err(format!(
-            "state {name}: schema version {v} is newer than this sinkwatch understands ({})",
-            super::schema::VERSION
-        ));
-    }
+    super::schema::check_ours(&conn).map_err(|e| format!("state {name}: {e}"))?;
     if v == 0 {
         return Err(format!("state {name}: not a sinkwatch state database"));
     }

@@ -318,34 +318,45 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
         Ok(c) => c,
         Err(e) => {
             // Perhaps readable though not writable: restore what it holds.
-            return Ok(match open_read_only(&opts.path) {
-                Ok(c) => match restore::restore(&c, opts.limits) {
-                    Ok((store, restored)) => {
-                        not_durable(format!("cannot write: {}", cause(&e)), store, restored)
-                    }
-                    Err(e2) => not_durable(cause(&e2), fresh(), Restored::default()),
-                },
-                Err(_) => not_durable(cause(&e), fresh(), Restored::default()),
+            let c = match open_read_only(&opts.path) {
+                Ok(c) => c,
+                Err(_) => return Ok(not_durable(cause(&e), fresh(), Restored::default())),
+            };
+            if let Err(why) = schema::check_ours(&c) {
+                return Ok(not_durable(why, fresh(), Restored::default()));
+            }
+            if schema::version(&c).unwrap_or(0) == 0 {
+                return Ok(not_durable(
+                    format!("cannot write: {}", cause(&e)),
+                    fresh(),
+                    Restored::default(),
+                ));
+            }
+            return Ok(match restore::restore(&c, opts.limits) {
+                Ok((store, restored)) => {
+                    not_durable(format!("cannot write: {}", cause(&e)), store, restored)
+                }
+                Err(e2) => not_durable(cause(&e2), fresh(), Restored::default()),
             });
         }
     };
     if let Err(e) = check_not_truncated(&conn, &opts.path) {
         return Ok(not_durable(e, fresh(), Restored::default()));
     }
-    match schema::version(&conn) {
-        Ok(v) if v > schema::VERSION => {
-            return Ok(not_durable(
-                format!(
-                    "schema version {v} is newer than this sinkwatch understands ({}); \
-                     the file is left untouched (use a newer sinkwatch, or another --state)",
-                    schema::VERSION
-                ),
-                fresh(),
-                Restored::default(),
-            ));
+    if let Err(why) = schema::check_ours(&conn) {
+        return Ok(not_durable(why, fresh(), Restored::default()));
+    }
+    // SQLite opens a write-protected file read-only without a word: say so
+    // now, and show what it holds.
+    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+        let why = "cannot write: the file is read-only".to_owned();
+        if schema::version(&conn).unwrap_or(0) == 0 {
+            return Ok(not_durable(why, fresh(), Restored::default()));
         }
-        Ok(_) => {}
-        Err(e) => return Ok(not_durable(cause(&e), fresh(), Restored::default())),
+        return Ok(match restore::restore(&conn, opts.limits) {
+            Ok((store, restored)) => not_durable(why, store, restored),
+            Err(e) => not_durable(cause(&e), fresh(), Restored::default()),
+        });
     }
     if let Err(e) = enable_wal(&conn) {
         return Ok(not_durable(cause(&e), fresh(), Restored::default()));

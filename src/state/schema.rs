@@ -93,6 +93,37 @@ impl From<rusqlite::Error> for SchemaError {
     }
 }
 
+/// Why a database cannot be used as sinkwatch state, before anything is
+/// written to it: a schema version this sinkwatch does not know (newer, or
+/// negative), or, at version 0, tables of some other program.
+pub fn check_ours(conn: &Connection) -> Result<(), String> {
+    let v = version(conn).map_err(|e| super::cause(&e))?;
+    if v > VERSION {
+        return Err(format!(
+            "schema version {v} is newer than this sinkwatch understands ({VERSION}); \
+             the file is left untouched (use a newer sinkwatch, or another --state)"
+        ));
+    }
+    if v < 0 {
+        return Err(format!(
+            "schema version {v} is not a sinkwatch schema; the file is left untouched"
+        ));
+    }
+    if v == 0 {
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(|e| super::cause(&e))?;
+        if tables > 0 {
+            return Err(
+                "not a sinkwatch state database (it holds other tables); the file is left \
+                 untouched"
+                    .to_owned(),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The database's schema version (0: empty).
 pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -101,7 +132,7 @@ pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
 /// Brings the schema to [`VERSION`]; refuses a newer one.
 pub fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
     let mut v = version(conn)?;
-    if v > VERSION {
+    if !(0..=VERSION).contains(&v) {
         return Err(SchemaError::Newer(v));
     }
     while v < VERSION {
@@ -150,6 +181,25 @@ mod tests {
             .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
             .unwrap();
         assert_eq!(tables, 0);
+    }
+
+    #[test]
+    fn only_our_own_files_are_used() {
+        let c = Connection::open_in_memory().unwrap();
+        assert_eq!(check_ours(&c), Ok(()), "empty: ours to create");
+        c.execute_batch("CREATE TABLE other (x)").unwrap();
+        assert!(
+            check_ours(&c)
+                .unwrap_err()
+                .contains("not a sinkwatch state database")
+        );
+        let mut c = Connection::open_in_memory().unwrap();
+        c.pragma_update(None, "user_version", -3).unwrap();
+        assert!(check_ours(&c).unwrap_err().contains("version -3"));
+        assert!(migrate(&mut c).is_err(), "never an index out of range");
+        let mut c = Connection::open_in_memory().unwrap();
+        migrate(&mut c).unwrap();
+        assert_eq!(check_ours(&c), Ok(()));
     }
 
     #[test]

@@ -131,12 +131,7 @@ pub fn open_database(path: &std::path::Path) -> Result<(Arc<Hub>, SourceInfo), S
         .map_err(|e| format!("state {name}: {}", crate::state::cause(&e)))?;
     let v = crate::state::schema::version(&conn)
         .map_err(|e| format!("state {name}: {}", crate::state::cause(&e)))?;
-    if v > crate::state::schema::VERSION {
-        return Err(format!(
-            "state {name}: schema version {v} is newer than this sinkwatch understands ({})",
-            crate::state::schema::VERSION
-        ));
-    }
+    crate::state::schema::check_ours(&conn).map_err(|e| format!("state {name}: {e}"))?;
     if v == 0 {
         return Err(format!("state {name}: not a sinkwatch state database"));
     }

@@ -2259,6 +2259,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_state_shows_what_was_restored_or_why_it_is_not_durable() {
+        let mut s = crate::state::StateStats::default();
+        assert_eq!(state_text(&s, false), ("state ✓".to_owned(), false));
+        s.restored.keys = 1234;
+        s.restored.last_ms = Some(1_764_494_400_000); // 2025-11-30T09:20:00Z
+        assert_eq!(
+            state_text(&s, false),
+            (
+                "state ✓ restored 1,234 keys as of 2025-11-30 09:20Z".to_owned(),
+                false
+            )
+        );
+        assert_eq!(state_text(&s, true).0, "state ✓");
+        s.failed.store(3, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(state_text(&s, false), ("state: 3 lost".to_owned(), true));
+        s.set_error("state f.db: cannot write (disk full)\x1b[2J".into());
+        let (text, bad) = state_text(&s, true);
+        assert!(bad);
+        assert!(text.starts_with("state f.db: cannot write (disk full)"));
+        assert!(!text.contains('\x1b'), "sanitized: {text:?}");
+    }
+
+    #[test]
     fn wrapped_rows_counts_like_a_word_wrapper() {
         assert_eq!(wrapped_rows(&Line::raw(""), 10), 1);
         assert_eq!(wrapped_rows(&Line::raw("hello"), 10), 1);
