@@ -40,7 +40,9 @@ mod search;
 
 use glob::Glob;
 use parse::Parser;
-use search::{Needle, contains_ascii_ci};
+use search::Needle;
+#[cfg(test)]
+use search::contains_ascii_ci;
 
 /// The parts of an alert the filter looks at, borrowed from wherever the
 /// caller keeps them.
@@ -341,7 +343,7 @@ impl EventTest {
             },
             EventTest::Text(Needle::Ascii(needle)) => texts(a)
                 .iter()
-                .any(|hay| contains_ascii_ci(hay.as_bytes(), needle)),
+                .any(|hay| needle.is_in(hay.as_bytes())),
             EventTest::Text(Needle::Unicode(re)) | EventTest::Regex(re) => {
                 texts(a).iter().any(|hay| re.is_match(hay))
             }
