@@ -341,9 +341,9 @@ impl EventTest {
                 Cmp::Gt => a.age_ms > *limit,
                 Cmp::Ge => a.age_ms >= *limit,
             },
-            EventTest::Text(Needle::Ascii(needle)) => texts(a)
-                .iter()
-                .any(|hay| needle.is_in(hay.as_bytes())),
+            EventTest::Text(Needle::Ascii(needle)) => {
+                texts(a).iter().any(|hay| needle.is_in(hay.as_bytes()))
+            }
             EventTest::Text(Needle::Unicode(re)) | EventTest::Regex(re) => {
                 texts(a).iter().any(|hay| re.is_match(hay))
             }
