@@ -136,6 +136,52 @@ pub struct PaneGeom {
     pub first: usize,
 }
 
+/// What a frame learned while drawing, applied to the state in one place
+/// ([`App::apply_layout`]): where panes went (for the mouse), the scroll
+/// windows that keep each selection visible, scrolls clamped to what there
+/// is, and where the status bar's `refused N` is.
+#[derive(Clone, Debug)]
+pub struct FrameLayout {
+    pub geometry: Vec<PaneGeom>,
+    pub sel_orgs: ListSel,
+    pub sel_repos: ListSel,
+    pub sel_policies: ListSel,
+    pub sel_latest: ListSel,
+    pub sel_events: Anchored,
+    pub sel_transitions: Anchored,
+    /// The alert in Details (its scroll is reset when it changes).
+    pub details_id: Option<DetailsId>,
+    pub details_scroll: u16,
+    pub details_max: u16,
+    pub forward_scroll: usize,
+    pub help: Option<u16>,
+    pub refusals: Option<u16>,
+    pub refused_at: Option<Rect>,
+}
+
+impl FrameLayout {
+    /// Starts from the state as it is: a frame that learns nothing changes
+    /// nothing (but the geometry, which each frame draws anew).
+    pub fn of(app: &App) -> FrameLayout {
+        FrameLayout {
+            geometry: Vec::new(),
+            sel_orgs: app.sel_orgs,
+            sel_repos: app.sel_repos,
+            sel_policies: app.sel_policies,
+            sel_latest: app.sel_latest,
+            sel_events: app.sel_events,
+            sel_transitions: app.sel_transitions,
+            details_id: app.details_id,
+            details_scroll: app.details_scroll,
+            details_max: app.details_max,
+            forward_scroll: app.forward_scroll,
+            help: app.help,
+            refusals: app.refusals,
+            refused_at: app.refused_at,
+        }
+    }
+}
+
 /// What identifies the alert in Details (to reset the scroll on change).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DetailsId {
@@ -334,6 +380,33 @@ impl App {
                 p => self.in_place_of(p),
             };
         }
+    }
+
+    /// What the terminal size decides before a frame is drawn: whether the
+    /// forwarding panel also takes the Details place, and so where focus
+    /// and the Details source may be.
+    pub fn fit_panes(&mut self, forward_wide: bool, transitions_width: u16) {
+        self.forward_wide = forward_wide;
+        self.transitions_width = transitions_width;
+        self.keep_focus_visible();
+    }
+
+    /// Takes in what the last frame learned; see [`FrameLayout`].
+    pub fn apply_layout(&mut self, l: FrameLayout) {
+        self.geometry = l.geometry;
+        self.sel_orgs = l.sel_orgs;
+        self.sel_repos = l.sel_repos;
+        self.sel_policies = l.sel_policies;
+        self.sel_latest = l.sel_latest;
+        self.sel_events = l.sel_events;
+        self.sel_transitions = l.sel_transitions;
+        self.details_id = l.details_id;
+        self.details_scroll = l.details_scroll;
+        self.details_max = l.details_max;
+        self.forward_scroll = l.forward_scroll;
+        self.help = l.help;
+        self.refusals = l.refusals;
+        self.refused_at = l.refused_at;
     }
 
     /// The time the screen measures from: the wall clock when live; over a

@@ -20,7 +20,7 @@ use super::{FAIL, PASS};
 use crate::ui::fmt::{ago, clock, date_time, plural, thousands};
 use crate::ui::keymap::Pane;
 use crate::ui::markdown;
-use crate::ui::state::{App, DetailsId, MdCache};
+use crate::ui::state::{App, DetailsId, FrameLayout, MdCache};
 use crate::ui::theme::Theme;
 
 /// The alert shown in Details.
@@ -142,7 +142,8 @@ pub(super) fn wrapped_rows(line: &Line, width: usize) -> usize {
 
 pub(super) fn draw_details(
     frame: &mut Frame,
-    app: &mut App,
+    app: &App,
+    (out, md): (&mut FrameLayout, &mut Vec<MdCache>),
     t: &Theme,
     area: Rect,
     d: Option<&DetailsData>,
@@ -156,7 +157,7 @@ pub(super) fn draw_details(
             " nothing selected"
         };
         frame.render_widget(Paragraph::new(Line::styled(msg, t.dim)).block(block), area);
-        app.details_max = 0;
+        out.details_max = 0;
         return;
     };
     let (o, r, p) = &d.names;
@@ -255,7 +256,7 @@ pub(super) fn draw_details(
         ));
     } else {
         let width = Block::bordered().inner(area).width;
-        lines.extend(cached_markdown(app, &d.details, t, width).lines);
+        lines.extend(cached_markdown(md, &d.details, t, width).lines);
     }
     // A fix: what was failing until now, as GitHub's issue would still show.
     if let Some((seq, at_ms, before)) = &d.failing_before {
@@ -273,7 +274,7 @@ pub(super) fn draw_details(
             lines.push(Line::styled("(no details were sent)", t.dim));
         } else {
             let width = Block::bordered().inner(area).width;
-            lines.extend(cached_markdown(app, before, t, width).lines);
+            lines.extend(cached_markdown(md, before, t, width).lines);
         }
     } else if d.change == Change::Fixed && d.seq.is_some() {
         lines.push(Line::raw(""));
@@ -287,16 +288,16 @@ pub(super) fn draw_details(
         .iter()
         .map(|l| wrapped_rows(l, inner.width as usize))
         .sum();
-    app.details_max = total
+    out.details_max = total
         .saturating_sub(inner.height as usize)
         .min(u16::MAX as usize) as u16;
-    app.details_scroll = app.details_scroll.min(app.details_max);
+    out.details_scroll = out.details_scroll.min(out.details_max);
     let mut title = Vec::new();
-    if app.details_max > 0 {
+    if out.details_max > 0 {
         title.push(Span::styled(
             format!(
                 "{}/{} lines",
-                app.details_scroll as usize + inner.height as usize,
+                out.details_scroll as usize + inner.height as usize,
                 total
             ),
             t.dim,
@@ -306,7 +307,7 @@ pub(super) fn draw_details(
     let para = Paragraph::new(Text::from(lines))
         .style(t.text)
         .wrap(Wrap { trim: false })
-        .scroll((app.details_scroll, 0))
+        .scroll((out.details_scroll, 0))
         .block(block);
     frame.render_widget(Clear, area);
     frame.render_widget(para, area);
@@ -316,23 +317,22 @@ pub(super) fn draw_details(
 /// for the same text (same allocation), theme and width. The cache keeps
 /// the two texts Details may show at once.
 pub(super) fn cached_markdown(
-    app: &mut App,
+    cache: &mut Vec<MdCache>,
     details: &Arc<str>,
     t: &Theme,
     width: u16,
 ) -> Text<'static> {
-    let hit = app
-        .md_cache
+    let hit = cache
         .iter()
         .find(|c| Arc::ptr_eq(&c.details, details) && c.theme == t.name && c.width == width);
     if let Some(c) = hit {
         return c.text.clone();
     }
     let text = markdown::render_width(details, t, width.into());
-    if app.md_cache.len() >= 2 {
-        app.md_cache.remove(0);
+    if cache.len() >= 2 {
+        cache.remove(0);
     }
-    app.md_cache.push(MdCache {
+    cache.push(MdCache {
         details: details.clone(),
         theme: t.name.clone(),
         width,

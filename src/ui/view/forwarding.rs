@@ -14,7 +14,7 @@ use super::text::{labeled, pack, wrap_words};
 use super::{FAIL, PASS};
 use crate::ui::fmt::{self, rate, thousands};
 use crate::ui::keymap::Pane;
-use crate::ui::state::App;
+use crate::ui::state::{App, FrameLayout};
 use crate::ui::theme::Theme;
 
 /// An upstream URL for the screen: sanitized, any credentials
@@ -154,7 +154,13 @@ pub(super) fn upstream_card(s: &UpstreamSnapshot, width: usize, t: &Theme) -> Ve
 
 /// The forwarding panel: one card per upstream, from the first one
 /// scrolled to, built only while they fit.
-pub(super) fn draw_forwarding(frame: &mut Frame, app: &mut App, t: &Theme, area: Rect) {
+pub(super) fn draw_forwarding(
+    frame: &mut Frame,
+    app: &App,
+    out: &mut FrameLayout,
+    t: &Theme,
+    area: Rect,
+) {
     let Some(fwd) = app.forward.clone() else {
         let block = pane_block(app, t, Pane::Forwarding, vec![Span::styled("off", t.dim)]);
         let text = vec![
@@ -199,8 +205,8 @@ pub(super) fn draw_forwarding(frame: &mut Frame, app: &mut App, t: &Theme, area:
     }
     let inner = Block::bordered().inner(area);
     let (w, h) = (inner.width as usize, inner.height as usize);
-    app.forward_scroll = app.forward_scroll.min(n.saturating_sub(1));
-    let first = app.forward_scroll;
+    out.forward_scroll = out.forward_scroll.min(n.saturating_sub(1));
+    let first = out.forward_scroll;
     // The cards that (partly) fit; a blank line between them if it all fits.
     let mut cards = Vec::new();
     let mut total = 0;

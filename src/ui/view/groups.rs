@@ -37,12 +37,12 @@ pub(super) fn group_name(
 
 pub(super) fn draw_groups(
     frame: &mut Frame,
-    app: &mut App,
+    app: &App,
     t: &Theme,
     pane: Pane,
     area: Rect,
     (offset, pos): (usize, usize),
-) {
+) -> PaneGeom {
     let narrow = app.narrowing();
     let (rows, narrowed, empty): (&[GroupRow], Option<u32>, &str) = match pane {
         Pane::Orgs => (&app.lists.orgs, narrow.org, "no orgs"),
@@ -144,10 +144,10 @@ pub(super) fn draw_groups(
             TableState::default().with_selected((app.focus == pane).then_some(pos - offset));
         frame.render_stateful_widget(table, area, &mut state);
     }
-    app.geometry.push(PaneGeom {
+    PaneGeom {
         pane,
         area,
         rows: rows_rect,
         first: offset,
-    });
+    }
 }

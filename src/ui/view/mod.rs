@@ -8,6 +8,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 
 use crate::hub::Hub;
@@ -16,13 +17,13 @@ use crate::model::store::{KeyId, Transition};
 use crate::ui::fmt::{self};
 use crate::ui::index::{SeqList, Transitions};
 use crate::ui::keymap::Pane;
-use crate::ui::state::{AlertsView, App, DetailsId, PaneGeom};
+use crate::ui::state::{AlertsView, App, DetailsId, FrameLayout, MdCache, PaneGeom};
 use alerts::{AlertRow, draw_alerts};
 use common::scroll_title;
 use details::{details_data, draw_details};
 use forwarding::draw_forwarding;
 use groups::draw_groups;
-use layout::{layout, notice_lines, rows_area, too_small};
+use layout::{Areas, layout, notice_lines, rows_area, too_small};
 use status::{draw_prompt, header_line, hint_line, status_line};
 use transitions::{TransRow, count_recent, draw_transitions};
 
@@ -53,26 +54,50 @@ pub const FAIL: &str = "✗";
 pub const PASS: &str = "✓";
 
 impl App {
-    /// Draws the whole screen.
+    /// Draws the whole screen. The state changes in two places only: what
+    /// the terminal size decides about which panes are on screen (before
+    /// drawing, since the frame's own focus depends on it), and what the
+    /// frame learned ([`FrameLayout`], applied after drawing).
     pub fn render(&mut self, frame: &mut Frame, hub: &Hub, now_ms: u64) {
         let now_ms = self.now(now_ms);
-        draw(frame, self, hub, now_ms);
+        let plan = plan(frame.area(), self);
+        if let Some((_, areas)) = &plan {
+            self.fit_panes(areas.forward_wide, areas.transitions_width);
+        }
+        let mut md_cache = std::mem::take(&mut self.md_cache);
+        let layout = draw(frame, self, plan, hub, now_ms, &mut md_cache);
+        self.md_cache = md_cache;
+        self.apply_layout(layout);
     }
 }
 
-/// Draws the whole screen; see the module docs.
-pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
-    let area = frame.area();
-    app.geometry.clear();
+/// The notices and the screen areas, or `None` when the terminal is too
+/// small for the panes.
+fn plan(area: Rect, app: &App) -> Option<(Vec<Line<'static>>, Areas)> {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-        too_small(frame, &app.theme, area);
-        return;
+        return None;
     }
     let notices = notice_lines(app);
     let areas = layout(area, app, notices.len() as u16);
-    app.forward_wide = areas.forward_wide;
-    app.transitions_width = areas.transitions_width;
-    app.keep_focus_visible();
+    Some((notices, areas))
+}
+
+/// Draws the whole screen from the state, read only; see the module docs.
+/// `md_cache` is the Markdown render cache Details draws through.
+fn draw(
+    frame: &mut Frame,
+    app: &App,
+    plan: Option<(Vec<Line<'static>>, Areas)>,
+    hub: &Hub,
+    now_ms: u64,
+    md_cache: &mut Vec<MdCache>,
+) -> FrameLayout {
+    let area = frame.area();
+    let mut out = FrameLayout::of(app);
+    let Some((notices, areas)) = plan else {
+        too_small(frame, &app.theme, area);
+        return out;
+    };
     let pane_area = |p: Pane| {
         areas
             .panes
@@ -83,19 +108,19 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
     };
 
     // 1. The windows, from UI state only.
-    let group_rows = |app: &mut App, pane: Pane| -> (usize, usize) {
+    let group_rows = |out: &mut FrameLayout, pane: Pane| -> (usize, usize) {
         let h = rows_area(pane_area(pane), 0).height as usize;
         let (sel, len) = match pane {
-            Pane::Orgs => (&mut app.sel_orgs, app.lists.orgs.len()),
-            Pane::Repos => (&mut app.sel_repos, app.lists.repos.len()),
-            _ => (&mut app.sel_policies, app.lists.policies.len()),
+            Pane::Orgs => (&mut out.sel_orgs, app.lists.orgs.len()),
+            Pane::Repos => (&mut out.sel_repos, app.lists.repos.len()),
+            _ => (&mut out.sel_policies, app.lists.policies.len()),
         };
         let off = sel.window(len, h);
         (off, sel.pos)
     };
-    let orgs_w = group_rows(app, Pane::Orgs);
-    let repos_w = group_rows(app, Pane::Repos);
-    let policies_w = group_rows(app, Pane::Policies);
+    let orgs_w = group_rows(&mut out, Pane::Orgs);
+    let repos_w = group_rows(&mut out, Pane::Repos);
+    let policies_w = group_rows(&mut out, Pane::Policies);
 
     let alerts_rows = rows_area(pane_area(Pane::Alerts), 1);
     // At least one row even when another pane is zoomed: the selection
@@ -109,7 +134,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
     match app.view {
         AlertsView::Events => {
             let upto = app.upto(&app.index);
-            if let Some((top, sel)) = app.sel_events.window(&app.index, upto, ah) {
+            if let Some((top, sel)) = out.sel_events.window(&app.index, upto, ah) {
                 alerts_first = top;
                 alerts_sel = Some(sel - top);
                 let end = (top + ah).min(upto);
@@ -119,12 +144,12 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
         }
         AlertsView::Latest => {
             let len = app.lists.latest.len();
-            let off = app.sel_latest.window(len, ah);
+            let off = out.sel_latest.window(len, ah);
             alerts_first = off;
             if len > 0 {
-                alerts_sel = Some(app.sel_latest.pos - off);
+                alerts_sel = Some(out.sel_latest.pos - off);
                 latest_keys = app.lists.latest[off..(off + ah).min(len)].to_vec();
-                alerts_details = Some(DetailsId::Key(app.lists.latest[app.sel_latest.pos]));
+                alerts_details = Some(DetailsId::Key(app.lists.latest[out.sel_latest.pos]));
             }
         }
     }
@@ -141,7 +166,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
         let t = Transitions(list);
         let upto = app.upto(&t);
         trans_len = upto;
-        if let Some((top, sel)) = app.sel_transitions.window(&t, upto, th) {
+        if let Some((top, sel)) = out.sel_transitions.window(&t, upto, th) {
             trans_first = top;
             trans_sel = Some(sel - top);
             let end = (top + th).min(upto);
@@ -160,8 +185,8 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
         _ => (alerts_details, None),
     };
     if details_id != app.details_id {
-        app.details_id = details_id;
-        app.details_scroll = 0;
+        out.details_id = details_id;
+        out.details_scroll = 0;
     }
 
     // 2. The rows of those windows, in one short hold of the lock.
@@ -209,16 +234,14 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
     }
     frame.render_widget(Paragraph::new(header_line(app, t)), areas.header);
 
-    draw_groups(frame, app, t, Pane::Orgs, pane_area(Pane::Orgs), orgs_w);
-    draw_groups(frame, app, t, Pane::Repos, pane_area(Pane::Repos), repos_w);
-    draw_groups(
-        frame,
-        app,
-        t,
-        Pane::Policies,
-        pane_area(Pane::Policies),
-        policies_w,
-    );
+    for (pane, window) in [
+        (Pane::Orgs, orgs_w),
+        (Pane::Repos, repos_w),
+        (Pane::Policies, policies_w),
+    ] {
+        let geom = draw_groups(frame, app, t, pane, pane_area(pane), window);
+        out.geometry.push(geom);
+    }
 
     let alerts_area = pane_area(Pane::Alerts);
     let alerts = match app.view {
@@ -240,7 +263,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
         alerts_scroll,
         now_ms,
     );
-    app.geometry.push(PaneGeom {
+    out.geometry.push(PaneGeom {
         pane: Pane::Alerts,
         area: alerts_area,
         rows: alerts_rows,
@@ -249,12 +272,12 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
 
     if app.forward_panel {
         let fwd_area = pane_area(Pane::Forwarding);
-        draw_forwarding(frame, app, t, fwd_area);
-        app.geometry.push(PaneGeom {
+        draw_forwarding(frame, app, &mut out, t, fwd_area);
+        out.geometry.push(PaneGeom {
             pane: Pane::Forwarding,
             area: fwd_area,
             rows: rows_area(fwd_area, 0),
-            first: app.forward_scroll,
+            first: out.forward_scroll,
         });
     } else {
         let trans_area = pane_area(Pane::Transitions);
@@ -269,7 +292,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
             recent,
             now_ms,
         );
-        app.geometry.push(PaneGeom {
+        out.geometry.push(PaneGeom {
             pane: Pane::Transitions,
             area: trans_area,
             rows: trans_rows_area,
@@ -279,23 +302,31 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
 
     let details_area = pane_area(Pane::Details);
     if app.shown(Pane::Details) && !details_area.is_empty() {
-        draw_details(frame, app, t, details_area, details.as_ref(), now_ms);
-        app.geometry.push(PaneGeom {
+        draw_details(
+            frame,
+            app,
+            (&mut out, md_cache),
+            t,
+            details_area,
+            details.as_ref(),
+            now_ms,
+        );
+        out.geometry.push(PaneGeom {
             pane: Pane::Details,
             area: details_area,
             rows: rows_area(details_area, 0),
-            first: app.details_scroll as usize,
+            first: out.details_scroll as usize,
         });
     }
 
     let status = status_line(app, t, areas.status.width);
     // Where `refused N` is, for a click to open the refusals view.
-    app.refused_at = None;
+    out.refused_at = None;
     let mut x = 0;
     for span in &status.spans {
         let w = span.width() as u16;
         if span.content.starts_with("refused ") {
-            app.refused_at = Some(Rect {
+            out.refused_at = Some(Rect {
                 x: areas.status.x + x,
                 width: w.min(areas.status.width.saturating_sub(x)),
                 ..areas.status
@@ -319,10 +350,11 @@ pub fn draw(frame: &mut Frame, app: &mut App, hub: &Hub, now_ms: u64) {
     }
     if let Some(scroll) = app.refusals {
         let max = refusals::draw(frame, t, area, hub, now_ms, scroll);
-        app.refusals = Some(scroll.min(max));
+        out.refusals = Some(scroll.min(max));
     }
     if let Some(scroll) = app.help {
         let max = help::draw(frame, t, area, scroll);
-        app.help = Some(scroll.min(max));
+        out.help = Some(scroll.min(max));
     }
+    out
 }
