@@ -10,8 +10,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use sinkwatch::client::demo::details_for;
 use sinkwatch::client::load::POLICIES;
 use sinkwatch::model::StoreLimits;
-use sinkwatch::ui::app::SourceInfo;
 use sinkwatch::ui::harness::Harness;
+use sinkwatch::ui::state::SourceInfo;
 use sinkwatch::ui::theme::Theme;
 
 /// 1,000,000 alerts over 100 orgs × 10,000 repos × 9 policies (90,000

@@ -11,8 +11,8 @@ use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 use sinkwatch::client::demo::DemoWorld;
 use sinkwatch::model::StoreLimits;
-use sinkwatch::ui::app::SourceInfo;
 use sinkwatch::ui::harness::{Harness, forwarding, two_upstreams};
+use sinkwatch::ui::state::SourceInfo;
 use sinkwatch::ui::theme::Theme;
 
 const W: u16 = 160;

@@ -14,9 +14,9 @@ use sinkwatch::forward::{
 };
 use sinkwatch::model::StoreLimits;
 use sinkwatch::record::RecordedAlert;
-use sinkwatch::ui::app::{AlertsView, Outcome, SourceInfo};
 use sinkwatch::ui::harness::{Harness, T0, buffer_text, forwarding, two_upstreams, upstream};
 use sinkwatch::ui::keymap::{KEYMAP, Pane};
+use sinkwatch::ui::state::{AlertsView, Outcome, SourceInfo};
 use sinkwatch::ui::theme::Theme;
 
 const POLICIES: [&str; 6] = [

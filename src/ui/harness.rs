@@ -26,7 +26,7 @@ use crate::forward::{ForwardStats, Outcome as FwdOutcome, Role, UpstreamSnapshot
 use crate::hub::Hub;
 use crate::model::{NewAlert, StoreLimits};
 
-use super::app::{App, Outcome, SourceInfo};
+use super::state::{App, Outcome, SourceInfo};
 use super::theme::Theme;
 
 /// 2026-11-25T21:00:00Z: the default start of the injected clock.

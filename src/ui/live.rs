@@ -30,7 +30,7 @@ use crate::model::{NewAlert, StoreLimits};
 use crate::record::RecordedAlert;
 use crate::sanitize;
 
-use super::app::{App, Outcome, SourceInfo};
+use super::state::{App, Outcome, SourceInfo};
 use super::theme::{ColorDepth, Theme, user_theme_dir};
 
 /// Things the TUI shows besides the store.

@@ -56,7 +56,7 @@ pub fn fast(urls: Vec<String>) -> ForwardConfig {
 
 /// The status bar's forwarding text, as the TUI shows it.
 pub fn health_line(stats: &ForwardStats) -> String {
-    sinkwatch::ui::render::forward_health_text(&stats.health(), false)
+    sinkwatch::ui::view::forward_health_text(&stats.health(), false)
 }
 
 pub fn hub() -> Arc<Hub> {

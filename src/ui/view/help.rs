@@ -7,9 +7,9 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
-use super::keymap::{self, Context, DETAILS, GROUPS, KEYMAP, STREAMS};
-use super::render::{FAIL, PASS};
-use super::theme::Theme;
+use super::{FAIL, PASS};
+use crate::ui::keymap::{self, Context, DETAILS, GROUPS, KEYMAP, STREAMS};
+use crate::ui::theme::Theme;
 
 /// Sections of the key table in the first column, then in the second
 /// (before the filter language); one column shows them all in this order.

@@ -11,9 +11,9 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 use crate::hub::{Hub, RECENT_REFUSALS};
 use crate::sanitize;
 
-use super::fmt::{self, ago, clock, thousands};
-use super::keymap;
-use super::theme::Theme;
+use crate::ui::fmt::{self, ago, clock, thousands};
+use crate::ui::keymap;
+use crate::ui::theme::Theme;
 
 /// The view's lines: counts by reason, then the recent refusals.
 pub fn lines(hub: &Hub, t: &Theme, now_ms: u64, width: usize) -> Vec<Line<'static>> {

@@ -1,0 +1,172 @@
+//! Pieces several panes share: the pane block, the scroll position in
+//! a border, row styles and flashes, names cut to fit.
+
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell};
+
+use crate::forward::Outcome;
+use crate::model::Change;
+use crate::sanitize;
+
+use super::{FAIL, PASS};
+use crate::ui::fmt::{self, thousands};
+use crate::ui::keymap::Pane;
+use crate::ui::state::{App, FLASH_MS};
+use crate::ui::theme::Theme;
+
+/// A list's position in its block's bottom border when it does not fit:
+/// `↑ 21–40 of 42 ↓`, the arrows saying on which side there is more.
+pub(super) fn scroll_title(
+    first: usize,
+    shown: usize,
+    len: usize,
+    t: &Theme,
+) -> Option<Line<'static>> {
+    if len <= shown || shown == 0 {
+        return None;
+    }
+    let last = (first + shown).min(len);
+    let up = if first > 0 { "↑ " } else { "" };
+    let down = if last < len { " ↓" } else { "" };
+    Some(
+        Line::styled(
+            format!(
+                " {up}{}–{} of {}{down} ",
+                thousands(first as u64 + 1),
+                thousands(last as u64),
+                thousands(len as u64)
+            ),
+            t.dim,
+        )
+        .right_aligned(),
+    )
+}
+
+pub(super) fn pane_block<'a>(app: &App, t: &Theme, pane: Pane, extra: Vec<Span<'a>>) -> Block<'a> {
+    let focused = app.focus == pane;
+    let mut title = vec![Span::styled(
+        format!(" {} ", pane.name()),
+        if focused { t.title_focused } else { t.title },
+    )];
+    title.extend(extra);
+    if title.len() > 1 {
+        title.push(Span::raw(" "));
+    }
+    Block::bordered()
+        .border_style(if focused { t.border_focused } else { t.border })
+        .title(Line::from(title))
+}
+
+/// The first line of the details as plain one-line text.
+pub(super) fn summary(details: &str) -> String {
+    let line = details
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    let mut short: String = line.chars().take(160).collect();
+    short = short.replace("**", "").replace('`', "");
+    let short = short.trim_start_matches(['#', '-', '*', '>', ' ']);
+    sanitize::line(short).into_owned()
+}
+
+/// The row style, and a function giving a cell's own style: none while the
+/// row flashes, so the whole row shows the flash.
+pub(super) fn row_styles(flash: bool, pass: bool, t: &Theme) -> (Style, impl Fn(Style) -> Style) {
+    // The row style spans the gaps between columns too: no underline there
+    // (the status cell keeps the theme's full fail style).
+    let row = if flash {
+        t.flash
+    } else if pass {
+        t.text
+    } else {
+        t.fail.remove_modifier(Modifier::UNDERLINED)
+    };
+    (row, move |s: Style| if flash { Style::new() } else { s })
+}
+
+pub(super) fn status_cell(pass: bool, t: &Theme, st: &impl Fn(Style) -> Style) -> Cell<'static> {
+    if pass {
+        Cell::from(Span::styled(format!("{PASS} pass"), st(t.pass)))
+    } else {
+        Cell::from(Span::styled(format!("{FAIL} FAIL"), st(t.fail)))
+    }
+}
+
+pub(super) fn change_span(change: Change, t: &Theme) -> Span<'static> {
+    match change {
+        Change::Regressed => Span::styled("regressed", t.regressed),
+        Change::Fixed => Span::styled("fixed", t.fixed),
+        Change::First => Span::styled("first", t.dim),
+        Change::Same => Span::raw(""),
+    }
+}
+
+/// `org/repo · policy` in `max` columns: the policy is cut first (keeping
+/// a few columns of it), then org/repo as [`fmt::org_repo_fit`] cuts it.
+pub(super) fn names_fit(org: &str, repo: &str, policy: &str, max: usize) -> String {
+    let (org, repo, policy) = (
+        sanitize::line(org),
+        sanitize::line(repo),
+        sanitize::line(policy),
+    );
+    let names = fmt::width(&org) + 1 + fmt::width(&repo);
+    const SEP: usize = 3;
+    const POLICY_KEPT: usize = 6;
+    if names + SEP + POLICY_KEPT.min(fmt::width(&policy)) <= max {
+        let rest = max - names - SEP;
+        return format!("{org}/{repo} · {}", fmt::ellipsize(&policy, rest));
+    }
+    let names_max = max.saturating_sub(SEP + POLICY_KEPT);
+    if names_max >= 8 {
+        return format!(
+            "{} · {}",
+            fmt::org_repo_fit(&org, &repo, names_max),
+            fmt::ellipsize(&policy, POLICY_KEPT)
+        );
+    }
+    fmt::org_repo_fit(&org, &repo, max)
+}
+
+pub(super) fn org_repo(org: &str, repo: &str) -> String {
+    format!("{}/{}", sanitize::line(org), sanitize::line(repo))
+}
+
+/// The selected row's style; a flash shows through the selection.
+pub(super) fn highlight(t: &Theme, selected_row_flashes: bool) -> Style {
+    if selected_row_flashes {
+        t.selected.patch(t.flash)
+    } else {
+        t.selected
+    }
+}
+
+/// Whether a row flashes: a transition in its first moments, live only (a
+/// recording's "now" is its last alert, which would flash for ever).
+pub(super) fn flashing(app: &App, change: Change, at_ms: u64, now_ms: u64) -> bool {
+    app.info.live && change.is_transition() && at_ms <= now_ms && now_ms - at_ms < FLASH_MS
+}
+
+/// How an alert's outcome upstream looks in Details.
+pub(super) fn outcome_style(o: &Outcome, t: &Theme) -> Style {
+    match o {
+        Outcome::Delivered { .. } => t.pass,
+        Outcome::Failed { .. } => t.fail,
+        Outcome::Dropped(_) => t.count_fail,
+        Outcome::Queued | Outcome::InFlight { .. } => t.text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_are_one_clean_line() {
+        assert_eq!(summary("\n\n**Remediation**\n- do it"), "Remediation");
+        assert_eq!(summary("- `main` is unprotected"), "main is unprotected");
+        assert_eq!(summary("bad\x1b[2Jthing\nmore"), "bad\\x1b[2Jthing");
+        assert_eq!(summary(""), "");
+    }
+}

@@ -1,0 +1,421 @@
+//! The header, the status bar (and what it leaves out when narrow), the
+//! key hints footer and the `/` prompt that replaces it.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Position, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use crate::forward::ForwardHealth;
+use crate::sanitize;
+
+use super::FAIL;
+use crate::ui::fmt::{self, plural, rate, thousands};
+use crate::ui::index::{SeqList, Step};
+use crate::ui::keymap::{self, Mode, Pane};
+use crate::ui::state::App;
+use crate::ui::theme::Theme;
+
+pub(super) fn header_line(app: &App, t: &Theme) -> Line<'static> {
+    let mut spans = vec![
+        Span::styled(" sinkwatch ", t.title_focused),
+        Span::styled(" ", t.dim),
+    ];
+    spans.push(Span::styled(
+        "all",
+        if app.steps.is_empty() { t.text } else { t.dim },
+    ));
+    for step in &app.steps {
+        spans.push(Span::styled(" › ", t.dim));
+        let (kind, name) = match *step {
+            Step::Org(o) => ("org ", sanitize::line(app.lists.org_name(o)).into_owned()),
+            Step::Repo { repo, org } => (
+                "repo ",
+                format!(
+                    "{}/{}",
+                    sanitize::line(app.lists.org_name(org)),
+                    sanitize::line(app.lists.repo_name(repo))
+                ),
+            ),
+            Step::Policy(p) => (
+                "policy ",
+                sanitize::line(app.lists.policy_name(p)).into_owned(),
+            ),
+        };
+        spans.push(Span::styled(kind, t.dim));
+        spans.push(Span::styled(name, t.text.add_modifier(Modifier::BOLD)));
+    }
+    if !app.steps.is_empty() {
+        spans.push(Span::styled("  (Esc widens)", t.dim));
+    }
+    if !app.filter.is_empty() {
+        spans.push(Span::styled("   filter ", t.dim));
+        spans.push(Span::styled(
+            sanitize::line(app.filter.source()).into_owned(),
+            t.filter_prompt,
+        ));
+    }
+    if app.failing_only {
+        spans.push(Span::styled("   ", t.dim));
+        spans.push(Span::styled(format!("{FAIL} failing only"), t.fail));
+    }
+    Line::from(spans)
+}
+
+/// What the status bar shortens or leaves out when it does not fit, in
+/// this order.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Squeeze {
+    /// No `refused 0`.
+    pub(super) no_zero_refused: bool,
+    /// Forwarding health with only what needs attention.
+    pub(super) short_forward: bool,
+    /// No `/ N keys`.
+    pub(super) no_keys: bool,
+    /// No alert rate.
+    pub(super) no_rate: bool,
+    /// `● 127.0.0.1:50051` rather than `● listen 127.0.0.1:50051`.
+    pub(super) no_listen_word: bool,
+}
+
+impl Squeeze {
+    /// From nothing left out to everything.
+    const STEPS: [Squeeze; 6] = {
+        let none = Squeeze {
+            no_zero_refused: false,
+            short_forward: false,
+            no_keys: false,
+            no_rate: false,
+            no_listen_word: false,
+        };
+        let a = Squeeze {
+            no_zero_refused: true,
+            ..none
+        };
+        let b = Squeeze {
+            short_forward: true,
+            ..a
+        };
+        let c = Squeeze { no_keys: true, ..b };
+        let d = Squeeze { no_rate: true, ..c };
+        let e = Squeeze {
+            no_listen_word: true,
+            ..d
+        };
+        [none, a, b, c, d, e]
+    };
+}
+
+/// The status bar, squeezed (see [`Squeeze`]) until it fits `width`.
+pub(super) fn status_line(app: &App, t: &Theme, width: u16) -> Line<'static> {
+    let mut spans = Vec::new();
+    for sq in Squeeze::STEPS {
+        spans = status_spans(app, t, sq);
+        if spans.iter().map(Span::width).sum::<usize>() <= width as usize {
+            break;
+        }
+    }
+    spans.push(Span::styled(" ".repeat(200), t.status_bar));
+    Line::from(spans)
+}
+
+/// Forwarding health for the status bar, e.g. `fwd 1/2 up, 1 down ·
+/// queued 52 · in flight 4 · dropped 0 · failed 3` (the panel's numbers);
+/// `short` keeps only what needs attention: `fwd 1/2 up, 1 down · failed 3`;
+/// both add `· holding N senders` while backpressure holds answers.
+pub fn forward_health_text(h: &ForwardHealth, short: bool) -> String {
+    let mut s = format!("fwd {}/{} up", h.up, h.upstreams);
+    if h.down > 0 {
+        s.push_str(&format!(", {} down", h.down));
+    }
+    if h.connecting > 0 && !short {
+        s.push_str(&format!(", {} connecting", h.connecting));
+    }
+    if !short {
+        // As the panel says it: waiting in the queue, and being sent.
+        s.push_str(&format!(" · queued {}", thousands(h.queued)));
+        if h.in_flight > 0 {
+            s.push_str(&format!(" · in flight {}", thousands(h.in_flight)));
+        }
+    }
+    for (label, n) in [("dropped", h.dropped), ("failed", h.failed)] {
+        if n > 0 || !short {
+            s.push_str(&format!(" · {label} {}", thousands(n)));
+        }
+    }
+    if h.holding > 0 {
+        // The tee is slowing the senders down right now: always worth a look.
+        s.push_str(&format!(" · holding {} senders", thousands(h.holding)));
+    }
+    s
+}
+
+/// The durable state for the status bar, and whether it needs attention:
+/// `state ✓ restored 1,234 keys as of 2026-11-30 09:20Z`, or the cause when
+/// it is not durable, or how many alerts it lost. `short` keeps `state ✓`.
+pub fn state_text(s: &crate::state::StateStats, short: bool) -> (String, bool) {
+    if let Some(e) = s.last_error() {
+        return (sanitize::line(&e).into_owned(), true);
+    }
+    if s.lost() > 0 {
+        return (format!("state: {} lost", thousands(s.lost())), true);
+    }
+    let r = &s.restored;
+    match r.last_ms {
+        Some(t) if !short && r.keys > 0 => {
+            let at = crate::record::format_time(t);
+            // 2026-11-30T09:20:00.000Z → 2026-11-30 09:20Z
+            let at = format!(
+                "{} {}Z",
+                &at[..10.min(at.len())],
+                at.get(11..16).unwrap_or("")
+            );
+            (
+                format!(
+                    "state ✓ restored {} as of {at}",
+                    plural(r.keys, "key", "keys")
+                ),
+                false,
+            )
+        }
+        _ => ("state ✓".to_owned(), false),
+    }
+}
+
+/// True when forwarding needs attention: an upstream down, or alerts
+/// dropped or failed.
+pub fn forward_unhealthy(h: &ForwardHealth) -> bool {
+    h.down > 0 || h.dropped > 0 || h.failed > 0
+}
+
+pub(super) fn status_spans(app: &App, t: &Theme, sq: Squeeze) -> Vec<Span<'static>> {
+    let st = &app.stats;
+    let base = t.status_bar;
+    let warn = t.status_warn;
+    let sep = || Span::styled(" │ ", base);
+    let mut spans = Vec::new();
+    if app.info.live {
+        let listen = if sq.no_listen_word { "" } else { "listen " };
+        spans.push(Span::styled(
+            format!(" ● {listen}{}", sanitize::line(&app.info.label)),
+            base,
+        ));
+    } else {
+        spans.push(Span::styled(
+            format!(" recording {}", sanitize::line(&app.info.label)),
+            base,
+        ));
+    }
+    spans.push(sep());
+    spans.push(Span::styled(plural(st.accepted, "alert", "alerts"), base));
+    if let Some(r) = app.rate().filter(|_| !sq.no_rate) {
+        spans.push(Span::styled(format!(" · {}", rate(r)), base));
+    }
+    spans.push(sep());
+    let failing_style = if st.failing > 0 {
+        base.patch(t.count_fail)
+    } else {
+        base.patch(t.count_ok)
+    };
+    spans.push(Span::styled(
+        format!("{FAIL} {} failing", thousands(u64::from(st.failing))),
+        failing_style,
+    ));
+    if !sq.no_keys {
+        spans.push(Span::styled(
+            format!(" / {}", plural(st.keys as u64, "key", "keys")),
+            base,
+        ));
+    }
+    // A recording has no refusals to count: `open` does not listen.
+    if app.info.live && (st.refused > 0 || !sq.no_zero_refused) {
+        spans.push(sep());
+        // The main reason too, when there is room: a sink refusing every
+        // call tells why at a glance (e.g. `wrong_audience`).
+        let text = match st.refused_top {
+            Some((why, n)) if !sq.no_keys => {
+                format!(
+                    "refused {} (most {why}: {})",
+                    thousands(st.refused),
+                    thousands(n)
+                )
+            }
+            _ => format!("refused {}", thousands(st.refused)),
+        };
+        spans.push(Span::styled(text, if st.refused > 0 { warn } else { base }));
+    }
+    if st.evicted > 0 {
+        spans.push(sep());
+        spans.push(Span::styled(
+            format!("evicted {}", thousands(st.evicted)),
+            base,
+        ));
+    }
+    if let Some(h) = &st.forward {
+        spans.push(sep());
+        spans.push(Span::styled(
+            forward_health_text(h, sq.short_forward),
+            if forward_unhealthy(h) { warn } else { base },
+        ));
+    }
+    if let Some((name, _)) = &app.info.recorder {
+        if let Some(e) = &st.recorder_error {
+            spans.push(sep());
+            spans.push(Span::styled(
+                format!("record {}: {}", sanitize::line(name), sanitize::line(e)),
+                warn,
+            ));
+        } else if st.recorder_lost > 0 {
+            spans.push(sep());
+            spans.push(Span::styled(
+                format!(
+                    "record {}: {} lost",
+                    sanitize::line(name),
+                    thousands(st.recorder_lost)
+                ),
+                warn,
+            ));
+        }
+    }
+    if let Some(s) = &app.info.state {
+        spans.push(sep());
+        let (text, bad) = state_text(s, sq.short_forward);
+        spans.push(Span::styled(text, if bad { warn } else { base }));
+    }
+    if let Some(n) = app.new_since_pause() {
+        spans.push(sep());
+        spans.push(Span::styled(
+            format!("⏸ PAUSED +{} new", thousands(n as u64)),
+            warn,
+        ));
+    }
+    spans
+}
+
+pub(super) fn hint_line(
+    mode: Mode,
+    focus: Pane,
+    live: bool,
+    t: &Theme,
+    width: u16,
+) -> Line<'static> {
+    let mut spans = vec![Span::raw(" ")];
+    let mut used = 1;
+    for (key, hint) in keymap::hints_for(mode, focus, live) {
+        let w = Span::raw(key.as_str()).width() + 1 + hint.len() + 2;
+        if used + w > width as usize {
+            break;
+        }
+        used += w;
+        spans.push(Span::styled(key, t.footer_key));
+        spans.push(Span::styled(format!(" {hint}  "), t.footer_text));
+    }
+    Line::from(spans)
+}
+
+pub(super) const PROMPT_LABEL: &str = " filter / ";
+
+pub(super) fn draw_prompt(frame: &mut Frame, app: &App, t: &Theme, area: Rect) {
+    let Some(p) = &app.prompt else { return };
+    let label = PROMPT_LABEL;
+    let mut spans = vec![Span::styled(label, t.filter_prompt)];
+    let chars: Vec<char> = p.input.chars().collect();
+    let clean = |cs: &[char]| sanitize::line(&cs.iter().collect::<String>()).into_owned();
+    match &p.error {
+        Some(e) => {
+            let at = e.position.min(chars.len());
+            let end = chars[at..]
+                .iter()
+                .position(|c| c.is_whitespace())
+                .map_or(chars.len(), |n| at + n.max(1));
+            spans.push(Span::styled(clean(&chars[..at]), t.text));
+            spans.push(Span::styled(clean(&chars[at..end]), t.filter_error));
+            spans.push(Span::styled(clean(&chars[end..]), t.text));
+        }
+        None => spans.push(Span::styled(clean(&chars), t.text)),
+    }
+    let col = |n: usize| -> u16 {
+        (Span::raw(label).width() + Span::raw(clean(&chars[..n.min(chars.len())])).width()) as u16
+    };
+    let second = match &p.error {
+        // One line: under the bad term when it fits there, else from the
+        // left edge (the term is highlighted in the input anyway), cut
+        // with `…` rather than wrapped off the prompt.
+        Some(e) => {
+            let msg = format!(
+                "^ {FAIL} at {}: {}",
+                e.position + 1,
+                sanitize::line(&e.message)
+            );
+            let width = area.width as usize;
+            let indent = col(e.position) as usize;
+            if indent + fmt::width(&msg) <= width {
+                Line::from(vec![
+                    Span::raw(" ".repeat(indent)),
+                    Span::styled(msg, t.filter_error),
+                ])
+            } else {
+                let msg = msg.trim_start_matches("^ ");
+                Line::from(vec![
+                    Span::raw(" "),
+                    Span::styled(fmt::ellipsize(msg, width.saturating_sub(1)), t.filter_error),
+                ])
+            }
+        }
+        None => {
+            let mut spans = vec![Span::raw(" ".repeat(Span::raw(label).width()))];
+            if let Some(ix) = &app.preview {
+                let n = ix.len() as u64;
+                let mut s = format!("{} match", plural(n, "alert", "alerts"));
+                if let Some(k) = app.preview_keys {
+                    s.push_str(&format!(" · {} now", plural(k as u64, "key", "keys")));
+                }
+                if !ix.complete() {
+                    s.push_str(&format!(" (counting… {:.0}%)", ix.progress() * 100.0));
+                }
+                spans.push(Span::styled(s, t.count_ok));
+                spans.push(Span::raw("   "));
+            }
+            for (key, hint) in keymap::hints(Mode::Prompt, app.focus) {
+                spans.push(Span::styled(key, t.footer_key));
+                spans.push(Span::styled(format!(" {hint}  "), t.footer_text));
+            }
+            Line::from(spans)
+        }
+    };
+    let [input_area, below] =
+        Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
+    frame.render_widget(Paragraph::new(Line::from(spans)), input_area);
+    frame.render_widget(Paragraph::new(second).wrap(Wrap { trim: false }), below);
+    let x = area.x + col(p.cursor).min(area.width.saturating_sub(1));
+    frame.set_cursor_position(Position::new(x, area.y));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_shows_what_was_restored_or_why_it_is_not_durable() {
+        let mut s = crate::state::StateStats::default();
+        assert_eq!(state_text(&s, false), ("state ✓".to_owned(), false));
+        s.restored.keys = 1234;
+        s.restored.last_ms = Some(1_764_494_400_000); // 2025-11-30T09:20:00Z
+        assert_eq!(
+            state_text(&s, false),
+            (
+                "state ✓ restored 1,234 keys as of 2025-11-30 09:20Z".to_owned(),
+                false
+            )
+        );
+        assert_eq!(state_text(&s, true).0, "state ✓");
+        s.failed.store(3, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(state_text(&s, false), ("state: 3 lost".to_owned(), true));
+        s.set_error("state f.db: cannot write (disk full)\x1b[2J".into());
+        let (text, bad) = state_text(&s, true);
+        assert!(bad);
+        assert!(text.starts_with("state f.db: cannot write (disk full)"));
+        assert!(!text.contains('\x1b'), "sanitized: {text:?}");
+    }
+}

@@ -1,0 +1,154 @@
+//! The Transitions pane: regressions and fixes, newest first.
+
+use std::sync::Arc;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
+
+use crate::model::Change;
+use crate::model::store::Transition;
+
+use super::common::{flashing, highlight, names_fit, pane_block};
+use super::{FAIL, PASS};
+use crate::ui::fmt::{self, ago, clock};
+use crate::ui::keymap::Pane;
+use crate::ui::state::{App, RECENT_MS};
+use crate::ui::theme::Theme;
+
+/// A transition of a visible window with its names.
+pub(super) type TransRow = (Transition, Arc<str>, Arc<str>, Arc<str>);
+
+pub(super) fn count_recent(
+    list: &std::collections::VecDeque<Transition>,
+    now_ms: u64,
+) -> (u64, u64) {
+    let since = now_ms.saturating_sub(RECENT_MS);
+    let (mut regressed, mut fixed) = (0, 0);
+    for t in list.iter().rev().take_while(|t| t.at_ms >= since) {
+        match t.change {
+            Change::Regressed => regressed += 1,
+            Change::Fixed => fixed += 1,
+            _ => {}
+        }
+    }
+    (regressed, fixed)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn draw_transitions(
+    frame: &mut Frame,
+    app: &App,
+    t: &Theme,
+    area: Rect,
+    rows: &[TransRow],
+    (sel, scroll): (Option<usize>, Option<Line<'static>>),
+    (regressed, fixed): (u64, u64),
+    now_ms: u64,
+) {
+    let wide = area.width >= 52;
+    let r_style = if regressed > 0 { t.count_fail } else { t.title };
+    let f_style = if fixed > 0 { t.count_ok } else { t.title };
+    let title = if wide {
+        vec![
+            Span::styled(format!("{regressed} regressed"), r_style),
+            Span::styled(" / ", t.title),
+            Span::styled(format!("{fixed} fixed"), f_style),
+            Span::styled(" in last 15m", t.title),
+        ]
+    } else {
+        let mut v = vec![
+            Span::styled(format!("{FAIL}{regressed}"), r_style),
+            Span::styled(" ", t.title),
+            Span::styled(format!("{PASS}{fixed}"), f_style),
+        ];
+        // The window only where it fits: a title is never cut mid-word.
+        if area.width >= 30 {
+            v.push(Span::styled(" in 15m", t.title));
+        }
+        v
+    };
+    let mut block = pane_block(app, t, Pane::Transitions, title);
+    if let Some(s) = scroll {
+        block = block.title_bottom(s);
+    }
+    if rows.is_empty() {
+        let msg = if app.paused_at.is_some() {
+            " none before the pause"
+        } else {
+            " no pass↔fail changes yet"
+        };
+        let msg = fmt::ellipsize(msg, area.width.saturating_sub(2).into());
+        frame.render_widget(Paragraph::new(Line::styled(msg, t.dim)).block(block), area);
+        return;
+    }
+    // From wide to narrow: time, change word, names, age; time, change
+    // word, names; time, symbol, names; symbol, names, age.
+    let (with_time, with_word, with_age) = match area.width {
+        80.. => (true, true, true),
+        52.. => (true, true, false),
+        40.. => (true, false, false),
+        _ => (false, false, true),
+    };
+    let names_w = (area.width as usize).saturating_sub(
+        2 + usize::from(with_time) * 9 + if with_word { 12 } else { 2 } + usize::from(with_age) * 4,
+    );
+    let table_rows = rows.iter().map(|(tr, o, r, p)| {
+        let flash = flashing(app, tr.change, tr.at_ms, now_ms);
+        let st = |s: Style| if flash { Style::new() } else { s };
+        let (sym, word, style) = match tr.change {
+            Change::Regressed => (FAIL, "regressed", st(t.regressed)),
+            _ => (PASS, "fixed", st(t.fixed)),
+        };
+        let mut cells = Vec::with_capacity(4);
+        if with_time {
+            cells.push(Cell::from(Span::styled(clock(tr.at_ms), st(t.dim))));
+        }
+        cells.push(Cell::from(if with_word {
+            Span::styled(format!("{sym} {word}"), style)
+        } else {
+            Span::styled(sym, style)
+        }));
+        cells.push(Cell::from(names_fit(o, r, p, names_w)));
+        if with_age {
+            cells.push(Cell::from(
+                Line::styled(ago(now_ms, tr.at_ms), st(t.dim)).right_aligned(),
+            ));
+        }
+        let row = Row::new(cells);
+        if flash {
+            row.style(t.flash)
+        } else {
+            row.style(t.text)
+        }
+    });
+    let mut widths = Vec::with_capacity(4);
+    if with_time {
+        widths.push(Constraint::Length(8));
+    }
+    widths.push(Constraint::Length(if with_word { 11 } else { 1 }));
+    widths.push(Constraint::Fill(1));
+    if with_age {
+        widths.push(Constraint::Length(3));
+    }
+    let highlight_row = if app.focus == Pane::Transitions || app.details_from == Pane::Transitions {
+        sel
+    } else {
+        None
+    };
+    let table = Table::new(table_rows, widths)
+        .block(block)
+        .row_highlight_style(highlight(
+            t,
+            highlight_row
+                .and_then(|i| rows.get(i))
+                .is_some_and(|(tr, ..)| flashing(app, tr.change, tr.at_ms, now_ms)),
+        ));
+    frame.render_stateful_widget(
+        table,
+        area,
+        &mut TableState::default().with_selected(highlight_row),
+    );
+}
