@@ -57,7 +57,6 @@ impl Harness {
         self.n += 1;
         let url = self.sink.url();
         let n = self.n;
-        let started = Instant::now();
         tokio::time::timeout(BOUND, async move {
             let mut c = AlertSinkClient::connect(url).await.expect("connect");
             c.alert(alert(
@@ -73,11 +72,6 @@ impl Harness {
         .await
         .expect("a normal call is answered in time");
         self.ok += 1;
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "answered promptly: {:?}",
-            started.elapsed()
-        );
     }
 
     /// Checks that everything answered OK is stored and published exactly
@@ -279,8 +273,8 @@ async fn a_truncated_preface_is_closed_at_the_idle_timeout() {
     s.write_all(&PREFACE[..10]).await.unwrap();
     // Others are served while it hangs.
     h.normal_call().await;
-    let took = closed_within(&mut s, BOUND).await;
-    assert!(took < Duration::from_secs(10), "{took:?}");
+    closed_within(&mut s, BOUND).await;
+    // Closed for the idle timeout (not by keepalive or at shutdown).
     assert_eq!(h.sink.hub.refused(Refusal::IdleTimeout), 1);
     // A whole preface and SETTINGS but never a request: closed too.
     let mut s = raw_h2(&h.sink, &[]).await;
@@ -609,14 +603,12 @@ async fn when_every_place_is_active_a_new_connection_is_closed_at_once() {
         clients.push(c);
     }
     let mut extra = TcpStream::connect(h.sink.addr).await.unwrap();
-    let took = closed_within(&mut extra, BOUND).await;
-    assert!(
-        took < Duration::from_secs(5),
-        "closed at once, not at a timeout: {took:?}"
-    );
+    closed_within(&mut extra, BOUND).await;
+    // Closed at once for the cap, not later at the idle timeout.
     assert_eq!(h.sink.hub.refused(Refusal::TooManyConnections), 1);
-    // A new client fails fast rather than hanging...
-    let started = Instant::now();
+    assert_eq!(h.sink.hub.refused(Refusal::IdleTimeout), 0);
+    // A new client fails fast rather than hanging (the watchdog fails the
+    // test otherwise)...
     let r: Result<(), Box<dyn std::error::Error>> = tokio::time::timeout(BOUND, async {
         let mut c = AlertSinkClient::connect(h.sink.url()).await?;
         c.alert(alert("o", "r", "p", true, "")).await?;
@@ -625,7 +617,9 @@ async fn when_every_place_is_active_a_new_connection_is_closed_at_once() {
     .await
     .expect("fails fast rather than hanging");
     assert!(r.is_err());
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // ...closed for the cap, not left to time out.
+    assert!(h.sink.hub.refused(Refusal::TooManyConnections) >= 2);
+    assert_eq!(h.sink.hub.refused(Refusal::IdleTimeout), 0);
     // ...while the connected ones are served.
     for (i, c) in clients.iter_mut().enumerate() {
         c.alert(alert("ossf", &format!("again-{i}"), "p", true, ""))
