@@ -14,16 +14,15 @@ use ratatui::widgets::Paragraph;
 use crate::hub::Hub;
 use crate::model::store::{KeyId, Transition};
 
-use crate::ui::fmt::{self};
 use crate::ui::index::{SeqList, Transitions};
 use crate::ui::keymap::Pane;
 use crate::ui::state::{AlertsView, App, DetailsId, FrameLayout, MdCache, PaneGeom};
 use alerts::{AlertRow, draw_alerts};
-use common::scroll_title;
+use common::{rows_area, scroll_title};
 use details::{details_data, draw_details};
 use forwarding::draw_forwarding;
 use groups::draw_groups;
-use layout::{Areas, layout, notice_lines, rows_area, too_small};
+use layout::{Areas, layout, notice_lines, too_small};
 use status::{draw_prompt, header_line, hint_line, status_line};
 use transitions::{TransRow, count_recent, draw_transitions};
 
