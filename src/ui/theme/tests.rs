@@ -1,3 +1,4 @@
+use super::load::ThemeFile;
 use super::*;
 use proptest::prelude::*;
 use std::fs;
