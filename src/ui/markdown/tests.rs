@@ -1,3 +1,4 @@
+use super::table::{fit_columns, wrap_cell};
 use super::*;
 use proptest::prelude::*;
 
