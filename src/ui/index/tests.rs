@@ -1,5 +1,3 @@
-//! Unit tests of the incremental filtered index.
-
 use super::*;
 use crate::model::{NewAlert, StoreLimits};
 use proptest::prelude::*;

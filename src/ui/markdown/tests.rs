@@ -1,5 +1,4 @@
-//! Unit tests of the Markdown renderer.
-
+use super::table::{fit_columns, wrap_cell};
 use super::*;
 use proptest::prelude::*;
 

@@ -3,11 +3,25 @@
 //! [`App`] holds what the user did (focus, selections, narrowing, filter,
 //! view mode, pause, scroll, overlays) and the derived, incrementally kept
 //! data the panes page through ([`Index`], [`Lists`]). Three entry points:
-//! - [`App::handle_key`] / [`App::handle_mouse`]: pure state transitions
-//!   dispatched through the key table, no terminal and no store needed;
-//! - [`App::sync`]: catches up with the hub in short lock holds;
-//! - [`App::render`] (in `render.rs`): draws a frame from the state plus the
+//! - [`App::handle_key`] / [`App::handle_mouse`] (in `ui/input.rs`): pure
+//!   state transitions dispatched through the key table, no terminal and
+//!   no store needed;
+//! - [`App::sync`] (in `sync.rs`): catches up with the hub in short lock
+//!   holds;
+//! - [`App::render`] (in `ui/view/`): draws a frame from `&App` plus the
 //!   rows of the visible windows, read from the store in one short hold.
+//!   What the frame learns comes back as one [`FrameLayout`], taken in by
+//!   [`App::apply_layout`]; the only other write around a frame is
+//!   [`App::fit_panes`] (which panes the terminal size leaves on screen).
+//!
+//! The parts: `editor.rs` (the `/` prompt's line editor), `scroll.rs`
+//! (selections and scroll windows), `rate.rs` (the alert rate sampler),
+//! `sync.rs` (hub sync). This module imports nothing from the view or the
+//! input handling; they import it.
+//!
+//! `md_cache` is the view's Markdown render cache: stored here so callers
+//! keep one handle (`app.render`), but only `ui/view/details.rs` reads or
+//! writes it, handed `&mut` for the frame while the state is lent `&`.
 //!
 //! Time is always a parameter (`now_ms`), so tests are deterministic.
 

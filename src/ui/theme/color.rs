@@ -1,9 +1,6 @@
-//! Colour depth: what the terminal advertises, and themes mapped down to
-//! 256 or 16 colours; styles made distinct without colour.
+//! Colour depth: what the terminal shows, and the theme degraded to it.
 
-use ratatui::style::{Color, Modifier, Style};
-
-use super::Theme;
+use super::*;
 
 /// How many colours the terminal shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,32 +130,5 @@ impl Theme {
             self.selected = self.selected.add_modifier(Modifier::REVERSED);
         }
         self
-    }
-}
-
-/// The modifiers a style effectively turns on.
-pub(super) fn effective_modifiers(s: Style) -> Modifier {
-    s.add_modifier - s.sub_modifier
-}
-
-/// Adds modifiers to `style` until it differs from each of `others` (by
-/// effective modifiers), trying `preferred` first.
-pub(super) fn distinguish(style: &mut Style, others: &[Style], preferred: Modifier) {
-    let clashes = |s: Style| {
-        others
-            .iter()
-            .any(|o| effective_modifiers(*o) == effective_modifiers(s))
-    };
-    for extra in [
-        preferred,
-        Modifier::REVERSED,
-        Modifier::UNDERLINED,
-        Modifier::BOLD,
-        Modifier::ITALIC,
-    ] {
-        if !clashes(*style) {
-            return;
-        }
-        *style = style.add_modifier(extra);
     }
 }

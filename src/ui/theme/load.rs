@@ -1,15 +1,9 @@
-//! Loading themes: built-in names, user themes, files, `extends` chains,
-//! and the YAML style syntax (colours, attributes) with errors naming the
-//! file, the line and the key.
-
-use std::fmt;
-use std::path::{Path, PathBuf};
-
-use ratatui::style::{Color, Modifier, Style};
-use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+//! Loading a theme: built-ins and user files, the `extends` chain, the YAML format.
 
 use super::*;
+
+/// Themes are a few KiB; larger files (or `/dev/zero`) are refused unread.
+const MAX_THEME_BYTES: u64 = 1024 * 1024;
 
 /// `<config dir>/sinkwatch/themes`, where user theme files live.
 pub fn user_theme_dir() -> Option<PathBuf> {
@@ -188,14 +182,14 @@ pub(super) struct ThemeFile {
 )]
 pub(super) struct StyleSpec {
     #[serde(default, deserialize_with = "some_color")]
-    fg: Option<Color>,
+    pub(super) fg: Option<Color>,
     #[serde(default, deserialize_with = "some_color")]
-    bg: Option<Color>,
-    bold: Option<bool>,
-    italic: Option<bool>,
-    underline: Option<bool>,
-    reversed: Option<bool>,
-    dim: Option<bool>,
+    pub(super) bg: Option<Color>,
+    pub(super) bold: Option<bool>,
+    pub(super) italic: Option<bool>,
+    pub(super) underline: Option<bool>,
+    pub(super) reversed: Option<bool>,
+    pub(super) dim: Option<bool>,
 }
 
 impl StyleSpec {

@@ -1,8 +1,6 @@
-//! Unit tests of themes: loading, errors, colour depth, distinctness.
-
+use super::load::ThemeFile;
 use super::*;
 use proptest::prelude::*;
-use ratatui::style::Color;
 use std::fs;
 
 fn builtin_source(name: &str) -> &'static str {

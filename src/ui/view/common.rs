@@ -1,6 +1,7 @@
 //! Pieces several panes share: the pane block, the scroll position in
 //! a border, row styles and flashes, names cut to fit.
 
+use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell};
@@ -14,6 +15,16 @@ use crate::ui::fmt::{self, thousands};
 use crate::ui::keymap::Pane;
 use crate::ui::state::{App, FLASH_MS};
 use crate::ui::theme::Theme;
+
+/// Inside the borders, minus `header` rows.
+pub(super) fn rows_area(area: Rect, header: u16) -> Rect {
+    let inner = Block::bordered().inner(area);
+    Rect {
+        y: inner.y + header.min(inner.height),
+        height: inner.height.saturating_sub(header),
+        ..inner
+    }
+}
 
 /// A list's position in its block's bottom border when it does not fit:
 /// `↑ 21–40 of 42 ↓`, the arrows saying on which side there is more.

@@ -161,7 +161,7 @@ pub(super) fn draw_forwarding(
     t: &Theme,
     area: Rect,
 ) {
-    let Some(fwd) = app.forward.clone() else {
+    let Some(fwd) = &app.forward else {
         let block = pane_block(app, t, Pane::Forwarding, vec![Span::styled("off", t.dim)]);
         let text = vec![
             Line::styled(" Forwarding is off.", t.text),
@@ -179,13 +179,9 @@ pub(super) fn draw_forwarding(
         );
         return;
     };
-    // The sample the status bar shows too (taken at the last sync; before
-    // the first one, a fresh snapshot).
-    let snaps = if app.forward_snaps.is_empty() {
-        fwd.snapshot()
-    } else {
-        app.forward_snaps.clone()
-    };
+    // The sample the status bar shows too, taken at the last sync: drawing
+    // never reads the forwarders themselves (only their fixed mode).
+    let snaps = &app.forward_snaps;
     let n = snaps.len();
     let up = snaps
         .iter()

@@ -7,8 +7,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
 use crate::sanitize;
 
-use super::common::{pane_block, scroll_title};
-use super::layout::rows_area;
+use super::common::{pane_block, rows_area, scroll_title};
 use super::{FAIL, PASS};
 use crate::ui::fmt::{self, thousands};
 use crate::ui::keymap::Pane;

@@ -121,7 +121,7 @@ pub fn reference_lines(t: &Theme) -> Vec<Line<'static>> {
         Span::styled(" for 2 s", t.help_text),
     ]));
     out.push(Line::styled(
-        if super::fmt::utc() {
+        if crate::ui::fmt::utc() {
             "  Times are UTC (--utc)."
         } else {
             "  Times are local; --utc shows UTC."

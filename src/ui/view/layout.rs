@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::sanitize;
 
@@ -123,16 +123,6 @@ pub(super) fn left_width(app: &App, width: u16) -> u16 {
     let need = (need + 6) as u16;
     let max = (width * 28 / 100).max(24);
     need.clamp(24, max)
-}
-
-/// Inside the borders, minus `header` rows.
-pub(super) fn rows_area(area: Rect, header: u16) -> Rect {
-    let inner = Block::bordered().inner(area);
-    Rect {
-        y: inner.y + header.min(inner.height),
-        height: inner.height.saturating_sub(header),
-        ..inner
-    }
 }
 
 pub(super) fn too_small(frame: &mut Frame, theme: &Theme, area: Rect) {

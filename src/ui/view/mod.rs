@@ -4,7 +4,24 @@
 //! beyond what is on screen.
 //!
 //! Every wire string (owner, repo, policy, details, peer, identity) goes
-//! through [`sanitize`] before it reaches a widget.
+//! through [`sanitize`](crate::sanitize) before it reaches a widget.
+//!
+//! Drawing reads the state by shared reference (`&App`). What a frame
+//! learns (pane geometry for the mouse, the scroll windows that keep each
+//! selection visible, scrolls clamped to the content, where `refused N`
+//! is) is returned as one [`FrameLayout`] and applied by
+//! [`App::apply_layout`] after drawing. The one mutable thing drawing
+//! touches is the Markdown render cache (`App::md_cache`, see
+//! `ui/state/mod.rs`), handed in `&mut` on its own.
+//!
+//! One file per pane: `groups.rs` (orgs, repos, policies), `alerts.rs`,
+//! `transitions.rs`, `details.rs`, `forwarding.rs`, `refusals.rs`,
+//! `help.rs`; `status.rs` (header, status bar, footer and prompt),
+//! `layout.rs` (where panes go), `common.rs` (pieces panes share) and
+//! `text.rs` (widths, cutting, wrapping). Pane files import `common`,
+//! `text` and this module's constants; the two other uses between files
+//! go one way (`details` → `forwarding::display_url`, `layout` →
+//! `groups::group_name`), so there is no import loop.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -14,16 +31,15 @@ use ratatui::widgets::Paragraph;
 use crate::hub::Hub;
 use crate::model::store::{KeyId, Transition};
 
-use crate::ui::fmt::{self};
 use crate::ui::index::{SeqList, Transitions};
 use crate::ui::keymap::Pane;
 use crate::ui::state::{AlertsView, App, DetailsId, FrameLayout, MdCache, PaneGeom};
 use alerts::{AlertRow, draw_alerts};
-use common::scroll_title;
+use common::{rows_area, scroll_title};
 use details::{details_data, draw_details};
 use forwarding::draw_forwarding;
 use groups::draw_groups;
-use layout::{Areas, layout, notice_lines, rows_area, too_small};
+use layout::{Areas, layout, notice_lines, too_small};
 use status::{draw_prompt, header_line, hint_line, status_line};
 use transitions::{TransRow, count_recent, draw_transitions};
 

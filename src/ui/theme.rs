@@ -24,31 +24,26 @@
 //! does not quietly fall back to the base style.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use ratatui::style::{Modifier, Style};
+use ratatui::style::{Color, Modifier, Style};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 /// Built-in theme sources, embedded so the binary needs no data files.
 const BUILTINS: &[(&str, &str)] = &[
-    ("dark", include_str!("../../../themes/dark.yaml")),
-    ("light", include_str!("../../../themes/light.yaml")),
+    ("dark", include_str!("../../themes/dark.yaml")),
+    ("light", include_str!("../../themes/light.yaml")),
     (
         "high-contrast",
-        include_str!("../../../themes/high-contrast.yaml"),
+        include_str!("../../themes/high-contrast.yaml"),
     ),
     (
         "solarized-dark",
-        include_str!("../../../themes/solarized-dark.yaml"),
+        include_str!("../../themes/solarized-dark.yaml"),
     ),
-    (
-        "monochrome",
-        include_str!("../../../themes/monochrome.yaml"),
-    ),
+    ("monochrome", include_str!("../../themes/monochrome.yaml")),
 ];
-
-/// Themes are a few KiB; larger files are refused unread.
-const MAX_THEME_BYTES: u64 = 1024 * 1024;
 
 const BUILTIN_NAMES: &[&str] = &[
     "dark",
@@ -377,14 +372,39 @@ impl Theme {
     }
 }
 
+/// The modifiers a style effectively turns on.
+fn effective_modifiers(s: Style) -> Modifier {
+    s.add_modifier - s.sub_modifier
+}
+
+/// Adds modifiers to `style` until it differs from each of `others` (by
+/// effective modifiers), trying `preferred` first.
+fn distinguish(style: &mut Style, others: &[Style], preferred: Modifier) {
+    let clashes = |s: Style| {
+        others
+            .iter()
+            .any(|o| effective_modifiers(*o) == effective_modifiers(s))
+    };
+    for extra in [
+        preferred,
+        Modifier::REVERSED,
+        Modifier::UNDERLINED,
+        Modifier::BOLD,
+        Modifier::ITALIC,
+    ] {
+        if !clashes(*style) {
+            return;
+        }
+        *style = style.add_modifier(extra);
+    }
+}
+
 mod color;
 mod load;
-#[cfg(test)]
-mod tests;
 
-#[allow(unused_imports)]
-use color::*;
 pub use color::{ColorDepth, degrade_color};
 pub use load::user_theme_dir;
-#[allow(unused_imports)]
-use load::*;
+use load::{Loader, StyleSpec, some_style};
+
+#[cfg(test)]
+mod tests;

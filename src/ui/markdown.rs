@@ -116,17 +116,6 @@ struct Renderer<'a> {
     table: Option<TableBuf>,
 }
 
-/// A table's cells as sanitized plain text (styles inside cells are
-/// dropped: a grid of plain text reads better than a grid of runs).
-#[derive(Default)]
-struct TableBuf {
-    aligns: Vec<Alignment>,
-    /// The header row first.
-    rows: Vec<Vec<String>>,
-    row: Vec<String>,
-    cell: String,
-}
-
 impl<'a> Renderer<'a> {
     fn new(source: &'a str, theme: &'a Theme) -> Self {
         Renderer {
@@ -335,118 +324,6 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    /// An event inside a table: text goes into the current cell; the
-    /// table is drawn at its end.
-    fn table_event(&mut self, event: Event<'_>) {
-        let Some(tb) = self.table.as_mut() else {
-            return;
-        };
-        match event {
-            Event::Text(t) | Event::Code(t) | Event::InlineHtml(t) | Event::Html(t) => {
-                tb.cell.push_str(&t)
-            }
-            Event::InlineMath(t) | Event::DisplayMath(t) => tb.cell.push_str(&t),
-            Event::SoftBreak | Event::HardBreak => tb.cell.push(' '),
-            Event::TaskListMarker(done) => tb.cell.push_str(if done { "[x] " } else { "[ ] " }),
-            Event::FootnoteReference(l) => tb.cell.push_str(&format!("[^{l}]")),
-            Event::Rule | Event::Start(_) => {}
-            Event::End(TagEnd::TableCell) => {
-                let cell = std::mem::take(&mut tb.cell);
-                let clean = sanitize::line(&cell.replace('\t', " ")).trim().to_owned();
-                tb.row.push(clean);
-            }
-            Event::End(TagEnd::TableHead | TagEnd::TableRow) => {
-                let row = std::mem::take(&mut tb.row);
-                tb.rows.push(row);
-            }
-            Event::End(TagEnd::Table) => {
-                if let Some(tb) = self.table.take() {
-                    self.draw_table(tb);
-                }
-                self.end_block();
-            }
-            Event::End(_) => {}
-        }
-    }
-
-    /// Draws a read table into lines; see the module docs for the layout.
-    fn draw_table(&mut self, tb: TableBuf) {
-        let cols = tb.rows.iter().map(Vec::len).max().unwrap_or(0);
-        if cols == 0 {
-            return;
-        }
-        let t = self.theme;
-        let head = t.text.patch(t.md_bold);
-        let dim = t.text.patch(t.dim);
-        fn cell(r: &[String], c: usize) -> &str {
-            r.get(c).map_or("", String::as_str)
-        }
-        let natural: Vec<usize> = (0..cols)
-            .map(|c| {
-                tb.rows
-                    .iter()
-                    .map(|r| fmt::width(cell(r, c)))
-                    .max()
-                    .unwrap_or(0)
-                    .max(1)
-            })
-            .collect();
-        let seps = TABLE_SEP.len() * (cols - 1);
-        let room = self.width.saturating_sub(seps + self.prefix_width());
-        let widths = if natural.iter().sum::<usize>() <= room {
-            natural
-        } else if room >= cols * TABLE_MIN_COL {
-            fit_columns(&natural, room)
-        } else {
-            // No grid fits: each row as `header: value` lines.
-            let header = &tb.rows[0];
-            for (i, r) in tb.rows.iter().enumerate().skip(1) {
-                if i > 1 {
-                    self.push_span(RULE_SHORT, dim);
-                    self.end_line();
-                }
-                for c in 0..cols {
-                    self.push_span(&format!("{}: ", cell(header, c)), head);
-                    self.push_span(cell(r, c), t.text);
-                    self.end_line();
-                }
-            }
-            return;
-        };
-        for (i, r) in tb.rows.iter().enumerate() {
-            let wrapped: Vec<Vec<String>> = (0..cols)
-                .map(|c| wrap_cell(cell(r, c), widths[c]))
-                .collect();
-            let height = wrapped.iter().map(Vec::len).max().unwrap_or(1);
-            for line in 0..height {
-                for c in 0..cols {
-                    if c > 0 {
-                        self.push_span(TABLE_SEP, dim);
-                    }
-                    let text = wrapped[c].get(line).map_or("", String::as_str);
-                    let pad = widths[c].saturating_sub(fmt::width(text));
-                    let (left, right) = match tb.aligns.get(c) {
-                        Some(Alignment::Right) => (pad, 0),
-                        Some(Alignment::Center) => (pad / 2, pad - pad / 2),
-                        _ => (0, pad),
-                    };
-                    let style = if i == 0 { head } else { t.text };
-                    // The last column is not padded on the right.
-                    let right = if c + 1 == cols { 0 } else { right };
-                    self.push_span(&" ".repeat(left), style);
-                    self.push_span(text, style);
-                    self.push_span(&" ".repeat(right), style);
-                }
-                self.end_line();
-            }
-            if i == 0 {
-                let rule: Vec<String> = widths.iter().map(|w| "─".repeat(*w)).collect();
-                self.push_span(&rule.join("─┼─"), dim);
-                self.end_line();
-            }
-        }
-    }
-
     /// Width of the container prefixes (quote bars, list indentation).
     fn prefix_width(&self) -> usize {
         self.containers
@@ -616,10 +493,11 @@ impl<'a> Renderer<'a> {
     }
 }
 
-mod autolink;
+mod links;
 mod table;
+
+use links::split_bare_url;
+use table::TableBuf;
+
 #[cfg(test)]
 mod tests;
-
-use autolink::split_bare_url;
-use table::{RULE_SHORT, TABLE_MIN_COL, TABLE_SEP, fit_columns, wrap_cell};

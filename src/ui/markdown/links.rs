@@ -1,4 +1,4 @@
-//! Bare URLs in text, found the way GitHub's autolinker finds them.
+//! Bare URLs in text, found the way GitHub's autolinker does.
 
 /// Finds the first `http://` or `https://` URL in `text`, returning the text
 /// before it, the URL, and the rest. Trailing punctuation that usually ends a
