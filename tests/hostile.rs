@@ -117,70 +117,8 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> Duration {
 
 // ---- raw HTTP/2, just enough to misbehave
 
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len() as u32;
-    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
-    f.extend_from_slice(&(stream & 0x7fff_ffff).to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-fn settings(pairs: &[(u16, u32)]) -> Vec<u8> {
-    let mut p = Vec::new();
-    for (id, v) in pairs {
-        p.extend_from_slice(&id.to_be_bytes());
-        p.extend_from_slice(&v.to_be_bytes());
-    }
-    frame(0x4, 0, 0, &p)
-}
-
-/// An HPACK integer with an N-bit prefix (RFC 7541 §5.1).
-fn hpack_int(out: &mut Vec<u8>, first: u8, prefix_bits: u8, mut v: usize) {
-    let max = (1usize << prefix_bits) - 1;
-    if v < max {
-        out.push(first | v as u8);
-        return;
-    }
-    out.push(first | max as u8);
-    v -= max;
-    while v >= 128 {
-        out.push((v % 128) as u8 | 0x80);
-        v /= 128;
-    }
-    out.push(v as u8);
-}
-
-fn hpack_str(out: &mut Vec<u8>, s: &str) {
-    hpack_int(out, 0, 7, s.len());
-    out.extend_from_slice(s.as_bytes());
-}
-
-/// A header block for a gRPC POST (no Huffman, no dynamic table).
-fn grpc_headers(path: &str, extra: &[(&str, &str)]) -> Vec<u8> {
-    let mut b = vec![0x83, 0x86]; // :method POST, :scheme http (static table)
-    hpack_int(&mut b, 0x00, 4, 4); // :path, literal without indexing
-    hpack_str(&mut b, path);
-    hpack_int(&mut b, 0x00, 4, 1); // :authority
-    hpack_str(&mut b, "localhost");
-    for (name, value) in [("content-type", "application/grpc"), ("te", "trailers")]
-        .iter()
-        .chain(extra.iter())
-    {
-        b.push(0x00);
-        hpack_str(&mut b, name);
-        hpack_str(&mut b, value);
-    }
-    b
-}
-
-fn grpc_frame(compressed: bool, msg: &[u8]) -> Vec<u8> {
-    let mut f = vec![compressed as u8];
-    f.extend_from_slice(&(msg.len() as u32).to_be_bytes());
-    f.extend_from_slice(msg);
-    f
-}
+// The frames and HPACK pieces are shared with tests/attacks.rs.
+use common::rawh2::{PREFACE, frame, grpc_frame, grpc_headers, settings};
 
 fn encoded_alert(repo: &str) -> Vec<u8> {
     alert("ossf", repo, "SECURITY.md", false, "raw").encode_to_vec()
