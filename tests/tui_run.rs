@@ -39,8 +39,18 @@ fn the_tui_takes_the_screen_shows_alerts_and_q_restores_it() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Killed if the test fails half-way: `script` going away closes the
+    // pseudo-terminal, and the sink ends on that hang-up.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = child.stdout.take().unwrap();
+    let mut guard = KillOnDrop(child);
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
     std::thread::spawn(move || {
         let mut buf = [0u8; 8192];
@@ -93,7 +103,7 @@ fn the_tui_takes_the_screen_shows_alerts_and_q_restores_it() {
     stdin.flush().unwrap();
     wait_for("the screen restored", &has(b"\x1b[?1049l"), &mut screen);
     let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = guard.0.try_wait().unwrap() {
             break s;
         }
         assert!(started.elapsed() < BOUND, "did not exit after q");
