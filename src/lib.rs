@@ -21,6 +21,7 @@ pub mod forward;
 pub mod grpc;
 pub mod hub;
 pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod record;
 pub mod run;

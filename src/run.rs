@@ -193,6 +193,17 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     let local = std_listener
         .local_addr()
         .map_err(|e| Failure::Runtime(format!("cannot listen on {}: {e}", settings.listen)))?;
+    // The metrics address is bound with the sink's, before readiness.
+    let metrics_listener = match settings.metrics_listen {
+        Some(addr) => {
+            let l = crate::metrics::bind(addr).map_err(Failure::Runtime)?;
+            let bound = l
+                .local_addr()
+                .map_err(|e| Failure::Runtime(format!("cannot listen on {addr}: {e}")))?;
+            Some((l, bound))
+        }
+        None => None,
+    };
     let banner = exposure_warning(&settings);
     // Which credentials are required, as configured: on stderr and in the
     // log, before the readiness line.
@@ -333,6 +344,36 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         });
     }
 
+    if let Some((listener, bound)) = metrics_listener {
+        let mut lost: Vec<(String, crate::metrics::LostCounter)> = Vec::new();
+        if let Some((stats, _)) = &printer {
+            let stats = stats.clone();
+            lost.push(("stdout".into(), Arc::new(move || stats.lost())));
+        }
+        if let Some((name, stats, _)) = &recorder {
+            let stats = stats.clone();
+            lost.push((name.clone(), Arc::new(move || stats.lost())));
+        }
+        if let Some(s) = &state {
+            let s = s.clone();
+            lost.push((s.file.clone(), Arc::new(move || s.lost())));
+        }
+        let sources = crate::metrics::Sources {
+            hub: hub.clone(),
+            forward: forward_stats.clone(),
+            lost,
+            watchers: None,
+        };
+        let mut stop = stop_rx.clone();
+        runtime.spawn(crate::metrics::serve(listener, sources, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }));
+        tracing::info!("metrics on http://{bound}/metrics");
+        if headless || !std::io::stderr().is_terminal() {
+            // Before the readiness line: scripts and tests learn the port.
+            eprintln!("sinkwatch: metrics on http://{bound}/metrics");
+        }
+    }
     tracing::info!("listening on {local}");
     if headless || !std::io::stderr().is_terminal() {
         // The readiness signal scripts and tests wait for (with --listen
