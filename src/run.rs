@@ -304,6 +304,24 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     };
     let forward_stats = forwarder.as_ref().map(|f| f.stats());
 
+    // Watching reveals every alert: with no bearer credential and no mTLS,
+    // only a loopback sink serves it, unless the operator opens it.
+    let viewer_credential = token.is_some()
+        || oidc.is_some()
+        || tokeninfo.is_some()
+        || settings.tls_client_ca.is_some();
+    let watch_access = if viewer_credential || is_loopback(&local) || settings.watch_open {
+        crate::sink::watch::Access::Open
+    } else {
+        crate::sink::watch::Access::Closed
+    };
+    if watch_access == crate::sink::watch::Access::Closed {
+        let note = "remote viewers (Watch) are refused: the sink listens beyond loopback without \
+                    a bearer token or mTLS (--watch-open serves them anyway)";
+        eprintln!("sinkwatch: note: {note}");
+        tracing::warn!("{note}");
+    }
+    let watch_stats = Arc::new(crate::sink::watch::WatchStats::default());
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let server = {
         let hub = hub.clone();
@@ -319,6 +337,10 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             combine: settings.auth,
             tls: tls.clone(),
             hook: forwarder.as_ref().and_then(|f| f.hook()),
+            watch: Some(crate::sink::WatchConfig {
+                access: watch_access,
+                stats: watch_stats.clone(),
+            }),
         };
         let mut stop = stop_rx.clone();
         runtime.spawn(async move {
@@ -362,7 +384,10 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             hub: hub.clone(),
             forward: forward_stats.clone(),
             lost,
-            watchers: None,
+            watchers: Some({
+                let w = watch_stats.clone();
+                Arc::new(move || w.attached.load(std::sync::atomic::Ordering::Relaxed))
+            }),
         };
         let mut stop = stop_rx.clone();
         runtime.spawn(crate::metrics::serve(listener, sources, async move {

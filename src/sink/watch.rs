@@ -1,0 +1,310 @@
+//! The Watch service (`proto/sinkwatch/v1/watch.proto`): remote viewers get
+//! a snapshot and then every accepted alert live, with its seq, and can
+//! resume after a reconnect with no gap and no duplicate.
+//!
+//! A viewer is one more hub consumer: it reads the hub's bounded broadcast
+//! queue, so a slow or stopped viewer never slows ingest. What it misses is
+//! counted and sent to it (`Missed`, with the seq to resume after). Between
+//! the broadcast queue and the connection sits a small bounded channel per
+//! viewer ([`VIEWER_BUFFER`] messages): memory per viewer is bounded by that
+//! and by the share of the broadcast queue it has not read.
+//!
+//! Access: watching reveals every alert. When the sink requires bearer
+//! credentials, Watch checks the same ones (mTLS, when configured, is
+//! required of every connection already). When it has none, Watch is served
+//! only if the run says so ([`Access::Open`]: the listener is loopback, or
+//! the operator asked for it).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::Stream;
+use tokio::sync::{broadcast, mpsc};
+use tonic::{Request, Response, Status};
+
+use super::auth::{HeaderVerdict, Policy};
+use crate::hub::Hub;
+use crate::model::{AlertRecord, Store};
+use crate::proto::watch::watch_event::Event;
+use crate::proto::watch::watch_server::{Watch, WatchServer};
+use crate::proto::watch::{
+    Alert, Missed, Reset, SnapshotBegin, SnapshotEnd, SubscribeRequest, WatchEvent,
+};
+
+/// Messages buffered per viewer between the hub's queue and the connection.
+pub const VIEWER_BUFFER: usize = 256;
+/// Events of the history ring a snapshot carries (the newest).
+pub const SNAPSHOT_HISTORY: usize = 10_000;
+/// Resuming further back than this many alerts sends a fresh snapshot
+/// instead (a replay that long would hold the hub lock while it is cloned).
+pub const MAX_REPLAY: u64 = 250_000;
+
+/// Who may watch when the sink requires no bearer credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Bearer credentials (or none, when open) as configured for the sink.
+    Open,
+    /// No credential is configured and the sink is reachable beyond
+    /// loopback: Watch is refused, naming the option that opens it.
+    Closed,
+}
+
+/// Viewers attached right now and in all.
+#[derive(Debug, Default)]
+pub struct WatchStats {
+    pub attached: AtomicU64,
+    pub total: AtomicU64,
+    /// Alerts viewers missed because they fell behind (summed).
+    pub missed: AtomicU64,
+}
+
+/// The Watch service.
+pub struct WatchService {
+    hub: Arc<Hub>,
+    policy: Arc<Policy>,
+    access: Access,
+    stats: Arc<WatchStats>,
+}
+
+impl WatchService {
+    pub fn server(
+        hub: Arc<Hub>,
+        policy: Arc<Policy>,
+        access: Access,
+        stats: Arc<WatchStats>,
+    ) -> WatchServer<WatchService> {
+        WatchServer::new(WatchService {
+            hub,
+            policy,
+            access,
+            stats,
+        })
+    }
+}
+
+fn alert(r: &AlertRecord) -> Alert {
+    Alert {
+        seq: r.seq,
+        received_ms: r.at_ms,
+        owner: r.owner.to_string(),
+        repo: r.repo.to_string(),
+        policy: r.policy.to_string(),
+        pass: r.pass,
+        details: r.details.to_string(),
+        peer: r.peer.as_ref().map(|p| p.label.clone()).unwrap_or_default(),
+        identity: r
+            .peer
+            .as_ref()
+            .and_then(|p| p.identity.clone())
+            .unwrap_or_default(),
+    }
+}
+
+fn ev(e: Event) -> WatchEvent {
+    WatchEvent { event: Some(e) }
+}
+
+/// The events of an event of the history ring.
+fn from_history(store: &Store, e: &crate::model::store::Event) -> Alert {
+    let (owner, repo, policy) = store.key_names(e.key);
+    Alert {
+        seq: e.seq,
+        received_ms: e.at_ms,
+        owner: owner.to_string(),
+        repo: repo.to_string(),
+        policy: policy.to_string(),
+        pass: e.pass,
+        details: e.details.to_string(),
+        peer: e.peer.as_ref().map(|p| p.label.clone()).unwrap_or_default(),
+        identity: e
+            .peer
+            .as_ref()
+            .and_then(|p| p.identity.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// What a subscriber is sent before the live stream, read under the hub
+/// lock together with its subscription.
+fn opening(store: &Store, resume_after: Option<u64>) -> Vec<WatchEvent> {
+    let next = store.next_seq();
+    if let Some(after) = resume_after {
+        let first_held = store.history().front().map_or(next, |e| e.seq);
+        let reason = if after >= next {
+            // Seqs restart when a sink without durable state restarts.
+            Some(format!(
+                "resume after seq {after}, but this sink's next seq is {next} (it restarted without its state)"
+            ))
+        } else if after + 1 < first_held {
+            Some(format!(
+                "resume after seq {after}: the sink no longer holds seqs before {first_held}"
+            ))
+        } else if next - after > MAX_REPLAY {
+            Some(format!(
+                "resume after seq {after}: {} alerts behind, more than {MAX_REPLAY} to replay",
+                next - after
+            ))
+        } else {
+            None
+        };
+        match reason {
+            None => {
+                return ((after + 1)..next)
+                    .filter_map(|seq| store.event(seq))
+                    .map(|e| ev(Event::Live(from_history(store, e))))
+                    .collect();
+            }
+            Some(reason) => {
+                let mut out = vec![ev(Event::Reset(Reset { reason }))];
+                out.extend(snapshot(store));
+                return out;
+            }
+        }
+    }
+    snapshot(store)
+}
+
+fn snapshot(store: &Store) -> Vec<WatchEvent> {
+    let history = store.history();
+    let skip = history.len().saturating_sub(SNAPSHOT_HISTORY);
+    let mut out = Vec::with_capacity(store.key_count() + history.len() - skip + 2);
+    out.push(ev(Event::SnapshotBegin(SnapshotBegin {
+        keys: store.key_count() as u64,
+        history: (history.len() - skip) as u64,
+        next_seq: store.next_seq(),
+    })));
+    for (id, k) in store.keys().iter().enumerate() {
+        let (owner, repo, policy) = store.key_names(id as crate::model::KeyId);
+        out.push(ev(Event::Latest(Alert {
+            seq: k.last_seq,
+            received_ms: k.last_seen_ms,
+            owner: owner.to_string(),
+            repo: repo.to_string(),
+            policy: policy.to_string(),
+            pass: k.pass,
+            details: k.details.to_string(),
+            peer: k.peer.as_ref().map(|p| p.label.clone()).unwrap_or_default(),
+            identity: k
+                .peer
+                .as_ref()
+                .and_then(|p| p.identity.clone())
+                .unwrap_or_default(),
+        })));
+    }
+    for e in history.iter().skip(skip) {
+        out.push(ev(Event::History(from_history(store, e))));
+    }
+    out.push(ev(Event::SnapshotEnd(SnapshotEnd {})));
+    out
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<WatchEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Watch for WatchService {
+    type SubscribeStream = EventStream;
+
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let (peer, tls_identity) = super::conn::peer_of(request.extensions());
+        let peer_label = peer.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
+        if self.access == Access::Closed {
+            return Err(Status::permission_denied(
+                "this sink does not serve Watch: it listens beyond loopback without credentials \
+                 (configure --token-file or mTLS, or start it with --watch-open)",
+            ));
+        }
+        let mut identity = tls_identity.map(|t| t.to_string());
+        if self.policy.is_required() {
+            let headers = request.metadata().clone().into_headers();
+            match self.policy.check_headers(&headers).await {
+                HeaderVerdict::Pass(id) => {
+                    if let Some(id) = id {
+                        identity = Some(match identity {
+                            Some(t) => format!("{t}; {id}"),
+                            None => id.to_string(),
+                        });
+                    }
+                }
+                HeaderVerdict::NeedSignature(_) => {
+                    tracing::info!("viewer {peer_label} refused: no bearer credential");
+                    return Err(Status::unauthenticated(
+                        "Watch needs a bearer credential (authorization: Bearer <token>): \
+                         signed payloads cannot authenticate a viewer",
+                    ));
+                }
+                HeaderVerdict::Refuse(d) => {
+                    tracing::info!("viewer {peer_label} refused: {}", d.message);
+                    return Err(d.status());
+                }
+            }
+        }
+        // An authorized viewer holds its connection like a sender does.
+        super::conn::mark_accepted(request.extensions());
+        let resume_after = request.get_ref().resume_after;
+        let (first, mut rx) = self
+            .hub
+            .subscribe_with(|store| opening(store, resume_after));
+        let who = match &identity {
+            Some(id) => format!("{peer_label} ({})", crate::sanitize::line(id)),
+            None => peer_label,
+        };
+        tracing::info!(
+            "viewer {who} attached ({})",
+            match resume_after {
+                Some(s) => format!("resume after seq {s}"),
+                None => "snapshot".into(),
+            }
+        );
+        self.stats.attached.fetch_add(1, Ordering::Relaxed);
+        self.stats.total.fetch_add(1, Ordering::Relaxed);
+        let stats = self.stats.clone();
+        let (tx, out) = mpsc::channel::<Result<WatchEvent, Status>>(VIEWER_BUFFER);
+        tokio::spawn(async move {
+            // The last seq sent: a gap starts after it.
+            let mut last = resume_after;
+            let run = async {
+                for e in first {
+                    match &e.event {
+                        Some(Event::Live(a)) => last = Some(a.seq),
+                        Some(Event::SnapshotBegin(b)) => last = Some(b.next_seq.saturating_sub(1)),
+                        _ => {}
+                    }
+                    tx.send(Ok(e)).await.map_err(|_| ())?;
+                }
+                loop {
+                    match rx.recv().await {
+                        Ok(r) => {
+                            last = Some(r.seq);
+                            tx.send(Ok(ev(Event::Live(alert(&r)))))
+                                .await
+                                .map_err(|_| ())?;
+                        }
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            stats.missed.fetch_add(n, Ordering::Relaxed);
+                            let after_seq = last.unwrap_or(0);
+                            // The next record tells where the gap ends;
+                            // the viewer needs only where it starts.
+                            tx.send(Ok(ev(Event::Missed(Missed {
+                                count: n,
+                                after_seq,
+                            }))))
+                            .await
+                            .map_err(|_| ())?;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return Ok::<(), ()>(()),
+                    }
+                }
+            };
+            let _ = run.await;
+            stats.attached.fetch_sub(1, Ordering::Relaxed);
+            tracing::info!("viewer {who} detached");
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(out),
+        )))
+    }
+}
