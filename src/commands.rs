@@ -1,5 +1,6 @@
 //! The client subcommands: send, load, replay, open.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{Command, LoadArgs, ReplayArgs, SendArgs, TargetArgs};
@@ -42,7 +43,68 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Export(a) => export(a),
+        Command::Attach(a) => attach(a),
     }
+}
+
+/// `sinkwatch attach`: a local hub fed by the remote sinks' Watch streams,
+/// and the TUI over it.
+fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
+    let settings = crate::config::settings(&crate::config::RunArgs {
+        config: a.config.clone(),
+        theme: a.theme.clone(),
+        utc: a.utc.then_some(true),
+        ..Default::default()
+    })?;
+    let theme = crate::ui::live::load_theme(Some(&settings.theme)).map_err(Failure::Usage)?;
+    let mut targets = Vec::new();
+    for url in &a.urls {
+        let t = target(&TargetArgs {
+            to: url.clone(),
+            token_file: a.token_file.clone(),
+            ca: a.ca.clone(),
+            client_cert: a.client_cert.clone(),
+            client_key: a.client_key.clone(),
+            sign: None,
+        })
+        .map_err(Failure::Usage)?;
+        t.check().map_err(Failure::Usage)?;
+        targets.push(t);
+    }
+    let rt = runtime()?;
+    let hub = crate::hub::Hub::new(settings.store_limits(), settings.queue);
+    let sources: Vec<_> = targets
+        .iter()
+        .map(|t| {
+            crate::client::attach::SourceStatus::new(
+                t.normalized_url().unwrap_or_else(|_| t.url.clone()),
+            )
+        })
+        .collect();
+    for (t, s) in targets.into_iter().zip(&sources) {
+        rt.spawn(crate::client::attach::follow(t, hub.clone(), s.clone()));
+    }
+    crate::ui::fmt::use_local_time(!settings.utc);
+    let extras = crate::ui::Extras {
+        listen: format!("attached to {}", a.urls.join(", ")),
+        banner: None,
+        recorder: None,
+        forward: None,
+        state: None,
+        remote: Some(Arc::new(move || {
+            crate::client::attach::status_line(&sources)
+        })),
+    };
+    let r = crate::ui::run_live(
+        hub.clone(),
+        theme,
+        settings.fps,
+        extras,
+        rt.handle().clone(),
+    );
+    hub.close();
+    rt.shutdown_timeout(Duration::from_secs(1));
+    r.map_err(Failure::Runtime)
 }
 
 /// A client's target from its options, reading the files they name

@@ -478,6 +478,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         recorder: recorder.as_ref().map(|(n, s, _)| (n.clone(), s.clone())),
         forward: forward_stats.clone(),
         state: state.clone(),
+        remote: None,
     };
     let ui_result = match theme {
         None => {
