@@ -440,6 +440,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             .chain(recorder.iter().map(|(n, s, _)| (n.clone(), s.clone())))
             .collect();
         let state = state.clone();
+        let watchers = watch_stats.clone();
         let mut stop = stop_rx.clone();
         let lines_tx = lines_tx.clone();
         runtime.spawn(async move {
@@ -458,6 +459,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
                     lost.insert(s.file.clone(), s.lost().into());
                 }
                 let mut line = stats_line(&hub, lost);
+                line["watchers"] = watchers.to_json();
                 if let Some(f) = &forward {
                     line["forward"] = f.to_json();
                 }
@@ -552,6 +554,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     }
     if headless {
         let mut stats = stats_line(&hub, lost);
+        stats["watchers"] = watch_stats.to_json();
         if let Some(report) = &forward_report {
             stats["forward"] = report.upstreams.iter().map(|u| u.to_json()).collect();
             stats["undelivered"] = report.undelivered_total().into();

@@ -228,4 +228,9 @@ async fn a_stalled_viewer_never_slows_ingest_and_is_told_what_it_missed() {
     }
     assert!(told && missed > 0, "live {live}, missed {missed}");
     assert_eq!(live + missed, SENT);
+    // The sink's stats line counts the viewer and what it missed.
+    drop(s);
+    let stats = sink.terminate().lines().pop().unwrap();
+    assert_eq!(stats["watchers"]["total"], 1, "{stats}");
+    assert_eq!(stats["watchers"]["missed"], missed, "{stats}");
 }

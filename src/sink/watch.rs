@@ -59,6 +59,17 @@ pub struct WatchStats {
     pub missed: AtomicU64,
 }
 
+impl WatchStats {
+    /// The `"watchers"` object of a `{"kind":"stats"}` line.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "attached": self.attached.load(Ordering::Relaxed),
+            "total": self.total.load(Ordering::Relaxed),
+            "missed": self.missed.load(Ordering::Relaxed),
+        })
+    }
+}
+
 /// The Watch service.
 pub struct WatchService {
     hub: Arc<Hub>,
