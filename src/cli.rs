@@ -69,6 +69,10 @@ pub struct AttachArgs {
     /// Show times in UTC instead of local time
     #[arg(long)]
     pub utc: bool,
+    /// No TUI: the merged alerts as JSON lines on stdout until SIGINT/SIGTERM,
+    /// then a {"kind":"sources"} line (also when stdout is not a terminal)
+    #[arg(long)]
+    pub no_tui: bool,
 }
 
 /// Connection options shared by the clients.

@@ -81,8 +81,41 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
             )
         })
         .collect();
+    // Headless: the printer subscribes before any source is followed, so
+    // it sees every alert the local hub accepts.
+    let headless = a.no_tui || !std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let printer = headless.then(|| {
+        let stats = Arc::new(crate::record::WriterStats::default());
+        let (_, rx) = hub.subscribe();
+        (
+            stats.clone(),
+            crate::record::spawn_writer("stdout".into(), rx, std::io::stdout(), stats),
+        )
+    });
     for (t, s) in targets.into_iter().zip(&sources) {
         rt.spawn(crate::client::attach::follow(t, hub.clone(), s.clone()));
+    }
+    if let Some((stats, writer)) = printer {
+        rt.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = signal(SignalKind::terminate())
+                .map_err(|e| Failure::Runtime(format!("cannot handle signals: {e}")))?;
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            Ok::<(), Failure>(())
+        })?;
+        hub.close();
+        let _ = writer.join();
+        let line = serde_json::json!({
+            "kind": "sources",
+            "sources": sources.iter().map(|s| s.to_json()).collect::<Vec<_>>(),
+            "lost": {"stdout": stats.lost()},
+        });
+        println!("{line}");
+        rt.shutdown_timeout(Duration::from_secs(1));
+        return Ok(());
     }
     crate::ui::fmt::use_local_time(!settings.utc);
     let extras = crate::ui::Extras {

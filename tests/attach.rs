@@ -125,3 +125,64 @@ async fn replicas_are_merged_into_one_picture() {
     let line = sinkwatch::client::attach::status_line(&statuses);
     assert!(line.contains(&a.url()) && line.contains(&b.url()), "{line}");
 }
+
+/// The binary, headless: `attach --no-tui` prints the alerts it receives
+/// as JSON lines and, on SIGTERM, a `sources` line with each source's state.
+#[test]
+fn attach_no_tui_prints_what_it_receives_and_its_sources() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "attach-token\n").unwrap();
+    let token = token.to_str().unwrap().to_owned();
+    let sink = Headless::start(&["--token-file", &token]);
+    send_ok(&sink.url(), &token, "before");
+    /// A failing test leaves no viewer behind.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut viewer = Kill(
+        common::binary::bin()
+            .args(["attach", "--no-tui", "--token-file", &token, &sink.url()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = viewer.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let next = || {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a line within the watchdog");
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()
+    };
+    // The snapshot's alert, then a live one.
+    assert_eq!(next()["repo"], "before");
+    send_ok(&sink.url(), &token, "live");
+    assert_eq!(next()["repo"], "live");
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &viewer.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let sources = next();
+    assert_eq!(sources["kind"], "sources", "{sources}");
+    assert_eq!(sources["sources"][0]["received"], 2, "{sources}");
+    assert_eq!(sources["sources"][0]["state"], "live", "{sources}");
+    assert!(viewer.0.wait().unwrap().success());
+}

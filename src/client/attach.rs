@@ -90,6 +90,21 @@ impl SourceStatus {
     }
 }
 
+impl SourceStatus {
+    /// One source's object in the `{"kind":"sources"}` line.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "url": self.url,
+            "state": self.state(),
+            "last_seq": self.last_seq.load(Ordering::Relaxed),
+            "received": self.received.load(Ordering::Relaxed),
+            "reconnects": self.reconnects.load(Ordering::Relaxed),
+            "resets": self.resets.load(Ordering::Relaxed),
+            "missed": self.missed.load(Ordering::Relaxed),
+        })
+    }
+}
+
 /// The sources' lines joined for one status bar.
 pub fn status_line(sources: &[Arc<SourceStatus>]) -> String {
     sources
