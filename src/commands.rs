@@ -96,6 +96,29 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         rt.spawn(crate::client::attach::follow(t, hub.clone(), s.clone()));
     }
     if let Some((stats, writer)) = printer {
+        // Each source's state changes on stderr (`sinkwatch: source URL:
+        // live`): what an operator, or a script waiting to send, needs.
+        {
+            let sources = sources.clone();
+            rt.spawn(async move {
+                let mut shown = vec![String::new(); sources.len()];
+                let mut tick = tokio::time::interval(Duration::from_millis(100));
+                loop {
+                    tick.tick().await;
+                    for (s, last) in sources.iter().zip(shown.iter_mut()) {
+                        let now = s.state();
+                        if now != *last {
+                            eprintln!(
+                                "sinkwatch: source {}: {}",
+                                s.url,
+                                crate::sanitize::line(&now)
+                            );
+                            *last = now;
+                        }
+                    }
+                }
+            });
+        }
         rt.block_on(async {
             use tokio::signal::unix::{SignalKind, signal};
             let mut term = signal(SignalKind::terminate())
