@@ -94,21 +94,93 @@ impl WatchService {
     }
 }
 
-fn alert(r: &AlertRecord) -> Alert {
-    Alert {
-        seq: r.seq,
-        received_ms: r.at_ms,
-        owner: r.owner.to_string(),
-        repo: r.repo.to_string(),
-        policy: r.policy.to_string(),
-        pass: r.pass,
-        details: r.details.to_string(),
-        peer: r.peer.as_ref().map(|p| p.label.clone()).unwrap_or_default(),
-        identity: r
-            .peer
-            .as_ref()
-            .and_then(|p| p.identity.clone())
-            .unwrap_or_default(),
+/// One alert as read under the hub lock: shared strings only (cheap to
+/// take while ingest waits); turned into a message when it is sent, one at
+/// a time, so a snapshot never holds a second copy of the details.
+struct Row {
+    seq: u64,
+    at_ms: u64,
+    owner: Arc<str>,
+    repo: Arc<str>,
+    policy: Arc<str>,
+    pass: bool,
+    details: Arc<str>,
+    peer: Option<Arc<crate::model::Peer>>,
+}
+
+impl Row {
+    fn of_record(r: &AlertRecord) -> Row {
+        Row {
+            seq: r.seq,
+            at_ms: r.at_ms,
+            owner: r.owner.clone(),
+            repo: r.repo.clone(),
+            policy: r.policy.clone(),
+            pass: r.pass,
+            details: r.details.clone(),
+            peer: r.peer.clone(),
+        }
+    }
+
+    fn of_event(store: &Store, e: &crate::model::store::Event) -> Row {
+        let (owner, repo, policy) = store.key_names(e.key);
+        Row {
+            seq: e.seq,
+            at_ms: e.at_ms,
+            owner: owner.clone(),
+            repo: repo.clone(),
+            policy: policy.clone(),
+            pass: e.pass,
+            details: e.details.clone(),
+            peer: e.peer.clone(),
+        }
+    }
+
+    fn alert(&self) -> Alert {
+        Alert {
+            seq: self.seq,
+            received_ms: self.at_ms,
+            owner: self.owner.to_string(),
+            repo: self.repo.to_string(),
+            policy: self.policy.to_string(),
+            pass: self.pass,
+            details: self.details.to_string(),
+            peer: self
+                .peer
+                .as_ref()
+                .map(|p| p.label.clone())
+                .unwrap_or_default(),
+            identity: self
+                .peer
+                .as_ref()
+                .and_then(|p| p.identity.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// What is sent before the live stream.
+enum Item {
+    Reset(String),
+    Begin(SnapshotBegin),
+    Latest(Row),
+    History(Row),
+    End,
+    Replay(Row),
+}
+
+impl Item {
+    fn event(&self) -> WatchEvent {
+        ev(match self {
+            Item::Reset(reason) => Event::Reset(Reset {
+                reason: reason.clone(),
+            }),
+            Item::Begin(b) => Event::SnapshotBegin(*b),
+            Item::Latest(r) => Event::Latest(r.alert()),
+            Item::History(r) => Event::History(r.alert()),
+            Item::End => Event::SnapshotEnd(SnapshotEnd {}),
+            Item::Replay(r) => Event::Live(r.alert()),
+        })
     }
 }
 
@@ -116,29 +188,9 @@ fn ev(e: Event) -> WatchEvent {
     WatchEvent { event: Some(e) }
 }
 
-/// The events of an event of the history ring.
-fn from_history(store: &Store, e: &crate::model::store::Event) -> Alert {
-    let (owner, repo, policy) = store.key_names(e.key);
-    Alert {
-        seq: e.seq,
-        received_ms: e.at_ms,
-        owner: owner.to_string(),
-        repo: repo.to_string(),
-        policy: policy.to_string(),
-        pass: e.pass,
-        details: e.details.to_string(),
-        peer: e.peer.as_ref().map(|p| p.label.clone()).unwrap_or_default(),
-        identity: e
-            .peer
-            .as_ref()
-            .and_then(|p| p.identity.clone())
-            .unwrap_or_default(),
-    }
-}
-
 /// What a subscriber is sent before the live stream, read under the hub
 /// lock together with its subscription.
-fn opening(store: &Store, resume_after: Option<u64>) -> Vec<WatchEvent> {
+fn opening(store: &Store, resume_after: Option<u64>) -> Vec<Item> {
     let next = store.next_seq();
     if let Some(after) = resume_after {
         let first_held = store.history().front().map_or(next, |e| e.seq);
@@ -159,54 +211,47 @@ fn opening(store: &Store, resume_after: Option<u64>) -> Vec<WatchEvent> {
         } else {
             None
         };
-        match reason {
-            None => {
-                return ((after + 1)..next)
-                    .filter_map(|seq| store.event(seq))
-                    .map(|e| ev(Event::Live(from_history(store, e))))
-                    .collect();
-            }
+        return match reason {
+            None => ((after + 1)..next)
+                .filter_map(|seq| store.event(seq))
+                .map(|e| Item::Replay(Row::of_event(store, e)))
+                .collect(),
             Some(reason) => {
-                let mut out = vec![ev(Event::Reset(Reset { reason }))];
+                let mut out = vec![Item::Reset(reason)];
                 out.extend(snapshot(store));
-                return out;
+                out
             }
-        }
+        };
     }
     snapshot(store)
 }
 
-fn snapshot(store: &Store) -> Vec<WatchEvent> {
+fn snapshot(store: &Store) -> Vec<Item> {
     let history = store.history();
     let skip = history.len().saturating_sub(SNAPSHOT_HISTORY);
     let mut out = Vec::with_capacity(store.key_count() + history.len() - skip + 2);
-    out.push(ev(Event::SnapshotBegin(SnapshotBegin {
+    out.push(Item::Begin(SnapshotBegin {
         keys: store.key_count() as u64,
         history: (history.len() - skip) as u64,
         next_seq: store.next_seq(),
-    })));
+    }));
     for (id, k) in store.keys().iter().enumerate() {
         let (owner, repo, policy) = store.key_names(id as crate::model::KeyId);
-        out.push(ev(Event::Latest(Alert {
+        out.push(Item::Latest(Row {
             seq: k.last_seq,
-            received_ms: k.last_seen_ms,
-            owner: owner.to_string(),
-            repo: repo.to_string(),
-            policy: policy.to_string(),
+            at_ms: k.last_seen_ms,
+            owner: owner.clone(),
+            repo: repo.clone(),
+            policy: policy.clone(),
             pass: k.pass,
-            details: k.details.to_string(),
-            peer: k.peer.as_ref().map(|p| p.label.clone()).unwrap_or_default(),
-            identity: k
-                .peer
-                .as_ref()
-                .and_then(|p| p.identity.clone())
-                .unwrap_or_default(),
-        })));
+            details: k.details.clone(),
+            peer: k.peer.clone(),
+        }));
     }
     for e in history.iter().skip(skip) {
-        out.push(ev(Event::History(from_history(store, e))));
+        out.push(Item::History(Row::of_event(store, e)));
     }
-    out.push(ev(Event::SnapshotEnd(SnapshotEnd {})));
+    out.push(Item::End);
     out
 }
 
@@ -278,19 +323,19 @@ impl Watch for WatchService {
             // The last seq sent: a gap starts after it.
             let mut last = resume_after;
             let run = async {
-                for e in first {
-                    match &e.event {
-                        Some(Event::Live(a)) => last = Some(a.seq),
-                        Some(Event::SnapshotBegin(b)) => last = Some(b.next_seq.saturating_sub(1)),
+                for item in first {
+                    match &item {
+                        Item::Replay(r) => last = Some(r.seq),
+                        Item::Begin(b) => last = Some(b.next_seq.saturating_sub(1)),
                         _ => {}
                     }
-                    tx.send(Ok(e)).await.map_err(|_| ())?;
+                    tx.send(Ok(item.event())).await.map_err(|_| ())?;
                 }
                 loop {
                     match rx.recv().await {
                         Ok(r) => {
                             last = Some(r.seq);
-                            tx.send(Ok(ev(Event::Live(alert(&r)))))
+                            tx.send(Ok(ev(Event::Live(Row::of_record(&r).alert()))))
                                 .await
                                 .map_err(|_| ())?;
                         }
