@@ -114,3 +114,49 @@ fn metrics_agree_with_the_stats_line() {
         stats["lost"]["stdout"].as_u64()
     );
 }
+
+/// The watchers gauge counts a viewer while it is attached, and drops when
+/// it leaves even if no alert arrives afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchers_gauge_follows_viewers() {
+    use sinkwatch::proto::watch::SubscribeRequest;
+    use sinkwatch::proto::watch::watch_client::WatchClient;
+
+    let sink = Headless::start(&["--metrics-listen", "127.0.0.1:0"]);
+    let metrics = sink
+        .early_stderr
+        .iter()
+        .find_map(|l| l.strip_prefix("sinkwatch: metrics on http://"))
+        .and_then(|a| a.strip_suffix("/metrics"))
+        .unwrap()
+        .to_owned();
+    let watchers = || {
+        let m = metrics.clone();
+        async move {
+            let (_, body) = tokio::task::spawn_blocking(move || get(&m, "/metrics"))
+                .await
+                .unwrap();
+            sample(&body, "sinkwatch_watchers")
+        }
+    };
+    assert_eq!(watchers().await, Some(0));
+    let mut client = WatchClient::connect(sink.url()).await.unwrap();
+    let mut stream = client
+        .subscribe(SubscribeRequest { resume_after: None })
+        .await
+        .unwrap()
+        .into_inner();
+    // The snapshot's first message: the viewer is attached.
+    stream.message().await.unwrap().unwrap();
+    assert_eq!(watchers().await, Some(1));
+    drop(stream);
+    drop(client);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while watchers().await != Some(0) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the viewer never detached"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

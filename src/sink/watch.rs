@@ -18,6 +18,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use futures_util::Stream;
 use tokio::sync::{broadcast, mpsc};
@@ -301,6 +302,7 @@ impl Watch for WatchService {
         // An authorized viewer holds its connection like a sender does.
         super::conn::mark_accepted(request.extensions());
         let resume_after = request.get_ref().resume_after;
+        let extensions = request.extensions().clone();
         let (first, mut rx) = self
             .hub
             .subscribe_with(|store| opening(store, resume_after));
@@ -331,8 +333,20 @@ impl Watch for WatchService {
                     }
                     tx.send(Ok(item.event())).await.map_err(|_| ())?;
                 }
+                // A viewer holds its connection while attached, like a
+                // sender that keeps sending (not evictable at the cap).
+                let mut keep = tokio::time::interval(Duration::from_secs(1));
                 loop {
-                    match rx.recv().await {
+                    let received = tokio::select! {
+                        r = rx.recv() => r,
+                        _ = keep.tick() => {
+                            super::conn::mark_accepted(&extensions);
+                            continue;
+                        }
+                        // Gone on a quiet sink: detach now, not at the next alert.
+                        _ = tx.closed() => return Ok(()),
+                    };
+                    match received {
                         Ok(r) => {
                             last = Some(r.seq);
                             tx.send(Ok(ev(Event::Live(Row::of_record(&r).alert()))))
