@@ -142,7 +142,7 @@ async fn the_watchers_gauge_follows_viewers() {
     assert_eq!(watchers().await, Some(0));
     let mut client = WatchClient::connect(sink.url()).await.unwrap();
     let mut stream = client
-        .subscribe(SubscribeRequest { resume_after: None })
+        .subscribe(SubscribeRequest::default())
         .await
         .unwrap()
         .into_inner();

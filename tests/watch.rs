@@ -63,9 +63,15 @@ async fn subscribe(
         .await
         .unwrap();
     let mut c = WatchClient::new(channel);
-    c.subscribe(with_token(SubscribeRequest { resume_after }, token))
-        .await
-        .map(|r| r.into_inner())
+    c.subscribe(with_token(
+        SubscribeRequest {
+            resume_after,
+            ..Default::default()
+        },
+        token,
+    ))
+    .await
+    .map(|r| r.into_inner())
 }
 
 async fn next(s: &mut tonic::Streaming<WatchEvent>) -> Event {
@@ -233,4 +239,51 @@ async fn a_stalled_viewer_never_slows_ingest_and_is_told_what_it_missed() {
     let stats = sink.terminate().lines().pop().unwrap();
     assert_eq!(stats["watchers"]["total"], 1, "{stats}");
     assert_eq!(stats["watchers"]["missed"], missed, "{stats}");
+}
+
+#[tokio::test]
+async fn a_server_side_filter_sends_only_matching_alerts() {
+    let sink = Headless::start(&[]);
+    let url = sink.url();
+    send(&url, None, "a", false).await;
+    send(&url, None, "b", false).await;
+    let channel = Channel::from_shared(url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut c = WatchClient::new(channel);
+    let bad = c
+        .subscribe(SubscribeRequest {
+            filter: "status:maybe".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument, "{bad:?}");
+    assert!(bad.message().starts_with("filter:"), "{bad:?}");
+    let mut s = c
+        .subscribe(SubscribeRequest {
+            filter: "repo:b".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(matches!(next(&mut s).await, Event::SnapshotBegin(_)));
+    match next(&mut s).await {
+        Event::Latest(a) => assert_eq!(a.repo, "b"),
+        other => panic!("{other:?}"),
+    }
+    match next(&mut s).await {
+        Event::History(a) => assert_eq!(a.repo, "b"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(next(&mut s).await, Event::SnapshotEnd(_)));
+    send(&url, None, "a", true).await;
+    send(&url, None, "b", true).await;
+    match next(&mut s).await {
+        Event::Live(a) => assert_eq!((a.repo.as_str(), a.pass), ("b", true)),
+        other => panic!("{other:?}"),
+    }
 }

@@ -161,6 +161,7 @@ async fn subscribe_once(
     let mut stream = match client
         .subscribe(SubscribeRequest {
             resume_after: *last,
+            filter: String::new(),
         })
         .await
     {

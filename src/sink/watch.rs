@@ -26,6 +26,7 @@ use tonic::{Request, Response, Status};
 
 use super::auth::{HeaderVerdict, Policy};
 use crate::hub::Hub;
+use crate::model::filter::{AlertView, Filter};
 use crate::model::{AlertRecord, Store};
 use crate::proto::watch::watch_event::Event;
 use crate::proto::watch::watch_server::{Watch, WatchServer};
@@ -106,6 +107,7 @@ struct Row {
     policy: Arc<str>,
     pass: bool,
     details: Arc<str>,
+    change: crate::model::Change,
     peer: Option<Arc<crate::model::Peer>>,
 }
 
@@ -119,6 +121,7 @@ impl Row {
             policy: r.policy.clone(),
             pass: r.pass,
             details: r.details.clone(),
+            change: r.change,
             peer: r.peer.clone(),
         }
     }
@@ -133,8 +136,24 @@ impl Row {
             policy: policy.clone(),
             pass: e.pass,
             details: e.details.clone(),
+            change: e.change,
             peer: e.peer.clone(),
         }
+    }
+
+    /// Whether the viewer's filter lets this alert through.
+    fn passes(&self, filter: Option<&Filter>, now_ms: u64) -> bool {
+        filter.is_none_or(|f| {
+            f.matches(&AlertView {
+                owner: &self.owner,
+                repo: &self.repo,
+                policy: &self.policy,
+                details: &self.details,
+                pass: self.pass,
+                change: self.change,
+                age_ms: now_ms.saturating_sub(self.at_ms),
+            })
+        })
     }
 
     fn alert(&self) -> Alert {
@@ -246,6 +265,7 @@ fn snapshot(store: &Store) -> Vec<Item> {
             policy: policy.clone(),
             pass: k.pass,
             details: k.details.clone(),
+            change: k.change,
             peer: k.peer.clone(),
         }));
     }
@@ -302,6 +322,15 @@ impl Watch for WatchService {
         // An authorized viewer holds its connection like a sender does.
         super::conn::mark_accepted(request.extensions());
         let resume_after = request.get_ref().resume_after;
+        let filter = match request.get_ref().filter.trim() {
+            "" => None,
+            text => Some(Filter::parse(text).map_err(|e| {
+                Status::invalid_argument(format!(
+                    "filter: {}",
+                    crate::sanitize::line(&e.to_string())
+                ))
+            })?),
+        };
         let extensions = request.extensions().clone();
         let (first, mut rx) = self
             .hub
@@ -325,11 +354,17 @@ impl Watch for WatchService {
             // The last seq sent: a gap starts after it.
             let mut last = resume_after;
             let run = async {
+                let now = crate::hub::now_ms();
                 for item in first {
                     match &item {
                         Item::Replay(r) => last = Some(r.seq),
                         Item::Begin(b) => last = Some(b.next_seq.saturating_sub(1)),
                         _ => {}
+                    }
+                    if let Item::Replay(r) | Item::Latest(r) | Item::History(r) = &item
+                        && !r.passes(filter.as_ref(), now)
+                    {
+                        continue;
                     }
                     tx.send(Ok(item.event())).await.map_err(|_| ())?;
                 }
@@ -349,7 +384,11 @@ impl Watch for WatchService {
                     match received {
                         Ok(r) => {
                             last = Some(r.seq);
-                            tx.send(Ok(ev(Event::Live(Row::of_record(&r).alert()))))
+                            let row = Row::of_record(&r);
+                            if !row.passes(filter.as_ref(), crate::hub::now_ms()) {
+                                continue;
+                            }
+                            tx.send(Ok(ev(Event::Live(row.alert()))))
                                 .await
                                 .map_err(|_| ())?;
                         }
