@@ -7,7 +7,7 @@ use std::{env, fs, path::PathBuf};
 use protox::prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/alertsink.proto"];
+    let protos = ["proto/alertsink.proto", "proto/sinkwatch/v1/watch.proto"];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");
     }

@@ -40,6 +40,39 @@ pub enum Command {
     Export(ExportArgs),
     /// Print a commented default config file
     Config,
+    /// The TUI over one or more remote sinks' Watch streams (replicas are merged)
+    Attach(AttachArgs),
+}
+
+/// `sinkwatch attach URL [URL…]`.
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// The sinks: http://host:port, https://host:port or host:port
+    #[arg(required = true, value_name = "URL")]
+    pub urls: Vec<String>,
+    /// Send `authorization: Bearer <token>` read from FILE
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// CA certificate (PEM) to verify https:// sinks [default: system roots]
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM) for mTLS
+    #[arg(long, value_name = "FILE", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// Client key (PEM) for mTLS
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+    #[arg(long, value_name = "NAME|FILE")]
+    pub theme: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Show times in UTC instead of local time
+    #[arg(long)]
+    pub utc: bool,
+    /// No TUI: the merged alerts as JSON lines on stdout until SIGINT/SIGTERM,
+    /// then a {"kind":"sources"} line (also when stdout is not a terminal)
+    #[arg(long)]
+    pub no_tui: bool,
 }
 
 /// Connection options shared by the clients.

@@ -1,5 +1,6 @@
 //! The client subcommands: send, load, replay, open.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{Command, LoadArgs, ReplayArgs, SendArgs, TargetArgs};
@@ -42,7 +43,124 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Export(a) => export(a),
+        Command::Attach(a) => attach(a),
     }
+}
+
+/// `sinkwatch attach`: a local hub fed by the remote sinks' Watch streams,
+/// and the TUI over it.
+fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
+    let settings = crate::config::settings(&crate::config::RunArgs {
+        config: a.config.clone(),
+        theme: a.theme.clone(),
+        utc: a.utc.then_some(true),
+        ..Default::default()
+    })?;
+    let theme = crate::ui::live::load_theme(Some(&settings.theme)).map_err(Failure::Usage)?;
+    let mut targets = Vec::new();
+    for url in &a.urls {
+        let t = target(&TargetArgs {
+            to: url.clone(),
+            token_file: a.token_file.clone(),
+            ca: a.ca.clone(),
+            client_cert: a.client_cert.clone(),
+            client_key: a.client_key.clone(),
+            sign: None,
+        })
+        .map_err(Failure::Usage)?;
+        t.check().map_err(Failure::Usage)?;
+        targets.push(t);
+    }
+    let rt = runtime()?;
+    let hub = crate::hub::Hub::new(settings.store_limits(), settings.queue);
+    let sources: Vec<_> = targets
+        .iter()
+        .map(|t| {
+            crate::client::attach::SourceStatus::new(
+                t.normalized_url().unwrap_or_else(|_| t.url.clone()),
+            )
+        })
+        .collect();
+    // Headless: the printer subscribes before any source is followed, so
+    // it sees every alert the local hub accepts.
+    let headless = a.no_tui || !std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let printer = headless.then(|| {
+        let stats = Arc::new(crate::record::WriterStats::default());
+        let (_, rx) = hub.subscribe();
+        (
+            stats.clone(),
+            crate::record::spawn_writer("stdout".into(), rx, std::io::stdout(), stats),
+        )
+    });
+    for (t, s) in targets.into_iter().zip(&sources) {
+        rt.spawn(crate::client::attach::follow(t, hub.clone(), s.clone()));
+    }
+    if let Some((stats, writer)) = printer {
+        // Each source's state changes on stderr (`sinkwatch: source URL:
+        // live`): what an operator, or a script waiting to send, needs.
+        {
+            let sources = sources.clone();
+            rt.spawn(async move {
+                let mut shown = vec![String::new(); sources.len()];
+                let mut tick = tokio::time::interval(Duration::from_millis(100));
+                loop {
+                    tick.tick().await;
+                    for (s, last) in sources.iter().zip(shown.iter_mut()) {
+                        let now = s.state();
+                        if now != *last {
+                            eprintln!(
+                                "sinkwatch: source {}: {}",
+                                s.url,
+                                crate::sanitize::line(&now)
+                            );
+                            *last = now;
+                        }
+                    }
+                }
+            });
+        }
+        rt.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = signal(SignalKind::terminate())
+                .map_err(|e| Failure::Runtime(format!("cannot handle signals: {e}")))?;
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            Ok::<(), Failure>(())
+        })?;
+        hub.close();
+        let _ = writer.join();
+        let line = serde_json::json!({
+            "kind": "sources",
+            "sources": sources.iter().map(|s| s.to_json()).collect::<Vec<_>>(),
+            "lost": {"stdout": stats.lost()},
+        });
+        println!("{line}");
+        rt.shutdown_timeout(Duration::from_secs(1));
+        return Ok(());
+    }
+    crate::ui::fmt::use_local_time(!settings.utc);
+    let extras = crate::ui::Extras {
+        listen: format!("attached to {}", a.urls.join(", ")),
+        banner: None,
+        recorder: None,
+        forward: None,
+        state: None,
+        remote: Some(Arc::new(move || {
+            crate::client::attach::status_line(&sources)
+        })),
+    };
+    let r = crate::ui::run_live(
+        hub.clone(),
+        theme,
+        settings.fps,
+        extras,
+        rt.handle().clone(),
+    );
+    hub.close();
+    rt.shutdown_timeout(Duration::from_secs(1));
+    r.map_err(Failure::Runtime)
 }
 
 /// A client's target from its options, reading the files they name

@@ -301,6 +301,27 @@ impl Hub {
         }
     }
 
+    /// A new consumer together with a read of the store, under one lock:
+    /// the read sees exactly the records before the first one the receiver
+    /// gets (a snapshot followed by the stream, no gap, no duplicate).
+    /// Keep `f` short: ingest waits for it.
+    pub fn subscribe_with<R>(
+        &self,
+        f: impl FnOnce(&Store) -> R,
+    ) -> (R, broadcast::Receiver<Arc<AlertRecord>>) {
+        let inner = self.lock();
+        let read = f(&inner.store);
+        let rx = match &inner.tx {
+            Some(tx) => tx.subscribe(),
+            None => {
+                let (tx, rx) = broadcast::channel(1);
+                drop(tx);
+                rx
+            }
+        };
+        (read, rx)
+    }
+
     /// Reads the store under the lock. Keep `f` short: ingest waits for it.
     pub fn read<R>(&self, f: impl FnOnce(&Store) -> R) -> R {
         f(&self.lock().store)

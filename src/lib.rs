@@ -11,6 +11,12 @@ pub mod proto {
     /// Encoded descriptor set for server reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         include_bytes!(concat!(env!("OUT_DIR"), "/alertsink_descriptor.bin"));
+
+    /// The Watch service for remote viewers (`proto/sinkwatch/v1/watch.proto`).
+    pub mod watch {
+        #![allow(clippy::all, missing_docs)]
+        include!(concat!(env!("OUT_DIR"), "/sinkwatch.v1.rs"));
+    }
 }
 
 pub mod cli;
@@ -22,6 +28,7 @@ pub mod forward;
 pub mod grpc;
 pub mod hub;
 pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod record;
 pub mod run;

@@ -197,6 +197,17 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     let local = std_listener
         .local_addr()
         .map_err(|e| Failure::Runtime(format!("cannot listen on {}: {e}", settings.listen)))?;
+    // The metrics address is bound with the sink's, before readiness.
+    let metrics_listener = match settings.metrics_listen {
+        Some(addr) => {
+            let l = crate::metrics::bind(addr).map_err(Failure::Runtime)?;
+            let bound = l
+                .local_addr()
+                .map_err(|e| Failure::Runtime(format!("cannot listen on {addr}: {e}")))?;
+            Some((l, bound))
+        }
+        None => None,
+    };
     let banner = exposure_warning(&settings);
     // Which credentials are required, as configured: on stderr and in the
     // log, before the readiness line.
@@ -297,6 +308,24 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     };
     let forward_stats = forwarder.as_ref().map(|f| f.stats());
 
+    // Watching reveals every alert: with no bearer credential and no mTLS,
+    // only a loopback sink serves it, unless the operator opens it.
+    let viewer_credential = token.is_some()
+        || oidc.is_some()
+        || tokeninfo.is_some()
+        || settings.tls_client_ca.is_some();
+    let watch_access = if viewer_credential || is_loopback(&local) || settings.watch_open {
+        crate::sink::watch::Access::Open
+    } else {
+        crate::sink::watch::Access::Closed
+    };
+    if watch_access == crate::sink::watch::Access::Closed {
+        let note = "remote viewers (Watch) are refused: the sink listens beyond loopback without \
+                    a bearer token or mTLS (--watch-open serves them anyway)";
+        eprintln!("sinkwatch: note: {note}");
+        tracing::warn!("{note}");
+    }
+    let watch_stats = Arc::new(crate::sink::watch::WatchStats::default());
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let server = {
         let hub = hub.clone();
@@ -312,6 +341,10 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             combine: settings.auth,
             tls: tls.clone(),
             hook: forwarder.as_ref().and_then(|f| f.hook()),
+            watch: Some(crate::sink::WatchConfig {
+                access: watch_access,
+                stats: watch_stats.clone(),
+            }),
         };
         let mut stop = stop_rx.clone();
         runtime.spawn(async move {
@@ -337,6 +370,39 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         });
     }
 
+    if let Some((listener, bound)) = metrics_listener {
+        let mut lost: Vec<(String, crate::metrics::LostCounter)> = Vec::new();
+        if let Some((stats, _)) = &printer {
+            let stats = stats.clone();
+            lost.push(("stdout".into(), Arc::new(move || stats.lost())));
+        }
+        if let Some((name, stats, _)) = &recorder {
+            let stats = stats.clone();
+            lost.push((name.clone(), Arc::new(move || stats.lost())));
+        }
+        if let Some(s) = &state {
+            let s = s.clone();
+            lost.push((s.file.clone(), Arc::new(move || s.lost())));
+        }
+        let sources = crate::metrics::Sources {
+            hub: hub.clone(),
+            forward: forward_stats.clone(),
+            lost,
+            watchers: Some({
+                let w = watch_stats.clone();
+                Arc::new(move || w.attached.load(std::sync::atomic::Ordering::Relaxed))
+            }),
+        };
+        let mut stop = stop_rx.clone();
+        runtime.spawn(crate::metrics::serve(listener, sources, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }));
+        tracing::info!("metrics on http://{bound}/metrics");
+        if headless || !std::io::stderr().is_terminal() {
+            // Before the readiness line: scripts and tests learn the port.
+            eprintln!("sinkwatch: metrics on http://{bound}/metrics");
+        }
+    }
     tracing::info!("listening on {local}");
     if headless || !std::io::stderr().is_terminal() {
         // The readiness signal scripts and tests wait for (with --listen
@@ -378,6 +444,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             .chain(recorder.iter().map(|(n, s, _)| (n.clone(), s.clone())))
             .collect();
         let state = state.clone();
+        let watchers = watch_stats.clone();
         let mut stop = stop_rx.clone();
         let lines_tx = lines_tx.clone();
         runtime.spawn(async move {
@@ -396,6 +463,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
                     lost.insert(s.file.clone(), s.lost().into());
                 }
                 let mut line = stats_line(&hub, lost);
+                line["watchers"] = watchers.to_json();
                 if let Some(f) = &forward {
                     line["forward"] = f.to_json();
                 }
@@ -416,6 +484,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         recorder: recorder.as_ref().map(|(n, s, _)| (n.clone(), s.clone())),
         forward: forward_stats.clone(),
         state: state.clone(),
+        remote: None,
     };
     let ui_result = match theme {
         None => {
@@ -516,6 +585,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     }
     if headless && !stdout_closed {
         let mut stats = stats_line(&hub, lost);
+        stats["watchers"] = watch_stats.to_json();
         if let Some(report) = &forward_report {
             stats["forward"] = report.upstreams.iter().map(|u| u.to_json()).collect();
             stats["undelivered"] = report.undelivered_total().into();

@@ -3,6 +3,7 @@
 //! `proto/alertsink.proto`, like any other client would, over the transport
 //! in `grpc/`.
 
+pub mod attach;
 pub mod demo;
 pub mod load;
 pub mod replay;

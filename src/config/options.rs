@@ -316,6 +316,12 @@ options! {
         "Headless: a {\"kind\":\"stats\"} line every DURATION (0s: only at exit)",
         Duration::ZERO, Duration::from_secs(7 * 86_400);
 
+    ["Remote viewers and metrics"]
+    opt metrics_listen: SocketAddr ["127.0.0.1:9464"] "ADDR"
+        "Serve Prometheus metrics (text format) at http://ADDR/metrics [default: off]";
+    flag watch_open: bool [] ""
+        "Serve the Watch stream to remote viewers without credentials although the sink listens beyond loopback (anyone who reaches it sees every alert)";
+
     ["Demo"]
     flag demo: bool [] ""
         "Also feed realistic synthetic Allstar traffic into the sink";

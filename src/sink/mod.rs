@@ -9,6 +9,7 @@ pub mod rate;
 pub mod service;
 pub mod tls;
 pub mod validate;
+pub mod watch;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -38,6 +39,14 @@ pub struct SinkConfig {
     pub combine: auth::Combine,
     pub tls: Option<TlsFiles>,
     pub hook: Option<Arc<dyn AcceptHook>>,
+    /// Serve the Watch service for remote viewers ([`watch`]).
+    pub watch: Option<WatchConfig>,
+}
+
+/// How the Watch service is served.
+pub struct WatchConfig {
+    pub access: watch::Access,
+    pub stats: Arc<watch::WatchStats>,
 }
 
 /// Serves AlertSink, health and reflection on an already bound listener
@@ -118,6 +127,10 @@ pub async fn serve(
     }
 
     let incoming = conn::LimitedIncoming::new(listener, hub.clone(), &limits);
+    let watch = config.watch.map(|w| {
+        watch::WatchService::server(hub.clone(), policy.clone(), w.access, w.stats)
+            .max_decoding_message_size(limits.max_message_bytes)
+    });
     let sink = AlertSinkService::new(SinkState {
         hub,
         rate: limits.rate_limit.map(rate::RateLimiter::new),
@@ -130,6 +143,7 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
+        .add_optional_service(watch)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .map_err(|e| format!("server: {e}"))

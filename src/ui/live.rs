@@ -43,7 +43,13 @@ pub struct Extras {
     pub forward: Option<Arc<crate::forward::ForwardStats>>,
     /// The durable state's counters and what was restored (None: memory only).
     pub state: Option<Arc<crate::state::StateStats>>,
+    /// `sinkwatch attach`: each remote source's connection state, for the
+    /// status bar (read at each frame).
+    pub remote: Option<RemoteStatus>,
 }
+
+/// A line describing the remote sources, read when a frame is drawn.
+pub type RemoteStatus = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// Runs the live TUI until the user quits. Blocking.
 ///
@@ -63,6 +69,7 @@ pub fn run_live(
         notices: Vec::new(),
         recorder: extras.recorder,
         state: extras.state,
+        remote: extras.remote.map(super::state::Remote),
     };
     let stop = Arc::new(AtomicBool::new(false));
     {

@@ -81,6 +81,18 @@ pub struct SourceInfo {
     /// The durable state (`--state`): what was restored, and whether it is
     /// still durable.
     pub state: Option<Arc<crate::state::StateStats>>,
+    /// `sinkwatch attach`: the remote sources' connection states.
+    pub remote: Option<Remote>,
+}
+
+/// The remote sources' status line, read when a frame is drawn.
+#[derive(Clone)]
+pub struct Remote(pub super::live::RemoteStatus);
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Remote(..)")
+    }
 }
 
 impl SourceInfo {

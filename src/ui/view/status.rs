@@ -195,7 +195,12 @@ pub(super) fn status_spans(app: &App, t: &Theme, sq: Squeeze) -> Vec<Span<'stati
     let warn = t.status_warn;
     let sep = || Span::styled(" │ ", base);
     let mut spans = Vec::new();
-    if app.info.live {
+    if let Some(remote) = &app.info.remote {
+        // Attached: each source's connection state instead of an address.
+        let line = (remote.0)();
+        let style = if line.contains("down:") { warn } else { base };
+        spans.push(Span::styled(format!(" ⇄ {}", sanitize::line(&line)), style));
+    } else if app.info.live {
         let listen = if sq.no_listen_word { "" } else { "listen " };
         spans.push(Span::styled(
             format!(" ● {listen}{}", sanitize::line(&app.info.label)),

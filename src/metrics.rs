@@ -1,0 +1,407 @@
+//! Prometheus metrics (`--metrics-listen ADDR`, `GET /metrics`).
+//!
+//! Every value is read at scrape time from the counters the hub, the
+//! consumers and the forwarders already keep: a scrape builds a fresh
+//! registry, fills it and encodes it in the text format. Nothing is added to
+//! the ingest path, and a scrape sees the same numbers as the stats line.
+//!
+//! The responder is a bounded HTTP/1 server: a few connections at once, a
+//! deadline for the request head and for the whole connection, and only
+//! `GET /metrics` (and `/` pointing there); it never reads a request body.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Method, Request, Response, StatusCode};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::forward::{ForwardStats, UpstreamSnapshot};
+use crate::hub::Hub;
+
+/// Scrape connections served at once; more wait in the accept queue.
+const MAX_CONNECTIONS: usize = 8;
+/// Time a scrape connection has to send its request head.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time a scrape connection may stay open in all.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A consumer's count of records it lost (fell behind or failed to write).
+pub type LostCounter = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// Where the metrics are read from at scrape time.
+#[derive(Clone)]
+pub struct Sources {
+    pub hub: Arc<Hub>,
+    pub forward: Option<Arc<ForwardStats>>,
+    /// Per consumer (stdout, the record file, the state database, …).
+    pub lost: Vec<(String, LostCounter)>,
+    /// Remote viewers attached right now, when the Watch service runs.
+    pub watchers: Option<Arc<dyn Fn() -> u64 + Send + Sync>>,
+}
+
+type Labels = Vec<(String, String)>;
+
+/// A per-upstream metric: name, help, and how to read it from a snapshot.
+type UpstreamMetric = (&'static str, &'static str, fn(&UpstreamSnapshot) -> u64);
+
+fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
+    let c: Counter<u64, AtomicU64> = Counter::default();
+    c.inc_by(value);
+    registry.register(name, help, c);
+}
+
+fn gauge(registry: &mut Registry, name: &str, help: &str, value: u64) {
+    let g: Gauge<i64, AtomicI64> = Gauge::default();
+    g.set(i64::try_from(value).unwrap_or(i64::MAX));
+    registry.register(name, help, g);
+}
+
+fn counter_family(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: impl IntoIterator<Item = (String, u64)>,
+) {
+    let f: Family<Labels, Counter<u64, AtomicU64>> = Family::default();
+    for (l, v) in values {
+        f.get_or_create(&vec![(label.to_owned(), l)]).inc_by(v);
+    }
+    registry.register(name, help, f);
+}
+
+fn gauge_family(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: impl IntoIterator<Item = (String, u64)>,
+) {
+    let f: Family<Labels, Gauge<i64, AtomicI64>> = Family::default();
+    for (l, v) in values {
+        f.get_or_create(&vec![(label.to_owned(), l)])
+            .set(i64::try_from(v).unwrap_or(i64::MAX));
+    }
+    registry.register(name, help, f);
+}
+
+/// The metrics in the Prometheus text format, read now.
+pub fn render(sources: &Sources) -> String {
+    let mut r = Registry::with_prefix("sinkwatch");
+    let (accepted, evicted, keys, failing, details_evicted, memory, regressions, fixes) =
+        sources.hub.read(|s| {
+            (
+                s.accepted(),
+                s.evicted(),
+                s.key_count() as u64,
+                u64::from(s.failing_keys()),
+                s.details_evicted(),
+                s.memory_used() as u64,
+                s.total_regressions(),
+                s.total_fixes(),
+            )
+        });
+    counter(
+        &mut r,
+        "alerts_accepted",
+        "Alerts accepted and stored",
+        accepted,
+    );
+    counter_family(
+        &mut r,
+        "alerts_refused",
+        "Requests refused, by reason",
+        "reason",
+        sources
+            .hub
+            .refused_by_reason()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v)),
+    );
+    gauge(&mut r, "keys", "Keys (owner, repo, policy) known", keys);
+    gauge(
+        &mut r,
+        "failing_keys",
+        "Keys whose latest alert failed",
+        failing,
+    );
+    counter_family(
+        &mut r,
+        "transitions",
+        "Status changes of a key: regressed (pass to fail) or fixed (fail to pass)",
+        "direction",
+        [
+            ("regressed".to_owned(), regressions),
+            ("fixed".to_owned(), fixes),
+        ],
+    );
+    counter(
+        &mut r,
+        "history_evicted",
+        "Events evicted from the history ring (count or memory bound)",
+        evicted,
+    );
+    counter(
+        &mut r,
+        "details_evicted",
+        "Keys whose details were dropped to stay within the memory budget",
+        details_evicted,
+    );
+    gauge(
+        &mut r,
+        "memory_bytes",
+        "Bytes the history and per-key state hold",
+        memory,
+    );
+    gauge(
+        &mut r,
+        "connections_open",
+        "Connections the sink has open",
+        sources.hub.open_connections(),
+    );
+    counter_family(
+        &mut r,
+        "consumer_lost",
+        "Records a consumer lost (fell behind or could not write)",
+        "consumer",
+        sources.lost.iter().map(|(n, f)| (n.clone(), f())),
+    );
+    if let Some(w) = &sources.watchers {
+        gauge(&mut r, "watchers", "Remote viewers attached", w());
+    }
+    if let Some(f) = &sources.forward {
+        let snaps = f.snapshot();
+        let each = |get: fn(&UpstreamSnapshot) -> u64| {
+            snaps
+                .iter()
+                .map(move |s| (s.url.clone(), get(s)))
+                .collect::<Vec<_>>()
+        };
+        let counters: [UpstreamMetric; 5] = [
+            ("forward_accepted", "Alerts queued for the upstream", |s| {
+                s.accepted
+            }),
+            (
+                "forward_delivered",
+                "Alerts the upstream acknowledged",
+                |s| s.delivered,
+            ),
+            (
+                "forward_failed",
+                "Alerts the upstream refused or never answered",
+                |s| s.failed,
+            ),
+            (
+                "forward_dropped",
+                "Alerts dropped because the upstream's queue was full",
+                |s| s.dropped,
+            ),
+            (
+                "forward_retries",
+                "Attempts retried after a transient failure",
+                |s| s.retries,
+            ),
+        ];
+        for (name, help, get) in counters {
+            counter_family(&mut r, name, help, "upstream", each(get));
+        }
+        let gauges: [UpstreamMetric; 4] = [
+            (
+                "forward_queued",
+                "Alerts waiting in the upstream's queue",
+                |s| s.queued,
+            ),
+            (
+                "forward_in_flight",
+                "Alerts being sent to the upstream",
+                |s| s.in_flight,
+            ),
+            (
+                "forward_queue_capacity",
+                "Capacity of the upstream's queue",
+                |s| s.queue_capacity as u64,
+            ),
+            (
+                "forward_holding",
+                "Sender answers held while the upstream is behind",
+                |s| s.holding,
+            ),
+        ];
+        for (name, help, get) in gauges {
+            gauge_family(&mut r, name, help, "upstream", each(get));
+        }
+        let up: Family<Labels, Gauge<i64, AtomicI64>> = Family::default();
+        for s in &snaps {
+            up.get_or_create(&vec![
+                ("upstream".to_owned(), s.url.clone()),
+                ("state".to_owned(), s.state.as_str().to_owned()),
+            ])
+            .set(1);
+        }
+        r.register(
+            "forward_state",
+            "The upstream's connection state (1 for its current state)",
+            up,
+        );
+    }
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = encode(&mut out, &r);
+    out
+}
+
+/// Binds the metrics address (before the sink reports readiness, so a taken
+/// port is one plain line).
+pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, String> {
+    let l = std::net::TcpListener::bind(addr)
+        .map_err(|e| format!("cannot listen on {addr} (--metrics-listen): {e}"))?;
+    l.set_nonblocking(true)
+        .map_err(|e| format!("cannot listen on {addr} (--metrics-listen): {e}"))?;
+    Ok(l)
+}
+
+fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    if let Ok(v) = content_type.parse() {
+        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+fn answer(sources: &Sources, req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+    const TEXT: &str = "text/plain; charset=utf-8";
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            TEXT,
+            "GET /metrics\n".into(),
+        );
+    }
+    match req.uri().path() {
+        "/metrics" => reply(
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            render(sources),
+        ),
+        "/" => reply(
+            StatusCode::OK,
+            TEXT,
+            "sinkwatch metrics: GET /metrics\n".into(),
+        ),
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            TEXT,
+            "not found: GET /metrics\n".into(),
+        ),
+    }
+}
+
+/// Serves `GET /metrics` until `stop` resolves (call within the runtime).
+pub async fn serve(
+    listener: std::net::TcpListener,
+    sources: Sources,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!("metrics: cannot serve: {e}");
+            return;
+        }
+    };
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    tokio::pin!(stop);
+    loop {
+        // A slot first: at the limit, new scrapes wait in the kernel's
+        // accept queue rather than in memory here.
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            _ = &mut stop => return,
+        };
+        let (stream, peer) = tokio::select! {
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::debug!("metrics: accept: {e}");
+                    continue;
+                }
+            },
+            _ = &mut stop => return,
+        };
+        let sources = sources.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service = hyper::service::service_fn(move |req| {
+                let resp = answer(&sources, &req);
+                async move { Ok::<_, std::convert::Infallible>(resp) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(16 * 1024)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            match tokio::time::timeout(CONNECTION_TIMEOUT, conn).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!("metrics: {peer}: {e}"),
+                Err(_) => tracing::debug!(
+                    "metrics: {peer}: connection closed after {CONNECTION_TIMEOUT:?}"
+                ),
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{NewAlert, StoreLimits};
+
+    #[test]
+    fn a_scrape_reads_the_hub_counters() {
+        let hub = Hub::new(StoreLimits::default(), 16);
+        let alert = |pass| NewAlert {
+            owner: "o".into(),
+            repo: "r".into(),
+            policy: "p".into(),
+            pass,
+            details: String::new(),
+        };
+        hub.ingest(&alert(false), None, None).unwrap();
+        hub.ingest(&alert(true), None, None).unwrap();
+        hub.refuse(crate::hub::Refusal::EmptyField);
+        let text = render(&Sources {
+            hub,
+            forward: None,
+            lost: vec![("stdout".into(), Arc::new(|| 7))],
+            watchers: None,
+        });
+        for line in [
+            "sinkwatch_alerts_accepted_total 2",
+            "sinkwatch_keys 1",
+            "sinkwatch_failing_keys 0",
+            "sinkwatch_transitions_total{direction=\"fixed\"} 1",
+            "sinkwatch_consumer_lost_total{consumer=\"stdout\"} 7",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("sinkwatch_alerts_refused_total{reason=")
+                    && l.ends_with(" 1")),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}

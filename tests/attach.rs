@@ -1,0 +1,188 @@
+//! `sinkwatch attach`'s engine over loopback: a local hub fed by remote
+//! sinks' Watch streams survives a restart of the sink (resume: no gap, no
+//! duplicate) and merges replicas into one picture.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::binary::{Headless, send};
+use sinkwatch::client::attach::{SourceStatus, follow};
+use sinkwatch::grpc::Target;
+use sinkwatch::hub::Hub;
+use sinkwatch::model::StoreLimits;
+
+/// Polls `cond` until it holds; a generous watchdog fails a hang.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn send_ok(url: &str, token: &str, repo: &str) {
+    let out = send(
+        url,
+        &[
+            "--token-file",
+            token,
+            "--owner",
+            "org",
+            "--repo",
+            repo,
+            "--policy",
+            "p",
+            "--fail",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// The local hub's history as repo names, oldest first.
+fn repos(hub: &Hub) -> Vec<String> {
+    hub.read(|s| {
+        s.history()
+            .iter()
+            .map(|e| s.key_names(e.key).1.to_string())
+            .collect()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_resumes_after_the_sink_restarts_without_gap_or_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "attach-token\n").unwrap();
+    let token = token.to_str().unwrap().to_owned();
+    let state = dir.path().join("state.db");
+    let args = ["--token-file", &token, "--state", state.to_str().unwrap()];
+    let sink = Headless::start(&args);
+    let addr = sink.addr.clone();
+    let url = sink.url();
+
+    let hub = Hub::new(StoreLimits::default(), 1024);
+    let status = SourceStatus::new(url.clone());
+    let mut target = Target::plain(url.clone());
+    target.token = Some("attach-token".into());
+    tokio::spawn(follow(target, hub.clone(), status.clone()));
+    until("live", || status.state() == "live").await;
+
+    send_ok(&url, &token, "a");
+    send_ok(&url, &token, "b");
+    until("two alerts", || hub.read(|s| s.accepted()) == 2).await;
+
+    let exit = sink.terminate();
+    assert!(exit.status.success(), "{}", exit.stderr);
+    until("down", || status.state().starts_with("down")).await;
+
+    let sink = Headless::start_on(&addr, &args);
+    send_ok(&url, &token, "c");
+    send_ok(&url, &token, "d");
+    until("four alerts", || hub.read(|s| s.accepted()) >= 4).await;
+    // Another alert after the resume: everything before it has arrived.
+    send_ok(&url, &token, "e");
+    until("five alerts", || hub.read(|s| s.accepted()) >= 5).await;
+    assert_eq!(repos(&hub), ["a", "b", "c", "d", "e"]);
+    assert_eq!(
+        status.resets.load(Ordering::Relaxed),
+        0,
+        "{}",
+        status.line()
+    );
+    assert!(status.reconnects.load(Ordering::Relaxed) >= 1);
+    drop(sink);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_are_merged_into_one_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "attach-token\n").unwrap();
+    let token = token.to_str().unwrap().to_owned();
+    let a = Headless::start(&["--token-file", &token]);
+    let b = Headless::start(&["--token-file", &token]);
+    let hub = Hub::new(StoreLimits::default(), 1024);
+    let mut statuses = Vec::new();
+    for url in [a.url(), b.url()] {
+        let status = SourceStatus::new(url.clone());
+        let mut target = Target::plain(url);
+        target.token = Some("attach-token".into());
+        tokio::spawn(follow(target, hub.clone(), status.clone()));
+        statuses.push(status);
+    }
+    let statuses: Vec<Arc<SourceStatus>> = statuses;
+    until("both live", || statuses.iter().all(|s| s.state() == "live")).await;
+    send_ok(&a.url(), &token, "from-a");
+    send_ok(&b.url(), &token, "from-b");
+    send_ok(&a.url(), &token, "from-a-2");
+    until("three alerts", || hub.read(|s| s.accepted()) == 3).await;
+    let mut seen = repos(&hub);
+    seen.sort();
+    assert_eq!(seen, ["from-a", "from-a-2", "from-b"]);
+    let line = sinkwatch::client::attach::status_line(&statuses);
+    assert!(line.contains(&a.url()) && line.contains(&b.url()), "{line}");
+}
+
+/// The binary, headless: `attach --no-tui` prints the alerts it receives
+/// as JSON lines and, on SIGTERM, a `sources` line with each source's state.
+#[test]
+fn attach_no_tui_prints_what_it_receives_and_its_sources() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "attach-token\n").unwrap();
+    let token = token.to_str().unwrap().to_owned();
+    let sink = Headless::start(&["--token-file", &token]);
+    send_ok(&sink.url(), &token, "before");
+    /// A failing test leaves no viewer behind.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut viewer = Kill(
+        common::binary::bin()
+            .args(["attach", "--no-tui", "--token-file", &token, &sink.url()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = viewer.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let next = || {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a line within the watchdog");
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()
+    };
+    // The snapshot's alert, then a live one.
+    assert_eq!(next()["repo"], "before");
+    send_ok(&sink.url(), &token, "live");
+    assert_eq!(next()["repo"], "live");
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &viewer.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let sources = next();
+    assert_eq!(sources["kind"], "sources", "{sources}");
+    assert_eq!(sources["sources"][0]["received"], 2, "{sources}");
+    assert_eq!(sources["sources"][0]["state"], "live", "{sources}");
+    assert!(viewer.0.wait().unwrap().success());
+}

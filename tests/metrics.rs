@@ -1,0 +1,162 @@
+//! `--metrics-listen`: a plain HTTP GET of /metrics on loopback shows the
+//! same counters as the sink's stats line.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::binary::{Headless, send};
+
+/// `GET path` over a fresh connection: (status line, body).
+fn get(addr: &str, path: &str) -> (String, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    // A hung server fails the test instead of blocking it.
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    (head.lines().next().unwrap().to_owned(), body.to_owned())
+}
+
+/// The value of the sample line `name` (labels included), if present.
+fn sample(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (n, v) = l.rsplit_once(' ')?;
+        (n == name).then(|| v.parse().unwrap())
+    })
+}
+
+#[test]
+fn metrics_agree_with_the_stats_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "metrics-token\n").unwrap();
+    let sink = Headless::start(&[
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--token-file",
+        token.to_str().unwrap(),
+    ]);
+    let metrics = sink
+        .early_stderr
+        .iter()
+        .find_map(|l| l.strip_prefix("sinkwatch: metrics on http://"))
+        .and_then(|a| a.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("no metrics line in {:?}", sink.early_stderr))
+        .to_owned();
+    let url = sink.url();
+    let t = token.to_str().unwrap();
+    for (repo, outcome) in [("a", "--fail"), ("a", "--pass"), ("b", "--fail")] {
+        let out = send(
+            &url,
+            &[
+                "--token-file",
+                t,
+                "--owner",
+                "org",
+                "--repo",
+                repo,
+                "--policy",
+                "p",
+                outcome,
+            ],
+        );
+        assert!(out.status.success(), "{out:?}");
+    }
+    // Without the token: refused, counted by reason.
+    let out = send(
+        &url,
+        &["--owner", "org", "--repo", "c", "--policy", "p", "--pass"],
+    );
+    assert!(!out.status.success());
+
+    let (status, body) = get(&metrics, "/metrics");
+    assert!(status.contains(" 200 "), "{status}");
+    let (status, _) = get(&metrics, "/nothing");
+    assert!(status.contains(" 404 "), "{status}");
+
+    let exit = sink.terminate();
+    let stats = exit
+        .lines()
+        .into_iter()
+        .find(|l| l["kind"] == "stats")
+        .expect("a stats line");
+    assert_eq!(sample(&body, "sinkwatch_alerts_accepted_total"), Some(3));
+    assert_eq!(
+        sample(&body, "sinkwatch_alerts_accepted_total"),
+        stats["accepted"].as_u64()
+    );
+    assert_eq!(sample(&body, "sinkwatch_keys"), stats["keys"].as_u64());
+    assert_eq!(
+        sample(&body, "sinkwatch_failing_keys"),
+        stats["failing_keys"].as_u64()
+    );
+    assert_eq!(sample(&body, "sinkwatch_failing_keys"), Some(1));
+    assert_eq!(
+        sample(&body, "sinkwatch_transitions_total{direction=\"fixed\"}"),
+        Some(1)
+    );
+    let refused = stats["refused"].as_object().unwrap();
+    assert!(!refused.is_empty(), "{stats}");
+    for (reason, n) in refused {
+        let line = format!("sinkwatch_alerts_refused_total{{reason=\"{reason}\"}}");
+        assert_eq!(sample(&body, &line), n.as_u64(), "{line} in\n{body}");
+    }
+    assert_eq!(
+        sample(&body, "sinkwatch_consumer_lost_total{consumer=\"stdout\"}"),
+        stats["lost"]["stdout"].as_u64()
+    );
+}
+
+/// The watchers gauge counts a viewer while it is attached, and drops when
+/// it leaves even if no alert arrives afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchers_gauge_follows_viewers() {
+    use sinkwatch::proto::watch::SubscribeRequest;
+    use sinkwatch::proto::watch::watch_client::WatchClient;
+
+    let sink = Headless::start(&["--metrics-listen", "127.0.0.1:0"]);
+    let metrics = sink
+        .early_stderr
+        .iter()
+        .find_map(|l| l.strip_prefix("sinkwatch: metrics on http://"))
+        .and_then(|a| a.strip_suffix("/metrics"))
+        .unwrap()
+        .to_owned();
+    let watchers = || {
+        let m = metrics.clone();
+        async move {
+            let (_, body) = tokio::task::spawn_blocking(move || get(&m, "/metrics"))
+                .await
+                .unwrap();
+            sample(&body, "sinkwatch_watchers")
+        }
+    };
+    assert_eq!(watchers().await, Some(0));
+    let mut client = WatchClient::connect(sink.url()).await.unwrap();
+    let mut stream = client
+        .subscribe(SubscribeRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    // The snapshot's first message: the viewer is attached.
+    stream.message().await.unwrap().unwrap();
+    assert_eq!(watchers().await, Some(1));
+    drop(stream);
+    drop(client);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while watchers().await != Some(0) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the viewer never detached"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

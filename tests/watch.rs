@@ -1,0 +1,289 @@
+//! The Watch service through the binary, with a tonic client on loopback:
+//! snapshot then live alerts with seq; resume with no gap and no duplicate;
+//! the token is required; an exposed sink without credentials refuses
+//! viewers unless opened; a stalled viewer is told what it missed.
+
+mod common;
+
+use std::time::Duration;
+
+use common::binary::Headless;
+use sinkwatch::proto::AlertRequest;
+use sinkwatch::proto::alert_sink_client::AlertSinkClient;
+use sinkwatch::proto::watch::watch_client::WatchClient;
+use sinkwatch::proto::watch::watch_event::Event;
+use sinkwatch::proto::watch::{SubscribeRequest, WatchEvent};
+use tonic::Code;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+
+const TOKEN: &str = "viewer-token";
+/// Generous overall bound on waiting for one event (a hang fails the test).
+const WATCHDOG: Duration = Duration::from_secs(30);
+
+fn token_file(dir: &tempfile::TempDir) -> String {
+    let p = dir.path().join("token");
+    std::fs::write(&p, format!("{TOKEN}\n")).unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
+fn with_token<T>(msg: T, token: Option<&str>) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    if let Some(t) = token {
+        let v: MetadataValue<_> = format!("Bearer {t}").parse().unwrap();
+        r.metadata_mut().insert("authorization", v);
+    }
+    r
+}
+
+async fn send(url: &str, token: Option<&str>, repo: &str, pass: bool) {
+    let mut c = AlertSinkClient::connect(url.to_owned()).await.unwrap();
+    c.alert(with_token(
+        AlertRequest {
+            owner_name: "org".into(),
+            repo_name: repo.into(),
+            policy_name: "branch_protection".into(),
+            details: if pass { String::new() } else { "fails".into() },
+            pass,
+        },
+        token,
+    ))
+    .await
+    .unwrap();
+}
+
+async fn subscribe(
+    url: &str,
+    token: Option<&str>,
+    resume_after: Option<u64>,
+) -> Result<tonic::Streaming<WatchEvent>, tonic::Status> {
+    let channel = Channel::from_shared(url.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut c = WatchClient::new(channel);
+    c.subscribe(with_token(
+        SubscribeRequest {
+            resume_after,
+            ..Default::default()
+        },
+        token,
+    ))
+    .await
+    .map(|r| r.into_inner())
+}
+
+async fn next(s: &mut tonic::Streaming<WatchEvent>) -> Event {
+    tokio::time::timeout(WATCHDOG, s.message())
+        .await
+        .expect("an event within the watchdog")
+        .unwrap()
+        .expect("the stream is open")
+        .event
+        .unwrap()
+}
+
+fn live_seq(e: &Event) -> u64 {
+    match e {
+        Event::Live(a) => a.seq,
+        other => panic!("expected a live alert, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn snapshot_then_live_then_resume_without_gap_or_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Headless::start(&["--token-file", &token_file(&dir)]);
+    let url = sink.url();
+    let t = Some(TOKEN);
+    send(&url, t, "a", false).await;
+    send(&url, t, "a", true).await;
+    send(&url, t, "b", false).await;
+
+    let mut s = subscribe(&url, t, None).await.unwrap();
+    let Event::SnapshotBegin(begin) = next(&mut s).await else {
+        panic!("a snapshot first")
+    };
+    assert_eq!((begin.keys, begin.history), (2, 3));
+    let mut latest = Vec::new();
+    for _ in 0..2 {
+        match next(&mut s).await {
+            Event::Latest(a) => latest.push((a.repo, a.pass)),
+            other => panic!("{other:?}"),
+        }
+    }
+    latest.sort();
+    assert_eq!(latest, [("a".into(), true), ("b".into(), false)]);
+    let mut history = Vec::new();
+    for _ in 0..3 {
+        match next(&mut s).await {
+            Event::History(a) => history.push(a.seq),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(matches!(next(&mut s).await, Event::SnapshotEnd(_)));
+    assert_eq!(history.last().unwrap() + 1, begin.next_seq);
+
+    send(&url, t, "c", false).await;
+    let first_live = live_seq(&next(&mut s).await);
+    assert_eq!(
+        first_live, begin.next_seq,
+        "no gap between snapshot and live"
+    );
+    drop(s);
+
+    // Alerts while the viewer is away, then a resume: exactly those.
+    for repo in ["d", "e", "f"] {
+        send(&url, t, repo, false).await;
+    }
+    let mut s = subscribe(&url, t, Some(first_live)).await.unwrap();
+    let mut seqs = Vec::new();
+    let mut repos = Vec::new();
+    for _ in 0..3 {
+        let e = next(&mut s).await;
+        seqs.push(live_seq(&e));
+        if let Event::Live(a) = e {
+            repos.push(a.repo);
+        }
+    }
+    assert_eq!(seqs, [first_live + 1, first_live + 2, first_live + 3]);
+    assert_eq!(repos, ["d", "e", "f"]);
+    send(&url, t, "g", true).await;
+    assert_eq!(live_seq(&next(&mut s).await), first_live + 4);
+
+    // A resume point the sink cannot honour: told plainly, then a snapshot.
+    let mut s = subscribe(&url, t, Some(1_000_000)).await.unwrap();
+    match next(&mut s).await {
+        Event::Reset(r) => assert!(r.reason.contains("1000000"), "{}", r.reason),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(next(&mut s).await, Event::SnapshotBegin(_)));
+}
+
+#[tokio::test]
+async fn a_viewer_without_the_token_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Headless::start(&["--token-file", &token_file(&dir)]);
+    let url = sink.url();
+    let none = subscribe(&url, None, None).await.unwrap_err();
+    assert_eq!(none.code(), Code::Unauthenticated, "{none:?}");
+    let wrong = subscribe(&url, Some("guess"), None).await.unwrap_err();
+    assert_eq!(wrong.code(), Code::Unauthenticated, "{wrong:?}");
+    let exit = sink.terminate();
+    let stats = exit.lines().pop().unwrap();
+    assert_eq!(stats["accepted"], 0, "{stats}");
+}
+
+#[tokio::test]
+async fn an_exposed_sink_without_credentials_serves_watch_only_when_opened() {
+    let closed = Headless::start_on("0.0.0.0:0", &[]);
+    assert!(
+        closed
+            .early_stderr
+            .iter()
+            .any(|l| l.contains("--watch-open")),
+        "{:?}",
+        closed.early_stderr
+    );
+    let e = subscribe(&closed.url(), None, None).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("--watch-open"), "{e:?}");
+
+    let open = Headless::start_on("0.0.0.0:0", &["--watch-open"]);
+    let mut s = subscribe(&open.url(), None, None).await.unwrap();
+    assert!(matches!(next(&mut s).await, Event::SnapshotBegin(_)));
+}
+
+#[tokio::test]
+async fn a_stalled_viewer_never_slows_ingest_and_is_told_what_it_missed() {
+    // A one-record consumer queue: a viewer that does not read falls behind
+    // at once.
+    let sink = Headless::start(&["--queue", "1"]);
+    let url = sink.url();
+    let mut s = subscribe(&url, None, None).await.unwrap();
+    assert!(matches!(next(&mut s).await, Event::SnapshotBegin(_)));
+    assert!(matches!(next(&mut s).await, Event::SnapshotEnd(_)));
+    // The viewer stops reading; every send is still answered.
+    let mut c = AlertSinkClient::connect(url.clone()).await.unwrap();
+    let details = "x".repeat(2048);
+    const SENT: u64 = 3000;
+    for i in 0..SENT {
+        c.alert(AlertRequest {
+            owner_name: "org".into(),
+            repo_name: format!("r{i}"),
+            policy_name: "p".into(),
+            details: details.clone(),
+            pass: false,
+        })
+        .await
+        .unwrap();
+    }
+    // Reading now: live alerts and at least one Missed, which account for
+    // every alert sent.
+    let (mut live, mut missed, mut told) = (0u64, 0u64, false);
+    while live + missed < SENT {
+        match next(&mut s).await {
+            Event::Live(_) => live += 1,
+            Event::Missed(m) => {
+                missed += m.count;
+                told = true;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(told && missed > 0, "live {live}, missed {missed}");
+    assert_eq!(live + missed, SENT);
+    // The sink's stats line counts the viewer and what it missed.
+    drop(s);
+    let stats = sink.terminate().lines().pop().unwrap();
+    assert_eq!(stats["watchers"]["total"], 1, "{stats}");
+    assert_eq!(stats["watchers"]["missed"], missed, "{stats}");
+}
+
+#[tokio::test]
+async fn a_server_side_filter_sends_only_matching_alerts() {
+    let sink = Headless::start(&[]);
+    let url = sink.url();
+    send(&url, None, "a", false).await;
+    send(&url, None, "b", false).await;
+    let channel = Channel::from_shared(url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut c = WatchClient::new(channel);
+    let bad = c
+        .subscribe(SubscribeRequest {
+            filter: "status:maybe".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument, "{bad:?}");
+    assert!(bad.message().starts_with("filter:"), "{bad:?}");
+    let mut s = c
+        .subscribe(SubscribeRequest {
+            filter: "repo:b".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(matches!(next(&mut s).await, Event::SnapshotBegin(_)));
+    match next(&mut s).await {
+        Event::Latest(a) => assert_eq!(a.repo, "b"),
+        other => panic!("{other:?}"),
+    }
+    match next(&mut s).await {
+        Event::History(a) => assert_eq!(a.repo, "b"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(next(&mut s).await, Event::SnapshotEnd(_)));
+    send(&url, None, "a", true).await;
+    send(&url, None, "b", true).await;
+    match next(&mut s).await {
+        Event::Live(a) => assert_eq!((a.repo.as_str(), a.pass), ("b", true)),
+        other => panic!("{other:?}"),
+    }
+}
