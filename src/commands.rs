@@ -36,7 +36,8 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
             crate::ui::fmt::use_local_time(!settings.utc);
             let theme =
                 crate::ui::live::load_theme(Some(&settings.theme)).map_err(Failure::Usage)?;
-            crate::ui::run_open(&a.file, theme, settings.fps).map_err(Failure::Runtime)
+            crate::ui::run_open(&a.file, theme, settings.fps, settings.views.clone())
+                .map_err(Failure::Runtime)
         }
         Command::Config => {
             print!("{}", crate::config::default_config());
@@ -150,6 +151,8 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         remote: Some(Arc::new(move || {
             crate::client::attach::status_line(&sources)
         })),
+        bell_on: settings.bell_on.clone(),
+        views: settings.views.clone(),
     };
     let r = crate::ui::run_live(
         hub.clone(),

@@ -485,6 +485,8 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         forward: forward_stats.clone(),
         state: state.clone(),
         remote: None,
+        bell_on: settings.bell_on.clone(),
+        views: settings.views.clone(),
     };
     let ui_result = match theme {
         None => {

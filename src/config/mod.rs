@@ -106,6 +106,13 @@ pub fn parse_file(text: &str, origin: &str) -> Result<FileConfig, ConfigError> {
                 .unwrap_or_default();
             return Err(at(line, 1, &format!("unknown field `{key}`{hint}")));
         }
+        if let (Some(entries), "views") = (v.as_mapping(), key.as_str()) {
+            // `views: {name: expression}`: each entry checked at its own line.
+            let raw = view_entries(entries, text, line).map_err(|(l, e)| at(l, 1, &e))?;
+            options::set_file_value(&mut file, &key, raw)
+                .map_err(|e| at(line, col, &format!("key `{key}`: {e}")))?;
+            continue;
+        }
         let raw = match raw_values(&v) {
             Ok(None) => continue, // `key:` or `key: ~` leaves the default
             Ok(Some(raw)) => raw,
@@ -115,6 +122,51 @@ pub fn parse_file(text: &str, origin: &str) -> Result<FileConfig, ConfigError> {
             .map_err(|e| at(line, col, &format!("key `{key}`: {e}")))?;
     }
     Ok(file)
+}
+
+/// The `views:` mapping as `NAME=EXPR` values, each entry checked (name,
+/// expression, count); an error carries the entry's line (found after
+/// `from`, the key's line).
+fn view_entries(
+    entries: &serde_yaml::Mapping,
+    text: &str,
+    from: usize,
+) -> Result<Vec<String>, (usize, String)> {
+    use crate::ui::state::{MAX_VIEWS, SavedView};
+    if entries.len() > MAX_VIEWS {
+        return Err((from, format!("key `views`: more than {MAX_VIEWS} views")));
+    }
+    let mut out = Vec::new();
+    for (k, v) in entries {
+        let name = scalar_text(k).unwrap_or_default();
+        let line = text
+            .lines()
+            .enumerate()
+            .skip(from)
+            .find(|(_, l)| {
+                let l = l.trim_start().trim_start_matches(['"', '\'']);
+                l.starts_with(&name)
+                    && l[name.len()..]
+                        .trim_start_matches(['"', '\''])
+                        .starts_with(':')
+            })
+            .map_or(from, |(i, _)| i + 1);
+        let Some(expr) = scalar_text(v) else {
+            return Err((
+                line,
+                format!("key `views`: view `{name}`: expected a filter expression"),
+            ));
+        };
+        if out
+            .iter()
+            .any(|o: &String| o.split_once('=').is_some_and(|(n, _)| n == name))
+        {
+            return Err((line, format!("key `views`: view `{name}` twice")));
+        }
+        SavedView::new(&name, &expr).map_err(|e| (line, format!("key `views`: {e}")))?;
+        out.push(format!("{name}={expr}"));
+    }
+    Ok(out)
 }
 
 /// A value as the option parsers read it: a scalar is one text, a list of
@@ -464,6 +516,51 @@ mod tests {
         assert!(e.0.contains("authorization header"), "{e}");
         let e = parse_file("verify-signature: rsa:/k\n", "c.yaml").unwrap_err();
         assert!(e.0.starts_with("c.yaml:1:"), "{e}");
+    }
+
+    #[test]
+    fn views_are_a_mapping_checked_entry_by_entry() {
+        let file = parse_file(
+            "fps: 30\nviews:\n  failing bp: policy:\"Branch Protection\" status:fail\n  \"ossf\": org:ossf\n",
+            "c.yaml",
+        )
+        .unwrap();
+        let s = merge(&RunArgs::default(), file, None).unwrap();
+        let names: Vec<&str> = s.views.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["failing bp", "ossf"]);
+        assert_eq!(s.views[1].filter.source(), "org:ossf");
+        // A bad expression names the file, the entry's line and the view.
+        let err = parse_file("views:\n  a: org:ossf\n  b: status:maybe\n", "c.yaml").unwrap_err();
+        assert!(err.0.starts_with("c.yaml:3:"), "{err}");
+        assert!(
+            err.0.contains("view `b`") && err.0.contains("status:maybe"),
+            "{err}"
+        );
+        let err = parse_file("views:\n  a: org:x\n  a: org:y\n", "c.yaml").unwrap_err();
+        assert!(err.0.starts_with("c.yaml:"), "{err}");
+        let err = parse_file("views:\n  a: [1, 2]\n", "c.yaml").unwrap_err();
+        assert!(
+            err.0.starts_with("c.yaml:2:") && err.0.contains("view `a`"),
+            "{err}"
+        );
+        // The list spelling (as on the command line) works too.
+        let file = parse_file("views: [\"x=status:fail\"]\n", "c.yaml").unwrap();
+        assert_eq!(
+            merge(&RunArgs::default(), file, None).unwrap().views.len(),
+            1
+        );
+        // --bell-on is a filter expression, checked like one.
+        let err = parse_file("\nbell-on: status:maybe\n", "c.yaml").unwrap_err();
+        assert!(
+            err.0.starts_with("c.yaml:2:") && err.0.contains("bell-on"),
+            "{err}"
+        );
+        let file = parse_file("bell-on: policy:CODEOWNERS\n", "c.yaml").unwrap();
+        let s = merge(&RunArgs::default(), file, None).unwrap();
+        assert_eq!(
+            s.bell_on.map(|f| f.source().to_owned()).as_deref(),
+            Some("policy:CODEOWNERS")
+        );
     }
 
     #[test]

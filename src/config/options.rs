@@ -345,6 +345,10 @@ options! {
         1, 240;
     flag utc: bool [] ""
         "TUI times in UTC (default: local time, with its offset)";
+    opt bell_on: crate::model::filter::Filter ["policy:\"Branch Protection\" org:ossf"] "EXPR"
+        "TUI: ring the terminal bell on each regression (pass to fail, or a new key failing) matching EXPR (filter language), at most once per 2s; `b` toggles it (headless ignores it)";
+    many views: Vec<crate::ui::state::SavedView> ["failing-bp=policy:\"Branch Protection\" status:fail"] "NAME=EXPR"
+        "TUI: a saved view, a named filter expression (repeatable; in the file a mapping `views: {NAME: EXPR}`); `V` lists them";
 
     ["Security"]
     opt token_file: PathBuf ["/etc/sinkwatch/token"] "FILE"

@@ -426,6 +426,34 @@ impl OptionValue for crate::sink::auth::signature::KeySpec {
     }
 }
 
+// Export, copy, bell and saved views: `--bell-on EXPR`, `views:`.
+impl OptionValue for crate::model::filter::Filter {
+    type Elem = crate::model::filter::Filter;
+    fn parse_value(s: &str) -> Result<Self, String> {
+        crate::model::filter::Filter::parse(s)
+            .map_err(|e| format!("filter {s:?} at {}: {}", e.position + 1, e.message))
+    }
+    fn show(&self) -> String {
+        self.source().to_owned()
+    }
+    fn order(&self, _: &Self) -> Option<std::cmp::Ordering> {
+        None
+    }
+}
+
+impl OptionValue for crate::ui::state::SavedView {
+    type Elem = crate::ui::state::SavedView;
+    fn parse_value(s: &str) -> Result<Self, String> {
+        crate::ui::state::SavedView::parse(s)
+    }
+    fn show(&self) -> String {
+        format!("{}={}", self.name, self.filter.source())
+    }
+    fn order(&self, _: &Self) -> Option<std::cmp::Ordering> {
+        None
+    }
+}
+
 /// A duration as a plain value parser (for options outside the table).
 pub fn duration(s: &str) -> Result<Duration, String> {
     Duration::parse_value(s)

@@ -41,6 +41,7 @@ impl App {
         match keymap::lookup(self.mode(), self.focus, &ev) {
             Some(action) => {
                 self.dirty = true;
+                self.seen_by_user();
                 self.apply(action, &ev)
             }
             None => Outcome::Continue,
@@ -62,6 +63,14 @@ impl App {
                 Outcome::Continue
             }
             Mode::Prompt => self.apply_prompt(action, ev),
+            Mode::Export => {
+                self.edit_export(action, ev);
+                Outcome::Continue
+            }
+            Mode::Views => {
+                self.apply_views_menu(action, ev);
+                Outcome::Continue
+            }
             Mode::Normal => self.apply_normal(action, ev),
         }
     }
@@ -234,9 +243,45 @@ impl App {
                     && self.transitions_width < crate::ui::view::FORWARD_MIN_WIDTH;
                 self.keep_focus_visible();
             }
+            // Export, copy, bell and saved views.
+            Action::Export => self.open_export_prompt(),
+            Action::CopyUrl => self.clip_request = Some(ClipRequest::Url),
+            Action::CopyDetails => self.clip_request = Some(ClipRequest::Details),
+            Action::OpenRepo => self.clip_request = Some(ClipRequest::Open),
+            Action::ToggleBell => self.bell.toggle(),
+            Action::ViewsMenu => self.open_views_menu(),
             _ => {}
         }
         Outcome::Continue
+    }
+
+    /// A key was pressed: the user has looked at the screen (the bell's
+    /// counter and the last message start over).
+    fn seen_by_user(&mut self) {
+        self.bell.since_key = 0;
+        self.message = None;
+    }
+
+    /// The `V` menu: a digit or Enter applies a view, Esc closes.
+    pub(in crate::ui) fn apply_views_menu(&mut self, action: Action, ev: &KeyEvent) {
+        match action {
+            Action::PickView => {
+                if let KeyCode::Char(c) = ev.code
+                    && let Some(d) = c.to_digit(10)
+                {
+                    self.pick_view((d as usize).wrapping_sub(1));
+                }
+            }
+            Action::Apply => {
+                if let Some(m) = self.views_menu {
+                    self.pick_view(m.selected);
+                }
+            }
+            Action::Down => self.move_views_menu(true),
+            Action::Up => self.move_views_menu(false),
+            Action::Cancel => self.views_menu = None,
+            _ => {}
+        }
     }
 
     pub(in crate::ui) fn set_focus(&mut self, pane: Pane) {

@@ -81,6 +81,10 @@ pub enum Context {
     Help,
     /// While the refusals view is open.
     Refusals,
+    /// While the `e` export prompt is open (file name).
+    ExportPrompt,
+    /// While the `V` saved-views menu is open.
+    ViewsMenu,
     /// The mouse (documentation rows; dispatched by position).
     Mouse,
 }
@@ -98,6 +102,8 @@ impl Context {
             Context::Prompt => "Filter prompt (/)",
             Context::Help => "This help",
             Context::Refusals => "Refusals view (R)",
+            Context::ExportPrompt => "Export prompt (e)",
+            Context::ViewsMenu => "Saved views (V)",
             Context::Mouse => "Mouse",
         }
     }
@@ -141,6 +147,21 @@ pub enum Action {
     Sort,
     /// Stop as a shell job (Ctrl-Z); `fg` resumes.
     Suspend,
+    // Export, copy, bell and saved views.
+    /// The export prompt: the focused list, as shown, to a file.
+    Export,
+    /// The selected repo's URL to the clipboard (OSC 52).
+    CopyUrl,
+    /// The selected alert's details to the clipboard (OSC 52).
+    CopyDetails,
+    /// The selected repo's GitHub page with the system opener.
+    OpenRepo,
+    /// The bell on regressions (`--bell-on`) on/off.
+    ToggleBell,
+    /// The saved-views menu.
+    ViewsMenu,
+    /// In the saved-views menu: the view numbered by the key.
+    PickView,
     // The filter prompt.
     Apply,
     Cancel,
@@ -277,7 +298,7 @@ macro_rules! bind {
     };
 }
 
-use Context::{Always, Global, Help, Mouse, Panes, Prompt, Refusals};
+use Context::{Always, ExportPrompt, Global, Help, Mouse, Panes, Prompt, Refusals, ViewsMenu};
 
 /// Every key sinkwatch understands. Order matters: the first matching row
 /// wins, pane rows are tried before global rows, and help and footer list
@@ -311,6 +332,13 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Global, [ch('F')], ToggleForward, "forwarding per upstream, in place of Transitions", "forwarding"),
     bind!(Global, [ch('s')], Sort, "sort groups: failing first, ⇅fail, ⇅new, ⇅a-z", "sort"),
     bind!(Global, [ch('R')], ShowRefusals, "refused requests: recent ones and counts by reason"),
+    // Export, copy, bell and saved views.
+    bind!(Global, [ch('e')], Export, "export the focused list as shown to a file (.csv, .jsonl, .md)"),
+    bind!(Global, [ch('y')], CopyUrl, "copy the selected repo's GitHub URL (OSC 52 clipboard)"),
+    bind!(Global, [ch('Y')], CopyDetails, "copy the selected alert's details (OSC 52 clipboard)"),
+    bind!(Global, [ch('o')], OpenRepo, "open the selected repo's GitHub page in the browser"),
+    bind!(Global, [ch('b')], ToggleBell, "bell on matching regressions (--bell-on) on/off"),
+    bind!(Global, [ch('V')], ViewsMenu, "saved views (config `views:`): pick one by number"),
     // Anywhere.
     bind!(Always, [ctrl('c')], Quit, "quit"),
     bind!(Always, [ctrl('z')], Suspend, "suspend to the shell (fg resumes)"),
@@ -338,6 +366,25 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Refusals, [ch('k'), code(KeyCode::Up)], Up, "scroll up"),
     bind!(Refusals, [code(KeyCode::PageDown)], PageDown, "page down"),
     bind!(Refusals, [code(KeyCode::PageUp)], PageUp, "page up"),
+    // The export prompt.
+    Binding { keys: &[], label: Some("text"), context: ExportPrompt, action: Action::Insert,
+              description: "type the file name; its extension picks the format", hint: None },
+    bind!(ExportPrompt, [code(KeyCode::Enter)], Apply, "write the file", "export"),
+    bind!(ExportPrompt, [code(KeyCode::Esc)], Cancel, "cancel", "cancel"),
+    bind!(ExportPrompt, [code(KeyCode::Backspace)], Backspace, "delete before the cursor"),
+    bind!(ExportPrompt, [code(KeyCode::Delete)], Delete, "delete at the cursor"),
+    bind!(ExportPrompt, [code(KeyCode::Left)], Left, "cursor left"),
+    bind!(ExportPrompt, [code(KeyCode::Right)], Right, "cursor right"),
+    bind!(ExportPrompt, [code(KeyCode::Home), ctrl('a')], Home, "cursor to the start"),
+    bind!(ExportPrompt, [code(KeyCode::End), ctrl('e')], End, "cursor to the end"),
+    bind!(ExportPrompt, [ctrl('u')], ClearInput, "clear the input", "clear"),
+    // The saved-views menu.
+    bind!(ViewsMenu, [ch('1'), ch('2'), ch('3'), ch('4'), ch('5'), ch('6'), ch('7'), ch('8'), ch('9')],
+          PickView, "apply the view with that number", "pick"),
+    bind!(ViewsMenu, [code(KeyCode::Enter)], Apply, "apply the selected view", "apply"),
+    bind!(ViewsMenu, [ch('j'), code(KeyCode::Down)], Down, "select the next view"),
+    bind!(ViewsMenu, [ch('k'), code(KeyCode::Up)], Up, "select the previous view"),
+    bind!(ViewsMenu, [code(KeyCode::Esc), ch('V'), ch('q')], Cancel, "close the menu", "close"),
     // Mouse (documentation rows: the app dispatches by pointer position).
     Binding { keys: &[], label: Some("click"), context: Mouse, action: Action::Click,
               description: "focus a pane and select the row under the pointer", hint: None },
@@ -352,6 +399,10 @@ pub enum Mode {
     Prompt,
     Help,
     Refusals,
+    /// The `e` export prompt.
+    Export,
+    /// The `V` saved-views menu.
+    Views,
 }
 
 /// Contexts tried, in order, for a mode and focus.
@@ -361,6 +412,7 @@ fn applies(ctx: Context, mode: Mode, focus: Pane, pane_pass: bool) -> bool {
         (Mode::Normal, Panes(panes)) => pane_pass && panes.contains(&focus),
         (Mode::Normal, Global) => !pane_pass,
         (Mode::Prompt, Prompt) | (Mode::Help, Help) | (Mode::Refusals, Refusals) => !pane_pass,
+        (Mode::Export, ExportPrompt) | (Mode::Views, ViewsMenu) => !pane_pass,
         _ => false,
     }
 }
@@ -379,7 +431,9 @@ pub fn lookup(mode: Mode, focus: Pane, ev: &KeyEvent) -> Option<Action> {
         .modifiers
         .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
     match ev.code {
-        KeyCode::Char(_) if mode == Mode::Prompt && plain => Some(Action::Insert),
+        KeyCode::Char(_) if matches!(mode, Mode::Prompt | Mode::Export) && plain => {
+            Some(Action::Insert)
+        }
         _ => None,
     }
 }

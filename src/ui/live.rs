@@ -46,6 +46,10 @@ pub struct Extras {
     /// `sinkwatch attach`: each remote source's connection state, for the
     /// status bar (read at each frame).
     pub remote: Option<RemoteStatus>,
+    /// `--bell-on`: ring on regressions matching it.
+    pub bell_on: Option<crate::model::filter::Filter>,
+    /// The saved views (`views:` in the config) the `V` menu offers.
+    pub views: Vec<super::state::SavedView>,
 }
 
 /// A line describing the remote sources, read when a frame is drawn.
@@ -82,6 +86,8 @@ pub fn run_live(
     }
     let mut app = App::new(theme, info);
     app.set_forward(extras.forward);
+    app.set_bell(extras.bell_on);
+    app.set_views(extras.views);
     run_terminal(app, &hub, fps, &stop)
 }
 
@@ -90,12 +96,22 @@ pub fn run_live(
 /// `theme` comes from [`load_theme`] and `fps` from the config file, both
 /// loaded by the caller (`--theme` first, then the file's `theme`), so that
 /// a bad theme or config is a plain one-line error.
-pub fn run_open(file: &std::path::Path, theme: Theme, fps: u32) -> Result<(), String> {
+pub fn run_open(
+    file: &std::path::Path,
+    theme: Theme,
+    fps: u32,
+    views: Vec<super::state::SavedView>,
+) -> Result<(), String> {
     let name = file.display().to_string();
+    let app = |info| {
+        let mut app = App::new(theme, info);
+        app.set_views(views);
+        app
+    };
     if crate::state::is_database(file) {
         let (hub, info) = open_database(file)?;
         let stop = AtomicBool::new(false);
-        return run_terminal(App::new(theme, info), &hub, fps, &stop);
+        return run_terminal(app(info), &hub, fps, &stop);
     }
     let f = std::fs::File::open(file).map_err(|e| format!("cannot open recording {name}: {e}"))?;
     let (alerts, bad) = crate::record::load_recording(BufReader::new(f));
@@ -118,7 +134,7 @@ pub fn run_open(file: &std::path::Path, theme: Theme, fps: u32) -> Result<(), St
         ));
     }
     let stop = AtomicBool::new(false);
-    let result = run_terminal(App::new(theme, info), &hub, fps, &stop);
+    let result = run_terminal(app(info), &hub, fps, &stop);
     // The screen is gone now: list every bad line where it stays visible.
     for e in &bad {
         eprintln!("sinkwatch: {name}: {e}");
@@ -331,7 +347,74 @@ impl Drop for TerminalGuard {
     }
 }
 
+/// What the terminal and the system offer, from the environment: tmux
+/// (OSC 52 passthrough), desktop notifications, and an opener for `o`
+/// (`$BROWSER`, else `xdg-open` or macOS `open` on the `PATH`).
+pub fn term_env() -> super::state::TermEnv {
+    let var = |k: &str| std::env::var(k).unwrap_or_default();
+    let (opener, opener_name) = match find_opener(&var("BROWSER"), &var("PATH")) {
+        Some((cmd, name)) => (Some(spawn_opener(cmd)), name),
+        None => (None, String::new()),
+    };
+    super::state::TermEnv {
+        tmux: std::env::var_os("TMUX").is_some_and(|v| !v.is_empty()),
+        notify: super::state::Notify::detect(&var("TERM"), &var("TERM_PROGRAM")),
+        opener,
+        opener_name,
+    }
+}
+
+/// The opener's program and how to name it: `$BROWSER`'s first entry (a
+/// `:`-separated list, as `xdg-open` reads it), else `xdg-open` or `open`
+/// found on `path`.
+fn find_opener(browser: &str, path: &str) -> Option<(std::path::PathBuf, String)> {
+    if let Some(first) = browser.split(':').map(str::trim).find(|b| !b.is_empty()) {
+        // Only a program name or path: `%s` templates and arguments are
+        // not taken (the URL is always the one argument).
+        if !first.contains([' ', '%']) {
+            return Some((first.into(), "$BROWSER".to_owned()));
+        }
+    }
+    for name in ["xdg-open", "open"] {
+        for dir in std::env::split_paths(path) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Some((p, name.to_owned()));
+            }
+        }
+    }
+    None
+}
+
+/// Starts `program URL` detached: no terminal (stdin, stdout and stderr
+/// are null, its own process group so Ctrl-C in the TUI does not reach it),
+/// reaped by a thread of its own, so the UI never waits for it. The URL was
+/// built from validated GitHub names (see `ui/state/clip.rs`).
+fn spawn_opener(program: std::path::PathBuf) -> super::state::Opener {
+    Arc::new(move |url: &str| {
+        use std::process::{Command, Stdio};
+        let mut cmd = Command::new(&program);
+        cmd.arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd.spawn().map_err(|e| {
+            format!(
+                "cannot start {}: {e}",
+                sanitize::line(&program.display().to_string())
+            )
+        })?;
+        let _ = std::thread::Builder::new()
+            .name("sinkwatch-opener".into())
+            .spawn(move || child.wait());
+        Ok(())
+    })
+}
+
 fn run_terminal(mut app: App, hub: &Hub, fps: u32, stop: &AtomicBool) -> Result<(), String> {
+    app.set_term_env(term_env());
     let title = sanitize::line(&format!("sinkwatch · {}", app.info.label)).into_owned();
     let mut guard = TerminalGuard::enter(&title)?;
     let input = spawn_input()?;
@@ -348,6 +431,7 @@ fn run_terminal(mut app: App, hub: &Hub, fps: u32, stop: &AtomicBool) -> Result<
         stop,
         &input,
         &mut clock,
+        &mut io::stdout(),
     );
     drop(guard);
     result
@@ -385,7 +469,9 @@ struct Tick {
 }
 
 /// See the module docs. Generic over the backend; input comes from the
-/// reader thread; time from `clock`.
+/// reader thread; time from `clock`; `raw` takes the bytes the app sends
+/// the terminal outside frames (BEL, OSC 52), written after each sync.
+#[allow(clippy::too_many_arguments)]
 fn event_loop<B: Backend>(
     terminal: &mut Terminal<B>,
     app: &mut App,
@@ -394,6 +480,7 @@ fn event_loop<B: Backend>(
     stop: &AtomicBool,
     input: &Receiver<io::Result<Event>>,
     clock: &mut dyn FnMut() -> Tick,
+    raw: &mut dyn io::Write,
 ) -> Result<(), String>
 where
     B::Error: std::fmt::Display,
@@ -412,6 +499,12 @@ where
             mono_ms,
         } = clock();
         need |= app.sync(hub, now);
+        let out = app.take_terminal_output();
+        if !out.is_empty() {
+            raw.write_all(&out)
+                .and_then(|()| raw.flush())
+                .map_err(|e| format!("cannot write to the terminal: {e}"))?;
+        }
         // Ages and the rate move with the clock; flashes end.
         need |= now >= last_draw_ms + 1000;
         need |= flash_due.is_some_and(|d| now >= d);
@@ -529,6 +622,7 @@ mod tests {
                 &stop,
                 &rx,
                 &mut clock,
+                &mut Vec::new(),
             );
             (r, self.terminal.get_frame().count())
         }
@@ -565,6 +659,92 @@ mod tests {
         assert_eq!(frames, 2);
     }
 
+    /// The bell on the raw output: one BEL per matching regression when
+    /// they come further apart than the rate limit, none for alerts that
+    /// do not match or are no regression, one for a burst inside the limit
+    /// (the rest counted). Alerts arrive as the injected clock moves: each
+    /// reading of the clock may ingest one (as a sender would meanwhile).
+    #[test]
+    fn the_bell_rings_once_per_matching_regression_rate_limited() {
+        use crate::model::NewAlert;
+        let mut l = Loop::new();
+        l.app.set_bell(Some(
+            crate::model::filter::Filter::parse("policy:CODEOWNERS").unwrap(),
+        ));
+        let hub = l.hub.clone();
+        let ingest = move |repo: &str, policy: &str, pass: bool, at: u64| {
+            let a = NewAlert {
+                owner: "ossf".into(),
+                repo: repo.into(),
+                policy: policy.into(),
+                details: String::new(),
+                pass,
+            };
+            hub.ingest_at(&a, at, None, None).unwrap();
+        };
+        // Before the loop starts: never rung (the bell rings for news).
+        ingest("old", "CODEOWNERS", false, 1);
+        // (clock step, what arrives): one step is 500 ms.
+        let script: Vec<Option<(&str, &str, bool)>> = vec![
+            None,
+            Some(("a", "CODEOWNERS", true)),  // first, passing: no
+            Some(("a", "CODEOWNERS", false)), // regression: BEL 1
+            None,
+            None,
+            None,
+            None,
+            Some(("b", "CODEOWNERS", false)), // new key failing: BEL 2
+            Some(("c", "Binary Artifacts", false)), // not matching: no
+            None,
+            None,
+            None,
+            None,
+            Some(("a", "CODEOWNERS", false)), // still failing: no
+            Some(("a", "CODEOWNERS", true)),  // fixed: no
+            Some(("a", "CODEOWNERS", false)), // regression: BEL 3
+            Some(("d", "CODEOWNERS", false)), // within 2 s: held
+            Some(("e", "CODEOWNERS", false)), // within 2 s: held
+        ];
+        let steps = script.len() as u64;
+        let (tx, rx) = mpsc::sync_channel::<io::Result<Event>>(1);
+        let mut t = 0u64;
+        let mut script = script.into_iter();
+        let stop = AtomicBool::new(false);
+        let stop_ref = &stop;
+        let mut clock = || {
+            t += 500;
+            let wall = 1_800_000_000_000 + t;
+            match script.next() {
+                Some(Some((repo, policy, pass))) => ingest(repo, policy, pass, wall),
+                Some(None) => {}
+                // The script is done: one more turn to sync, then stop.
+                None if t > (steps + 2) * 500 => stop_ref.store(true, Ordering::Relaxed),
+                None => {}
+            }
+            Tick {
+                wall_ms: wall,
+                mono_ms: t,
+            }
+        };
+        let mut raw = Vec::new();
+        let r = event_loop(
+            &mut l.terminal,
+            &mut l.app,
+            &l.hub,
+            240,
+            &stop,
+            &rx,
+            &mut clock,
+            &mut raw,
+        );
+        drop(tx);
+        assert_eq!(r, Ok(()));
+        assert_eq!(raw, b"\x07\x07\x07".to_vec(), "three rings, nothing else");
+        assert_eq!(l.app.bell.rung, 3);
+        assert_eq!(l.app.bell.held, 2, "the burst is counted");
+        assert_eq!(l.app.bell.since_key, 5, "matching regressions since a key");
+    }
+
     /// SIGTERM/SIGHUP set `stop`: the loop ends before drawing anything.
     #[test]
     fn stop_ends_the_loop_at_once() {
@@ -583,6 +763,7 @@ mod tests {
             &stop,
             &rx,
             &mut clock,
+            &mut Vec::new(),
         );
         assert_eq!(r, Ok(()));
         assert_eq!(l.terminal.get_frame().count(), 0);

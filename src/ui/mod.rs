@@ -1,3 +1,4 @@
+pub mod export;
 pub mod fmt;
 #[cfg(any(test, feature = "test-support"))]
 pub mod harness;

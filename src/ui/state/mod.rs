@@ -45,10 +45,21 @@ mod editor;
 mod rate;
 mod scroll;
 mod sync;
+// Export, copy, bell and saved views.
+mod bell;
+mod clip;
+mod export;
+mod views;
 
 pub use editor::Prompt;
 use rate::Rate;
 pub use scroll::{Anchored, ListSel};
+// Export, copy, bell and saved views.
+pub use bell::{BELL_EVERY_MS, Bell, Notify};
+pub(in crate::ui) use clip::ClipRequest;
+pub use clip::{CLIP_MAX_BYTES, Opener, TermEnv, github_owner_ok, github_repo_ok, osc52};
+pub use export::{ExportJob, ExportPrompt};
+pub use views::{MAX_VIEWS, SavedView, ViewsMenu};
 
 /// How long a regression or fix stays highlighted after it arrived.
 pub const FLASH_MS: u64 = 2_000;
@@ -292,6 +303,29 @@ pub struct App {
     /// Where the status bar's `refused N` was drawn (a click opens the
     /// refusals view).
     pub(crate) refused_at: Option<Rect>,
+    // Export, copy, bell and saved views (`e`, `y`, `Y`, `o`, `b`, `V`).
+    /// The `e` prompt, while open.
+    pub export_prompt: Option<ExportPrompt>,
+    /// The export being written, chunk by chunk at each sync.
+    pub(crate) export_job: Option<ExportJob>,
+    /// `y`/`Y`/`o` wait for the next sync (they need the store).
+    pub(in crate::ui) clip_request: Option<clip::ClipRequest>,
+    /// What the terminal and system offer: tmux, notifications, an opener.
+    pub(crate) term_env: TermEnv,
+    /// Bytes for the terminal outside the frame (BEL, OSC 52), taken by
+    /// the event loop after each sync; bounded by `clip::TERM_OUT_MAX`.
+    pub(crate) term_out: Vec<u8>,
+    /// One line for the status bar about the last export, copy or open;
+    /// `(text, is_error)`. Cleared by the next key.
+    pub message: Option<(String, bool)>,
+    /// The bell on regressions.
+    pub bell: Bell,
+    /// The saved views (config `views:`) and the `V` menu, while open.
+    pub views: Vec<SavedView>,
+    pub views_menu: Option<ViewsMenu>,
+    /// The view applied last: `(name, filter source)`; shown in the header
+    /// while the filter is still that view's.
+    pub(crate) active_view: Option<(String, String)>,
 }
 
 impl App {
@@ -341,6 +375,16 @@ impl App {
             refusals: None,
             refused_at: None,
             recording_end: None,
+            export_prompt: None,
+            export_job: None,
+            clip_request: None,
+            term_env: TermEnv::default(),
+            term_out: Vec::new(),
+            message: None,
+            bell: Bell::default(),
+            views: Vec::new(),
+            views_menu: None,
+            active_view: None,
         }
     }
 
@@ -452,6 +496,10 @@ impl App {
             Mode::Refusals
         } else if self.prompt.is_some() {
             Mode::Prompt
+        } else if self.export_prompt.is_some() {
+            Mode::Export
+        } else if self.views_menu.is_some() {
+            Mode::Views
         } else {
             Mode::Normal
         }

@@ -121,6 +121,11 @@ impl App {
         }
 
         changed |= self.refresh_lists(hub, now_ms, false);
+        // Export, copy, bell (`e`, `y`/`Y`/`o`, `b`).
+        self.run_clip_request(hub);
+        self.sync_export(hub);
+        self.sync_bell(hub, now_ms);
+        changed |= std::mem::take(&mut self.dirty);
         changed
     }
 
@@ -177,6 +182,7 @@ impl App {
         !self.index.complete()
             || self.pending.is_some()
             || self.preview.as_ref().is_some_and(|p| !p.complete())
+            || self.exporting()
     }
 
     /// Matching alerts that arrived after the pause.

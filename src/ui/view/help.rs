@@ -22,7 +22,13 @@ pub const SECTIONS: [&[Context]; 2] = [
         Context::Panes(DETAILS),
         Context::Mouse,
     ],
-    &[Context::Prompt, Context::Help, Context::Refusals],
+    &[
+        Context::Prompt,
+        Context::Help,
+        Context::Refusals,
+        Context::ExportPrompt,
+        Context::ViewsMenu,
+    ],
 ];
 
 const KEY_WIDTH: usize = 13;

@@ -46,6 +46,7 @@ use transitions::{TransRow, count_recent, draw_transitions};
 mod alerts;
 mod common;
 mod details;
+mod export;
 mod forwarding;
 mod groups;
 pub mod help;
@@ -54,6 +55,7 @@ pub mod refusals;
 mod status;
 mod text;
 mod transitions;
+mod views;
 
 pub use status::forward_health_text;
 
@@ -335,7 +337,11 @@ fn draw(
         });
     }
 
-    let status = status_line(app, t, areas.status.width);
+    let mut status = status_line(app, t, areas.status.width);
+    // Export, copy and bell messages go before the padding that ends the bar.
+    let pad = status.spans.pop();
+    status.spans.extend(export::status_spans(app, t));
+    status.spans.extend(pad);
     // Where `refused N` is, for a click to open the refusals view.
     out.refused_at = None;
     let mut x = 0;
@@ -353,6 +359,9 @@ fn draw(
     frame.render_widget(Paragraph::new(status), areas.status);
     match &app.prompt {
         Some(_) => draw_prompt(frame, app, t, areas.footer),
+        None if app.export_prompt.is_some() => {
+            export::draw_export_prompt(frame, app, t, areas.footer)
+        }
         None => frame.render_widget(
             Paragraph::new(hint_line(
                 app.mode(),
@@ -364,6 +373,7 @@ fn draw(
             areas.footer,
         ),
     }
+    views::draw_views_menu(frame, app, t, area);
     if let Some(scroll) = app.refusals {
         let max = refusals::draw(frame, t, area, hub, now_ms, scroll);
         out.refusals = Some(scroll.min(max));

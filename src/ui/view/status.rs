@@ -49,6 +49,13 @@ pub(super) fn header_line(app: &App, t: &Theme) -> Line<'static> {
     if !app.steps.is_empty() {
         spans.push(Span::styled("  (Esc widens)", t.dim));
     }
+    if let Some(name) = app.active_view_name() {
+        spans.push(Span::styled("   view ", t.dim));
+        spans.push(Span::styled(
+            sanitize::line(name).into_owned(),
+            t.text.add_modifier(Modifier::BOLD),
+        ));
+    }
     if !app.filter.is_empty() {
         spans.push(Span::styled("   filter ", t.dim));
         spans.push(Span::styled(
