@@ -380,7 +380,7 @@ pub static KEYMAP: &[Binding] = &[
     bind!(ExportPrompt, [ctrl('u')], ClearInput, "clear the input", "clear"),
     // The saved-views menu.
     bind!(ViewsMenu, [ch('1'), ch('2'), ch('3'), ch('4'), ch('5'), ch('6'), ch('7'), ch('8'), ch('9')],
-          PickView, "apply the view with that number", "pick"),
+          PickView, "apply the view with that number"),
     bind!(ViewsMenu, [code(KeyCode::Enter)], Apply, "apply the selected view", "apply"),
     bind!(ViewsMenu, [ch('j'), code(KeyCode::Down)], Down, "select the next view"),
     bind!(ViewsMenu, [ch('k'), code(KeyCode::Up)], Up, "select the previous view"),

@@ -31,7 +31,11 @@ pub(super) struct Areas {
 pub(super) fn layout(area: Rect, app: &App, notices: u16) -> Areas {
     // The prompt: the input, and under it the live count or the error
     // (one line either way; see `draw_prompt`).
-    let footer_h = if app.prompt.is_some() { 2 } else { 1 };
+    let footer_h = if app.prompt.is_some() || app.export_prompt.is_some() {
+        2
+    } else {
+        1
+    };
     let [notices_a, header, main, status, footer] = Layout::vertical([
         Constraint::Length(notices),
         Constraint::Length(1),

@@ -338,10 +338,10 @@ fn draw(
     }
 
     let mut status = status_line(app, t, areas.status.width);
-    // Export, copy and bell messages go before the padding that ends the bar.
-    let pad = status.spans.pop();
-    status.spans.extend(export::status_spans(app, t));
-    status.spans.extend(pad);
+    // Export progress, the bell and the last message come right after the
+    // source, where a narrow bar does not cut them off.
+    let at = status.spans.len().min(1);
+    status.spans.splice(at..at, export::status_spans(app, t));
     // Where `refused N` is, for a click to open the refusals view.
     out.refused_at = None;
     let mut x = 0;

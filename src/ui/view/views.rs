@@ -23,7 +23,15 @@ pub(super) fn draw_views_menu(frame: &mut Frame, app: &App, t: &Theme, area: Rec
         .map(|v| fmt::width(&sanitize::line(&v.name)))
         .max()
         .unwrap_or(0);
-    let w = area.width.saturating_sub(4).min(100);
+    let expr_w = app
+        .views
+        .iter()
+        .map(|v| fmt::width(&sanitize::line(v.filter.source())))
+        .max()
+        .unwrap_or(0);
+    // Number, mark, name, gap, expression, borders; at least the hints' width.
+    let want = (4 + 2 + name_w + 2 + expr_w + 2).max(44) as u16;
+    let w = area.width.saturating_sub(4).min(want);
     let h = (app.views.len() as u16 + 2).min(area.height.saturating_sub(2));
     let popup = area.centered(Constraint::Length(w), Constraint::Length(h));
     let inner_w = w.saturating_sub(2) as usize;
@@ -73,7 +81,10 @@ pub(super) fn draw_views_menu(frame: &mut Frame, app: &App, t: &Theme, area: Rec
         .collect();
     let block = Block::bordered()
         .border_style(t.border_focused)
-        .title(Line::styled(" Saved views ", t.title_focused))
+        .title(Line::styled(
+            " Saved views · 1–9 or Enter ",
+            t.title_focused,
+        ))
         .title_bottom(Line::styled(
             format!(" {} ", hints.join(" · ")),
             t.footer_text,
