@@ -405,9 +405,22 @@ fn saved_views_menu_applies_a_filter_and_names_it_in_the_header() {
         "{header}"
     );
     assert_eq!(h.app.index().seqs().len(), 2);
-    // Enter on the selected row; then `c` clears the filter and the name.
-    h.press("V j k Enter");
-    assert!(h.screen().lines().next().unwrap().contains("view failing"));
+    // Enter applies the marked (active) view again; `1` the first.
+    h.press("c V Enter");
+    assert!(
+        h.screen().lines().next().unwrap().contains("view failing"),
+        "the first when none is active"
+    );
+    h.press("V 2");
+    h.press("V Enter");
+    assert!(
+        h.screen()
+            .lines()
+            .next()
+            .unwrap()
+            .contains("view codeowners in ossf")
+    );
+    // `c` clears the filter, and the name with it.
     h.press("c");
     assert!(!h.screen().lines().next().unwrap().contains("view "));
     // Without views: a message naming the config key.

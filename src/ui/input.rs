@@ -277,8 +277,6 @@ impl App {
                     self.pick_view(m.selected);
                 }
             }
-            Action::Down => self.move_views_menu(true),
-            Action::Up => self.move_views_menu(false),
             Action::Cancel => self.views_menu = None,
             _ => {}
         }

@@ -333,12 +333,12 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Global, [ch('s')], Sort, "sort groups: failing first, ⇅fail, ⇅new, ⇅a-z", "sort"),
     bind!(Global, [ch('R')], ShowRefusals, "refused requests: recent ones and counts by reason"),
     // Export, copy, bell and saved views.
-    bind!(Global, [ch('e')], Export, "export the focused list as shown to a file (.csv, .jsonl, .md)"),
-    bind!(Global, [ch('y')], CopyUrl, "copy the selected repo's GitHub URL (OSC 52 clipboard)"),
-    bind!(Global, [ch('Y')], CopyDetails, "copy the selected alert's details (OSC 52 clipboard)"),
-    bind!(Global, [ch('o')], OpenRepo, "open the selected repo's GitHub page in the browser"),
+    bind!(Global, [ch('e')], Export, "export the focused list, as shown: .csv .jsonl .md"),
+    bind!(Global, [ch('y')], CopyUrl, "copy the selected repo's URL (OSC 52 clipboard)"),
+    bind!(Global, [ch('Y')], CopyDetails, "copy the selected alert's details (OSC 52)"),
+    bind!(Global, [ch('o')], OpenRepo, "open the selected repo's GitHub page (browser)"),
     bind!(Global, [ch('b')], ToggleBell, "bell on matching regressions (--bell-on) on/off"),
-    bind!(Global, [ch('V')], ViewsMenu, "saved views (config `views:`): pick one by number"),
+    bind!(Global, [ch('V')], ViewsMenu, "saved views (config `views:`), by number"),
     // Anywhere.
     bind!(Always, [ctrl('c')], Quit, "quit"),
     bind!(Always, [ctrl('z')], Suspend, "suspend to the shell (fg resumes)"),
@@ -366,24 +366,16 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Refusals, [ch('k'), code(KeyCode::Up)], Up, "scroll up"),
     bind!(Refusals, [code(KeyCode::PageDown)], PageDown, "page down"),
     bind!(Refusals, [code(KeyCode::PageUp)], PageUp, "page up"),
-    // The export prompt.
+    // The export prompt (editing keys as in the filter prompt).
     Binding { keys: &[], label: Some("text"), context: ExportPrompt, action: Action::Insert,
-              description: "type the file name; its extension picks the format", hint: None },
+              description: "the file name; editing keys as in the filter prompt", hint: None },
     bind!(ExportPrompt, [code(KeyCode::Enter)], Apply, "write the file", "export"),
     bind!(ExportPrompt, [code(KeyCode::Esc)], Cancel, "cancel", "cancel"),
-    bind!(ExportPrompt, [code(KeyCode::Backspace)], Backspace, "delete before the cursor"),
-    bind!(ExportPrompt, [code(KeyCode::Delete)], Delete, "delete at the cursor"),
-    bind!(ExportPrompt, [code(KeyCode::Left)], Left, "cursor left"),
-    bind!(ExportPrompt, [code(KeyCode::Right)], Right, "cursor right"),
-    bind!(ExportPrompt, [code(KeyCode::Home), ctrl('a')], Home, "cursor to the start"),
-    bind!(ExportPrompt, [code(KeyCode::End), ctrl('e')], End, "cursor to the end"),
-    bind!(ExportPrompt, [ctrl('u')], ClearInput, "clear the input", "clear"),
     // The saved-views menu.
-    bind!(ViewsMenu, [ch('1'), ch('2'), ch('3'), ch('4'), ch('5'), ch('6'), ch('7'), ch('8'), ch('9')],
-          PickView, "apply the view with that number"),
-    bind!(ViewsMenu, [code(KeyCode::Enter)], Apply, "apply the selected view", "apply"),
-    bind!(ViewsMenu, [ch('j'), code(KeyCode::Down)], Down, "select the next view"),
-    bind!(ViewsMenu, [ch('k'), code(KeyCode::Up)], Up, "select the previous view"),
+    Binding { keys: &[ch('1'), ch('2'), ch('3'), ch('4'), ch('5'), ch('6'), ch('7'), ch('8'), ch('9')],
+              label: Some("1–9"), context: ViewsMenu, action: Action::PickView,
+              description: "apply the view with that number", hint: None },
+    bind!(ViewsMenu, [code(KeyCode::Enter)], Apply, "apply the marked (active) view", "apply"),
     bind!(ViewsMenu, [code(KeyCode::Esc), ch('V'), ch('q')], Cancel, "close the menu", "close"),
     // Mouse (documentation rows: the app dispatches by pointer position).
     Binding { keys: &[], label: Some("click"), context: Mouse, action: Action::Click,
@@ -412,7 +404,9 @@ fn applies(ctx: Context, mode: Mode, focus: Pane, pane_pass: bool) -> bool {
         (Mode::Normal, Panes(panes)) => pane_pass && panes.contains(&focus),
         (Mode::Normal, Global) => !pane_pass,
         (Mode::Prompt, Prompt) | (Mode::Help, Help) | (Mode::Refusals, Refusals) => !pane_pass,
-        (Mode::Export, ExportPrompt) | (Mode::Views, ViewsMenu) => !pane_pass,
+        // The export prompt edits its line with the filter prompt's keys
+        // (Enter and Esc mean the same there: apply, cancel).
+        (Mode::Export, ExportPrompt | Prompt) | (Mode::Views, ViewsMenu) => !pane_pass,
         _ => false,
     }
 }

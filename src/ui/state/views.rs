@@ -7,8 +7,8 @@ use crate::model::filter::Filter;
 
 use super::App;
 
-/// Views a config may name (the menu numbers the first nine).
-pub const MAX_VIEWS: usize = 64;
+/// Views a config may name: each has a digit in the menu.
+pub const MAX_VIEWS: usize = 9;
 /// Longest view name, in characters.
 pub const MAX_VIEW_NAME: usize = 40;
 
@@ -100,19 +100,6 @@ impl App {
         self.filter = v.filter.clone();
         self.active_view = Some((v.name.clone(), v.filter.source().to_owned()));
         self.matcher_dirty = true;
-    }
-
-    pub(in crate::ui) fn move_views_menu(&mut self, down: bool) {
-        let n = self.views.len();
-        if let Some(m) = self.views_menu.as_mut()
-            && n > 0
-        {
-            m.selected = if down {
-                (m.selected + 1).min(n - 1)
-            } else {
-                m.selected.saturating_sub(1)
-            };
-        }
     }
 
     /// The name of the view whose filter is the current one, if any.

@@ -20,9 +20,9 @@ pub const SECTIONS: [&[Context]; 2] = [
         Context::Panes(GROUPS),
         Context::Panes(STREAMS),
         Context::Panes(DETAILS),
-        Context::Mouse,
     ],
     &[
+        Context::Mouse,
         Context::Prompt,
         Context::Help,
         Context::Refusals,
