@@ -96,5 +96,46 @@ fn render(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, render);
+/// `e` over the 1M-alert events view (issue 14): the time of each sync +
+/// frame while the export is written (the UI thread copies 2 chunks of
+/// 8,192 rows per sync; a writer thread formats and writes), the snapshot
+/// of the rows on Enter, and the whole export. Printed, not a criterion
+/// group: one export is the unit.
+fn export(c: &mut Criterion) {
+    let _ = c;
+    let mut h = big();
+    let dir = tempfile::tempdir().expect("temp dir");
+    for ext in ["csv", "jsonl"] {
+        let path = dir.path().join(format!("all.{ext}"));
+        h.press("e C-u");
+        h.type_text(&path.display().to_string());
+        let start = std::time::Instant::now();
+        h.press("Enter");
+        let snapshot = start.elapsed();
+        let mut steps = Vec::new();
+        while h.app.exporting() {
+            let t = std::time::Instant::now();
+            let (hub, app, now) = (&h.hub, &mut h.app, h.now_ms);
+            app.sync(hub, now);
+            frame(&mut h);
+            steps.push(t.elapsed());
+        }
+        let total = start.elapsed();
+        steps.sort();
+        let q = |f: f64| steps[((steps.len() - 1) as f64 * f) as usize];
+        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        println!(
+            "export 1M alerts to .{ext}: snapshot on Enter {snapshot:?}; sync + frame while writing: \
+             median {:?}, p99 {:?}, max {:?} over {} frames; whole export {total:?}, {} MB",
+            q(0.5),
+            q(0.99),
+            q(1.0),
+            steps.len(),
+            bytes / 1_000_000
+        );
+        black_box(bytes);
+    }
+}
+
+criterion_group!(benches, render, export);
 criterion_main!(benches);
