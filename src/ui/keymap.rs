@@ -445,7 +445,7 @@ impl Action {
     pub fn live_only(self) -> bool {
         matches!(
             self,
-            Action::Pause | Action::ToggleForward | Action::ShowRefusals
+            Action::Pause | Action::ToggleForward | Action::ShowRefusals | Action::ToggleBell
         )
     }
 }

@@ -191,7 +191,7 @@ impl App {
             return;
         }
         let mut m = format!(
-            "sent {} to the clipboard (OSC 52: the terminal may not support it",
+            "sent {} via OSC 52 (terminal may not support it",
             crate::sanitize::line(what)
         );
         if self.term_env.tmux {

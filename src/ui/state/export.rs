@@ -22,7 +22,6 @@ use crate::model::{AlertRecord, Change, Store};
 
 use super::{AlertsView, App};
 use crate::ui::export::{Format, Kind, Row, write_header, write_row};
-use crate::ui::fmt::thousands;
 use crate::ui::index::{Level, SeqList};
 use crate::ui::keymap::Pane;
 
@@ -41,8 +40,9 @@ pub struct ExportPrompt {
     pub cursor: usize,
     /// Why the last Enter did not start (shown under the input).
     pub error: Option<String>,
-    /// What will be exported, e.g. "412 alerts (Alerts, latest per key)".
-    pub what: String,
+    /// How many rows will be exported, and of what (e.g. `(412, "alerts")`).
+    pub rows: usize,
+    pub noun: &'static str,
 }
 
 impl ExportPrompt {
@@ -162,38 +162,17 @@ impl App {
             return;
         }
         let pane = self.export_pane();
-        let (name, what) = match pane {
-            Pane::Orgs => (
-                "orgs",
-                format!("{} orgs", thousands(self.lists.orgs.len() as u64)),
-            ),
-            Pane::Repos => (
-                "repos",
-                format!("{} repos", thousands(self.lists.repos.len() as u64)),
-            ),
-            Pane::Policies => (
-                "policies",
-                format!("{} policies", thousands(self.lists.policies.len() as u64)),
-            ),
+        let (name, rows, noun) = match pane {
+            Pane::Orgs => ("orgs", self.lists.orgs.len(), "orgs"),
+            Pane::Repos => ("repos", self.lists.repos.len(), "repos"),
+            Pane::Policies => ("policies", self.lists.policies.len(), "policies"),
             Pane::Alerts => match self.view {
-                AlertsView::Events => (
-                    "alerts",
-                    format!("{} alerts", thousands(self.upto(&self.index) as u64)),
-                ),
-                AlertsView::Latest => (
-                    "latest",
-                    format!(
-                        "{} keys (latest status)",
-                        thousands(self.lists.latest.len() as u64)
-                    ),
-                ),
+                AlertsView::Events => ("alerts", self.upto(&self.index), "alerts"),
+                AlertsView::Latest => ("latest", self.lists.latest.len(), "keys (latest status)"),
             },
             Pane::Transitions => {
                 let t = crate::ui::index::Transitions(self.index.transitions());
-                (
-                    "transitions",
-                    format!("{} transitions", thousands(self.upto(&t) as u64)),
-                )
+                ("transitions", self.upto(&t), "transitions")
             }
             Pane::Forwarding | Pane::Details => {
                 self.message = Some(("focus a list pane to export it".into(), true));
@@ -205,7 +184,8 @@ impl App {
             cursor: input.chars().count(),
             input,
             error: None,
-            what,
+            rows,
+            noun,
         });
     }
 
@@ -402,15 +382,11 @@ impl App {
         match job.done.try_recv() {
             Err(TryRecvError::Empty) => {}
             Ok(Ok(n)) => {
-                let mut m = format!(
-                    "exported {} rows to {}",
-                    thousands(n),
-                    crate::sanitize::line(&job.path)
-                );
+                let mut m = format!("exported {n} rows to {}", crate::sanitize::line(&job.path));
                 if job.missing > 0 {
                     m.push_str(&format!(
                         " ({} left the history before they were written)",
-                        thousands(job.missing)
+                        job.missing
                     ));
                 }
                 self.message = Some((m, false));

@@ -40,7 +40,10 @@ pub(super) fn draw_export_prompt(frame: &mut Frame, app: &App, t: &Theme, area: 
         None => {
             let mut spans = vec![
                 Span::raw(indent),
-                Span::styled(format!("{} · .csv .jsonl .md", p.what), t.count_ok),
+                Span::styled(
+                    format!("{} {} · .csv .jsonl .md", thousands(p.rows as u64), p.noun),
+                    t.count_ok,
+                ),
                 Span::raw("   "),
             ];
             for (key, hint) in keymap::hints(Mode::Export, app.focus) {
@@ -60,13 +63,20 @@ pub(super) fn draw_export_prompt(frame: &mut Frame, app: &App, t: &Theme, area: 
     frame.set_cursor_position(Position::new(x, area.y));
 }
 
-/// The status bar's spans for export progress, the last message and the
+/// The status bar's spans for the last message, export progress and the
 /// bell (each after a separator); empty when there is nothing to say.
 pub(super) fn status_spans(app: &App, t: &Theme) -> Vec<Span<'static>> {
     let base = t.status_bar;
     let warn = t.status_warn;
     let mut out = Vec::new();
     let sep = || Span::styled(" │ ", base);
+    if let Some((m, bad)) = &app.message {
+        out.push(sep());
+        out.push(Span::styled(
+            sanitize::line(m).into_owned(),
+            if *bad { warn } else { base },
+        ));
+    }
     if let Some(job) = &app.export_job {
         out.push(sep());
         out.push(Span::styled(
@@ -90,13 +100,6 @@ pub(super) fn status_spans(app: &App, t: &Theme) -> Vec<Span<'static>> {
     } else if b.source.is_some() {
         out.push(sep());
         out.push(Span::styled("bell off", base));
-    }
-    if let Some((m, bad)) = &app.message {
-        out.push(sep());
-        out.push(Span::styled(
-            sanitize::line(m).into_owned(),
-            if *bad { warn } else { base },
-        ));
     }
     out
 }
