@@ -61,6 +61,15 @@ impl App {
                 self.refusals = scroll_overlay(self.refusals, action);
                 Outcome::Continue
             }
+            Mode::Timeline => {
+                match (action, self.timeline.as_mut()) {
+                    (Action::CloseHelp, _) => self.timeline = None,
+                    (Action::Help, _) => self.help = Some(0),
+                    (a, Some(t)) => t.apply(a),
+                    _ => {}
+                }
+                Outcome::Continue
+            }
             Mode::Prompt => self.apply_prompt(action, ev),
             Mode::Normal => self.apply_normal(action, ev),
         }
@@ -152,6 +161,7 @@ impl App {
         match action {
             a if a.live_only() && !self.info.live => {}
             Action::ShowRefusals => self.refusals = Some(0),
+            Action::Timeline => self.request_timeline(),
             Action::Sort => {
                 self.lists.sort = self.lists.sort.next();
                 self.lists.invalidate();

@@ -65,6 +65,8 @@ pub const STREAMS: &[Pane] = &[Pane::Alerts, Pane::Transitions];
 
 /// The Details pane.
 pub const DETAILS: &[Pane] = &[Pane::Details];
+/// The panes showing one alert or key (`t` opens its timeline).
+pub const KEYED: &[Pane] = &[Pane::Alerts, Pane::Transitions, Pane::Details];
 
 /// Where a binding applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +83,8 @@ pub enum Context {
     Help,
     /// While the refusals view is open.
     Refusals,
+    /// While a key's timeline is open (`t`).
+    Timeline,
     /// The mouse (documentation rows; dispatched by position).
     Mouse,
 }
@@ -94,10 +98,12 @@ impl Context {
             Context::Panes(GROUPS) => "Orgs · Repos · Policies",
             Context::Panes(STREAMS) => "Alerts · Transitions",
             Context::Panes(DETAILS) => "Details",
+            Context::Panes(KEYED) => "Alerts · Transitions · Details",
             Context::Panes(_) => "Panes",
             Context::Prompt => "Filter prompt (/)",
             Context::Help => "This help",
             Context::Refusals => "Refusals view (R)",
+            Context::Timeline => "Key timeline (t)",
             Context::Mouse => "Mouse",
         }
     }
@@ -141,6 +147,8 @@ pub enum Action {
     Sort,
     /// Stop as a shell job (Ctrl-Z); `fg` resumes.
     Suspend,
+    /// The timeline of the selected alert's key (`t`).
+    Timeline,
     // The filter prompt.
     Apply,
     Cancel,
@@ -277,7 +285,7 @@ macro_rules! bind {
     };
 }
 
-use Context::{Always, Global, Help, Mouse, Panes, Prompt, Refusals};
+use Context::{Always, Global, Help, Mouse, Panes, Prompt, Refusals, Timeline};
 
 /// Every key sinkwatch understands. Order matters: the first matching row
 /// wins, pane rows are tried before global rows, and help and footer list
@@ -288,6 +296,8 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Panes(GROUPS), [code(KeyCode::Enter)], Narrow, "narrow every pane to it, then focus the next level", "narrow"),
     bind!(Panes(STREAMS), [code(KeyCode::Enter)], ShowDetails, "show it in Details (focus there; Esc back)", "details"),
     bind!(Panes(DETAILS), [code(KeyCode::Esc)], Back, "back to the alert list", "back"),
+    // No footer hint: the footer at 80 columns is full (help and README say it).
+    bind!(Panes(KEYED), [ch('t')], Timeline, "timeline of its key: pass/fail runs, flips, details diffs"),
     // Normal mode, any pane.
     bind!(Global, [ch('q')], Quit, "quit", "quit"),
     bind!(Global, [ch('?')], Help, "show this help", "help"),
@@ -338,6 +348,15 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Refusals, [ch('k'), code(KeyCode::Up)], Up, "scroll up"),
     bind!(Refusals, [code(KeyCode::PageDown)], PageDown, "page down"),
     bind!(Refusals, [code(KeyCode::PageUp)], PageUp, "page up"),
+    // The key timeline.
+    bind!(Timeline, [code(KeyCode::Esc), ch('t'), ch('q')], CloseHelp, "close the timeline", "close"),
+    bind!(Timeline, [ch('j'), code(KeyCode::Down)], Down, "select the older run", "run"),
+    bind!(Timeline, [ch('k'), code(KeyCode::Up)], Up, "select the newer run"),
+    bind!(Timeline, [ch('g'), code(KeyCode::Home)], Top, "the newest run (follows new alerts)"),
+    bind!(Timeline, [ch('G'), code(KeyCode::End)], Bottom, "the oldest run"),
+    bind!(Timeline, [code(KeyCode::PageDown)], PageDown, "scroll the run's details down", "scroll"),
+    bind!(Timeline, [code(KeyCode::PageUp)], PageUp, "scroll the run's details up"),
+    bind!(Timeline, [ch('?')], Help, "show this help"),
     // Mouse (documentation rows: the app dispatches by pointer position).
     Binding { keys: &[], label: Some("click"), context: Mouse, action: Action::Click,
               description: "focus a pane and select the row under the pointer", hint: None },
@@ -352,6 +371,7 @@ pub enum Mode {
     Prompt,
     Help,
     Refusals,
+    Timeline,
 }
 
 /// Contexts tried, in order, for a mode and focus.
@@ -360,7 +380,10 @@ fn applies(ctx: Context, mode: Mode, focus: Pane, pane_pass: bool) -> bool {
         (_, Always) => !pane_pass,
         (Mode::Normal, Panes(panes)) => pane_pass && panes.contains(&focus),
         (Mode::Normal, Global) => !pane_pass,
-        (Mode::Prompt, Prompt) | (Mode::Help, Help) | (Mode::Refusals, Refusals) => !pane_pass,
+        (Mode::Prompt, Prompt)
+        | (Mode::Help, Help)
+        | (Mode::Refusals, Refusals)
+        | (Mode::Timeline, Timeline) => !pane_pass,
         _ => false,
     }
 }

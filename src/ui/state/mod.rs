@@ -45,10 +45,12 @@ mod editor;
 mod rate;
 mod scroll;
 mod sync;
+mod timeline;
 
 pub use editor::Prompt;
 use rate::Rate;
 pub use scroll::{Anchored, ListSel};
+pub use timeline::{Note, Older, TimelineState};
 
 /// How long a regression or fix stays highlighted after it arrived.
 pub const FLASH_MS: u64 = 2_000;
@@ -183,6 +185,8 @@ pub struct FrameLayout {
     pub help: Option<u16>,
     pub refusals: Option<u16>,
     pub refused_at: Option<Rect>,
+    /// The timeline screen's scroll, clamped to its content.
+    pub timeline_scroll: Option<u16>,
 }
 
 impl FrameLayout {
@@ -204,6 +208,7 @@ impl FrameLayout {
             help: app.help,
             refusals: app.refusals,
             refused_at: app.refused_at,
+            timeline_scroll: app.timeline.as_ref().map(|t| t.scroll),
         }
     }
 }
@@ -292,6 +297,11 @@ pub struct App {
     /// Where the status bar's `refused N` was drawn (a click opens the
     /// refusals view).
     pub(crate) refused_at: Option<Rect>,
+    // The key timeline (`t`, ui/state/timeline.rs).
+    /// The timeline screen, when open.
+    pub timeline: Option<TimelineState>,
+    /// `t` was pressed: the timeline of this alert's key opens at the next sync.
+    pub(in crate::ui) timeline_request: Option<DetailsId>,
 }
 
 impl App {
@@ -341,6 +351,8 @@ impl App {
             refusals: None,
             refused_at: None,
             recording_end: None,
+            timeline: None,
+            timeline_request: None,
         }
     }
 
@@ -433,6 +445,9 @@ impl App {
         self.help = l.help;
         self.refusals = l.refusals;
         self.refused_at = l.refused_at;
+        if let (Some(t), Some(s)) = (self.timeline.as_mut(), l.timeline_scroll) {
+            t.scroll = s;
+        }
     }
 
     /// The time the screen measures from: the wall clock when live; over a
@@ -450,6 +465,8 @@ impl App {
             Mode::Help
         } else if self.refusals.is_some() {
             Mode::Refusals
+        } else if self.timeline.is_some() {
+            Mode::Timeline
         } else if self.prompt.is_some() {
             Mode::Prompt
         } else {

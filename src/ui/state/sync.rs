@@ -120,6 +120,7 @@ impl App {
             changed |= !p.complete();
         }
 
+        changed |= self.sync_timeline(hub);
         changed |= self.refresh_lists(hub, now_ms, false);
         changed
     }
@@ -177,6 +178,7 @@ impl App {
         !self.index.complete()
             || self.pending.is_some()
             || self.preview.as_ref().is_some_and(|p| !p.complete())
+            || self.timeline_loading()
     }
 
     /// Matching alerts that arrived after the pause.

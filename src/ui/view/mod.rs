@@ -53,6 +53,7 @@ mod layout;
 pub mod refusals;
 mod status;
 mod text;
+pub mod timeline;
 mod transitions;
 
 pub use status::forward_health_text;
@@ -363,6 +364,14 @@ fn draw(
             )),
             areas.footer,
         ),
+    }
+    if let Some(tl) = &app.timeline {
+        // Over the panes; the status bar and the footer (its keys) stay.
+        let over = Rect {
+            height: areas.status.y.saturating_sub(area.y),
+            ..area
+        };
+        out.timeline_scroll = Some(timeline::draw(frame, t, over, tl, now_ms));
     }
     if let Some(scroll) = app.refusals {
         let max = refusals::draw(frame, t, area, hub, now_ms, scroll);
