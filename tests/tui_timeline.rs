@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crossterm::event::MouseEventKind;
+
 use sinkwatch::hub::Hub;
 use sinkwatch::model::{Store, StoreLimits};
 use sinkwatch::state::{Restored, StateStats};
@@ -274,4 +276,54 @@ fn older_alerts_come_from_the_durable_state() {
         screen.contains("✗ failing since #1 at 22:00:00:"),
         "{screen}"
     );
+}
+
+#[test]
+fn wire_strings_are_sanitized_in_the_timeline() {
+    let mut h = Harness::live(120, 40);
+    let policy = "Evil\u{1b}]0;title\u{7}";
+    h.ingest("ossf", "allstar", policy, false, "a\u{1b}[31mred\u{202e}\n");
+    h.ingest("ossf", "allstar", policy, false, "b\u{1b}[2Jgone\n");
+    h.draw();
+    h.press("t");
+    let screen = h.screen();
+    assert!(
+        screen.contains("Timeline · ossf/allstar · Evil\\x1b"),
+        "{screen}"
+    );
+    assert!(screen.contains("- a\\x1b[31mred"), "{screen}");
+    assert!(screen.contains("+ b\\x1b[2Jgone"), "{screen}");
+    assert!(!screen.contains('\u{1b}') && !screen.contains('\u{202e}'));
+}
+
+#[test]
+fn the_wheel_scrolls_the_timeline_not_the_panes_and_t_needs_an_alert() {
+    let mut h = Harness::live(120, 24);
+    // Nothing selected yet: t does nothing.
+    h.press("t");
+    assert!(!h.screen().contains("Timeline ·"));
+    flapping(&mut h);
+    // A long change of the details: more than the screen shows.
+    let long: String = (0..30).map(|i| format!("finding {i}\n")).collect();
+    h.ingest(KEY.0, KEY.1, KEY.2, false, &long);
+    h.draw();
+    // Not from the group panes.
+    h.press("1 t");
+    assert!(!h.screen().contains("Timeline ·"));
+    h.press("4");
+    assert!(
+        h.screen().contains(" · #28"),
+        "Details shows the key's newest alert"
+    );
+    h.press("t");
+    let before = h.screen();
+    assert!(before.contains("Timeline ·"), "{before}");
+    h.mouse(MouseEventKind::ScrollDown, 60, 15);
+    let after = h.screen();
+    assert_ne!(before, after, "the selected run's text moved");
+    assert!(after.contains("▶✗ fail 21:49:00"), "{after}");
+    h.press("q");
+    // Back on the panes: the Alerts selection did not move under it.
+    let screen = h.screen();
+    assert!(screen.contains(" · #28"), "{screen}");
 }

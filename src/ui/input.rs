@@ -397,6 +397,9 @@ impl App {
                     self.help = Some((i64::from(s) + d).max(0) as u16);
                 } else if let Some(s) = self.refusals {
                     self.refusals = Some((i64::from(s) + d).max(0) as u16);
+                } else if let Some(t) = self.timeline.as_mut() {
+                    // Over the panes: the wheel scrolls the selected run.
+                    t.scroll = (i64::from(t.scroll) + d).clamp(0, i64::from(u16::MAX)) as u16;
                 } else if self.prompt.is_none()
                     && let Some(g) = hit
                 {
