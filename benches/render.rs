@@ -1,6 +1,7 @@
 //! Frame cost and re-filtering with a big store (targets in BENCHMARKS.md): one frame at
 //! 200×50 with 1,000,000 alerts in history over 90,000 keys (target ≤ 2 ms),
-//! a new alert on screen (incremental sync + frame), and re-filtering the
+//! a new alert on screen (incremental sync + frame), the key timeline (`t`:
+//! opening it, a frame, a new alert while open), and re-filtering the
 //! whole history through the real App (target ≤ 100 ms).
 //! Run: `cargo bench --bench render`.
 
@@ -61,6 +62,34 @@ fn render(c: &mut Criterion) {
     h.draw();
     g.bench_function("frame, latest view", |b| b.iter(|| frame(&mut h)));
     h.press("v");
+    h.draw();
+    // The key timeline (`t`) of the newest alert's key (11 alerts, as every
+    // key here): opening it walks the key's chain of events (O(its
+    // alerts), not the ring); then frames, and new alerts of other keys.
+    g.bench_function("timeline: t + sync + frame, then Esc", |b| {
+        b.iter(|| {
+            h.press("t");
+            let (hub, app, now) = (&h.hub, &mut h.app, h.now_ms);
+            app.sync(hub, now);
+            frame(&mut h);
+            assert!(h.app.timeline.is_some());
+            h.press("Esc");
+        })
+    });
+    h.press("t");
+    h.draw();
+    g.bench_function("frame, timeline open", |b| b.iter(|| frame(&mut h)));
+    let mut j = 0u64;
+    g.bench_function("timeline open, new alert: sync + frame", |b| {
+        b.iter(|| {
+            j += 1;
+            h.ingest("org-1", "repo-1", "SECURITY.md", j % 2 == 0, "x");
+            let (hub, app, now) = (&h.hub, &mut h.app, h.now_ms);
+            app.sync(hub, now);
+            frame(&mut h);
+        })
+    });
+    h.press("Esc");
     h.draw();
     let mut i = 0u64;
     g.bench_function("new alert: sync + frame", |b| {

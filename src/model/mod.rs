@@ -4,6 +4,7 @@ pub mod alert;
 pub mod filter;
 pub mod intern;
 pub mod store;
+pub mod timeline;
 
 pub use alert::Change;
 pub use store::{

@@ -112,6 +112,11 @@ pub struct Event {
     pub change: Change,
     pub details: Arc<str>,
     pub peer: Option<Arc<Peer>>,
+    /// The seq of the same key's previous alert (0: none). Chains a key's
+    /// events through the ring, so a key's history (the timeline, what a
+    /// fix replaced) is found in O(its alerts) instead of a walk of the
+    /// whole ring; see [`Store::key_events`].
+    pub prev_seq: u64,
 }
 
 /// Failing and total key counts of an org, a repo or a policy.
@@ -425,6 +430,7 @@ impl Store {
         let state = &mut self.keys[key as usize];
         let previous = (state.count > 0).then_some(state.pass);
         let change = Change::between(previous, alert.pass);
+        let prev_seq = state.last_seq;
 
         // Share the details text with the key's previous alert when it is the
         // same: Allstar repeats the same details scan after scan.
@@ -496,6 +502,7 @@ impl Store {
             change,
             details: details.clone(),
             peer: peer.clone(),
+            prev_seq,
         });
 
         self.enforce_budget();
@@ -783,6 +790,40 @@ impl Store {
         self.history.get(usize::try_from(idx).ok()?)
     }
 
+    /// The alert of `key` before the event `seq` (any key's event still in
+    /// the ring), if still in the ring: one step along the key's chain.
+    pub fn prev_event(&self, seq: u64) -> Option<&Event> {
+        let e = self.event(seq)?;
+        let p = self.event(e.prev_seq)?;
+        // A restored ring may have gaps in seq; never follow a wrong link.
+        (p.seq == e.prev_seq && p.key == e.key).then_some(p)
+    }
+
+    /// The events of `key` still in the ring with `seq > after`, newest
+    /// first: a walk along the key's chain, O(its alerts), never the ring.
+    pub fn key_events(&self, key: KeyId, after: u64) -> KeyEvents<'_> {
+        let next = self.keys.get(key as usize).map_or(0, |k| k.last_seq);
+        KeyEvents {
+            store: self,
+            key,
+            next,
+            after,
+        }
+    }
+
+    /// Re-links every event of the ring to its key's previous one
+    /// ([`Event::prev_seq`]): after a restore, whose events come from
+    /// storage without links. One pass over the ring.
+    pub fn link_history(&mut self) {
+        let mut last: Vec<u64> = vec![0; self.keys.len()];
+        for e in self.history.iter_mut() {
+            if let Some(l) = last.get_mut(e.key as usize) {
+                e.prev_seq = *l;
+                *l = e.seq;
+            }
+        }
+    }
+
     /// Transitions, oldest first.
     pub fn transitions(&self) -> &VecDeque<Transition> {
         &self.transitions
@@ -819,6 +860,32 @@ impl Store {
             change: e.change,
             peer: e.peer.clone(),
         }
+    }
+}
+
+/// See [`Store::key_events`].
+pub struct KeyEvents<'a> {
+    store: &'a Store,
+    key: KeyId,
+    next: u64,
+    after: u64,
+}
+
+impl<'a> Iterator for KeyEvents<'a> {
+    type Item = &'a Event;
+
+    fn next(&mut self) -> Option<&'a Event> {
+        if self.next <= self.after {
+            return None;
+        }
+        let e = self.store.event(self.next)?;
+        if e.seq != self.next || e.key != self.key {
+            self.next = 0;
+            return None;
+        }
+        // Links only go back; a bad one (restored data) must not loop.
+        self.next = if e.prev_seq < e.seq { e.prev_seq } else { 0 };
+        Some(e)
     }
 }
 
@@ -1170,6 +1237,59 @@ mod tests {
         assert_eq!(p1.label, "127.0.0.1:40312");
         let p3 = s.peer(Some(addr), Some("CN=allstar"));
         assert!(!Arc::ptr_eq(&p1, &p3));
+    }
+
+    #[test]
+    fn a_keys_events_are_chained_through_the_ring() {
+        let mut s = small(50);
+        // Three keys interleaved; key "r1" gets every third alert.
+        for i in 0..90u64 {
+            s.ingest(
+                &alert("o", &format!("r{}", i % 3), "p", i % 2 == 0),
+                i,
+                None,
+            )
+            .unwrap();
+        }
+        let k = s.key_id("o", "r1", "p").unwrap();
+        let seqs: Vec<u64> = s.key_events(k, 0).map(|e| e.seq).collect();
+        let expected: Vec<u64> = s
+            .history()
+            .iter()
+            .rev()
+            .filter(|e| e.key == k)
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, expected, "newest first, only the ring's");
+        assert_eq!(seqs.len(), 17);
+        // Only those after a seq: what a timeline syncs incrementally.
+        let after: Vec<u64> = s.key_events(k, 80).map(|e| e.seq).collect();
+        assert_eq!(after, [89, 86, 83]);
+        let before = s.prev_event(89).unwrap();
+        assert_eq!((before.seq, before.key), (86, k));
+        assert!(s.prev_event(seqs[seqs.len() - 1]).is_none(), "evicted");
+        // A restored ring comes without links; link_history rebuilds them.
+        let linked: Vec<u64> = s.history().iter().map(|e| e.prev_seq).collect();
+        let mut copy = small(50);
+        for key in ["r0", "r1", "r2"] {
+            copy.ingest(&alert("o", key, "p", true), 0, None).unwrap();
+        }
+        for e in s.history() {
+            copy.restore_event(Event {
+                prev_seq: 0,
+                ..e.clone()
+            });
+        }
+        copy.link_history();
+        let relinked: Vec<u64> = copy.history().iter().map(|e| e.prev_seq).collect();
+        // The first of each key points at an evicted seq in the original
+        // ring and at nothing after a restore: both end the walk.
+        let ends = |v: &[u64], h: &VecDeque<Event>| {
+            v.iter()
+                .map(|&p| if p < h.front().unwrap().seq { 0 } else { p })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ends(&relinked, copy.history()), ends(&linked, s.history()));
     }
 
     #[test]

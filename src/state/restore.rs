@@ -166,6 +166,7 @@ pub fn restore(conn: &Connection, limits: StoreLimits) -> rusqlite::Result<(Stor
                 change: change(&c),
                 details: shared.details(r.get(5)?)?,
                 peer: shared.peer(&mut store, r.get(6)?)?,
+                prev_seq: 0,
             });
         }
     }
@@ -173,6 +174,7 @@ pub fn restore(conn: &Connection, limits: StoreLimits) -> rusqlite::Result<(Stor
     for e in events.into_iter().rev() {
         store.restore_event(e);
     }
+    store.link_history();
     let max_seq: Option<i64> = conn.query_row("SELECT max(seq) FROM events", [], |r| r.get(0))?;
     store.continue_seq(max_seq.unwrap_or(0).max(0) as u64 + 1);
     restored.accepted = store.accepted();

@@ -62,6 +62,15 @@ impl App {
                 self.refusals = scroll_overlay(self.refusals, action);
                 Outcome::Continue
             }
+            Mode::Timeline => {
+                match (action, self.timeline.as_mut()) {
+                    (Action::CloseHelp, _) => self.timeline = None,
+                    (Action::Help, _) => self.help = Some(0),
+                    (a, Some(t)) => t.apply(a),
+                    _ => {}
+                }
+                Outcome::Continue
+            }
             Mode::Prompt => self.apply_prompt(action, ev),
             Mode::Export => {
                 self.edit_export(action, ev);
@@ -161,6 +170,7 @@ impl App {
         match action {
             a if a.live_only() && !self.info.live => {}
             Action::ShowRefusals => self.refusals = Some(0),
+            Action::Timeline => self.request_timeline(),
             Action::Sort => {
                 self.lists.sort = self.lists.sort.next();
                 self.lists.invalidate();
@@ -430,6 +440,9 @@ impl App {
                     self.help = Some((i64::from(s) + d).max(0) as u16);
                 } else if let Some(s) = self.refusals {
                     self.refusals = Some((i64::from(s) + d).max(0) as u16);
+                } else if let Some(t) = self.timeline.as_mut() {
+                    // Over the panes: the wheel scrolls the selected run.
+                    t.scroll = (i64::from(t.scroll) + d).clamp(0, i64::from(u16::MAX)) as u16;
                 } else if self.prompt.is_none()
                     && let Some(g) = hit
                 {

@@ -65,6 +65,8 @@ pub const STREAMS: &[Pane] = &[Pane::Alerts, Pane::Transitions];
 
 /// The Details pane.
 pub const DETAILS: &[Pane] = &[Pane::Details];
+/// The panes showing one alert or key (`t` opens its timeline).
+pub const KEYED: &[Pane] = &[Pane::Alerts, Pane::Transitions, Pane::Details];
 
 /// Where a binding applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +87,8 @@ pub enum Context {
     ExportPrompt,
     /// While the `V` saved-views menu is open.
     ViewsMenu,
+    /// While a key's timeline is open (`t`).
+    Timeline,
     /// The mouse (documentation rows; dispatched by position).
     Mouse,
 }
@@ -98,12 +102,14 @@ impl Context {
             Context::Panes(GROUPS) => "Orgs · Repos · Policies",
             Context::Panes(STREAMS) => "Alerts · Transitions",
             Context::Panes(DETAILS) => "Details",
+            Context::Panes(KEYED) => "Alerts · Transitions · Details",
             Context::Panes(_) => "Panes",
             Context::Prompt => "Filter prompt (/)",
             Context::Help => "This help",
             Context::Refusals => "Refusals view (R)",
             Context::ExportPrompt => "Export prompt (e)",
             Context::ViewsMenu => "Saved views (V)",
+            Context::Timeline => "Key timeline (t)",
             Context::Mouse => "Mouse",
         }
     }
@@ -162,6 +168,8 @@ pub enum Action {
     ViewsMenu,
     /// In the saved-views menu: the view numbered by the key.
     PickView,
+    /// The timeline of the selected alert's key (`t`).
+    Timeline,
     // The filter prompt.
     Apply,
     Cancel,
@@ -298,7 +306,9 @@ macro_rules! bind {
     };
 }
 
-use Context::{Always, ExportPrompt, Global, Help, Mouse, Panes, Prompt, Refusals, ViewsMenu};
+use Context::{
+    Always, ExportPrompt, Global, Help, Mouse, Panes, Prompt, Refusals, Timeline, ViewsMenu,
+};
 
 /// Every key sinkwatch understands. Order matters: the first matching row
 /// wins, pane rows are tried before global rows, and help and footer list
@@ -309,6 +319,8 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Panes(GROUPS), [code(KeyCode::Enter)], Narrow, "narrow every pane to it, then focus the next level", "narrow"),
     bind!(Panes(STREAMS), [code(KeyCode::Enter)], ShowDetails, "show it in Details (focus there; Esc back)", "details"),
     bind!(Panes(DETAILS), [code(KeyCode::Esc)], Back, "back to the alert list", "back"),
+    // No footer hint: the footer at 80 columns is full (help and README say it).
+    bind!(Panes(KEYED), [ch('t')], Timeline, "timeline of its key: pass/fail runs, flips, details diffs"),
     // Normal mode, any pane.
     bind!(Global, [ch('q')], Quit, "quit", "quit"),
     bind!(Global, [ch('?')], Help, "show this help", "help"),
@@ -377,6 +389,15 @@ pub static KEYMAP: &[Binding] = &[
               description: "apply the view with that number", hint: None },
     bind!(ViewsMenu, [code(KeyCode::Enter)], Apply, "apply the marked (active) view", "apply"),
     bind!(ViewsMenu, [code(KeyCode::Esc), ch('V'), ch('q')], Cancel, "close the menu", "close"),
+    // The key timeline.
+    bind!(Timeline, [code(KeyCode::Esc), ch('t'), ch('q')], CloseHelp, "close the timeline", "close"),
+    bind!(Timeline, [ch('j'), code(KeyCode::Down)], Down, "select the older run", "run"),
+    bind!(Timeline, [ch('k'), code(KeyCode::Up)], Up, "select the newer run"),
+    bind!(Timeline, [ch('g'), code(KeyCode::Home)], Top, "the newest run (follows new alerts)"),
+    bind!(Timeline, [ch('G'), code(KeyCode::End)], Bottom, "the oldest run"),
+    bind!(Timeline, [code(KeyCode::PageDown)], PageDown, "scroll the run's details down", "scroll"),
+    bind!(Timeline, [code(KeyCode::PageUp)], PageUp, "scroll the run's details up"),
+    bind!(Timeline, [ch('?')], Help, "show this help"),
     // Mouse (documentation rows: the app dispatches by pointer position).
     Binding { keys: &[], label: Some("click"), context: Mouse, action: Action::Click,
               description: "focus a pane and select the row under the pointer", hint: None },
@@ -395,6 +416,7 @@ pub enum Mode {
     Export,
     /// The `V` saved-views menu.
     Views,
+    Timeline,
 }
 
 /// Contexts tried, in order, for a mode and focus.
@@ -406,7 +428,9 @@ fn applies(ctx: Context, mode: Mode, focus: Pane, pane_pass: bool) -> bool {
         (Mode::Prompt, Prompt) | (Mode::Help, Help) | (Mode::Refusals, Refusals) => !pane_pass,
         // The export prompt edits its line with the filter prompt's keys
         // (Enter and Esc mean the same there: apply, cancel).
-        (Mode::Export, ExportPrompt | Prompt) | (Mode::Views, ViewsMenu) => !pane_pass,
+        (Mode::Export, ExportPrompt | Prompt)
+        | (Mode::Views, ViewsMenu)
+        | (Mode::Timeline, Timeline) => !pane_pass,
         _ => false,
     }
 }

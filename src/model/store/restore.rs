@@ -166,6 +166,7 @@ mod tests {
                 change: Change::Same,
                 details: Arc::from(""),
                 peer: None,
+                prev_seq: 0,
             });
             s.restore_transition(Transition {
                 seq,

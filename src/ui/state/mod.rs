@@ -49,6 +49,7 @@ mod sync;
 mod bell;
 mod clip;
 mod export;
+mod timeline;
 mod views;
 
 pub use editor::Prompt;
@@ -59,6 +60,7 @@ pub use bell::{BELL_EVERY_MS, Bell, Notify};
 pub(in crate::ui) use clip::ClipRequest;
 pub use clip::{CLIP_MAX_BYTES, Opener, TermEnv, github_owner_ok, github_repo_ok, osc52};
 pub use export::{ExportJob, ExportPrompt};
+pub use timeline::{Note, Older, TimelineState};
 pub use views::{MAX_VIEWS, SavedView, ViewsMenu};
 
 /// How long a regression or fix stays highlighted after it arrived.
@@ -194,6 +196,8 @@ pub struct FrameLayout {
     pub help: Option<u16>,
     pub refusals: Option<u16>,
     pub refused_at: Option<Rect>,
+    /// The timeline screen's scroll, clamped to its content.
+    pub timeline_scroll: Option<u16>,
 }
 
 impl FrameLayout {
@@ -215,6 +219,7 @@ impl FrameLayout {
             help: app.help,
             refusals: app.refusals,
             refused_at: app.refused_at,
+            timeline_scroll: app.timeline.as_ref().map(|t| t.scroll),
         }
     }
 }
@@ -326,6 +331,11 @@ pub struct App {
     /// The view applied last: `(name, filter source)`; shown in the header
     /// while the filter is still that view's.
     pub(crate) active_view: Option<(String, String)>,
+    // The key timeline (`t`, ui/state/timeline.rs).
+    /// The timeline screen, when open.
+    pub timeline: Option<TimelineState>,
+    /// `t` was pressed: the timeline of this alert's key opens at the next sync.
+    pub(in crate::ui) timeline_request: Option<DetailsId>,
 }
 
 impl App {
@@ -385,6 +395,8 @@ impl App {
             views: Vec::new(),
             views_menu: None,
             active_view: None,
+            timeline: None,
+            timeline_request: None,
         }
     }
 
@@ -477,6 +489,9 @@ impl App {
         self.help = l.help;
         self.refusals = l.refusals;
         self.refused_at = l.refused_at;
+        if let (Some(t), Some(s)) = (self.timeline.as_mut(), l.timeline_scroll) {
+            t.scroll = s;
+        }
     }
 
     /// The time the screen measures from: the wall clock when live; over a
@@ -494,6 +509,8 @@ impl App {
             Mode::Help
         } else if self.refusals.is_some() {
             Mode::Refusals
+        } else if self.timeline.is_some() {
+            Mode::Timeline
         } else if self.prompt.is_some() {
             Mode::Prompt
         } else if self.export_prompt.is_some() {

@@ -120,6 +120,7 @@ impl App {
             changed |= !p.complete();
         }
 
+        changed |= self.sync_timeline(hub);
         changed |= self.refresh_lists(hub, now_ms, false);
         // Export, copy, bell (`e`, `y`/`Y`/`o`, `b`).
         self.run_clip_request(hub);
@@ -183,6 +184,7 @@ impl App {
             || self.pending.is_some()
             || self.preview.as_ref().is_some_and(|p| !p.complete())
             || self.exporting()
+            || self.timeline_loading()
     }
 
     /// Matching alerts that arrived after the pause.

@@ -41,19 +41,10 @@ pub(super) struct DetailsData {
     pub(super) failing_before: Option<(u64, u64, Arc<str>)>,
 }
 
-/// How far back Details looks for the alert a fix replaced: bounded so a
-/// frame never walks a whole large history under the lock.
-pub(super) const FAILING_BEFORE_SCAN: usize = 50_000;
-
-/// The key's alert before `seq` in the history ring (within the scan bound).
-pub(super) fn alert_before(s: &Store, key: KeyId, seq: u64) -> Option<(u64, u64, Arc<str>)> {
-    let h = s.history();
-    let first = h.front()?.seq;
-    let idx = usize::try_from(seq.checked_sub(first)?).ok()?.min(h.len());
-    h.range(..idx)
-        .rev()
-        .take(FAILING_BEFORE_SCAN)
-        .find(|e| e.key == key)
+/// The key's alert before `seq`, while still in the history ring: one step
+/// along the key's chain of events (no walk of the ring under the lock).
+pub(super) fn alert_before(s: &Store, seq: u64) -> Option<(u64, u64, Arc<str>)> {
+    s.prev_event(seq)
         .map(|e| (e.seq, e.at_ms, e.details.clone()))
 }
 
@@ -89,7 +80,7 @@ pub(super) fn details_data(
             names,
             key: k,
             failing_before: if e.change == Change::Fixed {
-                alert_before(s, key, e.seq)
+                alert_before(s, e.seq)
             } else {
                 None
             },
@@ -102,7 +93,7 @@ pub(super) fn details_data(
             change: k.change,
             details: k.details.clone(),
             failing_before: if k.change == Change::Fixed {
-                alert_before(s, key, k.last_seq)
+                alert_before(s, k.last_seq)
             } else {
                 None
             },

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
 use super::{FAIL, PASS};
-use crate::ui::keymap::{self, Context, DETAILS, GROUPS, KEYMAP, STREAMS};
+use crate::ui::keymap::{self, Context, DETAILS, GROUPS, KEYED, KEYMAP, STREAMS};
 use crate::ui::theme::Theme;
 
 /// Sections of the key table in the first column, then in the second
@@ -26,6 +26,8 @@ pub const SECTIONS: [&[Context]; 2] = [
         Context::Prompt,
         Context::Help,
         Context::Refusals,
+        Context::Panes(KEYED),
+        Context::Timeline,
         Context::ExportPrompt,
         Context::ViewsMenu,
     ],

@@ -54,6 +54,7 @@ mod layout;
 pub mod refusals;
 mod status;
 mod text;
+pub mod timeline;
 mod transitions;
 mod views;
 
@@ -372,6 +373,14 @@ fn draw(
             )),
             areas.footer,
         ),
+    }
+    if let Some(tl) = &app.timeline {
+        // Over the panes; the status bar and the footer (its keys) stay.
+        let over = Rect {
+            height: areas.status.y.saturating_sub(area.y),
+            ..area
+        };
+        out.timeline_scroll = Some(timeline::draw(frame, t, over, tl, now_ms));
     }
     views::draw_views_menu(frame, app, t, area);
     if let Some(scroll) = app.refusals {
