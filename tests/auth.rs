@@ -293,6 +293,91 @@ async fn oidc_tokens_verify_against_a_jwks_file_and_each_failure_is_counted() {
     sink.stop().await;
 }
 
+/// A client sends the same token on every call of its connection, and
+/// the sink remembers it per connection: the memo must not outlive the
+/// token (refused once `exp` + leeway has passed, on the same connection),
+/// must follow a client that changes its token, and must give a refusal
+/// the same status and reason every time.
+#[tokio::test]
+async fn a_token_expiring_mid_connection_is_refused_on_that_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let ec = ec_key();
+    let file = dir.path().join("jwks.json");
+    std::fs::write(&file, jwks(&[ec_jwk(&ec, "ec1")])).unwrap();
+    let now = Arc::new(AtomicU64::new(T0));
+    let v = Verifier::new(
+        oidc::Settings {
+            issuer: ISSUER.into(),
+            audiences: vec![AUDIENCE.into()],
+            jwks: JwksSource::File(file),
+            allow: vec![ALLSTAR.into()],
+        },
+        clock(&now),
+    )
+    .unwrap();
+    let sink = TestSink::start(SinkConfig {
+        oidc: Some(Arc::new(v)),
+        ..SinkConfig::default()
+    })
+    .await;
+    let (_, mut rx) = sink.hub.subscribe();
+    // One client, one HTTP/2 connection, for every call below.
+    let mut client = AlertSinkClient::connect(sink.url()).await.unwrap();
+    let mut send = async |token: &str, repo: &str| {
+        let mut req = tonic::Request::new(alert("ossf", repo, "SECURITY.md", true, ""));
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        tokio::time::timeout(BOUND, client.alert(req))
+            .await
+            .expect("answered in time")
+            .map(drop)
+    };
+    let mut identity_of_next = || {
+        let r = rx.try_recv().expect("the accepted alert was published");
+        r.peer
+            .as_ref()
+            .and_then(|p| p.identity.as_deref())
+            .map(str::to_owned)
+    };
+    let exp = T0 + 100;
+    let good = es256(&ec, "ec1", &claims("allstar", AUDIENCE, exp));
+    let mallory = es256(&ec, "ec1", &claims("mallory", AUDIENCE, exp + 3600));
+    for i in 0..3 {
+        send(&good, &format!("a{i}")).await.unwrap();
+        assert_eq!(identity_of_next(), Some(format!("oidc:{ALLSTAR}")));
+    }
+    // The client changes its token: judged on its own, each time.
+    for i in 0..2 {
+        let e = send(&mallory, &format!("m{i}")).await.unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{}", e.message());
+        assert_eq!(sink.hub.refused(Refusal::NotAllowed), i + 1);
+    }
+    send(&good, "back").await.unwrap();
+    assert_eq!(identity_of_next(), Some(format!("oidc:{ALLSTAR}")));
+
+    // At the last second the leeway allows, still accepted…
+    now.store(exp + oidc::LEEWAY_SECS, Ordering::Relaxed);
+    send(&good, "last").await.unwrap();
+    assert_eq!(identity_of_next(), Some(format!("oidc:{ALLSTAR}")));
+    // …one second later refused as expired, on the same connection, every
+    // time.
+    now.store(exp + oidc::LEEWAY_SECS + 1, Ordering::Relaxed);
+    for i in 0..2 {
+        let e = send(&good, &format!("late{i}")).await.unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated, "{}", e.message());
+        assert!(e.message().contains("expired"), "{}", e.message());
+        assert_eq!(sink.hub.refused(Refusal::Expired), i + 1);
+    }
+    // The other token has not expired: the connection still serves it
+    // (refused, as not allowed).
+    let e = send(&mallory, "m-late").await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert_eq!(sink.hub.refused(Refusal::NotAllowed), 3);
+    assert_eq!(sink.hub.read(|s| s.accepted()), 5);
+    assert!(rx.try_recv().is_err(), "nothing refused was published");
+    sink.stop().await;
+}
+
 /// An issuer served on loopback by the test: the discovery document and a
 /// JWKS that the test can change, or take down; counts fetches.
 #[derive(Clone)]
