@@ -951,9 +951,11 @@ async fn access_tokens_are_checked_at_token_info_cached_and_lookups_bounded() {
         assert_eq!(e.code(), code, "{token}: {}", e.message());
         assert_eq!(sink.hub.refused(why), 1, "{token}");
     }
-    // A flood of random tokens: at most the burst is looked up; the rest
+    // A flood of random tokens: at most the burst is looked up (plus what
+    // the rate refills while the flood lasts, on a slow machine); the rest
     // are refused as overloaded, without a lookup.
     let before = hits.load(Ordering::SeqCst);
+    let flood_started = std::time::Instant::now();
     for i in 0..100 {
         assert!(
             call(&sink, Some(&format!("ya29.random{i}")), "flood")
@@ -962,9 +964,11 @@ async fn access_tokens_are_checked_at_token_info_cached_and_lookups_bounded() {
         );
     }
     let looked_up = hits.load(Ordering::SeqCst) - before;
+    let refilled = (flood_started.elapsed().as_secs_f64() * tokeninfo::LOOKUP_RATE).ceil();
     assert!(
-        looked_up <= tokeninfo::LOOKUP_BURST as usize + 2,
-        "{looked_up} lookups for 100 random tokens"
+        looked_up <= (tokeninfo::LOOKUP_BURST + refilled) as usize + 2,
+        "{looked_up} lookups for 100 random tokens in {:?}",
+        flood_started.elapsed()
     );
     assert!(sink.hub.refused(Refusal::Overloaded) >= 100 - looked_up as u64 - 1);
     // The good token still passes from the cache, and stops at its expiry.
