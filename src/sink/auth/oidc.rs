@@ -239,6 +239,7 @@ pub struct Verifier {
     cache: Mutex<HashMap<Box<str>, Cached>>,
     clock: Clock,
     min_refresh: Duration,
+    trust: super::fetch::Trust,
 }
 
 /// Whether a bearer credential has a JWT's shape (three dot-separated parts).
@@ -301,12 +302,20 @@ impl Verifier {
             cache: Mutex::new(HashMap::new()),
             clock,
             min_refresh: MIN_REFRESH,
+            trust: super::fetch::Trust::default(),
         })
     }
 
     /// Tests: a shorter minimum interval between fetches.
     pub fn with_min_refresh(mut self, d: Duration) -> Verifier {
         self.min_refresh = d;
+        self
+    }
+
+    /// Tests: fetch keys trusting only the given roots.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn with_trust(mut self, trust: super::fetch::Trust) -> Verifier {
+        self.trust = trust;
         self
     }
 
@@ -369,7 +378,7 @@ impl Verifier {
             JwksSource::Url(u) => u.clone(),
             JwksSource::Discovery => {
                 let d = discovery_url(&self.settings.issuer);
-                let body = super::fetch::get(&d).await?;
+                let body = super::fetch::get_trusting(&d, &self.trust).await?;
                 #[derive(Deserialize)]
                 struct Discovery {
                     issuer: String,
@@ -393,7 +402,7 @@ impl Verifier {
                 return KeySet::parse(&text, &p.display().to_string());
             }
         };
-        let body = super::fetch::get(&url).await?;
+        let body = super::fetch::get_trusting(&url, &self.trust).await?;
         KeySet::parse(&body, &url)
     }
 
