@@ -3,6 +3,9 @@
 //! payloads (HMAC-SHA256, Ed25519), and how they combine — each refusal
 //! with its status and its counted reason. Keys and tokens are minted here;
 //! the clock is injected where expiry matters. Nothing leaves loopback.
+//! One test drives a grpc-go client (tests/go/) where Go and Debian's
+//! grpc-go are installed, and says why it skipped otherwise (shown with
+//! `--nocapture`).
 
 mod common;
 
@@ -12,7 +15,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use common::binary::{Headless, bin, send};
+use common::binary::{Headless, bin, output, send};
 use common::{TestSink, alert};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use sinkwatch::hub::Refusal;
@@ -1284,4 +1287,170 @@ async fn the_rate_limit_comes_before_token_verification() {
         "{verified} forged tokens were verified (allowance {allowance})"
     );
     sink.stop().await;
+}
+
+/// Where Debian's golang-google-grpc-dev installs grpc-go (GOPATH mode);
+/// `SINKWATCH_GOPATH` to use another.
+fn go_grpc_gopath() -> Result<std::path::PathBuf, String> {
+    let gopath: std::path::PathBuf = std::env::var_os("SINKWATCH_GOPATH")
+        .map(Into::into)
+        .unwrap_or_else(|| "/usr/share/gocode".into());
+    let go = std::process::Command::new("go").arg("version").output();
+    if !go.is_ok_and(|o| o.status.success()) {
+        return Err("no `go` on PATH (Debian: apt-get install golang-go)".into());
+    }
+    for pkg in [
+        "google.golang.org/grpc/credentials/oauth",
+        "google.golang.org/grpc/encoding/gzip",
+        "golang.org/x/oauth2",
+    ] {
+        if !gopath.join("src").join(pkg).is_dir() {
+            return Err(format!(
+                "{pkg} is not in {} (Debian: apt-get install golang-google-grpc-dev, \
+                 or set SINKWATCH_GOPATH)",
+                gopath.display()
+            ));
+        }
+    }
+    Ok(gopath)
+}
+
+/// A grpc-go client (tests/go/alertsink_client.go) as a Go sender such as
+/// Allstar: gzip on every call and the `oauth` package's per-call
+/// credentials over TLS, carrying an OIDC identity token — OK, with the
+/// identity recorded. The same client with an encoding the sink does not
+/// know, without a token, and with a compressed message over the limit
+/// once decompressed: each refused with its status and counted. Skipped
+/// (with a message) where Go or grpc-go is not installed.
+#[test]
+fn a_grpc_go_client_with_gzip_and_oauth_credentials_is_accepted() {
+    let gopath = match go_grpc_gopath() {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("skipped: the grpc-go client test needs Go and grpc-go: {why}");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let client = dir.path().join("alertsink_client");
+    let source =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/alertsink_client.go");
+    // GOPATH mode, offline: only what the packages installed.
+    let built = std::process::Command::new("go")
+        .args(["build", "-o"])
+        .arg(&client)
+        .arg(&source)
+        .env("GOPATH", &gopath)
+        .env("GO111MODULE", "off")
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "")
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "go build: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+
+    // TLS: grpc-go sends per-call credentials only over it.
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_pem = params.self_signed(&ca_key).unwrap().pem();
+    let issuer = rcgen::Issuer::new(params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let path = |name: &str| dir.path().join(name);
+    std::fs::write(path("ca.pem"), ca_pem).unwrap();
+    std::fs::write(path("server.pem"), cert.pem()).unwrap();
+    std::fs::write(path("server.key"), key.serialize_pem()).unwrap();
+    let ec = ec_key();
+    std::fs::write(path("jwks.json"), jwks(&[ec_jwk(&ec, "k1")])).unwrap();
+    let now = sinkwatch::sink::auth::unix_now();
+    std::fs::write(
+        path("id.jwt"),
+        es256(&ec, "k1", &claims("allstar", AUDIENCE, now + 600)),
+    )
+    .unwrap();
+    let p = |name: &str| path(name).to_str().unwrap().to_owned();
+    let sink = Headless::adopt(
+        bin()
+            .args(["--no-tui", "--listen", "127.0.0.1:0"])
+            .args([
+                "--tls-cert",
+                &p("server.pem"),
+                "--tls-key",
+                &p("server.key"),
+            ])
+            .args(["--oidc-issuer", ISSUER, "--oidc-audience", AUDIENCE])
+            .args(["--oidc-jwks", &p("jwks.json"), "--oidc-allow", ALLSTAR])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let run = |args: &[&str]| {
+        let out = output(
+            std::process::Command::new(&client)
+                .args(["-addr", &sink.addr, "-ca", &p("ca.pem")])
+                .args(args),
+        );
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        )
+    };
+    let token = p("id.jwt");
+    assert_eq!(
+        run(&["-compressor", "gzip", "-token-file", &token, "-n", "3"]),
+        (Some(0), "ok 3".to_owned())
+    );
+    let (code, said) = run(&["-compressor", "x-unknown", "-token-file", &token, "-n", "1"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        said.contains("Unimplemented") && said.contains("x-unknown"),
+        "{said}"
+    );
+    let (code, said) = run(&["-compressor", "gzip", "-n", "1"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        said.contains("Unauthenticated") && said.contains("missing"),
+        "{said}"
+    );
+    // 2 MiB of details compress to a few KiB; the 1 MiB limit applies to
+    // the decompressed message.
+    let (code, said) = run(&[
+        "-compressor",
+        "gzip",
+        "-token-file",
+        &token,
+        "-n",
+        "1",
+        "-details-bytes",
+        "2097152",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(
+        said.contains("ResourceExhausted") && said.contains("after decompression"),
+        "{said}"
+    );
+
+    let exit = sink.terminate();
+    assert!(exit.status.success());
+    let lines = exit.lines();
+    let alerts: Vec<_> = lines.iter().filter(|l| l["kind"] == "alert").collect();
+    assert_eq!(alerts.len(), 3);
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a["peer_identity"] == format!("oidc:{ALLSTAR}"))
+    );
+    let stats = lines.last().unwrap();
+    assert_eq!(stats["refused"]["unsupported_encoding"], 1, "{stats}");
+    assert_eq!(stats["refused"]["auth_missing"], 1, "{stats}");
+    assert_eq!(stats["refused"]["over_size"], 1, "{stats}");
 }
