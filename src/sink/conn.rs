@@ -96,6 +96,8 @@ struct Shared {
     /// This connection's peer (address or /64).
     peer: Arc<PeerShare>,
     limiter: Arc<Limiter>,
+    /// The last OIDC token presented on this connection and its verdict.
+    oidc_memo: super::auth::oidc::ConnMemo,
 }
 
 /// What one peer holds: its connections and its buffered request bytes.
@@ -182,6 +184,12 @@ pub fn peer_of(ext: &http::Extensions) -> (Option<SocketAddr>, Option<String>) {
         return (info.remote_addr(), None);
     }
     (None, None)
+}
+
+/// The memo of the last OIDC token presented on a request's connection
+/// (connections accepted by [`LimitedIncoming`] only).
+pub fn oidc_memo(ext: &http::Extensions) -> Option<&super::auth::oidc::ConnMemo> {
+    conn_info(ext).map(|i| &i.shared.oidc_memo)
 }
 
 fn conn_info(ext: &http::Extensions) -> Option<&ConnInfo> {
@@ -487,6 +495,7 @@ impl LimitedIo {
             buffered: AtomicUsize::new(0),
             peer: share,
             limiter: limiter.clone(),
+            oidc_memo: Default::default(),
         });
         limiter.register(&shared);
         let info = ConnInfo {

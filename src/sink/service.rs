@@ -319,7 +319,8 @@ where
             let mut outcome = AuthOutcome::default();
             if state.auth.is_required() {
                 use super::auth::HeaderVerdict;
-                match state.auth.check_headers(req.headers()).await {
+                let memo = super::conn::oidc_memo(req.extensions());
+                match state.auth.check_headers_on(req.headers(), memo).await {
                     HeaderVerdict::Pass(identity) => {
                         outcome.identity = identity;
                     }

@@ -7,6 +7,11 @@
 //! bytes (the body is read up to a limit, then refused). Plain `http://` is
 //! allowed only to loopback hosts (tests, and an issuer proxy on the same
 //! machine): keys fetched over the network must come over TLS.
+//!
+//! The roots trusted are the system's, as rustls-native-certs finds them:
+//! `SSL_CERT_FILE` (a PEM file) or `SSL_CERT_DIR`, when set, replace the
+//! system store — how an operator trusts a private issuer's CA (README,
+//! "OIDC identity tokens"). Tests give their own roots ([`Trust`]).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -75,25 +80,58 @@ fn tls_config() -> Result<Arc<tokio_rustls::rustls::ClientConfig>, String> {
         .clone()
 }
 
-/// GETs `url` and returns its body (status 200 only). Errors are one line
-/// naming the URL.
-pub async fn get(url: &str) -> Result<Vec<u8>, String> {
-    match get_with_status(url, url).await? {
-        (200, body) => Ok(body),
-        (status, _) => Err(format!("{url}: HTTP status {status}")),
+/// The roots an `https://` fetch trusts: the system's (the default), or
+/// only the given ones (tests, with a CA of their own).
+#[derive(Clone, Default)]
+pub struct Trust(Option<Arc<tokio_rustls::rustls::ClientConfig>>);
+
+impl Trust {
+    /// Trusts only the CA certificate `ca_der` (DER).
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn only(ca_der: &[u8]) -> Result<Trust, String> {
+        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+        roots
+            .add(ca_der.to_vec().into())
+            .map_err(|e| format!("the CA certificate: {e}"))?;
+        let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(Arc::new(
+            tokio_rustls::rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(Trust(Some(Arc::new(config))))
+    }
+
+    fn config(&self) -> Result<Arc<tokio_rustls::rustls::ClientConfig>, String> {
+        match &self.0 {
+            Some(c) => Ok(c.clone()),
+            None => tls_config(),
+        }
+    }
+}
+
+/// GETs `url` and returns its body (status 200 only), trusting `trust`'s
+/// roots. Errors are one line naming the URL.
+pub async fn get_trusting(url: &str, trust: &Trust) -> Result<Vec<u8>, String> {
+    match tokio::time::timeout(TIMEOUT, get_inner(url, trust)).await {
+        Ok(Ok((200, body))) => Ok(body),
+        Ok(Ok((status, _))) => Err(format!("{url}: HTTP status {status}")),
+        Ok(Err(e)) => Err(format!("{url}: {e}")),
+        Err(_) => Err(format!("{url}: no answer within {} s", TIMEOUT.as_secs())),
     }
 }
 
 /// GETs `url` and returns the status and body, whatever the status.
 /// Errors name `shown` (a URL without the secret in its query).
 pub async fn get_with_status(url: &str, shown: &str) -> Result<(u16, Vec<u8>), String> {
-    match tokio::time::timeout(TIMEOUT, get_inner(url)).await {
+    match tokio::time::timeout(TIMEOUT, get_inner(url, &Trust::default())).await {
         Ok(r) => r.map_err(|e| format!("{shown}: {e}")),
         Err(_) => Err(format!("{shown}: no answer within {} s", TIMEOUT.as_secs())),
     }
 }
 
-async fn get_inner(url: &str) -> Result<(u16, Vec<u8>), String> {
+async fn get_inner(url: &str, trust: &Trust) -> Result<(u16, Vec<u8>), String> {
     let (uri, tls) = check_url(url)?;
     let host = uri.host().unwrap_or_default().to_owned();
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
@@ -118,7 +156,7 @@ async fn get_inner(url: &str) -> Result<(u16, Vec<u8>), String> {
     if tls {
         let name = tokio_rustls::rustls::pki_types::ServerName::try_from(bare)
             .map_err(|e| format!("invalid host name: {e}"))?;
-        let stream = tokio_rustls::TlsConnector::from(tls_config()?)
+        let stream = tokio_rustls::TlsConnector::from(trust.config()?)
             .connect(name, tcp)
             .await
             .map_err(|e| format!("TLS: {e}"))?;

@@ -132,7 +132,11 @@ impl Policy {
     }
 
     /// Checks `authorization` against the static token and OIDC.
-    async fn check_bearer(&self, headers: &HeaderMap) -> Result<Option<Arc<str>>, Denied> {
+    async fn check_bearer(
+        &self,
+        headers: &HeaderMap,
+        memo: Option<&oidc::ConnMemo>,
+    ) -> Result<Option<Arc<str>>, Denied> {
         let Some(given) = bearer(headers) else {
             return Err(Denied::new(
                 Refusal::AuthMissing,
@@ -146,7 +150,7 @@ impl Policy {
         }
         let jwt = oidc::looks_like_jwt(given);
         match (&self.oidc, &self.tokeninfo) {
-            (Some(v), _) if jwt => v.verify(given).await.map(Some),
+            (Some(v), _) if jwt => v.verify_on(given, memo).await.map(Some),
             // Not a JWT: an access token, when those are accepted.
             (_, Some(t)) => t.verify(given).await.map(Some),
             // A static token is configured too, and this is not a JWT:
@@ -155,7 +159,7 @@ impl Policy {
                 Refusal::Unauthenticated,
                 "wrong bearer token (authorization: Bearer …)",
             )),
-            (Some(v), None) => v.verify(given).await.map(Some),
+            (Some(v), None) => v.verify_on(given, memo).await.map(Some),
             (None, None) => Err(Denied::new(
                 Refusal::Unauthenticated,
                 "wrong bearer token (authorization: Bearer …)",
@@ -165,6 +169,16 @@ impl Policy {
 
     /// Checks the credentials in the headers; see [`HeaderVerdict`].
     pub async fn check_headers(&self, headers: &HeaderMap) -> HeaderVerdict {
+        self.check_headers_on(headers, None).await
+    }
+
+    /// [`Policy::check_headers`] for a call on a connection whose memo of
+    /// its last OIDC token is `memo` (see [`oidc::ConnMemo`]).
+    pub async fn check_headers_on(
+        &self,
+        headers: &HeaderMap,
+        memo: Option<&oidc::ConnMemo>,
+    ) -> HeaderVerdict {
         let signed = self.signature.is_some();
         if !self.has_bearer_method() {
             return if signed {
@@ -173,7 +187,7 @@ impl Policy {
                 HeaderVerdict::Pass(None)
             };
         }
-        let bearer = self.check_bearer(headers).await;
+        let bearer = self.check_bearer(headers, memo).await;
         match (self.combine, bearer) {
             (Combine::Any, Ok(id)) => HeaderVerdict::Pass(id),
             (Combine::Any, Err(d)) if signed && headers.contains_key(signature::HEADER) => {
@@ -310,5 +324,34 @@ mod tests {
             "{}",
             p.describe(false)
         );
+    }
+
+    #[test]
+    fn a_jwt_has_exactly_three_parts() {
+        assert!(oidc::looks_like_jwt(b"a.b.c"));
+        assert!(oidc::looks_like_jwt(b".."));
+        assert!(!oidc::looks_like_jwt(b"a.b"));
+        assert!(!oidc::looks_like_jwt(b"a.b.c.d"));
+        assert!(!oidc::looks_like_jwt(b""));
+        let long = format!(
+            "{}.{}.{}",
+            "x".repeat(700),
+            "y".repeat(900),
+            "z".repeat(300)
+        );
+        assert!(oidc::looks_like_jwt(long.as_bytes()));
+        assert!(!oidc::looks_like_jwt(format!("{long}.").as_bytes()));
+    }
+
+    /// Every call awaits the header check, so its future is part of every
+    /// call's future: the rare slow paths (fetching keys, asking token-info,
+    /// each an HTTPS client of several KB) are boxed so that it stays
+    /// small and cheap to move (it was 5 KB).
+    #[test]
+    fn the_per_call_check_future_stays_small() {
+        let p = Policy::default();
+        let h = HeaderMap::new();
+        let size = std::mem::size_of_val(&p.check_headers_on(&h, None));
+        assert!(size <= 1024, "check_headers_on's future is {size} bytes");
     }
 }

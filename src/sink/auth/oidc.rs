@@ -17,7 +17,13 @@
 //!
 //! Verdicts are cached by token until the token's expiry (at most
 //! [`CACHE_CAPACITY`] tokens), so a client reusing its token — as gRPC
-//! clients do for its lifetime — costs one hash lookup per call.
+//! clients do for its lifetime — costs one hash lookup per call. In front
+//! of that shared cache, each connection remembers the last token it
+//! presented and its verdict ([`ConnMemo`]): a client sends the same token
+//! on every call of a connection, and comparing its bytes costs less than
+//! hashing them and taking the shared cache's lock (BENCHMARKS.md). The
+//! memo holds only what the shared cache would answer, under the same
+//! expiry check, so a verdict never outlives the token's `exp`.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -165,6 +171,59 @@ struct Cached {
     exp: u64,
 }
 
+/// The last token one connection presented, with the verdict the shared
+/// cache holds for it; see the module docs. One per connection, so it
+/// never holds more than one token.
+#[derive(Default)]
+pub struct ConnMemo {
+    last: Mutex<Option<Memo>>,
+}
+
+struct Memo {
+    /// The verifier that judged it (a connection is served by one sink,
+    /// but nothing else ties the memo to a verifier).
+    owner: usize,
+    token: Box<[u8]>,
+    verdict: Result<Arc<str>, Denied>,
+    exp: u64,
+}
+
+impl std::fmt::Debug for ConnMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token itself: it is a credential.
+        f.debug_struct("ConnMemo").finish_non_exhaustive()
+    }
+}
+
+impl ConnMemo {
+    fn get(&self, owner: usize, token: &[u8], now: u64) -> Option<Result<Arc<str>, Denied>> {
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let m = last.as_ref()?;
+        (m.owner == owner && *m.token == *token && now <= m.exp.saturating_add(LEEWAY_SECS))
+            .then(|| m.verdict.clone())
+    }
+
+    fn set(&self, owner: usize, token: &[u8], verdict: &Result<Arc<str>, Denied>, exp: u64) {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        match last.as_mut() {
+            // The same token judged again (e.g. after its memo expired):
+            // keep the allocation.
+            Some(m) if m.owner == owner && *m.token == *token => {
+                m.verdict = verdict.clone();
+                m.exp = exp;
+            }
+            _ => {
+                *last = Some(Memo {
+                    owner,
+                    token: token.into(),
+                    verdict: verdict.clone(),
+                    exp,
+                })
+            }
+        }
+    }
+}
+
 struct RefreshState {
     last_attempt: Option<Instant>,
 }
@@ -180,11 +239,15 @@ pub struct Verifier {
     cache: Mutex<HashMap<Box<str>, Cached>>,
     clock: Clock,
     min_refresh: Duration,
+    trust: super::fetch::Trust,
 }
 
 /// Whether a bearer credential has a JWT's shape (three dot-separated parts).
 pub fn looks_like_jwt(token: &[u8]) -> bool {
-    token.iter().filter(|b| **b == b'.').count() == 2
+    // memchr's vectorised search: runs on every call, over a token of up
+    // to a few KB, and a byte-by-byte count was most of a cached call's
+    // cost (benches/auth.rs).
+    memchr::memchr_iter(b'.', token).take(3).count() == 2
 }
 
 impl Verifier {
@@ -239,12 +302,20 @@ impl Verifier {
             cache: Mutex::new(HashMap::new()),
             clock,
             min_refresh: MIN_REFRESH,
+            trust: super::fetch::Trust::default(),
         })
     }
 
     /// Tests: a shorter minimum interval between fetches.
     pub fn with_min_refresh(mut self, d: Duration) -> Verifier {
         self.min_refresh = d;
+        self
+    }
+
+    /// Tests: fetch keys trusting only the given roots.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn with_trust(mut self, trust: super::fetch::Trust) -> Verifier {
+        self.trust = trust;
         self
     }
 
@@ -307,7 +378,7 @@ impl Verifier {
             JwksSource::Url(u) => u.clone(),
             JwksSource::Discovery => {
                 let d = discovery_url(&self.settings.issuer);
-                let body = super::fetch::get(&d).await?;
+                let body = super::fetch::get_trusting(&d, &self.trust).await?;
                 #[derive(Deserialize)]
                 struct Discovery {
                     issuer: String,
@@ -331,7 +402,7 @@ impl Verifier {
                 return KeySet::parse(&text, &p.display().to_string());
             }
         };
-        let body = super::fetch::get(&url).await?;
+        let body = super::fetch::get_trusting(&url, &self.trust).await?;
         KeySet::parse(&body, &url)
     }
 
@@ -342,17 +413,39 @@ impl Verifier {
     /// Verifies a bearer token; `Ok` is the caller's identity for display
     /// (`oidc:<email or subject>`).
     pub async fn verify(self: &Arc<Self>, token: &[u8]) -> Result<Arc<str>, Denied> {
+        self.verify_on(token, None).await
+    }
+
+    /// [`Verifier::verify`], first asking the connection's memo, and
+    /// remembering there what the shared cache answers.
+    pub async fn verify_on(
+        self: &Arc<Self>,
+        token: &[u8],
+        memo: Option<&ConnMemo>,
+    ) -> Result<Arc<str>, Denied> {
         let now = (self.clock)();
+        // The memo holds only tokens that passed the checks below (they
+        // were judged), so a hit may skip them.
+        let owner = Arc::as_ptr(self) as usize;
+        if let Some(v) = memo.and_then(|m| m.get(owner, token, now)) {
+            return v;
+        }
+        let bytes = token;
         let Ok(token) = std::str::from_utf8(token) else {
             return Err(malformed("the bearer token is not ASCII"));
         };
         if token.len() > MAX_TOKEN {
             return Err(malformed("the bearer token is too long"));
         }
-        if let Some(v) = self.cached(token, now) {
+        if let Some((v, exp)) = self.cached(token, now) {
+            if let Some(m) = memo {
+                m.set(owner, bytes, &v, exp);
+            }
             return v;
         }
-        let verdict = self.verify_uncached(token, now).await;
+        // Boxed: verifying may fetch keys (an HTTPS client), a large
+        // future that every call's future would otherwise carry.
+        let verdict = Box::pin(self.verify_uncached(token, now)).await;
         let exp = match &verdict {
             Ok((_, exp)) | Err((_, Some(exp))) => Some(*exp),
             Err((_, None)) => None,
@@ -363,14 +456,18 @@ impl Verifier {
         // cannot push genuine ones out.
         if let Some(exp) = exp {
             self.remember(token, &verdict, exp, now);
+            if let Some(m) = memo {
+                m.set(owner, bytes, &verdict, exp);
+            }
         }
         verdict
     }
 
-    fn cached(&self, token: &str, now: u64) -> Option<Result<Arc<str>, Denied>> {
+    /// The shared cache's verdict and the token's expiry.
+    fn cached(&self, token: &str, now: u64) -> Option<(Result<Arc<str>, Denied>, u64)> {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         let hit = cache.get(token)?;
-        (now <= hit.exp.saturating_add(LEEWAY_SECS)).then(|| hit.verdict.clone())
+        (now <= hit.exp.saturating_add(LEEWAY_SECS)).then(|| (hit.verdict.clone(), hit.exp))
     }
 
     fn remember(&self, token: &str, verdict: &Result<Arc<str>, Denied>, exp: u64, now: u64) {

@@ -135,6 +135,14 @@ impl Verifier {
         if let Some(v) = self.cached(token, now) {
             return v;
         }
+        // Boxed: the lookup's future (an HTTPS client) is large, and every
+        // call's future would otherwise be as large as it, cached or not.
+        Box::pin(self.look_up(token, now)).await
+    }
+
+    /// Asks the token-info endpoint, within the rate and concurrency
+    /// bounds, and caches the answer.
+    async fn look_up(&self, token: &str, now: u64) -> Result<Arc<str>, Denied> {
         if !self.take_lookup() {
             return Err(Denied::new(
                 Refusal::Overloaded,
