@@ -19,6 +19,8 @@ pub enum Failure {
     Usage(String),
     /// Runtime failure: exit 1.
     Runtime(String),
+    /// Runtime failure already told on stderr, line by line: exit 1.
+    Told,
 }
 
 impl From<ConfigError> for Failure {
@@ -485,6 +487,11 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         forward: forward_stats.clone(),
         state: state.clone(),
         remote: None,
+        viewers: Some({
+            let w = watch_stats.clone();
+            Arc::new(move || w.summary().unwrap_or_default())
+        }),
+        stop: None,
     };
     let ui_result = match theme {
         None => {

@@ -46,6 +46,12 @@ pub struct Extras {
     /// `sinkwatch attach`: each remote source's connection state, for the
     /// status bar (read at each frame).
     pub remote: Option<RemoteStatus>,
+    /// A sink serving Watch: the viewers attached now, with their
+    /// identities (empty: none), for the status bar.
+    pub viewers: Option<RemoteStatus>,
+    /// Ends the UI when set (as `q` does): `attach` once every source has
+    /// refused the viewer.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// A line describing the remote sources, read when a frame is drawn.
@@ -70,8 +76,9 @@ pub fn run_live(
         recorder: extras.recorder,
         state: extras.state,
         remote: extras.remote.map(super::state::Remote),
+        viewers: extras.viewers.map(super::state::Remote),
     };
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = extras.stop.unwrap_or_default();
     {
         // SIGTERM / SIGHUP end the UI like `q` (Ctrl-C is a key in raw mode).
         let stop = stop.clone();

@@ -198,7 +198,11 @@ pub(super) fn status_spans(app: &App, t: &Theme, sq: Squeeze) -> Vec<Span<'stati
     if let Some(remote) = &app.info.remote {
         // Attached: each source's connection state instead of an address.
         let line = (remote.0)();
-        let style = if line.contains("down:") { warn } else { base };
+        let style = if line.contains("down:") || line.contains("refused:") {
+            warn
+        } else {
+            base
+        };
         spans.push(Span::styled(format!(" ⇄ {}", sanitize::line(&line)), style));
     } else if app.info.live {
         let listen = if sq.no_listen_word { "" } else { "listen " };
@@ -206,6 +210,13 @@ pub(super) fn status_spans(app: &App, t: &Theme, sq: Squeeze) -> Vec<Span<'stati
             format!(" ● {listen}{}", sanitize::line(&app.info.label)),
             base,
         ));
+        // Who is watching this sink remotely (their verified identities).
+        if let Some(viewers) = &app.info.viewers {
+            let line = (viewers.0)();
+            if !line.is_empty() {
+                spans.push(Span::styled(format!(" · {}", sanitize::line(&line)), base));
+            }
+        }
     } else {
         spans.push(Span::styled(
             format!(" recording {}", sanitize::line(&app.info.label)),
