@@ -328,6 +328,9 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         tracing::warn!("{note}");
     }
     let watch_stats = Arc::new(crate::sink::watch::WatchStats::default());
+    let latency = metrics_listener
+        .as_ref()
+        .map(|_| crate::sink::latency::IngestLatency::default());
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let server = {
         let hub = hub.clone();
@@ -347,6 +350,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
                 access: watch_access,
                 stats: watch_stats.clone(),
             }),
+            latency: latency.clone(),
         };
         let mut stop = stop_rx.clone();
         runtime.spawn(async move {
@@ -394,6 +398,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
                 let w = watch_stats.clone();
                 Arc::new(move || w.attached.load(std::sync::atomic::Ordering::Relaxed))
             }),
+            latency: latency.as_ref().map(|l| l.histogram()),
         };
         let mut stop = stop_rx.clone();
         runtime.spawn(crate::metrics::serve(listener, sources, async move {

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod conn;
 pub mod identity;
+pub mod latency;
 pub mod limits;
 pub mod rate;
 pub mod service;
@@ -41,6 +42,8 @@ pub struct SinkConfig {
     pub hook: Option<Arc<dyn AcceptHook>>,
     /// Serve the Watch service for remote viewers ([`watch`]).
     pub watch: Option<WatchConfig>,
+    /// Time calls into this histogram ([`latency`]; sampled).
+    pub latency: Option<latency::IngestLatency>,
 }
 
 /// How the Watch service is served.
@@ -137,6 +140,7 @@ pub async fn serve(
         limits,
         auth: policy,
         hook: config.hook,
+        latency: config.latency,
     });
     builder
         .add_service(sink)
