@@ -33,26 +33,14 @@ fi
 TMP=$(mktemp -d)
 chmod 755 "$TMP"
 export XDG_STATE_HOME="$TMP/state" XDG_CONFIG_HOME="$TMP/config"
+SCRIPT=replicas
+. scripts/lib.sh
 cleanup() {
+  # nginx first, gracefully (QUIT); stop_all then TERMs whatever is left.
   [ -f "$TMP/nginx.pid" ] && kill -QUIT "$(cat "$TMP/nginx.pid" 2>/dev/null)" 2>/dev/null || true
-  for f in "$TMP"/*.pid; do
-    [ -f "$f" ] && kill -TERM "$(cat "$f" 2>/dev/null)" 2>/dev/null || true
-  done
-  wait 2>/dev/null || true
-  rm -rf "$TMP"
+  stop_all
 }
 trap cleanup EXIT
-
-# wait_for FILE PATTERN WHAT: polls FILE (a process's stderr) for PATTERN.
-wait_for() {
-  for _ in $(seq 1 1200); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "replicas: $3 never happened:" >&2
-  cat "$1" >&2
-  exit 1
-}
 
 head -c 32 /dev/urandom | base64 | tr -d '/+=' >"$TMP/token"
 
