@@ -179,11 +179,17 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         return Ok(());
     }
     crate::ui::fmt::use_local_time(!settings.utc);
+    // The forwarding panel (F) shows the remote sinks' forwarders, as
+    // they report them over Watch.
+    let forward = crate::forward::ForwardStats::remote(sources.len());
+    for (i, s) in sources.iter().enumerate() {
+        s.report_forwarding(forward.clone(), i);
+    }
     let extras = crate::ui::Extras {
         listen: format!("attached to {}", a.urls.join(", ")),
         banner: None,
         recorder: None,
-        forward: None,
+        forward: Some(forward),
         state: None,
         remote: Some(Arc::new({
             let sources = sources.clone();

@@ -349,6 +349,9 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             watch: Some(crate::sink::WatchConfig {
                 access: watch_access,
                 stats: watch_stats.clone(),
+                forwarding: forward_stats.clone().map(|f| {
+                    Arc::new(move || f.to_proto()) as crate::sink::watch::ForwardingReport
+                }),
             }),
             latency: latency.clone(),
         };

@@ -98,6 +98,40 @@ fn attach_exits_1_when_every_source_refuses_it() {
     assert!(refusals[0].contains("Unauthenticated"), "{stderr}");
 }
 
+/// The remote sink's forwarding reaches the viewer (a `Forwarding` event
+/// about once a second): its upstream, state and counters, as the
+/// forwarding panel draws them.
+#[tokio::test]
+async fn the_remote_sinks_forwarding_is_shown_to_the_viewer() {
+    let upstream = Headless::start(&[]);
+    let sink = Headless::start(&["--forward", &upstream.url()]);
+    let hub = Hub::new(StoreLimits::default(), 16);
+    let status = SourceStatus::new(sink.url());
+    let forward = sinkwatch::forward::ForwardStats::remote(1);
+    status.report_forwarding(forward.clone(), 0);
+    tokio::spawn(follow(
+        Target::plain(sink.url()),
+        hub.clone(),
+        status.clone(),
+    ));
+    until("live", || status.state() == "live").await;
+    let out = send(
+        &sink.url(),
+        &["--owner", "org", "--repo", "a", "--policy", "p", "--fail"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    until("the delivery reported", || {
+        forward.snapshot().first().is_some_and(|u| u.delivered == 1)
+    })
+    .await;
+    let snaps = forward.snapshot();
+    assert_eq!(snaps.len(), 1);
+    assert_eq!(snaps[0].url, upstream.url());
+    assert_eq!(snaps[0].state.as_str(), "up");
+    assert!(snaps[0].balances(), "{:?}", snaps[0]);
+    assert_eq!(forward.mode(), sinkwatch::forward::ForwardMode::Tee);
+}
+
 /// The local hub's history as repo names, oldest first.
 fn repos(hub: &Hub) -> Vec<String> {
     hub.read(|s| {

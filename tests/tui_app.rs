@@ -835,6 +835,44 @@ fn without_forwarding_the_panel_says_how_to_start_it() {
     assert!(!screen.contains("forward 127"), "no outcomes in Details");
 }
 
+/// `attach`: the panel draws what the remote sink reports over Watch, and
+/// says so while it reports no upstream (nothing in the status bar then).
+#[test]
+fn attached_the_panel_shows_the_remote_sinks_forwarders() {
+    use sinkwatch::forward::ForwardStats;
+    use sinkwatch::proto::watch::{Forwarding, Upstream};
+    let remote = ForwardStats::remote(1);
+    let mut h = Harness::live(160, 45).with_forward(remote.clone());
+    scan(&mut h);
+    h.press("F");
+    let screen = h.screen();
+    assert!(screen.contains("No forwarding reported."), "{screen}");
+    assert!(!screen.contains("fwd"), "{screen}");
+    remote.set_remote(
+        0,
+        &Forwarding {
+            mode: "tee".into(),
+            upstreams: vec![Upstream {
+                url: "http://plugin:50051\x1b[2J".into(),
+                role: "tee".into(),
+                state: "up".into(),
+                accepted: 30,
+                delivered: 28,
+                queued: 2,
+                queue_capacity: 100_000,
+                ..Default::default()
+            }],
+        },
+    );
+    h.advance(1_000);
+    let screen = h.screen();
+    assert!(screen.contains("tee · 1/1 up"), "{screen}");
+    assert!(screen.contains("✓ plugin:50051"), "{screen}");
+    assert!(screen.contains("delivered 28"), "{screen}");
+    assert!(!screen.contains('\x1b'), "sanitized");
+    assert!(!screen.contains("No forwarding reported."), "{screen}");
+}
+
 #[test]
 fn details_show_each_alerts_outcome_per_upstream() {
     let mut h = Harness::live(160, 45).with_forward(one_up_one_down());

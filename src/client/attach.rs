@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::forward::ForwardStats;
 use crate::grpc::{Auth, Target};
 use crate::hub::Hub;
 use crate::model::NewAlert;
@@ -47,6 +48,9 @@ pub struct SourceStatus {
     pub resets: AtomicU64,
     /// Alerts the source reported this viewer missed (then refetched).
     pub missed: AtomicU64,
+    /// Where this source's forwarding reports go (the TUI's forwarding
+    /// panel), and this source's place there.
+    forward: Mutex<Option<(Arc<ForwardStats>, usize)>>,
 }
 
 impl SourceStatus {
@@ -59,7 +63,20 @@ impl SourceStatus {
             reconnects: AtomicU64::new(0),
             resets: AtomicU64::new(0),
             missed: AtomicU64::new(0),
+            forward: Mutex::new(None),
         })
+    }
+
+    /// Shows this source's forwarding (as the sink reports it) in `stats`,
+    /// as source number `index`.
+    pub fn report_forwarding(&self, stats: Arc<ForwardStats>, index: usize) {
+        *self.forward.lock().unwrap_or_else(|e| e.into_inner()) = Some((stats, index));
+    }
+
+    fn forwarding(&self, f: &crate::proto::watch::Forwarding) {
+        if let Some((stats, i)) = &*self.forward.lock().unwrap_or_else(|e| e.into_inner()) {
+            stats.set_remote(*i, f);
+        }
     }
 
     fn set(&self, state: impl Into<String>) {
@@ -231,6 +248,7 @@ async fn subscribe_once(
                     live(hub, status, last, last_ms, a);
                 }
             }
+            Some(Event::Forwarding(f)) => status.forwarding(&f),
             Some(Event::Missed(m)) => {
                 status.missed.fetch_add(m.count, Ordering::Relaxed);
                 *last = Some(m.after_seq);

@@ -50,6 +50,9 @@ pub struct SinkConfig {
 pub struct WatchConfig {
     pub access: watch::Access,
     pub stats: Arc<watch::WatchStats>,
+    /// The sink's forwarding, sent to viewers about once a second (None:
+    /// it does not forward).
+    pub forwarding: Option<watch::ForwardingReport>,
 }
 
 /// Serves AlertSink, health and reflection on an already bound listener
@@ -132,6 +135,7 @@ pub async fn serve(
     let incoming = conn::LimitedIncoming::new(listener, hub.clone(), &limits);
     let watch = config.watch.map(|w| {
         watch::WatchService::server(hub.clone(), policy.clone(), w.access, w.stats)
+            .with_forwarding(w.forwarding)
             .max_decoding_message_size(limits.max_message_bytes)
     });
     let sink = AlertSinkService::new(SinkState {

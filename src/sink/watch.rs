@@ -199,6 +199,9 @@ impl WatchStats {
     }
 }
 
+/// The sink's forwarding as told to viewers, read when it is sent.
+pub type ForwardingReport = Arc<dyn Fn() -> crate::proto::watch::Forwarding + Send + Sync>;
+
 /// The Watch service.
 pub struct WatchService {
     hub: Arc<Hub>,
@@ -206,6 +209,7 @@ pub struct WatchService {
     access: Access,
     stats: Arc<WatchStats>,
     fanout: Arc<FanoutSlot>,
+    forwarding: Option<ForwardingReport>,
 }
 
 /// The running fan-out's queue, if any. Viewers subscribe to it while
@@ -305,14 +309,21 @@ impl WatchService {
         policy: Arc<Policy>,
         access: Access,
         stats: Arc<WatchStats>,
-    ) -> WatchServer<WatchService> {
-        WatchServer::new(WatchService {
+    ) -> WatchService {
+        WatchService {
             hub,
             policy,
             access,
             stats,
             fanout: Arc::default(),
-        })
+            forwarding: None,
+        }
+    }
+
+    /// Viewers are also sent the sink's forwarding, about once a second.
+    pub fn with_forwarding(mut self, f: Option<ForwardingReport>) -> WatchServer<WatchService> {
+        self.forwarding = f;
+        WatchServer::new(self)
     }
 
     /// What a new viewer is sent before the live stream, and its receiver
@@ -600,6 +611,7 @@ impl Watch for WatchService {
             })?),
         };
         let batch = request.get_ref().batch;
+        let forwarding = self.forwarding.clone();
         let extensions = request.extensions().clone();
         let (first, mut rx) = self.open(resume_after);
         // Shown as the viewer: the verified identity, else that a token
@@ -649,6 +661,12 @@ impl Watch for WatchService {
                         r = rx.recv() => r,
                         _ = keep.tick() => {
                             super::conn::mark_accepted(&extensions);
+                            // Skipped, not waited for, when the viewer is
+                            // behind: the next one will do.
+                            if let Some(f) = &forwarding {
+                                let e = ev(Event::Forwarding(f()));
+                                let _ = tx.try_send(Ok(Wire::Event(e)));
+                            }
                             continue;
                         }
                         // Gone on a quiet sink: detach now, not at the next alert.
