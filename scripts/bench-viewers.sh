@@ -9,6 +9,7 @@
 #
 #   scripts/bench-viewers.sh              # release build, 200k alerts/round, 3 rounds
 #   SMOKE=1 scripts/bench-viewers.sh      # debug build, tiny sizes
+#   BIN=path/to/sinkwatch scripts/bench-viewers.sh   # that binary, no build
 #   VIEWER_NICE=19 scripts/bench-viewers.sh
 #       viewers at the lowest CPU priority: they use what the sink and the
 #       load leave idle, the nearest this gets to viewers on other machines
@@ -19,12 +20,12 @@ SMOKE=${SMOKE:-0}
 VIEWER_NICE=${VIEWER_NICE:-0}
 if [ "$SMOKE" = 1 ]; then
   TOTAL=${TOTAL:-2000}; ROUNDS=${ROUNDS:-1}; PROFILE=debug
-  cargo build --quiet --bins
+  [ -n "${BIN:-}" ] || cargo build --quiet --bins
 else
   TOTAL=${TOTAL:-200000}; ROUNDS=${ROUNDS:-3}; PROFILE=release
-  cargo build --quiet --release --bins
+  [ -n "${BIN:-}" ] || cargo build --quiet --release --bins
 fi
-BIN=target/$PROFILE/sinkwatch
+BIN=${BIN:-target/$PROFILE/sinkwatch}
 TMP=$(mktemp -d)
 export XDG_STATE_HOME="$TMP/state" XDG_CONFIG_HOME="$TMP/config"
 SCRIPT=bench-viewers
@@ -38,9 +39,8 @@ round() {
   local n=$1
   "$BIN" --no-tui --listen 127.0.0.1:0 >/dev/null 2>"$TMP/sink.err" &
   echo $! >"$TMP/sink.pid"
-  wait_for "$TMP/sink.err" "listening on" "the sink listening"
   local addr sink
-  addr=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$TMP/sink.err" | head -n 1)
+  addr=$(listen_addr "$TMP/sink.err" "the sink")
   sink=$(cat "$TMP/sink.pid")
   for v in $(seq 1 "$n"); do
     nice -n "$VIEWER_NICE" "$BIN" attach --no-tui "http://$addr" >/dev/null 2>"$TMP/v$v.err" &

@@ -50,8 +50,7 @@ for r in a b c; do
   "$BIN" --no-tui --listen 127.0.0.1:0 --token-file "$TMP/token" \
     >"$TMP/$r.out" 2>"$TMP/$r.err" &
   echo $! >"$TMP/$r.pid"
-  wait_for "$TMP/$r.err" "listening on" "replica $r listening"
-  addr=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$TMP/$r.err" | head -n 1)
+  addr=$(listen_addr "$TMP/$r.err" "replica $r")
   URLS+=("http://$addr")
   PORTS+=("${addr##*:}")
 done
