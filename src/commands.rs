@@ -193,7 +193,13 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         state: None,
         remote: Some(Arc::new({
             let sources = sources.clone();
-            move || crate::client::attach::status_line(&sources)
+            move |short| {
+                if short {
+                    crate::client::attach::status_short(&sources)
+                } else {
+                    crate::client::attach::status_line(&sources)
+                }
+            }
         })),
         viewers: None,
         stop: Some(all_refused.clone()),

@@ -497,7 +497,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         remote: None,
         viewers: Some({
             let w = watch_stats.clone();
-            Arc::new(move || w.summary().unwrap_or_default())
+            Arc::new(move |short| w.summary(short).unwrap_or_default())
         }),
         stop: None,
     };

@@ -1338,3 +1338,38 @@ fn a_filter_error_fits_the_prompt_at_80x24() {
     assert!(lines[n - 1].chars().count() <= 80, "{screen}");
     insta::assert_snapshot!("filter_error_80x24", screen);
 }
+
+/// `attach` at 80 columns: the sources shrink to `1/2 live · URL down`
+/// so the counts stay in the status bar; wide, each source's whole line.
+#[test]
+fn attached_to_two_sources_the_status_bar_keeps_its_counts_when_narrow() {
+    use sinkwatch::client::attach::{SourceStatus, status_line, status_short};
+    let a = SourceStatus::new("http://10.0.0.5:50051");
+    let b = SourceStatus::new("http://10.0.0.6:50051");
+    let sources = vec![a, b];
+    let remote: sinkwatch::ui::live::RemoteStatus = Arc::new(move |short| {
+        if short {
+            status_short(&sources)
+        } else {
+            status_line(&sources)
+        }
+    });
+    let mut h = Harness::live(80, 24);
+    h.app.info.remote = Some(sinkwatch::ui::state::Remote(remote));
+    scan(&mut h);
+    let screen = h.screen();
+    let bar = line_with(&screen, " ⇄ ");
+    assert!(
+        bar.contains("0/2 live · http://10.0.0.5:50051 connecting"),
+        "{bar}"
+    );
+    assert!(bar.contains("30 alerts"), "{bar}");
+    assert!(bar.contains("failing"), "{bar}");
+    h.resize(250, 40);
+    let screen = h.screen();
+    let bar = line_with(&screen, " ⇄ ");
+    assert!(
+        bar.contains("http://10.0.0.5:50051 connecting · 0 │ http://10.0.0.6:50051 connecting · 0"),
+        "{bar}"
+    );
+}

@@ -134,6 +134,20 @@ pub fn status_line(sources: &[Arc<SourceStatus>]) -> String {
         .join(" │ ")
 }
 
+/// The sources in a few words, for a narrow status bar: `2/2 live`, or
+/// `1/2 live · http://b:50051 down` naming the first that is not live.
+pub fn status_short(sources: &[Arc<SourceStatus>]) -> String {
+    let states: Vec<String> = sources.iter().map(|s| s.state()).collect();
+    let live = states.iter().filter(|s| *s == "live").count();
+    let mut out = format!("{live}/{} live", sources.len());
+    if let Some((s, state)) = sources.iter().zip(&states).find(|(_, st)| *st != "live") {
+        // The state's first word: `down`, `refused`, `snapshot`, …
+        let word = state.split([':', ' ']).next().unwrap_or_default();
+        out.push_str(&format!(" · {} {word}", s.url));
+    }
+    out
+}
+
 fn ingest(hub: &Hub, a: Alert) {
     let peer: Option<SocketAddr> = a.peer.parse().ok();
     let identity = (!a.identity.is_empty()).then_some(a.identity);

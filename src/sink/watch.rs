@@ -177,13 +177,17 @@ impl WatchStats {
         })
     }
 
-    /// `2 viewers: alice (mTLS), token` for a status bar; None when no
-    /// viewer is attached.
-    pub fn summary(&self) -> Option<String> {
+    /// `2 viewers: alice@example.com, token` for a status bar (`short`:
+    /// `2 viewers`); None when no viewer is attached.
+    pub fn summary(&self, short: bool) -> Option<String> {
         let viewers = self.lock();
         let n = viewers.len();
         if n == 0 {
             return None;
+        }
+        let plural = if n == 1 { "" } else { "s" };
+        if short {
+            return Some(format!("{n} viewer{plural}"));
         }
         let shown: Vec<&str> = viewers.values().take(4).map(|v| v.who.as_str()).collect();
         let more = if n > shown.len() {
@@ -191,11 +195,7 @@ impl WatchStats {
         } else {
             String::new()
         };
-        Some(format!(
-            "{n} viewer{}: {}{more}",
-            if n == 1 { "" } else { "s" },
-            shown.join(", ")
-        ))
+        Some(format!("{n} viewer{plural}: {}{more}", shown.join(", ")))
     }
 }
 
@@ -714,14 +714,15 @@ mod tests {
     #[test]
     fn viewers_are_listed_while_attached_with_what_they_missed() {
         let stats = Arc::new(WatchStats::default());
-        assert_eq!(stats.summary(), None);
+        assert_eq!(stats.summary(false), None);
         let a = stats.join("alice@example.com".into(), "10.0.0.1:5000".into());
         let b = stats.join("token".into(), "10.0.0.2:5000".into());
         b.missed(7);
         assert_eq!(
-            stats.summary().as_deref(),
+            stats.summary(false).as_deref(),
             Some("2 viewers: alice@example.com, token")
         );
+        assert_eq!(stats.summary(true).as_deref(), Some("2 viewers"));
         let json = stats.to_json();
         assert_eq!(json["attached"], 2);
         assert_eq!(json["missed"], 7);
@@ -729,7 +730,7 @@ mod tests {
         assert_eq!(json["viewers"][1]["peer"], "10.0.0.2:5000");
         assert_eq!(json["viewers"][1]["missed"], 7);
         drop(a);
-        assert_eq!(stats.summary().as_deref(), Some("1 viewer: token"));
+        assert_eq!(stats.summary(false).as_deref(), Some("1 viewer: token"));
         drop(b);
         let json = stats.to_json();
         assert_eq!(
@@ -737,6 +738,6 @@ mod tests {
             (0.into(), 2.into())
         );
         assert_eq!(json["viewers"], serde_json::json!([]));
-        assert_eq!(stats.summary(), None);
+        assert_eq!(stats.summary(false), None);
     }
 }

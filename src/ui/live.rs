@@ -54,8 +54,9 @@ pub struct Extras {
     pub stop: Option<Arc<AtomicBool>>,
 }
 
-/// A line describing the remote sources, read when a frame is drawn.
-pub type RemoteStatus = Arc<dyn Fn() -> String + Send + Sync>;
+/// A line describing the remote sources (or the viewers), read when a
+/// frame is drawn; `true` asks for the short form of a narrow status bar.
+pub type RemoteStatus = Arc<dyn Fn(bool) -> String + Send + Sync>;
 
 /// Runs the live TUI until the user quits. Blocking.
 ///

@@ -77,6 +77,9 @@ pub(super) struct Squeeze {
     pub(super) no_rate: bool,
     /// `● 127.0.0.1:50051` rather than `● listen 127.0.0.1:50051`.
     pub(super) no_listen_word: bool,
+    /// `· 2 viewers` without who they are; `⇄ 1/2 live · …` rather than
+    /// each attached source's line.
+    pub(super) short_remote: bool,
 }
 
 impl Squeeze {
@@ -88,6 +91,7 @@ impl Squeeze {
             no_keys: false,
             no_rate: false,
             no_listen_word: false,
+            short_remote: false,
         };
         let a = Squeeze {
             no_zero_refused: true,
@@ -95,6 +99,7 @@ impl Squeeze {
         };
         let b = Squeeze {
             short_forward: true,
+            short_remote: true,
             ..a
         };
         let c = Squeeze { no_keys: true, ..b };
@@ -197,8 +202,12 @@ pub(super) fn status_spans(app: &App, t: &Theme, sq: Squeeze) -> Vec<Span<'stati
     let mut spans = Vec::new();
     if let Some(remote) = &app.info.remote {
         // Attached: each source's connection state instead of an address.
-        let line = (remote.0)();
-        let style = if line.contains("down:") || line.contains("refused:") {
+        let line = (remote.0)(sq.short_remote);
+        let style = if line.contains("down:")
+            || line.contains("refused:")
+            || line.ends_with(" down")
+            || line.ends_with(" refused")
+        {
             warn
         } else {
             base
@@ -212,7 +221,7 @@ pub(super) fn status_spans(app: &App, t: &Theme, sq: Squeeze) -> Vec<Span<'stati
         ));
         // Who is watching this sink remotely (their verified identities).
         if let Some(viewers) = &app.info.viewers {
-            let line = (viewers.0)();
+            let line = (viewers.0)(sq.short_remote);
             if !line.is_empty() {
                 spans.push(Span::styled(format!(" · {}", sanitize::line(&line)), base));
             }
