@@ -18,5 +18,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .build_client(true)
         .compile_fds(fds)?;
+    // The Watch server once more, sending `proto::wire::Wire` instead of
+    // `WatchEvent`: the same bytes on the wire, but a batch of live alerts
+    // can be encoded once and the bytes shared by every viewer (see
+    // src/sink/watch.rs). The generated client keeps decoding WatchEvent.
+    let subscribe = tonic_build::manual::Method::builder()
+        .name("subscribe")
+        .route_name("Subscribe")
+        .input_type("crate::proto::watch::SubscribeRequest")
+        .output_type("crate::proto::wire::Wire")
+        .codec_path("tonic_prost::ProstCodec")
+        .server_streaming()
+        .build();
+    let watch = tonic_build::manual::Service::builder()
+        .name("Watch")
+        .package("sinkwatch.v1")
+        .method(subscribe)
+        .build();
+    tonic_build::manual::Builder::new()
+        .build_client(false)
+        .compile(&[watch]);
     Ok(())
 }

@@ -33,26 +33,14 @@ fi
 TMP=$(mktemp -d)
 chmod 755 "$TMP"
 export XDG_STATE_HOME="$TMP/state" XDG_CONFIG_HOME="$TMP/config"
+SCRIPT=replicas
+. scripts/lib.sh
 cleanup() {
+  # nginx first, gracefully (QUIT); stop_all then TERMs whatever is left.
   [ -f "$TMP/nginx.pid" ] && kill -QUIT "$(cat "$TMP/nginx.pid" 2>/dev/null)" 2>/dev/null || true
-  for f in "$TMP"/*.pid; do
-    [ -f "$f" ] && kill -TERM "$(cat "$f" 2>/dev/null)" 2>/dev/null || true
-  done
-  wait 2>/dev/null || true
-  rm -rf "$TMP"
+  stop_all
 }
 trap cleanup EXIT
-
-# wait_for FILE PATTERN WHAT: polls FILE (a process's stderr) for PATTERN.
-wait_for() {
-  for _ in $(seq 1 1200); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "replicas: $3 never happened:" >&2
-  cat "$1" >&2
-  exit 1
-}
 
 head -c 32 /dev/urandom | base64 | tr -d '/+=' >"$TMP/token"
 
@@ -62,8 +50,7 @@ for r in a b c; do
   "$BIN" --no-tui --listen 127.0.0.1:0 --token-file "$TMP/token" \
     >"$TMP/$r.out" 2>"$TMP/$r.err" &
   echo $! >"$TMP/$r.pid"
-  wait_for "$TMP/$r.err" "listening on" "replica $r listening"
-  addr=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$TMP/$r.err" | head -n 1)
+  addr=$(listen_addr "$TMP/$r.err" "replica $r")
   URLS+=("http://$addr")
   PORTS+=("${addr##*:}")
 done

@@ -93,9 +93,41 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
             crate::record::spawn_writer("stdout".into(), rx, std::io::stdout(), stats),
         )
     });
-    for (t, s) in targets.into_iter().zip(&sources) {
-        rt.spawn(crate::client::attach::follow(t, hub.clone(), s.clone()));
-    }
+    // Each source that refuses this viewer says so once, on stderr while
+    // headless (the TUI shows it in its status bar, and lists it on exit).
+    let follows: Vec<_> = targets
+        .into_iter()
+        .zip(&sources)
+        .map(|(t, s)| {
+            let (hub, s) = (hub.clone(), s.clone());
+            rt.spawn(async move {
+                let refused = crate::client::attach::follow(t, hub, s.clone()).await;
+                if let Some(why) = &refused
+                    && headless
+                {
+                    eprintln!("{}", refusal_line(&s.url, why));
+                }
+                refused
+            })
+        })
+        .collect();
+    // Set once every source has refused: nothing is left to show.
+    let all_refused = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refusals = {
+        let all_refused = all_refused.clone();
+        rt.spawn(async move {
+            let n = follows.len();
+            let mut refused = Vec::new();
+            for f in follows {
+                if let Ok(Some(why)) = f.await {
+                    refused.push(why);
+                }
+            }
+            if refused.len() == n {
+                all_refused.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+    };
     if let Some((stats, writer)) = printer {
         // Each source's state changes on stderr (`sinkwatch: source URL:
         // live`): what an operator, or a script waiting to send, needs.
@@ -108,7 +140,8 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
                     tick.tick().await;
                     for (s, last) in sources.iter().zip(shown.iter_mut()) {
                         let now = s.state();
-                        if now != *last {
+                        // A refusal has a line of its own (above).
+                        if now != *last && !now.starts_with("refused") {
                             eprintln!(
                                 "sinkwatch: source {}: {}",
                                 s.url,
@@ -127,9 +160,14 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
             tokio::select! {
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
+                _ = refusals => {}
             }
             Ok::<(), Failure>(())
         })?;
+        if all_refused.load(std::sync::atomic::Ordering::Relaxed) {
+            // Each refusal has been told on its own line.
+            return Err(Failure::Told);
+        }
         hub.close();
         let _ = writer.join();
         let line = serde_json::json!({
@@ -142,17 +180,32 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         return Ok(());
     }
     crate::ui::fmt::use_local_time(!settings.utc);
+    // The forwarding panel (F) shows the remote sinks' forwarders, as
+    // they report them over Watch.
+    let forward = crate::forward::ForwardStats::remote(sources.len());
+    for (i, s) in sources.iter().enumerate() {
+        s.report_forwarding(forward.clone(), i);
+    }
     let extras = crate::ui::Extras {
         listen: format!("attached to {}", a.urls.join(", ")),
         banner: None,
         recorder: None,
-        forward: None,
+        forward: Some(forward),
         state: None,
-        remote: Some(Arc::new(move || {
-            crate::client::attach::status_line(&sources)
+        remote: Some(Arc::new({
+            let sources = sources.clone();
+            move |short| {
+                if short {
+                    crate::client::attach::status_short(&sources)
+                } else {
+                    crate::client::attach::status_line(&sources)
+                }
+            }
         })),
         bell_on: settings.bell_on.clone(),
         views: settings.views.clone(),
+        viewers: None,
+        stop: Some(all_refused.clone()),
     };
     let r = crate::ui::run_live(
         hub.clone(),
@@ -163,7 +216,24 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
     );
     hub.close();
     rt.shutdown_timeout(Duration::from_secs(1));
-    r.map_err(Failure::Runtime)
+    r.map_err(Failure::Runtime)?;
+    // The screen is gone: the refusals where they stay visible.
+    for s in &sources {
+        if let Some(why) = s.state().strip_prefix("refused: ") {
+            eprintln!("{}", refusal_line(&s.url, why));
+        }
+    }
+    if all_refused.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(Failure::Told);
+    }
+    Ok(())
+}
+
+/// The line telling that a source refused this viewer (and is not retried).
+fn refusal_line(url: &str, why: &str) -> String {
+    format!(
+        "sinkwatch: {url} refused this viewer: {why} (not retrying; check --token-file or the client certificate)"
+    )
 }
 
 /// A client's target from its options, reading the files they name

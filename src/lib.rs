@@ -17,6 +17,8 @@ pub mod proto {
         #![allow(clippy::all, missing_docs)]
         include!(concat!(env!("OUT_DIR"), "/sinkwatch.v1.rs"));
     }
+
+    pub mod wire;
 }
 
 pub mod cli;

@@ -46,5 +46,6 @@ fn main() -> ExitCode {
             eprintln!("sinkwatch: {msg}");
             ExitCode::from(1)
         }
+        Err(Failure::Told) => ExitCode::from(1),
     }
 }

@@ -21,6 +21,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::forward::{ForwardStats, UpstreamSnapshot};
@@ -45,6 +46,10 @@ pub struct Sources {
     pub lost: Vec<(String, LostCounter)>,
     /// Remote viewers attached right now, when the Watch service runs.
     pub watchers: Option<Arc<dyn Fn() -> u64 + Send + Sync>>,
+    /// The ingest latency histogram, live (the one exception to reading
+    /// counters at scrape time: a distribution has to be kept as it goes;
+    /// see sink/latency.rs).
+    pub latency: Option<Histogram>,
 }
 
 type Labels = Vec<(String, String)>;
@@ -176,6 +181,17 @@ pub fn render(sources: &Sources) -> String {
     );
     if let Some(w) = &sources.watchers {
         gauge(&mut r, "watchers", "Remote viewers attached", w());
+    }
+    if let Some(h) = &sources.latency {
+        r.register_with_unit(
+            "ingest_latency",
+            format!(
+                "Time from an Alert call's start to its answer (sampled: one call in {} per thread)",
+                crate::sink::latency::SAMPLE_EVERY
+            ),
+            prometheus_client::registry::Unit::Seconds,
+            h.clone(),
+        );
     }
     if let Some(f) = &sources.forward {
         let snaps = f.snapshot();
@@ -386,6 +402,7 @@ mod tests {
             forward: None,
             lost: vec![("stdout".into(), Arc::new(|| 7))],
             watchers: None,
+            latency: None,
         });
         for line in [
             "sinkwatch_alerts_accepted_total 2",

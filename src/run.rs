@@ -19,6 +19,8 @@ pub enum Failure {
     Usage(String),
     /// Runtime failure: exit 1.
     Runtime(String),
+    /// Runtime failure already told on stderr, line by line: exit 1.
+    Told,
 }
 
 impl From<ConfigError> for Failure {
@@ -326,6 +328,9 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         tracing::warn!("{note}");
     }
     let watch_stats = Arc::new(crate::sink::watch::WatchStats::default());
+    let latency = metrics_listener
+        .as_ref()
+        .map(|_| crate::sink::latency::IngestLatency::default());
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let server = {
         let hub = hub.clone();
@@ -344,7 +349,11 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             watch: Some(crate::sink::WatchConfig {
                 access: watch_access,
                 stats: watch_stats.clone(),
+                forwarding: forward_stats.clone().map(|f| {
+                    Arc::new(move || f.to_proto()) as crate::sink::watch::ForwardingReport
+                }),
             }),
+            latency: latency.clone(),
         };
         let mut stop = stop_rx.clone();
         runtime.spawn(async move {
@@ -392,6 +401,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
                 let w = watch_stats.clone();
                 Arc::new(move || w.attached.load(std::sync::atomic::Ordering::Relaxed))
             }),
+            latency: latency.as_ref().map(|l| l.histogram()),
         };
         let mut stop = stop_rx.clone();
         runtime.spawn(crate::metrics::serve(listener, sources, async move {
@@ -487,6 +497,11 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         remote: None,
         bell_on: settings.bell_on.clone(),
         views: settings.views.clone(),
+        viewers: Some({
+            let w = watch_stats.clone();
+            Arc::new(move |short| w.summary(short).unwrap_or_default())
+        }),
+        stop: None,
     };
     let ui_result = match theme {
         None => {

@@ -41,6 +41,97 @@ fn send_ok(url: &str, token: &str, repo: &str) {
     assert!(out.status.success(), "{out:?}");
 }
 
+/// A sink that refuses the viewer (a wrong token: UNAUTHENTICATED; Watch
+/// closed on an exposed sink: PERMISSION_DENIED) is not retried: `follow`
+/// returns the reason and the source says `refused`.
+#[tokio::test]
+async fn a_refused_viewer_stops_following_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "right-token\n").unwrap();
+    let sink = Headless::start(&["--token-file", token.to_str().unwrap()]);
+    let closed = Headless::start_on("0.0.0.0:0", &[]);
+    for (url, token, code) in [
+        (sink.url(), Some("wrong-token"), "Unauthenticated"),
+        (closed.url(), None, "PermissionDenied"),
+    ] {
+        let hub = Hub::new(StoreLimits::default(), 16);
+        let status = SourceStatus::new(url.clone());
+        let mut target = Target::plain(url.clone());
+        target.token = token.map(str::to_owned);
+        let why =
+            tokio::time::timeout(Duration::from_secs(60), follow(target, hub, status.clone()))
+                .await
+                .expect("follow gives up on a refusal")
+                .expect("the reason");
+        assert!(why.starts_with(code), "{why}");
+        assert_eq!(status.state(), format!("refused: {why}"));
+        assert_eq!(status.reconnects.load(Ordering::Relaxed), 0);
+    }
+}
+
+/// `attach` whose every source refuses it: one line per source naming the
+/// URL and the reason, and exit 1 (it used to retry forever).
+#[test]
+fn attach_exits_1_when_every_source_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "right-token\n").unwrap();
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "wrong-token\n").unwrap();
+    let sink = Headless::start(&["--token-file", token.to_str().unwrap()]);
+    let out = common::binary::output(common::binary::bin().args([
+        "attach",
+        "--no-tui",
+        "--token-file",
+        wrong.to_str().unwrap(),
+        &sink.url(),
+    ]));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let refusals: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("refused this viewer"))
+        .collect();
+    assert_eq!(refusals.len(), 1, "{stderr}");
+    assert!(refusals[0].contains(&sink.url()), "{stderr}");
+    assert!(refusals[0].contains("Unauthenticated"), "{stderr}");
+}
+
+/// The remote sink's forwarding reaches the viewer (a `Forwarding` event
+/// about once a second): its upstream, state and counters, as the
+/// forwarding panel draws them.
+#[tokio::test]
+async fn the_remote_sinks_forwarding_is_shown_to_the_viewer() {
+    let upstream = Headless::start(&[]);
+    let sink = Headless::start(&["--forward", &upstream.url()]);
+    let hub = Hub::new(StoreLimits::default(), 16);
+    let status = SourceStatus::new(sink.url());
+    let forward = sinkwatch::forward::ForwardStats::remote(1);
+    status.report_forwarding(forward.clone(), 0);
+    tokio::spawn(follow(
+        Target::plain(sink.url()),
+        hub.clone(),
+        status.clone(),
+    ));
+    until("live", || status.state() == "live").await;
+    let out = send(
+        &sink.url(),
+        &["--owner", "org", "--repo", "a", "--policy", "p", "--fail"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    until("the delivery reported", || {
+        forward.snapshot().first().is_some_and(|u| u.delivered == 1)
+    })
+    .await;
+    let snaps = forward.snapshot();
+    assert_eq!(snaps.len(), 1);
+    assert_eq!(snaps[0].url, upstream.url());
+    assert_eq!(snaps[0].state.as_str(), "up");
+    assert!(snaps[0].balances(), "{:?}", snaps[0]);
+    assert_eq!(forward.mode(), sinkwatch::forward::ForwardMode::Tee);
+}
+
 /// The local hub's history as repo names, oldest first.
 fn repos(hub: &Hub) -> Vec<String> {
     hub.read(|s| {

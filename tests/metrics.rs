@@ -160,3 +160,45 @@ async fn the_watchers_gauge_follows_viewers() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The ingest latency histogram is served once alerts arrive: sampled
+/// calls land in its buckets, and the buckets add up to its count.
+#[test]
+fn ingest_latency_is_a_histogram_of_sampled_calls() {
+    let sink = Headless::start(&["--metrics-listen", "127.0.0.1:0"]);
+    let metrics = sink
+        .early_stderr
+        .iter()
+        .find_map(|l| l.strip_prefix("sinkwatch: metrics on http://"))
+        .and_then(|a| a.strip_suffix("/metrics"))
+        .unwrap()
+        .to_owned();
+    // Enough calls that, however they spread over the sink's threads, one
+    // thread reaches a sample (one call in 16 per thread).
+    let out = common::binary::output(common::binary::bin().args([
+        "load",
+        "--to",
+        &sink.url(),
+        "--total",
+        "2000",
+        "--concurrency",
+        "4",
+    ]));
+    assert!(out.status.success(), "{out:?}");
+    let (_, body) = get(&metrics, "/metrics");
+    assert!(
+        body.contains("# TYPE sinkwatch_ingest_latency_seconds histogram"),
+        "{body}"
+    );
+    let count = sample(&body, "sinkwatch_ingest_latency_seconds_count").unwrap();
+    assert!(count >= 1, "{body}");
+    assert!(count <= 2000, "{body}");
+    assert_eq!(
+        sample(
+            &body,
+            "sinkwatch_ingest_latency_seconds_bucket{le=\"+Inf\"}"
+        ),
+        Some(count),
+        "{body}"
+    );
+}

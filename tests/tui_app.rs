@@ -848,6 +848,44 @@ fn without_forwarding_the_panel_says_how_to_start_it() {
     assert!(!screen.contains("forward 127"), "no outcomes in Details");
 }
 
+/// `attach`: the panel draws what the remote sink reports over Watch, and
+/// says so while it reports no upstream (nothing in the status bar then).
+#[test]
+fn attached_the_panel_shows_the_remote_sinks_forwarders() {
+    use sinkwatch::forward::ForwardStats;
+    use sinkwatch::proto::watch::{Forwarding, Upstream};
+    let remote = ForwardStats::remote(1);
+    let mut h = Harness::live(160, 45).with_forward(remote.clone());
+    scan(&mut h);
+    h.press("F");
+    let screen = h.screen();
+    assert!(screen.contains("No forwarding reported."), "{screen}");
+    assert!(!screen.contains("fwd"), "{screen}");
+    remote.set_remote(
+        0,
+        &Forwarding {
+            mode: "tee".into(),
+            upstreams: vec![Upstream {
+                url: "http://plugin:50051\x1b[2J".into(),
+                role: "tee".into(),
+                state: "up".into(),
+                accepted: 30,
+                delivered: 28,
+                queued: 2,
+                queue_capacity: 100_000,
+                ..Default::default()
+            }],
+        },
+    );
+    h.advance(1_000);
+    let screen = h.screen();
+    assert!(screen.contains("tee · 1/1 up"), "{screen}");
+    assert!(screen.contains("✓ plugin:50051"), "{screen}");
+    assert!(screen.contains("delivered 28"), "{screen}");
+    assert!(!screen.contains('\x1b'), "sanitized");
+    assert!(!screen.contains("No forwarding reported."), "{screen}");
+}
+
 #[test]
 fn details_show_each_alerts_outcome_per_upstream() {
     let mut h = Harness::live(160, 45).with_forward(one_up_one_down());
@@ -1312,4 +1350,39 @@ fn a_filter_error_fits_the_prompt_at_80x24() {
     assert!(lines[n - 1].contains("unterminated quote"), "{screen}");
     assert!(lines[n - 1].chars().count() <= 80, "{screen}");
     insta::assert_snapshot!("filter_error_80x24", screen);
+}
+
+/// `attach` at 80 columns: the sources shrink to `1/2 live · URL down`
+/// so the counts stay in the status bar; wide, each source's whole line.
+#[test]
+fn attached_to_two_sources_the_status_bar_keeps_its_counts_when_narrow() {
+    use sinkwatch::client::attach::{SourceStatus, status_line, status_short};
+    let a = SourceStatus::new("http://10.0.0.5:50051");
+    let b = SourceStatus::new("http://10.0.0.6:50051");
+    let sources = vec![a, b];
+    let remote: sinkwatch::ui::live::RemoteStatus = Arc::new(move |short| {
+        if short {
+            status_short(&sources)
+        } else {
+            status_line(&sources)
+        }
+    });
+    let mut h = Harness::live(80, 24);
+    h.app.info.remote = Some(sinkwatch::ui::state::Remote(remote));
+    scan(&mut h);
+    let screen = h.screen();
+    let bar = line_with(&screen, " ⇄ ");
+    assert!(
+        bar.contains("0/2 live · http://10.0.0.5:50051 connecting"),
+        "{bar}"
+    );
+    assert!(bar.contains("30 alerts"), "{bar}");
+    assert!(bar.contains("failing"), "{bar}");
+    h.resize(250, 40);
+    let screen = h.screen();
+    let bar = line_with(&screen, " ⇄ ");
+    assert!(
+        bar.contains("http://10.0.0.5:50051 connecting · 0 │ http://10.0.0.6:50051 connecting · 0"),
+        "{bar}"
+    );
 }

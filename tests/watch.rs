@@ -197,11 +197,24 @@ async fn an_exposed_sink_without_credentials_serves_watch_only_when_opened() {
 
 #[tokio::test]
 async fn a_stalled_viewer_never_slows_ingest_and_is_told_what_it_missed() {
+    stalled_viewer(false).await;
+}
+
+#[tokio::test]
+async fn a_stalled_batched_viewer_never_slows_ingest_and_is_told_what_it_missed() {
+    stalled_viewer(true).await;
+}
+
+async fn stalled_viewer(batch: bool) {
     // A one-record consumer queue: a viewer that does not read falls behind
     // at once.
     let sink = Headless::start(&["--queue", "1"]);
     let url = sink.url();
-    let mut s = subscribe(&url, None, None).await.unwrap();
+    let mut s = if batch {
+        subscribe_batched(&url, "").await
+    } else {
+        subscribe(&url, None, None).await.unwrap()
+    };
     assert!(matches!(next(&mut s).await, Event::SnapshotBegin(_)));
     assert!(matches!(next(&mut s).await, Event::SnapshotEnd(_)));
     // The viewer stops reading; every send is still answered.
@@ -225,6 +238,7 @@ async fn a_stalled_viewer_never_slows_ingest_and_is_told_what_it_missed() {
     while live + missed < SENT {
         match next(&mut s).await {
             Event::Live(_) => live += 1,
+            Event::Batch(b) => live += b.alerts.len() as u64,
             Event::Missed(m) => {
                 missed += m.count;
                 told = true;
@@ -286,4 +300,151 @@ async fn a_server_side_filter_sends_only_matching_alerts() {
         Event::Live(a) => assert_eq!((a.repo.as_str(), a.pass), ("b", true)),
         other => panic!("{other:?}"),
     }
+}
+
+/// Opens a Watch stream asking for batches (as `attach` does).
+async fn subscribe_batched(url: &str, filter: &str) -> tonic::Streaming<WatchEvent> {
+    let channel = Channel::from_shared(url.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    WatchClient::new(channel)
+        .subscribe(SubscribeRequest {
+            filter: filter.into(),
+            batch: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Reads a stream's snapshot, then live alerts (single or batched) until
+/// `until` seq: returns the snapshot's next seq and the live (seq, repo).
+async fn read_until(s: &mut tonic::Streaming<WatchEvent>, until: u64) -> (u64, Vec<(u64, String)>) {
+    let Event::SnapshotBegin(begin) = next(s).await else {
+        panic!("a snapshot first")
+    };
+    while !matches!(next(s).await, Event::SnapshotEnd(_)) {}
+    let mut live = Vec::new();
+    while live.last().is_none_or(|(seq, _)| *seq < until) {
+        match next(s).await {
+            Event::Live(a) => live.push((a.seq, a.repo)),
+            Event::Batch(b) => {
+                assert!(!b.alerts.is_empty(), "an empty batch");
+                live.extend(b.alerts.into_iter().map(|a| (a.seq, a.repo)));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    (begin.next_seq, live)
+}
+
+#[tokio::test]
+async fn batched_viewers_get_every_alert_once_in_seq_order() {
+    let sink = Headless::start(&[]);
+    let url = sink.url();
+    send(&url, None, "r0", false).await;
+    let mut whole = subscribe_batched(&url, "").await;
+    let mut filtered = subscribe_batched(&url, "repo:r1*").await;
+    let mut single = subscribe(&url, None, None).await.unwrap();
+    // Concurrent senders, so alerts arrive faster than one per chunk; a
+    // viewer attaching half-way gets a snapshot whose end falls inside a
+    // chunk the others are sent whole.
+    const PER_TASK: u64 = 300;
+    const TASKS: u64 = 6;
+    let send_all = |from: u64| {
+        let url = url.clone();
+        (0..TASKS)
+            .map(|t| {
+                let url = url.clone();
+                tokio::spawn(async move {
+                    let mut c = AlertSinkClient::connect(url).await.unwrap();
+                    for i in 0..PER_TASK {
+                        c.alert(AlertRequest {
+                            owner_name: "org".into(),
+                            repo_name: format!("r{}", from + t * PER_TASK + i),
+                            policy_name: "p".into(),
+                            details: String::new(),
+                            pass: false,
+                        })
+                        .await
+                        .unwrap();
+                    }
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = send_all(1);
+    let late_url = url.clone();
+    let late = tokio::spawn(async move { subscribe_batched(&late_url, "").await });
+    for t in first {
+        t.await.unwrap();
+    }
+    let mut late = late.await.unwrap();
+    for t in send_all(1 + TASKS * PER_TASK) {
+        t.await.unwrap();
+    }
+    // The last alert, one the filtered viewer sees too.
+    send(&url, None, "r1-end", false).await;
+    let last = 2 + 2 * TASKS * PER_TASK;
+
+    let contiguous = |from: u64, live: &[(u64, String)]| {
+        let seqs: Vec<u64> = live.iter().map(|(s, _)| *s).collect();
+        let want: Vec<u64> = (from..=last).collect();
+        assert_eq!(seqs, want, "every seq once, in order");
+    };
+    let (next_seq, live) = read_until(&mut whole, last).await;
+    contiguous(next_seq, &live);
+    let (next_seq, live) = read_until(&mut single, last).await;
+    contiguous(next_seq, &live);
+    let (next_seq, live) = read_until(&mut late, last).await;
+    contiguous(next_seq, &live);
+
+    let (_, live) = read_until(&mut filtered, last).await;
+    assert!(
+        live.iter().all(|(_, repo)| repo.starts_with("r1")),
+        "{live:?}"
+    );
+    assert!(live.windows(2).all(|w| w[0].0 < w[1].0), "in seq order");
+    let want = 1
+        + (1..=2 * TASKS * PER_TASK)
+            .filter(|n| format!("r{n}").starts_with("r1"))
+            .count();
+    assert_eq!(live.len(), want, "every matching alert once");
+}
+
+/// Each attached viewer is listed in the stats line with who it is: here
+/// the checked token (no certificate or OIDC identity), and its address.
+#[tokio::test]
+async fn the_stats_line_lists_each_viewer_with_its_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = Headless::start(&[
+        "--token-file",
+        &token_file(&dir),
+        "--stats-interval",
+        "100ms",
+    ]);
+    let lines = sink.stdout_lines();
+    let url = sink.url();
+    let mut s = subscribe(&url, Some(TOKEN), None).await.unwrap();
+    assert!(matches!(next(&mut s).await, Event::SnapshotBegin(_)));
+    let viewers = tokio::task::spawn_blocking(move || {
+        loop {
+            let line = lines
+                .recv_timeout(WATCHDOG)
+                .expect("a stats line with the viewer within the watchdog");
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if v["kind"] == "stats" && v["watchers"]["attached"] == 1 {
+                return v["watchers"]["viewers"].clone();
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(viewers.as_array().map(Vec::len), Some(1), "{viewers}");
+    assert_eq!(viewers[0]["who"], "token", "{viewers}");
+    let peer = viewers[0]["peer"].as_str().unwrap();
+    assert!(peer.starts_with("127.0.0.1:"), "{viewers}");
 }

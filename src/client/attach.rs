@@ -10,13 +10,16 @@
 //! sink) is answered by resubscribing after the last seq received: the sink
 //! replays the gap while it still holds it. When it cannot (`Reset`), the
 //! fresh snapshot is ingested from the last receive time seen, counted as a
-//! reset in the source's status.
+//! reset in the source's status. A refusal of the viewer's credentials
+//! is final: that source stops, and `attach` exits 1 once every source has
+//! refused it.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::forward::ForwardStats;
 use crate::grpc::{Auth, Target};
 use crate::hub::Hub;
 use crate::model::NewAlert;
@@ -45,6 +48,9 @@ pub struct SourceStatus {
     pub resets: AtomicU64,
     /// Alerts the source reported this viewer missed (then refetched).
     pub missed: AtomicU64,
+    /// Where this source's forwarding reports go (the TUI's forwarding
+    /// panel), and this source's place there.
+    forward: Mutex<Option<(Arc<ForwardStats>, usize)>>,
 }
 
 impl SourceStatus {
@@ -57,14 +63,28 @@ impl SourceStatus {
             reconnects: AtomicU64::new(0),
             resets: AtomicU64::new(0),
             missed: AtomicU64::new(0),
+            forward: Mutex::new(None),
         })
+    }
+
+    /// Shows this source's forwarding (as the sink reports it) in `stats`,
+    /// as source number `index`.
+    pub fn report_forwarding(&self, stats: Arc<ForwardStats>, index: usize) {
+        *self.forward.lock().unwrap_or_else(|e| e.into_inner()) = Some((stats, index));
+    }
+
+    fn forwarding(&self, f: &crate::proto::watch::Forwarding) {
+        if let Some((stats, i)) = &*self.forward.lock().unwrap_or_else(|e| e.into_inner()) {
+            stats.set_remote(*i, f);
+        }
     }
 
     fn set(&self, state: impl Into<String>) {
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state.into();
     }
 
-    /// `connecting`, `snapshot`, `live`, or `down: <why> (retry in 2s)`.
+    /// `connecting`, `snapshot`, `live`, `down: <why> (retry in 2s)`, or
+    /// `refused: <why>` (final).
     pub fn state(&self) -> String {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -114,16 +134,31 @@ pub fn status_line(sources: &[Arc<SourceStatus>]) -> String {
         .join(" │ ")
 }
 
-fn ingest(hub: &Hub, a: &Alert) {
+/// The sources in a few words, for a narrow status bar: `2/2 live`, or
+/// `1/2 live · http://b:50051 down` naming the first that is not live.
+pub fn status_short(sources: &[Arc<SourceStatus>]) -> String {
+    let states: Vec<String> = sources.iter().map(|s| s.state()).collect();
+    let live = states.iter().filter(|s| *s == "live").count();
+    let mut out = format!("{live}/{} live", sources.len());
+    if let Some((s, state)) = sources.iter().zip(&states).find(|(_, st)| *st != "live") {
+        // The state's first word: `down`, `refused`, `snapshot`, …
+        let word = state.split([':', ' ']).next().unwrap_or_default();
+        out.push_str(&format!(" · {} {word}", s.url));
+    }
+    out
+}
+
+fn ingest(hub: &Hub, a: Alert) {
+    let peer: Option<SocketAddr> = a.peer.parse().ok();
+    let identity = (!a.identity.is_empty()).then_some(a.identity);
     let alert = NewAlert {
-        owner: a.owner.clone(),
-        repo: a.repo.clone(),
-        policy: a.policy.clone(),
-        details: a.details.clone(),
+        owner: a.owner,
+        repo: a.repo,
+        policy: a.policy,
+        details: a.details,
         pass: a.pass,
     };
-    let peer: Option<SocketAddr> = a.peer.parse().ok();
-    let identity = (!a.identity.is_empty()).then_some(a.identity.as_str());
+    let identity = identity.as_deref();
     // A refusal by the local store (over its bounds) is counted there.
     let _ = hub.ingest_at(&alert, a.received_ms, peer, identity);
 }
@@ -134,6 +169,18 @@ enum End {
     Failed(String),
     /// The viewer fell behind: resubscribe at once, resuming.
     Resume,
+    /// The sink refused this viewer's credentials: retrying cannot help.
+    Refused(String),
+}
+
+/// A failed call: a refusal of the credentials is final, anything else
+/// (unavailable, deadline, a sink restarting) worth retrying.
+fn ended(s: &tonic::Status) -> End {
+    let why = crate::grpc::describe_status(s);
+    match s.code() {
+        tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => End::Refused(why),
+        _ => End::Failed(why),
+    }
 }
 
 /// One subscription: `last` and `last_ms` (the last seq and receive time
@@ -162,11 +209,12 @@ async fn subscribe_once(
         .subscribe(SubscribeRequest {
             resume_after: *last,
             filter: String::new(),
+            batch: true,
         })
         .await
     {
         Ok(r) => r.into_inner(),
-        Err(s) => return End::Failed(crate::grpc::describe_status(&s)),
+        Err(s) => return ended(&s),
     };
     status.set(if last.is_some() { "live" } else { "snapshot" });
     // The snapshot is gathered, then ingested oldest first: keys whose
@@ -178,7 +226,7 @@ async fn subscribe_once(
         let event = match stream.message().await {
             Ok(Some(m)) => m.event,
             Ok(None) => return End::Failed("the sink closed the stream".into()),
-            Err(s) => return End::Failed(crate::grpc::describe_status(&s)),
+            Err(s) => return ended(&s),
         };
         match event {
             Some(Event::Reset(r)) => {
@@ -199,22 +247,22 @@ async fn subscribe_once(
                 latest.retain(|a| a.seq < first_history);
                 latest.sort_by_key(|a| a.seq);
                 for a in latest.drain(..).chain(history.drain(..)) {
-                    if a.received_ms > after_ms || after_ms == 0 {
-                        ingest(hub, &a);
-                        status.received.fetch_add(1, Ordering::Relaxed);
-                    }
                     *last = Some(a.seq);
                     *last_ms = (*last_ms).max(a.received_ms);
+                    if a.received_ms > after_ms || after_ms == 0 {
+                        ingest(hub, a);
+                        status.received.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 status.set("live");
             }
-            Some(Event::Live(a)) => {
-                ingest(hub, &a);
-                status.received.fetch_add(1, Ordering::Relaxed);
-                status.last_seq.store(a.seq, Ordering::Relaxed);
-                *last = Some(a.seq);
-                *last_ms = (*last_ms).max(a.received_ms);
+            Some(Event::Live(a)) => live(hub, status, last, last_ms, a),
+            Some(Event::Batch(b)) => {
+                for a in b.alerts {
+                    live(hub, status, last, last_ms, a);
+                }
             }
+            Some(Event::Forwarding(f)) => status.forwarding(&f),
             Some(Event::Missed(m)) => {
                 status.missed.fetch_add(m.count, Ordering::Relaxed);
                 *last = Some(m.after_seq);
@@ -225,8 +273,20 @@ async fn subscribe_once(
     }
 }
 
-/// Follows one remote sink until the hub closes (the viewer quits).
-pub async fn follow(target: Target, hub: Arc<Hub>, status: Arc<SourceStatus>) {
+/// One live alert from this source.
+fn live(hub: &Hub, status: &SourceStatus, last: &mut Option<u64>, last_ms: &mut u64, a: Alert) {
+    status.received.fetch_add(1, Ordering::Relaxed);
+    status.last_seq.store(a.seq, Ordering::Relaxed);
+    *last = Some(a.seq);
+    *last_ms = (*last_ms).max(a.received_ms);
+    ingest(hub, a);
+}
+
+/// Follows one remote sink until the hub closes (the viewer quits), or
+/// until the sink refuses this viewer's credentials (UNAUTHENTICATED or
+/// PERMISSION_DENIED): then the source's state is `refused: <why>` and the
+/// reason is returned. Every other failure is retried with back-off.
+pub async fn follow(target: Target, hub: Arc<Hub>, status: Arc<SourceStatus>) -> Option<String> {
     let mut last = None;
     let mut last_ms = 0;
     let mut backoff = BACKOFF_FIRST;
@@ -234,6 +294,12 @@ pub async fn follow(target: Target, hub: Arc<Hub>, status: Arc<SourceStatus>) {
         let received = status.received.load(Ordering::Relaxed);
         match subscribe_once(&target, &hub, &status, &mut last, &mut last_ms).await {
             End::Resume => continue,
+            End::Refused(why) => {
+                let why = crate::sanitize::line(&why).into_owned();
+                status.set(format!("refused: {why}"));
+                tracing::warn!("{}: refused: {why}", status.url);
+                return Some(why);
+            }
             End::Failed(why) => {
                 if status.received.load(Ordering::Relaxed) > received {
                     // It was up and delivered: start the back-off afresh.
@@ -253,4 +319,5 @@ pub async fn follow(target: Target, hub: Arc<Hub>, status: Arc<SourceStatus>) {
             }
         }
     }
+    None
 }

@@ -172,7 +172,31 @@ impl ForwardConfig {
 pub struct ForwardStats {
     mode: ForwardMode,
     upstreams: Vec<Arc<Upstream>>,
+    /// `sinkwatch attach`: no upstream of its own, but the remote sinks'
+    /// forwarders as they last reported them over Watch, per source.
+    remote: Option<std::sync::Mutex<Vec<RemoteForwarding>>>,
 }
+
+impl std::fmt::Debug for ForwardStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForwardStats")
+            .field("mode", &self.mode())
+            .field("upstreams", &self.urls())
+            .finish()
+    }
+}
+
+/// One remote sink's forwarding as last reported (empty: none yet, or it
+/// does not forward).
+#[derive(Clone, Debug, Default)]
+struct RemoteForwarding {
+    mode: ForwardMode,
+    upstreams: Vec<UpstreamSnapshot>,
+}
+
+/// Upstreams of one remote sink shown at most (a sink forwards to a few;
+/// this bounds what a hostile one can make a viewer hold).
+pub const MAX_REMOTE_UPSTREAMS: usize = 64;
 
 /// One upstream's outcome for one alert.
 #[derive(Clone, Debug, PartialEq)]
@@ -199,16 +223,83 @@ pub struct ForwardHealth {
 }
 
 impl ForwardStats {
+    /// `sinkwatch attach` over `sources` remote sinks: shows what they
+    /// report ([`ForwardStats::set_remote`]); nothing is forwarded here.
+    pub fn remote(sources: usize) -> Arc<ForwardStats> {
+        Arc::new(ForwardStats {
+            mode: ForwardMode::Tee,
+            upstreams: Vec::new(),
+            remote: Some(std::sync::Mutex::new(vec![
+                RemoteForwarding::default();
+                sources
+            ])),
+        })
+    }
+
+    fn remote_lock(&self) -> Option<std::sync::MutexGuard<'_, Vec<RemoteForwarding>>> {
+        self.remote
+            .as_ref()
+            .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// What remote source `source` reported (a `Forwarding` Watch event).
+    /// Bounded: at most [`MAX_REMOTE_UPSTREAMS`] upstreams per source.
+    pub fn set_remote(&self, source: usize, f: &crate::proto::watch::Forwarding) {
+        if let Some(mut r) = self.remote_lock()
+            && let Some(slot) = r.get_mut(source)
+        {
+            *slot = RemoteForwarding {
+                mode: if f.mode == "proxy" {
+                    ForwardMode::Proxy
+                } else {
+                    ForwardMode::Tee
+                },
+                upstreams: f
+                    .upstreams
+                    .iter()
+                    .take(MAX_REMOTE_UPSTREAMS)
+                    .map(UpstreamSnapshot::from_proto)
+                    .collect(),
+            };
+        }
+    }
+
+    /// What a sink tells its remote viewers about its forwarding.
+    pub fn to_proto(&self) -> crate::proto::watch::Forwarding {
+        crate::proto::watch::Forwarding {
+            mode: match self.mode() {
+                ForwardMode::Tee => "tee",
+                ForwardMode::Proxy => "proxy",
+            }
+            .into(),
+            upstreams: self.snapshot().iter().map(|s| s.to_proto()).collect(),
+        }
+    }
+
     pub fn mode(&self) -> ForwardMode {
-        self.mode
+        match self.remote_lock() {
+            // The first source that forwards says.
+            Some(r) => r
+                .iter()
+                .find(|f| !f.upstreams.is_empty())
+                .map_or(ForwardMode::Tee, |f| f.mode),
+            None => self.mode,
+        }
     }
 
     pub fn urls(&self) -> Vec<String> {
+        if self.remote.is_some() {
+            return self.snapshot().into_iter().map(|s| s.url).collect();
+        }
         self.upstreams.iter().map(|u| u.url.clone()).collect()
     }
 
-    /// One consistent snapshot per upstream, in `--forward` order.
+    /// One consistent snapshot per upstream, in `--forward` order (for
+    /// `attach`: each source's, in the order of the sources).
     pub fn snapshot(&self) -> Vec<UpstreamSnapshot> {
+        if let Some(r) = self.remote_lock() {
+            return r.iter().flat_map(|f| f.upstreams.iter().cloned()).collect();
+        }
         self.upstreams.iter().map(|u| u.snapshot()).collect()
     }
 
@@ -422,6 +513,7 @@ impl Forwarder {
             stats: Arc::new(ForwardStats {
                 mode: config.mode,
                 upstreams,
+                remote: None,
             }),
             hook,
             feeders,

@@ -84,3 +84,79 @@ impl UpstreamSnapshot {
         })
     }
 }
+
+impl UpstreamSnapshot {
+    /// As sent to remote viewers (`proto/sinkwatch/v1/watch.proto`).
+    pub fn to_proto(&self) -> crate::proto::watch::Upstream {
+        let us = |d: Option<Duration>| d.map(|d| d.as_micros() as u64);
+        crate::proto::watch::Upstream {
+            url: self.url.clone(),
+            role: self.role.as_str().into(),
+            state: self.state.as_str().into(),
+            state_for_ms: self.state_for.as_millis() as u64,
+            accepted: self.accepted,
+            delivered: self.delivered,
+            failed: self.failed,
+            dropped: self.dropped,
+            queued: self.queued,
+            in_flight: self.in_flight,
+            retries: self.retries,
+            queue_capacity: self.queue_capacity as u64,
+            rate: self.rate,
+            latency_p50_us: us(self.latency_p50),
+            latency_p99_us: us(self.latency_p99),
+            latency_p50_total_us: us(self.latency_p50_total),
+            latency_p99_total_us: us(self.latency_p99_total),
+            last_error: self.last_error.clone(),
+            last_error_age_ms: self.last_error_age.map(|d| d.as_millis() as u64),
+            held: self.held,
+            held_to_limit: self.held_to_limit,
+            holding: self.holding,
+        }
+    }
+
+    /// As received from a remote sink: its text made terminal-safe, an
+    /// unknown role or state read as tee / connecting.
+    pub fn from_proto(u: &crate::proto::watch::Upstream) -> UpstreamSnapshot {
+        let us = |v: Option<u64>| v.map(Duration::from_micros);
+        UpstreamSnapshot {
+            url: crate::sanitize::line(&u.url).into_owned(),
+            role: if u.role == "proxy" {
+                Role::Proxy
+            } else {
+                Role::Tee
+            },
+            state: match u.state.as_str() {
+                "up" => UpstreamState::Up,
+                "down" => UpstreamState::Down,
+                _ => UpstreamState::Connecting,
+            },
+            state_for: Duration::from_millis(u.state_for_ms),
+            accepted: u.accepted,
+            delivered: u.delivered,
+            failed: u.failed,
+            dropped: u.dropped,
+            queued: u.queued,
+            in_flight: u.in_flight,
+            retries: u.retries,
+            queue_capacity: usize::try_from(u.queue_capacity).unwrap_or(usize::MAX),
+            rate: if u.rate.is_finite() {
+                u.rate.max(0.0)
+            } else {
+                0.0
+            },
+            latency_p50: us(u.latency_p50_us),
+            latency_p99: us(u.latency_p99_us),
+            latency_p50_total: us(u.latency_p50_total_us),
+            latency_p99_total: us(u.latency_p99_total_us),
+            last_error: u
+                .last_error
+                .as_deref()
+                .map(|e| crate::sanitize::line(e).into_owned()),
+            last_error_age: u.last_error_age_ms.map(Duration::from_millis),
+            held: u.held,
+            held_to_limit: u.held_to_limit,
+            holding: u.holding,
+        }
+    }
+}

@@ -735,7 +735,11 @@ impl super::ForwardStats {
                 Arc::new(up)
             })
             .collect();
-        super::ForwardStats { mode, upstreams }
+        super::ForwardStats {
+            mode,
+            upstreams,
+            remote: None,
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod conn;
 pub mod identity;
+pub mod latency;
 pub mod limits;
 pub mod rate;
 pub mod service;
@@ -41,12 +42,17 @@ pub struct SinkConfig {
     pub hook: Option<Arc<dyn AcceptHook>>,
     /// Serve the Watch service for remote viewers ([`watch`]).
     pub watch: Option<WatchConfig>,
+    /// Time calls into this histogram ([`latency`]; sampled).
+    pub latency: Option<latency::IngestLatency>,
 }
 
 /// How the Watch service is served.
 pub struct WatchConfig {
     pub access: watch::Access,
     pub stats: Arc<watch::WatchStats>,
+    /// The sink's forwarding, sent to viewers about once a second (None:
+    /// it does not forward).
+    pub forwarding: Option<watch::ForwardingReport>,
 }
 
 /// Serves AlertSink, health and reflection on an already bound listener
@@ -129,6 +135,7 @@ pub async fn serve(
     let incoming = conn::LimitedIncoming::new(listener, hub.clone(), &limits);
     let watch = config.watch.map(|w| {
         watch::WatchService::server(hub.clone(), policy.clone(), w.access, w.stats)
+            .with_forwarding(w.forwarding)
             .max_decoding_message_size(limits.max_message_bytes)
     });
     let sink = AlertSinkService::new(SinkState {
@@ -137,6 +144,7 @@ pub async fn serve(
         limits,
         auth: policy,
         hook: config.hook,
+        latency: config.latency,
     });
     builder
         .add_service(sink)

@@ -140,6 +140,8 @@ pub struct SinkState {
     pub hook: Option<Arc<dyn AcceptHook>>,
     /// Per-peer rate limit, if set.
     pub rate: Option<super::rate::RateLimiter>,
+    /// The ingest latency histogram, when metrics are served.
+    pub latency: Option<super::latency::IngestLatency>,
 }
 
 /// The tower service for `/AlertSink/Alert`.
@@ -270,7 +272,8 @@ where
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         let state = self.state.clone();
-        Box::pin(async move {
+        let latency = state.latency.clone();
+        let answer = Box::pin(async move {
             if req.uri().path() != "/AlertSink/Alert" {
                 return Ok(Status::unimplemented(format!(
                     "unknown method {}: this sink serves /AlertSink/Alert",
@@ -355,7 +358,18 @@ where
                 return Ok(response);
             }
             Ok(remap_decode_errors(response, &state.hub, limit))
-        })
+        });
+        match latency {
+            None => answer,
+            // Timed only when metrics are served (and then one call in
+            // latency::SAMPLE_EVERY).
+            Some(l) => Box::pin(async move {
+                let start = l.start();
+                let r = answer.await;
+                l.finish(start);
+                r
+            }),
+        }
     }
 }
 

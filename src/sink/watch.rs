@@ -2,12 +2,26 @@
 //! a snapshot and then every accepted alert live, with its seq, and can
 //! resume after a reconnect with no gap and no duplicate.
 //!
-//! A viewer is one more hub consumer: it reads the hub's bounded broadcast
-//! queue, so a slow or stopped viewer never slows ingest. What it misses is
-//! counted and sent to it (`Missed`, with the seq to resume after). Between
-//! the broadcast queue and the connection sits a small bounded channel per
-//! viewer ([`VIEWER_BUFFER`] messages): memory per viewer is bounded by that
-//! and by the share of the broadcast queue it has not read.
+//! Live alerts reach the viewers through one shared fan-out task per sink
+//! (started with the first viewer, gone with the last): it is one more hub
+//! consumer, and gathers the alerts queued for it into chunks (up to
+//! [`BATCH_ALERTS`] alerts or [`BATCH_BYTES`] bytes, waiting [`LINGER`] after
+//! the first so a busy sink makes few, full chunks). A chunk is encoded at
+//! most once, as one `Batch` message, and those bytes are what every viewer
+//! without a filter sends: the cost per viewer per alert is a share of one
+//! copy, not an encoding, and each viewer wakes once per chunk, not per
+//! alert. Viewers with a filter, or that did not ask for batches, encode
+//! from the chunk's records.
+//!
+//! Nothing waits on a viewer: the fan-out reads the hub's bounded broadcast
+//! queue, and viewers read the fan-out's ([`FANOUT_QUEUE`] chunks). Seqs are
+//! contiguous, so a viewer finds what it missed (wherever it was dropped)
+//! as the distance between the last seq it sent and the next chunk's first,
+//! and is told (`Missed`, with the seq to resume after). Between the shared
+//! queue and the connection sits a small bounded channel per viewer
+//! ([`VIEWER_BUFFER`] messages): memory per viewer is bounded by that and
+//! by the chunks of the shared queue it has not read (shared with the other
+//! viewers).
 //!
 //! Access: watching reveals every alert. When the sink requires bearer
 //! credentials, Watch checks the same ones (mTLS, when configured, is
@@ -16,11 +30,13 @@
 //! the operator asked for it).
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures_util::Stream;
+use prost::Message;
+use prost::bytes::Bytes;
 use tokio::sync::{broadcast, mpsc};
 use tonic::{Request, Response, Status};
 
@@ -29,13 +45,25 @@ use crate::hub::Hub;
 use crate::model::filter::{AlertView, Filter};
 use crate::model::{AlertRecord, Store};
 use crate::proto::watch::watch_event::Event;
-use crate::proto::watch::watch_server::{Watch, WatchServer};
 use crate::proto::watch::{
-    Alert, Missed, Reset, SnapshotBegin, SnapshotEnd, SubscribeRequest, WatchEvent,
+    Alert, Batch, Missed, Reset, SnapshotBegin, SnapshotEnd, SubscribeRequest, WatchEvent,
 };
+use crate::proto::wire::Wire;
+use crate::proto::wire::watch_server::{Watch, WatchServer};
 
-/// Messages buffered per viewer between the hub's queue and the connection.
-pub const VIEWER_BUFFER: usize = 256;
+/// Messages buffered per viewer between the shared queue and the
+/// connection (a message is up to one chunk).
+pub const VIEWER_BUFFER: usize = 16;
+/// Chunks the fan-out queues for the viewers (shared by all of them).
+pub const FANOUT_QUEUE: usize = 64;
+/// Most alerts in one chunk (one `Batch` message).
+pub const BATCH_ALERTS: usize = 512;
+/// A chunk is closed once its alerts' text reaches this many bytes (a
+/// single larger alert still makes a chunk of its own).
+pub const BATCH_BYTES: usize = 256 * 1024;
+/// How long the fan-out lets alerts gather after the first of a chunk:
+/// the latency a viewer sees, traded for few wakeups under load.
+pub const LINGER: Duration = Duration::from_millis(5);
 /// Events of the history ring a snapshot carries (the newest).
 pub const SNAPSHOT_HISTORY: usize = 10_000;
 /// Resuming further back than this many alerts sends a fresh snapshot
@@ -59,18 +87,120 @@ pub struct WatchStats {
     pub total: AtomicU64,
     /// Alerts viewers missed because they fell behind (summed).
     pub missed: AtomicU64,
+    /// The viewers attached right now, by a number of their own (bounded
+    /// by the sink's connection caps: a viewer holds a connection).
+    viewers: Mutex<std::collections::BTreeMap<u64, Viewer>>,
+}
+
+/// One attached viewer, for the stats line and the status bar.
+#[derive(Clone, Debug)]
+struct Viewer {
+    /// The verified identity (mTLS and/or OIDC), else `token` when a
+    /// bearer token was checked, else the peer address. Terminal-safe.
+    who: String,
+    peer: String,
+    since_ms: u64,
+    missed: u64,
+}
+
+/// Viewers listed in a stats line at most (the count is always exact).
+pub const VIEWERS_LISTED: usize = 32;
+
+/// A viewer's place in [`WatchStats`]: leaves with the viewer.
+pub struct ViewerEntry {
+    stats: Arc<WatchStats>,
+    id: u64,
+}
+
+impl ViewerEntry {
+    fn missed(&self, n: u64) {
+        self.stats.missed.fetch_add(n, Ordering::Relaxed);
+        if let Some(v) = self.stats.lock().get_mut(&self.id) {
+            v.missed += n;
+        }
+    }
+}
+
+impl Drop for ViewerEntry {
+    fn drop(&mut self) {
+        self.stats.attached.fetch_sub(1, Ordering::Relaxed);
+        self.stats.lock().remove(&self.id);
+    }
 }
 
 impl WatchStats {
-    /// The `"watchers"` object of a `{"kind":"stats"}` line.
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<u64, Viewer>> {
+        self.viewers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a viewer in until the entry is dropped.
+    fn join(self: &Arc<Self>, who: String, peer: String) -> ViewerEntry {
+        let id = self.total.fetch_add(1, Ordering::Relaxed);
+        self.attached.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(
+            id,
+            Viewer {
+                who,
+                peer,
+                since_ms: crate::hub::now_ms(),
+                missed: 0,
+            },
+        );
+        ViewerEntry {
+            stats: self.clone(),
+            id,
+        }
+    }
+
+    /// The `"watchers"` object of a `{"kind":"stats"}` line: counts, and
+    /// the viewers attached now (oldest first, [`VIEWERS_LISTED`] at most).
     pub fn to_json(&self) -> serde_json::Value {
+        let now = crate::hub::now_ms();
+        let viewers: Vec<_> = self
+            .lock()
+            .values()
+            .take(VIEWERS_LISTED)
+            .map(|v| {
+                serde_json::json!({
+                    "who": v.who,
+                    "peer": v.peer,
+                    "attached_s": now.saturating_sub(v.since_ms) / 1000,
+                    "missed": v.missed,
+                })
+            })
+            .collect();
         serde_json::json!({
             "attached": self.attached.load(Ordering::Relaxed),
             "total": self.total.load(Ordering::Relaxed),
             "missed": self.missed.load(Ordering::Relaxed),
+            "viewers": viewers,
         })
     }
+
+    /// `2 viewers: alice@example.com, token` for a status bar (`short`:
+    /// `2 viewers`); None when no viewer is attached.
+    pub fn summary(&self, short: bool) -> Option<String> {
+        let viewers = self.lock();
+        let n = viewers.len();
+        if n == 0 {
+            return None;
+        }
+        let plural = if n == 1 { "" } else { "s" };
+        if short {
+            return Some(format!("{n} viewer{plural}"));
+        }
+        let shown: Vec<&str> = viewers.values().take(4).map(|v| v.who.as_str()).collect();
+        let more = if n > shown.len() {
+            format!(", +{}", n - shown.len())
+        } else {
+            String::new()
+        };
+        Some(format!("{n} viewer{plural}: {}{more}", shown.join(", ")))
+    }
 }
+
+/// The sink's forwarding as told to viewers, read when it is sent.
+pub type ForwardingReport = Arc<dyn Fn() -> crate::proto::watch::Forwarding + Send + Sync>;
 
 /// The Watch service.
 pub struct WatchService {
@@ -78,6 +208,99 @@ pub struct WatchService {
     policy: Arc<Policy>,
     access: Access,
     stats: Arc<WatchStats>,
+    fanout: Arc<FanoutSlot>,
+    forwarding: Option<ForwardingReport>,
+}
+
+/// The running fan-out's queue, if any. Viewers subscribe to it while
+/// holding this lock; the fan-out leaves (and empties it) only while
+/// holding it and seeing no viewer, so a viewer never subscribes to a
+/// fan-out that is leaving.
+type FanoutSlot = Mutex<Option<broadcast::Sender<Arc<Chunk>>>>;
+
+/// Consecutive accepted alerts (contiguous seqs), as the fan-out read them.
+struct Chunk {
+    records: Vec<Arc<AlertRecord>>,
+    /// The `Batch` event of all of them, encoded by the first viewer that
+    /// sends it whole, then shared.
+    encoded: OnceLock<Bytes>,
+}
+
+impl Chunk {
+    fn first(&self) -> u64 {
+        self.records.first().map_or(0, |r| r.seq)
+    }
+
+    fn last(&self) -> u64 {
+        self.records.last().map_or(0, |r| r.seq)
+    }
+
+    fn encoded(&self) -> Bytes {
+        self.encoded
+            .get_or_init(|| {
+                let batch = Batch {
+                    alerts: self.records.iter().map(|r| alert_of(r)).collect(),
+                };
+                Bytes::from(ev(Event::Batch(batch)).encode_to_vec())
+            })
+            .clone()
+    }
+}
+
+fn alert_of(r: &AlertRecord) -> Alert {
+    Row::of_record(r).alert()
+}
+
+/// The fan-out: reads the hub's queue, sends chunks to the viewers, and
+/// leaves when none is left (or the hub closes).
+async fn fan_out(
+    mut rx: broadcast::Receiver<Arc<AlertRecord>>,
+    tx: broadcast::Sender<Arc<Chunk>>,
+    slot: Arc<FanoutSlot>,
+) {
+    let mut full = false;
+    loop {
+        let first = match rx.recv().await {
+            Ok(r) => r,
+            // Lost here: the viewers see the gap in the seqs.
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => break,
+        };
+        if !full {
+            tokio::time::sleep(LINGER).await;
+        }
+        let mut bytes = text_bytes(&first);
+        let mut records = vec![first];
+        while records.len() < BATCH_ALERTS && bytes < BATCH_BYTES {
+            match rx.try_recv() {
+                Ok(r) => {
+                    bytes += text_bytes(&r);
+                    records.push(r);
+                }
+                // Empty, closed, or lagged (a gap: the chunk ends here).
+                Err(_) => break,
+            }
+        }
+        full = records.len() >= BATCH_ALERTS || bytes >= BATCH_BYTES;
+        let chunk = Arc::new(Chunk {
+            records,
+            encoded: OnceLock::new(),
+        });
+        if tx.send(chunk).is_err() {
+            // No viewer. Busy: one is subscribing right now.
+            if let Ok(mut s) = slot.try_lock()
+                && tx.receiver_count() == 0
+            {
+                *s = None;
+                return;
+            }
+        }
+    }
+    *slot.lock().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
+fn text_bytes(r: &AlertRecord) -> usize {
+    r.owner.len() + r.repo.len() + r.policy.len() + r.details.len() + 64
 }
 
 impl WatchService {
@@ -86,13 +309,42 @@ impl WatchService {
         policy: Arc<Policy>,
         access: Access,
         stats: Arc<WatchStats>,
-    ) -> WatchServer<WatchService> {
-        WatchServer::new(WatchService {
+    ) -> WatchService {
+        WatchService {
             hub,
             policy,
             access,
             stats,
-        })
+            fanout: Arc::default(),
+            forwarding: None,
+        }
+    }
+
+    /// Viewers are also sent the sink's forwarding, about once a second.
+    pub fn with_forwarding(mut self, f: Option<ForwardingReport>) -> WatchServer<WatchService> {
+        self.forwarding = f;
+        WatchServer::new(self)
+    }
+
+    /// What a new viewer is sent before the live stream, and its receiver
+    /// of the live chunks: read together under the hub lock, so the chunks
+    /// carry every alert after the opening (and maybe some before it,
+    /// which the viewer skips by seq).
+    fn open(&self, resume_after: Option<u64>) -> (Vec<Item>, broadcast::Receiver<Arc<Chunk>>) {
+        let mut slot = self.fanout.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = match &*slot {
+            Some(tx) => tx.clone(),
+            None => {
+                let (tx, _) = broadcast::channel(FANOUT_QUEUE);
+                // Subscribed to the hub before the opening is read below.
+                let (_, rx) = self.hub.subscribe();
+                tokio::spawn(fan_out(rx, tx.clone(), self.fanout.clone()));
+                *slot = Some(tx.clone());
+                tx
+            }
+        };
+        self.hub
+            .read(|store| (opening(store, resume_after), tx.subscribe()))
     }
 }
 
@@ -190,8 +442,8 @@ enum Item {
 }
 
 impl Item {
-    fn event(&self) -> WatchEvent {
-        ev(match self {
+    fn event(&self) -> Wire {
+        Wire::Event(ev(match self {
             Item::Reset(reason) => Event::Reset(Reset {
                 reason: reason.clone(),
             }),
@@ -200,7 +452,7 @@ impl Item {
             Item::History(r) => Event::History(r.alert()),
             Item::End => Event::SnapshotEnd(SnapshotEnd {}),
             Item::Replay(r) => Event::Live(r.alert()),
-        })
+        }))
     }
 }
 
@@ -246,6 +498,31 @@ fn opening(store: &Store, resume_after: Option<u64>) -> Vec<Item> {
     snapshot(store)
 }
 
+/// What one viewer is sent of a chunk: the alerts after `last` that pass
+/// its filter. The shared bytes when it wants them all as a batch.
+fn messages(chunk: &Chunk, last: u64, filter: Option<&Filter>, batch: bool) -> Vec<Wire> {
+    if batch && filter.is_none() && chunk.first() > last {
+        return vec![Wire::Encoded(chunk.encoded())];
+    }
+    let now = crate::hub::now_ms();
+    let alerts = chunk
+        .records
+        .iter()
+        .filter(|r| r.seq > last)
+        .map(|r| Row::of_record(r))
+        .filter(|row| row.passes(filter, now))
+        .map(|row| row.alert());
+    if batch {
+        let alerts: Vec<Alert> = alerts.collect();
+        if alerts.is_empty() {
+            return Vec::new();
+        }
+        vec![Wire::Event(ev(Event::Batch(Batch { alerts })))]
+    } else {
+        alerts.map(|a| Wire::Event(ev(Event::Live(a)))).collect()
+    }
+}
+
 fn snapshot(store: &Store) -> Vec<Item> {
     let history = store.history();
     let skip = history.len().saturating_sub(SNAPSHOT_HISTORY);
@@ -276,7 +553,7 @@ fn snapshot(store: &Store) -> Vec<Item> {
     out
 }
 
-type EventStream = Pin<Box<dyn Stream<Item = Result<WatchEvent, Status>> + Send>>;
+type EventStream = Pin<Box<dyn Stream<Item = Result<Wire, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Watch for WatchService {
@@ -295,10 +572,12 @@ impl Watch for WatchService {
             ));
         }
         let mut identity = tls_identity.map(|t| t.to_string());
+        let mut token = false;
         if self.policy.is_required() {
             let headers = request.metadata().clone().into_headers();
             match self.policy.check_headers(&headers).await {
                 HeaderVerdict::Pass(id) => {
+                    token = true;
                     if let Some(id) = id {
                         identity = Some(match identity {
                             Some(t) => format!("{t}; {id}"),
@@ -331,13 +610,20 @@ impl Watch for WatchService {
                 ))
             })?),
         };
+        let batch = request.get_ref().batch;
+        let forwarding = self.forwarding.clone();
         let extensions = request.extensions().clone();
-        let (first, mut rx) = self
-            .hub
-            .subscribe_with(|store| opening(store, resume_after));
+        let (first, mut rx) = self.open(resume_after);
+        // Shown as the viewer: the verified identity, else that a token
+        // was checked, else where it came from.
+        let shown = match &identity {
+            Some(id) => crate::sanitize::line(id).into_owned(),
+            None if token => "token".to_owned(),
+            None => peer_label.clone(),
+        };
         let who = match &identity {
-            Some(id) => format!("{peer_label} ({})", crate::sanitize::line(id)),
-            None => peer_label,
+            Some(_) => format!("{peer_label} ({shown})"),
+            None => peer_label.clone(),
         };
         tracing::info!(
             "viewer {who} attached ({})",
@@ -346,19 +632,18 @@ impl Watch for WatchService {
                 None => "snapshot".into(),
             }
         );
-        self.stats.attached.fetch_add(1, Ordering::Relaxed);
-        self.stats.total.fetch_add(1, Ordering::Relaxed);
-        let stats = self.stats.clone();
-        let (tx, out) = mpsc::channel::<Result<WatchEvent, Status>>(VIEWER_BUFFER);
+        let entry = self.stats.join(shown, peer_label);
+        let (tx, out) = mpsc::channel::<Result<Wire, Status>>(VIEWER_BUFFER);
         tokio::spawn(async move {
-            // The last seq sent: a gap starts after it.
-            let mut last = resume_after;
+            // The last seq accounted for (sent, filtered out, or in the
+            // snapshot): a gap starts after it.
+            let mut last = resume_after.unwrap_or(0);
             let run = async {
                 let now = crate::hub::now_ms();
                 for item in first {
                     match &item {
-                        Item::Replay(r) => last = Some(r.seq),
-                        Item::Begin(b) => last = Some(b.next_seq.saturating_sub(1)),
+                        Item::Replay(r) => last = r.seq,
+                        Item::Begin(b) => last = b.next_seq.saturating_sub(1),
                         _ => {}
                     }
                     if let Item::Replay(r) | Item::Latest(r) | Item::History(r) = &item
@@ -376,44 +661,83 @@ impl Watch for WatchService {
                         r = rx.recv() => r,
                         _ = keep.tick() => {
                             super::conn::mark_accepted(&extensions);
+                            // Skipped, not waited for, when the viewer is
+                            // behind: the next one will do.
+                            if let Some(f) = &forwarding {
+                                let e = ev(Event::Forwarding(f()));
+                                let _ = tx.try_send(Ok(Wire::Event(e)));
+                            }
                             continue;
                         }
                         // Gone on a quiet sink: detach now, not at the next alert.
                         _ = tx.closed() => return Ok(()),
                     };
-                    match received {
-                        Ok(r) => {
-                            last = Some(r.seq);
-                            let row = Row::of_record(&r);
-                            if !row.passes(filter.as_ref(), crate::hub::now_ms()) {
-                                continue;
-                            }
-                            tx.send(Ok(ev(Event::Live(row.alert()))))
-                                .await
-                                .map_err(|_| ())?;
-                        }
-                        Err(broadcast::error::RecvError::Lagged(n)) => {
-                            stats.missed.fetch_add(n, Ordering::Relaxed);
-                            let after_seq = last.unwrap_or(0);
-                            // The next record tells where the gap ends;
-                            // the viewer needs only where it starts.
-                            tx.send(Ok(ev(Event::Missed(Missed {
-                                count: n,
-                                after_seq,
-                            }))))
-                            .await
-                            .map_err(|_| ())?;
-                        }
+                    let chunk = match received {
+                        Ok(c) => c,
+                        // The next chunk's first seq tells how many.
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
                         Err(broadcast::error::RecvError::Closed) => return Ok::<(), ()>(()),
+                    };
+                    if chunk.last() <= last {
+                        continue; // all in the opening already
                     }
+                    if chunk.first() > last + 1 {
+                        let count = chunk.first() - last - 1;
+                        entry.missed(count);
+                        tx.send(Ok(Wire::Event(ev(Event::Missed(Missed {
+                            count,
+                            after_seq: last,
+                        })))))
+                        .await
+                        .map_err(|_| ())?;
+                    }
+                    for m in messages(&chunk, last, filter.as_ref(), batch) {
+                        tx.send(Ok(m)).await.map_err(|_| ())?;
+                    }
+                    last = chunk.last();
                 }
             };
             let _ = run.await;
-            stats.attached.fetch_sub(1, Ordering::Relaxed);
+            drop(entry);
             tracing::info!("viewer {who} detached");
         });
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(out),
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn viewers_are_listed_while_attached_with_what_they_missed() {
+        let stats = Arc::new(WatchStats::default());
+        assert_eq!(stats.summary(false), None);
+        let a = stats.join("alice@example.com".into(), "10.0.0.1:5000".into());
+        let b = stats.join("token".into(), "10.0.0.2:5000".into());
+        b.missed(7);
+        assert_eq!(
+            stats.summary(false).as_deref(),
+            Some("2 viewers: alice@example.com, token")
+        );
+        assert_eq!(stats.summary(true).as_deref(), Some("2 viewers"));
+        let json = stats.to_json();
+        assert_eq!(json["attached"], 2);
+        assert_eq!(json["missed"], 7);
+        assert_eq!(json["viewers"][0]["who"], "alice@example.com");
+        assert_eq!(json["viewers"][1]["peer"], "10.0.0.2:5000");
+        assert_eq!(json["viewers"][1]["missed"], 7);
+        drop(a);
+        assert_eq!(stats.summary(false).as_deref(), Some("1 viewer: token"));
+        drop(b);
+        let json = stats.to_json();
+        assert_eq!(
+            (json["attached"].clone(), json["total"].clone()),
+            (0.into(), 2.into())
+        );
+        assert_eq!(json["viewers"], serde_json::json!([]));
+        assert_eq!(stats.summary(false), None);
     }
 }

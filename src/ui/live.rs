@@ -50,10 +50,17 @@ pub struct Extras {
     pub bell_on: Option<crate::model::filter::Filter>,
     /// The saved views (`views:` in the config) the `V` menu offers.
     pub views: Vec<super::state::SavedView>,
+    /// A sink serving Watch: the viewers attached now, with their
+    /// identities (empty: none), for the status bar.
+    pub viewers: Option<RemoteStatus>,
+    /// Ends the UI when set (as `q` does): `attach` once every source has
+    /// refused the viewer.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
-/// A line describing the remote sources, read when a frame is drawn.
-pub type RemoteStatus = Arc<dyn Fn() -> String + Send + Sync>;
+/// A line describing the remote sources (or the viewers), read when a
+/// frame is drawn; `true` asks for the short form of a narrow status bar.
+pub type RemoteStatus = Arc<dyn Fn(bool) -> String + Send + Sync>;
 
 /// Runs the live TUI until the user quits. Blocking.
 ///
@@ -74,8 +81,9 @@ pub fn run_live(
         recorder: extras.recorder,
         state: extras.state,
         remote: extras.remote.map(super::state::Remote),
+        viewers: extras.viewers.map(super::state::Remote),
     };
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = extras.stop.unwrap_or_default();
     {
         // SIGTERM / SIGHUP end the UI like `q` (Ctrl-C is a key in raw mode).
         let stop = stop.clone();

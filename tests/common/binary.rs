@@ -115,6 +115,26 @@ impl Headless {
         Headless::adopt(child)
     }
 
+    /// Its stdout, line by line, as it prints (read by a thread of its own;
+    /// `terminate` then returns an empty stdout).
+    pub fn stdout_lines(&mut self) -> mpsc::Receiver<String> {
+        let out = self
+            .child
+            .as_mut()
+            .and_then(|c| c.stdout.take())
+            .expect("stdout not taken yet");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+
     /// The process id (to signal it, or to read its memory in /proc).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
@@ -167,12 +187,9 @@ impl Headless {
         assert!(ok.success());
         let done = watchdog(child.id());
         let mut stdout = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut stdout)
-            .unwrap();
+        if let Some(mut out) = child.stdout.take() {
+            out.read_to_string(&mut stdout).unwrap();
+        }
         let status = child.wait().unwrap();
         drop(done);
         assert!(

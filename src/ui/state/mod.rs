@@ -96,6 +96,9 @@ pub struct SourceInfo {
     pub state: Option<Arc<crate::state::StateStats>>,
     /// `sinkwatch attach`: the remote sources' connection states.
     pub remote: Option<Remote>,
+    /// A sink serving Watch: the viewers attached now (an empty line when
+    /// none).
+    pub viewers: Option<Remote>,
 }
 
 /// The remote sources' status line, read when a frame is drawn.

@@ -100,7 +100,10 @@ impl App {
         {
             // One sample for the status bar and the panel alike.
             let snaps = f.snapshot();
-            self.stats.forward = Some(ForwardHealth::of(&snaps));
+            // None when there is nothing to show (`attach` to sinks that
+            // do not forward, or have not said yet).
+            self.stats.forward = (!snaps.is_empty()).then(|| ForwardHealth::of(&snaps));
+            self.forward_upstreams = snaps.len();
             self.forward_snaps = snaps;
             self.forward_sampled_ms = Some(now_ms);
         }

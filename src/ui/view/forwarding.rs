@@ -182,6 +182,25 @@ pub(super) fn draw_forwarding(
     // The sample the status bar shows too, taken at the last sync: drawing
     // never reads the forwarders themselves (only their fixed mode).
     let snaps = &app.forward_snaps;
+    if snaps.is_empty() {
+        // `attach`: the remote sinks report no forwarder (yet).
+        let block = pane_block(app, t, Pane::Forwarding, vec![Span::styled("none", t.dim)]);
+        let text = vec![
+            Line::styled(" No forwarding reported.", t.text),
+            Line::raw(""),
+            Line::styled(
+                " The sinks this viewer is attached to do not forward (they would report \
+                 their --forward upstreams here about once a second).",
+                t.dim,
+            ),
+            Line::styled(" F shows Transitions again.", t.dim),
+        ];
+        frame.render_widget(
+            Paragraph::new(text).wrap(Wrap { trim: false }).block(block),
+            area,
+        );
+        return;
+    }
     let n = snaps.len();
     let up = snaps
         .iter()

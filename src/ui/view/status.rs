@@ -84,6 +84,9 @@ pub(super) struct Squeeze {
     pub(super) no_rate: bool,
     /// `● 127.0.0.1:50051` rather than `● listen 127.0.0.1:50051`.
     pub(super) no_listen_word: bool,
+    /// `· 2 viewers` without who they are; `⇄ 1/2 live · …` rather than
+    /// each attached source's line.
+    pub(super) short_remote: bool,
 }
 
 impl Squeeze {
@@ -95,6 +98,7 @@ impl Squeeze {
             no_keys: false,
             no_rate: false,
             no_listen_word: false,
+            short_remote: false,
         };
         let a = Squeeze {
             no_zero_refused: true,
@@ -102,6 +106,7 @@ impl Squeeze {
         };
         let b = Squeeze {
             short_forward: true,
+            short_remote: true,
             ..a
         };
         let c = Squeeze { no_keys: true, ..b };
@@ -204,8 +209,16 @@ pub(super) fn status_spans(app: &App, t: &Theme, sq: Squeeze) -> Vec<Span<'stati
     let mut spans = Vec::new();
     if let Some(remote) = &app.info.remote {
         // Attached: each source's connection state instead of an address.
-        let line = (remote.0)();
-        let style = if line.contains("down:") { warn } else { base };
+        let line = (remote.0)(sq.short_remote);
+        let style = if line.contains("down:")
+            || line.contains("refused:")
+            || line.ends_with(" down")
+            || line.ends_with(" refused")
+        {
+            warn
+        } else {
+            base
+        };
         spans.push(Span::styled(format!(" ⇄ {}", sanitize::line(&line)), style));
     } else if app.info.live {
         let listen = if sq.no_listen_word { "" } else { "listen " };
@@ -213,6 +226,13 @@ pub(super) fn status_spans(app: &App, t: &Theme, sq: Squeeze) -> Vec<Span<'stati
             format!(" ● {listen}{}", sanitize::line(&app.info.label)),
             base,
         ));
+        // Who is watching this sink remotely (their verified identities).
+        if let Some(viewers) = &app.info.viewers {
+            let line = (viewers.0)(sq.short_remote);
+            if !line.is_empty() {
+                spans.push(Span::styled(format!(" · {}", sanitize::line(&line)), base));
+            }
+        }
     } else {
         spans.push(Span::styled(
             format!(" recording {}", sanitize::line(&app.info.label)),
