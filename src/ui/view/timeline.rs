@@ -199,7 +199,11 @@ fn older_line(tl: &TimelineState, t: &Theme) -> Line<'static> {
             more,
             texts_left_out,
         } => {
-            let mut s = format!(" · {} older from the state", thousands(*alerts as u64));
+            let mut s = if *alerts == 0 {
+                " · nothing older in the state".to_owned()
+            } else {
+                format!(" · {} older from the state", thousands(*alerts as u64))
+            };
             if *more > 0 {
                 s.push_str(&format!(" ({} older still not read)", thousands(*more)));
             }
