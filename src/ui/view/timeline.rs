@@ -245,7 +245,7 @@ fn run_row(tl: &TimelineState, i: usize, r: &Run, t: &Theme, now_ms: u64) -> Lin
         Span::styled(format!(" {:>6}×", thousands(r.len as u64)), t.dim),
     ];
     if r.changes > 0 {
-        spans.push(Span::styled(format!(" Δ{}", r.changes), t.status_warn));
+        spans.push(Span::styled(format!(" Δ{}", r.changes), t.md_heading));
     }
     Line::from(spans)
 }
@@ -371,7 +371,7 @@ fn note_lines(tl: &TimelineState, t: &Theme, now_ms: u64) -> Vec<Line<'static>> 
                             at(seq, at_ms),
                             thousands(*from)
                         ),
-                        t.status_warn,
+                        t.md_heading,
                     ),
                     Span::styled(format!("+{}", diff.added), t.pass),
                     Span::styled(" ", t.dim),
