@@ -178,7 +178,6 @@ impl App {
         !self.index.complete()
             || self.pending.is_some()
             || self.preview.as_ref().is_some_and(|p| !p.complete())
-            || self.timeline_loading()
     }
 
     /// Matching alerts that arrived after the pause.
