@@ -246,4 +246,33 @@ fn main() {
     let mut h = h0.with_forward(forwarding(two_upstreams(accepted)));
     h.press("F");
     save(&dir, "forwarding", &mut h, dark_bg, dark_fg);
+
+    // The key timeline (`t`): a check that flaps over an hour, its details
+    // changing between failures (the demo's Branch Protection texts).
+    let mut h = harness("dark");
+    let key = ("ossf", "allstar", "Branch Protection");
+    for (pass, variant) in [
+        (true, 0),
+        (false, 1),
+        (false, 1),
+        (false, 2),
+        (true, 0),
+        (true, 0),
+        (false, 2),
+        (true, 0),
+        (false, 0),
+        (false, 1),
+    ] {
+        h.advance(6 * 60_000);
+        let details = if pass {
+            String::new()
+        } else {
+            sinkwatch::client::demo::details_for(key.2, key.1, variant)
+        };
+        h.ingest(key.0, key.1, key.2, pass, &details);
+    }
+    h.press("g");
+    h.draw();
+    h.press("t");
+    save(&dir, "timeline", &mut h, dark_bg, dark_fg);
 }

@@ -11,6 +11,7 @@ use sinkwatch::hub::Hub;
 use sinkwatch::model::{Store, StoreLimits};
 use sinkwatch::state::{Restored, StateStats};
 use sinkwatch::ui::harness::{Harness, T0};
+use sinkwatch::ui::state::AlertsView;
 
 const KEY: (&str, &str, &str) = ("ossf", "allstar", "Branch Protection");
 
@@ -177,6 +178,22 @@ fn t_works_from_transitions_and_details_and_a_fix_shows_what_was_failing() {
     h.press("Enter");
     h.press("t");
     assert!(h.screen().contains("Timeline · ossf/allstar"));
+    // Other keys do nothing while it is open.
+    h.press("f / v");
+    assert!(!h.app.failing_only && h.app.prompt.is_none());
+    assert_eq!(h.app.view, AlertsView::Events);
+    h.press("q");
+    assert!(h.app.timeline.is_none());
+    // In the latest-per-key view: the selected key (failing first).
+    h.press("4 v g");
+    h.draw();
+    h.press("t");
+    let screen = h.screen();
+    assert!(
+        screen.contains("Timeline · acme-corp/web · CODEOWNERS"),
+        "{screen}"
+    );
+    assert!(screen.contains("9 alerts · 1 run · 0 flips"), "{screen}");
 }
 
 /// What a fix replaced used to be looked for at most 50,000 alerts back;

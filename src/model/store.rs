@@ -1293,6 +1293,13 @@ mod tests {
     }
 
     #[test]
+    fn an_event_takes_56_bytes_of_ring() {
+        // Memory per alert held (BENCHMARKS.md): 48 bytes before the link
+        // to the key's previous event. A change here must be deliberate.
+        assert_eq!(EVENT_BYTES, 56);
+    }
+
+    #[test]
     fn record_resolves_names() {
         let mut s = Store::default();
         let r = s

@@ -183,6 +183,20 @@ mod tests {
     }
 
     #[test]
+    fn a_restored_ring_links_each_keys_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(dir.path());
+        let conn = super::super::open_read_only(&path).unwrap();
+        let (store, _) =
+            super::super::restore::restore(&conn, crate::model::StoreLimits::default()).unwrap();
+        let k = store.key_id("o", "r", "p").unwrap();
+        let seqs: Vec<u64> = store.key_events(k, 0).map(|e| e.seq).collect();
+        assert_eq!(seqs, [5, 4, 3, 2, 1]);
+        // What the fix at #3 replaced: the failure at #2.
+        assert_eq!(store.prev_event(3).map(|e| e.seq), Some(2));
+    }
+
+    #[test]
     fn a_missing_or_foreign_file_is_one_line_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.db");

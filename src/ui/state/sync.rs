@@ -187,7 +187,6 @@ impl App {
             || self.pending.is_some()
             || self.preview.as_ref().is_some_and(|p| !p.complete())
             || self.exporting()
-            || self.timeline_loading()
     }
 
     /// Matching alerts that arrived after the pause.

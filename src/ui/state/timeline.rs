@@ -137,7 +137,9 @@ impl TimelineState {
         true
     }
 
-    /// Takes in the durable state's answer, if it came.
+    /// Takes in the durable state's answer, if it came. Polled at each
+    /// sync: the event loop syncs at least once a frame, so the answer shows
+    /// within a frame without the loop spinning for it.
     pub fn poll_older(&mut self) -> bool {
         let Older::Loading(rx) = &self.older else {
             return false;
@@ -360,13 +362,6 @@ impl App {
     fn timeline_state_file(&self) -> Option<PathBuf> {
         let st = self.info.state.as_ref()?;
         (st.restored.accepted > 0 || st.durable()).then(|| PathBuf::from(&st.file))
-    }
-
-    /// The timeline screen is waiting for the durable state.
-    pub fn timeline_loading(&self) -> bool {
-        self.timeline
-            .as_ref()
-            .is_some_and(|t| matches!(t.older, Older::Loading(_)))
     }
 }
 

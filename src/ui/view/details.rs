@@ -270,7 +270,8 @@ pub(super) fn draw_details(
     } else if d.change == Change::Fixed && d.seq.is_some() {
         lines.push(Line::raw(""));
         lines.push(Line::styled(
-            "(the failing alert before this fix has left the history ring)",
+            "(the failing alert before this fix has left the history ring; t: the key's \
+             timeline, which reads older alerts from the durable state when it is on)",
             t.dim,
         ));
     }

@@ -117,6 +117,35 @@ fn draw(
         too_small(frame, &app.theme, area);
         return out;
     };
+    if let Some(tl) = &app.timeline {
+        // The timeline covers the panes: they are not drawn (nor read from
+        // the store) under it, so its frames cost no more than theirs.
+        let over = Rect {
+            height: areas.status.y.saturating_sub(area.y),
+            ..area
+        };
+        let t = &app.theme;
+        out.timeline_scroll = Some(timeline::draw(frame, t, over, tl, now_ms));
+        let mut status = status_line(app, t, areas.status.width);
+        let at = status.spans.len().min(1);
+        status.spans.splice(at..at, export::status_spans(app, t));
+        frame.render_widget(Paragraph::new(status), areas.status);
+        frame.render_widget(
+            Paragraph::new(hint_line(
+                app.mode(),
+                app.focus,
+                app.info.live,
+                t,
+                areas.footer.width,
+            )),
+            areas.footer,
+        );
+        if let Some(scroll) = app.help {
+            let max = help::draw(frame, t, area, scroll);
+            out.help = Some(scroll.min(max));
+        }
+        return out;
+    }
     let pane_area = |p: Pane| {
         areas
             .panes
@@ -373,14 +402,6 @@ fn draw(
             )),
             areas.footer,
         ),
-    }
-    if let Some(tl) = &app.timeline {
-        // Over the panes; the status bar and the footer (its keys) stay.
-        let over = Rect {
-            height: areas.status.y.saturating_sub(area.y),
-            ..area
-        };
-        out.timeline_scroll = Some(timeline::draw(frame, t, over, tl, now_ms));
     }
     views::draw_views_menu(frame, app, t, area);
     if let Some(scroll) = app.refusals {

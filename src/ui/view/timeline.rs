@@ -199,7 +199,11 @@ fn older_line(tl: &TimelineState, t: &Theme) -> Line<'static> {
             more,
             texts_left_out,
         } => {
-            let mut s = format!(" · {} older from the state", thousands(*alerts as u64));
+            let mut s = if *alerts == 0 {
+                " · nothing older in the state".to_owned()
+            } else {
+                format!(" · {} older from the state", thousands(*alerts as u64))
+            };
             if *more > 0 {
                 s.push_str(&format!(" ({} older still not read)", thousands(*more)));
             }
@@ -241,7 +245,7 @@ fn run_row(tl: &TimelineState, i: usize, r: &Run, t: &Theme, now_ms: u64) -> Lin
         Span::styled(format!(" {:>6}×", thousands(r.len as u64)), t.dim),
     ];
     if r.changes > 0 {
-        spans.push(Span::styled(format!(" Δ{}", r.changes), t.status_warn));
+        spans.push(Span::styled(format!(" Δ{}", r.changes), t.md_heading));
     }
     Line::from(spans)
 }
@@ -367,7 +371,7 @@ fn note_lines(tl: &TimelineState, t: &Theme, now_ms: u64) -> Vec<Line<'static>> 
                             at(seq, at_ms),
                             thousands(*from)
                         ),
-                        t.status_warn,
+                        t.md_heading,
                     ),
                     Span::styled(format!("+{}", diff.added), t.pass),
                     Span::styled(" ", t.dim),
