@@ -303,12 +303,7 @@ impl Writer {
         let tx = self.conn.transaction()?;
         let ids = &mut self.ids;
         let mut deltas: Vec<Delta> = Vec::new();
-        // Prepared once per batch: a cached statement is found by hashing
-        // its SQL text, which showed in profiles when done per alert.
-        let mut insert_event = tx.prepare_cached(
-            "INSERT INTO events (seq, at_ms, key_id, pass, change, details_id, peer_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
+        let mut rows: Vec<EventRow> = Vec::with_capacity(batch.len());
         for r in batch {
             let addrs = key_addrs(r);
             let known = ids.keys.get(&addrs);
@@ -379,15 +374,15 @@ impl Writer {
             {
                 k.failing_details = Some((r.details.clone(), details_id));
             }
-            insert_event.execute(params![
-                r.seq as i64,
-                r.at_ms as i64,
-                k.id,
-                r.pass,
-                r.change.as_str(),
+            rows.push(EventRow {
+                seq: r.seq as i64,
+                at_ms: r.at_ms as i64,
+                key_id: k.id,
+                pass: r.pass,
+                change: r.change,
                 details_id,
-                peer_id
-            ])?;
+                peer_id,
+            });
             let d = match k.delta {
                 Some(i) => &mut deltas[i],
                 None => {
@@ -427,7 +422,7 @@ impl Writer {
                 d.last_change_ms = Some(r.at_ms);
             }
         }
-        drop(insert_event);
+        insert_events(&tx, &rows)?;
         // The keys' marks of this batch (a failure clears all of `ids`).
         for d in &deltas {
             if let Some(k) = ids.keys.get_mut(&d.key) {
@@ -585,6 +580,68 @@ fn details_id_of(c: &Connection, ids: &mut Ids, text: &Arc<str>) -> rusqlite::Re
     ids.details_bytes += text.len();
     ids.details.insert(text.clone(), id);
     Ok(id)
+}
+
+/// One `events` row.
+struct EventRow {
+    seq: i64,
+    at_ms: i64,
+    key_id: i64,
+    pass: bool,
+    change: Change,
+    details_id: i64,
+    peer_id: Option<i64>,
+}
+
+/// Rows per INSERT statement: one statement per row spent a good part of
+/// its time starting and stopping (opening the cursors of the table and
+/// its indexes, binding, resetting).
+const ROWS_PER_INSERT: usize = 32;
+
+fn insert_events(c: &Connection, rows: &[EventRow]) -> rusqlite::Result<()> {
+    const COLUMNS: &str = "INSERT INTO events (seq, at_ms, key_id, pass, change, details_id, \
+                           peer_id) VALUES ";
+    let sql = |n: usize| {
+        let mut sql = String::from(COLUMNS);
+        for i in 0..n {
+            sql.push_str(if i == 0 {
+                "(?,?,?,?,?,?,?)"
+            } else {
+                ",(?,?,?,?,?,?,?)"
+            });
+        }
+        sql
+    };
+    let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+    if chunks.len() > 0 {
+        let mut q = c.prepare_cached(&sql(ROWS_PER_INSERT))?;
+        for chunk in &mut chunks {
+            bind_events(&mut q, chunk)?;
+            q.raw_execute()?;
+        }
+    }
+    if !chunks.remainder().is_empty() {
+        let mut q = c.prepare_cached(&sql(1))?;
+        for row in chunks.remainder() {
+            bind_events(&mut q, std::slice::from_ref(row))?;
+            q.raw_execute()?;
+        }
+    }
+    Ok(())
+}
+
+fn bind_events(q: &mut rusqlite::CachedStatement<'_>, rows: &[EventRow]) -> rusqlite::Result<()> {
+    for (i, r) in rows.iter().enumerate() {
+        let at = i * 7;
+        q.raw_bind_parameter(at + 1, r.seq)?;
+        q.raw_bind_parameter(at + 2, r.at_ms)?;
+        q.raw_bind_parameter(at + 3, r.key_id)?;
+        q.raw_bind_parameter(at + 4, r.pass)?;
+        q.raw_bind_parameter(at + 5, r.change.as_str())?;
+        q.raw_bind_parameter(at + 6, r.details_id)?;
+        q.raw_bind_parameter(at + 7, r.peer_id)?;
+    }
+    Ok(())
 }
 
 /// Peers remembered at most (each way of finding them).
