@@ -489,3 +489,41 @@ fn a_read_only_file_is_restored_from_but_never_written() {
         "the file is untouched"
     );
 }
+
+#[test]
+fn a_version_1_database_is_migrated_and_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.db");
+    let a = Headless::start(&["--state", arg(&file)]);
+    let url = a.url();
+    alert(&url, "r1", false, "no branch protection");
+    load(&url, 200);
+    let first = stats(&a.terminate());
+    // Version 1 is version 2 plus the index on events(at_ms): put it back.
+    {
+        let c = rusqlite::Connection::open(&file).unwrap();
+        c.execute_batch("CREATE INDEX events_at ON events(at_ms); PRAGMA user_version = 1;")
+            .unwrap();
+    }
+    let b = Headless::start(&["--state", arg(&file)]);
+    assert!(b.early_stderr.is_empty(), "{:?}", b.early_stderr);
+    alert(&b.url(), "r1", true, "");
+    let exit = b.terminate();
+    assert!(exit.status.success(), "{}", exit.stderr);
+    let s = stats(&exit);
+    assert_eq!(s["state"]["durable"], true);
+    assert_eq!(s["state"]["restored"]["accepted"], 201);
+    assert_eq!(s["keys"], first["keys"]);
+    assert_eq!(alerts(&exit)[0]["change"], "fixed", "r1's status came back");
+    let c = db(&file);
+    assert_eq!(count(&c, "PRAGMA user_version"), 2);
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM sqlite_master WHERE name = 'events_at'"
+        ),
+        0
+    );
+    drop(c);
+    assert_eq!(assert_consistent(&file), 202);
+}

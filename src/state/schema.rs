@@ -12,7 +12,7 @@
 use rusqlite::Connection;
 
 /// The schema version this sinkwatch writes.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 /// Migrations, in order: `MIGRATIONS[n]` goes from version `n` to `n + 1`.
 const MIGRATIONS: [&str; VERSION as usize] = [
@@ -76,6 +76,14 @@ CREATE VIEW alerts AS
     JOIN keys k ON k.id = e.key_id
     JOIN details d ON d.id = e.details_id
     LEFT JOIN peers p ON p.id = e.peer_id;
+"#,
+    // 1 → 2: no index on events(at_ms). It cost every stored alert one
+    // more b-tree insert (about 0.3 µs of the writer's CPU, and 17 bytes of
+    // file); retention walks events in seq order instead (arrival order,
+    // which is time order), and the time-bounded questions of README.md
+    // are about transitions, found through events_transitions.
+    r#"
+DROP INDEX events_at;
 "#,
 ];
 

@@ -45,16 +45,32 @@ const NAPS_BEFORE_PARKING: u32 = 20;
 /// A parked writer still wakes up this often (retention).
 const PARK: Duration = Duration::from_secs(5);
 
-/// A key's row and the details it last wrote (shared with the store, so
-/// an unchanged text is recognised by pointer).
+/// A key's row, and the details rows it wrote last (the store shares an
+/// unchanged text, so it is recognised by pointer). Holding the names keeps
+/// their allocations alive, so the addresses in [`Ids::keys`] cannot be
+/// reused for other names while the entry exists.
 struct KeyRow {
+    _names: KeyNames,
     id: i64,
+    /// Whether the row's `pass` is 0 or 1 now (what the next UPDATE
+    /// compares with, to leave the failing-keys index alone when unchanged).
+    pass: bool,
+    /// The last details written, and the last non-empty ones: a key that
+    /// fails, passes and fails again with the same text (as Allstar's
+    /// policies do) finds its row without hashing the text.
     details: Option<(Arc<str>, i64)>,
+    failing_details: Option<(Arc<str>, i64)>,
+    /// Index in the batch's deltas while this batch touched the key.
+    delta: Option<usize>,
 }
 
 /// A key's changes summed over one batch.
 struct Delta {
+    key: [usize; 3],
+    id: i64,
     pass: bool,
+    /// Whether `pass` differs from the row's before the batch.
+    pass_changed: bool,
     change: Change,
     last_seen_ms: u64,
     last_change_ms: Option<u64>,
@@ -69,15 +85,62 @@ struct Delta {
 /// A key's names, shared with the store.
 type KeyNames = (Arc<str>, Arc<str>, Arc<str>);
 
+/// The addresses of a key's names: the store hands out one allocation per
+/// distinct name, so they identify the key without hashing or comparing
+/// its text. A name that comes in another allocation only misses the map
+/// and is found in the database, never confused with another key.
+fn key_addrs(r: &AlertRecord) -> [usize; 3] {
+    [
+        Arc::as_ptr(&r.owner) as *const u8 as usize,
+        Arc::as_ptr(&r.repo) as *const u8 as usize,
+        Arc::as_ptr(&r.policy) as *const u8 as usize,
+    ]
+}
+
+/// A hasher for addresses and row ids (Fx-style multiply and rotate):
+/// SipHash over three strings per alert showed in the writer's profile,
+/// and these keys are not chosen by senders.
+#[derive(Default, Clone, Copy)]
+struct AddrHasher(u64);
+
+impl std::hash::Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        // The product's high bits are the mixed ones; the table indexes
+        // by the low bits (addresses are aligned: their own low bits are
+        // zeros).
+        self.0.rotate_left(26)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_i64(&mut self, n: i64) {
+        self.write_u64(n as u64);
+    }
+}
+
+type AddrMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<AddrHasher>>;
+
 /// Row ids already known. Cleared whenever a transaction fails or rows
 /// are swept, since they may name rows that no longer exist.
 #[derive(Default)]
 struct Ids {
-    keys: HashMap<KeyNames, KeyRow>,
+    keys: AddrMap<[usize; 3], KeyRow>,
     details: HashMap<Arc<str>, i64>,
     details_bytes: usize,
+    /// The empty text's row (most alerts: passing ones have no details).
+    empty_details: Option<i64>,
+    /// Peers by the address of the store's shared `Peer` (held here, so
+    /// the address is not reused), then by label and identity.
+    peer_ptrs: AddrMap<usize, (Arc<Peer>, i64)>,
     peers: HashMap<(String, String), i64>,
-    last_peer: Option<(Arc<Peer>, i64)>,
 }
 
 /// The writer, ready to start (see [`super::open`]).
@@ -229,41 +292,48 @@ impl Writer {
         batch.clear();
     }
 
+    /// Writes one batch as the writer thread does, without the thread
+    /// (benches/state.rs measures the writer's CPU per alert with it).
+    #[cfg(feature = "test-support")]
+    pub fn write_batch(&mut self, batch: &[Arc<AlertRecord>]) -> rusqlite::Result<()> {
+        self.write(batch)
+    }
+
     fn write(&mut self, batch: &[Arc<AlertRecord>]) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
         let ids = &mut self.ids;
-        let mut deltas: HashMap<i64, Delta> = HashMap::new();
-        // Prepared once per batch: a cached statement is found by hashing
-        // its SQL text, which showed in profiles when done per alert.
-        let mut insert_event = tx.prepare_cached(
-            "INSERT INTO events (seq, at_ms, key_id, pass, change, details_id, peer_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
+        let mut deltas: Vec<Delta> = Vec::new();
+        let mut rows: Vec<EventRow> = Vec::with_capacity(batch.len());
         for r in batch {
-            let names = (r.owner.clone(), r.repo.clone(), r.policy.clone());
-            let known = ids.keys.get(&names);
-            let details_id = match known.and_then(|k| k.details.as_ref()) {
-                Some((text, id)) if Arc::ptr_eq(text, &r.details) => *id,
-                _ => details_id(&tx, ids, &r.details)?,
+            let addrs = key_addrs(r);
+            let known = ids.keys.get(&addrs);
+            let details_id = match known {
+                Some(k) => match (&k.details, &k.failing_details) {
+                    (Some((text, id)), _) if Arc::ptr_eq(text, &r.details) => Some(*id),
+                    (_, Some((text, id))) if Arc::ptr_eq(text, &r.details) => Some(*id),
+                    _ => None,
+                },
+                None => None,
+            };
+            let details_id = match details_id {
+                Some(id) => id,
+                None => details_id_of(&tx, ids, &r.details)?,
             };
             let peer_id = match &r.peer {
                 None => None,
                 Some(p) => Some(peer_id(&tx, ids, p)?),
             };
-            let key_id = match ids.keys.get_mut(&names) {
-                Some(k) => {
-                    k.details = Some((r.details.clone(), details_id));
-                    k.id
-                }
-                None => {
-                    let id: i64 = tx
+            let k = match ids.keys.entry(addrs) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let (id, pass) = tx
                         .prepare_cached(
                             "INSERT INTO keys (owner, repo, policy, pass, change, first_seen_ms, \
-                             last_seen_ms, last_change_ms, count, regressions, fixes, last_seq, \
-                             details_id, peer_id) \
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6, 0, 0, 0, ?7, ?8, ?9) \
-                             ON CONFLICT (owner, repo, policy) DO UPDATE SET owner = owner \
-                             RETURNING id",
+                         last_seen_ms, last_change_ms, count, regressions, fixes, last_seq, \
+                         details_id, peer_id) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6, 0, 0, 0, ?7, ?8, ?9) \
+                         ON CONFLICT (owner, repo, policy) DO UPDATE SET owner = owner \
+                         RETURNING id, pass",
                         )?
                         .query_row(
                             params![
@@ -277,39 +347,65 @@ impl Writer {
                                 details_id,
                                 peer_id
                             ],
-                            |row| row.get(0),
+                            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, bool>(1)?)),
                         )?;
-                    ids.keys.insert(
-                        names,
-                        KeyRow {
-                            id,
-                            details: Some((r.details.clone(), details_id)),
-                        },
-                    );
-                    id
+                    v.insert(KeyRow {
+                        _names: (r.owner.clone(), r.repo.clone(), r.policy.clone()),
+                        id,
+                        pass,
+                        details: None,
+                        failing_details: None,
+                        delta: None,
+                    })
                 }
             };
-            insert_event.execute(params![
-                r.seq as i64,
-                r.at_ms as i64,
-                key_id,
-                r.pass,
-                r.change.as_str(),
-                details_id,
-                peer_id
-            ])?;
-            let d = deltas.entry(key_id).or_insert(Delta {
+            if !k
+                .details
+                .as_ref()
+                .is_some_and(|(t, _)| Arc::ptr_eq(t, &r.details))
+            {
+                k.details = Some((r.details.clone(), details_id));
+            }
+            if !r.details.is_empty()
+                && !k
+                    .failing_details
+                    .as_ref()
+                    .is_some_and(|(t, _)| Arc::ptr_eq(t, &r.details))
+            {
+                k.failing_details = Some((r.details.clone(), details_id));
+            }
+            rows.push(EventRow {
+                seq: r.seq as i64,
+                at_ms: r.at_ms as i64,
+                key_id: k.id,
                 pass: r.pass,
                 change: r.change,
-                last_seen_ms: r.at_ms,
-                last_change_ms: None,
-                count: 0,
-                regressions: 0,
-                fixes: 0,
-                last_seq: r.seq,
                 details_id,
                 peer_id,
             });
+            let d = match k.delta {
+                Some(i) => &mut deltas[i],
+                None => {
+                    k.delta = Some(deltas.len());
+                    deltas.push(Delta {
+                        key: addrs,
+                        id: k.id,
+                        pass: k.pass,
+                        pass_changed: false,
+                        change: r.change,
+                        last_seen_ms: r.at_ms,
+                        last_change_ms: None,
+                        count: 0,
+                        regressions: 0,
+                        fixes: 0,
+                        last_seq: r.seq,
+                        details_id,
+                        peer_id,
+                    });
+                    deltas.last_mut().expect("pushed")
+                }
+            };
+            d.pass_changed ^= d.pass != r.pass;
             d.pass = r.pass;
             d.change = r.change;
             d.last_seen_ms = r.at_ms;
@@ -326,31 +422,61 @@ impl Writer {
                 d.last_change_ms = Some(r.at_ms);
             }
         }
-        drop(insert_event);
-        {
-            let mut update = tx.prepare_cached(
-                "UPDATE keys SET pass = ?2, change = ?3, last_seen_ms = ?4, \
-                 last_change_ms = coalesce(?5, last_change_ms), count = count + ?6, \
-                 regressions = regressions + ?7, fixes = fixes + ?8, last_seq = ?9, \
-                 details_id = ?10, peer_id = ?11 WHERE id = ?1",
-            )?;
-            for (id, d) in &deltas {
-                update.execute(params![
-                    id,
-                    d.pass,
-                    d.change.as_str(),
-                    d.last_seen_ms as i64,
-                    d.last_change_ms.map(|t| t as i64),
-                    d.count as i64,
-                    d.regressions as i64,
-                    d.fixes as i64,
-                    d.last_seq as i64,
-                    d.details_id,
-                    d.peer_id
-                ])?;
+        insert_events(&tx, &rows)?;
+        // The keys' marks of this batch (a failure clears all of `ids`).
+        for d in &deltas {
+            if let Some(k) = ids.keys.get_mut(&d.key) {
+                k.delta = None;
             }
         }
-        tx.commit()
+        {
+            // Two statements: `pass` is only set when it changed, so the
+            // partial index of failing keys is left alone otherwise
+            // (SQLite revisits an index whenever a column of its WHERE is
+            // assigned).
+            let mut same_pass = tx.prepare_cached(
+                "UPDATE keys SET change = ?2, last_seen_ms = ?3, \
+                 last_change_ms = coalesce(?4, last_change_ms), count = count + ?5, \
+                 regressions = regressions + ?6, fixes = fixes + ?7, last_seq = ?8, \
+                 details_id = ?9, peer_id = ?10 WHERE id = ?1",
+            )?;
+            let mut new_pass = tx.prepare_cached(
+                "UPDATE keys SET change = ?2, last_seen_ms = ?3, \
+                 last_change_ms = coalesce(?4, last_change_ms), count = count + ?5, \
+                 regressions = regressions + ?6, fixes = fixes + ?7, last_seq = ?8, \
+                 details_id = ?9, peer_id = ?10, pass = ?11 WHERE id = ?1",
+            )?;
+            for d in &deltas {
+                let (last_change_ms, count) = (d.last_change_ms.map(|t| t as i64), d.count as i64);
+                let (regressions, fixes) = (d.regressions as i64, d.fixes as i64);
+                let p = params![
+                    d.id,
+                    d.change.as_str(),
+                    d.last_seen_ms as i64,
+                    last_change_ms,
+                    count,
+                    regressions,
+                    fixes,
+                    d.last_seq as i64,
+                    d.details_id,
+                    d.peer_id,
+                    d.pass,
+                ];
+                if d.pass_changed {
+                    new_pass.execute(p)?;
+                } else {
+                    same_pass.execute(&p[..10])?;
+                }
+            }
+        }
+        tx.commit()?;
+        // Committed: the rows' `pass` is what the batch left.
+        for d in &deltas {
+            if let Some(k) = ids.keys.get_mut(&d.key) {
+                k.pass = d.pass;
+            }
+        }
+        Ok(())
     }
 
     /// One step of retention: deletes a chunk of events older than
@@ -360,9 +486,17 @@ impl Writer {
             return false;
         };
         let cutoff = crate::hub::now_ms().saturating_sub(retain.as_millis() as u64) as i64;
+        // Events are pruned in seq (arrival) order, up to the first one
+        // received after the cutoff: no index on `at_ms` is needed, and
+        // the walk from the oldest row only passes what is pruned now and
+        // the keys' kept latest events. Should the clock have stepped back,
+        // an event stamped before the cutoff but received after a newer
+        // one waits until that one is pruned.
         let result = self.conn.execute(
-            "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE at_ms < ?1 \
-             AND seq NOT IN (SELECT last_seq FROM keys) ORDER BY at_ms LIMIT ?2)",
+            "DELETE FROM events WHERE seq IN (SELECT seq FROM events \
+             WHERE seq < coalesce((SELECT seq FROM events WHERE at_ms >= ?1 ORDER BY seq \
+             LIMIT 1), 9223372036854775807) \
+             AND seq NOT IN (SELECT last_seq FROM keys) ORDER BY seq LIMIT ?2)",
             params![cutoff, PRUNE_CHUNK],
         );
         match result {
@@ -413,7 +547,12 @@ impl Writer {
     }
 }
 
-fn details_id(c: &Connection, ids: &mut Ids, text: &Arc<str>) -> rusqlite::Result<i64> {
+fn details_id_of(c: &Connection, ids: &mut Ids, text: &Arc<str>) -> rusqlite::Result<i64> {
+    if text.is_empty()
+        && let Some(id) = ids.empty_details
+    {
+        return Ok(id);
+    }
     if let Some(&id) = ids.details.get(&**text) {
         return Ok(id);
     }
@@ -430,6 +569,10 @@ fn details_id(c: &Connection, ids: &mut Ids, text: &Arc<str>) -> rusqlite::Resul
             c.last_insert_rowid()
         }
     };
+    if text.is_empty() {
+        ids.empty_details = Some(id);
+        return Ok(id);
+    }
     if ids.details_bytes + text.len() > DETAILS_CACHE_BYTES {
         ids.details.clear();
         ids.details_bytes = 0;
@@ -439,10 +582,74 @@ fn details_id(c: &Connection, ids: &mut Ids, text: &Arc<str>) -> rusqlite::Resul
     Ok(id)
 }
 
+/// One `events` row.
+struct EventRow {
+    seq: i64,
+    at_ms: i64,
+    key_id: i64,
+    pass: bool,
+    change: Change,
+    details_id: i64,
+    peer_id: Option<i64>,
+}
+
+/// Rows per INSERT statement: one statement per row spent a good part of
+/// its time starting and stopping (opening the cursors of the table and
+/// its indexes, binding, resetting).
+const ROWS_PER_INSERT: usize = 32;
+
+fn insert_events(c: &Connection, rows: &[EventRow]) -> rusqlite::Result<()> {
+    const COLUMNS: &str = "INSERT INTO events (seq, at_ms, key_id, pass, change, details_id, \
+                           peer_id) VALUES ";
+    let sql = |n: usize| {
+        let mut sql = String::from(COLUMNS);
+        for i in 0..n {
+            sql.push_str(if i == 0 {
+                "(?,?,?,?,?,?,?)"
+            } else {
+                ",(?,?,?,?,?,?,?)"
+            });
+        }
+        sql
+    };
+    let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+    if chunks.len() > 0 {
+        let mut q = c.prepare_cached(&sql(ROWS_PER_INSERT))?;
+        for chunk in &mut chunks {
+            bind_events(&mut q, chunk)?;
+            q.raw_execute()?;
+        }
+    }
+    if !chunks.remainder().is_empty() {
+        let mut q = c.prepare_cached(&sql(1))?;
+        for row in chunks.remainder() {
+            bind_events(&mut q, std::slice::from_ref(row))?;
+            q.raw_execute()?;
+        }
+    }
+    Ok(())
+}
+
+fn bind_events(q: &mut rusqlite::CachedStatement<'_>, rows: &[EventRow]) -> rusqlite::Result<()> {
+    for (i, r) in rows.iter().enumerate() {
+        let at = i * 7;
+        q.raw_bind_parameter(at + 1, r.seq)?;
+        q.raw_bind_parameter(at + 2, r.at_ms)?;
+        q.raw_bind_parameter(at + 3, r.key_id)?;
+        q.raw_bind_parameter(at + 4, r.pass)?;
+        q.raw_bind_parameter(at + 5, r.change.as_str())?;
+        q.raw_bind_parameter(at + 6, r.details_id)?;
+        q.raw_bind_parameter(at + 7, r.peer_id)?;
+    }
+    Ok(())
+}
+
+/// Peers remembered at most (each way of finding them).
+const PEERS_CACHED: usize = 4096;
+
 fn peer_id(c: &Connection, ids: &mut Ids, p: &Arc<Peer>) -> rusqlite::Result<i64> {
-    if let Some((last, id)) = &ids.last_peer
-        && Arc::ptr_eq(last, p)
-    {
+    let addr = Arc::as_ptr(p) as usize;
+    if let Some((_, id)) = ids.peer_ptrs.get(&addr) {
         return Ok(*id);
     }
     let identity = p.identity.clone().unwrap_or_default();
@@ -456,14 +663,17 @@ fn peer_id(c: &Connection, ids: &mut Ids, p: &Arc<Peer>) -> rusqlite::Result<i64
                      ON CONFLICT (label, identity) DO UPDATE SET label = label RETURNING id",
                 )?
                 .query_row(params![&lookup.0, &lookup.1], |r| r.get(0))?;
-            if ids.peers.len() >= 4096 {
+            if ids.peers.len() >= PEERS_CACHED {
                 ids.peers.clear();
             }
             ids.peers.insert(lookup, id);
             id
         }
     };
-    ids.last_peer = Some((p.clone(), id));
+    if ids.peer_ptrs.len() >= PEERS_CACHED {
+        ids.peer_ptrs.clear();
+    }
+    ids.peer_ptrs.insert(addr, (p.clone(), id));
     Ok(id)
 }
 

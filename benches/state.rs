@@ -1,0 +1,115 @@
+//! The state writer alone: one batch of 2,048 alerts per iteration written
+//! into a growing database, as the writer thread does (no hub, no thread
+//! hand-over), so the time per alert is the writer's CPU per alert (WAL
+//! with `synchronous=NORMAL` does not sync on commit). The alerts are those
+//! of `sinkwatch load` (1,000 repos × 9 policies, ~1 in 8 failing at
+//! random, so about one alert in five is a transition) through a real
+//! store, so details texts are shared as on ingest.
+//!
+//! `cargo bench --bench state`
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sinkwatch::client::load::nth_alert;
+use sinkwatch::model::{AlertRecord, NewAlert, Peer, Store, StoreLimits};
+use sinkwatch::state::writer::BATCH_ROWS;
+use sinkwatch::state::{OpenOptions, open};
+
+/// Feeds alerts through a store as the hub does.
+struct Source {
+    store: Store,
+    peers: Vec<Arc<Peer>>,
+    n: u64,
+}
+
+impl Source {
+    fn new() -> Source {
+        let mut store = Store::new(StoreLimits {
+            history: 1000,
+            ..StoreLimits::default()
+        });
+        // `sinkwatch load` opens 4 connections.
+        let peers = (0..4)
+            .map(|i| {
+                let addr = format!("127.0.0.1:{}", 40000 + i).parse().ok();
+                store.peer(addr, None)
+            })
+            .collect();
+        Source { store, peers, n: 0 }
+    }
+
+    fn batch(&mut self, len: usize) -> Vec<Arc<AlertRecord>> {
+        (0..len)
+            .map(|_| {
+                let a = nth_alert(self.n, 1000);
+                let alert = NewAlert {
+                    owner: a.owner_name,
+                    repo: a.repo_name,
+                    policy: a.policy_name,
+                    details: a.details,
+                    pass: a.pass,
+                };
+                let peer = self.peers[(self.n % 4) as usize].clone();
+                self.n += 1;
+                let at_ms = 1_764_000_000_000 + self.n / 50;
+                Arc::new(self.store.ingest(&alert, at_ms, Some(peer)).unwrap())
+            })
+            .collect()
+    }
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+fn writer(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = open(OpenOptions {
+        path: dir.path().join("state.db"),
+        retain: None,
+        listen: "bench".into(),
+        limits: StoreLimits::default(),
+    })
+    .unwrap();
+    let mut w = opened.writer.expect("a durable state");
+    let mut source = Source::new();
+    // Every key known, as in a long run: the steady state, not the first
+    // sight of 9,000 keys.
+    for _ in 0..5 {
+        w.write_batch(&source.batch(BATCH_ROWS)).unwrap();
+    }
+    let mut g = c.benchmark_group("state writer");
+    let rows: usize = std::env::var("ROWS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(BATCH_ROWS);
+    g.throughput(Throughput::Elements(rows as u64));
+    g.sample_size(30);
+    g.bench_function("batch of 2048, load traffic (9,000 keys)", |b| {
+        // The writer thread's CPU time, not the wall clock: what ingest
+        // loses when the writer shares its cores.
+        b.iter_custom(|iters| {
+            let mut cpu = Duration::ZERO;
+            for _ in 0..iters {
+                let batch = source.batch(rows);
+                let t0 = thread_cpu();
+                w.write_batch(&batch).unwrap();
+                cpu += thread_cpu() - t0;
+            }
+            cpu
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, writer);
+criterion_main!(benches);
