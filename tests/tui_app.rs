@@ -1300,3 +1300,124 @@ fn a_filter_error_fits_the_prompt_at_80x24() {
     assert!(lines[n - 1].chars().count() <= 80, "{screen}");
     insta::assert_snapshot!("filter_error_80x24", screen);
 }
+
+/// Every repo and policy of the scene, all passing but where `failing`
+/// says, one scan 700 ms apart; then `gap_ms` of quiet.
+fn scan_with(h: &mut Harness, failing: &[(&str, &str)], gap_ms: u64) {
+    for (org, repo) in REPOS {
+        for policy in POLICIES {
+            let fail = failing.iter().any(|(r, p)| *r == repo && *p == policy);
+            h.ingest(
+                org,
+                repo,
+                policy,
+                !fail,
+                if fail { SECURITY_DETAILS } else { "" },
+            );
+            h.advance(700);
+        }
+    }
+    h.advance(gap_ms);
+}
+
+#[test]
+fn the_rollout_screen_shows_compliance_moving_and_what_changed_since_the_previous_scan() {
+    let mut h = Harness::live(120, 40);
+    // Scans ten minutes apart: a rollout fixing SECURITY.md repo by repo,
+    // then Branch Protection regressing on two repos.
+    let ten = 10 * 60_000;
+    let all_sec: Vec<(&str, &str)> = REPOS.iter().map(|(_, r)| (*r, "SECURITY.md")).collect();
+    scan_with(&mut h, &all_sec, ten);
+    scan_with(&mut h, &all_sec[2..], ten);
+    scan_with(&mut h, &all_sec[4..], ten);
+    scan_with(
+        &mut h,
+        &[
+            ("nimbus", "SECURITY.md"),
+            ("allstar", "Branch Protection"),
+            ("payments-api", "Branch Protection"),
+        ],
+        0,
+    );
+    h.press("r");
+    let screen = h.screen();
+    assert!(
+        screen.contains("Rollout · compliance over the last hour (1 min buckets)"),
+        "{screen}"
+    );
+    // 30 keys, 3 failing now.
+    assert!(
+        line_with(&screen, "Every key").contains("27 of 30 passing"),
+        "{screen}"
+    );
+    // SECURITY.md went from 0% to 80% over the window (+80 points), with 4
+    // fixes; Branch Protection from 100% to 60% with 2 regressions.
+    let sec = line_with(&screen, " SECURITY.md ");
+    assert!(
+        sec.contains(" 80.0%") && sec.contains("+80.0") && sec.contains("▼    4"),
+        "{sec}"
+    );
+    let bp = line_with(&screen, " Branch Protection ");
+    assert!(
+        bp.contains(" 60.0%") && bp.contains("-40.0") && bp.contains("▲    2"),
+        "{bp}"
+    );
+    // Least compliant first.
+    assert!(screen.find(" Branch Protection ").unwrap() < screen.find(" SECURITY.md ").unwrap());
+    // Since the previous scan: the two regressions (the fixes were scans
+    // before).
+    assert!(screen.contains("2 repos changed"), "{screen}");
+    assert!(
+        line_with(&screen, "ossf/allstar").contains("✗ Branch Protection"),
+        "{screen}"
+    );
+    assert!(line_with(&screen, "acme-corp/payments-api").contains("✗ Branch Protection"));
+    assert!(!screen.contains("web-frontend"), "{screen}");
+    insta::assert_snapshot!("rollout_120x40", screen);
+
+    // By org; the day window.
+    h.press("o w");
+    let screen = h.screen();
+    assert!(screen.contains("last day (15 min buckets)"), "{screen}");
+    // acme-corp: 11 of 12 (payments-api's Branch Protection); nimbus-io 5
+    // of 6, least compliant, first.
+    assert!(
+        line_with(&screen, " acme-corp ").contains(" 91.7%"),
+        "{screen}"
+    );
+    assert!(
+        line_with(&screen, " nimbus-io ").contains(" 83.3%"),
+        "{screen}"
+    );
+    assert!(screen.find(" nimbus-io ").unwrap() < screen.find(" acme-corp ").unwrap());
+    assert!(screen.contains("By org"));
+    // A new scan of allstar with Branch Protection fixed: it moves on, live.
+    for policy in POLICIES {
+        h.ingest("ossf", "allstar", policy, true, "");
+    }
+    let screen = h.screen();
+    assert!(
+        line_with(&screen, "Every key").contains("28 of 30 passing"),
+        "{screen}"
+    );
+    assert!(
+        line_with(&screen, "ossf/allstar").contains("✓ Branch Protection"),
+        "{screen}"
+    );
+    // r closes, and opens it again as it was.
+    h.press("r");
+    assert!(!h.screen().contains("Rollout ·"));
+    h.press("r");
+    assert!(h.screen().contains("last day"));
+}
+
+#[test]
+fn the_rollout_screen_on_the_demo_at_each_size() {
+    for (w, hgt) in [(80, 24), (120, 40), (250, 60)] {
+        let mut h = demo_at(w, hgt);
+        h.press("r");
+        let screen = h.screen();
+        assert!(screen.contains("Every key"), "{screen}");
+        insta::assert_snapshot!(format!("rollout_demo_{w}x{hgt}"), screen);
+    }
+}

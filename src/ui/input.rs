@@ -61,6 +61,10 @@ impl App {
                 self.refusals = scroll_overlay(self.refusals, action);
                 Outcome::Continue
             }
+            Mode::Rollout => {
+                self.apply_rollout(action);
+                Outcome::Continue
+            }
             Mode::Prompt => self.apply_prompt(action, ev),
             Mode::Normal => self.apply_normal(action, ev),
         }
@@ -152,6 +156,7 @@ impl App {
         match action {
             a if a.live_only() && !self.info.live => {}
             Action::ShowRefusals => self.refusals = Some(0),
+            Action::ShowRollout => self.toggle_rollout(),
             Action::Sort => {
                 self.lists.sort = self.lists.sort.next();
                 self.lists.invalidate();

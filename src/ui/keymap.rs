@@ -81,6 +81,8 @@ pub enum Context {
     Help,
     /// While the refusals view is open.
     Refusals,
+    /// While the rollout screen is open.
+    Rollout,
     /// The mouse (documentation rows; dispatched by position).
     Mouse,
 }
@@ -98,6 +100,7 @@ impl Context {
             Context::Prompt => "Filter prompt (/)",
             Context::Help => "This help",
             Context::Refusals => "Refusals view (R)",
+            Context::Rollout => "Rollout screen (r)",
             Context::Mouse => "Mouse",
         }
     }
@@ -141,6 +144,12 @@ pub enum Action {
     Sort,
     /// Stop as a shell job (Ctrl-Z); `fg` resumes.
     Suspend,
+    /// The rollout screen: compliance over time, scan changes.
+    ShowRollout,
+    /// Rollout screen: the next window (hour, day, week).
+    RolloutWindow,
+    /// Rollout screen: the table by policy or by org.
+    RolloutBy,
     // The filter prompt.
     Apply,
     Cancel,
@@ -277,7 +286,7 @@ macro_rules! bind {
     };
 }
 
-use Context::{Always, Global, Help, Mouse, Panes, Prompt, Refusals};
+use Context::{Always, Global, Help, Mouse, Panes, Prompt, Refusals, Rollout};
 
 /// Every key sinkwatch understands. Order matters: the first matching row
 /// wins, pane rows are tried before global rows, and help and footer list
@@ -311,6 +320,7 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Global, [ch('F')], ToggleForward, "forwarding per upstream, in place of Transitions", "forwarding"),
     bind!(Global, [ch('s')], Sort, "sort groups: failing first, ⇅fail, ⇅new, ⇅a-z", "sort"),
     bind!(Global, [ch('R')], ShowRefusals, "refused requests: recent ones and counts by reason"),
+    bind!(Global, [ch('r')], ShowRollout, "rollout: compliance over time, scan changes"),
     // Anywhere.
     bind!(Always, [ctrl('c')], Quit, "quit"),
     bind!(Always, [ctrl('z')], Suspend, "suspend to the shell (fg resumes)"),
@@ -338,6 +348,15 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Refusals, [ch('k'), code(KeyCode::Up)], Up, "scroll up"),
     bind!(Refusals, [code(KeyCode::PageDown)], PageDown, "page down"),
     bind!(Refusals, [code(KeyCode::PageUp)], PageUp, "page up"),
+    // The rollout screen.
+    bind!(Rollout, [code(KeyCode::Esc), ch('r'), ch('q')], CloseHelp, "close the rollout screen", "close"),
+    bind!(Rollout, [ch('w')], RolloutWindow, "window: last hour / day / week", "window"),
+    bind!(Rollout, [ch('o')], RolloutBy, "table by policy / by org", "policy/org"),
+    bind!(Rollout, [code(KeyCode::Tab)], NextPane, "move between the table and the scan changes", "table/scans"),
+    bind!(Rollout, [ch('j'), code(KeyCode::Down)], Down, "scroll down", "scroll"),
+    bind!(Rollout, [ch('k'), code(KeyCode::Up)], Up, "scroll up"),
+    bind!(Rollout, [code(KeyCode::PageDown)], PageDown, "page down"),
+    bind!(Rollout, [code(KeyCode::PageUp)], PageUp, "page up"),
     // Mouse (documentation rows: the app dispatches by pointer position).
     Binding { keys: &[], label: Some("click"), context: Mouse, action: Action::Click,
               description: "focus a pane and select the row under the pointer", hint: None },
@@ -352,6 +371,7 @@ pub enum Mode {
     Prompt,
     Help,
     Refusals,
+    Rollout,
 }
 
 /// Contexts tried, in order, for a mode and focus.
@@ -360,7 +380,10 @@ fn applies(ctx: Context, mode: Mode, focus: Pane, pane_pass: bool) -> bool {
         (_, Always) => !pane_pass,
         (Mode::Normal, Panes(panes)) => pane_pass && panes.contains(&focus),
         (Mode::Normal, Global) => !pane_pass,
-        (Mode::Prompt, Prompt) | (Mode::Help, Help) | (Mode::Refusals, Refusals) => !pane_pass,
+        (Mode::Prompt, Prompt)
+        | (Mode::Help, Help)
+        | (Mode::Refusals, Refusals)
+        | (Mode::Rollout, Rollout) => !pane_pass,
         _ => false,
     }
 }

@@ -43,11 +43,13 @@ use crate::ui::theme::Theme;
 
 mod editor;
 mod rate;
+mod rollout;
 mod scroll;
 mod sync;
 
 pub use editor::Prompt;
 use rate::Rate;
+pub use rollout::{RolloutBy, RolloutFocus, RolloutState};
 pub use scroll::{Anchored, ListSel};
 
 /// How long a regression or fix stays highlighted after it arrived.
@@ -292,6 +294,9 @@ pub struct App {
     /// Where the status bar's `refused N` was drawn (a click opens the
     /// refusals view).
     pub(crate) refused_at: Option<Rect>,
+    // Rollout screen (`r`, `rollout.rs`): started on first open, then fed
+    // at every sync.
+    pub(crate) rollout: Option<Box<RolloutState>>,
 }
 
 impl App {
@@ -341,6 +346,7 @@ impl App {
             refusals: None,
             refused_at: None,
             recording_end: None,
+            rollout: None,
         }
     }
 
@@ -448,6 +454,8 @@ impl App {
     pub fn mode(&self) -> Mode {
         if self.help.is_some() {
             Mode::Help
+        } else if self.rollout_open().is_some() {
+            Mode::Rollout
         } else if self.refusals.is_some() {
             Mode::Refusals
         } else if self.prompt.is_some() {

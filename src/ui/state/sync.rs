@@ -121,6 +121,7 @@ impl App {
         }
 
         changed |= self.refresh_lists(hub, now_ms, false);
+        changed |= self.sync_rollout(hub);
         changed
     }
 
@@ -177,6 +178,7 @@ impl App {
         !self.index.complete()
             || self.pending.is_some()
             || self.preview.as_ref().is_some_and(|p| !p.complete())
+            || self.rollout_scanning()
     }
 
     /// Matching alerts that arrived after the pause.

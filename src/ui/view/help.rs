@@ -22,7 +22,12 @@ pub const SECTIONS: [&[Context]; 2] = [
         Context::Panes(DETAILS),
         Context::Mouse,
     ],
-    &[Context::Prompt, Context::Help, Context::Refusals],
+    &[
+        Context::Prompt,
+        Context::Help,
+        Context::Refusals,
+        Context::Rollout,
+    ],
 ];
 
 const KEY_WIDTH: usize = 13;

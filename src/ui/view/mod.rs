@@ -16,7 +16,7 @@
 //!
 //! One file per pane: `groups.rs` (orgs, repos, policies), `alerts.rs`,
 //! `transitions.rs`, `details.rs`, `forwarding.rs`, `refusals.rs`,
-//! `help.rs`; `status.rs` (header, status bar, footer and prompt),
+//! `help.rs`, `rollout.rs` (the rollout screen); `status.rs` (header, status bar, footer and prompt),
 //! `layout.rs` (where panes go), `common.rs` (pieces panes share) and
 //! `text.rs` (widths, cutting, wrapping). Pane files import `common`,
 //! `text` and this module's constants; the two other uses between files
@@ -51,6 +51,7 @@ mod groups;
 pub mod help;
 mod layout;
 pub mod refusals;
+mod rollout;
 mod status;
 mod text;
 mod transitions;
@@ -363,6 +364,9 @@ fn draw(
             )),
             areas.footer,
         ),
+    }
+    if let Some(r) = app.rollout_open() {
+        rollout::draw(frame, r, t, area, hub, now_ms);
     }
     if let Some(scroll) = app.refusals {
         let max = refusals::draw(frame, t, area, hub, now_ms, scroll);
