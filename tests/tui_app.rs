@@ -1421,3 +1421,51 @@ fn the_rollout_screen_on_the_demo_at_each_size() {
         insta::assert_snapshot!(format!("rollout_demo_{w}x{hgt}"), screen);
     }
 }
+
+/// The share now and the change over the window of a rollout table row.
+fn rollout_row(screen: &str, name: &str) -> (f64, f64) {
+    let row = line_with(screen, &format!(" {name} "));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    let at = cells
+        .iter()
+        .position(|c| c.ends_with('%'))
+        .unwrap_or_else(|| panic!("no share in {row}"));
+    let num = |s: &str| {
+        s.trim_end_matches('%')
+            .replace('±', "")
+            .parse::<f64>()
+            .unwrap()
+    };
+    (num(cells[at]), num(cells[at + 1]))
+}
+
+#[test]
+fn on_the_demo_the_rollout_screen_shows_a_campaign_fixing_a_policy() {
+    let mut h = Harness::live(120, 40);
+    let mut world = sinkwatch::client::demo::DemoWorld::new(7);
+    h.press("r");
+    let mut shares = Vec::new();
+    // Three calm scans, then the first campaign's rollout of SECURITY.md.
+    for scan in 0..13 {
+        for _ in 0..world.key_count() {
+            let a = world.next_alert();
+            h.ingest(
+                &a.owner_name,
+                &a.repo_name,
+                &a.policy_name,
+                a.pass,
+                &a.details,
+            );
+            h.advance(150);
+        }
+        if scan >= 2 {
+            shares.push(rollout_row(&h.screen(), "SECURITY.md").0);
+        }
+    }
+    // Compliance moves up scan after scan during the campaign, and the
+    // change over the window says so.
+    assert!(shares.last().unwrap() - shares[0] > 15.0, "{shares:?}");
+    let screen = h.screen();
+    let (_, delta) = rollout_row(&screen, "SECURITY.md");
+    assert!(delta > 15.0, "{screen}");
+}
