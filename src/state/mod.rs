@@ -14,6 +14,7 @@
 //!   A file that cannot be read is never written.
 
 pub mod export;
+pub mod older;
 pub mod restore;
 pub mod schema;
 pub mod writer;

@@ -183,10 +183,15 @@ pub fn draw(frame: &mut Frame, r: &RolloutState, t: &Theme, area: Rect, hub: &Hu
     }
     let m = &r.model;
     if !m.settled() {
+        let from = if r.reading_older() {
+            "the week before from the state database"
+        } else {
+            "the history"
+        };
         frame.render_widget(
             Paragraph::new(Line::styled(
                 format!(
-                    " Taking in the history: {} alerts so far…",
+                    " Taking in {from}: {} alerts so far…",
                     thousands(m.pushed())
                 ),
                 t.dim,
@@ -289,6 +294,12 @@ pub fn draw(frame: &mut Frame, r: &RolloutState, t: &Theme, area: Rect, hub: &Hu
         ),
         t.text,
     ));
+    if let Some(e) = &r.older_error {
+        head.push(Span::styled(
+            format!(" · older alerts not read: {}", sanitize::line(e)),
+            t.status_warn,
+        ));
+    }
     if r.missed > 0 {
         head.push(Span::styled(
             format!(
