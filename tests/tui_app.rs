@@ -1419,6 +1419,24 @@ fn the_rollout_screen_on_the_demo_at_each_size() {
         let screen = h.screen();
         assert!(screen.contains("Every key"), "{screen}");
         insta::assert_snapshot!(format!("rollout_demo_{w}x{hgt}"), screen);
+        if w == 80 {
+            // Tab: j then scrolls the scan changes, not the table.
+            let rows = |s: &str| -> Vec<String> {
+                let at = s.lines().position(|l| l.contains("previous scan")).unwrap();
+                s.lines().skip(at + 1).take(2).map(str::to_owned).collect()
+            };
+            let before = rows(&screen);
+            h.press("Tab j");
+            let screen = h.screen();
+            assert_eq!(rows(&screen)[0], before[1], "{screen}");
+            assert!(
+                screen.contains("CODEOWNERS  "),
+                "the table did not move: {screen}"
+            );
+            // The policy table scrolls on its own after Tab again.
+            h.press("Tab j");
+            assert!(!h.screen().contains(" CODEOWNERS  "), "{}", h.screen());
+        }
     }
 }
 

@@ -28,8 +28,9 @@ use crate::state::older::{Older, OlderBatch, read_older};
 
 use super::App;
 
-/// Events taken in per chunk.
-const CHUNK: usize = 65_536;
+/// Events taken in per chunk (about a millisecond's work: the time bound
+/// is checked between chunks).
+const CHUNK: usize = 2_048;
 /// Longest the hub lock is held for catching up in one sync.
 const CATCH_UP_TIME: Duration = Duration::from_millis(3);
 /// Rows per batch read from the database, and batches in flight: what the

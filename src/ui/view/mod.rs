@@ -115,6 +115,12 @@ fn draw(
         too_small(frame, &app.theme, area);
         return out;
     };
+    if let Some(r) = app.rollout_open() {
+        // It covers the whole screen: the panes under it are not drawn.
+        out.geometry.clear();
+        rollout::draw(frame, r, &app.theme, area, hub, now_ms);
+        return out;
+    }
     let pane_area = |p: Pane| {
         areas
             .panes
@@ -364,9 +370,6 @@ fn draw(
             )),
             areas.footer,
         ),
-    }
-    if let Some(r) = app.rollout_open() {
-        rollout::draw(frame, r, t, area, hub, now_ms);
     }
     if let Some(scroll) = app.refusals {
         let max = refusals::draw(frame, t, area, hub, now_ms, scroll);

@@ -23,7 +23,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Sparkline, SparklineBar};
+use ratatui::widgets::{Block, Paragraph, Sparkline, SparklineBar};
 
 use crate::hub::Hub;
 use crate::model::rollout::{Group, MAX_ORG_SERIES, Point, ScanDiff};
@@ -176,7 +176,7 @@ pub fn draw(frame: &mut Frame, r: &RolloutState, t: &Theme, area: Rect, hub: &Hu
             t.footer_text,
         ));
     let inner = block.inner(area);
-    frame.render_widget(Clear, area);
+    // Drawn alone on a fresh frame (see `view/mod.rs`): nothing to clear.
     frame.render_widget(block, area);
     if inner.height < 8 || inner.width < 40 {
         return;
