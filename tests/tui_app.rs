@@ -1423,7 +1423,7 @@ fn the_rollout_screen_on_the_demo_at_each_size() {
             // Tab: j then scrolls the scan changes, not the table.
             let rows = |s: &str| -> Vec<String> {
                 let at = s.lines().position(|l| l.contains("previous scan")).unwrap();
-                s.lines().skip(at + 1).take(2).map(str::to_owned).collect()
+                s.lines().skip(at + 1).take(5).map(str::to_owned).collect()
             };
             let before = rows(&screen);
             h.press("Tab j");
@@ -1436,6 +1436,11 @@ fn the_rollout_screen_on_the_demo_at_each_size() {
             // The policy table scrolls on its own after Tab again.
             h.press("Tab j");
             assert!(!h.screen().contains(" CODEOWNERS  "), "{}", h.screen());
+            // The wheel scrolls the focused list (three rows a notch).
+            h.press("Tab");
+            h.mouse(MouseEventKind::ScrollDown, 40, 20);
+            let screen = h.screen();
+            assert_eq!(rows(&screen)[0], before[4], "{screen}");
         }
     }
 }

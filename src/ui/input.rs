@@ -392,6 +392,12 @@ impl App {
                     self.help = Some((i64::from(s) + d).max(0) as u16);
                 } else if let Some(s) = self.refusals {
                     self.refusals = Some((i64::from(s) + d).max(0) as u16);
+                } else if self.rollout_open().is_some() {
+                    // The rollout screen covers the panes: its focused list.
+                    let step = if d > 0 { Action::Down } else { Action::Up };
+                    for _ in 0..d.unsigned_abs() {
+                        self.apply_rollout(step);
+                    }
                 } else if self.prompt.is_none()
                     && let Some(g) = hit
                 {
