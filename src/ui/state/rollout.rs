@@ -443,6 +443,34 @@ mod tests {
     }
 
     #[test]
+    fn alerts_evicted_before_they_were_read_are_counted_and_the_counts_realigned() {
+        let mut store = Store::new(StoreLimits {
+            history: 4,
+            ..StoreLimits::default()
+        });
+        store.ingest(&alert("SECURITY.md", true), T0, None).unwrap();
+        let mut r = RolloutState::default();
+        settle(&mut r, &store);
+        assert_eq!(r.missed, 0);
+        // Ten alerts while the screen did not sync: six leave the ring unread,
+        // among them the first sight of two keys.
+        for (i, p) in ["CODEOWNERS", "Branch Protection"].iter().enumerate() {
+            store.ingest(&alert(p, false), T0 + 1 + i as u64, None).unwrap();
+        }
+        for i in 0..8 {
+            store
+                .ingest(&alert("SECURITY.md", i % 2 == 0), T0 + 10 + i, None)
+                .unwrap();
+        }
+        settle(&mut r, &store);
+        assert_eq!(r.missed, 6);
+        let now = r.model.current(Group::All);
+        assert_eq!((now.passing, now.total), (0, 3), "aligned on the store");
+        let now = r.model.current(Group::Policy(0));
+        assert_eq!((now.passing, now.total), (0, 1));
+    }
+
+    #[test]
     fn a_state_file_that_cannot_be_read_is_said_and_the_ring_still_counts() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::new(StoreLimits::default());

@@ -16,7 +16,8 @@
 //!
 //! One file per pane: `groups.rs` (orgs, repos, policies), `alerts.rs`,
 //! `transitions.rs`, `details.rs`, `forwarding.rs`, `refusals.rs`,
-//! `help.rs`, `rollout.rs` (the rollout screen); `status.rs` (header, status bar, footer and prompt),
+//! `help.rs`, `rollout.rs` (the rollout screen, drawn alone); `status.rs`
+//! (header, status bar, footer and prompt),
 //! `layout.rs` (where panes go), `common.rs` (pieces panes share) and
 //! `text.rs` (widths, cutting, wrapping). Pane files import `common`,
 //! `text` and this module's constants; the two other uses between files

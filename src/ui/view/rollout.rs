@@ -302,10 +302,7 @@ pub fn draw(frame: &mut Frame, r: &RolloutState, t: &Theme, area: Rect, hub: &Hu
     }
     if r.missed > 0 {
         head.push(Span::styled(
-            format!(
-                " · {} alerts left the history unread (counts re-aligned)",
-                thousands(r.missed)
-            ),
+            format!(" · {} missed", thousands(r.missed)),
             t.status_warn,
         ));
     }
