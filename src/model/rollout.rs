@@ -51,7 +51,7 @@ use super::store::{KeyId, OrgId, PolicyId, RepoId, Tally};
 /// scan. Allstar sends a repo's policies within seconds; its scans of one
 /// repo are minutes apart.
 pub const SCAN_GAP_MS: u64 = 60_000;
-/// Orgs whose series are kept; further orgs are counted in
+/// Orgs whose series are kept; the keys of further orgs are counted in
 /// [`Rollout::orgs_not_charted`].
 pub const MAX_ORG_SERIES: usize = 1_000;
 
@@ -286,7 +286,8 @@ pub struct Rollout {
     all: Series,
     policies: Vec<Series>,
     orgs: Vec<Series>,
-    /// Orgs seen beyond [`MAX_ORG_SERIES`].
+    /// Keys of the orgs beyond [`MAX_ORG_SERIES`] (first sights since the
+    /// last settle added to the store's count then).
     orgs_over: u64,
     /// The latest alert time seen: buckets never go backwards.
     clock_ms: u64,
@@ -391,6 +392,11 @@ impl Rollout {
         for (i, s) in self.policies.iter_mut().enumerate() {
             s.settle(policy(i as PolicyId));
         }
+        // Keys of the orgs past the limit, as the store counts them (keys
+        // restored without events included).
+        self.orgs_over = (MAX_ORG_SERIES..orgs)
+            .map(|o| u64::from(org(o as OrgId).total))
+            .sum();
         let orgs = orgs.min(MAX_ORG_SERIES);
         if self.orgs.len() < orgs {
             self.orgs.resize_with(orgs, Series::default);
@@ -416,7 +422,7 @@ impl Rollout {
         self.since_ms
     }
 
-    /// Orgs past [`MAX_ORG_SERIES`] (counted, not charted).
+    /// Keys of the orgs past [`MAX_ORG_SERIES`] (counted, not charted).
     pub fn orgs_not_charted(&self) -> u64 {
         self.orgs_over
     }

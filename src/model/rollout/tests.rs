@@ -236,6 +236,18 @@ fn orgs_past_the_limit_are_counted_not_charted() {
     }
     assert_eq!(r.org_count(), MAX_ORG_SERIES);
     assert_eq!(r.orgs_not_charted(), 5);
+    // Settled on a store where those orgs have two keys each.
+    r.settle(
+        Tally::default(),
+        |_| Tally::default(),
+        |o| Tally {
+            failing: 0,
+            total: if o as usize >= MAX_ORG_SERIES { 2 } else { 1 },
+        },
+        1,
+        MAX_ORG_SERIES + 5,
+    );
+    assert_eq!(r.orgs_not_charted(), 10);
 }
 
 /// One scan of a repo: its policies a second apart.

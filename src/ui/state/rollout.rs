@@ -455,7 +455,9 @@ mod tests {
         // Ten alerts while the screen did not sync: six leave the ring unread,
         // among them the first sight of two keys.
         for (i, p) in ["CODEOWNERS", "Branch Protection"].iter().enumerate() {
-            store.ingest(&alert(p, false), T0 + 1 + i as u64, None).unwrap();
+            store
+                .ingest(&alert(p, false), T0 + 1 + i as u64, None)
+                .unwrap();
         }
         for i in 0..8 {
             store
