@@ -2,7 +2,9 @@
 //! days that the in-memory history no longer holds, streamed from a
 //! read-only connection on the caller's (blocking) thread in bounded
 //! batches, so the UI takes them in a little per frame and never waits on
-//! the database.
+//! the database. The read is one read transaction: in WAL mode the writer
+//! goes on beside it (the log is only checkpointed past it once it ends),
+//! and it ends as fast as the UI takes the batches in.
 
 use std::path::Path;
 use std::sync::mpsc::SyncSender;
