@@ -12,7 +12,7 @@ use sinkwatch::client::demo::details_for;
 use sinkwatch::client::load::POLICIES;
 use sinkwatch::model::StoreLimits;
 use sinkwatch::ui::harness::Harness;
-use sinkwatch::ui::state::SourceInfo;
+use sinkwatch::ui::state::{RolloutState, SourceInfo};
 use sinkwatch::ui::theme::Theme;
 
 /// 1,000,000 alerts over 100 orgs × 10,000 repos × 9 policies (90,000
@@ -99,6 +99,44 @@ fn render(c: &mut Criterion) {
             let (hub, app, now) = (&h.hub, &mut h.app, h.now_ms);
             app.sync(hub, now);
             frame(&mut h);
+        })
+    });
+    // The rollout screen: its frame, and a new alert while it is open (the
+    // aggregation fed at sync). Opened once and caught up first.
+    h.press("r");
+    loop {
+        let (hub, app, now) = (&h.hub, &mut h.app, h.now_ms);
+        app.sync(hub, now);
+        if !app.scanning() {
+            break;
+        }
+    }
+    g.bench_function("frame, rollout screen", |b| b.iter(|| frame(&mut h)));
+    g.bench_function("new alert: sync + frame, rollout screen", |b| {
+        b.iter(|| {
+            i += 1;
+            h.ingest("org-1", "repo-1", "SECURITY.md", i % 2 == 0, "x");
+            let (hub, app, now) = (&h.hub, &mut h.app, h.now_ms);
+            app.sync(hub, now);
+            frame(&mut h);
+        })
+    });
+    h.press("r");
+    h.draw();
+    g.finish();
+
+    // Taking in the whole history when the screen is first opened: spread
+    // over syncs of at most a few ms each, this is the total.
+    let mut g = c.benchmark_group("rollout catch-up, 1M alerts");
+    g.sample_size(10);
+    g.bench_function("whole history", |b| {
+        b.iter(|| {
+            let mut r = RolloutState::default();
+            while h.hub.read(|s| {
+                r.catch_up(s);
+                r.catching_up()
+            }) {}
+            black_box(r.model.pushed())
         })
     });
     g.finish();

@@ -275,4 +275,24 @@ fn main() {
     h.draw();
     h.press("t");
     save(&dir, "timeline", &mut h, dark_bg, dark_fg);
+    // The rollout screen (r) after 50 minutes of demo traffic: campaigns
+    // fixing a policy repo by repo, an org regressing Branch Protection.
+    let mut h = harness("dark");
+    let mut world = DemoWorld::new(7);
+    for _ in 0..(world.key_count() * 50) {
+        let a = world.next_alert();
+        h.ingest(
+            &a.owner_name,
+            &a.repo_name,
+            &a.policy_name,
+            a.pass,
+            &a.details,
+        );
+        h.advance(150);
+    }
+    h.press("r");
+    while h.app.scanning() {
+        h.draw();
+    }
+    save(&dir, "rollout", &mut h, dark_bg, dark_fg);
 }

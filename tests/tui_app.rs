@@ -316,8 +316,16 @@ fn help_lists_every_key_of_the_key_table() {
 
     // On a small terminal the help scrolls to its end.
     h.resize(100, 30);
-    h.press("? PgDn PgDn PgDn PgDn PgDn PgDn PgDn PgDn PgDn PgDn");
-    let screen = h.screen();
+    h.press("?");
+    let mut screen = h.screen();
+    for _ in 0..100 {
+        h.press("PgDn");
+        let next = h.screen();
+        if next == screen {
+            break;
+        }
+        screen = next;
+    }
     assert!(screen.contains("Times are UTC (--utc)."), "{screen}");
     h.press("q");
     assert!(h.app.help.is_none());
@@ -1385,4 +1393,196 @@ fn attached_to_two_sources_the_status_bar_keeps_its_counts_when_narrow() {
         bar.contains("http://10.0.0.5:50051 connecting · 0 │ http://10.0.0.6:50051 connecting · 0"),
         "{bar}"
     );
+}
+
+/// Every repo and policy of the scene, all passing but where `failing`
+/// says, one scan 700 ms apart; then `gap_ms` of quiet.
+fn scan_with(h: &mut Harness, failing: &[(&str, &str)], gap_ms: u64) {
+    for (org, repo) in REPOS {
+        for policy in POLICIES {
+            let fail = failing.iter().any(|(r, p)| *r == repo && *p == policy);
+            h.ingest(
+                org,
+                repo,
+                policy,
+                !fail,
+                if fail { SECURITY_DETAILS } else { "" },
+            );
+            h.advance(700);
+        }
+    }
+    h.advance(gap_ms);
+}
+
+#[test]
+fn the_rollout_screen_shows_compliance_moving_and_what_changed_since_the_previous_scan() {
+    let mut h = Harness::live(120, 40);
+    // Scans ten minutes apart: a rollout fixing SECURITY.md repo by repo,
+    // then Branch Protection regressing on two repos.
+    let ten = 10 * 60_000;
+    let all_sec: Vec<(&str, &str)> = REPOS.iter().map(|(_, r)| (*r, "SECURITY.md")).collect();
+    scan_with(&mut h, &all_sec, ten);
+    scan_with(&mut h, &all_sec[2..], ten);
+    scan_with(&mut h, &all_sec[4..], ten);
+    scan_with(
+        &mut h,
+        &[
+            ("nimbus", "SECURITY.md"),
+            ("allstar", "Branch Protection"),
+            ("payments-api", "Branch Protection"),
+        ],
+        0,
+    );
+    h.press("r");
+    let screen = h.screen();
+    assert!(
+        screen.contains("Rollout · compliance over the last hour (1 min buckets)"),
+        "{screen}"
+    );
+    // 30 keys, 3 failing now.
+    assert!(
+        line_with(&screen, "Every key").contains("27 of 30 passing"),
+        "{screen}"
+    );
+    // SECURITY.md went from 0% to 80% over the window (+80 points), with 4
+    // fixes; Branch Protection from 100% to 60% with 2 regressions.
+    let sec = line_with(&screen, " SECURITY.md ");
+    assert!(
+        sec.contains(" 80.0%") && sec.contains("+80.0") && sec.contains("▼    4"),
+        "{sec}"
+    );
+    let bp = line_with(&screen, " Branch Protection ");
+    assert!(
+        bp.contains(" 60.0%") && bp.contains("-40.0") && bp.contains("▲    2"),
+        "{bp}"
+    );
+    // Least compliant first.
+    assert!(screen.find(" Branch Protection ").unwrap() < screen.find(" SECURITY.md ").unwrap());
+    // Since the previous scan: the two regressions (the fixes were scans
+    // before).
+    assert!(screen.contains("2 repos changed"), "{screen}");
+    assert!(
+        line_with(&screen, "ossf/allstar").contains("✗ Branch Protection"),
+        "{screen}"
+    );
+    assert!(line_with(&screen, "acme-corp/payments-api").contains("✗ Branch Protection"));
+    assert!(!screen.contains("web-frontend"), "{screen}");
+    insta::assert_snapshot!("rollout_120x40", screen);
+
+    // By org; the day window.
+    h.press("o w");
+    let screen = h.screen();
+    assert!(screen.contains("last day (15 min buckets)"), "{screen}");
+    // acme-corp: 11 of 12 (payments-api's Branch Protection); nimbus-io 5
+    // of 6, least compliant, first.
+    assert!(
+        line_with(&screen, " acme-corp ").contains(" 91.7%"),
+        "{screen}"
+    );
+    assert!(
+        line_with(&screen, " nimbus-io ").contains(" 83.3%"),
+        "{screen}"
+    );
+    assert!(screen.find(" nimbus-io ").unwrap() < screen.find(" acme-corp ").unwrap());
+    assert!(screen.contains("By org"));
+    // A new scan of allstar with Branch Protection fixed: it moves on, live.
+    for policy in POLICIES {
+        h.ingest("ossf", "allstar", policy, true, "");
+    }
+    let screen = h.screen();
+    assert!(
+        line_with(&screen, "Every key").contains("28 of 30 passing"),
+        "{screen}"
+    );
+    assert!(
+        line_with(&screen, "ossf/allstar").contains("✓ Branch Protection"),
+        "{screen}"
+    );
+    // r closes, and opens it again as it was.
+    h.press("r");
+    assert!(!h.screen().contains("Rollout ·"));
+    h.press("r");
+    assert!(h.screen().contains("last day"));
+}
+
+#[test]
+fn the_rollout_screen_on_the_demo_at_each_size() {
+    for (w, hgt) in [(80, 24), (120, 40), (250, 60)] {
+        let mut h = demo_at(w, hgt);
+        h.press("r");
+        let screen = h.screen();
+        assert!(screen.contains("Every key"), "{screen}");
+        insta::assert_snapshot!(format!("rollout_demo_{w}x{hgt}"), screen);
+        if w == 80 {
+            // Tab: j then scrolls the scan changes, not the table.
+            let rows = |s: &str| -> Vec<String> {
+                let at = s.lines().position(|l| l.contains("previous scan")).unwrap();
+                s.lines().skip(at + 1).take(5).map(str::to_owned).collect()
+            };
+            let before = rows(&screen);
+            h.press("Tab j");
+            let screen = h.screen();
+            assert_eq!(rows(&screen)[0], before[1], "{screen}");
+            assert!(
+                screen.contains("CODEOWNERS  "),
+                "the table did not move: {screen}"
+            );
+            // The policy table scrolls on its own after Tab again.
+            h.press("Tab j");
+            assert!(!h.screen().contains(" CODEOWNERS  "), "{}", h.screen());
+            // The wheel scrolls the focused list (three rows a notch).
+            h.press("Tab");
+            h.mouse(MouseEventKind::ScrollDown, 40, 20);
+            let screen = h.screen();
+            assert_eq!(rows(&screen)[0], before[4], "{screen}");
+        }
+    }
+}
+
+/// The share now and the change over the window of a rollout table row.
+fn rollout_row(screen: &str, name: &str) -> (f64, f64) {
+    let row = line_with(screen, &format!(" {name} "));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    let at = cells
+        .iter()
+        .position(|c| c.ends_with('%'))
+        .unwrap_or_else(|| panic!("no share in {row}"));
+    let num = |s: &str| {
+        s.trim_end_matches('%')
+            .replace('±', "")
+            .parse::<f64>()
+            .unwrap()
+    };
+    (num(cells[at]), num(cells[at + 1]))
+}
+
+#[test]
+fn on_the_demo_the_rollout_screen_shows_a_campaign_fixing_a_policy() {
+    let mut h = Harness::live(120, 40);
+    let mut world = sinkwatch::client::demo::DemoWorld::new(7);
+    h.press("r");
+    let mut shares = Vec::new();
+    // Three calm scans, then the first campaign's rollout of SECURITY.md.
+    for scan in 0..13 {
+        for _ in 0..world.key_count() {
+            let a = world.next_alert();
+            h.ingest(
+                &a.owner_name,
+                &a.repo_name,
+                &a.policy_name,
+                a.pass,
+                &a.details,
+            );
+            h.advance(150);
+        }
+        if scan >= 2 {
+            shares.push(rollout_row(&h.screen(), "SECURITY.md").0);
+        }
+    }
+    // Compliance moves up scan after scan during the campaign, and the
+    // change over the window says so.
+    assert!(shares.last().unwrap() - shares[0] > 15.0, "{shares:?}");
+    let screen = h.screen();
+    let (_, delta) = rollout_row(&screen, "SECURITY.md");
+    assert!(delta > 15.0, "{screen}");
 }

@@ -172,10 +172,31 @@ struct KeyState {
     variant: u32,
 }
 
+/// The policies rolled out in turn by the demo's campaigns.
+const CAMPAIGNS: [&str; 3] = ["SECURITY.md", "CODEOWNERS", "Branch Protection"];
+/// Scans of quiet before the first campaign (the first scans read as a
+/// fresh install; the screenshots and snapshots are taken there).
+const CALM_SCANS: u64 = 3;
+/// Scans per campaign: a rollout of one policy, then a regression wave.
+const CAMPAIGN_SCANS: u64 = 16;
+/// Scans of a campaign during which its policy is being fixed.
+const ROLLOUT_SCANS: u64 = 10;
+/// The scan of a campaign in which one org regresses Branch Protection
+/// (someone changed the org's settings).
+const WAVE_SCAN: u64 = 12;
+
 /// The synthetic world: every (org, repo, policy) key with its status.
+///
+/// Besides the random flips of every scan, after [`CALM_SCANS`] scans the
+/// world runs campaigns, so that compliance moves the way it does during
+/// a rollout: for [`ROLLOUT_SCANS`] scans the failing keys of one policy
+/// (in turn from [`CAMPAIGNS`]) are fixed repo by repo, then one org (in
+/// turn) regresses Branch Protection in a wave.
 pub struct DemoWorld {
     keys: Vec<(usize, usize, usize, KeyState)>,
     cursor: usize,
+    /// Full scans done.
+    scans: u64,
     rng: fastrand::Rng,
 }
 
@@ -208,6 +229,7 @@ impl DemoWorld {
         DemoWorld {
             keys,
             cursor: 0,
+            scans: 0,
             rng,
         }
     }
@@ -217,11 +239,17 @@ impl DemoWorld {
     pub fn next_alert(&mut self) -> AlertRequest {
         let i = self.cursor;
         self.cursor = (self.cursor + 1) % self.keys.len();
-        let flip = {
+        let mut flip = {
             let roll = self.rng.f64();
             let st = &self.keys[i].3;
             if st.pass { roll < 0.02 } else { roll < 0.06 }
         };
+        if !flip && self.scans >= CALM_SCANS {
+            flip = self.campaign(i);
+        }
+        if self.cursor == 0 {
+            self.scans += 1;
+        }
         let (o, r, p, st) = &mut self.keys[i];
         if flip {
             st.pass = !st.pass;
@@ -245,6 +273,28 @@ impl DemoWorld {
 
     pub fn key_count(&self) -> usize {
         self.keys.len()
+    }
+
+    /// Whether the campaign of this scan flips key `i`; see [`DemoWorld`].
+    fn campaign(&mut self, i: usize) -> bool {
+        let n = self.scans - CALM_SCANS;
+        let (cycle, phase) = (n / CAMPAIGN_SCANS, n % CAMPAIGN_SCANS);
+        let (o, _, p, st) = &self.keys[i];
+        let policy = POLICIES[*p];
+        if phase < ROLLOUT_SCANS
+            && !st.pass
+            && policy == CAMPAIGNS[cycle as usize % CAMPAIGNS.len()]
+        {
+            return self.rng.f64() < 0.3;
+        }
+        if phase == WAVE_SCAN
+            && st.pass
+            && policy == "Branch Protection"
+            && *o == cycle as usize % ORGS.len()
+        {
+            return self.rng.f64() < 0.5;
+        }
+        false
     }
 }
 
@@ -307,6 +357,52 @@ mod tests {
         for p in POLICIES {
             assert!(first.iter().any(|a| a.policy_name == p));
         }
+    }
+
+    /// Share passing of the keys `f` selects, after a scan.
+    fn share(w: &DemoWorld, f: impl Fn(usize, &str) -> bool) -> f64 {
+        let keys: Vec<_> = w
+            .keys
+            .iter()
+            .filter(|(o, _, p, _)| f(*o, POLICIES[*p]))
+            .collect();
+        keys.iter().filter(|k| k.3.pass).count() as f64 / keys.len() as f64
+    }
+
+    #[test]
+    fn campaigns_fix_a_policy_then_an_org_regresses_branch_protection() {
+        let mut w = DemoWorld::new(7);
+        let n = w.key_count();
+        let scan = |w: &mut DemoWorld| {
+            for _ in 0..n {
+                w.next_alert();
+            }
+        };
+        for _ in 0..CALM_SCANS {
+            scan(&mut w);
+        }
+        let security = |_: usize, p: &str| p == "SECURITY.md";
+        let before = share(&w, security);
+        for _ in 0..ROLLOUT_SCANS {
+            scan(&mut w);
+        }
+        let after = share(&w, security);
+        assert!(
+            after > before + 0.15,
+            "SECURITY.md {before:.2} → {after:.2}"
+        );
+        // The wave: the first org's Branch Protection.
+        for _ in ROLLOUT_SCANS..WAVE_SCAN {
+            scan(&mut w);
+        }
+        let bp = |o: usize, p: &str| p == "Branch Protection" && o == 0;
+        let before = share(&w, bp);
+        scan(&mut w);
+        let after = share(&w, bp);
+        assert!(
+            after < before - 0.2,
+            "Branch Protection {before:.2} → {after:.2}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod alert;
 pub mod filter;
 pub mod intern;
+pub mod rollout;
 pub mod store;
 pub mod timeline;
 

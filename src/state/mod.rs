@@ -15,6 +15,7 @@
 
 pub mod export;
 pub mod history;
+pub mod older;
 pub mod restore;
 pub mod schema;
 pub mod writer;

@@ -71,6 +71,10 @@ impl App {
                 }
                 Outcome::Continue
             }
+            Mode::Rollout => {
+                self.apply_rollout(action);
+                Outcome::Continue
+            }
             Mode::Prompt => self.apply_prompt(action, ev),
             Mode::Export => {
                 self.edit_export(action, ev);
@@ -171,6 +175,7 @@ impl App {
             a if a.live_only() && !self.info.live => {}
             Action::ShowRefusals => self.refusals = Some(0),
             Action::Timeline => self.request_timeline(),
+            Action::ShowRollout => self.toggle_rollout(),
             Action::Sort => {
                 self.lists.sort = self.lists.sort.next();
                 self.lists.invalidate();
@@ -443,6 +448,12 @@ impl App {
                 } else if let Some(t) = self.timeline.as_mut() {
                     // Over the panes: the wheel scrolls the selected run.
                     t.scroll = (i64::from(t.scroll) + d).clamp(0, i64::from(u16::MAX)) as u16;
+                } else if self.rollout_open().is_some() {
+                    // The rollout screen covers the panes: its focused list.
+                    let step = if d > 0 { Action::Down } else { Action::Up };
+                    for _ in 0..d.unsigned_abs() {
+                        self.apply_rollout(step);
+                    }
                 } else if self.prompt.is_none()
                     && let Some(g) = hit
                 {

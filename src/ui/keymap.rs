@@ -89,6 +89,8 @@ pub enum Context {
     ViewsMenu,
     /// While a key's timeline is open (`t`).
     Timeline,
+    /// While the rollout screen is open.
+    Rollout,
     /// The mouse (documentation rows; dispatched by position).
     Mouse,
 }
@@ -110,6 +112,7 @@ impl Context {
             Context::ExportPrompt => "Export prompt (e)",
             Context::ViewsMenu => "Saved views (V)",
             Context::Timeline => "Key timeline (t)",
+            Context::Rollout => "Rollout screen (r)",
             Context::Mouse => "Mouse",
         }
     }
@@ -170,6 +173,12 @@ pub enum Action {
     PickView,
     /// The timeline of the selected alert's key (`t`).
     Timeline,
+    /// The rollout screen: compliance over time, scan changes.
+    ShowRollout,
+    /// Rollout screen: the next window (hour, day, week).
+    RolloutWindow,
+    /// Rollout screen: the table by policy or by org.
+    RolloutBy,
     // The filter prompt.
     Apply,
     Cancel,
@@ -307,7 +316,8 @@ macro_rules! bind {
 }
 
 use Context::{
-    Always, ExportPrompt, Global, Help, Mouse, Panes, Prompt, Refusals, Timeline, ViewsMenu,
+    Always, ExportPrompt, Global, Help, Mouse, Panes, Prompt, Refusals, Rollout, Timeline,
+    ViewsMenu,
 };
 
 /// Every key sinkwatch understands. Order matters: the first matching row
@@ -351,6 +361,7 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Global, [ch('o')], OpenRepo, "open the selected repo's GitHub page (browser)"),
     bind!(Global, [ch('b')], ToggleBell, "bell on matching regressions (--bell-on) on/off"),
     bind!(Global, [ch('V')], ViewsMenu, "saved views (config `views:`), by number"),
+    bind!(Global, [ch('r')], ShowRollout, "rollout: compliance over time, scan changes"),
     // Anywhere.
     bind!(Always, [ctrl('c')], Quit, "quit"),
     bind!(Always, [ctrl('z')], Suspend, "suspend to the shell (fg resumes)"),
@@ -398,6 +409,15 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Timeline, [code(KeyCode::PageDown)], PageDown, "scroll the run's details down", "scroll"),
     bind!(Timeline, [code(KeyCode::PageUp)], PageUp, "scroll the run's details up"),
     bind!(Timeline, [ch('?')], Help, "show this help"),
+    // The rollout screen.
+    bind!(Rollout, [code(KeyCode::Esc), ch('r'), ch('q')], CloseHelp, "close the rollout screen", "close"),
+    bind!(Rollout, [ch('w')], RolloutWindow, "window: last hour / day / week", "window"),
+    bind!(Rollout, [ch('o')], RolloutBy, "table by policy / by org", "policy/org"),
+    bind!(Rollout, [code(KeyCode::Tab)], NextPane, "move between the table and the scan changes", "table/scans"),
+    bind!(Rollout, [ch('j'), code(KeyCode::Down)], Down, "scroll down", "scroll"),
+    bind!(Rollout, [ch('k'), code(KeyCode::Up)], Up, "scroll up"),
+    bind!(Rollout, [code(KeyCode::PageDown)], PageDown, "page down"),
+    bind!(Rollout, [code(KeyCode::PageUp)], PageUp, "page up"),
     // Mouse (documentation rows: the app dispatches by pointer position).
     Binding { keys: &[], label: Some("click"), context: Mouse, action: Action::Click,
               description: "focus a pane and select the row under the pointer", hint: None },
@@ -417,6 +437,7 @@ pub enum Mode {
     /// The `V` saved-views menu.
     Views,
     Timeline,
+    Rollout,
 }
 
 /// Contexts tried, in order, for a mode and focus.
@@ -430,7 +451,8 @@ fn applies(ctx: Context, mode: Mode, focus: Pane, pane_pass: bool) -> bool {
         // (Enter and Esc mean the same there: apply, cancel).
         (Mode::Export, ExportPrompt | Prompt)
         | (Mode::Views, ViewsMenu)
-        | (Mode::Timeline, Timeline) => !pane_pass,
+        | (Mode::Timeline, Timeline)
+        | (Mode::Rollout, Rollout) => !pane_pass,
         _ => false,
     }
 }

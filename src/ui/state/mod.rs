@@ -43,6 +43,7 @@ use crate::ui::theme::Theme;
 
 mod editor;
 mod rate;
+mod rollout;
 mod scroll;
 mod sync;
 // Export, copy, bell and saved views.
@@ -54,6 +55,7 @@ mod views;
 
 pub use editor::Prompt;
 use rate::Rate;
+pub use rollout::{RolloutBy, RolloutFocus, RolloutState};
 pub use scroll::{Anchored, ListSel};
 // Export, copy, bell and saved views.
 pub use bell::{BELL_EVERY_MS, Bell, Notify};
@@ -339,6 +341,9 @@ pub struct App {
     pub timeline: Option<TimelineState>,
     /// `t` was pressed: the timeline of this alert's key opens at the next sync.
     pub(in crate::ui) timeline_request: Option<DetailsId>,
+    // Rollout screen (`r`, `rollout.rs`): started on first open, then fed
+    // at every sync.
+    pub(crate) rollout: Option<Box<RolloutState>>,
 }
 
 impl App {
@@ -400,6 +405,7 @@ impl App {
             active_view: None,
             timeline: None,
             timeline_request: None,
+            rollout: None,
         }
     }
 
@@ -510,6 +516,8 @@ impl App {
     pub fn mode(&self) -> Mode {
         if self.help.is_some() {
             Mode::Help
+        } else if self.rollout_open().is_some() {
+            Mode::Rollout
         } else if self.refusals.is_some() {
             Mode::Refusals
         } else if self.timeline.is_some() {

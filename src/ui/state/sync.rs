@@ -130,6 +130,7 @@ impl App {
         self.sync_export(hub);
         self.sync_bell(hub, now_ms);
         changed |= std::mem::take(&mut self.dirty);
+        changed |= self.sync_rollout(hub);
         changed
     }
 
@@ -187,6 +188,7 @@ impl App {
             || self.pending.is_some()
             || self.preview.as_ref().is_some_and(|p| !p.complete())
             || self.exporting()
+            || self.rollout_scanning()
     }
 
     /// Matching alerts that arrived after the pause.

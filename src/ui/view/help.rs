@@ -30,6 +30,7 @@ pub const SECTIONS: [&[Context]; 2] = [
         Context::Timeline,
         Context::ExportPrompt,
         Context::ViewsMenu,
+        Context::Rollout,
     ],
 ];
 

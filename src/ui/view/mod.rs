@@ -16,7 +16,8 @@
 //!
 //! One file per pane: `groups.rs` (orgs, repos, policies), `alerts.rs`,
 //! `transitions.rs`, `details.rs`, `forwarding.rs`, `refusals.rs`,
-//! `help.rs`; `status.rs` (header, status bar, footer and prompt),
+//! `help.rs`, `rollout.rs` (the rollout screen, drawn alone); `status.rs`
+//! (header, status bar, footer and prompt),
 //! `layout.rs` (where panes go), `common.rs` (pieces panes share) and
 //! `text.rs` (widths, cutting, wrapping). Pane files import `common`,
 //! `text` and this module's constants; the two other uses between files
@@ -52,6 +53,7 @@ mod groups;
 pub mod help;
 mod layout;
 pub mod refusals;
+mod rollout;
 mod status;
 mod text;
 pub mod timeline;
@@ -144,6 +146,12 @@ fn draw(
             let max = help::draw(frame, t, area, scroll);
             out.help = Some(scroll.min(max));
         }
+        return out;
+    }
+    if let Some(r) = app.rollout_open() {
+        // It covers the whole screen: the panes under it are not drawn.
+        out.geometry.clear();
+        rollout::draw(frame, r, &app.theme, area, hub, now_ms);
         return out;
     }
     let pane_area = |p: Pane| {
