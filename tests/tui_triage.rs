@@ -252,6 +252,27 @@ fn bad_names_are_one_line_and_the_app_goes_on() {
     export(&mut h, &existing);
     assert_eq!(std::fs::read_to_string(&existing).unwrap(), "mine");
     assert!(h.screen().contains("File exists"));
+    // Abandoned half-way (the app quits): no partial file.
+    let mut big = Harness::live(120, 40);
+    for i in 0..40_000u32 {
+        big.ingest(
+            "ossf",
+            &format!("r{}", i % 5_000),
+            "CODEOWNERS",
+            i % 2 == 0,
+            "x",
+        );
+    }
+    big.draw();
+    let partial = dir.path().join("partial.csv");
+    big.press("e C-u");
+    big.type_text(&partial.display().to_string());
+    big.press("Enter");
+    let (hub, now) = (big.hub.clone(), big.now_ms);
+    big.app.sync(&hub, now);
+    assert!(big.app.exporting(), "40,000 rows take more than one sync");
+    big.app.abort_export(Duration::from_secs(60));
+    assert!(!partial.exists(), "the partial file is removed");
     // Still running: keys work.
     h.press("v");
     h.draw();

@@ -433,6 +433,8 @@ fn run_terminal(mut app: App, hub: &Hub, fps: u32, stop: &AtomicBool) -> Result<
         &mut clock,
         &mut io::stdout(),
     );
+    // Quit while an export is written: no partial file left behind.
+    app.abort_export(Duration::from_secs(2));
     drop(guard);
     result
 }

@@ -121,24 +121,41 @@ fn spawn_writer(
         .name("sinkwatch-export".into())
         .spawn(move || {
             let name = path.display().to_string();
+            let mut created = false;
             let result = (|| -> std::io::Result<u64> {
                 let f = std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .open(&path)?;
+                created = true;
                 let mut w = BufWriter::with_capacity(256 * 1024, f);
                 write_header(&mut w, format, kind)?;
                 let mut n = 0u64;
+                let mut ended = false;
                 for chunk in rx {
+                    // An empty chunk ends the rows; without it the export
+                    // was abandoned (the app quit).
+                    if chunk.is_empty() {
+                        ended = true;
+                        break;
+                    }
                     for row in &chunk {
                         write_row(&mut w, format, kind, row)?;
                     }
                     n += chunk.len() as u64;
                 }
+                if !ended {
+                    return Err(std::io::Error::other("cancelled"));
+                }
                 w.flush()?;
                 w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
                 Ok(n)
             })();
+            if result.is_err() && created {
+                // No partial file under the chosen name (only ever one
+                // this export created: `create_new` never opens another).
+                let _ = std::fs::remove_file(&path);
+            }
             let _ = done_tx
                 .send(result.map_err(|e| format!("export {}: {e}", crate::sanitize::line(&name))));
         })
@@ -338,6 +355,15 @@ impl App {
         }
     }
 
+    /// Abandons an export being written (on quit): the writer removes its
+    /// partial file; waits for that at most `wait`.
+    pub fn abort_export(&mut self, wait: std::time::Duration) {
+        if let Some(mut job) = self.export_job.take() {
+            job.tx = None;
+            let _ = job.done.recv_timeout(wait);
+        }
+    }
+
     /// True while an export is being written (the loop comes back soon).
     pub fn exporting(&self) -> bool {
         self.export_job.is_some()
@@ -355,7 +381,12 @@ impl App {
                 let (rows, missing) = hub.read(|s| copy_rows(s, &job.source, job.next..end));
                 job.missing += missing;
                 job.next = end;
-                job.pending = Some(rows);
+                // Empty (every event of the chunk evicted): nothing to send;
+                // an empty chunk would mean the end.
+                job.pending = (!rows.is_empty()).then_some(rows);
+                if job.pending.is_none() {
+                    continue;
+                }
             }
             let Some(chunk) = job.pending.take() else {
                 break;
@@ -375,9 +406,15 @@ impl App {
                 }
             }
         }
-        if job.next >= job.total && job.pending.is_none() {
-            // Everything handed over: closing the channel ends the file.
-            job.tx = None;
+        if job.next >= job.total
+            && job.pending.is_none()
+            && let Some(tx) = &job.tx
+        {
+            // Everything handed over: the end marker (an empty chunk).
+            match tx.try_send(Vec::new()) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => job.tx = None,
+                Err(TrySendError::Full(_)) => {}
+            }
         }
         match job.done.try_recv() {
             Err(TryRecvError::Empty) => {}
