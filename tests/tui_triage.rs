@@ -451,3 +451,28 @@ fn saved_views_menu_applies_a_filter_and_names_it_in_the_header() {
     h.press("V");
     assert!(h.screen().contains("no saved views: add `views:`"));
 }
+
+#[test]
+fn the_prompt_and_the_menu_at_80x24() {
+    let mut h = Harness::live(80, 24);
+    h.app.set_views(vec![
+        SavedView::parse("failing BP=policy:\"Branch Protection\" status:fail").unwrap(),
+        SavedView::parse("ossf regressions=org:ossf change:regressed").unwrap(),
+    ]);
+    scans(&mut h, 1);
+    h.press("e");
+    let screen = h.screen();
+    assert!(
+        screen.contains(" export to sinkwatch-alerts.csv"),
+        "{screen}"
+    );
+    assert!(screen.contains("16 alerts · .csv .jsonl .md"), "{screen}");
+    insta::assert_snapshot!("export_prompt_80x24", screen);
+    h.press("Esc V");
+    let screen = h.screen();
+    assert!(
+        screen.contains("2   ossf regressions  org:ossf change:regressed"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("views_menu_80x24", screen);
+}
