@@ -177,6 +177,24 @@ fn the_exported_rows_are_the_rows_of_the_view() {
         "{}",
         lines[2]
     );
+
+    // Nothing filtered out (the rows are a range of seqs, not copied) and
+    // paused: the rows up to the pause, in both orders.
+    h.press("c Space");
+    h.ingest("ossf", "allstar", "CODEOWNERS", false, "after the pause");
+    h.draw();
+    let csv = dir.path().join("all.csv");
+    export(&mut h, &csv);
+    let rows = read_csv(&std::fs::read_to_string(&csv).unwrap());
+    let seqs: Vec<u64> = rows[1..].iter().map(|r| r[0].parse().unwrap()).collect();
+    assert_eq!(seqs, (1..=48).rev().collect::<Vec<u64>>());
+    let jsonl = dir.path().join("all.jsonl");
+    export(&mut h, &jsonl);
+    let (alerts, _) = load_recording(std::io::BufReader::new(
+        std::fs::File::open(&jsonl).unwrap(),
+    ));
+    let seqs: Vec<u64> = alerts.iter().map(|a| a.seq).collect();
+    assert_eq!(seqs, (1..=48).collect::<Vec<u64>>());
 }
 
 #[test]

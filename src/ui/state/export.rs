@@ -58,6 +58,13 @@ impl ExportPrompt {
 enum Source {
     /// Event seqs in file order.
     Events(Vec<u64>),
+    /// The contiguous seqs `first..first + len` (nothing filtered out: not
+    /// copied), newest first or oldest first.
+    SeqRange {
+        first: u64,
+        len: usize,
+        newest_first: bool,
+    },
     /// Keys (the latest alert of each).
     Keys(Vec<KeyId>),
     Transitions(Vec<Transition>),
@@ -68,6 +75,7 @@ impl Source {
     fn len(&self) -> usize {
         match self {
             Source::Events(v) => v.len(),
+            Source::SeqRange { len, .. } => *len,
             Source::Keys(v) => v.len(),
             Source::Transitions(v) => v.len(),
             Source::Groups(v) => v.len(),
@@ -346,6 +354,20 @@ impl App {
             }
             _ => {
                 let upto = self.upto(&self.index);
+                if upto > 0 && self.index.seq_at(upto - 1) - self.index.seq_at(0) == upto as u64 - 1
+                {
+                    // Every seq in between: a range, nothing to copy (1M
+                    // seqs would hold the UI thread for milliseconds).
+                    let first = self.index.seq_at(0);
+                    return (
+                        Kind::Alerts,
+                        Source::SeqRange {
+                            first,
+                            len: upto,
+                            newest_first,
+                        },
+                    );
+                }
                 let mut v: Vec<u64> = (0..upto).map(|i| self.index.seq_at(i)).collect();
                 if newest_first {
                     v.reverse();
@@ -445,15 +467,27 @@ impl App {
 /// shared, not copied); and how many events had left the history.
 fn copy_rows(s: &Store, source: &Source, range: std::ops::Range<usize>) -> (Vec<Row>, u64) {
     let mut missing = 0;
+    let mut event = |seq: u64| {
+        let r = s.event(seq).map(|e| Row::Alert(s.record(e)));
+        missing += u64::from(r.is_none());
+        r
+    };
     let rows = match source {
-        Source::Events(seqs) => seqs[range]
-            .iter()
-            .filter_map(|&seq| {
-                let r = s.event(seq).map(|e| Row::Alert(s.record(e)));
-                missing += u64::from(r.is_none());
-                r
-            })
-            .collect(),
+        &Source::SeqRange {
+            first,
+            len,
+            newest_first,
+        } => {
+            let at = |i: usize| {
+                if newest_first {
+                    first + (len - 1 - i) as u64
+                } else {
+                    first + i as u64
+                }
+            };
+            range.filter_map(|i| event(at(i))).collect()
+        }
+        Source::Events(seqs) => seqs[range].iter().filter_map(|&seq| event(seq)).collect(),
         Source::Keys(keys) => keys[range]
             .iter()
             .filter(|&&k| (k as usize) < s.key_count())
