@@ -97,8 +97,8 @@ fn render(c: &mut Criterion) {
 }
 
 /// `e` over the 1M-alert events view (issue 14): the time of each sync +
-/// frame while the export is written (the UI thread copies 2 chunks of
-/// 8,192 rows per sync; a writer thread formats and writes), the snapshot
+/// frame while the export is written (the UI thread copies one chunk of
+/// 4,096 rows per sync; a writer thread formats and writes), the snapshot
 /// of the rows on Enter, and the whole export. Printed, not a criterion
 /// group: one export is the unit.
 fn export(c: &mut Criterion) {

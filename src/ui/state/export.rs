@@ -26,11 +26,11 @@ use crate::ui::index::{Level, SeqList};
 use crate::ui::keymap::Pane;
 
 /// Rows copied out of the store per chunk.
-pub const EXPORT_CHUNK: usize = 8_192;
+pub const EXPORT_CHUNK: usize = 4_096;
 /// Chunks copied per sync at most.
-const CHUNKS_PER_SYNC: usize = 2;
+const CHUNKS_PER_SYNC: usize = 1;
 /// Chunks waiting for the writer at most.
-const CHANNEL_CHUNKS: usize = 4;
+const CHANNEL_CHUNKS: usize = 8;
 
 /// The `e` prompt: a file name.
 #[derive(Clone, Debug)]
