@@ -177,6 +177,24 @@ fn the_exported_rows_are_the_rows_of_the_view() {
         "{}",
         lines[2]
     );
+
+    // Nothing filtered out (the rows are a range of seqs, not copied) and
+    // paused: the rows up to the pause, in both orders.
+    h.press("c Space");
+    h.ingest("ossf", "allstar", "CODEOWNERS", false, "after the pause");
+    h.draw();
+    let csv = dir.path().join("all.csv");
+    export(&mut h, &csv);
+    let rows = read_csv(&std::fs::read_to_string(&csv).unwrap());
+    let seqs: Vec<u64> = rows[1..].iter().map(|r| r[0].parse().unwrap()).collect();
+    assert_eq!(seqs, (1..=48).rev().collect::<Vec<u64>>());
+    let jsonl = dir.path().join("all.jsonl");
+    export(&mut h, &jsonl);
+    let (alerts, _) = load_recording(std::io::BufReader::new(
+        std::fs::File::open(&jsonl).unwrap(),
+    ));
+    let seqs: Vec<u64> = alerts.iter().map(|a| a.seq).collect();
+    assert_eq!(seqs, (1..=48).collect::<Vec<u64>>());
 }
 
 #[test]
@@ -252,6 +270,27 @@ fn bad_names_are_one_line_and_the_app_goes_on() {
     export(&mut h, &existing);
     assert_eq!(std::fs::read_to_string(&existing).unwrap(), "mine");
     assert!(h.screen().contains("File exists"));
+    // Abandoned half-way (the app quits): no partial file.
+    let mut big = Harness::live(120, 40);
+    for i in 0..40_000u32 {
+        big.ingest(
+            "ossf",
+            &format!("r{}", i % 5_000),
+            "CODEOWNERS",
+            i % 2 == 0,
+            "x",
+        );
+    }
+    big.draw();
+    let partial = dir.path().join("partial.csv");
+    big.press("e C-u");
+    big.type_text(&partial.display().to_string());
+    big.press("Enter");
+    let (hub, now) = (big.hub.clone(), big.now_ms);
+    big.app.sync(&hub, now);
+    assert!(big.app.exporting(), "40,000 rows take more than one sync");
+    big.app.abort_export(Duration::from_secs(60));
+    assert!(!partial.exists(), "the partial file is removed");
     // Still running: keys work.
     h.press("v");
     h.draw();
@@ -429,4 +468,29 @@ fn saved_views_menu_applies_a_filter_and_names_it_in_the_header() {
     h.app.set_views(Vec::new());
     h.press("V");
     assert!(h.screen().contains("no saved views: add `views:`"));
+}
+
+#[test]
+fn the_prompt_and_the_menu_at_80x24() {
+    let mut h = Harness::live(80, 24);
+    h.app.set_views(vec![
+        SavedView::parse("failing BP=policy:\"Branch Protection\" status:fail").unwrap(),
+        SavedView::parse("ossf regressions=org:ossf change:regressed").unwrap(),
+    ]);
+    scans(&mut h, 1);
+    h.press("e");
+    let screen = h.screen();
+    assert!(
+        screen.contains(" export to sinkwatch-alerts.csv"),
+        "{screen}"
+    );
+    assert!(screen.contains("16 alerts · .csv .jsonl .md"), "{screen}");
+    insta::assert_snapshot!("export_prompt_80x24", screen);
+    h.press("Esc V");
+    let screen = h.screen();
+    assert!(
+        screen.contains("2   ossf regressions  org:ossf change:regressed"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("views_menu_80x24", screen);
 }

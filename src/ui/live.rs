@@ -441,6 +441,8 @@ fn run_terminal(mut app: App, hub: &Hub, fps: u32, stop: &AtomicBool) -> Result<
         &mut clock,
         &mut io::stdout(),
     );
+    // Quit while an export is written: no partial file left behind.
+    app.abort_export(Duration::from_secs(2));
     drop(guard);
     result
 }
@@ -751,6 +753,56 @@ mod tests {
         assert_eq!(l.app.bell.rung, 3);
         assert_eq!(l.app.bell.held, 2, "the burst is counted");
         assert_eq!(l.app.bell.since_key, 5, "matching regressions since a key");
+    }
+
+    /// `$BROWSER` first (a program, not a template), then `xdg-open` or
+    /// `open` on the PATH; the opener gets the URL as its one argument and
+    /// is not waited for.
+    #[cfg(unix)]
+    #[test]
+    fn the_opener_is_found_and_started_detached() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("opened");
+        let script = dir.path().join("xdg-open");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nprintf '%s|%s' \"$1\" \"$#\" > {}.tmp && mv {0}.tmp {0}\n",
+                out.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.path().display().to_string();
+        assert_eq!(
+            find_opener("", &path),
+            Some((script.clone(), "xdg-open".to_owned()))
+        );
+        assert_eq!(
+            find_opener("firefox:chromium", &path),
+            Some(("firefox".into(), "$BROWSER".to_owned()))
+        );
+        // A template with arguments is not run; the PATH is used instead.
+        assert_eq!(find_opener("firefox %s", "/nonexistent"), None);
+        let open = spawn_opener(script);
+        open("https://github.com/ossf/allstar").unwrap();
+        // Poll for the script's output (a watchdog, not a time limit).
+        let start = Instant::now();
+        while !out.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the opener never ran"
+            );
+            std::thread::yield_now();
+        }
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "https://github.com/ossf/allstar|1"
+        );
+        let missing = spawn_opener("/nonexistent/opener".into());
+        let e = missing("https://github.com/ossf").unwrap_err();
+        assert!(e.starts_with("cannot start /nonexistent/opener"), "{e}");
     }
 
     /// SIGTERM/SIGHUP set `stop`: the loop ends before drawing anything.

@@ -26,11 +26,11 @@ use crate::ui::index::{Level, SeqList};
 use crate::ui::keymap::Pane;
 
 /// Rows copied out of the store per chunk.
-pub const EXPORT_CHUNK: usize = 8_192;
+pub const EXPORT_CHUNK: usize = 4_096;
 /// Chunks copied per sync at most.
-const CHUNKS_PER_SYNC: usize = 2;
+const CHUNKS_PER_SYNC: usize = 1;
 /// Chunks waiting for the writer at most.
-const CHANNEL_CHUNKS: usize = 4;
+const CHANNEL_CHUNKS: usize = 8;
 
 /// The `e` prompt: a file name.
 #[derive(Clone, Debug)]
@@ -58,6 +58,13 @@ impl ExportPrompt {
 enum Source {
     /// Event seqs in file order.
     Events(Vec<u64>),
+    /// The contiguous seqs `first..first + len` (nothing filtered out: not
+    /// copied), newest first or oldest first.
+    SeqRange {
+        first: u64,
+        len: usize,
+        newest_first: bool,
+    },
     /// Keys (the latest alert of each).
     Keys(Vec<KeyId>),
     Transitions(Vec<Transition>),
@@ -68,6 +75,7 @@ impl Source {
     fn len(&self) -> usize {
         match self {
             Source::Events(v) => v.len(),
+            Source::SeqRange { len, .. } => *len,
             Source::Keys(v) => v.len(),
             Source::Transitions(v) => v.len(),
             Source::Groups(v) => v.len(),
@@ -121,24 +129,41 @@ fn spawn_writer(
         .name("sinkwatch-export".into())
         .spawn(move || {
             let name = path.display().to_string();
+            let mut created = false;
             let result = (|| -> std::io::Result<u64> {
                 let f = std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .open(&path)?;
+                created = true;
                 let mut w = BufWriter::with_capacity(256 * 1024, f);
                 write_header(&mut w, format, kind)?;
                 let mut n = 0u64;
+                let mut ended = false;
                 for chunk in rx {
+                    // An empty chunk ends the rows; without it the export
+                    // was abandoned (the app quit).
+                    if chunk.is_empty() {
+                        ended = true;
+                        break;
+                    }
                     for row in &chunk {
                         write_row(&mut w, format, kind, row)?;
                     }
                     n += chunk.len() as u64;
                 }
+                if !ended {
+                    return Err(std::io::Error::other("cancelled"));
+                }
                 w.flush()?;
                 w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
                 Ok(n)
             })();
+            if result.is_err() && created {
+                // No partial file under the chosen name (only ever one
+                // this export created: `create_new` never opens another).
+                let _ = std::fs::remove_file(&path);
+            }
             let _ = done_tx
                 .send(result.map_err(|e| format!("export {}: {e}", crate::sanitize::line(&name))));
         })
@@ -329,12 +354,35 @@ impl App {
             }
             _ => {
                 let upto = self.upto(&self.index);
+                if upto > 0 && self.index.seq_at(upto - 1) - self.index.seq_at(0) == upto as u64 - 1
+                {
+                    // Every seq in between: a range, nothing to copy (1M
+                    // seqs would hold the UI thread for milliseconds).
+                    let first = self.index.seq_at(0);
+                    return (
+                        Kind::Alerts,
+                        Source::SeqRange {
+                            first,
+                            len: upto,
+                            newest_first,
+                        },
+                    );
+                }
                 let mut v: Vec<u64> = (0..upto).map(|i| self.index.seq_at(i)).collect();
                 if newest_first {
                     v.reverse();
                 }
                 (Kind::Alerts, Source::Events(v))
             }
+        }
+    }
+
+    /// Abandons an export being written (on quit): the writer removes its
+    /// partial file; waits for that at most `wait`.
+    pub fn abort_export(&mut self, wait: std::time::Duration) {
+        if let Some(mut job) = self.export_job.take() {
+            job.tx = None;
+            let _ = job.done.recv_timeout(wait);
         }
     }
 
@@ -355,7 +403,12 @@ impl App {
                 let (rows, missing) = hub.read(|s| copy_rows(s, &job.source, job.next..end));
                 job.missing += missing;
                 job.next = end;
-                job.pending = Some(rows);
+                // Empty (every event of the chunk evicted): nothing to send;
+                // an empty chunk would mean the end.
+                job.pending = (!rows.is_empty()).then_some(rows);
+                if job.pending.is_none() {
+                    continue;
+                }
             }
             let Some(chunk) = job.pending.take() else {
                 break;
@@ -375,9 +428,15 @@ impl App {
                 }
             }
         }
-        if job.next >= job.total && job.pending.is_none() {
-            // Everything handed over: closing the channel ends the file.
-            job.tx = None;
+        if job.next >= job.total
+            && job.pending.is_none()
+            && let Some(tx) = &job.tx
+        {
+            // Everything handed over: the end marker (an empty chunk).
+            match tx.try_send(Vec::new()) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => job.tx = None,
+                Err(TrySendError::Full(_)) => {}
+            }
         }
         match job.done.try_recv() {
             Err(TryRecvError::Empty) => {}
@@ -408,15 +467,27 @@ impl App {
 /// shared, not copied); and how many events had left the history.
 fn copy_rows(s: &Store, source: &Source, range: std::ops::Range<usize>) -> (Vec<Row>, u64) {
     let mut missing = 0;
+    let mut event = |seq: u64| {
+        let r = s.event(seq).map(|e| Row::Alert(s.record(e)));
+        missing += u64::from(r.is_none());
+        r
+    };
     let rows = match source {
-        Source::Events(seqs) => seqs[range]
-            .iter()
-            .filter_map(|&seq| {
-                let r = s.event(seq).map(|e| Row::Alert(s.record(e)));
-                missing += u64::from(r.is_none());
-                r
-            })
-            .collect(),
+        &Source::SeqRange {
+            first,
+            len,
+            newest_first,
+        } => {
+            let at = |i: usize| {
+                if newest_first {
+                    first + (len - 1 - i) as u64
+                } else {
+                    first + i as u64
+                }
+            };
+            range.filter_map(|i| event(at(i))).collect()
+        }
+        Source::Events(seqs) => seqs[range].iter().filter_map(|&seq| event(seq)).collect(),
         Source::Keys(keys) => keys[range]
             .iter()
             .filter(|&&k| (k as usize) < s.key_count())
