@@ -3,6 +3,7 @@
 pub mod alert;
 pub mod filter;
 pub mod intern;
+pub mod silence;
 pub mod store;
 
 pub use alert::Change;
