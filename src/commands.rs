@@ -150,6 +150,19 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         remote: Some(Arc::new(move || {
             crate::client::attach::status_line(&sources)
         })),
+        // A viewer's own silences: the file beside its config.
+        silences: match crate::state::silences::Backing::beside_config(
+            settings.config_path.as_deref(),
+        ) {
+            Some(b) => {
+                let st = crate::ui::state::silences::SilenceState::load(b, crate::hub::now_ms());
+                if let Some(w) = &st.load_warning {
+                    eprintln!("sinkwatch: warning: {w}");
+                }
+                st
+            }
+            None => Default::default(),
+        },
     };
     let r = crate::ui::run_live(
         hub.clone(),

@@ -83,6 +83,12 @@ pub enum Context {
     Refusals,
     /// The mouse (documentation rows; dispatched by position).
     Mouse,
+    /// The `x` menu: what to silence.
+    SilenceMenu,
+    /// The silence form (new, or an edit from the list).
+    SilenceForm,
+    /// The silences list (`X`).
+    SilenceList,
 }
 
 impl Context {
@@ -99,6 +105,9 @@ impl Context {
             Context::Help => "This help",
             Context::Refusals => "Refusals view (R)",
             Context::Mouse => "Mouse",
+            Context::SilenceMenu => "Silence menu (x)",
+            Context::SilenceForm => "Silence form",
+            Context::SilenceList => "Silences list (X)",
         }
     }
 }
@@ -157,6 +166,23 @@ pub enum Action {
     // Mouse.
     Click,
     Wheel,
+    // Silences.
+    /// `x`: silence the selection (a menu of matchers).
+    Silence,
+    /// `X`: the list of silences.
+    SilenceList,
+    /// `i`: silenced failures shown dimmed, or hidden.
+    ToggleSilenced,
+    /// A letter of the silence menu.
+    Choose,
+    NextField,
+    PrevField,
+    /// In the list: a new end for the selected silence.
+    EditEnd,
+    /// In the list: a new comment.
+    EditComment,
+    /// In the list: expire the selected silence now.
+    Expire,
 }
 
 /// A key: a code plus Ctrl/Alt (Shift is part of the character).
@@ -277,7 +303,9 @@ macro_rules! bind {
     };
 }
 
-use Context::{Always, Global, Help, Mouse, Panes, Prompt, Refusals};
+use Context::{
+    Always, Global, Help, Mouse, Panes, Prompt, Refusals, SilenceForm, SilenceList, SilenceMenu,
+};
 
 /// Every key sinkwatch understands. Order matters: the first matching row
 /// wins, pane rows are tried before global rows, and help and footer list
@@ -311,6 +339,10 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Global, [ch('F')], ToggleForward, "forwarding per upstream, in place of Transitions", "forwarding"),
     bind!(Global, [ch('s')], Sort, "sort groups: failing first, ⇅fail, ⇅new, ⇅a-z", "sort"),
     bind!(Global, [ch('R')], ShowRefusals, "refused requests: recent ones and counts by reason"),
+    // Silences.
+    bind!(Global, [ch('x')], Silence, "silence the key, its repo, org, policy or a filter"),
+    bind!(Global, [ch('X')], SilenceList, "silences: active and expired, edit and expire"),
+    bind!(Global, [ch('i')], ToggleSilenced, "silenced failures: shown dimmed / hidden"),
     // Anywhere.
     bind!(Always, [ctrl('c')], Quit, "quit"),
     bind!(Always, [ctrl('z')], Suspend, "suspend to the shell (fg resumes)"),
@@ -343,6 +375,22 @@ pub static KEYMAP: &[Binding] = &[
               description: "focus a pane and select the row under the pointer", hint: None },
     Binding { keys: &[], label: Some("wheel"), context: Mouse, action: Action::Wheel,
               description: "scroll the pane under the pointer", hint: None },
+    // The silence menu (`x`).
+    bind!(SilenceMenu, [ch('k'), ch('r'), ch('o'), ch('p'), ch('f'), ch('e')], Choose,
+          "key, repo, org, policy, the filter shown, or type one", "choose"),
+    bind!(SilenceMenu, [code(KeyCode::Esc), ch('q')], Cancel, "cancel", "cancel"),
+    // The silence form.
+    Binding { keys: &[], label: Some("text"), context: SilenceForm, action: Action::Insert,
+              description: "the matcher, for (1h, 2d, until TIME in UTC), a comment", hint: None },
+    bind!(SilenceForm, [code(KeyCode::Tab), code(KeyCode::Down)], NextField, "next field; Enter saves, Esc cancels, edit as in /", "field"),
+    bind!(SilenceForm, [code(KeyCode::BackTab), code(KeyCode::Up)], PrevField, "previous field"),
+    // The silences list (`X`).
+    bind!(SilenceList, [ch('j'), code(KeyCode::Down)], Down, "next silence", "move"),
+    bind!(SilenceList, [ch('k'), code(KeyCode::Up)], Up, "previous silence"),
+    bind!(SilenceList, [ch('e')], EditEnd, "new end: 2h, or until a time (revives an expired one)", "end"),
+    bind!(SilenceList, [ch('c')], EditComment, "change the comment", "comment"),
+    bind!(SilenceList, [ch('d')], Expire, "expire it now", "expire"),
+    bind!(SilenceList, [code(KeyCode::Esc), ch('X'), ch('q')], CloseHelp, "close the list", "close"),
 ];
 
 /// The input mode, deciding which rows of the table apply.
@@ -352,6 +400,9 @@ pub enum Mode {
     Prompt,
     Help,
     Refusals,
+    SilenceMenu,
+    SilenceForm,
+    SilenceList,
 }
 
 /// Contexts tried, in order, for a mode and focus.
@@ -361,6 +412,11 @@ fn applies(ctx: Context, mode: Mode, focus: Pane, pane_pass: bool) -> bool {
         (Mode::Normal, Panes(panes)) => pane_pass && panes.contains(&focus),
         (Mode::Normal, Global) => !pane_pass,
         (Mode::Prompt, Prompt) | (Mode::Help, Help) | (Mode::Refusals, Refusals) => !pane_pass,
+        (Mode::SilenceMenu, SilenceMenu)
+        | (Mode::SilenceForm, SilenceForm)
+        | (Mode::SilenceList, SilenceList) => !pane_pass,
+        // The form edits its fields with the filter prompt's keys.
+        (Mode::SilenceForm, Prompt) => !pane_pass,
         _ => false,
     }
 }
@@ -379,7 +435,9 @@ pub fn lookup(mode: Mode, focus: Pane, ev: &KeyEvent) -> Option<Action> {
         .modifiers
         .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
     match ev.code {
-        KeyCode::Char(_) if mode == Mode::Prompt && plain => Some(Action::Insert),
+        KeyCode::Char(_) if matches!(mode, Mode::Prompt | Mode::SilenceForm) && plain => {
+            Some(Action::Insert)
+        }
         _ => None,
     }
 }

@@ -46,6 +46,8 @@ pub struct Extras {
     /// `sinkwatch attach`: each remote source's connection state, for the
     /// status bar (read at each frame).
     pub remote: Option<RemoteStatus>,
+    /// The silences loaded at start and where they are saved.
+    pub silences: super::state::silences::SilenceState,
 }
 
 /// A line describing the remote sources, read when a frame is drawn.
@@ -82,6 +84,7 @@ pub fn run_live(
     }
     let mut app = App::new(theme, info);
     app.set_forward(extras.forward);
+    app.set_silences(extras.silences);
     run_terminal(app, &hub, fps, &stop)
 }
 

@@ -44,6 +44,7 @@ use crate::ui::theme::Theme;
 mod editor;
 mod rate;
 mod scroll;
+pub mod silences;
 mod sync;
 
 pub use editor::Prompt;
@@ -183,6 +184,8 @@ pub struct FrameLayout {
     pub help: Option<u16>,
     pub refusals: Option<u16>,
     pub refused_at: Option<Rect>,
+    /// The names of the alert in Details (the selection), for `x`.
+    pub selected_names: Option<(Arc<str>, Arc<str>, Arc<str>)>,
 }
 
 impl FrameLayout {
@@ -204,6 +207,7 @@ impl FrameLayout {
             help: app.help,
             refusals: app.refusals,
             refused_at: app.refused_at,
+            selected_names: app.selected_names.clone(),
         }
     }
 }
@@ -292,6 +296,12 @@ pub struct App {
     /// Where the status bar's `refused N` was drawn (a click opens the
     /// refusals view).
     pub(crate) refused_at: Option<Rect>,
+    // Silences (`x`, `X`, `i`; see `silences.rs`).
+    pub silences: silences::SilenceState,
+    /// The set's version the matcher hides by (when hiding).
+    pub(in crate::ui) matcher_silences_version: u64,
+    /// The names of the alert in Details at the last draw.
+    pub(crate) selected_names: Option<(Arc<str>, Arc<str>, Arc<str>)>,
 }
 
 impl App {
@@ -341,6 +351,9 @@ impl App {
             refusals: None,
             refused_at: None,
             recording_end: None,
+            silences: silences::SilenceState::default(),
+            matcher_silences_version: 0,
+            selected_names: None,
         }
     }
 
@@ -433,6 +446,7 @@ impl App {
         self.help = l.help;
         self.refusals = l.refusals;
         self.refused_at = l.refused_at;
+        self.selected_names = l.selected_names;
     }
 
     /// The time the screen measures from: the wall clock when live; over a
@@ -450,6 +464,12 @@ impl App {
             Mode::Help
         } else if self.refusals.is_some() {
             Mode::Refusals
+        } else if self.silences.form.is_some() {
+            Mode::SilenceForm
+        } else if self.silences.menu.is_some() {
+            Mode::SilenceMenu
+        } else if self.silences.list.is_some() {
+            Mode::SilenceList
         } else if self.prompt.is_some() {
             Mode::Prompt
         } else {
@@ -462,7 +482,17 @@ impl App {
     }
 
     pub(in crate::ui) fn matcher(&self) -> Matcher {
-        Matcher::new(self.filter.clone(), self.narrowing(), self.failing_only)
+        self.matcher_for(self.filter.clone())
+    }
+
+    /// The matcher of a filter with the current narrowing, failing-only
+    /// and hidden silences.
+    pub(in crate::ui) fn matcher_for(&self, filter: Filter) -> Matcher {
+        let hide = self
+            .silences
+            .hide
+            .then(|| (Arc::new(self.silences.set.clone()), self.silences.now_ms));
+        Matcher::new(filter, self.narrowing(), self.failing_only).hiding(hide)
     }
 
     /// The index the panes show.

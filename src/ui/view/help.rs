@@ -22,7 +22,14 @@ pub const SECTIONS: [&[Context]; 2] = [
         Context::Panes(DETAILS),
         Context::Mouse,
     ],
-    &[Context::Prompt, Context::Help, Context::Refusals],
+    &[
+        Context::Prompt,
+        Context::Help,
+        Context::Refusals,
+        Context::SilenceMenu,
+        Context::SilenceForm,
+        Context::SilenceList,
+    ],
 ];
 
 const KEY_WIDTH: usize = 13;

@@ -51,6 +51,7 @@ mod groups;
 pub mod help;
 mod layout;
 pub mod refusals;
+mod silences;
 mod status;
 mod text;
 mod transitions;
@@ -222,13 +223,20 @@ fn draw(
                     details: e.details.clone(),
                     count: 0,
                     last_change_ms: 0,
+                    silenced: app
+                        .silences
+                        .silencing((org, repo, policy), &e.details, e.pass)
+                        .is_some(),
                 }
             })
             .collect();
         let latest: Vec<AlertRow> = latest_keys
             .iter()
             .filter(|&&k| (k as usize) < s.key_count())
-            .map(|&k| AlertRow::from_key(s, k))
+            .map(|&k| AlertRow {
+                silenced: app.silences.key_silenced(k),
+                ..AlertRow::from_key(s, k)
+            })
             .collect();
         let trans: Vec<TransRow> = trans_items
             .iter()
@@ -241,6 +249,8 @@ fn draw(
         let details = details_id.and_then(|id| details_data(s, id, key_hint));
         (events, latest, trans, details)
     });
+
+    out.selected_names = details.as_ref().map(|d| d.names.clone());
 
     // 3. Widgets.
     let theme = app.theme.clone();
@@ -368,6 +378,7 @@ fn draw(
         let max = refusals::draw(frame, t, area, hub, now_ms, scroll);
         out.refusals = Some(scroll.min(max));
     }
+    silences::draw(frame, app, t, area, now_ms);
     if let Some(scroll) = app.help {
         let max = help::draw(frame, t, area, scroll);
         out.help = Some(scroll.min(max));
