@@ -583,7 +583,83 @@ impl SilenceForm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::Hub;
     use crate::model::filter::Filter;
+    use crate::model::{NewAlert, StoreLimits};
+    use crate::ui::state::SourceInfo;
+    use crate::ui::theme::Theme;
+
+    const T: u64 = 1_795_640_400_000;
+    const H: u64 = 3_600_000;
+
+    fn alert(owner: &str, repo: &str, policy: &str, pass: bool) -> NewAlert {
+        NewAlert {
+            owner: owner.into(),
+            repo: repo.into(),
+            policy: policy.into(),
+            details: String::new(),
+            pass,
+        }
+    }
+
+    /// 90k keys, a third of them failing CODEOWNERS: adding a silence
+    /// re-judges them a chunk per sync (never all in one), new alerts are
+    /// judged as they come, and the clock ends it the same way.
+    #[test]
+    fn verdicts_follow_in_chunks_and_with_new_alerts() {
+        let limits = StoreLimits {
+            max_keys: 200_000,
+            ..StoreLimits::default()
+        };
+        let hub = Hub::new(limits, 1024);
+        let n = 90_000;
+        for i in 0..n {
+            let policy = ["CODEOWNERS", "SAST", "Branch Protection"][i % 3];
+            let a = alert(&format!("o{}", i % 100), &format!("r{i}"), policy, false);
+            hub.ingest_at(&a, T, None, None).unwrap();
+        }
+        let mut app = App::new(Theme::default_theme(), SourceInfo::live("x"));
+        app.sync(&hub, T);
+        assert_eq!(app.silences.silenced(), 0);
+        app.silences
+            .set
+            .add("policy:CODEOWNERS", T + H, "", "me", T)
+            .unwrap();
+        let mut syncs = 0;
+        loop {
+            app.sync(&hub, T + 1);
+            syncs += 1;
+            assert!(app.silences.silenced() <= syncs * JUDGE_CHUNK);
+            if !app.silences.judging() {
+                break;
+            }
+            assert!(app.scanning(), "the loop comes back soon while judging");
+        }
+        assert_eq!(syncs, n.div_ceil(JUDGE_CHUNK));
+        assert_eq!(app.silences.silenced(), n / 3);
+
+        // A silenced key fixed, another failing: one sync, no re-judging.
+        let fixed = alert("o0", "r0", "CODEOWNERS", true);
+        hub.ingest_at(&fixed, T + 2, None, None).unwrap();
+        let new = alert("new", "repo", "CODEOWNERS", false);
+        let rec = hub.ingest_at(&new, T + 2, None, None).unwrap();
+        app.sync(&hub, T + 2);
+        assert!(!app.silences.judging());
+        assert_eq!(app.silences.silenced(), n / 3);
+        assert!(app.is_silenced(&rec));
+        let mut passing = (*rec).clone();
+        passing.pass = true;
+        assert!(!app.is_silenced(&passing), "a pass is never silenced");
+
+        // The end, by the clock: judged again in chunks, to nothing.
+        app.sync(&hub, T + H);
+        assert!(app.silences.judging());
+        while app.silences.judging() {
+            app.sync(&hub, T + H);
+        }
+        assert_eq!(app.silences.silenced(), 0);
+        assert!(!app.is_silenced(&rec));
+    }
 
     #[test]
     fn offered_matchers_match_their_key() {
