@@ -71,6 +71,22 @@ fn dimmed(buf: &Buffer, names: &str, policy: &str) -> bool {
     panic!("no row {names} {policy}");
 }
 
+/// Whether the Transitions row of a regression of this policy is dimmed
+/// (its `✗ regressed` cell: the Alerts pane has no such cell).
+fn regression_dimmed(buf: &Buffer, policy: &str) -> bool {
+    let theme = sinkwatch::ui::theme::Theme::default_theme();
+    for y in 0..buf.area.height {
+        let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
+        if let Some(at) = line.rfind("✗ regressed")
+            && line[at..].contains(policy)
+        {
+            let x = line[..at].chars().count() as u16;
+            return buf[(x, y)].style().fg == theme.dim.fg;
+        }
+    }
+    panic!("no regression of {policy}");
+}
+
 /// `x`, `e`, then the form: the expression, 1h, a comment, Enter.
 fn silence(h: &mut Harness, matcher: &str, span: &str, comment: &str) {
     h.press("x e");
@@ -105,6 +121,13 @@ fn a_silence_on_codeowners_for_1h_dims_those_failures_then_expires() {
     assert!(dimmed(&buf, "ossf/scorecard", "CODEOWNERS"));
     assert!(!dimmed(&buf, "nimbus-io/nimbus", "Branch Protection"));
     insta::assert_snapshot!("silenced_rows", screen);
+    // Details say by which silence, until when and why.
+    h.press("j j");
+    let screen = h.screen();
+    assert!(line_with(&screen, "silenced by").contains("(1h left)"));
+    let why = line_with(&screen, "policy:CODEOWNERS · sinkwatch");
+    assert!(why.contains("fix scheduled Friday"), "{why}");
+    h.press("g");
 
     // The same in the latest view (the per-key verdicts).
     h.press("v");
@@ -112,12 +135,26 @@ fn a_silence_on_codeowners_for_1h_dims_those_failures_then_expires() {
     assert!(row(&screen, "acme-corp/payments-api", "CODEOWNERS").contains("✗ sil."));
     h.press("v");
 
+    // A regression of a silenced key is dimmed in Transitions too.
+    h.ingest("ossf", "allstar", "CODEOWNERS", true, "");
+    h.advance(5_000);
+    h.ingest("ossf", "allstar", "CODEOWNERS", false, "");
+    h.ingest("ossf", "allstar", "SECURITY.md", true, "");
+    h.advance(5_000);
+    h.ingest("ossf", "allstar", "SECURITY.md", false, "");
+    h.advance(5_000);
+    let buf = h.draw().clone();
+    let text = sinkwatch::ui::harness::buffer_text(&buf);
+    assert!(text.contains("2 regressed"), "{text}");
+    assert!(regression_dimmed(&buf, "CODEOWNERS"));
+    assert!(!regression_dimmed(&buf, "SECURITY.md"));
+
     // New failures of a silenced key stay silenced; others are not.
     h.ingest("ossf", "tac", "CODEOWNERS", false, "");
     h.ingest("ossf", "tac", "SECURITY.md", false, "");
     let screen = h.screen();
     assert!(
-        line_with(&screen, "failing").contains("✗ 6 failing · 5 silenced"),
+        line_with(&screen, "failing").contains("✗ 7 failing · 5 silenced"),
         "{screen}"
     );
 
@@ -125,7 +162,7 @@ fn a_silence_on_codeowners_for_1h_dims_those_failures_then_expires() {
     h.advance(H);
     let screen = h.screen();
     assert!(
-        line_with(&screen, "failing").contains("✗ 11 failing / 18 keys"),
+        line_with(&screen, "failing").contains("✗ 12 failing / 18 keys"),
         "{screen}"
     );
     assert!(!screen.contains("✗ sil."), "{screen}");
