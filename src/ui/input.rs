@@ -467,6 +467,10 @@ impl App {
                     self.help = Some((i64::from(s) + d).max(0) as u16);
                 } else if let Some(s) = self.refusals {
                     self.refusals = Some((i64::from(s) + d).max(0) as u16);
+                } else if self.mode() == Mode::SilenceList {
+                    self.move_listed(d.signum());
+                } else if matches!(self.mode(), Mode::SilenceMenu | Mode::SilenceForm) {
+                    // Over a silence overlay: nothing under it moves.
                 } else if self.prompt.is_none()
                     && let Some(g) = hit
                 {
