@@ -128,6 +128,23 @@ fn render(c: &mut Criterion) {
         })
     });
     eprintln!("judging took {chunks} syncs");
+    // `i`: hiding goes through the matcher, like a filter: the index is
+    // rebuilt in chunks and the lists judge every key.
+    g.bench_function("i: hide silenced (re-filter + lists, all syncs)", |b| {
+        b.iter(|| {
+            h.press("i");
+            loop {
+                let (hub, app, now) = (&h.hub, &mut h.app, h.now_ms);
+                app.sync(hub, now);
+                if !app.scanning() {
+                    break;
+                }
+            }
+            let (hub, app, now) = (&h.hub, &mut h.app, h.now_ms);
+            app.refresh_lists(hub, now, true);
+            black_box(h.app.index().seqs().len())
+        })
+    });
     g.finish();
 
     let mut g = c.benchmark_group("re-filter 1M alerts in the App");
