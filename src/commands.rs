@@ -206,6 +206,19 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         views: settings.views.clone(),
         viewers: None,
         stop: Some(all_refused.clone()),
+        // A viewer's own silences: the file beside its config.
+        silences: match crate::state::silences::Backing::beside_config(
+            settings.config_path.as_deref(),
+        ) {
+            Some(b) => {
+                let st = crate::ui::state::silences::SilenceState::load(b, crate::hub::now_ms());
+                if let Some(w) = &st.load_warning {
+                    eprintln!("sinkwatch: warning: {w}");
+                }
+                st
+            }
+            None => Default::default(),
+        },
     };
     let r = crate::ui::run_live(
         hub.clone(),

@@ -32,7 +32,13 @@ struct AlertLine<'a> {
     peer: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     peer_identity: Option<&'a str>,
+    /// Headless output only: the id of the silence covering this failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    silenced: Option<&'a str>,
 }
+
+/// Says which silence, if any, covers a record (headless output).
+pub type Marker = Arc<dyn Fn(&AlertRecord) -> Option<String> + Send + Sync>;
 
 /// RFC 3339 UTC with milliseconds, e.g. `2026-11-25T21:00:00.123Z`.
 pub fn format_time(at_ms: u64) -> String {
@@ -47,6 +53,15 @@ pub fn parse_time(s: &str) -> Option<u64> {
 
 /// Writes one alert as a JSON line (with the trailing newline).
 pub fn write_alert(w: &mut impl Write, r: &AlertRecord) -> io::Result<()> {
+    write_alert_marked(w, r, None)
+}
+
+/// As [`write_alert`], with the `silenced` field when `silenced` is set.
+pub fn write_alert_marked(
+    w: &mut impl Write,
+    r: &AlertRecord,
+    silenced: Option<&str>,
+) -> io::Result<()> {
     let line = AlertLine {
         kind: "alert",
         seq: r.seq,
@@ -63,6 +78,7 @@ pub fn write_alert(w: &mut impl Write, r: &AlertRecord) -> io::Result<()> {
             .map(|p| p.label.as_str())
             .filter(|l| !l.is_empty()),
         peer_identity: r.peer.as_ref().and_then(|p| p.identity.as_deref()),
+        silenced,
     };
     crate::sanitize::write_json(&mut *w, &line)?;
     w.write_all(b"\n")
@@ -409,7 +425,7 @@ pub fn spawn_writer<W: Sync2 + Send + 'static>(
     out: W,
     stats: Arc<WriterStats>,
 ) -> std::thread::JoinHandle<W> {
-    spawn(name, rx, out, stats, None, None)
+    spawn(name, rx, out, stats, None, None, None)
 }
 
 /// As [`spawn_writer`] for a `--record` file: the first line marks where
@@ -421,7 +437,7 @@ pub fn spawn_recorder<W: Sync2 + Send + 'static>(
     stats: Arc<WriterStats>,
 ) -> std::thread::JoinHandle<W> {
     let marker = run_marker(crate::hub::now_ms());
-    spawn(name, rx, out, stats, None, Some(marker))
+    spawn(name, rx, out, stats, None, Some(marker), None)
 }
 
 /// As [`spawn_writer`], and also writes the objects sent on `lines` (the
@@ -434,8 +450,9 @@ pub fn spawn_writer_with_lines<W: Sync2 + Send + 'static>(
     out: W,
     stats: Arc<WriterStats>,
     lines: tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+    mark: Option<Marker>,
 ) -> std::thread::JoinHandle<W> {
-    spawn(name, rx, out, stats, Some(lines), None)
+    spawn(name, rx, out, stats, Some(lines), None, mark)
 }
 
 /// How long a caught-up writer naps between looks at its queue before it
@@ -459,6 +476,7 @@ fn spawn<W: Sync2 + Send + 'static>(
     stats: Arc<WriterStats>,
     mut lines: Option<tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>>,
     first: Option<serde_json::Value>,
+    mark: Option<Marker>,
 ) -> std::thread::JoinHandle<W> {
     std::thread::Builder::new()
         .name(format!("writer {name}"))
@@ -523,7 +541,9 @@ fn spawn<W: Sync2 + Send + 'static>(
                     }
                     Next::Line(Some(v)) => write_value(&mut w, &v),
                     Next::Alert(Ok(record)) => {
-                        write_alert(&mut w, &record).map(|_| w.record_added())
+                        let id = mark.as_ref().and_then(|m| m(&record));
+                        write_alert_marked(&mut w, &record, id.as_deref())
+                            .map(|_| w.record_added())
                     }
                     Next::Alert(Err(broadcast::error::RecvError::Lagged(n))) => {
                         stats.lagged.fetch_add(n, Ordering::Relaxed);
@@ -911,7 +931,8 @@ mod tests {
         let (_, rx) = hub.subscribe();
         let stats = Arc::new(WriterStats::default());
         let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
-        let handle = spawn_writer_with_lines("test".into(), rx, Vec::new(), stats.clone(), lines);
+        let handle =
+            spawn_writer_with_lines("test".into(), rx, Vec::new(), stats.clone(), lines, None);
         for i in 0..300 {
             hub.ingest(&alert("x", i % 3 == 0), None, None).unwrap();
             if i % 100 == 0 {

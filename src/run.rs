@@ -255,6 +255,22 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             (opened.store, Some(opened.stats), opened.writer)
         }
     };
+    // Silences: in the state database when it is durable, else in the
+    // file beside the config.
+    let silence_backing = match (&state, state_path(&settings, headless)) {
+        (Some(s), Some(path)) if s.durable() => {
+            Some(crate::state::silences::Backing::Database(path))
+        }
+        _ => crate::state::silences::Backing::beside_config(settings.config_path.as_deref()),
+    };
+    let silences_loaded = silence_backing.as_ref().map(|b| {
+        let l = crate::state::silences::load(b);
+        if let Some(w) = &l.warning {
+            eprintln!("sinkwatch: warning: {w}");
+            tracing::warn!("{w}");
+        }
+        l
+    });
     let hub = Hub::with_store(
         store,
         queue_within_budget(
@@ -290,6 +306,28 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     let printer = headless.then(|| {
         let stats = Arc::new(WriterStats::default());
         let (_, rx) = hub.subscribe();
+        // Silenced failures are marked (`"silenced":"<id>"`), by the
+        // silences in force when this run started.
+        let set = crate::model::silence::Silences::from_list(
+            silences_loaded
+                .as_ref()
+                .map(|l| l.silences.clone())
+                .unwrap_or_default(),
+            crate::hub::now_ms(),
+        );
+        let mark: Option<crate::record::Marker> = (!set.is_empty()).then(|| {
+            let set = Arc::new(set);
+            Arc::new(move |r: &crate::model::AlertRecord| {
+                set.silencing_parts(
+                    (&r.owner, &r.repo, &r.policy),
+                    &r.details,
+                    r.pass,
+                    r.change,
+                    r.at_ms,
+                )
+                .map(|s| s.id.clone())
+            }) as crate::record::Marker
+        });
         (
             stats.clone(),
             crate::record::spawn_writer_with_lines(
@@ -298,6 +336,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
                 std::io::stdout(),
                 stats,
                 lines_rx,
+                mark,
             ),
         )
     });
@@ -502,6 +541,15 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             Arc::new(move |short| w.summary(short).unwrap_or_default())
         }),
         stop: None,
+        silences: match (silence_backing, silences_loaded) {
+            (Some(b), Some(l)) => {
+                let set =
+                    crate::model::silence::Silences::from_list(l.silences, crate::hub::now_ms());
+                let saver = crate::state::silences::Saver::start(b, l.writable);
+                crate::ui::state::silences::SilenceState::new(set, Some(saver), l.warning)
+            }
+            _ => crate::ui::state::silences::SilenceState::default(),
+        },
     };
     let ui_result = match theme {
         None => {

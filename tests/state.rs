@@ -499,11 +499,15 @@ fn a_version_1_database_is_migrated_and_restored() {
     alert(&url, "r1", false, "no branch protection");
     load(&url, 200);
     let first = stats(&a.terminate());
-    // Version 1 is version 2 plus the index on events(at_ms): put it back.
+    // Version 1 is today's schema with the index on events(at_ms) (dropped
+    // by 1 → 2) and without the silences table (added by 2 → 3).
     {
         let c = rusqlite::Connection::open(&file).unwrap();
-        c.execute_batch("CREATE INDEX events_at ON events(at_ms); PRAGMA user_version = 1;")
-            .unwrap();
+        c.execute_batch(
+            "CREATE INDEX events_at ON events(at_ms); DROP TABLE silences; \
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
     }
     let b = Headless::start(&["--state", arg(&file)]);
     assert!(b.early_stderr.is_empty(), "{:?}", b.early_stderr);
@@ -516,13 +520,20 @@ fn a_version_1_database_is_migrated_and_restored() {
     assert_eq!(s["keys"], first["keys"]);
     assert_eq!(alerts(&exit)[0]["change"], "fixed", "r1's status came back");
     let c = db(&file);
-    assert_eq!(count(&c, "PRAGMA user_version"), 2);
+    assert_eq!(count(&c, "PRAGMA user_version"), 3);
     assert_eq!(
         count(
             &c,
             "SELECT count(*) FROM sqlite_master WHERE name = 'events_at'"
         ),
         0
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM sqlite_master WHERE name = 'silences'"
+        ),
+        1
     );
     drop(c);
     assert_eq!(assert_consistent(&file), 202);

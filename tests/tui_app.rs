@@ -307,6 +307,7 @@ fn help_lists_every_key_of_the_key_table() {
             .unwrap_or_else(|| panic!("help misses {label:?} {:?}\n{pages}", b.description));
         assert!(!row.is_empty());
     }
+    h.press("Esc ?");
     insta::assert_snapshot!("help", screen);
     // Keys other than the help's own do nothing while it is open.
     h.press("f / v");

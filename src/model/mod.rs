@@ -4,6 +4,7 @@ pub mod alert;
 pub mod filter;
 pub mod intern;
 pub mod rollout;
+pub mod silence;
 pub mod store;
 pub mod timeline;
 

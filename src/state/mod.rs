@@ -18,6 +18,7 @@ pub mod history;
 pub mod older;
 pub mod restore;
 pub mod schema;
+pub mod silences;
 pub mod writer;
 
 use std::fs::File;
@@ -404,7 +405,7 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
 /// full file system. Not an option: nobody needs it outside tests.
 pub const TEST_MAX_PAGES_ENV: &str = "SINKWATCH_TEST_STATE_MAX_PAGES";
 
-fn open_rw(path: &Path) -> rusqlite::Result<Connection> {
+pub(crate) fn open_rw(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE

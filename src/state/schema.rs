@@ -12,7 +12,7 @@
 use rusqlite::Connection;
 
 /// The schema version this sinkwatch writes.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// Migrations, in order: `MIGRATIONS[n]` goes from version `n` to `n + 1`.
 const MIGRATIONS: [&str; VERSION as usize] = [
@@ -84,6 +84,20 @@ CREATE VIEW alerts AS
     // are about transitions, found through events_transitions.
     r#"
 DROP INDEX events_at;
+"#,
+    // 2 → 3: silences (`src/state/silences.rs`). Times in ms since the
+    // epoch; `matcher` is a filter expression as typed in the TUI.
+    r#"
+CREATE TABLE silences (
+    id         TEXT    PRIMARY KEY,
+    matcher    TEXT    NOT NULL,
+    starts_ms  INTEGER NOT NULL,
+    ends_ms    INTEGER NOT NULL,
+    comment    TEXT    NOT NULL DEFAULT '',
+    created_by TEXT    NOT NULL DEFAULT '',
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
 "#,
 ];
 

@@ -24,6 +24,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::model::filter::{AlertView, Filter};
+use crate::model::silence::Silences;
 use crate::model::store::{Event, KeyId, KeyState, OrgId, PolicyId, RepoId, Transition};
 use crate::model::{Change, Store};
 
@@ -124,6 +125,9 @@ pub struct Matcher {
     /// alert. Holding the Arc keeps its address from being reused, which
     /// makes the pointer comparison sound.
     text_cache: RefCell<Vec<TextVerdicts>>,
+    /// `i`: failing alerts the silences (active at that time) cover are
+    /// left out; see `ui/state/silences.rs`.
+    hide: Option<(Arc<Silences>, u64)>,
 }
 
 impl Matcher {
@@ -133,18 +137,42 @@ impl Matcher {
             narrow,
             failing_only,
             text_cache: RefCell::default(),
+            hide: None,
         }
+    }
+
+    /// Leaves out what these silences silence at that time.
+    pub fn hiding(mut self, hide: Option<(Arc<Silences>, u64)>) -> Matcher {
+        self.hide = hide.filter(|(s, now)| s.active(*now).next().is_some());
+        self
     }
 
     /// True when nothing is excluded.
     pub fn everything(&self) -> bool {
-        self.filter.is_empty() && self.narrow.is_empty() && !self.failing_only
+        self.filter.is_empty()
+            && self.narrow.is_empty()
+            && !self.failing_only
+            && self.hide.is_none()
     }
 
     pub fn same_as(&self, other: &Matcher) -> bool {
+        let hide = |m: &Matcher| m.hide.as_ref().map(|(s, now)| (s.version(), *now));
         self.filter.source() == other.filter.source()
             && self.narrow == other.narrow
             && self.failing_only == other.failing_only
+            && hide(self) == hide(other)
+    }
+
+    /// True when a hidden silence covers the alert.
+    fn hidden(&self, store: &Store, key: KeyId, pass: bool, change: Change, details: &str) -> bool {
+        match &self.hide {
+            Some((set, now)) if !pass => {
+                let (o, r, p) = store.key_names(key);
+                set.silencing_parts((o, r, p), details, pass, change, *now)
+                    .is_some()
+            }
+            _ => false,
+        }
     }
 
     /// True if the filter has `age` terms, whose result changes with time.
@@ -230,6 +258,7 @@ impl Matcher {
     pub fn event_ok(&self, store: &Store, e: &Event, now_ms: u64) -> bool {
         let age = now_ms.saturating_sub(e.at_ms);
         self.alert_ok(store, e.key, e.pass, e.change, &e.details, age)
+            && !self.hidden(store, e.key, e.pass, e.change, &e.details)
     }
 
     /// A key by its latest status (age: since it was last seen).
@@ -242,7 +271,7 @@ impl Matcher {
             k.change,
             &k.details,
             now_ms.saturating_sub(k.last_seen_ms),
-        )
+        ) && !self.hidden(store, key, k.pass, k.change, &k.details)
     }
 
     /// A transition; judged by its event when still in the ring, else by
@@ -254,14 +283,15 @@ impl Matcher {
             Some(e) => &e.details,
             None => &store.keys()[t.key as usize].details,
         };
+        let pass = t.change != Change::Regressed;
         self.attrs_ok(
             store,
             t.key,
-            t.change != Change::Regressed,
+            pass,
             t.change,
             details,
             now_ms.saturating_sub(t.at_ms),
-        )
+        ) && !self.hidden(store, t.key, pass, t.change, details)
     }
 }
 

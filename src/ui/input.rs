@@ -6,7 +6,7 @@ use ratatui::layout::Position;
 
 use crate::model::filter::Filter;
 
-use crate::ui::index::{Index, Matcher, SeqList, Step, Transitions};
+use crate::ui::index::{Index, SeqList, Step, Transitions};
 use crate::ui::keymap::{self, Action, Mode, Pane};
 use crate::ui::lists::GroupRow;
 
@@ -82,6 +82,30 @@ impl App {
             }
             Mode::Views => {
                 self.apply_views_menu(action, ev);
+                Outcome::Continue
+            }
+            Mode::SilenceMenu => {
+                match (action, ev.code) {
+                    (Action::Choose, KeyCode::Char(c)) => self.choose_silence(c),
+                    (Action::Cancel, _) => self.silences.menu = None,
+                    _ => {}
+                }
+                Outcome::Continue
+            }
+            Mode::SilenceForm => {
+                self.apply_silence_form_key(action, ev);
+                Outcome::Continue
+            }
+            Mode::SilenceList => {
+                match action {
+                    Action::CloseHelp => self.silences.list = None,
+                    Action::Down => self.move_listed(1),
+                    Action::Up => self.move_listed(-1),
+                    Action::EditEnd => self.edit_listed(true),
+                    Action::EditComment => self.edit_listed(false),
+                    Action::Expire => self.expire_listed(),
+                    _ => {}
+                }
                 Outcome::Continue
             }
             Mode::Normal => self.apply_normal(action, ev),
@@ -161,13 +185,60 @@ impl App {
         Outcome::Continue
     }
 
+    /// A key in the silence form: editing the focused field, moving
+    /// between fields, applying or cancelling.
+    pub(in crate::ui) fn apply_silence_form_key(&mut self, action: Action, ev: &KeyEvent) {
+        let now = self.silences.now_ms;
+        let Some(form) = self.silences.form.as_mut() else {
+            return;
+        };
+        let n = form.fields.len();
+        match action {
+            Action::Apply => self.apply_silence_form(),
+            Action::Cancel => self.silences.form = None,
+            Action::NextField => form.focus = (form.focus + 1) % n,
+            Action::PrevField => form.focus = (form.focus + n - 1) % n,
+            _ => {
+                let f = form.field();
+                match action {
+                    Action::Insert => {
+                        if let KeyCode::Char(c) = ev.code {
+                            let at = f.byte_at(f.cursor);
+                            f.input.insert(at, c);
+                            f.cursor += 1;
+                        }
+                    }
+                    Action::Backspace if f.cursor > 0 => {
+                        let at = f.byte_at(f.cursor - 1);
+                        f.input.remove(at);
+                        f.cursor -= 1;
+                    }
+                    Action::Delete if f.cursor < f.input.chars().count() => {
+                        let at = f.byte_at(f.cursor);
+                        f.input.remove(at);
+                    }
+                    Action::ClearInput => {
+                        f.input.clear();
+                        f.cursor = 0;
+                    }
+                    Action::Left => f.cursor = f.cursor.saturating_sub(1),
+                    Action::Right => f.cursor = (f.cursor + 1).min(f.input.chars().count()),
+                    Action::Home => f.cursor = 0,
+                    Action::End => f.cursor = f.input.chars().count(),
+                    _ => {}
+                }
+                form.check(now);
+            }
+        }
+    }
+
     pub(in crate::ui) fn start_preview(&mut self) {
         self.preview_keys = None;
         self.preview = self
             .prompt
             .as_ref()
             .and_then(|p| p.filter.clone())
-            .map(|filter| Index::new(Matcher::new(filter, self.narrowing(), self.failing_only)));
+            .map(|filter| Index::new(self.matcher_for(filter)));
     }
 
     pub(in crate::ui) fn apply_normal(&mut self, action: Action, ev: &KeyEvent) -> Outcome {
@@ -176,6 +247,15 @@ impl App {
             Action::ShowRefusals => self.refusals = Some(0),
             Action::Timeline => self.request_timeline(),
             Action::ShowRollout => self.toggle_rollout(),
+            Action::Silence => self.open_silence_menu(),
+            Action::SilenceList => {
+                self.silences.list = Some(0);
+                self.silences.notice = None;
+            }
+            Action::ToggleSilenced => {
+                self.silences.hide = !self.silences.hide;
+                self.matcher_dirty = true;
+            }
             Action::Sort => {
                 self.lists.sort = self.lists.sort.next();
                 self.lists.invalidate();
@@ -454,6 +534,10 @@ impl App {
                     for _ in 0..d.unsigned_abs() {
                         self.apply_rollout(step);
                     }
+                } else if self.mode() == Mode::SilenceList {
+                    self.move_listed(d.signum());
+                } else if matches!(self.mode(), Mode::SilenceMenu | Mode::SilenceForm) {
+                    // Over a silence overlay: nothing under it moves.
                 } else if self.prompt.is_none()
                     && let Some(g) = hit
                 {

@@ -93,6 +93,12 @@ pub enum Context {
     Rollout,
     /// The mouse (documentation rows; dispatched by position).
     Mouse,
+    /// The `x` menu: what to silence.
+    SilenceMenu,
+    /// The silence form (new, or an edit from the list).
+    SilenceForm,
+    /// The silences list (`X`).
+    SilenceList,
 }
 
 impl Context {
@@ -114,6 +120,9 @@ impl Context {
             Context::Timeline => "Key timeline (t)",
             Context::Rollout => "Rollout screen (r)",
             Context::Mouse => "Mouse",
+            Context::SilenceMenu => "Silence menu (x)",
+            Context::SilenceForm => "Silence form",
+            Context::SilenceList => "Silences list (X)",
         }
     }
 }
@@ -195,6 +204,23 @@ pub enum Action {
     // Mouse.
     Click,
     Wheel,
+    // Silences.
+    /// `x`: silence the selection (a menu of matchers).
+    Silence,
+    /// `X`: the list of silences.
+    SilenceList,
+    /// `i`: silenced failures shown dimmed, or hidden.
+    ToggleSilenced,
+    /// A letter of the silence menu.
+    Choose,
+    NextField,
+    PrevField,
+    /// In the list: a new end for the selected silence.
+    EditEnd,
+    /// In the list: a new comment.
+    EditComment,
+    /// In the list: expire the selected silence now.
+    Expire,
 }
 
 /// A key: a code plus Ctrl/Alt (Shift is part of the character).
@@ -316,8 +342,8 @@ macro_rules! bind {
 }
 
 use Context::{
-    Always, ExportPrompt, Global, Help, Mouse, Panes, Prompt, Refusals, Rollout, Timeline,
-    ViewsMenu,
+    Always, ExportPrompt, Global, Help, Mouse, Panes, Prompt, Refusals, Rollout, SilenceForm,
+    SilenceList, SilenceMenu, Timeline, ViewsMenu,
 };
 
 /// Every key sinkwatch understands. Order matters: the first matching row
@@ -362,6 +388,10 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Global, [ch('b')], ToggleBell, "bell on matching regressions (--bell-on) on/off"),
     bind!(Global, [ch('V')], ViewsMenu, "saved views (config `views:`), by number"),
     bind!(Global, [ch('r')], ShowRollout, "rollout: compliance over time, scan changes"),
+    // Silences.
+    bind!(Global, [ch('x')], Silence, "silence the key, its repo, org, policy or a filter"),
+    bind!(Global, [ch('X')], SilenceList, "silences: active and expired, edit and expire"),
+    bind!(Global, [ch('i')], ToggleSilenced, "silenced failures: shown dimmed / hidden"),
     // Anywhere.
     bind!(Always, [ctrl('c')], Quit, "quit"),
     bind!(Always, [ctrl('z')], Suspend, "suspend to the shell (fg resumes)"),
@@ -423,6 +453,22 @@ pub static KEYMAP: &[Binding] = &[
               description: "focus a pane and select the row under the pointer", hint: None },
     Binding { keys: &[], label: Some("wheel"), context: Mouse, action: Action::Wheel,
               description: "scroll the pane under the pointer", hint: None },
+    // The silence menu (`x`).
+    bind!(SilenceMenu, [ch('k'), ch('r'), ch('o'), ch('p'), ch('f'), ch('e')], Choose,
+          "key, repo, org, policy, the filter shown, or type one", "choose"),
+    bind!(SilenceMenu, [code(KeyCode::Esc), ch('q')], Cancel, "cancel", "cancel"),
+    // The silence form.
+    Binding { keys: &[], label: Some("text"), context: SilenceForm, action: Action::Insert,
+              description: "the matcher, for (1h, 2d, until TIME in UTC), a comment", hint: None },
+    bind!(SilenceForm, [code(KeyCode::Tab), code(KeyCode::Down)], NextField, "next field; Enter saves, Esc cancels, edit as in /", "field"),
+    bind!(SilenceForm, [code(KeyCode::BackTab), code(KeyCode::Up)], PrevField, "previous field"),
+    // The silences list (`X`).
+    bind!(SilenceList, [ch('j'), code(KeyCode::Down)], Down, "next silence", "move"),
+    bind!(SilenceList, [ch('k'), code(KeyCode::Up)], Up, "previous silence"),
+    bind!(SilenceList, [ch('e')], EditEnd, "new end: 2h, or until a time (revives an expired one)", "end"),
+    bind!(SilenceList, [ch('c')], EditComment, "change the comment", "comment"),
+    bind!(SilenceList, [ch('d')], Expire, "expire it now", "expire"),
+    bind!(SilenceList, [code(KeyCode::Esc), ch('X'), ch('q')], CloseHelp, "close the list", "close"),
 ];
 
 /// The input mode, deciding which rows of the table apply.
@@ -438,6 +484,9 @@ pub enum Mode {
     Views,
     Timeline,
     Rollout,
+    SilenceMenu,
+    SilenceForm,
+    SilenceList,
 }
 
 /// Contexts tried, in order, for a mode and focus.
@@ -453,6 +502,11 @@ fn applies(ctx: Context, mode: Mode, focus: Pane, pane_pass: bool) -> bool {
         | (Mode::Views, ViewsMenu)
         | (Mode::Timeline, Timeline)
         | (Mode::Rollout, Rollout) => !pane_pass,
+        (Mode::SilenceMenu, SilenceMenu)
+        | (Mode::SilenceForm, SilenceForm)
+        | (Mode::SilenceList, SilenceList) => !pane_pass,
+        // The form edits its fields with the filter prompt's keys.
+        (Mode::SilenceForm, Prompt) => !pane_pass,
         _ => false,
     }
 }
@@ -471,7 +525,9 @@ pub fn lookup(mode: Mode, focus: Pane, ev: &KeyEvent) -> Option<Action> {
         .modifiers
         .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
     match ev.code {
-        KeyCode::Char(_) if matches!(mode, Mode::Prompt | Mode::Export) && plain => {
+        KeyCode::Char(_)
+            if matches!(mode, Mode::Prompt | Mode::Export | Mode::SilenceForm) && plain =>
+        {
             Some(Action::Insert)
         }
         _ => None,

@@ -56,6 +56,8 @@ pub struct Extras {
     /// Ends the UI when set (as `q` does): `attach` once every source has
     /// refused the viewer.
     pub stop: Option<Arc<AtomicBool>>,
+    /// The silences loaded at start and where they are saved.
+    pub silences: super::state::silences::SilenceState,
 }
 
 /// A line describing the remote sources (or the viewers), read when a
@@ -96,6 +98,7 @@ pub fn run_live(
     app.set_forward(extras.forward);
     app.set_bell(extras.bell_on);
     app.set_views(extras.views);
+    app.set_silences(extras.silences);
     run_terminal(app, &hub, fps, &stop)
 }
 
@@ -803,6 +806,50 @@ mod tests {
         let missing = spawn_opener("/nonexistent/opener".into());
         let e = missing("https://github.com/ossf").unwrap_err();
         assert!(e.starts_with("cannot start /nonexistent/opener"), "{e}");
+    }
+
+    /// A silence ends by the loop's own clock (injected: no sleeping):
+    /// the failure it covered counts as failing again on the next frame.
+    #[test]
+    fn a_silence_expires_by_the_loop_clock() {
+        let base = 1_800_000_000_000;
+        let mut l = Loop::new();
+        let a = NewAlert {
+            owner: "ossf".into(),
+            repo: "scorecard".into(),
+            policy: "CODEOWNERS".into(),
+            details: String::new(),
+            pass: false,
+        };
+        l.hub.ingest_at(&a, base, None, None).unwrap();
+        l.app
+            .silences
+            .set
+            .add("policy:CODEOWNERS", base + 5_000, "", "me", base)
+            .unwrap();
+        let screen = |l: &Loop| {
+            let buf = l.terminal.backend().buffer();
+            (0..buf.area.height)
+                .map(|y| {
+                    (0..buf.area.width)
+                        .map(|x| buf[(x, y)].symbol())
+                        .collect::<String>()
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        // The clock stands at `base`: silenced.
+        let _ = l.run(30, vec![], 0);
+        assert_eq!(l.app.silences.silenced(), 1);
+        assert!(
+            screen(&l).contains("✗ 0 failing · 1 silenced"),
+            "{}",
+            screen(&l)
+        );
+        // Ten seconds on, at the first reading: it has ended.
+        let _ = l.run(30, vec![], 10_000);
+        assert_eq!(l.app.silences.silenced(), 0);
+        assert!(screen(&l).contains("✗ 1 failing / 1 key"), "{}", screen(&l));
     }
 
     /// SIGTERM/SIGHUP set `stop`: the loop ends before drawing anything.

@@ -53,7 +53,7 @@ fn keys_match_by_code_and_the_modifiers_that_matter() {
         ),
         Some(Action::Quit)
     );
-    assert_eq!(lookup(n, f, &plain('x')), None);
+    assert_eq!(lookup(n, f, &plain('~')), None);
     assert_eq!(
         lookup(n, f, &key(KeyCode::Char('q'), KeyModifiers::ALT)),
         None

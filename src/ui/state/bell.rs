@@ -143,12 +143,6 @@ pub fn ring_bytes(notify: Notify, n: u64) -> Vec<u8> {
 }
 
 impl App {
-    /// Whether an alert is silenced.
-    // replaced by silences at merge
-    pub fn is_silenced(&self, _alert: &AlertRecord) -> bool {
-        false
-    }
-
     /// The bell on regressions; see [`Bell::new`].
     pub fn set_bell(&mut self, filter: Option<Filter>) {
         self.bell = Bell::new(filter);

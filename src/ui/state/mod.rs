@@ -45,6 +45,7 @@ mod editor;
 mod rate;
 mod rollout;
 mod scroll;
+pub mod silences;
 mod sync;
 // Export, copy, bell and saved views.
 mod bell;
@@ -203,6 +204,8 @@ pub struct FrameLayout {
     pub refused_at: Option<Rect>,
     /// The timeline screen's scroll, clamped to its content.
     pub timeline_scroll: Option<u16>,
+    /// The names of the alert in Details (the selection), for `x`.
+    pub selected_names: Option<(Arc<str>, Arc<str>, Arc<str>)>,
 }
 
 impl FrameLayout {
@@ -225,6 +228,7 @@ impl FrameLayout {
             refusals: app.refusals,
             refused_at: app.refused_at,
             timeline_scroll: app.timeline.as_ref().map(|t| t.scroll),
+            selected_names: app.selected_names.clone(),
         }
     }
 }
@@ -344,6 +348,12 @@ pub struct App {
     // Rollout screen (`r`, `rollout.rs`): started on first open, then fed
     // at every sync.
     pub(crate) rollout: Option<Box<RolloutState>>,
+    // Silences (`x`, `X`, `i`; see `silences.rs`).
+    pub silences: silences::SilenceState,
+    /// The set's version the matcher hides by (when hiding).
+    pub(in crate::ui) matcher_silences_version: u64,
+    /// The names of the alert in Details at the last draw.
+    pub(crate) selected_names: Option<(Arc<str>, Arc<str>, Arc<str>)>,
 }
 
 impl App {
@@ -406,6 +416,9 @@ impl App {
             timeline: None,
             timeline_request: None,
             rollout: None,
+            silences: silences::SilenceState::default(),
+            matcher_silences_version: 0,
+            selected_names: None,
         }
     }
 
@@ -501,6 +514,7 @@ impl App {
         if let (Some(t), Some(s)) = (self.timeline.as_mut(), l.timeline_scroll) {
             t.scroll = s;
         }
+        self.selected_names = l.selected_names;
     }
 
     /// The time the screen measures from: the wall clock when live; over a
@@ -522,6 +536,12 @@ impl App {
             Mode::Refusals
         } else if self.timeline.is_some() {
             Mode::Timeline
+        } else if self.silences.form.is_some() {
+            Mode::SilenceForm
+        } else if self.silences.menu.is_some() {
+            Mode::SilenceMenu
+        } else if self.silences.list.is_some() {
+            Mode::SilenceList
         } else if self.prompt.is_some() {
             Mode::Prompt
         } else if self.export_prompt.is_some() {
@@ -538,7 +558,17 @@ impl App {
     }
 
     pub(in crate::ui) fn matcher(&self) -> Matcher {
-        Matcher::new(self.filter.clone(), self.narrowing(), self.failing_only)
+        self.matcher_for(self.filter.clone())
+    }
+
+    /// The matcher of a filter with the current narrowing, failing-only
+    /// and hidden silences.
+    pub(in crate::ui) fn matcher_for(&self, filter: Filter) -> Matcher {
+        let hide = self
+            .silences
+            .hide
+            .then(|| (Arc::new(self.silences.set.clone()), self.silences.now_ms));
+        Matcher::new(filter, self.narrowing(), self.failing_only).hiding(hide)
     }
 
     /// The index the panes show.

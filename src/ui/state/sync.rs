@@ -29,7 +29,9 @@ impl App {
             self.recording_end = hub.read(|s| s.history().back().map(|e| e.at_ms));
         }
         let now_ms = self.now(now_ms);
-        let mut changed = std::mem::take(&mut self.dirty);
+        // Silences first: a change of the set may make the matcher dirty.
+        let silences_changed = hub.read(|s| self.sync_silences(s, now_ms));
+        let mut changed = std::mem::take(&mut self.dirty) | silences_changed;
         if std::mem::take(&mut self.matcher_dirty) {
             let m = self.matcher();
             self.replace_index(Index::new(m));
@@ -185,6 +187,7 @@ impl App {
     /// back sooner than one frame to scan the next chunk.
     pub fn scanning(&self) -> bool {
         !self.index.complete()
+            || self.silences.judging()
             || self.pending.is_some()
             || self.preview.as_ref().is_some_and(|p| !p.complete())
             || self.exporting()

@@ -34,6 +34,8 @@ pub(super) struct AlertRow {
     /// For the latest view: the key's state.
     pub(super) count: u64,
     pub(super) last_change_ms: u64,
+    /// A failure an active silence covers: drawn dimmed.
+    pub(super) silenced: bool,
 }
 
 impl AlertRow {
@@ -50,6 +52,7 @@ impl AlertRow {
             details: k.details.clone(),
             count: k.count,
             last_change_ms: k.last_change_ms,
+            silenced: false,
         }
     }
 }
@@ -259,6 +262,10 @@ impl Column {
                 };
                 Cell::from(Span::styled(sym, st(style)))
             }
+            // Silenced: still a failure, said without colour too.
+            Column::Status if r.silenced => {
+                Cell::from(Span::styled(format!("{FAIL} sil."), st(t.dim)))
+            }
             Column::Status => status_cell(r.pass, t, st),
             Column::OrgRepo => Cell::from(fmt::org_repo_fit(
                 &sanitize::line(&r.org),
@@ -332,7 +339,12 @@ pub(super) fn draw_alerts(
     });
     let header = Row::new(titles.chain(with_summary.then_some("details"))).style(t.dim);
     let table_rows = rows.iter().map(|r| {
-        let (style, st) = row_styles(flashing(app, r.change, changed_at(r), now_ms), r.pass, t);
+        let flash = flashing(app, r.change, changed_at(r), now_ms);
+        let (style, st0) = row_styles(flash, r.pass, t);
+        // A silenced failure is dimmed whole (unless it flashes: news).
+        let dim = r.silenced && !flash;
+        let style = if dim { t.dim } else { style };
+        let st = move |s: Style| if dim { t.dim } else { st0(s) };
         let mut cells: Vec<Cell> = columns
             .iter()
             .map(|c| c.cell(r, t, now_ms, (org_w, pol_w, compact), &st))

@@ -207,6 +207,27 @@ pub(super) fn draw_details(
             t.dim,
         ));
     }
+    if let Some(sl) = app.silences.silencing((o, r, p), &d.details, d.pass) {
+        // Why it is dimmed, and until when.
+        lines.push(Line::styled(
+            format!(
+                "silenced by {} until {} ({ago} left)",
+                sanitize::line(&sl.id),
+                date_time(sl.ends_ms),
+                ago = crate::model::silence::short_duration(sl.ends_ms.saturating_sub(now_ms)),
+            ),
+            t.status_warn,
+        ));
+        let mut why = format!(
+            "  {} · {}",
+            sanitize::line(&sl.matcher),
+            sanitize::line(&sl.created_by)
+        );
+        if !sl.comment.is_empty() {
+            why.push_str(&format!(": {}", sanitize::line(&sl.comment)));
+        }
+        lines.push(Line::styled(why, t.dim));
+    }
     if let Some(peer) = &d.peer {
         let mut from = format!("from {}", sanitize::line(&peer.label));
         if let Some(id) = &peer.identity {

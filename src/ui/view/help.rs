@@ -31,6 +31,9 @@ pub const SECTIONS: [&[Context]; 2] = [
         Context::ExportPrompt,
         Context::ViewsMenu,
         Context::Rollout,
+        Context::SilenceMenu,
+        Context::SilenceForm,
+        Context::SilenceList,
     ],
 ];
 

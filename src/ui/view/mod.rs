@@ -54,6 +54,7 @@ pub mod help;
 mod layout;
 pub mod refusals;
 mod rollout;
+mod silences;
 mod status;
 mod text;
 pub mod timeline;
@@ -262,13 +263,20 @@ fn draw(
                     details: e.details.clone(),
                     count: 0,
                     last_change_ms: 0,
+                    silenced: app
+                        .silences
+                        .silencing((org, repo, policy), &e.details, e.pass)
+                        .is_some(),
                 }
             })
             .collect();
         let latest: Vec<AlertRow> = latest_keys
             .iter()
             .filter(|&&k| (k as usize) < s.key_count())
-            .map(|&k| AlertRow::from_key(s, k))
+            .map(|&k| AlertRow {
+                silenced: app.silences.key_silenced(k),
+                ..AlertRow::from_key(s, k)
+            })
             .collect();
         let trans: Vec<TransRow> = trans_items
             .iter()
@@ -281,6 +289,8 @@ fn draw(
         let details = details_id.and_then(|id| details_data(s, id, key_hint));
         (events, latest, trans, details)
     });
+
+    out.selected_names = details.as_ref().map(|d| d.names.clone());
 
     // 3. Widgets.
     let theme = app.theme.clone();
@@ -416,6 +426,7 @@ fn draw(
         let max = refusals::draw(frame, t, area, hub, now_ms, scroll);
         out.refusals = Some(scroll.min(max));
     }
+    silences::draw(frame, app, t, area, now_ms);
     if let Some(scroll) = app.help {
         let max = help::draw(frame, t, area, scroll);
         out.help = Some(scroll.min(max));

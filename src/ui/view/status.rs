@@ -245,15 +245,25 @@ pub(super) fn status_spans(app: &App, t: &Theme, sq: Squeeze) -> Vec<Span<'stati
         spans.push(Span::styled(format!(" · {}", rate(r)), base));
     }
     spans.push(sep());
-    let failing_style = if st.failing > 0 {
+    // Silenced failures are counted apart (see `ui/state/silences.rs`).
+    let silenced = (app.silences.silenced() as u64).min(u64::from(st.failing));
+    let failing = u64::from(st.failing) - silenced;
+    let failing_style = if failing > 0 {
         base.patch(t.count_fail)
     } else {
         base.patch(t.count_ok)
     };
     spans.push(Span::styled(
-        format!("{FAIL} {} failing", thousands(u64::from(st.failing))),
+        format!("{FAIL} {} failing", thousands(failing)),
         failing_style,
     ));
+    if silenced > 0 {
+        let hidden = if app.silences.hide { " (hidden)" } else { "" };
+        spans.push(Span::styled(
+            format!(" · {} silenced{hidden}", thousands(silenced)),
+            base,
+        ));
+    }
     if !sq.no_keys {
         spans.push(Span::styled(
             format!(" / {}", plural(st.keys as u64, "key", "keys")),

@@ -97,7 +97,17 @@ pub(super) fn draw_transitions(
     );
     let table_rows = rows.iter().map(|(tr, o, r, p)| {
         let flash = flashing(app, tr.change, tr.at_ms, now_ms);
-        let st = |s: Style| if flash { Style::new() } else { s };
+        // A regression of a silenced key is dimmed (unless it flashes).
+        let dim = !flash && tr.change == Change::Regressed && app.silences.key_silenced(tr.key);
+        let st = move |s: Style| {
+            if flash {
+                Style::new()
+            } else if dim {
+                t.dim
+            } else {
+                s
+            }
+        };
         let (sym, word, style) = match tr.change {
             Change::Regressed => (FAIL, "regressed", st(t.regressed)),
             _ => (PASS, "fixed", st(t.fixed)),
@@ -120,6 +130,8 @@ pub(super) fn draw_transitions(
         let row = Row::new(cells);
         if flash {
             row.style(t.flash)
+        } else if dim {
+            row.style(t.dim)
         } else {
             row.style(t.text)
         }
