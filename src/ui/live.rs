@@ -758,6 +758,93 @@ mod tests {
         assert_eq!(l.app.bell.since_key, 5, "matching regressions since a key");
     }
 
+    /// The bell never rings for a silenced failure: a silence on one repo
+    /// keeps its regressions quiet while another repo's regression rings.
+    #[test]
+    fn the_bell_does_not_ring_for_silenced_regressions() {
+        use crate::model::NewAlert;
+        let base = 1_800_000_000_000;
+        let mut l = Loop::new();
+        l.app.set_bell(Some(
+            crate::model::filter::Filter::parse("policy:CODEOWNERS").unwrap(),
+        ));
+        l.app
+            .silences
+            .set
+            .add("repo:quiet", base + 3_600_000, "fix scheduled", "me", base)
+            .unwrap();
+        let hub = l.hub.clone();
+        let ingest = move |repo: &str, pass: bool, at: u64| {
+            let a = NewAlert {
+                owner: "ossf".into(),
+                repo: repo.into(),
+                policy: "CODEOWNERS".into(),
+                details: String::new(),
+                pass,
+            };
+            hub.ingest_at(&a, at, None, None).unwrap();
+        };
+        // (clock step, what arrives): one step is 500 ms; rings 4 s apart.
+        let script: Vec<Option<(&str, bool)>> = vec![
+            None,
+            Some(("quiet", true)),
+            Some(("quiet", false)), // regression, silenced: no
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some(("loud", true)),
+            Some(("loud", false)), // regression: BEL
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some(("other-quiet", false)), // new failing, not silenced: BEL
+        ];
+        let steps = script.len() as u64;
+        let (tx, rx) = mpsc::sync_channel::<io::Result<Event>>(1);
+        let mut t = 0u64;
+        let mut script = script.into_iter();
+        let stop = AtomicBool::new(false);
+        let stop_ref = &stop;
+        let mut clock = || {
+            t += 500;
+            let wall = base + t;
+            match script.next() {
+                Some(Some((repo, pass))) => ingest(repo, pass, wall),
+                Some(None) => {}
+                None if t > (steps + 2) * 500 => stop_ref.store(true, Ordering::Relaxed),
+                None => {}
+            }
+            Tick {
+                wall_ms: wall,
+                mono_ms: t,
+            }
+        };
+        let mut raw = Vec::new();
+        let r = event_loop(
+            &mut l.terminal,
+            &mut l.app,
+            &l.hub,
+            240,
+            &stop,
+            &rx,
+            &mut clock,
+            &mut raw,
+        );
+        drop(tx);
+        assert_eq!(r, Ok(()));
+        assert_eq!(raw, b"\x07\x07".to_vec(), "two rings: loud, other-quiet");
+        assert_eq!(l.app.bell.rung, 2);
+        assert_eq!(l.app.bell.since_key, 2, "the silenced one is not counted");
+    }
+
     /// `$BROWSER` first (a program, not a template), then `xdg-open` or
     /// `open` on the PATH; the opener gets the URL as its one argument and
     /// is not waited for.
