@@ -332,6 +332,26 @@ fn help_lists_every_key_of_the_key_table() {
     assert!(h.app.help.is_none());
 }
 
+/// On a wide terminal the help has three columns and every key is on its
+/// first page: nothing to scroll for.
+#[test]
+fn a_wide_help_shows_every_key_at_once() {
+    let mut h = Harness::live(250, 60);
+    scan(&mut h);
+    h.press("?");
+    let screen = h.screen();
+    for b in KEYMAP {
+        let label = b.label();
+        assert!(
+            screen
+                .lines()
+                .any(|l| l.contains(&format!("  {label} ")) && l.contains(b.description)),
+            "help misses {label:?} {:?}\n{screen}",
+            b.description
+        );
+    }
+}
+
 #[test]
 fn small_terminals() {
     let mut h = Harness::live(100, 30);

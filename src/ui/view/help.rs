@@ -11,9 +11,11 @@ use super::{FAIL, PASS};
 use crate::ui::keymap::{self, Context, DETAILS, GROUPS, KEYED, KEYMAP, STREAMS};
 use crate::ui::theme::Theme;
 
-/// Sections of the key table in the first column, then in the second
-/// (before the filter language); one column shows them all in this order.
-pub const SECTIONS: [&[Context]; 2] = [
+/// Sections of the key table: the first column, the second (before the
+/// filter language), and the screens' own keys — a third column when the
+/// terminal is wide, else after the second; one column shows them all in
+/// this order.
+pub const SECTIONS: [&[Context]; 3] = [
     &[
         Context::Global,
         Context::Always,
@@ -27,15 +29,20 @@ pub const SECTIONS: [&[Context]; 2] = [
         Context::Help,
         Context::Refusals,
         Context::Panes(KEYED),
+    ],
+    &[
         Context::Timeline,
-        Context::ExportPrompt,
-        Context::ViewsMenu,
         Context::Rollout,
         Context::SilenceMenu,
         Context::SilenceForm,
         Context::SilenceList,
+        Context::ExportPrompt,
+        Context::ViewsMenu,
     ],
 ];
+
+/// From this inner width on, the help has three columns.
+const THREE_COLUMNS: u16 = 200;
 
 const KEY_WIDTH: usize = 13;
 
@@ -145,7 +152,7 @@ pub fn reference_lines(t: &Theme) -> Vec<Line<'static>> {
 
 /// Draws the overlay over `area`; returns the largest useful scroll.
 pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, scroll: u16) -> u16 {
-    let w = area.width.saturating_sub(4).min(150);
+    let w = area.width.saturating_sub(4).min(240);
     let h = area.height.saturating_sub(2);
     let popup = area.centered(Constraint::Length(w), Constraint::Length(h));
     let hints: Vec<String> = keymap::hints(keymap::Mode::Help, keymap::Pane::Alerts)
@@ -163,10 +170,36 @@ pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, scroll: u16) -> u16 {
     frame.render_widget(Clear, popup);
     frame.render_widget(block, popup);
     let keys = key_lines(SECTIONS[0], t);
+    let screens = key_lines(SECTIONS[2], t);
+    let height = inner.height as usize;
+    if inner.width >= THREE_COLUMNS {
+        let mut reference = key_lines(SECTIONS[1], t);
+        reference.push(Line::raw(""));
+        reference.extend(reference_lines(t));
+        let [left, _, middle, _, right] = Layout::horizontal([
+            Constraint::Length(66),
+            Constraint::Length(2),
+            Constraint::Fill(1),
+            Constraint::Length(2),
+            Constraint::Fill(1),
+        ])
+        .areas(inner);
+        let max = keys
+            .len()
+            .max(reference.len())
+            .max(screens.len())
+            .saturating_sub(height) as u16;
+        let s = scroll.min(max);
+        frame.render_widget(Paragraph::new(keys).scroll((s, 0)), left);
+        frame.render_widget(Paragraph::new(reference).scroll((s, 0)), middle);
+        frame.render_widget(Paragraph::new(screens).scroll((s, 0)), right);
+        return max;
+    }
     let mut reference = key_lines(SECTIONS[1], t);
     reference.push(Line::raw(""));
+    reference.extend(screens);
+    reference.push(Line::raw(""));
     reference.extend(reference_lines(t));
-    let height = inner.height as usize;
     if inner.width >= 110 {
         let [left, _, right] = Layout::horizontal([
             Constraint::Length(66),
