@@ -275,6 +275,22 @@ fn main() {
     h.draw();
     h.press("t");
     save(&dir, "timeline", &mut h, dark_bg, dark_fg);
+
+    // A silence typed as a user would (`x`, `e`: an expression), its
+    // failures dimmed and counted apart; then the list of silences (`X`).
+    let mut h = harness("dark");
+    h.press("x e");
+    h.type_text("policy:CODEOWNERS");
+    h.press("Tab Tab");
+    h.type_text("fix scheduled for Friday");
+    h.draw();
+    h.press("Enter");
+    h.draw();
+    h.press("v");
+    save(&dir, "silenced", &mut h, dark_bg, dark_fg);
+    h.press("X");
+    save(&dir, "silences", &mut h, dark_bg, dark_fg);
+
     // The rollout screen (r) after 50 minutes of demo traffic: campaigns
     // fixing a policy repo by repo, an org regressing Branch Protection.
     let mut h = harness("dark");
