@@ -672,63 +672,38 @@ mod tests {
         assert_eq!(frames, 2);
     }
 
-    /// The bell on the raw output: one BEL per matching regression when
-    /// they come further apart than the rate limit, none for alerts that
-    /// do not match or are no regression, one for a burst inside the limit
-    /// (the rest counted). Alerts arrive as the injected clock moves: each
-    /// reading of the clock may ingest one (as a sender would meanwhile).
-    #[test]
-    fn the_bell_rings_once_per_matching_regression_rate_limited() {
-        use crate::model::NewAlert;
-        let mut l = Loop::new();
-        l.app.set_bell(Some(
-            crate::model::filter::Filter::parse("policy:CODEOWNERS").unwrap(),
-        ));
-        let hub = l.hub.clone();
-        let ingest = move |repo: &str, policy: &str, pass: bool, at: u64| {
-            let a = NewAlert {
-                owner: "ossf".into(),
-                repo: repo.into(),
-                policy: policy.into(),
-                details: String::new(),
-                pass,
-            };
-            hub.ingest_at(&a, at, None, None).unwrap();
+    /// One alert of `ossf/REPO` for POLICY, ingested at `at`.
+    fn ingest_one(hub: &Hub, repo: &str, policy: &str, pass: bool, at: u64) {
+        let a = crate::model::NewAlert {
+            owner: "ossf".into(),
+            repo: repo.into(),
+            policy: policy.into(),
+            details: String::new(),
+            pass,
         };
-        // Before the loop starts: never rung (the bell rings for news).
-        ingest("old", "CODEOWNERS", false, 1);
-        // (clock step, what arrives): one step is 500 ms.
-        let script: Vec<Option<(&str, &str, bool)>> = vec![
-            None,
-            Some(("a", "CODEOWNERS", true)),  // first, passing: no
-            Some(("a", "CODEOWNERS", false)), // regression: BEL 1
-            None,
-            None,
-            None,
-            None,
-            Some(("b", "CODEOWNERS", false)), // new key failing: BEL 2
-            Some(("c", "Binary Artifacts", false)), // not matching: no
-            None,
-            None,
-            None,
-            None,
-            Some(("a", "CODEOWNERS", false)), // still failing: no
-            Some(("a", "CODEOWNERS", true)),  // fixed: no
-            Some(("a", "CODEOWNERS", false)), // regression: BEL 3
-            Some(("d", "CODEOWNERS", false)), // within 2 s: held
-            Some(("e", "CODEOWNERS", false)), // within 2 s: held
-        ];
+        hub.ingest_at(&a, at, None, None).unwrap();
+    }
+
+    /// Runs the event loop on an injected clock that steps 500 ms per
+    /// reading, ingesting the script's alert of that step (as a sender
+    /// would meanwhile), and returns the raw bytes written outside frames.
+    fn run_bell_script(
+        l: &mut Loop,
+        base: u64,
+        script: Vec<Option<(&str, &str, bool)>>,
+    ) -> Vec<u8> {
         let steps = script.len() as u64;
         let (tx, rx) = mpsc::sync_channel::<io::Result<Event>>(1);
         let mut t = 0u64;
         let mut script = script.into_iter();
         let stop = AtomicBool::new(false);
         let stop_ref = &stop;
+        let hub = l.hub.clone();
         let mut clock = || {
             t += 500;
-            let wall = 1_800_000_000_000 + t;
+            let wall = base + t;
             match script.next() {
-                Some(Some((repo, policy, pass))) => ingest(repo, policy, pass, wall),
+                Some(Some((repo, policy, pass))) => ingest_one(&hub, repo, policy, pass, wall),
                 Some(None) => {}
                 // The script is done: one more turn to sync, then stop.
                 None if t > (steps + 2) * 500 => stop_ref.store(true, Ordering::Relaxed),
@@ -752,6 +727,43 @@ mod tests {
         );
         drop(tx);
         assert_eq!(r, Ok(()));
+        raw
+    }
+
+    /// The bell on the raw output: one BEL per matching regression when
+    /// they come further apart than the rate limit, none for alerts that
+    /// do not match or are no regression, one for a burst inside the limit
+    /// (the rest counted).
+    #[test]
+    fn the_bell_rings_once_per_matching_regression_rate_limited() {
+        let mut l = Loop::new();
+        l.app.set_bell(Some(
+            crate::model::filter::Filter::parse("policy:CODEOWNERS").unwrap(),
+        ));
+        // Before the loop starts: never rung (the bell rings for news).
+        ingest_one(&l.hub, "old", "CODEOWNERS", false, 1);
+        // (clock step, what arrives): one step is 500 ms.
+        let script: Vec<Option<(&str, &str, bool)>> = vec![
+            None,
+            Some(("a", "CODEOWNERS", true)),  // first, passing: no
+            Some(("a", "CODEOWNERS", false)), // regression: BEL 1
+            None,
+            None,
+            None,
+            None,
+            Some(("b", "CODEOWNERS", false)), // new key failing: BEL 2
+            Some(("c", "Binary Artifacts", false)), // not matching: no
+            None,
+            None,
+            None,
+            None,
+            Some(("a", "CODEOWNERS", false)), // still failing: no
+            Some(("a", "CODEOWNERS", true)),  // fixed: no
+            Some(("a", "CODEOWNERS", false)), // regression: BEL 3
+            Some(("d", "CODEOWNERS", false)), // within 2 s: held
+            Some(("e", "CODEOWNERS", false)), // within 2 s: held
+        ];
+        let raw = run_bell_script(&mut l, 1_800_000_000_000, script);
         assert_eq!(raw, b"\x07\x07\x07".to_vec(), "three rings, nothing else");
         assert_eq!(l.app.bell.rung, 3);
         assert_eq!(l.app.bell.held, 2, "the burst is counted");
@@ -762,7 +774,6 @@ mod tests {
     /// keeps its regressions quiet while another repo's regression rings.
     #[test]
     fn the_bell_does_not_ring_for_silenced_regressions() {
-        use crate::model::NewAlert;
         let base = 1_800_000_000_000;
         let mut l = Loop::new();
         l.app.set_bell(Some(
@@ -773,73 +784,19 @@ mod tests {
             .set
             .add("repo:quiet", base + 3_600_000, "fix scheduled", "me", base)
             .unwrap();
-        let hub = l.hub.clone();
-        let ingest = move |repo: &str, pass: bool, at: u64| {
-            let a = NewAlert {
-                owner: "ossf".into(),
-                repo: repo.into(),
-                policy: "CODEOWNERS".into(),
-                details: String::new(),
-                pass,
-            };
-            hub.ingest_at(&a, at, None, None).unwrap();
-        };
-        // (clock step, what arrives): one step is 500 ms; rings 4 s apart.
-        let script: Vec<Option<(&str, bool)>> = vec![
-            None,
-            Some(("quiet", true)),
-            Some(("quiet", false)), // regression, silenced: no
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            Some(("loud", true)),
-            Some(("loud", false)), // regression: BEL
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            Some(("other-quiet", false)), // new failing, not silenced: BEL
-        ];
-        let steps = script.len() as u64;
-        let (tx, rx) = mpsc::sync_channel::<io::Result<Event>>(1);
-        let mut t = 0u64;
-        let mut script = script.into_iter();
-        let stop = AtomicBool::new(false);
-        let stop_ref = &stop;
-        let mut clock = || {
-            t += 500;
-            let wall = base + t;
-            match script.next() {
-                Some(Some((repo, pass))) => ingest(repo, pass, wall),
-                Some(None) => {}
-                None if t > (steps + 2) * 500 => stop_ref.store(true, Ordering::Relaxed),
-                None => {}
-            }
-            Tick {
-                wall_ms: wall,
-                mono_ms: t,
-            }
-        };
-        let mut raw = Vec::new();
-        let r = event_loop(
-            &mut l.terminal,
-            &mut l.app,
-            &l.hub,
-            240,
-            &stop,
-            &rx,
-            &mut clock,
-            &mut raw,
-        );
-        drop(tx);
-        assert_eq!(r, Ok(()));
+        // Rings 4 s apart, beyond the rate limit.
+        let mut script: Vec<Option<(&str, &str, bool)>> = vec![None];
+        for (repo, pass) in [
+            ("quiet", true),
+            ("quiet", false), // regression, silenced: no
+            ("loud", true),
+            ("loud", false),        // regression: BEL
+            ("other-quiet", false), // new failing, not silenced: BEL
+        ] {
+            script.push(Some((repo, "CODEOWNERS", pass)));
+            script.extend([None; 7]);
+        }
+        let raw = run_bell_script(&mut l, base, script);
         assert_eq!(raw, b"\x07\x07".to_vec(), "two rings: loud, other-quiet");
         assert_eq!(l.app.bell.rung, 2);
         assert_eq!(l.app.bell.since_key, 2, "the silenced one is not counted");
