@@ -846,6 +846,24 @@ impl Store {
         (regressed, fixed)
     }
 
+    /// A key's latest status as a record with names (its last alert's seq,
+    /// time, status, details and sender).
+    pub fn latest_record(&self, key: KeyId) -> AlertRecord {
+        let k = &self.keys[key as usize];
+        let (owner, repo, policy) = self.key_names(key);
+        AlertRecord {
+            seq: k.last_seq,
+            at_ms: k.last_seen_ms,
+            owner: owner.clone(),
+            repo: repo.clone(),
+            policy: policy.clone(),
+            pass: k.pass,
+            details: k.details.clone(),
+            change: k.change,
+            peer: k.peer.clone(),
+        }
+    }
+
     /// Resolves an event into a record with names.
     pub fn record(&self, e: &Event) -> AlertRecord {
         let (owner, repo, policy) = self.key_names(e.key);

@@ -247,10 +247,6 @@ impl Chunk {
     }
 }
 
-fn alert_of(r: &AlertRecord) -> Alert {
-    Row::of_record(r).alert()
-}
-
 /// The fan-out: reads the hub's queue, sends chunks to the viewers, and
 /// leaves when none is left (or the hub closes).
 async fn fan_out(
@@ -348,86 +344,46 @@ impl WatchService {
     }
 }
 
-/// One alert as read under the hub lock: shared strings only (cheap to
-/// take while ingest waits); turned into a message when it is sent, one at
-/// a time, so a snapshot never holds a second copy of the details.
-struct Row {
-    seq: u64,
-    at_ms: u64,
-    owner: Arc<str>,
-    repo: Arc<str>,
-    policy: Arc<str>,
-    pass: bool,
-    details: Arc<str>,
-    change: crate::model::Change,
-    peer: Option<Arc<crate::model::Peer>>,
+/// One alert as read under the hub lock: a record of shared strings only
+/// (cheap to take while ingest waits); turned into a message when it is
+/// sent, one at a time, so a snapshot never holds a second copy of the
+/// details.
+type Row = AlertRecord;
+
+/// Whether the viewer's filter lets this alert through.
+fn passes(row: &Row, filter: Option<&Filter>, now_ms: u64) -> bool {
+    filter.is_none_or(|f| {
+        f.matches(&AlertView {
+            owner: &row.owner,
+            repo: &row.repo,
+            policy: &row.policy,
+            details: &row.details,
+            pass: row.pass,
+            change: row.change,
+            age_ms: now_ms.saturating_sub(row.at_ms),
+        })
+    })
 }
 
-impl Row {
-    fn of_record(r: &AlertRecord) -> Row {
-        Row {
-            seq: r.seq,
-            at_ms: r.at_ms,
-            owner: r.owner.clone(),
-            repo: r.repo.clone(),
-            policy: r.policy.clone(),
-            pass: r.pass,
-            details: r.details.clone(),
-            change: r.change,
-            peer: r.peer.clone(),
-        }
-    }
-
-    fn of_event(store: &Store, e: &crate::model::store::Event) -> Row {
-        let (owner, repo, policy) = store.key_names(e.key);
-        Row {
-            seq: e.seq,
-            at_ms: e.at_ms,
-            owner: owner.clone(),
-            repo: repo.clone(),
-            policy: policy.clone(),
-            pass: e.pass,
-            details: e.details.clone(),
-            change: e.change,
-            peer: e.peer.clone(),
-        }
-    }
-
-    /// Whether the viewer's filter lets this alert through.
-    fn passes(&self, filter: Option<&Filter>, now_ms: u64) -> bool {
-        filter.is_none_or(|f| {
-            f.matches(&AlertView {
-                owner: &self.owner,
-                repo: &self.repo,
-                policy: &self.policy,
-                details: &self.details,
-                pass: self.pass,
-                change: self.change,
-                age_ms: now_ms.saturating_sub(self.at_ms),
-            })
-        })
-    }
-
-    fn alert(&self) -> Alert {
-        Alert {
-            seq: self.seq,
-            received_ms: self.at_ms,
-            owner: self.owner.to_string(),
-            repo: self.repo.to_string(),
-            policy: self.policy.to_string(),
-            pass: self.pass,
-            details: self.details.to_string(),
-            peer: self
-                .peer
-                .as_ref()
-                .map(|p| p.label.clone())
-                .unwrap_or_default(),
-            identity: self
-                .peer
-                .as_ref()
-                .and_then(|p| p.identity.clone())
-                .unwrap_or_default(),
-        }
+fn alert_of(row: &Row) -> Alert {
+    Alert {
+        seq: row.seq,
+        received_ms: row.at_ms,
+        owner: row.owner.to_string(),
+        repo: row.repo.to_string(),
+        policy: row.policy.to_string(),
+        pass: row.pass,
+        details: row.details.to_string(),
+        peer: row
+            .peer
+            .as_ref()
+            .map(|p| p.label.clone())
+            .unwrap_or_default(),
+        identity: row
+            .peer
+            .as_ref()
+            .and_then(|p| p.identity.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -448,10 +404,10 @@ impl Item {
                 reason: reason.clone(),
             }),
             Item::Begin(b) => Event::SnapshotBegin(*b),
-            Item::Latest(r) => Event::Latest(r.alert()),
-            Item::History(r) => Event::History(r.alert()),
+            Item::Latest(r) => Event::Latest(alert_of(&r)),
+            Item::History(r) => Event::History(alert_of(&r)),
             Item::End => Event::SnapshotEnd(SnapshotEnd {}),
-            Item::Replay(r) => Event::Live(r.alert()),
+            Item::Replay(r) => Event::Live(alert_of(&r)),
         }))
     }
 }
@@ -486,7 +442,7 @@ fn opening(store: &Store, resume_after: Option<u64>) -> Vec<Item> {
         return match reason {
             None => ((after + 1)..next)
                 .filter_map(|seq| store.event(seq))
-                .map(|e| Item::Replay(Row::of_event(store, e)))
+                .map(|e| Item::Replay(store.record(e)))
                 .collect(),
             Some(reason) => {
                 let mut out = vec![Item::Reset(reason)];
@@ -509,9 +465,8 @@ fn messages(chunk: &Chunk, last: u64, filter: Option<&Filter>, batch: bool) -> V
         .records
         .iter()
         .filter(|r| r.seq > last)
-        .map(|r| Row::of_record(r))
-        .filter(|row| row.passes(filter, now))
-        .map(|row| row.alert());
+        .filter(|r| passes(r, filter, now))
+        .map(|r| alert_of(r));
     if batch {
         let alerts: Vec<Alert> = alerts.collect();
         if alerts.is_empty() {
@@ -532,22 +487,11 @@ fn snapshot(store: &Store) -> Vec<Item> {
         history: (history.len() - skip) as u64,
         next_seq: store.next_seq(),
     }));
-    for (id, k) in store.keys().iter().enumerate() {
-        let (owner, repo, policy) = store.key_names(id as crate::model::KeyId);
-        out.push(Item::Latest(Row {
-            seq: k.last_seq,
-            at_ms: k.last_seen_ms,
-            owner: owner.clone(),
-            repo: repo.clone(),
-            policy: policy.clone(),
-            pass: k.pass,
-            details: k.details.clone(),
-            change: k.change,
-            peer: k.peer.clone(),
-        }));
+    for id in 0..store.keys().len() {
+        out.push(Item::Latest(store.latest_record(id as crate::model::KeyId)));
     }
     for e in history.iter().skip(skip) {
-        out.push(Item::History(Row::of_event(store, e)));
+        out.push(Item::History(store.record(e)));
     }
     out.push(Item::End);
     out
@@ -647,7 +591,7 @@ impl Watch for WatchService {
                         _ => {}
                     }
                     if let Item::Replay(r) | Item::Latest(r) | Item::History(r) = &item
-                        && !r.passes(filter.as_ref(), now)
+                        && !passes(r, filter.as_ref(), now)
                     {
                         continue;
                     }

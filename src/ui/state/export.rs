@@ -491,7 +491,7 @@ fn copy_rows(s: &Store, source: &Source, range: std::ops::Range<usize>) -> (Vec<
         Source::Keys(keys) => keys[range]
             .iter()
             .filter(|&&k| (k as usize) < s.key_count())
-            .map(|&k| Row::Alert(key_record(s, k)))
+            .map(|&k| Row::Alert(s.latest_record(k)))
             .collect(),
         Source::Transitions(ts) => ts[range]
             .iter()
@@ -506,7 +506,7 @@ fn copy_rows(s: &Store, source: &Source, range: std::ops::Range<usize>) -> (Vec<
                         at_ms: t.at_ms,
                         pass: t.change != Change::Regressed,
                         change: t.change,
-                        ..key_record(s, t.key)
+                        ..s.latest_record(t.key)
                     },
                 })
             })
@@ -514,23 +514,6 @@ fn copy_rows(s: &Store, source: &Source, range: std::ops::Range<usize>) -> (Vec<
         Source::Groups(rows) => rows[range].to_vec(),
     };
     (rows, missing)
-}
-
-/// A key's latest alert as a record.
-fn key_record(s: &Store, key: KeyId) -> AlertRecord {
-    let k = s.key(key);
-    let (owner, repo, policy) = s.key_names(key);
-    AlertRecord {
-        seq: k.last_seq,
-        at_ms: k.last_seen_ms,
-        owner: owner.clone(),
-        repo: repo.clone(),
-        policy: policy.clone(),
-        pass: k.pass,
-        details: k.details.clone(),
-        change: k.change,
-        peer: k.peer.clone(),
-    }
 }
 
 #[cfg(test)]
