@@ -404,10 +404,10 @@ impl Item {
                 reason: reason.clone(),
             }),
             Item::Begin(b) => Event::SnapshotBegin(*b),
-            Item::Latest(r) => Event::Latest(alert_of(&r)),
-            Item::History(r) => Event::History(alert_of(&r)),
+            Item::Latest(r) => Event::Latest(alert_of(r)),
+            Item::History(r) => Event::History(alert_of(r)),
             Item::End => Event::SnapshotEnd(SnapshotEnd {}),
-            Item::Replay(r) => Event::Live(alert_of(&r)),
+            Item::Replay(r) => Event::Live(alert_of(r)),
         }))
     }
 }
