@@ -116,7 +116,6 @@ impl App {
         let Some(p) = self.prompt.as_mut() else {
             return Outcome::Continue;
         };
-        let mut edited = true;
         match action {
             Action::Quit => return Outcome::Quit,
             Action::Cancel => {
@@ -140,47 +139,12 @@ impl App {
                 self.preview_keys = None;
                 return Outcome::Continue;
             }
-            Action::Insert => {
-                if let KeyCode::Char(c) = ev.code {
-                    let at = p.byte_at(p.cursor);
-                    p.input.insert(at, c);
-                    p.cursor += 1;
+            _ => {
+                if edit_line(&mut p.input, &mut p.cursor, action, ev) == Some(true) {
+                    p.parse();
+                    self.start_preview();
                 }
             }
-            Action::Backspace if p.cursor > 0 => {
-                let at = p.byte_at(p.cursor - 1);
-                p.input.remove(at);
-                p.cursor -= 1;
-            }
-            Action::Delete if p.cursor < p.input.chars().count() => {
-                let at = p.byte_at(p.cursor);
-                p.input.remove(at);
-            }
-            Action::ClearInput => {
-                p.input.clear();
-                p.cursor = 0;
-            }
-            Action::Left => {
-                p.cursor = p.cursor.saturating_sub(1);
-                edited = false;
-            }
-            Action::Right => {
-                p.cursor = (p.cursor + 1).min(p.input.chars().count());
-                edited = false;
-            }
-            Action::Home => {
-                p.cursor = 0;
-                edited = false;
-            }
-            Action::End => {
-                p.cursor = p.input.chars().count();
-                edited = false;
-            }
-            _ => edited = false,
-        }
-        if edited {
-            p.parse();
-            self.start_preview();
         }
         Outcome::Continue
     }
@@ -200,33 +164,7 @@ impl App {
             Action::PrevField => form.focus = (form.focus + n - 1) % n,
             _ => {
                 let f = form.field();
-                match action {
-                    Action::Insert => {
-                        if let KeyCode::Char(c) = ev.code {
-                            let at = f.byte_at(f.cursor);
-                            f.input.insert(at, c);
-                            f.cursor += 1;
-                        }
-                    }
-                    Action::Backspace if f.cursor > 0 => {
-                        let at = f.byte_at(f.cursor - 1);
-                        f.input.remove(at);
-                        f.cursor -= 1;
-                    }
-                    Action::Delete if f.cursor < f.input.chars().count() => {
-                        let at = f.byte_at(f.cursor);
-                        f.input.remove(at);
-                    }
-                    Action::ClearInput => {
-                        f.input.clear();
-                        f.cursor = 0;
-                    }
-                    Action::Left => f.cursor = f.cursor.saturating_sub(1),
-                    Action::Right => f.cursor = (f.cursor + 1).min(f.input.chars().count()),
-                    Action::Home => f.cursor = 0,
-                    Action::End => f.cursor = f.input.chars().count(),
-                    _ => {}
-                }
+                edit_line(&mut f.input, &mut f.cursor, action, ev);
                 form.check(now);
             }
         }

@@ -12,6 +12,7 @@
 //! does not exist, a full disk, an existing file) end the export with one
 //! line in the status bar; the app goes on.
 
+use super::edit_line;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
@@ -43,15 +44,6 @@ pub struct ExportPrompt {
     /// How many rows will be exported, and of what (e.g. `(412, "alerts")`).
     pub rows: usize,
     pub noun: &'static str,
-}
-
-impl ExportPrompt {
-    fn byte_at(&self, char_pos: usize) -> usize {
-        self.input
-            .char_indices()
-            .nth(char_pos)
-            .map_or(self.input.len(), |(i, _)| i)
-    }
 }
 
 /// The rows to write, fixed when the export starts.
@@ -221,42 +213,17 @@ impl App {
         ev: &crossterm::event::KeyEvent,
     ) {
         use crate::ui::keymap::Action;
-        use crossterm::event::KeyCode;
         let Some(p) = self.export_prompt.as_mut() else {
             return;
         };
         match action {
             Action::Cancel => self.export_prompt = None,
             Action::Apply => self.start_export(),
-            Action::Insert => {
-                if let KeyCode::Char(c) = ev.code {
-                    let at = p.byte_at(p.cursor);
-                    p.input.insert(at, c);
-                    p.cursor += 1;
+            _ => {
+                if edit_line(&mut p.input, &mut p.cursor, action, ev) == Some(true) {
                     p.error = None;
                 }
             }
-            Action::Backspace if p.cursor > 0 => {
-                let at = p.byte_at(p.cursor - 1);
-                p.input.remove(at);
-                p.cursor -= 1;
-                p.error = None;
-            }
-            Action::Delete if p.cursor < p.input.chars().count() => {
-                let at = p.byte_at(p.cursor);
-                p.input.remove(at);
-                p.error = None;
-            }
-            Action::ClearInput => {
-                p.input.clear();
-                p.cursor = 0;
-                p.error = None;
-            }
-            Action::Left => p.cursor = p.cursor.saturating_sub(1),
-            Action::Right => p.cursor = (p.cursor + 1).min(p.input.chars().count()),
-            Action::Home => p.cursor = 0,
-            Action::End => p.cursor = p.input.chars().count(),
-            _ => {}
         }
     }
 

@@ -55,6 +55,7 @@ mod timeline;
 mod views;
 
 pub use editor::Prompt;
+pub(in crate::ui) use editor::edit_line;
 use rate::Rate;
 pub use rollout::{RolloutBy, RolloutFocus, RolloutState};
 pub use scroll::{Anchored, ListSel};

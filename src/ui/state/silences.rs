@@ -89,13 +89,6 @@ impl Field {
             cursor: input.chars().count(),
         }
     }
-
-    pub(in crate::ui) fn byte_at(&self, char_pos: usize) -> usize {
-        self.input
-            .char_indices()
-            .nth(char_pos)
-            .map_or(self.input.len(), |(i, _)| i)
-    }
 }
 
 /// The `x` form (matcher, duration, comment) or an edit of one field.
