@@ -168,17 +168,8 @@ fn harness(theme: &str) -> Harness {
     // Two full scans of the demo world, spread over a few minutes, so there
     // are regressions and fixes to show.
     let mut world = DemoWorld::new(7);
-    for _ in 0..(world.key_count() * 3) {
-        let a = world.next_alert();
-        h.ingest(
-            &a.owner_name,
-            &a.repo_name,
-            &a.policy_name,
-            a.pass,
-            &a.details,
-        );
-        h.advance(150);
-    }
+    let n = world.key_count() * 3;
+    h.ingest_demo(&mut world, n, 150);
     // The sender we "just" used from another terminal.
     h.ingest("ossf", "allstar", "Branch Protection", true, "");
     h.advance(2_000);
@@ -295,17 +286,8 @@ fn main() {
     // fixing a policy repo by repo, an org regressing Branch Protection.
     let mut h = harness("dark");
     let mut world = DemoWorld::new(7);
-    for _ in 0..(world.key_count() * 50) {
-        let a = world.next_alert();
-        h.ingest(
-            &a.owner_name,
-            &a.repo_name,
-            &a.policy_name,
-            a.pass,
-            &a.details,
-        );
-        h.advance(150);
-    }
+    let n = world.key_count() * 50;
+    h.ingest_demo(&mut world, n, 150);
     h.press("r");
     while h.app.scanning() {
         h.draw();

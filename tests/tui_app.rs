@@ -952,17 +952,8 @@ fn details_show_each_alerts_outcome_per_upstream() {
 fn demo_at(width: u16, height: u16) -> Harness {
     let mut h = Harness::live(width, height);
     let mut world = sinkwatch::client::demo::DemoWorld::new(7);
-    for _ in 0..(world.key_count() * 3) {
-        let a = world.next_alert();
-        h.ingest(
-            &a.owner_name,
-            &a.repo_name,
-            &a.policy_name,
-            a.pass,
-            &a.details,
-        );
-        h.advance(150);
-    }
+    let n = world.key_count() * 3;
+    h.ingest_demo(&mut world, n, 150);
     h.draw();
     h
 }
@@ -1585,17 +1576,8 @@ fn on_the_demo_the_rollout_screen_shows_a_campaign_fixing_a_policy() {
     let mut shares = Vec::new();
     // Three calm scans, then the first campaign's rollout of SECURITY.md.
     for scan in 0..13 {
-        for _ in 0..world.key_count() {
-            let a = world.next_alert();
-            h.ingest(
-                &a.owner_name,
-                &a.repo_name,
-                &a.policy_name,
-                a.pass,
-                &a.details,
-            );
-            h.advance(150);
-        }
+        let n = world.key_count();
+        h.ingest_demo(&mut world, n, 150);
         if scan >= 2 {
             shares.push(rollout_row(&h.screen(), "SECURITY.md").0);
         }

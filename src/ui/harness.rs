@@ -108,6 +108,26 @@ impl Harness {
         seq
     }
 
+    /// Ingests the demo world's next `n` alerts, `step_ms` apart.
+    pub fn ingest_demo(
+        &mut self,
+        world: &mut crate::client::demo::DemoWorld,
+        n: usize,
+        step_ms: u64,
+    ) {
+        for _ in 0..n {
+            let a = world.next_alert();
+            self.ingest(
+                &a.owner_name,
+                &a.repo_name,
+                &a.policy_name,
+                a.pass,
+                &a.details,
+            );
+            self.advance(step_ms);
+        }
+    }
+
     /// Sends one key event.
     pub fn key(&mut self, code: KeyCode, mods: KeyModifiers) -> Outcome {
         self.app.handle_key(KeyEvent {
