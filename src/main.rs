@@ -8,6 +8,9 @@ use clap::Parser;
 use sinkwatch::cli::Cli;
 use sinkwatch::run::Failure;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
