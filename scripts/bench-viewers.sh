@@ -25,8 +25,9 @@
 #       instead: a sink holding 1,000,000 alerts over 90,000 keys
 #       (SNAPSHOT_TOTAL, SNAPSHOT_REPOS×9), then one `attach --no-tui`:
 #       the time until it is live, the bytes it read, the sink's RSS
-#       before and with the viewer; then four viewers attached under load,
-#       and the sink's RSS per viewer.
+#       before and with the viewer; then four viewers attached under load
+#       (TOTAL more alerts), the sink's RSS per viewer, and its RSS when one
+#       of them is stopped (SIGSTOP) for TOTAL more.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SMOKE=${SMOKE:-0}
@@ -164,13 +165,17 @@ snapshot() {
   echo $! >"$TMP/v1.pid"
   # Polled every 10 ms: the time is to within that.
   for _ in $(seq 1 6000); do
-    grep -q ": live" "$TMP/v1.err" && break
+    grep -qs ": live" "$TMP/v1.err" && break
     sleep 0.01
   done
   t1=$(date +%s.%N)
   grep -q ": live" "$TMP/v1.err" || { echo "$SCRIPT: the viewer never went live" >&2; cat "$TMP/v1.err" >&2; exit 1; }
   local pid; pid=$(cat "$TMP/v1.pid")
-  local bytes; bytes=$(awk '/rchar/{print $2}' "/proc/$pid/io")
+  # What it received on its connection to the sink (socket reads are not
+  # in /proc/PID/io).
+  local bytes
+  bytes=$(ss -tinpH "( dport = :${ADDR##*:} )" 2>/dev/null | grep -A1 "pid=$pid," \
+    | grep -o 'bytes_received:[0-9]*' | cut -d: -f2 | awk '{s += $1} END {print s + 0}')
   local vrss; vrss=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
   local rss1; rss1=$(awk '/VmHWM/{print $2}' "/proc/$SINK/status")
   stop_viewer 1
@@ -180,8 +185,15 @@ snapshot() {
   for v in 1 2 3 4; do start_viewer "$v" plain "$ADDR"; done
   "$BIN" load --to "$ADDR" --total "$TOTAL" --repos "$SNAPSHOT_REPOS" --concurrency 64 --json >/dev/null
   local with; with=$(awk '/VmRSS/{print $2}' "/proc/$SINK/status")
-  for v in 1 2 3 4; do stop_viewer "$v"; done
   python3 -c "print(f'sink RSS {$base/1024:.0f} MB without viewers, {$with/1024:.0f} MB with 4 live viewers after {$TOTAL} more alerts: {($with - $base)/4/1024:.1f} MB per viewer')"
+  # One of them stalled (SIGSTOP) while as many again arrive: what the
+  # sink holds for it stays bounded (it is told what it missed).
+  kill -STOP "$(cat "$TMP/v1.pid")"
+  "$BIN" load --to "$ADDR" --total "$TOTAL" --repos "$SNAPSHOT_REPOS" --concurrency 64 --json >/dev/null
+  local stalled; stalled=$(awk '/VmRSS/{print $2}' "/proc/$SINK/status")
+  kill -CONT "$(cat "$TMP/v1.pid")"
+  for v in 1 2 3 4; do stop_viewer "$v"; done
+  python3 -c "print(f'with one of them stopped (SIGSTOP) for {$TOTAL} more alerts: sink RSS {$stalled/1024:.0f} MB ({($stalled - $with)/1024:+.1f} MB)')"
   stop_sink
 }
 
