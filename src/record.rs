@@ -514,14 +514,20 @@ pub fn spawn_writer_with_lines<W: Sync2 + Send + 'static>(
     spawn(name, rx, out, stats, Some(lines), None, mark)
 }
 
-/// How long a caught-up writer naps between looks at its queue before it
-/// parks. While alerts flow, napping instead of parking means the hub's
-/// `send` never has to wake this thread: a futex wake-up per alert cost more
-/// than formatting the line (seen in `perf` as scheduler time on the ingest
-/// path). An idle writer still parks, so it costs nothing at rest.
+/// How long a caught-up writer first naps between looks at its queue
+/// before it parks. While alerts flow, napping instead of parking means the
+/// hub's `send` never has to wake this thread: a futex wake-up per alert
+/// cost more than formatting the line (seen in `perf` as scheduler time on
+/// the ingest path). An idle writer still parks, so it costs nothing at
+/// rest.
 const NAP: std::time::Duration = std::time::Duration::from_millis(1);
-/// Naps before parking: ~20 ms without news.
-const NAPS_BEFORE_PARKING: u32 = 20;
+/// Each look that finds nothing doubles the nap, up to this: alerts that
+/// come in bursts (a viewer's, a batch from the sink every few ms) are not
+/// looked for every millisecond in between, which was most of a viewer's
+/// scheduler time. Steady traffic keeps the nap at [`NAP`].
+const MAX_NAP: std::time::Duration = std::time::Duration::from_millis(8);
+/// Napping this long in all without news: park.
+const NAPS_BEFORE_PARKING: std::time::Duration = std::time::Duration::from_millis(20);
 
 enum Next {
     Alert(Result<Arc<AlertRecord>, broadcast::error::RecvError>),
@@ -551,7 +557,8 @@ fn spawn<W: Sync2 + Send + 'static>(
                 let _ = write_value(&mut w, &v);
                 pending = true;
             }
-            let mut naps = 0;
+            let mut nap = NAP;
+            let mut napped = std::time::Duration::ZERO;
             loop {
                 let line = lines.as_mut().map(|l| l.try_recv());
                 let next = match line {
@@ -569,9 +576,10 @@ fn spawn<W: Sync2 + Send + 'static>(
                                 }
                                 pending = false;
                             }
-                            if naps < NAPS_BEFORE_PARKING {
-                                naps += 1;
-                                std::thread::sleep(NAP);
+                            if napped < NAPS_BEFORE_PARKING {
+                                std::thread::sleep(nap);
+                                napped += nap;
+                                nap = (nap * 2).min(MAX_NAP);
                                 continue;
                             }
                             match lines.as_mut() {
@@ -592,7 +600,8 @@ fn spawn<W: Sync2 + Send + 'static>(
                         }
                     },
                 };
-                naps = 0;
+                nap = NAP;
+                napped = std::time::Duration::ZERO;
                 let result = match next {
                     Next::Line(None) => {
                         lines = None;
