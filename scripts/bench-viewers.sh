@@ -145,7 +145,7 @@ rate = json.load(open(f))["rate"]
 us = lambda t: float(t) / float(tick) * 1e6 / float(total)
 sink = us(int(s1) - int(s0))
 viewer = us(int(v1) - int(v0)) / int(n) if int(n) else 0.0
-print(f"{rate} {sink:.2f} {viewer:.2f}")
+print(f"{rate:.0f} {sink:.2f} {viewer:.2f}")
 PY
   for v in $(seq 1 "$n"); do
     grep VmHWM "/proc/$(cat "$TMP/v$v.pid")/status" | awk '{print $2}' >>"$TMP/rss.$kind"
