@@ -10,7 +10,7 @@
 use std::io::{self, BufRead, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -21,7 +21,7 @@ use crate::model::{AlertRecord, Change};
 struct AlertLine<'a> {
     kind: &'static str,
     seq: u64,
-    at: String,
+    at: &'a str,
     owner: &'a str,
     repo: &'a str,
     policy: &'a str,
@@ -42,7 +42,65 @@ pub type Marker = Arc<dyn Fn(&AlertRecord) -> Option<String> + Send + Sync>;
 
 /// RFC 3339 UTC with milliseconds, e.g. `2026-11-25T21:00:00.123Z`.
 pub fn format_time(at_ms: u64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(at_ms)).to_string()
+    TimeText::new(at_ms).as_str().to_owned()
+}
+
+/// [`format_time`]'s text without an allocation: every alert line carries
+/// one, and formatting it through `humantime` and a `String` was a tenth
+/// of a headless sink's (or viewer's) printing.
+struct TimeText {
+    buf: [u8; 24],
+}
+
+impl TimeText {
+    /// The last millisecond of year 9999, the last RFC 3339 can write.
+    /// Later times (only a hostile Watch source or file sends them; with
+    /// `humantime` they were a panic) are written as this one.
+    const LAST: u64 = 253_402_300_799_999;
+
+    fn new(at_ms: u64) -> TimeText {
+        let mut t = TimeText {
+            buf: *b"0000-00-00T00:00:00.000Z",
+        };
+        let at_ms = at_ms.min(Self::LAST);
+        let secs = at_ms / 1000;
+        let (y, m, d) = civil_from_days(secs / 86_400);
+        let day = secs % 86_400;
+        let put = |buf: &mut [u8; 24], at: usize, width: usize, mut v: u64| {
+            for i in (at..at + width).rev() {
+                buf[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(&mut t.buf, 0, 4, y);
+        put(&mut t.buf, 5, 2, m);
+        put(&mut t.buf, 8, 2, d);
+        put(&mut t.buf, 11, 2, day / 3600);
+        put(&mut t.buf, 14, 2, day / 60 % 60);
+        put(&mut t.buf, 17, 2, day % 60);
+        put(&mut t.buf, 20, 3, at_ms % 1000);
+        t
+    }
+
+    fn as_str(&self) -> &str {
+        // ASCII digits and separators only.
+        std::str::from_utf8(&self.buf).unwrap_or_default()
+    }
+}
+
+/// The (year, month, day) of a day counted from 1970-01-01, in the
+/// proleptic Gregorian calendar (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
 }
 
 /// Parses the `at` field back into milliseconds since the epoch.
@@ -62,10 +120,11 @@ pub fn write_alert_marked(
     r: &AlertRecord,
     silenced: Option<&str>,
 ) -> io::Result<()> {
+    let at = TimeText::new(r.at_ms);
     let line = AlertLine {
         kind: "alert",
         seq: r.seq,
-        at: format_time(r.at_ms),
+        at: at.as_str(),
         owner: &r.owner,
         repo: &r.repo,
         policy: &r.policy,
@@ -455,14 +514,20 @@ pub fn spawn_writer_with_lines<W: Sync2 + Send + 'static>(
     spawn(name, rx, out, stats, Some(lines), None, mark)
 }
 
-/// How long a caught-up writer naps between looks at its queue before it
-/// parks. While alerts flow, napping instead of parking means the hub's
-/// `send` never has to wake this thread: a futex wake-up per alert cost more
-/// than formatting the line (seen in `perf` as scheduler time on the ingest
-/// path). An idle writer still parks, so it costs nothing at rest.
+/// How long a caught-up writer first naps between looks at its queue
+/// before it parks. While alerts flow, napping instead of parking means the
+/// hub's `send` never has to wake this thread: a futex wake-up per alert
+/// cost more than formatting the line (seen in `perf` as scheduler time on
+/// the ingest path). An idle writer still parks, so it costs nothing at
+/// rest.
 const NAP: std::time::Duration = std::time::Duration::from_millis(1);
-/// Naps before parking: ~20 ms without news.
-const NAPS_BEFORE_PARKING: u32 = 20;
+/// Each look that finds nothing doubles the nap, up to this: alerts that
+/// come in bursts (a viewer's, a batch from the sink every few ms) are not
+/// looked for every millisecond in between, which was most of a viewer's
+/// scheduler time. Steady traffic keeps the nap at [`NAP`].
+const MAX_NAP: std::time::Duration = std::time::Duration::from_millis(8);
+/// Napping this long in all without news: park.
+const NAPS_BEFORE_PARKING: std::time::Duration = std::time::Duration::from_millis(20);
 
 enum Next {
     Alert(Result<Arc<AlertRecord>, broadcast::error::RecvError>),
@@ -492,7 +557,8 @@ fn spawn<W: Sync2 + Send + 'static>(
                 let _ = write_value(&mut w, &v);
                 pending = true;
             }
-            let mut naps = 0;
+            let mut nap = NAP;
+            let mut napped = std::time::Duration::ZERO;
             loop {
                 let line = lines.as_mut().map(|l| l.try_recv());
                 let next = match line {
@@ -510,9 +576,10 @@ fn spawn<W: Sync2 + Send + 'static>(
                                 }
                                 pending = false;
                             }
-                            if naps < NAPS_BEFORE_PARKING {
-                                naps += 1;
-                                std::thread::sleep(NAP);
+                            if napped < NAPS_BEFORE_PARKING {
+                                std::thread::sleep(nap);
+                                napped += nap;
+                                nap = (nap * 2).min(MAX_NAP);
                                 continue;
                             }
                             match lines.as_mut() {
@@ -533,7 +600,8 @@ fn spawn<W: Sync2 + Send + 'static>(
                         }
                     },
                 };
-                naps = 0;
+                nap = NAP;
+                napped = std::time::Duration::ZERO;
                 let result = match next {
                     Next::Line(None) => {
                         lines = None;
@@ -606,6 +674,40 @@ mod tests {
     use super::*;
     use crate::hub::Hub;
     use crate::model::{NewAlert, StoreLimits};
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    fn humantime_text(at_ms: u64) -> String {
+        humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(at_ms)).to_string()
+    }
+
+    #[test]
+    fn times_are_formatted_as_humantime_formats_them() {
+        for at in [
+            0,
+            999,
+            951_782_400_000,   // 2000-02-29 (a leap day of a century)
+            4_107_542_399_999, // 2100-02-28T23:59:59.999 (no leap day)
+            4_107_542_400_000,
+            1_795_000_000_123,
+            TimeText::LAST,
+        ] {
+            assert_eq!(format_time(at), humantime_text(at), "{at}");
+        }
+        assert_eq!(format_time(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
+        // Beyond RFC 3339 (humantime panicked on these; a Watch source
+        // sets the receive time a viewer prints).
+        for at in [TimeText::LAST + 1, u64::MAX] {
+            assert_eq!(format_time(at), "9999-12-31T23:59:59.999Z");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_time_is_formatted_as_humantime_formats_it(at in 0..=TimeText::LAST) {
+            prop_assert_eq!(format_time(at), humantime_text(at));
+        }
+    }
 
     fn alert(details: &str, pass: bool) -> NewAlert {
         NewAlert {

@@ -277,3 +277,119 @@ fn attach_no_tui_prints_what_it_receives_and_its_sources() {
     assert_eq!(sources["sources"][0]["state"], "live", "{sources}");
     assert!(viewer.0.wait().unwrap().success());
 }
+
+/// A Watch source that is not a sinkwatch sink: an empty snapshot, then one
+/// batch whose alert says it was received past year 9999.
+struct FarFuture;
+
+#[tonic::async_trait]
+impl sinkwatch::proto::wire::watch_server::Watch for FarFuture {
+    type SubscribeStream = std::pin::Pin<
+        Box<
+            dyn futures_util::Stream<Item = Result<sinkwatch::proto::wire::Wire, tonic::Status>>
+                + Send,
+        >,
+    >;
+
+    async fn subscribe(
+        &self,
+        _: tonic::Request<sinkwatch::proto::watch::SubscribeRequest>,
+    ) -> Result<tonic::Response<Self::SubscribeStream>, tonic::Status> {
+        use futures_util::StreamExt;
+        use sinkwatch::proto::watch::watch_event::Event;
+        use sinkwatch::proto::watch::*;
+        let alert = Alert {
+            seq: 1,
+            received_ms: u64::MAX,
+            owner: "ossf".into(),
+            repo: "far-future".into(),
+            policy: "Security Policy".into(),
+            details: "from the year 584942417".into(),
+            ..Default::default()
+        };
+        let events = [
+            Event::SnapshotBegin(SnapshotBegin {
+                keys: 0,
+                history: 0,
+                next_seq: 1,
+            }),
+            Event::SnapshotEnd(SnapshotEnd {}),
+            Event::Batch(Batch {
+                alerts: vec![alert],
+            }),
+        ]
+        .map(|e| {
+            Ok(sinkwatch::proto::wire::Wire::Event(WatchEvent {
+                event: Some(e),
+            }))
+        });
+        // Then quiet, as a sink without traffic.
+        let stream = futures_util::stream::iter(events).chain(futures_util::stream::pending());
+        Ok(tonic::Response::new(Box::pin(stream)))
+    }
+}
+
+/// The receive time comes from the source: one past what RFC 3339 can
+/// write made the viewer's printer panic (and print nothing more).
+#[test]
+fn a_receive_time_past_year_9999_is_printed_not_a_panic() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    rt.spawn(
+        tonic::transport::Server::builder()
+            .add_service(sinkwatch::proto::wire::watch_server::WatchServer::new(
+                FarFuture,
+            ))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    /// A failing test leaves no viewer behind.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut viewer = Kill(
+        common::binary::bin()
+            .args(["attach", "--no-tui", &url])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = viewer.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the alert's line within the watchdog");
+    let alert: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(alert["repo"], "far-future", "{alert}");
+    assert_eq!(alert["at"], "9999-12-31T23:59:59.999Z", "{alert}");
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &viewer.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let sources: serde_json::Value = serde_json::from_str(
+        &rx.recv_timeout(Duration::from_secs(60))
+            .expect("the sources line"),
+    )
+    .unwrap();
+    assert_eq!(sources["sources"][0]["received"], 1, "{sources}");
+    assert!(viewer.0.wait().unwrap().success());
+}

@@ -19,13 +19,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use prost::Message;
+use prost::bytes::{Buf, Bytes};
+use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
+use tonic::GrpcMethod;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::service::interceptor::InterceptedService;
+
 use crate::forward::ForwardStats;
 use crate::grpc::{Auth, Target};
 use crate::hub::Hub;
 use crate::model::NewAlert;
-use crate::proto::watch::watch_client::WatchClient;
 use crate::proto::watch::watch_event::Event;
-use crate::proto::watch::{Alert, SubscribeRequest};
+use crate::proto::watch::{Alert, SubscribeRequest, WatchEvent};
 
 /// The back-off between reconnects: doubled per failure, up to the cap.
 const BACKOFF_FIRST: Duration = Duration::from_millis(250);
@@ -148,19 +155,169 @@ pub fn status_short(sources: &[Arc<SourceStatus>]) -> String {
     out
 }
 
-fn ingest(hub: &Hub, a: Alert) {
-    let peer: Option<SocketAddr> = a.peer.parse().ok();
-    let identity = (!a.identity.is_empty()).then_some(a.identity);
-    let alert = NewAlert {
-        owner: a.owner,
-        repo: a.repo,
-        policy: a.policy,
-        details: a.details,
-        pass: a.pass,
-    };
-    let identity = identity.as_deref();
-    // A refusal by the local store (over its bounds) is counted there.
-    let _ = hub.ingest_at(&alert, a.received_ms, peer, identity);
+/// The last peer text parsed and what it parsed to: alerts from a source
+/// mostly come from the same few senders, and parsing the address of each
+/// was a few percent of a viewer's CPU.
+#[derive(Default)]
+struct PeerCache {
+    text: String,
+    addr: Option<SocketAddr>,
+}
+
+impl PeerCache {
+    fn parse(&mut self, text: &str) -> Option<SocketAddr> {
+        if text != self.text {
+            self.addr = text.parse().ok();
+            self.text.clear();
+            self.text.push_str(text);
+        }
+        self.addr
+    }
+}
+
+/// What a viewer keeps between alerts so that ingesting one allocates
+/// nothing of its own: the parsed peer, the alert being decoded and the
+/// one handed to the hub (their strings' buffers are reused).
+struct Scratch {
+    peers: PeerCache,
+    alert: Alert,
+    new: NewAlert,
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch {
+            peers: PeerCache::default(),
+            alert: Alert::default(),
+            new: NewAlert {
+                owner: String::new(),
+                repo: String::new(),
+                policy: String::new(),
+                details: String::new(),
+                pass: false,
+            },
+        }
+    }
+}
+
+impl Scratch {
+    /// Ingests `a` (the strings are lent to the hub's alert, then given back).
+    fn ingest(&mut self, hub: &Hub, a: &mut Alert) {
+        let peer = self.peers.parse(&a.peer);
+        let n = &mut self.new;
+        std::mem::swap(&mut n.owner, &mut a.owner);
+        std::mem::swap(&mut n.repo, &mut a.repo);
+        std::mem::swap(&mut n.policy, &mut a.policy);
+        std::mem::swap(&mut n.details, &mut a.details);
+        n.pass = a.pass;
+        let identity = (!a.identity.is_empty()).then_some(a.identity.as_str());
+        // A refusal by the local store (over its bounds) is counted there.
+        let _ = hub.ingest_at(n, a.received_ms, peer, identity);
+        std::mem::swap(&mut n.owner, &mut a.owner);
+        std::mem::swap(&mut n.repo, &mut a.repo);
+        std::mem::swap(&mut n.policy, &mut a.policy);
+        std::mem::swap(&mut n.details, &mut a.details);
+    }
+}
+
+/// A Watch message as the viewer decodes it: a batch of live alerts is
+/// kept as its bytes and its alerts decoded one at a time into one reused
+/// [`Alert`] ([`batch_alerts`]); decoding the whole `Batch` message made
+/// six strings per alert, only to free them after the ingest.
+enum Incoming {
+    /// The `alerts` fields of a `Batch` (the message's only field).
+    Batch(Bytes),
+    Event(WatchEvent),
+}
+
+/// The `batch` field of `WatchEvent` (see watch.proto).
+const BATCH_FIELD: u32 = 8;
+
+impl Incoming {
+    fn decode(mut bytes: Bytes) -> Result<Incoming, prost::DecodeError> {
+        // The one field of a batch, spanning the whole message: kept.
+        // Anything else (or a batch among other fields) decodes in full.
+        let mut peek = &bytes[..];
+        if let Ok((BATCH_FIELD, WireType::LengthDelimited)) = decode_key(&mut peek)
+            && let Ok(len) = decode_varint(&mut peek)
+            && len == peek.len() as u64
+        {
+            let body = bytes.split_off(bytes.len() - peek.len());
+            return Ok(Incoming::Batch(body));
+        }
+        WatchEvent::decode(bytes).map(Incoming::Event)
+    }
+}
+
+/// Calls `each` with every alert of a batch's fields, decoded into
+/// `scratch.alert` in turn (unknown fields skipped, as prost would).
+fn batch_alerts(
+    mut body: &[u8],
+    scratch: &mut Scratch,
+    mut each: impl FnMut(&mut Scratch, &mut Alert),
+) -> Result<(), prost::DecodeError> {
+    let mut alert = std::mem::take(&mut scratch.alert);
+    let result = (|| {
+        while !body.is_empty() {
+            let (tag, wire) = decode_key(&mut body)?;
+            if tag != 1 || wire != WireType::LengthDelimited {
+                skip_field(wire, tag, &mut body, DecodeContext::default())?;
+                continue;
+            }
+            alert.clear();
+            prost::encoding::message::merge(wire, &mut alert, &mut body, DecodeContext::default())?;
+            each(scratch, &mut alert);
+        }
+        Ok(())
+    })();
+    scratch.alert = alert;
+    result
+}
+
+/// The Watch call's codec on the viewer's side: the request as prost
+/// encodes it, messages as [`Incoming`].
+#[derive(Clone, Copy, Default)]
+struct ViewerCodec;
+
+impl Codec for ViewerCodec {
+    type Encode = SubscribeRequest;
+    type Decode = Incoming;
+    type Encoder = ViewerCodec;
+    type Decoder = ViewerCodec;
+
+    fn encoder(&mut self) -> ViewerCodec {
+        ViewerCodec
+    }
+
+    fn decoder(&mut self) -> ViewerCodec {
+        ViewerCodec
+    }
+}
+
+impl Encoder for ViewerCodec {
+    type Item = SubscribeRequest;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: SubscribeRequest,
+        buf: &mut EncodeBuf<'_>,
+    ) -> Result<(), Self::Error> {
+        item.encode(buf)
+            .map_err(|e| tonic::Status::internal(e.to_string()))
+    }
+}
+
+impl Decoder for ViewerCodec {
+    type Item = Incoming;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Incoming>, Self::Error> {
+        let bytes = buf.copy_to_bytes(buf.remaining());
+        Incoming::decode(bytes)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(format!("a malformed Watch message: {e}")))
+    }
 }
 
 /// How one subscription ended.
@@ -203,16 +360,22 @@ async fn subscribe_once(
         Ok(a) => a,
         Err(e) => return End::Failed(e),
     };
-    let mut client =
-        WatchClient::with_interceptor(channel, auth).max_decoding_message_size(MAX_MESSAGE);
-    let mut stream = match client
-        .subscribe(SubscribeRequest {
-            resume_after: *last,
-            filter: String::new(),
-            batch: true,
-        })
-        .await
-    {
+    // The generated client's call, with the viewer's codec.
+    let mut client = tonic::client::Grpc::new(InterceptedService::new(channel, auth))
+        .max_decoding_message_size(MAX_MESSAGE);
+    if let Err(e) = client.ready().await {
+        return End::Failed(format!("the connection is not ready: {e}"));
+    }
+    let mut request = tonic::Request::new(SubscribeRequest {
+        resume_after: *last,
+        filter: String::new(),
+        batch: true,
+    });
+    request
+        .extensions_mut()
+        .insert(GrpcMethod::new("sinkwatch.v1.Watch", "Subscribe"));
+    let path = PathAndQuery::from_static("/sinkwatch.v1.Watch/Subscribe");
+    let mut stream = match client.server_streaming(request, path, ViewerCodec).await {
         Ok(r) => r.into_inner(),
         Err(s) => return ended(&s),
     };
@@ -222,9 +385,19 @@ async fn subscribe_once(
     let mut latest = Vec::new();
     let mut history = Vec::new();
     let mut after_ms = 0;
+    let mut scratch = Scratch::default();
     loop {
         let event = match stream.message().await {
-            Ok(Some(m)) => m.event,
+            Ok(Some(Incoming::Event(m))) => m.event,
+            Ok(Some(Incoming::Batch(body))) => {
+                let ingested = batch_alerts(&body, &mut scratch, |scratch, a| {
+                    live(hub, scratch, status, last, last_ms, a)
+                });
+                if let Err(e) = ingested {
+                    return End::Failed(format!("a malformed batch from the sink: {e}"));
+                }
+                continue;
+            }
             Ok(None) => return End::Failed("the sink closed the stream".into()),
             Err(s) => return ended(&s),
         };
@@ -246,20 +419,20 @@ async fn subscribe_once(
                 let first_history = history.first().map_or(u64::MAX, |a| a.seq);
                 latest.retain(|a| a.seq < first_history);
                 latest.sort_by_key(|a| a.seq);
-                for a in latest.drain(..).chain(history.drain(..)) {
+                for mut a in latest.drain(..).chain(history.drain(..)) {
                     *last = Some(a.seq);
                     *last_ms = (*last_ms).max(a.received_ms);
                     if a.received_ms > after_ms || after_ms == 0 {
-                        ingest(hub, a);
+                        scratch.ingest(hub, &mut a);
                         status.received.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 status.set("live");
             }
-            Some(Event::Live(a)) => live(hub, status, last, last_ms, a),
+            Some(Event::Live(mut a)) => live(hub, &mut scratch, status, last, last_ms, &mut a),
             Some(Event::Batch(b)) => {
-                for a in b.alerts {
-                    live(hub, status, last, last_ms, a);
+                for mut a in b.alerts {
+                    live(hub, &mut scratch, status, last, last_ms, &mut a);
                 }
             }
             Some(Event::Forwarding(f)) => status.forwarding(&f),
@@ -274,12 +447,19 @@ async fn subscribe_once(
 }
 
 /// One live alert from this source.
-fn live(hub: &Hub, status: &SourceStatus, last: &mut Option<u64>, last_ms: &mut u64, a: Alert) {
+fn live(
+    hub: &Hub,
+    scratch: &mut Scratch,
+    status: &SourceStatus,
+    last: &mut Option<u64>,
+    last_ms: &mut u64,
+    a: &mut Alert,
+) {
     status.received.fetch_add(1, Ordering::Relaxed);
     status.last_seq.store(a.seq, Ordering::Relaxed);
     *last = Some(a.seq);
     *last_ms = (*last_ms).max(a.received_ms);
-    ingest(hub, a);
+    scratch.ingest(hub, a);
 }
 
 /// Follows one remote sink until the hub closes (the viewer quits), or
@@ -320,4 +500,137 @@ pub async fn follow(target: Target, hub: Arc<Hub>, status: Arc<SourceStatus>) ->
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::watch::{Batch, Missed};
+
+    fn alert(seq: u64, details: &str, identity: &str) -> Alert {
+        Alert {
+            seq,
+            received_ms: 1_700_000_000_000 + seq,
+            owner: format!("org-{}", seq % 3),
+            repo: format!("repo-{seq}"),
+            policy: "Security Policy".into(),
+            pass: details.is_empty(),
+            details: details.into(),
+            peer: if seq % 2 == 0 {
+                "10.0.0.1:5000".into()
+            } else {
+                String::new()
+            },
+            identity: identity.into(),
+        }
+    }
+
+    fn batch_of(alerts: &[Alert]) -> Bytes {
+        let e = WatchEvent {
+            event: Some(Event::Batch(Batch {
+                alerts: alerts.to_vec(),
+            })),
+        };
+        Bytes::from(e.encode_to_vec())
+    }
+
+    #[test]
+    fn a_batch_is_decoded_alert_by_alert_into_the_same_alerts() {
+        let alerts = vec![
+            alert(1, "Security policy not enabled.\n", "spiffe://x/y"),
+            alert(2, "", ""),
+            alert(3, &"long text ".repeat(5_000), ""),
+            alert(4, "", "alice@example.com"),
+        ];
+        let Ok(Incoming::Batch(body)) = Incoming::decode(batch_of(&alerts)) else {
+            panic!("a batch is kept as its bytes")
+        };
+        let mut seen = Vec::new();
+        let mut scratch = Scratch::default();
+        batch_alerts(&body, &mut scratch, |_, a| seen.push(a.clone())).unwrap();
+        // A field left over from the alert before would show here.
+        assert_eq!(seen, alerts);
+
+        // Any other message decodes in full.
+        let missed = WatchEvent {
+            event: Some(Event::Missed(Missed {
+                count: 3,
+                after_seq: 9,
+            })),
+        };
+        match Incoming::decode(Bytes::from(missed.encode_to_vec())) {
+            Ok(Incoming::Event(e)) => assert_eq!(e, missed),
+            _ => panic!("not decoded as an event"),
+        }
+        // An empty batch is a batch of nothing.
+        let Ok(Incoming::Batch(empty)) = Incoming::decode(batch_of(&[])) else {
+            panic!("an empty batch")
+        };
+        batch_alerts(&empty, &mut scratch, |_, _| panic!("no alert")).unwrap();
+    }
+
+    #[test]
+    fn a_truncated_or_garbled_batch_is_an_error_not_a_panic() {
+        let whole = batch_of(&[alert(1, "x", ""), alert(2, "y", "")]);
+        let Ok(Incoming::Batch(body)) = Incoming::decode(whole.clone()) else {
+            panic!("a batch")
+        };
+        let mut scratch = Scratch::default();
+        for cut in 1..body.len() {
+            let _ = batch_alerts(&body[..cut], &mut scratch, |_, _| {});
+        }
+        assert!(batch_alerts(&body[..body.len() - 1], &mut scratch, |_, _| {}).is_err());
+        assert!(batch_alerts(&[0x0a, 0xff], &mut scratch, |_, _| {}).is_err());
+        // A message cut short is not taken for a batch.
+        assert!(Incoming::decode(whole.slice(..whole.len() - 1)).is_err());
+    }
+
+    #[test]
+    fn ingesting_lends_the_strings_to_the_hub_and_takes_them_back() {
+        let hub = Hub::new(crate::model::StoreLimits::default(), 16);
+        let (_, mut rx) = hub.subscribe();
+        let mut scratch = Scratch::default();
+        let mut a = alert(2, "Branch protection missing.", "alice@example.com");
+        let before = a.clone();
+        scratch.ingest(&hub, &mut a);
+        assert_eq!(a, before);
+        let r = rx.try_recv().unwrap();
+        assert_eq!(
+            (
+                &*r.owner,
+                &*r.repo,
+                &*r.policy,
+                &*r.details,
+                r.pass,
+                r.at_ms
+            ),
+            (
+                "org-2",
+                "repo-2",
+                "Security Policy",
+                "Branch protection missing.",
+                false,
+                before.received_ms
+            )
+        );
+        let peer = r.peer.as_ref().unwrap();
+        assert_eq!(peer.label, "10.0.0.1:5000");
+        assert_eq!(peer.identity.as_deref(), Some("alice@example.com"));
+    }
+
+    #[test]
+    fn the_peer_cache_answers_as_parsing_each_text_would() {
+        let mut cache = PeerCache::default();
+        for text in [
+            "10.0.0.1:5000",
+            "10.0.0.1:5000",
+            "[::1]:443",
+            "",
+            "not an address",
+            "10.0.0.1:5000",
+            "",
+        ] {
+            assert_eq!(cache.parse(text), text.parse().ok(), "{text:?}");
+        }
+    }
 }
