@@ -137,6 +137,11 @@ pub struct StateStats {
     pub failed: AtomicU64,
     /// Events removed by retention.
     pub pruned: AtomicU64,
+    /// Alerts the writer holds and has not committed yet (queued, or in
+    /// the batch being written): what a `kill -9` would lose.
+    pub backlog: AtomicU64,
+    /// Receive time (ms since the epoch) of the oldest of them; 0 when none.
+    pub oldest_ms: AtomicU64,
     durable: AtomicBool,
     last_error: Mutex<Option<String>>,
     pub restored: Restored,
@@ -145,6 +150,17 @@ pub struct StateStats {
 impl StateStats {
     pub fn lost(&self) -> u64 {
         self.lagged.load(Ordering::Relaxed) + self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Alerts held and not committed yet, and how long the oldest of them
+    /// has waited at `now_ms` (0 when none).
+    pub fn backlog(&self, now_ms: u64) -> (u64, u64) {
+        let n = self.backlog.load(Ordering::Relaxed);
+        let oldest = self.oldest_ms.load(Ordering::Relaxed);
+        if n == 0 || oldest == 0 {
+            return (n, 0);
+        }
+        (n, now_ms.saturating_sub(oldest))
     }
 
     /// True while every received alert reached the database.
@@ -167,12 +183,15 @@ impl StateStats {
     /// The `"state"` object of the stats line.
     pub fn to_json(&self) -> serde_json::Value {
         let r = &self.restored;
+        let (backlog, backlog_age_ms) = self.backlog(crate::hub::now_ms());
         let mut v = serde_json::json!({
             "file": self.file,
             "durable": self.durable(),
             "written": self.written.load(Ordering::Relaxed),
             "lost": self.lost(),
             "pruned": self.pruned.load(Ordering::Relaxed),
+            "backlog": backlog,
+            "backlog_age_ms": backlog_age_ms,
             "restored": {
                 "keys": r.keys,
                 "events": r.events,
@@ -395,7 +414,13 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
     Ok(Opened {
         store,
         stats,
-        writer: Some(writer::Writer::new(conn, lock, opts.retain, name)),
+        writer: Some(writer::Writer::new(
+            conn,
+            lock,
+            opts.retain,
+            name,
+            writer::QueueLimits::for_budget(opts.limits.memory_budget),
+        )),
         warnings: Vec::new(),
     })
 }
