@@ -112,6 +112,9 @@ fn a_restart_restores_the_same_keys_transitions_and_counts() {
     let before = stats(&first);
     assert_eq!(before["state"]["durable"], true);
     assert_eq!(before["state"]["written"], 504);
+    // At exit the writer has committed everything it held.
+    assert_eq!(before["state"]["backlog"], 0);
+    assert_eq!(before["state"]["backlog_age_ms"], 0);
 
     let b = Headless::start(&["--state", arg(&file)]);
     assert!(b.early_stderr.is_empty(), "{:?}", b.early_stderr);
