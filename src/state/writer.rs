@@ -23,7 +23,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::IsTerminal;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -129,9 +129,27 @@ impl Queue {
 struct Shared {
     queue: Mutex<Queue>,
     wake: Condvar,
+    /// The queue's length and bytes, as of its last change: what the drain
+    /// bounds its own pending records by when it cannot take the lock.
+    queued_records: AtomicUsize,
+    queued_bytes: AtomicUsize,
     /// The SQL stage's thread id, once its priority is set (tests).
     #[cfg(test)]
     tid: std::sync::atomic::AtomicI64,
+}
+
+/// Records the drain has read and not queued yet.
+#[derive(Default)]
+struct Pending {
+    records: VecDeque<Arc<AlertRecord>>,
+    bytes: usize,
+}
+
+impl Pending {
+    fn push(&mut self, r: Arc<AlertRecord>) {
+        self.bytes += cost(&r);
+        self.records.push_back(r);
+    }
 }
 
 impl Shared {
@@ -139,14 +157,50 @@ impl Shared {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues the drained records (empties `pending`). Over the bounds the
-    /// oldest queued records go, counted as lost: as in the hub's queue,
-    /// the newest alerts carry each key's current status.
-    fn push(&self, pending: &mut Vec<Arc<AlertRecord>>, stats: &StateStats, limits: QueueLimits) {
-        let mut q = self.lock();
+    /// Queues the drained records (empties `pending`) and returns true, or
+    /// returns false when the SQL stage holds the queue's lock right now
+    /// and `wait` is false: the drain never waits on that low-priority
+    /// thread, which may have been preempted holding the lock for longer
+    /// than the hub's queue lasts. Over the bounds (queue and pending
+    /// together) the oldest records go, counted as lost: as in the hub's
+    /// queue, the newest alerts carry each key's current status.
+    fn push(
+        &self,
+        pending: &mut Pending,
+        stats: &StateStats,
+        limits: QueueLimits,
+        wait: bool,
+    ) -> bool {
+        let mut q = match self.queue.try_lock() {
+            Ok(q) => q,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) if wait => self.lock(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                // The queue only shrinks meanwhile: bounding by its last
+                // size is conservative.
+                let (queued, bytes) = (
+                    self.queued_records.load(Ordering::Relaxed),
+                    self.queued_bytes.load(Ordering::Relaxed),
+                );
+                let mut lost = 0;
+                while queued + pending.records.len() > limits.records
+                    || bytes + pending.bytes > limits.bytes
+                {
+                    let Some(old) = pending.records.pop_front() else {
+                        break;
+                    };
+                    pending.bytes -= cost(&old);
+                    lost += 1;
+                }
+                if lost > 0 {
+                    stats.lagged.fetch_add(lost, Ordering::Relaxed);
+                }
+                return false;
+            }
+        };
         let before = q.records.len();
         let (mut added, mut lost) = (0u64, 0u64);
-        for r in pending.drain(..) {
+        for r in pending.records.drain(..) {
             q.bytes += cost(&r);
             q.records.push_back(r);
             added += 1;
@@ -158,6 +212,10 @@ impl Shared {
                 lost += 1;
             }
         }
+        pending.bytes = 0;
+        self.queued_records
+            .store(q.records.len(), Ordering::Relaxed);
+        self.queued_bytes.store(q.bytes, Ordering::Relaxed);
         if before == 0 && !q.records.is_empty() {
             q.oldest_since = Some(Instant::now());
         }
@@ -180,6 +238,7 @@ impl Shared {
         if lost > 0 {
             stats.lagged.fetch_add(lost, Ordering::Relaxed);
         }
+        true
     }
 
     fn close(&self) {
@@ -201,7 +260,7 @@ fn drain(
         .enable_time()
         .build()
         .expect("drain runtime");
-    let mut pending: Vec<Arc<AlertRecord>> = Vec::with_capacity(DRAIN_CHUNK);
+    let mut pending = Pending::default();
     let mut naps = 0;
     loop {
         let next = match rx.try_recv() {
@@ -213,8 +272,12 @@ fn drain(
                 Err(Some(broadcast::error::RecvError::Closed))
             }
             Err(broadcast::error::TryRecvError::Empty) => {
-                if !pending.is_empty() {
-                    shared.push(&mut pending, stats, limits);
+                if !pending.records.is_empty() {
+                    if !shared.push(&mut pending, stats, limits, false) {
+                        // The SQL stage holds the lock: try again after a
+                        // nap, reading the hub meanwhile.
+                        std::thread::sleep(NAP);
+                    }
                     continue;
                 }
                 if naps < NAPS_BEFORE_PARKING {
@@ -233,8 +296,8 @@ fn drain(
             Ok(r) => {
                 naps = 0;
                 pending.push(r);
-                if pending.len() >= DRAIN_CHUNK {
-                    shared.push(&mut pending, stats, limits);
+                if pending.records.len() % DRAIN_CHUNK == 0 {
+                    shared.push(&mut pending, stats, limits, false);
                 }
             }
             Err(Some(broadcast::error::RecvError::Lagged(n))) => {
@@ -245,7 +308,7 @@ fn drain(
             Err(None) => {}
         }
     }
-    shared.push(&mut pending, stats, limits);
+    shared.push(&mut pending, stats, limits, true);
     shared.close();
 }
 
@@ -487,6 +550,10 @@ impl Writer {
                 let n = q.records.len().min(MAX_BATCH_ROWS);
                 let batch: Vec<Arc<AlertRecord>> = q.records.drain(..n).collect();
                 q.bytes -= batch.iter().map(|r| cost(r)).sum::<usize>();
+                shared
+                    .queued_records
+                    .store(q.records.len(), Ordering::Relaxed);
+                shared.queued_bytes.store(q.bytes, Ordering::Relaxed);
                 q.in_flight = !batch.is_empty();
                 // What is left is no younger than what was taken: it stays
                 // due (`oldest_since` unchanged), so a writer that is behind
@@ -1155,6 +1222,29 @@ mod tests {
         assert_eq!(s.stats.backlog(5_000), (0, 0));
         assert_eq!(s.stored(), (1..=4_000).collect::<Vec<i64>>());
         assert_eq!(s.finish().0.lost(), 0);
+    }
+
+    #[test]
+    fn the_drain_never_waits_for_the_sql_stages_lock() {
+        let s = stalled(QueueLimits {
+            records: 5_000,
+            bytes: usize::MAX,
+        });
+        // As if the low-priority SQL stage had been preempted holding the
+        // queue's lock: the drain must go on reading the hub (a drain
+        // blocked on the lock leaves the second record unread).
+        let held = s.shared.lock();
+        for seq in 1..=1_000 {
+            s.send(seq..=seq, "");
+            wait_for("the drain read it", || s.tx.is_empty());
+        }
+        assert_eq!(load(&s.stats.lagged), 0);
+        drop(held);
+        wait_for("all queued", || load(&s.stats.backlog) == 1_000);
+        s.resume();
+        let (stats, stored) = s.finish();
+        assert_eq!(stats.lost(), 0);
+        assert_eq!(stored, (1..=1_000).collect::<Vec<i64>>());
     }
 
     #[test]
