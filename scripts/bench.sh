@@ -246,6 +246,45 @@ if command -v h2load >/dev/null 2>&1; then
   done
 fi
 
+# The same with grpc-go, the client stack Allstar itself uses
+# (scripts/go/alertsink_load.go, built in GOPATH mode from Debian's
+# golang-go and golang-google-grpc-dev where they are installed). Unlike
+# tonic and nghttp2, grpc-go indexes the `authorization` header in HPACK:
+# after a connection's first call the token costs the sink nothing to
+# decode, so this is the OIDC figure for a real Allstar.
+declare -A gobest
+GOPATH_GRPC=${SINKWATCH_GOPATH:-/usr/share/gocode}
+GO_SKIP=""
+if ! command -v go >/dev/null 2>&1; then
+  GO_SKIP="no go (Debian: apt-get install golang-go golang-google-grpc-dev)"
+elif [ ! -d "$GOPATH_GRPC/src/google.golang.org/grpc" ]; then
+  GO_SKIP="no grpc-go in $GOPATH_GRPC (Debian: apt-get install golang-google-grpc-dev)"
+elif ! (cd scripts/go && GOPATH=$GOPATH_GRPC GO111MODULE=off GOPROXY=off GOFLAGS= \
+    go build -o "$TMP/alertsink_load" alertsink_load.go) 2>"$TMP/gobuild.err"; then
+  GO_SKIP="go build failed: $(head -n 1 "$TMP/gobuild.err")"
+fi
+if [ -z "$GO_SKIP" ]; then
+  for round in $(seq 1 "$ROUNDS"); do
+    for mode in bare bare_token headless oidc; do
+      extra=()
+      case $mode in
+        bare) addr=$BARE_ADDR ;; headless) addr=$HEADLESS_ADDR ;;
+        bare_token) addr=$BARE_ADDR; extra=(-token-file "$TMP/oidc.jwt") ;;
+        oidc) addr=$OIDC_ADDR; extra=(-token-file "$TMP/oidc.jwt") ;;
+      esac
+      # shellcheck disable=SC2046
+      c0=$(cpu_ms $(pids "$mode"))
+      r=$("$TMP/alertsink_load" -addr "$addr" -n "$TOTAL" -c "$CONC" -conns 4 "${extra[@]}" | json_num rate)
+      # shellcheck disable=SC2046
+      c1=$(cpu_ms $(pids "$mode"))
+      note_cpu "go-$mode" "$c0" "$c1" "$TOTAL"
+      echo "round $round  grpc-go $mode  $r req/s" >&2
+      cur=${gobest[$mode]:-0}
+      awk -v a="${r:-0}" -v b="$cur" 'BEGIN{exit !(a>b)}' && gobest[$mode]=$r || true
+    done
+  done
+fi
+
 # Sequential latency: one connection, one request at a time, bare and
 # headless alternating for SEQ_ROUNDS rounds; the added latency is the
 # median over rounds of (sinkwatch − bare), so a slow moment of the machine
@@ -306,12 +345,25 @@ if [ -n "${h2best[bare]:-}" ]; then
   printf '%-34s %12.0f %8s %8s\n' "sinkwatch tee → sinkwatch" "${h2best[tee]}" "$(h2ratio "${h2best[tee]}")" "≥0.50"
 fi
 echo
+if [ -z "$GO_SKIP" ]; then
+  gbase=${gobest[bare]}
+  goratio() { awk -v a="$1" -v b="$gbase" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "n/a" }'; }
+  echo "with grpc-go, Allstar's client stack (scripts/go/alertsink_load.go, c=$CONC over 4 connections; best round)"
+  printf '%-34s %12s %8s %8s\n' "mode" "req/s" "ratio" "target"
+  printf '%-34s %12.0f %8s %8s\n' "bare tonic AlertSink (baseline)" "$gbase" "1.00" ""
+  printf '%-34s %12.0f %8s %8s\n' "  bare sent the same bearer header" "${gobest[bare_token]}" "$(goratio "${gobest[bare_token]}")" ""
+  printf '%-34s %12.0f %8s %8s\n' "sinkwatch headless (stdout→file)" "${gobest[headless]}" "$(goratio "${gobest[headless]}")" "≥0.90"
+  printf '%-34s %12.0f %8s %8s\n' "sinkwatch headless + OIDC (RS256)" "${gobest[oidc]}" "$(goratio "${gobest[oidc]}")" "≥0.85"
+else
+  echo "grpc-go rows skipped: $GO_SKIP"
+fi
+echo
 echo "CPU time per alert (user + system, lowest round; tee: the tee and its upstream together;"
 echo "  state: until its writer had caught up)"
-printf '%-34s %12s %12s\n' "mode" "sinkwatch load" "h2load"
+printf '%-34s %12s %12s %12s\n' "mode" "sinkwatch load" "h2load" "grpc-go"
 for mode in bare bare_token headless oidc state tui tee; do
-  [ -n "${cpu_us[load-$mode]:-}${cpu_us[h2-$mode]:-}" ] || continue
-  printf '%-34s %10s µs %10s µs\n' "$mode" "${cpu_us[load-$mode]:-–}" "${cpu_us[h2-$mode]:-–}"
+  [ -n "${cpu_us[load-$mode]:-}${cpu_us[h2-$mode]:-}${cpu_us[go-$mode]:-}" ] || continue
+  printf '%-34s %10s µs %10s µs %10s µs\n' "$mode" "${cpu_us[load-$mode]:-–}" "${cpu_us[h2-$mode]:-–}" "${cpu_us[go-$mode]:-–}"
 done
 echo
 echo "sequential latency over one stream ($SEQ_ROUNDS alternating rounds of $SEQ_TOTAL calls each)"

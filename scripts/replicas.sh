@@ -73,6 +73,9 @@ http {
     }
     server {
         listen 127.0.0.1:$NGINX_PORT http2;
+        # As in deploy/nginx-grpc.conf: without it nginx sends a GOAWAY
+        # after 1000 calls per connection, and calls in flight fail.
+        keepalive_requests 1000000;
         location /AlertSink/ {
             grpc_pass grpc://replicas;
         }

@@ -344,11 +344,16 @@ fn send(a: SendArgs) -> Result<(), Failure> {
     let call = async {
         // Connecting first tells a sink that cannot be reached, or whose TLS
         // handshake fails, from one that fails the call.
-        let mut client = target.connect().await?;
-        client
-            .alert(target.request(req))
-            .await
-            .map_err(|s| diagnose::call_failure(&target, &s, Stage::FirstCall))
+        let client = target.connect().await?;
+        // Again if a closing connection never sent it (a GOAWAY).
+        crate::grpc::unsent::retry_unsent(|| {
+            let mut client = client.clone();
+            let req = target.request(req.clone());
+            async move { client.alert(req).await }
+        })
+        .await
+        .0
+        .map_err(|s| diagnose::call_failure(&target, &s, Stage::FirstCall))
     };
     // The timer is made inside the runtime: it needs its time driver.
     match rt.block_on(async { tokio::time::timeout(timeout, call).await }) {

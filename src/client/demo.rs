@@ -302,7 +302,7 @@ impl DemoWorld {
 /// sink goes away or the task is dropped. Failures are logged, not fatal:
 /// the demo retries with a short pause.
 pub async fn run(target: Target, rate: f64) {
-    let mut client = match target.client() {
+    let client = match target.client() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("demo: {e}");
@@ -324,7 +324,13 @@ pub async fn run(target: Target, rate: f64) {
         tick.tick().await;
         for _ in 0..per_tick {
             let alert = world.next_alert();
-            if let Err(s) = client.alert(target.request(alert)).await {
+            let (result, _) = crate::grpc::unsent::retry_unsent(|| {
+                let mut client = client.clone();
+                let req = target.request(alert.clone());
+                async move { client.alert(req).await }
+            })
+            .await;
+            if let Err(s) = result {
                 tracing::warn!("demo: sink answered {}", crate::grpc::describe_status(&s));
                 if s.code() == tonic::Code::Unavailable {
                     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -13,6 +13,7 @@ use hdrhistogram::Histogram;
 
 use crate::grpc::Target;
 use crate::grpc::diagnose::{self, Stage};
+use crate::grpc::unsent::retry_unsent;
 use crate::proto::AlertRequest;
 
 pub const POLICIES: [&str; 9] = [
@@ -41,6 +42,9 @@ pub struct LoadReport {
     pub sent: u64,
     pub ok: u64,
     pub errors: BTreeMap<String, u64>,
+    /// Calls made again because the first try never reached the sink (a
+    /// closing connection's GOAWAY): not errors.
+    pub retried: u64,
     pub elapsed: Duration,
     pub latency_us: Histogram<u64>,
     /// Why calls failed without an answer from the sink (the first such
@@ -78,6 +82,12 @@ impl LoadReport {
         for (code, n) in &self.errors {
             s.push_str(&format!("  {n} × {code}\n"));
         }
+        if self.retried > 0 {
+            s.push_str(&format!(
+                "  {} calls sent again: a closing connection never sent them\n",
+                self.retried
+            ));
+        }
         s
     }
 
@@ -87,6 +97,7 @@ impl LoadReport {
             "sent": self.sent,
             "ok": self.ok,
             "errors": self.errors,
+            "retried": self.retried,
             "seconds": self.elapsed.as_secs_f64(),
             "rate": self.rate(),
             "latency_ms": {
@@ -139,7 +150,7 @@ pub async fn run(target: &Target, plan: &LoadPlan) -> Result<LoadReport, String>
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(concurrency);
     for w in 0..concurrency {
-        let (mut client, answered) = clients[w % connections].clone();
+        let (client, answered) = clients[w % connections].clone();
         let next = next.clone();
         let plan = plan.clone();
         let (failure, stop, target) = (failure.clone(), stop.clone(), target.clone());
@@ -147,6 +158,7 @@ pub async fn run(target: &Target, plan: &LoadPlan) -> Result<LoadReport, String>
             let mut hist =
                 Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
             let mut ok = 0u64;
+            let mut retried = 0u64;
             let mut errors: BTreeMap<String, u64> = BTreeMap::new();
             loop {
                 if stop.load(Ordering::Relaxed) {
@@ -162,8 +174,15 @@ pub async fn run(target: &Target, plan: &LoadPlan) -> Result<LoadReport, String>
                 }
                 // Signing is part of what a signed client pays per call.
                 let t0 = Instant::now();
-                let req = target.request(nth_alert(n, plan.repos));
-                let res = client.alert(req).await;
+                // A call a closing connection never sent (nginx's GOAWAY
+                // after `keepalive_requests`) goes again, as grpc-go does.
+                let (res, again) = retry_unsent(|| {
+                    let mut client = client.clone();
+                    let req = target.request(nth_alert(n, plan.repos));
+                    async move { client.alert(req).await }
+                })
+                .await;
+                retried += u64::from(again);
                 let us = t0.elapsed().as_micros() as u64;
                 let _ = hist.record(us.clamp(1, 60_000_000));
                 match res {
@@ -192,16 +211,18 @@ pub async fn run(target: &Target, plan: &LoadPlan) -> Result<LoadReport, String>
                     }
                 }
             }
-            (hist, ok, errors)
+            (hist, ok, errors, retried)
         }));
     }
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
     let mut ok = 0;
+    let mut retried = 0;
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
     for t in tasks {
-        let (h, o, e) = t.await.map_err(|e| format!("load worker failed: {e}"))?;
+        let (h, o, e, r) = t.await.map_err(|e| format!("load worker failed: {e}"))?;
         hist.add(h).map_err(|e| format!("histogram: {e}"))?;
         ok += o;
+        retried += r;
         for (k, v) in e {
             *errors.entry(k).or_default() += v;
         }
@@ -212,6 +233,7 @@ pub async fn run(target: &Target, plan: &LoadPlan) -> Result<LoadReport, String>
         sent,
         ok,
         errors,
+        retried,
         elapsed,
         latency_us: hist,
         failure: failure.get().cloned(),

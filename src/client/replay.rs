@@ -49,7 +49,7 @@ pub async fn run(
     speed: Speed,
     mut progress: impl FnMut(&str),
 ) -> Result<ReplayReport, String> {
-    let mut client = target.connect().await?;
+    let client = target.connect().await?;
     // Whether the sink has answered anything yet: until it has, a transport
     // failure means it cannot be used at all (see `diagnose::Stage`).
     let mut answered = false;
@@ -73,7 +73,14 @@ pub async fn run(
             details: a.details,
             pass: a.pass,
         };
-        match client.alert(target.request(req)).await {
+        // Again if a closing connection never sent it (a GOAWAY).
+        let (result, _) = crate::grpc::unsent::retry_unsent(|| {
+            let mut client = client.clone();
+            let req = target.request(req.clone());
+            async move { client.alert(req).await }
+        })
+        .await;
+        match result {
             Ok(_) => {
                 answered = true;
                 report.sent += 1;

@@ -13,6 +13,7 @@ use super::send::{
 };
 use super::upstream::{Finish, Reach, Upstream};
 use crate::grpc::Client;
+use crate::grpc::unsent::{UNSENT_RETRIES, never_processed};
 use crate::model::AlertRecord;
 use crate::sink::AcceptHook;
 
@@ -77,22 +78,34 @@ impl AcceptHook for ProxyHook {
         };
         Some(Box::pin(async move {
             let t0 = Instant::now();
-            let result = attempt(
-                &mut client,
-                &up.url,
-                &record,
-                timeout,
-                passed.as_ref(),
-                signer.as_deref(),
-            )
-            .await;
+            let mut attempts = 1;
+            let result = loop {
+                let result = attempt(
+                    &mut client,
+                    &up.url,
+                    &record,
+                    timeout,
+                    passed.as_ref(),
+                    signer.as_deref(),
+                )
+                .await;
+                match result {
+                    // It never reached the upstream (a GOAWAY, e.g. nginx's
+                    // after `keepalive_requests` calls): again, at once, on
+                    // a new connection.
+                    Err(e) if attempts <= UNSENT_RETRIES && never_processed(&e.status) => {
+                        let stage = stage_of(&up);
+                        let text = status_text(&up.url, &e.status, stage);
+                        up.retrying(record.seq, attempts, text.into(), Reach::NoAnswer);
+                        attempts += 1;
+                    }
+                    other => break other,
+                }
+            };
             let latency = t0.elapsed();
             let err = match result {
                 Ok(()) => {
-                    pending.finish(Finish::Delivered {
-                        attempts: 1,
-                        latency,
-                    });
+                    pending.finish(Finish::Delivered { attempts, latency });
                     return Ok(());
                 }
                 Err(e) => e,
@@ -123,7 +136,7 @@ impl AcceptHook for ProxyHook {
             pending.finish(Finish::Failed {
                 code: answer.code(),
                 message: status_text(&up.url, &status, stage).into(),
-                attempts: 1,
+                attempts,
                 reach,
                 latency: (reach == Reach::Answered).then_some(latency),
             });

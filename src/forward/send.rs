@@ -64,11 +64,18 @@ pub(crate) enum Class {
     Transient,
     /// It could not be reached at all (connect, TLS, HTTP/2 errors).
     Unreachable,
+    /// The call never reached it: refused by a GOAWAY or REFUSED_STREAM,
+    /// or queued on a connection that was closing (src/grpc/unsent.rs).
+    /// Retried without using up the alert's retries.
+    Unsent,
 }
 
 /// Sorts a failed attempt. A status that came from the transport carries
 /// its cause as `source`; statuses the upstream sent have none.
 pub(crate) fn classify(s: &Status) -> Class {
+    if crate::grpc::unsent::never_processed(s) {
+        return Class::Unsent;
+    }
     let transport = std::error::Error::source(s).is_some()
         || (s.code() == Code::Unknown && s.message().starts_with("Service was not ready"));
     if transport {
@@ -352,11 +359,15 @@ async fn deliver(
         let class = classify(&status);
         let message: Arc<str> = status_text(&up.url, &status, stage_of(up)).into();
         let (reach, latency) = match class {
+            Class::Unsent => (Reach::NoAnswer, None),
             Class::Unreachable => (Reach::Unreachable, None),
             _ if timed_out => (Reach::NoAnswer, None),
             _ => (Reach::Answered, Some(latency)),
         };
         let uses_budget = match class {
+            // It never reached the upstream (a GOAWAY, e.g. nginx's after
+            // `keepalive_requests` calls): nothing to hold against it.
+            Class::Unsent => false,
             Class::Permanent | Class::Transient => true,
             Class::Unreachable => {
                 let now = up.answers();

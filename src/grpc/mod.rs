@@ -4,6 +4,7 @@
 //! ([`diagnose`]).
 
 pub mod diagnose;
+pub mod unsent;
 
 use std::sync::Arc;
 use std::time::Duration;

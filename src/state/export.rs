@@ -56,10 +56,18 @@ pub fn export(opts: &ExportOptions<'_>, out: &mut impl Write) -> Result<u64, Str
              FROM events e JOIN keys k ON k.id = e.key_id \
              JOIN details d ON d.id = e.details_id \
              LEFT JOIN peers p ON p.id = e.peer_id \
-             WHERE e.at_ms >= ?1 ORDER BY e.seq",
+             WHERE e.seq >= ?2 AND e.at_ms >= ?1 ORDER BY e.seq",
         )
         .map_err(sql_err)?;
-    let mut rows = q.query([since]).map_err(sql_err)?;
+    // Where the window starts, by a search over seq (no index on at_ms).
+    let start = if since > 0 {
+        super::seek::first_seq_since(&conn, since).map_err(sql_err)?
+    } else {
+        Some(i64::MIN)
+    };
+    let mut rows = q
+        .query([since, start.unwrap_or(i64::MAX)])
+        .map_err(sql_err)?;
     if opts.format == Format::Csv {
         out.write_all(CSV_HEADER.as_bytes()).map_err(out_err)?;
     }

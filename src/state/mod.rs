@@ -18,6 +18,7 @@ pub mod history;
 pub mod older;
 pub mod restore;
 pub mod schema;
+pub mod seek;
 pub mod silences;
 pub mod writer;
 

@@ -60,22 +60,17 @@ fn stream(
     tx: &SyncSender<OlderBatch>,
 ) -> rusqlite::Result<()> {
     let conn = super::open_read_only(path)?;
-    // The first seq in the window, by the time index; then a range of the
-    // primary key (seq grows with time, near enough).
-    let first: Option<i64> = conn.query_row(
-        "SELECT min(seq) FROM events WHERE at_ms >= ?1",
-        [since_ms as i64],
-        |r| r.get(0),
-    )?;
-    let Some(first) = first else {
+    // Where the window starts, by a search over seq (src/state/seek.rs);
+    // then a range of the primary key, filtered on the time.
+    let Some(first) = super::seek::first_seq_since(&conn, since_ms as i64)? else {
         return Ok(());
     };
     let mut names = conn.prepare("SELECT owner, repo, policy FROM keys WHERE id = ?1")?;
     let mut q = conn.prepare(
         "SELECT seq, at_ms, key_id, pass, change FROM events \
-         WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
+         WHERE seq >= ?1 AND seq < ?2 AND at_ms >= ?3 ORDER BY seq",
     )?;
-    let mut rows = q.query([first, before_seq as i64])?;
+    let mut rows = q.query([first, before_seq as i64, since_ms as i64])?;
     let mut known = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(batch);
     while let Some(r) = rows.next()? {

@@ -12,6 +12,7 @@ mod common;
 
 mod backpressure;
 mod binary;
+mod goaway;
 mod proxy;
 mod support;
 mod tee;
