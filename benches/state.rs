@@ -1,6 +1,7 @@
-//! The state writer alone: one batch of 2,048 alerts per iteration written
-//! into a growing database, as the writer thread does (no hub, no thread
-//! hand-over), so the time per alert is the writer's CPU per alert (WAL
+//! The state writer alone: one batch per iteration written into a growing
+//! database, as the writer's SQL stage does (no hub, no thread hand-over),
+//! so the time per alert is the writer's CPU per alert; batches of 2,048
+//! (a writer keeping up) and 16,384 (one catching up). (WAL
 //! with `synchronous=NORMAL` does not sync on commit). The alerts are those
 //! of `sinkwatch load` (1,000 repos × 9 policies, ~1 in 8 failing at
 //! random, so about one alert in five is a transition) through a real
@@ -15,7 +16,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sinkwatch::client::load::nth_alert;
 use sinkwatch::model::{AlertRecord, NewAlert, Peer, Store, StoreLimits};
-use sinkwatch::state::writer::{BATCH_ROWS, Writer};
+use sinkwatch::state::writer::{BATCH_ROWS, MAX_BATCH_ROWS, Writer};
 use sinkwatch::state::{OpenOptions, open};
 
 /// Feeds alerts through a store as the hub does.
@@ -72,10 +73,10 @@ fn thread_cpu() -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
-/// Batches in a database before the bench starts another: 300,000 alerts,
-/// as many as `scripts/bench.sh` stores (the cost per alert grows with the
-/// file, as index pages do).
-const BATCHES_PER_FILE: usize = 146;
+/// Alerts in a database before the bench starts another: as many as
+/// `scripts/bench.sh` stores (the cost per alert grows with the file, as
+/// index pages do).
+const ALERTS_PER_FILE: usize = 300_000;
 
 /// A fresh database and its writer, every key already stored (the steady
 /// state of a long run, not the first sight of 9,000 keys).
@@ -96,34 +97,40 @@ fn fresh(source: &mut Source) -> (tempfile::TempDir, Writer) {
 }
 
 fn writer(c: &mut Criterion) {
-    let mut source = Source::new();
-    let mut file = Some(fresh(&mut source));
-    let mut batches = 0;
     let mut g = c.benchmark_group("state writer");
-    g.throughput(Throughput::Elements(BATCH_ROWS as u64));
     g.sample_size(30);
-    g.bench_function("batch of 2048, load traffic (9,000 keys)", |b| {
-        // The writer thread's CPU time, not the wall clock: what ingest
-        // loses when the writer shares its cores.
-        b.iter_custom(|iters| {
-            let mut cpu = Duration::ZERO;
-            for _ in 0..iters {
-                if batches == BATCHES_PER_FILE {
-                    // The old writer (and its lock) goes before the new one.
-                    file = None;
-                    file = Some(fresh(&mut source));
-                    batches = 0;
+    for (rows, name) in [
+        (BATCH_ROWS, "batch of 2048, load traffic (9,000 keys)"),
+        (MAX_BATCH_ROWS, "batch of 16384 (catching up), load traffic"),
+    ] {
+        let mut source = Source::new();
+        let mut file = Some(fresh(&mut source));
+        let mut batches = 0;
+        let per_file = ALERTS_PER_FILE / rows;
+        g.throughput(Throughput::Elements(rows as u64));
+        g.bench_function(name, |b| {
+            // The writer thread's CPU time, not the wall clock: what ingest
+            // loses when the writer shares its cores.
+            b.iter_custom(|iters| {
+                let mut cpu = Duration::ZERO;
+                for _ in 0..iters {
+                    if batches == per_file {
+                        // The old writer (and its lock) goes before the new one.
+                        file = None;
+                        file = Some(fresh(&mut source));
+                        batches = 0;
+                    }
+                    batches += 1;
+                    let batch = source.batch(rows);
+                    let w = &mut file.as_mut().expect("a database").1;
+                    let t0 = thread_cpu();
+                    w.write_batch(&batch).unwrap();
+                    cpu += thread_cpu() - t0;
                 }
-                batches += 1;
-                let batch = source.batch(BATCH_ROWS);
-                let w = &mut file.as_mut().expect("a database").1;
-                let t0 = thread_cpu();
-                w.write_batch(&batch).unwrap();
-                cpu += thread_cpu() - t0;
-            }
-            cpu
-        })
-    });
+                cpu
+            })
+        });
+    }
     g.finish();
 }
 

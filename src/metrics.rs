@@ -46,6 +46,8 @@ pub struct Sources {
     pub lost: Vec<(String, LostCounter)>,
     /// Remote viewers attached right now, when the Watch service runs.
     pub watchers: Option<Arc<dyn Fn() -> u64 + Send + Sync>>,
+    /// The durable state's counters, when a state database is written.
+    pub state: Option<Arc<crate::state::StateStats>>,
     /// The ingest latency histogram, live (the one exception to reading
     /// counters at scrape time: a distribution has to be kept as it goes;
     /// see sink/latency.rs).
@@ -181,6 +183,29 @@ pub fn render(sources: &Sources) -> String {
     );
     if let Some(w) = &sources.watchers {
         gauge(&mut r, "watchers", "Remote viewers attached", w());
+    }
+    if let Some(s) = &sources.state {
+        counter(
+            &mut r,
+            "state_written",
+            "Alerts committed to the state database",
+            s.written.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        let (backlog, age_ms) = s.backlog(crate::hub::now_ms());
+        gauge(
+            &mut r,
+            "state_backlog",
+            "Alerts the state writer holds and has not committed yet (a kill -9 loses them)",
+            backlog,
+        );
+        let age: Gauge<f64, AtomicU64> = Gauge::default();
+        age.set(age_ms as f64 / 1000.0);
+        r.register_with_unit(
+            "state_backlog_age",
+            "How long the oldest uncommitted alert of the state writer has waited",
+            prometheus_client::registry::Unit::Seconds,
+            age,
+        );
     }
     if let Some(h) = &sources.latency {
         r.register_with_unit(
@@ -402,6 +427,12 @@ mod tests {
             forward: None,
             lost: vec![("stdout".into(), Arc::new(|| 7))],
             watchers: None,
+            state: Some(Arc::new({
+                let s = crate::state::StateStats::default();
+                s.written.store(40, std::sync::atomic::Ordering::Relaxed);
+                s.backlog.store(5, std::sync::atomic::Ordering::Relaxed);
+                s
+            })),
             latency: None,
         });
         for line in [
@@ -410,6 +441,8 @@ mod tests {
             "sinkwatch_failing_keys 0",
             "sinkwatch_transitions_total{direction=\"fixed\"} 1",
             "sinkwatch_consumer_lost_total{consumer=\"stdout\"} 7",
+            "sinkwatch_state_written_total 40",
+            "sinkwatch_state_backlog 5",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }

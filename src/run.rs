@@ -440,6 +440,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
                 let w = watch_stats.clone();
                 Arc::new(move || w.attached.load(std::sync::atomic::Ordering::Relaxed))
             }),
+            state: state.clone(),
             latency: latency.as_ref().map(|l| l.histogram()),
         };
         let mut stop = stop_rx.clone();

@@ -1,21 +1,30 @@
-//! The state writer: a consumer of the hub, on its own thread, like the
-//! recorder (src/record.rs). It never touches the ingest path: the hub only
-//! queues records for it, and if it falls behind it loses the oldest ones
-//! and counts them (`lagged`).
+//! The state writer: a consumer of the hub, in two stages on two threads,
+//! so that persistence yields to ingest and never the reverse.
 //!
-//! Records are written in batched transactions: a batch is committed when
-//! it holds [`BATCH_ROWS`] alerts or its oldest alert waited [`BATCH_AGE`],
-//! so a killed process loses at most the batch it was collecting (plus what
-//! was still queued). Per-key counters are summed over the batch and
+//! - The **drain** (normal priority) reads the hub's broadcast promptly and
+//!   only moves the records' `Arc`s into the writer's own queue, bounded in
+//!   records and in bytes ([`QueueLimits`]). It is cheap, so it keeps up
+//!   with the hub's shared queue (src/hub.rs) however far the SQL stage is
+//!   behind; what overflows the writer's queue is lost and counted
+//!   (`lagged`), like what the hub drops for a slow consumer.
+//! - The **SQL stage** runs at a lower CPU priority (Linux: nice
+//!   [`SQL_NICE`]): when ingest keeps the cores busy it gets them first, and
+//!   the writer catches up in the gaps, with larger transactions (up to
+//!   [`MAX_BATCH_ROWS`] rows, cheaper per row) while it is behind.
+//!
+//! A batch is committed when the queue holds [`BATCH_ROWS`] alerts or its
+//! oldest alert waited [`BATCH_AGE`]. What is queued or being written and
+//! not yet committed is the `backlog` (stats line, status bar, metrics): a
+//! killed process loses it. Per-key counters are summed over the batch and
 //! written once per key. A failed commit (disk full, …) rolls back that
 //! batch only, counts its alerts as `failed`, marks the state not durable
 //! and carries on: the next batch may succeed again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::IsTerminal;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -25,10 +34,20 @@ use super::StateStats;
 use super::schema::details_hash;
 use crate::model::{AlertRecord, Change, Peer};
 
-/// Alerts per transaction at most.
+/// Alerts per transaction while the writer keeps up.
 pub const BATCH_ROWS: usize = 2048;
+/// Alerts per transaction at most, while the writer is behind: a larger
+/// transaction costs less per row (fewer commits, each index page written
+/// once for more rows), and a writer that is behind loses its backlog on
+/// `kill -9` anyway.
+pub const MAX_BATCH_ROWS: usize = 16_384;
 /// Longest an accepted alert waits before its batch is committed.
 pub const BATCH_AGE: Duration = Duration::from_millis(100);
+/// The SQL stage's nice value (Linux; elsewhere the priority is left
+/// alone). 19, the lowest priority: against busy normal-priority threads
+/// it gets ~1.5 % of a core each, so ingest keeps the cores and the writer
+/// catches up when they are idle.
+pub const SQL_NICE: i32 = 19;
 /// How often retention looks for old events.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// Events deleted per pruning transaction, so a large backlog never holds
@@ -39,11 +58,279 @@ const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 /// Bytes of details text remembered to find their rows without a query.
 const DETAILS_CACHE_BYTES: usize = 32 << 20;
 /// See src/record.rs: napping while alerts flow spares the hub a wake-up
-/// per alert; an idle writer parks.
+/// per alert; an idle drain parks.
 const NAP: Duration = Duration::from_millis(1);
 const NAPS_BEFORE_PARKING: u32 = 20;
-/// A parked writer still wakes up this often (retention).
+/// An idle SQL stage (no retention) still looks at its queue this often.
 const PARK: Duration = Duration::from_secs(5);
+/// Records the drain collects from the broadcast before taking the queue's
+/// lock (one lock per chunk, not per alert).
+const DRAIN_CHUNK: usize = 256;
+
+/// Bounds of the writer's queue (what the drain holds for the SQL stage).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueLimits {
+    pub records: usize,
+    /// Estimated by [`cost`].
+    pub bytes: usize,
+}
+
+/// Records queued at most: ~20 s of the fastest ingest measured on the
+/// project's machine (50,000 alerts/s), so a writer descheduled for a
+/// burst catches up instead of losing it.
+pub const QUEUE_RECORDS: usize = 1 << 20;
+/// Bytes queued at most, and never more than the store's own memory budget
+/// (`--memory-budget`): the queue keeps records alive after the store
+/// evicted them.
+pub const QUEUE_BYTES: usize = 256 << 20;
+
+impl QueueLimits {
+    /// The bounds for a store of this memory budget.
+    pub fn for_budget(memory_budget: usize) -> QueueLimits {
+        QueueLimits {
+            records: QUEUE_RECORDS,
+            bytes: QUEUE_BYTES.min(memory_budget).max(1 << 20),
+        }
+    }
+}
+
+/// What a queued record may hold alive: the record, its `Arc` counts, its
+/// queue slot and its details text (often shared with the store, counted
+/// anyway: an upper bound).
+fn cost(r: &AlertRecord) -> usize {
+    std::mem::size_of::<AlertRecord>() + 3 * std::mem::size_of::<usize>() + r.details.len()
+}
+
+/// The writer's queue, shared by the drain and the SQL stage.
+#[derive(Default)]
+struct Queue {
+    records: VecDeque<Arc<AlertRecord>>,
+    bytes: usize,
+    /// When the oldest queued record arrived (valid while non-empty).
+    oldest_since: Option<Instant>,
+    /// The SQL stage is writing a batch taken from the queue.
+    in_flight: bool,
+    /// The SQL stage sleeps on `wake`: only then does the drain signal.
+    waiting: bool,
+    /// The hub closed and the drain has queued its last records.
+    closed: bool,
+    /// Tests hold the SQL stage (it takes nothing) to fill the queue.
+    #[cfg(test)]
+    paused: bool,
+}
+
+impl Queue {
+    fn oldest_since(&self) -> Instant {
+        self.oldest_since.unwrap_or_else(Instant::now)
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    /// The queue's length and bytes, as of its last change: what the drain
+    /// bounds its own pending records by when it cannot take the lock.
+    queued_records: AtomicUsize,
+    queued_bytes: AtomicUsize,
+    /// The SQL stage's thread id, once its priority is set (tests).
+    #[cfg(test)]
+    tid: std::sync::atomic::AtomicI64,
+}
+
+/// Records the drain has read and not queued yet.
+#[derive(Default)]
+struct Pending {
+    records: VecDeque<Arc<AlertRecord>>,
+    bytes: usize,
+}
+
+impl Pending {
+    fn push(&mut self, r: Arc<AlertRecord>) {
+        self.bytes += cost(&r);
+        self.records.push_back(r);
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues the drained records (empties `pending`) and returns true, or
+    /// returns false when the SQL stage holds the queue's lock right now
+    /// and `wait` is false: the drain never waits on that low-priority
+    /// thread, which may have been preempted holding the lock for longer
+    /// than the hub's queue lasts. Over the bounds (queue and pending
+    /// together) the oldest records go, counted as lost: as in the hub's
+    /// queue, the newest alerts carry each key's current status.
+    fn push(
+        &self,
+        pending: &mut Pending,
+        stats: &StateStats,
+        limits: QueueLimits,
+        wait: bool,
+    ) -> bool {
+        let mut q = match self.queue.try_lock() {
+            Ok(q) => q,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) if wait => self.lock(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                // The queue only shrinks meanwhile: bounding by its last
+                // size is conservative.
+                let (queued, bytes) = (
+                    self.queued_records.load(Ordering::Relaxed),
+                    self.queued_bytes.load(Ordering::Relaxed),
+                );
+                let mut lost = 0;
+                while queued + pending.records.len() > limits.records
+                    || bytes + pending.bytes > limits.bytes
+                {
+                    let Some(old) = pending.records.pop_front() else {
+                        break;
+                    };
+                    pending.bytes -= cost(&old);
+                    lost += 1;
+                }
+                if lost > 0 {
+                    stats.lagged.fetch_add(lost, Ordering::Relaxed);
+                }
+                return false;
+            }
+        };
+        let before = q.records.len();
+        let (mut added, mut lost) = (0u64, 0u64);
+        for r in pending.records.drain(..) {
+            q.bytes += cost(&r);
+            q.records.push_back(r);
+            added += 1;
+            while q.records.len() > limits.records || q.bytes > limits.bytes {
+                let Some(old) = q.records.pop_front() else {
+                    break;
+                };
+                q.bytes -= cost(&old);
+                lost += 1;
+            }
+        }
+        pending.bytes = 0;
+        self.queued_records
+            .store(q.records.len(), Ordering::Relaxed);
+        self.queued_bytes.store(q.bytes, Ordering::Relaxed);
+        if before == 0 && !q.records.is_empty() {
+            q.oldest_since = Some(Instant::now());
+        }
+        if (before == 0 || lost > 0) && !q.in_flight {
+            let front = q.records.front().map_or(0, |r| r.at_ms);
+            stats.oldest_ms.store(front, Ordering::Relaxed);
+        }
+        // Backlog: what this call added and kept (`lost` may include
+        // records queued by earlier calls, which the backlog counted).
+        stats.backlog.fetch_add(added, Ordering::Relaxed);
+        stats.backlog.fetch_sub(lost, Ordering::Relaxed);
+        // Woken when there is a first record to time, or a full batch.
+        let wake = q.waiting
+            && !q.records.is_empty()
+            && (before == 0 || (before < BATCH_ROWS && q.records.len() >= BATCH_ROWS));
+        drop(q);
+        if wake {
+            self.wake.notify_one();
+        }
+        if lost > 0 {
+            stats.lagged.fetch_add(lost, Ordering::Relaxed);
+        }
+        true
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.wake.notify_one();
+    }
+}
+
+/// The drain stage: moves records from the hub's broadcast into the
+/// writer's queue until the hub closes.
+fn drain(
+    mut rx: broadcast::Receiver<Arc<AlertRecord>>,
+    shared: &Shared,
+    stats: &StateStats,
+    limits: QueueLimits,
+    name: &str,
+) {
+    let waiter = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("drain runtime");
+    let mut pending = Pending::default();
+    let mut naps = 0;
+    loop {
+        let next = match rx.try_recv() {
+            Ok(r) => Ok(r),
+            Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                Err(Some(broadcast::error::RecvError::Lagged(n)))
+            }
+            Err(broadcast::error::TryRecvError::Closed) => {
+                Err(Some(broadcast::error::RecvError::Closed))
+            }
+            Err(broadcast::error::TryRecvError::Empty) => {
+                if !pending.records.is_empty() {
+                    if !shared.push(&mut pending, stats, limits, false) {
+                        // The SQL stage holds the lock: try again after a
+                        // nap, reading the hub meanwhile.
+                        std::thread::sleep(NAP);
+                    }
+                    continue;
+                }
+                if naps < NAPS_BEFORE_PARKING {
+                    naps += 1;
+                    std::thread::sleep(NAP);
+                    continue;
+                }
+                match waiter.block_on(async { tokio::time::timeout(PARK, rx.recv()).await }) {
+                    Ok(Ok(r)) => Ok(r),
+                    Ok(Err(e)) => Err(Some(e)),
+                    Err(_) => Err(None),
+                }
+            }
+        };
+        match next {
+            Ok(r) => {
+                naps = 0;
+                pending.push(r);
+                if pending.records.len() % DRAIN_CHUNK == 0 {
+                    shared.push(&mut pending, stats, limits, false);
+                }
+            }
+            Err(Some(broadcast::error::RecvError::Lagged(n))) => {
+                stats.lagged.fetch_add(n, Ordering::Relaxed);
+                tracing::warn!("state {name}: fell behind the hub, {n} alerts lost");
+            }
+            Err(Some(broadcast::error::RecvError::Closed)) => break,
+            Err(None) => {}
+        }
+    }
+    shared.push(&mut pending, stats, limits, true);
+    shared.close();
+}
+
+/// Lowers the calling thread's CPU priority to [`SQL_NICE`] (Linux: nice
+/// is per thread). A failure only costs ingest some CPU: logged, not fatal.
+#[cfg(target_os = "linux")]
+fn lower_priority(name: &str) {
+    // SAFETY: gettid and setpriority take and return plain integers.
+    let r = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, SQL_NICE)
+    };
+    if r != 0 {
+        tracing::warn!(
+            "state {name}: cannot lower the writer's priority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority(_: &str) {}
 
 /// A key's row, and the details rows it wrote last (the store shares an
 /// unchanged text, so it is recognised by pointer). Holding the names keeps
@@ -153,6 +440,7 @@ pub struct Writer {
     ids: Ids,
     last_sweep: Option<Instant>,
     pruned_since_sweep: bool,
+    queue_limits: QueueLimits,
 }
 
 impl Writer {
@@ -161,6 +449,7 @@ impl Writer {
         lock: Option<File>,
         retain: Option<Duration>,
         name: String,
+        queue_limits: QueueLimits,
     ) -> Writer {
         Writer {
             conn,
@@ -170,97 +459,128 @@ impl Writer {
             ids: Ids::default(),
             last_sweep: None,
             pruned_since_sweep: false,
+            queue_limits,
         }
     }
 
-    /// Runs the writer on its own thread until the hub closes; the last
-    /// batch is committed before the thread ends.
+    /// Starts the writer's two stages (see the module docs) until the hub
+    /// closes; the returned thread ends once everything the drain queued
+    /// is committed (or counted as failed).
     pub fn spawn(
-        mut self,
-        mut rx: broadcast::Receiver<Arc<AlertRecord>>,
+        self,
+        rx: broadcast::Receiver<Arc<AlertRecord>>,
         stats: Arc<StateStats>,
     ) -> std::thread::JoinHandle<()> {
+        let limits = self.queue_limits;
+        self.start(rx, stats, limits, Arc::new(Shared::default()))
+    }
+
+    fn start(
+        mut self,
+        rx: broadcast::Receiver<Arc<AlertRecord>>,
+        stats: Arc<StateStats>,
+        limits: QueueLimits,
+        shared: Arc<Shared>,
+    ) -> std::thread::JoinHandle<()> {
+        let drain = {
+            let (shared, stats, name) = (shared.clone(), stats.clone(), self.name.clone());
+            std::thread::Builder::new()
+                .name("state drain".into())
+                .spawn(move || drain(rx, &shared, &stats, limits, &name))
+                .expect("spawn the state drain")
+        };
         std::thread::Builder::new()
-            .name("state writer".into())
+            .name("state sql".into())
             .spawn(move || {
-                let waiter = tokio::runtime::Builder::new_current_thread()
-                    .enable_time()
-                    .build()
-                    .expect("writer runtime");
-                let mut batch: Vec<Arc<AlertRecord>> = Vec::with_capacity(BATCH_ROWS);
-                let mut oldest = Instant::now();
-                let mut naps = 0;
-                let mut next_prune = Instant::now();
-                let mut prune_more = false;
-                loop {
-                    let next = match rx.try_recv() {
-                        Ok(r) => Ok(r),
-                        Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                            Err(Some(broadcast::error::RecvError::Lagged(n)))
-                        }
-                        Err(broadcast::error::TryRecvError::Closed) => {
-                            Err(Some(broadcast::error::RecvError::Closed))
-                        }
-                        Err(broadcast::error::TryRecvError::Empty) => {
-                            if !batch.is_empty() {
-                                if oldest.elapsed() >= BATCH_AGE {
-                                    self.commit(&mut batch, &stats);
-                                } else {
-                                    std::thread::sleep(NAP);
-                                }
-                                continue;
-                            }
-                            if self.retain.is_some() && (prune_more || Instant::now() >= next_prune)
-                            {
-                                prune_more = self.prune(&stats);
-                                if !prune_more {
-                                    next_prune = Instant::now() + PRUNE_EVERY;
-                                }
-                                continue;
-                            }
-                            if naps < NAPS_BEFORE_PARKING {
-                                naps += 1;
-                                std::thread::sleep(NAP);
-                                continue;
-                            }
-                            match waiter
-                                .block_on(async { tokio::time::timeout(PARK, rx.recv()).await })
-                            {
-                                Ok(Ok(r)) => Ok(r),
-                                Ok(Err(e)) => Err(Some(e)),
-                                Err(_) => Err(None),
-                            }
-                        }
-                    };
-                    match next {
-                        Ok(r) => {
-                            naps = 0;
-                            if batch.is_empty() {
-                                oldest = Instant::now();
-                            }
-                            batch.push(r);
-                            if batch.len() >= BATCH_ROWS || oldest.elapsed() >= BATCH_AGE {
-                                self.commit(&mut batch, &stats);
-                            }
-                        }
-                        Err(Some(broadcast::error::RecvError::Lagged(n))) => {
-                            stats.lagged.fetch_add(n, Ordering::Relaxed);
-                            tracing::warn!("state {}: fell behind, {n} alerts lost", self.name);
-                        }
-                        Err(Some(broadcast::error::RecvError::Closed)) => break,
-                        Err(None) => {}
-                    }
-                }
-                self.commit(&mut batch, &stats);
+                lower_priority(&self.name);
+                #[cfg(all(test, target_os = "linux"))]
+                // SAFETY: gettid takes nothing and returns an integer.
+                shared
+                    .tid
+                    .store(i64::from(unsafe { libc::gettid() }), Ordering::Relaxed);
+                self.run(&shared, &stats);
+                let _ = drain.join();
             })
             .expect("spawn the state writer")
     }
 
-    /// Commits the batch (empties it); a failure is counted, not returned.
-    fn commit(&mut self, batch: &mut Vec<Arc<AlertRecord>>, stats: &StateStats) {
-        if batch.is_empty() {
-            return;
+    /// The SQL stage: takes due batches from the queue and commits them;
+    /// prunes when there is nothing to write.
+    fn run(&mut self, shared: &Shared, stats: &StateStats) {
+        let mut next_prune = Instant::now();
+        let mut prune_more = false;
+        loop {
+            let batch = {
+                let mut q = shared.lock();
+                loop {
+                    let n = q.records.len();
+                    let due = n >= BATCH_ROWS
+                        || (n > 0 && (q.closed || q.oldest_since().elapsed() >= BATCH_AGE));
+                    #[cfg(test)]
+                    let due = due && !q.paused;
+                    if due {
+                        break;
+                    }
+                    if q.closed && n == 0 {
+                        return;
+                    }
+                    let prune_due = self.retain.is_some()
+                        && n == 0
+                        && (prune_more || Instant::now() >= next_prune);
+                    #[cfg(test)]
+                    let prune_due = prune_due && !q.paused;
+                    if prune_due {
+                        break;
+                    }
+                    let wait = if n > 0 {
+                        BATCH_AGE.saturating_sub(q.oldest_since().elapsed())
+                    } else if self.retain.is_some() {
+                        next_prune.saturating_duration_since(Instant::now())
+                    } else {
+                        PARK
+                    };
+                    q.waiting = true;
+                    q = shared
+                        .wake
+                        .wait_timeout(q, wait.max(Duration::from_millis(1)))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                    q.waiting = false;
+                }
+                let n = q.records.len().min(MAX_BATCH_ROWS);
+                let batch: Vec<Arc<AlertRecord>> = q.records.drain(..n).collect();
+                q.bytes -= batch.iter().map(|r| cost(r)).sum::<usize>();
+                shared
+                    .queued_records
+                    .store(q.records.len(), Ordering::Relaxed);
+                shared.queued_bytes.store(q.bytes, Ordering::Relaxed);
+                q.in_flight = !batch.is_empty();
+                // What is left is no younger than what was taken: it stays
+                // due (`oldest_since` unchanged), so a writer that is behind
+                // goes on at once with the next batch.
+                batch
+            };
+            if batch.is_empty() {
+                prune_more = self.prune(stats);
+                if !prune_more {
+                    next_prune = Instant::now() + PRUNE_EVERY;
+                }
+                continue;
+            }
+            self.commit(&batch, stats);
+            let mut q = shared.lock();
+            q.in_flight = false;
+            stats
+                .oldest_ms
+                .store(q.records.front().map_or(0, |r| r.at_ms), Ordering::Relaxed);
+            stats
+                .backlog
+                .fetch_sub(batch.len() as u64, Ordering::Relaxed);
         }
+    }
+
+    /// Commits the batch; a failure is counted, not returned.
+    fn commit(&mut self, batch: &[Arc<AlertRecord>], stats: &StateStats) {
         let n = batch.len() as u64;
         match self.write(batch) {
             Ok(()) => {
@@ -289,7 +609,6 @@ impl Writer {
                 stats.set_error(line);
             }
         }
-        batch.clear();
     }
 
     /// Writes one batch as the writer thread does, without the thread
@@ -795,5 +1114,192 @@ mod tests {
             )
             .unwrap();
         assert_eq!(n, (1, 101, 101));
+    }
+
+    /// Polls `done` until it holds; panics after a generous watchdog.
+    fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !done() {
+            assert!(start.elapsed() < Duration::from_secs(60), "never: {what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    struct Stalled {
+        _dir: tempfile::TempDir,
+        path: std::path::PathBuf,
+        stats: Arc<StateStats>,
+        shared: Arc<Shared>,
+        tx: broadcast::Sender<Arc<AlertRecord>>,
+        handle: std::thread::JoinHandle<()>,
+    }
+
+    /// A writer whose SQL stage is paused, its drain running.
+    fn stalled(limits: QueueLimits) -> Stalled {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let opened = super::super::open(super::super::OpenOptions {
+            path: path.clone(),
+            retain: None,
+            listen: "test".into(),
+            limits: StoreLimits::default(),
+        })
+        .unwrap();
+        let (w, stats) = (opened.writer.unwrap(), opened.stats);
+        // The hub's queue holds everything the test sends: whatever is lost
+        // is the writer's queue's doing.
+        let (tx, rx) = broadcast::channel(100_000);
+        let shared = Arc::new(Shared::default());
+        shared.lock().paused = true;
+        let handle = w.start(rx, stats.clone(), limits, shared.clone());
+        Stalled {
+            _dir: dir,
+            path,
+            stats,
+            shared,
+            tx,
+            handle,
+        }
+    }
+
+    impl Stalled {
+        fn send(&self, seqs: std::ops::RangeInclusive<u64>, details: &str) {
+            for seq in seqs {
+                self.tx
+                    .send(record(
+                        seq,
+                        1_000 + seq,
+                        &format!("r{}", seq % 7),
+                        false,
+                        details,
+                    ))
+                    .unwrap();
+            }
+        }
+
+        fn resume(&self) {
+            self.shared.lock().paused = false;
+            self.shared.wake.notify_one();
+        }
+
+        fn stored(&self) -> Vec<i64> {
+            seqs(&Connection::open(&self.path).unwrap())
+        }
+
+        /// Closes the hub's side, waits for the writer to end; what is
+        /// stored then.
+        fn finish(self) -> (Arc<StateStats>, Vec<i64>) {
+            drop(self.tx);
+            self.handle.join().unwrap();
+            let stored = seqs(&Connection::open(&self.path).unwrap());
+            (self.stats, stored)
+        }
+    }
+
+    fn load(a: &std::sync::atomic::AtomicU64) -> u64 {
+        a.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn the_drain_loses_nothing_while_the_sql_stage_is_stalled() {
+        let s = stalled(QueueLimits {
+            records: 5_000,
+            bytes: usize::MAX,
+        });
+        s.send(1..=4_000, "");
+        wait_for("all queued", || load(&s.stats.backlog) == 4_000);
+        assert_eq!(load(&s.stats.lagged), 0);
+        assert_eq!(load(&s.stats.written), 0, "the SQL stage is paused");
+        assert_eq!(
+            load(&s.stats.oldest_ms),
+            1_001,
+            "the oldest queued alert's time"
+        );
+        s.resume();
+        // Written without the hub closing: more than one batch is due.
+        wait_for("all written", || load(&s.stats.written) == 4_000);
+        wait_for("backlog cleared", || load(&s.stats.backlog) == 0);
+        assert_eq!(s.stats.backlog(5_000), (0, 0));
+        assert_eq!(s.stored(), (1..=4_000).collect::<Vec<i64>>());
+        assert_eq!(s.finish().0.lost(), 0);
+    }
+
+    #[test]
+    fn the_drain_never_waits_for_the_sql_stages_lock() {
+        let s = stalled(QueueLimits {
+            records: 5_000,
+            bytes: usize::MAX,
+        });
+        // As if the low-priority SQL stage had been preempted holding the
+        // queue's lock: the drain must go on reading the hub (a drain
+        // blocked on the lock leaves the second record unread).
+        let held = s.shared.lock();
+        for seq in 1..=1_000 {
+            s.send(seq..=seq, "");
+            wait_for("the drain read it", || s.tx.is_empty());
+        }
+        assert_eq!(load(&s.stats.lagged), 0);
+        drop(held);
+        wait_for("all queued", || load(&s.stats.backlog) == 1_000);
+        s.resume();
+        let (stats, stored) = s.finish();
+        assert_eq!(stats.lost(), 0);
+        assert_eq!(stored, (1..=1_000).collect::<Vec<i64>>());
+    }
+
+    #[test]
+    fn over_the_queue_bound_the_oldest_are_counted_as_lost() {
+        let s = stalled(QueueLimits {
+            records: 100,
+            bytes: usize::MAX,
+        });
+        s.send(1..=250, "");
+        wait_for("all seen", || {
+            load(&s.stats.backlog) + load(&s.stats.lagged) == 250
+        });
+        assert_eq!(load(&s.stats.backlog), 100);
+        assert_eq!(load(&s.stats.lagged), 150);
+        assert_eq!(load(&s.stats.oldest_ms), 1_151, "the oldest kept");
+        s.resume();
+        let (stats, stored) = s.finish();
+        assert_eq!(load(&stats.written), 100);
+        assert_eq!(load(&stats.backlog), 0);
+        assert_eq!(stats.lost(), 150);
+        assert_eq!(stored, (151..=250).collect::<Vec<i64>>());
+    }
+
+    #[test]
+    fn the_queue_is_bounded_in_bytes_too() {
+        let details = "x".repeat(1_000);
+        let one = cost(&record(1, 1, "r", false, &details));
+        let s = stalled(QueueLimits {
+            records: 1_000_000,
+            bytes: 10 * one,
+        });
+        s.send(1..=30, &details);
+        wait_for("all seen", || {
+            load(&s.stats.backlog) + load(&s.stats.lagged) == 30
+        });
+        assert_eq!((load(&s.stats.backlog), load(&s.stats.lagged)), (10, 20));
+        s.resume();
+        assert_eq!(s.finish().1, (21..=30).collect::<Vec<i64>>());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_sql_stage_runs_at_a_lower_priority() {
+        let s = stalled(QueueLimits::for_budget(1 << 30));
+        wait_for("the SQL stage started", || {
+            s.shared.tid.load(Ordering::Relaxed) != 0
+        });
+        let tid = s.shared.tid.load(Ordering::Relaxed);
+        let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
+        // Fields after the command name's closing parenthesis start at
+        // field 3 (state); nice is field 19.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let nice: i32 = after.split(' ').nth(19 - 3).unwrap().parse().unwrap();
+        assert_eq!(nice, SQL_NICE, "{stat}");
+        s.resume();
+        s.finish();
     }
 }

@@ -129,7 +129,7 @@ fn draw(
         };
         let t = &app.theme;
         out.timeline_scroll = Some(timeline::draw(frame, t, over, tl, now_ms));
-        let mut status = status_line(app, t, areas.status.width);
+        let mut status = status_line(app, t, areas.status.width, now_ms);
         let at = status.spans.len().min(1);
         status.spans.splice(at..at, export::status_spans(app, t));
         frame.render_widget(Paragraph::new(status), areas.status);
@@ -385,7 +385,7 @@ fn draw(
         });
     }
 
-    let mut status = status_line(app, t, areas.status.width);
+    let mut status = status_line(app, t, areas.status.width, now_ms);
     // Export progress, the bell and the last message come right after the
     // source, where a narrow bar does not cut them off.
     let at = status.spans.len().min(1);

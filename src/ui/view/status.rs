@@ -120,10 +120,10 @@ impl Squeeze {
 }
 
 /// The status bar, squeezed (see [`Squeeze`]) until it fits `width`.
-pub(super) fn status_line(app: &App, t: &Theme, width: u16) -> Line<'static> {
+pub(super) fn status_line(app: &App, t: &Theme, width: u16, now_ms: u64) -> Line<'static> {
     let mut spans = Vec::new();
     for sq in Squeeze::STEPS {
-        spans = status_spans(app, t, sq);
+        spans = status_spans(app, t, sq, now_ms);
         if spans.iter().map(Span::width).sum::<usize>() <= width as usize {
             break;
         }
@@ -165,8 +165,28 @@ pub fn forward_health_text(h: &ForwardHealth, short: bool) -> String {
 
 /// The durable state for the status bar, and whether it needs attention:
 /// `state ✓ restored 1,234 keys as of 2026-11-30 09:20Z`, or the cause when
-/// it is not durable, or how many alerts it lost. `short` keeps `state ✓`.
-pub fn state_text(s: &crate::state::StateStats, short: bool) -> (String, bool) {
+/// it is not durable, or how many alerts it lost; then the writer's backlog
+/// when it is behind. `short` keeps `state ✓`.
+pub fn state_text(s: &crate::state::StateStats, short: bool, now_ms: u64) -> (String, bool) {
+    let (mut text, bad) = state_health(s, short);
+    let (backlog, age_ms) = s.backlog(now_ms);
+    // Every alert waits up to a batch's age (100 ms) before its commit: a
+    // backlog is only news when the writer is behind, not at every frame.
+    if backlog > 0 && age_ms >= BACKLOG_SHOWN_MS {
+        text.push_str(&format!(
+            " · backlog {} ({:.1} s)",
+            thousands(backlog),
+            age_ms as f64 / 1000.0
+        ));
+    }
+    (text, bad)
+}
+
+/// Age of the state writer's oldest uncommitted alert from which the
+/// status bar shows the backlog.
+const BACKLOG_SHOWN_MS: u64 = 1_000;
+
+fn state_health(s: &crate::state::StateStats, short: bool) -> (String, bool) {
     if let Some(e) = s.last_error() {
         return (sanitize::line(&e).into_owned(), true);
     }
@@ -201,7 +221,7 @@ pub fn forward_unhealthy(h: &ForwardHealth) -> bool {
     h.down > 0 || h.dropped > 0 || h.failed > 0
 }
 
-pub(super) fn status_spans(app: &App, t: &Theme, sq: Squeeze) -> Vec<Span<'static>> {
+pub(super) fn status_spans(app: &App, t: &Theme, sq: Squeeze, now_ms: u64) -> Vec<Span<'static>> {
     let st = &app.stats;
     let base = t.status_bar;
     let warn = t.status_warn;
@@ -322,7 +342,7 @@ pub(super) fn status_spans(app: &App, t: &Theme, sq: Squeeze) -> Vec<Span<'stati
     }
     if let Some(s) = &app.info.state {
         spans.push(sep());
-        let (text, bad) = state_text(s, sq.short_forward);
+        let (text, bad) = state_text(s, sq.short_forward, now_ms);
         spans.push(Span::styled(text, if bad { warn } else { base }));
     }
     if let Some(n) = app.new_since_pause() {
@@ -441,21 +461,32 @@ mod tests {
     #[test]
     fn the_state_shows_what_was_restored_or_why_it_is_not_durable() {
         let mut s = crate::state::StateStats::default();
-        assert_eq!(state_text(&s, false), ("state ✓".to_owned(), false));
+        assert_eq!(state_text(&s, false, 0), ("state ✓".to_owned(), false));
         s.restored.keys = 1234;
         s.restored.last_ms = Some(1_764_494_400_000); // 2025-11-30T09:20:00Z
         assert_eq!(
-            state_text(&s, false),
+            state_text(&s, false, 0),
             (
                 "state ✓ restored 1,234 keys as of 2025-11-30 09:20Z".to_owned(),
                 false
             )
         );
-        assert_eq!(state_text(&s, true).0, "state ✓");
+        assert_eq!(state_text(&s, true, 0).0, "state ✓");
+        // A writer behind shows its backlog, past a batch's usual wait.
+        s.backlog
+            .store(12_345, std::sync::atomic::Ordering::Relaxed);
+        s.oldest_ms
+            .store(1_764_494_400_000, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(state_text(&s, true, 1_764_494_400_300).0, "state ✓");
+        assert_eq!(
+            state_text(&s, true, 1_764_494_402_500),
+            ("state ✓ · backlog 12,345 (2.5 s)".to_owned(), false)
+        );
+        s.backlog.store(0, std::sync::atomic::Ordering::Relaxed);
         s.failed.store(3, std::sync::atomic::Ordering::Relaxed);
-        assert_eq!(state_text(&s, false), ("state: 3 lost".to_owned(), true));
+        assert_eq!(state_text(&s, false, 0), ("state: 3 lost".to_owned(), true));
         s.set_error("state f.db: cannot write (disk full)\x1b[2J".into());
-        let (text, bad) = state_text(&s, true);
+        let (text, bad) = state_text(&s, true, 0);
         assert!(bad);
         assert!(text.starts_with("state f.db: cannot write (disk full)"));
         assert!(!text.contains('\x1b'), "sanitized: {text:?}");
