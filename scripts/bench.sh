@@ -148,6 +148,7 @@ wait_upstream() {
 # cores to ingest during a round). Bounded; prints the seconds it waited.
 wait_state() {
   local t0 t1 m acc written lost backlog
+  command -v curl >/dev/null 2>&1 || { echo "n/a (no curl)"; return 0; }
   t0=$(date +%s.%N)
   for _ in $(seq 1 2400); do
     m=$(curl -fsS --max-time 5 "$STATE_METRICS" 2>/dev/null || true)
