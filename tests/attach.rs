@@ -217,37 +217,32 @@ async fn replicas_are_merged_into_one_picture() {
     assert!(line.contains(&a.url()) && line.contains(&b.url()), "{line}");
 }
 
-/// The binary, headless: `attach --no-tui` prints the alerts it receives
-/// as JSON lines and, on SIGTERM, a `sources` line with each source's state.
-#[test]
-fn attach_no_tui_prints_what_it_receives_and_its_sources() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
+/// A failing test leaves no viewer behind.
+struct Kill(std::process::Child);
 
-    let dir = tempfile::tempdir().unwrap();
-    let token = dir.path().join("token");
-    std::fs::write(&token, "attach-token\n").unwrap();
-    let token = token.to_str().unwrap().to_owned();
-    let sink = Headless::start(&["--token-file", &token]);
-    send_ok(&sink.url(), &token, "before");
-    /// A failing test leaves no viewer behind.
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
-    let mut viewer = Kill(
+}
+
+/// The binary run with `args`, and its stdout's lines as they come.
+fn spawn_viewer(
+    args: &[&str],
+    stderr: std::process::Stdio,
+) -> (Kill, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Kill(
         common::binary::bin()
-            .args(["attach", "--no-tui", "--token-file", &token, &sink.url()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .unwrap(),
     );
     let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = viewer.0.stdout.take().unwrap();
+    let stdout = child.0.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { return };
@@ -256,6 +251,25 @@ fn attach_no_tui_prints_what_it_receives_and_its_sources() {
             }
         }
     });
+    (child, rx)
+}
+
+/// The binary, headless: `attach --no-tui` prints the alerts it receives
+/// as JSON lines and, on SIGTERM, a `sources` line with each source's state.
+#[test]
+fn attach_no_tui_prints_what_it_receives_and_its_sources() {
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "attach-token\n").unwrap();
+    let token = token.to_str().unwrap().to_owned();
+    let sink = Headless::start(&["--token-file", &token]);
+    send_ok(&sink.url(), &token, "before");
+    let (mut viewer, rx) = spawn_viewer(
+        &["attach", "--no-tui", "--token-file", &token, &sink.url()],
+        Stdio::piped(),
+    );
     let next = || {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
@@ -333,7 +347,6 @@ impl sinkwatch::proto::wire::watch_server::Watch for FarFuture {
 /// write made the viewer's printer panic (and print nothing more).
 #[test]
 fn a_receive_time_past_year_9999_is_printed_not_a_panic() {
-    use std::io::{BufRead, BufReader};
     use std::process::Stdio;
 
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -348,32 +361,7 @@ fn a_receive_time_past_year_9999_is_printed_not_a_panic() {
             ))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
-    /// A failing test leaves no viewer behind.
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut viewer = Kill(
-        common::binary::bin()
-            .args(["attach", "--no-tui", &url])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = viewer.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let (mut viewer, rx) = spawn_viewer(&["attach", "--no-tui", &url], Stdio::null());
     let line = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("the alert's line within the watchdog");

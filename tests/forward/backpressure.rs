@@ -172,16 +172,7 @@ async fn a_down_upstream_never_holds_senders() {
     let mut cfg = fast(vec![dead_addr().to_string()]);
     cfg.queue = 4;
     cfg.concurrency = 1;
-    let fwd = Forwarder::start(&a_hub, cfg).unwrap();
-    let stats = fwd.stats();
-    let a = TestSink::start_with_hub(
-        a_hub.clone(),
-        SinkConfig {
-            hook: fwd.hook(),
-            ..SinkConfig::default()
-        },
-    )
-    .await;
+    let (fwd, stats, a) = forwarding_sink(&a_hub, cfg).await;
     let (answered, tasks) = senders(&a.url(), 2, 20);
     for t in tasks {
         bounded(t).await.unwrap();

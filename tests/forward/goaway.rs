@@ -163,16 +163,7 @@ async fn a_tee_through_connections_ended_by_goaway_delivers_every_alert() {
     let up = GoAwayUpstream::start(20).await;
     let a_hub = hub();
     let (_, mut a_rx) = a_hub.subscribe();
-    let fwd = Forwarder::start(&a_hub, fast(vec![format!("http://{}", up.addr)])).unwrap();
-    let stats = fwd.stats();
-    let a = TestSink::start_with_hub(
-        a_hub.clone(),
-        SinkConfig {
-            hook: fwd.hook(),
-            ..SinkConfig::default()
-        },
-    )
-    .await;
+    let (fwd, stats, a) = forwarding_sink(&a_hub, fast(vec![format!("http://{}", up.addr)])).await;
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = watch_down(stats.clone(), stop.clone());
 

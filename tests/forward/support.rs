@@ -54,6 +54,25 @@ pub fn fast(urls: Vec<String>) -> ForwardConfig {
     c
 }
 
+/// A sink on `hub` that forwards what it accepts as `cfg` says: its
+/// forwarder, the forwarder's stats and the sink.
+pub async fn forwarding_sink(
+    hub: &Arc<Hub>,
+    cfg: ForwardConfig,
+) -> (Forwarder, Arc<ForwardStats>, TestSink) {
+    let fwd = Forwarder::start(hub, cfg).unwrap();
+    let stats = fwd.stats();
+    let sink = TestSink::start_with_hub(
+        hub.clone(),
+        SinkConfig {
+            hook: fwd.hook(),
+            ..SinkConfig::default()
+        },
+    )
+    .await;
+    (fwd, stats, sink)
+}
+
 /// The status bar's forwarding text, as the TUI shows it.
 pub fn health_line(stats: &ForwardStats) -> String {
     sinkwatch::ui::view::forward_health_text(&stats.health(), false)
@@ -280,16 +299,7 @@ impl Gated {
         let a_hub = hub();
         let mut cfg = fast(vec![b.url()]);
         tweak(&mut cfg);
-        let fwd = Forwarder::start(&a_hub, cfg).unwrap();
-        let stats = fwd.stats();
-        let a = TestSink::start_with_hub(
-            a_hub.clone(),
-            SinkConfig {
-                hook: fwd.hook(),
-                ..SinkConfig::default()
-            },
-        )
-        .await;
+        let (fwd, stats, a) = forwarding_sink(&a_hub, cfg).await;
         gate.open(1);
         let mut client = Target::plain(a.url()).client().unwrap();
         client

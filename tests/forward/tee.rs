@@ -11,16 +11,7 @@ async fn tee_delivers_every_alert_exactly_once_in_order_per_key() {
 
     let a_hub = hub();
     let (_, mut a_rx) = a_hub.subscribe();
-    let fwd = Forwarder::start(&a_hub, fast(vec![b.url()])).unwrap();
-    let stats = fwd.stats();
-    let a = TestSink::start_with_hub(
-        a_hub.clone(),
-        SinkConfig {
-            hook: fwd.hook(),
-            ..SinkConfig::default()
-        },
-    )
-    .await;
+    let (fwd, stats, a) = forwarding_sink(&a_hub, fast(vec![b.url()])).await;
     let sampler = Sampler::start(stats.clone());
 
     send_keyed(&a.url(), 8, 250, "").await;
