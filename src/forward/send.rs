@@ -83,8 +83,22 @@ pub(crate) fn classify(s: &Status) -> Class {
     }
     match s.code() {
         Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted => Class::Transient,
+        _ if from_a_gateway(s) => Class::Transient,
         _ => Class::Permanent,
     }
+}
+
+/// Whether the status is tonic's report of an HTTP 502, 503 or 504 answer
+/// that was not gRPC — a proxy in front of the upstream (nginx's `grpc_pass`
+/// answers 502 when it cannot reach it). gRPC maps these HTTP statuses to
+/// UNAVAILABLE; tonic reports them as INTERNAL or UNKNOWN when the proxy
+/// sent a body (its HTML error page), naming the status in the message.
+fn from_a_gateway(s: &Status) -> bool {
+    matches!(s.code(), Code::Internal | Code::Unknown)
+        && ["502", "503", "504"].iter().any(|http| {
+            s.message()
+                .contains(&format!("response with status: {http} "))
+        })
 }
 
 /// A failed call to the upstream at `url` as one line with its code, e.g.
@@ -509,6 +523,15 @@ mod tests {
         assert_eq!(classify(&Status::resource_exhausted("x")), Class::Transient);
         assert_eq!(classify(&Status::deadline_exceeded("x")), Class::Transient);
         assert_eq!(classify(&Status::invalid_argument("x")), Class::Permanent);
+        // What tonic makes of nginx's 502 page (seen with grpc_pass in front
+        // of an upstream that closed its connections).
+        let gateway = Status::internal(
+            "protocol error: received message with invalid compression flag: 60 (valid flags \
+             are 0 and 1) while receiving response with status: 502 Bad Gateway",
+        );
+        assert_eq!(classify(&gateway), Class::Transient);
+        let teapot = Status::internal("while receiving response with status: 418 I'm a teapot");
+        assert_eq!(classify(&teapot), Class::Permanent);
         assert_eq!(classify(&Status::unauthenticated("x")), Class::Permanent);
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         assert_eq!(
