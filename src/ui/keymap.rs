@@ -541,6 +541,15 @@ pub fn hints(mode: Mode, focus: Pane) -> Vec<(String, &'static str)> {
     hints_for(mode, focus, true)
 }
 
+/// A popup screen's hints as its bottom title: ` k hint · k hint `.
+pub fn popup_hints(mode: Mode) -> String {
+    let h: Vec<String> = hints(mode, Pane::Alerts)
+        .into_iter()
+        .map(|(k, h)| format!("{k} {h}"))
+        .collect();
+    format!(" {} ", h.join(" · "))
+}
+
 impl Action {
     /// Keys that only mean something while listening (not over a
     /// recording in `open`): pausing the stream, forwarding, refusals.

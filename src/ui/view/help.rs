@@ -155,15 +155,11 @@ pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, scroll: u16) -> u16 {
     let w = area.width.saturating_sub(4).min(240);
     let h = area.height.saturating_sub(2);
     let popup = area.centered(Constraint::Length(w), Constraint::Length(h));
-    let hints: Vec<String> = keymap::hints(keymap::Mode::Help, keymap::Pane::Alerts)
-        .into_iter()
-        .map(|(k, h)| format!("{k} {h}"))
-        .collect();
     let block = Block::bordered()
         .border_style(t.border_focused)
         .title(Line::styled(" Help · sinkwatch keys ", t.title_focused))
         .title_bottom(Line::styled(
-            format!(" {} ", hints.join(" · ")),
+            keymap::popup_hints(keymap::Mode::Help),
             t.footer_text,
         ));
     let inner = block.inner(popup);

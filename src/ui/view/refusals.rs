@@ -66,10 +66,6 @@ pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, hub: &Hub, now_ms: u64, sc
     let w = area.width.saturating_sub(4).min(150);
     let h = area.height.saturating_sub(2);
     let popup = area.centered(Constraint::Length(w), Constraint::Length(h));
-    let hints: Vec<String> = keymap::hints(keymap::Mode::Refusals, keymap::Pane::Alerts)
-        .into_iter()
-        .map(|(k, h)| format!("{k} {h}"))
-        .collect();
     let block = Block::bordered()
         .border_style(t.border_focused)
         .title(Line::styled(
@@ -77,7 +73,7 @@ pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, hub: &Hub, now_ms: u64, sc
             t.title_focused,
         ))
         .title_bottom(Line::styled(
-            format!(" {} ", hints.join(" · ")),
+            keymap::popup_hints(keymap::Mode::Refusals),
             t.footer_text,
         ));
     let inner = block.inner(popup);

@@ -156,10 +156,6 @@ struct Row {
 
 /// Draws the screen over `area`.
 pub fn draw(frame: &mut Frame, r: &RolloutState, t: &Theme, area: Rect, hub: &Hub, now_ms: u64) {
-    let hints: Vec<String> = keymap::hints(keymap::Mode::Rollout, keymap::Pane::Alerts)
-        .into_iter()
-        .map(|(k, h)| format!("{k} {h}"))
-        .collect();
     let w = r.window;
     let block = Block::bordered()
         .border_style(t.border_focused)
@@ -172,7 +168,7 @@ pub fn draw(frame: &mut Frame, r: &RolloutState, t: &Theme, area: Rect, hub: &Hu
             t.title_focused,
         ))
         .title_bottom(Line::styled(
-            format!(" {} ", hints.join(" · ")),
+            keymap::popup_hints(keymap::Mode::Rollout),
             t.footer_text,
         ));
     let inner = block.inner(area);

@@ -16,7 +16,7 @@ use crate::sanitize;
 
 use super::FAIL;
 use crate::ui::fmt::{self, thousands};
-use crate::ui::keymap::{self, Mode, Pane};
+use crate::ui::keymap::{self, Mode};
 use crate::ui::state::App;
 use crate::ui::state::silences::FormPurpose;
 use crate::ui::theme::Theme;
@@ -34,14 +34,6 @@ pub(super) fn draw(frame: &mut Frame, app: &App, t: &Theme, area: Rect, now_ms: 
     }
 }
 
-fn hints(mode: Mode) -> String {
-    let h: Vec<String> = keymap::hints(mode, Pane::Alerts)
-        .into_iter()
-        .map(|(k, h)| format!("{k} {h}"))
-        .collect();
-    format!(" {} ", h.join(" · "))
-}
-
 fn popup(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width.saturating_sub(2));
     let h = height.min(area.height.saturating_sub(2));
@@ -52,7 +44,7 @@ fn block<'a>(t: &Theme, title: String, mode: Mode) -> Block<'a> {
     Block::bordered()
         .border_style(t.border_focused)
         .title(Line::styled(title, t.title_focused))
-        .title_bottom(Line::styled(hints(mode), t.footer_text))
+        .title_bottom(Line::styled(keymap::popup_hints(mode), t.footer_text))
 }
 
 fn draw_menu(frame: &mut Frame, app: &App, t: &Theme, area: Rect) {

@@ -75,10 +75,6 @@ pub(super) fn draw_views_menu(frame: &mut Frame, app: &App, t: &Theme, area: Rec
             ])
         })
         .collect();
-    let hints: Vec<String> = keymap::hints(keymap::Mode::Views, keymap::Pane::Alerts)
-        .into_iter()
-        .map(|(k, h)| format!("{k} {h}"))
-        .collect();
     let block = Block::bordered()
         .border_style(t.border_focused)
         .title(Line::styled(
@@ -86,7 +82,7 @@ pub(super) fn draw_views_menu(frame: &mut Frame, app: &App, t: &Theme, area: Rec
             t.title_focused,
         ))
         .title_bottom(Line::styled(
-            format!(" {} ", hints.join(" · ")),
+            keymap::popup_hints(keymap::Mode::Views),
             t.footer_text,
         ));
     // Keep the selected row visible in a short terminal.
