@@ -9,6 +9,16 @@ use std::time::Duration;
 
 use common::binary::{Headless, send};
 
+/// The address the sink's readiness output gave for its metrics.
+fn metrics_addr(sink: &Headless) -> String {
+    sink.early_stderr
+        .iter()
+        .find_map(|l| l.strip_prefix("sinkwatch: metrics on http://"))
+        .and_then(|a| a.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("no metrics line in {:?}", sink.early_stderr))
+        .to_owned()
+}
+
 /// `GET path` over a fresh connection: (status line, body).
 fn get(addr: &str, path: &str) -> (String, String) {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -44,13 +54,7 @@ fn metrics_agree_with_the_stats_line() {
         "--token-file",
         token.to_str().unwrap(),
     ]);
-    let metrics = sink
-        .early_stderr
-        .iter()
-        .find_map(|l| l.strip_prefix("sinkwatch: metrics on http://"))
-        .and_then(|a| a.strip_suffix("/metrics"))
-        .unwrap_or_else(|| panic!("no metrics line in {:?}", sink.early_stderr))
-        .to_owned();
+    let metrics = metrics_addr(&sink);
     let url = sink.url();
     let t = token.to_str().unwrap();
     for (repo, outcome) in [("a", "--fail"), ("a", "--pass"), ("b", "--fail")] {
@@ -123,13 +127,7 @@ async fn the_watchers_gauge_follows_viewers() {
     use sinkwatch::proto::watch::watch_client::WatchClient;
 
     let sink = Headless::start(&["--metrics-listen", "127.0.0.1:0"]);
-    let metrics = sink
-        .early_stderr
-        .iter()
-        .find_map(|l| l.strip_prefix("sinkwatch: metrics on http://"))
-        .and_then(|a| a.strip_suffix("/metrics"))
-        .unwrap()
-        .to_owned();
+    let metrics = metrics_addr(&sink);
     let watchers = || {
         let m = metrics.clone();
         async move {
@@ -166,13 +164,7 @@ async fn the_watchers_gauge_follows_viewers() {
 #[test]
 fn ingest_latency_is_a_histogram_of_sampled_calls() {
     let sink = Headless::start(&["--metrics-listen", "127.0.0.1:0"]);
-    let metrics = sink
-        .early_stderr
-        .iter()
-        .find_map(|l| l.strip_prefix("sinkwatch: metrics on http://"))
-        .and_then(|a| a.strip_suffix("/metrics"))
-        .unwrap()
-        .to_owned();
+    let metrics = metrics_addr(&sink);
     // Enough calls that, however they spread over the sink's threads, one
     // thread reaches a sample (one call in 16 per thread).
     let out = common::binary::output(common::binary::bin().args([
