@@ -136,6 +136,20 @@ async fn call(sink: &TestSink, bearer: Option<&str>, repo: &str) -> Result<(), t
         .map(drop)
 }
 
+/// A verifier for the test issuer and audience, keys from a JWKS file.
+fn file_verifier(file: std::path::PathBuf, allow: &[&str], clock: Clock) -> Verifier {
+    Verifier::new(
+        oidc::Settings {
+            issuer: ISSUER.into(),
+            audiences: vec![AUDIENCE.into()],
+            jwks: JwksSource::File(file),
+            allow: allow.iter().map(|a| (*a).to_owned()).collect(),
+        },
+        clock,
+    )
+    .unwrap()
+}
+
 /// The done-when list of the issue, against a JWKS file: a good token
 /// passes and its identity reaches the record; each bad one is refused
 /// with its status and counted by its reason.
@@ -146,16 +160,7 @@ async fn oidc_tokens_verify_against_a_jwks_file_and_each_failure_is_counted() {
     let file = dir.path().join("jwks.json");
     std::fs::write(&file, jwks(&[ec_jwk(&ec, "ec1"), rsa_jwk("rsa1")])).unwrap();
     let now = Arc::new(AtomicU64::new(T0));
-    let v = Verifier::new(
-        oidc::Settings {
-            issuer: ISSUER.into(),
-            audiences: vec![AUDIENCE.into()],
-            jwks: JwksSource::File(file),
-            allow: vec![ALLSTAR.into(), "robot".into()],
-        },
-        clock(&now),
-    )
-    .unwrap();
+    let v = file_verifier(file, &[ALLSTAR, "robot"], clock(&now));
     let sink = TestSink::start(SinkConfig {
         oidc: Some(Arc::new(v)),
         ..SinkConfig::default()
@@ -308,16 +313,7 @@ async fn a_token_expiring_mid_connection_is_refused_on_that_connection() {
     let file = dir.path().join("jwks.json");
     std::fs::write(&file, jwks(&[ec_jwk(&ec, "ec1")])).unwrap();
     let now = Arc::new(AtomicU64::new(T0));
-    let v = Verifier::new(
-        oidc::Settings {
-            issuer: ISSUER.into(),
-            audiences: vec![AUDIENCE.into()],
-            jwks: JwksSource::File(file),
-            allow: vec![ALLSTAR.into()],
-        },
-        clock(&now),
-    )
-    .unwrap();
+    let v = file_verifier(file, &[ALLSTAR], clock(&now));
     let sink = TestSink::start(SinkConfig {
         oidc: Some(Arc::new(v)),
         ..SinkConfig::default()
@@ -1237,16 +1233,7 @@ async fn the_rate_limit_comes_before_token_verification() {
     let ec = ec_key();
     let file = dir.path().join("jwks.json");
     std::fs::write(&file, jwks(&[ec_jwk(&ec, "k1")])).unwrap();
-    let v = Verifier::new(
-        oidc::Settings {
-            issuer: ISSUER.into(),
-            audiences: vec![AUDIENCE.into()],
-            jwks: JwksSource::File(file),
-            allow: vec!["*".into()],
-        },
-        sinkwatch::sink::auth::system_clock(),
-    )
-    .unwrap();
+    let v = file_verifier(file, &["*"], sinkwatch::sink::auth::system_clock());
     let sink = TestSink::start(SinkConfig {
         oidc: Some(Arc::new(v)),
         limits: sinkwatch::sink::SinkLimits {
