@@ -54,6 +54,15 @@ fn frame(h: &mut Harness) {
     h.terminal.draw(|f| app.render(f, hub, now)).expect("draw");
 }
 
+/// What a new alert costs the UI: it arrives (passing and failing in
+/// turn), the app syncs with the hub, a frame is drawn.
+fn new_alert_and_frame(h: &mut Harness, policy: &str, n: u64) {
+    h.ingest("org-1", "repo-1", policy, n % 2 == 0, "x");
+    let (hub, app, now) = (&h.hub, &mut h.app, h.now_ms);
+    app.sync(hub, now);
+    frame(h);
+}
+
 fn render(c: &mut Criterion) {
     let mut h = big();
     let mut g = c.benchmark_group("render 200x50, 1M alerts, 90k keys");
@@ -84,10 +93,7 @@ fn render(c: &mut Criterion) {
     g.bench_function("timeline open, new alert: sync + frame", |b| {
         b.iter(|| {
             j += 1;
-            h.ingest("org-1", "repo-1", "SECURITY.md", j % 2 == 0, "x");
-            let (hub, app, now) = (&h.hub, &mut h.app, h.now_ms);
-            app.sync(hub, now);
-            frame(&mut h);
+            new_alert_and_frame(&mut h, "SECURITY.md", j);
         })
     });
     h.press("Esc");
@@ -96,10 +102,7 @@ fn render(c: &mut Criterion) {
     g.bench_function("new alert: sync + frame", |b| {
         b.iter(|| {
             i += 1;
-            h.ingest("org-1", "repo-1", "SECURITY.md", i % 2 == 0, "x");
-            let (hub, app, now) = (&h.hub, &mut h.app, h.now_ms);
-            app.sync(hub, now);
-            frame(&mut h);
+            new_alert_and_frame(&mut h, "SECURITY.md", i);
         })
     });
     // The rollout screen: its frame, and a new alert while it is open (the
@@ -116,10 +119,7 @@ fn render(c: &mut Criterion) {
     g.bench_function("new alert: sync + frame, rollout screen", |b| {
         b.iter(|| {
             i += 1;
-            h.ingest("org-1", "repo-1", "SECURITY.md", i % 2 == 0, "x");
-            let (hub, app, now) = (&h.hub, &mut h.app, h.now_ms);
-            app.sync(hub, now);
-            frame(&mut h);
+            new_alert_and_frame(&mut h, "SECURITY.md", i);
         })
     });
     h.press("r");
@@ -167,10 +167,7 @@ fn render(c: &mut Criterion) {
     g.bench_function("new alert: sync + frame, 1 silence", |b| {
         b.iter(|| {
             i += 1;
-            h.ingest("org-1", "repo-1", "CODEOWNERS", i % 2 == 0, "x");
-            let (hub, app, now) = (&h.hub, &mut h.app, h.now_ms);
-            app.sync(hub, now);
-            frame(&mut h);
+            new_alert_and_frame(&mut h, "CODEOWNERS", i);
         })
     });
     let mut chunks = 0;
