@@ -75,13 +75,17 @@ pub enum Refusal {
     NotAllowed,
     /// A signed payload seen before.
     Replayed,
+    /// The sink cannot check the credential now (the issuer's keys or the
+    /// token-info endpoint cannot be reached): answered UNAVAILABLE, which
+    /// clients retry.
+    AuthUnavailable,
     /// An alert that this sink had already forwarded came back (its
     /// `sinkwatch-hop` header names this instance).
     ForwardLoop,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 23] = [
+    pub const ALL: [Refusal; 24] = [
         Refusal::EmptyField,
         Refusal::FieldTooLong,
         Refusal::InvalidUtf8,
@@ -104,6 +108,7 @@ impl Refusal {
         Refusal::WrongIssuer,
         Refusal::NotAllowed,
         Refusal::Replayed,
+        Refusal::AuthUnavailable,
         Refusal::ForwardLoop,
     ];
 
@@ -131,6 +136,7 @@ impl Refusal {
             Refusal::WrongIssuer => "wrong_issuer",
             Refusal::NotAllowed => "not_allowed",
             Refusal::Replayed => "replayed",
+            Refusal::AuthUnavailable => "auth_unavailable",
             Refusal::ForwardLoop => "forward_loop",
         }
     }

@@ -150,6 +150,84 @@ fn file_verifier(file: std::path::PathBuf, allow: &[&str], clock: Clock) -> Veri
     .unwrap()
 }
 
+/// RFC 7517 §5: keys of a kind the sink cannot use (an ES512 key, an
+/// encryption key, a `kty` from the future) are ignored, not fatal, so an
+/// issuer adding one at a rotation does not stop every token; a set with
+/// no usable key at all is refused at start, saying why.
+#[tokio::test]
+async fn keys_of_unknown_kinds_in_a_jwks_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let ec = ec_key();
+    let strange = [
+        serde_json::json!({"kty":"EC","crv":"P-521","kid":"p521","alg":"ES512","use":"sig",
+            "x":"AekpBQ8ST8a8VcfVOTNl353vSrDCLLJXmPk06wTjxrrjcBpXp5EOnYG_NjFZ6OvLFV1jSfS9tsz4qUxcWceqwQGk",
+            "y":"ADSmRA43Z1DSNx_RvcLI87cdL07l6jQyyBXMoxVg_l2Th-x3S1WDhjDly79ajL4Kkd0AZMaZmh9ubmf63e3kyMj2"}),
+        serde_json::json!({"kty":"OKP","crv":"X25519","kid":"enc","use":"enc",
+            "x":"hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo"}),
+        serde_json::json!({"kty":"XYZ","kid":"future"}),
+    ];
+    let file = dir.path().join("jwks.json");
+    let mut keys = strange.to_vec();
+    keys.push(ec_jwk(&ec, "k1"));
+    std::fs::write(&file, jwks(&keys)).unwrap();
+    let v = file_verifier(file, &["*"], sinkwatch::sink::auth::system_clock());
+    let sink = TestSink::start(SinkConfig {
+        oidc: Some(Arc::new(v)),
+        ..SinkConfig::default()
+    })
+    .await;
+    let exp = sinkwatch::sink::auth::unix_now() + 600;
+    call(&sink, Some(&es256(&ec, "k1", &claims("a", AUDIENCE, exp))), "r")
+        .await
+        .unwrap();
+
+    let only_strange = dir.path().join("strange.json");
+    std::fs::write(&only_strange, jwks(&strange)).unwrap();
+    let err = Verifier::new(
+        oidc::Settings {
+            issuer: ISSUER.into(),
+            audiences: vec![AUDIENCE.into()],
+            jwks: JwksSource::File(only_strange),
+            allow: vec!["*".into()],
+        },
+        sinkwatch::sink::auth::system_clock(),
+    )
+    .err()
+    .expect("no usable key");
+    assert!(err.contains("no usable signing key"), "{err}");
+    assert!(err.contains("strange.json"), "{err}");
+}
+
+/// An operator who listed an email learns why it did not count.
+#[tokio::test]
+async fn an_allowed_but_unverified_email_is_named_in_the_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let ec = ec_key();
+    let file = dir.path().join("jwks.json");
+    std::fs::write(&file, jwks(&[ec_jwk(&ec, "k1")])).unwrap();
+    let v = file_verifier(
+        file,
+        &["ops@example.com"],
+        sinkwatch::sink::auth::system_clock(),
+    );
+    let sink = TestSink::start(SinkConfig {
+        oidc: Some(Arc::new(v)),
+        ..SinkConfig::default()
+    })
+    .await;
+    let exp = sinkwatch::sink::auth::unix_now() + 600;
+    let mut c = claims("x1", AUDIENCE, exp);
+    c["email"] = "ops@example.com".into();
+    c["email_verified"] = false.into();
+    let e = call(&sink, Some(&es256(&ec, "k1", &c)), "r")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert!(e.message().contains("not email_verified"), "{}", e.message());
+    c["email_verified"] = true.into();
+    call(&sink, Some(&es256(&ec, "k1", &c)), "r").await.unwrap();
+}
+
 /// The done-when list of the issue, against a JWKS file: a good token
 /// passes and its identity reaches the record; each bad one is refused
 /// with its status and counted by its reason.
@@ -792,7 +870,11 @@ fn the_binary_trusts_the_ca_in_ssl_cert_file_for_a_jwks_url() {
     );
     let exit = untrusting.terminate();
     assert!(exit.status.success());
-    assert_eq!(exit.lines().last().unwrap()["refused"]["bad_signature"], 1);
+    // The sink's own outage: retryable, and not counted as a forgery.
+    assert!(said.contains("Unavailable"), "{said}");
+    let refused = exit.lines().last().unwrap()["refused"].clone();
+    assert_eq!(refused["auth_unavailable"], 1, "{refused}");
+    assert!(refused.get("bad_signature").is_none(), "{refused}");
 }
 
 fn secret_file(dir: &tempfile::TempDir) -> std::path::PathBuf {

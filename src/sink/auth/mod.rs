@@ -64,12 +64,14 @@ impl Denied {
     }
 
     /// The status: PERMISSION_DENIED when the caller is known but not
-    /// allowed, RESOURCE_EXHAUSTED when the sink cannot check now, else
-    /// UNAUTHENTICATED.
+    /// allowed, RESOURCE_EXHAUSTED when too many checks are asked at once,
+    /// UNAVAILABLE when what checks them cannot be reached (both retried by
+    /// clients), else UNAUTHENTICATED.
     pub fn status(&self) -> Status {
         match self.why {
             Refusal::NotAllowed => Status::permission_denied(self.message.clone()),
             Refusal::Overloaded => Status::resource_exhausted(self.message.clone()),
+            Refusal::AuthUnavailable => Status::unavailable(self.message.clone()),
             _ => Status::unauthenticated(self.message.clone()),
         }
     }
@@ -85,12 +87,34 @@ pub enum Combine {
     All,
 }
 
-/// The bearer credential of `authorization`, if any (`Bearer` or `bearer`).
+/// What `authorization` holds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Authorization<'a> {
+    Absent,
+    /// The credential of `Bearer <credential>` (the scheme in any case,
+    /// RFC 7235).
+    Bearer(&'a [u8]),
+    /// Present but not a bearer credential (`Basic …`, no scheme word).
+    Other,
+}
+
+pub fn authorization(headers: &HeaderMap) -> Authorization<'_> {
+    let Some(value) = headers.get("authorization").map(|v| v.as_bytes()) else {
+        return Authorization::Absent;
+    };
+    const SCHEME: &[u8] = b"bearer ";
+    match value.get(..SCHEME.len()) {
+        Some(s) if s.eq_ignore_ascii_case(SCHEME) => Authorization::Bearer(&value[SCHEME.len()..]),
+        _ => Authorization::Other,
+    }
+}
+
+/// The bearer credential of `authorization`, if any.
 pub fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
-    let value = headers.get("authorization")?.as_bytes();
-    value
-        .strip_prefix(b"Bearer ")
-        .or_else(|| value.strip_prefix(b"bearer "))
+    match authorization(headers) {
+        Authorization::Bearer(b) => Some(b),
+        _ => None,
+    }
 }
 
 /// True if `authorization` is `Bearer <token>` with exactly `token`.
@@ -137,11 +161,25 @@ impl Policy {
         headers: &HeaderMap,
         memo: Option<&oidc::ConnMemo>,
     ) -> Result<Option<Arc<str>>, Denied> {
-        let Some(given) = bearer(headers) else {
-            return Err(Denied::new(
-                Refusal::AuthMissing,
-                "missing credentials: send authorization: Bearer <token>",
-            ));
+        let given = match authorization(headers) {
+            Authorization::Bearer(b) => b,
+            Authorization::Absent => {
+                let or_signed = if self.signature.is_some() {
+                    format!(" or a signed payload ({})", signature::HEADER)
+                } else {
+                    String::new()
+                };
+                return Err(Denied::new(
+                    Refusal::AuthMissing,
+                    format!("missing credentials: send authorization: Bearer <token>{or_signed}"),
+                ));
+            }
+            Authorization::Other => {
+                return Err(Denied::new(
+                    Refusal::AuthMalformed,
+                    "authorization is not \"Bearer <token>\"",
+                ));
+            }
         };
         if let Some(t) = &self.token
             && bool::from(given.ct_eq(t))
@@ -261,6 +299,7 @@ mod tests {
         assert!(bearer_matches(&headers("bearer s3cret"), b"s3cret"));
         assert!(!bearer_matches(&headers("Bearer s3cre"), b"s3cret"));
         assert!(!bearer_matches(&headers("Bearer s3cret "), b"s3cret"));
+        assert!(bearer_matches(&headers("BEARER s3cret"), b"s3cret"));
         assert!(!bearer_matches(&headers("Basic s3cret"), b"s3cret"));
         assert!(!bearer_matches(&headers("s3cret"), b"s3cret"));
         assert!(!bearer_matches(&HeaderMap::new(), b"s3cret"));
@@ -284,6 +323,13 @@ mod tests {
             panic!()
         };
         assert_eq!(d.why, Refusal::Unauthenticated);
+        // Present but not a bearer credential: malformed, not missing.
+        for v in ["Basic czNjcmV0", "s3cret"] {
+            let HeaderVerdict::Refuse(d) = p.check_headers(&headers(v)).await else {
+                panic!("{v}")
+            };
+            assert_eq!(d.why, Refusal::AuthMalformed, "{v}");
+        }
     }
 
     #[tokio::test]

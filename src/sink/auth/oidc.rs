@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
@@ -102,8 +102,30 @@ struct KeySet {
 
 impl KeySet {
     fn parse(json: &[u8], origin: &str) -> Result<KeySet, String> {
-        let set: JwkSet = serde_json::from_slice(json)
-            .map_err(|e| format!("{origin}: not a JWKS document: {e}"))?;
+        // Key by key (RFC 7517 §5: a key of a kind the reader does not
+        // know is ignored), so that an issuer adding, say, an ES512 or an
+        // encryption key at a rotation does not make the whole set
+        // unusable; only a set with no usable key at all is an error.
+        #[derive(Deserialize)]
+        struct RawSet {
+            keys: Vec<serde_json::Value>,
+        }
+        let raw: RawSet = serde_json::from_slice(json)
+            .map_err(|e| format!("{origin}: not a JWKS document ({{\"keys\": [...]}}): {e}"))?;
+        let mut skipped = Vec::new();
+        let keys: Vec<Jwk> = raw
+            .keys
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, v)| match serde_json::from_value::<Jwk>(v) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    skipped.push(format!("key {i}: {e}"));
+                    None
+                }
+            })
+            .collect();
+        let set = JwkSet { keys };
         let mut by_kid = HashMap::new();
         let mut without_kid = Vec::new();
         for jwk in &set.keys {
@@ -133,7 +155,18 @@ impl KeySet {
             }
         }
         if by_kid.is_empty() && without_kid.is_empty() {
-            return Err(format!("{origin}: the JWKS holds no usable signing key"));
+            let why = skipped.first().map_or(String::new(), |e| {
+                format!(" ({} of a kind not understood; first, {e})", skipped.len())
+            });
+            return Err(format!(
+                "{origin}: the JWKS holds no usable signing key{why}"
+            ));
+        }
+        if !skipped.is_empty() {
+            tracing::info!(
+                "{origin}: {} key(s) of a kind not used for ID tokens were ignored",
+                skipped.len()
+            );
         }
         Ok(KeySet {
             by_kid,
@@ -526,7 +559,17 @@ impl Verifier {
         }
         if candidates.is_empty() {
             let why = match (keys.is_some(), kid) {
-                (false, _) => "the issuer's keys could not be fetched".to_owned(),
+                // The sink's own outage, not the caller's fault: a
+                // retryable answer, counted apart from forged tokens.
+                (false, _) => {
+                    return Err((
+                        Denied::new(
+                            Refusal::AuthUnavailable,
+                            "the issuer's keys could not be fetched to check the token; retry later",
+                        ),
+                        None,
+                    ));
+                }
                 (true, Some(k)) => format!(
                     "unknown key id {:?} (not in the issuer's keys)",
                     crate::sanitize::line(k)
@@ -613,7 +656,7 @@ impl Verifier {
         }
         let verified = matches!(c.email_verified, Some(serde_json::Value::Bool(true)))
             || matches!(&c.email_verified, Some(serde_json::Value::String(s)) if s == "true");
-        let email = c.email.filter(|_| verified);
+        let email = c.email.clone().filter(|_| verified);
         let sub = c.sub.unwrap_or_default();
         let allowed = self.allow_any
             || (!sub.is_empty() && self.allow.contains(&sub))
@@ -621,10 +664,19 @@ impl Verifier {
         let who = email.unwrap_or(sub);
         let identity: Arc<str> = format!("oidc:{}", crate::sanitize::line(&who)).into();
         if !allowed {
+            // An operator who listed the email needs to know why it did
+            // not count.
+            let unverified = match (&c.email, verified) {
+                (Some(e), false) if self.allow.contains(e) => format!(
+                    " (its email {} is on the list but not email_verified)",
+                    crate::sanitize::line(e)
+                ),
+                _ => String::new(),
+            };
             return Err((
                 Denied::new(
                     Refusal::NotAllowed,
-                    format!("{identity} is not allowed (--oidc-allow)"),
+                    format!("{identity} is not allowed (--oidc-allow){unverified}"),
                 ),
                 Some(exp),
             ));

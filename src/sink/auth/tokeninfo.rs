@@ -176,7 +176,7 @@ impl Verifier {
             Err(e) => {
                 tracing::warn!("token-info: {e}");
                 return Err(Denied::new(
-                    Refusal::Overloaded,
+                    Refusal::AuthUnavailable,
                     "the token-info endpoint cannot be reached to check the access token; retry later",
                 ));
             }
