@@ -194,6 +194,9 @@ pub struct Hub {
     open_connections: AtomicU64,
     /// This sink's id in forwarding hop headers (random per hub).
     instance: String,
+    /// The run of seqs this hub's store continues (src/state/epoch.rs):
+    /// viewers resume only within it.
+    epoch: String,
 }
 
 /// The metadata key naming the sinks an alert was forwarded through.
@@ -210,6 +213,12 @@ impl Hub {
     /// A hub over a store that already holds alerts (restored from durable
     /// state): `seq` continues from the store's next one.
     pub fn with_store(store: Store, queue: usize) -> Arc<Hub> {
+        Hub::with_store_in_epoch(store, crate::state::epoch::random(), queue)
+    }
+
+    /// [`Hub::with_store`] for a store whose seqs continue a known run
+    /// (`epoch`, kept by durable state across clean restarts).
+    pub fn with_store_in_epoch(store: Store, epoch: String, queue: usize) -> Arc<Hub> {
         let (tx, _) = broadcast::channel(queue.max(1));
         Arc::new(Hub {
             inner: Mutex::new(Inner {
@@ -220,7 +229,13 @@ impl Hub {
             recent_refusals: Mutex::default(),
             open_connections: AtomicU64::new(0),
             instance: format!("{:016x}", fastrand::u64(..)),
+            epoch,
         })
+    }
+
+    /// The run of seqs viewers may resume in.
+    pub fn epoch(&self) -> &str {
+        &self.epoch
     }
 
     /// This sink's id in forwarding hop headers.

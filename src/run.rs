@@ -238,8 +238,13 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     // Durable state, restored before the hub exists: seq continues and the
     // first alert of a key compares with its restored status. After the
     // bind, so the lock file can name this sink's address.
-    let (store, state, state_writer) = match state_path(&settings, headless) {
-        None => (crate::model::Store::new(limits), None, None),
+    let (store, epoch, state, state_writer) = match state_path(&settings, headless) {
+        None => (
+            crate::model::Store::new(limits),
+            crate::state::epoch::random(),
+            None,
+            None,
+        ),
         Some(path) => {
             let opened = crate::state::open(crate::state::OpenOptions {
                 path,
@@ -252,7 +257,12 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
                 eprintln!("sinkwatch: warning: {w}");
                 tracing::warn!("{w}");
             }
-            (opened.store, Some(opened.stats), opened.writer)
+            (
+                opened.store,
+                opened.epoch,
+                Some(opened.stats),
+                opened.writer,
+            )
         }
     };
     // Silences: in the state database when it is durable, else in the
@@ -271,8 +281,9 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         }
         l
     });
-    let hub = Hub::with_store(
+    let hub = Hub::with_store_in_epoch(
         store,
+        epoch,
         queue_within_budget(
             settings.queue,
             settings.memory_budget.0,

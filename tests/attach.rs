@@ -326,6 +326,7 @@ impl sinkwatch::proto::wire::watch_server::Watch for FarFuture {
                 keys: 0,
                 history: 0,
                 next_seq: 1,
+                ..Default::default()
             }),
             Event::SnapshotEnd(SnapshotEnd {}),
             Event::Batch(Batch {

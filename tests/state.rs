@@ -506,11 +506,12 @@ fn a_version_1_database_is_migrated_and_restored() {
     load(&url, 200);
     let first = stats(&a.terminate());
     // Version 1 is today's schema with the index on events(at_ms) (dropped
-    // by 1 → 2) and without the silences table (added by 2 → 3).
+    // by 1 → 2), without the silences table (added by 2 → 3) and without
+    // meta (3 → 4).
     {
         let c = rusqlite::Connection::open(&file).unwrap();
         c.execute_batch(
-            "CREATE INDEX events_at ON events(at_ms); DROP TABLE silences; \
+            "CREATE INDEX events_at ON events(at_ms); DROP TABLE silences; DROP TABLE meta; \
              PRAGMA user_version = 1;",
         )
         .unwrap();
@@ -526,7 +527,7 @@ fn a_version_1_database_is_migrated_and_restored() {
     assert_eq!(s["keys"], first["keys"]);
     assert_eq!(alerts(&exit)[0]["change"], "fixed", "r1's status came back");
     let c = db(&file);
-    assert_eq!(count(&c, "PRAGMA user_version"), 3);
+    assert_eq!(count(&c, "PRAGMA user_version"), 4);
     assert_eq!(
         count(
             &c,

@@ -448,3 +448,100 @@ async fn the_stats_line_lists_each_viewer_with_its_identity() {
     let peer = viewers[0]["peer"].as_str().unwrap();
     assert!(peer.starts_with("127.0.0.1:"), "{viewers}");
 }
+
+/// Subscribes resuming after `after` in `epoch` and returns the first event.
+async fn first_event_resuming(url: &str, after: u64, epoch: &str) -> Event {
+    let channel = Channel::from_shared(url.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut s = WatchClient::new(channel)
+        .subscribe(SubscribeRequest {
+            resume_after: Some(after),
+            epoch: epoch.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    next(&mut s).await
+}
+
+/// The snapshot's epoch and the last seq it covers.
+async fn epoch_and_last(url: &str) -> (String, u64) {
+    let mut s = subscribe(url, None, None).await.unwrap();
+    let Event::SnapshotBegin(b) = next(&mut s).await else {
+        panic!("a snapshot first")
+    };
+    assert!(!b.epoch.is_empty());
+    (b.epoch, b.next_seq - 1)
+}
+
+fn load(url: &str, total: u64) {
+    let out = common::binary::output(common::binary::bin().args([
+        "load",
+        "--to",
+        url,
+        "--total",
+        &total.to_string(),
+        "--repos",
+        "50",
+    ]));
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// Seqs continue across a restart from the last *stored* one. A sink
+/// killed before it stored what it had accepted (`kill -9`; a full disk
+/// does the same) gives those seqs out again after a restart, to other
+/// alerts: a viewer resuming after one of them used to be sent only what
+/// followed — silently missing the alerts that reused the seqs, since the
+/// sink was already past its resume point and sent no Reset. The epoch
+/// changes then, and the viewer gets a Reset and a fresh snapshot; after a
+/// clean restart that stored everything it stays, and the viewer resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_across_a_restart_that_lost_alerts_is_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let state = path.to_str().unwrap();
+    let first = Headless::start(&["--state", state]);
+    let addr = first.addr.clone();
+    // What a `kill -9` right now would leave: the file as this run opened
+    // it (a consistent copy of what is committed).
+    let crashed = dir.path().join("crashed.db");
+    rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap()
+        .execute("VACUUM INTO ?1", [crashed.to_str().unwrap()])
+        .unwrap();
+    load(&first.url(), 20);
+    let (lost_epoch, seen) = epoch_and_last(&first.url()).await;
+    assert_eq!(seen, 20);
+    assert!(first.terminate().status.success());
+    for f in ["state.db-wal", "state.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(f));
+    }
+    std::fs::rename(&crashed, &path).unwrap();
+
+    let second = Headless::start_on(&addr, &["--state", state]);
+    let (epoch, restored) = epoch_and_last(&second.url()).await;
+    assert_eq!(restored, 0, "seqs 1..=20 were never stored");
+    assert_ne!(epoch, lost_epoch);
+    // The sink is past the viewer's resume point again, with other alerts.
+    load(&second.url(), 30);
+    match first_event_resuming(&second.url(), seen, &lost_epoch).await {
+        Event::Reset(r) => assert!(r.reason.contains("restarted"), "{}", r.reason),
+        other => panic!("expected a Reset, got {other:?}"),
+    }
+
+    // A clean restart that stored every seq: the same epoch, and a viewer
+    // resumes where it was.
+    let (kept, last) = epoch_and_last(&second.url()).await;
+    assert!(second.terminate().status.success());
+    let third = Headless::start_on(&addr, &["--state", state]);
+    assert_eq!(epoch_and_last(&third.url()).await, (kept.clone(), last));
+    send(&third.url(), None, "after", false).await;
+    match first_event_resuming(&third.url(), last, &kept).await {
+        Event::Live(a) => assert_eq!((a.seq, a.repo.as_str()), (last + 1, "after")),
+        other => panic!("expected the alert after the resume point, got {other:?}"),
+    }
+}

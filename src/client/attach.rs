@@ -340,15 +340,27 @@ fn ended(s: &tonic::Status) -> End {
     }
 }
 
-/// One subscription: `last` and `last_ms` (the last seq and receive time
-/// ingested from this source) advance as alerts are ingested.
+/// Where a source's stream got to: the last seq and receive time ingested
+/// from it, and the epoch of those seqs (the snapshot's), to resume in.
+#[derive(Default)]
+struct Position {
+    last: Option<u64>,
+    last_ms: u64,
+    epoch: String,
+}
+
+/// One subscription: `at` advances as alerts are ingested.
 async fn subscribe_once(
     target: &Target,
     hub: &Hub,
     status: &SourceStatus,
-    last: &mut Option<u64>,
-    last_ms: &mut u64,
+    at: &mut Position,
 ) -> End {
+    let Position {
+        last,
+        last_ms,
+        epoch,
+    } = at;
     let channel = match target.endpoint() {
         Ok(ep) => match ep.connect().await {
             Ok(c) => c,
@@ -370,6 +382,7 @@ async fn subscribe_once(
         resume_after: *last,
         filter: String::new(),
         batch: true,
+        epoch: epoch.clone(),
     });
     request
         .extensions_mut()
@@ -408,7 +421,8 @@ async fn subscribe_once(
                 // Only what is newer than what this viewer holds.
                 after_ms = *last_ms;
             }
-            Some(Event::SnapshotBegin(_)) => {
+            Some(Event::SnapshotBegin(b)) => {
+                *epoch = b.epoch;
                 status.set("snapshot");
                 latest.clear();
                 history.clear();
@@ -467,12 +481,11 @@ fn live(
 /// PERMISSION_DENIED): then the source's state is `refused: <why>` and the
 /// reason is returned. Every other failure is retried with back-off.
 pub async fn follow(target: Target, hub: Arc<Hub>, status: Arc<SourceStatus>) -> Option<String> {
-    let mut last = None;
-    let mut last_ms = 0;
+    let mut at = Position::default();
     let mut backoff = BACKOFF_FIRST;
     while !hub.is_closed() {
         let received = status.received.load(Ordering::Relaxed);
-        match subscribe_once(&target, &hub, &status, &mut last, &mut last_ms).await {
+        match subscribe_once(&target, &hub, &status, &mut at).await {
             End::Resume => continue,
             End::Refused(why) => {
                 let why = crate::sanitize::line(&why).into_owned();

@@ -326,7 +326,11 @@ impl WatchService {
     /// of the live chunks: read together under the hub lock, so the chunks
     /// carry every alert after the opening (and maybe some before it,
     /// which the viewer skips by seq).
-    fn open(&self, resume_after: Option<u64>) -> (Vec<Item>, broadcast::Receiver<Arc<Chunk>>) {
+    fn open(
+        &self,
+        resume_after: Option<u64>,
+        epoch: &str,
+    ) -> (Vec<Item>, broadcast::Receiver<Arc<Chunk>>) {
         let mut slot = self.fanout.lock().unwrap_or_else(|e| e.into_inner());
         let tx = match &*slot {
             Some(tx) => tx.clone(),
@@ -339,8 +343,14 @@ impl WatchService {
                 tx
             }
         };
-        self.hub
-            .read(|store| (opening(store, resume_after), tx.subscribe()))
+        let theirs = (!epoch.is_empty()).then_some(epoch);
+        let ours = self.hub.epoch();
+        self.hub.read(|store| {
+            (
+                opening(store, ours, resume_after.map(|after| (after, theirs))),
+                tx.subscribe(),
+            )
+        })
     }
 }
 
@@ -521,7 +531,7 @@ impl Item {
             Item::Reset(reason) => Event::Reset(Reset {
                 reason: reason.clone(),
             }),
-            Item::Begin(b) => Event::SnapshotBegin(*b),
+            Item::Begin(b) => Event::SnapshotBegin(b.clone()),
             Item::Latest(r) => return Wire::Encoded(encode::one(LATEST, r)),
             Item::History(r) => return Wire::Encoded(encode::one(HISTORY, r)),
             Item::End => Event::SnapshotEnd(SnapshotEnd {}),
@@ -536,11 +546,18 @@ fn ev(e: Event) -> WatchEvent {
 
 /// What a subscriber is sent before the live stream, read under the hub
 /// lock together with its subscription.
-fn opening(store: &Store, resume_after: Option<u64>) -> Vec<Item> {
+fn opening(store: &Store, epoch: &str, resume: Option<(u64, Option<&str>)>) -> Vec<Item> {
     let next = store.next_seq();
-    if let Some(after) = resume_after {
+    if let Some((after, theirs)) = resume {
         let first_held = store.history().front().map_or(next, |e| e.seq);
-        let reason = if after >= next {
+        let reason = if theirs.is_some_and(|e| e != epoch) {
+            // The sink restarted without storing every seq it had given
+            // out (src/state/epoch.rs): the same seqs may now name other
+            // alerts, so `after` says nothing here.
+            Some(format!(
+                "resume after seq {after}, but the sink restarted since and may give out those seqs again (not every alert it had accepted was stored)"
+            ))
+        } else if after >= next {
             // Seqs restart when a sink without durable state restarts.
             Some(format!(
                 "resume after seq {after}, but this sink's next seq is {next} (it restarted without its state)"
@@ -564,12 +581,12 @@ fn opening(store: &Store, resume_after: Option<u64>) -> Vec<Item> {
                 .collect(),
             Some(reason) => {
                 let mut out = vec![Item::Reset(reason)];
-                out.extend(snapshot(store));
+                out.extend(snapshot(store, epoch));
                 out
             }
         };
     }
-    snapshot(store)
+    snapshot(store, epoch)
 }
 
 /// What one viewer is sent of a chunk: the alerts after `last` that pass
@@ -597,7 +614,7 @@ fn messages(chunk: &Chunk, last: u64, filter: Option<&Filter>, batch: bool) -> V
     }
 }
 
-fn snapshot(store: &Store) -> Vec<Item> {
+fn snapshot(store: &Store, epoch: &str) -> Vec<Item> {
     let history = store.history();
     let skip = history.len().saturating_sub(SNAPSHOT_HISTORY);
     let mut out = Vec::with_capacity(store.key_count() + history.len() - skip + 2);
@@ -605,6 +622,7 @@ fn snapshot(store: &Store) -> Vec<Item> {
         keys: store.key_count() as u64,
         history: (history.len() - skip) as u64,
         next_seq: store.next_seq(),
+        epoch: epoch.to_owned(),
     }));
     for id in 0..store.keys().len() {
         out.push(Item::Latest(store.latest_record(id as crate::model::KeyId)));
@@ -676,7 +694,8 @@ impl Watch for WatchService {
         let batch = request.get_ref().batch;
         let forwarding = self.forwarding.clone();
         let extensions = request.extensions().clone();
-        let (first, mut rx) = self.open(resume_after);
+        let epoch = request.get_ref().epoch.clone();
+        let (first, mut rx) = self.open(resume_after, &epoch);
         // Shown as the viewer: the verified identity, else that a token
         // was checked, else where it came from.
         let shown = match &identity {

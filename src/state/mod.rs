@@ -13,6 +13,7 @@
 //!   and the state is marked not durable in the status bar and the stats.
 //!   A file that cannot be read is never written.
 
+pub mod epoch;
 pub mod export;
 pub mod history;
 pub mod older;
@@ -227,6 +228,8 @@ pub struct OpenOptions {
 /// start once the hub exists (`None` when the state is not durable).
 pub struct Opened {
     pub store: Store,
+    /// The run of seqs viewers resume in ([`epoch`]).
+    pub epoch: String,
     pub stats: Arc<StateStats>,
     pub writer: Option<writer::Writer>,
     /// Warnings to print (the cause when not durable).
@@ -320,6 +323,8 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
         s.set_error(line.clone());
         Opened {
             store,
+            // Nothing records which seqs this run gives out: its own.
+            epoch: epoch::random(),
             stats: Arc::new(s),
             writer: None,
             warnings: vec![line],
@@ -405,6 +410,10 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
         Ok(r) => r,
         Err(e) => return Ok(not_durable(cause(&e), fresh(), Restored::default())),
     };
+    let epoch = match epoch::take(&conn, store.next_seq() - 1) {
+        Ok(e) => e,
+        Err(e) => return Ok(not_durable(cause(&e), store, restored)),
+    };
     let stats = Arc::new(stats(restored));
     stats.durable.store(true, Ordering::Relaxed);
     if let Ok(pages) = std::env::var(TEST_MAX_PAGES_ENV)
@@ -414,6 +423,7 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
     }
     Ok(Opened {
         store,
+        epoch,
         stats,
         writer: Some(writer::Writer::new(
             conn,

@@ -12,7 +12,7 @@
 use rusqlite::Connection;
 
 /// The schema version this sinkwatch writes.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// Migrations, in order: `MIGRATIONS[n]` goes from version `n` to `n + 1`.
 const MIGRATIONS: [&str; VERSION as usize] = [
@@ -97,6 +97,15 @@ CREATE TABLE silences (
     created_by TEXT    NOT NULL DEFAULT '',
     created_ms INTEGER NOT NULL,
     updated_ms INTEGER NOT NULL
+);
+"#,
+    // 3 → 4: `meta`, the state's own facts. `seq_epoch` names the run of
+    // seq numbers viewers resume in (src/state/epoch.rs); `clean_through`
+    // is written at a clean shutdown that stored every seq it gave out.
+    r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 "#,
 ];

@@ -441,6 +441,11 @@ pub struct Writer {
     last_sweep: Option<Instant>,
     pruned_since_sweep: bool,
     queue_limits: QueueLimits,
+    /// The highest seq taken from the queue, and the highest committed:
+    /// equal at the end, the run ended with every seq it gave out stored
+    /// (see `super::epoch`).
+    taken_max: u64,
+    committed_max: u64,
 }
 
 impl Writer {
@@ -460,6 +465,8 @@ impl Writer {
             last_sweep: None,
             pruned_since_sweep: false,
             queue_limits,
+            taken_max: 0,
+            committed_max: 0,
         }
     }
 
@@ -522,6 +529,8 @@ impl Writer {
                         break;
                     }
                     if q.closed && n == 0 {
+                        drop(q);
+                        self.end_cleanly();
                         return;
                     }
                     let prune_due = self.retain.is_some()
@@ -567,7 +576,11 @@ impl Writer {
                 }
                 continue;
             }
-            self.commit(&batch, stats);
+            let top = batch.iter().map(|r| r.seq).max().unwrap_or(0);
+            self.taken_max = self.taken_max.max(top);
+            if self.commit(&batch, stats) {
+                self.committed_max = self.committed_max.max(top);
+            }
             let mut q = shared.lock();
             q.in_flight = false;
             stats
@@ -579,8 +592,18 @@ impl Writer {
         }
     }
 
-    /// Commits the batch; a failure is counted, not returned.
-    fn commit(&mut self, batch: &[Arc<AlertRecord>], stats: &StateStats) {
+    /// At the end of the run: if every seq given out is stored, says so
+    /// in the database, so the next run keeps the seq epoch.
+    fn end_cleanly(&mut self) {
+        if self.taken_max == self.committed_max
+            && let Err(e) = super::epoch::mark_clean(&self.conn)
+        {
+            tracing::warn!("state {}: cannot mark a clean end: {e}", self.name);
+        }
+    }
+
+    /// Commits the batch; a failure is counted, not returned (false).
+    fn commit(&mut self, batch: &[Arc<AlertRecord>], stats: &StateStats) -> bool {
         let n = batch.len() as u64;
         match self.write(batch) {
             Ok(()) => {
@@ -591,6 +614,7 @@ impl Writer {
                     stats.durable.store(true, Ordering::Relaxed);
                     *stats.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 }
+                true
             }
             Err(e) => {
                 self.ids = Ids::default();
@@ -607,6 +631,7 @@ impl Writer {
                 }
                 tracing::warn!("{line}");
                 stats.set_error(line);
+                false
             }
         }
     }
