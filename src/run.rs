@@ -40,17 +40,16 @@ pub fn is_loopback(addr: &SocketAddr) -> bool {
 /// A credential method alone suppresses it, as TLS alone does (TLS without
 /// credentials still hides what is sent, and a sink may rely on the network
 /// for who can reach it).
-pub fn exposure_warning(s: &Settings) -> Option<String> {
+pub fn exposure_warning(s: &Settings, local: std::net::SocketAddr) -> Option<String> {
     let credentials = s.token_file.is_some()
         || s.oidc_issuer.is_some()
         || s.oauth_tokeninfo().is_some()
         || s.verify_signature.is_some();
     (!is_loopback(&s.listen) && s.tls_cert.is_none() && !credentials).then(|| {
         format!(
-            "listening on {} without TLS or a token: anyone who can reach it can send alerts \
-             (use --tls-cert/--tls-key, --tls-client-ca, --token-file, --oidc-issuer or \
-             --verify-signature)",
-            s.listen
+            "listening on {local} without TLS or a token: anyone who can reach it can send alerts \
+             (use --tls-cert/--tls-key, --tls-client-ca, --token-file, --oidc-issuer, \
+             --oauth-access-tokens or --verify-signature)"
         )
     })
 }
@@ -58,13 +57,12 @@ pub fn exposure_warning(s: &Settings) -> Option<String> {
 /// A note when bearer credentials (a static token, OIDC identity tokens)
 /// cross a non-loopback network without TLS: whoever sees one can reuse it
 /// until it expires (a static token: forever).
-pub fn cleartext_note(s: &Settings) -> Option<String> {
+pub fn cleartext_note(s: &Settings, local: std::net::SocketAddr) -> Option<String> {
     let bearer = s.token_file.is_some() || s.oidc_issuer.is_some() || s.oauth_tokeninfo().is_some();
     (!is_loopback(&s.listen) && s.tls_cert.is_none() && bearer).then(|| {
         format!(
-            "bearer tokens reach {} without TLS: anyone on the path can read and reuse them \
-             (use --tls-cert/--tls-key)",
-            s.listen
+            "bearer tokens reach {local} without TLS: anyone on the path can read and reuse them \
+             (use --tls-cert/--tls-key)"
         )
     })
 }
@@ -210,7 +208,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         }
         None => None,
     };
-    let banner = exposure_warning(&settings);
+    let banner = exposure_warning(&settings, local);
     // Which credentials are required, as configured: on stderr and in the
     // log, before the readiness line.
     // Which credentials are required, said at start whenever there are
@@ -225,7 +223,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         eprintln!("sinkwatch: {policy_line}");
     }
     tracing::info!("{policy_line}");
-    if let Some(n) = cleartext_note(&settings) {
+    if let Some(n) = cleartext_note(&settings, local) {
         eprintln!("sinkwatch: note: {n}");
         tracing::warn!("{n}");
     }
@@ -776,8 +774,16 @@ mod tests {
             listen: Some("0.0.0.0:1".parse().unwrap()),
             ..RunArgs::default()
         };
-        let w = exposure_warning(&settings(open.clone())).unwrap();
-        for option in ["--token-file", "--oidc-issuer", "--verify-signature"] {
+        // The address it was bound to, not the `:0` asked for.
+        let bound: std::net::SocketAddr = "0.0.0.0:40123".parse().unwrap();
+        let w = exposure_warning(&settings(open.clone()), bound).unwrap();
+        assert!(w.contains("0.0.0.0:40123"), "{w}");
+        for option in [
+            "--token-file",
+            "--oidc-issuer",
+            "--oauth-access-tokens",
+            "--verify-signature",
+        ] {
             assert!(w.contains(option), "{w}");
         }
         let with = [
@@ -803,7 +809,7 @@ mod tests {
         ];
         for args in with {
             let s = settings(args);
-            assert_eq!(exposure_warning(&s), None, "{s:?}");
+            assert_eq!(exposure_warning(&s, bound), None, "{s:?}");
         }
         // Bearer tokens without TLS beyond loopback: a note.
         let s = settings(RunArgs {
@@ -811,7 +817,7 @@ mod tests {
             oidc_audience: Some(vec!["a".into()]),
             ..open
         });
-        assert!(cleartext_note(&s).unwrap().contains("without TLS"));
+        assert!(cleartext_note(&s, bound).unwrap().contains("without TLS"));
     }
 
     use crate::state::StateChoice;

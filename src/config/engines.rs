@@ -51,6 +51,18 @@ impl Settings {
                     .into(),
             ));
         }
+        if self.auth == crate::sink::auth::Combine::All
+            && bearer_methods == 0
+            && self.verify_signature.is_none()
+            && self.tls_client_ca.is_none()
+        {
+            // Said, it would read as a strict sink that accepts everyone.
+            return Err(ConfigError(
+                "auth: all without any method to require: add token-file, oidc-issuer, \
+                 oauth-access-tokens, verify-signature or tls-client-ca"
+                    .into(),
+            ));
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError(
                 "tls-cert and tls-key go together: set both or neither".into(),

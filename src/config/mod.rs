@@ -514,6 +514,12 @@ mod tests {
         };
         let e = merge(&cli, FileConfig::default(), None).unwrap_err();
         assert!(e.0.contains("authorization header"), "{e}");
+        let cli = RunArgs {
+            auth: Some(Combine::All),
+            ..RunArgs::default()
+        };
+        let e = merge(&cli, FileConfig::default(), None).unwrap_err();
+        assert!(e.0.contains("without any method"), "{e}");
         let e = parse_file("verify-signature: rsa:/k\n", "c.yaml").unwrap_err();
         assert!(e.0.starts_with("c.yaml:1:"), "{e}");
     }

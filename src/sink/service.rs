@@ -198,6 +198,9 @@ async fn handle(
         .get::<AuthOutcome>()
         .cloned()
         .unwrap_or_default();
+    // A verified payload signature is an identity too (the key is the
+    // caller's): shown like mTLS's and a token's.
+    let mut signed = None;
     if auth.need_signature {
         let header = request
             .metadata()
@@ -208,11 +211,19 @@ async fn handle(
             state.hub.refuse_from(d.why, peer_addr, Some(&d.message));
             return Err(d.status());
         }
+        signed = state.auth.signature.as_ref().map(|v| v.identity());
     }
-    // Both identities when both were verified (mTLS and a token).
-    let identity = match (tls_identity, auth.identity) {
-        (Some(t), Some(o)) => Some(format!("{t}; {o}")),
-        (t, o) => t.or_else(|| o.map(|o| o.to_string())),
+    // Every identity that was verified (mTLS, a token, a signature).
+    let identity = match (tls_identity, auth.identity, signed) {
+        (None, None, None) => None,
+        (None, Some(o), None) => Some(o.to_string()),
+        (t, o, s) => {
+            let parts: Vec<&str> = [t.as_deref(), o.as_deref(), s]
+                .into_iter()
+                .flatten()
+                .collect();
+            Some(parts.join("; "))
+        }
     };
     let (metadata, extensions, Decoded { message, .. }) = request.into_parts();
     let alert = match validate_owned(message, &state.limits) {
@@ -410,7 +421,7 @@ fn remap_decode_errors(
         Some(Code::OutOfRange) | Some(Code::ResourceExhausted) => (
             Refusal::OverSize,
             Some(Status::resource_exhausted(format!(
-                "message too large: the limit is {limit} bytes (after decompression)"
+                "message too large: the limit is {limit} bytes (a compressed message counts decompressed)"
             ))),
         ),
         // tonic's own message names the encoding; the response carries

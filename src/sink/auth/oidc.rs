@@ -75,9 +75,9 @@ impl JwksSource {
     pub fn parse(value: Option<&str>) -> JwksSource {
         match value {
             None => JwksSource::Discovery,
-            Some(v) if v.starts_with("https://") || v.starts_with("http://") => {
-                JwksSource::Url(v.to_owned())
-            }
+            // Any scheme is a URL (refused by `fetch::check_url` unless it
+            // is https, or http on loopback), not a file named `ftp:`.
+            Some(v) if v.contains("://") => JwksSource::Url(v.to_owned()),
             Some(v) => JwksSource::File(v.into()),
         }
     }
@@ -310,8 +310,9 @@ impl Verifier {
         }
         let keys = match &settings.jwks {
             JwksSource::File(p) => {
-                let text = std::fs::read(p)
-                    .map_err(|e| format!("{}: cannot read the JWKS: {e}", p.display()))?;
+                let text = std::fs::read(p).map_err(|e| {
+                    format!("--oidc-jwks {}: cannot read the JWKS: {e}", p.display())
+                })?;
                 Some(Arc::new(KeySet::parse(&text, &p.display().to_string())?))
             }
             _ => None,

@@ -271,6 +271,14 @@ impl Verifier {
         }
     }
 
+    /// The identity a verified signature gives its alert (`peer_identity`).
+    pub fn identity(&self) -> &'static str {
+        match self.key {
+            VerifyKey::Hmac(_) => "signed:hmac-sha256",
+            VerifyKey::Ed25519(_) => "signed:ed25519",
+        }
+    }
+
     /// Verifies the signature header of a request over its message bytes,
     /// then remembers it (a second use is `replayed`).
     pub fn verify(&self, header: Option<&[u8]>, message: &[u8]) -> Result<(), Denied> {
