@@ -791,6 +791,7 @@ mod tests {
                     id.map(str::to_owned),
                 ))
             }),
+            late: false,
         }
     }
 

@@ -1016,6 +1016,7 @@ mod tests {
                 Change::Same
             },
             peer: None,
+            late: false,
         })
     }
 
