@@ -270,6 +270,19 @@ impl Hub {
         self.ingest_via(alert, at_ms, peer_addr, peer_identity, None)
     }
 
+    /// As [`Hub::ingest_at`] for alerts merged from several sources (a
+    /// viewer over replicas): the key's latest status follows receive time
+    /// ([`Store::ingest_by_time`]).
+    pub fn ingest_by_time(
+        &self,
+        alert: &NewAlert,
+        at_ms: u64,
+        peer_addr: Option<std::net::SocketAddr>,
+        peer_identity: Option<&str>,
+    ) -> Result<Arc<AlertRecord>, IngestError> {
+        self.ingest_with(alert, at_ms, peer_addr, peer_identity, None, true)
+    }
+
     /// As [`Hub::ingest_at`] for an alert that came through the forwarding
     /// hops `via` (the sender's `sinkwatch-hop` header): forwarded on, it
     /// carries them and this sink's id.
@@ -280,6 +293,18 @@ impl Hub {
         peer_addr: Option<std::net::SocketAddr>,
         peer_identity: Option<&str>,
         via: Option<&str>,
+    ) -> Result<Arc<AlertRecord>, IngestError> {
+        self.ingest_with(alert, at_ms, peer_addr, peer_identity, via, false)
+    }
+
+    fn ingest_with(
+        &self,
+        alert: &NewAlert,
+        at_ms: u64,
+        peer_addr: Option<std::net::SocketAddr>,
+        peer_identity: Option<&str>,
+        via: Option<&str>,
+        by_time: bool,
     ) -> Result<Arc<AlertRecord>, IngestError> {
         let mut inner = self.lock();
         // Borrow the inner state as two disjoint fields: the sender is used
@@ -294,11 +319,12 @@ impl Hub {
         } else {
             None
         };
-        let record = Arc::new(
-            store
-                .ingest(alert, at_ms, peer)
-                .map_err(IngestError::Store)?,
-        );
+        let stored = if by_time {
+            store.ingest_by_time(alert, at_ms, peer)
+        } else {
+            store.ingest(alert, at_ms, peer)
+        };
+        let record = Arc::new(stored.map_err(IngestError::Store)?);
         // Sent under the lock so consumers see records in seq order. An error
         // only means nobody is subscribed right now.
         let _ = tx.send(record.clone());

@@ -35,6 +35,10 @@ struct AlertLine<'a> {
     /// Headless output only: the id of the silence covering this failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     silenced: Option<&'a str>,
+    /// A viewer's merge only: received before the key's latest alert, so
+    /// it did not replace it (its `change` is `same`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    late: bool,
 }
 
 /// Says which silence, if any, covers a record (headless output).
@@ -138,6 +142,7 @@ pub fn write_alert_marked(
             .filter(|l| !l.is_empty()),
         peer_identity: r.peer.as_ref().and_then(|p| p.identity.as_deref()),
         silenced,
+        late: r.late,
     };
     crate::sanitize::write_json(&mut *w, &line)?;
     w.write_all(b"\n")
@@ -741,6 +746,29 @@ mod tests {
              \"details\":\"No protection found for branch main\\n\",\"change\":\"first\",\
              \"peer\":\"127.0.0.1:40312\"}\n"
         );
+    }
+
+    /// A viewer's merge of an alert older than the key's latest: `same`,
+    /// marked `late` (a field added, nothing renamed); others unmarked.
+    #[test]
+    fn a_late_alert_is_marked_and_others_are_not() {
+        let hub = Hub::new(StoreLimits::default(), 8);
+        let line = |r: &AlertRecord| {
+            let mut out = Vec::new();
+            write_alert(&mut out, r).unwrap();
+            serde_json::from_slice::<serde_json::Value>(&out).unwrap()
+        };
+        let newer = hub.ingest_by_time(&alert("", true), 2_000, None, None);
+        let older = hub.ingest_by_time(&alert("x", false), 1_000, None, None);
+        let newer = line(&newer.unwrap());
+        assert_eq!(newer.get("late"), None, "{newer}");
+        let older = line(&older.unwrap());
+        assert_eq!(older["late"], true, "{older}");
+        assert_eq!(older["change"], "same", "{older}");
+        assert_eq!(older["at"], "1970-01-01T00:00:01.000Z", "{older}");
+        // Readers of recordings take it as any alert line.
+        let back: Vec<_> = read_alerts(older.to_string().as_bytes()).collect();
+        assert_eq!(back[0].as_ref().unwrap().change(), Some(Change::Same));
     }
 
     #[test]

@@ -382,3 +382,123 @@ fn a_receive_time_past_year_9999_is_printed_not_a_panic() {
     assert_eq!(sources["sources"][0]["received"], 1, "{sources}");
     assert!(viewer.0.wait().unwrap().success());
 }
+
+/// Two replicas, each given part of the calls, as the tester's: key `y`
+/// passes on B then fails on A; key `z` passes on A then fails on B. Both
+/// keys' newest alert is a failure, and each replica holds one key's
+/// older pass. Returns (A, B).
+fn replicas_with_crossed_keys() -> (Headless, Headless) {
+    let a = Headless::start(&[]);
+    let b = Headless::start(&[]);
+    for (sink, repo, pass) in [
+        (&b, "y", true),
+        (&a, "y", false),
+        (&a, "z", true),
+        (&b, "z", false),
+    ] {
+        let status = if pass { "--pass" } else { "--fail" };
+        let args = ["--owner", "shared", "--repo", repo, "--policy", "p", status];
+        let out = send(&sink.url(), &args);
+        assert!(out.status.success(), "{out:?}");
+    }
+    (a, b)
+}
+
+/// Replicas' snapshots arrive one after the other, so a key's older alert
+/// can reach the viewer after its newer one from the other replica. The
+/// merged picture is by receive time whatever the order: both keys fail,
+/// no `fixed` transition, and the older pass is kept in the history,
+/// marked late. (The merge by arrival ended `y` — first order — or `z` —
+/// second — on its older pass, with a fake fix.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_merge_by_receive_time_whatever_order_their_snapshots_arrive_in() {
+    let (a, b) = replicas_with_crossed_keys();
+    for (first, second, late_repo) in [(&a, &b, "y"), (&b, &a, "z")] {
+        let hub = Hub::new(StoreLimits::default(), 1024);
+        let one = SourceStatus::new(first.url());
+        tokio::spawn(follow(Target::plain(first.url()), hub.clone(), one.clone()));
+        until("the first snapshot", || {
+            one.state() == "live" && hub.read(|s| s.accepted()) == 2
+        })
+        .await;
+        let two = SourceStatus::new(second.url());
+        tokio::spawn(follow(
+            Target::plain(second.url()),
+            hub.clone(),
+            two.clone(),
+        ));
+        until("both snapshots", || hub.read(|s| s.accepted()) == 4).await;
+        hub.read(|s| {
+            let order = format!("{} then {}", first.url(), second.url());
+            // The precondition: the four receive times in the order sent.
+            let at = |repo: &str, pass: bool| {
+                s.history()
+                    .iter()
+                    .find(|e| &**s.key_names(e.key).1 == repo && e.pass == pass)
+                    .map(|e| e.at_ms)
+                    .expect("the alert")
+            };
+            let times = [at("y", true), at("y", false), at("z", true), at("z", false)];
+            assert!(times.is_sorted_by(|x, y| x < y), "{times:?}");
+            for repo in ["y", "z"] {
+                let k = s.key_id("shared", repo, "p").unwrap();
+                let key = s.key(k);
+                assert!(!key.pass, "{order}: {repo} ends on its newer fail");
+                assert_eq!(key.last_seen_ms, at(repo, false), "{order}: {repo}");
+                assert_eq!(key.fixes, 0, "{order}: {repo}");
+            }
+            assert_eq!(s.failing_keys(), 2, "{order}");
+            assert_eq!(s.total_fixes(), 0, "{order}");
+            let late: Vec<(String, bool)> = s
+                .history()
+                .iter()
+                .filter(|e| e.late)
+                .map(|e| (s.key_names(e.key).1.to_string(), e.pass))
+                .collect();
+            assert_eq!(late, [(late_repo.to_owned(), true)], "{order}");
+        });
+        hub.close();
+    }
+}
+
+/// The binary, as the tester ran it: `attach --no-tui A B` and `B A`.
+/// Whatever order the two snapshots arrive in, no line says `fixed`, an
+/// older alert that arrives after its key's newer one is printed `late`
+/// (change `same`), and each key's last unmarked line is its newer fail.
+#[test]
+fn attach_no_tui_prints_an_older_alert_as_late_not_as_a_fix() {
+    use std::process::Stdio;
+
+    let (a, b) = replicas_with_crossed_keys();
+    for urls in [[a.url(), b.url()], [b.url(), a.url()]] {
+        let (_viewer, rx) =
+            spawn_viewer(&["attach", "--no-tui", &urls[0], &urls[1]], Stdio::null());
+        let lines: Vec<serde_json::Value> = (0..4)
+            .map(|_| {
+                let line = rx
+                    .recv_timeout(Duration::from_secs(60))
+                    .expect("a line within the watchdog");
+                serde_json::from_str(&line).unwrap()
+            })
+            .collect();
+        let order = format!("{urls:?}: {lines:#?}");
+        let mut newest: std::collections::HashMap<String, (String, bool)> = Default::default();
+        for l in &lines {
+            assert_eq!(l["kind"], "alert", "{order}");
+            assert_ne!(l["change"], "fixed", "{order}");
+            let repo = l["repo"].as_str().unwrap().to_owned();
+            let at = l["at"].as_str().unwrap().to_owned();
+            let pass = l["pass"].as_bool().unwrap();
+            if l["late"] == true {
+                assert_eq!(l["change"], "same", "{order}");
+                // RFC 3339 UTC texts of one length order as times.
+                assert!(newest.get(&repo).is_some_and(|(t, _)| *t > at), "{order}");
+            } else {
+                assert_eq!(l.get("late"), None, "{order}");
+                newest.insert(repo, (at, pass));
+            }
+        }
+        assert_eq!(newest.len(), 2, "{order}");
+        assert!(newest.values().all(|(_, pass)| !pass), "{order}");
+    }
+}

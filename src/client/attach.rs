@@ -5,8 +5,9 @@
 //! last seq it received from that source), ingest what arrives, and on any
 //! failure reconnect with a capped, jittered back-off. Several sources
 //! (replicas behind a load balancer, each receiving part of the calls) feed
-//! the same hub, so keys merge and a key's latest status is the one that
-//! arrived last. A `Missed` notice (this viewer fell behind on the remote
+//! the same hub, so keys merge and a key's latest status is the one
+//! received last by any of the sinks (their clocks are trusted), whatever
+//! order the streams deliver them in (`Hub::ingest_by_time`). A `Missed` notice (this viewer fell behind on the remote
 //! sink) is answered by resubscribing after the last seq received: the sink
 //! replays the gap while it still holds it. When it cannot (`Reset`), the
 //! fresh snapshot is ingested from the last receive time seen, counted as a
@@ -212,7 +213,10 @@ impl Scratch {
         n.pass = a.pass;
         let identity = (!a.identity.is_empty()).then_some(a.identity.as_str());
         // A refusal by the local store (over its bounds) is counted there.
-        let _ = hub.ingest_at(n, a.received_ms, peer, identity);
+        // By receive time: an alert older than the key's latest (one
+        // replica's snapshot arriving after another's newer alert) must not
+        // replace it.
+        let _ = hub.ingest_by_time(n, a.received_ms, peer, identity);
         std::mem::swap(&mut n.owner, &mut a.owner);
         std::mem::swap(&mut n.repo, &mut a.repo);
         std::mem::swap(&mut n.policy, &mut a.policy);

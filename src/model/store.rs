@@ -99,6 +99,9 @@ pub struct AlertRecord {
     pub details: Arc<str>,
     pub change: Change,
     pub peer: Option<Arc<Peer>>,
+    /// Received before the key's latest alert, and merged after it (see
+    /// [`Store::ingest_by_time`]): it did not replace the latest status.
+    pub late: bool,
 }
 
 /// One entry of the history ring. Kept small: names are behind `key`, the
@@ -117,6 +120,8 @@ pub struct Event {
     /// fix replaced) is found in O(its alerts) instead of a walk of the
     /// whole ring; see [`Store::key_events`].
     pub prev_seq: u64,
+    /// See [`AlertRecord::late`]. A late event is not on its key's chain.
+    pub late: bool,
 }
 
 /// Failing and total key counts of an org, a repo or a policy.
@@ -448,6 +453,98 @@ impl Store {
         peer: Option<Arc<Peer>>,
     ) -> Result<AlertRecord, StoreError> {
         let key = self.key_for(&alert.owner, &alert.repo, &alert.policy)?;
+        Ok(self.ingest_key(key, alert, at_ms, peer))
+    }
+
+    /// As [`Store::ingest`], for alerts merged from several sources (a
+    /// viewer over replicas): a key's latest status follows receive time,
+    /// not arrival. An alert received before the key's latest one (from
+    /// any source) is kept in the history ring, in arrival order with its
+    /// own time, marked `late`, with the change `Same`; it does not replace
+    /// the latest status, count as a transition or move the tallies.
+    ///
+    /// [`Store::ingest`] stays by arrival: a sink's own clock may step back,
+    /// and what it received last is then still its latest.
+    pub fn ingest_by_time(
+        &mut self,
+        alert: &NewAlert,
+        at_ms: u64,
+        peer: Option<Arc<Peer>>,
+    ) -> Result<AlertRecord, StoreError> {
+        let key = self.key_for(&alert.owner, &alert.repo, &alert.policy)?;
+        let state = &self.keys[key as usize];
+        if state.count > 0 && at_ms < state.last_seen_ms {
+            Ok(self.ingest_late(key, alert, at_ms, peer))
+        } else {
+            Ok(self.ingest_key(key, alert, at_ms, peer))
+        }
+    }
+
+    /// An alert older than its key's latest: history only (see
+    /// [`Store::ingest_by_time`]). Not linked into the key's chain, whose
+    /// links go back in seq and whose walk is the key's timeline: spliced
+    /// in by time, it would need links forward in seq.
+    fn ingest_late(
+        &mut self,
+        key: KeyId,
+        alert: &NewAlert,
+        at_ms: u64,
+        peer: Option<Arc<Peer>>,
+    ) -> AlertRecord {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let state = &mut self.keys[key as usize];
+        // The same sharing of texts as for a latest alert, without making
+        // this text the key's own.
+        let details = if *state.details == *alert.details {
+            state.details.clone()
+        } else if alert.details.is_empty() {
+            self.empty.clone()
+        } else if *state.last_text == *alert.details {
+            state.last_text.clone()
+        } else {
+            Arc::from(alert.details.as_str())
+        };
+        state.count += 1;
+        state.first_seen_ms = state.first_seen_ms.min(at_ms);
+        let (org, repo, policy) = (state.org, state.repo, state.policy);
+        if self.history.len() >= self.limits.history {
+            self.evict_event();
+        }
+        self.texts.retain(&details);
+        self.history.push_back(Event {
+            seq,
+            at_ms,
+            key,
+            pass: alert.pass,
+            change: Change::Same,
+            details: details.clone(),
+            peer: peer.clone(),
+            prev_seq: 0,
+            late: true,
+        });
+        self.enforce_budget();
+        AlertRecord {
+            seq,
+            at_ms,
+            owner: self.owners.name(org).clone(),
+            repo: self.repos[repo as usize].name.clone(),
+            policy: self.policies.name(policy).clone(),
+            pass: alert.pass,
+            details,
+            change: Change::Same,
+            peer,
+            late: true,
+        }
+    }
+
+    fn ingest_key(
+        &mut self,
+        key: KeyId,
+        alert: &NewAlert,
+        at_ms: u64,
+        peer: Option<Arc<Peer>>,
+    ) -> AlertRecord {
         let seq = self.next_seq;
         self.next_seq += 1;
 
@@ -527,11 +624,12 @@ impl Store {
             details: details.clone(),
             peer: peer.clone(),
             prev_seq,
+            late: false,
         });
 
         self.enforce_budget();
 
-        Ok(AlertRecord {
+        AlertRecord {
             seq,
             at_ms,
             owner: self.owners.name(org).clone(),
@@ -541,7 +639,8 @@ impl Store {
             details,
             change,
             peer,
-        })
+            late: false,
+        }
     }
 
     fn key_for(&mut self, owner: &str, repo: &str, policy: &str) -> Result<KeyId, StoreError> {
@@ -885,6 +984,7 @@ impl Store {
             details: k.details.clone(),
             change: k.change,
             peer: k.peer.clone(),
+            late: false,
         }
     }
 
@@ -901,6 +1001,7 @@ impl Store {
             details: e.details.clone(),
             change: e.change,
             peer: e.peer.clone(),
+            late: e.late,
         }
     }
 }
@@ -1332,6 +1433,72 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(ends(&relinked, copy.history()), ends(&linked, s.history()));
+    }
+
+    /// Two replicas' alerts merged by a viewer: the replica whose snapshot
+    /// arrives second holds an older alert of a key the first already
+    /// gave. It must not replace the latest status nor make a transition.
+    #[test]
+    fn an_alert_older_than_the_keys_latest_does_not_replace_it() {
+        let mut s = small(100);
+        let fail = s
+            .ingest_by_time(&alert("shared", "y", "p", false), 21_490, None)
+            .unwrap();
+        let late = s
+            .ingest_by_time(&alert("shared", "y", "p", true), 21_176, None)
+            .unwrap();
+        assert_eq!((late.seq, late.change, late.late), (2, Change::Same, true));
+        assert!(!fail.late);
+        let k = s.key_id("shared", "y", "p").unwrap();
+        let st = s.key(k);
+        assert!(!st.pass, "the newer fail stays the latest");
+        assert_eq!((st.last_seen_ms, st.last_seq), (21_490, fail.seq));
+        assert_eq!((st.change, &*st.details), (Change::First, &*fail.details));
+        assert_eq!((st.regressions, st.fixes, st.count), (0, 0, 2));
+        assert_eq!(st.first_seen_ms, 21_176, "it was seen earlier");
+        assert!(s.transitions().is_empty());
+        assert_eq!((s.total_fixes(), s.failing_keys()), (0, 1));
+        let o = s.org_id("shared").unwrap();
+        assert_eq!(
+            s.org_tally(o),
+            Tally {
+                failing: 1,
+                total: 1
+            }
+        );
+        // In the history ring in arrival order, with its own time, marked;
+        // not on the key's chain (its timeline).
+        let ring: Vec<_> = s
+            .history()
+            .iter()
+            .map(|e| (e.seq, e.at_ms, e.pass, e.late))
+            .collect();
+        assert_eq!(ring, [(1, 21_490, false, false), (2, 21_176, true, true)]);
+        assert!(s.record(s.event(2).unwrap()).late);
+        let chain: Vec<u64> = s.key_events(k, 0).map(|e| e.seq).collect();
+        assert_eq!(chain, [1]);
+
+        // A newer one replaces it, and an equal time goes by arrival.
+        let fixed = s
+            .ingest_by_time(&alert("shared", "y", "p", true), 21_490, None)
+            .unwrap();
+        assert_eq!((fixed.change, fixed.late), (Change::Fixed, false));
+        assert!(s.key(k).pass);
+        assert_eq!(s.transitions().len(), 1);
+        let chain: Vec<u64> = s.key_events(k, 0).map(|e| e.seq).collect();
+        assert_eq!(chain, [3, 1], "linked past the late event");
+        // A key's first alert is never late.
+        let first = s
+            .ingest_by_time(&alert("shared", "z", "p", false), 1, None)
+            .unwrap();
+        assert_eq!((first.change, first.late), (Change::First, false));
+
+        // A sink's own ingest stays by arrival: its clock may step back.
+        let r = s
+            .ingest(&alert("shared", "y", "p", false), 100, None)
+            .unwrap();
+        assert_eq!((r.change, r.late), (Change::Regressed, false));
+        assert!(!s.key(k).pass);
     }
 
     #[test]

@@ -810,6 +810,7 @@ mod tests {
                     id.map(str::to_owned),
                 ))
             }),
+            late: false,
         }
     }
 

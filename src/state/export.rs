@@ -91,6 +91,7 @@ pub fn export(opts: &ExportOptions<'_>, out: &mut impl Write) -> Result<u64, Str
                 p.label = l;
                 Arc::new(p)
             }),
+            late: false,
         };
         if let Some(f) = &opts.filter {
             let view = AlertView {

@@ -167,6 +167,7 @@ pub fn restore(conn: &Connection, limits: StoreLimits) -> rusqlite::Result<(Stor
                 details: shared.details(r.get(5)?)?,
                 peer: shared.peer(&mut store, r.get(6)?)?,
                 prev_seq: 0,
+                late: false,
             });
         }
     }

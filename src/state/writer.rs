@@ -1041,6 +1041,7 @@ mod tests {
                 Change::Same
             },
             peer: None,
+            late: false,
         })
     }
 

@@ -218,6 +218,7 @@ mod tests {
             details: details.into(),
             change: Change::Regressed,
             peer: None,
+            late: false,
         })
     }
 

@@ -167,6 +167,7 @@ mod tests {
                 details: Arc::from(""),
                 peer: None,
                 prev_seq: 0,
+                late: false,
             });
             s.restore_transition(Transition {
                 seq,
