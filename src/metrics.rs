@@ -44,8 +44,8 @@ pub struct Sources {
     pub forward: Option<Arc<ForwardStats>>,
     /// Per consumer (stdout, the record file, the state database, …).
     pub lost: Vec<(String, LostCounter)>,
-    /// Remote viewers attached right now, when the Watch service runs.
-    pub watchers: Option<Arc<dyn Fn() -> u64 + Send + Sync>>,
+    /// The Watch service's viewers (attached now, alerts they missed).
+    pub watchers: Option<Arc<crate::sink::watch::WatchStats>>,
     /// The durable state's counters, when a state database is written.
     pub state: Option<Arc<crate::state::StateStats>>,
     /// The ingest latency histogram, live (the one exception to reading
@@ -182,7 +182,19 @@ pub fn render(sources: &Sources) -> String {
         sources.lost.iter().map(|(n, f)| (n.clone(), f())),
     );
     if let Some(w) = &sources.watchers {
-        gauge(&mut r, "watchers", "Remote viewers attached", w());
+        use std::sync::atomic::Ordering::Relaxed;
+        gauge(
+            &mut r,
+            "watchers",
+            "Remote viewers attached",
+            w.attached.load(Relaxed),
+        );
+        counter(
+            &mut r,
+            "watch_missed",
+            "Alerts remote viewers missed because they fell behind (each was told)",
+            w.missed.load(Relaxed),
+        );
     }
     if let Some(s) = &sources.state {
         counter(

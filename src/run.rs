@@ -445,10 +445,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             hub: hub.clone(),
             forward: forward_stats.clone(),
             lost,
-            watchers: Some({
-                let w = watch_stats.clone();
-                Arc::new(move || w.attached.load(std::sync::atomic::Ordering::Relaxed))
-            }),
+            watchers: Some(watch_stats.clone()),
             state: state.clone(),
             latency: latency.as_ref().map(|l| l.histogram()),
         };

@@ -208,7 +208,7 @@ async fn a_stalled_batched_viewer_never_slows_ingest_and_is_told_what_it_missed(
 async fn stalled_viewer(batch: bool) {
     // A one-record consumer queue: a viewer that does not read falls behind
     // at once.
-    let sink = Headless::start(&["--queue", "1"]);
+    let sink = Headless::start(&["--queue", "1", "--metrics-listen", "127.0.0.1:0"]);
     let url = sink.url();
     let mut s = if batch {
         subscribe_batched(&url, "").await
@@ -248,7 +248,13 @@ async fn stalled_viewer(batch: bool) {
     }
     assert!(told && missed > 0, "live {live}, missed {missed}");
     assert_eq!(live + missed, SENT);
-    // The sink's stats line counts the viewer and what it missed.
+    // So do the metrics, and the stats line.
+    let (_, body) = common::metrics::get(&common::metrics::metrics_addr(&sink), "/metrics");
+    assert_eq!(
+        common::metrics::sample(&body, "sinkwatch_watch_missed_total"),
+        Some(missed),
+        "{body}"
+    );
     drop(s);
     let stats = sink.terminate().lines().pop().unwrap();
     assert_eq!(stats["watchers"]["total"], 1, "{stats}");

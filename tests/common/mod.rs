@@ -67,4 +67,5 @@ pub fn alert(owner: &str, repo: &str, policy: &str, pass: bool, details: &str) -
     }
 }
 pub mod binary;
+pub mod metrics;
 pub mod rawh2;
