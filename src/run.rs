@@ -606,9 +606,21 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     let forward_report = forwarder.map(|f| runtime.block_on(f.shutdown(settings.forward_grace)));
     let mut lost = serde_json::Map::new();
     // The state writer commits its last batch before the exit line counts it.
+    let mut state_failure = None;
     if let (Some(handle), Some(s)) = (state_writer, &state) {
         let _ = handle.join();
         lost.insert(s.file.clone(), s.lost().into());
+        if let Some(line) = s.summary() {
+            tracing::warn!("{line}");
+            // Alerts a write refused make the run fail (exit 1, the line
+            // said by main), as an incomplete recording does; alerts
+            // dropped while behind are counted like any slow consumer's.
+            if s.failed.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+                state_failure = Some(line);
+            } else {
+                eprintln!("sinkwatch: {line}");
+            }
+        }
     }
     let mut stdout_closed = false;
     if let Some((stats, handle)) = printer {
@@ -673,7 +685,10 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     ui_result.map_err(Failure::Runtime)?;
     served.map_err(Failure::Runtime)?;
-    record_failure.map_or(Ok(()), |e| Err(Failure::Runtime(e)))
+    match (record_failure, state_failure) {
+        (None, None) => Ok(()),
+        (Some(e), _) | (None, Some(e)) => Err(Failure::Runtime(e)),
+    }
 }
 
 /// The state database of this run, if any: `--state FILE`, or by default

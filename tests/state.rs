@@ -251,13 +251,24 @@ fn a_full_disk_keeps_the_sink_serving_and_the_committed_state_intact() {
     // Still serving after the failure.
     alert(&url, "after", false, "still here");
     let exit = a.terminate();
-    assert!(exit.status.success(), "{}", exit.stderr);
     let s = stats(&exit);
     assert_eq!(s["accepted"], 6001);
     let lost = s["state"]["lost"].as_u64().unwrap();
     let written = s["state"]["written"].as_u64().unwrap();
     assert!(lost > 0);
     assert_eq!(lost + written, 6001, "every alert written or counted lost");
+    // The run failed to keep what it promised: exit 1, and a last line
+    // with the whole count (the first failure's line gave only its batch).
+    assert_eq!(exit.status.code(), Some(1), "{}", exit.stderr);
+    let summary = format!(
+        "sinkwatch: state {}: {lost} alerts not stored (",
+        arg(&file)
+    );
+    assert!(
+        exit.stderr.lines().any(|l| l.starts_with(&summary)),
+        "{}",
+        exit.stderr
+    );
     // Not durable while writes fail (a later batch that fits makes it
     // durable again; what was lost stays counted).
     if s["state"]["durable"] == false {

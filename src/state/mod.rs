@@ -182,6 +182,31 @@ impl StateStats {
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
     }
 
+    /// The line said at exit when alerts were not stored, if any: how many,
+    /// and why (the run's last write error, or falling behind).
+    pub fn summary(&self) -> Option<String> {
+        let (failed, lagged) = (
+            self.failed.load(Ordering::Relaxed),
+            self.lagged.load(Ordering::Relaxed),
+        );
+        if failed + lagged == 0 {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if failed > 0 {
+            parts.push(format!("{failed} could not be written"));
+        }
+        if lagged > 0 {
+            parts.push(format!("{lagged} were dropped while the writer was behind"));
+        }
+        Some(format!(
+            "state {}: {} alerts not stored ({})",
+            self.file,
+            failed + lagged,
+            parts.join(", ")
+        ))
+    }
+
     /// The `"state"` object of the stats line.
     pub fn to_json(&self) -> serde_json::Value {
         let r = &self.restored;

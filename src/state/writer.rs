@@ -611,6 +611,15 @@ impl Writer {
                 if !stats.durable() {
                     // Writing works again (space was freed): durable from
                     // here on; what was lost stays counted.
+                    if !std::io::stderr().is_terminal() {
+                        eprintln!(
+                            "sinkwatch: state {}: writing works again, durable from seq {} \
+                             ({} alerts not stored before)",
+                            self.name,
+                            batch.first().map_or(0, |r| r.seq),
+                            stats.failed.load(Ordering::Relaxed)
+                        );
+                    }
                     stats.durable.store(true, Ordering::Relaxed);
                     *stats.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 }
