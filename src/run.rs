@@ -241,6 +241,9 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     let (store, state, state_writer) = match state_path(&settings, headless) {
         None => (crate::model::Store::new(limits), None, None),
         Some(path) => {
+            // A directory is a mistake in the option (exit 2), told before
+            // anything is made beside it.
+            crate::state::resolve(&path).map_err(Failure::Usage)?;
             let opened = crate::state::open(crate::state::OpenOptions {
                 path,
                 retain: settings.retain.0,

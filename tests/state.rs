@@ -161,6 +161,70 @@ fn a_second_sink_on_the_same_file_is_refused_naming_the_first() {
     drop(a);
 }
 
+/// Polls until the database holds `n` events (a watchdog, not a sleep).
+fn wait_for_events(file: &Path, n: i64) {
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < Duration::from_secs(60), "nothing stored");
+        if let Ok(got) =
+            db(file).query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+            && got >= n
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_to_a_file_in_use_is_refused_like_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.db");
+    let link = dir.path().join("link.db");
+    let a = Headless::start(&["--state", arg(&file)]);
+    alert(&a.url(), "r1", false, "x");
+    wait_for_events(&file, 1);
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    let out = output(bin().args(["--no-tui", "--listen", "127.0.0.1:0", "--state", arg(&link)]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("is in use by another sinkwatch"), "{err}");
+    assert!(err.contains(&a.addr), "names the other's address: {err}");
+    assert!(
+        !dir.path().join("link.db.lock").exists(),
+        "no lock of its own beside the link"
+    );
+    // Killed: its commits are in t.db-wal, not beside the link. Opening
+    // through the link finds that WAL (never a false "truncated").
+    drop(a);
+    let b = Headless::start(&["--state", arg(&link)]);
+    assert!(b.early_stderr.is_empty(), "{:?}", b.early_stderr);
+    let s = stats(&b.terminate());
+    assert_eq!(s["state"]["durable"], true);
+    assert_eq!(s["state"]["restored"]["accepted"], 1);
+}
+
+#[test]
+fn a_directory_is_refused_before_anything_is_made_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let out = output(bin().args(["--no-tui", "--listen", "127.0.0.1:0", "--state", arg(&sub)]));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let err: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.starts_with("sinkwatch: listening on"))
+        .collect();
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert!(err[0].contains("is a directory"), "{err:?}");
+    assert!(err[0].contains(arg(&sub)), "{err:?}");
+    assert!(!dir.path().join("sub.lock").exists(), "no lock beside it");
+    assert_eq!(std::fs::read_dir(&sub).unwrap().count(), 0, "nothing in it");
+}
+
 /// A sink on a file it cannot use: one warning line naming the file and the
 /// cause, then it serves, not durable, and never writes the file.
 fn serves_without_touching(file: &Path, causes: &[&str]) {

@@ -233,6 +233,49 @@ pub struct Opened {
     pub warnings: Vec<String>,
 }
 
+/// The file a `--state` path names, with symbolic links resolved: the
+/// lock, the WAL beside it and the database itself must be found from the
+/// same name whichever link or relative path led to it (SQLite resolves
+/// links itself, so a lock beside a link would guard nothing). A file that
+/// does not exist yet is its directory, resolved, and its name (a dangling
+/// link is followed to where the file will be made). A directory is
+/// refused: SQLite could not open it, and nothing must be made beside it.
+pub fn resolve(path: &Path) -> Result<PathBuf, String> {
+    if path.is_dir() {
+        return Err(format!(
+            "state {}: is a directory; name a file in it, e.g. --state {}",
+            path.display(),
+            path.join("state.db").display()
+        ));
+    }
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return Ok(p);
+    }
+    // Not there yet. Follow a dangling link by hand (bounded, like the
+    // kernel's own limit on links in one lookup).
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        let Ok(target) = std::fs::read_link(&p) else {
+            break;
+        };
+        p = match p.parent() {
+            Some(dir) if target.is_relative() => dir.join(target),
+            _ => target,
+        };
+    }
+    let (Some(dir), Some(file)) = (p.parent(), p.file_name()) else {
+        return Ok(p);
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    // A directory that cannot be resolved (it does not exist) gives the
+    // name as it is: opening it fails with the cause.
+    Ok(std::fs::canonicalize(dir).map_or(p.clone(), |d| d.join(file)))
+}
+
 /// The lock file beside the database: held (flock) while a sink uses it.
 pub fn lock_path(db: &Path) -> PathBuf {
     let mut s = db.as_os_str().to_owned();
@@ -243,7 +286,7 @@ pub fn lock_path(db: &Path) -> PathBuf {
 /// Takes the database's lock. `Err` when another process holds it, naming
 /// its listen address; `Ok(None)` when no lock file can be made (a
 /// read-only directory: then nothing is written either).
-fn take_lock(db: &Path, listen: &str) -> Result<Option<File>, String> {
+fn take_lock(db: &Path, name: &str, listen: &str) -> Result<Option<File>, String> {
     let path = lock_path(db);
     let mut f = match std::fs::OpenOptions::new()
         .read(true)
@@ -266,9 +309,13 @@ fn take_lock(db: &Path, listen: &str) -> Result<Option<File>, String> {
             } else {
                 format!("another sinkwatch ({holder})")
             };
+            let via = if Path::new(name) == db {
+                String::new()
+            } else {
+                format!(" (that is {})", db.display())
+            };
             return Err(format!(
-                "state {} is in use by {who}; use --state OTHER-FILE or --state none",
-                db.display()
+                "state {name}{via} is in use by {who}; use --state OTHER-FILE or --state none"
             ));
         }
         Err(_) => return Ok(None),
@@ -305,8 +352,9 @@ fn try_lock(_: &File) -> std::io::Result<bool> {
 }
 
 /// Opens (creating it if needed) the state database, restores from it and
-/// prepares its writer. Only a lock held by another process is an error;
-/// every other fault gives an in-memory, not-durable state with a warning.
+/// prepares its writer. Only a lock held by another process, or a path
+/// that is a directory ([`resolve`]), is an error; every other fault gives
+/// an in-memory, not-durable state with a warning.
 pub fn open(opts: OpenOptions) -> Result<Opened, String> {
     let name = opts.path.display().to_string();
     let stats = |restored: Restored| StateStats {
@@ -335,13 +383,16 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
             Restored::default(),
         ));
     }
-    let lock = take_lock(&opts.path, &opts.listen)?;
+    // Resolved before the lock is taken: a link to a file another sink
+    // holds must find that sink's lock.
+    let path = resolve(&opts.path)?;
+    let lock = take_lock(&path, &name, &opts.listen)?;
     let fresh = || Store::new(opts.limits);
-    let mut conn = match open_rw(&opts.path) {
+    let mut conn = match open_rw(&path) {
         Ok(c) => c,
         Err(e) => {
             // Perhaps readable though not writable: restore what it holds.
-            let c = match open_read_only(&opts.path) {
+            let c = match open_read_only(&path) {
                 Ok(c) => c,
                 Err(_) => return Ok(not_durable(cause(&e), fresh(), Restored::default())),
             };
@@ -363,7 +414,7 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
             });
         }
     };
-    if let Err(e) = check_not_truncated(&conn, &opts.path) {
+    if let Err(e) = check_not_truncated(&conn, &path) {
         return Ok(not_durable(e, fresh(), Restored::default()));
     }
     if let Err(why) = schema::check_ours(&conn) {
@@ -532,4 +583,49 @@ pub fn is_database(path: &Path) -> bool {
         .and_then(|mut f| f.read_exact(&mut head))
         .is_ok()
         && &head == b"SQLite format 3\0"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_path_is_resolved_through_links_whether_the_file_exists_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(dir.path()).unwrap();
+        let file = dir.path().join("t.db");
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        // Dangling: where SQLite will make the file.
+        assert_eq!(resolve(&link).unwrap(), real.join("t.db"));
+        assert_eq!(resolve(&file).unwrap(), real.join("t.db"));
+        std::fs::write(&file, b"").unwrap();
+        assert_eq!(resolve(&link).unwrap(), real.join("t.db"));
+        // A relative link, through a linked directory.
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        std::os::unix::fs::symlink("d", dir.path().join("dl")).unwrap();
+        std::os::unix::fs::symlink("../t.db", dir.path().join("d/rel.db")).unwrap();
+        assert_eq!(
+            resolve(&dir.path().join("dl/rel.db")).unwrap(),
+            real.join("t.db")
+        );
+        assert_eq!(
+            lock_path(&resolve(&link).unwrap()),
+            real.join("t.db.lock"),
+            "one lock whichever name led to the file"
+        );
+        // A loop of links ends (and opening it then fails with the cause).
+        std::os::unix::fs::symlink("b.db", dir.path().join("a.db")).unwrap();
+        std::os::unix::fs::symlink("a.db", dir.path().join("b.db")).unwrap();
+        assert!(resolve(&dir.path().join("a.db")).is_ok());
+    }
+
+    #[test]
+    fn a_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = resolve(dir.path()).unwrap_err();
+        assert!(err.contains("is a directory"), "{err}");
+        assert!(err.contains(&dir.path().display().to_string()), "{err}");
+    }
 }
