@@ -298,6 +298,39 @@ fn a_newer_schema_is_refused_clearly_and_left_untouched() {
 }
 
 #[test]
+fn another_programs_database_with_a_known_version_is_left_untouched() {
+    // Its user_version says 1, 2 or 3 (ours), but it holds none of our
+    // tables: neither switched to WAL nor migrated.
+    for v in 1..=3 {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("other.db");
+        {
+            let c = rusqlite::Connection::open(&file).unwrap();
+            c.execute_batch(&format!(
+                "CREATE TABLE foo (x); INSERT INTO foo VALUES (1); PRAGMA user_version = {v};"
+            ))
+            .unwrap();
+        }
+        serves_without_touching(&file, &["not a sinkwatch state database"]);
+        assert!(!dir.path().join("other.db-wal").exists(), "version {v}");
+        let c = db(&file);
+        assert_eq!(count(&c, "PRAGMA user_version"), v);
+        assert_eq!(count(&c, "SELECT count(*) FROM sqlite_master"), 1);
+        // Nor do the readers take it for ours.
+        for args in [
+            vec!["open", arg(&file)],
+            vec!["export", "--state", arg(&file)],
+        ] {
+            let out = output(bin().args(&args));
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.contains("not a sinkwatch state database"), "{err}");
+        }
+    }
+}
+
+#[test]
 fn a_full_disk_keeps_the_sink_serving_and_the_committed_state_intact() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("state.db");
