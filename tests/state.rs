@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::binary::{Exit, Headless, bin, json_lines, output, send};
+use common::binary::{Exit, Headless, bin, json_lines, output, send, watchdog};
 
 fn alert(url: &str, repo: &str, pass: bool, details: &str) {
     let status = if pass { "--pass" } else { "--fail" };
@@ -503,6 +503,38 @@ fn export_writes_what_replay_reads_and_csv_and_filters() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.db: no such file"));
     let out = output(bin().args(["export", "--state", arg(&file), "--filter", "status:"]));
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn an_export_whose_reader_goes_away_ends_quietly() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.db");
+    let a = Headless::start(&["--state", arg(&file)]);
+    // Far more than a pipe and the export's buffer hold (~0.5 MB).
+    load(&a.url(), 3000);
+    assert!(a.terminate().status.success());
+    for format in ["jsonl", "csv"] {
+        // `sinkwatch export … | head -1`
+        let mut child = bin()
+            .args(["export", "--state", arg(&file), "--format", format])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(!first.is_empty());
+        // The reader is gone: the next write fails with EPIPE.
+        let done = watchdog(child.id());
+        let out = child.wait_with_output().unwrap();
+        drop(done);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{format}: {err}");
+        assert!(err.is_empty(), "{format}: {err}");
+    }
 }
 
 #[test]
