@@ -538,6 +538,53 @@ fn an_export_whose_reader_goes_away_ends_quietly() {
 }
 
 #[test]
+fn retain_takes_seconds_and_refuses_the_rest_in_one_line_with_exit_2() {
+    // A bare number is seconds, as for every duration.
+    let a = Headless::start(&["--state", "none", "--retain", "30"]);
+    assert!(a.early_stderr.is_empty(), "{:?}", a.early_stderr);
+    drop(a);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yaml");
+    for (bad, says) in [
+        ("abc", "expected a duration such as 30d"),
+        ("FOREVER", "expected a duration such as 30d"),
+        ("0s", "at least 1s"),
+        ("101y", "at most 100 years"),
+    ] {
+        let out = output(bin().args([
+            "--no-tui",
+            "--listen",
+            "127.0.0.1:0",
+            "--state",
+            "none",
+            "--retain",
+            bad,
+        ]));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("--retain") && err.contains(says), "{err}");
+        assert!(!err.contains("at 0"), "{err}");
+        // The config file: the same words, naming the file and the key.
+        std::fs::write(&config, format!("retain: {bad}\n")).unwrap();
+        let out = output(bin().args([
+            "--no-tui",
+            "--listen",
+            "127.0.0.1:0",
+            "--state",
+            "none",
+            "--config",
+            arg(&config),
+        ]));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("c.yaml:1:") && err.contains("retain"), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+}
+
+#[test]
 fn a_writer_that_falls_behind_counts_what_it_lost() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("state.db");

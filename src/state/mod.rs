@@ -78,21 +78,64 @@ impl<'de> serde::Deserialize<'de> for Retain {
     }
 }
 
-/// Parses `--retain`: a duration such as `30d`, `12h`, or `forever`.
+/// The longest retention short of `forever`: every number has a range, and
+/// a longer one keeps everything anyway. 100 years of 365.25 days, as the
+/// duration parser counts `100y`.
+pub const MAX_RETAIN: Duration = Duration::from_secs(3_155_760_000);
+
+/// Parses `--retain`: a duration such as `30d` or `12h`, a bare number of
+/// seconds (as every duration option), or `forever`; from 1 s to
+/// [`MAX_RETAIN`]. Errors are one line saying what is expected (never the
+/// duration parser's own words, which point at byte offsets).
 pub fn parse_retain(s: &str) -> Result<Retain, String> {
-    let s = s.trim();
-    if s == "forever" {
+    let t = s.trim();
+    if t == "forever" {
         return Ok(Retain(None));
     }
-    match humantime::parse_duration(s) {
-        Ok(d) if d >= Duration::from_secs(1) => Ok(Retain(Some(d))),
-        Ok(_) => Err(format!(
-            "{s:?}: must be at least 1s (or `forever` to keep everything)"
-        )),
-        Err(e) => Err(format!(
-            "{s:?}: expected a duration such as 30d or 12h, or `forever`: {e}"
-        )),
+    let too_long = || format!("{t:?}: at most 100 years (or `forever` to keep everything)");
+    let d = match bare_seconds(t) {
+        Some(secs) if secs > MAX_RETAIN.as_secs_f64() => return Err(too_long()),
+        Some(secs) => Duration::from_secs_f64(secs),
+        None => match humantime::parse_duration(t) {
+            Ok(d) => d,
+            Err(humantime::DurationError::NumberOverflow) => return Err(too_long()),
+            Err(_) => {
+                return Err(format!(
+                    "{t:?}: expected a duration such as 30d, 12h or 90m, a number of seconds, \
+                     or `forever`"
+                ));
+            }
+        },
+    };
+    if d < Duration::from_secs(1) {
+        return Err(format!(
+            "{t:?}: must be at least 1s (or `forever` to keep everything)"
+        ));
     }
+    if d > MAX_RETAIN {
+        return Err(too_long());
+    }
+    Ok(Retain(Some(d)))
+}
+
+/// A bare number of seconds (`3600`, `86_400`, `1.5`), digits grouped with
+/// `_` or `,` as in every number of the options; `None` for anything else.
+fn bare_seconds(t: &str) -> Option<f64> {
+    let b = t.as_bytes();
+    let grouped = |i: usize| {
+        i > 0 && i + 1 < b.len() && b[i - 1].is_ascii_digit() && b[i + 1].is_ascii_digit()
+    };
+    let ok = b.first().is_some_and(u8::is_ascii_digit)
+        && b.iter().enumerate().all(|(i, &c)| {
+            c.is_ascii_digit() || c == b'.' || ((c == b'_' || c == b',') && grouped(i))
+        });
+    if !ok {
+        return None;
+    }
+    t.replace(['_', ','], "")
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite())
 }
 
 /// The default database of an interactive sink listening on `listen`:
@@ -619,6 +662,37 @@ mod tests {
         std::os::unix::fs::symlink("b.db", dir.path().join("a.db")).unwrap();
         std::os::unix::fs::symlink("a.db", dir.path().join("b.db")).unwrap();
         assert!(resolve(&dir.path().join("a.db")).is_ok());
+    }
+
+    #[test]
+    fn retain_takes_durations_seconds_or_forever_within_a_range() {
+        let ok = |s: &str| parse_retain(s).unwrap().0;
+        assert_eq!(ok("forever"), None);
+        assert_eq!(ok("30d"), Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(ok(" 12h "), Some(Duration::from_secs(12 * 3600)));
+        // A bare number is seconds, as the README says of every duration.
+        assert_eq!(ok("30"), Some(Duration::from_secs(30)));
+        assert_eq!(ok("86_400"), Some(Duration::from_secs(86_400)));
+        assert_eq!(ok("1.5"), Some(Duration::from_millis(1500)));
+        assert_eq!(ok("100y"), Some(MAX_RETAIN));
+        assert_eq!(ok("36525d"), Some(MAX_RETAIN));
+        let err = |s: &str| parse_retain(s).unwrap_err();
+        for bad in ["abc", "FOREVER", "", "-5", "5 parsecs", "1e3", "1__0", ",5"] {
+            let e = err(bad);
+            assert!(e.contains("expected a duration such as 30d"), "{bad}: {e}");
+            assert!(e.contains("`forever`"), "{bad}: {e}");
+            assert!(!e.contains(" at 0"), "no parser offsets: {e}");
+        }
+        for short in ["0", "0s", "500ms", "0.5"] {
+            assert!(err(short).contains("at least 1s"), "{short}");
+        }
+        for long in ["36526d", "101y", "3155760001", "99999999999999999999999y"] {
+            assert!(
+                err(long).contains("at most 100 years"),
+                "{long}: {}",
+                err(long)
+            );
+        }
     }
 
     #[test]
