@@ -283,8 +283,15 @@ fn a_newer_schema_is_refused_clearly_and_left_untouched() {
         c.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 99;")
             .unwrap();
     }
+    let a = Headless::start(&["--state", arg(&file)]);
+    assert!(
+        a.early_stderr[0].contains("(use a newer sinkwatch, or another --state)"),
+        "{:?}",
+        a.early_stderr
+    );
+    drop(a);
     serves_without_touching(&file, &["schema version 99 is newer"]);
-    // Nor do the readers guess at it.
+    // Nor do the readers guess at it; they have no --state to change.
     for args in [
         vec!["open", arg(&file)],
         vec!["export", "--state", arg(&file)],
@@ -294,6 +301,7 @@ fn a_newer_schema_is_refused_clearly_and_left_untouched() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains("schema version 99 is newer"), "{err}");
+        assert!(err.contains("(use a newer sinkwatch)"), "{err}");
     }
 }
 

@@ -439,7 +439,7 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
                 Ok(c) => c,
                 Err(_) => return Ok(not_durable(cause(&e), fresh(), Restored::default())),
             };
-            if let Err(why) = schema::check_ours(&c) {
+            if let Err(why) = schema::check_ours_for_sink(&c) {
                 return Ok(not_durable(why, fresh(), Restored::default()));
             }
             if schema::version(&c).unwrap_or(0) == 0 {
@@ -460,7 +460,7 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
     if let Err(e) = check_not_truncated(&conn, &path) {
         return Ok(not_durable(e, fresh(), Restored::default()));
     }
-    if let Err(why) = schema::check_ours(&conn) {
+    if let Err(why) = schema::check_ours_for_sink(&conn) {
         return Ok(not_durable(why, fresh(), Restored::default()));
     }
     // SQLite opens a write-protected file read-only without a word: say so
@@ -484,8 +484,9 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
             return Ok(not_durable(
                 format!(
                     "schema version {v} is newer than this sinkwatch understands ({}); \
-                     the file is left untouched (use a newer sinkwatch, or another --state)",
-                    schema::VERSION
+                     the file is left untouched ({})",
+                    schema::VERSION,
+                    schema::NEWER_HINT_FOR_SINK
                 ),
                 fresh(),
                 Restored::default(),

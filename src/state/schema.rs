@@ -131,12 +131,27 @@ fn tables_of(v: i64) -> &'static [&'static str] {
 /// schema version this sinkwatch does not know (newer, or negative), at
 /// version 0 tables of some other program, and at a known version the
 /// absence of that version's tables (another program's `user_version`).
+///
+/// For the readers (`open`, `export`): the way out of a newer file is a
+/// newer sinkwatch.
 pub fn check_ours(conn: &Connection) -> Result<(), String> {
+    check(conn, "use a newer sinkwatch")
+}
+
+/// [`check_ours`] for a sink, which can also be given another file.
+pub fn check_ours_for_sink(conn: &Connection) -> Result<(), String> {
+    check(conn, NEWER_HINT_FOR_SINK)
+}
+
+/// What a sink on a newer file can do.
+pub const NEWER_HINT_FOR_SINK: &str = "use a newer sinkwatch, or another --state";
+
+fn check(conn: &Connection, newer_hint: &str) -> Result<(), String> {
     let v = version(conn).map_err(|e| super::cause(&e))?;
     if v > VERSION {
         return Err(format!(
             "schema version {v} is newer than this sinkwatch understands ({VERSION}); \
-             the file is left untouched (use a newer sinkwatch, or another --state)"
+             the file is left untouched ({newer_hint})"
         ));
     }
     if v < 0 {
