@@ -593,6 +593,33 @@ fn retain_takes_seconds_and_refuses_the_rest_in_one_line_with_exit_2() {
 }
 
 #[test]
+fn open_labels_a_database_as_state_not_recording() {
+    use sinkwatch::model::StoreLimits;
+    use sinkwatch::ui::harness::Harness;
+    use sinkwatch::ui::theme::Theme;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.db");
+    let a = Headless::start(&["--state", arg(&file)]);
+    alert(&a.url(), "r1", false, "x");
+    assert!(a.terminate().status.success());
+    let (hub, info) = sinkwatch::ui::live::open_database(&file).unwrap();
+    let mut h = Harness::new(
+        160,
+        45,
+        Theme::default_theme(),
+        info,
+        StoreLimits::default(),
+    );
+    h.hub = hub;
+    let screen = h.screen();
+    assert!(
+        screen.contains(&format!("state {} │ 1 alert │", arg(&file))),
+        "{screen}"
+    );
+    assert!(!screen.contains("recording"), "{screen}");
+}
+
+#[test]
 fn a_writer_that_falls_behind_counts_what_it_lost() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("state.db");
