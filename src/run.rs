@@ -244,6 +244,9 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
             None,
         ),
         Some(path) => {
+            // A directory is a mistake in the option (exit 2), told before
+            // anything is made beside it.
+            crate::state::resolve(&path).map_err(Failure::Usage)?;
             let opened = crate::state::open(crate::state::OpenOptions {
                 path,
                 retain: settings.retain.0,

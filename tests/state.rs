@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::binary::{Exit, Headless, bin, json_lines, output, send};
+use common::binary::{Exit, Headless, bin, json_lines, output, send, watchdog};
 
 fn alert(url: &str, repo: &str, pass: bool, details: &str) {
     let status = if pass { "--pass" } else { "--fail" };
@@ -161,6 +161,70 @@ fn a_second_sink_on_the_same_file_is_refused_naming_the_first() {
     drop(a);
 }
 
+/// Polls until the database holds `n` events (a watchdog, not a sleep).
+fn wait_for_events(file: &Path, n: i64) {
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < Duration::from_secs(60), "nothing stored");
+        if let Ok(got) =
+            db(file).query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+            && got >= n
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_to_a_file_in_use_is_refused_like_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.db");
+    let link = dir.path().join("link.db");
+    let a = Headless::start(&["--state", arg(&file)]);
+    alert(&a.url(), "r1", false, "x");
+    wait_for_events(&file, 1);
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    let out = output(bin().args(["--no-tui", "--listen", "127.0.0.1:0", "--state", arg(&link)]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("is in use by another sinkwatch"), "{err}");
+    assert!(err.contains(&a.addr), "names the other's address: {err}");
+    assert!(
+        !dir.path().join("link.db.lock").exists(),
+        "no lock of its own beside the link"
+    );
+    // Killed: its commits are in t.db-wal, not beside the link. Opening
+    // through the link finds that WAL (never a false "truncated").
+    drop(a);
+    let b = Headless::start(&["--state", arg(&link)]);
+    assert!(b.early_stderr.is_empty(), "{:?}", b.early_stderr);
+    let s = stats(&b.terminate());
+    assert_eq!(s["state"]["durable"], true);
+    assert_eq!(s["state"]["restored"]["accepted"], 1);
+}
+
+#[test]
+fn a_directory_is_refused_before_anything_is_made_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let out = output(bin().args(["--no-tui", "--listen", "127.0.0.1:0", "--state", arg(&sub)]));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let err: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.starts_with("sinkwatch: listening on"))
+        .collect();
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert!(err[0].contains("is a directory"), "{err:?}");
+    assert!(err[0].contains(arg(&sub)), "{err:?}");
+    assert!(!dir.path().join("sub.lock").exists(), "no lock beside it");
+    assert_eq!(std::fs::read_dir(&sub).unwrap().count(), 0, "nothing in it");
+}
+
 /// A sink on a file it cannot use: one warning line naming the file and the
 /// cause, then it serves, not durable, and never writes the file.
 fn serves_without_touching(file: &Path, causes: &[&str]) {
@@ -219,8 +283,15 @@ fn a_newer_schema_is_refused_clearly_and_left_untouched() {
         c.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 99;")
             .unwrap();
     }
+    let a = Headless::start(&["--state", arg(&file)]);
+    assert!(
+        a.early_stderr[0].contains("(use a newer sinkwatch, or another --state)"),
+        "{:?}",
+        a.early_stderr
+    );
+    drop(a);
     serves_without_touching(&file, &["schema version 99 is newer"]);
-    // Nor do the readers guess at it.
+    // Nor do the readers guess at it; they have no --state to change.
     for args in [
         vec!["open", arg(&file)],
         vec!["export", "--state", arg(&file)],
@@ -230,6 +301,40 @@ fn a_newer_schema_is_refused_clearly_and_left_untouched() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains("schema version 99 is newer"), "{err}");
+        assert!(err.contains("(use a newer sinkwatch)"), "{err}");
+    }
+}
+
+#[test]
+fn another_programs_database_with_a_known_version_is_left_untouched() {
+    // Its user_version says 1, 2 or 3 (ours), but it holds none of our
+    // tables: neither switched to WAL nor migrated.
+    for v in 1..=3 {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("other.db");
+        {
+            let c = rusqlite::Connection::open(&file).unwrap();
+            c.execute_batch(&format!(
+                "CREATE TABLE foo (x); INSERT INTO foo VALUES (1); PRAGMA user_version = {v};"
+            ))
+            .unwrap();
+        }
+        serves_without_touching(&file, &["not a sinkwatch state database"]);
+        assert!(!dir.path().join("other.db-wal").exists(), "version {v}");
+        let c = db(&file);
+        assert_eq!(count(&c, "PRAGMA user_version"), v);
+        assert_eq!(count(&c, "SELECT count(*) FROM sqlite_master"), 1);
+        // Nor do the readers take it for ours.
+        for args in [
+            vec!["open", arg(&file)],
+            vec!["export", "--state", arg(&file)],
+        ] {
+            let out = output(bin().args(&args));
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.contains("not a sinkwatch state database"), "{err}");
+        }
     }
 }
 
@@ -417,6 +522,112 @@ fn export_writes_what_replay_reads_and_csv_and_filters() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.db: no such file"));
     let out = output(bin().args(["export", "--state", arg(&file), "--filter", "status:"]));
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn an_export_whose_reader_goes_away_ends_quietly() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.db");
+    let a = Headless::start(&["--state", arg(&file)]);
+    // Far more than a pipe and the export's buffer hold (~0.5 MB).
+    load(&a.url(), 3000);
+    assert!(a.terminate().status.success());
+    for format in ["jsonl", "csv"] {
+        // `sinkwatch export … | head -1`
+        let mut child = bin()
+            .args(["export", "--state", arg(&file), "--format", format])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(!first.is_empty());
+        // The reader is gone: the next write fails with EPIPE.
+        let done = watchdog(child.id());
+        let out = child.wait_with_output().unwrap();
+        drop(done);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{format}: {err}");
+        assert!(err.is_empty(), "{format}: {err}");
+    }
+}
+
+#[test]
+fn retain_takes_seconds_and_refuses_the_rest_in_one_line_with_exit_2() {
+    // A bare number is seconds, as for every duration.
+    let a = Headless::start(&["--state", "none", "--retain", "30"]);
+    assert!(a.early_stderr.is_empty(), "{:?}", a.early_stderr);
+    drop(a);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yaml");
+    for (bad, says) in [
+        ("abc", "expected a duration such as 30d"),
+        ("FOREVER", "expected a duration such as 30d"),
+        ("0s", "at least 1s"),
+        ("101y", "at most 100 years"),
+    ] {
+        let out = output(bin().args([
+            "--no-tui",
+            "--listen",
+            "127.0.0.1:0",
+            "--state",
+            "none",
+            "--retain",
+            bad,
+        ]));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("--retain") && err.contains(says), "{err}");
+        assert!(!err.contains("at 0"), "{err}");
+        // The config file: the same words, naming the file and the key.
+        std::fs::write(&config, format!("retain: {bad}\n")).unwrap();
+        let out = output(bin().args([
+            "--no-tui",
+            "--listen",
+            "127.0.0.1:0",
+            "--state",
+            "none",
+            "--config",
+            arg(&config),
+        ]));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("c.yaml:1:") && err.contains("retain"), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+}
+
+#[test]
+fn open_labels_a_database_as_state_not_recording() {
+    use sinkwatch::model::StoreLimits;
+    use sinkwatch::ui::harness::Harness;
+    use sinkwatch::ui::theme::Theme;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.db");
+    let a = Headless::start(&["--state", arg(&file)]);
+    alert(&a.url(), "r1", false, "x");
+    assert!(a.terminate().status.success());
+    let (hub, info) = sinkwatch::ui::live::open_database(&file).unwrap();
+    let mut h = Harness::new(
+        160,
+        45,
+        Theme::default_theme(),
+        info,
+        StoreLimits::default(),
+    );
+    h.hub = hub;
+    let screen = h.screen();
+    assert!(
+        screen.contains(&format!("state {} │ 1 alert │", arg(&file))),
+        "{screen}"
+    );
+    assert!(!screen.contains("recording"), "{screen}");
 }
 
 #[test]

@@ -335,7 +335,7 @@ options! {
     opt state: StateChoice ["/var/lib/sinkwatch/state.db"] "FILE|none"
         "Durable state: an SQLite database restored at start, or none (memory only) [default: <state dir>/sinkwatch/state-PORT.db for the TUI; none when headless or with --demo]";
     one retain: Retain ["30d"] "DURATION"
-        "Prune stored events older than this (a key's latest alert is always kept), e.g. 30d, 12h, or forever";
+        "Prune stored events older than this (a key's latest alert is always kept): 1s to 100 years, e.g. 30d, 12h, 3600 (seconds), or forever";
 
     ["TUI"]
     one theme: String ["dark"] "NAME|FILE"

@@ -395,7 +395,7 @@ impl OptionValue for crate::state::StateChoice {
     }
 }
 
-/// `--retain`: a duration (`30d`, `12h`) or `forever`.
+/// `--retain`: a duration (`30d`, `12h`, or seconds), or `forever`.
 impl OptionValue for crate::state::Retain {
     type Elem = crate::state::Retain;
     fn parse_value(s: &str) -> Result<Self, String> {

@@ -79,21 +79,64 @@ impl<'de> serde::Deserialize<'de> for Retain {
     }
 }
 
-/// Parses `--retain`: a duration such as `30d`, `12h`, or `forever`.
+/// The longest retention short of `forever`: every number has a range, and
+/// a longer one keeps everything anyway. 100 years of 365.25 days, as the
+/// duration parser counts `100y`.
+pub const MAX_RETAIN: Duration = Duration::from_secs(3_155_760_000);
+
+/// Parses `--retain`: a duration such as `30d` or `12h`, a bare number of
+/// seconds (as every duration option), or `forever`; from 1 s to
+/// [`MAX_RETAIN`]. Errors are one line saying what is expected (never the
+/// duration parser's own words, which point at byte offsets).
 pub fn parse_retain(s: &str) -> Result<Retain, String> {
-    let s = s.trim();
-    if s == "forever" {
+    let t = s.trim();
+    if t == "forever" {
         return Ok(Retain(None));
     }
-    match humantime::parse_duration(s) {
-        Ok(d) if d >= Duration::from_secs(1) => Ok(Retain(Some(d))),
-        Ok(_) => Err(format!(
-            "{s:?}: must be at least 1s (or `forever` to keep everything)"
-        )),
-        Err(e) => Err(format!(
-            "{s:?}: expected a duration such as 30d or 12h, or `forever`: {e}"
-        )),
+    let too_long = || format!("{t:?}: at most 100 years (or `forever` to keep everything)");
+    let d = match bare_seconds(t) {
+        Some(secs) if secs > MAX_RETAIN.as_secs_f64() => return Err(too_long()),
+        Some(secs) => Duration::from_secs_f64(secs),
+        None => match humantime::parse_duration(t) {
+            Ok(d) => d,
+            Err(humantime::DurationError::NumberOverflow) => return Err(too_long()),
+            Err(_) => {
+                return Err(format!(
+                    "{t:?}: expected a duration such as 30d, 12h or 90m, a number of seconds, \
+                     or `forever`"
+                ));
+            }
+        },
+    };
+    if d < Duration::from_secs(1) {
+        return Err(format!(
+            "{t:?}: must be at least 1s (or `forever` to keep everything)"
+        ));
     }
+    if d > MAX_RETAIN {
+        return Err(too_long());
+    }
+    Ok(Retain(Some(d)))
+}
+
+/// A bare number of seconds (`3600`, `86_400`, `1.5`), digits grouped with
+/// `_` or `,` as in every number of the options; `None` for anything else.
+fn bare_seconds(t: &str) -> Option<f64> {
+    let b = t.as_bytes();
+    let grouped = |i: usize| {
+        i > 0 && i + 1 < b.len() && b[i - 1].is_ascii_digit() && b[i + 1].is_ascii_digit()
+    };
+    let ok = b.first().is_some_and(u8::is_ascii_digit)
+        && b.iter().enumerate().all(|(i, &c)| {
+            c.is_ascii_digit() || c == b'.' || ((c == b'_' || c == b',') && grouped(i))
+        });
+    if !ok {
+        return None;
+    }
+    t.replace(['_', ','], "")
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite())
 }
 
 /// The default database of an interactive sink listening on `listen`:
@@ -261,6 +304,49 @@ pub struct Opened {
     pub warnings: Vec<String>,
 }
 
+/// The file a `--state` path names, with symbolic links resolved: the
+/// lock, the WAL beside it and the database itself must be found from the
+/// same name whichever link or relative path led to it (SQLite resolves
+/// links itself, so a lock beside a link would guard nothing). A file that
+/// does not exist yet is its directory, resolved, and its name (a dangling
+/// link is followed to where the file will be made). A directory is
+/// refused: SQLite could not open it, and nothing must be made beside it.
+pub fn resolve(path: &Path) -> Result<PathBuf, String> {
+    if path.is_dir() {
+        return Err(format!(
+            "state {}: is a directory; name a file in it, e.g. --state {}",
+            path.display(),
+            path.join("state.db").display()
+        ));
+    }
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return Ok(p);
+    }
+    // Not there yet. Follow a dangling link by hand (bounded, like the
+    // kernel's own limit on links in one lookup).
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        let Ok(target) = std::fs::read_link(&p) else {
+            break;
+        };
+        p = match p.parent() {
+            Some(dir) if target.is_relative() => dir.join(target),
+            _ => target,
+        };
+    }
+    let (Some(dir), Some(file)) = (p.parent(), p.file_name()) else {
+        return Ok(p);
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    // A directory that cannot be resolved (it does not exist) gives the
+    // name as it is: opening it fails with the cause.
+    Ok(std::fs::canonicalize(dir).map_or(p.clone(), |d| d.join(file)))
+}
+
 /// The lock file beside the database: held (flock) while a sink uses it.
 pub fn lock_path(db: &Path) -> PathBuf {
     let mut s = db.as_os_str().to_owned();
@@ -271,7 +357,7 @@ pub fn lock_path(db: &Path) -> PathBuf {
 /// Takes the database's lock. `Err` when another process holds it, naming
 /// its listen address; `Ok(None)` when no lock file can be made (a
 /// read-only directory: then nothing is written either).
-fn take_lock(db: &Path, listen: &str) -> Result<Option<File>, String> {
+fn take_lock(db: &Path, name: &str, listen: &str) -> Result<Option<File>, String> {
     let path = lock_path(db);
     let mut f = match std::fs::OpenOptions::new()
         .read(true)
@@ -294,9 +380,13 @@ fn take_lock(db: &Path, listen: &str) -> Result<Option<File>, String> {
             } else {
                 format!("another sinkwatch ({holder})")
             };
+            let via = if Path::new(name) == db {
+                String::new()
+            } else {
+                format!(" (that is {})", db.display())
+            };
             return Err(format!(
-                "state {} is in use by {who}; use --state OTHER-FILE or --state none",
-                db.display()
+                "state {name}{via} is in use by {who}; use --state OTHER-FILE or --state none"
             ));
         }
         Err(_) => return Ok(None),
@@ -333,8 +423,9 @@ fn try_lock(_: &File) -> std::io::Result<bool> {
 }
 
 /// Opens (creating it if needed) the state database, restores from it and
-/// prepares its writer. Only a lock held by another process is an error;
-/// every other fault gives an in-memory, not-durable state with a warning.
+/// prepares its writer. Only a lock held by another process, or a path
+/// that is a directory ([`resolve`]), is an error; every other fault gives
+/// an in-memory, not-durable state with a warning.
 pub fn open(opts: OpenOptions) -> Result<Opened, String> {
     let name = opts.path.display().to_string();
     let stats = |restored: Restored| StateStats {
@@ -365,17 +456,20 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
             Restored::default(),
         ));
     }
-    let lock = take_lock(&opts.path, &opts.listen)?;
+    // Resolved before the lock is taken: a link to a file another sink
+    // holds must find that sink's lock.
+    let path = resolve(&opts.path)?;
+    let lock = take_lock(&path, &name, &opts.listen)?;
     let fresh = || Store::new(opts.limits);
-    let mut conn = match open_rw(&opts.path) {
+    let mut conn = match open_rw(&path) {
         Ok(c) => c,
         Err(e) => {
             // Perhaps readable though not writable: restore what it holds.
-            let c = match open_read_only(&opts.path) {
+            let c = match open_read_only(&path) {
                 Ok(c) => c,
                 Err(_) => return Ok(not_durable(cause(&e), fresh(), Restored::default())),
             };
-            if let Err(why) = schema::check_ours(&c) {
+            if let Err(why) = schema::check_ours_for_sink(&c) {
                 return Ok(not_durable(why, fresh(), Restored::default()));
             }
             if schema::version(&c).unwrap_or(0) == 0 {
@@ -393,10 +487,10 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
             });
         }
     };
-    if let Err(e) = check_not_truncated(&conn, &opts.path) {
+    if let Err(e) = check_not_truncated(&conn, &path) {
         return Ok(not_durable(e, fresh(), Restored::default()));
     }
-    if let Err(why) = schema::check_ours(&conn) {
+    if let Err(why) = schema::check_ours_for_sink(&conn) {
         return Ok(not_durable(why, fresh(), Restored::default()));
     }
     // SQLite opens a write-protected file read-only without a word: say so
@@ -420,8 +514,9 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
             return Ok(not_durable(
                 format!(
                     "schema version {v} is newer than this sinkwatch understands ({}); \
-                     the file is left untouched (use a newer sinkwatch, or another --state)",
-                    schema::VERSION
+                     the file is left untouched ({})",
+                    schema::VERSION,
+                    schema::NEWER_HINT_FOR_SINK
                 ),
                 fresh(),
                 Restored::default(),
@@ -567,4 +662,80 @@ pub fn is_database(path: &Path) -> bool {
         .and_then(|mut f| f.read_exact(&mut head))
         .is_ok()
         && &head == b"SQLite format 3\0"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_path_is_resolved_through_links_whether_the_file_exists_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(dir.path()).unwrap();
+        let file = dir.path().join("t.db");
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        // Dangling: where SQLite will make the file.
+        assert_eq!(resolve(&link).unwrap(), real.join("t.db"));
+        assert_eq!(resolve(&file).unwrap(), real.join("t.db"));
+        std::fs::write(&file, b"").unwrap();
+        assert_eq!(resolve(&link).unwrap(), real.join("t.db"));
+        // A relative link, through a linked directory.
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        std::os::unix::fs::symlink("d", dir.path().join("dl")).unwrap();
+        std::os::unix::fs::symlink("../t.db", dir.path().join("d/rel.db")).unwrap();
+        assert_eq!(
+            resolve(&dir.path().join("dl/rel.db")).unwrap(),
+            real.join("t.db")
+        );
+        assert_eq!(
+            lock_path(&resolve(&link).unwrap()),
+            real.join("t.db.lock"),
+            "one lock whichever name led to the file"
+        );
+        // A loop of links ends (and opening it then fails with the cause).
+        std::os::unix::fs::symlink("b.db", dir.path().join("a.db")).unwrap();
+        std::os::unix::fs::symlink("a.db", dir.path().join("b.db")).unwrap();
+        assert!(resolve(&dir.path().join("a.db")).is_ok());
+    }
+
+    #[test]
+    fn retain_takes_durations_seconds_or_forever_within_a_range() {
+        let ok = |s: &str| parse_retain(s).unwrap().0;
+        assert_eq!(ok("forever"), None);
+        assert_eq!(ok("30d"), Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(ok(" 12h "), Some(Duration::from_secs(12 * 3600)));
+        // A bare number is seconds, as the README says of every duration.
+        assert_eq!(ok("30"), Some(Duration::from_secs(30)));
+        assert_eq!(ok("86_400"), Some(Duration::from_secs(86_400)));
+        assert_eq!(ok("1.5"), Some(Duration::from_millis(1500)));
+        assert_eq!(ok("100y"), Some(MAX_RETAIN));
+        assert_eq!(ok("36525d"), Some(MAX_RETAIN));
+        let err = |s: &str| parse_retain(s).unwrap_err();
+        for bad in ["abc", "FOREVER", "", "-5", "5 parsecs", "1e3", "1__0", ",5"] {
+            let e = err(bad);
+            assert!(e.contains("expected a duration such as 30d"), "{bad}: {e}");
+            assert!(e.contains("`forever`"), "{bad}: {e}");
+            assert!(!e.contains(" at 0"), "no parser offsets: {e}");
+        }
+        for short in ["0", "0s", "500ms", "0.5"] {
+            assert!(err(short).contains("at least 1s"), "{short}");
+        }
+        for long in ["36526d", "101y", "3155760001", "99999999999999999999999y"] {
+            assert!(
+                err(long).contains("at most 100 years"),
+                "{long}: {}",
+                err(long)
+            );
+        }
+    }
+
+    #[test]
+    fn a_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = resolve(dir.path()).unwrap_err();
+        assert!(err.contains("is a directory"), "{err}");
+        assert!(err.contains(&dir.path().display().to_string()), "{err}");
+    }
 }

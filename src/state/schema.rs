@@ -124,15 +124,43 @@ impl From<rusqlite::Error> for SchemaError {
     }
 }
 
+/// The tables a database at version `v` has (no migration drops a table):
+/// a file at that version without them is some other program's, whatever
+/// its `user_version` says.
+fn tables_of(v: i64) -> &'static [&'static str] {
+    match v {
+        ..=0 => &[],
+        1..=2 => &["keys", "details", "peers", "events"],
+        _ => &["keys", "details", "peers", "events", "silences"],
+    }
+}
+
 /// Why a database cannot be used as sinkwatch state, before anything is
-/// written to it: a schema version this sinkwatch does not know (newer, or
-/// negative), or, at version 0, tables of some other program.
+/// written to it (the switch to WAL and the migrations both write): a
+/// schema version this sinkwatch does not know (newer, or negative), at
+/// version 0 tables of some other program, and at a known version the
+/// absence of that version's tables (another program's `user_version`).
+///
+/// For the readers (`open`, `export`): the way out of a newer file is a
+/// newer sinkwatch.
 pub fn check_ours(conn: &Connection) -> Result<(), String> {
+    check(conn, "use a newer sinkwatch")
+}
+
+/// [`check_ours`] for a sink, which can also be given another file.
+pub fn check_ours_for_sink(conn: &Connection) -> Result<(), String> {
+    check(conn, NEWER_HINT_FOR_SINK)
+}
+
+/// What a sink on a newer file can do.
+pub const NEWER_HINT_FOR_SINK: &str = "use a newer sinkwatch, or another --state";
+
+fn check(conn: &Connection, newer_hint: &str) -> Result<(), String> {
     let v = version(conn).map_err(|e| super::cause(&e))?;
     if v > VERSION {
         return Err(format!(
             "schema version {v} is newer than this sinkwatch understands ({VERSION}); \
-             the file is left untouched (use a newer sinkwatch, or another --state)"
+             the file is left untouched ({newer_hint})"
         ));
     }
     if v < 0 {
@@ -150,6 +178,21 @@ pub fn check_ours(conn: &Connection) -> Result<(), String> {
                  untouched"
                     .to_owned(),
             );
+        }
+    }
+    for table in tables_of(v) {
+        let found: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .map_err(|e| super::cause(&e))?;
+        if found == 0 {
+            return Err(format!(
+                "not a sinkwatch state database (schema version {v} without its table \
+                 {table}); the file is left untouched"
+            ));
         }
     }
     Ok(())
@@ -231,6 +274,24 @@ mod tests {
         let mut c = Connection::open_in_memory().unwrap();
         migrate(&mut c).unwrap();
         assert_eq!(check_ours(&c), Ok(()));
+        // Another program's file with a user_version sinkwatch knows.
+        for v in 1..=VERSION {
+            let c = Connection::open_in_memory().unwrap();
+            c.execute_batch("CREATE TABLE foo (x)").unwrap();
+            c.pragma_update(None, "user_version", v).unwrap();
+            let e = check_ours(&c).unwrap_err();
+            assert!(e.contains("not a sinkwatch state database"), "{e}");
+            assert!(e.contains("left untouched"), "{e}");
+        }
+        // Ours at every version on the way.
+        for v in 1..=VERSION {
+            let c = Connection::open_in_memory().unwrap();
+            for m in &MIGRATIONS[..v as usize] {
+                c.execute_batch(m).unwrap();
+            }
+            c.pragma_update(None, "user_version", v).unwrap();
+            assert_eq!(check_ours(&c), Ok(()), "version {v}");
+        }
     }
 
     #[test]

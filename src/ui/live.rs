@@ -78,6 +78,7 @@ pub fn run_live(
     let info = SourceInfo {
         label: extras.listen,
         live: true,
+        database: false,
         banner: extras.banner,
         notices: Vec::new(),
         recorder: extras.recorder,
@@ -176,7 +177,7 @@ pub fn open_database(path: &std::path::Path) -> Result<(Arc<Hub>, SourceInfo), S
     };
     let (store, restored) = crate::state::restore::restore(&conn, limits)
         .map_err(|e| format!("state {name}: {}", crate::state::cause(&e)))?;
-    let mut info = SourceInfo::recording(name);
+    let mut info = SourceInfo::database(name);
     if restored.refused_keys > 0 {
         info.notices.push(format!(
             "{} keys not loaded: the key limit was reached",

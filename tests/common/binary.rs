@@ -44,7 +44,7 @@ pub fn send(url: &str, args: &[&str]) -> Output {
 }
 
 /// SIGKILLs `pid` unless the returned sender is dropped or used first.
-fn watchdog(pid: u32) -> mpsc::Sender<()> {
+pub fn watchdog(pid: u32) -> mpsc::Sender<()> {
     let (done, wait) = mpsc::channel::<()>();
     std::thread::spawn(move || {
         if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(DEADLINE) {

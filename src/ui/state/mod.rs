@@ -89,6 +89,9 @@ pub struct SourceInfo {
     pub label: String,
     /// Live (listening) or a recording (no rate).
     pub live: bool,
+    /// Not live: a state database (`open FILE.db`), not a JSON-lines
+    /// recording.
+    pub database: bool,
     /// The security warning, shown as a banner.
     pub banner: Option<String>,
     /// Other notices shown above the panes (e.g. bad recording lines).
@@ -129,6 +132,14 @@ impl SourceInfo {
             label: file.into(),
             live: false,
             ..SourceInfo::default()
+        }
+    }
+
+    /// A state database opened read-only (`open FILE.db`).
+    pub fn database(file: impl Into<String>) -> SourceInfo {
+        SourceInfo {
+            database: true,
+            ..SourceInfo::recording(file)
         }
     }
 }

@@ -77,7 +77,12 @@ pub(super) fn empty_alerts_message(app: &App) -> Vec<Line<'static>> {
                 ),
             ]
         } else {
-            vec![Line::styled(" The recording holds no alerts.", t.dim)]
+            let what = if app.info.database {
+                "database"
+            } else {
+                "recording"
+            };
+            vec![Line::styled(format!(" The {what} holds no alerts."), t.dim)]
         }
     } else if !app.index.complete() {
         vec![Line::styled(" Filtering…", t.dim)]

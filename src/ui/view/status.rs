@@ -254,8 +254,13 @@ pub(super) fn status_spans(app: &App, t: &Theme, sq: Squeeze, now_ms: u64) -> Ve
             }
         }
     } else {
+        let word = if app.info.database {
+            "state"
+        } else {
+            "recording"
+        };
         spans.push(Span::styled(
-            format!(" recording {}", sanitize::line(&app.info.label)),
+            format!(" {word} {}", sanitize::line(&app.info.label)),
             base,
         ));
     }
