@@ -131,7 +131,8 @@ fn tables_of(v: i64) -> &'static [&'static str] {
     match v {
         ..=0 => &[],
         1..=2 => &["keys", "details", "peers", "events"],
-        _ => &["keys", "details", "peers", "events", "silences"],
+        3 => &["keys", "details", "peers", "events", "silences"],
+        _ => &["keys", "details", "peers", "events", "silences", "meta"],
     }
 }
 
