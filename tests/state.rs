@@ -718,6 +718,76 @@ fn a_read_only_file_is_restored_from_but_never_written() {
     );
 }
 
+/// A directory no file can be created in, for us (mode 555, or for root,
+/// which ignores modes, `chattr +i`); restored on drop.
+struct ReadOnlyDir<'a>(&'a Path, bool);
+
+impl<'a> ReadOnlyDir<'a> {
+    /// None when this machine cannot make the directory read-only for us.
+    fn make(d: &'a Path) -> Option<ReadOnlyDir<'a>> {
+        use std::os::unix::fs::PermissionsExt;
+        let probe = d.join("probe");
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o555)).unwrap();
+        if std::fs::File::create(&probe).is_err() {
+            return Some(ReadOnlyDir(d, false));
+        }
+        std::fs::remove_file(&probe).unwrap();
+        let ok = Command::new("chattr")
+            .args(["+i", arg(d)])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        let guard = ReadOnlyDir(d, ok);
+        (ok && std::fs::File::create(&probe).is_err()).then_some(guard)
+    }
+}
+
+impl Drop for ReadOnlyDir<'_> {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.1 {
+            let _ = Command::new("chattr").args(["-i", arg(self.0)]).status();
+        }
+        let _ = std::fs::set_permissions(self.0, std::fs::Permissions::from_mode(0o755));
+    }
+}
+
+/// A database in a directory where no file can be created: its `-shm`
+/// cannot be made, which SQLite needs even to read a WAL-mode file. The
+/// sink used to start empty (seq back to 1) beside an intact file; it now
+/// reads the file alone (nothing is in a `-wal` after a clean stop) and
+/// runs not durable with what it holds.
+#[test]
+fn a_database_in_an_unwritable_directory_is_restored_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("ro");
+    std::fs::create_dir(&sub).unwrap();
+    let file = sub.join("state.db");
+    let a = Headless::start(&["--state", arg(&file)]);
+    alert(&a.url(), "r1", false, "bad");
+    alert(&a.url(), "r2", true, "");
+    assert!(a.terminate().status.success());
+    let bytes = std::fs::read(&file).unwrap();
+    let Some(_ro) = ReadOnlyDir::make(&sub) else {
+        eprintln!("cannot make a directory read-only here: skipped");
+        return;
+    };
+    let b = Headless::start(&["--state", arg(&file)]);
+    let w = b.early_stderr.join("\n");
+    assert!(w.contains(arg(&file)) && w.contains("not durable"), "{w}");
+    alert(&b.url(), "r3", false, "new");
+    let exit = b.terminate();
+    let s = stats(&exit);
+    assert_eq!(s["state"]["durable"], false);
+    assert_eq!(s["state"]["restored"]["keys"], 2, "{s}");
+    assert_eq!(alerts(&exit)[0]["seq"], 3, "seq continues");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        bytes,
+        "the file is untouched"
+    );
+}
+
 #[test]
 fn a_version_1_database_is_migrated_and_restored() {
     let dir = tempfile::tempdir().unwrap();

@@ -349,9 +349,7 @@ pub fn resolve(path: &Path) -> Result<PathBuf, String> {
 
 /// The lock file beside the database: held (flock) while a sink uses it.
 pub fn lock_path(db: &Path) -> PathBuf {
-    let mut s = db.as_os_str().to_owned();
-    s.push(".lock");
-    PathBuf::from(s)
+    sibling(db, ".lock")
 }
 
 /// Takes the database's lock. `Err` when another process holds it, naming
@@ -461,31 +459,29 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
     let path = resolve(&opts.path)?;
     let lock = take_lock(&path, &name, &opts.listen)?;
     let fresh = || Store::new(opts.limits);
+    // The file cannot be written (a read-only directory, a full disk, a
+    // WAL file that cannot be made) but may well be readable: restore what
+    // it holds, so the picture and `seq` are not lost with durability.
+    let read_back = |e: &rusqlite::Error| {
+        let why = format!("cannot write: {}", cause(e));
+        let c = match open_read_only(&path) {
+            Ok(c) => c,
+            Err(_) => return not_durable(cause(e), fresh(), Restored::default()),
+        };
+        if let Err(w) = schema::check_ours_for_sink(&c) {
+            return not_durable(w, fresh(), Restored::default());
+        }
+        if schema::version(&c).unwrap_or(0) == 0 {
+            return not_durable(why, fresh(), Restored::default());
+        }
+        match restore::restore(&c, opts.limits) {
+            Ok((store, restored)) => not_durable(why, store, restored),
+            Err(e2) => not_durable(cause(&e2), fresh(), Restored::default()),
+        }
+    };
     let mut conn = match open_rw(&path) {
         Ok(c) => c,
-        Err(e) => {
-            // Perhaps readable though not writable: restore what it holds.
-            let c = match open_read_only(&path) {
-                Ok(c) => c,
-                Err(_) => return Ok(not_durable(cause(&e), fresh(), Restored::default())),
-            };
-            if let Err(why) = schema::check_ours_for_sink(&c) {
-                return Ok(not_durable(why, fresh(), Restored::default()));
-            }
-            if schema::version(&c).unwrap_or(0) == 0 {
-                return Ok(not_durable(
-                    format!("cannot write: {}", cause(&e)),
-                    fresh(),
-                    Restored::default(),
-                ));
-            }
-            return Ok(match restore::restore(&c, opts.limits) {
-                Ok((store, restored)) => {
-                    not_durable(format!("cannot write: {}", cause(&e)), store, restored)
-                }
-                Err(e2) => not_durable(cause(&e2), fresh(), Restored::default()),
-            });
-        }
+        Err(e) => return Ok(read_back(&e)),
     };
     if let Err(e) = check_not_truncated(&conn, &path) {
         return Ok(not_durable(e, fresh(), Restored::default()));
@@ -506,7 +502,8 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
         });
     }
     if let Err(e) = enable_wal(&conn) {
-        return Ok(not_durable(cause(&e), fresh(), Restored::default()));
+        drop(conn);
+        return Ok(read_back(&e));
     }
     match schema::migrate(&mut conn) {
         Ok(()) => {}
@@ -523,7 +520,8 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
             ));
         }
         Err(schema::SchemaError::Sql(e)) => {
-            return Ok(not_durable(cause(&e), fresh(), Restored::default()));
+            drop(conn);
+            return Ok(read_back(&e));
         }
     }
     let (store, restored) = match restore::restore(&conn, opts.limits) {
@@ -601,13 +599,51 @@ const CACHE_KIB: i64 = 32 << 10;
 
 /// A read-only connection (`open`, `export`, and a file we cannot write).
 pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    configure(&conn)?;
-    schema::version(&conn)?;
-    Ok(conn)
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let opened = Connection::open_with_flags(path, flags).and_then(|conn| {
+        configure(&conn)?;
+        schema::version(&conn)?;
+        Ok(conn)
+    });
+    match opened {
+        Ok(conn) => Ok(conn),
+        // A WAL-mode file needs its `-shm` beside it, even to be read: in
+        // a directory nobody may create files in, it cannot be made. With
+        // no `-wal` holding newer pages, the file alone is the whole
+        // database, and SQLite can read it as immutable (no `-shm`).
+        Err(e) if !sibling(path, "-wal").exists() => {
+            let conn = Connection::open_with_flags(
+                immutable_uri(path),
+                flags | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .map_err(|_| e)?;
+            configure(&conn)?;
+            schema::version(&conn)?;
+            Ok(conn)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `path` with `suffix` appended to its file name (`-wal`, `.lock`).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// `file:PATH?immutable=1`, with the characters a URI gives a meaning to
+/// escaped.
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' => uri.push_str(&format!("%{:02X}", c as u32)),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -622,9 +658,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 /// when it reads a missing page. Its header says how many pages it has;
 /// without a WAL that holds newer pages, a shorter file is truncated.
 fn check_not_truncated(conn: &Connection, path: &Path) -> Result<(), String> {
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    let wal_len = std::fs::metadata(PathBuf::from(wal))
+    let wal_len = std::fs::metadata(sibling(path, "-wal"))
         .map(|m| m.len())
         .unwrap_or(0);
     if wal_len > 0 {
