@@ -479,13 +479,14 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
             Err(e2) => not_durable(cause(&e2), fresh(), Restored::default()),
         }
     };
+    if let Err(e) = check_not_truncated(&path) {
+        return Ok(not_durable(e, fresh(), Restored::default()));
+    }
     let mut conn = match open_rw(&path) {
         Ok(c) => c,
         Err(e) => return Ok(read_back(&e)),
     };
-    if let Err(e) = check_not_truncated(&conn, &path) {
-        return Ok(not_durable(e, fresh(), Restored::default()));
-    }
+
     if let Err(why) = schema::check_ours_for_sink(&conn) {
         return Ok(not_durable(why, fresh(), Restored::default()));
     }
@@ -654,28 +655,44 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// A file cut short (a partial copy) may still open: SQLite only notices
-/// when it reads a missing page. Its header says how many pages it has;
-/// without a WAL that holds newer pages, a shorter file is truncated.
-fn check_not_truncated(conn: &Connection, path: &Path) -> Result<(), String> {
+/// A file cut short (a partial copy, a full disk during a copy): SQLite
+/// refuses it at the first read as "database disk image is malformed",
+/// which sounds like damage inside. Its header says how many pages it has
+/// (when the header's own check holds); without a WAL that holds newer
+/// pages, a shorter file is truncated. Read from the raw header, before
+/// SQLite opens it.
+fn check_not_truncated(path: &Path) -> Result<(), String> {
+    use std::io::Read as _;
     let wal_len = std::fs::metadata(sibling(path, "-wal"))
         .map(|m| m.len())
         .unwrap_or(0);
     if wal_len > 0 {
         return Ok(());
     }
-    let pages: i64 = conn
-        .query_row("PRAGMA page_count", [], |r| r.get(0))
-        .map_err(|e| cause(&e))?;
-    let size: i64 = conn
-        .query_row("PRAGMA page_size", [], |r| r.get(0))
-        .map_err(|e| cause(&e))?;
-    let (pages, size) = (pages.max(0) as u64, size.max(0) as u64);
-    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    if len < pages * size {
+    let mut header = [0u8; 100];
+    let Ok(mut f) = File::open(path) else {
+        return Ok(());
+    };
+    if f.read_exact(&mut header).is_err() || !header.starts_with(b"SQLite format 3\0") {
+        return Ok(());
+    }
+    let be32 = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    // The page count at offset 28 is valid only when the change counter
+    // (24) equals the version-valid-for number (92).
+    if be32(24) != be32(92) || be32(28) == 0 {
+        return Ok(());
+    }
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536u64,
+        n => u64::from(n),
+    };
+    let expected = u64::from(be32(28)) * page_size;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if len < expected {
         return Err(format!(
-            "the file is truncated ({len} bytes, its header says {})",
-            pages * size
+            "the file is truncated ({len} bytes, its header says {expected})"
         ));
     }
     Ok(())
