@@ -177,9 +177,13 @@ async fn keys_of_unknown_kinds_in_a_jwks_are_ignored() {
     })
     .await;
     let exp = sinkwatch::sink::auth::unix_now() + 600;
-    call(&sink, Some(&es256(&ec, "k1", &claims("a", AUDIENCE, exp))), "r")
-        .await
-        .unwrap();
+    call(
+        &sink,
+        Some(&es256(&ec, "k1", &claims("a", AUDIENCE, exp))),
+        "r",
+    )
+    .await
+    .unwrap();
 
     let only_strange = dir.path().join("strange.json");
     std::fs::write(&only_strange, jwks(&strange)).unwrap();
@@ -223,7 +227,11 @@ async fn an_allowed_but_unverified_email_is_named_in_the_refusal() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
-    assert!(e.message().contains("not email_verified"), "{}", e.message());
+    assert!(
+        e.message().contains("not email_verified"),
+        "{}",
+        e.message()
+    );
     c["email_verified"] = true.into();
     call(&sink, Some(&es256(&ec, "k1", &c)), "r").await.unwrap();
 }
