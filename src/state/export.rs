@@ -29,11 +29,37 @@ pub struct ExportOptions<'a> {
 const CSV_HEADER: &str = "seq,at,owner,repo,policy,pass,change,details,peer,peer_identity\n";
 
 /// Writes the events; returns how many. Errors are one line naming the
-/// file (or the output) and the cause.
+/// file (or the output) and the cause. An output whose reader went away
+/// (`export … | head -1`) ends the export quietly, as a closed stdout ends
+/// a headless run: the reader had what it wanted.
 pub fn export(opts: &ExportOptions<'_>, out: &mut impl Write) -> Result<u64, String> {
+    let mut n = 0;
+    match export_counted(opts, out, &mut n) {
+        Err(Stop::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(n),
+        Err(Stop::Output(e)) => Err(format!("cannot write the export: {e}")),
+        Err(Stop::Failed(e)) => Err(e),
+        Ok(()) => Ok(n),
+    }
+}
+
+/// Why an export stopped early.
+enum Stop {
+    /// Writing the output failed.
+    Output(std::io::Error),
+    /// Reading the database failed (one line, naming the file).
+    Failed(String),
+}
+
+impl From<String> for Stop {
+    fn from(e: String) -> Self {
+        Stop::Failed(e)
+    }
+}
+
+fn export_counted(opts: &ExportOptions<'_>, out: &mut impl Write, n: &mut u64) -> Result<(), Stop> {
     let name = opts.path.display();
     if !opts.path.is_file() {
-        return Err(format!("state {name}: no such file"));
+        return Err(format!("state {name}: no such file").into());
     }
     let conn = super::open_read_only(opts.path)
         .map_err(|e| format!("state {name}: cannot open: {}", super::cause(&e)))?;
@@ -41,14 +67,14 @@ pub fn export(opts: &ExportOptions<'_>, out: &mut impl Write) -> Result<u64, Str
         super::schema::version(&conn).map_err(|e| format!("state {name}: {}", super::cause(&e)))?;
     super::schema::check_ours(&conn).map_err(|e| format!("state {name}: {e}"))?;
     if v == 0 {
-        return Err(format!("state {name}: not a sinkwatch state database"));
+        return Err(format!("state {name}: not a sinkwatch state database").into());
     }
     let now = crate::hub::now_ms();
     let since = opts
         .since
         .map_or(0, |d| now.saturating_sub(d.as_millis() as u64)) as i64;
     let sql_err = |e: rusqlite::Error| format!("state {name}: {}", super::cause(&e));
-    let out_err = |e: std::io::Error| format!("cannot write the export: {e}");
+    let out_err = Stop::Output;
     let mut q = conn
         .prepare(
             "SELECT e.seq, e.at_ms, k.owner, k.repo, k.policy, e.pass, e.change, d.text, \
@@ -71,7 +97,6 @@ pub fn export(opts: &ExportOptions<'_>, out: &mut impl Write) -> Result<u64, Str
     if opts.format == Format::Csv {
         out.write_all(CSV_HEADER.as_bytes()).map_err(out_err)?;
     }
-    let mut n = 0;
     while let Some(r) = rows.next().map_err(sql_err)? {
         let get = |i| -> Result<String, String> { r.get::<_, String>(i).map_err(sql_err) };
         let change: String = get(6)?;
@@ -110,10 +135,10 @@ pub fn export(opts: &ExportOptions<'_>, out: &mut impl Write) -> Result<u64, Str
             Format::Jsonl => crate::record::write_alert(out, &record).map_err(out_err)?,
             Format::Csv => write_csv(out, &record).map_err(out_err)?,
         }
-        n += 1;
+        *n += 1;
     }
     out.flush().map_err(out_err)?;
-    Ok(n)
+    Ok(())
 }
 
 /// One CSV row (RFC 4180 quoting). Text from the wire is sanitized first:
