@@ -28,6 +28,7 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::service::interceptor::InterceptedService;
 
 use crate::forward::ForwardStats;
+use crate::grpc::diagnose::{self, Stage};
 use crate::grpc::{Auth, Target};
 use crate::hub::Hub;
 use crate::model::NewAlert;
@@ -330,13 +331,22 @@ enum End {
     Refused(String),
 }
 
-/// A failed call: a refusal of the credentials is final, anything else
-/// (unavailable, deadline, a sink restarting) worth retrying.
-fn ended(s: &tonic::Status) -> End {
-    let why = crate::grpc::describe_status(s);
+/// A failed call: a refusal of the credentials is final, and so is the
+/// sink's TLS alert that it requires a client certificate when none was
+/// given; anything else (unavailable, deadline, a sink restarting) is
+/// worth retrying. A transport failure is told as `send` tells it.
+fn ended(target: &Target, s: &tonic::Status, stage: Stage) -> End {
+    use std::error::Error;
     match s.code() {
-        tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => End::Refused(why),
-        _ => End::Failed(why),
+        tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
+            return End::Refused(crate::grpc::describe_status(s));
+        }
+        _ => {}
+    }
+    match diagnose::transport_failure(target, s, stage) {
+        Some(why) if diagnose::client_certificate_required(target, s.source()) => End::Refused(why),
+        Some(why) => End::Failed(why),
+        None => End::Failed(crate::grpc::describe_status(s)),
     }
 }
 
@@ -352,7 +362,10 @@ async fn subscribe_once(
     let channel = match target.endpoint() {
         Ok(ep) => match ep.connect().await {
             Ok(c) => c,
-            Err(e) => return End::Failed(crate::grpc::diagnose::connect_failure(target, &e)),
+            Err(e) if diagnose::client_certificate_required(target, Some(&e)) => {
+                return End::Refused(diagnose::connect_failure(target, &e));
+            }
+            Err(e) => return End::Failed(diagnose::connect_failure(target, &e)),
         },
         Err(e) => return End::Failed(e),
     };
@@ -377,7 +390,7 @@ async fn subscribe_once(
     let path = PathAndQuery::from_static("/sinkwatch.v1.Watch/Subscribe");
     let mut stream = match client.server_streaming(request, path, ViewerCodec).await {
         Ok(r) => r.into_inner(),
-        Err(s) => return ended(&s),
+        Err(s) => return ended(target, &s, Stage::FirstCall),
     };
     status.set(if last.is_some() { "live" } else { "snapshot" });
     // The snapshot is gathered, then ingested oldest first: keys whose
@@ -399,7 +412,7 @@ async fn subscribe_once(
                 continue;
             }
             Ok(None) => return End::Failed("the sink closed the stream".into()),
-            Err(s) => return ended(&s),
+            Err(s) => return ended(target, &s, Stage::LaterCall),
         };
         match event {
             Some(Event::Reset(r)) => {
@@ -426,6 +439,11 @@ async fn subscribe_once(
                         scratch.ingest(hub, &mut a);
                         status.received.fetch_add(1, Ordering::Relaxed);
                     }
+                }
+                // The snapshot moved the resume point (after a Reset, maybe
+                // back): the sources line shows where this viewer is.
+                if let Some(seq) = *last {
+                    status.last_seq.store(seq, Ordering::Relaxed);
                 }
                 status.set("live");
             }
