@@ -186,7 +186,24 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
     for (i, s) in sources.iter().enumerate() {
         s.report_forwarding(forward.clone(), i);
     }
+    // The empty pane names the sinks and a `send` that reaches the first
+    // with the options this viewer was given.
+    let mut send_args = format!("--to {}", a.urls[0]);
+    for (option, path) in [
+        ("--token-file", &a.token_file),
+        ("--ca", &a.ca),
+        ("--client-cert", &a.client_cert),
+        ("--client-key", &a.client_key),
+    ] {
+        if let Some(p) = path {
+            send_args.push_str(&format!(" {option} {}", p.display()));
+        }
+    }
     let extras = crate::ui::Extras {
+        empty_hint: Some(crate::ui::state::EmptyHint {
+            waiting: format!("from {}", a.urls.join(", ")),
+            send_args,
+        }),
         listen: format!("attached to {}", a.urls.join(", ")),
         banner: None,
         recorder: None,

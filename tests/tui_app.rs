@@ -1372,6 +1372,35 @@ fn a_filter_error_fits_the_prompt_at_80x24() {
     insta::assert_snapshot!("filter_error_80x24", screen);
 }
 
+/// `attach` before the first alert: waiting *from* the sinks, and a `send`
+/// example that reaches the first with the viewer's token (it said
+/// `Waiting for alerts on attached to http://…` and `send --to attached to …`).
+#[test]
+fn attached_and_empty_the_hint_names_the_sinks_and_a_send_that_reaches_them() {
+    let mut h = Harness::live(120, 40);
+    h.app.info.label = "attached to http://10.0.0.5:50051".into();
+    let remote: sinkwatch::ui::live::RemoteStatus = Arc::new(|_| "1/1 live".into());
+    h.app.info.remote = Some(sinkwatch::ui::state::Remote(remote));
+    h.app.info.empty_hint = Some(sinkwatch::ui::state::EmptyHint {
+        waiting: "from http://10.0.0.5:50051".into(),
+        send_args: "--to http://10.0.0.5:50051 --token-file /run/t".into(),
+    });
+    let screen = h.screen();
+    assert!(
+        screen.contains("Waiting for alerts from http://10.0.0.5:50051 …"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("sinkwatch send --to http://10.0.0.5:50051 --token-file /run/t --owner"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("attached to http://10.0.0.5:50051 …"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("attached_empty_120x40", screen);
+}
+
 /// `attach` at 80 columns: the sources shrink to `1/2 live · URL down`
 /// so the counts stay in the status bar; wide, each source's whole line.
 #[test]
