@@ -87,7 +87,8 @@ impl SourceStatus {
         }
     }
 
-    fn set(&self, state: impl Into<String>) {
+    /// Sets the connection state (`follow` does; tests draw it).
+    pub fn set(&self, state: impl Into<String>) {
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state.into();
     }
 
