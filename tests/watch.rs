@@ -463,11 +463,18 @@ async fn a_viewer_is_told_the_sink_is_shutting_down_and_the_stream_ends() {
     while !matches!(next(&mut s).await, Event::SnapshotEnd(_)) {}
     send(&url, None, "b", false).await;
     assert!(matches!(next(&mut s).await, Event::Live(_)));
+    // Accepted just before the shutdown: sent before the stream ends
+    // (it may still be gathering in the fan-out).
+    send(&url, None, "c", false).await;
 
     // The shutdown ends the stream with its reason. Before, the stream
     // stayed open and the server waited its whole limit for it, then
     // abandoned the connection (the viewer saw a transport error).
     let exit = tokio::task::spawn_blocking(move || sink.terminate());
+    match next(&mut s).await {
+        Event::Live(a) => assert_eq!(a.repo, "c"),
+        other => panic!("the last alert first, got {other:?}"),
+    }
     let end = tokio::time::timeout(WATCHDOG, s.message())
         .await
         .expect("the stream ends within the watchdog");
@@ -478,5 +485,5 @@ async fn a_viewer_is_told_the_sink_is_shutting_down_and_the_stream_ends() {
         "{status:?}"
     );
     let exit = exit.await.unwrap();
-    assert_eq!(exit.lines().pop().unwrap()["accepted"], 2);
+    assert_eq!(exit.lines().pop().unwrap()["accepted"], 3);
 }

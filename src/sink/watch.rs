@@ -756,6 +756,7 @@ impl Watch for WatchService {
         let entry = self.stats.join(shown, peer_label);
         let (tx, out) = mpsc::channel::<Result<Wire, Status>>(VIEWER_BUFFER);
         let mut stopping = self.stopping.clone();
+        let hub = self.hub.clone();
         tokio::spawn(async move {
             // The last seq accounted for (sent, filtered out, or in the
             // snapshot): a gap starts after it.
@@ -818,20 +819,19 @@ impl Watch for WatchService {
                 _ = stop => true,
             };
             if stopped {
-                // What the viewer's queue already holds goes out, then the
-                // reason; a viewer that does not read gets what fits in
-                // [`SHUTDOWN_FLUSH`] and resumes from there when it comes back.
+                // Every alert accepted so far goes out (the fan-out may be
+                // lingering over the last ones), then the reason; a viewer
+                // that does not read gets what fits in [`SHUTDOWN_FLUSH`]
+                // and resumes from there when it comes back.
+                let held = hub.read(|store| store.next_seq()).saturating_sub(1);
                 let flush = async {
-                    if opened {
-                        loop {
-                            let chunk = match rx.try_recv() {
-                                Ok(c) => c,
-                                Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
-                                Err(_) => break,
-                            };
-                            send_chunk(&tx, &chunk, &mut last, &entry, filter.as_ref(), batch)
-                                .await?;
-                        }
+                    while opened && last < held {
+                        let chunk = match rx.recv().await {
+                            Ok(c) => c,
+                            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                            Err(broadcast::error::RecvError::Closed) => break,
+                        };
+                        send_chunk(&tx, &chunk, &mut last, &entry, filter.as_ref(), batch).await?;
                     }
                     tx.send(Err(Status::unavailable(SHUTTING_DOWN)))
                         .await
