@@ -186,7 +186,24 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
     for (i, s) in sources.iter().enumerate() {
         s.report_forwarding(forward.clone(), i);
     }
+    // The empty pane names the sinks and a `send` that reaches the first
+    // with the options this viewer was given.
+    let mut send_args = format!("--to {}", a.urls[0]);
+    for (option, path) in [
+        ("--token-file", &a.token_file),
+        ("--ca", &a.ca),
+        ("--client-cert", &a.client_cert),
+        ("--client-key", &a.client_key),
+    ] {
+        if let Some(p) = path {
+            send_args.push_str(&format!(" {option} {}", p.display()));
+        }
+    }
     let extras = crate::ui::Extras {
+        empty_hint: Some(crate::ui::state::EmptyHint {
+            waiting: format!("from {}", a.urls.join(", ")),
+            send_args,
+        }),
         listen: format!("attached to {}", a.urls.join(", ")),
         banner: None,
         recorder: None,
@@ -244,9 +261,16 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
 
 /// The line telling that a source refused this viewer (and is not retried).
 fn refusal_line(url: &str, why: &str) -> String {
-    format!(
-        "sinkwatch: {url} refused this viewer: {why} (not retrying; check --token-file or the client certificate)"
-    )
+    // What to do depends on who can fix it.
+    let hint = if why.contains("--watch-open") {
+        "not retrying; the sink's operator must give it credentials (--token-file or mTLS) \
+         or start it with --watch-open"
+    } else if why.contains("--client-cert") {
+        "not retrying"
+    } else {
+        "not retrying; check --token-file or the client certificate"
+    };
+    format!("sinkwatch: {url} refused this viewer: {why} ({hint})")
 }
 
 /// A client's target from its options, reading the files they name
@@ -479,4 +503,38 @@ fn replay(a: ReplayArgs) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refusal_line;
+
+    #[test]
+    fn a_refusal_line_says_who_can_fix_it() {
+        let closed = refusal_line(
+            "http://a:1",
+            &format!("PermissionDenied: {}", crate::sink::watch::WATCH_CLOSED),
+        );
+        assert!(
+            closed.ends_with(
+                "(not retrying; the sink's operator must give it credentials \
+                 (--token-file or mTLS) or start it with --watch-open)"
+            ),
+            "{closed}"
+        );
+        let cert = refusal_line(
+            "https://a:1",
+            "the sink requires a client certificate (TLS alert CertificateRequired) — \
+             give one with --client-cert/--client-key",
+        );
+        assert!(
+            cert.ends_with("--client-cert/--client-key (not retrying)"),
+            "{cert}"
+        );
+        let token = refusal_line("http://a:1", "Unauthenticated: wrong token");
+        assert!(
+            token.ends_with("(not retrying; check --token-file or the client certificate)"),
+            "{token}"
+        );
+    }
 }

@@ -82,10 +82,14 @@ pub enum Refusal {
     /// An alert that this sink had already forwarded came back (its
     /// `sinkwatch-hop` header names this instance).
     ForwardLoop,
+    /// A remote viewer (Watch) refused because the sink listens beyond
+    /// loopback without credentials and was not started with
+    /// `--watch-open`.
+    WatchClosed,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 24] = [
+    pub const ALL: [Refusal; 25] = [
         Refusal::EmptyField,
         Refusal::FieldTooLong,
         Refusal::InvalidUtf8,
@@ -110,6 +114,7 @@ impl Refusal {
         Refusal::Replayed,
         Refusal::AuthUnavailable,
         Refusal::ForwardLoop,
+        Refusal::WatchClosed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -138,6 +143,7 @@ impl Refusal {
             Refusal::Replayed => "replayed",
             Refusal::AuthUnavailable => "auth_unavailable",
             Refusal::ForwardLoop => "forward_loop",
+            Refusal::WatchClosed => "watch_closed",
         }
     }
 }

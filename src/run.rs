@@ -114,6 +114,43 @@ pub fn auth_methods(
     Ok((oidc, tokeninfo, signature))
 }
 
+/// What the TUI's empty alerts pane suggests when the sink needs more than
+/// `send --to ADDR` (TLS or a credential): copied as is, the example must
+/// not be refused. None when the plain example works.
+pub fn empty_hint(local: &SocketAddr, s: &Settings) -> Option<crate::ui::state::EmptyHint> {
+    use crate::sink::auth::{Combine, signature::KeySpec};
+    let mut args = if s.tls_cert.is_some() {
+        format!("--to https://{local} --ca CA_FILE")
+    } else {
+        format!("--to {local}")
+    };
+    if s.tls_client_ca.is_some() {
+        args.push_str(" --client-cert CERT_FILE --client-key KEY_FILE");
+    }
+    let bearer = if let Some(t) = &s.token_file {
+        Some(format!(" --token-file {}", t.display()))
+    } else if s.oidc_issuer.is_some() || s.oauth_tokeninfo().is_some() {
+        Some(" --token-file TOKEN_FILE".to_owned())
+    } else {
+        None
+    };
+    let all = s.auth == Combine::All;
+    if let Some(b) = &bearer {
+        args.push_str(b);
+    }
+    if bearer.is_none() || all {
+        match &s.verify_signature {
+            Some(KeySpec::Hmac(p)) => args.push_str(&format!(" --sign hmac:{}", p.display())),
+            Some(KeySpec::Ed25519(_)) => args.push_str(" --sign ed25519:PRIVATE_KEY_FILE"),
+            None => {}
+        }
+    }
+    (args != format!("--to {local}")).then(|| crate::ui::state::EmptyHint {
+        waiting: format!("on {local}"),
+        send_args: args,
+    })
+}
+
 /// Runs the sink until SIGINT/SIGTERM (headless) or the user quits (TUI).
 pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     let token = match &settings.token_file {
@@ -538,6 +575,7 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     drop(lines_tx);
 
     let extras = crate::ui::Extras {
+        empty_hint: empty_hint(&local, &settings),
         listen: local.to_string(),
         banner,
         recorder: recorder.as_ref().map(|(n, s, _)| (n.clone(), s.clone())),
@@ -833,6 +871,27 @@ mod tests {
             ..open
         });
         assert!(cleartext_note(&s, bound).unwrap().contains("without TLS"));
+    }
+
+    #[test]
+    fn the_empty_panes_send_example_carries_what_the_sink_requires() {
+        let local: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        assert_eq!(empty_hint(&local, &settings(RunArgs::default())), None);
+        let token = settings(RunArgs {
+            token_file: Some("/run/t".into()),
+            ..RunArgs::default()
+        });
+        let hint = empty_hint(&local, &token).unwrap();
+        assert_eq!(hint.send_args, "--to 127.0.0.1:7000 --token-file /run/t");
+        assert_eq!(hint.waiting, "on 127.0.0.1:7000");
+        let signed = settings(RunArgs {
+            verify_signature: Some(crate::sink::auth::signature::KeySpec::Hmac("/s".into())),
+            ..RunArgs::default()
+        });
+        assert_eq!(
+            empty_hint(&local, &signed).unwrap().send_args,
+            "--to 127.0.0.1:7000 --sign hmac:/s"
+        );
     }
 
     use crate::state::StateChoice;

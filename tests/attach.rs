@@ -98,6 +98,36 @@ fn attach_exits_1_when_every_source_refuses_it() {
     assert!(refusals[0].contains("Unauthenticated"), "{stderr}");
 }
 
+/// A snapshot moves the source's `last_seq` (the sources line showed 0
+/// with 1 alert received from a snapshot).
+#[tokio::test]
+async fn a_snapshot_moves_the_sources_last_seq() {
+    let sink = Headless::start(&[]);
+    for repo in ["a", "b"] {
+        let out = send(
+            &sink.url(),
+            &["--owner", "org", "--repo", repo, "--policy", "p", "--fail"],
+        );
+        assert!(out.status.success(), "{out:?}");
+    }
+    let hub = Hub::new(StoreLimits::default(), 16);
+    let status = SourceStatus::new(sink.url());
+    let follower = tokio::spawn(follow(
+        Target::plain(sink.url()),
+        hub.clone(),
+        status.clone(),
+    ));
+    until("the snapshot is in", || {
+        status.state() == "live" && status.received.load(Ordering::Relaxed) == 2
+    })
+    .await;
+    // Seqs start at 1: the sink's second alert.
+    assert_eq!(status.last_seq.load(Ordering::Relaxed), 2);
+    assert_eq!(status.to_json()["last_seq"], 2);
+    hub.close();
+    follower.abort();
+}
+
 /// The remote sink's forwarding reaches the viewer (a `Forwarding` event
 /// about once a second): its upstream, state and counters, as the
 /// forwarding panel draws them.

@@ -159,3 +159,33 @@ fn ingest_latency_is_a_histogram_of_sampled_calls() {
         "{body}"
     );
 }
+
+/// A viewer refused by Watch (no token) is counted in the metrics by
+/// reason, like a refused alert (it was only logged).
+#[test]
+fn a_refused_viewer_is_counted_in_the_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "metrics-token\n").unwrap();
+    let sink = Headless::start(&[
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--token-file",
+        token.to_str().unwrap(),
+    ]);
+    let metrics = metrics_addr(&sink);
+    // `attach` without the token: refused, not retried, exit 1.
+    let out =
+        common::binary::output(common::binary::bin().args(["attach", "--no-tui", &sink.url()]));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let (status, body) = get(&metrics, "/metrics");
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(
+        sample(
+            &body,
+            "sinkwatch_alerts_refused_total{reason=\"auth_missing\"}"
+        ),
+        Some(1),
+        "{body}"
+    );
+}

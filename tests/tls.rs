@@ -823,3 +823,56 @@ fn an_expired_server_certificate_and_a_leaf_as_client_ca_are_warned_about() {
         sink.early_stderr
     );
 }
+
+/// `attach` without a client certificate against an mTLS sink is told what
+/// `send` is told (it said `down: Unknown: transport error` and retried
+/// forever); the sink's TLS alert makes the refusal final. Whether the
+/// alert or only a closed connection reaches the client is a race inside
+/// hyper (see src/grpc/diagnose.rs): the latter is the guessed cause,
+/// retried.
+#[tokio::test]
+async fn attach_without_a_client_certificate_is_told_the_sink_requires_one() {
+    use sinkwatch::client::attach::{SourceStatus, follow};
+    let pki = Pki::new();
+    let sink = TestSink::start(SinkConfig {
+        tls: Some(pki.mtls()),
+        ..SinkConfig::default()
+    })
+    .await;
+    let target = pki.target(&sink, None);
+    let hub = sinkwatch::hub::Hub::new(sinkwatch::model::StoreLimits::default(), 16);
+    let status = SourceStatus::new(target.url.clone());
+    let follower = tokio::spawn(follow(target, hub.clone(), status.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    // Until the certificate is named (a refusal, or a failure that says so).
+    let state = loop {
+        let state = status.state();
+        if state.contains("client certificate") {
+            break state;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never named: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let sure = "the sink requires a client certificate (TLS alert CertificateRequired) — \
+                give one with --client-cert/--client-key";
+    let guess = "it may require a client certificate (--client-cert/--client-key)";
+    if state.starts_with("refused: ") {
+        assert_eq!(state, format!("refused: {sure}"));
+        let why = tokio::time::timeout(Duration::from_secs(60), follower)
+            .await
+            .expect("a refusal is final")
+            .unwrap();
+        assert_eq!(why.as_deref(), Some(sure));
+    } else {
+        assert!(
+            state.starts_with("down: ") && state.contains(guess),
+            "{state}"
+        );
+        hub.close();
+        follower.abort();
+    }
+    sink.stop().await;
+}

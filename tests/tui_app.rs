@@ -1372,6 +1372,35 @@ fn a_filter_error_fits_the_prompt_at_80x24() {
     insta::assert_snapshot!("filter_error_80x24", screen);
 }
 
+/// `attach` before the first alert: waiting *from* the sinks, and a `send`
+/// example that reaches the first with the viewer's token (it said
+/// `Waiting for alerts on attached to http://…` and `send --to attached to …`).
+#[test]
+fn attached_and_empty_the_hint_names_the_sinks_and_a_send_that_reaches_them() {
+    let mut h = Harness::live(120, 40);
+    h.app.info.label = "attached to http://10.0.0.5:50051".into();
+    let remote: sinkwatch::ui::live::RemoteStatus = Arc::new(|_| "1/1 live".into());
+    h.app.info.remote = Some(sinkwatch::ui::state::Remote(remote));
+    h.app.info.empty_hint = Some(sinkwatch::ui::state::EmptyHint {
+        waiting: "from http://10.0.0.5:50051".into(),
+        send_args: "--to http://10.0.0.5:50051 --token-file /run/t".into(),
+    });
+    let screen = h.screen();
+    assert!(
+        screen.contains("Waiting for alerts from http://10.0.0.5:50051 …"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("sinkwatch send --to http://10.0.0.5:50051 --token-file /run/t --owner"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("attached to http://10.0.0.5:50051 …"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("attached_empty_120x40", screen);
+}
+
 /// `attach` at 80 columns: the sources shrink to `1/2 live · URL down`
 /// so the counts stay in the status bar; wide, each source's whole line.
 #[test]
@@ -1588,4 +1617,92 @@ fn on_the_demo_the_rollout_screen_shows_a_campaign_fixing_a_policy() {
     let screen = h.screen();
     let (_, delta) = rollout_row(&screen, "SECURITY.md");
     assert!(delta > 15.0, "{screen}");
+}
+
+/// A state fault at 80 and 120 columns: `state ✗ not durable` next to the
+/// address, never cut (the cause ran off the bar: `state /tmp/…/s.db:`).
+#[test]
+fn a_state_fault_keeps_not_durable_in_a_narrow_status_bar() {
+    let fault = sinkwatch::ui::harness::state_fault(
+        "/tmp/v12/small2/s.db",
+        "state /tmp/v12/small2/s.db: cannot write (database or disk is full): \
+         1,204 alerts not stored, not durable",
+    );
+    for (w, h, name) in [
+        (80, 24, "state_fault_80x24"),
+        (120, 40, "state_fault_120x40"),
+    ] {
+        let mut hs = demo_at(w, h).with_forward(forwarding(two_upstreams(400)));
+        hs.app.info.state = Some(fault.clone());
+        let screen = hs.screen();
+        let bar = line_with(&screen, " ● ");
+        assert!(bar.contains("state ✗ not durable"), "{w}: {bar}");
+        insta::assert_snapshot!(name, screen);
+    }
+    // Wide enough, the whole cause.
+    let mut wide = demo_at(250, 40);
+    wide.app.info.state = Some(fault);
+    let screen = wide.screen();
+    assert!(
+        line_with(&screen, " ● ").contains("1,204 alerts not stored, not durable"),
+        "{screen}"
+    );
+}
+
+/// What a restart restored stays in the status bar at 120 columns (it
+/// went together with the forwarding's long form, before the rate).
+#[test]
+fn what_was_restored_stays_in_the_status_bar_at_120_columns() {
+    let mut h = demo_at(120, 40).with_forward(forwarding(two_upstreams(400)));
+    let mut stats = sinkwatch::state::StateStats::default();
+    stats.restored.keys = 378;
+    stats.restored.last_ms = Some(T0);
+    h.app.info.state = Some(Arc::new(stats));
+    let screen = h.screen();
+    let bar = line_with(&screen, " ● ");
+    // Before: `state ✓` here (dropped with the forwarding's long form,
+    // before the key count and the rate; the harness has no rate, the
+    // order of what goes is held in src/ui/view/status.rs).
+    assert!(bar.contains("state ✓ restored 378 keys"), "{bar}");
+    assert!(bar.contains("/ 378 keys"), "{bar}");
+    insta::assert_snapshot!("state_restored_120x40", screen);
+}
+
+/// `attach` with a source down: the reason in a few words and what was
+/// missed, at 80 and 120 columns.
+#[test]
+fn attached_a_down_source_says_why_and_what_was_missed() {
+    let down = sinkwatch::client::attach::SourceStatus::new("http://10.0.0.6:50051");
+    let ok = sinkwatch::client::attach::SourceStatus::new("http://10.0.0.5:50051");
+    ok.missed
+        .store(43_890, std::sync::atomic::Ordering::Relaxed);
+    // As `follow` sets them.
+    ok.set("live");
+    down.set(
+        "down: http://10.0.0.6:50051: connection refused — check that the sink is running \
+         and listening on 10.0.0.6:50051 (retry in 2.0s)",
+    );
+    let sources = vec![ok, down];
+    let remote: sinkwatch::ui::live::RemoteStatus = Arc::new(move |short| {
+        if short {
+            sinkwatch::client::attach::status_short(&sources)
+        } else {
+            sinkwatch::client::attach::status_line(&sources)
+        }
+    });
+    for (w, h, name) in [
+        (80, 24, "attached_down_80x24"),
+        (120, 40, "attached_down_120x40"),
+    ] {
+        let mut hs = demo_at(w, h);
+        hs.app.info.remote = Some(sinkwatch::ui::state::Remote(remote.clone()));
+        let screen = hs.screen();
+        let bar = line_with(&screen, " ⇄ ");
+        assert!(
+            bar.contains("1/2 live · http://10.0.0.6:50051 down: connection refused"),
+            "{w}: {bar}"
+        );
+        assert!(bar.contains("missed 43,890"), "{w}: {bar}");
+        insta::assert_snapshot!(name, screen);
+    }
 }

@@ -173,6 +173,9 @@ async fn a_viewer_without_the_token_is_refused() {
     let exit = sink.terminate();
     let stats = exit.lines().pop().unwrap();
     assert_eq!(stats["accepted"], 0, "{stats}");
+    // Counted like any refusal, by reason.
+    assert_eq!(stats["refused"]["auth_missing"], 1, "{stats}");
+    assert_eq!(stats["refused"]["unauthenticated"], 1, "{stats}");
 }
 
 #[tokio::test]
@@ -189,6 +192,8 @@ async fn an_exposed_sink_without_credentials_serves_watch_only_when_opened() {
     let e = subscribe(&closed.url(), None, None).await.unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     assert!(e.message().contains("--watch-open"), "{e:?}");
+    let stats = closed.terminate().lines().pop().unwrap();
+    assert_eq!(stats["refused"]["watch_closed"], 1, "{stats}");
 
     let open = Headless::start_on("0.0.0.0:0", &["--watch-open"]);
     let mut s = subscribe(&open.url(), None, None).await.unwrap();
@@ -550,4 +555,38 @@ async fn a_resume_across_a_restart_that_lost_alerts_is_reset() {
         Event::Live(a) => assert_eq!((a.seq, a.repo.as_str()), (last + 1, "after")),
         other => panic!("expected the alert after the resume point, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_viewer_is_told_the_sink_is_shutting_down_and_the_stream_ends() {
+    let sink = Headless::start(&[]);
+    let url = sink.url();
+    send(&url, None, "a", false).await;
+    let mut s = subscribe(&url, None, None).await.unwrap();
+    while !matches!(next(&mut s).await, Event::SnapshotEnd(_)) {}
+    send(&url, None, "b", false).await;
+    assert!(matches!(next(&mut s).await, Event::Live(_)));
+    // Accepted just before the shutdown: sent before the stream ends
+    // (it may still be gathering in the fan-out).
+    send(&url, None, "c", false).await;
+
+    // The shutdown ends the stream with its reason. Before, the stream
+    // stayed open and the server waited its whole limit for it, then
+    // abandoned the connection (the viewer saw a transport error).
+    let exit = tokio::task::spawn_blocking(move || sink.terminate());
+    match next(&mut s).await {
+        Event::Live(a) => assert_eq!(a.repo, "c"),
+        other => panic!("the last alert first, got {other:?}"),
+    }
+    let end = tokio::time::timeout(WATCHDOG, s.message())
+        .await
+        .expect("the stream ends within the watchdog");
+    let status = end.expect_err("the stream ends with a status");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().contains("the sink is shutting down"),
+        "{status:?}"
+    );
+    let exit = exit.await.unwrap();
+    assert_eq!(exit.lines().pop().unwrap()["accepted"], 3);
 }

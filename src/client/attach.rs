@@ -29,6 +29,7 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::service::interceptor::InterceptedService;
 
 use crate::forward::ForwardStats;
+use crate::grpc::diagnose::{self, Stage};
 use crate::grpc::{Auth, Target};
 use crate::hub::Hub;
 use crate::model::NewAlert;
@@ -87,7 +88,8 @@ impl SourceStatus {
         }
     }
 
-    fn set(&self, state: impl Into<String>) {
+    /// Sets the connection state (`follow` does; tests draw it).
+    pub fn set(&self, state: impl Into<String>) {
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state.into();
     }
 
@@ -97,25 +99,75 @@ impl SourceStatus {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// `URL live · 120 alerts` and, when any, reconnects and resets.
+    /// `URL live · 1,200` (alerts received) and, when any, reconnects,
+    /// resets and missed alerts.
     pub fn line(&self) -> String {
         let mut s = format!(
             "{} {} · {}",
             self.url,
             self.state(),
-            self.received.load(Ordering::Relaxed)
+            thousands(self.received.load(Ordering::Relaxed))
         );
-        for (n, what) in [
-            (self.reconnects.load(Ordering::Relaxed), "reconnects"),
-            (self.resets.load(Ordering::Relaxed), "resets"),
-            (self.missed.load(Ordering::Relaxed), "missed"),
+        for (n, one, many) in [
+            (
+                self.reconnects.load(Ordering::Relaxed),
+                "reconnect",
+                "reconnects",
+            ),
+            (self.resets.load(Ordering::Relaxed), "reset", "resets"),
+            (self.missed.load(Ordering::Relaxed), "missed", "missed"),
         ] {
             if n > 0 {
-                s.push_str(&format!(" · {n} {what}"));
+                let what = if n == 1 { one } else { many };
+                s.push_str(&format!(" · {} {what}", thousands(n)));
             }
         }
         s
     }
+
+    /// The state in a few words: `down: connection refused`, `refused:
+    /// Unauthenticated: …` cut to [`SHORT_REASON`] characters, `live`.
+    fn short_state(&self) -> String {
+        let state = self.state();
+        let Some((word, why)) = state.split_once(": ") else {
+            return state;
+        };
+        // `down: <why> (retry in 2.0s)`: the cause without the retry, the
+        // URL the diagnosis may start with, or its hint after ` — `.
+        let why = why.rsplit_once(" (retry in ").map_or(why, |(w, _)| w);
+        let why = why
+            .strip_prefix(self.url.as_str())
+            .and_then(|w| w.strip_prefix(": "))
+            .unwrap_or(why);
+        let why = why.split(" — ").next().unwrap_or(why);
+        format!("{word}: {}", cut(why, SHORT_REASON))
+    }
+}
+
+/// Longest reason a narrow status bar gives a source that is not live.
+const SHORT_REASON: usize = 32;
+
+/// `s` within `max` characters, ending with `…` when cut.
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// `12345` → `12,345` (the UI's grouping; the client cannot use the UI's).
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 impl SourceStatus {
@@ -143,15 +195,22 @@ pub fn status_line(sources: &[Arc<SourceStatus>]) -> String {
 }
 
 /// The sources in a few words, for a narrow status bar: `2/2 live`, or
-/// `1/2 live · http://b:50051 down` naming the first that is not live.
+/// `1/2 live · http://b:50051 down: connection refused` naming the first
+/// that is not live and why (shortened); then `missed 1,204` when the
+/// sources reported alerts this viewer missed.
 pub fn status_short(sources: &[Arc<SourceStatus>]) -> String {
     let states: Vec<String> = sources.iter().map(|s| s.state()).collect();
     let live = states.iter().filter(|s| *s == "live").count();
     let mut out = format!("{live}/{} live", sources.len());
-    if let Some((s, state)) = sources.iter().zip(&states).find(|(_, st)| *st != "live") {
-        // The state's first word: `down`, `refused`, `snapshot`, …
-        let word = state.split([':', ' ']).next().unwrap_or_default();
-        out.push_str(&format!(" · {} {word}", s.url));
+    if let Some((s, _)) = sources.iter().zip(&states).find(|(_, st)| *st != "live") {
+        out.push_str(&format!(" · {} {}", s.url, s.short_state()));
+    }
+    let missed: u64 = sources
+        .iter()
+        .map(|s| s.missed.load(Ordering::Relaxed))
+        .sum();
+    if missed > 0 {
+        out.push_str(&format!(" · missed {}", thousands(missed)));
     }
     out
 }
@@ -334,13 +393,22 @@ enum End {
     Refused(String),
 }
 
-/// A failed call: a refusal of the credentials is final, anything else
-/// (unavailable, deadline, a sink restarting) worth retrying.
-fn ended(s: &tonic::Status) -> End {
-    let why = crate::grpc::describe_status(s);
+/// A failed call: a refusal of the credentials is final, and so is the
+/// sink's TLS alert that it requires a client certificate when none was
+/// given; anything else (unavailable, deadline, a sink restarting) is
+/// worth retrying. A transport failure is told as `send` tells it.
+fn ended(target: &Target, s: &tonic::Status, stage: Stage) -> End {
+    use std::error::Error;
     match s.code() {
-        tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => End::Refused(why),
-        _ => End::Failed(why),
+        tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
+            return End::Refused(crate::grpc::describe_status(s));
+        }
+        _ => {}
+    }
+    match diagnose::transport_failure(target, s, stage) {
+        Some(why) if diagnose::client_certificate_required(target, s.source()) => End::Refused(why),
+        Some(why) => End::Failed(why),
+        None => End::Failed(crate::grpc::describe_status(s)),
     }
 }
 
@@ -368,7 +436,10 @@ async fn subscribe_once(
     let channel = match target.endpoint() {
         Ok(ep) => match ep.connect().await {
             Ok(c) => c,
-            Err(e) => return End::Failed(crate::grpc::diagnose::connect_failure(target, &e)),
+            Err(e) if diagnose::client_certificate_required(target, Some(&e)) => {
+                return End::Refused(diagnose::connect_failure(target, &e));
+            }
+            Err(e) => return End::Failed(diagnose::connect_failure(target, &e)),
         },
         Err(e) => return End::Failed(e),
     };
@@ -394,7 +465,7 @@ async fn subscribe_once(
     let path = PathAndQuery::from_static("/sinkwatch.v1.Watch/Subscribe");
     let mut stream = match client.server_streaming(request, path, ViewerCodec).await {
         Ok(r) => r.into_inner(),
-        Err(s) => return ended(&s),
+        Err(s) => return ended(target, &s, Stage::FirstCall),
     };
     status.set(if last.is_some() { "live" } else { "snapshot" });
     // The snapshot is gathered, then ingested oldest first: keys whose
@@ -416,7 +487,7 @@ async fn subscribe_once(
                 continue;
             }
             Ok(None) => return End::Failed("the sink closed the stream".into()),
-            Err(s) => return ended(&s),
+            Err(s) => return ended(target, &s, Stage::LaterCall),
         };
         match event {
             Some(Event::Reset(r)) => {
@@ -444,6 +515,11 @@ async fn subscribe_once(
                         scratch.ingest(hub, &mut a);
                         status.received.fetch_add(1, Ordering::Relaxed);
                     }
+                }
+                // The snapshot moved the resume point (after a Reset, maybe
+                // back): the sources line shows where this viewer is.
+                if let Some(seq) = *last {
+                    status.last_seq.store(seq, Ordering::Relaxed);
                 }
                 status.set("live");
             }
@@ -633,6 +709,40 @@ mod tests {
         let peer = r.peer.as_ref().unwrap();
         assert_eq!(peer.label, "10.0.0.1:5000");
         assert_eq!(peer.identity.as_deref(), Some("alice@example.com"));
+    }
+
+    #[test]
+    fn a_narrow_status_bar_says_why_a_source_is_down_and_what_was_missed() {
+        let a = SourceStatus::new("http://a:1");
+        let b = SourceStatus::new("http://b:2");
+        a.set("live");
+        b.set(
+            "down: http://b:2: connection refused — check that the sink is running and \
+             listening on b:2 (retry in 2.0s)",
+        );
+        let sources = vec![a.clone(), b.clone()];
+        assert_eq!(
+            status_short(&sources),
+            "1/2 live · http://b:2 down: connection refused"
+        );
+        b.set("down: Unavailable: the sink is shutting down and will be back soon (retry in 0.2s)");
+        a.missed.store(43_890, Ordering::Relaxed);
+        assert_eq!(
+            status_short(&sources),
+            "1/2 live · http://b:2 down: Unavailable: the sink is shutti… · missed 43,890"
+        );
+        b.set("connecting");
+        assert_eq!(
+            status_short(&sources),
+            "1/2 live · http://b:2 connecting · missed 43,890"
+        );
+        // The wide line: grouped digits, and one reset is not `1 resets`.
+        a.received.store(2_005, Ordering::Relaxed);
+        a.resets.store(1, Ordering::Relaxed);
+        assert_eq!(
+            a.line(),
+            "http://a:1 live · 2,005 · 1 reset · 43,890 missed"
+        );
     }
 
     #[test]

@@ -427,6 +427,15 @@ fn failure_cause(setup: &Setup, status: &tonic::Status, stage: Stage) -> Option<
     Some(crate::sanitize::line(&why).into_owned())
 }
 
+/// Whether `target` gave no client certificate and the sink said, with its
+/// TLS alert, that it requires one: retrying cannot help. (When only a
+/// closed connection got through, the cause is a guess and this is false.)
+pub fn client_certificate_required(target: &Target, err: Option<&(dyn Error + 'static)>) -> bool {
+    target.client_identity.is_none()
+        && err
+            .is_some_and(|e| Evidence::gather(e).alert().as_deref() == Some("CertificateRequired"))
+}
+
 /// `URL: cause — hint` for a call that failed in the transport, or
 /// `URL answered CODE: message` when the sink answered.
 pub fn call_failure(target: &Target, status: &tonic::Status, stage: Stage) -> String {

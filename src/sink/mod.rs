@@ -133,8 +133,16 @@ pub async fn serve(
     }
 
     let incoming = conn::LimitedIncoming::new(listener, hub.clone(), &limits);
+    // Watch streams never end by themselves: told when the shutdown
+    // starts, they end (after sending what they hold) so the graceful
+    // shutdown below does not wait on them.
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(true);
+    };
     let watch = config.watch.map(|w| {
-        watch::WatchService::server(hub.clone(), policy.clone(), w.access, w.stats)
+        watch::WatchService::server(hub.clone(), policy.clone(), w.access, w.stats, stopping)
             .with_forwarding(w.forwarding)
             .max_decoding_message_size(limits.max_message_bytes)
     });

@@ -75,6 +75,11 @@ pub const SNAPSHOT_HISTORY: usize = 10_000;
 /// instead (a replay that long would hold the hub lock while it is cloned).
 pub const MAX_REPLAY: u64 = 250_000;
 
+/// The refusal of a viewer by a sink that does not serve Watch
+/// ([`Access::Closed`]); `attach` recognises it by its start.
+pub const WATCH_CLOSED: &str = "this sink does not serve Watch: it listens beyond loopback without \
+     credentials (configure --token-file or mTLS, or start it with --watch-open)";
+
 /// Who may watch when the sink requires no bearer credential.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -215,7 +220,18 @@ pub struct WatchService {
     stats: Arc<WatchStats>,
     fanout: Arc<FanoutSlot>,
     forwarding: Option<ForwardingReport>,
+    /// Becomes true when the sink starts shutting down: every stream then
+    /// sends what it holds and ends, so the server's graceful shutdown
+    /// does not wait for viewers that would never leave.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
+
+/// What a viewer is told when the sink shuts down (the stream's status).
+pub const SHUTTING_DOWN: &str = "the sink is shutting down";
+/// How long a stream may take, once the sink is shutting down, to hand
+/// what it holds to its connection (a stalled viewer does not hold up
+/// the shutdown longer than this).
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(1);
 
 /// The running fan-out's queue, if any. Viewers subscribe to it while
 /// holding this lock; the fan-out leaves (and empties it) only while
@@ -305,6 +321,7 @@ impl WatchService {
         policy: Arc<Policy>,
         access: Access,
         stats: Arc<WatchStats>,
+        stopping: tokio::sync::watch::Receiver<bool>,
     ) -> WatchService {
         WatchService {
             hub,
@@ -313,6 +330,7 @@ impl WatchService {
             stats,
             fanout: Arc::default(),
             forwarding: None,
+            stopping,
         }
     }
 
@@ -634,6 +652,36 @@ fn snapshot(store: &Store, epoch: &str) -> Vec<Item> {
     out
 }
 
+/// Sends one viewer what it gets of a live chunk (a `Missed` notice first
+/// when the chunk does not follow `last`), and moves `last` past it.
+async fn send_chunk(
+    tx: &mpsc::Sender<Result<Wire, Status>>,
+    chunk: &Chunk,
+    last: &mut u64,
+    entry: &ViewerEntry,
+    filter: Option<&Filter>,
+    batch: bool,
+) -> Result<(), ()> {
+    if chunk.last() <= *last {
+        return Ok(()); // all in the opening already
+    }
+    if chunk.first() > *last + 1 {
+        let count = chunk.first() - *last - 1;
+        entry.missed(count);
+        tx.send(Ok(Wire::Event(ev(Event::Missed(Missed {
+            count,
+            after_seq: *last,
+        })))))
+        .await
+        .map_err(|_| ())?;
+    }
+    for m in messages(chunk, *last, filter, batch) {
+        tx.send(Ok(m)).await.map_err(|_| ())?;
+    }
+    *last = chunk.last();
+    Ok(())
+}
+
 type EventStream = Pin<Box<dyn Stream<Item = Result<Wire, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -646,11 +694,18 @@ impl Watch for WatchService {
     ) -> Result<Response<EventStream>, Status> {
         let (peer, tls_identity) = super::conn::peer_of(request.extensions());
         let peer_label = peer.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
+        // Refused viewers are counted like any refusal (and listed among
+        // the recent ones with what they were told).
+        let refuse = |why: crate::hub::Refusal, status: Status| {
+            self.hub.refuse_from(why, peer, Some(status.message()));
+            Err(status)
+        };
         if self.access == Access::Closed {
-            return Err(Status::permission_denied(
-                "this sink does not serve Watch: it listens beyond loopback without credentials \
-                 (configure --token-file or mTLS, or start it with --watch-open)",
-            ));
+            tracing::info!("viewer {peer_label} refused: Watch is not served (no credentials)");
+            return refuse(
+                crate::hub::Refusal::WatchClosed,
+                Status::permission_denied(WATCH_CLOSED),
+            );
         }
         let mut identity = tls_identity.map(|t| t.to_string());
         let mut token = false;
@@ -668,14 +723,17 @@ impl Watch for WatchService {
                 }
                 HeaderVerdict::NeedSignature(_) => {
                     tracing::info!("viewer {peer_label} refused: no bearer credential");
-                    return Err(Status::unauthenticated(
-                        "Watch needs a bearer credential (authorization: Bearer <token>): \
-                         signed payloads cannot authenticate a viewer",
-                    ));
+                    return refuse(
+                        crate::hub::Refusal::AuthMissing,
+                        Status::unauthenticated(
+                            "Watch needs a bearer credential (authorization: Bearer <token>): \
+                             signed payloads cannot authenticate a viewer",
+                        ),
+                    );
                 }
                 HeaderVerdict::Refuse(d) => {
                     tracing::info!("viewer {peer_label} refused: {}", d.message);
-                    return Err(d.status());
+                    return refuse(d.why, d.status());
                 }
             }
         }
@@ -716,10 +774,14 @@ impl Watch for WatchService {
         );
         let entry = self.stats.join(shown, peer_label);
         let (tx, out) = mpsc::channel::<Result<Wire, Status>>(VIEWER_BUFFER);
+        let mut stopping = self.stopping.clone();
+        let hub = self.hub.clone();
         tokio::spawn(async move {
             // The last seq accounted for (sent, filtered out, or in the
             // snapshot): a gap starts after it.
             let mut last = resume_after.unwrap_or(0);
+            // Whether the opening went out whole (live chunks may follow).
+            let mut opened = false;
             let run = async {
                 let now = crate::hub::now_ms();
                 for item in first {
@@ -735,6 +797,7 @@ impl Watch for WatchService {
                     }
                     tx.send(Ok(item.event())).await.map_err(|_| ())?;
                 }
+                opened = true;
                 // A viewer holds its connection while attached, like a
                 // sender that keeps sending (not evictable at the cap).
                 let mut keep = tokio::time::interval(Duration::from_secs(1));
@@ -760,26 +823,41 @@ impl Watch for WatchService {
                         Err(broadcast::error::RecvError::Lagged(_)) => continue,
                         Err(broadcast::error::RecvError::Closed) => return Ok::<(), ()>(()),
                     };
-                    if chunk.last() <= last {
-                        continue; // all in the opening already
-                    }
-                    if chunk.first() > last + 1 {
-                        let count = chunk.first() - last - 1;
-                        entry.missed(count);
-                        tx.send(Ok(Wire::Event(ev(Event::Missed(Missed {
-                            count,
-                            after_seq: last,
-                        })))))
-                        .await
-                        .map_err(|_| ())?;
-                    }
-                    for m in messages(&chunk, last, filter.as_ref(), batch) {
-                        tx.send(Ok(m)).await.map_err(|_| ())?;
-                    }
-                    last = chunk.last();
+                    send_chunk(&tx, &chunk, &mut last, &entry, filter.as_ref(), batch).await?;
                 }
             };
-            let _ = run.await;
+            // Ends the stream when the sink starts shutting down (never,
+            // if the server went without saying so).
+            let stop = async {
+                if stopping.wait_for(|s| *s).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            let stopped = tokio::select! {
+                _ = run => false,
+                _ = stop => true,
+            };
+            if stopped {
+                // Every alert accepted so far goes out (the fan-out may be
+                // lingering over the last ones), then the reason; a viewer
+                // that does not read gets what fits in [`SHUTDOWN_FLUSH`]
+                // and resumes from there when it comes back.
+                let held = hub.read(|store| store.next_seq()).saturating_sub(1);
+                let flush = async {
+                    while opened && last < held {
+                        let chunk = match rx.recv().await {
+                            Ok(c) => c,
+                            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                            Err(broadcast::error::RecvError::Closed) => break,
+                        };
+                        send_chunk(&tx, &chunk, &mut last, &entry, filter.as_ref(), batch).await?;
+                    }
+                    tx.send(Err(Status::unavailable(SHUTTING_DOWN)))
+                        .await
+                        .map_err(|_| ())
+                };
+                let _ = tokio::time::timeout(SHUTDOWN_FLUSH, flush).await;
+            }
             drop(entry);
             tracing::info!("viewer {who} detached");
         });

@@ -329,3 +329,12 @@ pub fn buffer_text(buf: &Buffer) -> String {
     }
     out
 }
+
+/// Durable state that has failed with `error` (as the state's writer
+/// marks it: not durable).
+pub fn state_fault(file: &str, error: &str) -> Arc<crate::state::StateStats> {
+    let mut stats = crate::state::StateStats::default();
+    stats.file = file.to_owned();
+    stats.set_error(error.to_owned());
+    Arc::new(stats)
+}

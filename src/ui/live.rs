@@ -58,6 +58,8 @@ pub struct Extras {
     pub stop: Option<Arc<AtomicBool>>,
     /// The silences loaded at start and where they are saved.
     pub silences: super::state::silences::SilenceState,
+    /// What the empty alerts pane says (None: waiting on `listen`).
+    pub empty_hint: Option<super::state::EmptyHint>,
 }
 
 /// A line describing the remote sources (or the viewers), read when a
@@ -85,6 +87,7 @@ pub fn run_live(
         state: extras.state,
         remote: extras.remote.map(super::state::Remote),
         viewers: extras.viewers.map(super::state::Remote),
+        empty_hint: extras.empty_hint,
     };
     let stop = extras.stop.unwrap_or_default();
     {

@@ -106,6 +106,20 @@ pub struct SourceInfo {
     /// A sink serving Watch: the viewers attached now (an empty line when
     /// none).
     pub viewers: Option<Remote>,
+    /// What the empty alerts pane says (None: waiting on `label`, and
+    /// `send --to label` as the example).
+    pub empty_hint: Option<EmptyHint>,
+}
+
+/// What the empty alerts pane tells a user waiting for the first alert.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmptyHint {
+    /// `on 127.0.0.1:50051`, `from http://a:50051, http://b:50051`.
+    pub waiting: String,
+    /// The `sinkwatch send` options that reach this sink as it is set up:
+    /// `--to https://… --ca FILE --token-file FILE` (copied as is, it must
+    /// not be refused).
+    pub send_args: String,
 }
 
 /// The remote sources' status line, read when a frame is drawn.

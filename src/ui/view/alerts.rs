@@ -61,17 +61,27 @@ pub(super) fn empty_alerts_message(app: &App) -> Vec<Line<'static>> {
     let t = &app.theme;
     if app.stats.accepted == 0 {
         if app.info.live {
-            let addr = sanitize::line(&app.info.label).into_owned();
+            let (waiting, send_args) = match &app.info.empty_hint {
+                Some(h) => (h.waiting.clone(), h.send_args.clone()),
+                None => {
+                    let addr = &app.info.label;
+                    (format!("on {addr}"), format!("--to {addr}"))
+                }
+            };
+            let waiting = sanitize::line(&waiting);
+            let send_args = sanitize::line(&send_args);
+            let point = if app.info.remote.is_some() {
+                " Point Allstar's rpc action at the attached sink, or try:"
+            } else {
+                " Point Allstar's rpc action at this address, or try:"
+            };
             vec![
-                Line::styled(format!(" Waiting for alerts on {addr} …"), t.text),
+                Line::styled(format!(" Waiting for alerts {waiting} …"), t.text),
                 Line::raw(""),
-                Line::styled(
-                    " Point Allstar's rpc action at this address, or try:",
-                    t.dim,
-                ),
+                Line::styled(point, t.dim),
                 Line::styled(
                     format!(
-                        "   sinkwatch send --to {addr} --owner my-org --repo my-repo --policy \"Branch Protection\" --fail"
+                        "   sinkwatch send {send_args} --owner my-org --repo my-repo --policy \"Branch Protection\" --fail"
                     ),
                     t.dim,
                 ),

@@ -87,11 +87,17 @@ pub(super) struct Squeeze {
     /// `· 2 viewers` without who they are; `⇄ 1/2 live · …` rather than
     /// each attached source's line.
     pub(super) short_remote: bool,
+    /// `state ✓ restored 378 keys` without when; a fault as `state ✗ not
+    /// durable`, moved next to the address so nothing cuts it.
+    pub(super) short_state: bool,
+    /// `state ✓` without what was restored (after the rate: what a
+    /// restart brought back is news worth more than the rate).
+    pub(super) no_restored: bool,
 }
 
 impl Squeeze {
     /// From nothing left out to everything.
-    const STEPS: [Squeeze; 6] = {
+    const STEPS: [Squeeze; 7] = {
         let none = Squeeze {
             no_zero_refused: false,
             short_forward: false,
@@ -99,6 +105,8 @@ impl Squeeze {
             no_rate: false,
             no_listen_word: false,
             short_remote: false,
+            short_state: false,
+            no_restored: false,
         };
         let a = Squeeze {
             no_zero_refused: true,
@@ -107,6 +115,7 @@ impl Squeeze {
         let b = Squeeze {
             short_forward: true,
             short_remote: true,
+            short_state: true,
             ..a
         };
         let c = Squeeze { no_keys: true, ..b };
@@ -115,18 +124,40 @@ impl Squeeze {
             no_listen_word: true,
             ..d
         };
-        [none, a, b, c, d, e]
+        let f = Squeeze {
+            no_restored: true,
+            ..e
+        };
+        [none, a, b, c, d, e, f]
     };
 }
 
-/// The status bar, squeezed (see [`Squeeze`]) until it fits `width`.
+/// The status bar, squeezed (see [`Squeeze`]) until it fits `width`; if
+/// even the shortest does not, cut with `…` (what matters most is first).
 pub(super) fn status_line(app: &App, t: &Theme, width: u16, now_ms: u64) -> Line<'static> {
     let mut spans = Vec::new();
+    let width = width as usize;
     for sq in Squeeze::STEPS {
         spans = status_spans(app, t, sq, now_ms);
-        if spans.iter().map(Span::width).sum::<usize>() <= width as usize {
+        if spans.iter().map(Span::width).sum::<usize>() <= width {
             break;
         }
+    }
+    if spans.iter().map(Span::width).sum::<usize>() > width {
+        let mut room = width;
+        let mut kept = Vec::new();
+        for span in spans {
+            let w = span.width();
+            if w < room {
+                room -= w;
+                kept.push(span);
+            } else {
+                let text = fmt::ellipsize(&span.content, room);
+                kept.push(Span::styled(text, span.style));
+                break;
+            }
+        }
+        spans = kept;
     }
     spans.push(Span::styled(" ".repeat(200), t.status_bar));
     Line::from(spans)
@@ -166,9 +197,15 @@ pub fn forward_health_text(h: &ForwardHealth, short: bool) -> String {
 /// The durable state for the status bar, and whether it needs attention:
 /// `state ✓ restored 1,234 keys as of 2026-11-30 09:20Z`, or the cause when
 /// it is not durable, or how many alerts it lost; then the writer's backlog
-/// when it is behind. `short` keeps `state ✓`.
-pub fn state_text(s: &crate::state::StateStats, short: bool, now_ms: u64) -> (String, bool) {
-    let (mut text, bad) = state_health(s, short);
+/// when it is behind. `short` keeps `state ✓ restored 1,234 keys` and
+/// `state ✗ not durable`; `no_restored` keeps `state ✓`.
+pub fn state_text(
+    s: &crate::state::StateStats,
+    short: bool,
+    no_restored: bool,
+    now_ms: u64,
+) -> (String, bool) {
+    let (mut text, bad) = state_health(s, short, no_restored);
     let (backlog, age_ms) = s.backlog(now_ms);
     // Every alert waits up to a batch's age (100 ms) before its commit: a
     // backlog is only news when the writer is behind, not at every frame.
@@ -186,8 +223,14 @@ pub fn state_text(s: &crate::state::StateStats, short: bool, now_ms: u64) -> (St
 /// status bar shows the backlog.
 const BACKLOG_SHOWN_MS: u64 = 1_000;
 
-fn state_health(s: &crate::state::StateStats, short: bool) -> (String, bool) {
+fn state_health(s: &crate::state::StateStats, short: bool, no_restored: bool) -> (String, bool) {
     if let Some(e) = s.last_error() {
+        // The cause is long (a file name, an error); the point is that
+        // nothing is stored any more. The whole line is on stderr and in
+        // the stats line's `"state"`.
+        if short {
+            return (STATE_FAULT_SHORT.to_owned(), true);
+        }
         return (sanitize::line(&e).into_owned(), true);
     }
     if s.lost() > 0 {
@@ -195,6 +238,10 @@ fn state_health(s: &crate::state::StateStats, short: bool) -> (String, bool) {
     }
     let r = &s.restored;
     match r.last_ms {
+        Some(_) if short && !no_restored && r.keys > 0 => (
+            format!("state ✓ restored {}", plural(r.keys, "key", "keys")),
+            false,
+        ),
         Some(t) if !short && r.keys > 0 => {
             let at = crate::record::format_time(t);
             // 2026-11-30T09:20:00.000Z → 2026-11-30 09:20Z
@@ -214,6 +261,9 @@ fn state_health(s: &crate::state::StateStats, short: bool) -> (String, bool) {
         _ => ("state ✓".to_owned(), false),
     }
 }
+
+/// A state fault in a narrow status bar.
+const STATE_FAULT_SHORT: &str = "state ✗ not durable";
 
 /// True when forwarding needs attention: an upstream down, or alerts
 /// dropped or failed.
@@ -263,6 +313,18 @@ pub(super) fn status_spans(app: &App, t: &Theme, sq: Squeeze, now_ms: u64) -> Ve
             format!(" {word} {}", sanitize::line(&app.info.label)),
             base,
         ));
+    }
+    // A state fault, squeezed, comes right after the source: a cut bar
+    // must not lose it.
+    let state = app
+        .info
+        .state
+        .as_ref()
+        .map(|s| state_text(s, sq.short_state, sq.no_restored, now_ms));
+    let state_first = sq.short_state && state.as_ref().is_some_and(|(_, bad)| *bad);
+    if state_first && let Some((text, _)) = &state {
+        spans.push(sep());
+        spans.push(Span::styled(text.clone(), warn));
     }
     spans.push(sep());
     spans.push(Span::styled(plural(st.accepted, "alert", "alerts"), base));
@@ -345,9 +407,8 @@ pub(super) fn status_spans(app: &App, t: &Theme, sq: Squeeze, now_ms: u64) -> Ve
             ));
         }
     }
-    if let Some(s) = &app.info.state {
+    if let Some((text, bad)) = state.filter(|_| !state_first) {
         spans.push(sep());
-        let (text, bad) = state_text(s, sq.short_forward, now_ms);
         spans.push(Span::styled(text, if bad { warn } else { base }));
     }
     if let Some(n) = app.new_since_pause() {
@@ -464,34 +525,58 @@ mod tests {
     use super::*;
 
     #[test]
+    fn what_was_restored_and_a_state_fault_outlast_the_rate_and_key_count() {
+        for sq in Squeeze::STEPS {
+            // Restored keys go only once the rate and the key count have.
+            assert!(!sq.no_restored || (sq.no_rate && sq.no_keys), "{sq:?}");
+        }
+        let last = Squeeze::STEPS[Squeeze::STEPS.len() - 1];
+        assert!(last.no_restored && last.short_state);
+    }
+
+    #[test]
     fn the_state_shows_what_was_restored_or_why_it_is_not_durable() {
         let mut s = crate::state::StateStats::default();
-        assert_eq!(state_text(&s, false, 0), ("state ✓".to_owned(), false));
+        assert_eq!(
+            state_text(&s, false, false, 0),
+            ("state ✓".to_owned(), false)
+        );
         s.restored.keys = 1234;
         s.restored.last_ms = Some(1_764_494_400_000); // 2025-11-30T09:20:00Z
         assert_eq!(
-            state_text(&s, false, 0),
+            state_text(&s, false, false, 0),
             (
                 "state ✓ restored 1,234 keys as of 2025-11-30 09:20Z".to_owned(),
                 false
             )
         );
-        assert_eq!(state_text(&s, true, 0).0, "state ✓");
+        assert_eq!(state_text(&s, true, true, 0).0, "state ✓");
+        assert_eq!(
+            state_text(&s, true, false, 0).0,
+            "state ✓ restored 1,234 keys"
+        );
         // A writer behind shows its backlog, past a batch's usual wait.
         s.backlog
             .store(12_345, std::sync::atomic::Ordering::Relaxed);
         s.oldest_ms
             .store(1_764_494_400_000, std::sync::atomic::Ordering::Relaxed);
-        assert_eq!(state_text(&s, true, 1_764_494_400_300).0, "state ✓");
+        assert_eq!(state_text(&s, true, true, 1_764_494_400_300).0, "state ✓");
         assert_eq!(
-            state_text(&s, true, 1_764_494_402_500),
+            state_text(&s, true, true, 1_764_494_402_500),
             ("state ✓ · backlog 12,345 (2.5 s)".to_owned(), false)
         );
         s.backlog.store(0, std::sync::atomic::Ordering::Relaxed);
         s.failed.store(3, std::sync::atomic::Ordering::Relaxed);
-        assert_eq!(state_text(&s, false, 0), ("state: 3 lost".to_owned(), true));
+        assert_eq!(
+            state_text(&s, false, false, 0),
+            ("state: 3 lost".to_owned(), true)
+        );
         s.set_error("state f.db: cannot write (disk full)\x1b[2J".into());
-        let (text, bad) = state_text(&s, true, 0);
+        assert_eq!(
+            state_text(&s, true, false, 0),
+            ("state ✗ not durable".to_owned(), true)
+        );
+        let (text, bad) = state_text(&s, false, false, 0);
         assert!(bad);
         assert!(text.starts_with("state f.db: cannot write (disk full)"));
         assert!(!text.contains('\x1b'), "sanitized: {text:?}");
