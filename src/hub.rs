@@ -205,6 +205,12 @@ pub struct Hub {
     epoch: String,
 }
 
+/// A random 64-bit id in hex: a hub's instance (hop headers) and a new
+/// seq epoch (src/state/epoch.rs).
+pub fn random_id() -> String {
+    format!("{:016x}", fastrand::u64(..))
+}
+
 /// The metadata key naming the sinks an alert was forwarded through.
 pub const HOP_HEADER: &str = "sinkwatch-hop";
 /// Hops beyond which an alert is refused as a loop even if this sink is not
@@ -219,7 +225,7 @@ impl Hub {
     /// A hub over a store that already holds alerts (restored from durable
     /// state): `seq` continues from the store's next one.
     pub fn with_store(store: Store, queue: usize) -> Arc<Hub> {
-        Hub::with_store_in_epoch(store, crate::state::epoch::random(), queue)
+        Hub::with_store_in_epoch(store, random_id(), queue)
     }
 
     /// [`Hub::with_store`] for a store whose seqs continue a known run
@@ -234,7 +240,7 @@ impl Hub {
             refused: Default::default(),
             recent_refusals: Mutex::default(),
             open_connections: AtomicU64::new(0),
-            instance: format!("{:016x}", fastrand::u64(..)),
+            instance: random_id(),
             epoch,
         })
     }

@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 /// A new random epoch.
 pub fn random() -> String {
-    format!("{:016x}", fastrand::u64(..))
+    crate::hub::random_id()
 }
 
 /// The epoch of this run, given the last seq the database holds: the
