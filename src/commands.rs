@@ -70,6 +70,18 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         })
         .map_err(Failure::Usage)?;
         t.check().map_err(Failure::Usage)?;
+        // The same sink twice would show each of its alerts twice (the
+        // second time as `same`).
+        let key = |u: &str| u.trim_end_matches('/').to_ascii_lowercase();
+        if targets
+            .iter()
+            .any(|o: &crate::grpc::Target| key(&o.url) == key(&t.url))
+        {
+            return Err(Failure::Usage(format!(
+                "attach: {} is given twice",
+                crate::sanitize::line(url)
+            )));
+        }
         targets.push(t);
     }
     let rt = runtime()?;

@@ -128,6 +128,24 @@ async fn a_snapshot_moves_the_sources_last_seq() {
     follower.abort();
 }
 
+/// The same sink given twice would show every alert of it twice (the
+/// second time as `same`): a usage error naming it.
+#[test]
+fn the_same_sink_given_twice_is_a_usage_error() {
+    let out = common::binary::output(common::binary::bin().args([
+        "attach",
+        "--no-tui",
+        "http://127.0.0.1:9",
+        "http://127.0.0.1:9/",
+    ]));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("http://127.0.0.1:9/ is given twice"),
+        "{stderr}"
+    );
+}
+
 /// The remote sink's forwarding reaches the viewer (a `Forwarding` event
 /// about once a second): its upstream, state and counters, as the
 /// forwarding panel draws them.
