@@ -496,46 +496,45 @@ impl Store {
         let state = &mut self.keys[key as usize];
         // The same sharing of texts as for a latest alert, without making
         // this text the key's own.
-        let details = if *state.details == *alert.details {
-            state.details.clone()
-        } else if alert.details.is_empty() {
-            self.empty.clone()
-        } else if *state.last_text == *alert.details {
-            state.last_text.clone()
-        } else {
-            Arc::from(alert.details.as_str())
-        };
+        let details = shared_details(state, &self.empty, &alert.details);
         state.count += 1;
         state.first_seen_ms = state.first_seen_ms.min(at_ms);
-        let (org, repo, policy) = (state.org, state.repo, state.policy);
-        if self.history.len() >= self.limits.history {
-            self.evict_event();
-        }
-        self.texts.retain(&details);
-        self.history.push_back(Event {
+        self.append(Event {
             seq,
             at_ms,
             key,
             pass: alert.pass,
             change: Change::Same,
-            details: details.clone(),
-            peer: peer.clone(),
+            details,
+            peer,
             prev_seq: 0,
             late: true,
-        });
-        self.enforce_budget();
-        AlertRecord {
-            seq,
-            at_ms,
-            owner: self.owners.name(org).clone(),
-            repo: self.repos[repo as usize].name.clone(),
-            policy: self.policies.name(policy).clone(),
-            pass: alert.pass,
-            details,
-            change: Change::Same,
-            peer,
-            late: true,
+        })
+    }
+
+    /// Appends an event to the history ring (evicting the oldest at the
+    /// bound, then the memory budget's share) and returns its record.
+    fn append(&mut self, event: Event) -> AlertRecord {
+        if self.history.len() >= self.limits.history {
+            self.evict_event();
         }
+        self.texts.retain(&event.details);
+        let state = &self.keys[event.key as usize];
+        let record = AlertRecord {
+            seq: event.seq,
+            at_ms: event.at_ms,
+            owner: self.owners.name(state.org).clone(),
+            repo: self.repos[state.repo as usize].name.clone(),
+            policy: self.policies.name(state.policy).clone(),
+            pass: event.pass,
+            details: event.details.clone(),
+            change: event.change,
+            peer: event.peer.clone(),
+            late: event.late,
+        };
+        self.history.push_back(event);
+        self.enforce_budget();
+        record
     }
 
     fn ingest_key(
@@ -553,18 +552,7 @@ impl Store {
         let change = Change::between(previous, alert.pass);
         let prev_seq = state.last_seq;
 
-        // Share the details text with the key's previous alert when it is the
-        // same: Allstar repeats the same details scan after scan.
-        let details = if *state.details == *alert.details {
-            state.details.clone()
-        } else if alert.details.is_empty() {
-            self.empty.clone()
-        } else if *state.last_text == *alert.details {
-            // fail → pass → fail with the same text: still one allocation.
-            state.last_text.clone()
-        } else {
-            Arc::from(alert.details.as_str())
-        };
+        let details = shared_details(state, &self.empty, &alert.details);
         if !details.is_empty() && !Arc::ptr_eq(&state.last_text, &details) {
             self.texts.replace(&state.last_text, &details);
             state.last_text = details.clone();
@@ -611,36 +599,17 @@ impl Store {
             });
         }
 
-        if self.history.len() >= self.limits.history {
-            self.evict_event();
-        }
-        self.texts.retain(&details);
-        self.history.push_back(Event {
+        self.append(Event {
             seq,
             at_ms,
             key,
             pass: alert.pass,
             change,
-            details: details.clone(),
-            peer: peer.clone(),
+            details,
+            peer,
             prev_seq,
             late: false,
-        });
-
-        self.enforce_budget();
-
-        AlertRecord {
-            seq,
-            at_ms,
-            owner: self.owners.name(org).clone(),
-            repo: self.repos[repo as usize].name.clone(),
-            policy: self.policies.name(policy).clone(),
-            pass: alert.pass,
-            details,
-            change,
-            peer,
-            late: false,
-        }
+        })
     }
 
     fn key_for(&mut self, owner: &str, repo: &str, policy: &str) -> Result<KeyId, StoreError> {
@@ -1029,6 +998,22 @@ impl<'a> Iterator for KeyEvents<'a> {
         // Links only go back; a bad one (restored data) must not loop.
         self.next = if e.prev_seq < e.seq { e.prev_seq } else { 0 };
         Some(e)
+    }
+}
+
+/// The details text of a new alert of `state`'s key, shared with the key's
+/// previous alert when it is the same (Allstar repeats the same details scan
+/// after scan), or with its last failing text (fail → pass → fail with the
+/// same text: still one allocation).
+fn shared_details(state: &KeyState, empty: &Arc<str>, text: &str) -> Arc<str> {
+    if *state.details == *text {
+        state.details.clone()
+    } else if text.is_empty() {
+        empty.clone()
+    } else if *state.last_text == *text {
+        state.last_text.clone()
+    } else {
+        Arc::from(text)
     }
 }
 
