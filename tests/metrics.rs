@@ -8,9 +8,9 @@ use std::time::Duration;
 use common::binary::{Headless, send};
 use common::metrics::{get, metrics_addr, sample};
 
-#[test]
-fn metrics_agree_with_the_stats_line() {
-    let dir = tempfile::tempdir().unwrap();
+/// A headless sink requiring a token (in `dir`), serving metrics: the
+/// sink, its metrics address and the token file.
+fn sink_with_token(dir: &tempfile::TempDir) -> (Headless, String, std::path::PathBuf) {
     let token = dir.path().join("token");
     std::fs::write(&token, "metrics-token\n").unwrap();
     let sink = Headless::start(&[
@@ -20,6 +20,13 @@ fn metrics_agree_with_the_stats_line() {
         token.to_str().unwrap(),
     ]);
     let metrics = metrics_addr(&sink);
+    (sink, metrics, token)
+}
+
+#[test]
+fn metrics_agree_with_the_stats_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, metrics, token) = sink_with_token(&dir);
     let url = sink.url();
     let t = token.to_str().unwrap();
     for (repo, outcome) in [("a", "--fail"), ("a", "--pass"), ("b", "--fail")] {
@@ -165,15 +172,7 @@ fn ingest_latency_is_a_histogram_of_sampled_calls() {
 #[test]
 fn a_refused_viewer_is_counted_in_the_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let token = dir.path().join("token");
-    std::fs::write(&token, "metrics-token\n").unwrap();
-    let sink = Headless::start(&[
-        "--metrics-listen",
-        "127.0.0.1:0",
-        "--token-file",
-        token.to_str().unwrap(),
-    ]);
-    let metrics = metrics_addr(&sink);
+    let (sink, metrics, _token) = sink_with_token(&dir);
     // `attach` without the token: refused, not retried, exit 1.
     let out =
         common::binary::output(common::binary::bin().args(["attach", "--no-tui", &sink.url()]));

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::binary::{Exit, Headless, bin, json_lines, output, send, watchdog};
+use common::binary::{Exit, Headless, bin, json_lines, load, output, send, watchdog};
 
 fn alert(url: &str, repo: &str, pass: bool, details: &str) {
     let status = if pass { "--pass" } else { "--fail" };
@@ -26,20 +26,6 @@ fn alert(url: &str, repo: &str, pass: bool, details: &str) {
             details,
         ],
     );
-    assert!(out.status.success(), "{out:?}");
-}
-
-fn load(url: &str, total: u64) {
-    let out = output(bin().args([
-        "load",
-        "--to",
-        url,
-        "--total",
-        &total.to_string(),
-        "--repos",
-        "50",
-        "--json",
-    ]));
     assert!(out.status.success(), "{out:?}");
 }
 

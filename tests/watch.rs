@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::binary::Headless;
+use common::binary::{Headless, load};
 use sinkwatch::proto::AlertRequest;
 use sinkwatch::proto::alert_sink_client::AlertSinkClient;
 use sinkwatch::proto::watch::watch_client::WatchClient;
@@ -487,19 +487,6 @@ async fn epoch_and_last(url: &str) -> (String, u64) {
     };
     assert!(!b.epoch.is_empty());
     (b.epoch, b.next_seq - 1)
-}
-
-fn load(url: &str, total: u64) {
-    let out = common::binary::output(common::binary::bin().args([
-        "load",
-        "--to",
-        url,
-        "--total",
-        &total.to_string(),
-        "--repos",
-        "50",
-    ]));
-    assert!(out.status.success(), "{out:?}");
 }
 
 /// Seqs continue across a restart from the last *stored* one. A sink

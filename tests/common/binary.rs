@@ -43,6 +43,21 @@ pub fn send(url: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `sinkwatch load` of `total` alerts over 50 repos to `url`; it must succeed.
+pub fn load(url: &str, total: u64) {
+    let out = output(bin().args([
+        "load",
+        "--to",
+        url,
+        "--total",
+        &total.to_string(),
+        "--repos",
+        "50",
+        "--json",
+    ]));
+    assert!(out.status.success(), "{out:?}");
+}
+
 /// SIGKILLs `pid` unless the returned sender is dropped or used first.
 pub fn watchdog(pid: u32) -> mpsc::Sender<()> {
     let (done, wait) = mpsc::channel::<()>();
