@@ -211,6 +211,16 @@ fn a_directory_is_refused_before_anything_is_made_beside_it() {
     assert_eq!(std::fs::read_dir(&sub).unwrap().count(), 0, "nothing in it");
 }
 
+/// `DIR/state.db` written by a sink that took `alerts` of `sinkwatch load`
+/// and stopped cleanly.
+fn database_with(dir: &Path, alerts: u64) -> std::path::PathBuf {
+    let file = dir.join("state.db");
+    let a = Headless::start(&["--state", arg(&file)]);
+    load(&a.url(), alerts);
+    assert!(a.terminate().status.success());
+    file
+}
+
 /// A sink on a file it cannot use: one warning line naming the file and the
 /// cause, then it serves, not durable, and never writes the file.
 fn serves_without_touching(file: &Path, causes: &[&str]) {
@@ -248,10 +258,7 @@ fn a_corrupt_file_is_one_line_and_a_serving_sink() {
 #[test]
 fn a_truncated_file_is_one_line_and_a_serving_sink() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("state.db");
-    let a = Headless::start(&["--state", arg(&file)]);
-    load(&a.url(), 3000);
-    assert!(a.terminate().status.success());
+    let file = database_with(dir.path(), 3000);
     let len = std::fs::metadata(&file).unwrap().len();
     assert!(len > 8192);
     let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
@@ -516,11 +523,8 @@ fn export_writes_what_replay_reads_and_csv_and_filters() {
 fn an_export_whose_reader_goes_away_ends_quietly() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("state.db");
-    let a = Headless::start(&["--state", arg(&file)]);
     // Far more than a pipe and the export's buffer hold (~0.5 MB).
-    load(&a.url(), 3000);
-    assert!(a.terminate().status.success());
+    let file = database_with(dir.path(), 3000);
     for format in ["jsonl", "csv"] {
         // `sinkwatch export … | head -1`
         let mut child = bin()
