@@ -146,11 +146,29 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         {
             let sources = sources.clone();
             rt.spawn(async move {
-                let mut shown = vec![String::new(); sources.len()];
+                let mut shown = vec![(String::new(), 0, 0); sources.len()];
                 let mut tick = tokio::time::interval(Duration::from_millis(100));
                 loop {
                     tick.tick().await;
-                    for (s, last) in sources.iter().zip(shown.iter_mut()) {
+                    for (s, (last, resets, missed)) in sources.iter().zip(shown.iter_mut()) {
+                        // A Reset or a Missed said as it happens: the
+                        // viewer's picture was rebuilt, or had a gap that
+                        // was fetched again (the JSON lines carry neither).
+                        let r = s.resets.load(std::sync::atomic::Ordering::Relaxed);
+                        if r != *resets {
+                            let why = s.last_reset().unwrap_or_default();
+                            eprintln!("sinkwatch: source {}: reset: {why}; a fresh snapshot follows", s.url);
+                            *resets = r;
+                        }
+                        let m = s.missed.load(std::sync::atomic::Ordering::Relaxed);
+                        if m != *missed {
+                            eprintln!(
+                                "sinkwatch: source {}: fell behind, {} alerts missed; fetching them again while the sink holds them",
+                                s.url,
+                                m - *missed
+                            );
+                            *missed = m;
+                        }
                         let now = s.state();
                         // A refusal has a line of its own (above).
                         if now != *last && !now.starts_with("refused") {

@@ -302,6 +302,53 @@ fn spawn_viewer(
     (child, rx)
 }
 
+/// A Reset is said on `attach --no-tui`'s stderr, with its reason: the
+/// JSON lines cannot show that the picture was rebuilt (it was only in the
+/// log file). Here the sink restarts without state: a new epoch.
+#[test]
+fn attach_no_tui_says_a_reset_on_stderr() {
+    use std::io::{BufRead, BufReader};
+    let sink = Headless::start(&[]);
+    let (addr, url) = (sink.addr.clone(), sink.url());
+    let (mut viewer, lines) =
+        spawn_viewer(&["attach", "--no-tui", &url], std::process::Stdio::piped());
+    let (tx, said) = std::sync::mpsc::channel();
+    let stderr = viewer.0.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let wait_for = |rx: &std::sync::mpsc::Receiver<String>, what: &str| loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("never: {what}"));
+        if line.contains(what) {
+            return line;
+        }
+    };
+    wait_for(&said, ": live");
+    send_ok_open(&url, "a");
+    wait_for(&lines, "\"repo\":\"a\"");
+    assert!(sink.terminate().status.success());
+    let _again = Headless::start_on(&addr, &[]);
+    let reset = wait_for(&said, "reset:");
+    assert!(
+        reset.contains(&url) && reset.contains("restarted"),
+        "{reset}"
+    );
+}
+
+fn send_ok_open(url: &str, repo: &str) {
+    let out = send(
+        url,
+        &["--owner", "org", "--repo", repo, "--policy", "p", "--fail"],
+    );
+    assert!(out.status.success(), "{out:?}");
+}
+
 /// The binary, headless: `attach --no-tui` prints the alerts it receives
 /// as JSON lines and, on SIGTERM, a `sources` line with each source's state.
 #[test]

@@ -57,6 +57,8 @@ pub struct SourceStatus {
     pub resets: AtomicU64,
     /// Alerts the source reported this viewer missed (then refetched).
     pub missed: AtomicU64,
+    /// Why the source last answered a resume with a Reset.
+    last_reset: Mutex<Option<String>>,
     /// Where this source's forwarding reports go (the TUI's forwarding
     /// panel), and this source's place there.
     forward: Mutex<Option<(Arc<ForwardStats>, usize)>>,
@@ -72,8 +74,17 @@ impl SourceStatus {
             reconnects: AtomicU64::new(0),
             resets: AtomicU64::new(0),
             missed: AtomicU64::new(0),
+            last_reset: Mutex::new(None),
             forward: Mutex::new(None),
         })
+    }
+
+    /// Why the source last reset this viewer (sanitized), if it has.
+    pub fn last_reset(&self) -> Option<String> {
+        self.last_reset
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Shows this source's forwarding (as the sink reports it) in `stats`,
@@ -491,8 +502,10 @@ async fn subscribe_once(
         };
         match event {
             Some(Event::Reset(r)) => {
+                let why = crate::sanitize::line(&r.reason).into_owned();
+                tracing::warn!("{}: {why}", status.url);
+                *status.last_reset.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
                 status.resets.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("{}: {}", status.url, crate::sanitize::line(&r.reason));
                 // Only what is newer than what this viewer holds.
                 after_ms = *last_ms;
             }

@@ -573,7 +573,7 @@ fn opening(store: &Store, epoch: &str, resume: Option<(u64, Option<&str>)>) -> V
             // out (src/state/epoch.rs): the same seqs may now name other
             // alerts, so `after` says nothing here.
             Some(format!(
-                "resume after seq {after}, but the sink restarted since and may give out those seqs again (not every alert it had accepted was stored)"
+                "resume after seq {after}, but the sink restarted since without keeping its seqs (no durable state, or not every alert it had accepted was stored)"
             ))
         } else if after >= next {
             // Seqs restart when a sink without durable state restarts.
