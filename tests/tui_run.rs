@@ -102,6 +102,12 @@ fn the_tui_takes_the_screen_shows_alerts_and_q_restores_it() {
     stdin.write_all(b"q").unwrap();
     stdin.flush().unwrap();
     wait_for("the screen restored", &has(b"\x1b[?1049l"), &mut screen);
+    // The alternate screen is cleared just before it is left: tmux, after
+    // a resize, carried its last frame over into the main screen.
+    assert!(
+        screen.windows(12).any(|w| w == b"\x1b[2J\x1b[?1049l"),
+        "no clear right before leaving the alternate screen"
+    );
     let status = loop {
         if let Some(s) = guard.0.try_wait().unwrap() {
             break s;

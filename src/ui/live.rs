@@ -268,6 +268,10 @@ fn restore_terminal() {
     let _ = execute!(
         io::stdout(),
         DisableMouseCapture,
+        // Cleared before it is left: tmux, after the window was resized,
+        // carried the alternate screen's last frame over into the main
+        // screen above the prompt.
+        crossterm::terminal::Clear(crossterm::terminal::ClearType::All),
         LeaveAlternateScreen,
         crossterm::cursor::Show
     );
