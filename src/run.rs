@@ -260,6 +260,20 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         eprintln!("sinkwatch: {policy_line}");
     }
     tracing::info!("{policy_line}");
+    if signature.is_some()
+        && token.is_none()
+        && oidc.is_none()
+        && tokeninfo.is_none()
+        && settings.tls_client_ca.is_none()
+    {
+        // Said now rather than at the first refused `attach`: a viewer
+        // sends no payload to sign.
+        let n = "remote viewers (sinkwatch attach) are refused: a viewer sends no payload \
+                 to sign, so Watch needs a bearer method or mTLS (--token-file, --oidc-issuer, \
+                 --oauth-access-tokens or --tls-client-ca)";
+        eprintln!("sinkwatch: note: {n}");
+        tracing::info!("{n}");
+    }
     if let Some(n) = cleartext_note(&settings, local) {
         eprintln!("sinkwatch: note: {n}");
         tracing::warn!("{n}");

@@ -455,6 +455,53 @@ fn bad_tls_files_are_one_clear_line_naming_the_file() {
     assert_eq!(code, Some(2));
 }
 
+/// A sink requiring signed payloads and mTLS: a viewer sends no payload to
+/// sign, so its verified client certificate is its credential (it was
+/// refused as having no bearer credential).
+#[test]
+fn a_viewer_with_a_client_certificate_may_watch_a_sink_of_signed_payloads() {
+    use std::io::{BufRead, BufReader};
+    let pki = Pki::new();
+    let s = |p: PathBuf| p.to_str().unwrap().to_owned();
+    let secret = pki.path("secret");
+    std::fs::write(&secret, "c2lua3dhdGNoIHRscyB0ZXN0IHNlY3JldCE=\n").unwrap();
+    let sink = Headless::start(&[
+        "--tls-cert",
+        &s(pki.server.cert.clone()),
+        "--tls-key",
+        &s(pki.server.key.clone()),
+        "--tls-client-ca",
+        &s(pki.path("ca.pem")),
+        "--verify-signature",
+        &format!("hmac:{}", s(secret)),
+    ]);
+    let url = format!("https://{}", sink.addr);
+    let mut viewer = bin()
+        .args(["attach", "--no-tui", "--ca", &s(pki.path("ca.pem"))])
+        .args(["--client-cert", &s(pki.path("client.pem"))])
+        .args(["--client-key", &s(pki.path("client.key")), &url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed if it neither goes live nor is refused (a hang fails).
+    let watchdog = common::binary::watchdog(viewer.id());
+    let stderr = viewer.stderr.take().unwrap();
+    let mut said = String::new();
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        said.push_str(&line);
+        said.push('\n');
+        if line.ends_with(": live") || line.contains("refused") {
+            break;
+        }
+    }
+    drop(watchdog);
+    let _ = viewer.kill();
+    let _ = viewer.wait();
+    assert!(said.trim_end().ends_with(": live"), "{said}");
+    drop(sink);
+}
+
 #[test]
 fn the_binary_serves_mtls_and_prints_the_identity() {
     let pki = Pki::new();

@@ -721,6 +721,9 @@ impl Watch for WatchService {
                         });
                     }
                 }
+                // A viewer sends no payload to sign: a client certificate
+                // verified by mTLS is its credential then.
+                HeaderVerdict::NeedSignature(_) if identity.is_some() => {}
                 HeaderVerdict::NeedSignature(_) => {
                     tracing::info!("viewer {peer_label} refused: no bearer credential");
                     return refuse(
