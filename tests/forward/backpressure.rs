@@ -92,12 +92,20 @@ async fn when_behind_drop_answers_at_once_and_counts_the_drops() {
     assert_eq!(answered.load(Ordering::SeqCst), 30, "all answered, B shut");
     wait_for("all 31 seen", &stats, |s| s[0].accepted == 31).await;
     let s = &stats.snapshot()[0];
-    assert_eq!(s.queued + s.in_flight, 9, "{s:?}");
-    assert_eq!(s.dropped, 30 - 9, "{s:?}");
+    // The queue's 8 plus the one in flight at B — or the queue's 8 alone
+    // when the queue filled before the forwarder, on a busy machine, had
+    // taken the next alert into flight (a CI run saw 7 + 1 and 22 drops).
+    let kept = s.queued + s.in_flight;
+    assert!(kept == 8 || kept == 9, "{s:?}");
+    assert_eq!(s.dropped, 30 - kept, "{s:?}");
     assert_eq!(s.held, 0);
     let report = g.stop().await;
-    assert_eq!(report.upstreams[0].delivered, 1 + 9, "the queue delivered");
-    assert_eq!(report.undelivered_total(), 30 - 9);
+    assert_eq!(
+        report.upstreams[0].delivered,
+        1 + kept,
+        "the queue delivered"
+    );
+    assert_eq!(report.undelivered_total(), 30 - kept);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
