@@ -577,3 +577,27 @@ async fn a_viewer_is_told_the_sink_is_shutting_down_and_the_stream_ends() {
     let exit = exit.await.unwrap();
     assert_eq!(exit.lines().pop().unwrap()["accepted"], 3);
 }
+
+/// `--auth all` with a token and signed payloads: a viewer, which has no
+/// payload to sign, is let in by the token (it was refused as having no
+/// bearer credential although it sent the right one); without the token
+/// it is still refused.
+#[tokio::test]
+async fn under_auth_all_a_viewer_with_the_token_may_watch_a_sink_of_signed_payloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "c2lua3dhdGNoIHdhdGNoIHRlc3Qgc2VjcmV0IQ==\n").unwrap();
+    let sink = Headless::start(&[
+        "--token-file",
+        &token_file(&dir),
+        "--verify-signature",
+        &format!("hmac:{}", secret.to_str().unwrap()),
+        "--auth",
+        "all",
+    ]);
+    let url = sink.url();
+    let mut s = subscribe(&url, Some(TOKEN), None).await.unwrap();
+    assert!(matches!(next(&mut s).await, Event::SnapshotBegin(_)));
+    let refused = subscribe(&url, None, None).await.expect_err("refused");
+    assert_eq!(refused.code(), Code::Unauthenticated);
+}

@@ -682,6 +682,16 @@ async fn send_chunk(
     Ok(())
 }
 
+/// A viewer's identity: its mTLS subject and a token's, both when both.
+fn add_identity(identity: &mut Option<String>, id: Option<Arc<str>>) {
+    if let Some(id) = id {
+        *identity = Some(match identity.take() {
+            Some(t) => format!("{t}; {id}"),
+            None => id.to_string(),
+        });
+    }
+}
+
 type EventStream = Pin<Box<dyn Stream<Item = Result<Wire, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -714,15 +724,19 @@ impl Watch for WatchService {
             match self.policy.check_headers(&headers).await {
                 HeaderVerdict::Pass(id) => {
                     token = true;
-                    if let Some(id) = id {
-                        identity = Some(match identity {
-                            Some(t) => format!("{t}; {id}"),
-                            None => id.to_string(),
-                        });
-                    }
+                    add_identity(&mut identity, id);
                 }
-                // A viewer sends no payload to sign: a client certificate
-                // verified by mTLS is its credential then.
+                // A viewer sends no payload to sign. Under `--auth all`
+                // the bearer credential has verified when the signature is
+                // all that is left; otherwise a client certificate
+                // verified by mTLS is its credential.
+                HeaderVerdict::NeedSignature(id)
+                    if self.policy.combine == crate::sink::auth::Combine::All
+                        && self.policy.has_bearer_method() =>
+                {
+                    token = true;
+                    add_identity(&mut identity, id);
+                }
                 HeaderVerdict::NeedSignature(_) if identity.is_some() => {}
                 HeaderVerdict::NeedSignature(_) => {
                     tracing::info!("viewer {peer_label} refused: no bearer credential");

@@ -151,7 +151,9 @@ impl Policy {
         self.has_bearer_method() || self.signature.is_some()
     }
 
-    fn has_bearer_method(&self) -> bool {
+    /// Whether a bearer method (static token, OIDC, access tokens) is
+    /// configured.
+    pub fn has_bearer_method(&self) -> bool {
         self.token.is_some() || self.oidc.is_some() || self.tokeninfo.is_some()
     }
 
