@@ -115,12 +115,26 @@ for _ in $(seq 1 1200); do
 done
 kill -TERM "$(cat "$TMP/viewer.pid")"; wait "$(cat "$TMP/viewer.pid")" || true; rm -f "$TMP/viewer.pid"
 
-python3 - "$TMP/viewer.out" "$ok" "${URLS[@]}" "${accepted[@]}" <<'PY'
-import json, sys
+python3 - "$TMP/viewer.out" "$ok" "${URLS[@]}" "${accepted[@]}" "$TMP/a.out" "$TMP/b.out" "$TMP/c.out" <<'PY'
+import collections, json, sys
 out, ok = sys.argv[1], int(sys.argv[2])
 urls, accepted = sys.argv[3:6], [int(a) for a in sys.argv[6:9]]
+replica_outs = sys.argv[9:12]
 lines = [json.loads(l) for l in open(out)]
 alerts = [l for l in lines if l.get("kind") == "alert"]
+
+def key(a):
+    # What a replica printed and the viewer prints of the same alert (the
+    # viewer's seq is its own; its receive time is the replica's).
+    return (a["at"], a["owner"], a["repo"], a["policy"], a["pass"], a.get("details", ""))
+
+printed = collections.Counter()
+for f in replica_outs:
+    for l in open(f):
+        a = json.loads(l)
+        if a.get("kind") == "alert":
+            printed[key(a)] += 1
+seen = collections.Counter(key(a) for a in alerts)
 sources = next(l for l in lines if l.get("kind") == "sources")["sources"]
 print(f"load acknowledged {ok}; replicas accepted {accepted} (sum {sum(accepted)}); "
       f"viewer printed {len(alerts)}")
@@ -129,6 +143,12 @@ if sum(accepted) != ok:
     bad.append(f"replicas accepted {sum(accepted)} but the load generator saw {ok} OK")
 if len(alerts) != ok:
     bad.append(f"the viewer printed {len(alerts)} alerts, expected {ok}")
+# Alert by alert, not only counts: a gap and a duplicate would cancel out.
+missing, extra = printed - seen, seen - printed
+if missing or extra:
+    bad.append(f"alert by alert: {sum(missing.values())} the replicas printed are missing "
+               f"from the viewer, {sum(extra.values())} the viewer printed too often or "
+               f"from nowhere (first missing: {next(iter(missing), None)})")
 for url, acc in zip(urls, accepted):
     s = next(s for s in sources if s["url"].rstrip("/") == url)
     print(f"  {url}: accepted {acc}, viewer received {s['received']}, "
@@ -139,5 +159,5 @@ if sum(1 for a in accepted if a > 0) < 2:
     bad.append("nginx did not spread the calls over the replicas")
 if bad:
     print("FAIL: " + "; ".join(bad)); sys.exit(1)
-print("OK: every alert seen exactly once")
+print(f"OK: every alert seen exactly once ({sum(printed.values())} compared alert by alert)")
 PY
