@@ -216,6 +216,7 @@ async fn handle(
     // Every identity that was verified (mTLS, a token, a signature).
     let identity = match (tls_identity, auth.identity, signed) {
         (None, None, None) => None,
+        (Some(t), None, None) => Some(t),
         (None, Some(o), None) => Some(o.to_string()),
         (t, o, s) => {
             let parts: Vec<&str> = [t.as_deref(), o.as_deref(), s]
