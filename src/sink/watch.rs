@@ -39,7 +39,7 @@ use prost::bytes::Bytes;
 use tokio::sync::{broadcast, mpsc};
 use tonic::{Request, Response, Status};
 
-use super::auth::{HeaderVerdict, Policy};
+use super::auth::Policy;
 use crate::hub::Hub;
 use crate::model::filter::{AlertView, Filter};
 use crate::model::{AlertRecord, Store};
@@ -721,34 +721,12 @@ impl Watch for WatchService {
         let mut token = false;
         if self.policy.is_required() {
             let headers = request.metadata().clone().into_headers();
-            match self.policy.check_headers(&headers).await {
-                HeaderVerdict::Pass(id) => {
-                    token = true;
+            match self.policy.check_viewer(&headers, identity.is_some()).await {
+                Ok(id) => {
+                    token = self.policy.has_bearer_method();
                     add_identity(&mut identity, id);
                 }
-                // A viewer sends no payload to sign. Under `--auth all`
-                // the bearer credential has verified when the signature is
-                // all that is left; otherwise a client certificate
-                // verified by mTLS is its credential.
-                HeaderVerdict::NeedSignature(id)
-                    if self.policy.combine == crate::sink::auth::Combine::All
-                        && self.policy.has_bearer_method() =>
-                {
-                    token = true;
-                    add_identity(&mut identity, id);
-                }
-                HeaderVerdict::NeedSignature(_) if identity.is_some() => {}
-                HeaderVerdict::NeedSignature(_) => {
-                    tracing::info!("viewer {peer_label} refused: no bearer credential");
-                    return refuse(
-                        crate::hub::Refusal::AuthMissing,
-                        Status::unauthenticated(
-                            "Watch needs a bearer credential (authorization: Bearer <token>): \
-                             signed payloads cannot authenticate a viewer",
-                        ),
-                    );
-                }
-                HeaderVerdict::Refuse(d) => {
+                Err(d) => {
                     tracing::info!("viewer {peer_label} refused: {}", d.message);
                     return refuse(d.why, d.status());
                 }

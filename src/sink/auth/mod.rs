@@ -207,6 +207,38 @@ impl Policy {
         }
     }
 
+    /// The credentials of a remote viewer (Watch), which sends no payload
+    /// to sign: the bearer credential when a bearer method is configured
+    /// (under `any` and `all` alike); otherwise, when signed payloads are
+    /// required, a client certificate verified by mTLS (`mtls`).
+    pub async fn check_viewer(
+        &self,
+        headers: &HeaderMap,
+        mtls: bool,
+    ) -> Result<Option<Arc<str>>, Denied> {
+        if self.has_bearer_method() {
+            return self.check_bearer(headers, None).await.map_err(|d| {
+                if d.why == Refusal::AuthMissing {
+                    // Not "or a signed payload": a viewer has none.
+                    Denied::new(
+                        Refusal::AuthMissing,
+                        "missing credentials: send authorization: Bearer <token>",
+                    )
+                } else {
+                    d
+                }
+            });
+        }
+        if mtls || self.signature.is_none() {
+            return Ok(None);
+        }
+        Err(Denied::new(
+            Refusal::AuthMissing,
+            "Watch needs a bearer credential (authorization: Bearer <token>) or a client \
+             certificate: signed payloads cannot authenticate a viewer",
+        ))
+    }
+
     /// Checks the credentials in the headers; see [`HeaderVerdict`].
     pub async fn check_headers(&self, headers: &HeaderMap) -> HeaderVerdict {
         self.check_headers_on(headers, None).await
