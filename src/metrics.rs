@@ -207,8 +207,14 @@ pub fn render(sources: &Sources) -> String {
         gauge(
             &mut r,
             "state_backlog",
-            "Alerts the state writer holds and has not committed yet (a kill -9 loses them)",
+            "Alerts the state writer holds and has not committed yet (in its spool: a restart after a kill -9 replays them)",
             backlog,
+        );
+        counter(
+            &mut r,
+            "state_unspooled",
+            "Alerts the state writer held without a copy in its spool (full or failing): a kill -9 before their commit loses them",
+            s.unspooled.load(std::sync::atomic::Ordering::Relaxed),
         );
         let age: Gauge<f64, AtomicU64> = Gauge::default();
         age.set(age_ms as f64 / 1000.0);

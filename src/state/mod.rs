@@ -21,6 +21,7 @@ pub mod restore;
 pub mod schema;
 pub mod seek;
 pub mod silences;
+pub mod spool;
 pub mod writer;
 
 use std::fs::File;
@@ -168,6 +169,9 @@ pub struct Restored {
     pub last_ms: Option<u64>,
     /// Keys the store refused (its key bound).
     pub refused_keys: u64,
+    /// Alerts the last run had spooled and not committed (it was killed),
+    /// committed at this start before the restore.
+    pub replayed: u64,
 }
 
 /// Counters of the state database, shared with whoever shows them.
@@ -187,6 +191,9 @@ pub struct StateStats {
     pub backlog: AtomicU64,
     /// Receive time (ms since the epoch) of the oldest of them; 0 when none.
     pub oldest_ms: AtomicU64,
+    /// Alerts the writer held without a copy in the spool (it was full,
+    /// or could not be written): a kill before their commit loses them.
+    pub unspooled: AtomicU64,
     durable: AtomicBool,
     last_error: Mutex<Option<String>>,
     pub restored: Restored,
@@ -262,11 +269,13 @@ impl StateStats {
             "pruned": self.pruned.load(Ordering::Relaxed),
             "backlog": backlog,
             "backlog_age_ms": backlog_age_ms,
+            "unspooled": self.unspooled.load(Ordering::Relaxed),
             "restored": {
                 "keys": r.keys,
                 "events": r.events,
                 "transitions": r.transitions,
                 "accepted": r.accepted,
+                "replayed": r.replayed,
             },
         });
         if let Some(t) = r.last_ms {
@@ -525,33 +534,63 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
             return Ok(read_back(&e));
         }
     }
-    let (store, restored) = match restore::restore(&conn, opts.limits) {
-        Ok(r) => r,
-        Err(e) => return Ok(not_durable(cause(&e), fresh(), Restored::default())),
-    };
-    let epoch = match epoch::take(&conn, store.next_seq() - 1) {
-        Ok(e) => e,
-        Err(e) => return Ok(not_durable(cause(&e), store, restored)),
-    };
-    let stats = Arc::new(stats(restored));
-    stats.durable.store(true, Ordering::Relaxed);
     if let Ok(pages) = std::env::var(TEST_MAX_PAGES_ENV)
         && let Ok(pages) = pages.parse::<i64>()
     {
         let _ = conn.pragma_update(None, "max_page_count", pages);
     }
+    let mut writer = writer::Writer::new(
+        conn,
+        lock,
+        opts.retain,
+        name.clone(),
+        writer::QueueLimits::for_budget(opts.limits.memory_budget),
+    );
+    // What a killed run had spooled and not committed goes in first, so
+    // the restore below shows it and `seq` continues after it. If it
+    // cannot, the spool is kept for a later start and this run shows what
+    // the file holds, not durable (a full disk: as above).
+    let mut warnings = Vec::new();
+    let replayed = match writer.replay_spool(&path) {
+        Ok((n, notes)) => {
+            if n > 0 {
+                warnings.push(format!(
+                    "state {name}: the last run ended without committing {n} alerts; \
+                     replayed them from its spool"
+                ));
+            }
+            warnings.extend(notes.into_iter().map(|n| format!("state {name}: {n}")));
+            n
+        }
+        Err(why) => {
+            drop(writer);
+            let why = format!("{why} (the spool is kept for the next start)");
+            return Ok(match open_read_only(&path) {
+                Ok(c) => match restore::restore(&c, opts.limits) {
+                    Ok((store, restored)) => not_durable(why, store, restored),
+                    Err(e) => not_durable(cause(&e), fresh(), Restored::default()),
+                },
+                Err(_) => not_durable(why, fresh(), Restored::default()),
+            });
+        }
+    };
+    let (store, mut restored) = match restore::restore(writer.conn(), opts.limits) {
+        Ok(r) => r,
+        Err(e) => return Ok(not_durable(cause(&e), fresh(), Restored::default())),
+    };
+    restored.replayed = replayed;
+    let epoch = match epoch::take(writer.conn(), store.next_seq() - 1) {
+        Ok(e) => e,
+        Err(e) => return Ok(not_durable(cause(&e), store, restored)),
+    };
+    let stats = Arc::new(stats(restored));
+    stats.durable.store(true, Ordering::Relaxed);
     Ok(Opened {
         store,
         epoch,
         stats,
-        writer: Some(writer::Writer::new(
-            conn,
-            lock,
-            opts.retain,
-            name,
-            writer::QueueLimits::for_budget(opts.limits.memory_budget),
-        )),
-        warnings: Vec::new(),
+        writer: Some(writer),
+        warnings,
     })
 }
 

@@ -13,9 +13,15 @@
 //!   [`MAX_BATCH_ROWS`] rows, cheaper per row) while it is behind.
 //!
 //! A batch is committed when the queue holds [`BATCH_ROWS`] alerts or its
-//! oldest alert waited [`BATCH_AGE`]. What is queued or being written and
-//! not yet committed is the `backlog` (stats line, status bar, metrics): a
-//! killed process loses it. Per-key counters are summed over the batch and
+//! oldest alert waited [`BATCH_AGE`] — except during a burst: while alerts
+//! keep arriving faster than a batch fills (and the spool takes them), the
+//! SQL stage waits until the burst ends or its oldest alert is
+//! [`DEFER_AGE`] old, so that SQLite's work is done after ingest's, in
+//! larger transactions. What is queued or being written and not yet
+//! committed is the `backlog` (stats line, status bar, metrics); the drain
+//! appends it to the spool (`super::spool`) first, so a killed process
+//! loses only the drain's last chunk, and the next start replays the rest.
+//! Per-key counters are summed over the batch and
 //! written once per key. A failed commit (disk full, …) rolls back that
 //! batch only, counts its alerts as `failed`, marks the state not durable
 //! and carries on: the next batch may succeed again.
@@ -23,7 +29,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -32,6 +39,7 @@ use tokio::sync::broadcast;
 
 use super::StateStats;
 use super::schema::details_hash;
+use super::spool::{self, Spool};
 use crate::model::{AlertRecord, Change, Peer};
 
 /// Alerts per transaction while the writer keeps up.
@@ -43,6 +51,14 @@ pub const BATCH_ROWS: usize = 2048;
 pub const MAX_BATCH_ROWS: usize = 16_384;
 /// Longest an accepted alert waits before its batch is committed.
 pub const BATCH_AGE: Duration = Duration::from_millis(100);
+/// Longest the SQL stage waits for a burst of ingest to end before it
+/// commits anyway (at its low priority): what a burst leaves to write is
+/// at most this old, and under ingest that never pauses the backlog stays
+/// about this long. Safe to wait because the spool holds it.
+pub const DEFER_AGE: Duration = Duration::from_secs(5);
+/// Ingest counts as a burst while the drain queued records this recently
+/// and a full batch is waiting.
+const BURST_GAP: Duration = Duration::from_millis(20);
 /// The SQL stage's nice value (Linux; elsewhere the priority is left
 /// alone). 19, the lowest priority: against busy normal-priority threads
 /// it gets ~1.5 % of a core each, so ingest keeps the cores and the writer
@@ -114,6 +130,8 @@ struct Queue {
     waiting: bool,
     /// The hub closed and the drain has queued its last records.
     closed: bool,
+    /// When the drain last queued records (a burst is going on).
+    last_push: Option<Instant>,
     /// Tests hold the SQL stage (it takes nothing) to fill the queue.
     #[cfg(test)]
     paused: bool,
@@ -133,6 +151,12 @@ struct Shared {
     /// bounds its own pending records by when it cannot take the lock.
     queued_records: AtomicUsize,
     queued_bytes: AtomicUsize,
+    /// The highest seq the SQL stage is done with (committed, or counted
+    /// as failed): the spool's segments up to it can be emptied.
+    done_max: AtomicU64,
+    /// The spool took the drain's last records: the SQL stage may wait out
+    /// a burst. Off when the spool is full, failed or absent.
+    spooling: AtomicBool,
     /// The SQL stage's thread id, once its priority is set (tests).
     #[cfg(test)]
     tid: std::sync::atomic::AtomicI64,
@@ -143,12 +167,68 @@ struct Shared {
 struct Pending {
     records: VecDeque<Arc<AlertRecord>>,
     bytes: usize,
+    /// The records read since the last spool append, encoded, and how
+    /// many and the highest seq they hold.
+    frames: Vec<u8>,
+    framed: u64,
+    framed_max: u64,
 }
 
 impl Pending {
-    fn push(&mut self, r: Arc<AlertRecord>) {
+    fn push(&mut self, r: Arc<AlertRecord>, spooling: bool) {
+        if spooling {
+            spool::encode(&r, &mut self.frames);
+        }
+        self.framed += 1;
+        self.framed_max = self.framed_max.max(r.seq);
         self.bytes += cost(&r);
         self.records.push_back(r);
+    }
+}
+
+/// The drain's end of the spool.
+struct Spooler {
+    spool: Option<Spool>,
+    name: String,
+}
+
+impl Spooler {
+    /// Appends what was read since the last call, before it is queued for
+    /// the SQL stage, and empties the segments it is done with. Records
+    /// the spool could not take are counted (`unspooled`).
+    fn flush(&mut self, pending: &mut Pending, shared: &Shared, stats: &StateStats) {
+        let n = std::mem::take(&mut pending.framed);
+        let appended = match &mut self.spool {
+            None => false,
+            Some(_) if n == 0 => true,
+            Some(s) => match s.append(&pending.frames, pending.framed_max) {
+                Ok(ok) => ok,
+                Err(e) => {
+                    tracing::warn!(
+                        "state {}: cannot write the spool ({e}): alerts not committed yet \
+                         would be lost by a kill from now on",
+                        self.name
+                    );
+                    self.spool = None;
+                    false
+                }
+            },
+        };
+        pending.frames.clear();
+        if !appended {
+            stats.unspooled.fetch_add(n, Ordering::Relaxed);
+        }
+        self.release(shared);
+        shared.spooling.store(appended, Ordering::Relaxed);
+    }
+
+    fn release(&mut self, shared: &Shared) {
+        if let Some(s) = &mut self.spool
+            && let Err(e) = s.release(shared.done_max.load(Ordering::Relaxed))
+        {
+            tracing::warn!("state {}: cannot empty the spool ({e})", self.name);
+            self.spool = None;
+        }
     }
 }
 
@@ -213,6 +293,7 @@ impl Shared {
             }
         }
         pending.bytes = 0;
+        q.last_push = Some(Instant::now());
         self.queued_records
             .store(q.records.len(), Ordering::Relaxed);
         self.queued_bytes.store(q.bytes, Ordering::Relaxed);
@@ -248,14 +329,15 @@ impl Shared {
 }
 
 /// The drain stage: moves records from the hub's broadcast into the
-/// writer's queue until the hub closes.
+/// spool and the writer's queue until the hub closes; returns the spool.
 fn drain(
     mut rx: broadcast::Receiver<Arc<AlertRecord>>,
     shared: &Shared,
     stats: &StateStats,
     limits: QueueLimits,
-    name: &str,
-) {
+    mut spooler: Spooler,
+) -> Option<Spool> {
+    let name = spooler.name.clone();
     let waiter = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -273,6 +355,7 @@ fn drain(
             }
             Err(broadcast::error::TryRecvError::Empty) => {
                 if !pending.records.is_empty() {
+                    spooler.flush(&mut pending, shared, stats);
                     if !shared.push(&mut pending, stats, limits, false) {
                         // The SQL stage holds the lock: try again after a
                         // nap, reading the hub meanwhile.
@@ -295,8 +378,9 @@ fn drain(
         match next {
             Ok(r) => {
                 naps = 0;
-                pending.push(r);
+                pending.push(r, spooler.spool.is_some());
                 if pending.records.len() % DRAIN_CHUNK == 0 {
+                    spooler.flush(&mut pending, shared, stats);
                     shared.push(&mut pending, stats, limits, false);
                 }
             }
@@ -305,11 +389,15 @@ fn drain(
                 tracing::warn!("state {name}: fell behind the hub, {n} alerts lost");
             }
             Err(Some(broadcast::error::RecvError::Closed)) => break,
-            Err(None) => {}
+            // Idle: the SQL stage may have caught up since the last
+            // records came.
+            Err(None) => spooler.release(shared),
         }
     }
+    spooler.flush(&mut pending, shared, stats);
     shared.push(&mut pending, stats, limits, true);
     shared.close();
+    spooler.spool
 }
 
 /// Lowers the calling thread's CPU priority to [`SQL_NICE`] (Linux: nice
@@ -446,6 +534,8 @@ pub struct Writer {
     /// (see `super::epoch`).
     taken_max: u64,
     committed_max: u64,
+    /// Handed to the drain when the writer starts.
+    spool: Option<Spool>,
 }
 
 impl Writer {
@@ -467,7 +557,54 @@ impl Writer {
             queue_limits,
             taken_max: 0,
             committed_max: 0,
+            spool: None,
         }
+    }
+
+    /// The connection, for what is read at start (restore, the epoch).
+    pub(super) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Commits what the spool beside `db` holds beyond the database's
+    /// newest alert (a run that ended without committing it: a kill, a
+    /// crash), then starts a new spool for this run. Returns how many
+    /// alerts were replayed and a line per unreadable part of the spool.
+    /// The spool is left as it was when it cannot be read or replayed.
+    pub(super) fn replay_spool(&mut self, db: &Path) -> Result<(u64, Vec<String>), String> {
+        let (records, mut notes) = spool::read(db).map_err(|e| {
+            format!(
+                "cannot read the spool {}: {e}",
+                spool::paths(db)[0].display()
+            )
+        })?;
+        let newest: i64 = self
+            .conn
+            .query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0))
+            .map_err(|e| super::cause(&e))?;
+        let records: Vec<Arc<AlertRecord>> = records
+            .into_iter()
+            .filter(|r| r.seq > newest as u64)
+            .map(Arc::new)
+            .collect();
+        for batch in records.chunks(MAX_BATCH_ROWS) {
+            self.write(batch).map_err(|e| {
+                self.ids = Ids::default();
+                format!("cannot replay the spool: {}", super::cause(&e))
+            })?;
+        }
+        // Names shared by replayed records are not the store's: forget
+        // them (the map would otherwise keep them alive for nothing).
+        self.ids = Ids::default();
+        match Spool::create(db) {
+            Ok(s) => self.spool = Some(s),
+            Err(e) => notes.push(format!(
+                "cannot create the spool {}: {e}; alerts not committed yet would be lost by a \
+                 kill",
+                spool::paths(db)[0].display()
+            )),
+        }
+        Ok((records.len() as u64, notes))
     }
 
     /// Starts the writer's two stages (see the module docs) until the hub
@@ -490,10 +627,17 @@ impl Writer {
         shared: Arc<Shared>,
     ) -> std::thread::JoinHandle<()> {
         let drain = {
-            let (shared, stats, name) = (shared.clone(), stats.clone(), self.name.clone());
+            let (shared, stats) = (shared.clone(), stats.clone());
+            let spooler = Spooler {
+                spool: self.spool.take(),
+                name: self.name.clone(),
+            };
+            shared
+                .spooling
+                .store(spooler.spool.is_some(), Ordering::Relaxed);
             std::thread::Builder::new()
                 .name("state drain".into())
-                .spawn(move || drain(rx, &shared, &stats, limits, &name))
+                .spawn(move || drain(rx, &shared, &stats, limits, spooler))
                 .expect("spawn the state drain")
         };
         std::thread::Builder::new()
@@ -506,7 +650,14 @@ impl Writer {
                     .tid
                     .store(i64::from(unsafe { libc::gettid() }), Ordering::Relaxed);
                 self.run(&shared, &stats);
-                let _ = drain.join();
+                if let Ok(Some(mut spool)) = drain.join() {
+                    // Everything is done with: nothing for a next start to
+                    // replay.
+                    let _ = spool.release(shared.done_max.load(Ordering::Relaxed));
+                    if spool.is_empty() {
+                        spool.remove();
+                    }
+                }
             })
             .expect("spawn the state writer")
     }
@@ -525,7 +676,14 @@ impl Writer {
                         || (n > 0 && (q.closed || q.oldest_since().elapsed() >= BATCH_AGE));
                     #[cfg(test)]
                     let due = due && !q.paused;
-                    if due {
+                    // A burst: the spool holds what waits, so SQLite's
+                    // work waits for ingest's (see the module docs).
+                    let burst = n >= BATCH_ROWS
+                        && !q.closed
+                        && shared.spooling.load(Ordering::Relaxed)
+                        && q.last_push.is_some_and(|t| t.elapsed() < BURST_GAP)
+                        && q.oldest_since().elapsed() < DEFER_AGE;
+                    if due && !burst {
                         break;
                     }
                     if q.closed && n == 0 {
@@ -541,7 +699,9 @@ impl Writer {
                     if prune_due {
                         break;
                     }
-                    let wait = if n > 0 {
+                    let wait = if burst {
+                        BURST_GAP
+                    } else if n > 0 {
                         BATCH_AGE.saturating_sub(q.oldest_since().elapsed())
                     } else if self.retain.is_some() {
                         next_prune.saturating_duration_since(Instant::now())
@@ -581,6 +741,7 @@ impl Writer {
             if self.commit(&batch, stats) {
                 self.committed_max = self.committed_max.max(top);
             }
+            shared.done_max.fetch_max(top, Ordering::Relaxed);
             let mut q = shared.lock();
             q.in_flight = false;
             stats
@@ -653,7 +814,13 @@ impl Writer {
     }
 
     fn write(&mut self, batch: &[Arc<AlertRecord>]) -> rusqlite::Result<()> {
-        let tx = self.conn.transaction()?;
+        // IMMEDIATE: the write lock first. A deferred transaction that
+        // read before writing gets SQLITE_BUSY at once, without waiting,
+        // when another connection (sqlite3 mid-transaction) holds the
+        // lock, and the whole batch would fail for a moment's contention.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let ids = &mut self.ids;
         let mut deltas: Vec<Delta> = Vec::new();
         let mut rows: Vec<EventRow> = Vec::with_capacity(batch.len());
