@@ -597,3 +597,60 @@ fn attach_no_tui_prints_an_older_alert_as_late_not_as_a_fix() {
         assert!(newest.values().all(|(_, pass)| !pass), "{order}");
     }
 }
+
+/// `attach --no-tui A B`: each alert line names the sink it came from
+/// (`source`, the URL as the `sources` line names it) and that sink's own
+/// seq (`source_seq`), as the sink's own JSON lines give it — the line's
+/// `seq` is the viewer's. Snapshot and live alerts alike. The sinks'
+/// seqs differ from each other and from the viewer's, so a mix-up shows.
+#[test]
+fn attach_no_tui_names_each_alerts_source_and_its_seq_there() {
+    use std::collections::HashMap;
+    use std::process::Stdio;
+
+    let mut a = Headless::start(&[]);
+    let mut b = Headless::start(&[]);
+    let (a_out, b_out) = (a.stdout_lines(), b.stdout_lines());
+    // repo → (the sink's URL, its seq there), from the sinks' own lines.
+    let mut want: HashMap<String, (String, u64)> = HashMap::new();
+    let mut sent = |sink: &Headless, out: &std::sync::mpsc::Receiver<String>, repo: &str| {
+        send_ok_open(&sink.url(), repo);
+        let line = out
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the sink's line within the watchdog");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["repo"], repo, "{v}");
+        want.insert(repo.to_owned(), (sink.url(), v["seq"].as_u64().unwrap()));
+    };
+    for repo in ["a1", "a2", "a3"] {
+        sent(&a, &a_out, repo);
+    }
+    sent(&b, &b_out, "b1");
+    let (_viewer, rx) = spawn_viewer(&["attach", "--no-tui", &a.url(), &b.url()], Stdio::null());
+    let next = || {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a line within the watchdog");
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()
+    };
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(next());
+    }
+    // Live, once both snapshots are in: one more on each.
+    sent(&b, &b_out, "b2");
+    seen.push(next());
+    sent(&a, &a_out, "a4");
+    seen.push(next());
+    let mut repos = Vec::new();
+    for l in &seen {
+        assert_eq!(l["kind"], "alert", "{l}");
+        let repo = l["repo"].as_str().unwrap();
+        let (url, seq) = &want[repo];
+        assert_eq!(l["source"].as_str(), Some(url.as_str()), "{l}");
+        assert_eq!(l["source_seq"].as_u64(), Some(*seq), "{l}");
+        repos.push(repo.to_owned());
+    }
+    repos.sort();
+    assert_eq!(repos, ["a1", "a2", "a3", "a4", "b1", "b2"]);
+}
