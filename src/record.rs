@@ -781,6 +781,41 @@ mod tests {
         }
     }
 
+    /// A viewer's printer gets its alerts with their source: the line adds
+    /// `source` and `source_seq` after every documented field (nothing
+    /// renamed or moved); other lines have neither.
+    #[test]
+    fn a_viewers_line_names_the_source_and_its_seq_there() {
+        let hub = Hub::new(StoreLimits::default(), 8);
+        let (_, mut plain) = hub.subscribe();
+        let (tx, rx) = broadcast::channel(8);
+        hub.ingest_by_time_then(&alert("", true), 1_000, None, None, &mut |r| {
+            let _ = tx.send(Sourced {
+                record: r.clone(),
+                source: Arc::from("http://127.0.0.1:7000"),
+                source_seq: 1234,
+            });
+        })
+        .unwrap();
+        hub.close();
+        drop(tx);
+        let stats = Arc::new(WriterStats::default());
+        let out = spawn_writer("test".into(), rx, Vec::new(), stats)
+            .join()
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.ends_with(
+                "\"change\":\"first\",\"source\":\"http://127.0.0.1:7000\",\"source_seq\":1234}\n"
+            ),
+            "{text}"
+        );
+        let mut out = Vec::new();
+        write_alert(&mut out, &plain.try_recv().unwrap()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("source"), "{text}");
+    }
+
     #[test]
     fn lines_match_the_documented_format() {
         let hub = Hub::new(StoreLimits::default(), 8);

@@ -643,8 +643,10 @@ fn attach_no_tui_names_each_alerts_source_and_its_seq_there() {
     sent(&a, &a_out, "a4");
     seen.push(next());
     let mut repos = Vec::new();
-    for l in &seen {
+    for (i, l) in seen.iter().enumerate() {
         assert_eq!(l["kind"], "alert", "{l}");
+        // The viewer's own seqs, in order, whichever source fed each.
+        assert_eq!(l["seq"].as_u64(), Some(i as u64 + 1), "{l}");
         let repo = l["repo"].as_str().unwrap();
         let (url, seq) = &want[repo];
         assert_eq!(l["source"].as_str(), Some(url.as_str()), "{l}");
