@@ -748,13 +748,16 @@ async fn send_chunk(
     }
     if chunk.first() > *last + 1 {
         let count = chunk.first() - *last - 1;
-        entry.missed(*last, count);
         tx.send(Ok(Wire::Event(ev(Event::Missed(Missed {
             count,
             after_seq: *last,
         })))))
         .await
         .map_err(|_| ())?;
+        // Counted once the notice is on its way: a viewer cut off before
+        // is counted nothing here, and what it cannot resume is counted
+        // when it comes back.
+        entry.missed(*last, count);
     }
     for m in messages(chunk, *last, filter, batch) {
         tx.send(Ok(m)).await.map_err(|_| ())?;
