@@ -540,9 +540,13 @@ async fn subscribe_once(
         let event = match stream.message().await {
             Ok(Some(Incoming::Event(m))) => m.event,
             Ok(Some(Incoming::Batch(body))) => {
-                let ingested = batch_alerts(&body, &mut scratch, |scratch, a| {
-                    live(hub, scratch, status, last, last_ms, a)
-                });
+                // The printer's lock once per batch, not per alert.
+                let ingested = {
+                    let printer = status.printer();
+                    batch_alerts(&body, &mut scratch, |scratch, a| {
+                        live(hub, scratch, printer.as_ref(), status, last, last_ms, a)
+                    })
+                };
                 if let Err(e) = ingested {
                     return End::Failed(format!("a malformed batch from the sink: {e}"));
                 }
@@ -587,10 +591,30 @@ async fn subscribe_once(
                 }
                 status.set("live");
             }
-            Some(Event::Live(mut a)) => live(hub, &mut scratch, status, last, last_ms, &mut a),
+            Some(Event::Live(mut a)) => {
+                let printer = status.printer();
+                live(
+                    hub,
+                    &mut scratch,
+                    printer.as_ref(),
+                    status,
+                    last,
+                    last_ms,
+                    &mut a,
+                )
+            }
             Some(Event::Batch(b)) => {
+                let printer = status.printer();
                 for mut a in b.alerts {
-                    live(hub, &mut scratch, status, last, last_ms, &mut a);
+                    live(
+                        hub,
+                        &mut scratch,
+                        printer.as_ref(),
+                        status,
+                        last,
+                        last_ms,
+                        &mut a,
+                    );
                 }
             }
             Some(Event::Forwarding(f)) => status.forwarding(&f),
@@ -608,6 +632,7 @@ async fn subscribe_once(
 fn live(
     hub: &Hub,
     scratch: &mut Scratch,
+    printer: Option<&Printer>,
     status: &SourceStatus,
     last: &mut Option<u64>,
     last_ms: &mut u64,
@@ -617,7 +642,7 @@ fn live(
     status.last_seq.store(a.seq, Ordering::Relaxed);
     *last = Some(a.seq);
     *last_ms = (*last_ms).max(a.received_ms);
-    scratch.ingest(hub, status.printer().as_ref(), a);
+    scratch.ingest(hub, printer, a);
 }
 
 /// Follows one remote sink until the hub closes (the viewer quits), or
