@@ -161,6 +161,16 @@ impl ViewerEntry {
         self.count(n.saturating_sub(counted));
     }
 
+    /// This viewer resumed after seq `after` and is sent the alerts after
+    /// it: the `Missed` notice it answers is settled (forgotten, so that it
+    /// cannot be taken for another viewer's).
+    fn resumed(&self, after: u64) {
+        let mut told = self.stats.told.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = told.iter().position(|&(from, _)| from == after) {
+            told.remove(i);
+        }
+    }
+
     fn count(&self, n: u64) {
         self.stats.missed.fetch_add(n, Ordering::Relaxed);
         if let Some(v) = self.stats.lock().get_mut(&self.id) {
@@ -852,14 +862,16 @@ impl Watch for WatchService {
             }
         );
         let entry = self.stats.join(shown, peer_label);
-        if let Some(after) = resume_after
-            && lost > 0
-        {
-            // Resumed further back than the sink can replay: what the
-            // fresh snapshot does not carry is missed (the Reset says
-            // why). Alerts a resume fetched are not: a viewer cut off
-            // (a write stall) is counted nothing until it comes back.
-            entry.lost(after, lost);
+        if let Some(after) = resume_after {
+            if matches!(first.first(), Some(Item::Reset(_))) {
+                // Resumed further back than the sink can replay: what the
+                // fresh snapshot does not carry is missed (the Reset says
+                // why). Alerts a resume fetched are not: a viewer cut off
+                // (a write stall) is counted nothing until it comes back.
+                entry.lost(after, lost);
+            } else {
+                entry.resumed(after);
+            }
         }
         let (tx, out) = mpsc::channel::<Result<Wire, Status>>(VIEWER_BUFFER);
         let mut stopping = self.stopping.clone();
@@ -1064,6 +1076,12 @@ mod tests {
         // The notice is used up: another reset over the same seqs counts.
         b.lost(10, 20);
         assert_eq!(stats.to_json()["missed"], 40);
+        // A notice answered by a resume the sink could honour is settled:
+        // a later reset over those seqs (another viewer's) counts them all.
+        b.missed(40, 5);
+        b.resumed(40);
+        b.lost(40, 10);
+        assert_eq!(stats.to_json()["missed"], 55);
     }
 
     #[test]
