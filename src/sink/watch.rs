@@ -20,8 +20,8 @@
 //! and is told (`Missed`, with the seq to resume after). A viewer that
 //! resumes further back than the sink can replay is reset, and what the
 //! fresh snapshot does not carry is counted missed then (see README.md,
-//! "Remote viewers"); being cut off for a write stall counts nothing by
-//! itself, as a resume fetches the gap. Between the shared
+//! "Remote viewers"); being cut off (a write stall, unanswered pings)
+//! counts nothing by itself, as a resume fetches the gap. Between the shared
 //! queue and the connection sits a small bounded channel per viewer
 //! ([`VIEWER_BUFFER`] messages): memory per viewer is bounded by that and
 //! by the chunks of the shared queue it has not read (shared with the other
