@@ -69,8 +69,9 @@ pub struct AttachArgs {
     /// Show times in UTC instead of local time
     #[arg(long)]
     pub utc: bool,
-    /// No TUI: the merged alerts as JSON lines on stdout until SIGINT/SIGTERM,
-    /// then a {"kind":"sources"} line (also when stdout is not a terminal)
+    /// No TUI: the merged alerts as JSON lines on stdout (each with its source
+    /// and its seq there) until SIGINT/SIGTERM, then a {"kind":"sources"} line
+    /// (also when stdout is not a terminal)
     #[arg(long)]
     pub no_tui: bool,
 }

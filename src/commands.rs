@@ -97,9 +97,14 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
     // Headless: the printer subscribes before any source is followed, so
     // it sees every alert the local hub accepts.
     let headless = a.no_tui || !std::io::IsTerminal::is_terminal(&std::io::stdout());
+    // Its queue is fed by the sources, each alert with its source and its
+    // seq there (`source`, `source_seq`), in the local hub's seq order.
     let printer = headless.then(|| {
         let stats = Arc::new(crate::record::WriterStats::default());
-        let (_, rx) = hub.subscribe();
+        let (tx, rx) = tokio::sync::broadcast::channel(settings.queue);
+        for s in &sources {
+            s.print_to(tx.clone());
+        }
         (
             stats.clone(),
             crate::record::spawn_writer("stdout".into(), rx, std::io::stdout(), stats),
@@ -199,6 +204,9 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
             return Err(Failure::Told);
         }
         hub.close();
+        for s in &sources {
+            s.stop_printing();
+        }
         let _ = writer.join();
         let line = serde_json::json!({
             "kind": "sources",

@@ -292,7 +292,29 @@ impl Hub {
         peer_addr: Option<std::net::SocketAddr>,
         peer_identity: Option<&str>,
     ) -> Result<Arc<AlertRecord>, IngestError> {
-        self.ingest_with(alert, at_ms, peer_addr, peer_identity, None, true)
+        self.ingest_with(
+            alert,
+            at_ms,
+            peer_addr,
+            peer_identity,
+            None,
+            true,
+            &mut |_| {},
+        )
+    }
+
+    /// As [`Hub::ingest_by_time`], calling `then` with the record under the
+    /// hub's lock, before any consumer sees it: what `then` sends on (a
+    /// viewer's printer) goes in seq order too. Keep it short.
+    pub fn ingest_by_time_then(
+        &self,
+        alert: &NewAlert,
+        at_ms: u64,
+        peer_addr: Option<std::net::SocketAddr>,
+        peer_identity: Option<&str>,
+        then: &mut dyn FnMut(&Arc<AlertRecord>),
+    ) -> Result<Arc<AlertRecord>, IngestError> {
+        self.ingest_with(alert, at_ms, peer_addr, peer_identity, None, true, then)
     }
 
     /// As [`Hub::ingest_at`] for an alert that came through the forwarding
@@ -306,9 +328,20 @@ impl Hub {
         peer_identity: Option<&str>,
         via: Option<&str>,
     ) -> Result<Arc<AlertRecord>, IngestError> {
-        self.ingest_with(alert, at_ms, peer_addr, peer_identity, via, false)
+        self.ingest_with(
+            alert,
+            at_ms,
+            peer_addr,
+            peer_identity,
+            via,
+            false,
+            &mut |_| {},
+        )
     }
 
+    // The one ingest path behind the public ones, each passing its own
+    // mix of these.
+    #[allow(clippy::too_many_arguments)]
     fn ingest_with(
         &self,
         alert: &NewAlert,
@@ -317,6 +350,7 @@ impl Hub {
         peer_identity: Option<&str>,
         via: Option<&str>,
         by_time: bool,
+        then: &mut dyn FnMut(&Arc<AlertRecord>),
     ) -> Result<Arc<AlertRecord>, IngestError> {
         let mut inner = self.lock();
         // Borrow the inner state as two disjoint fields: the sender is used
@@ -337,6 +371,7 @@ impl Hub {
             store.ingest(alert, at_ms, peer)
         };
         let record = Arc::new(stored.map_err(IngestError::Store)?);
+        then(&record);
         // Sent under the lock so consumers see records in seq order. An error
         // only means nobody is subscribed right now.
         let _ = tx.send(record.clone());

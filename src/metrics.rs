@@ -192,7 +192,7 @@ pub fn render(sources: &Sources) -> String {
         counter(
             &mut r,
             "watch_missed",
-            "Alerts remote viewers missed because they fell behind (each was told)",
+            "Alerts remote viewers missed (each was told): dropped from a live stream because the viewer fell behind, or no longer held when it resumed",
             w.missed.load(Relaxed),
         );
     }

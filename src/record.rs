@@ -39,6 +39,49 @@ struct AlertLine<'a> {
     /// it did not replace it (its `change` is `same`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     late: bool,
+    /// A viewer's lines only: the sink the alert came from (its URL, as
+    /// the `sources` line names it) and the alert's seq there (`seq` is
+    /// the viewer's own, over all its sources).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_seq: Option<u64>,
+}
+
+/// An alert a viewer received from one of its sources, as its printer
+/// gets it: the viewer's record, and where the alert came from.
+#[derive(Clone, Debug)]
+pub struct Sourced {
+    pub record: Arc<AlertRecord>,
+    /// The source's URL (shared by all its alerts).
+    pub source: Arc<str>,
+    /// The alert's seq on that source.
+    pub source_seq: u64,
+}
+
+/// What a JSON-lines writer receives: a record, maybe with its source.
+pub trait Item: Clone + Send + 'static {
+    fn record(&self) -> &AlertRecord;
+    /// The source's URL and the alert's seq there (a viewer's alerts).
+    fn source(&self) -> Option<(&str, u64)> {
+        None
+    }
+}
+
+impl Item for Arc<AlertRecord> {
+    fn record(&self) -> &AlertRecord {
+        self
+    }
+}
+
+impl Item for Sourced {
+    fn record(&self) -> &AlertRecord {
+        &self.record
+    }
+
+    fn source(&self) -> Option<(&str, u64)> {
+        Some((&self.source, self.source_seq))
+    }
 }
 
 /// Says which silence, if any, covers a record (headless output).
@@ -124,6 +167,17 @@ pub fn write_alert_marked(
     r: &AlertRecord,
     silenced: Option<&str>,
 ) -> io::Result<()> {
+    write_alert_from(w, r, silenced, None)
+}
+
+/// As [`write_alert_marked`], with the `source` and `source_seq` fields
+/// when `source` is set (a viewer's alerts).
+pub fn write_alert_from(
+    w: &mut impl Write,
+    r: &AlertRecord,
+    silenced: Option<&str>,
+    source: Option<(&str, u64)>,
+) -> io::Result<()> {
     let at = TimeText::new(r.at_ms);
     let line = AlertLine {
         kind: "alert",
@@ -143,6 +197,8 @@ pub fn write_alert_marked(
         peer_identity: r.peer.as_ref().and_then(|p| p.identity.as_deref()),
         silenced,
         late: r.late,
+        source: source.map(|(url, _)| url),
+        source_seq: source.map(|(_, seq)| seq),
     };
     crate::sanitize::write_json(&mut *w, &line)?;
     w.write_all(b"\n")
@@ -483,9 +539,9 @@ impl<W: Write> Write for Batch<W> {
 /// queue (so output is prompt under light load and batched under heavy
 /// load), notes losses with a `{"kind":"lost",…}` line, and syncs at the end.
 /// `name` names the output in error messages.
-pub fn spawn_writer<W: Sync2 + Send + 'static>(
+pub fn spawn_writer<T: Item, W: Sync2 + Send + 'static>(
     name: String,
-    rx: broadcast::Receiver<Arc<AlertRecord>>,
+    rx: broadcast::Receiver<T>,
     out: W,
     stats: Arc<WriterStats>,
 ) -> std::thread::JoinHandle<W> {
@@ -534,14 +590,14 @@ const MAX_NAP: std::time::Duration = std::time::Duration::from_millis(8);
 /// Napping this long in all without news: park.
 const NAPS_BEFORE_PARKING: std::time::Duration = std::time::Duration::from_millis(20);
 
-enum Next {
-    Alert(Result<Arc<AlertRecord>, broadcast::error::RecvError>),
+enum Next<T> {
+    Alert(Result<T, broadcast::error::RecvError>),
     Line(Option<serde_json::Value>),
 }
 
-fn spawn<W: Sync2 + Send + 'static>(
+fn spawn<T: Item, W: Sync2 + Send + 'static>(
     name: String,
-    mut rx: broadcast::Receiver<Arc<AlertRecord>>,
+    mut rx: broadcast::Receiver<T>,
     out: W,
     stats: Arc<WriterStats>,
     mut lines: Option<tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>>,
@@ -613,9 +669,10 @@ fn spawn<W: Sync2 + Send + 'static>(
                         continue;
                     }
                     Next::Line(Some(v)) => write_value(&mut w, &v),
-                    Next::Alert(Ok(record)) => {
-                        let id = mark.as_ref().and_then(|m| m(&record));
-                        write_alert_marked(&mut w, &record, id.as_deref())
+                    Next::Alert(Ok(item)) => {
+                        let record = item.record();
+                        let id = mark.as_ref().and_then(|m| m(record));
+                        write_alert_from(&mut w, record, id.as_deref(), item.source())
                             .map(|_| w.record_added())
                     }
                     Next::Alert(Err(broadcast::error::RecvError::Lagged(n))) => {
@@ -722,6 +779,41 @@ mod tests {
             details: details.into(),
             pass,
         }
+    }
+
+    /// A viewer's printer gets its alerts with their source: the line adds
+    /// `source` and `source_seq` after every documented field (nothing
+    /// renamed or moved); other lines have neither.
+    #[test]
+    fn a_viewers_line_names_the_source_and_its_seq_there() {
+        let hub = Hub::new(StoreLimits::default(), 8);
+        let (_, mut plain) = hub.subscribe();
+        let (tx, rx) = broadcast::channel(8);
+        hub.ingest_by_time_then(&alert("", true), 1_000, None, None, &mut |r| {
+            let _ = tx.send(Sourced {
+                record: r.clone(),
+                source: Arc::from("http://127.0.0.1:7000"),
+                source_seq: 1234,
+            });
+        })
+        .unwrap();
+        hub.close();
+        drop(tx);
+        let stats = Arc::new(WriterStats::default());
+        let out = spawn_writer("test".into(), rx, Vec::new(), stats)
+            .join()
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.ends_with(
+                "\"change\":\"first\",\"source\":\"http://127.0.0.1:7000\",\"source_seq\":1234}\n"
+            ),
+            "{text}"
+        );
+        let mut out = Vec::new();
+        write_alert(&mut out, &plain.try_recv().unwrap()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("source"), "{text}");
     }
 
     #[test]

@@ -597,3 +597,150 @@ fn attach_no_tui_prints_an_older_alert_as_late_not_as_a_fix() {
         assert!(newest.values().all(|(_, pass)| !pass), "{order}");
     }
 }
+
+/// `attach --no-tui A B`: each alert line names the sink it came from
+/// (`source`, the URL as the `sources` line names it) and that sink's own
+/// seq (`source_seq`), as the sink's own JSON lines give it — the line's
+/// `seq` is the viewer's. Snapshot and live alerts alike. The sinks'
+/// seqs differ from each other and from the viewer's, so a mix-up shows.
+#[test]
+fn attach_no_tui_names_each_alerts_source_and_its_seq_there() {
+    use std::collections::HashMap;
+    use std::process::Stdio;
+
+    let mut a = Headless::start(&[]);
+    let mut b = Headless::start(&[]);
+    let (a_out, b_out) = (a.stdout_lines(), b.stdout_lines());
+    // repo → (the sink's URL, its seq there), from the sinks' own lines.
+    let mut want: HashMap<String, (String, u64)> = HashMap::new();
+    let mut sent = |sink: &Headless, out: &std::sync::mpsc::Receiver<String>, repo: &str| {
+        send_ok_open(&sink.url(), repo);
+        let line = out
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the sink's line within the watchdog");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["repo"], repo, "{v}");
+        want.insert(repo.to_owned(), (sink.url(), v["seq"].as_u64().unwrap()));
+    };
+    for repo in ["a1", "a2", "a3"] {
+        sent(&a, &a_out, repo);
+    }
+    sent(&b, &b_out, "b1");
+    let (_viewer, rx) = spawn_viewer(&["attach", "--no-tui", &a.url(), &b.url()], Stdio::null());
+    let next = || {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a line within the watchdog");
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()
+    };
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(next());
+    }
+    // Live, once both snapshots are in: one more on each.
+    sent(&b, &b_out, "b2");
+    seen.push(next());
+    sent(&a, &a_out, "a4");
+    seen.push(next());
+    let mut repos = Vec::new();
+    for (i, l) in seen.iter().enumerate() {
+        assert_eq!(l["kind"], "alert", "{l}");
+        // The viewer's own seqs, in order, whichever source fed each.
+        assert_eq!(l["seq"].as_u64(), Some(i as u64 + 1), "{l}");
+        let repo = l["repo"].as_str().unwrap();
+        let (url, seq) = &want[repo];
+        assert_eq!(l["source"].as_str(), Some(url.as_str()), "{l}");
+        assert_eq!(l["source_seq"].as_u64(), Some(*seq), "{l}");
+        repos.push(repo.to_owned());
+    }
+    repos.sort();
+    assert_eq!(repos, ["a1", "a2", "a3", "a4", "b1", "b2"]);
+}
+
+/// `attach` suspended (SIGSTOP, as Ctrl-Z does) stops reading, and the
+/// sink closes its connection (here its HTTP/2 pings go unanswered; the
+/// keepalive is made short). Alerts accepted meanwhile, and while it is
+/// away, are fetched when it is continued: it reconnects and resumes, and
+/// prints every alert once, in the source's seq order (`source_seq` 1, 2,
+/// 3, … with no gap). The sink counts nothing missed: it resumed over them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_viewer_cut_off_by_the_sink_resumes_without_a_gap() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let stats = Arc::new(sinkwatch::sink::watch::WatchStats::default());
+    let sink = common::TestSink::start(sinkwatch::sink::SinkConfig {
+        limits: sinkwatch::sink::limits::SinkLimits {
+            keepalive_interval: Duration::from_millis(200),
+            keepalive_timeout: Duration::from_millis(200),
+            ..Default::default()
+        },
+        watch: Some(sinkwatch::sink::WatchConfig {
+            access: sinkwatch::sink::watch::Access::Open,
+            stats: stats.clone(),
+            forwarding: None,
+        }),
+        ..Default::default()
+    })
+    .await;
+    let url = sink.url();
+    let (mut viewer, lines) = spawn_viewer(&["attach", "--no-tui", &url], Stdio::piped());
+    let (tx, said) = std::sync::mpsc::channel();
+    let stderr = viewer.0.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    loop {
+        let line = said
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the source live within the watchdog");
+        if line.ends_with(": live") {
+            break;
+        }
+    }
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &viewer.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    let attached = || stats.attached.load(Ordering::Relaxed);
+    until("the viewer attached", || attached() == 1).await;
+    signal("-STOP");
+    let mut c = sinkwatch::proto::alert_sink_client::AlertSinkClient::connect(url.clone())
+        .await
+        .unwrap();
+    let details = "x".repeat(4096);
+    let mut n = 0u64;
+    let mut send = async |count: u64| {
+        for _ in 0..count {
+            c.alert(common::alert("org", "r", "p", false, &details))
+                .await
+                .unwrap();
+            n += 1;
+        }
+    };
+    // While it is stopped (more than its windows hold), then while it is
+    // away: only a resume can fetch those.
+    send(1000).await;
+    until("the stopped viewer cut off", || attached() == 0).await;
+    send(100).await;
+    signal("-CONT");
+    for want in 1..=n {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a line within the watchdog");
+        let l: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(l["source_seq"].as_u64(), Some(want), "{l}");
+        assert_eq!(l["source"].as_str(), Some(url.as_str()), "{l}");
+    }
+    until("the viewer back", || attached() == 1).await;
+    assert_eq!(stats.missed.load(Ordering::Relaxed), 0);
+    drop(viewer);
+    sink.stop().await;
+}

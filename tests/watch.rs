@@ -1,7 +1,8 @@
 //! The Watch service through the binary, with a tonic client on loopback:
 //! snapshot then live alerts with seq; resume with no gap and no duplicate;
 //! the token is required; an exposed sink without credentials refuses
-//! viewers unless opened; a stalled viewer is told what it missed.
+//! viewers unless opened; a stalled viewer is told what it missed; one cut
+//! off for stalling misses only what it can no longer resume.
 
 mod common;
 
@@ -600,4 +601,133 @@ async fn under_auth_all_a_viewer_with_the_token_may_watch_a_sink_of_signed_paylo
     assert!(matches!(next(&mut s).await, Event::SnapshotBegin(_)));
     let refused = subscribe(&url, None, None).await.expect_err("refused");
     assert_eq!(refused.code(), Code::Unauthenticated);
+}
+
+/// A viewer that stops reading its socket (a suspended `attach`, a
+/// network stall) is closed at the write deadline (`--idle-timeout`,
+/// counted `write_stall`); then `n` alerts were accepted after its resume
+/// point (0: it had the empty snapshot). Returns the sink and `n`.
+async fn cut_off_viewer(extra: &[&str]) -> (Headless, u64) {
+    use std::io::Write;
+
+    let mut args = vec!["--idle-timeout", "500ms", "--metrics-listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let sink = Headless::start(&args);
+    let metrics = common::metrics::metrics_addr(&sink);
+    // Raw HTTP/2 with windows wide open, so the sink writes until the
+    // socket is full; then nothing is read.
+    let mut raw = std::net::TcpStream::connect(&sink.addr).unwrap();
+    let mut hello = common::rawh2::PREFACE.to_vec();
+    hello.extend(common::rawh2::settings(&[(0x4, 0x7fff_ffff)]));
+    let grow = 0x7fff_ffffu32 - 65_535;
+    hello.extend(common::rawh2::frame(0x8, 0, 0, &grow.to_be_bytes()));
+    hello.extend(common::rawh2::frame(
+        0x1,
+        0x4,
+        1,
+        &common::rawh2::grpc_headers("/sinkwatch.v1.Watch/Subscribe", &[]),
+    ));
+    hello.extend(common::rawh2::frame(
+        0x0,
+        0x1,
+        1,
+        &common::rawh2::grpc_frame(false, &[]),
+    ));
+    raw.write_all(&hello).unwrap();
+    until_attached(&metrics).await;
+    let mut c = AlertSinkClient::connect(sink.url()).await.unwrap();
+    let details = "x".repeat(4096);
+    let mut n = 0u64;
+    let stalled = |body: &str| {
+        common::metrics::sample(
+            body,
+            "sinkwatch_alerts_refused_total{reason=\"write_stall\"}",
+        )
+        .unwrap_or(0)
+            > 0
+    };
+    loop {
+        // One key: the snapshot's latest alert is also its newest event.
+        for _ in 0..200 {
+            c.alert(AlertRequest {
+                owner_name: "org".into(),
+                repo_name: "r".into(),
+                policy_name: "p".into(),
+                details: details.clone(),
+                pass: false,
+            })
+            .await
+            .unwrap();
+            n += 1;
+        }
+        let (_, body) = common::metrics::get(&metrics, "/metrics");
+        if stalled(&body) {
+            break;
+        }
+        assert!(n < 200_000, "never closed for a write stall: {body}");
+    }
+    drop(raw);
+    (sink, n)
+}
+
+/// Waits until the sink lists one viewer attached.
+async fn until_attached(metrics: &str) {
+    let deadline = tokio::time::Instant::now() + WATCHDOG;
+    loop {
+        let (_, body) = common::metrics::get(metrics, "/metrics");
+        if common::metrics::sample(&body, "sinkwatch_watchers") == Some(1) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never attached: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn missed_total(sink: &Headless) -> Option<u64> {
+    let (_, body) = common::metrics::get(&common::metrics::metrics_addr(sink), "/metrics");
+    common::metrics::sample(&body, "sinkwatch_watch_missed_total")
+}
+
+/// Cut off for stalling, then resumed while the sink holds the gap: the
+/// viewer gets every alert, so nothing is missed — neither when it was cut
+/// off nor when it came back.
+#[tokio::test]
+async fn a_viewer_cut_off_for_stalling_that_resumes_missed_nothing() {
+    let (sink, n) = cut_off_viewer(&[]).await;
+    assert_eq!(missed_total(&sink), Some(0));
+    let mut s = subscribe(&sink.url(), None, Some(0)).await.unwrap();
+    for want in 1..=n {
+        assert_eq!(live_seq(&next(&mut s).await), want);
+    }
+    assert_eq!(missed_total(&sink), Some(0));
+    drop(s);
+    let stats = sink.terminate().lines().pop().unwrap();
+    assert_eq!(stats["watchers"]["missed"], 0, "{stats}");
+}
+
+/// Cut off for stalling, then resumed after the sink stopped holding the
+/// gap (`--history 100`): a Reset and a fresh snapshot carrying the newest
+/// 100, and the alerts it can no longer get are missed, counted when the
+/// sink knows it (before, they were counted nowhere).
+#[tokio::test]
+async fn a_viewer_cut_off_for_stalling_that_cannot_resume_missed_what_the_snapshot_lacks() {
+    let (sink, n) = cut_off_viewer(&["--history", "100"]).await;
+    assert!(n > 100, "{n}");
+    assert_eq!(missed_total(&sink), Some(0));
+    let mut s = subscribe(&sink.url(), None, Some(0)).await.unwrap();
+    match next(&mut s).await {
+        Event::Reset(r) => assert!(r.reason.contains("no longer holds"), "{r:?}"),
+        other => panic!("a Reset first, got {other:?}"),
+    }
+    let Event::SnapshotBegin(b) = next(&mut s).await else {
+        panic!("a snapshot")
+    };
+    assert_eq!((b.keys, b.history, b.next_seq), (1, 100, n + 1));
+    assert_eq!(missed_total(&sink), Some(n - 100));
+    drop(s);
+    let stats = sink.terminate().lines().pop().unwrap();
+    assert_eq!(stats["watchers"]["missed"], n - 100, "{stats}");
 }

@@ -35,6 +35,7 @@ use crate::hub::Hub;
 use crate::model::NewAlert;
 use crate::proto::watch::watch_event::Event;
 use crate::proto::watch::{Alert, SubscribeRequest, WatchEvent};
+use crate::record::Sourced;
 
 /// The back-off between reconnects: doubled per failure, up to the cap.
 const BACKOFF_FIRST: Duration = Duration::from_millis(250);
@@ -62,6 +63,21 @@ pub struct SourceStatus {
     /// Where this source's forwarding reports go (the TUI's forwarding
     /// panel), and this source's place there.
     forward: Mutex<Option<(Arc<ForwardStats>, usize)>>,
+    /// Where this source's alerts go with their source (`attach
+    /// --no-tui`'s printer), if anywhere; taken away when the viewer stops,
+    /// so the printer sees its queue close.
+    printer: Mutex<Option<Printer>>,
+}
+
+/// A printer's queue of alerts with their source: bounded, never waited
+/// for (a printer that falls behind loses lines and says how many).
+pub type PrinterQueue = tokio::sync::broadcast::Sender<Sourced>;
+
+/// The printer of one source's alerts, and the source's name there.
+#[derive(Debug)]
+struct Printer {
+    tx: PrinterQueue,
+    source: Arc<str>,
 }
 
 impl SourceStatus {
@@ -76,7 +92,28 @@ impl SourceStatus {
             missed: AtomicU64::new(0),
             last_reset: Mutex::new(None),
             forward: Mutex::new(None),
+            printer: Mutex::new(None),
         })
+    }
+
+    /// Sends this source's alerts to `tx` too, each with this source's URL
+    /// and its seq there (for `attach --no-tui`'s `source` and
+    /// `source_seq`). Set before following the source.
+    pub fn print_to(&self, tx: PrinterQueue) {
+        *self.printer() = Some(Printer {
+            tx,
+            source: Arc::from(self.url.as_str()),
+        });
+    }
+
+    /// Stops sending to the printer (its queue closes once every source
+    /// has stopped).
+    pub fn stop_printing(&self) {
+        self.printer().take();
+    }
+
+    fn printer(&self) -> std::sync::MutexGuard<'_, Option<Printer>> {
+        self.printer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Why the source last reset this viewer (sanitized), if it has.
@@ -272,8 +309,10 @@ impl Default for Scratch {
 }
 
 impl Scratch {
-    /// Ingests `a` (the strings are lent to the hub's alert, then given back).
-    fn ingest(&mut self, hub: &Hub, a: &mut Alert) {
+    /// Ingests `a` (the strings are lent to the hub's alert, then given
+    /// back), and hands it to the source's printer, if any, with its seq on
+    /// the source.
+    fn ingest(&mut self, hub: &Hub, printer: Option<&Printer>, a: &mut Alert) {
         let peer = self.peers.parse(&a.peer);
         let n = &mut self.new;
         std::mem::swap(&mut n.owner, &mut a.owner);
@@ -286,7 +325,19 @@ impl Scratch {
         // By receive time: an alert older than the key's latest (one
         // replica's snapshot arriving after another's newer alert) must not
         // replace it.
-        let _ = hub.ingest_by_time(n, a.received_ms, peer, identity);
+        let _ = match printer {
+            None => hub.ingest_by_time(n, a.received_ms, peer, identity),
+            // Under the hub's lock, so the printer gets the alerts of all
+            // sources in the viewer's seq order. A printer gone or behind
+            // is not waited for (its queue counts what it lost).
+            Some(p) => hub.ingest_by_time_then(n, a.received_ms, peer, identity, &mut |r| {
+                let _ = p.tx.send(Sourced {
+                    record: r.clone(),
+                    source: p.source.clone(),
+                    source_seq: a.seq,
+                });
+            }),
+        };
         std::mem::swap(&mut n.owner, &mut a.owner);
         std::mem::swap(&mut n.repo, &mut a.repo);
         std::mem::swap(&mut n.policy, &mut a.policy);
@@ -489,9 +540,13 @@ async fn subscribe_once(
         let event = match stream.message().await {
             Ok(Some(Incoming::Event(m))) => m.event,
             Ok(Some(Incoming::Batch(body))) => {
-                let ingested = batch_alerts(&body, &mut scratch, |scratch, a| {
-                    live(hub, scratch, status, last, last_ms, a)
-                });
+                // The printer's lock once per batch, not per alert.
+                let ingested = {
+                    let printer = status.printer();
+                    batch_alerts(&body, &mut scratch, |scratch, a| {
+                        live(hub, scratch, printer.as_ref(), status, last, last_ms, a)
+                    })
+                };
                 if let Err(e) = ingested {
                     return End::Failed(format!("a malformed batch from the sink: {e}"));
                 }
@@ -525,7 +580,7 @@ async fn subscribe_once(
                     *last = Some(a.seq);
                     *last_ms = (*last_ms).max(a.received_ms);
                     if a.received_ms > after_ms || after_ms == 0 {
-                        scratch.ingest(hub, &mut a);
+                        scratch.ingest(hub, status.printer().as_ref(), &mut a);
                         status.received.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -536,10 +591,30 @@ async fn subscribe_once(
                 }
                 status.set("live");
             }
-            Some(Event::Live(mut a)) => live(hub, &mut scratch, status, last, last_ms, &mut a),
+            Some(Event::Live(mut a)) => {
+                let printer = status.printer();
+                live(
+                    hub,
+                    &mut scratch,
+                    printer.as_ref(),
+                    status,
+                    last,
+                    last_ms,
+                    &mut a,
+                )
+            }
             Some(Event::Batch(b)) => {
+                let printer = status.printer();
                 for mut a in b.alerts {
-                    live(hub, &mut scratch, status, last, last_ms, &mut a);
+                    live(
+                        hub,
+                        &mut scratch,
+                        printer.as_ref(),
+                        status,
+                        last,
+                        last_ms,
+                        &mut a,
+                    );
                 }
             }
             Some(Event::Forwarding(f)) => status.forwarding(&f),
@@ -557,6 +632,7 @@ async fn subscribe_once(
 fn live(
     hub: &Hub,
     scratch: &mut Scratch,
+    printer: Option<&Printer>,
     status: &SourceStatus,
     last: &mut Option<u64>,
     last_ms: &mut u64,
@@ -566,7 +642,7 @@ fn live(
     status.last_seq.store(a.seq, Ordering::Relaxed);
     *last = Some(a.seq);
     *last_ms = (*last_ms).max(a.received_ms);
-    scratch.ingest(hub, a);
+    scratch.ingest(hub, printer, a);
 }
 
 /// Follows one remote sink until the hub closes (the viewer quits), or
@@ -698,7 +774,7 @@ mod tests {
         let mut scratch = Scratch::default();
         let mut a = alert(2, "Branch protection missing.", "alice@example.com");
         let before = a.clone();
-        scratch.ingest(&hub, &mut a);
+        scratch.ingest(&hub, None, &mut a);
         assert_eq!(a, before);
         let r = rx.try_recv().unwrap();
         assert_eq!(

@@ -17,7 +17,11 @@
 //! queue, and viewers read the fan-out's ([`FANOUT_QUEUE`] chunks). Seqs are
 //! contiguous, so a viewer finds what it missed (wherever it was dropped)
 //! as the distance between the last seq it sent and the next chunk's first,
-//! and is told (`Missed`, with the seq to resume after). Between the shared
+//! and is told (`Missed`, with the seq to resume after). A viewer that
+//! resumes further back than the sink can replay is reset, and what the
+//! fresh snapshot does not carry is counted missed then (see README.md,
+//! "Remote viewers"); being cut off (a write stall, unanswered pings)
+//! counts nothing by itself, as a resume fetches the gap. Between the shared
 //! queue and the connection sits a small bounded channel per viewer
 //! ([`VIEWER_BUFFER`] messages): memory per viewer is bounded by that and
 //! by the chunks of the shared queue it has not read (shared with the other
@@ -95,8 +99,11 @@ pub enum Access {
 pub struct WatchStats {
     pub attached: AtomicU64,
     pub total: AtomicU64,
-    /// Alerts viewers missed because they fell behind (summed).
+    /// Alerts viewers missed (summed): dropped from a live stream because
+    /// the viewer fell behind, or no longer held when it resumed.
     pub missed: AtomicU64,
+    /// The recent `Missed` notices: (after_seq, count), oldest first.
+    told: Mutex<std::collections::VecDeque<(u64, u64)>>,
     /// The viewers attached right now, by a number of their own (bounded
     /// by the sink's connection caps: a viewer holds a connection).
     viewers: Mutex<std::collections::BTreeMap<u64, Viewer>>,
@@ -123,13 +130,59 @@ pub struct ViewerEntry {
 }
 
 impl ViewerEntry {
-    fn missed(&self, n: u64) {
+    /// `n` alerts after seq `after` were dropped from this viewer's live
+    /// stream (it is told, with `Missed`).
+    fn missed(&self, after: u64, n: u64) {
+        self.count(n);
+        let mut told = self.stats.told.lock().unwrap_or_else(|e| e.into_inner());
+        if told.len() >= TOLD_GAPS {
+            told.pop_front();
+        }
+        told.push_back((after, n));
+    }
+
+    /// This viewer resumed after seq `after` further back than the sink can
+    /// replay, and will never get `n` alerts after it: missed, but only
+    /// those not counted already when a live stream dropped them (a viewer
+    /// told `Missed` resumes there).
+    fn lost(&self, after: u64, n: u64) {
+        let end = after + n;
+        let mut counted = 0;
+        self.stats
+            .told
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|&(from, count)| {
+                // The two runs of seqs: (after, end] and (from, from + count].
+                let overlap = end.min(from + count).saturating_sub(after.max(from));
+                counted += overlap;
+                overlap == 0
+            });
+        self.count(n.saturating_sub(counted));
+    }
+
+    /// This viewer resumed after seq `after` and is sent the alerts after
+    /// it: the `Missed` notice it answers is settled (forgotten, so that it
+    /// cannot be taken for another viewer's).
+    fn resumed(&self, after: u64) {
+        let mut told = self.stats.told.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = told.iter().position(|&(from, _)| from == after) {
+            told.remove(i);
+        }
+    }
+
+    fn count(&self, n: u64) {
         self.stats.missed.fetch_add(n, Ordering::Relaxed);
         if let Some(v) = self.stats.lock().get_mut(&self.id) {
             v.missed += n;
         }
     }
 }
+
+/// The recent `Missed` notices remembered (as seq runs), so that a resume
+/// reset over the same alerts does not count them again. Bounded: beyond
+/// it the oldest are forgotten (and such a gap would count twice).
+const TOLD_GAPS: usize = 256;
 
 impl Drop for ViewerEntry {
     fn drop(&mut self) {
@@ -348,7 +401,7 @@ impl WatchService {
         &self,
         resume_after: Option<u64>,
         epoch: &str,
-    ) -> (Vec<Item>, broadcast::Receiver<Arc<Chunk>>) {
+    ) -> (Vec<Item>, u64, broadcast::Receiver<Arc<Chunk>>) {
         let mut slot = self.fanout.lock().unwrap_or_else(|e| e.into_inner());
         let tx = match &*slot {
             Some(tx) => tx.clone(),
@@ -364,10 +417,8 @@ impl WatchService {
         let theirs = (!epoch.is_empty()).then_some(epoch);
         let ours = self.hub.epoch();
         self.hub.read(|store| {
-            (
-                opening(store, ours, resume_after.map(|after| (after, theirs))),
-                tx.subscribe(),
-            )
+            let (items, lost) = opening(store, ours, resume_after.map(|after| (after, theirs)));
+            (items, lost, tx.subscribe())
         })
     }
 }
@@ -563,11 +614,16 @@ fn ev(e: Event) -> WatchEvent {
 }
 
 /// What a subscriber is sent before the live stream, read under the hub
-/// lock together with its subscription.
-fn opening(store: &Store, epoch: &str, resume: Option<(u64, Option<&str>)>) -> Vec<Item> {
+/// lock together with its subscription; and, when it resumed in this run's
+/// seqs further back than the sink can replay, how many alerts after its
+/// resume point it will never get (see [`lost_on_reset`]).
+fn opening(store: &Store, epoch: &str, resume: Option<(u64, Option<&str>)>) -> (Vec<Item>, u64) {
     let next = store.next_seq();
     if let Some((after, theirs)) = resume {
         let first_held = store.history().front().map_or(next, |e| e.seq);
+        // Whether `after` is one of this run's seqs (the reset is for a
+        // gap too old, not for a restart).
+        let mut comparable = false;
         let reason = if theirs.is_some_and(|e| e != epoch) {
             // The sink restarted without storing every seq it had given
             // out (src/state/epoch.rs): the same seqs may now name other
@@ -581,10 +637,12 @@ fn opening(store: &Store, epoch: &str, resume: Option<(u64, Option<&str>)>) -> V
                 "resume after seq {after}, but this sink's next seq is {next} (it restarted without its state)"
             ))
         } else if after + 1 < first_held {
+            comparable = true;
             Some(format!(
                 "resume after seq {after}: the sink no longer holds seqs before {first_held}"
             ))
         } else if next - after > MAX_REPLAY {
+            comparable = true;
             Some(format!(
                 "resume after seq {after}: {} alerts behind, more than {MAX_REPLAY} to replay",
                 next - after
@@ -593,18 +651,51 @@ fn opening(store: &Store, epoch: &str, resume: Option<(u64, Option<&str>)>) -> V
             None
         };
         return match reason {
-            None => ((after + 1)..next)
-                .filter_map(|seq| store.event(seq))
-                .map(|e| Item::Replay(store.record(e)))
-                .collect(),
+            None => (
+                ((after + 1)..next)
+                    .filter_map(|seq| store.event(seq))
+                    .map(|e| Item::Replay(store.record(e)))
+                    .collect(),
+                0,
+            ),
             Some(reason) => {
                 let mut out = vec![Item::Reset(reason)];
                 out.extend(snapshot(store, epoch));
-                out
+                let lost = if comparable {
+                    lost_on_reset(&out, after, next)
+                } else {
+                    0
+                };
+                (out, lost)
             }
         };
     }
-    snapshot(store, epoch)
+    (snapshot(store, epoch), 0)
+}
+
+/// The alerts after `after` (up to `next`, the sink's next seq) that a
+/// fresh snapshot does not carry, neither as a key's latest alert nor in
+/// its history: a viewer resuming there can no longer get them, so they
+/// are missed. Counted before any filter, as `Missed` is.
+fn lost_on_reset(snapshot: &[Item], after: u64, next: u64) -> u64 {
+    // The snapshot's history is the newest events, contiguous up to
+    // `next`; a key's latest alert is carried apart only when older.
+    let first_history = snapshot
+        .iter()
+        .find_map(|i| match i {
+            Item::History(r) => Some(r.seq),
+            _ => None,
+        })
+        .unwrap_or(next);
+    let carried = snapshot
+        .iter()
+        .filter(|i| match i {
+            Item::History(r) => r.seq > after,
+            Item::Latest(r) => r.seq > after && r.seq < first_history,
+            _ => false,
+        })
+        .count() as u64;
+    next.saturating_sub(after + 1).saturating_sub(carried)
 }
 
 /// What one viewer is sent of a chunk: the alerts after `last` that pass
@@ -667,13 +758,16 @@ async fn send_chunk(
     }
     if chunk.first() > *last + 1 {
         let count = chunk.first() - *last - 1;
-        entry.missed(count);
         tx.send(Ok(Wire::Event(ev(Event::Missed(Missed {
             count,
             after_seq: *last,
         })))))
         .await
         .map_err(|_| ())?;
+        // Counted once the notice is on its way: a viewer cut off before
+        // is counted nothing here, and what it cannot resume is counted
+        // when it comes back.
+        entry.missed(*last, count);
     }
     for m in messages(chunk, *last, filter, batch) {
         tx.send(Ok(m)).await.map_err(|_| ())?;
@@ -748,7 +842,7 @@ impl Watch for WatchService {
         let forwarding = self.forwarding.clone();
         let extensions = request.extensions().clone();
         let epoch = request.get_ref().epoch.clone();
-        let (first, mut rx) = self.open(resume_after, &epoch);
+        let (first, lost, mut rx) = self.open(resume_after, &epoch);
         // Shown as the viewer: the verified identity, else that a token
         // was checked, else where it came from.
         let shown = match &identity {
@@ -768,6 +862,17 @@ impl Watch for WatchService {
             }
         );
         let entry = self.stats.join(shown, peer_label);
+        if let Some(after) = resume_after {
+            if matches!(first.first(), Some(Item::Reset(_))) {
+                // Resumed further back than the sink can replay: what the
+                // fresh snapshot does not carry is missed (the Reset says
+                // why). Alerts a resume fetched are not: a viewer cut off
+                // (a write stall) is counted nothing until it comes back.
+                entry.lost(after, lost);
+            } else {
+                entry.resumed(after);
+            }
+        }
         let (tx, out) = mpsc::channel::<Result<Wire, Status>>(VIEWER_BUFFER);
         let mut stopping = self.stopping.clone();
         let hub = self.hub.clone();
@@ -937,12 +1042,55 @@ mod tests {
     }
 
     #[test]
+    fn a_reset_misses_what_the_snapshot_does_not_carry() {
+        // After seq 2, the sink's next is 11: seqs 3..=10. The snapshot
+        // carries 8..=10 in its history and key 5's latest alert apart
+        // (older than the history); key 9's latest is also in the history.
+        let snapshot = vec![
+            Item::Begin(SnapshotBegin::default()),
+            Item::Latest(record(1, true, "", None)),
+            Item::Latest(record(5, true, "", None)),
+            Item::Latest(record(9, true, "", None)),
+            Item::History(record(8, true, "", None)),
+            Item::History(record(9, true, "", None)),
+            Item::History(record(10, true, "", None)),
+            Item::End,
+        ];
+        assert_eq!(lost_on_reset(&snapshot, 2, 11), 4);
+        // Nothing in the snapshot: all of them.
+        assert_eq!(lost_on_reset(&[Item::End], 2, 11), 8);
+    }
+
+    #[test]
+    fn alerts_told_missed_and_then_lost_to_a_reset_count_once() {
+        let stats = Arc::new(WatchStats::default());
+        let a = stats.join("token".into(), "10.0.0.1:5000".into());
+        // Told: 5 after seq 10 (11..=15); it resumes after 10, too late:
+        // 20 are lost (11..=30), of which 5 were counted.
+        a.missed(10, 5);
+        drop(a);
+        let b = stats.join("token".into(), "10.0.0.1:5001".into());
+        b.lost(10, 20);
+        assert_eq!(stats.to_json()["missed"], 20);
+        assert_eq!(stats.to_json()["viewers"][0]["missed"], 15);
+        // The notice is used up: another reset over the same seqs counts.
+        b.lost(10, 20);
+        assert_eq!(stats.to_json()["missed"], 40);
+        // A notice answered by a resume the sink could honour is settled:
+        // a later reset over those seqs (another viewer's) counts them all.
+        b.missed(40, 5);
+        b.resumed(40);
+        b.lost(40, 10);
+        assert_eq!(stats.to_json()["missed"], 55);
+    }
+
+    #[test]
     fn viewers_are_listed_while_attached_with_what_they_missed() {
         let stats = Arc::new(WatchStats::default());
         assert_eq!(stats.summary(false), None);
         let a = stats.join("alice@example.com".into(), "10.0.0.1:5000".into());
         let b = stats.join("token".into(), "10.0.0.2:5000".into());
-        b.missed(7);
+        b.missed(0, 7);
         assert_eq!(
             stats.summary(false).as_deref(),
             Some("2 viewers: alice@example.com, token")
