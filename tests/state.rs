@@ -456,17 +456,12 @@ fn kill_9_during_a_load_loses_at_most_one_batch() {
     assert_eq!(assert_consistent(&file) as u64, restored + 1);
 }
 
-/// A kill while the SQL stage is far behind (here: another process holds
-/// the database's write lock, as a `sqlite3` session in a transaction or a
-/// slow disk would) loses no more than one batch either: what the writer
-/// held uncommitted is in its spool, and the next start replays it. Before
-/// the spool, the whole backlog was lost (6,372 of 6,372 answered alerts in
-/// one manual run of this scenario).
-#[test]
-fn kill_9_while_the_writer_is_behind_loses_at_most_one_batch() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("state.db");
-    let a = Headless::start(&["--state", arg(&file), "--metrics-listen", "127.0.0.1:0"]);
+/// A sink killed (`kill -9`) while its writer held at least three batches
+/// uncommitted: another process held the database's write lock, as a
+/// `sqlite3` session in a transaction or a slow disk would. Returns the
+/// alerts answered OK and those the state had counted lost before the kill.
+fn killed_while_behind(file: &Path) -> (u64, u64) {
+    let a = Headless::start(&["--state", arg(file), "--metrics-listen", "127.0.0.1:0"]);
     let metrics = common::metrics::metrics_addr(&a);
     let scrape = || common::metrics::get(&metrics, "/metrics").1;
     alert(&a.url(), "first", true, "");
@@ -477,7 +472,7 @@ fn kill_9_while_the_writer_is_behind_loses_at_most_one_batch() {
     }
     // Hold the write lock: every commit of the writer waits (up to its busy
     // timeout), so its backlog grows while the load goes on.
-    let holder = rusqlite::Connection::open(&file).unwrap();
+    let holder = rusqlite::Connection::open(file).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     let load = bin()
         // Enough for the backlog to pass the mark with nothing committed;
@@ -518,12 +513,28 @@ fn kill_9_while_the_writer_is_behind_loses_at_most_one_batch() {
     drop(a);
     holder.execute_batch("ROLLBACK").unwrap();
     drop(holder);
-    let uncommitted = answered - assert_consistent(&file) as u64;
+    let uncommitted = answered - assert_consistent(file) as u64;
     assert!(
         uncommitted >= behind,
         "the kill came before the backlog: {uncommitted}"
     );
+    (answered, failed_before)
+}
 
+/// The spool's two segment files beside the database.
+fn spool_files(file: &Path) -> [std::path::PathBuf; 2] {
+    sinkwatch::state::spool::paths(file)
+}
+
+/// A kill while the SQL stage is far behind loses no more than one batch
+/// either: what the writer held uncommitted is in its spool, and the next
+/// start replays it. Before the spool, the whole backlog was lost (6,372
+/// of 6,372 answered alerts in one manual run of this scenario).
+#[test]
+fn kill_9_while_the_writer_is_behind_loses_at_most_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.db");
+    let (answered, failed_before) = killed_while_behind(&file);
     let b = Headless::start(&["--state", arg(&file)]);
     assert!(
         b.early_stderr
@@ -538,12 +549,68 @@ fn kill_9_while_the_writer_is_behind_loses_at_most_one_batch() {
     assert_eq!(s["state"]["restored"]["accepted"], stored);
     assert!(s["state"]["restored"]["replayed"].as_u64().unwrap() > 0);
     let missing = answered.saturating_sub(stored);
-    eprintln!(
-        "answered {answered}, uncommitted at the kill {uncommitted}, stored after the restart {stored}, missing {missing}"
-    );
+    eprintln!("answered {answered}, stored after the restart {stored}, missing {missing}");
     assert!(
         missing <= failed_before + sinkwatch::state::writer::BATCH_ROWS as u64,
         "answered {answered}, stored {stored}, failed before the kill {failed_before}"
+    );
+    // A clean stop with everything committed leaves no spool behind.
+    for f in spool_files(&file) {
+        assert!(!f.exists(), "{} left behind", f.display());
+    }
+}
+
+/// A spool that cannot be replayed (the disk is full) is kept, untouched,
+/// for the next start; that run serves in memory, not durable, showing
+/// what the file holds. Once there is room, the next start replays it.
+#[test]
+fn a_spool_that_cannot_be_replayed_is_kept_for_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.db");
+    let (answered, failed_before) = killed_while_behind(&file);
+    let committed = assert_consistent(&file) as u64;
+    let spooled: Vec<u64> = spool_files(&file)
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .collect();
+    assert!(spooled.iter().sum::<u64>() > 0);
+    let pages: i64 = db(&file)
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    let child = bin()
+        .env("SINKWATCH_TEST_STATE_MAX_PAGES", pages.to_string())
+        .args(["--no-tui", "--listen", "127.0.0.1:0", "--state", arg(&file)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let full = Headless::adopt(child);
+    let warning = full.early_stderr.join("\n");
+    assert!(
+        warning.contains("cannot replay the spool")
+            && warning.contains("the spool is kept for the next start")
+            && warning.contains("not durable"),
+        "{warning}"
+    );
+    let exit = full.terminate();
+    let s = stats(&exit);
+    assert_eq!(s["state"]["durable"], false);
+    assert_eq!(s["state"]["restored"]["accepted"], committed);
+    assert_eq!(assert_consistent(&file) as u64, committed);
+    let kept: Vec<u64> = spool_files(&file)
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .collect();
+    assert_eq!(kept, spooled, "the spool is left as it was");
+
+    let b = Headless::start(&["--state", arg(&file)]);
+    let exit = b.terminate();
+    let stored = assert_consistent(&file) as u64;
+    assert_eq!(stats(&exit)["state"]["restored"]["accepted"], stored);
+    assert!(
+        answered.saturating_sub(stored)
+            <= failed_before + sinkwatch::state::writer::BATCH_ROWS as u64,
+        "answered {answered}, stored {stored}"
     );
 }
 
