@@ -14,15 +14,17 @@
 #   scripts/bench-kill9.sh                  # release build, 3 rounds of each kind
 #   ROUNDS=5 MIN=50000 scripts/bench-kill9.sh
 #   BIN=path/to/sinkwatch scripts/bench-kill9.sh   # that binary, no build
-#   SMOKE=1 scripts/bench-kill9.sh          # debug build, one round, small
+#   SMOKE=1 scripts/bench-kill9.sh          # debug build, one round, small (CI)
+# TOTAL (alerts the load sends; what is left after the kill fails at once)
+# must outlast the mark and AFTER.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SMOKE=${SMOKE:-0}
 if [ "$SMOKE" = 1 ]; then
-  ROUNDS=${ROUNDS:-1}; MIN=${MIN:-3000}; AFTER=${AFTER:-1}; PROFILE=debug
+  ROUNDS=${ROUNDS:-1}; MIN=${MIN:-3000}; AFTER=${AFTER:-1}; TOTAL=${TOTAL:-20000}; PROFILE=debug
   [ -n "${BIN:-}" ] || cargo build --quiet --bins
 else
-  ROUNDS=${ROUNDS:-3}; MIN=${MIN:-20000}; AFTER=${AFTER:-3}; PROFILE=release
+  ROUNDS=${ROUNDS:-3}; MIN=${MIN:-20000}; AFTER=${AFTER:-3}; TOTAL=${TOTAL:-400000}; PROFILE=release
   [ -n "${BIN:-}" ] || cargo build --quiet --release --bins
 fi
 BIN=${BIN:-target/$PROFILE/sinkwatch}
@@ -61,7 +63,7 @@ round() {
   local addr metrics
   addr=$(addr_after "$TMP/sink.err" "listening on ")
   metrics=$(addr_after "$TMP/sink.err" "metrics on http://")
-  "$BIN" load --to "http://$addr" --total 400000 --concurrency 64 --connections 4 --json \
+  "$BIN" load --to "http://$addr" --total "$TOTAL" --concurrency 64 --connections 4 --json \
     >"$TMP/load.json" 2>/dev/null &
   local load=$! backlog=0
   if [ "$kind" = backlog ]; then
