@@ -275,6 +275,21 @@ impl Drop for Kill {
     }
 }
 
+/// The viewer's stderr, line by line, read on a thread of its own.
+fn stderr_lines(viewer: &mut Kill) -> std::sync::mpsc::Receiver<String> {
+    use std::io::{BufRead, BufReader};
+    let (tx, said) = std::sync::mpsc::channel();
+    let stderr = viewer.0.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    said
+}
+
 /// The binary run with `args`, and its stdout's lines as they come.
 fn spawn_viewer(
     args: &[&str],
@@ -307,20 +322,11 @@ fn spawn_viewer(
 /// log file). Here the sink restarts without state: a new epoch.
 #[test]
 fn attach_no_tui_says_a_reset_on_stderr() {
-    use std::io::{BufRead, BufReader};
     let sink = Headless::start(&[]);
     let (addr, url) = (sink.addr.clone(), sink.url());
     let (mut viewer, lines) =
         spawn_viewer(&["attach", "--no-tui", &url], std::process::Stdio::piped());
-    let (tx, said) = std::sync::mpsc::channel();
-    let stderr = viewer.0.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let said = stderr_lines(&mut viewer);
     let wait_for = |rx: &std::sync::mpsc::Receiver<String>, what: &str| loop {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
@@ -665,7 +671,6 @@ fn attach_no_tui_names_each_alerts_source_and_its_seq_there() {
 /// 3, … with no gap). The sink counts nothing missed: it resumed over them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_suspended_viewer_cut_off_by_the_sink_resumes_without_a_gap() {
-    use std::io::{BufRead, BufReader};
     use std::process::Stdio;
 
     let stats = Arc::new(sinkwatch::sink::watch::WatchStats::default());
@@ -685,15 +690,7 @@ async fn a_suspended_viewer_cut_off_by_the_sink_resumes_without_a_gap() {
     .await;
     let url = sink.url();
     let (mut viewer, lines) = spawn_viewer(&["attach", "--no-tui", &url], Stdio::piped());
-    let (tx, said) = std::sync::mpsc::channel();
-    let stderr = viewer.0.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let said = stderr_lines(&mut viewer);
     loop {
         let line = said
             .recv_timeout(Duration::from_secs(60))

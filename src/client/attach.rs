@@ -544,7 +544,7 @@ async fn subscribe_once(
                 let ingested = {
                     let printer = status.printer();
                     batch_alerts(&body, &mut scratch, |scratch, a| {
-                        live(hub, scratch, printer.as_ref(), status, last, last_ms, a)
+                        live_one(hub, scratch, printer.as_ref(), status, last, last_ms, a)
                     })
                 };
                 if let Err(e) = ingested {
@@ -591,32 +591,8 @@ async fn subscribe_once(
                 }
                 status.set("live");
             }
-            Some(Event::Live(mut a)) => {
-                let printer = status.printer();
-                live(
-                    hub,
-                    &mut scratch,
-                    printer.as_ref(),
-                    status,
-                    last,
-                    last_ms,
-                    &mut a,
-                )
-            }
-            Some(Event::Batch(b)) => {
-                let printer = status.printer();
-                for mut a in b.alerts {
-                    live(
-                        hub,
-                        &mut scratch,
-                        printer.as_ref(),
-                        status,
-                        last,
-                        last_ms,
-                        &mut a,
-                    );
-                }
-            }
+            Some(Event::Live(a)) => live(hub, &mut scratch, status, last, last_ms, [a]),
+            Some(Event::Batch(b)) => live(hub, &mut scratch, status, last, last_ms, b.alerts),
             Some(Event::Forwarding(f)) => status.forwarding(&f),
             Some(Event::Missed(m)) => {
                 status.missed.fetch_add(m.count, Ordering::Relaxed);
@@ -628,8 +604,31 @@ async fn subscribe_once(
     }
 }
 
-/// One live alert from this source.
+/// Live alerts from this source, in its order.
 fn live(
+    hub: &Hub,
+    scratch: &mut Scratch,
+    status: &SourceStatus,
+    last: &mut Option<u64>,
+    last_ms: &mut u64,
+    alerts: impl IntoIterator<Item = Alert>,
+) {
+    let printer = status.printer();
+    for mut a in alerts {
+        live_one(
+            hub,
+            scratch,
+            printer.as_ref(),
+            status,
+            last,
+            last_ms,
+            &mut a,
+        );
+    }
+}
+
+/// One of them: counted, merged into the viewer's store, printed.
+fn live_one(
     hub: &Hub,
     scratch: &mut Scratch,
     printer: Option<&Printer>,
