@@ -333,18 +333,24 @@ fn another_programs_database_with_a_known_version_is_left_untouched() {
     }
 }
 
-#[test]
-fn a_full_disk_keeps_the_sink_serving_and_the_committed_state_intact() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("state.db");
+/// A headless sink on `file` whose database cannot grow past `pages`
+/// pages: writes past them fail with SQLITE_FULL, as on a full disk.
+fn on_a_full_disk(file: &Path, pages: i64) -> Headless {
     let child = bin()
-        .env("SINKWATCH_TEST_STATE_MAX_PAGES", "60")
-        .args(["--no-tui", "--listen", "127.0.0.1:0", "--state", arg(&file)])
+        .env("SINKWATCH_TEST_STATE_MAX_PAGES", pages.to_string())
+        .args(["--no-tui", "--listen", "127.0.0.1:0", "--state", arg(file)])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let a = Headless::adopt(child);
+    Headless::adopt(child)
+}
+
+#[test]
+fn a_full_disk_keeps_the_sink_serving_and_the_committed_state_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state.db");
+    let a = on_a_full_disk(&file, 60);
     let url = a.url();
     // Far more than 60 pages hold: the writer hits SQLITE_FULL.
     load(&url, 6000);
@@ -526,6 +532,14 @@ fn spool_files(file: &Path) -> [std::path::PathBuf; 2] {
     sinkwatch::state::spool::paths(file)
 }
 
+/// The sizes of the spool's files.
+fn spool_sizes(file: &Path) -> Vec<u64> {
+    spool_files(file)
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .collect()
+}
+
 /// A kill while the SQL stage is far behind loses no more than one batch
 /// either: what the writer held uncommitted is in its spool, and the next
 /// start replays it. Before the spool, the whole backlog was lost (6,372
@@ -569,22 +583,12 @@ fn a_spool_that_cannot_be_replayed_is_kept_for_the_next_start() {
     let file = dir.path().join("state.db");
     let (answered, failed_before) = killed_while_behind(&file);
     let committed = assert_consistent(&file) as u64;
-    let spooled: Vec<u64> = spool_files(&file)
-        .iter()
-        .map(|f| std::fs::metadata(f).unwrap().len())
-        .collect();
+    let spooled = spool_sizes(&file);
     assert!(spooled.iter().sum::<u64>() > 0);
     let pages: i64 = db(&file)
         .query_row("PRAGMA page_count", [], |r| r.get(0))
         .unwrap();
-    let child = bin()
-        .env("SINKWATCH_TEST_STATE_MAX_PAGES", pages.to_string())
-        .args(["--no-tui", "--listen", "127.0.0.1:0", "--state", arg(&file)])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let full = Headless::adopt(child);
+    let full = on_a_full_disk(&file, pages);
     let warning = full.early_stderr.join("\n");
     assert!(
         warning.contains("cannot replay the spool")
@@ -597,11 +601,7 @@ fn a_spool_that_cannot_be_replayed_is_kept_for_the_next_start() {
     assert_eq!(s["state"]["durable"], false);
     assert_eq!(s["state"]["restored"]["accepted"], committed);
     assert_eq!(assert_consistent(&file) as u64, committed);
-    let kept: Vec<u64> = spool_files(&file)
-        .iter()
-        .map(|f| std::fs::metadata(f).unwrap().len())
-        .collect();
-    assert_eq!(kept, spooled, "the spool is left as it was");
+    assert_eq!(spool_sizes(&file), spooled, "the spool is left as it was");
 
     let b = Headless::start(&["--state", arg(&file)]);
     let exit = b.terminate();
