@@ -212,9 +212,17 @@ pub fn read(db: &Path) -> std::io::Result<(Vec<AlertRecord>, Vec<String>)> {
                     at += len;
                 }
                 None => {
+                    // A frame whose end is past the file's is the last
+                    // write, cut short by the kill; anything else is
+                    // damage. Either way nothing after it is trusted (the
+                    // frames carry no marker to find the next one by).
+                    let why = if torn(&bytes[at..]) {
+                        "a write cut short"
+                    } else {
+                        "damaged"
+                    };
                     warnings.push(format!(
-                        "spool {}: {} bytes from offset {at} unreadable (a write cut short), \
-                         skipped",
+                        "spool {}: {} bytes from offset {at} unreadable ({why}), skipped",
                         path.display(),
                         bytes.len() - at
                     ));
@@ -226,6 +234,18 @@ pub fn read(db: &Path) -> std::io::Result<(Vec<AlertRecord>, Vec<String>)> {
     records.sort_by_key(|r| r.seq);
     records.dedup_by_key(|r| r.seq);
     Ok((records, warnings))
+}
+
+/// Whether `b` starts with a frame that ends past `b`'s end (or with less
+/// than a frame header).
+fn torn(b: &[u8]) -> bool {
+    match b.get(..4) {
+        None => true,
+        Some(len) => {
+            let len = u32::from_le_bytes(len.try_into().unwrap_or_default()) as usize;
+            len <= MAX_FRAME && HEADER + len > b.len()
+        }
+    }
 }
 
 /// The payload of the frame at the start of `b` and the frame's length.
@@ -420,14 +440,16 @@ mod tests {
         assert_eq!(back.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2]);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("-spool-a") && warnings[0].contains("skipped"));
+        assert!(warnings[0].contains("a write cut short"), "{warnings:?}");
         // A flipped byte in the second frame fails its CRC: only the first
         // is trusted.
         let mut bad = full.clone();
         let second = HEADER + u32::from_le_bytes(full[..4].try_into().unwrap()) as usize;
         bad[second + HEADER + 3] ^= 0x40;
         std::fs::write(&a, &bad).unwrap();
-        let (back, _) = read(&db).unwrap();
+        let (back, warnings) = read(&db).unwrap();
         assert_eq!(back.iter().map(|r| r.seq).collect::<Vec<_>>(), [1]);
+        assert!(warnings[0].contains("damaged"), "{warnings:?}");
         // A huge length is refused, not allocated.
         std::fs::write(&a, [0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0]).unwrap();
         let (back, warnings) = read(&db).unwrap();
