@@ -554,9 +554,14 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
     let replayed = match writer.replay_spool(&path) {
         Ok((n, notes)) => {
             if n > 0 {
+                let (alerts, them) = if n == 1 {
+                    ("alert", "it")
+                } else {
+                    ("alerts", "them")
+                };
                 warnings.push(format!(
-                    "state {name}: the last run ended without committing {n} alerts; \
-                     replayed them from its spool"
+                    "state {name}: the last run ended without committing {n} {alerts}; \
+                     replayed {them} from its spool"
                 ));
             }
             warnings.extend(notes.into_iter().map(|n| format!("state {name}: {n}")));
