@@ -8,9 +8,12 @@
 # Viewers come in three kinds (KINDS, all by default), each a sinkwatch
 # process on the same cores as the sink and the load generator:
 #   plain  `sinkwatch attach --no-tui`, its JSON lines discarded
-#   niced  the same at nice 19: it uses what the sink and the load leave
-#          idle, the nearest this gets to viewers on other machines (they
-#          fall behind during a round and catch up by resuming)
+#   niced  the same at nice 19: it gets a small share of the cores while
+#          the sink and the load keep them busy
+#   idle   the same under SCHED_IDLE (chrt --idle 0): it runs only when a
+#          core would otherwise idle and never preempts the sink or the
+#          load, the nearest this gets to viewers on other machines (they
+#          fall behind during a round and catch up after it, by resuming)
 #   tui    `sinkwatch attach` running the real TUI in a 200×50
 #          pseudo-terminal (script(1)), as scripts/bench.sh runs the TUI sink
 # A real deployment runs viewers on laptops, not on the sink's cores: the
@@ -31,7 +34,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SMOKE=${SMOKE:-0}
-KINDS=${KINDS:-plain niced tui}
+KINDS=${KINDS:-plain niced idle tui}
 if [ "$SMOKE" = 1 ]; then
   TOTAL=${TOTAL:-2000}; ROUNDS=${ROUNDS:-1}; PROFILE=debug
   SNAPSHOT_TOTAL=${SNAPSHOT_TOTAL:-20000}; SNAPSHOT_REPOS=${SNAPSHOT_REPOS:-200}
@@ -65,9 +68,10 @@ start_viewer() {
   local v=$1 kind=$2 addr=$3 before
   before=$(attached)
   case $kind in
-    plain|niced)
-      local nice=0; [ "$kind" = niced ] && nice=19
-      nice -n "$nice" "$BIN" attach --no-tui "http://$addr" >/dev/null 2>"$TMP/v$v.err" &
+    plain|niced|idle)
+      local sched=(nice -n 0); [ "$kind" = niced ] && sched=(nice -n 19)
+      [ "$kind" = idle ] && sched=(chrt --idle 0)
+      "${sched[@]}" "$BIN" attach --no-tui "http://$addr" >/dev/null 2>"$TMP/v$v.err" &
       echo $! >"$TMP/v$v.pid"
       wait_for "$TMP/v$v.err" ": live" "viewer $v live"
       ;;

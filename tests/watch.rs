@@ -427,6 +427,69 @@ async fn batched_viewers_get_every_alert_once_in_seq_order() {
     assert_eq!(live.len(), want, "every matching alert once");
 }
 
+/// A batched viewer that resumes gets what it missed in `Batch` messages,
+/// as it gets live alerts: every seq after its resume point once, in
+/// order, in batches of at most 512. The replay used to go out one message
+/// per alert; a viewer that fell tens of thousands behind made the sink
+/// encode and send each one apart (`scripts/bench-viewers.sh`, idle kind).
+#[tokio::test]
+async fn a_batched_viewer_resuming_gets_the_replay_in_batches() {
+    let sink = Headless::start(&[]);
+    let url = sink.url();
+    let load_url = url.clone();
+    tokio::task::spawn_blocking(move || load(&load_url, 1_300))
+        .await
+        .unwrap();
+    // A failing last alert, so the filtered replay ends on it too.
+    send(&url, None, "end", false).await;
+    let last = 1_301;
+    let after = 100;
+    // (filter, every (seq, pass) replayed, the batches' sizes)
+    let mut seen = Vec::new();
+    for filter in ["", "status:fail"] {
+        let channel = Channel::from_shared(url.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut s = WatchClient::new(channel)
+            .subscribe(SubscribeRequest {
+                resume_after: Some(after),
+                batch: true,
+                filter: filter.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut alerts = Vec::new();
+        let mut sizes = Vec::new();
+        while alerts.last().is_none_or(|(seq, _)| *seq < last) {
+            match next(&mut s).await {
+                Event::Batch(b) => {
+                    sizes.push(b.alerts.len());
+                    alerts.extend(b.alerts.into_iter().map(|a| (a.seq, a.pass)));
+                }
+                other => panic!("a replay in batches, got {other:?}"),
+            }
+        }
+        seen.push((alerts, sizes));
+    }
+    let (all, sizes) = &seen[0];
+    let seqs: Vec<u64> = all.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        seqs,
+        (after + 1..=last).collect::<Vec<_>>(),
+        "every seq once, in order"
+    );
+    assert_eq!(sizes, &[512, 512, 177], "batches of up to 512");
+    let (failing, sizes) = &seen[1];
+    let want: Vec<(u64, bool)> = all.iter().filter(|(_, pass)| !pass).copied().collect();
+    assert!(want.len() < all.len() && want.len() > 1, "load sends both");
+    assert_eq!(failing, &want, "the filter holds in a replay");
+    assert!(sizes.iter().all(|n| (1..=512).contains(n)), "{sizes:?}");
+}
+
 /// Each attached viewer is listed in the stats line with who it is: here
 /// the checked token (no certificate or OIDC identity), and its address.
 #[tokio::test]

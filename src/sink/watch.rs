@@ -584,6 +584,38 @@ fn alert_of(row: &Row) -> Alert {
     }
 }
 
+/// Replayed alerts gathered into `Batch` messages, closed as live chunks
+/// are ([`BATCH_ALERTS`], [`BATCH_BYTES`]).
+#[derive(Default)]
+struct ReplayBatch {
+    rows: Vec<Row>,
+    bytes: usize,
+}
+
+impl ReplayBatch {
+    /// Adds `row`; the batch's message when that filled it.
+    fn push(&mut self, row: Row) -> Option<Wire> {
+        self.bytes += text_bytes(&row);
+        self.rows.push(row);
+        if self.rows.len() >= BATCH_ALERTS || self.bytes >= BATCH_BYTES {
+            self.take()
+        } else {
+            None
+        }
+    }
+
+    /// The message of what is gathered, if anything is.
+    fn take(&mut self) -> Option<Wire> {
+        if self.rows.is_empty() {
+            return None;
+        }
+        let wire = Wire::Encoded(encode_batch(self.rows.iter()));
+        self.rows.clear();
+        self.bytes = 0;
+        Some(wire)
+    }
+}
+
 /// What is sent before the live stream.
 enum Item {
     Reset(String),
@@ -884,6 +916,11 @@ impl Watch for WatchService {
             let mut opened = false;
             let run = async {
                 let now = crate::hub::now_ms();
+                // A viewer that takes batches gets a replay in batches,
+                // as it gets live alerts: one message per chunk, not per
+                // alert (a viewer that fell behind by tens of thousands
+                // resumes, and that replay is the sink's work).
+                let mut replay = ReplayBatch::default();
                 for item in first {
                     match &item {
                         Item::Replay(r) => last = r.seq,
@@ -895,7 +932,19 @@ impl Watch for WatchService {
                     {
                         continue;
                     }
+                    if batch && let Item::Replay(r) = item {
+                        if let Some(full) = replay.push(r) {
+                            tx.send(Ok(full)).await.map_err(|_| ())?;
+                        }
+                        continue;
+                    }
+                    if let Some(rest) = replay.take() {
+                        tx.send(Ok(rest)).await.map_err(|_| ())?;
+                    }
                     tx.send(Ok(item.event())).await.map_err(|_| ())?;
+                }
+                if let Some(rest) = replay.take() {
+                    tx.send(Ok(rest)).await.map_err(|_| ())?;
                 }
                 opened = true;
                 // A viewer holds its connection while attached, like a
