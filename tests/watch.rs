@@ -490,6 +490,86 @@ async fn a_batched_viewer_resuming_gets_the_replay_in_batches() {
     assert!(sizes.iter().all(|n| (1..=512).contains(n)), "{sizes:?}");
 }
 
+/// A viewer that resumes far back and then stops reading: the sink reads
+/// its replay from the history a page at a time, as the viewer takes them
+/// (it used to copy the whole replay, up to 250,000 alerts, at once, under
+/// the lock ingest takes). What the history lets go before its page is
+/// read is told `Missed` and counted, like a live gap: every seq reaches
+/// the viewer once or is told missed, never both.
+#[tokio::test]
+async fn a_viewer_stalled_in_its_replay_is_told_what_the_history_let_go() {
+    let sink = Headless::start(&[
+        "--history",
+        "15000",
+        "--idle-timeout",
+        "120s",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]);
+    let url = sink.url();
+    let more = |n: u64| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || load(&url, n))
+    };
+    more(13_000).await.unwrap();
+    // HTTP/2's smallest windows (hyper's client opens 2 MB): what the sink
+    // can send ahead of the reader is its per-viewer buffer and 64 KB.
+    let channel = Channel::from_shared(url.clone())
+        .unwrap()
+        .initial_stream_window_size(65_535)
+        .initial_connection_window_size(65_535)
+        .connect()
+        .await
+        .unwrap();
+    let mut s = WatchClient::new(channel)
+        .subscribe(SubscribeRequest {
+            resume_after: Some(0),
+            batch: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut got = vec![0u8; 33_001];
+    let mut told = 0;
+    let mut told_in_replay = false;
+    let mut take = |e: Event, got: &mut Vec<u8>| match e {
+        Event::Batch(b) => {
+            let max = b.alerts.last().map(|a| a.seq);
+            for a in b.alerts {
+                got[a.seq as usize] += 1;
+            }
+            max
+        }
+        Event::Missed(m) => {
+            told += m.count;
+            told_in_replay |= m.after_seq < 13_000;
+            for seq in m.after_seq + 1..=m.after_seq + m.count {
+                got[seq as usize] += 1;
+            }
+            Some(m.after_seq + m.count)
+        }
+        other => panic!("{other:?}"),
+    };
+    // The replay has begun; then nothing is read while 20,000 more
+    // alerts push the first 18,000 out of the history.
+    let mut last = take(next(&mut s).await, &mut got).unwrap_or(0);
+    more(20_000).await.unwrap();
+    while last < 33_000 {
+        if let Some(seq) = take(next(&mut s).await, &mut got) {
+            last = last.max(seq);
+        }
+    }
+    let twice: Vec<usize> = (1..=33_000).filter(|&i| got[i] != 1).collect();
+    assert!(
+        twice.is_empty(),
+        "seqs not seen exactly once: {:?}…",
+        &twice[..twice.len().min(10)]
+    );
+    assert!(told_in_replay, "the stall let part of the replay go");
+    assert_eq!(missed_total(&sink), Some(told), "counted as told");
+}
+
 /// Each attached viewer is listed in the stats line with who it is: here
 /// the checked token (no certificate or OIDC identity), and its address.
 #[tokio::test]

@@ -17,7 +17,9 @@
 //! queue, and viewers read the fan-out's ([`FANOUT_QUEUE`] chunks). Seqs are
 //! contiguous, so a viewer finds what it missed (wherever it was dropped)
 //! as the distance between the last seq it sent and the next chunk's first,
-//! and is told (`Missed`, with the seq to resume after). A viewer that
+//! and is told (`Missed`, with the seq to resume after). A resume within
+//! reach is replayed from the history a page (one chunk's worth) at a time
+//! as the viewer takes them ([`replay`]). A viewer that
 //! resumes further back than the sink can replay is reset, and what the
 //! fresh snapshot does not carry is counted missed then (see README.md,
 //! "Remote viewers"); being cut off (a write stall, unanswered pings)
@@ -76,7 +78,8 @@ pub const LINGER: Duration = Duration::from_millis(20);
 /// Events of the history ring a snapshot carries (the newest).
 pub const SNAPSHOT_HISTORY: usize = 10_000;
 /// Resuming further back than this many alerts sends a fresh snapshot
-/// instead (a replay that long would hold the hub lock while it is cloned).
+/// instead: a replay is read a page at a time ([`replay`]), but a longer
+/// one would cost the sink more than the snapshot a viewer can start from.
 pub const MAX_REPLAY: u64 = 250_000;
 
 /// The refusal of a viewer by a sink that does not serve Watch
@@ -584,38 +587,6 @@ fn alert_of(row: &Row) -> Alert {
     }
 }
 
-/// Replayed alerts gathered into `Batch` messages, closed as live chunks
-/// are ([`BATCH_ALERTS`], [`BATCH_BYTES`]).
-#[derive(Default)]
-struct ReplayBatch {
-    rows: Vec<Row>,
-    bytes: usize,
-}
-
-impl ReplayBatch {
-    /// Adds `row`; the batch's message when that filled it.
-    fn push(&mut self, row: Row) -> Option<Wire> {
-        self.bytes += text_bytes(&row);
-        self.rows.push(row);
-        if self.rows.len() >= BATCH_ALERTS || self.bytes >= BATCH_BYTES {
-            self.take()
-        } else {
-            None
-        }
-    }
-
-    /// The message of what is gathered, if anything is.
-    fn take(&mut self) -> Option<Wire> {
-        if self.rows.is_empty() {
-            return None;
-        }
-        let wire = Wire::Encoded(encode_batch(self.rows.iter()));
-        self.rows.clear();
-        self.bytes = 0;
-        Some(wire)
-    }
-}
-
 /// What is sent before the live stream.
 enum Item {
     Reset(String),
@@ -623,7 +594,9 @@ enum Item {
     Latest(Row),
     History(Row),
     End,
-    Replay(Row),
+    /// The alerts after the resume point up to this seq (exclusive): the
+    /// live stream starts there.
+    ReplayUpTo(u64),
 }
 
 impl Item {
@@ -636,7 +609,7 @@ impl Item {
             Item::Latest(r) => return Wire::Encoded(encode::one(LATEST, r)),
             Item::History(r) => return Wire::Encoded(encode::one(HISTORY, r)),
             Item::End => Event::SnapshotEnd(SnapshotEnd {}),
-            Item::Replay(r) => return Wire::Encoded(encode::one(LIVE, r)),
+            Item::ReplayUpTo(_) => unreachable!("a replay is paged, not one event"),
         }))
     }
 }
@@ -683,13 +656,9 @@ fn opening(store: &Store, epoch: &str, resume: Option<(u64, Option<&str>)>) -> (
             None
         };
         return match reason {
-            None => (
-                ((after + 1)..next)
-                    .filter_map(|seq| store.event(seq))
-                    .map(|e| Item::Replay(store.record(e)))
-                    .collect(),
-                0,
-            ),
+            // Read from the history a page at a time as the viewer takes
+            // them ([`replay`]), not here under the lock.
+            None => (vec![Item::ReplayUpTo(next)], 0),
             Some(reason) => {
                 let mut out = vec![Item::Reset(reason)];
                 out.extend(snapshot(store, epoch));
@@ -773,6 +742,89 @@ fn snapshot(store: &Store, epoch: &str) -> Vec<Item> {
     }
     out.push(Item::End);
     out
+}
+
+/// How one viewer is sent alerts: its filter, and whether it takes
+/// batches.
+#[derive(Clone, Copy)]
+struct Page<'a> {
+    filter: Option<&'a Filter>,
+    batch: bool,
+}
+
+/// Sends a resumed viewer the alerts after `*last` up to `to` (exclusive)
+/// from the sink's history, a page at a time: at most a chunk's worth
+/// ([`BATCH_ALERTS`], [`BATCH_BYTES`]) read under the hub lock, then sent
+/// (one `Batch` when the viewer takes batches) before the next is read.
+/// So what the sink holds for a replay is one page, however far back the
+/// viewer resumed, and ingest waits on the lock for one page at a time.
+/// Alerts the history lets go before their page is read (the viewer reads
+/// slower than alerts arrive) are told `Missed`, as a live gap is.
+async fn replay(
+    hub: &Hub,
+    tx: &mpsc::Sender<Result<Wire, Status>>,
+    last: &mut u64,
+    to: u64,
+    entry: &ViewerEntry,
+    page: Page<'_>,
+) -> Result<(), ()> {
+    while *last + 1 < to {
+        let from = *last + 1;
+        let (first_held, rows) = hub.read(|store| {
+            let first_held = store.history().front().map_or(to, |e| e.seq);
+            let mut rows = Vec::new();
+            if first_held > from {
+                return (first_held, rows);
+            }
+            let mut bytes = 0;
+            for seq in from..to {
+                let Some(e) = store.event(seq) else { break };
+                let row = store.record(e);
+                bytes += text_bytes(&row);
+                rows.push(row);
+                if rows.len() >= BATCH_ALERTS || bytes >= BATCH_BYTES {
+                    break;
+                }
+            }
+            (first_held, rows)
+        });
+        if first_held > from {
+            let held = first_held.min(to);
+            let count = held - from;
+            tx.send(Ok(Wire::Event(ev(Event::Missed(Missed {
+                count,
+                after_seq: *last,
+            })))))
+            .await
+            .map_err(|_| ())?;
+            entry.missed(*last, count);
+            *last = held - 1;
+            continue;
+        }
+        let Some(end) = rows.last().map(|r| r.seq) else {
+            break; // nothing held up to `to`: cannot happen while seqs are contiguous
+        };
+        let now = crate::hub::now_ms();
+        let rows: Vec<&Row> = rows
+            .iter()
+            .filter(|r| passes(r, page.filter, now))
+            .collect();
+        if page.batch {
+            if !rows.is_empty() {
+                tx.send(Ok(Wire::Encoded(encode_batch(rows.iter().copied()))))
+                    .await
+                    .map_err(|_| ())?;
+            }
+        } else {
+            for r in rows {
+                tx.send(Ok(Wire::Encoded(encode::one(LIVE, r))))
+                    .await
+                    .map_err(|_| ())?;
+            }
+        }
+        *last = end;
+    }
+    Ok(())
 }
 
 /// Sends one viewer what it gets of a live chunk (a `Missed` notice first
@@ -916,35 +968,25 @@ impl Watch for WatchService {
             let mut opened = false;
             let run = async {
                 let now = crate::hub::now_ms();
-                // A viewer that takes batches gets a replay in batches,
-                // as it gets live alerts: one message per chunk, not per
-                // alert (a viewer that fell behind by tens of thousands
-                // resumes, and that replay is the sink's work).
-                let mut replay = ReplayBatch::default();
                 for item in first {
                     match &item {
-                        Item::Replay(r) => last = r.seq,
+                        Item::ReplayUpTo(to) => {
+                            let page = Page {
+                                filter: filter.as_ref(),
+                                batch,
+                            };
+                            replay(&hub, &tx, &mut last, *to, &entry, page).await?;
+                            continue;
+                        }
                         Item::Begin(b) => last = b.next_seq.saturating_sub(1),
                         _ => {}
                     }
-                    if let Item::Replay(r) | Item::Latest(r) | Item::History(r) = &item
+                    if let Item::Latest(r) | Item::History(r) = &item
                         && !passes(r, filter.as_ref(), now)
                     {
                         continue;
                     }
-                    if batch && let Item::Replay(r) = item {
-                        if let Some(full) = replay.push(r) {
-                            tx.send(Ok(full)).await.map_err(|_| ())?;
-                        }
-                        continue;
-                    }
-                    if let Some(rest) = replay.take() {
-                        tx.send(Ok(rest)).await.map_err(|_| ())?;
-                    }
                     tx.send(Ok(item.event())).await.map_err(|_| ())?;
-                }
-                if let Some(rest) = replay.take() {
-                    tx.send(Ok(rest)).await.map_err(|_| ())?;
                 }
                 opened = true;
                 // A viewer holds its connection while attached, like a
