@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Ingest with attached viewers (issue 13): the same load against a headless
-# sink with 0, 1 and 4 viewers, alternating in one run; prints alerts/s and
-# its ratio to the run without viewers, the sink's own CPU per alert and its
-# ratio to the run without viewers, and each viewer's CPU per alert
-# (utime+stime from /proc), and the viewers' peak RSS. Loopback.
+# Ingest with attached viewers: the same load against a headless sink with
+# 0, 1 and 4 viewers, and against the do-nothing tonic sink of
+# scripts/bench.sh (examples/bare_sink.rs), alternating in one run; prints
+# alerts/s and its ratio to the run without viewers and to the bare sink,
+# the sink's own CPU per alert and its ratio to the run without viewers,
+# each viewer's CPU per alert (utime+stime from /proc), and the viewers'
+# peak RSS. Loopback.
 #
 # Viewers come in three kinds (KINDS, all by default), each a sinkwatch
 # process on the same cores as the sink and the load generator:
@@ -38,13 +40,19 @@ KINDS=${KINDS:-plain niced idle tui}
 if [ "$SMOKE" = 1 ]; then
   TOTAL=${TOTAL:-2000}; ROUNDS=${ROUNDS:-1}; PROFILE=debug
   SNAPSHOT_TOTAL=${SNAPSHOT_TOTAL:-20000}; SNAPSHOT_REPOS=${SNAPSHOT_REPOS:-200}
-  [ -n "${BIN:-}" ] || cargo build --quiet --bins
+  [ -n "${BIN:-}" ] || cargo build --quiet --bins --example bare_sink
 else
   TOTAL=${TOTAL:-200000}; ROUNDS=${ROUNDS:-3}; PROFILE=release
   SNAPSHOT_TOTAL=${SNAPSHOT_TOTAL:-1000000}; SNAPSHOT_REPOS=${SNAPSHOT_REPOS:-10000}
-  [ -n "${BIN:-}" ] || cargo build --quiet --release --bins
+  [ -n "${BIN:-}" ] || cargo build --quiet --release --bins --example bare_sink
 fi
 BIN=${BIN:-target/$PROFILE/sinkwatch}
+# The do-nothing tonic AlertSink of scripts/bench.sh, a second baseline.
+BARE=${BARE:-target/$PROFILE/examples/bare_sink}
+if [ ! -x "$BARE" ]; then
+  if [ "$PROFILE" = release ]; then cargo build --quiet --release --example bare_sink
+  else cargo build --quiet --example bare_sink; fi
+fi
 TMP=$(mktemp -d)
 export XDG_STATE_HOME="$TMP/state" XDG_CONFIG_HOME="$TMP/config"
 SCRIPT=bench-viewers
@@ -108,7 +116,11 @@ viewers_cpu() {
 
 start_sink() {
   rm -rf "$TMP/state"
-  "$BIN" --no-tui --listen 127.0.0.1:0 "$@" >/dev/null 2>"$TMP/sink.err" &
+  if [ "${1:-}" = bare ]; then
+    "$BARE" 127.0.0.1:0 >/dev/null 2>"$TMP/sink.err" &
+  else
+    "$BIN" --no-tui --listen 127.0.0.1:0 "$@" >/dev/null 2>"$TMP/sink.err" &
+  fi
   echo $! >"$TMP/sink.pid"
   ADDR=$(listen_addr "$TMP/sink.err" "the sink")
   SINK=$(cat "$TMP/sink.pid")
@@ -123,7 +135,7 @@ stop_sink() {
 # load round (the viewers' figure is per viewer, averaged).
 round() {
   local n=$1 kind=$2
-  start_sink
+  if [ "$kind" = bare ]; then start_sink bare; else start_sink; fi
   for v in $(seq 1 "$n"); do start_viewer "$v" "$kind" "$ADDR"; done
   local s0 v0 s1 v1
   s0=$(cpu_ticks "$SINK")
@@ -207,27 +219,30 @@ if [ "${SNAPSHOT:-0}" = 1 ]; then
 fi
 
 declare -A sum cpu vcpu
-sum[0]=0; cpu[0]=0
+sum[0]=0; cpu[0]=0; sum[bare]=0; cpu[bare]=0
 for k in $KINDS; do for n in 1 4; do sum[$k$n]=0; cpu[$k$n]=0; vcpu[$k$n]=0; done; : >"$TMP/rss.$k"; done
 for r in $(seq 1 "$ROUNDS"); do
-  runs="0"
+  runs="bare 0"
   for k in $KINDS; do runs="$runs $k:1 $k:4"; done
   for run in $runs; do
     n=${run#*:}; k=${run%:*}; [ "$run" = 0 ] && { n=0; k=none; }
+    [ "$run" = bare ] && { n=0; k=bare; }
     read -r rate scpu viewer < <(round "$n" "$k")
     echo "round $r, $n viewers ($k): $rate alerts/s; sink CPU $scpu µs/alert; each viewer $viewer µs/alert"
-    id=$k$n; [ "$n" = 0 ] && id=0
+    id=$k$n; [ "$n" = 0 ] && id=0; [ "$k" = bare ] && id=bare
     sum[$id]=$(python3 -c "print(${sum[$id]} + $rate)")
     cpu[$id]=$(python3 -c "print(${cpu[$id]} + $scpu)")
     [ "$n" = 0 ] || vcpu[$id]=$(python3 -c "print(${vcpu[$id]} + $viewer)")
   done
 done
 echo
-printf '%-6s %7s %10s %12s %14s %8s %14s %16s\n' kind viewers alerts/s ratio "sink µs/alert" ratio "viewer µs/alert" "viewer peak RSS"
-python3 -c "print(f'{\"-\":6} {0:7} {${sum[0]}/$ROUNDS:10.0f} {1:12.2f} {${cpu[0]}/$ROUNDS:14.2f} {1:8.2f}')"
+# ratio: to sinkwatch without viewers; to bare: to the do-nothing tonic sink.
+printf '%-6s %7s %10s %8s %8s %14s %8s %14s %16s\n' kind viewers alerts/s ratio "to bare" "sink µs/alert" ratio "viewer µs/alert" "viewer peak RSS"
+python3 -c "print(f'{\"bare\":6} {0:7} {${sum[bare]}/$ROUNDS:10.0f} {${sum[bare]}/${sum[0]}:8.2f} {1:8.2f} {${cpu[bare]}/$ROUNDS:14.2f}')"
+python3 -c "print(f'{\"-\":6} {0:7} {${sum[0]}/$ROUNDS:10.0f} {1:8.2f} {${sum[0]}/${sum[bare]}:8.2f} {${cpu[0]}/$ROUNDS:14.2f} {1:8.2f}')"
 for k in $KINDS; do
   rss=$(sort -n "$TMP/rss.$k" | awk 'NR==1{lo=$1} {hi=$1} END{printf "%.0f–%.0f MB", lo/1024, hi/1024}')
   for n in 1 4; do
-    python3 -c "print(f'{\"$k\":6} {$n:7} {${sum[$k$n]}/$ROUNDS:10.0f} {${sum[$k$n]}/${sum[0]}:12.2f} {${cpu[$k$n]}/$ROUNDS:14.2f} {${cpu[$k$n]}/${cpu[0]}:8.2f} {${vcpu[$k$n]}/$ROUNDS:14.2f}   $rss')"
+    python3 -c "print(f'{\"$k\":6} {$n:7} {${sum[$k$n]}/$ROUNDS:10.0f} {${sum[$k$n]}/${sum[0]}:8.2f} {${sum[$k$n]}/${sum[bare]}:8.2f} {${cpu[$k$n]}/$ROUNDS:14.2f} {${cpu[$k$n]}/${cpu[0]}:8.2f} {${vcpu[$k$n]}/$ROUNDS:14.2f}   $rss')"
   done
 done

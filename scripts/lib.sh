@@ -31,12 +31,12 @@ cpu_ticks() {
 }
 
 # listen_addr FILE WHAT: waits for the whole `sinkwatch: listening on ADDR`
-# line in FILE (a sink's stderr, written unbuffered, so a look may catch
-# it half-written) and prints ADDR.
+# line (or `bare_sink: …`, examples/bare_sink.rs) in FILE (a sink's stderr,
+# written unbuffered, so a look may catch it half-written) and prints ADDR.
 listen_addr() {
   local addr
   for _ in $(seq 1 1200); do
-    addr=$(sed -n 's/^sinkwatch: listening on \([0-9.]*:[0-9]*\)$/\1/p' "$1" 2>/dev/null | head -n 1)
+    addr=$(sed -n 's/^\(sinkwatch\|bare_sink\): listening on \([0-9.]*:[0-9]*\)$/\2/p' "$1" 2>/dev/null | head -n 1)
     # Complete: the file ends with the line's newline.
     if [ -n "$addr" ] && [ -z "$(tail -c 1 "$1")" ]; then
       echo "$addr"
