@@ -314,22 +314,28 @@ async fn a_server_side_filter_sends_only_matching_alerts() {
     }
 }
 
-/// Opens a Watch stream asking for batches (as `attach` does).
-async fn subscribe_batched(url: &str, filter: &str) -> tonic::Streaming<WatchEvent> {
+/// Opens a Watch stream asking for `request`, without credentials.
+async fn watch(url: &str, request: SubscribeRequest) -> tonic::Streaming<WatchEvent> {
     let channel = Channel::from_shared(url.to_owned())
         .unwrap()
         .connect()
         .await
         .unwrap();
     WatchClient::new(channel)
-        .subscribe(SubscribeRequest {
-            filter: filter.into(),
-            batch: true,
-            ..Default::default()
-        })
+        .subscribe(request)
         .await
         .unwrap()
         .into_inner()
+}
+
+/// Opens a Watch stream asking for batches (as `attach` does).
+async fn subscribe_batched(url: &str, filter: &str) -> tonic::Streaming<WatchEvent> {
+    let request = SubscribeRequest {
+        filter: filter.into(),
+        batch: true,
+        ..Default::default()
+    };
+    watch(url, request).await
 }
 
 /// Reads a stream's snapshot, then live alerts (single or batched) until
@@ -447,21 +453,13 @@ async fn a_batched_viewer_resuming_gets_the_replay_in_batches() {
     // (filter, every (seq, pass) replayed, the batches' sizes)
     let mut seen = Vec::new();
     for filter in ["", "status:fail"] {
-        let channel = Channel::from_shared(url.clone())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut s = WatchClient::new(channel)
-            .subscribe(SubscribeRequest {
-                resume_after: Some(after),
-                batch: true,
-                filter: filter.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let request = SubscribeRequest {
+            resume_after: Some(after),
+            batch: true,
+            filter: filter.into(),
+            ..Default::default()
+        };
+        let mut s = watch(&url, request).await;
         let mut alerts = Vec::new();
         let mut sizes = Vec::new();
         while alerts.last().is_none_or(|(seq, _)| *seq < last) {
@@ -606,21 +604,12 @@ async fn the_stats_line_lists_each_viewer_with_its_identity() {
 
 /// Subscribes resuming after `after` in `epoch` and returns the first event.
 async fn first_event_resuming(url: &str, after: u64, epoch: &str) -> Event {
-    let channel = Channel::from_shared(url.to_owned())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut s = WatchClient::new(channel)
-        .subscribe(SubscribeRequest {
-            resume_after: Some(after),
-            epoch: epoch.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    next(&mut s).await
+    let request = SubscribeRequest {
+        resume_after: Some(after),
+        epoch: epoch.into(),
+        ..Default::default()
+    };
+    next(&mut watch(url, request).await).await
 }
 
 /// The snapshot's epoch and the last seq it covers.

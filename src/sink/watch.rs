@@ -705,14 +705,19 @@ fn messages(chunk: &Chunk, last: u64, filter: Option<&Filter>, batch: bool) -> V
     if batch && filter.is_none() && chunk.first() > last {
         return vec![Wire::Encoded(chunk.encoded())];
     }
+    let rows = chunk.records.iter().map(|r| &**r).filter(|r| r.seq > last);
+    passing(rows, filter, batch)
+}
+
+/// The messages of the alerts of `rows` that pass `filter`: one `Batch`,
+/// or one `live` message each.
+fn passing<'a>(
+    rows: impl Iterator<Item = &'a Row>,
+    filter: Option<&Filter>,
+    batch: bool,
+) -> Vec<Wire> {
     let now = crate::hub::now_ms();
-    let rows: Vec<&Row> = chunk
-        .records
-        .iter()
-        .map(|r| &**r)
-        .filter(|r| r.seq > last)
-        .filter(|r| passes(r, filter, now))
-        .collect();
+    let rows: Vec<&Row> = rows.filter(|r| passes(r, filter, now)).collect();
     if rows.is_empty() {
         Vec::new()
     } else if batch {
@@ -790,40 +795,38 @@ async fn replay(
         });
         if first_held > from {
             let held = first_held.min(to);
-            let count = held - from;
-            tx.send(Ok(Wire::Event(ev(Event::Missed(Missed {
-                count,
-                after_seq: *last,
-            })))))
-            .await
-            .map_err(|_| ())?;
-            entry.missed(*last, count);
+            tell_missed(tx, entry, *last, held - from).await?;
             *last = held - 1;
             continue;
         }
         let Some(end) = rows.last().map(|r| r.seq) else {
             break; // nothing held up to `to`: cannot happen while seqs are contiguous
         };
-        let now = crate::hub::now_ms();
-        let rows: Vec<&Row> = rows
-            .iter()
-            .filter(|r| passes(r, page.filter, now))
-            .collect();
-        if page.batch {
-            if !rows.is_empty() {
-                tx.send(Ok(Wire::Encoded(encode_batch(rows.iter().copied()))))
-                    .await
-                    .map_err(|_| ())?;
-            }
-        } else {
-            for r in rows {
-                tx.send(Ok(Wire::Encoded(encode::one(LIVE, r))))
-                    .await
-                    .map_err(|_| ())?;
-            }
+        for m in passing(rows.iter(), page.filter, page.batch) {
+            tx.send(Ok(m)).await.map_err(|_| ())?;
         }
         *last = end;
     }
+    Ok(())
+}
+
+/// Tells a viewer that `count` alerts after seq `after` will not reach it
+/// on this stream, and counts them once the notice is on its way: a viewer
+/// cut off before is counted nothing here, and what it cannot resume is
+/// counted when it comes back.
+async fn tell_missed(
+    tx: &mpsc::Sender<Result<Wire, Status>>,
+    entry: &ViewerEntry,
+    after: u64,
+    count: u64,
+) -> Result<(), ()> {
+    tx.send(Ok(Wire::Event(ev(Event::Missed(Missed {
+        count,
+        after_seq: after,
+    })))))
+    .await
+    .map_err(|_| ())?;
+    entry.missed(after, count);
     Ok(())
 }
 
@@ -841,17 +844,7 @@ async fn send_chunk(
         return Ok(()); // all in the opening already
     }
     if chunk.first() > *last + 1 {
-        let count = chunk.first() - *last - 1;
-        tx.send(Ok(Wire::Event(ev(Event::Missed(Missed {
-            count,
-            after_seq: *last,
-        })))))
-        .await
-        .map_err(|_| ())?;
-        // Counted once the notice is on its way: a viewer cut off before
-        // is counted nothing here, and what it cannot resume is counted
-        // when it comes back.
-        entry.missed(*last, count);
+        tell_missed(tx, entry, *last, chunk.first() - *last - 1).await?;
     }
     for m in messages(chunk, *last, filter, batch) {
         tx.send(Ok(m)).await.map_err(|_| ())?;
