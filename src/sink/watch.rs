@@ -600,17 +600,19 @@ enum Item {
 }
 
 impl Item {
-    fn event(&self) -> Wire {
-        Wire::Event(ev(match self {
+    /// The item's one message; none for a replay, which is paged out of
+    /// the history ([`replay`]).
+    fn event(&self) -> Option<Wire> {
+        Some(Wire::Event(ev(match self {
             Item::Reset(reason) => Event::Reset(Reset {
                 reason: reason.clone(),
             }),
             Item::Begin(b) => Event::SnapshotBegin(b.clone()),
-            Item::Latest(r) => return Wire::Encoded(encode::one(LATEST, r)),
-            Item::History(r) => return Wire::Encoded(encode::one(HISTORY, r)),
+            Item::Latest(r) => return Some(Wire::Encoded(encode::one(LATEST, r))),
+            Item::History(r) => return Some(Wire::Encoded(encode::one(HISTORY, r))),
             Item::End => Event::SnapshotEnd(SnapshotEnd {}),
-            Item::ReplayUpTo(_) => unreachable!("a replay is paged, not one event"),
-        }))
+            Item::ReplayUpTo(_) => return None,
+        })))
     }
 }
 
@@ -979,7 +981,9 @@ impl Watch for WatchService {
                     {
                         continue;
                     }
-                    tx.send(Ok(item.event())).await.map_err(|_| ())?;
+                    if let Some(message) = item.event() {
+                        tx.send(Ok(message)).await.map_err(|_| ())?;
+                    }
                 }
                 opened = true;
                 // A viewer holds its connection while attached, like a
