@@ -339,7 +339,7 @@ async fn fan_out(
         }
         let mut bytes = text_bytes(&first);
         let mut records = vec![first];
-        while records.len() < BATCH_ALERTS && bytes < BATCH_BYTES {
+        while !is_full(records.len(), bytes) {
             match rx.try_recv() {
                 Ok(r) => {
                     bytes += text_bytes(&r);
@@ -349,7 +349,7 @@ async fn fan_out(
                 Err(_) => break,
             }
         }
-        full = records.len() >= BATCH_ALERTS || bytes >= BATCH_BYTES;
+        full = is_full(records.len(), bytes);
         let chunk = Arc::new(Chunk {
             records,
             encoded: OnceLock::new(),
@@ -365,6 +365,12 @@ async fn fan_out(
         }
     }
     *slot.lock().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
+/// Whether a chunk (live, or a page of a replay) of `alerts` alerts and
+/// `bytes` of text is closed.
+fn is_full(alerts: usize, bytes: usize) -> bool {
+    alerts >= BATCH_ALERTS || bytes >= BATCH_BYTES
 }
 
 fn text_bytes(r: &AlertRecord) -> usize {
@@ -789,7 +795,7 @@ async fn replay(
                 let row = store.record(e);
                 bytes += text_bytes(&row);
                 rows.push(row);
-                if rows.len() >= BATCH_ALERTS || bytes >= BATCH_BYTES {
+                if is_full(rows.len(), bytes) {
                     break;
                 }
             }
