@@ -315,7 +315,8 @@ fn refusal_line(url: &str, why: &str) -> String {
 /// (errors name the file).
 fn target(args: &TargetArgs) -> Result<Target, String> {
     let read = |p: &std::path::Path, what: &str| {
-        std::fs::read(p).map_err(|e| format!("cannot read {what} {}: {e}", p.display()))
+        crate::files::read_limited_bytes(p, crate::files::MAX_KEY_FILE)
+            .map_err(|e| format!("cannot read {what} {}: {e}", p.display()))
     };
     let token = match &args.token_file {
         Some(p) => Some(crate::config::read_token(p).map_err(|e| e.0)?),

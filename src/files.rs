@@ -5,9 +5,21 @@
 use std::io::Read;
 use std::path::Path;
 
+/// The most read of a key, certificate or key-set (JWKS) file. Real ones
+/// are a few KB (a long PEM chain tens of KB); the limit is there so that a
+/// wrong path (`/dev/zero`, a log file) is an error, not a memory blow-up.
+pub const MAX_KEY_FILE: u64 = 1024 * 1024;
+
 /// At most `limit` bytes of a file as UTF-8 text; the error says why in
 /// words (the caller names the file).
 pub fn read_limited(path: &Path, limit: u64) -> Result<String, String> {
+    let bytes = read_limited_bytes(path, limit)?;
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())
+}
+
+/// At most `limit` bytes of a file; the error says why in words (the
+/// caller names the file).
+pub fn read_limited_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut bytes = Vec::new();
     file.take(limit + 1)
@@ -16,7 +28,7 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<String, String> {
     if bytes.len() as u64 > limit {
         return Err(format!("larger than {limit} bytes"));
     }
-    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -36,5 +48,10 @@ mod tests {
         assert!(read_limited(&f, 1024).unwrap_err().contains("UTF-8"));
         std::fs::write(&f, "ok").unwrap();
         assert_eq!(read_limited(&f, 2).unwrap(), "ok");
+        assert!(
+            read_limited_bytes(Path::new("/dev/zero"), MAX_KEY_FILE)
+                .unwrap_err()
+                .contains("larger than")
+        );
     }
 }

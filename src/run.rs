@@ -225,6 +225,22 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         .build()
         .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
 
+    // The issuer's keys, fetched before the sink serves: a mistyped or
+    // unreachable issuer is told at start, in one line, instead of being
+    // found later as every call answered UNAVAILABLE. The sink starts
+    // anyway: the issuer may come back, and each call tries again.
+    if let (Some(v), Some(issuer)) = (&oidc, &settings.oidc_issuer)
+        && let Err(e) = runtime.block_on(v.prefetch())
+    {
+        let w = format!(
+            "--oidc-issuer {issuer}: the keys cannot be fetched now ({}); calls with an \
+             identity token are answered UNAVAILABLE (counted auth_unavailable) until they can be",
+            crate::sanitize::line(&e)
+        );
+        eprintln!("sinkwatch: warning: {w}");
+        tracing::warn!("{w}");
+    }
+
     // Bind before anything is drawn, so a taken port is one plain line.
     let std_listener = std::net::TcpListener::bind(settings.listen)
         .map_err(|e| Failure::Runtime(format!("cannot listen on {}: {e}", settings.listen)))?;
@@ -533,7 +549,8 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
         target.signer = demo_signer.clone();
         if let Some(t) = &tls {
             // The demo trusts the server's own certificate chain.
-            target.ca_pem = std::fs::read(&t.cert).ok();
+            target.ca_pem =
+                crate::files::read_limited_bytes(&t.cert, crate::files::MAX_KEY_FILE).ok();
         }
         let rate = settings.demo_rate;
         let mut stop = stop_rx.clone();

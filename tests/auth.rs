@@ -150,6 +150,93 @@ fn file_verifier(file: std::path::PathBuf, allow: &[&str], clock: Clock) -> Veri
     .unwrap()
 }
 
+/// A key rotated into the `--oidc-jwks` file is picked up without a
+/// restart: an unknown kid reads the file again (at most once per minimum
+/// interval, as for a URL). On the old code the file was read only at
+/// start, and the new key's tokens were refused until a restart.
+#[tokio::test]
+async fn a_key_rotated_into_the_jwks_file_is_read_on_its_first_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let (k1, k2) = (ec_key(), ec_key());
+    let file = dir.path().join("jwks.json");
+    std::fs::write(&file, jwks(&[ec_jwk(&k1, "k1")])).unwrap();
+    let v = file_verifier(file.clone(), &["*"], sinkwatch::sink::auth::system_clock())
+        .with_min_refresh(Duration::ZERO);
+    let sink = TestSink::start(SinkConfig {
+        oidc: Some(Arc::new(v)),
+        ..SinkConfig::default()
+    })
+    .await;
+    let exp = sinkwatch::sink::auth::unix_now() + 600;
+    let token = |k: &EcKey, kid: &str| es256(k, kid, &claims("a", AUDIENCE, exp));
+    call(&sink, Some(&token(&k1, "k1")), "r").await.unwrap();
+    let e = call(&sink, Some(&token(&k2, "k2")), "r").await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    assert!(e.message().contains("unknown key id"), "{}", e.message());
+    std::fs::write(&file, jwks(&[ec_jwk(&k1, "k1"), ec_jwk(&k2, "k2")])).unwrap();
+    call(&sink, Some(&token(&k2, "k2")), "r").await.unwrap();
+    // A file gone bad keeps the keys read before.
+    std::fs::write(&file, "not a key set").unwrap();
+    call(&sink, Some(&token(&k1, "k1")), "r").await.unwrap();
+    assert_eq!(sink.hub.read(|s| s.accepted()), 3);
+    assert_eq!(sink.hub.refused(Refusal::BadSignature), 1);
+    sink.stop().await;
+}
+
+/// An issuer that cannot be reached at start (a mistyped URL, an outage)
+/// is told in one line before the readiness line, naming the option; the
+/// sink still starts, and a token is answered UNAVAILABLE (retried by
+/// clients). On the old code only the log file said it.
+#[test]
+fn an_unreachable_issuer_is_told_at_start() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let sink = Headless::start(&[
+        "--oidc-issuer",
+        &issuer,
+        "--oidc-audience",
+        AUDIENCE,
+        "--oidc-allow",
+        "*",
+    ]);
+    let said = sink
+        .early_stderr
+        .iter()
+        .find(|l| l.contains("keys cannot be fetched now"))
+        .unwrap_or_else(|| panic!("no warning: {:?}", sink.early_stderr));
+    assert!(
+        said.starts_with("sinkwatch: warning: --oidc-issuer ") && said.contains(&issuer),
+        "{said}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("t.jwt");
+    let ec = ec_key();
+    let exp = sinkwatch::sink::auth::unix_now() + 600;
+    std::fs::write(&t, es256(&ec, "k1", &claims("a", AUDIENCE, exp))).unwrap();
+    let out = send(
+        &sink.url(),
+        &[
+            "--owner",
+            "o",
+            "--repo",
+            "r",
+            "--policy",
+            "p",
+            "--pass",
+            "--token-file",
+            t.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("answered Unavailable"), "{err}");
+    sink.terminate();
+}
+
 /// RFC 7517 §5: keys of a kind the sink cannot use (an ES512 key, an
 /// encryption key, a `kty` from the future) are ignored, not fatal, so an
 /// issuer adding one at a rotation does not stop every token; a set with
@@ -985,6 +1072,63 @@ async fn signed_payloads_pass_once_and_tampering_or_replay_is_refused() {
     sink.stop().await;
 }
 
+/// A signed call refused after its signature verified (here a field over
+/// its limit) has not used the signature: the sender's retry of the very
+/// same request gets the same answer, not `replayed` (on the old code it
+/// got `replayed`, hiding the real error). A signature header sent twice is
+/// refused as malformed: which one was meant is not for the sink to guess.
+#[tokio::test]
+async fn a_refused_signed_call_keeps_its_signature_and_two_headers_are_refused() {
+    use prost::Message as _;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = KeySpec::Hmac(secret_file(&dir));
+    let now = Arc::new(AtomicU64::new(T0));
+    let v = signature::Verifier::load(&spec, clock(&now)).unwrap();
+    let signer = Signer::load(&spec).unwrap();
+    let sink = TestSink::start(SinkConfig {
+        signature: Some(Arc::new(v)),
+        limits: sinkwatch::sink::limits::SinkLimits {
+            max_details_bytes: 10,
+            ..Default::default()
+        },
+        ..SinkConfig::default()
+    })
+    .await;
+    let long = alert("o", "r", "p", false, "more than ten bytes");
+    let header = signer.header_at(T0, "n1", &long.encode_to_vec());
+    for _ in 0..2 {
+        let e = signed_call(&sink, long.clone(), Some(header.clone()), None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{}", e.message());
+    }
+    assert_eq!(sink.hub.refused(Refusal::FieldTooLong), 2);
+    assert_eq!(sink.hub.refused(Refusal::Replayed), 0);
+
+    let ok = alert("o", "r", "p", true, "");
+    let (h1, h2) = (
+        signer.header_at(T0, "n2", &ok.encode_to_vec()),
+        signer.header_at(T0, "n3", &ok.encode_to_vec()),
+    );
+    let mut c = AlertSinkClient::connect(sink.url()).await.unwrap();
+    let mut req = tonic::Request::new(ok.clone());
+    req.metadata_mut()
+        .append(signature::HEADER, h1.parse().unwrap());
+    req.metadata_mut()
+        .append(signature::HEADER, h2.parse().unwrap());
+    let e = c.alert(req).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    assert!(e.message().contains("more than once"), "{}", e.message());
+    assert_eq!(sink.hub.refused(Refusal::AuthMalformed), 1);
+    // Each of them alone still passes (neither was used).
+    signed_call(&sink, ok.clone(), Some(h1), None)
+        .await
+        .unwrap();
+    signed_call(&sink, ok, Some(h2), None).await.unwrap();
+    assert_eq!(sink.hub.read(|s| s.accepted()), 2);
+    sink.stop().await;
+}
+
 /// `--auth all`: a static token and a signature must both hold; `any`:
 /// either does.
 #[tokio::test]
@@ -1008,11 +1152,28 @@ async fn methods_combine_as_configured() {
         let token_only = signed_call(&sink, msg.clone(), None, Some("s3cret")).await;
         let sig_only = signed_call(&sink, msg.clone(), sign(), None).await;
         let neither = signed_call(&sink, msg.clone(), None, None).await;
+        // A good token beside a signature made for another message: the
+        // signature was presented and fails, so the call is refused under
+        // `any` too (on the old code `any` accepted it on the token alone
+        // and counted nothing).
+        let other = signer.header(&alert("o", "r", "p", false, "").encode_to_vec());
+        let bad_sig = signed_call(&sink, msg.clone(), Some(other), Some("s3cret"))
+            .await
+            .unwrap_err();
+        assert_eq!(bad_sig.code(), Code::Unauthenticated, "{combine:?}");
+        assert_eq!(sink.hub.refused(Refusal::BadSignature), 1, "{combine:?}");
         assert!(both.is_ok(), "{combine:?}");
         assert!(neither.is_err(), "{combine:?}");
         match combine {
             Combine::All => {
-                assert!(token_only.is_err() && sig_only.is_err());
+                assert!(token_only.is_err());
+                // What is missing is the token; the signature was there.
+                let e = sig_only.unwrap_err();
+                assert!(
+                    e.message().contains("--auth all") && !e.message().contains(" or "),
+                    "{}",
+                    e.message()
+                );
             }
             Combine::Any => {
                 assert!(token_only.is_ok() && sig_only.is_ok());
@@ -1238,6 +1399,11 @@ async fn access_tokens_are_checked_at_token_info_cached_and_lookups_bounded() {
             "ya29.good%2Btoken" => ("200 OK", info(ALLSTAR, T0 + 3600)),
             "ya29.expired" => ("200 OK", info(ALLSTAR, T0 - 1)),
             "ya29.mallory" => ("200 OK", info("mallory@evil.test", T0 + 3600)),
+            "ya29.unverified" => (
+                "200 OK",
+                info(ALLSTAR, T0 + 3600)
+                    .replace(r#""email_verified":"true""#, r#""email_verified":"false""#),
+            ),
             _ => (
                 "400 Bad Request",
                 r#"{"error":"invalid_token","error_description":"Invalid Value"}"#.to_owned(),
@@ -1289,6 +1455,17 @@ async fn access_tokens_are_checked_at_token_info_cached_and_lookups_bounded() {
         assert_eq!(e.code(), code, "{token}: {}", e.message());
         assert_eq!(sink.hub.refused(why), 1, "{token}");
     }
+    // A listed email that is not verified: refused, saying why.
+    let e = call(&sink, Some("ya29.unverified"), "bad")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert!(
+        e.message().contains("not email_verified"),
+        "{}",
+        e.message()
+    );
+    assert_eq!(sink.hub.refused(Refusal::NotAllowed), 2);
     // A flood of random tokens: at most the burst is looked up (plus what
     // the rate refills while the flood lasts, on a slow machine); the rest
     // are refused as overloaded, without a lookup.

@@ -87,6 +87,49 @@ fn files_that_never_end_are_refused() {
         err.contains("/dev/zero") && err.contains("larger than"),
         "{err}"
     );
+    // Key, certificate and key-set files too: each of these read without
+    // end (gigabytes in seconds, then an out-of-memory kill) before.
+    for args in [
+        &["--verify-signature", "ed25519:/dev/zero"][..],
+        &["--verify-signature", "hmac:/dev/zero"],
+        &[
+            "--oidc-issuer",
+            "https://issuer.test",
+            "--oidc-audience",
+            "a",
+            "--oidc-allow",
+            "*",
+            "--oidc-jwks",
+            "/dev/zero",
+        ],
+        &["--tls-cert", "/dev/zero", "--tls-key", "/dev/zero"],
+    ] {
+        let mut full = vec!["--no-tui", "--listen", "127.0.0.1:0"];
+        full.extend_from_slice(args);
+        let err = usage_error(&full);
+        assert!(
+            err.contains("/dev/zero") && err.contains("larger than"),
+            "{args:?}: {err}"
+        );
+    }
+    let err = usage_error(&[
+        "send",
+        "--to",
+        "https://127.0.0.1:1",
+        "--ca",
+        "/dev/zero",
+        "--owner",
+        "o",
+        "--repo",
+        "r",
+        "--policy",
+        "p",
+        "--pass",
+    ]);
+    assert!(
+        err.contains("/dev/zero") && err.contains("larger than"),
+        "{err}"
+    );
 }
 
 #[test]

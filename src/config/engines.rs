@@ -125,7 +125,7 @@ impl Settings {
         };
         let ca_pem = match &self.forward_ca {
             Some(p) => Some(
-                std::fs::read(p)
+                crate::files::read_limited_bytes(p, crate::files::MAX_KEY_FILE)
                     .map_err(|e| format!("cannot read forward CA file {}: {e}", p.display()))?,
             ),
             None => None,

@@ -201,15 +201,29 @@ async fn handle(
     // A verified payload signature is an identity too (the key is the
     // caller's): shown like mTLS's and a token's.
     let mut signed = None;
+    let mut used = None;
     if auth.need_signature {
-        let header = request
+        let mut headers = request
             .metadata()
-            .get(super::auth::signature::HEADER)
-            .map(|v| v.as_bytes());
-        let raw = request.get_ref().raw.as_deref().unwrap_or_default();
-        if let Err(d) = state.auth.check_payload(header, raw) {
-            state.hub.refuse_from(d.why, peer_addr, Some(&d.message));
-            return Err(d.status());
+            .get_all(super::auth::signature::HEADER)
+            .iter();
+        let header = headers.next().map(|v| v.as_bytes());
+        let checked = if headers.next().is_some() {
+            // Which one was meant is not for the sink to guess.
+            Err(super::auth::Denied::new(
+                Refusal::AuthMalformed,
+                format!("{} sent more than once", super::auth::signature::HEADER),
+            ))
+        } else {
+            let raw = request.get_ref().raw.as_deref().unwrap_or_default();
+            state.auth.check_payload(header, raw)
+        };
+        match checked {
+            Ok(u) => used = u,
+            Err(d) => {
+                state.hub.refuse_from(d.why, peer_addr, Some(&d.message));
+                return Err(d.status());
+            }
         }
         signed = state.auth.signature.as_ref().map(|v| v.identity());
     }
@@ -233,6 +247,7 @@ async fn handle(
             state
                 .hub
                 .refuse_from(why, peer_addr, Some(status.message()));
+            state.auth.forget(used);
             return Err(status);
         }
     };
@@ -250,10 +265,12 @@ async fn handle(
         Ok(r) => r,
         Err(e @ IngestError::Store(_)) => {
             state.hub.refuse(Refusal::Overloaded);
+            state.auth.forget(used);
             return Err(Status::resource_exhausted(e.to_string()));
         }
         Err(e @ IngestError::Closed) => {
             state.hub.refuse(Refusal::Overloaded);
+            state.auth.forget(used);
             return Err(Status::unavailable(e.to_string()));
         }
     };

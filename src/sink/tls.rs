@@ -15,7 +15,8 @@ pub struct TlsFiles {
 }
 
 fn read(path: &Path, what: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
+    crate::files::read_limited_bytes(path, crate::files::MAX_KEY_FILE)
+        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
 }
 
 /// The PEM blocks of a file; errors name the file.
@@ -136,7 +137,7 @@ impl TlsFiles {
             .map_or(0, |d| d.as_secs() as i64);
         let mut out = Vec::new();
         let certs = |path: &Path| -> Vec<Pem> {
-            std::fs::read(path)
+            crate::files::read_limited_bytes(path, crate::files::MAX_KEY_FILE)
                 .ok()
                 .and_then(|b| pem_blocks(&b, path, "").ok())
                 .unwrap_or_default()

@@ -104,7 +104,11 @@ pub fn authorization(headers: &HeaderMap) -> Authorization<'_> {
     };
     const SCHEME: &[u8] = b"bearer ";
     match value.get(..SCHEME.len()) {
-        Some(s) if s.eq_ignore_ascii_case(SCHEME) => Authorization::Bearer(&value[SCHEME.len()..]),
+        // RFC 7235: one or more spaces after the scheme; whitespace around
+        // a field's value is not part of it (RFC 9110 §5.5).
+        Some(s) if s.eq_ignore_ascii_case(SCHEME) => {
+            Authorization::Bearer(value[SCHEME.len()..].trim_ascii())
+        }
         _ => Authorization::Other,
     }
 }
@@ -166,10 +170,15 @@ impl Policy {
         let given = match authorization(headers) {
             Authorization::Bearer(b) => b,
             Authorization::Absent => {
-                let or_signed = if self.signature.is_some() {
-                    format!(" or a signed payload ({})", signature::HEADER)
-                } else {
-                    String::new()
+                let or_signed = match (&self.signature, self.combine) {
+                    (Some(_), Combine::Any) => {
+                        format!(" or a signed payload ({})", signature::HEADER)
+                    }
+                    // Under `all` the signature is required beside it.
+                    (_, Combine::All) => {
+                        " (--auth all: every configured method is required)".into()
+                    }
+                    (None, Combine::Any) => String::new(),
                 };
                 return Err(Denied::new(
                     Refusal::AuthMissing,
@@ -261,6 +270,11 @@ impl Policy {
         }
         let bearer = self.check_bearer(headers, memo).await;
         match (self.combine, bearer) {
+            // A signature presented beside a good bearer must verify too:
+            // a credential that is presented and fails is refused.
+            (Combine::Any, Ok(id)) if signed && headers.contains_key(signature::HEADER) => {
+                HeaderVerdict::NeedSignature(id)
+            }
             (Combine::Any, Ok(id)) => HeaderVerdict::Pass(id),
             (Combine::Any, Err(d)) if signed && headers.contains_key(signature::HEADER) => {
                 // The signature may still decide; the bearer failure is
@@ -274,11 +288,24 @@ impl Policy {
         }
     }
 
-    /// Checks a payload signature over the message bytes.
-    pub fn check_payload(&self, header: Option<&[u8]>, message: &[u8]) -> Result<(), Denied> {
+    /// Checks a payload signature over the message bytes. What it returns
+    /// is given back with [`Policy::forget`] if the call is refused later.
+    pub fn check_payload(
+        &self,
+        header: Option<&[u8]>,
+        message: &[u8],
+    ) -> Result<Option<signature::Used>, Denied> {
         match &self.signature {
-            Some(v) => v.verify(header, message),
-            None => Ok(()),
+            Some(v) => v.verify(header, message).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A verified signature whose call was refused after all: see
+    /// [`signature::Verifier::forget`].
+    pub fn forget(&self, used: Option<signature::Used>) {
+        if let (Some(v), Some(u)) = (&self.signature, used) {
+            v.forget(u);
         }
     }
 
@@ -332,7 +359,10 @@ mod tests {
         assert!(bearer_matches(&headers("Bearer s3cret"), b"s3cret"));
         assert!(bearer_matches(&headers("bearer s3cret"), b"s3cret"));
         assert!(!bearer_matches(&headers("Bearer s3cre"), b"s3cret"));
-        assert!(!bearer_matches(&headers("Bearer s3cret "), b"s3cret"));
+        assert!(bearer_matches(&headers("Bearer s3cret "), b"s3cret"));
+        assert!(bearer_matches(&headers("Bearer   s3cret"), b"s3cret"));
+        assert!(!bearer_matches(&headers("Bearer s3c ret"), b"s3cret"));
+        assert!(!bearer_matches(&headers("Bearer "), b"s3cret"));
         assert!(bearer_matches(&headers("BEARER s3cret"), b"s3cret"));
         assert!(!bearer_matches(&headers("Basic s3cret"), b"s3cret"));
         assert!(!bearer_matches(&headers("s3cret"), b"s3cret"));

@@ -10,8 +10,9 @@
 //!
 //! Keys come from a JWKS file, a JWKS URL, or the issuer's discovery
 //! document (`<issuer>/.well-known/openid-configuration`, its `jwks_uri`).
-//! Fetched keys are cached; an unknown `kid` fetches them again, at most
-//! once per [`MIN_REFRESH`], and keys older than [`MAX_KEY_AGE`] are
+//! Fetched keys are cached; an unknown `kid` fetches them again (or reads
+//! the file again: a key rotated into it needs no restart), at most once
+//! per [`MIN_REFRESH`], and fetched keys older than [`MAX_KEY_AGE`] are
 //! refreshed in the background. A failed fetch keeps the cached keys: the
 //! sink serves on while the issuer is unreachable.
 //!
@@ -48,6 +49,8 @@ pub const MAX_KEY_AGE: Duration = Duration::from_secs(3600);
 pub const CACHE_CAPACITY: usize = 4096;
 /// Longest token accepted (the header list limit is 16 KiB anyway).
 pub const MAX_TOKEN: usize = 12 * 1024;
+/// The most read of a `--oidc-jwks` file: what a fetched key set may be.
+const MAX_JWKS_FILE: u64 = super::fetch::MAX_BYTES as u64;
 
 const ALGORITHMS: [Algorithm; 9] = [
     Algorithm::RS256,
@@ -310,10 +313,13 @@ impl Verifier {
         }
         let keys = match &settings.jwks {
             JwksSource::File(p) => {
-                let text = std::fs::read(p).map_err(|e| {
+                let text = crate::files::read_limited_bytes(p, MAX_JWKS_FILE).map_err(|e| {
                     format!("--oidc-jwks {}: cannot read the JWKS: {e}", p.display())
                 })?;
-                Some(Arc::new(KeySet::parse(&text, &p.display().to_string())?))
+                Some(Arc::new(
+                    KeySet::parse(&text, &p.display().to_string())
+                        .map_err(|e| format!("--oidc-jwks {e}"))?,
+                ))
             }
             _ => None,
         };
@@ -401,7 +407,14 @@ impl Verifier {
                 Ok(())
             }
             Err(e) => {
-                tracing::warn!("OIDC keys: {e}; serving on with the cached keys");
+                if self.current_keys().is_some() {
+                    tracing::warn!("OIDC keys: {e}; serving on with the cached keys");
+                } else {
+                    tracing::warn!(
+                        "OIDC keys: {e}; no keys yet: tokens are answered UNAVAILABLE until \
+                         they can be fetched"
+                    );
+                }
                 Err(e)
             }
         }
@@ -430,9 +443,13 @@ impl Verifier {
                 doc.jwks_uri
             }
             JwksSource::File(p) => {
-                let text = tokio::fs::read(p)
-                    .await
-                    .map_err(|e| format!("{}: {e}", p.display()))?;
+                let path = p.clone();
+                let text = tokio::task::spawn_blocking(move || {
+                    crate::files::read_limited_bytes(&path, MAX_JWKS_FILE)
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("{}: {e}", p.display()))?;
                 return KeySet::parse(&text, &p.display().to_string());
             }
         };
@@ -543,8 +560,9 @@ impl Verifier {
         let kid = header.kid.as_deref();
         let mut keys = self.current_keys();
         let mut candidates = keys.as_ref().map(|k| k.find(kid)).unwrap_or_default();
-        if candidates.is_empty() && !matches!(self.settings.jwks, JwksSource::File(_)) {
-            // A key rotated in, or none fetched yet.
+        if candidates.is_empty() {
+            // A key rotated in (at the issuer, or into the --oidc-jwks
+            // file), or none fetched yet.
             let _ = self.refresh(false).await;
             keys = self.current_keys();
             candidates = keys.as_ref().map(|k| k.find(kid)).unwrap_or_default();

@@ -100,7 +100,7 @@ impl std::fmt::Display for KeySpec {
 /// Reads a shared secret: the file's first line, trimmed, as bytes (so
 /// `openssl rand -base64 32 > secret` is a good secret file as it is).
 fn read_secret(path: &Path) -> Result<Vec<u8>, String> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::files::read_limited(path, crate::files::MAX_KEY_FILE)
         .map_err(|e| format!("{}: cannot read the shared secret: {e}", path.display()))?;
     let secret = text.lines().next().unwrap_or("").trim();
     if secret.len() < MIN_SECRET {
@@ -135,7 +135,7 @@ const ED25519_SPKI_PREFIX: [u8; 12] = [
 /// Reads an Ed25519 public key: PEM `PUBLIC KEY` (as `openssl pkey -pubout`
 /// writes it) or one line of base64 holding the 32 raw key bytes.
 fn read_ed25519_public(path: &Path) -> Result<Vec<u8>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::files::read_limited(path, crate::files::MAX_KEY_FILE).map_err(|e| {
         format!(
             "{}: cannot read the Ed25519 public key: {e}",
             path.display()
@@ -175,7 +175,7 @@ fn read_ed25519_public(path: &Path) -> Result<Vec<u8>, String> {
 /// Reads an Ed25519 private key: PEM `PRIVATE KEY` (PKCS#8, as
 /// `openssl genpkey -algorithm ed25519` writes it).
 fn read_ed25519_private(path: &Path) -> Result<Ed25519KeyPair, String> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::files::read_limited(path, crate::files::MAX_KEY_FILE)
         .map_err(|e| format!("{}: cannot read the Ed25519 key: {e}", path.display()))?;
     let der = pem_block(&text, "PRIVATE KEY").ok_or_else(|| {
         format!(
@@ -214,8 +214,15 @@ fn parse(value: &str) -> Result<Parsed<'_>, &'static str> {
             return Err("a part appears twice");
         }
     }
+    let t = t.ok_or("t is missing")?;
+    // Exactly as signed: the signing input holds T as decimal text, so a
+    // `+` or leading zero (which u64's parser takes) would only turn into
+    // a mismatch later; refused plainly here instead.
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) || (t.len() > 1 && t.starts_with('0'))
+    {
+        return Err("t must be Unix seconds in decimal digits, without a sign or leading zeros");
+    }
     let t = t
-        .ok_or("t is missing")?
         .parse::<u64>()
         .map_err(|_| "t is not a number of seconds")?;
     let nonce = nonce.ok_or("nonce is missing")?;
@@ -280,8 +287,9 @@ impl Verifier {
     }
 
     /// Verifies the signature header of a request over its message bytes,
-    /// then remembers it (a second use is `replayed`).
-    pub fn verify(&self, header: Option<&[u8]>, message: &[u8]) -> Result<(), Denied> {
+    /// then remembers it (a second use is `replayed`). The receipt gives it
+    /// back ([`Verifier::forget`]) if the call is refused after all.
+    pub fn verify(&self, header: Option<&[u8]>, message: &[u8]) -> Result<Used, Denied> {
         let Some(header) = header else {
             return Err(Denied::new(
                 Refusal::AuthMissing,
@@ -323,7 +331,20 @@ impl Verifier {
         let mut replay = self.replay.lock().unwrap_or_else(|e| e.into_inner());
         replay.check_and_insert(&p.sig, p.t + WINDOW_SECS, now)
     }
+
+    /// A signature whose call was refused after it verified (an invalid
+    /// field, a full store): not used, so the sender's retry of the same
+    /// request gets the same answer, not `replayed`. Each signature is
+    /// still accepted at most once.
+    pub fn forget(&self, used: Used) {
+        let mut replay = self.replay.lock().unwrap_or_else(|e| e.into_inner());
+        replay.seen.remove(&used.0);
+    }
 }
+
+/// A signature the replay cache now holds as used.
+#[derive(Debug)]
+pub struct Used(u128);
 
 /// The signatures seen within the window; see [`REPLAY_CAPACITY`].
 #[derive(Default)]
@@ -334,7 +355,7 @@ struct ReplayCache {
 }
 
 impl ReplayCache {
-    fn check_and_insert(&mut self, sig: &[u8], expires: u64, now: u64) -> Result<(), Denied> {
+    fn check_and_insert(&mut self, sig: &[u8], expires: u64, now: u64) -> Result<Used, Denied> {
         while let Some(&(exp, key)) = self.order.front() {
             if exp > now {
                 break;
@@ -364,7 +385,7 @@ impl ReplayCache {
         }
         self.seen.insert(key, expires);
         self.order.push_back((expires, key));
-        Ok(())
+        Ok(Used(key))
     }
 }
 
@@ -479,7 +500,7 @@ mod tests {
         let msg = b"the message";
         let h = signer.header_at(1_700_000_000, "n1", msg);
         assert!(v.verify(Some(h.as_bytes()), msg).is_ok());
-        let why = |r: Result<(), Denied>| r.unwrap_err().why;
+        let why = |r: Result<Used, Denied>| r.unwrap_err().why;
         assert_eq!(why(v.verify(Some(h.as_bytes()), msg)), Refusal::Replayed);
         let h2 = signer.header_at(1_700_000_000, "n2", msg);
         assert_eq!(
@@ -488,6 +509,21 @@ mod tests {
             "tampered"
         );
         assert_eq!(why(v.verify(None, msg)), Refusal::AuthMissing);
+        // T exactly as signed: no sign, no leading zeros (u64's parser
+        // takes both, and the signature would then not match).
+        let t = 1_700_000_000u64.to_string();
+        let good = signer.header_at(1_700_000_000, "n9", msg);
+        for bad in [
+            format!("+{t}"),
+            format!("0{t}"),
+            format!("{t}.0"),
+            String::new(),
+        ] {
+            let h = good.replace(&format!("t={t}"), &format!("t={bad}"));
+            let e = v.verify(Some(h.as_bytes()), msg).unwrap_err();
+            assert_eq!(e.why, Refusal::AuthMalformed, "{bad}: {}", e.message);
+            assert!(e.message.contains("leading zeros"), "{}", e.message);
+        }
         assert_eq!(
             why(v.verify(Some(b"t=1; sig=zz"), msg)),
             Refusal::AuthMalformed

@@ -242,7 +242,10 @@ impl Verifier {
                 now + NEGATIVE_TTL,
             );
         }
-        let email = text("email").filter(|_| text("email_verified").as_deref() == Some("true"));
+        let listed_email = text("email");
+        let email = listed_email
+            .clone()
+            .filter(|_| text("email_verified").as_deref() == Some("true"));
         let client = text("azp").or_else(|| text("aud"));
         let sub = text("sub");
         let allowed = self.allow_any
@@ -253,10 +256,23 @@ impl Verifier {
         let who = email.or(client).or(sub).unwrap_or_default();
         let identity: Arc<str> = format!("oauth:{}", crate::sanitize::line(&who)).into();
         if !allowed {
+            // As for OIDC: say when the email would have been allowed.
+            let unverified = match &listed_email {
+                Some(e)
+                    if text("email_verified").as_deref() != Some("true")
+                        && self.allow.contains(e) =>
+                {
+                    format!(
+                        " (its email {} is on the list but not email_verified)",
+                        crate::sanitize::line(e)
+                    )
+                }
+                _ => String::new(),
+            };
             return (
                 Err(Denied::new(
                     Refusal::NotAllowed,
-                    format!("{identity} is not allowed (--oidc-allow)"),
+                    format!("{identity} is not allowed (--oidc-allow){unverified}"),
                 )),
                 exp,
             );
