@@ -439,7 +439,8 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     } else {
         crate::sink::watch::Access::Closed
     };
-    if watch_access == crate::sink::watch::Access::Closed {
+    // Said once: a signature-only sink has told why already (above).
+    if watch_access == crate::sink::watch::Access::Closed && signature.is_none() {
         let note = "remote viewers (Watch) are refused: the sink listens beyond loopback without \
                     a bearer token or mTLS (--watch-open serves them anyway)";
         eprintln!("sinkwatch: note: {note}");

@@ -871,6 +871,59 @@ fn an_expired_server_certificate_and_a_leaf_as_client_ca_are_warned_about() {
     );
 }
 
+/// A CA certificate as the sink's own (plain `openssl req -x509` makes
+/// one): the sink warns at start, and `send` trusting it is told what is
+/// wrong instead of rustls's `CaUsedAsEndEntity` debug text.
+#[test]
+fn a_ca_certificate_as_the_server_certificate_is_told_at_both_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "self-made CA");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_path, key_path) = (dir.path().join("ca.pem"), dir.path().join("ca.key"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let sink = common::binary::Headless::start(&[
+        "--tls-cert",
+        cert_path.to_str().unwrap(),
+        "--tls-key",
+        key_path.to_str().unwrap(),
+    ]);
+    let early = sink.early_stderr.join("\n");
+    assert!(
+        early.contains("warning: TLS certificate") && early.contains("is a CA certificate"),
+        "{early}"
+    );
+    let url = sink
+        .url()
+        .replace("http://", "https://")
+        .replace("127.0.0.1", "localhost");
+    let out = common::binary::send(
+        &url,
+        &[
+            "--ca",
+            cert_path.to_str().unwrap(),
+            "--owner",
+            "o",
+            "--repo",
+            "r",
+            "--policy",
+            "p",
+            "--pass",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("is a CA certificate") && !err.contains("OtherError"),
+        "{err}"
+    );
+}
+
 /// `attach` without a client certificate against an mTLS sink is told what
 /// `send` is told (it said `down: Unknown: transport error` and retried
 /// forever); the sink's TLS alert makes the refusal final. Whether the

@@ -25,7 +25,7 @@ impl Settings {
             && (!self.oidc_audience.is_empty() || self.oidc_jwks.is_some())
         {
             return Err(ConfigError(
-                "oidc-audience and oidc-jwks need oidc-issuer".into(),
+                "--oidc-audience and --oidc-jwks need --oidc-issuer".into(),
             ));
         }
         if self.oidc_issuer.is_none()
@@ -33,7 +33,7 @@ impl Settings {
             && !self.oidc_allow.is_empty()
         {
             return Err(ConfigError(
-                "oidc-allow needs oidc-issuer or oauth-access-tokens".into(),
+                "--oidc-allow needs --oidc-issuer or --oauth-access-tokens".into(),
             ));
         }
         let bearer_methods = [
@@ -46,8 +46,9 @@ impl Settings {
         .count();
         if self.auth == crate::sink::auth::Combine::All && bearer_methods > 1 {
             return Err(ConfigError(
-                "auth: all cannot require two of token-file, oidc-issuer and oauth-access-tokens: \
-                 each is sent in the one authorization header (use auth: any, or one of them)"
+                "--auth all cannot require two of --token-file, --oidc-issuer and \
+                 --oauth-access-tokens: each is sent in the one authorization header (use --auth \
+                 any, or one of them)"
                     .into(),
             ));
         }
@@ -58,14 +59,14 @@ impl Settings {
         {
             // Said, it would read as a strict sink that accepts everyone.
             return Err(ConfigError(
-                "auth: all without any method to require: add token-file, oidc-issuer, \
-                 oauth-access-tokens, verify-signature or tls-client-ca"
+                "--auth all without any method to require: add --token-file, --oidc-issuer, \
+                 --oauth-access-tokens, --verify-signature or --tls-client-ca"
                     .into(),
             ));
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError(
-                "tls-cert and tls-key go together: set both or neither".into(),
+                "--tls-cert and --tls-key go together: set both or neither".into(),
             ));
         }
         if self.max_connections_per_peer > self.max_connections {

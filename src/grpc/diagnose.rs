@@ -301,6 +301,13 @@ fn cause(setup: &Setup, ev: &Evidence, stage: Stage) -> String {
                 setup.host,
                 peer.url_option()
             )
+        } else if detail.contains("CaUsedAsEndEntity") {
+            format!(
+                "the {sink}'s certificate is a CA certificate, which TLS refuses as a server's \
+                 own (CaUsedAsEndEntity) — give the {sink} a certificate issued by that CA, and \
+                 pass the CA with {}",
+                peer.ca_option()
+            )
         } else if detail.contains("xpired") || detail.contains("ot valid yet") {
             format!(
                 "the {sink}'s certificate is outside its validity period ({detail}) — \

@@ -128,8 +128,8 @@ impl TlsFiles {
 
 impl TlsFiles {
     /// What is loadable but will not work as meant, one line each: a server
-    /// certificate that has expired or is not valid yet (clients refuse
-    /// it), and a client CA file holding a certificate that is not a CA
+    /// certificate that has expired or is not valid yet, or is a CA's
+    /// (clients refuse it), and a client CA file holding a certificate that is not a CA
     /// (a leaf given by mistake). Call after [`TlsFiles::load`] succeeded.
     pub fn warnings(&self) -> Vec<String> {
         let now = std::time::SystemTime::now()
@@ -148,6 +148,14 @@ impl TlsFiles {
         if let Some(block) = certs(&self.cert).first()
             && let Ok(cert) = block.parse_x509()
         {
+            if matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca) {
+                out.push(format!(
+                    "TLS certificate {} is a CA certificate (basicConstraints CA:TRUE, as plain \
+                     `openssl req -x509` makes): TLS clients refuse a CA as a server's own \
+                     certificate; give the sink a certificate issued by a CA",
+                    self.cert.display()
+                ));
+            }
             let v = cert.validity();
             if v.not_after.timestamp() < now {
                 out.push(format!(

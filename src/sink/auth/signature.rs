@@ -74,9 +74,8 @@ impl std::str::FromStr for KeySpec {
         match s.split_once(':') {
             Some(("hmac", f)) if !f.is_empty() => Ok(KeySpec::Hmac(f.into())),
             Some(("ed25519", f)) if !f.is_empty() => Ok(KeySpec::Ed25519(f.into())),
-            _ => Err(format!(
-                "invalid key {s:?}: expected hmac:FILE (a shared secret) or ed25519:FILE"
-            )),
+            // clap shows the value given; this says what is expected.
+            _ => Err("expected hmac:FILE (a shared secret) or ed25519:FILE (a public key)".into()),
         }
     }
 }
