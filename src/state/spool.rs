@@ -26,7 +26,7 @@
 //! fails its length or CRC check ends the segment's reading there.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -99,9 +99,19 @@ struct Segment {
 
 impl Segment {
     fn empty(&mut self) -> std::io::Result<()> {
-        self.file.set_len(0)?;
-        self.bytes = 0;
+        self.cut(0)?;
         self.last_seq = 0;
+        Ok(())
+    }
+
+    /// Cuts the file to `len` bytes, and the next append goes right there:
+    /// `set_len` leaves the file's write position where it was, so without
+    /// the seek the next frames would land past a hole of zeros that
+    /// reads back as a damaged segment (every frame in it lost to a kill).
+    fn cut(&mut self, len: u64) -> std::io::Result<()> {
+        self.file.set_len(len)?;
+        self.file.seek(SeekFrom::Start(len))?;
+        self.bytes = len;
         Ok(())
     }
 }
@@ -154,7 +164,7 @@ impl Spool {
         if let Err(e) = s.file.write_all(frames) {
             // A partial write leaves a torn frame: cut it off, so later
             // frames are not read as its continuation.
-            let _ = s.file.set_len(s.bytes);
+            let _ = s.cut(s.bytes);
             return Err(e);
         }
         s.bytes += n;
@@ -477,5 +487,37 @@ mod tests {
         assert!(!spool.append(&buf, 10).unwrap());
         spool.remove();
         assert!(!paths(&db)[0].exists() && !paths(&db)[1].exists());
+    }
+
+    /// What an emptied segment takes next is read back from its start. On
+    /// the old code the file's write position stayed where the emptied
+    /// frames had ended: the next frames landed past a hole of zeros, the
+    /// next start read the segment as damaged from offset 0, and a `kill
+    /// -9` before the SQL stage caught up lost every alert in it (found by
+    /// a user: idle 5 s, a burst, `kill -9`).
+    #[test]
+    fn frames_appended_after_an_emptying_are_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.db");
+        let mut spool = Spool::create(&db).unwrap();
+        let mut buf = Vec::new();
+        for seq in 1..=3 {
+            encode(&record(seq, None), &mut buf);
+        }
+        assert!(spool.append(&buf, 3).unwrap());
+        spool.release(3).unwrap();
+        buf.clear();
+        for seq in 4..=5 {
+            encode(&record(seq, None), &mut buf);
+        }
+        assert!(spool.append(&buf, 5).unwrap());
+        assert_eq!(
+            std::fs::metadata(&paths(&db)[0]).unwrap().len(),
+            buf.len() as u64,
+            "no hole before the new frames"
+        );
+        let (back, warnings) = read(&db).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(back.iter().map(|r| r.seq).collect::<Vec<_>>(), [4, 5]);
     }
 }
