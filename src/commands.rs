@@ -40,7 +40,7 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
                 .map_err(Failure::Runtime)
         }
         Command::Config => {
-            print!("{}", crate::config::default_config());
+            say(format_args!("{}", crate::config::default_config()));
             Ok(())
         }
         Command::Export(a) => export(a),
@@ -192,10 +192,18 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
             use tokio::signal::unix::{SignalKind, signal};
             let mut term = signal(SignalKind::terminate())
                 .map_err(|e| Failure::Runtime(format!("cannot handle signals: {e}")))?;
+            // Until a signal, or until stdout's reader goes away
+            // (`attach --no-tui URL | head -1`), as the headless sink does.
+            let closed = async {
+                if !stats.is_closed() {
+                    stats.closed_notify.notified().await;
+                }
+            };
             tokio::select! {
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
                 _ = refusals => {}
+                _ = closed => {}
             }
             Ok::<(), Failure>(())
         })?;
@@ -213,7 +221,7 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
             "sources": sources.iter().map(|s| s.to_json()).collect::<Vec<_>>(),
             "lost": {"stdout": stats.lost()},
         });
-        println!("{line}");
+        say(format_args!("{line}\n"));
         rt.shutdown_timeout(Duration::from_secs(1));
         return Ok(());
     }
@@ -421,7 +429,7 @@ fn send(a: SendArgs) -> Result<(), Failure> {
     // The timer is made inside the runtime: it needs its time driver.
     match rt.block_on(async { tokio::time::timeout(timeout, call).await }) {
         Ok(Ok(_)) => {
-            println!("OK");
+            say(format_args!("OK\n"));
             Ok(())
         }
         Ok(Err(why)) => Err(Failure::Runtime(format!("send: {why}"))),
@@ -474,9 +482,9 @@ fn load(a: LoadArgs) -> Result<(), Failure> {
         .block_on(crate::client::load::run(&target, &plan))
         .map_err(|why| Failure::Runtime(format!("load: {why}")))?;
     if a.json {
-        println!("{}", report.json());
+        say(format_args!("{}\n", report.json()));
     } else {
-        print!("{}", report.text());
+        say(format_args!("{}", report.text()));
     }
     if let Some(why) = &report.failure {
         let what = if report.stopped {
@@ -527,14 +535,14 @@ fn replay(a: ReplayArgs) -> Result<(), Failure> {
             |m| eprintln!("sinkwatch: {m}"),
         ))
         .map_err(|why| Failure::Runtime(format!("replay: {why}")))?;
-    println!(
-        "replayed {} of {} alerts from {name} to {} ({} failed, {} bad lines skipped)",
+    say(format_args!(
+        "replayed {} of {} alerts from {name} to {} ({} failed, {} bad lines skipped)\n",
         report.sent,
         report.read,
         target.url,
         report.failed.len(),
         report.bad_lines.len()
-    );
+    ));
     if !report.failed.is_empty() {
         return Err(Failure::Runtime(format!(
             "{} alerts were not accepted",
@@ -542,6 +550,14 @@ fn replay(a: ReplayArgs) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+/// Writes to stdout, ignoring a reader that has gone (`… | head -1`):
+/// `print!` would panic there.
+fn say(text: std::fmt::Arguments) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_fmt(text).and_then(|_| out.flush());
 }
 
 #[cfg(test)]

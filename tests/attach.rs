@@ -317,6 +317,85 @@ fn spawn_viewer(
     (child, rx)
 }
 
+/// `attach --no-tui URL | head -1`: once the reader of stdout has gone,
+/// the next alert ends the viewer, with status 0 and no panic. On the old
+/// code it ran until killed, and then panicked printing its last line.
+#[test]
+fn attach_no_tui_ends_when_its_reader_goes() {
+    use std::io::{BufRead, BufReader};
+    let sink = Headless::start(&[]);
+    let url = sink.url();
+    let mut child = common::binary::bin()
+        .args(["attach", "--no-tui", &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let done = common::binary::watchdog(child.id());
+    let said = {
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if line.ends_with(": live") {
+                    let _ = tx.send(None);
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            let _ = tx.send(Some(all));
+        });
+        rx
+    };
+    assert_eq!(said.recv().unwrap(), None, "the source went live");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    assert!(
+        common::binary::send(
+            &url,
+            &["--owner", "o", "--repo", "r1", "--policy", "p", "--pass"]
+        )
+        .status
+        .success()
+    );
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.contains("\"r1\""), "{first}");
+    drop(out); // `head -1` has its line and exits.
+    // Alerts until the viewer notices: its next write fails.
+    let mut n = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        n += 1;
+        assert!(
+            common::binary::send(
+                &url,
+                &[
+                    "--owner",
+                    "o",
+                    "--repo",
+                    &format!("r{n}"),
+                    "--policy",
+                    "p",
+                    "--pass"
+                ]
+            )
+            .status
+            .success()
+        );
+    };
+    let _ = done.send(());
+    let stderr = loop {
+        if let Some(all) = said.recv().unwrap() {
+            break all;
+        }
+    };
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// A Reset is said on `attach --no-tui`'s stderr, with its reason: the
 /// JSON lines cannot show that the picture was rebuilt (it was only in the
 /// log file). Here the sink restarts without state: a new epoch.
