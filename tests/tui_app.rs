@@ -1706,3 +1706,34 @@ fn attached_a_down_source_says_why_and_what_was_missed() {
         insta::assert_snapshot!(name, screen);
     }
 }
+
+/// More transitions in the last 15 minutes than the ring holds: the title
+/// says "at least" (`+`) instead of the ring's count as if it were all.
+/// A user's review saw `✗4999 ✓5001 in 15m` under a load test whose rollout
+/// screen counted 11,374 regressions. Once the window is inside the ring
+/// again, the count is exact and the `+` goes.
+#[test]
+fn transition_counts_over_a_full_ring_are_a_lower_bound() {
+    let limits = StoreLimits {
+        transitions: 4,
+        ..StoreLimits::default()
+    };
+    let mut h = Harness::new(
+        120,
+        30,
+        Theme::default_theme(),
+        SourceInfo::live("127.0.0.1:50051"),
+        limits,
+    );
+    h.ingest("ossf", "allstar", "SECURITY.md", true, "");
+    for i in 0..6 {
+        h.ingest("ossf", "allstar", "SECURITY.md", i % 2 == 1, "");
+    }
+    let screen = h.screen();
+    assert!(screen.contains("Transitions ✗2+ ✓2+ in 15m"), "{screen}");
+    // 16 minutes on: the ring's oldest is outside the window.
+    h.advance(16 * 60 * 1000);
+    h.ingest("ossf", "allstar", "SECURITY.md", false, "");
+    let screen = h.screen();
+    assert!(screen.contains("Transitions ✗1 ✓0 in 15m"), "{screen}");
+}

@@ -336,6 +336,10 @@ pub struct Index {
     transitions: VecDeque<Transition>,
     /// Transitions with seq `< t_next` were scanned.
     t_next: u64,
+    /// When the store's transitions ring is full: the time of its oldest.
+    /// Transitions before it may have been let go, so a count over a
+    /// window reaching back past it is only a lower bound.
+    ring_full_from: Option<u64>,
     /// When the scan started (the clock age terms were evaluated with).
     pub built_at_ms: u64,
 }
@@ -353,6 +357,7 @@ impl Index {
             started: false,
             transitions: VecDeque::new(),
             t_next: 0,
+            ring_full_from: None,
             built_at_ms: 0,
         }
     }
@@ -383,6 +388,12 @@ impl Index {
     /// Matching transitions still in the ring, oldest first.
     pub fn transitions(&self) -> &VecDeque<Transition> {
         &self.transitions
+    }
+
+    /// Whether the ring still holds every transition at or after
+    /// `since_ms` (it is not full, or its oldest is older).
+    pub fn transitions_cover(&self, since_ms: u64) -> bool {
+        self.ring_full_from.is_none_or(|oldest| oldest < since_ms)
     }
 
     /// Catches up with the store: all new events, evictions, new keys, new
@@ -445,6 +456,9 @@ impl Index {
 
         // Transitions: a small bounded ring, scanned incrementally too.
         let ring = store.transitions();
+        self.ring_full_from = (ring.len() >= store.limits().transitions)
+            .then(|| ring.front().map(|t| t.at_ms))
+            .flatten();
         match ring.front() {
             None => self.transitions.clear(),
             Some(first) => {

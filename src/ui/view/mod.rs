@@ -232,7 +232,7 @@ fn draw(
             trans_details = Some((DetailsId::Event(s.seq), s.key));
         }
     }
-    let recent = count_recent(app.index.transitions(), now_ms);
+    let recent = count_recent(&app.index, now_ms);
 
     let (details_id, key_hint) = match app.details_from {
         Pane::Transitions if trans_details.is_some() => {
@@ -355,7 +355,7 @@ fn draw(
             trans_area,
             &trans,
             (trans_sel, trans_scroll),
-            recent,
+            &recent,
             now_ms,
         );
         out.geometry.push(PaneGeom {

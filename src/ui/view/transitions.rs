@@ -21,20 +21,35 @@ use crate::ui::theme::Theme;
 /// A transition of a visible window with its names.
 pub(super) type TransRow = (Transition, Arc<str>, Arc<str>, Arc<str>);
 
-pub(super) fn count_recent(
-    list: &std::collections::VecDeque<Transition>,
-    now_ms: u64,
-) -> (u64, u64) {
+/// Regressions and fixes in the last 15 minutes, as counted in the ring.
+pub(super) struct Recent {
+    pub regressed: u64,
+    pub fixed: u64,
+    /// False when the ring (10,000 transitions) no longer reaches back 15
+    /// minutes: the counts are a lower bound, shown with a `+`.
+    pub complete: bool,
+}
+
+pub(super) fn count_recent(index: &crate::ui::index::Index, now_ms: u64) -> Recent {
     let since = now_ms.saturating_sub(RECENT_MS);
     let (mut regressed, mut fixed) = (0, 0);
-    for t in list.iter().rev().take_while(|t| t.at_ms >= since) {
+    for t in index
+        .transitions()
+        .iter()
+        .rev()
+        .take_while(|t| t.at_ms >= since)
+    {
         match t.change {
             Change::Regressed => regressed += 1,
             Change::Fixed => fixed += 1,
             _ => {}
         }
     }
-    (regressed, fixed)
+    Recent {
+        regressed,
+        fixed,
+        complete: index.transitions_cover(since),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -45,24 +60,28 @@ pub(super) fn draw_transitions(
     area: Rect,
     rows: &[TransRow],
     (sel, scroll): (Option<usize>, Option<Line<'static>>),
-    (regressed, fixed): (u64, u64),
+    recent: &Recent,
     now_ms: u64,
 ) {
     let wide = area.width >= 52;
+    let (regressed, fixed) = (recent.regressed, recent.fixed);
     let r_style = if regressed > 0 { t.count_fail } else { t.title };
     let f_style = if fixed > 0 { t.count_ok } else { t.title };
+    // At least this many, when older ones in the window were let go.
+    let more = if recent.complete { "" } else { "+" };
+    let (r, f) = (fmt::thousands(regressed), fmt::thousands(fixed));
     let title = if wide {
         vec![
-            Span::styled(format!("{regressed} regressed"), r_style),
+            Span::styled(format!("{r}{more} regressed"), r_style),
             Span::styled(" / ", t.title),
-            Span::styled(format!("{fixed} fixed"), f_style),
+            Span::styled(format!("{f}{more} fixed"), f_style),
             Span::styled(" in last 15m", t.title),
         ]
     } else {
         let mut v = vec![
-            Span::styled(format!("{FAIL}{regressed}"), r_style),
+            Span::styled(format!("{FAIL}{r}{more}"), r_style),
             Span::styled(" ", t.title),
-            Span::styled(format!("{PASS}{fixed}"), f_style),
+            Span::styled(format!("{PASS}{f}{more}"), f_style),
         ];
         // The window only where it fits: a title is never cut mid-word.
         if area.width >= 30 {
