@@ -86,14 +86,11 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
     }
     let rt = runtime()?;
     let hub = crate::hub::Hub::new(settings.store_limits(), settings.queue);
-    let sources: Vec<_> = targets
-        .iter()
-        .map(|t| {
-            crate::client::attach::SourceStatus::new(
-                t.normalized_url().unwrap_or_else(|_| t.url.clone()),
-            )
-        })
-        .collect();
+    let sources = crate::client::attach::SourceStatus::group(
+        targets
+            .iter()
+            .map(|t| t.normalized_url().unwrap_or_else(|_| t.url.clone())),
+    );
     // Headless: the printer subscribes before any source is followed, so
     // it sees every alert the local hub accepts.
     let headless = a.no_tui || !std::io::IsTerminal::is_terminal(&std::io::stdout());
@@ -307,6 +304,10 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
 
 /// The line telling that a source refused this viewer (and is not retried).
 fn refusal_line(url: &str, why: &str) -> String {
+    if why.starts_with(crate::client::attach::GIVEN_TWICE) {
+        // Not the sink's refusal: this viewer's own decision.
+        return format!("sinkwatch: source {url}: {why}");
+    }
     // What to do depends on who can fix it.
     let hint = if why.contains("--watch-open") {
         "not retrying; the sink's operator must give it credentials (--token-file or mTLS) \

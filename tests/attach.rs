@@ -472,6 +472,62 @@ fn attach_no_tui_prints_what_it_receives_and_its_sources() {
     assert!(viewer.0.wait().unwrap().success());
 }
 
+/// One sink given twice (here by two names): its second stream is the same
+/// history (epoch), so it is followed once and the other is told why on
+/// stderr. On the old code every alert was printed and counted twice.
+#[test]
+fn a_sink_given_twice_is_followed_once() {
+    use std::process::Stdio;
+
+    let sink = Headless::start(&[]);
+    let url = sink.url();
+    let bare = url.trim_start_matches("http://").to_owned();
+    let (mut viewer, rx) = spawn_viewer(&["attach", "--no-tui", &url, &bare], Stdio::piped());
+    let said = stderr_lines(&mut viewer);
+    // Both subscribe; the second snapshot's epoch is already taken.
+    let (mut live, mut twice) = (false, None);
+    while !(live && twice.is_some()) {
+        let line = said
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a line within the watchdog");
+        live |= line.ends_with(": live");
+        if line.contains("given twice") {
+            twice = Some(line);
+        }
+    }
+    let twice = twice.unwrap();
+    assert!(twice.contains("the same sink as"), "{twice}");
+    assert!(!twice.contains("refused this viewer"), "{twice}");
+    for r in ["a", "b", "c"] {
+        common::binary::send(
+            &url,
+            &["--owner", "o", "--repo", r, "--policy", "p", "--pass"],
+        );
+    }
+    let next = || {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a line within the watchdog");
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()
+    };
+    for r in ["a", "b", "c"] {
+        assert_eq!(next()["repo"], r);
+    }
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &viewer.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let sources = next();
+    assert_eq!(sources["kind"], "sources", "{sources}");
+    let received: Vec<u64> = (0..2)
+        .map(|i| sources["sources"][i]["received"].as_u64().unwrap())
+        .collect();
+    assert_eq!(received.iter().sum::<u64>(), 3, "{sources}");
+    assert!(received.contains(&0), "{sources}");
+    assert!(viewer.0.wait().unwrap().success());
+}
+
 /// A Watch source that is not a sinkwatch sink: an empty snapshot, then one
 /// batch whose alert says it was received past year 9999.
 struct FarFuture;

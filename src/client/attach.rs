@@ -67,7 +67,19 @@ pub struct SourceStatus {
     /// --no-tui`'s printer), if anywhere; taken away when the viewer stops,
     /// so the printer sees its queue close.
     printer: Mutex<Option<Printer>>,
+    /// The epochs the viewer's sources stream, shared by all of them: a
+    /// sink given twice (the same URL, or two names of it) streams one
+    /// epoch twice, and would count every alert twice.
+    epochs: Mutex<Option<(Epochs, usize)>>,
 }
+
+/// How the reason starts when a source is the same sink as another.
+pub const GIVEN_TWICE: &str = "the same sink as";
+
+/// Which source streams which epoch (a sink's history, see the Watch
+/// proto): shared by the sources of one viewer.
+/// Each epoch's source: its place among the viewer's sources, and URL.
+pub type Epochs = Arc<Mutex<std::collections::HashMap<String, (usize, String)>>>;
 
 /// A printer's queue of alerts with their source: bounded, never waited
 /// for (a printer that falls behind loses lines and says how many).
@@ -93,7 +105,39 @@ impl SourceStatus {
             last_reset: Mutex::new(None),
             forward: Mutex::new(None),
             printer: Mutex::new(None),
+            epochs: Mutex::new(None),
         })
+    }
+
+    /// The sources of one viewer, sharing what tells a sink given twice.
+    pub fn group(urls: impl IntoIterator<Item = String>) -> Vec<Arc<SourceStatus>> {
+        let epochs = Epochs::default();
+        urls.into_iter()
+            .enumerate()
+            .map(|(i, u)| {
+                let s = SourceStatus::new(u);
+                *s.epochs.lock().unwrap_or_else(|e| e.into_inner()) = Some((epochs.clone(), i));
+                s
+            })
+            .collect()
+    }
+
+    /// Takes `epoch` for this source; the other source's URL if another
+    /// source of this viewer streams it already (the same sink).
+    fn claim(&self, epoch: &str) -> Result<(), String> {
+        let held = self.epochs.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((all, me)) = held.as_ref() else {
+            return Ok(());
+        };
+        let mut all = all.lock().unwrap_or_else(|e| e.into_inner());
+        match all.get(epoch) {
+            Some((other, url)) if other != me => Err(url.clone()),
+            _ => {
+                all.retain(|_, (i, _)| i != me);
+                all.insert(epoch.to_owned(), (*me, self.url.clone()));
+                Ok(())
+            }
+        }
     }
 
     /// Sends this source's alerts to `tx` too, each with this source's URL
@@ -565,6 +609,16 @@ async fn subscribe_once(
                 after_ms = *last_ms;
             }
             Some(Event::SnapshotBegin(b)) => {
+                if !b.epoch.is_empty()
+                    && let Err(other) = status.claim(&b.epoch)
+                {
+                    // Final, like a refusal: following it would count every
+                    // alert of that sink twice.
+                    return End::Refused(format!(
+                        "{GIVEN_TWICE} {other} (its history {}): given twice, followed once",
+                        crate::sanitize::line(&b.epoch)
+                    ));
+                }
                 *epoch = b.epoch;
                 status.set("snapshot");
                 latest.clear();
