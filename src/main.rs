@@ -25,9 +25,11 @@ fn main() -> ExitCode {
                 .map(str::trim)
                 .collect();
             let first = first.join(" ");
+            // clap echoes the value given: a path or word with escape
+            // sequences must not reach the terminal as they are.
             eprintln!(
                 "sinkwatch: {} (see --help)",
-                first.strip_prefix("error: ").unwrap_or(&first)
+                sinkwatch::sanitize::line(first.strip_prefix("error: ").unwrap_or(&first))
             );
             return ExitCode::from(2);
         }
@@ -41,12 +43,15 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The messages name files and values as the user gave them, and
+        // some carry what a server answered: sanitized, as all terminal
+        // output is.
         Err(Failure::Usage(msg)) => {
-            eprintln!("sinkwatch: {msg}");
+            eprintln!("sinkwatch: {}", sinkwatch::sanitize::line(&msg));
             ExitCode::from(2)
         }
         Err(Failure::Runtime(msg)) => {
-            eprintln!("sinkwatch: {msg}");
+            eprintln!("sinkwatch: {}", sinkwatch::sanitize::line(&msg));
             ExitCode::from(1)
         }
         Err(Failure::Told) => ExitCode::from(1),

@@ -821,21 +821,27 @@ fn stop_signals() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let term = signal(SignalKind::terminate());
-        let int = signal(SignalKind::interrupt());
+        // SIGHUP too (the terminal or the ssh session went away): left to
+        // its default it ends the process at once, without committing the
+        // state backlog or the stats line.
+        let signals: Vec<_> = [
+            SignalKind::terminate(),
+            SignalKind::interrupt(),
+            SignalKind::hangup(),
+        ]
+        .into_iter()
+        .filter_map(|k| signal(k).ok())
+        .collect();
         async move {
-            match (term, int) {
-                (Ok(mut term), Ok(mut int)) => {
-                    tokio::select! {
-                        _ = term.recv() => {}
-                        _ = int.recv() => {}
-                    }
-                }
-                (Ok(mut one), Err(_)) | (Err(_), Ok(mut one)) => {
-                    one.recv().await;
-                }
-                (Err(_), Err(_)) => std::future::pending().await,
+            if signals.is_empty() {
+                std::future::pending::<()>().await;
             }
+            let each = signals.into_iter().map(|mut s| {
+                Box::pin(async move {
+                    s.recv().await;
+                })
+            });
+            futures_util::future::select_all(each).await;
         }
     }
     #[cfg(not(unix))]

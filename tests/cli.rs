@@ -356,3 +356,32 @@ fn config_subcommand_prints_a_config_that_loads() {
     sinkwatch::config::parse_file(&text, "printed").unwrap();
     assert!(text.contains("listen: 127.0.0.1:50051"));
 }
+
+/// SIGHUP (the terminal or ssh session gone) stops the sink as SIGTERM
+/// does: the alerts written, the stats line, the state committed (a clean
+/// stop leaves no spool files). Left to its default, it ended the process
+/// at once, with none of these.
+#[test]
+fn sighup_stops_the_sink_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let sink = Headless::start(&["--state", db.to_str().unwrap()]);
+    let out = send(
+        &sink.url(),
+        &["--owner", "o", "--repo", "r", "--policy", "p", "--pass"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let exit = sink.signal("-HUP");
+    assert!(exit.status.success(), "{:?}: {}", exit.status, exit.stderr);
+    let lines = exit.lines();
+    assert_eq!(lines.iter().filter(|l| l["kind"] == "alert").count(), 1);
+    let stats = lines.last().unwrap();
+    assert_eq!(stats["kind"], "stats", "{stats}");
+    assert_eq!(stats["accepted"], 1, "{stats}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("spool"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -203,3 +203,32 @@ fn a_config_with_units_and_grouped_numbers_runs() {
     );
     assert!(out.status.success(), "{out:?}");
 }
+
+/// A value or path with escape sequences, echoed in an error, reaches the
+/// terminal escaped (`\x1b`), never raw: from our own messages and from
+/// clap's. A user's review saw `--details-file` echo one raw.
+#[test]
+fn values_echoed_in_errors_are_escaped() {
+    for args in [
+        &[
+            "send",
+            "--to",
+            "http://127.0.0.1:1",
+            "--owner",
+            "o",
+            "--repo",
+            "r",
+            "--policy",
+            "p",
+            "--pass",
+            "--details-file",
+            "/nonexistent\u{1b}[2J\nline",
+        ][..],
+        &["--no-tui", "--listen", "\u{1b}]0;pwned\u{7}"],
+    ] {
+        let err = usage_error(args);
+        assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+        // Shown, escaped (ours as \x1b, a Debug-quoted value as \u{1b}).
+        assert!(err.contains("\\x1b") || err.contains("\\u{1b}"), "{err:?}");
+    }
+}

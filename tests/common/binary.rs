@@ -193,10 +193,16 @@ impl Headless {
     }
 
     /// SIGTERM, then what it printed and how it exited.
-    pub fn terminate(mut self) -> Exit {
+    pub fn terminate(self) -> Exit {
+        self.signal("-TERM")
+    }
+
+    /// The signal (`-TERM`, `-HUP`, …), then what it printed and how it
+    /// exited.
+    pub fn signal(mut self, signal: &str) -> Exit {
         let mut child = self.child.take().expect("running");
         let ok = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args([signal, &child.id().to_string()])
             .status()
             .unwrap();
         assert!(ok.success());
@@ -209,7 +215,7 @@ impl Headless {
         drop(done);
         assert!(
             status.code().is_some(),
-            "no exit within {DEADLINE:?} of SIGTERM"
+            "no exit within {DEADLINE:?} of {signal}"
         );
         let stderr = self
             .rest_stderr
