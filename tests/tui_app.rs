@@ -1737,3 +1737,36 @@ fn transition_counts_over_a_full_ring_are_a_lower_bound() {
     let screen = h.screen();
     assert!(screen.contains("Transitions ✗1 ✓0 in 15m"), "{screen}");
 }
+
+/// Counts of five digits and more on the rollout screen are shown whole:
+/// the columns take the width the largest needs. A user's review saw
+/// `▲24,088 ▼24,09` (the last digit cut, reading as another number).
+#[test]
+fn rollout_counts_of_any_size_are_shown_whole() {
+    let mut h = Harness::live(120, 40);
+    // 6,000 keys, each failing and fixed three times: 18,000 of each.
+    for i in 0..6_000u32 {
+        h.ingest("ossf", &format!("r{i}"), "SECURITY.md", true, "");
+    }
+    for _ in 0..3 {
+        for i in 0..6_000u32 {
+            let repo = format!("r{i}");
+            h.ingest("ossf", &repo, "SECURITY.md", false, "");
+            h.ingest("ossf", &repo, "SECURITY.md", true, "");
+        }
+    }
+    h.press("r");
+    // The screen takes the history in a chunk per frame.
+    let mut screen = h.screen();
+    while screen.contains("Taking in") {
+        screen = h.screen();
+    }
+    let every = screen
+        .lines()
+        .find(|l| l.contains('▲'))
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(
+        every.contains("▲18,000") && every.contains("▼18,000"),
+        "{every}"
+    );
+}

@@ -79,7 +79,9 @@ pub fn github_repo_ok(s: &str) -> bool {
 pub(super) fn github_url(owner: &str, repo: Option<&str>) -> Result<String, String> {
     if !github_owner_ok(owner) {
         return Err(format!(
-            "{:?} is not a GitHub owner name: no URL made",
+            // Quoted, not Debug-formatted: that would escape the
+            // sanitizer's escapes again (`\\x1b`).
+            "\"{}\" is not a GitHub owner name: no URL made",
             crate::sanitize::line(owner)
         ));
     }
@@ -87,7 +89,7 @@ pub(super) fn github_url(owner: &str, repo: Option<&str>) -> Result<String, Stri
         None => Ok(format!("https://github.com/{owner}")),
         Some(r) if github_repo_ok(r) => Ok(format!("https://github.com/{owner}/{r}")),
         Some(r) => Err(format!(
-            "{:?} is not a GitHub repository name: no URL made",
+            "\"{}\" is not a GitHub repository name: no URL made",
             crate::sanitize::line(r)
         )),
     }
@@ -332,6 +334,9 @@ mod tests {
         assert!(e.contains("not a GitHub repository name"), "{e}");
         let e = github_url("--help", Some("r")).unwrap_err();
         assert!(e.contains("not a GitHub owner name"), "{e}");
+        // Escaped once: ESC shows as \x1b, not \\x1b.
+        let e = github_url("evil\u{1b}[2J", None).unwrap_err();
+        assert!(e.starts_with("\"evil\\x1b[2J\" is not"), "{e}");
     }
 
     #[test]

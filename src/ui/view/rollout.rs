@@ -37,8 +37,18 @@ use crate::ui::theme::Theme;
 
 /// The narrowest span of a sparkline, in share (5 points).
 const MIN_SPAN: f64 = 0.05;
-/// Width of the numbers right of a sparkline: share, change, ▲, ▼.
-const NUMBERS: u16 = 29;
+/// Width of the numbers right of a sparkline (share, change, ▲, ▼) when
+/// each count takes `digits` columns (at least 5: `99,99` and below).
+fn numbers_width(digits: usize) -> u16 {
+    (19 + 2 * digits) as u16
+}
+
+/// Transitions over the window: regressions and fixes.
+fn transitions(series: &[Option<Point>]) -> (u64, u64) {
+    series.iter().flatten().fold((0u64, 0u64), |(r, f), p| {
+        (r + u64::from(p.regressions), f + u64::from(p.fixes))
+    })
+}
 
 /// Columns of a sparkline `width` wide over `series` (oldest first): each
 /// column covers its share of the buckets (a bucket spans several columns
@@ -123,16 +133,20 @@ fn delta(cols: &[Option<Point>], now: &Point) -> String {
 
 /// Transitions over the window, and the share and change: the numbers
 /// right of a sparkline (from the buckets, not the columns).
-fn numbers(series: &[Option<Point>], now: &Point, t: &Theme) -> Vec<Span<'static>> {
-    let (reg, fix) = series.iter().flatten().fold((0u64, 0u64), |(r, f), p| {
-        (r + u64::from(p.regressions), f + u64::from(p.fixes))
-    });
+fn numbers(series: &[Option<Point>], now: &Point, digits: usize, t: &Theme) -> Vec<Span<'static>> {
+    let (reg, fix) = transitions(series);
     let style = |n: u64, s: Style| if n > 0 { s } else { t.dim };
     vec![
         Span::styled(format!(" {}", pct(now.share())), t.text),
         Span::styled(delta(series, now), t.text),
-        Span::styled(format!(" ▲{:>5}", thousands(reg)), style(reg, t.regressed)),
-        Span::styled(format!(" ▼{:>5}", thousands(fix)), style(fix, t.fixed)),
+        Span::styled(
+            format!(" ▲{:>digits$}", thousands(reg)),
+            style(reg, t.regressed),
+        ),
+        Span::styled(
+            format!(" ▼{:>digits$}", thousands(fix)),
+            style(fix, t.fixed),
+        ),
     ]
 }
 
@@ -198,7 +212,14 @@ pub fn draw(frame: &mut Frame, r: &RolloutState, t: &Theme, area: Rect, hub: &Hu
     }
 
     let name_w = (inner.width / 4).clamp(14, 30);
-    let spark_w = inner.width.saturating_sub(name_w + NUMBERS + 2).max(8);
+    // The counts' columns fit the largest, every key's (`24,088` was cut
+    // to `24,08` in a fixed width of 5).
+    let all_now = m.current(Group::All);
+    let all_series = m.series(Group::All, w, now_ms);
+    let (all_reg, all_fix) = transitions(&all_series);
+    let digits = thousands(all_reg.max(all_fix)).len().max(5);
+    let numbers_w = numbers_width(digits);
+    let spark_w = inner.width.saturating_sub(name_w + numbers_w + 2).max(8);
     let x_spark = inner.x + name_w + 1;
     let x_num = x_spark + spark_w;
     let big = if inner.height >= 20 { 3 } else { 1 };
@@ -267,8 +288,6 @@ pub fn draw(frame: &mut Frame, r: &RolloutState, t: &Theme, area: Rect, hub: &Hu
     });
 
     // 1. Every key: share, transitions, axis.
-    let all_now = m.current(Group::All);
-    let all_series = m.series(Group::All, w, now_ms);
     let all_cols = columns(&all_series, spark_w as usize);
     let (lo, hi) = range(&all_cols);
     let mut y = inner.y;
@@ -307,8 +326,8 @@ pub fn draw(frame: &mut Frame, r: &RolloutState, t: &Theme, area: Rect, hub: &Hu
         line(inner.x, y, inner.width),
     );
     frame.render_widget(
-        Paragraph::new(Line::from(numbers(&all_series, &all_now, t))),
-        line(x_num, y + 1, NUMBERS.min(inner.right() - x_num)),
+        Paragraph::new(Line::from(numbers(&all_series, &all_now, digits, t))),
+        line(x_num, y + 1, numbers_w.min(inner.right() - x_num)),
     );
     y += 1;
     for (i, label) in [(0, pct(hi)), (big - 1, pct(lo))] {
@@ -423,8 +442,8 @@ pub fn draw(frame: &mut Frame, r: &RolloutState, t: &Theme, area: Rect, hub: &Hu
             style,
         );
         frame.render_widget(
-            Paragraph::new(Line::from(numbers(&row.series, &row.now, t))),
-            line(x_num, y, NUMBERS.min(inner.right() - x_num)),
+            Paragraph::new(Line::from(numbers(&row.series, &row.now, digits, t))),
+            line(x_num, y, numbers_w.min(inner.right() - x_num)),
         );
         y += 1;
     }
