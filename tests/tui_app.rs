@@ -1770,3 +1770,24 @@ fn rollout_counts_of_any_size_are_shown_whole() {
         "{every}"
     );
 }
+
+/// A message (an export, a copy, an open) stays in the status bar ten
+/// seconds, then the totals it hid come back without a key pressed. A
+/// user's review saw `no browser opener found` there for minutes.
+#[test]
+fn a_status_message_gives_the_totals_back_after_ten_seconds() {
+    let mut h = Harness::live(120, 30);
+    h.ingest("ossf", "allstar", "SECURITY.md", false, "");
+    h.app.message = Some(("no browser opener found".into(), true));
+    assert!(h.screen().contains("no browser opener found"));
+    h.advance(9_000);
+    assert!(h.screen().contains("no browser opener found"));
+    h.advance(1_000);
+    let screen = h.screen();
+    assert!(!screen.contains("no browser opener found"), "{screen}");
+    // A new message starts its own ten seconds.
+    h.app.message = Some(("exported".into(), false));
+    assert!(h.screen().contains("exported"));
+    h.advance(5_000);
+    assert!(h.screen().contains("exported"));
+}

@@ -69,6 +69,9 @@ pub use views::{MAX_VIEWS, SavedView, ViewsMenu};
 
 /// How long a regression or fix stays highlighted after it arrived.
 pub const FLASH_MS: u64 = 2_000;
+/// How long a message stays in the status bar without a key pressed.
+pub const MESSAGE_MS: u64 = 10_000;
+
 /// The window of the "in the last 15m" transition counts.
 pub const RECENT_MS: u64 = 15 * 60 * 1000;
 /// Group and latest lists are rebuilt at most this often while data flows.
@@ -356,8 +359,11 @@ pub struct App {
     /// the event loop after each sync; bounded by `clip::TERM_OUT_MAX`.
     pub(crate) term_out: Vec<u8>,
     /// One line for the status bar about the last export, copy or open;
-    /// `(text, is_error)`. Cleared by the next key.
+    /// `(text, is_error)`. Cleared by the next key, or after
+    /// [`MESSAGE_MS`] (it hides the status bar's totals).
     pub message: Option<(String, bool)>,
+    /// The message shown now and since when (wall clock, ms).
+    message_since: Option<(String, u64)>,
     /// The bell on regressions.
     pub bell: Bell,
     /// The saved views (config `views:`) and the `V` menu, while open.
@@ -435,6 +441,7 @@ impl App {
             term_env: TermEnv::default(),
             term_out: Vec::new(),
             message: None,
+            message_since: None,
             bell: Bell::default(),
             views: Vec::new(),
             views_menu: None,

@@ -21,10 +21,27 @@ impl App {
         self.sel_latest = ListSel::default();
     }
 
+    /// Clears a message shown for [`super::MESSAGE_MS`] (wall clock: a
+    /// paused screen's messages expire too).
+    fn expire_message(&mut self, now_ms: u64) {
+        match (&self.message, &self.message_since) {
+            (None, _) => self.message_since = None,
+            (Some((m, _)), Some((shown, since))) if m == shown => {
+                if now_ms >= since + super::MESSAGE_MS {
+                    self.message = None;
+                    self.message_since = None;
+                    self.dirty = true;
+                }
+            }
+            (Some((m, _)), _) => self.message_since = Some((m.clone(), now_ms)),
+        }
+    }
+
     /// Catches up with the hub: counters, the filtered index (new events,
     /// evictions, a budgeted part of any rescan), and the lists when due.
     /// Returns true if the screen should be redrawn.
     pub fn sync(&mut self, hub: &Hub, now_ms: u64) -> bool {
+        self.expire_message(now_ms);
         if !self.info.live && self.recording_end.is_none() {
             self.recording_end = hub.read(|s| s.history().back().map(|e| e.at_ms));
         }
