@@ -1702,9 +1702,21 @@ fn attached_a_down_source_says_why_and_what_was_missed() {
             bar.contains("1/2 live · http://10.0.0.6:50051 down: connection refused"),
             "{w}: {bar}"
         );
-        assert!(bar.contains("missed 43,890"), "{w}: {bar}");
+        assert!(bar.contains("43,890 refetched"), "{w}: {bar}");
         insta::assert_snapshot!(name, screen);
     }
+    // Wide enough for each source's own line: the reason in a few words and
+    // the retry countdown (the whole diagnosis made it fall back to the
+    // short form even at 250 columns).
+    let mut hs = demo_at(250, 60);
+    hs.app.info.remote = Some(sinkwatch::ui::state::Remote(remote.clone()));
+    let screen = hs.screen();
+    let bar = line_with(&screen, " ⇄ ");
+    assert!(
+        bar.contains("http://10.0.0.6:50051 down: connection refused (retry in 2.0s) · 0")
+            && bar.contains("http://10.0.0.5:50051 live · 0 · 43,890 refetched"),
+        "{bar}"
+    );
 }
 
 /// More transitions in the last 15 minutes than the ring holds: the title

@@ -192,22 +192,36 @@ impl SourceStatus {
     }
 
     /// `URL live · 1,200` (alerts received) and, when any, reconnects,
-    /// resets and missed alerts.
+    /// resets and alerts fetched again. A source that is not live says why
+    /// in a few words, with its retry countdown: the whole diagnosis (on
+    /// stderr and in the log) made three sources' line too long for even
+    /// a 250-column status bar.
     pub fn line(&self) -> String {
+        let state = self.state();
+        let mut shown = self.short_state();
+        if let Some((_, retry)) = state.rsplit_once(" (retry in ") {
+            shown.push_str(" (retry in ");
+            shown.push_str(retry);
+        }
         let mut s = format!(
             "{} {} · {}",
             self.url,
-            self.state(),
+            shown,
             thousands(self.received.load(Ordering::Relaxed))
         );
+        let resets = self.resets.load(Ordering::Relaxed);
         for (n, one, many) in [
             (
                 self.reconnects.load(Ordering::Relaxed),
                 "reconnect",
                 "reconnects",
             ),
-            (self.resets.load(Ordering::Relaxed), "reset", "resets"),
-            (self.missed.load(Ordering::Relaxed), "missed", "missed"),
+            (resets, "reset", "resets"),
+            (
+                self.missed.load(Ordering::Relaxed),
+                missed_word(resets),
+                missed_word(resets),
+            ),
         ] {
             if n > 0 {
                 let what = if n == 1 { one } else { many };
@@ -234,6 +248,13 @@ impl SourceStatus {
         let why = why.split(" — ").next().unwrap_or(why);
         format!("{word}: {}", cut(why, SHORT_REASON))
     }
+}
+
+/// What the alerts a source said this viewer fell behind on are: fetched
+/// again by the resume that follows (nothing lost) unless the source had to
+/// reset this viewer, which may have lost some.
+fn missed_word(resets: u64) -> &'static str {
+    if resets == 0 { "refetched" } else { "missed" }
 }
 
 /// Longest reason a narrow status bar gives a source that is not live.
@@ -288,8 +309,9 @@ pub fn status_line(sources: &[Arc<SourceStatus>]) -> String {
 
 /// The sources in a few words, for a narrow status bar: `2/2 live`, or
 /// `1/2 live · http://b:50051 down: connection refused` naming the first
-/// that is not live and why (shortened); then `missed 1,204` when the
-/// sources reported alerts this viewer missed.
+/// that is not live and why (shortened); then `1,204 refetched` when
+/// the sources reported alerts this viewer fell behind on (`missed` once a
+/// source has reset it).
 pub fn status_short(sources: &[Arc<SourceStatus>]) -> String {
     let states: Vec<String> = sources.iter().map(|s| s.state()).collect();
     let live = states.iter().filter(|s| *s == "live").count();
@@ -301,8 +323,12 @@ pub fn status_short(sources: &[Arc<SourceStatus>]) -> String {
         .iter()
         .map(|s| s.missed.load(Ordering::Relaxed))
         .sum();
+    let resets: u64 = sources
+        .iter()
+        .map(|s| s.resets.load(Ordering::Relaxed))
+        .sum();
     if missed > 0 {
-        out.push_str(&format!(" · missed {}", thousands(missed)));
+        out.push_str(&format!(" · {} {}", thousands(missed), missed_word(resets)));
     }
     out
 }
@@ -871,19 +897,30 @@ mod tests {
         a.missed.store(43_890, Ordering::Relaxed);
         assert_eq!(
             status_short(&sources),
-            "1/2 live · http://b:2 down: Unavailable: the sink is shutti… · missed 43,890"
+            "1/2 live · http://b:2 down: Unavailable: the sink is shutti… · 43,890 refetched"
         );
         b.set("connecting");
         assert_eq!(
             status_short(&sources),
-            "1/2 live · http://b:2 connecting · missed 43,890"
+            "1/2 live · http://b:2 connecting · 43,890 refetched"
         );
-        // The wide line: grouped digits, and one reset is not `1 resets`.
+        // The wide line: grouped digits, and one reset is not `1 resets`;
+        // after a reset, what fell behind may not all have come back.
         a.received.store(2_005, Ordering::Relaxed);
+        assert_eq!(a.line(), "http://a:1 live · 2,005 · 43,890 refetched");
         a.resets.store(1, Ordering::Relaxed);
         assert_eq!(
             a.line(),
             "http://a:1 live · 2,005 · 1 reset · 43,890 missed"
+        );
+        // Down: the reason in a few words, with the countdown.
+        b.set(
+            "down: http://b:2: connection refused — check that the sink is running and \
+             listening on b:2 (retry in 2.0s)",
+        );
+        assert_eq!(
+            b.line(),
+            "http://b:2 down: connection refused (retry in 2.0s) · 0"
         );
     }
 
