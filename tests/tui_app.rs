@@ -1803,3 +1803,27 @@ fn a_status_message_gives_the_totals_back_after_ten_seconds() {
     h.advance(5_000);
     assert!(h.screen().contains("exported"));
 }
+
+/// Names with control characters are shown escaped and whole when there is
+/// room: their columns are measured on what is shown (`\x1b` is four
+/// columns), not on the raw text (where ESC is none). A user's review saw
+/// them cut at 250 columns with the screen half empty.
+#[test]
+fn escaped_names_get_the_columns_they_are_shown_in() {
+    let mut h = Harness::live(250, 30);
+    h.ingest(
+        "evil\u{1b}[2J\u{1b}[2J",
+        "repo\u{7}\u{7}\u{7}",
+        "Policy\u{1b}]0;x\u{7}",
+        false,
+        "",
+    );
+    let screen = h.screen();
+    // The events row (Details shows the names whole anyway).
+    let row = line_with(&screen, "21:00:00 ✗ FAIL");
+    assert!(
+        row.contains("evil\\x1b[2J\\x1b[2J/repo\\x07\\x07\\x07")
+            && row.contains("Policy\\x1b]0;x\\x07"),
+        "{row}"
+    );
+}

@@ -158,15 +158,18 @@ pub(super) fn alerts_title(app: &App, t: &Theme) -> Vec<Span<'static>> {
 /// [`MIN_SUMMARY`] fits; only then is details left out (`false`) and the
 /// names share the whole width.
 pub(super) fn name_widths(avail: usize, rows: &[AlertRow]) -> (u16, u16, bool) {
+    // Measured as shown: a name's escapes (`\x1b`) take columns its raw
+    // control characters do not.
+    let shown = |s: &str| fmt::width(&crate::sanitize::line(s));
     let org_w = rows
         .iter()
-        .map(|r| fmt::width(&r.org) + 1 + fmt::width(&r.repo))
+        .map(|r| shown(&r.org) + 1 + shown(&r.repo))
         .max()
         .unwrap_or(0)
         .clamp(8, 48);
     let pol_w = rows
         .iter()
-        .map(|r| fmt::width(&r.policy))
+        .map(|r| shown(&r.policy))
         .max()
         .unwrap_or(0)
         .clamp(6, 28);
