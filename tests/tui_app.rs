@@ -1399,6 +1399,15 @@ fn attached_and_empty_the_hint_names_the_sinks_and_a_send_that_reaches_them() {
         "{screen}"
     );
     insta::assert_snapshot!("attached_empty_120x40", screen);
+    // A viewer refuses nothing itself: no `refused 0` in its status bar,
+    // and `R` says where each sink's refusals are counted.
+    assert!(!line_with(&screen, " ⇄ ").contains("refused"), "{screen}");
+    h.press("R");
+    let screen = h.screen();
+    assert!(
+        screen.contains("Each sink counts the requests it refuses"),
+        "{screen}"
+    );
 }
 
 /// `attach` at 80 columns: the sources shrink to `1/2 live · URL down`

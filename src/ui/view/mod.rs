@@ -423,7 +423,8 @@ fn draw(
     }
     views::draw_views_menu(frame, app, t, area);
     if let Some(scroll) = app.refusals {
-        let max = refusals::draw(frame, t, area, hub, now_ms, scroll);
+        let remote = app.info.remote.is_some();
+        let max = refusals::draw(frame, t, area, hub, now_ms, scroll, remote);
         out.refusals = Some(scroll.min(max));
     }
     silences::draw(frame, app, t, area, now_ms);

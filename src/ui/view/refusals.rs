@@ -16,9 +16,19 @@ use crate::ui::keymap;
 use crate::ui::theme::Theme;
 
 /// The view's lines: counts by reason, then the recent refusals.
-pub fn lines(hub: &Hub, t: &Theme, now_ms: u64, width: usize) -> Vec<Line<'static>> {
+pub fn lines(hub: &Hub, t: &Theme, now_ms: u64, width: usize, remote: bool) -> Vec<Line<'static>> {
     let by_reason = hub.refused_by_reason();
     let mut out = Vec::new();
+    if remote {
+        // A viewer's alerts come over Watch: what the sinks refused never
+        // reaches it.
+        out.push(Line::styled(
+            " Each sink counts the requests it refuses: see its stats line, its metrics \
+             (sinkwatch_alerts_refused_total) or R in its own TUI.",
+            t.dim,
+        ));
+        return out;
+    }
     if by_reason.is_empty() {
         out.push(Line::styled(" No request has been refused.", t.dim));
         return out;
@@ -62,7 +72,15 @@ pub fn lines(hub: &Hub, t: &Theme, now_ms: u64, width: usize) -> Vec<Line<'stati
 }
 
 /// Draws the view over `area`; returns the largest useful scroll.
-pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, hub: &Hub, now_ms: u64, scroll: u16) -> u16 {
+pub fn draw(
+    frame: &mut Frame,
+    t: &Theme,
+    area: Rect,
+    hub: &Hub,
+    now_ms: u64,
+    scroll: u16,
+    remote: bool,
+) -> u16 {
     let w = area.width.saturating_sub(4).min(150);
     let h = area.height.saturating_sub(2);
     let popup = area.centered(Constraint::Length(w), Constraint::Length(h));
@@ -77,7 +95,7 @@ pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, hub: &Hub, now_ms: u64, sc
             t.footer_text,
         ));
     let inner = block.inner(popup);
-    let all = lines(hub, t, now_ms, inner.width as usize);
+    let all = lines(hub, t, now_ms, inner.width as usize, remote);
     let max = all.len().saturating_sub(inner.height as usize) as u16;
     let s = scroll.min(max);
     frame.render_widget(Clear, popup);

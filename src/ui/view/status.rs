@@ -357,8 +357,9 @@ pub(super) fn status_spans(app: &App, t: &Theme, sq: Squeeze, now_ms: u64) -> Ve
             base,
         ));
     }
-    // A recording has no refusals to count: `open` does not listen.
-    if app.info.live && (st.refused > 0 || !sq.no_zero_refused) {
+    // A recording has no refusals to count: `open` does not listen; nor
+    // has a viewer (`attach`): each sink counts its own.
+    if app.info.live && app.info.remote.is_none() && (st.refused > 0 || !sq.no_zero_refused) {
         spans.push(sep());
         // The main reason too, when there is room: a sink refusing every
         // call tells why at a glance (e.g. `wrong_audience`).
