@@ -1836,3 +1836,27 @@ fn escaped_names_get_the_columns_they_are_shown_in() {
         "{row}"
     );
 }
+
+/// A long message in a narrow status bar ends in `…`, fitted with the
+/// rest of the bar, never cut mid-word at the screen's edge. A user's review
+/// saw `… (name: filter) to the c` at 80 columns.
+#[test]
+fn a_long_status_message_is_fitted_not_cut_at_the_edge() {
+    let mut h = Harness::live(80, 24);
+    h.ingest("ossf", "allstar", "SECURITY.md", false, "");
+    h.app.message = Some((
+        "no saved views: add `views:` (name: filter) to the config file and start again".into(),
+        true,
+    ));
+    let screen = h.screen();
+    let bar = line_with(&screen, "no saved views");
+    assert!(bar.trim_end().ends_with('…'), "{bar}");
+    // The empty silences screen wraps its hint instead of cutting it.
+    h.app.message = None;
+    h.press("X");
+    let screen = h.screen();
+    assert!(
+        screen.contains("expression.") && !screen.contains("or an ex│"),
+        "{screen}"
+    );
+}

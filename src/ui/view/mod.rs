@@ -129,9 +129,7 @@ fn draw(
         };
         let t = &app.theme;
         out.timeline_scroll = Some(timeline::draw(frame, t, over, tl, now_ms));
-        let mut status = status_line(app, t, areas.status.width, now_ms);
-        let at = status.spans.len().min(1);
-        status.spans.splice(at..at, export::status_spans(app, t));
+        let status = status_line(app, t, areas.status.width, now_ms);
         frame.render_widget(Paragraph::new(status), areas.status);
         frame.render_widget(
             Paragraph::new(hint_line(
@@ -385,11 +383,7 @@ fn draw(
         });
     }
 
-    let mut status = status_line(app, t, areas.status.width, now_ms);
-    // Export progress, the bell and the last message come right after the
-    // source, where a narrow bar does not cut them off.
-    let at = status.spans.len().min(1);
-    status.spans.splice(at..at, export::status_spans(app, t));
+    let status = status_line(app, t, areas.status.width, now_ms);
     // Where `refused N` is, for a click to open the refusals view.
     out.refused_at = None;
     let mut x = 0;

@@ -240,7 +240,9 @@ fn draw_list(frame: &mut Frame, app: &App, t: &Theme, area: Rect, now_ms: u64) {
                     " x on an alert (or a group) silences it, its repo, org or policy, or an expression.",
                     t.dim,
                 ),
-            ]),
+            ])
+            // Wrapped, not cut mid-word at 80 columns.
+            .wrap(ratatui::widgets::Wrap { trim: false }),
             table_area,
         );
         return;

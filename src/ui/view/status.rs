@@ -139,6 +139,11 @@ pub(super) fn status_line(app: &App, t: &Theme, width: u16, now_ms: u64) -> Line
     let width = width as usize;
     for sq in Squeeze::STEPS {
         spans = status_spans(app, t, sq, now_ms);
+        // Export progress, the bell and the last message come right after
+        // the source, where a narrow bar does not cut them off; fitted
+        // with the rest (a long message ends in `…`, not mid-word).
+        let at = spans.len().min(1);
+        spans.splice(at..at, super::export::status_spans(app, t));
         if spans.iter().map(Span::width).sum::<usize>() <= width {
             break;
         }
