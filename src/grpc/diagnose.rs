@@ -369,9 +369,12 @@ fn cause(setup: &Setup, ev: &Evidence, stage: Stage) -> String {
 
     if ev.closed() {
         return match (stage, setup.tls, setup.has_identity) {
+            // Also what a viewer suspended past the sink's keepalive sees
+            // when it comes back.
             (Stage::LaterCall, _, _) => format!(
                 "the connection was closed before the {sink} answered — \
-                 the {sink} may have stopped or restarted"
+                 the {sink} may have stopped or restarted, or closed a connection \
+                 that had stopped reading"
             ),
             (Stage::FirstCall, true, false) => format!(
                 "the {sink} closed the connection during/after the TLS handshake — \
@@ -707,7 +710,8 @@ mod tests {
         assert_eq!(
             up(&closed, Stage::LaterCall),
             "the connection was closed before the upstream answered — \
-             the upstream may have stopped or restarted"
+             the upstream may have stopped or restarted, or closed a connection \
+             that had stopped reading"
         );
         for (err, stage) in [
             (&refused, Stage::FirstCall),
@@ -766,7 +770,8 @@ mod tests {
         assert_eq!(
             call_failure(&t, &closed, Stage::LaterCall),
             "http://h:1: the connection was closed before the sink answered — \
-             the sink may have stopped or restarted"
+             the sink may have stopped or restarted, or closed a connection \
+             that had stopped reading"
         );
     }
 }
