@@ -220,16 +220,10 @@ fn an_unreachable_issuer_is_told_at_start() {
     let out = send(
         &sink.url(),
         &[
-            "--owner",
-            "o",
-            "--repo",
-            "r",
-            "--policy",
-            "p",
-            "--pass",
-            "--token-file",
-            t.to_str().unwrap(),
-        ],
+            &common::binary::ALERT[..],
+            &["--token-file", t.to_str().unwrap()],
+        ]
+        .concat(),
     );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

@@ -366,10 +366,7 @@ fn sighup_stops_the_sink_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
     let sink = Headless::start(&["--state", db.to_str().unwrap()]);
-    let out = send(
-        &sink.url(),
-        &["--owner", "o", "--repo", "r", "--policy", "p", "--pass"],
-    );
+    let out = send(&sink.url(), &common::binary::ALERT);
     assert!(out.status.success(), "{out:?}");
     let exit = sink.signal("-HUP");
     assert!(exit.status.success(), "{:?}: {}", exit.status, exit.stderr);

@@ -905,16 +905,10 @@ fn a_ca_certificate_as_the_server_certificate_is_told_at_both_ends() {
     let out = common::binary::send(
         &url,
         &[
-            "--ca",
-            cert_path.to_str().unwrap(),
-            "--owner",
-            "o",
-            "--repo",
-            "r",
-            "--policy",
-            "p",
-            "--pass",
-        ],
+            &["--ca", cert_path.to_str().unwrap()],
+            &common::binary::ALERT[..],
+        ]
+        .concat(),
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());

@@ -34,6 +34,9 @@ pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The one alert most tests send: `--owner o --repo r --policy p --pass`.
+pub const ALERT: [&str; 7] = ["--owner", "o", "--repo", "r", "--policy", "p", "--pass"];
+
 /// `sinkwatch send --to URL ARGS…`, giving up after 10 s.
 pub fn send(url: &str, args: &[&str]) -> Output {
     bin()
