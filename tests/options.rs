@@ -211,3 +211,23 @@ fn values_echoed_in_errors_are_escaped() {
         assert!(err.contains("\\x1b") || err.contains("\\u{1b}"), "{err:?}");
     }
 }
+
+/// The same upstream given twice (here by two spellings) would get every
+/// alert twice, and its counters would count each twice: refused at
+/// start. A user's review saw the upstream take one sent alert twice.
+#[test]
+fn the_same_upstream_given_twice_is_refused() {
+    let err = usage_error(&[
+        "--no-tui",
+        "--listen",
+        "127.0.0.1:0",
+        "--forward",
+        "127.0.0.1:27801",
+        "--forward",
+        "http://127.0.0.1:27801",
+    ]);
+    assert!(
+        err.contains("--forward") && err.contains("same upstream"),
+        "{err}"
+    );
+}

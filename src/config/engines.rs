@@ -139,6 +139,7 @@ impl Settings {
             None => None,
         };
         let mut upstreams = Vec::new();
+        let mut seen: Vec<(String, &String)> = Vec::new();
         for url in &self.forward {
             let target = Target {
                 url: url.clone(),
@@ -147,9 +148,17 @@ impl Settings {
                 client_identity: None,
                 signer: None,
             };
-            target
+            let normal = target
                 .normalized_url()
                 .map_err(|e| format!("--forward: {e}"))?;
+            // Each would get every alert: the upstream would take each
+            // twice, and the counters would count it twice.
+            if let Some((_, first)) = seen.iter().find(|(n, _)| *n == normal) {
+                return Err(format!(
+                    "--forward: {url} and {first} are the same upstream ({normal}); give it once"
+                ));
+            }
+            seen.push((normal, url));
             upstreams.push(target);
         }
         if self.forward_mode == ForwardMode::Proxy && upstreams.is_empty() {
