@@ -127,11 +127,11 @@ pub fn render(sources: &Sources) -> String {
         "alerts_refused",
         "Requests refused, by reason",
         "reason",
-        sources
-            .hub
-            .refused_by_reason()
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v)),
+        // Every reason, from 0: a series that appears only with its first
+        // refusal has no earlier value for rate() or an alert rule to see.
+        crate::hub::Refusal::ALL
+            .iter()
+            .map(|r| (r.as_str().to_owned(), sources.hub.refused(*r))),
     );
     gauge(&mut r, "keys", "Keys (owner, repo, policy) known", keys);
     gauge(
@@ -468,6 +468,12 @@ mod tests {
             text.lines()
                 .any(|l| l.starts_with("sinkwatch_alerts_refused_total{reason=")
                     && l.ends_with(" 1")),
+            "{text}"
+        );
+        // The reasons not seen yet are there, at 0.
+        assert!(
+            text.lines()
+                .any(|l| l == "sinkwatch_alerts_refused_total{reason=\"replayed\"} 0"),
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"), "{text}");
