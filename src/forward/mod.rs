@@ -425,9 +425,13 @@ impl ForwardReport {
             .filter(|u| u.count() > 0)
             .map(|u| {
                 format!(
-                    "forward {}: {} alerts not delivered (dropped {}, failed {}, still queued {}, in flight {})",
+                    "forward {}: {} not delivered (dropped {}, failed {}, still queued {}, in flight {})",
                     u.url,
-                    u.count(),
+                    if u.count() == 1 {
+                        "1 alert".to_owned()
+                    } else {
+                        format!("{} alerts", u.count())
+                    },
                     u.dropped.count(),
                     u.failed.count(),
                     u.queued.count(),
