@@ -367,6 +367,9 @@ fn export(a: crate::cli::ExportArgs) -> Result<(), Failure> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     crate::state::export::export(&opts, &mut out).map_err(Failure::Runtime)?;
+    if let Some(note) = crate::state::uncommitted_note(&a.state) {
+        eprintln!("sinkwatch: warning: {}", crate::sanitize::line(&note));
+    }
     Ok(())
 }
 /// A usage error unless `ok`: one line naming the option and its range.

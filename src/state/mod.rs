@@ -643,6 +643,27 @@ fn enable_wal(conn: &Connection) -> rusqlite::Result<()> {
 const CACHE_KIB: i64 = 32 << 10;
 
 /// A read-only connection (`open`, `export`, and a file we cannot write).
+/// For a reader of the database (`export`, `open`): a line saying how many
+/// alerts newer than the stored ones wait in its spool, if any. A running
+/// sink's backlog is there until the SQL stage commits it; after a kill,
+/// until the sink's next start replays it. Either way a reader does not
+/// see them, and should be told rather than shown a shorter history.
+pub fn uncommitted_note(db: &Path) -> Option<String> {
+    let conn = open_read_only(db).ok()?;
+    let newest: i64 = conn
+        .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))
+        .ok()?;
+    let (records, _) = spool::read(db).ok()?;
+    let waiting = records.iter().filter(|r| r.seq as i64 > newest).count();
+    (waiting > 0).then(|| {
+        format!(
+            "state {}: {waiting} newer alerts wait in its spool, not committed yet (a running \
+             sink commits them shortly; after a kill, the sink's next start does): not shown here",
+            db.display()
+        )
+    })
+}
+
 pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let opened = Connection::open_with_flags(path, flags).and_then(|conn| {

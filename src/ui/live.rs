@@ -181,6 +181,9 @@ pub fn open_database(path: &std::path::Path) -> Result<(Arc<Hub>, SourceInfo), S
     let (store, restored) = crate::state::restore::restore(&conn, limits)
         .map_err(|e| format!("state {name}: {}", crate::state::cause(&e)))?;
     let mut info = SourceInfo::database(name);
+    if let Some(note) = crate::state::uncommitted_note(path) {
+        info.notices.push(note);
+    }
     if restored.refused_keys > 0 {
         info.notices.push(format!(
             "{} keys not loaded: the key limit was reached",
