@@ -1032,3 +1032,34 @@ fn export_says_what_waits_in_the_spool() {
         "{err}"
     );
 }
+
+/// A run on a write-protected database leaves its `-shm` write-protected
+/// (SQLite gives it the database's mode); once the database is writable
+/// again, the next start makes the `-shm` writable too and says so, and runs
+/// durable. Before, every start ran not durable with "attempt to write a
+/// readonly database" (a user's review, run as an unprivileged user; as
+/// root, whom modes do not stop, only the repair itself shows).
+#[test]
+fn a_write_protected_shm_left_behind_is_made_writable() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = database_with(dir.path(), 3);
+    let shm = dir.path().join("state.db-shm");
+    std::fs::write(&shm, b"").unwrap();
+    std::fs::set_permissions(&shm, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let a = Headless::start(&["--state", arg(&file)]);
+    let said = a.early_stderr.join("\n");
+    assert!(
+        said.contains("state.db-shm writable again") && !said.contains("not durable"),
+        "{said}"
+    );
+    assert!(
+        !std::fs::metadata(&shm).is_ok_and(|m| m.permissions().readonly()),
+        "the -shm is writable (or gone)"
+    );
+    alert(&a.url(), "r9", true, "");
+    let exit = a.terminate();
+    let s = stats(&exit);
+    assert_eq!(s["state"]["durable"], true, "{s}");
+    assert_eq!(s["accepted"], 4, "{s}");
+}

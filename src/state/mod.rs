@@ -491,6 +491,7 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
     if let Err(e) = check_not_truncated(&path) {
         return Ok(not_durable(e, fresh(), Restored::default()));
     }
+    let healed = heal_sidecars(&path);
     let mut conn = match open_rw(&path) {
         Ok(c) => c,
         Err(e) => return Ok(read_back(&e)),
@@ -550,7 +551,7 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
     // the restore below shows it and `seq` continues after it. If it
     // cannot, the spool is kept for a later start and this run shows what
     // the file holds, not durable (a full disk: as above).
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = healed.into_iter().collect();
     let replayed = match writer.replay_spool(&path) {
         Ok((n, notes)) => {
             if n > 0 {
@@ -692,6 +693,35 @@ pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// `path` with `suffix` appended to its file name (`-wal`, `.lock`).
+/// A run on a write-protected database leaves its `-wal` and `-shm` files
+/// write-protected too (SQLite gives them the database's mode). Once the
+/// database is writable again they still are not, and every start ran not
+/// durable ("attempt to write a readonly database"), naming neither. Ours
+/// to set right: the lock is held, and only their mode changes, to the
+/// database's.
+fn heal_sidecars(path: &Path) -> Option<String> {
+    let db = std::fs::metadata(path).ok()?;
+    if db.permissions().readonly() {
+        return None;
+    }
+    let healed: Vec<String> = ["-wal", "-shm"]
+        .into_iter()
+        .map(|suffix| sibling(path, suffix))
+        .filter(|side| {
+            std::fs::metadata(side).is_ok_and(|m| m.permissions().readonly())
+                && std::fs::set_permissions(side, db.permissions()).is_ok()
+        })
+        .map(|side| side.display().to_string())
+        .collect();
+    (!healed.is_empty()).then(|| {
+        format!(
+            "state {}: made {} writable again (write-protected by a run when the database was)",
+            path.display(),
+            healed.join(" and ")
+        )
+    })
+}
+
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
