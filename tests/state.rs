@@ -1001,28 +1001,9 @@ fn a_version_1_database_is_migrated_and_restored() {
 /// (a user's review: 2,596 exported of 20,000 accepted, nothing said).
 #[test]
 fn export_says_what_waits_in_the_spool() {
-    use sinkwatch::state::spool;
     let dir = tempfile::tempdir().unwrap();
     let file = database_with(dir.path(), 3);
-    // What a killed run left: two newer alerts spooled, not committed.
-    let mut s = spool::Spool::create(&file).unwrap();
-    let mut frames = Vec::new();
-    for seq in [4, 5] {
-        let r = sinkwatch::model::AlertRecord {
-            seq,
-            at_ms: 1,
-            owner: "o".into(),
-            repo: "r".into(),
-            policy: "p".into(),
-            details: "".into(),
-            pass: true,
-            change: sinkwatch::model::Change::Same,
-            peer: None,
-            late: false,
-        };
-        spool::encode(&r, &mut frames);
-    }
-    assert!(s.append(&frames, 5).unwrap());
+    spool_left_by_a_kill(&file, &[4, 5]);
     let out = output(bin().args(["export", "--state", arg(&file)]));
     assert!(out.status.success(), "{out:?}");
     assert_eq!(json_lines(&String::from_utf8_lossy(&out.stdout)).len(), 3);
@@ -1062,4 +1043,54 @@ fn a_write_protected_shm_left_behind_is_made_writable() {
     let s = stats(&exit);
     assert_eq!(s["state"]["durable"], true, "{s}");
     assert_eq!(s["accepted"], 4, "{s}");
+}
+
+/// What a killed run left: alerts with these seqs spooled, not committed.
+fn spool_left_by_a_kill(file: &Path, seqs: &[u64]) {
+    use sinkwatch::state::spool;
+    let mut s = spool::Spool::create(file).unwrap();
+    let mut frames = Vec::new();
+    for &seq in seqs {
+        let r = sinkwatch::model::AlertRecord {
+            seq,
+            at_ms: 1,
+            owner: "o".into(),
+            repo: "r".into(),
+            policy: "p".into(),
+            details: "".into(),
+            pass: true,
+            change: sinkwatch::model::Change::Same,
+            peer: None,
+            late: false,
+        };
+        spool::encode(&r, &mut frames);
+    }
+    assert!(s.append(&frames, *seqs.last().unwrap()).unwrap());
+}
+
+/// A run that cannot replay a killed run's spool (here: the database is
+/// write-protected) keeps it for a later start, and gives out seqs after
+/// the spool's: the later start stores the spooled alerts under their own
+/// numbers, so no seq is used twice (before, this run handed out 4 and 5
+/// again).
+#[test]
+fn a_run_that_cannot_replay_the_spool_does_not_reuse_its_seqs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = database_with(dir.path(), 3);
+    spool_left_by_a_kill(&file, &[4, 5]);
+    let Some(_ro) = ReadOnly::make(&file) else {
+        eprintln!("cannot make a file read-only here: skipped");
+        return;
+    };
+    let a = Headless::start(&["--state", arg(&file)]);
+    let said = a.early_stderr.join("\n");
+    assert!(
+        said.contains("not durable") && said.contains("up to seq 5"),
+        "{said}"
+    );
+    alert(&a.url(), "r9", true, "");
+    let exit = a.terminate();
+    let fresh = alerts(&exit);
+    assert_eq!(fresh.len(), 1);
+    assert_eq!(fresh[0]["seq"], 6, "{:?}", fresh[0]);
 }

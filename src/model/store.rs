@@ -757,6 +757,13 @@ impl Store {
         self.failing_keys = self.failing_keys.wrapping_add_signed(d_failing);
     }
 
+    /// Gives out seqs after `seq` from now on: a run that could not replay
+    /// a killed run's spool (kept for a later start) must not hand out the
+    /// seqs the spool holds.
+    pub fn continue_after(&mut self, seq: u64) {
+        self.next_seq = self.next_seq.max(seq.saturating_add(1));
+    }
+
     // ---- read access -------------------------------------------------------
 
     /// Sequence number the next accepted alert will get.

@@ -440,9 +440,24 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
         restored,
         ..StateStats::default()
     };
-    let not_durable = |cause: String, store: Store, restored: Restored| {
+    let not_durable = |cause: String, mut store: Store, restored: Restored| {
         let s = stats(restored);
-        let line = format!("state {name}: {cause}; running in memory (not durable)");
+        // A killed run's spool, kept for a later start: its seqs are
+        // taken, and a later start stores them under those numbers.
+        let spooled = spool::read(&opts.path)
+            .map(|(records, _)| records)
+            .unwrap_or_default();
+        let kept = match spooled.iter().map(|r| r.seq).max() {
+            Some(last) if last >= store.next_seq() => {
+                store.continue_after(last);
+                format!(
+                    " (its spool, kept for a later start, holds alerts up to seq {last}: this run's \
+                     seqs follow them)"
+                )
+            }
+            _ => String::new(),
+        };
+        let line = format!("state {name}: {cause}; running in memory (not durable){kept}");
         s.set_error(line.clone());
         Opened {
             store,
