@@ -642,7 +642,7 @@ fn opening(store: &Store, epoch: &str, resume: Option<(u64, Option<&str>)>) -> (
             // out (src/state/epoch.rs): the same seqs may now name other
             // alerts, so `after` says nothing here.
             Some(format!(
-                "resume after seq {after}, but the sink restarted since without keeping its seqs (no durable state, or not every alert it had accepted was stored)"
+                "resume after seq {after}, but the sink restarted since without a record that it kept every seq it had given out (no durable state, or an unclean stop such as kill -9)"
             ))
         } else if after >= next {
             // Seqs restart when a sink without durable state restarts.
