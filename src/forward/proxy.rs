@@ -113,7 +113,7 @@ impl AcceptHook for ProxyHook {
             let status = err.status;
             let stage = stage_of(&up);
             let (reach, answer) = if err.timed_out {
-                (Reach::NoAnswer, status.clone())
+                (Reach::TimedOut, status.clone())
             } else if classify(&status) == Class::Unreachable {
                 // e.g. `upstream http://h:p unreachable: connection refused —
                 // check that the upstream is running and listening on h:p`.

@@ -375,7 +375,7 @@ async fn deliver(
         let (reach, latency) = match class {
             Class::Unsent => (Reach::NoAnswer, None),
             Class::Unreachable => (Reach::Unreachable, None),
-            _ if timed_out => (Reach::NoAnswer, None),
+            _ if timed_out => (Reach::TimedOut, None),
             _ => (Reach::Answered, Some(latency)),
         };
         let uses_budget = match class {

@@ -90,8 +90,12 @@ pub(crate) enum Reach {
     Answered,
     /// It could not be reached (connect, TLS, stream error): it is down.
     Unreachable,
-    /// No answer in time, or the caller went away: state unchanged.
+    /// The caller went away, or the call was never sent: state unchanged.
     NoAnswer,
+    /// Nothing answered within the forward timeout: reachable but hung,
+    /// shown down (as an unreachable one) until it answers again. Left
+    /// `up`, a hung tee upstream looked healthy while nothing got through.
+    TimedOut,
 }
 
 /// How an attempt ended, for the counters.
@@ -161,7 +165,7 @@ impl Inner {
                 self.last_answer = Some(now);
                 self.set_state(UpstreamState::Up, now);
             }
-            Reach::Unreachable => self.set_state(UpstreamState::Down, now),
+            Reach::Unreachable | Reach::TimedOut => self.set_state(UpstreamState::Down, now),
             Reach::NoAnswer => {}
         }
     }

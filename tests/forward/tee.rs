@@ -439,3 +439,23 @@ async fn transient_failures_are_retried_and_permanent_ones_fail_at_once() {
     b.stop().await;
     c.stop().await;
 }
+
+/// A tee upstream that stops answering (reachable, but hung: no answer
+/// within the forward timeout) shows down, as a proxy's does, and up again
+/// once it answers. It showed `up` the whole time (a user's review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_tee_upstream_shows_down_until_it_answers() {
+    let g = Gated::start(|c| c.timeout = Duration::from_millis(200)).await;
+    let mut client = Target::plain(g.a.url()).client().unwrap();
+    client.alert(alert("o", "r1", "p", true, "")).await.unwrap();
+    wait_for("the attempt timed out", &g.stats, |s| {
+        s[0].state == UpstreamState::Down
+    })
+    .await;
+    g.gate.open(1_000);
+    wait_for("answered again", &g.stats, |s| {
+        s[0].state == UpstreamState::Up && s[0].delivered >= 2
+    })
+    .await;
+    g.stop().await;
+}
