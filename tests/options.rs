@@ -231,3 +231,18 @@ fn the_same_upstream_given_twice_is_refused() {
         "{err}"
     );
 }
+
+/// A bad upstream URL in a config file is told with the file and line, as
+/// every other bad value is (it was checked only when forwarding started,
+/// naming neither; a user's review).
+#[test]
+fn a_bad_forward_url_in_a_config_file_names_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(&cfg, "listen: 127.0.0.1:0\nforward: ftp://x:5\n").unwrap();
+    let err = usage_error(&["--no-tui", "--config", cfg.to_str().unwrap()]);
+    assert!(
+        err.contains("c.yaml:2:") && err.contains("forward") && err.contains("ftp://x:5"),
+        "{err}"
+    );
+}

@@ -140,7 +140,7 @@ impl Settings {
         };
         let mut upstreams = Vec::new();
         let mut seen: Vec<(String, &String)> = Vec::new();
-        for url in &self.forward {
+        for super::values::ForwardUrl(url) in &self.forward {
             let target = Target {
                 url: url.clone(),
                 token: token.clone(),

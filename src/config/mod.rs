@@ -405,7 +405,7 @@ mod tests {
         )
         .unwrap();
         let s = merge(&RunArgs::default(), file, None).unwrap();
-        assert_eq!(s.forward, vec!["http://127.0.0.1:7001".to_string()]);
+        assert_eq!(s.forward, vec!["http://127.0.0.1:7001".into()]);
         assert_eq!(s.forward_timeout, Duration::from_secs(10));
         assert_eq!(s.history, 250_000);
         assert_eq!(s.queue, 1024);
@@ -435,7 +435,7 @@ mod tests {
         let s = merge(&cli, file, None).unwrap();
         assert_eq!(s.listen.port(), 8000);
         assert_eq!(s.history, 10, "the file fills what the CLI leaves out");
-        assert_eq!(s.forward, vec!["b:2".to_string()]);
+        assert_eq!(s.forward, vec!["b:2".into()]);
         assert!(
             s.no_tui,
             "a flag set in the file holds when the CLI is silent"

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::values::{Bytes, OptionValue, Range, Rate, parse_in};
+use super::values::{Bytes, ForwardUrl, OptionValue, Range, Rate, parse_in};
 use crate::forward::{ForwardMode, WhenBehind};
 use crate::sink::auth::Combine;
 use crate::sink::auth::signature::KeySpec;
@@ -400,7 +400,7 @@ options! {
         Rate(0.001), Rate(1_000_000.0);
 
     ["Forwarding"]
-    many forward: Vec<String> ["http://127.0.0.1:50052"] "URL"
+    many forward: Vec<ForwardUrl> ["http://127.0.0.1:50052"] "URL"
         "Tee every accepted alert to another AlertSink (repeatable; http://, https:// or host:port)";
     one forward_mode: ForwardMode ["tee"] "MODE"
         "tee: answer the sender at once; proxy: answer with the first upstream's status";

@@ -177,6 +177,32 @@ impl OptionValue for String {
     }
 }
 
+/// An upstream's URL (`--forward`), checked when it is read: a bad one in a
+/// config file is an error naming the file and line, like every other
+/// value (it was checked only later, naming neither).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForwardUrl(pub String);
+
+impl From<&str> for ForwardUrl {
+    fn from(s: &str) -> Self {
+        ForwardUrl(s.to_owned())
+    }
+}
+
+impl OptionValue for ForwardUrl {
+    type Elem = ForwardUrl;
+    fn parse_value(s: &str) -> Result<Self, String> {
+        crate::grpc::normalize_url(s)?;
+        Ok(ForwardUrl(s.to_owned()))
+    }
+    fn show(&self) -> String {
+        self.0.clone()
+    }
+    fn order(&self, _: &Self) -> Option<std::cmp::Ordering> {
+        None
+    }
+}
+
 impl OptionValue for PathBuf {
     type Elem = PathBuf;
     fn parse_value(s: &str) -> Result<Self, String> {
