@@ -561,7 +561,9 @@ struct Position {
 #[derive(Clone, Default)]
 struct Newest {
     ms: u64,
-    at_ms: std::collections::HashSet<u64>,
+    /// Fingerprints of the alerts noted at `ms`: a few (a millisecond's
+    /// worth), looked at only after a Reset.
+    at_ms: Vec<u64>,
 }
 
 impl Newest {
@@ -570,8 +572,10 @@ impl Newest {
             self.ms = a.received_ms;
             self.at_ms.clear();
         }
-        if a.received_ms == self.ms {
-            self.at_ms.insert(fingerprint(a));
+        // Bounded (a sink whose clock stands still would fill it): past
+        // the bound, a Reset may show such an alert again rather than lose it.
+        if a.received_ms == self.ms && self.at_ms.len() < MAX_SAME_MS {
+            self.at_ms.push(fingerprint(a));
         }
     }
 
@@ -583,12 +587,17 @@ impl Newest {
     }
 }
 
+/// Alerts of one millisecond remembered per source.
+const MAX_SAME_MS: usize = 4096;
+
 /// What tells apart two alerts received in the same millisecond (the seqs
-/// of different epochs cannot).
+/// of different epochs cannot): their key and status. Not the details, which
+/// may be kilobytes, hashed for every live alert; two alerts of one key with
+/// one status in one millisecond are the same news.
 fn fingerprint(a: &Alert) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (&a.owner, &a.repo, &a.policy, &a.details, a.pass).hash(&mut h);
+    (&a.owner, &a.repo, &a.policy, a.pass).hash(&mut h);
     h.finish()
 }
 
