@@ -20,10 +20,10 @@ use common::{TestSink, alert};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use sinkwatch::hub::Refusal;
 use sinkwatch::proto::alert_sink_client::AlertSinkClient;
-use sinkwatch::sink::SinkConfig;
 use sinkwatch::sink::auth::oidc::{self, JwksSource, Verifier};
 use sinkwatch::sink::auth::signature::{self, KeySpec, Signer};
 use sinkwatch::sink::auth::{Clock, Combine};
+use sinkwatch::sink::{SinkConfig, SinkLimits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 
@@ -994,21 +994,27 @@ async fn signed_call(
         .map(drop)
 }
 
+/// A sink requiring HMAC-signed payloads (its clock at `T0`), and a signer
+/// with the same secret.
+async fn hmac_sink(dir: &tempfile::TempDir, limits: SinkLimits) -> (TestSink, Signer) {
+    let spec = KeySpec::Hmac(secret_file(dir));
+    let v = signature::Verifier::load(&spec, clock(&Arc::new(AtomicU64::new(T0)))).unwrap();
+    let sink = TestSink::start(SinkConfig {
+        signature: Some(Arc::new(v)),
+        limits,
+        ..SinkConfig::default()
+    })
+    .await;
+    (sink, Signer::load(&spec).unwrap())
+}
+
 /// A signed payload passes once; tampered, replayed, stale and unsigned
 /// ones are refused, each counted.
 #[tokio::test]
 async fn signed_payloads_pass_once_and_tampering_or_replay_is_refused() {
     use prost::Message as _;
     let dir = tempfile::tempdir().unwrap();
-    let spec = KeySpec::Hmac(secret_file(&dir));
-    let now = Arc::new(AtomicU64::new(T0));
-    let v = signature::Verifier::load(&spec, clock(&now)).unwrap();
-    let signer = Signer::load(&spec).unwrap();
-    let sink = TestSink::start(SinkConfig {
-        signature: Some(Arc::new(v)),
-        ..SinkConfig::default()
-    })
-    .await;
+    let (sink, signer) = hmac_sink(&dir, SinkLimits::default()).await;
     let msg = alert(
         "ossf",
         "allstar",
@@ -1075,19 +1081,11 @@ async fn signed_payloads_pass_once_and_tampering_or_replay_is_refused() {
 async fn a_refused_signed_call_keeps_its_signature_and_two_headers_are_refused() {
     use prost::Message as _;
     let dir = tempfile::tempdir().unwrap();
-    let spec = KeySpec::Hmac(secret_file(&dir));
-    let now = Arc::new(AtomicU64::new(T0));
-    let v = signature::Verifier::load(&spec, clock(&now)).unwrap();
-    let signer = Signer::load(&spec).unwrap();
-    let sink = TestSink::start(SinkConfig {
-        signature: Some(Arc::new(v)),
-        limits: sinkwatch::sink::limits::SinkLimits {
-            max_details_bytes: 10,
-            ..Default::default()
-        },
-        ..SinkConfig::default()
-    })
-    .await;
+    let limits = SinkLimits {
+        max_details_bytes: 10,
+        ..Default::default()
+    };
+    let (sink, signer) = hmac_sink(&dir, limits).await;
     let long = alert("o", "r", "p", false, "more than ten bytes");
     let header = signer.header_at(T0, "n1", &long.encode_to_vec());
     for _ in 0..2 {

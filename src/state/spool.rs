@@ -432,16 +432,23 @@ mod tests {
         assert!(Arc::ptr_eq(&back[0].owner, &back[1].owner));
     }
 
+    /// A new spool beside `db` with these seqs appended (plain records).
+    fn spool_of(db: &Path, seqs: std::ops::RangeInclusive<u64>) -> Spool {
+        let mut spool = Spool::create(db).unwrap();
+        let mut buf = Vec::new();
+        let last = *seqs.end();
+        for seq in seqs {
+            encode(&record(seq, None), &mut buf);
+        }
+        assert!(spool.append(&buf, last).unwrap());
+        spool
+    }
+
     #[test]
     fn a_torn_or_corrupt_frame_ends_the_segment_with_a_warning() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("s.db");
-        let mut spool = Spool::create(&db).unwrap();
-        let mut buf = Vec::new();
-        for seq in 1..=3 {
-            encode(&record(seq, None), &mut buf);
-        }
-        assert!(spool.append(&buf, 3).unwrap());
+        let _spool = spool_of(&db, 1..=3);
         let [a, _] = paths(&db);
         // A kill in the middle of a write: the last frame is cut short.
         let full = std::fs::read(&a).unwrap();
@@ -499,14 +506,9 @@ mod tests {
     fn frames_appended_after_an_emptying_are_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("s.db");
-        let mut spool = Spool::create(&db).unwrap();
-        let mut buf = Vec::new();
-        for seq in 1..=3 {
-            encode(&record(seq, None), &mut buf);
-        }
-        assert!(spool.append(&buf, 3).unwrap());
+        let mut spool = spool_of(&db, 1..=3);
         spool.release(3).unwrap();
-        buf.clear();
+        let mut buf = Vec::new();
         for seq in 4..=5 {
             encode(&record(seq, None), &mut buf);
         }
