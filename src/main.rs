@@ -47,13 +47,25 @@ fn main() -> ExitCode {
         // some carry what a server answered: sanitized, as all terminal
         // output is.
         Err(Failure::Usage(msg)) => {
-            eprintln!("sinkwatch: {}", sinkwatch::sanitize::line(&msg));
+            say(&msg);
             ExitCode::from(2)
         }
         Err(Failure::Runtime(msg)) => {
-            eprintln!("sinkwatch: {}", sinkwatch::sanitize::line(&msg));
+            say(&msg);
             ExitCode::from(1)
         }
         Err(Failure::Told) => ExitCode::from(1),
     }
+}
+
+/// The last line, on stderr, which may be gone by now (a terminal closed:
+/// SIGHUP stops the run cleanly, and then nothing reads): `eprintln!`
+/// would panic there, after everything was committed.
+fn say(msg: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "sinkwatch: {}",
+        sinkwatch::sanitize::line(msg)
+    );
 }
