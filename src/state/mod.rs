@@ -444,10 +444,8 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
         let s = stats(restored);
         // A killed run's spool, kept for a later start: its seqs are
         // taken, and a later start stores them under those numbers.
-        let spooled = spool::read(&opts.path)
-            .map(|(records, _)| records)
-            .unwrap_or_default();
-        let kept = match spooled.iter().map(|r| r.seq).max() {
+        let spooled = spool::seqs(&opts.path).unwrap_or_default();
+        let kept = match spooled.last().copied() {
             Some(last) if last >= store.next_seq() => {
                 store.continue_after(last);
                 format!(
@@ -669,8 +667,11 @@ pub fn uncommitted_note(db: &Path) -> Option<String> {
     let newest: i64 = conn
         .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))
         .ok()?;
-    let (records, _) = spool::read(db).ok()?;
-    let waiting = records.iter().filter(|r| r.seq as i64 > newest).count();
+    let waiting = spool::seqs(db)
+        .ok()?
+        .iter()
+        .filter(|&&seq| seq as i64 > newest)
+        .count();
     (waiting > 0).then(|| {
         format!(
             "state {}: {waiting} newer alerts wait in its spool, not committed yet (a running \

@@ -201,8 +201,39 @@ impl Spool {
 /// line per segment that had an unreadable part (what was skipped).
 pub fn read(db: &Path) -> std::io::Result<(Vec<AlertRecord>, Vec<String>)> {
     let mut records = Vec::new();
-    let mut warnings = Vec::new();
     let mut names = Names::default();
+    let warnings = walk(db, |payload| {
+        decode(payload, &mut names)
+            .map(|r| records.push(r))
+            .is_some()
+    })?;
+    records.sort_by_key(|r| r.seq);
+    records.dedup_by_key(|r| r.seq);
+    Ok((records, warnings))
+}
+
+/// The seqs the segments beside `db` hold, in order, read from the frames
+/// without decoding their records (for a reader asking what waits there,
+/// or a run that must not give those seqs out again).
+pub fn seqs(db: &Path) -> std::io::Result<Vec<u64>> {
+    let mut seqs = Vec::new();
+    walk(db, |payload| {
+        payload
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map(|b| seqs.push(u64::from_le_bytes(b)))
+            .is_some()
+    })?;
+    seqs.sort_unstable();
+    seqs.dedup();
+    Ok(seqs)
+}
+
+/// Hands each readable frame's payload of both segments to `take` (false:
+/// it cannot be read), stopping a segment at its first unreadable frame;
+/// returns a line per segment that had one.
+fn walk(db: &Path, mut take: impl FnMut(&[u8]) -> bool) -> std::io::Result<Vec<String>> {
+    let mut warnings = Vec::new();
     for path in paths(db) {
         let mut bytes = Vec::new();
         match File::open(&path) {
@@ -214,13 +245,8 @@ pub fn read(db: &Path) -> std::io::Result<(Vec<AlertRecord>, Vec<String>)> {
         }
         let mut at = 0;
         while at < bytes.len() {
-            match frame(&bytes[at..])
-                .and_then(|(payload, len)| decode(payload, &mut names).map(|r| (r, len)))
-            {
-                Some((r, len)) => {
-                    records.push(r);
-                    at += len;
-                }
+            match frame(&bytes[at..]).filter(|(payload, _)| take(payload)) {
+                Some((_, len)) => at += len,
                 None => {
                     // A frame whose end is past the file's is the last
                     // write, cut short by the kill; anything else is
@@ -241,9 +267,7 @@ pub fn read(db: &Path) -> std::io::Result<(Vec<AlertRecord>, Vec<String>)> {
             }
         }
     }
-    records.sort_by_key(|r| r.seq);
-    records.dedup_by_key(|r| r.seq);
-    Ok((records, warnings))
+    Ok(warnings)
 }
 
 /// Whether `b` starts with a frame that ends past `b`'s end (or with less
