@@ -70,15 +70,15 @@ pub struct SourceStatus {
     /// The epochs the viewer's sources stream, shared by all of them: a
     /// sink given twice (the same URL, or two names of it) streams one
     /// epoch twice, and would count every alert twice.
-    epochs: Mutex<Option<(Epochs, usize)>>,
+    epochs: Option<(Epochs, usize)>,
 }
 
 /// How the reason starts when a source is the same sink as another.
 pub const GIVEN_TWICE: &str = "the same sink as";
 
 /// Which source streams which epoch (a sink's history, see the Watch
-/// proto): shared by the sources of one viewer.
-/// Each epoch's source: its place among the viewer's sources, and URL.
+/// proto), shared by the sources of one viewer: each epoch's source, as its
+/// place among them and its URL.
 pub type Epochs = Arc<Mutex<std::collections::HashMap<String, (usize, String)>>>;
 
 /// A printer's queue of alerts with their source: bounded, never waited
@@ -94,6 +94,10 @@ struct Printer {
 
 impl SourceStatus {
     pub fn new(url: impl Into<String>) -> Arc<SourceStatus> {
+        SourceStatus::in_group(url, None)
+    }
+
+    fn in_group(url: impl Into<String>, epochs: Option<(Epochs, usize)>) -> Arc<SourceStatus> {
         Arc::new(SourceStatus {
             url: url.into(),
             state: Mutex::new("connecting".into()),
@@ -105,7 +109,7 @@ impl SourceStatus {
             last_reset: Mutex::new(None),
             forward: Mutex::new(None),
             printer: Mutex::new(None),
-            epochs: Mutex::new(None),
+            epochs,
         })
     }
 
@@ -114,19 +118,14 @@ impl SourceStatus {
         let epochs = Epochs::default();
         urls.into_iter()
             .enumerate()
-            .map(|(i, u)| {
-                let s = SourceStatus::new(u);
-                *s.epochs.lock().unwrap_or_else(|e| e.into_inner()) = Some((epochs.clone(), i));
-                s
-            })
+            .map(|(i, u)| SourceStatus::in_group(u, Some((epochs.clone(), i))))
             .collect()
     }
 
     /// Takes `epoch` for this source; the other source's URL if another
     /// source of this viewer streams it already (the same sink).
     fn claim(&self, epoch: &str) -> Result<(), String> {
-        let held = self.epochs.lock().unwrap_or_else(|e| e.into_inner());
-        let Some((all, me)) = held.as_ref() else {
+        let Some((all, me)) = &self.epochs else {
             return Ok(());
         };
         let mut all = all.lock().unwrap_or_else(|e| e.into_inner());
@@ -549,20 +548,8 @@ fn ended(target: &Target, s: &tonic::Status, stage: Stage) -> End {
 #[derive(Default)]
 struct Position {
     last: Option<u64>,
-    newest: Newest,
+    last_ms: u64,
     epoch: String,
-}
-
-/// The newest receive time ingested from a source.
-#[derive(Clone, Copy, Default)]
-struct Newest {
-    ms: u64,
-}
-
-impl Newest {
-    fn note(&mut self, a: &Alert) {
-        self.ms = self.ms.max(a.received_ms);
-    }
 }
 
 /// What a viewer holds when a Reset comes: after it, only what is newer
@@ -629,7 +616,7 @@ async fn subscribe_once(
 ) -> End {
     let Position {
         last,
-        newest,
+        last_ms,
         epoch,
     } = at;
     let channel = match target.endpoint() {
@@ -682,7 +669,7 @@ async fn subscribe_once(
                 let ingested = {
                     let printer = status.printer();
                     batch_alerts(&body, &mut scratch, |scratch, a| {
-                        live_one(hub, scratch, printer.as_ref(), status, last, newest, a)
+                        live_one(hub, scratch, printer.as_ref(), status, last, last_ms, a)
                     })
                 };
                 if let Err(e) = ingested {
@@ -700,7 +687,7 @@ async fn subscribe_once(
                 *status.last_reset.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
                 status.resets.fetch_add(1, Ordering::Relaxed);
                 // Only what is newer than what this viewer holds.
-                after = Some(hub.read(|s| Held::of(s, newest.ms)));
+                after = Some(hub.read(|s| Held::of(s, *last_ms)));
             }
             Some(Event::SnapshotBegin(b)) => {
                 if !b.epoch.is_empty()
@@ -727,7 +714,7 @@ async fn subscribe_once(
                 for mut a in latest.drain(..).chain(history.drain(..)) {
                     *last = Some(a.seq);
                     let held = after.as_ref().is_some_and(|h| h.ms > 0 && h.has(&a));
-                    newest.note(&a);
+                    *last_ms = (*last_ms).max(a.received_ms);
                     if !held {
                         scratch.ingest(hub, status.printer().as_ref(), &mut a);
                         status.received.fetch_add(1, Ordering::Relaxed);
@@ -740,8 +727,8 @@ async fn subscribe_once(
                 }
                 status.set("live");
             }
-            Some(Event::Live(a)) => live(hub, &mut scratch, status, last, newest, [a]),
-            Some(Event::Batch(b)) => live(hub, &mut scratch, status, last, newest, b.alerts),
+            Some(Event::Live(a)) => live(hub, &mut scratch, status, last, last_ms, [a]),
+            Some(Event::Batch(b)) => live(hub, &mut scratch, status, last, last_ms, b.alerts),
             Some(Event::Forwarding(f)) => status.forwarding(&f),
             Some(Event::Missed(m)) => {
                 status.missed.fetch_add(m.count, Ordering::Relaxed);
@@ -759,12 +746,20 @@ fn live(
     scratch: &mut Scratch,
     status: &SourceStatus,
     last: &mut Option<u64>,
-    newest: &mut Newest,
+    last_ms: &mut u64,
     alerts: impl IntoIterator<Item = Alert>,
 ) {
     let printer = status.printer();
     for mut a in alerts {
-        live_one(hub, scratch, printer.as_ref(), status, last, newest, &mut a);
+        live_one(
+            hub,
+            scratch,
+            printer.as_ref(),
+            status,
+            last,
+            last_ms,
+            &mut a,
+        );
     }
 }
 
@@ -775,13 +770,13 @@ fn live_one(
     printer: Option<&Printer>,
     status: &SourceStatus,
     last: &mut Option<u64>,
-    newest: &mut Newest,
+    last_ms: &mut u64,
     a: &mut Alert,
 ) {
     status.received.fetch_add(1, Ordering::Relaxed);
     status.last_seq.store(a.seq, Ordering::Relaxed);
     *last = Some(a.seq);
-    newest.note(a);
+    *last_ms = (*last_ms).max(a.received_ms);
     scratch.ingest(hub, printer, a);
 }
 
