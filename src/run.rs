@@ -152,7 +152,17 @@ pub fn empty_hint(local: &SocketAddr, s: &Settings) -> Option<crate::ui::state::
 }
 
 /// Runs the sink until SIGINT/SIGTERM (headless) or the user quits (TUI).
+/// A usage error that names an option set in the config file names the
+/// file and line too.
 pub fn run_sink(settings: Settings) -> Result<(), Failure> {
+    let blame = settings.clone();
+    serve(settings).map_err(|f| match f {
+        Failure::Usage(msg) => Failure::Usage(blame.blame(&msg)),
+        other => other,
+    })
+}
+
+fn serve(settings: Settings) -> Result<(), Failure> {
     let token = match &settings.token_file {
         Some(p) => Some(crate::config::read_token(p)?),
         None => None,
@@ -303,6 +313,10 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
     // Durable state, restored before the hub exists: seq continues and the
     // first alert of a key compares with its restored status. After the
     // bind, so the lock file can name this sink's address.
+    if let Some(w) = retain_note(&settings, headless) {
+        eprintln!("sinkwatch: warning: {w}");
+        tracing::warn!("{w}");
+    }
     let (store, epoch, state, state_writer) = match state_path(&settings, headless) {
         None => (
             crate::model::Store::new(limits),
@@ -777,6 +791,19 @@ fn state_path(settings: &Settings, headless: bool) -> Option<std::path::PathBuf>
     }
 }
 
+/// A warning when `--retain` was set to something other than its default
+/// and this run keeps no state for it to act on: said, not ignored.
+fn retain_note(settings: &Settings, headless: bool) -> Option<String> {
+    let chosen = settings.given.contains_key("retain")
+        && settings.retain != crate::state::Retain(Some(crate::state::DEFAULT_RETAIN));
+    (chosen && state_path(settings, headless).is_none()).then(|| {
+        settings.blame(
+            "--retain does nothing in this run: it keeps no state (headless runs and --demo keep \
+             none unless --state FILE is given)",
+        )
+    })
+}
+
 /// The consumer queue's capacity. A consumer that lags keeps records alive
 /// in the queue after the store evicted them, so the queue may hold at most
 /// half the memory budget's worth of the largest details allowed (never
@@ -852,6 +879,44 @@ fn stop_signals() -> impl std::future::Future<Output = ()> + Send + 'static {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn retain_without_a_state_is_said() {
+        let settings = |args: &[&str], file: &str| {
+            use clap::Parser as _;
+            #[derive(clap::Parser)]
+            struct Cli {
+                #[command(flatten)]
+                run: crate::config::RunArgs,
+            }
+            let cli = Cli::parse_from(std::iter::once("sinkwatch").chain(args.iter().copied()));
+            let parsed = crate::config::parse_file(file, "c.yaml").unwrap();
+            crate::config::merge(&cli.run, parsed, Some("c.yaml".into())).unwrap()
+        };
+        let note = retain_note(&settings(&["--retain", "1d"], ""), true).unwrap();
+        assert!(note.starts_with("--retain does nothing"), "{note}");
+        let note = retain_note(&settings(&[], "history: 5\nretain: 7d\n"), true).unwrap();
+        assert!(note.starts_with("c.yaml:2: --retain"), "{note}");
+        assert_eq!(
+            retain_note(&settings(&["--retain", "1d", "--state", "s.db"], ""), true),
+            None,
+            "a state to act on"
+        );
+        assert_eq!(
+            retain_note(&settings(&["--retain", "1d"], ""), false),
+            None,
+            "the TUI keeps its default state"
+        );
+        assert_eq!(
+            retain_note(&settings(&[], "retain: 30d\n"), true),
+            None,
+            "the printed default config sets the default"
+        );
+        assert_eq!(
+            retain_note(&settings(&["--state", "none"], ""), false),
+            None
+        );
+    }
+
     use super::*;
     use crate::cli::RunArgs;
 

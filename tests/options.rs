@@ -246,3 +246,22 @@ fn a_bad_forward_url_in_a_config_file_names_the_file_and_line() {
         "{err}"
     );
 }
+
+/// Files an option in the config file names are read when the sink starts;
+/// a missing one is told with the config file's line as well as the file
+/// (a user's review: only the option was named).
+#[test]
+fn a_missing_key_file_set_in_a_config_file_names_the_config_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        "listen: 127.0.0.1:0\n\nverify-signature: ed25519:/nonexistent/k.pub\n",
+    )
+    .unwrap();
+    let err = usage_error(&["--no-tui", "--config", cfg.to_str().unwrap()]);
+    assert!(
+        err.contains("c.yaml:3: --verify-signature: /nonexistent/k.pub"),
+        "{err}"
+    );
+}

@@ -19,6 +19,28 @@ impl Settings {
         })
     }
 
+    /// `msg` with the file and line in front when an option it names
+    /// (`--name`) was set by the config file: the first such one. Messages
+    /// about options given on the command line, or left at their
+    /// defaults, are as they were.
+    pub fn blame(&self, msg: &str) -> String {
+        let Some(path) = &self.config_path else {
+            return msg.to_owned();
+        };
+        let mut rest = msg;
+        while let Some(at) = rest.find("--") {
+            let name: String = rest[at + 2..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')
+                .collect();
+            if let Some(super::options::Given::File(line)) = self.given.get(&name) {
+                return format!("{}:{line}: {msg}", path.display());
+            }
+            rest = &rest[at + 2 + name.len()..];
+        }
+        msg.to_owned()
+    }
+
     /// Rules between options, checked after the merge.
     pub(super) fn check(&self) -> Result<(), ConfigError> {
         if self.oidc_issuer.is_none()

@@ -82,6 +82,11 @@ pub fn parse_file(text: &str, origin: &str) -> Result<FileConfig, ConfigError> {
     }
     let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
         let msg = strip_location(&e.to_string());
+        // serde_yaml places a repeated key at the start of the mapping;
+        // the line to fix is the repetition.
+        if let Some(line) = duplicate_key(&msg).and_then(|k| second_line(text, &k)) {
+            return at(line, 1, &msg);
+        }
         match e.location() {
             Some(l) => at(l.line(), l.column(), &msg),
             None => ConfigError(format!("{origin}: {}", crate::sanitize::line(&msg))),
@@ -109,6 +114,7 @@ pub fn parse_file(text: &str, origin: &str) -> Result<FileConfig, ConfigError> {
         if let (Some(entries), "views") = (v.as_mapping(), key.as_str()) {
             // `views: {name: expression}`: each entry checked at its own line.
             let raw = view_entries(entries, text, line).map_err(|(l, e)| at(l, 1, &e))?;
+            file.lines.insert(key.clone(), line);
             options::set_file_value(&mut file, &key, raw)
                 .map_err(|e| at(line, col, &format!("key `{key}`: {e}")))?;
             continue;
@@ -118,6 +124,7 @@ pub fn parse_file(text: &str, origin: &str) -> Result<FileConfig, ConfigError> {
             Ok(Some(raw)) => raw,
             Err(e) => return Err(at(line, col, &format!("key `{key}`: {e}"))),
         };
+        file.lines.insert(key.clone(), line);
         options::set_file_value(&mut file, &key, raw)
             .map_err(|e| at(line, col, &format!("key `{key}`: {e}")))?;
     }
@@ -198,20 +205,31 @@ fn scalar_text(v: &serde_yaml::Value) -> Option<String> {
 /// Where a top-level key's value starts (line and column, from 1); the
 /// file's first line when the key cannot be found (e.g. a flow mapping).
 fn locate(text: &str, key: &str) -> (usize, usize) {
-    for (i, line) in text.lines().enumerate() {
-        let unquoted = line
+    key_places(text, key).next().unwrap_or((1, 1))
+}
+
+/// Every line that sets a top-level key (plain or quoted), with the column
+/// where its value starts; from 1.
+fn key_places<'a>(text: &'a str, key: &'a str) -> impl Iterator<Item = (usize, usize)> + 'a {
+    text.lines().enumerate().filter_map(move |(i, line)| {
+        let rest = line
             .strip_prefix(key)
             .or_else(|| line.strip_prefix(&format!("\"{key}\"")))
-            .or_else(|| line.strip_prefix(&format!("'{key}'")));
-        if let Some(rest) = unquoted {
-            let rest_trimmed = rest.trim_start();
-            if let Some(after) = rest_trimmed.strip_prefix(':') {
-                let value_at = line.len() - after.trim_start().len();
-                return (i + 1, value_at + 1);
-            }
-        }
-    }
-    (1, 1)
+            .or_else(|| line.strip_prefix(&format!("'{key}'")))?;
+        let after = rest.trim_start().strip_prefix(':')?;
+        Some((i + 1, line.len() - after.trim_start().len() + 1))
+    })
+}
+
+/// The key of serde_yaml's `duplicate entry with key "K"`.
+fn duplicate_key(msg: &str) -> Option<String> {
+    let quoted = msg.strip_prefix("duplicate entry with key ")?;
+    serde_yaml::from_str::<String>(quoted).ok()
+}
+
+/// The line of a top-level key's second occurrence (from 1).
+fn second_line(text: &str, key: &str) -> Option<usize> {
+    key_places(text, key).nth(1).map(|(line, _)| line)
 }
 
 /// The first place where `[`/`{` nest deeper than [`MAX_NESTING`]
@@ -308,7 +326,8 @@ mod tests {
     #[test]
     fn the_default_config_parses_to_the_defaults() {
         let file = parse_file(&default_config(), "default").unwrap();
-        let s = merge(&RunArgs::default(), file, None).unwrap();
+        let mut s = merge(&RunArgs::default(), file, None).unwrap();
+        s.given.clear(); // set in the file, to the defaults
         // Settings holds no floats that are not round-trippable, so the
         // debug forms agree field by field.
         assert_eq!(format!("{s:?}"), format!("{:?}", defaults()));
@@ -439,6 +458,52 @@ mod tests {
         assert!(
             s.no_tui,
             "a flag set in the file holds when the CLI is silent"
+        );
+    }
+
+    #[test]
+    fn a_repeated_key_is_told_at_its_repetition() {
+        let err = parse_file(
+            "listen: 127.0.0.1:0\nhistory: 10\n\nhistory: 20\n",
+            "c.yaml",
+        )
+        .unwrap_err();
+        assert!(err.0.starts_with("c.yaml:4:1: "), "{err}");
+        assert!(err.0.contains("history"), "{err}");
+    }
+
+    #[test]
+    fn a_rule_between_options_names_the_file_line_of_one_set_there() {
+        let path = Some(std::path::PathBuf::from("c.yaml"));
+        let file = parse_file("listen: 127.0.0.1:0\n\ntls-cert: /c.pem\n", "c.yaml").unwrap();
+        let err = merge(&RunArgs::default(), file, path.clone()).unwrap_err();
+        assert!(
+            err.0.starts_with("c.yaml:3: --tls-cert and --tls-key"),
+            "{err}"
+        );
+        // The key set in the file is found after others named first.
+        let file = parse_file("tls-key: /k.pem\n", "c.yaml").unwrap();
+        let err = merge(&RunArgs::default(), file, path.clone()).unwrap_err();
+        assert!(err.0.starts_with("c.yaml:1: "), "{err}");
+        // Given on the command line: no file to name.
+        let cli = RunArgs {
+            tls_cert: Some("/c.pem".into()),
+            ..RunArgs::default()
+        };
+        let file = parse_file("history: 10\n", "c.yaml").unwrap();
+        let err = merge(&cli, file, path.clone()).unwrap_err();
+        assert!(err.0.starts_with("--tls-cert and"), "{err}");
+        // Errors found later (reading the files an option names) too.
+        let file = parse_file("history: 10\nforward-sign: hmac:/s\n", "c.yaml").unwrap();
+        let s = merge(&RunArgs::default(), file, path).unwrap();
+        assert_eq!(
+            s.blame("--forward-sign: /s: cannot read"),
+            "c.yaml:2: --forward-sign: /s: cannot read"
+        );
+        assert_eq!(
+            s.blame("--history-x: no"),
+            "--history-x: no",
+            "whole names only"
         );
     }
 

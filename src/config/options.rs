@@ -65,6 +65,8 @@ macro_rules! options {
             $($(
                 pub $field: FileValue<$ty>,
             )+)+
+            /// The line of each key the file sets.
+            pub lines: std::collections::BTreeMap<String, usize>,
         }
 
         /// The keys a config file may hold, in the printed config's order.
@@ -81,6 +83,10 @@ macro_rules! options {
             )+)+
             /// The config file that was read, if any.
             pub config_path: Option<PathBuf>,
+            /// Where each option that was given came from (the rest are
+            /// defaults), so that a rule broken between options can name
+            /// the file and line of one set there.
+            pub given: std::collections::BTreeMap<String, Given>,
         }
 
         /// Parses one config key's raw text values (a scalar is one value,
@@ -105,13 +111,25 @@ macro_rules! options {
             file: FileConfig,
             config_path: Option<PathBuf>,
         ) -> Result<Settings, super::ConfigError> {
+            let mut given = std::collections::BTreeMap::new();
+            $($(
+                if cli.$field.is_some() {
+                    given.insert(kebab!($field), Given::CommandLine);
+                } else if file.$field.is_some() {
+                    let line = file.lines.get(&kebab!($field)).copied().unwrap_or(1);
+                    given.insert(kebab!($field), Given::File(line));
+                }
+            )+)+
             let settings = Settings {
                 $($(
                     $field: resolve!($kind, $ty, cli.$field.clone(), file.$field, [$($default)?]),
                 )+)+
                 config_path,
+                given,
             };
-            settings.check()?;
+            settings
+                .check()
+                .map_err(|e| super::ConfigError(settings.blame(&e.0)))?;
             Ok(settings)
         }
 
@@ -144,6 +162,14 @@ macro_rules! options {
             )+)+
         }
     };
+}
+
+/// Where an option's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Given {
+    CommandLine,
+    /// The config file, at this line.
+    File(usize),
 }
 
 /// A field's key: `forward_queue` → `forward-queue` (as clap names the
