@@ -156,6 +156,59 @@ pub fn parse_time(s: &str) -> Option<u64> {
     Some(t.duration_since(UNIX_EPOCH).ok()?.as_millis() as u64)
 }
 
+/// The columns of an alert in CSV (the TUI's `e` export and `sinkwatch
+/// export --format csv` alike).
+pub const CSV_ALERT_COLUMNS: [&str; 10] = [
+    "seq",
+    "at",
+    "owner",
+    "repo",
+    "policy",
+    "status",
+    "change",
+    "details",
+    "peer",
+    "peer_identity",
+];
+
+/// An alert's cells, as text, in the order of [`CSV_ALERT_COLUMNS`] (the
+/// TUI's Markdown export uses them too).
+pub fn alert_cells(r: &AlertRecord) -> [String; 10] {
+    let peer = r.peer.as_ref();
+    [
+        r.seq.to_string(),
+        format_time(r.at_ms),
+        r.owner.to_string(),
+        r.repo.to_string(),
+        r.policy.to_string(),
+        if r.pass { "pass" } else { "fail" }.to_owned(),
+        r.change.as_str().to_owned(),
+        r.details.to_string(),
+        peer.map_or(String::new(), |p| p.label.clone()),
+        peer.and_then(|p| p.identity.clone()).unwrap_or_default(),
+    ]
+}
+
+/// An alert as one CSV row (without the line end).
+pub fn csv_alert(r: &AlertRecord) -> String {
+    alert_cells(r).map(|c| csv_cell(&c)).join(",")
+}
+
+/// A CSV cell (RFC 4180 quoting). Wire text is sanitized (a CSV may well be
+/// printed on a terminal), and a cell starting with `=`, `+`, `-` or `@`
+/// gets a leading `'` so that a spreadsheet does not run it as a formula.
+pub fn csv_cell(s: &str) -> String {
+    let mut s = crate::sanitize::text(s).into_owned();
+    if s.starts_with(['=', '+', '-', '@']) {
+        s.insert(0, '\'');
+    }
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
 /// Writes one alert as a JSON line (with the trailing newline).
 pub fn write_alert(w: &mut impl Write, r: &AlertRecord) -> io::Result<()> {
     write_alert_marked(w, r, None)

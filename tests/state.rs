@@ -622,6 +622,7 @@ fn export_writes_what_replay_reads_and_csv_and_filters() {
     let url = a.url();
     alert(&url, "r1", true, "");
     alert(&url, "r1", false, "line one\nline \"two\", with a comma");
+    alert(&url, "r2", false, "=cmd|' /C calc'!A0");
     load(&url, 300);
     let first = a.terminate();
     let original = alerts(&first);
@@ -651,13 +652,27 @@ fn export_writes_what_replay_reads_and_csv_and_filters() {
     ]));
     assert!(out.status.success(), "{out:?}");
     let csv = String::from_utf8_lossy(&out.stdout);
-    assert!(csv.starts_with("seq,at,owner,repo,policy,pass,change,details,peer,peer_identity\n"));
+    // The columns of the TUI's CSV export (a user's review: they differed).
+    assert!(csv.starts_with("seq,at,owner,repo,policy,status,change,details,peer,peer_identity\n"));
     assert!(
-        csv.contains(",false,regressed,\"line one\nline \"\"two\"\", with a comma\","),
+        csv.contains(",fail,regressed,\"line one\nline \"\"two\"\", with a comma\","),
         "{csv}"
     );
     // Header + the two r1 rows (the details row spans two lines).
     assert_eq!(csv.matches(",ossf,r1,").count(), 2, "{csv}");
+    // A cell a spreadsheet would run as a formula is guarded, as in the
+    // TUI's export (a user's review: the command line's was not).
+    let out = output(bin().args([
+        "export",
+        "--state",
+        arg(&file),
+        "--filter",
+        "repo:r2",
+        "--format",
+        "csv",
+    ]));
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert!(csv.contains(",fail,first,'=cmd|' /C calc'!A0,"), "{csv}");
 
     // The export replays into a fresh sink: the same alerts.
     let rec = dir.path().join("export.jsonl");
@@ -717,7 +732,12 @@ fn an_export_whose_reader_goes_away_ends_quietly() {
 fn retain_takes_seconds_and_refuses_the_rest_in_one_line_with_exit_2() {
     // A bare number is seconds, as for every duration.
     let a = Headless::start(&["--state", "none", "--retain", "30"]);
-    assert!(a.early_stderr.is_empty(), "{:?}", a.early_stderr);
+    // Accepted, and said to do nothing without a state.
+    assert!(
+        a.early_stderr.len() == 1 && a.early_stderr[0].contains("--retain does nothing"),
+        "{:?}",
+        a.early_stderr
+    );
     drop(a);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("c.yaml");

@@ -456,7 +456,8 @@ impl Rollout {
 
     /// The window's buckets for a group, oldest first, the last one holding
     /// `now_ms` (or the latest alert, if later). `None`: the bucket ended
-    /// before the first alert taken in (no data).
+    /// before the first alert taken in, or the group had no key yet (no
+    /// data).
     pub fn series(&self, g: Group, w: Window, now_ms: u64) -> Vec<Option<Point>> {
         let width = w.bucket_ms();
         let n = w.buckets() as u64;
@@ -484,13 +485,16 @@ impl Rollout {
                 fix = e.fixes;
                 i += 1;
             }
-            if (b + 1) * width <= since {
+            let total = clamp(s.offset_total + cur.1);
+            // Before the first alert, or before the group had a key (an
+            // org onboarded later): no data, not "all of nothing passing".
+            if (b + 1) * width <= since || total == 0 {
                 out.push(None);
                 continue;
             }
             out.push(Some(Point {
                 passing: clamp(s.offset_passing + cur.0),
-                total: clamp(s.offset_total + cur.1),
+                total,
                 regressions: reg,
                 fixes: fix,
             }));

@@ -26,8 +26,6 @@ pub struct ExportOptions<'a> {
     pub format: Format,
 }
 
-const CSV_HEADER: &str = "seq,at,owner,repo,policy,pass,change,details,peer,peer_identity\n";
-
 /// Writes the events; returns how many. Errors are one line naming the
 /// file (or the output) and the cause. An output whose reader went away
 /// (`export … | head -1`) ends the export quietly, as a closed stdout ends
@@ -95,7 +93,7 @@ fn export_counted(opts: &ExportOptions<'_>, out: &mut impl Write, n: &mut u64) -
         .query([since, start.unwrap_or(i64::MAX)])
         .map_err(sql_err)?;
     if opts.format == Format::Csv {
-        out.write_all(CSV_HEADER.as_bytes()).map_err(out_err)?;
+        writeln!(out, "{}", crate::record::CSV_ALERT_COLUMNS.join(",")).map_err(out_err)?;
     }
     while let Some(r) = rows.next().map_err(sql_err)? {
         let get = |i| -> Result<String, String> { r.get::<_, String>(i).map_err(sql_err) };
@@ -134,38 +132,12 @@ fn export_counted(opts: &ExportOptions<'_>, out: &mut impl Write, n: &mut u64) -
         }
         match opts.format {
             Format::Jsonl => crate::record::write_alert(out, &record).map_err(out_err)?,
-            Format::Csv => write_csv(out, &record).map_err(out_err)?,
+            Format::Csv => {
+                writeln!(out, "{}", crate::record::csv_alert(&record)).map_err(out_err)?
+            }
         }
         *n += 1;
     }
     out.flush().map_err(out_err)?;
     Ok(())
-}
-
-/// One CSV row (RFC 4180 quoting). Text from the wire is sanitized first:
-/// a CSV may well be printed on a terminal.
-fn write_csv(out: &mut impl Write, r: &AlertRecord) -> std::io::Result<()> {
-    let field = |s: &str| -> String {
-        if s.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_owned()
-        }
-    };
-    let line = |s: &str| field(&crate::sanitize::line(s));
-    let peer = r.peer.as_ref();
-    writeln!(
-        out,
-        "{},{},{},{},{},{},{},{},{},{}",
-        r.seq,
-        crate::record::format_time(r.at_ms),
-        line(&r.owner),
-        line(&r.repo),
-        line(&r.policy),
-        r.pass,
-        r.change.as_str(),
-        field(&crate::sanitize::text(&r.details)),
-        line(peer.map_or("", |p| p.label.as_str())),
-        line(peer.and_then(|p| p.identity.as_deref()).unwrap_or("")),
-    )
 }

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::model::AlertRecord;
-use crate::record::{format_time, write_alert, write_value};
+use crate::record::{csv_cell, write_alert, write_value};
 use crate::sanitize;
 
 use super::index::Level;
@@ -78,9 +78,7 @@ pub enum Kind {
 
 fn columns(kind: Kind) -> &'static [&'static str] {
     match kind {
-        Kind::Alerts => &[
-            "seq", "at", "owner", "repo", "policy", "status", "change", "details",
-        ],
+        Kind::Alerts => &crate::record::CSV_ALERT_COLUMNS,
         Kind::Groups(Level::Org) => &["org", "failing", "keys"],
         Kind::Groups(Level::Repo) => &["org", "repo", "failing", "keys"],
         Kind::Groups(Level::Policy) => &["policy", "failing", "keys"],
@@ -90,16 +88,7 @@ fn columns(kind: Kind) -> &'static [&'static str] {
 /// The cells of a row, as text, in the order of [`columns`].
 fn cells(kind: Kind, row: &Row) -> Vec<String> {
     match row {
-        Row::Alert(a) => vec![
-            a.seq.to_string(),
-            format_time(a.at_ms),
-            a.owner.to_string(),
-            a.repo.to_string(),
-            a.policy.to_string(),
-            if a.pass { "pass" } else { "fail" }.to_owned(),
-            a.change.as_str().to_owned(),
-            a.details.to_string(),
-        ],
+        Row::Alert(a) => crate::record::alert_cells(a).to_vec(),
         Row::Group {
             org,
             name,
@@ -115,19 +104,6 @@ fn cells(kind: Kind, row: &Row) -> Vec<String> {
             v.push(keys.to_string());
             v
         }
-    }
-}
-
-/// A CSV cell (RFC 4180 quoting), sanitized and formula-guarded.
-pub fn csv_cell(s: &str) -> String {
-    let mut s = sanitize::text(s).into_owned();
-    if s.starts_with(['=', '+', '-', '@']) {
-        s.insert(0, '\'');
-    }
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
     }
 }
 
@@ -250,8 +226,8 @@ mod tests {
         .unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "seq,at,owner,repo,policy,status,change,details\n\
-             7,2026-11-25T21:00:00.000Z,ossf,allstar,Branch Protection,fail,regressed,\"No protection\n\"\n"
+            "seq,at,owner,repo,policy,status,change,details,peer,peer_identity\n\
+             7,2026-11-25T21:00:00.000Z,ossf,allstar,Branch Protection,fail,regressed,\"No protection\n\",,\n"
         );
     }
 

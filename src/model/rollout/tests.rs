@@ -132,12 +132,13 @@ proptest! {
                 for (i, point) in series.iter().enumerate() {
                     let b = end_b + 1 + i as u64 - w.buckets() as u64;
                     let end = (b + 1) * width;
-                    if end <= since {
+                    let (passing, total) = recount(&all, g, end);
+                    if end <= since || total == 0 {
                         prop_assert!(point.is_none(), "bucket {} before the data", i);
                         continue;
                     }
                     let p = point.expect("a bucket with data");
-                    prop_assert_eq!((p.passing, p.total), recount(&all, g, end), "{:?} {:?} bucket {}", w, g, i);
+                    prop_assert_eq!((p.passing, p.total), (passing, total), "{:?} {:?} bucket {}", w, g, i);
                     prop_assert_eq!((p.regressions, p.fixes), transitions(fed, g, b * width, end), "{:?} {:?} bucket {}", w, g, i);
                 }
             }
@@ -320,4 +321,29 @@ fn a_gap_or_a_repeated_policy_starts_a_new_scan() {
     let d = r.scan_diff(0);
     assert_eq!((d.worse.clone(), d.better.clone()), (vec![1], vec![]));
     assert_eq!(d.prev_at_ms, T0 + 2_000);
+}
+
+/// An org whose first key arrives after the window started has no bars
+/// before it, and its change over the window is measured from its first
+/// bucket: onboarding a failing repo is not a fall from 100 % (a user's
+/// review: `corg █▁ 0.0% -100.0`).
+#[test]
+fn a_group_without_keys_yet_has_no_data() {
+    let mut r = Rollout::new();
+    // org 0 from the first minute; org 2 two minutes later, failing.
+    let all = samples(&[(0, 0, 0, true, 0), (2, 0, 0, false, 120_000)], T0);
+    for s in &all {
+        r.push(s);
+    }
+    settle(&mut r, &all);
+    let s = r.series(Group::Org(2), Window::Hour, T0 + 120_000);
+    let shown: Vec<Point> = s.iter().flatten().copied().collect();
+    assert_eq!(shown.len(), 1, "{s:?}");
+    assert_eq!((shown[0].passing, shown[0].total), (0, 1));
+    let org0 = r.series(Group::Org(0), Window::Hour, T0 + 120_000);
+    assert_eq!(
+        org0.iter().flatten().count(),
+        3,
+        "org 0 has data from its first minute"
+    );
 }
