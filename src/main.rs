@@ -34,11 +34,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let _log = sinkwatch::logging::init();
+    let log = sinkwatch::logging::init();
     let result = match cli.command {
-        None => sinkwatch::config::settings(&cli.run)
-            .map_err(Failure::from)
-            .and_then(sinkwatch::run::run_sink),
+        None => {
+            // The sink's log holds what a run never prints (viewers, refusals
+            // in detail): not having one is said, once. Client commands go
+            // on quietly.
+            if let sinkwatch::logging::Logging::Off(why) = &log {
+                say(&format!("warning: {why} (logs: SINKWATCH_LOG_TO=stderr)"));
+            }
+            sinkwatch::config::settings(&cli.run)
+                .map_err(Failure::from)
+                .and_then(sinkwatch::run::run_sink)
+        }
         Some(cmd) => sinkwatch::commands::run(cmd),
     };
     match result {

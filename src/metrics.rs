@@ -7,7 +7,8 @@
 //!
 //! The responder is a bounded HTTP/1 server: a few connections at once, a
 //! deadline for the request head and for the whole connection, and only
-//! `GET /metrics` (and `/` pointing there); it never reads a request body.
+//! `GET /metrics`, `/healthz` and `/readyz` for HTTP probes (and `/`
+//! pointing there); it never reads a request body.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -351,10 +352,14 @@ fn answer(sources: &Sources, req: &Request<hyper::body::Incoming>) -> Response<F
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             render(sources),
         ),
+        // For HTTP probes (a kubelet cannot probe the gRPC health service
+        // over TLS): answered while the sink serves; this server stops
+        // with it, so a probe then fails.
+        "/healthz" | "/readyz" => reply(StatusCode::OK, TEXT, "ok\n".into()),
         "/" => reply(
             StatusCode::OK,
             TEXT,
-            "sinkwatch metrics: GET /metrics\n".into(),
+            "sinkwatch metrics: GET /metrics (probes: /healthz, /readyz)\n".into(),
         ),
         _ => reply(
             StatusCode::NOT_FOUND,

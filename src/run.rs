@@ -369,7 +369,7 @@ fn serve(settings: Settings) -> Result<(), Failure> {
         queue_within_budget(
             settings.queue,
             settings.memory_budget.0,
-            settings.max_details_bytes,
+            settings.max_details_bytes.0,
         ),
     );
     // The state writer subscribes first of all consumers: it misses nothing.

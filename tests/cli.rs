@@ -382,3 +382,47 @@ fn sighup_stops_the_sink_cleanly() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A sink that cannot make its log file says so once on stderr (a user's
+/// review: in a container with no writable state directory the logs were
+/// skipped silently); `SINKWATCH_LOG_TO=stderr` puts them on stderr.
+#[test]
+fn a_log_that_cannot_be_written_is_said_and_stderr_can_take_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let spawn = |log_to: Option<&str>| {
+        let mut c = bin();
+        c.env("XDG_STATE_HOME", &not_a_dir)
+            .env("XDG_CACHE_HOME", &not_a_dir)
+            .env("HOME", &not_a_dir)
+            .args(["--no-tui", "--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if let Some(to) = log_to {
+            c.env("SINKWATCH_LOG_TO", to);
+        }
+        Headless::adopt(c.spawn().unwrap())
+    };
+    let quiet = spawn(None);
+    assert!(
+        quiet
+            .early_stderr
+            .iter()
+            .any(|l| l.starts_with("sinkwatch: warning: no log file: cannot create")),
+        "{:?}",
+        quiet.early_stderr
+    );
+    drop(quiet);
+    let logged = spawn(Some("stderr"));
+    // The log's writer is a thread of its own: its lines may come before
+    // or after the readiness line.
+    let early = logged.early_stderr.join("\n");
+    let all = format!("{early}\n{}", logged.terminate().stderr);
+    assert!(!all.contains("no log file"), "{all}");
+    assert!(
+        all.lines()
+            .any(|l| l.contains("INFO") && l.contains("listening on")),
+        "the log's lines on stderr: {all}"
+    );
+}

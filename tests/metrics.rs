@@ -57,6 +57,14 @@ fn metrics_agree_with_the_stats_line() {
     assert!(status.contains(" 200 "), "{status}");
     let (status, _) = get(&metrics, "/nothing");
     assert!(status.contains(" 404 "), "{status}");
+    // HTTP probes, for a sink whose gRPC port speaks TLS only.
+    for probe in ["/healthz", "/readyz"] {
+        let (status, body) = get(&metrics, probe);
+        assert!(
+            status.contains(" 200 ") && body == "ok\n",
+            "{probe}: {status} {body:?}"
+        );
+    }
 
     let exit = sink.terminate();
     let stats = exit

@@ -108,15 +108,15 @@ impl Settings {
     /// The sink's limits.
     pub fn sink_limits(&self) -> SinkLimits {
         SinkLimits {
-            max_message_bytes: self.max_message_bytes,
-            max_details_bytes: self.max_details_bytes,
-            max_name_bytes: self.max_name_bytes,
+            max_message_bytes: self.max_message_bytes.0,
+            max_details_bytes: self.max_details_bytes.0,
+            max_name_bytes: self.max_name_bytes.0,
             max_connections: self.max_connections,
             idle_timeout: self.idle_timeout,
             rate_limit: self.rate_limit.map(|r| r.0),
             max_connections_per_peer: self.max_connections_per_peer.min(self.max_connections),
             // Unfinished messages may hold a quarter of the memory budget.
-            max_buffered_bytes: (self.memory_budget.0 / 4).max(self.max_message_bytes),
+            max_buffered_bytes: (self.memory_budget.0 / 4).max(self.max_message_bytes.0),
             ..SinkLimits::default()
         }
     }

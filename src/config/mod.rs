@@ -462,6 +462,22 @@ mod tests {
     }
 
     #[test]
+    fn every_byte_limit_takes_units() {
+        use values::Bytes;
+        let file = parse_file(
+            "max-details-bytes: 4MiB\nmax-message-bytes: 2MiB\nmax-name-bytes: 1KiB\n",
+            "f",
+        )
+        .unwrap();
+        let s = merge(&RunArgs::default(), file, None).unwrap();
+        assert_eq!(s.max_details_bytes, Bytes(4 << 20));
+        assert_eq!(s.max_message_bytes, Bytes(2 << 20));
+        assert_eq!(s.max_name_bytes, Bytes(1024));
+        let err = parse_file("\nmax-details-bytes: 17MiB\n", "f").unwrap_err();
+        assert!(err.0.starts_with("f:2:"), "{err}");
+    }
+
+    #[test]
     fn a_repeated_key_is_told_at_its_repetition() {
         let err = parse_file(
             "listen: 127.0.0.1:0\nhistory: 10\n\nhistory: 20\n",

@@ -403,15 +403,15 @@ options! {
         "How the credential methods combine: any = one configured method must verify, all = every one must";
 
     ["Limits"]
-    one max_message_bytes: usize ["1048576"] "BYTES"
-        "Largest request message accepted, in bytes (RESOURCE_EXHAUSTED above)",
-        1024, 64 * MIB;
-    one max_details_bytes: usize ["65536"] "BYTES"
-        "Largest details field accepted, in bytes (INVALID_ARGUMENT above)",
-        1, 16 * MIB;
-    one max_name_bytes: usize ["256"] "BYTES"
-        "Largest owner/repo/policy name accepted, in bytes",
-        1, 65_536;
+    one max_message_bytes: Bytes ["1MiB"] "BYTES"
+        "Largest request message accepted (RESOURCE_EXHAUSTED above)",
+        Bytes(1024), Bytes(64 * MIB);
+    one max_details_bytes: Bytes ["64KiB"] "BYTES"
+        "Largest details field accepted (INVALID_ARGUMENT above)",
+        Bytes(1), Bytes(16 * MIB);
+    one max_name_bytes: Bytes ["256"] "BYTES"
+        "Largest owner/repo/policy name accepted",
+        Bytes(1), Bytes(65_536);
     one max_connections: usize ["1024"] "N"
         "Connections open at once; at the limit a new one evicts the oldest that has had no alert accepted (ever, or for idle-timeout), or is closed",
         1, 65_536;
