@@ -164,7 +164,10 @@ pub fn run_sink(settings: Settings) -> Result<(), Failure> {
 
 fn serve(settings: Settings) -> Result<(), Failure> {
     let token = match &settings.token_file {
-        Some(p) => Some(crate::config::read_token(p)?),
+        Some(p) => Some(
+            crate::config::read_token(p)
+                .map_err(|e| Failure::Usage(format!("--token-file: {}", e.0)))?,
+        ),
         None => None,
     };
     let tls = match (&settings.tls_cert, &settings.tls_key) {
@@ -224,7 +227,8 @@ fn serve(settings: Settings) -> Result<(), Failure> {
     // The TUI's theme, loaded once and in every mode: a bad theme is a
     // config error (exit 2) reported before binding, also headless (a
     // config that only fails once someone runs the TUI is a trap).
-    let theme = crate::ui::live::load_theme(Some(&settings.theme)).map_err(Failure::Usage)?;
+    let theme = crate::ui::live::load_theme(Some(&settings.theme))
+        .map_err(|e| Failure::Usage(format!("--theme: {e}")))?;
     let theme = (!headless).then_some(theme);
     // Forwarding options and files are checked before anything is bound.
     let forward_config = settings.forward_config().map_err(Failure::Usage)?;

@@ -264,4 +264,15 @@ fn a_missing_key_file_set_in_a_config_file_names_the_config_line() {
         err.contains("c.yaml:3: --verify-signature: /nonexistent/k.pub"),
         "{err}"
     );
+    for (text, says) in [
+        (
+            "history: 10\ntoken-file: /nonexistent/t\n",
+            "c.yaml:2: --token-file: /nonexistent/t",
+        ),
+        ("history: 10\n\ntheme: neon\n", "c.yaml:3: --theme: "),
+    ] {
+        std::fs::write(&cfg, text).unwrap();
+        let err = usage_error(&["--no-tui", "--config", cfg.to_str().unwrap()]);
+        assert!(err.contains(says), "{text:?}: {err}");
+    }
 }

@@ -119,6 +119,14 @@ pub fn parse_file(text: &str, origin: &str) -> Result<FileConfig, ConfigError> {
                 .map_err(|e| at(line, col, &format!("key `{key}`: {e}")))?;
             continue;
         }
+        // `state: true` would otherwise be a file named "true".
+        if let (serde_yaml::Value::Bool(b), Some(vname)) = (&v, options::value_name(&key)) {
+            return Err(at(
+                line,
+                col,
+                &format!("key `{key}`: expected {vname}, not `{b}` (only flags take true/false)"),
+            ));
+        }
         let raw = match raw_values(&v) {
             Ok(None) => continue, // `key:` or `key: ~` leaves the default
             Ok(Some(raw)) => raw,
@@ -475,6 +483,20 @@ mod tests {
         assert_eq!(s.max_name_bytes, Bytes(1024));
         let err = parse_file("\nmax-details-bytes: 17MiB\n", "f").unwrap_err();
         assert!(err.0.starts_with("f:2:"), "{err}");
+    }
+
+    #[test]
+    fn true_or_false_is_for_flags_only() {
+        let err = parse_file("listen: 127.0.0.1:0\nstate: true\n", "c.yaml").unwrap_err();
+        assert!(
+            err.0
+                .starts_with("c.yaml:2:8: key `state`: expected FILE|none, not `true`"),
+            "{err}"
+        );
+        let err = parse_file("theme: false\n", "c.yaml").unwrap_err();
+        assert!(err.0.contains("key `theme`"), "{err}");
+        let file = parse_file("no-tui: true\nutc: false\n", "c.yaml").unwrap();
+        assert_eq!((file.no_tui, file.utc), (Some(true), Some(false)));
     }
 
     #[test]

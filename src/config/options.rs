@@ -74,6 +74,17 @@ macro_rules! options {
             vec![$($(kebab!($field),)+)+]
         }
 
+        /// What a key's value looks like (`FILE|none`); `None` for flags,
+        /// which alone take `true` and `false`.
+        pub fn value_name(key: &str) -> Option<&'static str> {
+            $($(
+                if key == kebab!($field) {
+                    return (stringify!($kind) != "flag").then_some($vname);
+                }
+            )+)+
+            None
+        }
+
         /// The effective settings: command line over file over defaults.
         #[derive(Debug, Clone)]
         pub struct Settings {
