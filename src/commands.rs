@@ -1,5 +1,6 @@
 //! The client subcommands: send, load, replay, open.
 
+use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,15 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
         Command::Load(a) => load(a),
         Command::Replay(a) => replay(a),
         Command::Open(a) => {
+            // The TUI needs a terminal: piped, it would write its escape
+            // sequences into the pipe.
+            if !std::io::stdout().is_terminal() {
+                return Err(Failure::Usage(
+                    "open shows the TUI, and stdout is not a terminal (for text: `sinkwatch \
+                     export --state FILE`, or read the recording)"
+                        .into(),
+                ));
+            }
             // The config file and the theme (`--theme`, else the file's),
             // loaded once and here: a bad one is a config error (exit 2),
             // one line before the alternate screen.

@@ -426,3 +426,50 @@ fn a_log_that_cannot_be_written_is_said_and_stderr_can_take_it() {
         "the log's lines on stderr: {all}"
     );
 }
+
+/// `open` shows the TUI: with stdout piped it is a usage error, with
+/// nothing written to the pipe (a user's review: the TUI's escape sequences
+/// went into it); a directory is refused before the screen is taken.
+#[test]
+fn open_needs_a_terminal_and_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec.jsonl");
+    std::fs::write(&rec, "").unwrap();
+    let out = output(bin().args(["open", rec.to_str().unwrap()]));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        out.stdout.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("stdout is not a terminal"), "{err}");
+
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped the terminal half: no `script` (util-linux)");
+        return;
+    }
+    let cmd = format!(
+        "exec '{}' open '{}'",
+        env!("CARGO_BIN_EXE_sinkwatch"),
+        dir.path().display()
+    );
+    let out = output(
+        std::process::Command::new("script")
+            .args(["-qfec", &cmd, "/dev/null"])
+            .env("TERM", "xterm-256color")
+            .env("XDG_CONFIG_HOME", dir.path().join("none"))
+            .stdin(std::process::Stdio::null()),
+    );
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{screen}");
+    assert!(screen.contains("it is a directory"), "{screen}");
+    assert!(
+        !screen.contains("\x1b[?1049h"),
+        "the screen was not taken: {screen:?}"
+    );
+}

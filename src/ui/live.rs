@@ -128,6 +128,9 @@ pub fn run_open(
         let stop = AtomicBool::new(false);
         return run_terminal(app(info), &hub, fps, &stop);
     }
+    if file.is_dir() {
+        return Err(format!("cannot open recording {name}: it is a directory"));
+    }
     let f = std::fs::File::open(file).map_err(|e| format!("cannot open recording {name}: {e}"))?;
     let (alerts, bad) = crate::record::load_recording(BufReader::new(f));
     let (hub, not_loaded) = load_into_hub(&alerts);
