@@ -124,7 +124,16 @@ fn the_exported_rows_are_the_rows_of_the_view() {
     assert_eq!(
         rows[0],
         [
-            "seq", "at", "owner", "repo", "policy", "status", "change", "details"
+            "seq",
+            "at",
+            "owner",
+            "repo",
+            "policy",
+            "status",
+            "change",
+            "details",
+            "peer",
+            "peer_identity"
         ]
     );
     let seqs: Vec<u64> = rows[1..].iter().map(|r| r[0].parse().unwrap()).collect();

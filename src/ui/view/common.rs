@@ -169,9 +169,77 @@ pub(super) fn outcome_style(o: &Outcome, t: &Theme) -> Style {
     }
 }
 
+/// A styled line cut to `width` columns, its last column `…` when cut
+/// (a cut never looks like the whole text).
+pub(super) fn fit_line(line: Line<'static>, width: usize) -> Line<'static> {
+    if line.width() <= width {
+        return line;
+    }
+    let Line {
+        spans: all,
+        style,
+        alignment,
+    } = line;
+    let mut spans = Vec::new();
+    let mut used = 0;
+    for span in all {
+        let w = span.width();
+        if used + w < width {
+            used += w;
+            spans.push(span);
+            continue;
+        }
+        // This span reaches the edge, and more follows or it is too wide:
+        // keep what fits before the `…`.
+        let room = width.saturating_sub(used + 1);
+        let mut cut = String::new();
+        let mut taken = 0;
+        for c in span.content.chars() {
+            let cw = fmt::width(c.encode_utf8(&mut [0; 4]));
+            if taken + cw > room {
+                break;
+            }
+            taken += cw;
+            cut.push(c);
+        }
+        if width > used {
+            cut.push('…');
+        }
+        spans.push(Span::styled(cut, span.style));
+        break;
+    }
+    Line {
+        spans,
+        style,
+        alignment,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cut_line_ends_in_an_ellipsis_and_keeps_its_styles() {
+        let bold = Style::new().add_modifier(Modifier::BOLD);
+        let line = || {
+            Line::from(vec![
+                Span::styled("click", bold),
+                Span::raw("   focus a pane"),
+            ])
+        };
+        assert_eq!(fit_line(line(), 40), line(), "fits: unchanged");
+        let cut = fit_line(line(), 12);
+        assert_eq!(cut.width(), 12);
+        assert_eq!(cut.to_string(), "click   foc…");
+        assert_eq!(cut.spans[0].style, bold);
+        // Cut exactly at a span's end, with more after it.
+        assert_eq!(fit_line(line(), 5).to_string(), "clic…");
+        assert_eq!(fit_line(line(), 6).to_string(), "click…");
+        // Wide characters are never split.
+        let wide = Line::raw("ab漢字");
+        assert_eq!(fit_line(wide, 5).to_string(), "ab漢…");
+    }
 
     #[test]
     fn summaries_are_one_clean_line() {

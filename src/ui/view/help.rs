@@ -186,9 +186,9 @@ pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, scroll: u16) -> u16 {
             .max(screens.len())
             .saturating_sub(height) as u16;
         let s = scroll.min(max);
-        frame.render_widget(Paragraph::new(keys).scroll((s, 0)), left);
-        frame.render_widget(Paragraph::new(reference).scroll((s, 0)), middle);
-        frame.render_widget(Paragraph::new(screens).scroll((s, 0)), right);
+        column(frame, keys, left, s);
+        column(frame, reference, middle, s);
+        column(frame, screens, right, s);
         return max;
     }
     let mut reference = key_lines(SECTIONS[1], t);
@@ -205,8 +205,8 @@ pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, scroll: u16) -> u16 {
         .areas(inner);
         let max = keys.len().max(reference.len()).saturating_sub(height) as u16;
         let s = scroll.min(max);
-        frame.render_widget(Paragraph::new(keys).scroll((s, 0)), left);
-        frame.render_widget(Paragraph::new(reference).scroll((s, 0)), right);
+        column(frame, keys, left, s);
+        column(frame, reference, right, s);
         max
     } else {
         let mut all = keys;
@@ -214,7 +214,18 @@ pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, scroll: u16) -> u16 {
         all.extend(reference);
         let max = all.len().saturating_sub(height) as u16;
         let s = scroll.min(max);
-        frame.render_widget(Paragraph::new(all).scroll((s, 0)), inner);
+        column(frame, all, inner, s);
         max
     }
+}
+
+/// One column of the help, scrolled; a line longer than the column ends in
+/// `…` rather than stopping mid-word at its edge.
+fn column(frame: &mut Frame, lines: Vec<Line<'static>>, area: Rect, scroll: u16) {
+    let width = usize::from(area.width);
+    let lines: Vec<Line<'static>> = lines
+        .into_iter()
+        .map(|l| super::common::fit_line(l, width))
+        .collect();
+    frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)), area);
 }

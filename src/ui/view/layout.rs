@@ -154,17 +154,20 @@ pub(super) fn too_small(frame: &mut Frame, theme: &Theme, area: Rect) {
     );
 }
 
-pub(super) fn notice_lines(app: &App) -> Vec<Line<'static>> {
+/// The banner and notices above the panes, one line each, cut to `width`
+/// with `…`.
+pub(super) fn notice_lines(app: &App, width: u16) -> Vec<Line<'static>> {
     let t = &app.theme;
+    let fit = |s: &str| {
+        let text = format!(" ⚠ {}", sanitize::line(s));
+        crate::ui::fmt::ellipsize(&text, usize::from(width))
+    };
     let mut out = Vec::new();
     if let Some(b) = &app.info.banner {
-        out.push(Line::styled(format!(" ⚠ {}", sanitize::line(b)), t.banner).patch_style(t.banner));
+        out.push(Line::styled(fit(b), t.banner).patch_style(t.banner));
     }
     for n in app.info.notices.iter().take(2) {
-        out.push(Line::styled(
-            format!(" ⚠ {}", sanitize::line(n)),
-            t.status_warn,
-        ));
+        out.push(Line::styled(fit(n), t.status_warn));
     }
     out
 }

@@ -99,7 +99,7 @@ fn plan(area: Rect, app: &App) -> Option<(Vec<Line<'static>>, Areas)> {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         return None;
     }
-    let notices = notice_lines(app);
+    let notices = notice_lines(app, area.width);
     let areas = layout(area, app, notices.len() as u16);
     Some((notices, areas))
 }
