@@ -260,6 +260,20 @@ fn the_list_shows_active_and_expired_with_edit_and_expire() {
     h.press("Enter");
     let now = h.app.silences.now_ms;
     assert_eq!(h.app.silences.set.get(&s.id).unwrap().ends_ms, now + 3 * H);
+    // The suggested `1h` is replaced by what is typed, not appended to (a
+    // user's review: `30m` gave a silence of 1h30m).
+    h.press("e");
+    h.type_text("30m");
+    h.press("Enter");
+    assert_eq!(
+        h.app.silences.set.get(&s.id).unwrap().ends_ms,
+        now + 30 * 60_000
+    );
+    // Moved over first, it is kept and edited.
+    h.press("e End Backspace");
+    h.type_text("2h");
+    h.press("Enter");
+    assert_eq!(h.app.silences.set.get(&s.id).unwrap().ends_ms, now + 12 * H);
     h.press("j d");
     let screen = h.screen();
     assert!(

@@ -164,6 +164,18 @@ impl App {
             Action::PrevField => form.focus = (form.focus + n - 1) % n,
             _ => {
                 let f = form.field();
+                if std::mem::take(&mut f.suggested)
+                    && matches!(action, Action::Insert | Action::Backspace | Action::Delete)
+                {
+                    // Typing over a suggestion replaces it; deleting
+                    // removes it whole.
+                    f.input.clear();
+                    f.cursor = 0;
+                    if action != Action::Insert {
+                        form.check(now);
+                        return;
+                    }
+                }
                 edit_line(&mut f.input, &mut f.cursor, action, ev);
                 form.check(now);
             }

@@ -79,6 +79,10 @@ pub struct Field {
     pub input: String,
     /// Cursor in chars.
     pub cursor: usize,
+    /// A suggested value not touched yet (the `for` field's `1h`): typing
+    /// replaces it, as over a selection, rather than appending to it (a
+    /// user's review: `30m` typed there gave `1h30m`).
+    pub suggested: bool,
 }
 
 impl Field {
@@ -87,6 +91,15 @@ impl Field {
             label,
             input: input.to_owned(),
             cursor: input.chars().count(),
+            suggested: false,
+        }
+    }
+
+    /// A field holding a suggestion (see [`Field::suggested`]).
+    fn suggesting(label: &'static str, input: &str) -> Field {
+        Field {
+            suggested: true,
+            ..Field::new(label, input)
         }
     }
 }
@@ -432,7 +445,7 @@ impl App {
             purpose: FormPurpose::New,
             fields: vec![
                 Field::new("matcher", &m),
-                Field::new("for", DEFAULT_FOR),
+                Field::suggesting("for", DEFAULT_FOR),
                 Field::new("comment", ""),
             ],
             focus: if m.is_empty() { 0 } else { 2 },
@@ -517,7 +530,7 @@ impl App {
             return;
         };
         let field = if end {
-            Field::new("for", DEFAULT_FOR)
+            Field::suggesting("for", DEFAULT_FOR)
         } else {
             Field::new("comment", &s.comment)
         };

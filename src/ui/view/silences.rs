@@ -119,7 +119,15 @@ fn draw_form(frame: &mut Frame, app: &App, t: &Theme, area: Rect) {
                     t.dim
                 },
             ),
-            Span::styled(fmt::ellipsize(&shown, room), t.text),
+            // A suggestion that typing replaces is shown selected.
+            Span::styled(
+                fmt::ellipsize(&shown, room),
+                if focused && f.suggested {
+                    t.text.add_modifier(Modifier::REVERSED)
+                } else {
+                    t.text
+                },
+            ),
         ]));
         if focused {
             cursor = Some((i, label_w + 1 + before_w - skip));
