@@ -129,10 +129,16 @@ fn a_silence_on_codeowners_for_1h_dims_those_failures_then_expires() {
     assert!(why.contains("fix scheduled Friday"), "{why}");
     h.press("g");
 
-    // The same in the latest view (the per-key verdicts).
+    // The same in the latest view (the per-key verdicts), whose title
+    // counts as the status bar does (a user's review: 9 failing there
+    // against 5 in the status bar).
     h.press("v");
     let screen = h.screen();
     assert!(row(&screen, "acme-corp/payments-api", "CODEOWNERS").contains("✗ sil."));
+    assert!(
+        line_with(&screen, "latest per key").contains("✗ 5 failing · 4 silenced / 16"),
+        "{screen}"
+    );
     h.press("v");
 
     // A regression of a silenced key is dimmed in Transitions too.

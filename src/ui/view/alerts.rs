@@ -134,11 +134,30 @@ pub(super) fn alerts_title(app: &App, t: &Theme) -> Vec<Span<'static>> {
         }
         AlertsView::Latest => {
             spans.push(Span::styled("latest per key · ", t.title));
-            let f = app.lists.latest_failing as u64;
+            // Counted as the status bar counts: silenced failures apart.
+            // The failing rows come first in the list; their verdicts are
+            // cached per key (looked at only while some key is silenced).
+            let failing_rows =
+                &app.lists.latest[..app.lists.latest_failing.min(app.lists.latest.len())];
+            let silenced = if app.silences.silenced() > 0 {
+                failing_rows
+                    .iter()
+                    .filter(|k| app.silences.key_silenced(**k))
+                    .count() as u64
+            } else {
+                0
+            };
+            let f = failing_rows.len() as u64 - silenced;
             spans.push(Span::styled(
                 format!("{FAIL} {} failing", thousands(f)),
                 if f > 0 { t.count_fail } else { t.count_ok },
             ));
+            if silenced > 0 {
+                spans.push(Span::styled(
+                    format!(" · {} silenced", thousands(silenced)),
+                    t.title,
+                ));
+            }
             spans.push(Span::styled(
                 format!(" / {}", thousands(app.lists.latest.len() as u64)),
                 t.title,
