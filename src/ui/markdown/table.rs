@@ -71,10 +71,26 @@ impl Renderer<'_> {
                     .max(1)
             })
             .collect();
-        let seps = TABLE_SEP.len() * (cols - 1);
+        // Columns, not bytes: the bar is three bytes wide in UTF-8.
+        let seps = fmt::width(TABLE_SEP) * (cols - 1);
         let room = self.width.saturating_sub(seps + self.prefix_width());
+        // The longest word of each column: a grid that gives every column
+        // that much breaks no word.
+        let words: Vec<usize> = (0..cols)
+            .map(|c| {
+                tb.rows
+                    .iter()
+                    .flat_map(|r| cell(r, c).split(' '))
+                    .map(fmt::width)
+                    .max()
+                    .unwrap_or(0)
+                    .max(1)
+            })
+            .collect();
         let widths = if natural.iter().sum::<usize>() <= room {
             natural
+        } else if words.iter().sum::<usize>() <= room {
+            fit_words(&natural, &words, room)
         } else if room >= cols * TABLE_MIN_COL {
             fit_columns(&natural, room)
         } else {
@@ -169,8 +185,42 @@ pub(super) fn fit_columns(natural: &[usize], room: usize) -> Vec<usize> {
     widths
 }
 
-/// `text` word-wrapped to `width` columns; words longer than a line are
-/// broken. At least one (possibly empty) line.
+/// Column widths summing to `room` when every column can have its longest
+/// word (`words`) but not its whole text (`natural`): each starts at its
+/// longest word, and the room left goes to the columns that still wrap, in
+/// proportion to what they lack, never past their natural width.
+pub(super) fn fit_words(natural: &[usize], words: &[usize], room: usize) -> Vec<usize> {
+    let mut widths: Vec<usize> = words.iter().zip(natural).map(|(w, n)| *w.min(n)).collect();
+    let mut left = room.saturating_sub(widths.iter().sum());
+    while left > 0 {
+        let lack: Vec<usize> = widths.iter().zip(natural).map(|(w, n)| n - w).collect();
+        let total: usize = lack.iter().sum();
+        if total == 0 {
+            break;
+        }
+        let mut given = 0;
+        for (c, l) in lack.iter().enumerate() {
+            let share = (left * l / total).min(*l);
+            widths[c] += share;
+            given += share;
+        }
+        if given == 0 {
+            // Rounding gave nothing: one column each, widest lack first.
+            let mut order: Vec<usize> = (0..widths.len()).filter(|&c| lack[c] > 0).collect();
+            order.sort_by_key(|&c| std::cmp::Reverse(lack[c]));
+            for c in order.into_iter().take(left) {
+                widths[c] += 1;
+                given += 1;
+            }
+        }
+        left -= given;
+    }
+    widths
+}
+
+/// `text` word-wrapped to `width` columns; a word longer than a line is
+/// broken after a `-`, `/`, `_` or `.` where one falls in the line, else
+/// where the line ends. At least one (possibly empty) line.
 pub(super) fn wrap_cell(text: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
     let mut lines = vec![String::new()];
@@ -188,15 +238,44 @@ pub(super) fn wrap_cell(text: &str, width: usize) -> Vec<String> {
             lines.push(String::new());
             col = 0;
         }
-        for ch in word.chars() {
-            let cw = fmt::width(ch.encode_utf8(&mut [0; 4]));
-            if col + cw > width && col > 0 {
+        for piece in break_word(word, width) {
+            if col > 0 {
                 lines.push(String::new());
-                col = 0;
             }
-            lines.last_mut().expect("never empty").push(ch);
-            col += cw;
+            col = fmt::width(&piece);
+            lines.last_mut().expect("never empty").push_str(&piece);
         }
     }
     lines
+}
+
+/// A word cut into pieces of at most `width` columns, each ending after the
+/// last `-`, `/`, `_` or `.` that fits (`Token-` / `Permissions`), or where
+/// the width ends when none does.
+fn break_word(word: &str, width: usize) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut rest: Vec<char> = word.chars().collect();
+    while !rest.is_empty() {
+        let mut col = 0;
+        let mut end = 0; // chars that fit
+        let mut soft = None; // chars up to the last break point that fits
+        for (i, ch) in rest.iter().enumerate() {
+            let cw = fmt::width(ch.encode_utf8(&mut [0; 4]));
+            if col + cw > width && i > 0 {
+                break;
+            }
+            col += cw;
+            end = i + 1;
+            if matches!(ch, '-' | '/' | '_' | '.') && i + 1 < rest.len() {
+                soft = Some(i + 1);
+            }
+        }
+        let cut = if end < rest.len() {
+            soft.unwrap_or(end)
+        } else {
+            end
+        };
+        pieces.push(rest.drain(..cut).collect());
+    }
+    pieces
 }

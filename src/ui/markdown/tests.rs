@@ -1,4 +1,4 @@
-use super::table::{fit_columns, wrap_cell};
+use super::table::{fit_columns, fit_words, wrap_cell};
 use super::*;
 use proptest::prelude::*;
 
@@ -287,7 +287,50 @@ fn fit_columns_keeps_narrow_columns_and_fills_the_room() {
     assert_eq!(w.iter().sum::<usize>(), 31);
     assert_eq!(wrap_cell("a bb ccc", 4), ["a bb", "ccc"]);
     assert_eq!(wrap_cell("abcdefgh", 3), ["abc", "def", "gh"]);
+    // A long word breaks after a hyphen or slash that fits.
+    assert_eq!(
+        wrap_cell("Token-Permissions", 14),
+        ["Token-", "Permissions"]
+    );
+    assert_eq!(wrap_cell("a/b/cdefgh", 5), ["a/b/", "cdefg", "h"]);
+    assert_eq!(wrap_cell("漢字漢字", 5), ["漢字", "漢字"]);
     assert_eq!(wrap_cell("", 3), [""]);
+}
+
+/// Where every column can have its longest word, none is broken, and the
+/// whole room is used (a user's review: `Thresho` / `ld` with room to
+/// spare beside the table).
+#[test]
+fn columns_keep_their_longest_word_when_they_can() {
+    // Check (19; longest word 19), Score (5), Threshold (9), a reason.
+    let w = fit_words(&[19, 5, 9, 40], &[19, 5, 9, 8], 50);
+    assert_eq!(w.iter().sum::<usize>(), 50);
+    assert_eq!(&w[..3], &[19, 5, 9], "{w:?}");
+    // Every column lacking, the extra shared by what each lacks.
+    let w = fit_words(&[30, 30], &[10, 20], 40);
+    assert_eq!(w.iter().sum::<usize>(), 40);
+    assert!(
+        w[0] >= 10 && w[1] >= 20 && w[0] <= 30 && w[1] <= 30,
+        "{w:?}"
+    );
+    // The demo's Scorecard table in a narrow Details pane: no word broken.
+    let table = "| Check | Score | Threshold |\n|---|--:|--:|\n\
+                 | Token-Permissions | 3/10 | 8 |\n| Pinned-Dependencies | 4/10 | 8 |\n";
+    let lines = plain(&render_width(table, &theme(), 39));
+    for l in &lines {
+        assert!(fmt::width(l) <= 39, "{l:?}");
+    }
+    for word in ["Threshold", "Token-Permissions", "Pinned-Dependencies"] {
+        assert!(lines.iter().any(|l| l.contains(word)), "{word}: {lines:?}");
+    }
+    // Narrower: the long names break after their hyphen, not mid-word.
+    let lines = plain(&render_width(table, &theme(), 34));
+    assert!(lines.iter().any(|l| l.starts_with("Token-  ")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("Permissions")),
+        "{lines:?}"
+    );
+    assert!(lines.iter().any(|l| l.contains("Threshold")), "{lines:?}");
 }
 
 #[test]
