@@ -246,8 +246,11 @@ impl OptionValue for Duration {
             }
             return Ok(Duration::from_secs_f64(secs));
         }
-        humantime::parse_duration(t)
-            .map_err(|e| format!("{t:?} is not a duration: {e} (e.g. 10s, 500ms, 2m, 7d)"))
+        // humantime's own message lists units nobody here uses
+        // (`months`, `years (and few variations)`).
+        humantime::parse_duration(t).map_err(|_| {
+            format!("{t:?} is not a duration: expected a number with ms, s, m, h or d (10s, 500ms, 2m, 7d)")
+        })
     }
     /// The largest units that say it exactly: `7d`, `1m30s`, `500ms`.
     fn show(&self) -> String {

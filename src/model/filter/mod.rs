@@ -69,7 +69,8 @@ pub struct FilterError {
 
 impl fmt::Display for FilterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "at position {}: {}", self.position, self.message)
+        // Counted from 1, as the TUI's prompt shows it.
+        write!(f, "at position {}: {}", self.position + 1, self.message)
     }
 }
 
@@ -622,6 +623,13 @@ mod tests {
             assert_eq!(m(&f, &at(limit + 1)), above, "{f}");
         }
         assert!(m("AGE>=0", &at(0)));
+        // Spaced as people write comparisons (a user's review: `age < 15m`
+        // was three words of text and matched nothing).
+        for spaced in ["age < 1m", "age <1m", "age< 1m", "age  <=  1m"] {
+            assert!(m(spaced, &at(limit - 1)), "{spaced}");
+            assert!(!m(spaced, &at(limit + 1)), "{spaced}");
+        }
+        assert!(m("age < 1m org:ossf", &at(0)));
         assert!(m("age>1h age<1d", &at(2 * 3_600_000)));
         assert!(!m("age>1h age<1d", &at(30 * 60_000)));
     }
@@ -869,7 +877,7 @@ mod tests {
         assert_err("x age>5w", 2, "age>5w", "ms, s, m, h or d");
         assert_err("age=5m", 0, "age=5m", "<, >, <= or >=");
         assert_err("age<", 0, "age<", "missing age");
-        assert_err("age>= 5m", 0, "age>=", "missing age");
+        assert_err("age>= x", 0, "age>=", "missing age");
         assert_err("age<<5", 0, "age<<5", "bad age");
         assert_err(
             "age<99999999999999999999",
@@ -947,6 +955,9 @@ mod tests {
         assert_err("or org:a", 0, "or", "needs a term before");
         assert_err("(org:a", 0, "(", "without a closing");
         assert_err("org:a )", 6, ")", "without a matching");
+        // Glued to the value, it is the same typo (it matched nothing).
+        assert_err("org:ossf)", 8, ")", "without a matching");
+        assert!(Filter::parse("(org:ossf)").is_ok());
         assert_err("()", 0, "()", "empty parentheses");
         assert_err("org:a,,b", 0, "org:a,,b", "empty value");
         let deep = format!("{}x{}", "(".repeat(40), ")".repeat(40));
@@ -1024,7 +1035,11 @@ mod tests {
     fn display_includes_position_and_message() {
         let e = err("a foo:bar");
         let shown = e.to_string();
-        assert!(shown.contains('2') && shown.contains("foo"), "{shown}");
+        // Counted from 1, as the TUI shows it.
+        assert!(
+            shown.starts_with("at position 3: ") && shown.contains("foo"),
+            "{shown}"
+        );
         let _: &dyn std::error::Error = &e;
     }
 

@@ -409,6 +409,20 @@ impl Parser {
             self.pos = name_start + name_len;
             return self.age_term(start);
         }
+        // `age < 15m`, spaced as people write comparisons: the same term
+        // (as text, three words that would silently match nothing).
+        if name == "age" && after.is_some_and(char::is_whitespace) {
+            let next = self.chars[name_start + name_len..]
+                .iter()
+                .position(|c| !c.is_whitespace())
+                .map(|p| name_start + name_len + p);
+            if let Some(p) = next
+                && matches!(self.chars[p], '<' | '>')
+            {
+                self.pos = p;
+                return self.age_term(start);
+            }
+        }
         if name_len == 0 || after != Some(':') {
             // A bare word: everything up to the next whitespace.
             let end = self.word_end(self.pos);
@@ -450,6 +464,11 @@ impl Parser {
             return Err(self.error_to(start, end, &format!("empty value for `{name}:`")));
         }
 
+        // `org:ossf)` outside parentheses: the `)` is a typo, not part of
+        // a name (org, repo and policy names have none).
+        if !quoted && self.depth == 0 && key.is_some() && value.ends_with(')') {
+            return Err(self.error_to(end - 1, end, "`)` without a matching `(`"));
+        }
         if let Some(field) = key {
             let alts = self.patterns(field, &value, quoted, (start, end))?;
             return Ok(Node::Key(KeyTest { field, alts }));
@@ -501,6 +520,15 @@ impl Parser {
         } else {
             1
         };
+        // `age < 15m`: the value may follow a space.
+        if self.peek().is_some_and(char::is_whitespace)
+            && self.chars[self.pos..]
+                .iter()
+                .find(|c| !c.is_whitespace())
+                .is_some_and(|c| c.is_ascii_digit())
+        {
+            self.skip_space();
+        }
         if self.at_term_end() {
             return Err(self.error(start, "missing age after the comparison, e.g. age<15m"));
         }

@@ -408,7 +408,11 @@ impl App {
         match job.done.try_recv() {
             Err(TryRecvError::Empty) => {}
             Ok(Ok(n)) => {
-                let mut m = format!("exported {n} rows to {}", crate::sanitize::line(&job.path));
+                let mut m = format!(
+                    "exported {} to {}",
+                    crate::ui::fmt::plural(n as u64, "row", "rows"),
+                    crate::sanitize::line(&job.path)
+                );
                 if job.missing > 0 {
                     m.push_str(&format!(
                         " ({} left the history before they were written)",

@@ -501,7 +501,8 @@ pub(super) fn draw_prompt(frame: &mut Frame, app: &App, t: &Theme, area: Rect) {
             let mut spans = vec![Span::raw(" ".repeat(Span::raw(label).width()))];
             if let Some(ix) = &app.preview {
                 let n = ix.len() as u64;
-                let mut s = format!("{} match", plural(n, "alert", "alerts"));
+                let verb = if n == 1 { "matches" } else { "match" };
+                let mut s = format!("{} {verb}", plural(n, "alert", "alerts"));
                 if let Some(k) = app.preview_keys {
                     s.push_str(&format!(" · {} now", plural(k as u64, "key", "keys")));
                 }
