@@ -412,7 +412,9 @@ fn no_color_keeps_failures_distinct() {
 
 #[test]
 fn pause_freezes_the_stream_and_counts_new_alerts() {
-    let mut h = Harness::live(160, 45);
+    // Forwarding with an upstream down fills the status bar, as a user's
+    // review had it when PAUSED was cut off at 80 columns.
+    let mut h = Harness::live(160, 45).with_forward(one_up_one_down());
     scan(&mut h);
     h.press("Space");
     for i in 0..3 {
@@ -426,6 +428,11 @@ fn pause_freezes_the_stream_and_counts_new_alerts() {
         screen.contains("✗ ossf/new-0"),
         "the group panes keep updating"
     );
+    // At 80 columns the squeezed status bar still says so (it was cut).
+    h.resize(80, 24);
+    let screen = h.screen();
+    assert!(screen.contains("⏸ PAUSED +3 new"), "{screen}");
+    h.resize(160, 45);
     h.press("Space");
     let screen = h.screen();
     assert!(screen.contains("ossf/new-2"));

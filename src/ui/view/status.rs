@@ -319,6 +319,15 @@ pub(super) fn status_spans(app: &App, t: &Theme, sq: Squeeze, now_ms: u64) -> Ve
             base,
         ));
     }
+    // Paused is a mode the screen is in: first, where a cut bar keeps it
+    // (a user's review: at 80 columns it was cut off).
+    if let Some(n) = app.new_since_pause() {
+        spans.push(sep());
+        spans.push(Span::styled(
+            format!("⏸ PAUSED +{} new", thousands(n as u64)),
+            warn,
+        ));
+    }
     // A state fault, squeezed, comes right after the source: a cut bar
     // must not lose it.
     let state = app
@@ -416,13 +425,6 @@ pub(super) fn status_spans(app: &App, t: &Theme, sq: Squeeze, now_ms: u64) -> Ve
     if let Some((text, bad)) = state.filter(|_| !state_first) {
         spans.push(sep());
         spans.push(Span::styled(text, if bad { warn } else { base }));
-    }
-    if let Some(n) = app.new_since_pause() {
-        spans.push(sep());
-        spans.push(Span::styled(
-            format!("⏸ PAUSED +{} new", thousands(n as u64)),
-            warn,
-        ));
     }
     spans
 }
