@@ -410,7 +410,7 @@ impl App {
             Ok(Ok(n)) => {
                 let mut m = format!(
                     "exported {} to {}",
-                    crate::ui::fmt::plural(n as u64, "row", "rows"),
+                    crate::ui::fmt::plural(n, "row", "rows"),
                     crate::sanitize::line(&job.path)
                 );
                 if job.missing > 0 {
