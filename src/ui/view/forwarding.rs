@@ -92,7 +92,10 @@ pub(super) fn upstream_card(s: &UpstreamSnapshot, width: usize, t: &Theme) -> Ve
     out.extend(pack(segs, width, (3, 3), t));
 
     let problem = |n: u64| if n > 0 { t.count_fail } else { t.text };
+    // `accepted` first: the rest add up to it (README, Forwarding), which
+    // the panel lets one check.
     let mut segs = vec![
+        labeled("accepted", thousands(s.accepted), t.text, t),
         labeled("delivered", thousands(s.delivered), t.text, t),
         labeled("failed", thousands(s.failed), problem(s.failed), t),
     ];
