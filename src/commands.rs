@@ -24,15 +24,6 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
         Command::Load(a) => load(a),
         Command::Replay(a) => replay(a),
         Command::Open(a) => {
-            // The TUI needs a terminal: piped, it would write its escape
-            // sequences into the pipe.
-            if !std::io::stdout().is_terminal() {
-                return Err(Failure::Usage(
-                    "open shows the TUI, and stdout is not a terminal (for text: `sinkwatch \
-                     export --state FILE`, or read the recording)"
-                        .into(),
-                ));
-            }
             // The config file and the theme (`--theme`, else the file's),
             // loaded once and here: a bad one is a config error (exit 2),
             // one line before the alternate screen.
@@ -46,6 +37,15 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
             crate::ui::fmt::use_local_time(!settings.utc);
             let theme =
                 crate::ui::live::load_theme(Some(&settings.theme)).map_err(Failure::Usage)?;
+            // The TUI needs a terminal: piped, it would write its escape
+            // sequences into the pipe.
+            if !std::io::stdout().is_terminal() {
+                return Err(Failure::Usage(
+                    "open shows the TUI, and stdout is not a terminal (for text: `sinkwatch \
+                     export --state FILE`, or read the recording)"
+                        .into(),
+                ));
+            }
             crate::ui::run_open(&a.file, theme, settings.fps, settings.views.clone())
                 .map_err(Failure::Runtime)
         }
