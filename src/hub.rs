@@ -86,10 +86,12 @@ pub enum Refusal {
     /// loopback without credentials and was not started with
     /// `--watch-open`.
     WatchClosed,
+    /// A remote viewer over the viewer limit (in all, or from one address).
+    TooManyViewers,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 25] = [
+    pub const ALL: [Refusal; 26] = [
         Refusal::EmptyField,
         Refusal::FieldTooLong,
         Refusal::InvalidUtf8,
@@ -115,6 +117,7 @@ impl Refusal {
         Refusal::AuthUnavailable,
         Refusal::ForwardLoop,
         Refusal::WatchClosed,
+        Refusal::TooManyViewers,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -144,6 +147,7 @@ impl Refusal {
             Refusal::AuthUnavailable => "auth_unavailable",
             Refusal::ForwardLoop => "forward_loop",
             Refusal::WatchClosed => "watch_closed",
+            Refusal::TooManyViewers => "too_many_viewers",
         }
     }
 }

@@ -863,3 +863,130 @@ async fn a_viewer_cut_off_for_stalling_that_cannot_resume_missed_what_the_snapsh
     let stats = sink.terminate().lines().pop().unwrap();
     assert_eq!(stats["watchers"]["missed"], n - 100, "{stats}");
 }
+
+/// A viewer's filter is bounded (it runs over every key the sink holds,
+/// on the threads that take in alerts): a user's review sent 10,000 ORed
+/// regexes, which wedged the sink past the viewer's disconnect and past
+/// SIGTERM. Over the bound: INVALID_ARGUMENT, saying which bound.
+#[tokio::test]
+async fn a_viewers_filter_is_bounded() {
+    let sink = Headless::start(&[]);
+    let url = sink.url();
+    send(&url, None, "a", false).await;
+    let channel = Channel::from_shared(url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut c = WatchClient::new(channel);
+    let regexes: Vec<String> = (0..9).map(|i| format!("repo:/^x{i}.*y$/")).collect();
+    for (filter, says) in [
+        (regexes.join(" or "), "more than 8 regexes"),
+        (
+            format!(
+                "repo:{}",
+                (0..65)
+                    .map(|i| format!("r{i}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            "more than 64 terms",
+        ),
+        ("x".repeat(5000), "longer than 4096 bytes"),
+    ] {
+        let bad = c
+            .subscribe(SubscribeRequest {
+                filter,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code(), Code::InvalidArgument, "{bad:?}");
+        assert!(bad.message().contains(says), "{says}: {bad:?}");
+    }
+    // Within the bounds, it works.
+    let ok = regexes[..8].join(" or ");
+    let mut s = c
+        .subscribe(SubscribeRequest {
+            filter: ok,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(matches!(next(&mut s).await, Event::SnapshotBegin(_)));
+}
+
+/// A filter that passes nothing over a large snapshot: the viewer's task
+/// yields as it goes, so a sender is answered meanwhile and the sink stops
+/// on SIGTERM (the old code looped without awaiting: with the viewer gone
+/// it went on, and SIGTERM did not end the sink).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_passing_nothing_does_not_hold_the_sink() {
+    let sink = Headless::start(&[]);
+    let url = sink.url();
+    load(&url, 20_000);
+    let regexes: Vec<String> = (0..8).map(|i| format!("/^zz{i}(a|b)+q$/")).collect();
+    let mut viewers = Vec::new();
+    for _ in 0..4 {
+        viewers.push(
+            watch(
+                &url,
+                SubscribeRequest {
+                    filter: regexes.join(" or "),
+                    ..Default::default()
+                },
+            )
+            .await,
+        );
+    }
+    send(&url, None, "during", false).await;
+    drop(viewers);
+    let exit = sink.terminate();
+    assert!(exit.status.success(), "{}", exit.stderr);
+}
+
+/// Viewers are bounded in number, from one address most tightly: the
+/// ninth from 127.0.0.1 is refused RESOURCE_EXHAUSTED and counted (each
+/// holds an opening, and its connection cannot be evicted).
+#[tokio::test]
+async fn viewers_from_one_address_are_bounded_and_counted() {
+    let sink = Headless::start(&[]);
+    let url = sink.url();
+    send(&url, None, "a", false).await;
+    let mut held = Vec::new();
+    for _ in 0..sinkwatch::sink::watch::MAX_VIEWERS_PER_PEER {
+        let mut s = subscribe(&url, None, None).await.unwrap();
+        assert!(matches!(next(&mut s).await, Event::SnapshotBegin(_)));
+        held.push(s);
+    }
+    let refused = subscribe(&url, None, None).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused.message().contains("from this address"),
+        "{refused:?}"
+    );
+    // One leaves: another may come.
+    held.pop();
+    let again = loop {
+        match subscribe(&url, None, None).await {
+            Ok(s) => break s,
+            // The one that left is counted out when its task sees it go.
+            Err(e) if e.code() == Code::ResourceExhausted => tokio::task::yield_now().await,
+            Err(e) => panic!("{e:?}"),
+        }
+    };
+    drop(again);
+    drop(held);
+    let exit = sink.terminate();
+    let stats = exit
+        .lines()
+        .into_iter()
+        .rev()
+        .find(|l| l["kind"] == "stats")
+        .unwrap();
+    assert!(
+        stats["refused"]["too_many_viewers"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+}

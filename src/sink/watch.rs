@@ -47,7 +47,7 @@ use tonic::{Request, Response, Status};
 
 use super::auth::Policy;
 use crate::hub::Hub;
-use crate::model::filter::{AlertView, Filter};
+use crate::model::filter::{AlertView, Filter, Limits as FilterLimits};
 use crate::model::{AlertRecord, Store};
 use crate::proto::watch::watch_event::Event;
 #[cfg(test)]
@@ -77,6 +77,20 @@ pub const BATCH_BYTES: usize = 256 * 1024;
 pub const LINGER: Duration = Duration::from_millis(20);
 /// Events of the history ring a snapshot carries (the newest).
 pub const SNAPSHOT_HISTORY: usize = 10_000;
+/// A viewer's opening yields to the runtime after this many items, sent
+/// or filtered out.
+const YIELD_EVERY: usize = 256;
+/// A viewer that takes nothing it is sent for this long is let go: one
+/// that never reads yet answers pings would otherwise keep its opening
+/// (the snapshot, up to one item per key) pinned in the sink for ever. It
+/// resumes where it stopped when it reads again and reconnects.
+pub const VIEWER_STALL: Duration = Duration::from_secs(30);
+/// Viewers attached at once, in all and from one IP address: each holds an
+/// opening while it is sent, so their number bounds that memory, and a
+/// viewer's connection is not evictable (it could not fill the
+/// connection limit and lock senders out).
+pub const MAX_VIEWERS: usize = 64;
+pub const MAX_VIEWERS_PER_PEER: usize = 8;
 /// Resuming further back than this many alerts sends a fresh snapshot
 /// instead: a replay is read a page at a time ([`replay`]), but a longer
 /// one would cost the sink more than the snapshot a viewer can start from.
@@ -119,6 +133,7 @@ struct Viewer {
     /// bearer token was checked, else the peer address. Terminal-safe.
     who: String,
     peer: String,
+    ip: Option<std::net::IpAddr>,
     since_ms: u64,
     missed: u64,
 }
@@ -199,23 +214,43 @@ impl WatchStats {
         self.viewers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts a viewer in until the entry is dropped.
-    fn join(self: &Arc<Self>, who: String, peer: String) -> ViewerEntry {
+    /// Counts a viewer in until the entry is dropped, unless that would
+    /// pass [`MAX_VIEWERS`] in all or [`MAX_VIEWERS_PER_PEER`] from its
+    /// address (`Err`: what it is told).
+    fn join(
+        self: &Arc<Self>,
+        who: String,
+        peer: String,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<ViewerEntry, String> {
+        let mut viewers = self.lock();
+        if viewers.len() >= MAX_VIEWERS {
+            return Err(format!(
+                "{MAX_VIEWERS} viewers are attached, the most this sink serves at once"
+            ));
+        }
+        if ip.is_some() && viewers.values().filter(|v| v.ip == ip).count() >= MAX_VIEWERS_PER_PEER {
+            return Err(format!(
+                "{MAX_VIEWERS_PER_PEER} viewers are attached from this address, the most from one"
+            ));
+        }
         let id = self.total.fetch_add(1, Ordering::Relaxed);
         self.attached.fetch_add(1, Ordering::Relaxed);
-        self.lock().insert(
+        viewers.insert(
             id,
             Viewer {
                 who,
                 peer,
+                ip,
                 since_ms: crate::hub::now_ms(),
                 missed: 0,
             },
         );
-        ViewerEntry {
+        drop(viewers);
+        Ok(ViewerEntry {
             stats: self.clone(),
             id,
-        }
+        })
     }
 
     /// The `"watchers"` object of a `{"kind":"stats"}` line: counts, and
@@ -811,11 +846,22 @@ async fn replay(
             break; // nothing held up to `to`: cannot happen while seqs are contiguous
         };
         for m in passing(rows.iter(), page.filter, page.batch) {
-            tx.send(Ok(m)).await.map_err(|_| ())?;
+            give(tx, Ok(m)).await?;
         }
         *last = end;
+        // A filter that passes none of a long replay would never await.
+        tokio::task::yield_now().await;
     }
     Ok(())
+}
+
+/// Sends a viewer one message, or gives up on one that has taken nothing
+/// for [`VIEWER_STALL`] (or is gone).
+async fn give(tx: &mpsc::Sender<Result<Wire, Status>>, m: Result<Wire, Status>) -> Result<(), ()> {
+    match tokio::time::timeout(VIEWER_STALL, tx.send(m)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
 }
 
 /// Tells a viewer that `count` alerts after seq `after` will not reach it
@@ -828,12 +874,14 @@ async fn tell_missed(
     after: u64,
     count: u64,
 ) -> Result<(), ()> {
-    tx.send(Ok(Wire::Event(ev(Event::Missed(Missed {
-        count,
-        after_seq: after,
-    })))))
-    .await
-    .map_err(|_| ())?;
+    give(
+        tx,
+        Ok(Wire::Event(ev(Event::Missed(Missed {
+            count,
+            after_seq: after,
+        })))),
+    )
+    .await?;
     entry.missed(after, count);
     Ok(())
 }
@@ -855,7 +903,7 @@ async fn send_chunk(
         tell_missed(tx, entry, *last, chunk.first() - *last - 1).await?;
     }
     for m in messages(chunk, *last, filter, batch) {
-        tx.send(Ok(m)).await.map_err(|_| ())?;
+        give(tx, Ok(m)).await?;
     }
     *last = chunk.last();
     Ok(())
@@ -911,23 +959,23 @@ impl Watch for WatchService {
                 }
             }
         }
-        // An authorized viewer holds its connection like a sender does.
-        super::conn::mark_accepted(request.extensions());
         let resume_after = request.get_ref().resume_after;
         let filter = match request.get_ref().filter.trim() {
             "" => None,
-            text => Some(Filter::parse(text).map_err(|e| {
-                Status::invalid_argument(format!(
-                    "filter: {}",
-                    crate::sanitize::line(&e.to_string())
-                ))
-            })?),
+            // From the network and run over every key held: bounded.
+            text => Some(
+                Filter::parse_within(text, FilterLimits::REMOTE).map_err(|e| {
+                    Status::invalid_argument(format!(
+                        "filter: {}",
+                        crate::sanitize::line(&e.to_string())
+                    ))
+                })?,
+            ),
         };
         let batch = request.get_ref().batch;
         let forwarding = self.forwarding.clone();
         let extensions = request.extensions().clone();
         let epoch = request.get_ref().epoch.clone();
-        let (first, lost, mut rx) = self.open(resume_after, &epoch);
         // Shown as the viewer: the verified identity, else that a token
         // was checked, else where it came from.
         let shown = match &identity {
@@ -939,6 +987,24 @@ impl Watch for WatchService {
             Some(_) => format!("{peer_label} ({shown})"),
             None => peer_label.clone(),
         };
+        // Admitted before its opening is made: a refused viewer costs no
+        // snapshot.
+        let entry = match self
+            .stats
+            .join(shown, peer_label.clone(), peer.map(|p| p.ip()))
+        {
+            Ok(e) => e,
+            Err(why) => {
+                tracing::info!("viewer {who} refused: {why}");
+                return refuse(
+                    crate::hub::Refusal::TooManyViewers,
+                    Status::resource_exhausted(why),
+                );
+            }
+        };
+        // Holds its connection like a sender once admitted.
+        super::conn::mark_accepted(request.extensions());
+        let (first, lost, mut rx) = self.open(resume_after, &epoch);
         tracing::info!(
             "viewer {who} attached ({})",
             match resume_after {
@@ -946,7 +1012,6 @@ impl Watch for WatchService {
                 None => "snapshot".into(),
             }
         );
-        let entry = self.stats.join(shown, peer_label);
         if let Some(after) = resume_after {
             if matches!(first.first(), Some(Item::Reset(_))) {
                 // Resumed further back than the sink can replay: what the
@@ -969,7 +1034,17 @@ impl Watch for WatchService {
             let mut opened = false;
             let run = async {
                 let now = crate::hub::now_ms();
-                for item in first {
+                for (i, item) in first.into_iter().enumerate() {
+                    // A filter that passes nothing would never await: give
+                    // the ingest's threads back now and then, and stop
+                    // when the viewer is gone (a user's review: a viewer
+                    // wedged the sink past its own disconnect).
+                    if i % YIELD_EVERY == YIELD_EVERY - 1 {
+                        tokio::task::yield_now().await;
+                        if tx.is_closed() {
+                            return Err(());
+                        }
+                    }
                     match &item {
                         Item::ReplayUpTo(to) => {
                             let page = Page {
@@ -988,7 +1063,7 @@ impl Watch for WatchService {
                         continue;
                     }
                     if let Some(message) = item.event() {
-                        tx.send(Ok(message)).await.map_err(|_| ())?;
+                        give(&tx, Ok(message)).await?;
                     }
                 }
                 opened = true;
@@ -1027,10 +1102,17 @@ impl Watch for WatchService {
                     std::future::pending::<()>().await;
                 }
             };
-            let stopped = tokio::select! {
-                _ = run => false,
-                _ = stop => true,
+            let (stopped, failed) = tokio::select! {
+                r = run => (false, r.is_err()),
+                _ = stop => (true, false),
             };
+            if failed && !tx.is_closed() {
+                // Still connected, yet took nothing for VIEWER_STALL: let
+                // go, and counted as a connection that reads nothing is.
+                let why = format!("took nothing it was sent for {}s", VIEWER_STALL.as_secs());
+                tracing::info!("viewer {who} let go: {why}");
+                hub.refuse_from(crate::hub::Refusal::WriteStall, peer, Some(&why));
+            }
             if stopped {
                 // Every alert accepted so far goes out (the fan-out may be
                 // lingering over the last ones), then the reason; a viewer
@@ -1158,12 +1240,12 @@ mod tests {
     #[test]
     fn alerts_told_missed_and_then_lost_to_a_reset_count_once() {
         let stats = Arc::new(WatchStats::default());
-        let a = stats.join("token".into(), "10.0.0.1:5000".into());
+        let a = stats.join("token".into(), "10.0.0.1:5000".into(), None).unwrap();
         // Told: 5 after seq 10 (11..=15); it resumes after 10, too late:
         // 20 are lost (11..=30), of which 5 were counted.
         a.missed(10, 5);
         drop(a);
-        let b = stats.join("token".into(), "10.0.0.1:5001".into());
+        let b = stats.join("token".into(), "10.0.0.1:5001".into(), None).unwrap();
         b.lost(10, 20);
         assert_eq!(stats.to_json()["missed"], 20);
         assert_eq!(stats.to_json()["viewers"][0]["missed"], 15);
@@ -1182,8 +1264,8 @@ mod tests {
     fn viewers_are_listed_while_attached_with_what_they_missed() {
         let stats = Arc::new(WatchStats::default());
         assert_eq!(stats.summary(false), None);
-        let a = stats.join("alice@example.com".into(), "10.0.0.1:5000".into());
-        let b = stats.join("token".into(), "10.0.0.2:5000".into());
+        let a = stats.join("alice@example.com".into(), "10.0.0.1:5000".into(), None).unwrap();
+        let b = stats.join("token".into(), "10.0.0.2:5000".into(), None).unwrap();
         b.missed(0, 7);
         assert_eq!(
             stats.summary(false).as_deref(),

@@ -98,14 +98,55 @@ impl std::str::FromStr for Filter {
     }
 }
 
+/// What a filter may hold. The operator's own (the TUI, `export`) are
+/// bounded only by sense; one from the network (a Watch subscriber's) is
+/// evaluated by the sink over every key it holds, on the threads that
+/// take in alerts, so it is kept small: [`Limits::REMOTE`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of filter text.
+    pub bytes: usize,
+    /// Terms, each alternative of `a,b,c` counted.
+    pub terms: usize,
+    pub regexes: usize,
+    /// The compiled size of each regex (the regex crate's `size_limit`).
+    pub regex_bytes: usize,
+}
+
+impl Limits {
+    pub const LOCAL: Limits = Limits {
+        bytes: usize::MAX,
+        terms: usize::MAX,
+        regexes: usize::MAX,
+        regex_bytes: 10 << 20,
+    };
+    pub const REMOTE: Limits = Limits {
+        bytes: 4096,
+        terms: 64,
+        regexes: 8,
+        regex_bytes: 256 << 10,
+    };
+}
+
 impl Filter {
     /// Parses a filter; empty (or all-whitespace) input matches everything.
     pub fn parse(input: &str) -> Result<Filter, FilterError> {
+        Filter::parse_within(input, Limits::LOCAL)
+    }
+
+    /// Parses a filter within `limits` (see [`Limits`]).
+    pub fn parse_within(input: &str, limits: Limits) -> Result<Filter, FilterError> {
+        if input.len() > limits.bytes {
+            return Err(FilterError {
+                position: 0,
+                message: format!("longer than {} bytes ({} bytes)", limits.bytes, input.len()),
+            });
+        }
         let mut filter = Filter {
             source: input.to_owned(),
             ..Filter::default()
         };
-        for clause in Parser::new(input).clauses()? {
+        for clause in Parser::new(input, limits).clauses()? {
             match clause.reads() {
                 Reads::Key => filter.key_clauses.push(clause),
                 Reads::Text => filter.text_clauses.push(clause),

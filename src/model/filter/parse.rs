@@ -21,15 +21,59 @@ pub(super) struct Parser {
     pos: usize,
     /// Open parentheses: inside them `)` also ends a term.
     depth: usize,
+    limits: Limits,
+    /// Terms (each alternative of `a,b` counts) and regexes so far.
+    terms: usize,
+    regexes: usize,
 }
 
 impl Parser {
-    pub(super) fn new(input: &str) -> Parser {
+    pub(super) fn new(input: &str, limits: Limits) -> Parser {
         Parser {
             chars: input.chars().collect(),
             pos: 0,
             depth: 0,
+            limits,
+            terms: 0,
+            regexes: 0,
         }
+    }
+
+    /// Counts `n` terms, `regexes` of them regexes, against the limits.
+    fn count(&mut self, start: usize, n: usize, regexes: usize) -> Result<(), FilterError> {
+        self.terms += n;
+        self.regexes += regexes;
+        if self.terms > self.limits.terms {
+            return Err(self.error(
+                start,
+                &format!("more than {} terms in one filter", self.limits.terms),
+            ));
+        }
+        if self.regexes > self.limits.regexes {
+            return Err(self.error(
+                start,
+                &format!("more than {} regexes in one filter", self.limits.regexes),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A case-insensitive regex within the compiled size limit.
+    fn regex(
+        &mut self,
+        start: usize,
+        end: usize,
+        pattern: &str,
+    ) -> Result<regex::Regex, FilterError> {
+        self.count(start, 0, 1)?;
+        RegexBuilder::new(pattern)
+            .case_insensitive(true)
+            .size_limit(self.limits.regex_bytes)
+            .build()
+            .map_err(|e| {
+                let why = format!("invalid regex: {}", brief_regex_error(&e));
+                self.error_to(start, end, &why)
+            })
     }
 
     fn peek(&self) -> Option<char> {
@@ -224,6 +268,7 @@ impl Parser {
     /// One term at `self.pos` (negations already read; `start` is where
     /// they began, for messages).
     fn term(&mut self, start: usize) -> Result<Node, FilterError> {
+        self.count(start, 1, 0)?;
         match self.peek() {
             Some('/') => Ok(Node::Event(self.regex_term(start)?)),
             Some('"') => {
@@ -294,7 +339,7 @@ impl Parser {
     /// `/re/` is a regex found in the field, and for `repo:` an
     /// `owner/name` matches both (as the Repos pane shows repos).
     fn patterns(
-        &self,
+        &mut self,
         field: KeyField,
         value: &str,
         quoted: bool,
@@ -302,23 +347,17 @@ impl Parser {
     ) -> Result<Vec<Pattern>, FilterError> {
         if !quoted && value.len() >= 2 && value.starts_with('/') && value.ends_with('/') {
             let pattern = value[1..value.len() - 1].replace("\\/", "/");
-            return RegexBuilder::new(&pattern)
-                .case_insensitive(true)
-                .build()
-                .map(|re| vec![Pattern::Regex(re)])
-                .map_err(|e| {
-                    self.error_to(
-                        start,
-                        end,
-                        &format!("invalid regex: {}", brief_regex_error(&e)),
-                    )
-                });
+            return self
+                .regex(start, end, &pattern)
+                .map(|re| vec![Pattern::Regex(re)]);
         }
         let alts: Vec<&str> = if quoted {
             vec![value]
         } else {
             value.split(',').collect()
         };
+        // The first alternative was counted as the term.
+        self.count(start, alts.len().saturating_sub(1), 0)?;
         alts.into_iter()
             .map(|alt| {
                 if alt.is_empty() {
@@ -382,14 +421,8 @@ impl Parser {
         if regex::escape(&pattern) == pattern {
             return Ok(EventTest::Text(Needle::new(&pattern)));
         }
-        RegexBuilder::new(&pattern)
-            .case_insensitive(true)
-            .build()
-            .map(EventTest::Regex)
-            .map_err(|e| {
-                let why = format!("invalid regex: {}", brief_regex_error(&e));
-                self.error_to(start, self.pos, &why)
-            })
+        let end = self.pos;
+        self.regex(start, end, &pattern).map(EventTest::Regex)
     }
 
     /// `field:value`, `age<…`, or a bare word.
