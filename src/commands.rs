@@ -37,8 +37,10 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
             crate::ui::fmt::use_local_time(!settings.utc);
             let theme =
                 crate::ui::live::load_theme(Some(&settings.theme)).map_err(Failure::Usage)?;
-            // The TUI needs a terminal: piped, it would write its escape
+            // The file first (exit 1 when it cannot be read), then the
+            // terminal the TUI needs: piped, it would write its escape
             // sequences into the pipe.
+            let opened = crate::ui::prepare_open(&a.file).map_err(Failure::Runtime)?;
             if !std::io::stdout().is_terminal() {
                 return Err(Failure::Usage(
                     "open shows the TUI, and stdout is not a terminal (for text: `sinkwatch \
@@ -46,7 +48,7 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
                         .into(),
                 ));
             }
-            crate::ui::run_open(&a.file, theme, settings.fps, settings.views.clone())
+            crate::ui::run_open(opened, theme, settings.fps, settings.views.clone())
                 .map_err(Failure::Runtime)
         }
         Command::Config => {

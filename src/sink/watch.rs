@@ -1240,12 +1240,16 @@ mod tests {
     #[test]
     fn alerts_told_missed_and_then_lost_to_a_reset_count_once() {
         let stats = Arc::new(WatchStats::default());
-        let a = stats.join("token".into(), "10.0.0.1:5000".into(), None).unwrap();
+        let a = stats
+            .join("token".into(), "10.0.0.1:5000".into(), None)
+            .unwrap();
         // Told: 5 after seq 10 (11..=15); it resumes after 10, too late:
         // 20 are lost (11..=30), of which 5 were counted.
         a.missed(10, 5);
         drop(a);
-        let b = stats.join("token".into(), "10.0.0.1:5001".into(), None).unwrap();
+        let b = stats
+            .join("token".into(), "10.0.0.1:5001".into(), None)
+            .unwrap();
         b.lost(10, 20);
         assert_eq!(stats.to_json()["missed"], 20);
         assert_eq!(stats.to_json()["viewers"][0]["missed"], 15);
@@ -1264,8 +1268,12 @@ mod tests {
     fn viewers_are_listed_while_attached_with_what_they_missed() {
         let stats = Arc::new(WatchStats::default());
         assert_eq!(stats.summary(false), None);
-        let a = stats.join("alice@example.com".into(), "10.0.0.1:5000".into(), None).unwrap();
-        let b = stats.join("token".into(), "10.0.0.2:5000".into(), None).unwrap();
+        let a = stats
+            .join("alice@example.com".into(), "10.0.0.1:5000".into(), None)
+            .unwrap();
+        let b = stats
+            .join("token".into(), "10.0.0.2:5000".into(), None)
+            .unwrap();
         b.missed(0, 7);
         assert_eq!(
             stats.summary(false).as_deref(),

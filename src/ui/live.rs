@@ -106,27 +106,27 @@ pub fn run_live(
     run_terminal(app, &hub, fps, &stop)
 }
 
-/// The TUI over a recording, for offline triage. Blocking.
-///
-/// `theme` comes from [`load_theme`] and `fps` from the config file, both
-/// loaded by the caller (`--theme` first, then the file's `theme`), so that
-/// a bad theme or config is a plain one-line error.
-pub fn run_open(
-    file: &std::path::Path,
-    theme: Theme,
-    fps: u32,
-    views: Vec<super::state::SavedView>,
-) -> Result<(), String> {
+/// A recording or a state database read for `open`, before any screen is
+/// taken: a file that cannot be read is a plain one-line error.
+pub struct Opened {
+    hub: Arc<Hub>,
+    info: SourceInfo,
+    name: String,
+    /// A recording's unreadable lines, listed again once the screen is gone.
+    bad: Vec<crate::record::LineError>,
+}
+
+/// Reads what `open` shows (see [`Opened`]).
+pub fn prepare_open(file: &std::path::Path) -> Result<Opened, String> {
     let name = file.display().to_string();
-    let app = |info| {
-        let mut app = App::new(theme, info);
-        app.set_views(views);
-        app
-    };
     if crate::state::is_database(file) {
         let (hub, info) = open_database(file)?;
-        let stop = AtomicBool::new(false);
-        return run_terminal(app(info), &hub, fps, &stop);
+        return Ok(Opened {
+            hub,
+            info,
+            name,
+            bad: Vec::new(),
+        });
     }
     if file.is_dir() {
         return Err(format!("cannot open recording {name}: it is a directory"));
@@ -151,11 +151,32 @@ pub fn run_open(
             "{not_loaded} alerts not loaded: the key limit was reached"
         ));
     }
+    Ok(Opened {
+        hub,
+        info,
+        name,
+        bad,
+    })
+}
+
+/// The TUI over what [`prepare_open`] read, for offline triage. Blocking.
+///
+/// `theme` comes from [`load_theme`] and `fps` from the config file, both
+/// loaded by the caller (`--theme` first, then the file's `theme`), so that
+/// a bad theme or config is a plain one-line error.
+pub fn run_open(
+    opened: Opened,
+    theme: Theme,
+    fps: u32,
+    views: Vec<super::state::SavedView>,
+) -> Result<(), String> {
+    let mut app = App::new(theme, opened.info);
+    app.set_views(views);
     let stop = AtomicBool::new(false);
-    let result = run_terminal(app(info), &hub, fps, &stop);
+    let result = run_terminal(app, &opened.hub, fps, &stop);
     // The screen is gone now: list every bad line where it stays visible.
-    for e in &bad {
-        eprintln!("sinkwatch: {name}: {e}");
+    for e in &opened.bad {
+        eprintln!("sinkwatch: {}: {e}", opened.name);
     }
     result
 }

@@ -11,4 +11,4 @@ pub mod markdown;
 pub mod state;
 pub mod theme;
 pub mod view;
-pub use live::{Extras, run_live, run_open};
+pub use live::{Extras, Opened, prepare_open, run_live, run_open};
