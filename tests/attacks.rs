@@ -593,3 +593,102 @@ async fn a_unary_call_with_two_messages_is_refused() {
     assert_eq!(sink.hub.read(|s| s.accepted()), 1);
     tokio::time::timeout(BOUND, sink.stop()).await.unwrap();
 }
+
+// ---- requests held open with headers only
+
+/// Opens `streams` requests to `path` on one connection from `from`, each
+/// with its headers and no body, and sends each answer's gRPC status (or
+/// "reset") to `answers` as it comes.
+async fn headers_only(
+    from: &str,
+    addr: SocketAddr,
+    path: &'static str,
+    streams: usize,
+    answers: tokio::sync::mpsc::UnboundedSender<String>,
+) -> Vec<h2::SendStream<Bytes>> {
+    let tcp = connect_from(from, addr).await;
+    let (mut client, conn) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut held = Vec::new();
+    for _ in 0..streams {
+        let req = http::Request::post(format!("http://{addr}{path}"))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(())
+            .unwrap();
+        let Ok(ready) = client.ready().await else {
+            break;
+        };
+        client = ready;
+        let Ok((response, send)) = client.send_request(req, false) else {
+            break;
+        };
+        held.push(send);
+        let answers = answers.clone();
+        tokio::spawn(async move {
+            let status = match response.await {
+                Ok(r) => r
+                    .headers()
+                    .get("grpc-status")
+                    .map_or("no status".into(), |v| v.to_str().unwrap_or("?").to_owned()),
+                Err(_) => "reset".into(),
+            };
+            let _ = answers.send(status);
+        });
+    }
+    held
+}
+
+/// Requests that send headers and never a body cost the sink their stream
+/// state: they are charged against the buffered-bytes bounds from the
+/// start, so beyond them new ones are answered RESOURCE_EXHAUSTED at once
+/// and counted, and memory stays bounded. Before, every such stream was
+/// held (a user's review: 3 GB on health checks under a 64 MiB budget),
+/// and none was answered.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_held_open_without_a_body_are_bounded() {
+    let sink = Headless::start(&["--memory-budget", "16MiB"]);
+    let addr: SocketAddr = sink.addr.parse().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tokio::spawn(headers_only(
+            "127.0.0.2",
+            addr,
+            "/grpc.health.v1.Health/Check",
+            256,
+            tx.clone(),
+        )));
+    }
+    drop(tx);
+    // Of 1,024, the per-address bound (4 MiB at this budget, 12 KiB each)
+    // holds about 340: the rest are answered, RESOURCE_EXHAUSTED (8).
+    let mut exhausted = 0;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while exhausted < 600 {
+            match rx.recv().await {
+                Some(s) if s == "8" => exhausted += 1,
+                Some(_) => {}
+                None => break,
+            }
+        }
+    })
+    .await
+    .expect("the streams over the bound are answered");
+    assert!(exhausted >= 600, "{exhausted} answered RESOURCE_EXHAUSTED");
+    real_client_gets_ok(&sink.url(), None).await;
+    let (_, peak) = rss_of(sink.pid());
+    assert!(peak < 100 << 20, "peak RSS {peak}");
+    for h in held {
+        drop(h.await.unwrap());
+    }
+    let exit = sink.terminate();
+    let stats = exit.lines().pop().unwrap();
+    assert!(
+        stats["refused"]["buffer_full"].as_u64().unwrap() >= 600,
+        "{stats}"
+    );
+}
