@@ -30,6 +30,10 @@ use crate::hub::Hub;
 
 /// Scrape connections served at once; more wait in the accept queue.
 const MAX_CONNECTIONS: usize = 8;
+/// Of them, from one IP address: one client holding idle connections
+/// cannot starve the scrapes of others (a user's review: 128 idle
+/// connections from one address failed every scrape).
+const MAX_CONNECTIONS_PER_PEER: usize = 2;
 /// Time a scrape connection has to send its request head.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time a scrape connection may stay open in all.
@@ -369,6 +373,41 @@ fn answer(sources: &Sources, req: &Request<hyper::body::Incoming>) -> Response<F
     }
 }
 
+type PeerCounts = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
+
+/// One of an address's [`MAX_CONNECTIONS_PER_PEER`], given back on drop.
+struct PeerSlot {
+    counts: PeerCounts,
+    ip: std::net::IpAddr,
+}
+
+impl PeerSlot {
+    fn take(counts: &PeerCounts, ip: std::net::IpAddr) -> Option<PeerSlot> {
+        let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = c.entry(ip).or_insert(0);
+        if *n >= MAX_CONNECTIONS_PER_PEER {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            counts: counts.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = c.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                c.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Serves `GET /metrics` until `stop` resolves (call within the runtime).
 pub async fn serve(
     listener: std::net::TcpListener,
@@ -383,6 +422,7 @@ pub async fn serve(
         }
     };
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let per_peer: PeerCounts = Arc::default();
     tokio::pin!(stop);
     loop {
         // A slot first: at the limit, new scrapes wait in the kernel's
@@ -404,9 +444,16 @@ pub async fn serve(
             },
             _ = &mut stop => return,
         };
+        let Some(held) = PeerSlot::take(&per_peer, peer.ip()) else {
+            tracing::debug!(
+                "metrics: {peer}: over {MAX_CONNECTIONS_PER_PEER} connections from one address, closed"
+            );
+            continue;
+        };
         let sources = sources.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let _held = held;
             let service = hyper::service::service_fn(move |req| {
                 let resp = answer(&sources, &req);
                 async move { Ok::<_, std::convert::Infallible>(resp) }

@@ -196,3 +196,26 @@ fn a_refused_viewer_is_counted_in_the_metrics() {
         "{body}"
     );
 }
+
+/// One address holding idle connections cannot starve others' scrapes: it
+/// gets 2 of the responder's 8 places, the rest are closed at once. Before,
+/// 128 idle connections from one address held every place in turn (5 s
+/// each) and a scrape behind them waited past its 30 s read timeout.
+#[tokio::test]
+async fn idle_connections_from_one_address_do_not_starve_scrapes() {
+    let sink = Headless::start(&["--metrics-listen", "127.0.0.1:0"]);
+    let metrics = metrics_addr(&sink);
+    let addr: std::net::SocketAddr = metrics.parse().unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..128 {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        idle.push(sock.connect(addr).await.unwrap());
+    }
+    let (status, body) = tokio::task::spawn_blocking(move || get(&metrics, "/metrics"))
+        .await
+        .unwrap();
+    assert!(status.contains(" 200 "), "{status}");
+    assert!(body.contains("sinkwatch_alerts_accepted_total"), "{body}");
+    drop(idle);
+}
