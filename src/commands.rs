@@ -179,7 +179,7 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
                             eprintln!(
                                 "sinkwatch: source {}: fell behind, {} alerts missed; fetching them again while the sink holds them",
                                 s.url,
-                                m - *missed
+                                m.saturating_sub(*missed)
                             );
                             *missed = m;
                         }

@@ -252,6 +252,18 @@ impl SourceStatus {
 /// What the alerts a source said this viewer fell behind on are: fetched
 /// again by the resume that follows (nothing lost) unless the source had to
 /// reset this viewer, which may have lost some.
+impl SourceStatus {
+    /// Counts what the sink says this viewer missed: the sink's number, not
+    /// ours, so saturating (a hostile sink's counts wrapped the total).
+    fn add_missed(&self, n: u64) {
+        let _ = self
+            .missed
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_add(n))
+            });
+    }
+}
+
 fn missed_word(resets: u64) -> &'static str {
     if resets == 0 { "refetched" } else { "missed" }
 }
@@ -321,7 +333,7 @@ pub fn status_short(sources: &[Arc<SourceStatus>]) -> String {
     let missed: u64 = sources
         .iter()
         .map(|s| s.missed.load(Ordering::Relaxed))
-        .sum();
+        .fold(0, u64::saturating_add);
     let resets: u64 = sources
         .iter()
         .map(|s| s.resets.load(Ordering::Relaxed))
@@ -731,7 +743,7 @@ async fn subscribe_once(
             Some(Event::Batch(b)) => live(hub, &mut scratch, status, last, last_ms, b.alerts),
             Some(Event::Forwarding(f)) => status.forwarding(&f),
             Some(Event::Missed(m)) => {
-                status.missed.fetch_add(m.count, Ordering::Relaxed);
+                status.add_missed(m.count);
                 *last = Some(m.after_seq);
                 return End::Resume;
             }
@@ -790,7 +802,18 @@ pub async fn follow(target: Target, hub: Arc<Hub>, status: Arc<SourceStatus>) ->
     while !hub.is_closed() {
         let received = status.received.load(Ordering::Relaxed);
         match subscribe_once(&target, &hub, &status, &mut at).await {
-            End::Resume => continue,
+            // A resume that brought nothing since the last one (a sink
+            // that answers every resume with another gap) waits like a
+            // failure, so that it cannot spin this viewer.
+            End::Resume if status.received.load(Ordering::Relaxed) > received => {
+                backoff = BACKOFF_FIRST;
+                continue;
+            }
+            End::Resume => {
+                status.reconnects.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(backoff.mul_f64(0.5 + fastrand::f64() * 0.5)).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
             End::Refused(why) => {
                 let why = crate::sanitize::line(&why).into_owned();
                 status.set(format!("refused: {why}"));
@@ -933,6 +956,18 @@ mod tests {
         let peer = r.peer.as_ref().unwrap();
         assert_eq!(peer.label, "10.0.0.1:5000");
         assert_eq!(peer.identity.as_deref(), Some("alice@example.com"));
+    }
+
+    #[test]
+    fn a_sinks_missed_counts_saturate() {
+        let a = SourceStatus::new("http://a:1");
+        a.add_missed(u64::MAX - 5);
+        a.add_missed(1_000);
+        assert_eq!(a.missed.load(Ordering::Relaxed), u64::MAX);
+        let b = SourceStatus::new("http://b:1");
+        b.add_missed(10);
+        let short = status_short(&[a, b]);
+        assert!(short.contains("18,446,744,073,709,551,615"), "{short}");
     }
 
     #[test]
