@@ -990,3 +990,86 @@ async fn viewers_from_one_address_are_bounded_and_counted() {
         "{stats}"
     );
 }
+
+/// A stream held open and never read: its connection, the response body
+/// (dropping it would cancel the stream) and the request's sending half.
+type NeverRead = (
+    h2::client::SendRequest<tonic::codegen::Bytes>,
+    h2::RecvStream,
+    h2::SendStream<tonic::codegen::Bytes>,
+);
+
+/// Opens a Subscribe with HTTP/2 flow control shut (a window of 0: the sink
+/// can send it nothing) and returns its answer's grpc-status (None: the
+/// stream was accepted) and the stream, held open.
+async fn subscribe_never_reading(addr: std::net::SocketAddr) -> (Option<String>, NeverRead) {
+    use tonic::codegen::{Bytes, http};
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, conn) = h2::client::Builder::new()
+        .initial_window_size(0)
+        .handshake::<_, Bytes>(tcp)
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut client = client.ready().await.unwrap();
+    let req = http::Request::post(format!("http://{addr}/sinkwatch.v1.Watch/Subscribe"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let (response, mut send) = client.send_request(req, false).unwrap();
+    // An empty SubscribeRequest: a snapshot.
+    send.send_data(Bytes::from_static(&[0, 0, 0, 0, 0]), true)
+        .unwrap();
+    let r = tokio::time::timeout(WATCHDOG, response)
+        .await
+        .expect("an answer")
+        .unwrap();
+    let status = r
+        .headers()
+        .get("grpc-status")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, (client, r.into_body(), send))
+}
+
+/// Openings that viewers do not take are counted against a quarter of the
+/// memory budget: a user's review had 256 viewers that never read pin a
+/// snapshot each, 2.9 GB under a 1 GiB budget. Here one pinned opening is
+/// let through (one always is) and the next, which would pass the bound,
+/// is refused RESOURCE_EXHAUSTED until the first is let go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openings_not_taken_are_bounded_by_the_budget() {
+    let sink = Headless::start(&["--memory-budget", "16MiB"]);
+    let url = sink.url();
+    // 20,000 keys and 10,000 events: about 3 MB of opening, over half of
+    // the 4 MiB bound.
+    let out = common::binary::output(common::binary::bin().args([
+        "load", "--to", &url, "--total", "20000", "--repos", "3000", "--json",
+    ]));
+    assert!(out.status.success(), "{out:?}");
+    let addr: std::net::SocketAddr = sink.addr.parse().unwrap();
+    let (first, _held) = subscribe_never_reading(addr).await;
+    assert_eq!(first, None, "the first opening is let through");
+    let (second, _other) = subscribe_never_reading(addr).await;
+    drop(_held);
+    drop(_other);
+    let exit = sink.terminate();
+    assert_eq!(
+        second.as_deref(),
+        Some("8"),
+        "RESOURCE_EXHAUSTED: {}",
+        exit.stderr
+    );
+    let stats = exit
+        .lines()
+        .into_iter()
+        .rev()
+        .find(|l| l["kind"] == "stats")
+        .unwrap();
+    assert!(
+        stats["refused"]["too_many_viewers"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+}

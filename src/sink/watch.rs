@@ -122,8 +122,54 @@ pub struct WatchStats {
     /// The recent `Missed` notices: (after_seq, count), oldest first.
     told: Mutex<std::collections::VecDeque<(u64, u64)>>,
     /// The viewers attached right now, by a number of their own (bounded
-    /// by the sink's connection caps: a viewer holds a connection).
+    /// by [`MAX_VIEWERS`]).
     viewers: Mutex<std::collections::BTreeMap<u64, Viewer>>,
+    /// Bytes of the openings being sent now (see [`OpeningCharge`]).
+    opening_bytes: std::sync::atomic::AtomicUsize,
+}
+
+/// An opening's bytes, counted against a quarter of the memory budget from
+/// when it is read until it is sent (or its viewer goes): openings that are
+/// not taken cannot add up past the budget.
+struct OpeningCharge {
+    stats: Arc<WatchStats>,
+    bytes: usize,
+}
+
+impl OpeningCharge {
+    /// Charges `bytes` unless the openings being sent would pass `limit`.
+    fn take(stats: &Arc<WatchStats>, bytes: usize, limit: usize) -> Option<OpeningCharge> {
+        let mut now = stats.opening_bytes.load(Ordering::Relaxed);
+        loop {
+            // One opening alone is always let through: a sink whose single
+            // snapshot is over the limit still serves one viewer at a time.
+            if now > 0 && now.saturating_add(bytes) > limit {
+                return None;
+            }
+            match stats.opening_bytes.compare_exchange_weak(
+                now,
+                now + bytes,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    return Some(OpeningCharge {
+                        stats: stats.clone(),
+                        bytes,
+                    });
+                }
+                Err(actual) => now = actual,
+            }
+        }
+    }
+}
+
+impl Drop for OpeningCharge {
+    fn drop(&mut self) {
+        self.stats
+            .opening_bytes
+            .fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 /// One attached viewer, for the stats line and the status bar.
@@ -445,7 +491,7 @@ impl WatchService {
         &self,
         resume_after: Option<u64>,
         epoch: &str,
-    ) -> (Vec<Item>, u64, broadcast::Receiver<Arc<Chunk>>) {
+    ) -> (Vec<Item>, u64, broadcast::Receiver<Arc<Chunk>>, usize) {
         let mut slot = self.fanout.lock().unwrap_or_else(|e| e.into_inner());
         let tx = match &*slot {
             Some(tx) => tx.clone(),
@@ -462,7 +508,8 @@ impl WatchService {
         let ours = self.hub.epoch();
         self.hub.read(|store| {
             let (items, lost) = opening(store, ours, resume_after.map(|after| (after, theirs)));
-            (items, lost, tx.subscribe())
+            let limit = store.limits().memory_budget / 4;
+            (items, lost, tx.subscribe(), limit)
         })
     }
 }
@@ -1004,7 +1051,22 @@ impl Watch for WatchService {
         };
         // Holds its connection like a sender once admitted.
         super::conn::mark_accepted(request.extensions());
-        let (first, lost, mut rx) = self.open(resume_after, &epoch);
+        let (first, lost, mut rx, limit) = self.open(resume_after, &epoch);
+        // Strings are the store's (shared); the opening's own bytes are
+        // its items.
+        let bytes = first.capacity() * std::mem::size_of::<Item>();
+        let Some(charge) = OpeningCharge::take(&self.stats, bytes, limit) else {
+            drop(first);
+            let why = format!(
+                "viewers' openings being sent would pass a quarter of the memory budget \
+                 ({limit} bytes): retry in a moment"
+            );
+            tracing::info!("viewer {who} refused: {why}");
+            return refuse(
+                crate::hub::Refusal::TooManyViewers,
+                Status::resource_exhausted(why),
+            );
+        };
         tracing::info!(
             "viewer {who} attached ({})",
             match resume_after {
@@ -1067,6 +1129,7 @@ impl Watch for WatchService {
                     }
                 }
                 opened = true;
+                drop(charge);
                 // A viewer holds its connection while attached, like a
                 // sender that keeps sending (not evictable at the cap).
                 let mut keep = tokio::time::interval(Duration::from_secs(1));
