@@ -31,11 +31,7 @@ fn alert(url: &str, repo: &str, pass: bool, details: &str) {
 
 /// The exit stats line.
 fn stats(exit: &Exit) -> serde_json::Value {
-    exit.lines()
-        .into_iter()
-        .rev()
-        .find(|l| l["kind"] == "stats")
-        .expect("a stats line")
+    exit.stats()
 }
 
 fn alerts(exit: &Exit) -> Vec<serde_json::Value> {

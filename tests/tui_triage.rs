@@ -122,19 +122,8 @@ fn the_exported_rows_are_the_rows_of_the_view() {
     export(&mut h, &csv);
     let rows = read_csv(&std::fs::read_to_string(&csv).unwrap());
     assert_eq!(
-        rows[0],
-        [
-            "seq",
-            "at",
-            "owner",
-            "repo",
-            "policy",
-            "status",
-            "change",
-            "details",
-            "peer",
-            "peer_identity"
-        ]
+        rows[0].join(","),
+        "seq,at,owner,repo,policy,status,change,details,peer,peer_identity"
     );
     let seqs: Vec<u64> = rows[1..].iter().map(|r| r[0].parse().unwrap()).collect();
     assert_eq!(seqs, want, "one row per row of the view, in its order");

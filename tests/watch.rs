@@ -58,12 +58,7 @@ async fn subscribe(
     token: Option<&str>,
     resume_after: Option<u64>,
 ) -> Result<tonic::Streaming<WatchEvent>, tonic::Status> {
-    let channel = Channel::from_shared(url.to_owned())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut c = WatchClient::new(channel);
+    let mut c = client(url).await;
     c.subscribe(with_token(
         SubscribeRequest {
             resume_after,
@@ -73,6 +68,16 @@ async fn subscribe(
     ))
     .await
     .map(|r| r.into_inner())
+}
+
+/// A Watch client on a fresh connection to `url`.
+async fn client(url: &str) -> WatchClient<Channel> {
+    let channel = Channel::from_shared(url.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    WatchClient::new(channel)
 }
 
 async fn next(s: &mut tonic::Streaming<WatchEvent>) -> Event {
@@ -273,12 +278,7 @@ async fn a_server_side_filter_sends_only_matching_alerts() {
     let url = sink.url();
     send(&url, None, "a", false).await;
     send(&url, None, "b", false).await;
-    let channel = Channel::from_shared(url.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut c = WatchClient::new(channel);
+    let mut c = client(&url).await;
     let bad = c
         .subscribe(SubscribeRequest {
             filter: "status:maybe".into(),
@@ -316,12 +316,8 @@ async fn a_server_side_filter_sends_only_matching_alerts() {
 
 /// Opens a Watch stream asking for `request`, without credentials.
 async fn watch(url: &str, request: SubscribeRequest) -> tonic::Streaming<WatchEvent> {
-    let channel = Channel::from_shared(url.to_owned())
-        .unwrap()
-        .connect()
+    client(url)
         .await
-        .unwrap();
-    WatchClient::new(channel)
         .subscribe(request)
         .await
         .unwrap()
@@ -873,12 +869,7 @@ async fn a_viewers_filter_is_bounded() {
     let sink = Headless::start(&[]);
     let url = sink.url();
     send(&url, None, "a", false).await;
-    let channel = Channel::from_shared(url.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut c = WatchClient::new(channel);
+    let mut c = client(&url).await;
     let regexes: Vec<String> = (0..9).map(|i| format!("repo:/^x{i}.*y$/")).collect();
     for (filter, says) in [
         (regexes.join(" or "), "more than 8 regexes"),
@@ -979,12 +970,7 @@ async fn viewers_from_one_address_are_bounded_and_counted() {
     drop(again);
     drop(held);
     let exit = sink.terminate();
-    let stats = exit
-        .lines()
-        .into_iter()
-        .rev()
-        .find(|l| l["kind"] == "stats")
-        .unwrap();
+    let stats = exit.stats();
     assert!(
         stats["refused"]["too_many_viewers"].as_u64().unwrap() >= 1,
         "{stats}"
@@ -1062,12 +1048,7 @@ async fn openings_not_taken_are_bounded_by_the_budget() {
         "RESOURCE_EXHAUSTED: {}",
         exit.stderr
     );
-    let stats = exit
-        .lines()
-        .into_iter()
-        .rev()
-        .find(|l| l["kind"] == "stats")
-        .unwrap();
+    let stats = exit.stats();
     assert!(
         stats["refused"]["too_many_viewers"].as_u64().unwrap() >= 1,
         "{stats}"

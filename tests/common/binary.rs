@@ -104,6 +104,15 @@ impl Exit {
     pub fn lines(&self) -> Vec<serde_json::Value> {
         json_lines(&self.stdout)
     }
+
+    /// The last `{"kind":"stats"}` line (the exit's).
+    pub fn stats(&self) -> serde_json::Value {
+        self.lines()
+            .into_iter()
+            .rev()
+            .find(|l| l["kind"] == "stats")
+            .expect("a stats line")
+    }
 }
 
 /// A headless sink; killed on drop unless terminated.
