@@ -792,6 +792,14 @@ fn live_one(
     scratch.ingest(hub, printer, a);
 }
 
+/// The next wait of a back-off (jittered to half or all of it), and the
+/// back-off doubled for the time after (up to [`BACKOFF_MAX`]).
+fn next_wait(backoff: &mut Duration) -> Duration {
+    let wait = backoff.mul_f64(0.5 + fastrand::f64() * 0.5);
+    *backoff = (*backoff * 2).min(BACKOFF_MAX);
+    wait
+}
+
 /// Follows one remote sink until the hub closes (the viewer quits), or
 /// until the sink refuses this viewer's credentials (UNAUTHENTICATED or
 /// PERMISSION_DENIED): then the source's state is `refused: <why>` and the
@@ -811,8 +819,7 @@ pub async fn follow(target: Target, hub: Arc<Hub>, status: Arc<SourceStatus>) ->
             }
             End::Resume => {
                 status.reconnects.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(backoff.mul_f64(0.5 + fastrand::f64() * 0.5)).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+                tokio::time::sleep(next_wait(&mut backoff)).await;
             }
             End::Refused(why) => {
                 let why = crate::sanitize::line(&why).into_owned();
@@ -826,7 +833,7 @@ pub async fn follow(target: Target, hub: Arc<Hub>, status: Arc<SourceStatus>) ->
                     backoff = BACKOFF_FIRST;
                 }
                 status.reconnects.fetch_add(1, Ordering::Relaxed);
-                let wait = backoff.mul_f64(0.5 + fastrand::f64() * 0.5);
+                let wait = next_wait(&mut backoff);
                 status.set(format!(
                     "down: {} (retry in {:.1}s)",
                     crate::sanitize::line(&why),
@@ -834,7 +841,6 @@ pub async fn follow(target: Target, hub: Arc<Hub>, status: Arc<SourceStatus>) ->
                 ));
                 tracing::info!("{}: {why}", status.url);
                 tokio::time::sleep(wait).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
                 status.set("connecting");
             }
         }
