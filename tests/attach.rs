@@ -580,6 +580,109 @@ impl sinkwatch::proto::wire::watch_server::Watch for FarFuture {
     }
 }
 
+/// A Watch source that answers every subscription with a Reset, a
+/// snapshot of one alert it has not sent before, and a gap: each stream
+/// brings an alert, none of them live. Tells the test of each
+/// subscription.
+struct ResetsEveryResume(
+    tokio::sync::mpsc::UnboundedSender<()>,
+    Arc<std::sync::atomic::AtomicU64>,
+);
+
+#[tonic::async_trait]
+impl sinkwatch::proto::wire::watch_server::Watch for ResetsEveryResume {
+    type SubscribeStream = std::pin::Pin<
+        Box<
+            dyn futures_util::Stream<Item = Result<sinkwatch::proto::wire::Wire, tonic::Status>>
+                + Send,
+        >,
+    >;
+
+    async fn subscribe(
+        &self,
+        _: tonic::Request<sinkwatch::proto::watch::SubscribeRequest>,
+    ) -> Result<tonic::Response<Self::SubscribeStream>, tonic::Status> {
+        use futures_util::StreamExt;
+        use sinkwatch::proto::watch::watch_event::Event;
+        use sinkwatch::proto::watch::*;
+        let n = self.1.fetch_add(1, Ordering::Relaxed) + 1;
+        let _ = self.0.send(());
+        let alert = Alert {
+            seq: n,
+            received_ms: 1_700_000_000_000 + n,
+            owner: "ossf".into(),
+            repo: format!("repo-{n}"),
+            policy: "Security Policy".into(),
+            ..Default::default()
+        };
+        let events = [
+            Event::Reset(Reset {
+                reason: "the resume point is too old".into(),
+            }),
+            Event::SnapshotBegin(SnapshotBegin {
+                keys: 1,
+                history: 0,
+                next_seq: n + 1,
+                ..Default::default()
+            }),
+            Event::Latest(alert),
+            Event::SnapshotEnd(SnapshotEnd {}),
+            Event::Missed(Missed {
+                count: 1,
+                after_seq: n,
+            }),
+        ]
+        .map(|e| {
+            Ok(sinkwatch::proto::wire::Wire::Event(WatchEvent {
+                event: Some(e),
+            }))
+        });
+        let stream = futures_util::stream::iter(events).chain(futures_util::stream::pending());
+        Ok(tonic::Response::new(Box::pin(stream)))
+    }
+}
+
+/// A source whose every stream ends after its opening (here: a Reset, a
+/// one-alert snapshot, then a gap) makes no progress, and the viewer backs
+/// off before each resubscription. (When a snapshot's alert counted as
+/// progress, the viewer resubscribed at once, ~130 times a second, and
+/// counted no reconnect.)
+#[tokio::test]
+async fn a_source_that_resets_every_resume_is_resubscribed_with_back_off() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, mut subscribed) = tokio::sync::mpsc::unbounded_channel();
+    let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(sinkwatch::proto::wire::watch_server::WatchServer::new(
+                ResetsEveryResume(tx, served.clone()),
+            ))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let hub = Hub::new(StoreLimits::default(), 16);
+    let status = SourceStatus::new(url.clone());
+    let follower = tokio::spawn(follow(Target::plain(url), hub.clone(), status.clone()));
+    for _ in 0..4 {
+        tokio::time::timeout(Duration::from_secs(60), subscribed.recv())
+            .await
+            .expect("a subscription within the watchdog")
+            .unwrap();
+    }
+    // Each resubscription after the first waited out a back-off, counted
+    // before it.
+    let reconnects = status.reconnects.load(Ordering::Relaxed);
+    assert!(
+        reconnects >= 3,
+        "{reconnects} back-offs over {} subscriptions",
+        served.load(Ordering::Relaxed)
+    );
+    assert!(status.resets.load(Ordering::Relaxed) >= 3);
+    hub.close();
+    follower.abort();
+    server.abort();
+}
+
 /// The receive time comes from the source: one past what RFC 3339 can
 /// write made the viewer's printer panic (and print nothing more).
 #[test]

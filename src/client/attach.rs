@@ -52,6 +52,9 @@ pub struct SourceStatus {
     pub last_seq: AtomicU64,
     /// Alerts received from this source.
     pub received: AtomicU64,
+    /// Of them, received live (after an opening): what tells a stream that
+    /// made progress from one that only sent a snapshot (see [`follow`]).
+    live: AtomicU64,
     /// Reconnects after a failure.
     pub reconnects: AtomicU64,
     /// Resume points the source could not honour (a fresh snapshot came).
@@ -103,6 +106,7 @@ impl SourceStatus {
             state: Mutex::new("connecting".into()),
             last_seq: AtomicU64::new(0),
             received: AtomicU64::new(0),
+            live: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             resets: AtomicU64::new(0),
             missed: AtomicU64::new(0),
@@ -530,7 +534,8 @@ impl Decoder for ViewerCodec {
 enum End {
     /// The stream failed or closed: reconnect after the back-off.
     Failed(String),
-    /// The viewer fell behind: resubscribe at once, resuming.
+    /// The viewer fell behind: resubscribe, resuming (at once when the
+    /// stream brought live alerts, see [`follow`]).
     Resume,
     /// The sink refused this viewer's credentials: retrying cannot help.
     Refused(String),
@@ -786,6 +791,7 @@ fn live_one(
     a: &mut Alert,
 ) {
     status.received.fetch_add(1, Ordering::Relaxed);
+    status.live.fetch_add(1, Ordering::Relaxed);
     status.last_seq.store(a.seq, Ordering::Relaxed);
     *last = Some(a.seq);
     *last_ms = (*last_ms).max(a.received_ms);
@@ -808,12 +814,16 @@ pub async fn follow(target: Target, hub: Arc<Hub>, status: Arc<SourceStatus>) ->
     let mut at = Position::default();
     let mut backoff = BACKOFF_FIRST;
     while !hub.is_closed() {
-        let received = status.received.load(Ordering::Relaxed);
+        // Progress is live alerts: a stream that ends after its opening
+        // (a sink that answers every resume with a Reset, a snapshot of
+        // one alert and a gap; one that fails right after its snapshot)
+        // brought no live alert, and waits like a failure, so that it
+        // cannot spin this viewer (a hostile review saw ~130 resumes a
+        // second when a snapshot's alert counted).
+        let live = status.live.load(Ordering::Relaxed);
+        let progressed = |status: &SourceStatus| status.live.load(Ordering::Relaxed) > live;
         match subscribe_once(&target, &hub, &status, &mut at).await {
-            // A resume that brought nothing since the last one (a sink
-            // that answers every resume with another gap) waits like a
-            // failure, so that it cannot spin this viewer.
-            End::Resume if status.received.load(Ordering::Relaxed) > received => {
+            End::Resume if progressed(&status) => {
                 backoff = BACKOFF_FIRST;
                 continue;
             }
@@ -828,7 +838,7 @@ pub async fn follow(target: Target, hub: Arc<Hub>, status: Arc<SourceStatus>) ->
                 return Some(why);
             }
             End::Failed(why) => {
-                if status.received.load(Ordering::Relaxed) > received {
+                if progressed(&status) {
                     // It was up and delivered: start the back-off afresh.
                     backoff = BACKOFF_FIRST;
                 }
