@@ -45,6 +45,8 @@ use prost::bytes::Bytes;
 use tokio::sync::{broadcast, mpsc};
 use tonic::{Request, Response, Status};
 
+mod lane;
+
 use super::auth::Policy;
 use crate::hub::Hub;
 use crate::model::filter::{AlertView, Filter, Limits as FilterLimits};
@@ -356,6 +358,8 @@ pub struct WatchService {
     access: Access,
     stats: Arc<WatchStats>,
     fanout: Arc<FanoutSlot>,
+    /// Where the viewers' filters run (see [`lane`]).
+    lane: Arc<lane::Lane>,
     forwarding: Option<ForwardingReport>,
     /// Becomes true when the sink starts shutting down: every stream then
     /// sends what it holds and ends, so the server's graceful shutdown
@@ -472,6 +476,7 @@ impl WatchService {
             access,
             stats,
             fanout: Arc::default(),
+            lane: Arc::default(),
             forwarding: None,
             stopping,
         }
@@ -791,26 +796,21 @@ fn lost_on_reset(snapshot: &[Item], after: u64, next: u64) -> u64 {
 
 /// What one viewer is sent of a chunk: the alerts after `last` that pass
 /// its filter. The shared bytes when it wants them all as a batch.
-fn messages(chunk: &Chunk, last: u64, filter: Option<&Filter>, batch: bool) -> Vec<Wire> {
-    if batch && filter.is_none() && chunk.first() > last {
+async fn messages(chunk: &Chunk, last: u64, wanted: &mut Wanted<'_>) -> Vec<Wire> {
+    if wanted.batch && wanted.filter.is_none() && chunk.first() > last {
         return vec![Wire::Encoded(chunk.encoded())];
     }
     let rows = chunk.records.iter().map(|r| &**r).filter(|r| r.seq > last);
-    passing(rows, filter, batch)
+    passing(rows, wanted).await
 }
 
-/// The messages of the alerts of `rows` that pass `filter`: one `Batch`,
-/// or one `live` message each.
-fn passing<'a>(
-    rows: impl Iterator<Item = &'a Row>,
-    filter: Option<&Filter>,
-    batch: bool,
-) -> Vec<Wire> {
-    let now = crate::hub::now_ms();
-    let rows: Vec<&Row> = rows.filter(|r| passes(r, filter, now)).collect();
+/// The messages of the alerts of `rows` that pass the viewer's filter (run
+/// in the lane): one `Batch`, or one `live` message each.
+async fn passing<'a>(rows: impl Iterator<Item = &'a Row>, wanted: &mut Wanted<'_>) -> Vec<Wire> {
+    let rows = wanted.slice.passing(rows, wanted.filter).await;
     if rows.is_empty() {
         Vec::new()
-    } else if batch {
+    } else if wanted.batch {
         vec![Wire::Encoded(encode_batch(rows.iter().copied()))]
     } else {
         rows.iter()
@@ -839,12 +839,31 @@ fn snapshot(store: &Store, epoch: &str) -> Vec<Item> {
     out
 }
 
-/// How one viewer is sent alerts: its filter, and whether it takes
-/// batches.
-#[derive(Clone, Copy)]
-struct Page<'a> {
+/// How one viewer is sent alerts: its filter, its turns in the lane the
+/// filter runs in, and whether it takes batches.
+struct Wanted<'a> {
     filter: Option<&'a Filter>,
+    slice: lane::Slice<'a>,
     batch: bool,
+}
+
+impl Wanted<'_> {
+    /// Sends a message of the opening: at once when the viewer's buffer has
+    /// room, so a turn in the lane goes on; else after giving the turn
+    /// back, as the viewer's pace must not hold the others' filters.
+    async fn give(&mut self, tx: &mpsc::Sender<Result<Wire, Status>>, m: Wire) -> Result<(), ()> {
+        match tx.try_reserve() {
+            Ok(place) => {
+                place.send(Ok(m));
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(())) => {
+                self.slice.pause();
+                give(tx, Ok(m)).await
+            }
+            Err(mpsc::error::TrySendError::Closed(())) => Err(()),
+        }
+    }
 }
 
 /// Sends a resumed viewer the alerts after `*last` up to `to` (exclusive)
@@ -861,7 +880,7 @@ async fn replay(
     last: &mut u64,
     to: u64,
     entry: &ViewerEntry,
-    page: Page<'_>,
+    wanted: &mut Wanted<'_>,
 ) -> Result<(), ()> {
     while *last + 1 < to {
         let from = *last + 1;
@@ -892,7 +911,7 @@ async fn replay(
         let Some(end) = rows.last().map(|r| r.seq) else {
             break; // nothing held up to `to`: cannot happen while seqs are contiguous
         };
-        for m in passing(rows.iter(), page.filter, page.batch) {
+        for m in passing(rows.iter(), wanted).await {
             give(tx, Ok(m)).await?;
         }
         *last = end;
@@ -940,8 +959,7 @@ async fn send_chunk(
     chunk: &Chunk,
     last: &mut u64,
     entry: &ViewerEntry,
-    filter: Option<&Filter>,
-    batch: bool,
+    wanted: &mut Wanted<'_>,
 ) -> Result<(), ()> {
     if chunk.last() <= *last {
         return Ok(()); // all in the opening already
@@ -949,7 +967,7 @@ async fn send_chunk(
     if chunk.first() > *last + 1 {
         tell_missed(tx, entry, *last, chunk.first() - *last - 1).await?;
     }
-    for m in messages(chunk, *last, filter, batch) {
+    for m in messages(chunk, *last, wanted).await {
         give(tx, Ok(m)).await?;
     }
     *last = chunk.last();
@@ -1088,20 +1106,28 @@ impl Watch for WatchService {
         let (tx, out) = mpsc::channel::<Result<Wire, Status>>(VIEWER_BUFFER);
         let mut stopping = self.stopping.clone();
         let hub = self.hub.clone();
+        let lane = self.lane.clone();
         tokio::spawn(async move {
             // The last seq accounted for (sent, filtered out, or in the
             // snapshot): a gap starts after it.
             let mut last = resume_after.unwrap_or(0);
             // Whether the opening went out whole (live chunks may follow).
             let mut opened = false;
+            let wanted = || Wanted {
+                filter: filter.as_ref(),
+                slice: lane.slice(),
+                batch,
+            };
             let run = async {
                 let now = crate::hub::now_ms();
+                let mut wanted = wanted();
                 for (i, item) in first.into_iter().enumerate() {
                     // A filter that passes nothing would never await: give
                     // the ingest's threads back now and then, and stop
                     // when the viewer is gone (a user's review: a viewer
                     // wedged the sink past its own disconnect).
                     if i % YIELD_EVERY == YIELD_EVERY - 1 {
+                        wanted.slice.pause();
                         tokio::task::yield_now().await;
                         if tx.is_closed() {
                             return Err(());
@@ -1109,25 +1135,31 @@ impl Watch for WatchService {
                     }
                     match &item {
                         Item::ReplayUpTo(to) => {
-                            let page = Page {
-                                filter: filter.as_ref(),
-                                batch,
-                            };
-                            replay(&hub, &tx, &mut last, *to, &entry, page).await?;
+                            wanted.slice.pause();
+                            replay(&hub, &tx, &mut last, *to, &entry, &mut wanted).await?;
                             continue;
                         }
                         Item::Begin(b) => last = b.next_seq.saturating_sub(1),
                         _ => {}
                     }
                     if let Item::Latest(r) | Item::History(r) = &item
-                        && !passes(r, filter.as_ref(), now)
+                        && let Some(f) = wanted.filter
                     {
-                        continue;
+                        // In the lane, a slice at a time; and between
+                        // slices, stop if the viewer is gone.
+                        if wanted.slice.enter(lane::work(f, r)).await && tx.is_closed() {
+                            return Err(());
+                        }
+                        if !passes(r, Some(f), now) {
+                            continue;
+                        }
                     }
                     if let Some(message) = item.event() {
-                        give(&tx, Ok(message)).await?;
+                        wanted.give(&tx, message).await?;
                     }
                 }
+                // Never held while waiting for live alerts.
+                wanted.slice.pause();
                 opened = true;
                 drop(charge);
                 // A viewer holds its connection while attached, like a
@@ -1155,7 +1187,7 @@ impl Watch for WatchService {
                         Err(broadcast::error::RecvError::Lagged(_)) => continue,
                         Err(broadcast::error::RecvError::Closed) => return Ok::<(), ()>(()),
                     };
-                    send_chunk(&tx, &chunk, &mut last, &entry, filter.as_ref(), batch).await?;
+                    send_chunk(&tx, &chunk, &mut last, &entry, &mut wanted).await?;
                 }
             };
             // Ends the stream when the sink starts shutting down (never,
@@ -1183,13 +1215,14 @@ impl Watch for WatchService {
                 // and resumes from there when it comes back.
                 let held = hub.read(|store| store.next_seq()).saturating_sub(1);
                 let flush = async {
+                    let mut wanted = wanted();
                     while opened && last < held {
                         let chunk = match rx.recv().await {
                             Ok(c) => c,
                             Err(broadcast::error::RecvError::Lagged(_)) => continue,
                             Err(broadcast::error::RecvError::Closed) => break,
                         };
-                        send_chunk(&tx, &chunk, &mut last, &entry, filter.as_ref(), batch).await?;
+                        send_chunk(&tx, &chunk, &mut last, &entry, &mut wanted).await?;
                     }
                     tx.send(Err(Status::unavailable(SHUTTING_DOWN)))
                         .await

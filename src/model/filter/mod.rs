@@ -100,8 +100,9 @@ impl std::str::FromStr for Filter {
 
 /// What a filter may hold. The operator's own (the TUI, `export`) are
 /// bounded only by sense; one from the network (a Watch subscriber's) is
-/// evaluated by the sink over every key it holds, on the threads that
-/// take in alerts, so it is kept small: [`Limits::REMOTE`].
+/// evaluated by the sink over every key it holds and every live alert, so
+/// it is kept small: [`Limits::REMOTE`] (and the sink runs it a slice at a
+/// time, one viewer at a time: `sink::watch::lane`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Bytes of filter text.
@@ -111,6 +112,11 @@ pub struct Limits {
     pub regexes: usize,
     /// The compiled size of each regex (the regex crate's `size_limit`).
     pub regex_bytes: usize,
+    /// The cache each regex's lazy DFA may fill, per thread that runs it
+    /// (`dfa_size_limit`). Smaller makes a few regexes slower; for the
+    /// network's filters, the memory of 64 viewers' eight regexes (the
+    /// crate's default of 2 MiB made 1.5 – 2.3 GB) matters more.
+    pub dfa_bytes: usize,
 }
 
 impl Limits {
@@ -119,12 +125,14 @@ impl Limits {
         terms: usize::MAX,
         regexes: usize::MAX,
         regex_bytes: 10 << 20,
+        dfa_bytes: 2 << 20,
     };
     pub const REMOTE: Limits = Limits {
         bytes: 4096,
         terms: 64,
         regexes: 8,
         regex_bytes: 256 << 10,
+        dfa_bytes: 64 << 10,
     };
 }
 
@@ -210,6 +218,16 @@ impl Filter {
         !self.attr_clauses.is_empty() || !self.text_clauses.is_empty()
     }
 
+    /// Bare words and regexes: each reads an alert's names and details
+    /// once (what evaluating the filter costs, for the sink's viewers).
+    pub fn text_terms(&self) -> usize {
+        self.attr_clauses
+            .iter()
+            .chain(&self.text_clauses)
+            .map(Node::text_terms)
+            .sum()
+    }
+
     /// True if any bare word / regex term exists (they read details).
     pub fn uses_details(&self) -> bool {
         self.attr_clauses
@@ -267,6 +285,13 @@ impl Node {
         match self {
             Node::Event(e) => e.reads_text(),
             n => n.children().iter().any(Node::reads_text),
+        }
+    }
+
+    fn text_terms(&self) -> usize {
+        match self {
+            Node::Event(e) => usize::from(e.reads_text()),
+            n => n.children().iter().map(Node::text_terms).sum(),
         }
     }
 

@@ -69,6 +69,7 @@ impl Parser {
         RegexBuilder::new(pattern)
             .case_insensitive(true)
             .size_limit(self.limits.regex_bytes)
+            .dfa_size_limit(self.limits.dfa_bytes)
             .build()
             .map_err(|e| {
                 let why = format!("invalid regex: {}", brief_regex_error(&e));
