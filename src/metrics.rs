@@ -28,11 +28,16 @@ use prometheus_client::registry::Registry;
 use crate::forward::{ForwardStats, UpstreamSnapshot};
 use crate::hub::Hub;
 
-/// Scrape connections served at once; more wait in the accept queue.
-const MAX_CONNECTIONS: usize = 8;
-/// Of them, from one IP address: one client holding idle connections
-/// cannot starve the scrapes of others (a user's review: 128 idle
-/// connections from one address failed every scrape).
+/// Scrape connections served at once. A new one past them closes the
+/// oldest: a scraper's connection is idle but for the moment of its
+/// request (the answer is read from counters), and Prometheus reconnects
+/// at its next scrape. Held in place instead, 8 connections from 8
+/// addresses that sent nothing made scrapes (and the kubelet's probes of
+/// `/healthz`) wait 5 – 9 s, or time out (a hostile review).
+const MAX_CONNECTIONS: usize = 64;
+/// Of them, from one IP address (IPv6: one /64): one client holding idle
+/// connections cannot starve the scrapes of others (a user's review: 128
+/// idle connections from one address failed every scrape).
 const MAX_CONNECTIONS_PER_PEER: usize = 2;
 /// Time a scrape connection has to send its request head.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -373,6 +378,50 @@ fn answer(sources: &Sources, req: &Request<hyper::body::Incoming>) -> Response<F
     }
 }
 
+/// The connections served now, by accept order (oldest first), each with
+/// the sender that closes it.
+type Open = Arc<
+    std::sync::Mutex<(
+        u64,
+        std::collections::BTreeMap<u64, tokio::sync::oneshot::Sender<()>>,
+    )>,
+>;
+
+/// A connection's place among the [`MAX_CONNECTIONS`], given back on drop.
+struct Place {
+    open: Open,
+    id: u64,
+}
+
+impl Place {
+    /// A place for a new connection, closing the oldest one at the limit;
+    /// the receiver says when this one is closed so.
+    fn take(open: &Open) -> (Place, tokio::sync::oneshot::Receiver<()>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut o = open.lock().unwrap_or_else(|e| e.into_inner());
+        if o.1.len() >= MAX_CONNECTIONS
+            && let Some((_, oldest)) = o.1.pop_first()
+        {
+            let _ = oldest.send(());
+        }
+        o.0 += 1;
+        let id = o.0;
+        o.1.insert(id, tx);
+        let place = Place {
+            open: open.clone(),
+            id,
+        };
+        (place, rx)
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut o = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        o.1.remove(&self.id);
+    }
+}
+
 type PeerCounts = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
 
 /// One of an address's [`MAX_CONNECTIONS_PER_PEER`], given back on drop.
@@ -383,6 +432,7 @@ struct PeerSlot {
 
 impl PeerSlot {
     fn take(counts: &PeerCounts, ip: std::net::IpAddr) -> Option<PeerSlot> {
+        let ip = crate::sink::rate::peer_key(ip);
         let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
         let n = c.entry(ip).or_insert(0);
         if *n >= MAX_CONNECTIONS_PER_PEER {
@@ -421,19 +471,10 @@ pub async fn serve(
             return;
         }
     };
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let open: Open = Arc::default();
     let per_peer: PeerCounts = Arc::default();
     tokio::pin!(stop);
     loop {
-        // A slot first: at the limit, new scrapes wait in the kernel's
-        // accept queue rather than in memory here.
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-            _ = &mut stop => return,
-        };
         let (stream, peer) = tokio::select! {
             a = listener.accept() => match a {
                 Ok(a) => a,
@@ -450,9 +491,10 @@ pub async fn serve(
             );
             continue;
         };
+        let (place, mut closed) = Place::take(&open);
         let sources = sources.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let _place = place;
             let _held = held;
             let service = hyper::service::service_fn(move |req| {
                 let resp = answer(&sources, &req);
@@ -463,11 +505,16 @@ pub async fn serve(
                 .header_read_timeout(HEADER_TIMEOUT)
                 .max_buf_size(16 * 1024)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            match tokio::time::timeout(CONNECTION_TIMEOUT, conn).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::debug!("metrics: {peer}: {e}"),
-                Err(_) => tracing::debug!(
-                    "metrics: {peer}: connection closed after {CONNECTION_TIMEOUT:?}"
+            tokio::select! {
+                r = tokio::time::timeout(CONNECTION_TIMEOUT, conn) => match r {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::debug!("metrics: {peer}: {e}"),
+                    Err(_) => tracing::debug!(
+                        "metrics: {peer}: connection closed after {CONNECTION_TIMEOUT:?}"
+                    ),
+                },
+                _ = &mut closed => tracing::debug!(
+                    "metrics: {peer}: closed for a newer connection ({MAX_CONNECTIONS} open)"
                 ),
             }
         });
