@@ -1360,6 +1360,53 @@ mod tests {
         assert_eq!(stats.to_json()["missed"], 55);
     }
 
+    /// A viewer that takes nothing it is sent for [`VIEWER_STALL`] while
+    /// still connected is let go and counted `write_stall` (the tokio clock
+    /// is paused: the 30 s pass at once, and exactly).
+    #[tokio::test(start_paused = true)]
+    async fn a_viewer_that_takes_nothing_for_the_stall_time_is_let_go() {
+        let hub = Hub::new(crate::model::StoreLimits::default(), 16);
+        for i in 0..100 {
+            let alert = crate::model::NewAlert {
+                owner: "o".into(),
+                repo: format!("r{i}"),
+                policy: "p".into(),
+                details: String::new(),
+                pass: false,
+            };
+            hub.ingest(&alert, None, None).unwrap();
+        }
+        let policy = Arc::new(Policy {
+            token: None,
+            oidc: None,
+            tokeninfo: None,
+            signature: None,
+            combine: Default::default(),
+        });
+        let (_stop, stopping) = tokio::sync::watch::channel(false);
+        let stats = Arc::new(WatchStats::default());
+        let service =
+            WatchService::server(hub.clone(), policy, Access::Open, stats.clone(), stopping);
+        let start = tokio::time::Instant::now();
+        // Held, never read: its opening (200 messages) fills the buffer.
+        let _stream = service
+            .subscribe(Request::new(SubscribeRequest::default()))
+            .await
+            .unwrap();
+        assert_eq!(stats.attached.load(Ordering::Relaxed), 1);
+        while stats.attached.load(Ordering::Relaxed) > 0 {
+            // Virtual time: lets the runtime's clock move on.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert!(start.elapsed() < 2 * VIEWER_STALL, "never let go");
+        }
+        let waited = start.elapsed();
+        assert!(
+            (VIEWER_STALL..VIEWER_STALL + Duration::from_secs(1)).contains(&waited),
+            "let go after {waited:?}"
+        );
+        assert_eq!(hub.refused(crate::hub::Refusal::WriteStall), 1);
+    }
+
     #[test]
     fn viewers_are_listed_while_attached_with_what_they_missed() {
         let stats = Arc::new(WatchStats::default());
