@@ -174,6 +174,34 @@ impl Drop for OpeningCharge {
     }
 }
 
+/// An opening between its first message and its last: how fast the viewer
+/// takes it, and how to let the viewer go.
+#[derive(Debug)]
+struct Opening {
+    started: tokio::time::Instant,
+    /// Bytes of the messages the viewer was given.
+    sent: AtomicU64,
+    go: tokio::sync::Notify,
+}
+
+/// An opening taken slower than [`OPENING_FLOOR`] bytes a second, after
+/// [`OPENING_GRACE`], is let go when another viewer is refused for room
+/// (the slowest first; it resumes where it stopped). The 30 s stall rule
+/// alone let viewers that never read hold the openings' room for 30 s at
+/// a time, and viewers that read 2 KiB every 2 s for ever (a hostile
+/// review locked new viewers out from 5 addresses).
+pub const OPENING_GRACE: Duration = Duration::from_secs(5);
+pub const OPENING_FLOOR: u64 = 256 * 1024;
+
+impl Opening {
+    /// Bytes a second since it started, if it has had its grace.
+    fn rate(&self, now: tokio::time::Instant) -> Option<u64> {
+        let ms = now.saturating_duration_since(self.started).as_millis() as u64;
+        (ms >= OPENING_GRACE.as_millis() as u64)
+            .then(|| self.sent.load(Ordering::Relaxed).saturating_mul(1000) / ms)
+    }
+}
+
 /// One attached viewer, for the stats line and the status bar.
 #[derive(Clone, Debug)]
 struct Viewer {
@@ -184,6 +212,8 @@ struct Viewer {
     ip: Option<std::net::IpAddr>,
     since_ms: u64,
     missed: u64,
+    /// While its opening is being sent.
+    opening: Option<Arc<Opening>>,
 }
 
 /// Viewers listed in a stats line at most (the count is always exact).
@@ -234,6 +264,27 @@ impl ViewerEntry {
         let mut told = self.stats.told.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(i) = told.iter().position(|&(from, _)| from == after) {
             told.remove(i);
+        }
+    }
+
+    /// This viewer's opening starts: it may be let go if it takes it
+    /// slowly while others wait for room.
+    fn opening(&self) -> Arc<Opening> {
+        let o = Arc::new(Opening {
+            started: tokio::time::Instant::now(),
+            sent: AtomicU64::new(0),
+            go: tokio::sync::Notify::new(),
+        });
+        if let Some(v) = self.stats.lock().get_mut(&self.id) {
+            v.opening = Some(o.clone());
+        }
+        o
+    }
+
+    /// Its opening is sent.
+    fn opened(&self) {
+        if let Some(v) = self.stats.lock().get_mut(&self.id) {
+            v.opening = None;
         }
     }
 
@@ -292,6 +343,7 @@ impl WatchStats {
                 ip,
                 since_ms: crate::hub::now_ms(),
                 missed: 0,
+                opening: None,
             },
         );
         drop(viewers);
@@ -299,6 +351,21 @@ impl WatchStats {
             stats: self.clone(),
             id,
         })
+    }
+
+    /// Lets go the viewer taking its opening slowest, if one is under
+    /// [`OPENING_FLOOR`] after its grace: a viewer was refused for room.
+    /// Returns who, with its rate.
+    fn let_slowest_go(&self) -> Option<String> {
+        let now = tokio::time::Instant::now();
+        let viewers = self.lock();
+        let (v, rate) = viewers
+            .values()
+            .filter_map(|v| Some((v, v.opening.as_ref()?.rate(now)?)))
+            .filter(|&(_, rate)| rate < OPENING_FLOOR)
+            .min_by_key(|&(_, rate)| rate)?;
+        v.opening.as_ref()?.go.notify_one();
+        Some(format!("{} ({} B/s)", v.who, rate))
     }
 
     /// The `"watchers"` object of a `{"kind":"stats"}` line: counts, and
@@ -845,6 +912,8 @@ struct Wanted<'a> {
     filter: Option<&'a Filter>,
     slice: lane::Slice<'a>,
     batch: bool,
+    /// Bytes given to the viewer (its opening's pace, see [`Opening`]).
+    sent: &'a AtomicU64,
 }
 
 impl Wanted<'_> {
@@ -852,17 +921,26 @@ impl Wanted<'_> {
     /// room, so a turn in the lane goes on; else after giving the turn
     /// back, as the viewer's pace must not hold the others' filters.
     async fn give(&mut self, tx: &mpsc::Sender<Result<Wire, Status>>, m: Wire) -> Result<(), ()> {
+        let bytes = prost::Message::encoded_len(&m) as u64;
         match tx.try_reserve() {
-            Ok(place) => {
-                place.send(Ok(m));
-                Ok(())
-            }
+            Ok(place) => place.send(Ok(m)),
             Err(mpsc::error::TrySendError::Full(())) => {
                 self.slice.pause();
-                give(tx, Ok(m)).await
+                give(tx, Ok(m)).await?;
             }
-            Err(mpsc::error::TrySendError::Closed(())) => Err(()),
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(()),
         }
+        self.sent.fetch_add(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Sends a message of a replay or of the live stream (the lane is
+    /// given back already).
+    async fn send(&mut self, tx: &mpsc::Sender<Result<Wire, Status>>, m: Wire) -> Result<(), ()> {
+        let bytes = prost::Message::encoded_len(&m) as u64;
+        give(tx, Ok(m)).await?;
+        self.sent.fetch_add(bytes, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -912,7 +990,7 @@ async fn replay(
             break; // nothing held up to `to`: cannot happen while seqs are contiguous
         };
         for m in passing(rows.iter(), wanted).await {
-            give(tx, Ok(m)).await?;
+            wanted.send(tx, m).await?;
         }
         *last = end;
         // A filter that passes none of a long replay would never await.
@@ -968,7 +1046,7 @@ async fn send_chunk(
         tell_missed(tx, entry, *last, chunk.first() - *last - 1).await?;
     }
     for m in messages(chunk, *last, wanted).await {
-        give(tx, Ok(m)).await?;
+        wanted.send(tx, m).await?;
     }
     *last = chunk.last();
     Ok(())
@@ -1080,6 +1158,10 @@ impl Watch for WatchService {
                  ({limit} bytes): retry in a moment"
             );
             tracing::info!("viewer {who} refused: {why}");
+            // Room for its retry: the slowest opening goes.
+            if let Some(slowest) = self.stats.let_slowest_go() {
+                tracing::info!("viewer {slowest} let go: its opening was slowest ({who} waits)");
+            }
             return refuse(
                 crate::hub::Refusal::TooManyViewers,
                 Status::resource_exhausted(why),
@@ -1104,6 +1186,7 @@ impl Watch for WatchService {
             }
         }
         let (tx, out) = mpsc::channel::<Result<Wire, Status>>(VIEWER_BUFFER);
+        let opening = entry.opening();
         let mut stopping = self.stopping.clone();
         let hub = self.hub.clone();
         let lane = self.lane.clone();
@@ -1117,6 +1200,7 @@ impl Watch for WatchService {
                 filter: filter.as_ref(),
                 slice: lane.slice(),
                 batch,
+                sent: &opening.sent,
             };
             let run = async {
                 let now = crate::hub::now_ms();
@@ -1160,6 +1244,7 @@ impl Watch for WatchService {
                 }
                 // Never held while waiting for live alerts.
                 wanted.slice.pause();
+                entry.opened();
                 opened = true;
                 drop(charge);
                 // A viewer holds its connection while attached, like a
@@ -1197,14 +1282,24 @@ impl Watch for WatchService {
                     std::future::pending::<()>().await;
                 }
             };
-            let (stopped, failed) = tokio::select! {
-                r = run => (false, r.is_err()),
-                _ = stop => (true, false),
+            let (stopped, failed, slowest) = tokio::select! {
+                r = run => (false, r.is_err(), false),
+                _ = stop => (true, false, false),
+                // Not while live: `opened` clears it from the list first.
+                _ = opening.go.notified() => (false, true, true),
             };
             if failed && !tx.is_closed() {
-                // Still connected, yet took nothing for VIEWER_STALL: let
+                // Still connected, yet took nothing for VIEWER_STALL (or
+                // its opening slowest while another viewer waited): let
                 // go, and counted as a connection that reads nothing is.
-                let why = format!("took nothing it was sent for {}s", VIEWER_STALL.as_secs());
+                let why = if slowest {
+                    format!(
+                        "took its opening slower than {} KiB/s while another viewer waited",
+                        OPENING_FLOOR / 1024
+                    )
+                } else {
+                    format!("took nothing it was sent for {}s", VIEWER_STALL.as_secs())
+                };
                 tracing::info!("viewer {who} let go: {why}");
                 hub.refuse_from(crate::hub::Refusal::WriteStall, peer, Some(&why));
             }
@@ -1360,13 +1455,17 @@ mod tests {
         assert_eq!(stats.to_json()["missed"], 55);
     }
 
-    /// A viewer that takes nothing it is sent for [`VIEWER_STALL`] while
-    /// still connected is let go and counted `write_stall` (the tokio clock
-    /// is paused: the 30 s pass at once, and exactly).
-    #[tokio::test(start_paused = true)]
-    async fn a_viewer_that_takes_nothing_for_the_stall_time_is_let_go() {
-        let hub = Hub::new(crate::model::StoreLimits::default(), 16);
-        for i in 0..100 {
+    /// A sink of `keys` keys (each one alert) whose openings' room holds
+    /// one opening and a half, and its Watch service.
+    fn sink_with_room_for_one_opening(keys: usize) -> (Arc<Hub>, WatchService, Arc<WatchStats>) {
+        // Begin, a latest and a history item per key, End.
+        let opening = (2 * keys + 2) * std::mem::size_of::<Item>();
+        let limits = crate::model::StoreLimits {
+            memory_budget: 4 * (opening + opening / 2),
+            ..Default::default()
+        };
+        let hub = Hub::new(limits, 16);
+        for i in 0..keys {
             let alert = crate::model::NewAlert {
                 owner: "o".into(),
                 repo: format!("r{i}"),
@@ -1383,10 +1482,21 @@ mod tests {
             signature: None,
             combine: Default::default(),
         });
-        let (_stop, stopping) = tokio::sync::watch::channel(false);
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        // The sink never stops in these tests.
+        std::mem::forget(stop);
         let stats = Arc::new(WatchStats::default());
         let service =
             WatchService::server(hub.clone(), policy, Access::Open, stats.clone(), stopping);
+        (hub, service, stats)
+    }
+
+    /// A viewer that takes nothing it is sent for [`VIEWER_STALL`] while
+    /// still connected is let go and counted `write_stall` (the tokio clock
+    /// is paused: the 30 s pass at once, and exactly).
+    #[tokio::test(start_paused = true)]
+    async fn a_viewer_that_takes_nothing_for_the_stall_time_is_let_go() {
+        let (hub, service, stats) = sink_with_room_for_one_opening(100);
         let start = tokio::time::Instant::now();
         // Held, never read: its opening (200 messages) fills the buffer.
         let _stream = service
@@ -1405,6 +1515,57 @@ mod tests {
             "let go after {waited:?}"
         );
         assert_eq!(hub.refused(crate::hub::Refusal::WriteStall), 1);
+    }
+
+    /// A viewer refused for the openings' room makes room for its retry:
+    /// the viewer taking its opening slowest (here: nothing, for longer
+    /// than the grace) is let go, long before the 30 s stall rule would.
+    /// (Before, never-reading viewers held the room 30 s at a time, and
+    /// slow readers for ever.)
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_opening_gives_way_to_a_viewer_refused_for_room() {
+        let (hub, service, stats) = sink_with_room_for_one_opening(100);
+        let start = tokio::time::Instant::now();
+        let _slow = service
+            .subscribe(Request::new(SubscribeRequest::default()))
+            .await
+            .unwrap();
+        // Within its grace, a slow opening keeps its room.
+        let refused = service
+            .subscribe(Request::new(SubscribeRequest::default()))
+            .await
+            .err()
+            .expect("no room for a second opening");
+        assert_eq!(
+            refused.code(),
+            tonic::Code::ResourceExhausted,
+            "{refused:?}"
+        );
+        tokio::time::sleep(OPENING_GRACE / 2).await;
+        assert_eq!(
+            stats.attached.load(Ordering::Relaxed),
+            1,
+            "let go in its grace"
+        );
+        tokio::time::sleep(OPENING_GRACE).await;
+        // Past it: the refusal lets the slow one go.
+        let refused = service
+            .subscribe(Request::new(SubscribeRequest::default()))
+            .await
+            .err()
+            .expect("still no room while the slow one leaves");
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        while stats.attached.load(Ordering::Relaxed) > 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(start.elapsed() < VIEWER_STALL, "{:?}", start.elapsed());
+        assert_eq!(hub.refused(crate::hub::Refusal::WriteStall), 1);
+        // The retry gets in.
+        let _retry = service
+            .subscribe(Request::new(SubscribeRequest::default()))
+            .await
+            .unwrap();
+        assert_eq!(stats.attached.load(Ordering::Relaxed), 1);
     }
 
     #[test]
