@@ -692,3 +692,57 @@ async fn requests_held_open_without_a_body_are_bounded() {
         "{stats}"
     );
 }
+
+/// Requests held open without a body from many addresses fill the
+/// buffered-bytes bound, but not the quarter of it kept for connections that
+/// have had an alert accepted: a sender's established connection is still
+/// answered OK. (Before, a hostile review filled the whole bound from 14
+/// addresses — 4 at this budget — and every send got RESOURCE_EXHAUSTED.)
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_established_sender_is_answered_while_many_addresses_hold_requests_open() {
+    let sink = Headless::start(&["--memory-budget", "64MiB"]);
+    let addr: SocketAddr = sink.addr.parse().unwrap();
+    // Allstar's connection: an alert accepted before the flood.
+    let mut sender = AlertSinkClient::connect(sink.url()).await.unwrap();
+    sender
+        .alert(common::alert("ossf", "before", "p", false, "x"))
+        .await
+        .unwrap();
+    // 6 addresses × 2 connections × 200 requests with headers only: each
+    // address holds its share (4 MiB, ~340 requests), which together pass
+    // the total (16 MiB, ~1,365).
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut held = Vec::new();
+    for i in 0..12 {
+        let from = format!("127.0.0.{}", 2 + i / 2);
+        let tx = tx.clone();
+        held.push(tokio::spawn(async move {
+            headers_only(&from, addr, "/AlertSink/Alert", 200, tx).await
+        }));
+    }
+    drop(tx);
+    let mut exhausted = 0;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while exhausted < 1000 {
+            match rx.recv().await {
+                Some(s) if s == "8" => exhausted += 1,
+                Some(_) => {}
+                None => break,
+            }
+        }
+    })
+    .await
+    .expect("the requests over the bounds are answered");
+    assert!(exhausted >= 1000, "{exhausted} answered RESOURCE_EXHAUSTED");
+    // While they are held, the established connection is answered.
+    let during = sender
+        .alert(common::alert("ossf", "during", "p", false, "x"))
+        .await;
+    assert!(during.is_ok(), "{during:?}");
+    for h in held {
+        drop(h.await.unwrap());
+    }
+    let exit = sink.terminate();
+    assert_eq!(exit.stats()["accepted"], 2, "{}", exit.stderr);
+}

@@ -36,7 +36,9 @@
 //! received and not yet finished with count against its connection, its
 //! peer (a quarter of the total) and the total; over any of them the request
 //! is `RESOURCE_EXHAUSTED` (counted `buffer_full`), so unfinished messages
-//! cannot pin memory beyond a fixed bound.
+//! cannot pin memory beyond a fixed bound. Pending connections share three
+//! quarters of the total: requests held open from many addresses cannot
+//! keep out a connection that has had an alert accepted.
 //!
 //! A closed connection gives its place back *before* its socket closes, so a
 //! peer that sees the close can connect again at once.
@@ -211,6 +213,9 @@ struct Limiter {
     max_buffered: usize,
     max_buffered_conn: usize,
     max_buffered_peer: usize,
+    /// Of the total, what connections that never had an alert accepted
+    /// may hold together (see [`Metered::charge`]).
+    max_buffered_unproven: usize,
 }
 
 impl std::fmt::Debug for Limiter {
@@ -382,6 +387,13 @@ impl LimitedIncoming {
                 // One peer may fill a quarter of the total: it takes four
                 // addresses to keep everyone else's requests out.
                 max_buffered_peer: (max_buffered / 4).max(per_conn),
+                // A quarter of it is kept for connections that have had
+                // an alert accepted: requests held open from many
+                // addresses (which never have one accepted) can no longer
+                // keep a sender's established connection out. Three
+                // quarters for the others keeps what it takes to fill
+                // their part near the four addresses it took to fill all.
+                max_buffered_unproven: (max_buffered / 4 * 3).max(per_conn).min(max_buffered),
             }),
             backoff: None,
         }
@@ -759,6 +771,11 @@ impl Metered {
             Some(("this address", l.max_buffered_peer))
         } else if total > l.max_buffered {
             Some(("all connections", l.max_buffered))
+        } else if total > l.max_buffered_unproven && s.accepted_at.load(Ordering::Relaxed) == 0 {
+            Some((
+                "connections that have had no alert accepted",
+                l.max_buffered_unproven,
+            ))
         } else {
             None
         };
