@@ -528,12 +528,17 @@ fn a_sink_given_twice_is_followed_once() {
     assert!(viewer.0.wait().unwrap().success());
 }
 
-/// A Watch source that is not a sinkwatch sink: an empty snapshot, then one
-/// batch whose alert says it was received past year 9999.
-struct FarFuture;
+/// A Watch source that is not a sinkwatch sink: it answers each
+/// subscription with the events its script makes (given the subscription's
+/// number, from 1), then stays quiet.
+struct Scripted<F>(F, std::sync::atomic::AtomicU64);
+
+type Events = Vec<sinkwatch::proto::watch::watch_event::Event>;
 
 #[tonic::async_trait]
-impl sinkwatch::proto::wire::watch_server::Watch for FarFuture {
+impl<F: Fn(u64) -> Events + Send + Sync + 'static> sinkwatch::proto::wire::watch_server::Watch
+    for Scripted<F>
+{
     type SubscribeStream = std::pin::Pin<
         Box<
             dyn futures_util::Stream<Item = Result<sinkwatch::proto::wire::Wire, tonic::Status>>
@@ -546,100 +551,90 @@ impl sinkwatch::proto::wire::watch_server::Watch for FarFuture {
         _: tonic::Request<sinkwatch::proto::watch::SubscribeRequest>,
     ) -> Result<tonic::Response<Self::SubscribeStream>, tonic::Status> {
         use futures_util::StreamExt;
-        use sinkwatch::proto::watch::watch_event::Event;
-        use sinkwatch::proto::watch::*;
-        let alert = Alert {
-            seq: 1,
-            received_ms: u64::MAX,
-            owner: "ossf".into(),
-            repo: "far-future".into(),
-            policy: "Security Policy".into(),
-            details: "from the year 584942417".into(),
-            ..Default::default()
-        };
-        let events = [
-            Event::SnapshotBegin(SnapshotBegin {
-                keys: 0,
-                history: 0,
-                next_seq: 1,
-                ..Default::default()
-            }),
-            Event::SnapshotEnd(SnapshotEnd {}),
-            Event::Batch(Batch {
-                alerts: vec![alert],
-            }),
-        ]
-        .map(|e| {
-            Ok(sinkwatch::proto::wire::Wire::Event(WatchEvent {
-                event: Some(e),
-            }))
+        let n = self.1.fetch_add(1, Ordering::Relaxed) + 1;
+        let events = (self.0)(n).into_iter().map(|e| {
+            Ok(sinkwatch::proto::wire::Wire::Event(
+                sinkwatch::proto::watch::WatchEvent { event: Some(e) },
+            ))
         });
-        // Then quiet, as a sink without traffic.
         let stream = futures_util::stream::iter(events).chain(futures_util::stream::pending());
         Ok(tonic::Response::new(Box::pin(stream)))
     }
 }
 
-/// A Watch source that answers every subscription with a Reset, a
-/// snapshot of one alert it has not sent before, and a gap: each stream
-/// brings an alert, none of them live. Tells the test of each
-/// subscription.
-struct ResetsEveryResume(
-    tokio::sync::mpsc::UnboundedSender<()>,
-    Arc<std::sync::atomic::AtomicU64>,
-);
+/// Serves a scripted source on loopback (within the current runtime):
+/// its URL.
+async fn serve_scripted(script: impl Fn(u64) -> Events + Send + Sync + 'static) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(sinkwatch::proto::wire::watch_server::WatchServer::new(
+                Scripted(script, Default::default()),
+            ))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    url
+}
 
-#[tonic::async_trait]
-impl sinkwatch::proto::wire::watch_server::Watch for ResetsEveryResume {
-    type SubscribeStream = std::pin::Pin<
-        Box<
-            dyn futures_util::Stream<Item = Result<sinkwatch::proto::wire::Wire, tonic::Status>>
-                + Send,
-        >,
-    >;
-
-    async fn subscribe(
-        &self,
-        _: tonic::Request<sinkwatch::proto::watch::SubscribeRequest>,
-    ) -> Result<tonic::Response<Self::SubscribeStream>, tonic::Status> {
-        use futures_util::StreamExt;
-        use sinkwatch::proto::watch::watch_event::Event;
-        use sinkwatch::proto::watch::*;
-        let n = self.1.fetch_add(1, Ordering::Relaxed) + 1;
-        let _ = self.0.send(());
-        let alert = Alert {
-            seq: n,
-            received_ms: 1_700_000_000_000 + n,
-            owner: "ossf".into(),
-            repo: format!("repo-{n}"),
-            policy: "Security Policy".into(),
+/// An empty snapshot, then one batch whose alert says it was received past
+/// year 9999.
+fn far_future(_: u64) -> Events {
+    use sinkwatch::proto::watch::watch_event::Event;
+    use sinkwatch::proto::watch::*;
+    let alert = Alert {
+        seq: 1,
+        received_ms: u64::MAX,
+        owner: "ossf".into(),
+        repo: "far-future".into(),
+        policy: "Security Policy".into(),
+        details: "from the year 584942417".into(),
+        ..Default::default()
+    };
+    vec![
+        Event::SnapshotBegin(SnapshotBegin {
+            keys: 0,
+            history: 0,
+            next_seq: 1,
             ..Default::default()
-        };
-        let events = [
-            Event::Reset(Reset {
-                reason: "the resume point is too old".into(),
-            }),
-            Event::SnapshotBegin(SnapshotBegin {
-                keys: 1,
-                history: 0,
-                next_seq: n + 1,
-                ..Default::default()
-            }),
-            Event::Latest(alert),
-            Event::SnapshotEnd(SnapshotEnd {}),
-            Event::Missed(Missed {
-                count: 1,
-                after_seq: n,
-            }),
-        ]
-        .map(|e| {
-            Ok(sinkwatch::proto::wire::Wire::Event(WatchEvent {
-                event: Some(e),
-            }))
-        });
-        let stream = futures_util::stream::iter(events).chain(futures_util::stream::pending());
-        Ok(tonic::Response::new(Box::pin(stream)))
-    }
+        }),
+        Event::SnapshotEnd(SnapshotEnd {}),
+        Event::Batch(Batch {
+            alerts: vec![alert],
+        }),
+    ]
+}
+
+/// A Reset, a snapshot of one alert not sent before, and a gap: each
+/// stream brings an alert, none of them live.
+fn resets_every_resume(n: u64) -> Events {
+    use sinkwatch::proto::watch::watch_event::Event;
+    use sinkwatch::proto::watch::*;
+    let alert = Alert {
+        seq: n,
+        received_ms: 1_700_000_000_000 + n,
+        owner: "ossf".into(),
+        repo: format!("repo-{n}"),
+        policy: "Security Policy".into(),
+        ..Default::default()
+    };
+    vec![
+        Event::Reset(Reset {
+            reason: "the resume point is too old".into(),
+        }),
+        Event::SnapshotBegin(SnapshotBegin {
+            keys: 1,
+            history: 0,
+            next_seq: n + 1,
+            ..Default::default()
+        }),
+        Event::Latest(alert),
+        Event::SnapshotEnd(SnapshotEnd {}),
+        Event::Missed(Missed {
+            count: 1,
+            after_seq: n,
+        }),
+    ]
 }
 
 /// A source whose every stream ends after its opening (here: a Reset, a
@@ -649,17 +644,12 @@ impl sinkwatch::proto::wire::watch_server::Watch for ResetsEveryResume {
 /// counted no reconnect.)
 #[tokio::test]
 async fn a_source_that_resets_every_resume_is_resubscribed_with_back_off() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let (tx, mut subscribed) = tokio::sync::mpsc::unbounded_channel();
-    let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(sinkwatch::proto::wire::watch_server::WatchServer::new(
-                ResetsEveryResume(tx, served.clone()),
-            ))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
+    let url = serve_scripted(move |n| {
+        let _ = tx.send(n);
+        resets_every_resume(n)
+    })
+    .await;
     let hub = Hub::new(StoreLimits::default(), 16);
     let status = SourceStatus::new(url.clone());
     let follower = tokio::spawn(follow(Target::plain(url), hub.clone(), status.clone()));
@@ -674,13 +664,11 @@ async fn a_source_that_resets_every_resume_is_resubscribed_with_back_off() {
     let reconnects = status.reconnects.load(Ordering::Relaxed);
     assert!(
         reconnects >= 3,
-        "{reconnects} back-offs over {} subscriptions",
-        served.load(Ordering::Relaxed)
+        "{reconnects} back-offs over 4 subscriptions"
     );
     assert!(status.resets.load(Ordering::Relaxed) >= 3);
     hub.close();
     follower.abort();
-    server.abort();
 }
 
 /// The receive time comes from the source: one past what RFC 3339 can
@@ -690,17 +678,7 @@ fn a_receive_time_past_year_9999_is_printed_not_a_panic() {
     use std::process::Stdio;
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    rt.spawn(
-        tonic::transport::Server::builder()
-            .add_service(sinkwatch::proto::wire::watch_server::WatchServer::new(
-                FarFuture,
-            ))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
+    let url = rt.block_on(serve_scripted(far_future));
     let (mut viewer, rx) = spawn_viewer(&["attach", "--no-tui", &url], Stdio::null());
     let line = rx
         .recv_timeout(Duration::from_secs(60))
