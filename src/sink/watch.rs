@@ -599,7 +599,7 @@ fn passes(row: &Row, filter: Option<&Filter>, now_ms: u64) -> bool {
             owner: &row.owner,
             repo: &row.repo,
             policy: &row.policy,
-            details: &row.details,
+            details: lane::searched(&row.details),
             pass: row.pass,
             change: row.change,
             age_ms: now_ms.saturating_sub(row.at_ms),
@@ -1198,7 +1198,7 @@ impl Watch for WatchService {
             let mut opened = false;
             let wanted = || Wanted {
                 filter: filter.as_ref(),
-                slice: lane.slice(),
+                slice: lane.slice(filter.as_ref()),
                 batch,
                 sent: &opening.sent,
             };

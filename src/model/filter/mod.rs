@@ -228,6 +228,16 @@ impl Filter {
             .sum()
     }
 
+    /// True when no term reads text with a search or a regex: only key
+    /// globs, status, change and age, each a few comparisons per alert.
+    pub fn is_cheap(&self) -> bool {
+        self.key_clauses
+            .iter()
+            .chain(&self.attr_clauses)
+            .chain(&self.text_clauses)
+            .all(Node::is_cheap)
+    }
+
     /// True if any bare word / regex term exists (they read details).
     pub fn uses_details(&self) -> bool {
         self.attr_clauses
@@ -285,6 +295,14 @@ impl Node {
         match self {
             Node::Event(e) => e.reads_text(),
             n => n.children().iter().any(Node::reads_text),
+        }
+    }
+
+    fn is_cheap(&self) -> bool {
+        match self {
+            Node::Key(k) => !k.alts.iter().any(|p| matches!(p, Pattern::Regex(_))),
+            Node::Event(e) => !e.reads_text(),
+            n => n.children().iter().all(Node::is_cheap),
         }
     }
 

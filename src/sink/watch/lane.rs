@@ -14,8 +14,15 @@
 //! then keep at most one worker busy with filters, whatever they ask, and
 //! the rest are ingest's; the task of a viewer whose filter is slow comes
 //! back to the runtime (its disconnect, the sink's shutdown) between
-//! slices; and a slow filter makes only its own viewer fall behind, which
-//! is counted and told as for any slow viewer.
+//! slices. And an alert's details are read up to [`DETAILS_READ`], so one
+//! huge alert cannot make a slice of minutes.
+//!
+//! Filters without searches or regexes (`status:fail org:ossf`: globs and
+//! comparisons, a few per alert) never enter the lane: a second review
+//! found such a viewer waiting behind eight others' regexes for minutes.
+//! Viewers whose filters search text still share the lane in turn, so a
+//! slow one slows the others that search (they fall behind and are told
+//! what they missed), never ingest or the viewers without such filters.
 //!
 //! [`Limits::REMOTE`]: crate::model::filter::Limits::REMOTE
 
@@ -28,6 +35,25 @@ use crate::model::filter::Filter;
 /// an alert counted. At the ~10 MB/s of the worst regex seen that is
 /// ~25 ms; at the ~1 GB/s of a literal, a quarter of a millisecond.
 pub const SLICE_WORK: usize = 256 * 1024;
+
+/// Bytes of an alert's details a viewer's filter searches: the default
+/// `--max-details-bytes`. A sink that takes larger details (up to 16 MiB)
+/// would otherwise let one alert hold the lane for tens of seconds under a
+/// slow regex (a review: 19.5 s, the viewer's cancel unnoticed).
+pub const DETAILS_READ: usize = 64 * 1024;
+
+/// The start of `details` a filter searches: at most [`DETAILS_READ`]
+/// bytes, cut at a character's start.
+pub fn searched(details: &str) -> &str {
+    if details.len() <= DETAILS_READ {
+        return details;
+    }
+    let mut end = DETAILS_READ;
+    while !details.is_char_boundary(end) {
+        end -= 1;
+    }
+    &details[..end]
+}
 
 /// The lane: one per sink, shared by its viewers.
 #[derive(Debug)]
@@ -46,11 +72,13 @@ impl Default for Lane {
 impl Lane {
     /// A viewer's way into the lane (it holds the permit between
     /// [`Slice::enter`] and [`Slice::pause`], within one slice's work).
-    pub fn slice(&self) -> Slice<'_> {
+    /// A cheap filter's ([`Filter::is_cheap`]) never enters it.
+    pub fn slice(&self, filter: Option<&Filter>) -> Slice<'_> {
         Slice {
             lane: self,
             permit: None,
             spent: 0,
+            cheap: filter.is_none_or(Filter::is_cheap),
         }
     }
 }
@@ -62,13 +90,15 @@ pub struct Slice<'a> {
     permit: Option<SemaphorePermit<'a>>,
     /// Work done in the turn held now.
     spent: usize,
+    /// The filter is evaluated outside the lane.
+    cheap: bool,
 }
 
 /// What a filter reads of an alert: the names for key terms, and names and
 /// details once for each text term (a bare word or a regex).
 pub fn work(filter: &Filter, r: &AlertRecord) -> usize {
     let names = r.owner.len() + r.repo.len() + r.policy.len() + 64;
-    names + filter.text_terms() * (names + r.details.len())
+    names + filter.text_terms() * (names + r.details.len().min(DETAILS_READ))
 }
 
 impl Slice<'_> {
@@ -76,6 +106,9 @@ impl Slice<'_> {
     /// yielding, when this turn's work is spent). True when this call began
     /// a turn: the caller may look whether its viewer is still there.
     pub async fn enter(&mut self, work: usize) -> bool {
+        if self.cheap {
+            return false;
+        }
         // A turn holds up to SLICE_WORK, or one alert that is more.
         if self.permit.is_some() && self.spent + work <= SLICE_WORK {
             self.spent += work;
@@ -107,6 +140,10 @@ impl Slice<'_> {
         let Some(f) = filter else {
             return rows.collect();
         };
+        if self.cheap {
+            let now = crate::hub::now_ms();
+            return rows.filter(|r| super::passes(r, Some(f), now)).collect();
+        }
         let now = crate::hub::now_ms();
         let mut out = Vec::new();
         for r in rows {
@@ -161,7 +198,10 @@ mod tests {
                 }
             }
         });
-        let passed = lane.slice().passing(rows.iter(), Some(&filter)).await;
+        let passed = lane
+            .slice(Some(&filter))
+            .passing(rows.iter(), Some(&filter))
+            .await;
         assert!(passed.is_empty());
         // Two text terms over 60 KB: two alerts a slice, 50 slices.
         let seen = ticks.load(Ordering::Relaxed);
@@ -174,14 +214,50 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn one_viewer_at_a_time_holds_the_lane() {
         let lane = Lane::default();
-        let mut a = lane.slice();
+        let search = Filter::parse("protection").unwrap();
+        let mut a = lane.slice(Some(&search));
         assert!(a.enter(10).await);
         assert!(!a.enter(10).await, "the same turn goes on");
-        let mut b = lane.slice();
+        let mut b = lane.slice(Some(&search));
         let waiting = futures_util::FutureExt::now_or_never(b.enter(10));
         assert!(waiting.is_none(), "b entered while a held the lane");
         a.pause();
         assert!(b.enter(10).await);
+    }
+
+    /// A filter of globs and comparisons does not wait for the lane (a
+    /// `status:fail` viewer waited behind others' regexes for minutes).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_cheap_filter_does_not_wait_for_the_lane() {
+        let lane = Lane::default();
+        let search = Filter::parse("/(a|b)+q/").unwrap();
+        let mut busy = lane.slice(Some(&search));
+        assert!(busy.enter(10).await);
+        let cheap = Filter::parse("status:fail org:o,p repo:r*").unwrap();
+        let rows = [row("o", "r1", "x"), row("q", "r2", "x")];
+        let passed = futures_util::FutureExt::now_or_never(
+            lane.slice(Some(&cheap)).passing(rows.iter(), Some(&cheap)),
+        )
+        .expect("passed without the lane");
+        assert_eq!(passed.len(), 1);
+        for costly in ["word", "/re/", "repo:/re/", "status:fail or word"] {
+            let f = Filter::parse(costly).unwrap();
+            assert!(!f.is_cheap(), "{costly}");
+        }
+    }
+
+    #[test]
+    fn a_filter_searches_the_first_64_kib_of_details_cut_at_a_character() {
+        let short = "é".repeat(100);
+        assert_eq!(searched(&short), short);
+        // 2-byte characters from an odd offset: 64 KiB falls inside one.
+        let long = format!("x{}", "é".repeat(40_000));
+        let cut = searched(&long);
+        assert_eq!(cut.len(), DETAILS_READ - 1);
+        assert!(long.starts_with(cut));
+        let r = row("o", "r", &long);
+        let f = Filter::parse("/a/").unwrap();
+        assert_eq!(work(&f, &r), 68 + (68 + DETAILS_READ));
     }
 
     #[test]
