@@ -35,10 +35,14 @@ use crate::hub::Hub;
 /// addresses that sent nothing made scrapes (and the kubelet's probes of
 /// `/healthz`) wait 5 – 9 s, or time out (a hostile review).
 const MAX_CONNECTIONS: usize = 64;
-/// Of them, from one IP address (IPv6: one /64): one client holding idle
-/// connections cannot starve the scrapes of others (a user's review: 128
-/// idle connections from one address failed every scrape).
-const MAX_CONNECTIONS_PER_PEER: usize = 2;
+/// Of them, from one IP address (IPv6: one /64); a new one past them
+/// closes that address's oldest. One client holding idle connections
+/// cannot starve the scrapes of others (a user's review: 128 idle
+/// connections from one address failed every scrape), nor of its own
+/// address: behind a port-forward, an ingress or NAT, every scraper
+/// shares one (a second review: two slowloris connections from the
+/// scraper's address failed 68 of 73 scrapes when the new one was closed).
+const MAX_CONNECTIONS_PER_PEER: usize = 4;
 /// Time a scrape connection has to send its request head.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time a scrape connection may stay open in all.
@@ -379,13 +383,15 @@ fn answer(sources: &Sources, req: &Request<hyper::body::Incoming>) -> Response<F
 }
 
 /// The connections served now, by accept order (oldest first), each with
-/// the sender that closes it.
-type Open = Arc<
-    std::sync::Mutex<(
-        u64,
-        std::collections::BTreeMap<u64, tokio::sync::oneshot::Sender<()>>,
-    )>,
->;
+/// its address (see [`MAX_CONNECTIONS_PER_PEER`]) and the sender that
+/// closes it.
+type Open = Arc<std::sync::Mutex<OpenConns>>;
+
+#[derive(Default)]
+struct OpenConns {
+    next: u64,
+    conns: std::collections::BTreeMap<u64, (std::net::IpAddr, tokio::sync::oneshot::Sender<()>)>,
+}
 
 /// A connection's place among the [`MAX_CONNECTIONS`], given back on drop.
 struct Place {
@@ -394,19 +400,32 @@ struct Place {
 }
 
 impl Place {
-    /// A place for a new connection, closing the oldest one at the limit;
-    /// the receiver says when this one is closed so.
-    fn take(open: &Open) -> (Place, tokio::sync::oneshot::Receiver<()>) {
+    /// A place for a new connection from `ip`: its address's oldest is
+    /// closed at [`MAX_CONNECTIONS_PER_PEER`], else the oldest of all at
+    /// [`MAX_CONNECTIONS`]. The receiver says when this one is closed so.
+    fn take(open: &Open, ip: std::net::IpAddr) -> (Place, tokio::sync::oneshot::Receiver<()>) {
+        let ip = crate::sink::rate::peer_key(ip);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let mut o = open.lock().unwrap_or_else(|e| e.into_inner());
-        if o.1.len() >= MAX_CONNECTIONS
-            && let Some((_, oldest)) = o.1.pop_first()
-        {
-            let _ = oldest.send(());
+        let same: Vec<u64> = o
+            .conns
+            .iter()
+            .filter(|(_, (a, _))| *a == ip)
+            .map(|(id, _)| *id)
+            .collect();
+        let closed = if same.len() >= MAX_CONNECTIONS_PER_PEER {
+            same.first().copied()
+        } else if o.conns.len() >= MAX_CONNECTIONS {
+            o.conns.keys().next().copied()
+        } else {
+            None
+        };
+        if let Some((_, close)) = closed.and_then(|id| o.conns.remove(&id)) {
+            let _ = close.send(());
         }
-        o.0 += 1;
-        let id = o.0;
-        o.1.insert(id, tx);
+        o.next += 1;
+        let id = o.next;
+        o.conns.insert(id, (ip, tx));
         let place = Place {
             open: open.clone(),
             id,
@@ -418,43 +437,7 @@ impl Place {
 impl Drop for Place {
     fn drop(&mut self) {
         let mut o = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        o.1.remove(&self.id);
-    }
-}
-
-type PeerCounts = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
-
-/// One of an address's [`MAX_CONNECTIONS_PER_PEER`], given back on drop.
-struct PeerSlot {
-    counts: PeerCounts,
-    ip: std::net::IpAddr,
-}
-
-impl PeerSlot {
-    fn take(counts: &PeerCounts, ip: std::net::IpAddr) -> Option<PeerSlot> {
-        let ip = crate::sink::rate::peer_key(ip);
-        let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
-        let n = c.entry(ip).or_insert(0);
-        if *n >= MAX_CONNECTIONS_PER_PEER {
-            return None;
-        }
-        *n += 1;
-        Some(PeerSlot {
-            counts: counts.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for PeerSlot {
-    fn drop(&mut self) {
-        let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = c.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                c.remove(&self.ip);
-            }
-        }
+        o.conns.remove(&self.id);
     }
 }
 
@@ -472,7 +455,6 @@ pub async fn serve(
         }
     };
     let open: Open = Arc::default();
-    let per_peer: PeerCounts = Arc::default();
     tokio::pin!(stop);
     loop {
         let (stream, peer) = tokio::select! {
@@ -485,17 +467,10 @@ pub async fn serve(
             },
             _ = &mut stop => return,
         };
-        let Some(held) = PeerSlot::take(&per_peer, peer.ip()) else {
-            tracing::debug!(
-                "metrics: {peer}: over {MAX_CONNECTIONS_PER_PEER} connections from one address, closed"
-            );
-            continue;
-        };
-        let (place, mut closed) = Place::take(&open);
+        let (place, mut closed) = Place::take(&open, peer.ip());
         let sources = sources.clone();
         tokio::spawn(async move {
             let _place = place;
-            let _held = held;
             let service = hyper::service::service_fn(move |req| {
                 let resp = answer(&sources, &req);
                 async move { Ok::<_, std::convert::Infallible>(resp) }
@@ -514,7 +489,7 @@ pub async fn serve(
                     ),
                 },
                 _ = &mut closed => tracing::debug!(
-                    "metrics: {peer}: closed for a newer connection ({MAX_CONNECTIONS} open)"
+                    "metrics: {peer}: closed for a newer connection"
                 ),
             }
         });

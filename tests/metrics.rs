@@ -198,7 +198,8 @@ fn a_refused_viewer_is_counted_in_the_metrics() {
 }
 
 /// One address holding idle connections cannot starve others' scrapes: it
-/// gets 2 of the responder's 8 places, the rest are closed at once. Before,
+/// gets 4 of the responder's 64 places, each new one closing its oldest.
+/// Before,
 /// 128 idle connections from one address held every place in turn (5 s
 /// each) and a scrape behind them waited past its 30 s read timeout.
 #[tokio::test]
@@ -222,7 +223,7 @@ async fn idle_connections_from_one_address_do_not_starve_scrapes() {
 
 /// Idle connections from many addresses cannot lock scrapes out: past the
 /// responder's 64 places a new connection closes the oldest. 80
-/// connections from 40 addresses (2 each, the per-address cap), each
+/// connections from 40 addresses (2 each, under the per-address cap), each
 /// having scraped once and then holding its keep-alive connection; then a
 /// scrape. It is answered while the newest of them are still open, and
 /// the oldest were closed for the newer ones. (Held in place instead, 8
@@ -271,4 +272,35 @@ async fn idle_connections_from_many_addresses_give_way_to_a_scrape() {
             .unwrap_or_else(|_| panic!("connection {i} was not closed"));
         assert!(matches!(read, Ok(0) | Err(_)), "connection {i}: {read:?}");
     }
+}
+
+/// Nor its own address's: behind a port-forward or NAT the scraper shares
+/// it with whoever else connects. Four connections from the scraper's
+/// address that send half a request head and stop (slowloris); then a
+/// scrape from the same address closes the oldest of them and is
+/// answered. (When a connection past the address's cap was closed
+/// instead, a second review saw 68 of 73 such scrapes fail.)
+#[tokio::test]
+async fn slow_connections_from_the_scrapers_own_address_give_way_to_it() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let sink = Headless::start(&["--metrics-listen", "127.0.0.1:0"]);
+    let metrics = metrics_addr(&sink);
+    let addr: std::net::SocketAddr = metrics.parse().unwrap();
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHo").await.unwrap();
+        slow.push(s);
+    }
+    let (status, body) = tokio::task::spawn_blocking(move || get(&metrics, "/metrics"))
+        .await
+        .unwrap();
+    assert!(status.contains(" 200 "), "{status}");
+    assert!(body.contains("sinkwatch_alerts_accepted_total"), "{body}");
+    let mut buf = [0u8; 64];
+    let first = tokio::time::timeout(Duration::from_secs(30), slow[0].read(&mut buf))
+        .await
+        .expect("the oldest slow connection is closed");
+    assert!(matches!(first, Ok(0) | Err(_)), "{first:?}");
 }
