@@ -97,7 +97,15 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         targets.push(t);
     }
     let rt = runtime()?;
-    let hub = crate::hub::Hub::new(settings.store_limits(), settings.queue);
+    // Bounded in bytes as the sink's is: records wait in the printer's
+    // queue after the store let them go (a review's flood of 60 KB alerts
+    // into a slow stdout took 65,536 of them: 4.3 GB).
+    let queue = crate::run::queue_within_budget(
+        settings.queue,
+        settings.memory_budget.0,
+        settings.max_details_bytes.0,
+    );
+    let hub = crate::hub::Hub::new(settings.store_limits(), queue);
     let sources = crate::client::attach::SourceStatus::group(
         targets
             .iter()
@@ -110,7 +118,7 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
     // seq there (`source`, `source_seq`), in the local hub's seq order.
     let printer = headless.then(|| {
         let stats = Arc::new(crate::record::WriterStats::default());
-        let (tx, rx) = tokio::sync::broadcast::channel(settings.queue);
+        let (tx, rx) = tokio::sync::broadcast::channel(queue);
         for s in &sources {
             s.print_to(tx.clone());
         }
