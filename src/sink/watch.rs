@@ -1211,7 +1211,6 @@ impl Watch for WatchService {
                     // when the viewer is gone (a user's review: a viewer
                     // wedged the sink past its own disconnect).
                     if i % YIELD_EVERY == YIELD_EVERY - 1 {
-                        wanted.slice.pause();
                         tokio::task::yield_now().await;
                         if tx.is_closed() {
                             return Err(());
