@@ -89,8 +89,10 @@ const YIELD_EVERY: usize = 256;
 pub const VIEWER_STALL: Duration = Duration::from_secs(30);
 /// Viewers attached at once, in all and from one IP address: each holds an
 /// opening while it is sent, so their number bounds that memory, and a
-/// viewer's connection is not evictable (it could not fill the
-/// connection limit and lock senders out).
+/// viewer's connection is not evictable by senders' connections (it could
+/// not fill the connection limit and lock senders out). At the cap, a
+/// viewer from a less crowded address takes a place (see
+/// `WatchStats::join`).
 pub const MAX_VIEWERS: usize = 64;
 pub const MAX_VIEWERS_PER_PEER: usize = 8;
 /// Resuming further back than this many alerts sends a fresh snapshot
@@ -175,13 +177,35 @@ impl Drop for OpeningCharge {
 }
 
 /// An opening between its first message and its last: how fast the viewer
-/// takes it, and how to let the viewer go.
+/// takes it.
 #[derive(Debug)]
 struct Opening {
     started: tokio::time::Instant,
     /// Bytes of the messages the viewer was given.
     sent: AtomicU64,
+}
+
+/// How a viewer is asked to leave to make room for another, and why (the
+/// refusal it is counted as, and what is logged).
+#[derive(Debug, Default)]
+struct Leave {
     go: tokio::sync::Notify,
+    why: OnceLock<(crate::hub::Refusal, String)>,
+}
+
+impl Leave {
+    /// Asks once; false if it was asked already.
+    fn ask(&self, why: crate::hub::Refusal, what: String) -> bool {
+        let asked = self.why.set((why, what)).is_ok();
+        if asked {
+            self.go.notify_one();
+        }
+        asked
+    }
+
+    fn asked(&self) -> bool {
+        self.why.get().is_some()
+    }
 }
 
 /// An opening taken slower than [`OPENING_FLOOR`] bytes a second, after
@@ -214,6 +238,7 @@ struct Viewer {
     missed: u64,
     /// While its opening is being sent.
     opening: Option<Arc<Opening>>,
+    leave: Arc<Leave>,
 }
 
 /// Viewers listed in a stats line at most (the count is always exact).
@@ -273,12 +298,20 @@ impl ViewerEntry {
         let o = Arc::new(Opening {
             started: tokio::time::Instant::now(),
             sent: AtomicU64::new(0),
-            go: tokio::sync::Notify::new(),
         });
         if let Some(v) = self.stats.lock().get_mut(&self.id) {
             v.opening = Some(o.clone());
         }
         o
+    }
+
+    /// How it is asked to leave.
+    fn leave(&self) -> Arc<Leave> {
+        self.stats
+            .lock()
+            .get(&self.id)
+            .map(|v| v.leave.clone())
+            .unwrap_or_default()
     }
 
     /// Its opening is sent.
@@ -315,7 +348,11 @@ impl WatchStats {
 
     /// Counts a viewer in until the entry is dropped, unless that would
     /// pass [`MAX_VIEWERS`] in all or [`MAX_VIEWERS_PER_PEER`] from its
-    /// address (`Err`: what it is told).
+    /// address (`Err`: what it is told). At [`MAX_VIEWERS`], a viewer from
+    /// an address holding at least two fewer than the address holding most
+    /// takes the place of that address's newest viewer: 8 addresses of 8
+    /// viewers held every place for ever (a hostile review), and now a
+    /// ninth address's viewer gets in and keeps its place.
     fn join(
         self: &Arc<Self>,
         who: String,
@@ -323,15 +360,40 @@ impl WatchStats {
         ip: Option<std::net::IpAddr>,
     ) -> Result<ViewerEntry, String> {
         let mut viewers = self.lock();
-        if viewers.len() >= MAX_VIEWERS {
-            return Err(format!(
-                "{MAX_VIEWERS} viewers are attached, the most this sink serves at once"
-            ));
-        }
-        if ip.is_some() && viewers.values().filter(|v| v.ip == ip).count() >= MAX_VIEWERS_PER_PEER {
+        // Those asked to leave are going: their places are taken already.
+        let staying = || viewers.values().filter(|v| !v.leave.asked());
+        let mine = staying().filter(|v| ip.is_some() && v.ip == ip).count();
+        if mine >= MAX_VIEWERS_PER_PEER {
             return Err(format!(
                 "{MAX_VIEWERS_PER_PEER} viewers are attached from this address, the most from one"
             ));
+        }
+        if staying().count() >= MAX_VIEWERS {
+            let mut per_address = std::collections::HashMap::new();
+            for v in staying() {
+                *per_address.entry(v.ip).or_insert(0usize) += 1;
+            }
+            let crowded = per_address
+                .into_iter()
+                .max_by_key(|&(_, n)| n)
+                .filter(|&(_, most)| ip.is_some() && mine + 1 < most);
+            let newest = crowded.and_then(|(most_ip, _)| staying().rfind(|v| v.ip == most_ip));
+            match newest {
+                Some(v) => {
+                    v.leave.ask(
+                        crate::hub::Refusal::TooManyViewers,
+                        format!(
+                            "its address holds the most viewers while {} waited",
+                            crate::sanitize::line(&peer)
+                        ),
+                    );
+                }
+                None => {
+                    return Err(format!(
+                        "{MAX_VIEWERS} viewers are attached, the most this sink serves at once"
+                    ));
+                }
+            }
         }
         let id = self.total.fetch_add(1, Ordering::Relaxed);
         self.attached.fetch_add(1, Ordering::Relaxed);
@@ -344,6 +406,7 @@ impl WatchStats {
                 since_ms: crate::hub::now_ms(),
                 missed: 0,
                 opening: None,
+                leave: Arc::default(),
             },
         );
         drop(viewers);
@@ -361,10 +424,17 @@ impl WatchStats {
         let viewers = self.lock();
         let (v, rate) = viewers
             .values()
+            .filter(|v| !v.leave.asked())
             .filter_map(|v| Some((v, v.opening.as_ref()?.rate(now)?)))
             .filter(|&(_, rate)| rate < OPENING_FLOOR)
             .min_by_key(|&(_, rate)| rate)?;
-        v.opening.as_ref()?.go.notify_one();
+        v.leave.ask(
+            crate::hub::Refusal::WriteStall,
+            format!(
+                "took its opening slower than {} KiB/s while another viewer waited",
+                OPENING_FLOOR / 1024
+            ),
+        );
         Some(format!("{} ({} B/s)", v.who, rate))
     }
 
@@ -1187,6 +1257,7 @@ impl Watch for WatchService {
         }
         let (tx, out) = mpsc::channel::<Result<Wire, Status>>(VIEWER_BUFFER);
         let opening = entry.opening();
+        let leave = entry.leave();
         let mut stopping = self.stopping.clone();
         let hub = self.hub.clone();
         let lane = self.lane.clone();
@@ -1281,26 +1352,22 @@ impl Watch for WatchService {
                     std::future::pending::<()>().await;
                 }
             };
-            let (stopped, failed, slowest) = tokio::select! {
-                r = run => (false, r.is_err(), false),
-                _ = stop => (true, false, false),
-                // Not while live: `opened` clears it from the list first.
-                _ = opening.go.notified() => (false, true, true),
+            let (stopped, failed) = tokio::select! {
+                r = run => (false, r.is_err()),
+                _ = stop => (true, false),
+                // Asked to leave for another viewer (see `join`).
+                _ = leave.go.notified() => (false, true),
             };
             if failed && !tx.is_closed() {
                 // Still connected, yet took nothing for VIEWER_STALL (or
-                // its opening slowest while another viewer waited): let
-                // go, and counted as a connection that reads nothing is.
-                let why = if slowest {
-                    format!(
-                        "took its opening slower than {} KiB/s while another viewer waited",
-                        OPENING_FLOOR / 1024
-                    )
-                } else {
-                    format!("took nothing it was sent for {}s", VIEWER_STALL.as_secs())
-                };
+                // asked to leave): let go, and counted as a connection
+                // that reads nothing is (or as a viewer too many).
+                let (kind, why) = leave.why.get().cloned().unwrap_or_else(|| {
+                    let why = format!("took nothing it was sent for {}s", VIEWER_STALL.as_secs());
+                    (crate::hub::Refusal::WriteStall, why)
+                });
                 tracing::info!("viewer {who} let go: {why}");
-                hub.refuse_from(crate::hub::Refusal::WriteStall, peer, Some(&why));
+                hub.refuse_from(kind, peer, Some(&why));
             }
             if stopped {
                 // Every alert accepted so far goes out (the fan-out may be
@@ -1565,6 +1632,51 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(stats.attached.load(Ordering::Relaxed), 1);
+    }
+
+    /// At the cap, a viewer from an address holding two fewer than the
+    /// most crowded one takes the place of that address's newest viewer,
+    /// which is asked to leave; the crowded address cannot take it back.
+    /// (With a cap and no eviction, 8 addresses of 8 viewers held every
+    /// place for ever.)
+    #[test]
+    fn at_the_cap_a_viewer_from_a_less_crowded_address_takes_a_place() {
+        let stats = Arc::new(WatchStats::default());
+        let ip = |i: u8| Some(std::net::IpAddr::from([10, 0, 0, i]));
+        let mut held = Vec::new();
+        for a in 0..8 {
+            for _ in 0..MAX_VIEWERS_PER_PEER {
+                held.push(stats.join("x".into(), "p".into(), ip(a)).unwrap());
+            }
+        }
+        assert_eq!(held.len(), MAX_VIEWERS);
+        let asked = |stats: &WatchStats| {
+            stats
+                .lock()
+                .values()
+                .filter(|v| v.leave.asked())
+                .map(|v| v.ip)
+                .collect::<Vec<_>>()
+        };
+        let newcomer = stats.join("legit".into(), "10.0.0.9:1".into(), ip(9));
+        assert!(newcomer.is_ok());
+        let gone = asked(&stats);
+        assert_eq!(gone.len(), 1);
+        let (kind, why) = stats
+            .lock()
+            .values()
+            .find_map(|v| v.leave.why.get().cloned())
+            .unwrap();
+        assert_eq!(kind, crate::hub::Refusal::TooManyViewers);
+        assert!(why.contains("10.0.0.9:1 waited"), "{why}");
+        // The address that gave a place cannot take it back (7 against 8).
+        let back = stats.join("x".into(), "p".into(), gone[0]);
+        assert!(back.err().unwrap().contains("64 viewers are attached"));
+        // A full address cannot make room for itself either.
+        assert!(stats.join("x".into(), "p".into(), ip(1)).is_err());
+        // Another less crowded address can.
+        assert!(stats.join("legit".into(), "p".into(), ip(10)).is_ok());
+        assert_eq!(asked(&stats).len(), 2);
     }
 
     #[test]
