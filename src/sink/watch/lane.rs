@@ -239,11 +239,14 @@ fn nanos(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// What a filter reads of an alert: the names for key terms, and names and
-/// details once for each text term (a bare word or a regex).
+/// What a filter reads of an alert: the names for key terms (a long
+/// filter's globs may go over a name once per 64 bytes of the filter, at
+/// worst), and names and details once for each text term (a bare word or
+/// a regex).
 pub fn work(filter: &Filter, r: &AlertRecord) -> usize {
     let names = r.owner.len() + r.repo.len() + r.policy.len() + 64;
-    names + filter.text_terms() * (names + r.details.len().min(DETAILS_READ))
+    let globs = (filter.source().len() / 64).max(1);
+    names * globs + filter.text_terms() * (names + r.details.len().min(DETAILS_READ))
 }
 
 impl Slice<'_> {
@@ -496,7 +499,14 @@ mod tests {
         )
         .expect("passed without the lane");
         assert_eq!(passed.len(), 1);
-        for costly in ["word", "/re/", "repo:/re/", "status:fail or word"] {
+        let many_stars = format!("org:{}b", "*a".repeat(200));
+        for costly in [
+            "word",
+            "/re/",
+            "repo:/re/",
+            "status:fail or word",
+            &many_stars,
+        ] {
             let f = Filter::parse(costly).unwrap();
             assert!(!f.is_cheap(), "{costly}");
         }
