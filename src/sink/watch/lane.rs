@@ -9,8 +9,8 @@
 //! SIGTERM took 51 s (a hostile review's finding).
 //!
 //! So a viewer's filter runs in [`Slice`]s: while it holds the lane's one
-//! permit, and only for [`SLICE_WORK`] bytes of text read, after which it
-//! gives the permit back and yields before the next slice. Viewers together
+//! turn, and only for [`SLICE_WORK`] bytes of text read, after which the
+//! turn goes on (or to another viewer) and the task yields. Viewers together
 //! then keep at most one worker busy with filters, whatever they ask, and
 //! the rest are ingest's; the task of a viewer whose filter is slow comes
 //! back to the runtime (its disconnect, the sink's shutdown) between
@@ -204,7 +204,7 @@ impl Lane {
         s.held = false;
     }
 
-    /// A viewer's way into the lane (it holds the permit between
+    /// A viewer's way into the lane (it holds a turn between
     /// [`Slice::enter`] and [`Slice::pause`], within one slice's work).
     /// A cheap filter's ([`Filter::is_cheap`]) never enters it.
     pub fn slice(&self, filter: Option<&Filter>) -> Slice<'_> {
