@@ -194,13 +194,11 @@ struct Leave {
 }
 
 impl Leave {
-    /// Asks once; false if it was asked already.
-    fn ask(&self, why: crate::hub::Refusal, what: String) -> bool {
-        let asked = self.why.set((why, what)).is_ok();
-        if asked {
+    /// Asks once (a second reason is ignored).
+    fn ask(&self, why: crate::hub::Refusal, what: String) {
+        if self.why.set((why, what)).is_ok() {
             self.go.notify_one();
         }
-        asked
     }
 
     fn asked(&self) -> bool {
@@ -248,6 +246,8 @@ pub const VIEWERS_LISTED: usize = 32;
 pub struct ViewerEntry {
     stats: Arc<WatchStats>,
     id: u64,
+    /// How it is asked to leave (shared with its place in the list).
+    leave: Arc<Leave>,
 }
 
 impl ViewerEntry {
@@ -303,15 +303,6 @@ impl ViewerEntry {
             v.opening = Some(o.clone());
         }
         o
-    }
-
-    /// How it is asked to leave.
-    fn leave(&self) -> Arc<Leave> {
-        self.stats
-            .lock()
-            .get(&self.id)
-            .map(|v| v.leave.clone())
-            .unwrap_or_default()
     }
 
     /// Its opening is sent.
@@ -397,6 +388,7 @@ impl WatchStats {
         }
         let id = self.total.fetch_add(1, Ordering::Relaxed);
         self.attached.fetch_add(1, Ordering::Relaxed);
+        let leave = Arc::<Leave>::default();
         viewers.insert(
             id,
             Viewer {
@@ -406,13 +398,14 @@ impl WatchStats {
                 since_ms: crate::hub::now_ms(),
                 missed: 0,
                 opening: None,
-                leave: Arc::default(),
+                leave: leave.clone(),
             },
         );
         drop(viewers);
         Ok(ViewerEntry {
             stats: self.clone(),
             id,
+            leave,
         })
     }
 
@@ -991,17 +984,19 @@ impl Wanted<'_> {
     /// room, so a turn in the lane goes on; else after giving the turn
     /// back, as the viewer's pace must not hold the others' filters.
     async fn give(&mut self, tx: &mpsc::Sender<Result<Wire, Status>>, m: Wire) -> Result<(), ()> {
-        let bytes = prost::Message::encoded_len(&m) as u64;
         match tx.try_reserve() {
-            Ok(place) => place.send(Ok(m)),
+            Ok(place) => {
+                self.sent
+                    .fetch_add(prost::Message::encoded_len(&m) as u64, Ordering::Relaxed);
+                place.send(Ok(m));
+                Ok(())
+            }
             Err(mpsc::error::TrySendError::Full(())) => {
                 self.slice.pause();
-                give(tx, Ok(m)).await?;
+                self.send(tx, m).await
             }
-            Err(mpsc::error::TrySendError::Closed(())) => return Err(()),
+            Err(mpsc::error::TrySendError::Closed(())) => Err(()),
         }
-        self.sent.fetch_add(bytes, Ordering::Relaxed);
-        Ok(())
     }
 
     /// Sends a message of a replay or of the live stream (the lane is
@@ -1257,7 +1252,7 @@ impl Watch for WatchService {
         }
         let (tx, out) = mpsc::channel::<Result<Wire, Status>>(VIEWER_BUFFER);
         let opening = entry.opening();
-        let leave = entry.leave();
+        let leave = entry.leave.clone();
         let mut stopping = self.stopping.clone();
         let hub = self.hub.clone();
         let lane = self.lane.clone();

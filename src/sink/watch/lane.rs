@@ -391,6 +391,12 @@ mod tests {
         assert!(b.enter(10).await);
     }
 
+    /// Three viewers' ways into `lane` with `filter`.
+    fn three<'a>(lane: &'a Lane, filter: &Filter) -> (Slice<'a>, Slice<'a>, Slice<'a>) {
+        let one = || lane.slice(Some(filter));
+        (one(), one(), one())
+    }
+
     /// Whether `f` completes when polled once (it is kept, pending, if not).
     async fn ready<F: std::future::Future>(f: &mut std::pin::Pin<&mut F>) -> bool {
         tokio::select! {
@@ -410,11 +416,7 @@ mod tests {
     async fn the_viewer_that_has_run_least_goes_next() {
         let lane = Lane::default();
         let search = Filter::parse("word").unwrap();
-        let (mut a, mut b, mut c) = (
-            lane.slice(Some(&search)),
-            lane.slice(Some(&search)),
-            lane.slice(Some(&search)),
-        );
+        let (mut a, mut b, mut c) = three(&lane, &search);
         assert!(b.enter(10).await);
         tokio::time::advance(std::time::Duration::from_millis(100)).await;
         b.pause();
@@ -469,11 +471,7 @@ mod tests {
     async fn a_viewer_gone_while_waiting_does_not_keep_the_lane() {
         let lane = Lane::default();
         let search = Filter::parse("word").unwrap();
-        let (mut a, mut b, mut c) = (
-            lane.slice(Some(&search)),
-            lane.slice(Some(&search)),
-            lane.slice(Some(&search)),
-        );
+        let (mut a, mut b, mut c) = three(&lane, &search);
         assert!(a.enter(10).await);
         {
             let mut gone = std::pin::pin!(b.enter(10));
