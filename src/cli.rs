@@ -69,6 +69,11 @@ pub struct AttachArgs {
     /// Show times in UTC instead of local time
     #[arg(long)]
     pub utc: bool,
+    /// Only alerts matching EXPR (the filter language, e.g. `org:ossf
+    /// status:fail`), filtered by each sink: the rest never cross the
+    /// network. The sink searches the first 64 KiB of an alert's details
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
     /// No TUI: the merged alerts as JSON lines on stdout (each with its source
     /// and its seq there) until SIGINT/SIGTERM, then a {"kind":"sources"} line
     /// (also when stdout is not a terminal)

@@ -96,6 +96,22 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         }
         targets.push(t);
     }
+    // Checked here against the bounds every sink applies to a viewer's
+    // filter, so that a mistake is this command's usage error (exit 2),
+    // said once, not each sink's refusal.
+    let filter: Arc<str> = match a.filter.as_deref().map(str::trim) {
+        None | Some("") => Arc::from(""),
+        Some(text) => {
+            crate::model::filter::Filter::parse_within(text, crate::model::filter::Limits::REMOTE)
+                .map_err(|e| {
+                    Failure::Usage(format!(
+                        "attach: --filter: {}",
+                        crate::sanitize::line(&e.to_string())
+                    ))
+                })?;
+            Arc::from(text)
+        }
+    };
     let rt = runtime()?;
     // Bounded in bytes as the sink's is: records wait in the printer's
     // queue after the store let them go (a review's flood of 60 KB alerts
@@ -133,9 +149,10 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         .into_iter()
         .zip(&sources)
         .map(|(t, s)| {
-            let (hub, s) = (hub.clone(), s.clone());
+            let (hub, s, filter) = (hub.clone(), s.clone(), filter.clone());
             rt.spawn(async move {
-                let refused = crate::client::attach::follow(t, hub, s.clone()).await;
+                let refused =
+                    crate::client::attach::follow_filtered(t, &filter, hub, s.clone()).await;
                 if let Some(why) = &refused
                     && headless
                 {
@@ -233,11 +250,14 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
             s.stop_printing();
         }
         let _ = writer.join();
-        let line = serde_json::json!({
+        let mut line = serde_json::json!({
             "kind": "sources",
             "sources": sources.iter().map(|s| s.to_json()).collect::<Vec<_>>(),
             "lost": {"stdout": stats.lost()},
         });
+        if !filter.is_empty() {
+            line["filter"] = filter.as_ref().into();
+        }
         say(format_args!("{line}\n"));
         rt.shutdown_timeout(Duration::from_secs(1));
         return Ok(());
@@ -264,21 +284,36 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
     }
     let extras = crate::ui::Extras {
         empty_hint: Some(crate::ui::state::EmptyHint {
-            waiting: format!("from {}", a.urls.join(", ")),
+            waiting: if filter.is_empty() {
+                format!("from {}", a.urls.join(", "))
+            } else {
+                format!("matching {filter} from {}", a.urls.join(", "))
+            },
             send_args,
         }),
-        listen: format!("attached to {}", a.urls.join(", ")),
+        // The sinks' filter stays in sight: a pane missing alerts may be
+        // this viewer's choice.
+        listen: if filter.is_empty() {
+            format!("attached to {}", a.urls.join(", "))
+        } else {
+            format!("attached to {} · sink filter: {filter}", a.urls.join(", "))
+        },
         banner: None,
         recorder: None,
         forward: Some(forward),
         state: None,
         remote: Some(Arc::new({
-            let sources = sources.clone();
+            let (sources, filter) = (sources.clone(), filter.clone());
             move |short| {
-                if short {
+                let line = if short {
                     crate::client::attach::status_short(&sources)
                 } else {
                     crate::client::attach::status_line(&sources)
+                };
+                match (filter.is_empty(), short) {
+                    (true, _) => line,
+                    (false, true) => format!("{line} · sink-filtered"),
+                    (false, false) => format!("{line} · sink filter: {filter}"),
                 }
             }
         })),
@@ -334,6 +369,9 @@ fn refusal_line(url: &str, why: &str) -> String {
          or start it with --watch-open"
     } else if why.contains("--client-cert") {
         "not retrying"
+    } else if why.starts_with("InvalidArgument") {
+        // Its bounds differ from this viewer's (another version).
+        "not retrying; check --filter"
     } else {
         "not retrying; check --token-file or the client certificate"
     };

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::binary::{Headless, send};
-use sinkwatch::client::attach::{SourceStatus, follow};
+use sinkwatch::client::attach::{SourceStatus, follow, follow_filtered};
 use sinkwatch::grpc::Target;
 use sinkwatch::hub::Hub;
 use sinkwatch::model::StoreLimits;
@@ -233,6 +233,164 @@ async fn a_viewer_resumes_after_the_sink_restarts_without_gap_or_duplicate() {
     );
     assert!(status.reconnects.load(Ordering::Relaxed) >= 1);
     drop(sink);
+}
+
+/// `follow_filtered`: only the matching alerts, from the snapshot, live
+/// and after a restart of the sink (its replay filtered too), with no gap
+/// or duplicate; the resume point is the last matching alert, older than
+/// the sink's last seq.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filtered_viewer_takes_only_matching_alerts_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "attach-token\n").unwrap();
+    let token = token.to_str().unwrap().to_owned();
+    let state = dir.path().join("state.db");
+    let args = ["--token-file", &token, "--state", state.to_str().unwrap()];
+    let sink = Headless::start(&args);
+    let addr = sink.addr.clone();
+    let url = sink.url();
+    send_ok(&url, &token, "keep-a");
+    send_ok(&url, &token, "drop-b");
+
+    let hub = Hub::new(StoreLimits::default(), 1024);
+    let status = SourceStatus::new(url.clone());
+    let mut target = Target::plain(url.clone());
+    target.token = Some("attach-token".into());
+    tokio::spawn({
+        let (hub, status) = (hub.clone(), status.clone());
+        async move { follow_filtered(target, "repo:keep-*", hub, status).await }
+    });
+    until("the snapshot", || {
+        status.state() == "live" && hub.read(|s| s.accepted()) == 1
+    })
+    .await;
+    send_ok(&url, &token, "drop-c");
+    send_ok(&url, &token, "keep-d");
+    until("keep-d", || hub.read(|s| s.accepted()) == 2).await;
+
+    let exit = sink.terminate();
+    assert!(exit.status.success(), "{}", exit.stderr);
+    until("down", || status.state().starts_with("down")).await;
+    let sink = Headless::start_on(&addr, &args);
+    send_ok(&url, &token, "drop-e");
+    send_ok(&url, &token, "keep-f");
+    until("keep-f", || hub.read(|s| s.accepted()) >= 3).await;
+    // The last one: everything matching before it has arrived.
+    send_ok(&url, &token, "keep-g");
+    until("keep-g", || hub.read(|s| s.accepted()) >= 4).await;
+    assert_eq!(repos(&hub), ["keep-a", "keep-d", "keep-f", "keep-g"]);
+    assert_eq!(
+        status.resets.load(Ordering::Relaxed),
+        0,
+        "{}",
+        status.line()
+    );
+    drop(sink);
+}
+
+/// A Watch source that refuses every subscription's request as invalid
+/// (a sink whose bounds on filters differ from this viewer's).
+struct RefusesFilters(std::sync::atomic::AtomicU64);
+
+#[tonic::async_trait]
+impl sinkwatch::proto::wire::watch_server::Watch for RefusesFilters {
+    type SubscribeStream = std::pin::Pin<
+        Box<
+            dyn futures_util::Stream<Item = Result<sinkwatch::proto::wire::Wire, tonic::Status>>
+                + Send,
+        >,
+    >;
+
+    async fn subscribe(
+        &self,
+        _: tonic::Request<sinkwatch::proto::watch::SubscribeRequest>,
+    ) -> Result<tonic::Response<Self::SubscribeStream>, tonic::Status> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Err(tonic::Status::invalid_argument("filter: too many terms"))
+    }
+}
+
+/// A refused filter is final, like refused credentials: retrying the same
+/// request cannot help. On the old code `follow` retried it for ever.
+#[tokio::test]
+async fn a_source_that_refuses_the_filter_is_not_retried() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let asked = Arc::new(RefusesFilters(Default::default()));
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(sinkwatch::proto::wire::watch_server::WatchServer::from_arc(
+                asked.clone(),
+            ))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let hub = Hub::new(StoreLimits::default(), 16);
+    let status = SourceStatus::new(url.clone());
+    let why = tokio::time::timeout(
+        Duration::from_secs(60),
+        follow_filtered(Target::plain(url), "org:a", hub, status.clone()),
+    )
+    .await
+    .expect("follow gives up on a refused request")
+    .expect("the reason");
+    assert_eq!(why, "InvalidArgument: filter: too many terms");
+    assert_eq!(status.state(), format!("refused: {why}"));
+    assert_eq!(status.reconnects.load(Ordering::Relaxed), 0);
+    assert_eq!(asked.0.load(Ordering::Relaxed), 1);
+}
+
+/// `attach --no-tui --filter`: only matching alerts are printed, from the
+/// snapshot and live, and the `sources` line names the filter; a filter
+/// that does not parse, or is over the bounds every sink applies, is a
+/// usage error naming `--filter` (exit 2), before any connection.
+#[test]
+fn attach_no_tui_filter_prints_only_matching_alerts() {
+    use std::process::Stdio;
+    let sink = Headless::start(&[]);
+    let url = sink.url();
+    send_ok_open(&url, "keep-1");
+    send_ok_open(&url, "drop-1");
+    let (mut viewer, rx) = spawn_viewer(
+        &["attach", "--no-tui", "--filter", "repo:keep-*", &url],
+        Stdio::null(),
+    );
+    let next = || {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a line within the watchdog");
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()
+    };
+    assert_eq!(next()["repo"], "keep-1");
+    send_ok_open(&url, "drop-2");
+    send_ok_open(&url, "keep-2");
+    assert_eq!(next()["repo"], "keep-2");
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &viewer.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let sources = next();
+    assert_eq!(sources["kind"], "sources", "{sources}");
+    assert_eq!(sources["filter"], "repo:keep-*", "{sources}");
+    assert_eq!(sources["sources"][0]["received"], 2, "{sources}");
+    assert!(viewer.0.wait().unwrap().success());
+
+    let nine = (0..9)
+        .map(|i| format!("repo:/^x{i}/"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    for (filter, says) in [("status:maybe", "status"), (nine.as_str(), "regex")] {
+        let out = common::binary::output(
+            common::binary::bin().args(["attach", "--no-tui", "--filter", filter, &url]),
+        );
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("--filter"), "{stderr}");
+        assert!(stderr.to_lowercase().contains(says), "{stderr}");
+        assert!(out.stdout.is_empty(), "{out:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

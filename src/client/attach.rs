@@ -551,6 +551,11 @@ fn ended(target: &Target, s: &tonic::Status, stage: Stage) -> End {
         tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
             return End::Refused(crate::grpc::describe_status(s));
         }
+        // The request itself (its filter: a sink of other bounds than
+        // this viewer's) was refused: asking again cannot help.
+        tonic::Code::InvalidArgument => {
+            return End::Refused(crate::grpc::describe_status(s));
+        }
         _ => {}
     }
     match diagnose::transport_failure(target, s, stage) {
@@ -627,6 +632,7 @@ fn fingerprint(owner: &str, repo: &str, policy: &str, pass: bool) -> u64 {
 /// One subscription: `at` advances as alerts are ingested.
 async fn subscribe_once(
     target: &Target,
+    filter: &str,
     hub: &Hub,
     status: &SourceStatus,
     at: &mut Position,
@@ -658,7 +664,7 @@ async fn subscribe_once(
     }
     let mut request = tonic::Request::new(SubscribeRequest {
         resume_after: *last,
-        filter: String::new(),
+        filter: filter.to_owned(),
         batch: true,
         epoch: epoch.clone(),
     });
@@ -811,6 +817,19 @@ fn next_wait(backoff: &mut Duration) -> Duration {
 /// PERMISSION_DENIED): then the source's state is `refused: <why>` and the
 /// reason is returned. Every other failure is retried with back-off.
 pub async fn follow(target: Target, hub: Arc<Hub>, status: Arc<SourceStatus>) -> Option<String> {
+    follow_filtered(target, "", hub, status).await
+}
+
+/// As [`follow`], taking only the alerts that match `filter` (the filter
+/// language; empty: all). The sink applies it, so the rest never cross
+/// the network; a sink that refuses it (`INVALID_ARGUMENT`) is not
+/// retried, like a refusal of credentials.
+pub async fn follow_filtered(
+    target: Target,
+    filter: &str,
+    hub: Arc<Hub>,
+    status: Arc<SourceStatus>,
+) -> Option<String> {
     let mut at = Position::default();
     let mut backoff = BACKOFF_FIRST;
     while !hub.is_closed() {
@@ -822,7 +841,7 @@ pub async fn follow(target: Target, hub: Arc<Hub>, status: Arc<SourceStatus>) ->
         // second when a snapshot's alert counted).
         let live = status.live.load(Ordering::Relaxed);
         let progressed = |status: &SourceStatus| status.live.load(Ordering::Relaxed) > live;
-        match subscribe_once(&target, &hub, &status, &mut at).await {
+        match subscribe_once(&target, filter, &hub, &status, &mut at).await {
             End::Resume if progressed(&status) => {
                 backoff = BACKOFF_FIRST;
                 continue;
