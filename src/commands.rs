@@ -222,10 +222,11 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
                 }
             });
         }
+        let mut signals = {
+            let _rt = rt.enter();
+            crate::run::StopSignals::install()
+        };
         rt.block_on(async {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut term = signal(SignalKind::terminate())
-                .map_err(|e| Failure::Runtime(format!("cannot handle signals: {e}")))?;
             // Until a signal, or until stdout's reader goes away
             // (`attach --no-tui URL | head -1`), as the headless sink does.
             let closed = async {
@@ -234,13 +235,11 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
                 }
             };
             tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+                _ = signals.recv() => {}
                 _ = refusals => {}
                 _ = closed => {}
             }
-            Ok::<(), Failure>(())
-        })?;
+        });
         if all_refused.load(std::sync::atomic::Ordering::Relaxed) {
             // Each refusal has been told on its own line.
             return Err(Failure::Told);
@@ -249,7 +248,12 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         for s in &sources {
             s.stop_printing();
         }
-        let _ = writer.join();
+        // What was received is printed before the `sources` line, unless a
+        // second signal says to stop now.
+        if !crate::run::finish_writer(&rt, writer, &stats, "alerts", signals.recv()) {
+            rt.shutdown_background();
+            return Ok(());
+        }
         let mut line = serde_json::json!({
             "kind": "sources",
             "sources": sources.iter().map(|s| s.to_json()).collect::<Vec<_>>(),

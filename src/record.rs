@@ -433,11 +433,26 @@ pub struct WriterStats {
     /// headless run whose stdout is closed can end cleanly.
     pub closed: std::sync::atomic::AtomicBool,
     pub closed_notify: tokio::sync::Notify,
+    /// Asked to stop before its queue is written (a second signal while a
+    /// slow reader was being drained): it stops at its next record.
+    stop_now: std::sync::atomic::AtomicBool,
+    /// Records still queued when it stopped so.
+    pub abandoned: AtomicU64,
 }
 
 impl WriterStats {
     pub fn lost(&self) -> u64 {
-        self.lagged.load(Ordering::Relaxed) + self.failed.load(Ordering::Relaxed)
+        self.lagged.load(Ordering::Relaxed)
+            + self.failed.load(Ordering::Relaxed)
+            + self.abandoned.load(Ordering::Relaxed)
+    }
+
+    /// Asks the writer to stop at its next record, counting what is still
+    /// queued as [`abandoned`](Self::abandoned). A writer blocked in a
+    /// write (a reader that takes nothing) sees it only once that write
+    /// returns.
+    pub fn stop_now(&self) {
+        self.stop_now.store(true, Ordering::Relaxed);
     }
 
     pub fn last_error(&self) -> Option<String> {
@@ -674,6 +689,10 @@ fn spawn<T: Item, W: Sync2 + Send + 'static>(
             let mut nap = NAP;
             let mut napped = std::time::Duration::ZERO;
             loop {
+                if stats.stop_now.load(Ordering::Relaxed) {
+                    stats.abandoned.fetch_add(rx.len() as u64, Ordering::Relaxed);
+                    break;
+                }
                 let line = lines.as_mut().map(|l| l.try_recv());
                 let next = match line {
                     Some(Ok(v)) => Next::Line(Some(v)),
@@ -982,6 +1001,25 @@ mod tests {
         assert_eq!(seqs, (1..=500).collect::<Vec<_>>());
         assert_eq!(stats.written.load(Ordering::Relaxed), 500);
         assert_eq!(stats.lost(), 0);
+    }
+
+    /// Told to stop now, the writer writes nothing more and counts what
+    /// was queued as lost (abandoned), instead of draining it.
+    #[test]
+    fn a_writer_told_to_stop_now_counts_the_queue_as_abandoned() {
+        let hub = Hub::new(StoreLimits::default(), 1024);
+        let (_, rx) = hub.subscribe();
+        for i in 0..300 {
+            hub.ingest(&alert("x", i % 3 == 0), None, None).unwrap();
+        }
+        let stats = Arc::new(WriterStats::default());
+        stats.stop_now();
+        let handle = spawn_writer("test".into(), rx, Vec::new(), stats.clone());
+        let out = handle.join().unwrap();
+        assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+        assert_eq!(stats.abandoned.load(Ordering::Relaxed), 300);
+        assert_eq!(stats.lost(), 300);
+        hub.close();
     }
 
     struct FullDisk;

@@ -504,17 +504,28 @@ fn serve(settings: Settings) -> Result<(), Failure> {
     // readiness line: a SIGTERM sent as soon as a script sees the line must
     // find the handler installed, not the default action (death by signal,
     // nothing flushed).
+    // A second signal means "now": the shutdown stops waiting (for a
+    // stdout nobody reads, connections that do not close).
+    let (now_tx, now_rx) = watch::channel(false);
     {
         let stop_tx = stop_tx.clone();
-        let signals = {
+        let mut signals = {
             let _rt = runtime.enter();
-            stop_signals()
+            StopSignals::install()
         };
         runtime.spawn(async move {
-            signals.await;
+            signals.recv().await;
             let _ = stop_tx.send(true);
+            signals.recv().await;
+            let _ = now_tx.send(true);
         });
     }
+    let stop_now = move || {
+        let mut now = now_rx.clone();
+        async move {
+            let _ = now.wait_for(|n| *n).await;
+        }
+    };
 
     if let Some((listener, bound)) = metrics_listener {
         let mut lost: Vec<(String, crate::metrics::LostCounter)> = Vec::new();
@@ -686,10 +697,13 @@ fn serve(settings: Settings) -> Result<(), Failure> {
 
     // Stop accepting, finish in-flight calls, then let consumers drain.
     let served = runtime.block_on(async {
-        match tokio::time::timeout(std::time::Duration::from_secs(5), server).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => Err(format!("server task failed: {e}")),
-            Err(_) => Ok(()), // connections that do not close are abandoned
+        tokio::select! {
+            r = tokio::time::timeout(std::time::Duration::from_secs(5), server) => match r {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => Err(format!("server task failed: {e}")),
+                Err(_) => Ok(()), // connections that do not close are abandoned
+            },
+            _ = stop_now() => Ok(()),
         }
     });
     hub.close();
@@ -714,8 +728,9 @@ fn serve(settings: Settings) -> Result<(), Failure> {
         }
     }
     let mut stdout_closed = false;
+    let mut stdout_stuck = false;
     if let Some((stats, handle)) = printer {
-        let _ = handle.join();
+        stdout_stuck = !finish_writer(&runtime, handle, &stats, "alerts", stop_now());
         lost.insert("stdout".into(), stats.lost().into());
         stdout_closed = stats.is_closed();
         if stdout_closed && stats.lost() > 0 {
@@ -758,7 +773,7 @@ fn serve(settings: Settings) -> Result<(), Failure> {
             tracing::warn!("{line}");
         }
     }
-    if headless && !stdout_closed {
+    if headless && !stdout_closed && !stdout_stuck {
         let mut stats = stats_line(&hub, lost);
         stats["watchers"] = watch_stats.to_json();
         if let Some(report) = &forward_report {
@@ -846,39 +861,98 @@ pub fn stats_line(
     })
 }
 
-/// Installs the SIGINT and SIGTERM handlers at once (call within the
-/// runtime) and returns a future that resolves at the first of them.
-fn stop_signals() -> impl std::future::Future<Output = ()> + Send + 'static {
-    #[cfg(unix)]
-    {
+/// The signals that stop a run: SIGTERM, SIGINT and SIGHUP (the terminal
+/// or the ssh session went away: left to its default it ends the process
+/// at once, without committing the state backlog or the stats line).
+/// Installed at once (within the runtime); each `recv` resolves at the
+/// next of them.
+pub(crate) struct StopSignals(Vec<tokio::signal::unix::Signal>);
+
+impl StopSignals {
+    pub(crate) fn install() -> Self {
         use tokio::signal::unix::{SignalKind, signal};
-        // SIGHUP too (the terminal or the ssh session went away): left to
-        // its default it ends the process at once, without committing the
-        // state backlog or the stats line.
-        let signals: Vec<_> = [
-            SignalKind::terminate(),
-            SignalKind::interrupt(),
-            SignalKind::hangup(),
-        ]
-        .into_iter()
-        .filter_map(|k| signal(k).ok())
-        .collect();
-        async move {
-            if signals.is_empty() {
-                std::future::pending::<()>().await;
-            }
-            let each = signals.into_iter().map(|mut s| {
-                Box::pin(async move {
-                    s.recv().await;
-                })
-            });
-            futures_util::future::select_all(each).await;
+        StopSignals(
+            [
+                SignalKind::terminate(),
+                SignalKind::interrupt(),
+                SignalKind::hangup(),
+            ]
+            .into_iter()
+            .filter_map(|k| signal(k).ok())
+            .collect(),
+        )
+    }
+
+    pub(crate) async fn recv(&mut self) {
+        if self.0.is_empty() {
+            std::future::pending::<()>().await;
         }
+        let each = self.0.iter_mut().map(|s| Box::pin(s.recv()));
+        futures_util::future::select_all(each).await;
     }
-    #[cfg(not(unix))]
-    async {
-        let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Waits for a JSON-lines writer to write what it was given and end,
+/// unless `now` resolves first (a second signal): then it is told to stop
+/// at its next record (the rest counted abandoned). A slow reader held
+/// the shutdown for as long as it took to drain the queue, and one that
+/// reads nothing held it for ever; after a second a line says so on
+/// stderr. Returns false when the writer is blocked writing (its reader
+/// takes nothing) and is left behind: nothing more can go to its output.
+pub(crate) fn finish_writer<W: Send + 'static>(
+    runtime: &tokio::runtime::Runtime,
+    writer: std::thread::JoinHandle<W>,
+    stats: &crate::record::WriterStats,
+    what: &str,
+    now: impl std::future::Future<Output = ()>,
+) -> bool {
+    let (joined_tx, mut joined) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = writer.join();
+        let _ = joined_tx.send(());
+    });
+    let drained = runtime.block_on(async {
+        let mut now = std::pin::pin!(now);
+        let mut said = false;
+        let mut wait = std::pin::pin!(tokio::time::sleep(std::time::Duration::from_secs(1)));
+        loop {
+            tokio::select! {
+                _ = &mut joined => return true,
+                _ = &mut now => return false,
+                _ = &mut wait, if !said => {
+                    said = true;
+                    eprintln!(
+                        "sinkwatch: still writing the {what} received to stdout; \
+                         signal again to stop now"
+                    );
+                }
+            }
+        }
+    });
+    if drained {
+        return true;
     }
+    stats.stop_now();
+    // The writer stops at its next record; one blocked writing to a
+    // reader that takes nothing does not, and is left behind.
+    let stopped = runtime.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(1), joined)
+            .await
+            .is_ok()
+    });
+    let written = stats.written.load(std::sync::atomic::Ordering::Relaxed);
+    if stopped {
+        eprintln!(
+            "sinkwatch: stopped; {} {what} received were not written to stdout",
+            stats.abandoned.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    } else {
+        eprintln!(
+            "sinkwatch: stopped; stdout is not being read: {written} {what} were written \
+             to it, the rest and the last line were not"
+        );
+    }
+    stopped
 }
 
 #[cfg(test)]

@@ -584,6 +584,55 @@ fn attach_no_tui_says_a_reset_on_stderr() {
     );
 }
 
+/// `attach --no-tui` into a stdout nobody reads: the first SIGTERM waits
+/// to print what was received (and says so), a second one stops it at
+/// once, saying what was not printed. On the old code the first signal
+/// waited for ever on the writer (the review's slow reader: tens of
+/// seconds), and a second was ignored.
+#[test]
+fn a_second_signal_stops_attach_without_draining_its_stdout() {
+    let sink = Headless::start(&[]);
+    let url = sink.url();
+    // A snapshot of ~1.5 MB of lines: more than a pipe holds.
+    common::binary::load(&url, 5000);
+    let mut viewer = Kill(
+        common::binary::bin()
+            .args(["attach", "--no-tui", &url])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Held, never read.
+    let _stdout = viewer.0.stdout.take().unwrap();
+    let said = stderr_lines(&mut viewer);
+    let wait_for = |what: &str| loop {
+        let line = said
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("never said: {what}"));
+        if line.contains(what) {
+            return line;
+        }
+    };
+    wait_for(": live");
+    let term = || {
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &viewer.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    term();
+    wait_for("signal again to stop now");
+    term();
+    let last = wait_for("stopped;");
+    assert!(last.contains("stdout is not being read"), "{last}");
+    let watchdog = common::binary::watchdog(viewer.0.id());
+    let status = viewer.0.wait().unwrap();
+    drop(watchdog);
+    assert!(status.success(), "{status:?}");
+}
+
 fn send_ok_open(url: &str, repo: &str) {
     let out = send(
         url,
