@@ -190,8 +190,17 @@ fn repos(hub: &Hub) -> Vec<String> {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_viewer_resumes_after_the_sink_restarts_without_gap_or_duplicate() {
+/// A viewer (through `filter`) of a sink with durable state, across a
+/// restart of the sink: `snapshot` is sent before it attaches, `live`
+/// after, `resumed` once the sink is back; a repo named `keep-…` matches
+/// the filter. Returns what the viewer holds once the last alert is in
+/// (it must match), and the source's status.
+async fn across_a_restart(
+    filter: &str,
+    snapshot: &[&str],
+    live: &[&str],
+    resumed: &[&str],
+) -> (Vec<String>, Arc<SourceStatus>) {
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
     std::fs::write(&token, "attach-token\n").unwrap();
@@ -201,30 +210,54 @@ async fn a_viewer_resumes_after_the_sink_restarts_without_gap_or_duplicate() {
     let sink = Headless::start(&args);
     let addr = sink.addr.clone();
     let url = sink.url();
+    let shown = |repos: &[&str]| {
+        repos
+            .iter()
+            .filter(|r| filter.is_empty() || r.starts_with("keep-"))
+            .count() as u64
+    };
+    for repo in snapshot {
+        send_ok(&url, &token, repo);
+    }
 
     let hub = Hub::new(StoreLimits::default(), 1024);
     let status = SourceStatus::new(url.clone());
     let mut target = Target::plain(url.clone());
     target.token = Some("attach-token".into());
-    tokio::spawn(follow(target, hub.clone(), status.clone()));
-    until("live", || status.state() == "live").await;
-
-    send_ok(&url, &token, "a");
-    send_ok(&url, &token, "b");
-    until("two alerts", || hub.read(|s| s.accepted()) == 2).await;
+    tokio::spawn({
+        let (hub, status, filter) = (hub.clone(), status.clone(), filter.to_owned());
+        async move { follow_filtered(target, &filter, hub, status).await }
+    });
+    let mut want = shown(snapshot);
+    until("the snapshot", || {
+        status.state() == "live" && hub.read(|s| s.accepted()) == want
+    })
+    .await;
+    for repo in live {
+        send_ok(&url, &token, repo);
+    }
+    want += shown(live);
+    until("the live alerts", || hub.read(|s| s.accepted()) == want).await;
 
     let exit = sink.terminate();
     assert!(exit.status.success(), "{}", exit.stderr);
     until("down", || status.state().starts_with("down")).await;
-
     let sink = Headless::start_on(&addr, &args);
-    send_ok(&url, &token, "c");
-    send_ok(&url, &token, "d");
-    until("four alerts", || hub.read(|s| s.accepted()) >= 4).await;
-    // Another alert after the resume: everything before it has arrived.
-    send_ok(&url, &token, "e");
-    until("five alerts", || hub.read(|s| s.accepted()) >= 5).await;
-    assert_eq!(repos(&hub), ["a", "b", "c", "d", "e"]);
+    for repo in resumed {
+        send_ok(&url, &token, repo);
+    }
+    // The last one matches: everything before it has arrived (or was
+    // duplicated) once it is in.
+    want += shown(resumed);
+    until("the last alert", || hub.read(|s| s.accepted()) >= want).await;
+    drop(sink);
+    (repos(&hub), status)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_resumes_after_the_sink_restarts_without_gap_or_duplicate() {
+    let (repos, status) = across_a_restart("", &[], &["a", "b"], &["c", "d", "e"]).await;
+    assert_eq!(repos, ["a", "b", "c", "d", "e"]);
     assert_eq!(
         status.resets.load(Ordering::Relaxed),
         0,
@@ -232,7 +265,6 @@ async fn a_viewer_resumes_after_the_sink_restarts_without_gap_or_duplicate() {
         status.line()
     );
     assert!(status.reconnects.load(Ordering::Relaxed) >= 1);
-    drop(sink);
 }
 
 /// `follow_filtered`: only the matching alerts, from the snapshot, live
@@ -241,52 +273,20 @@ async fn a_viewer_resumes_after_the_sink_restarts_without_gap_or_duplicate() {
 /// the sink's last seq.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_filtered_viewer_takes_only_matching_alerts_across_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let token = dir.path().join("token");
-    std::fs::write(&token, "attach-token\n").unwrap();
-    let token = token.to_str().unwrap().to_owned();
-    let state = dir.path().join("state.db");
-    let args = ["--token-file", &token, "--state", state.to_str().unwrap()];
-    let sink = Headless::start(&args);
-    let addr = sink.addr.clone();
-    let url = sink.url();
-    send_ok(&url, &token, "keep-a");
-    send_ok(&url, &token, "drop-b");
-
-    let hub = Hub::new(StoreLimits::default(), 1024);
-    let status = SourceStatus::new(url.clone());
-    let mut target = Target::plain(url.clone());
-    target.token = Some("attach-token".into());
-    tokio::spawn({
-        let (hub, status) = (hub.clone(), status.clone());
-        async move { follow_filtered(target, "repo:keep-*", hub, status).await }
-    });
-    until("the snapshot", || {
-        status.state() == "live" && hub.read(|s| s.accepted()) == 1
-    })
+    let (repos, status) = across_a_restart(
+        "repo:keep-*",
+        &["keep-a", "drop-b"],
+        &["drop-c", "keep-d"],
+        &["drop-e", "keep-f", "keep-g"],
+    )
     .await;
-    send_ok(&url, &token, "drop-c");
-    send_ok(&url, &token, "keep-d");
-    until("keep-d", || hub.read(|s| s.accepted()) == 2).await;
-
-    let exit = sink.terminate();
-    assert!(exit.status.success(), "{}", exit.stderr);
-    until("down", || status.state().starts_with("down")).await;
-    let sink = Headless::start_on(&addr, &args);
-    send_ok(&url, &token, "drop-e");
-    send_ok(&url, &token, "keep-f");
-    until("keep-f", || hub.read(|s| s.accepted()) >= 3).await;
-    // The last one: everything matching before it has arrived.
-    send_ok(&url, &token, "keep-g");
-    until("keep-g", || hub.read(|s| s.accepted()) >= 4).await;
-    assert_eq!(repos(&hub), ["keep-a", "keep-d", "keep-f", "keep-g"]);
+    assert_eq!(repos, ["keep-a", "keep-d", "keep-f", "keep-g"]);
     assert_eq!(
         status.resets.load(Ordering::Relaxed),
         0,
         "{}",
         status.line()
     );
-    drop(sink);
 }
 
 /// A Watch source that refuses every subscription's request as invalid
@@ -595,42 +595,11 @@ fn a_second_signal_stops_attach_without_draining_its_stdout() {
     let url = sink.url();
     // A snapshot of ~1.5 MB of lines: more than a pipe holds.
     common::binary::load(&url, 5000);
-    let mut viewer = Kill(
-        common::binary::bin()
-            .args(["attach", "--no-tui", &url])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
+    common::binary::second_signal_stops_with_stdout_unread(
+        common::binary::bin().args(["attach", "--no-tui", &url]),
+        ": live",
+        |_| {},
     );
-    // Held, never read.
-    let _stdout = viewer.0.stdout.take().unwrap();
-    let said = stderr_lines(&mut viewer);
-    let wait_for = |what: &str| loop {
-        let line = said
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("never said: {what}"));
-        if line.contains(what) {
-            return line;
-        }
-    };
-    wait_for(": live");
-    let term = || {
-        let ok = std::process::Command::new("kill")
-            .args(["-TERM", &viewer.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    };
-    term();
-    wait_for("signal again to stop now");
-    term();
-    let last = wait_for("stopped;");
-    assert!(last.contains("stdout is not being read"), "{last}");
-    let watchdog = common::binary::watchdog(viewer.0.id());
-    let status = viewer.0.wait().unwrap();
-    drop(watchdog);
-    assert!(status.success(), "{status:?}");
 }
 
 fn send_ok_open(url: &str, repo: &str) {

@@ -390,55 +390,15 @@ fn sighup_stops_the_sink_cleanly() {
 /// for ever on the writer and the second was ignored (seen by hand).
 #[test]
 fn a_second_signal_stops_a_sink_whose_stdout_is_not_read() {
-    use std::io::BufRead;
-    let mut child = bin()
-        .args(["--no-tui", "--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let watchdog = common::binary::watchdog(child.id());
-    // Held, never read.
-    let _stdout = child.stdout.take().unwrap();
-    let (tx, said) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let wait_for = |what: &str| loop {
-        let line = said
-            .recv_timeout(std::time::Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("never said: {what}"));
-        if line.contains(what) {
-            return line;
-        }
-    };
-    let listening = wait_for("listening on ");
-    let addr = listening.split("listening on ").nth(1).unwrap().trim();
-    // ~1.5 MB of lines: more than a pipe holds.
-    common::binary::load(&format!("http://{addr}"), 5000);
-    let term = || {
-        let ok = std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    };
-    term();
-    wait_for("signal again to stop now");
-    term();
-    let last = wait_for("stopped;");
-    assert!(last.contains("stdout is not being read"), "{last}");
-    let status = child.wait().unwrap();
-    drop(watchdog);
-    assert!(status.success(), "{status:?}");
+    common::binary::second_signal_stops_with_stdout_unread(
+        bin().args(["--no-tui", "--listen", "127.0.0.1:0"]),
+        "listening on ",
+        |line| {
+            let addr = line.split("listening on ").nth(1).unwrap().trim();
+            // ~1.5 MB of lines: more than a pipe holds.
+            common::binary::load(&format!("http://{addr}"), 5000);
+        },
+    );
 }
 
 /// A sink that cannot make its log file says so once on stderr (a user's

@@ -251,3 +251,55 @@ impl Drop for Headless {
         }
     }
 }
+
+/// Runs `cmd` with its stdout piped and never read, waits for the stderr
+/// line containing `ready`, calls `then` with that line (to fill the pipe),
+/// and sends SIGTERM: the process must say it is still writing, stop at
+/// a second SIGTERM saying that stdout is not being read, and exit 0.
+pub fn second_signal_stops_with_stdout_unread(
+    cmd: &mut Command,
+    ready: &str,
+    then: impl FnOnce(&str),
+) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let done = watchdog(child.id());
+    // Held, never read.
+    let _stdout = child.stdout.take().unwrap();
+    let (tx, said) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let wait_for = |what: &str| loop {
+        let line = said
+            .recv_timeout(DEADLINE)
+            .unwrap_or_else(|_| panic!("never said: {what}"));
+        if line.contains(what) {
+            return line;
+        }
+    };
+    then(&wait_for(ready));
+    let term = || {
+        let ok = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    term();
+    wait_for("signal again to stop now");
+    term();
+    let last = wait_for("stopped;");
+    assert!(last.contains("stdout is not being read"), "{last}");
+    let status = child.wait().unwrap();
+    drop(done);
+    assert!(status.success(), "{status:?}");
+}
