@@ -289,42 +289,19 @@ async fn a_filtered_viewer_takes_only_matching_alerts_across_a_restart() {
     );
 }
 
-/// A Watch source that refuses every subscription's request as invalid
-/// (a sink whose bounds on filters differ from this viewer's).
-struct RefusesFilters(std::sync::atomic::AtomicU64);
-
-#[tonic::async_trait]
-impl sinkwatch::proto::wire::watch_server::Watch for RefusesFilters {
-    type SubscribeStream = std::pin::Pin<
-        Box<
-            dyn futures_util::Stream<Item = Result<sinkwatch::proto::wire::Wire, tonic::Status>>
-                + Send,
-        >,
-    >;
-
-    async fn subscribe(
-        &self,
-        _: tonic::Request<sinkwatch::proto::watch::SubscribeRequest>,
-    ) -> Result<tonic::Response<Self::SubscribeStream>, tonic::Status> {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        Err(tonic::Status::invalid_argument("filter: too many terms"))
-    }
-}
-
 /// A refused filter is final, like refused credentials: retrying the same
 /// request cannot help. On the old code `follow` retried it for ever.
 #[tokio::test]
 async fn a_source_that_refuses_the_filter_is_not_retried() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let asked = Arc::new(RefusesFilters(Default::default()));
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(sinkwatch::proto::wire::watch_server::WatchServer::from_arc(
-                asked.clone(),
-            ))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
+    let asked = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let url = serve_scripted({
+        let asked = asked.clone();
+        move |_| {
+            asked.fetch_add(1, Ordering::Relaxed);
+            Err(tonic::Status::invalid_argument("filter: too many terms"))
+        }
+    })
+    .await;
     let hub = Hub::new(StoreLimits::default(), 16);
     let status = SourceStatus::new(url.clone());
     let why = tokio::time::timeout(
@@ -337,7 +314,7 @@ async fn a_source_that_refuses_the_filter_is_not_retried() {
     assert_eq!(why, "InvalidArgument: filter: too many terms");
     assert_eq!(status.state(), format!("refused: {why}"));
     assert_eq!(status.reconnects.load(Ordering::Relaxed), 0);
-    assert_eq!(asked.0.load(Ordering::Relaxed), 1);
+    assert_eq!(asked.load(Ordering::Relaxed), 1);
 }
 
 /// `attach --no-tui --filter`: only matching alerts are printed, from the
@@ -355,21 +332,12 @@ fn attach_no_tui_filter_prints_only_matching_alerts() {
         &["attach", "--no-tui", "--filter", "repo:keep-*", &url],
         Stdio::null(),
     );
-    let next = || {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("a line within the watchdog");
-        serde_json::from_str::<serde_json::Value>(&line).unwrap()
-    };
+    let next = || next_json(&rx);
     assert_eq!(next()["repo"], "keep-1");
     send_ok_open(&url, "drop-2");
     send_ok_open(&url, "keep-2");
     assert_eq!(next()["repo"], "keep-2");
-    let ok = std::process::Command::new("kill")
-        .args(["-TERM", &viewer.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    viewer.term();
     let sources = next();
     assert_eq!(sources["kind"], "sources", "{sources}");
     assert_eq!(sources["filter"], "repo:keep-*", "{sources}");
@@ -425,6 +393,25 @@ async fn replicas_are_merged_into_one_picture() {
 
 /// A failing test leaves no viewer behind.
 struct Kill(std::process::Child);
+
+impl Kill {
+    /// SIGTERM.
+    fn term(&self) {
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+}
+
+/// The next line of a viewer's stdout, as JSON.
+fn next_json(lines: &std::sync::mpsc::Receiver<String>) -> serde_json::Value {
+    let line = lines
+        .recv_timeout(Duration::from_secs(60))
+        .expect("a line within the watchdog");
+    serde_json::from_str(&line).unwrap()
+}
 
 impl Drop for Kill {
     fn drop(&mut self) {
@@ -626,21 +613,12 @@ fn attach_no_tui_prints_what_it_receives_and_its_sources() {
         &["attach", "--no-tui", "--token-file", &token, &sink.url()],
         Stdio::piped(),
     );
-    let next = || {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("a line within the watchdog");
-        serde_json::from_str::<serde_json::Value>(&line).unwrap()
-    };
+    let next = || next_json(&rx);
     // The snapshot's alert, then a live one.
     assert_eq!(next()["repo"], "before");
     send_ok(&sink.url(), &token, "live");
     assert_eq!(next()["repo"], "live");
-    let ok = std::process::Command::new("kill")
-        .args(["-TERM", &viewer.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    viewer.term();
     let sources = next();
     assert_eq!(sources["kind"], "sources", "{sources}");
     assert_eq!(sources["sources"][0]["received"], 2, "{sources}");
@@ -680,20 +658,11 @@ fn a_sink_given_twice_is_followed_once() {
             &["--owner", "o", "--repo", r, "--policy", "p", "--pass"],
         );
     }
-    let next = || {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("a line within the watchdog");
-        serde_json::from_str::<serde_json::Value>(&line).unwrap()
-    };
+    let next = || next_json(&rx);
     for r in ["a", "b", "c"] {
         assert_eq!(next()["repo"], r);
     }
-    let ok = std::process::Command::new("kill")
-        .args(["-TERM", &viewer.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    viewer.term();
     let sources = next();
     assert_eq!(sources["kind"], "sources", "{sources}");
     let received: Vec<u64> = (0..2)
@@ -706,13 +675,14 @@ fn a_sink_given_twice_is_followed_once() {
 
 /// A Watch source that is not a sinkwatch sink: it answers each
 /// subscription with the events its script makes (given the subscription's
-/// number, from 1), then stays quiet.
+/// number, from 1), then stays quiet; or with the script's error.
 struct Scripted<F>(F, std::sync::atomic::AtomicU64);
 
 type Events = Vec<sinkwatch::proto::watch::watch_event::Event>;
+type Scripts = Result<Events, tonic::Status>;
 
 #[tonic::async_trait]
-impl<F: Fn(u64) -> Events + Send + Sync + 'static> sinkwatch::proto::wire::watch_server::Watch
+impl<F: Fn(u64) -> Scripts + Send + Sync + 'static> sinkwatch::proto::wire::watch_server::Watch
     for Scripted<F>
 {
     type SubscribeStream = std::pin::Pin<
@@ -728,7 +698,7 @@ impl<F: Fn(u64) -> Events + Send + Sync + 'static> sinkwatch::proto::wire::watch
     ) -> Result<tonic::Response<Self::SubscribeStream>, tonic::Status> {
         use futures_util::StreamExt;
         let n = self.1.fetch_add(1, Ordering::Relaxed) + 1;
-        let events = (self.0)(n).into_iter().map(|e| {
+        let events = (self.0)(n)?.into_iter().map(|e| {
             Ok(sinkwatch::proto::wire::Wire::Event(
                 sinkwatch::proto::watch::WatchEvent { event: Some(e) },
             ))
@@ -740,7 +710,7 @@ impl<F: Fn(u64) -> Events + Send + Sync + 'static> sinkwatch::proto::wire::watch
 
 /// Serves a scripted source on loopback (within the current runtime):
 /// its URL.
-async fn serve_scripted(script: impl Fn(u64) -> Events + Send + Sync + 'static) -> String {
+async fn serve_scripted(script: impl Fn(u64) -> Scripts + Send + Sync + 'static) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(
@@ -823,7 +793,7 @@ async fn a_source_that_resets_every_resume_is_resubscribed_with_back_off() {
     let (tx, mut subscribed) = tokio::sync::mpsc::unbounded_channel();
     let url = serve_scripted(move |n| {
         let _ = tx.send(n);
-        resets_every_resume(n)
+        Ok(resets_every_resume(n))
     })
     .await;
     let hub = Hub::new(StoreLimits::default(), 16);
@@ -854,7 +824,7 @@ fn a_receive_time_past_year_9999_is_printed_not_a_panic() {
     use std::process::Stdio;
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let url = rt.block_on(serve_scripted(far_future));
+    let url = rt.block_on(serve_scripted(|n| Ok(far_future(n))));
     let (mut viewer, rx) = spawn_viewer(&["attach", "--no-tui", &url], Stdio::null());
     let line = rx
         .recv_timeout(Duration::from_secs(60))
@@ -862,11 +832,7 @@ fn a_receive_time_past_year_9999_is_printed_not_a_panic() {
     let alert: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(alert["repo"], "far-future", "{alert}");
     assert_eq!(alert["at"], "9999-12-31T23:59:59.999Z", "{alert}");
-    let ok = std::process::Command::new("kill")
-        .args(["-TERM", &viewer.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    viewer.term();
     let sources: serde_json::Value = serde_json::from_str(
         &rx.recv_timeout(Duration::from_secs(60))
             .expect("the sources line"),
@@ -1025,12 +991,7 @@ fn attach_no_tui_names_each_alerts_source_and_its_seq_there() {
     }
     sent(&b, &b_out, "b1");
     let (_viewer, rx) = spawn_viewer(&["attach", "--no-tui", &a.url(), &b.url()], Stdio::null());
-    let next = || {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("a line within the watchdog");
-        serde_json::from_str::<serde_json::Value>(&line).unwrap()
-    };
+    let next = || next_json(&rx);
     let mut seen = Vec::new();
     for _ in 0..4 {
         seen.push(next());
