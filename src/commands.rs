@@ -121,7 +121,12 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         settings.memory_budget.0,
         settings.max_details_bytes.0,
     );
-    let hub = crate::hub::Hub::new(settings.store_limits(), queue);
+    let headless = a.no_tui || !std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let mut limits = settings.store_limits();
+    if headless {
+        limits.history = limits.history.min(crate::client::attach::HEADLESS_HISTORY);
+    }
+    let hub = crate::hub::Hub::new(limits, queue);
     let sources = crate::client::attach::SourceStatus::group(
         targets
             .iter()
@@ -129,7 +134,6 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
     );
     // Headless: the printer subscribes before any source is followed, so
     // it sees every alert the local hub accepts.
-    let headless = a.no_tui || !std::io::IsTerminal::is_terminal(&std::io::stdout());
     // Its queue is fed by the sources, each alert with its source and its
     // seq there (`source`, `source_seq`), in the local hub's seq order.
     let printer = headless.then(|| {
