@@ -314,6 +314,49 @@ async fn a_server_side_filter_sends_only_matching_alerts() {
     }
 }
 
+/// A viewer of `status:fail` is also sent each fix of a key (the alert
+/// before it matched), from the snapshot's latest and history and live,
+/// so it never shows a fixed key failing; passing alerts that change
+/// nothing are still filtered out. On the old code the fixes (seqs 2 and
+/// 6) were filtered out, and the viewer showed both keys failing.
+#[tokio::test]
+async fn a_status_filter_still_sends_the_fix_of_a_key() {
+    let sink = Headless::start(&[]);
+    let url = sink.url();
+    send(&url, None, "k1", false).await; // 1: first, failing
+    send(&url, None, "k1", true).await; // 2: fixed
+    let mut s = watch(
+        &url,
+        SubscribeRequest {
+            filter: "status:fail".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(matches!(next(&mut s).await, Event::SnapshotBegin(_)));
+    let mut opening = Vec::new();
+    loop {
+        match next(&mut s).await {
+            Event::Latest(a) => opening.push(("latest", a.seq)),
+            Event::History(a) => opening.push(("history", a.seq)),
+            Event::SnapshotEnd(_) => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(opening, [("latest", 2), ("history", 1), ("history", 2)]);
+    send(&url, None, "k2", true).await; // 3: first, passing
+    send(&url, None, "k2", false).await; // 4: regressed
+    send(&url, None, "k2", false).await; // 5: same, failing
+    send(&url, None, "k2", true).await; // 6: fixed
+    send(&url, None, "k2", true).await; // 7: same, passing
+    send(&url, None, "k3", false).await; // 8: first, failing
+    let mut live = Vec::new();
+    while live.last() != Some(&8) {
+        live.push(live_seq(&next(&mut s).await));
+    }
+    assert_eq!(live, [4, 5, 6, 8]);
+}
+
 /// Opens a Watch stream asking for `request`, without credentials.
 async fn watch(url: &str, request: SubscribeRequest) -> tonic::Streaming<WatchEvent> {
     client(url)
@@ -442,13 +485,13 @@ async fn a_batched_viewer_resuming_gets_the_replay_in_batches() {
     tokio::task::spawn_blocking(move || load(&load_url, 1_300))
         .await
         .unwrap();
-    // A failing last alert, so the filtered replay ends on it too.
-    send(&url, None, "end", false).await;
+    // A last alert the filter passes, so the filtered replay ends on it too.
+    send(&url, None, "repo-1-end", false).await;
     let last = 1_301;
     let after = 100;
-    // (filter, every (seq, pass) replayed, the batches' sizes)
+    // (filter, every (seq, repo) replayed, the batches' sizes)
     let mut seen = Vec::new();
-    for filter in ["", "status:fail"] {
+    for filter in ["", "repo:repo-1*"] {
         let request = SubscribeRequest {
             resume_after: Some(after),
             batch: true,
@@ -462,7 +505,7 @@ async fn a_batched_viewer_resuming_gets_the_replay_in_batches() {
             match next(&mut s).await {
                 Event::Batch(b) => {
                     sizes.push(b.alerts.len());
-                    alerts.extend(b.alerts.into_iter().map(|a| (a.seq, a.pass)));
+                    alerts.extend(b.alerts.into_iter().map(|a| (a.seq, a.repo)));
                 }
                 other => panic!("a replay in batches, got {other:?}"),
             }
@@ -477,10 +520,14 @@ async fn a_batched_viewer_resuming_gets_the_replay_in_batches() {
         "every seq once, in order"
     );
     assert_eq!(sizes, &[512, 512, 177], "batches of up to 512");
-    let (failing, sizes) = &seen[1];
-    let want: Vec<(u64, bool)> = all.iter().filter(|(_, pass)| !pass).copied().collect();
+    let (passed, sizes) = &seen[1];
+    let want: Vec<(u64, String)> = all
+        .iter()
+        .filter(|(_, repo)| repo.starts_with("repo-1"))
+        .cloned()
+        .collect();
     assert!(want.len() < all.len() && want.len() > 1, "load sends both");
-    assert_eq!(failing, &want, "the filter holds in a replay");
+    assert_eq!(passed, &want, "the filter holds in a replay");
     assert!(sizes.iter().all(|n| (1..=512).contains(n)), "{sizes:?}");
 }
 

@@ -50,7 +50,7 @@ mod lane;
 use super::auth::Policy;
 use crate::hub::Hub;
 use crate::model::filter::{AlertView, Filter, Limits as FilterLimits};
-use crate::model::{AlertRecord, Store};
+use crate::model::{AlertRecord, Change, Store};
 use crate::proto::watch::watch_event::Event;
 #[cfg(test)]
 use crate::proto::watch::{Alert, Batch};
@@ -655,10 +655,17 @@ impl WatchService {
 /// details.
 type Row = AlertRecord;
 
-/// Whether the viewer's filter lets this alert through.
+/// Whether the viewer's filter lets this alert through: when it matches,
+/// and when it changes its key's status and the alert before it may have
+/// matched. Otherwise a viewer of `status:fail` never learnt that a key
+/// it shows failing was fixed, and showed it failing for ever (a user's
+/// review). The alert before is taken as this one with the other status
+/// and any change that status can have had (its own is not at hand); its
+/// names are the same, and its text is taken as this one's, so a filter
+/// on failing details' text still misses the fix (README).
 fn passes(row: &Row, filter: Option<&Filter>, now_ms: u64) -> bool {
     filter.is_none_or(|f| {
-        f.matches(&AlertView {
+        let view = AlertView {
             owner: &row.owner,
             repo: &row.repo,
             policy: &row.policy,
@@ -666,6 +673,21 @@ fn passes(row: &Row, filter: Option<&Filter>, now_ms: u64) -> bool {
             pass: row.pass,
             change: row.change,
             age_ms: now_ms.saturating_sub(row.at_ms),
+        };
+        if f.matches(&view) {
+            return true;
+        }
+        let before: &[Change] = match row.change {
+            Change::Fixed => &[Change::First, Change::Regressed, Change::Same],
+            Change::Regressed => &[Change::First, Change::Fixed, Change::Same],
+            Change::First | Change::Same => return false,
+        };
+        before.iter().any(|&change| {
+            f.matches(&AlertView {
+                pass: !row.pass,
+                change,
+                ..view
+            })
         })
     })
 }
