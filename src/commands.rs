@@ -168,8 +168,12 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         .collect();
     // Set once every source has refused: nothing is left to show.
     let all_refused = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Ends the TUI: set then, and by a signal (its own flag: a signal is a
+    // clean stop, exit 0; it used to set `all_refused`, and a SIGTERM to
+    // the TUI exited 1 without a word).
+    let stop_tui = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let refusals = {
-        let all_refused = all_refused.clone();
+        let (all_refused, stop_tui) = (all_refused.clone(), stop_tui.clone());
         rt.spawn(async move {
             let n = follows.len();
             let mut refused = Vec::new();
@@ -180,6 +184,7 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
             }
             if refused.len() == n {
                 all_refused.store(true, std::sync::atomic::Ordering::Relaxed);
+                stop_tui.store(true, std::sync::atomic::Ordering::Relaxed);
             }
         })
     };
@@ -328,7 +333,7 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         bell_on: settings.bell_on.clone(),
         views: settings.views.clone(),
         viewers: None,
-        stop: Some(all_refused.clone()),
+        stop: Some(stop_tui),
         // A viewer's own silences: the file beside its config.
         silences: match crate::state::silences::Backing::beside_config(
             settings.config_path.as_deref(),

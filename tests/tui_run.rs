@@ -117,3 +117,74 @@ fn the_tui_takes_the_screen_shows_alerts_and_q_restores_it() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+/// `attach`'s TUI stopped by a signal (`kill`: SIGTERM from a supervisor,
+/// SIGINT, SIGHUP) restores the terminal and exits 0, as the sink's TUI
+/// does. It exited 1 without a word (the signal set the flag that said
+/// every source had refused it), and SIGINT was ignored.
+#[test]
+fn attachs_tui_stopped_by_a_signal_exits_0() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` (util-linux) on this machine");
+        return;
+    }
+    let sink = common::binary::Headless::start(&[]);
+    for signal in ["-TERM", "-INT", "-HUP"] {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let bin = env!("CARGO_BIN_EXE_sinkwatch");
+        // The shell's pid is the viewer's once it execs.
+        let cmd = format!(
+            "stty cols 100 rows 30; echo $$ >'{}'; exec '{bin}' attach {}",
+            pid_file.display(),
+            sink.url()
+        );
+        let mut child = Command::new("script")
+            .args(["-qfec", &cmd, "/dev/null"])
+            .env("TERM", "xterm-256color")
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", dir.path())
+            .env("XDG_STATE_HOME", dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let watchdog = common::binary::watchdog(child.id());
+        let mut stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut screen = Vec::new();
+        // Live: the source's state in the status bar.
+        // (Words are placed one by one: no spaces between them on the wire.)
+        while !screen.windows(4).any(|w| w == b"live") {
+            match rx.recv_timeout(BOUND) {
+                Ok(chunk) => screen.extend(chunk),
+                Err(_) => panic!("{signal}: never live: {}", String::from_utf8_lossy(&screen)),
+            }
+        }
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let ok = Command::new("kill")
+            .args([signal, pid.trim()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        // `script -e` exits with the viewer's status.
+        let status = child.wait().unwrap();
+        drop(watchdog);
+        let rest: Vec<u8> = rx.try_iter().flatten().collect();
+        screen.extend(rest);
+        assert!(status.success(), "{signal}: {status:?}");
+        assert!(
+            screen.windows(8).any(|w| w == b"\x1b[?1049l"),
+            "{signal}: the screen was not restored"
+        );
+    }
+}

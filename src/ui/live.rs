@@ -91,7 +91,7 @@ pub fn run_live(
     };
     let stop = extras.stop.unwrap_or_default();
     {
-        // SIGTERM / SIGHUP end the UI like `q` (Ctrl-C is a key in raw mode).
+        // SIGTERM, SIGHUP and SIGINT end the UI like `q`.
         let stop = stop.clone();
         rt.spawn(async move {
             wait_for_termination().await;
@@ -268,25 +268,10 @@ pub fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
+/// SIGTERM, SIGHUP and SIGINT (sent by `kill`: Ctrl-C is a key in raw
+/// mode, not a signal).
 async fn wait_for_termination() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) {
-            (Ok(mut term), Ok(mut hup)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = hup.recv() => {}
-                }
-            }
-            _ => std::future::pending::<()>().await,
-        }
-    }
-    #[cfg(not(unix))]
-    std::future::pending::<()>().await
+    crate::run::StopSignals::install().recv().await
 }
 
 /// Puts the terminal back: cooked mode, main screen, no mouse, cursor.
