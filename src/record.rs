@@ -438,6 +438,9 @@ pub struct WriterStats {
     stop_now: std::sync::atomic::AtomicBool,
     /// Records still queued when it stopped so.
     pub abandoned: AtomicU64,
+    /// Records of the batch being written whose whole line is out already
+    /// (a write that blocks for good leaves them out of `written`).
+    in_flush: AtomicU64,
 }
 
 impl WriterStats {
@@ -445,6 +448,12 @@ impl WriterStats {
         self.lagged.load(Ordering::Relaxed)
             + self.failed.load(Ordering::Relaxed)
             + self.abandoned.load(Ordering::Relaxed)
+    }
+
+    /// Records whose whole line reached the output, the batch being
+    /// written included (what a reader that stopped reading has got).
+    pub fn reached(&self) -> u64 {
+        self.written.load(Ordering::Relaxed) + self.in_flush.load(Ordering::Relaxed)
     }
 
     /// Asks the writer to stop at its next record, counting what is still
@@ -484,10 +493,45 @@ pub trait Sync2: Write {
     fn sync(&mut self) -> io::Result<()> {
         self.flush()
     }
+
+    /// Whether this is a pipe (or a socket): written a few whole lines at
+    /// a time (see [`PIPE_CHUNK`]).
+    fn is_pipe(&self) -> bool {
+        false
+    }
 }
 
-impl Sync2 for io::Stdout {}
-impl Sync2 for io::StdoutLock<'static> {}
+impl Sync2 for io::Stdout {
+    fn is_pipe(&self) -> bool {
+        stdout_is_pipe()
+    }
+}
+impl Sync2 for io::StdoutLock<'static> {
+    fn is_pipe(&self) -> bool {
+        stdout_is_pipe()
+    }
+}
+
+fn stdout_is_pipe() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileTypeExt;
+    io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .map(std::fs::File::from)
+        .and_then(|f| f.metadata().ok())
+        .is_some_and(|m| m.file_type().is_fifo() || m.file_type().is_socket())
+}
+
+/// The most a write to a pipe takes at once (Linux's `PIPE_BUF`): a write
+/// of up to this many bytes goes in whole or waits, so written a few whole
+/// lines at a time, a pipe whose reader stops holds whole lines only (one
+/// longer than this excepted), and the writer knows which records reached
+/// it. A 64 KiB write to a full pipe took part of a line and never
+/// returned, and a reader that had stopped got a cut line and a count of
+/// none (a user's review).
+pub const PIPE_CHUNK: usize = 4096;
 impl Sync2 for Vec<u8> {}
 impl Sync2 for std::fs::File {
     fn sync(&mut self) -> io::Result<()> {
@@ -519,13 +563,16 @@ struct Batch<W: Write> {
     /// A failed write may have left a partial line in the output: the next
     /// batch starts on a new line, so a reader loses only that line.
     torn: bool,
+    /// Writes of at most this many bytes, ending at a line's end (pipes).
+    chunk: Option<usize>,
     stats: Arc<WriterStats>,
     name: String,
 }
 
-impl<W: Write> Batch<W> {
+impl<W: Sync2> Batch<W> {
     fn new(out: W, stats: Arc<WriterStats>, name: String) -> Self {
         Batch {
+            chunk: out.is_pipe().then_some(PIPE_CHUNK),
             out,
             buf: Vec::with_capacity(BATCH_BYTES + 4096),
             ends: Vec::new(),
@@ -534,7 +581,9 @@ impl<W: Write> Batch<W> {
             name,
         }
     }
+}
 
+impl<W: Write> Batch<W> {
     /// Notes that the line just written holds an alert record; writes the
     /// batch out once it is large (errors are counted and kept in stats).
     fn record_added(&mut self) {
@@ -571,9 +620,17 @@ impl<W: Write> Write for Batch<W> {
         };
         let prefix_ok = result.is_ok();
         while result.is_ok() && done < self.buf.len() {
-            match self.out.write(&self.buf[done..]) {
+            let end = match self.chunk {
+                Some(max) => chunk_end(&self.buf, done, max),
+                None => self.buf.len(),
+            };
+            match self.out.write(&self.buf[done..end]) {
                 Ok(0) => result = Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => done += n,
+                Ok(n) => {
+                    done += n;
+                    let out = self.ends.partition_point(|&end| end <= done);
+                    self.stats.in_flush.store(out as u64, Ordering::Relaxed);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => result = Err(e),
             }
@@ -584,6 +641,7 @@ impl<W: Write> Write for Batch<W> {
         let whole = self.ends.iter().filter(|&&end| end <= done).count() as u64;
         let n = self.ends.len() as u64;
         self.stats.written.fetch_add(whole, Ordering::Relaxed);
+        self.stats.in_flush.store(0, Ordering::Relaxed);
         match &result {
             Ok(()) => self.torn = false,
             Err(e) => {
@@ -599,6 +657,18 @@ impl<W: Write> Write for Batch<W> {
         self.buf.clear();
         self.ends.clear();
         result
+    }
+}
+
+/// Where the write starting at `from` ends: at the end of the last whole
+/// line within `max` bytes, or of the line itself when it is longer.
+fn chunk_end(buf: &[u8], from: usize, max: usize) -> usize {
+    if buf.len() - from <= max {
+        return buf.len();
+    }
+    match memchr::memrchr(b'\n', &buf[from..from + max]) {
+        Some(i) => from + i + 1,
+        None => memchr::memchr(b'\n', &buf[from + max..]).map_or(buf.len(), |i| from + max + i + 1),
     }
 }
 
@@ -1003,6 +1073,22 @@ mod tests {
         assert_eq!(stats.lost(), 0);
     }
 
+    /// A pipe is written whole lines at a time, at most `max` bytes (a
+    /// longer line alone), so a write that blocks leaves no cut line.
+    #[test]
+    fn pipe_writes_end_at_a_lines_end() {
+        let buf = b"aaa\nbb\ncccccccc\nd\n";
+        let mut from = 0;
+        let mut writes = Vec::new();
+        while from < buf.len() {
+            let end = chunk_end(buf, from, 8);
+            writes.push(std::str::from_utf8(&buf[from..end]).unwrap());
+            from = end;
+        }
+        assert_eq!(writes, ["aaa\nbb\n", "cccccccc\n", "d\n"]);
+        assert_eq!(chunk_end(buf, 0, 100), buf.len());
+    }
+
     /// Told to stop now, the writer writes nothing more and counts what
     /// was queued as lost (abandoned), instead of draining it.
     #[test]
@@ -1139,6 +1225,7 @@ mod tests {
             Ok(())
         }
     }
+    impl Sync2 for FillsUp {}
 
     #[test]
     fn after_a_torn_write_only_the_lines_that_did_not_make_it_are_lost() {

@@ -933,23 +933,27 @@ pub(crate) fn finish_writer<W: Send + 'static>(
         return true;
     }
     stats.stop_now();
-    // The writer stops at its next record; one blocked writing to a
-    // reader that takes nothing does not, and is left behind.
+    // The writer stops at its next record, at once unless a write is
+    // waiting on the reader: a reader that takes anything frees a pipe's
+    // few KiB within this wait; one that takes nothing never does, and the
+    // writer is left behind.
     let stopped = runtime.block_on(async {
-        tokio::time::timeout(std::time::Duration::from_secs(1), joined)
+        tokio::time::timeout(std::time::Duration::from_millis(250), joined)
             .await
             .is_ok()
     });
-    let written = stats.written.load(std::sync::atomic::Ordering::Relaxed);
     if stopped {
         eprintln!(
             "sinkwatch: stopped; {} {what} received were not written to stdout",
             stats.abandoned.load(std::sync::atomic::Ordering::Relaxed)
         );
     } else {
+        // The reader got whole lines up to the one being written, which
+        // stays cut short where the pipe filled.
         eprintln!(
-            "sinkwatch: stopped; stdout is not being read: {written} {what} were written \
-             to it, the rest and the last line were not"
+            "sinkwatch: stopped; stdout is not being read: {} {what} reached it (its last \
+             line may be cut short), the rest and the closing line did not",
+            stats.reached()
         );
     }
     stopped

@@ -255,7 +255,8 @@ impl Drop for Headless {
 /// Runs `cmd` with its stdout piped and never read, waits for the stderr
 /// line containing `ready`, calls `then` with that line (to fill the pipe),
 /// and sends SIGTERM: the process must say it is still writing, stop at
-/// a second SIGTERM saying that stdout is not being read, and exit 0.
+/// a second SIGTERM saying that stdout is not being read and how many
+/// alert lines reached it (the whole ones the pipe holds), and exit 0.
 pub fn second_signal_stops_with_stdout_unread(
     cmd: &mut Command,
     ready: &str,
@@ -267,8 +268,8 @@ pub fn second_signal_stops_with_stdout_unread(
         .spawn()
         .unwrap();
     let done = watchdog(child.id());
-    // Held, never read.
-    let _stdout = child.stdout.take().unwrap();
+    // Held, read only once the process is gone.
+    let mut stdout = child.stdout.take().unwrap();
     let (tx, said) = mpsc::channel();
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
@@ -302,4 +303,15 @@ pub fn second_signal_stops_with_stdout_unread(
     let status = child.wait().unwrap();
     drop(done);
     assert!(status.success(), "{status:?}");
+    let mut got = Vec::new();
+    stdout.read_to_end(&mut got).unwrap();
+    let whole = got
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|l| l.ends_with(b"\n") && l.starts_with(b"{\"kind\":\"alert\""))
+        .count();
+    assert!(whole > 0, "{last}");
+    assert!(
+        last.contains(&format!(": {whole} alerts reached it")),
+        "{whole} whole alert lines: {last}"
+    );
 }
