@@ -263,6 +263,17 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
             rt.shutdown_background();
             return Ok(());
         }
+        if stats.is_closed() {
+            // Nobody reads the sources line either; said as the sink says it.
+            if stats.lost() > 0 {
+                eprintln!(
+                    "sinkwatch: stdout was closed; alerts not written to it: {}",
+                    stats.lost()
+                );
+            }
+            rt.shutdown_timeout(Duration::from_secs(1));
+            return Ok(());
+        }
         let mut line = serde_json::json!({
             "kind": "sources",
             "sources": sources.iter().map(|s| s.to_json()).collect::<Vec<_>>(),

@@ -539,6 +539,11 @@ fn attach_no_tui_ends_when_its_reader_goes() {
     };
     assert!(status.success(), "{status:?}: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+    // Said, as the sink says it (a user's review: nothing was).
+    assert!(
+        stderr.contains("sinkwatch: stdout was closed; alerts not written to it: "),
+        "{stderr}"
+    );
 }
 
 /// A Reset is said on `attach --no-tui`'s stderr, with its reason: the
