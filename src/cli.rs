@@ -72,7 +72,8 @@ pub struct AttachArgs {
     /// Only alerts matching EXPR (the filter language, e.g. `org:ossf
     /// status:fail`), filtered by each sink: the rest never cross the
     /// network. The sink searches the first 64 KiB of an alert's details
-    #[arg(long, value_name = "EXPR")]
+    // A filter may start with `-` (a negated term: `-status:pass`).
+    #[arg(long, value_name = "EXPR", allow_hyphen_values = true)]
     pub filter: Option<String>,
     /// No TUI: the merged alerts as JSON lines on stdout (each with its source
     /// and its seq there) until SIGINT/SIGTERM, then a {"kind":"sources"} line
@@ -192,7 +193,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "DURATION", value_parser = crate::config::values::duration)]
     pub since: Option<std::time::Duration>,
     /// Only events matching this filter (the TUI's `/` language)
-    #[arg(long, value_name = "EXPR")]
+    #[arg(long, value_name = "EXPR", allow_hyphen_values = true)]
     pub filter: Option<String>,
     /// jsonl: the recording format (`replay` and `open` read it); csv: a header and one row per event
     #[arg(long, value_enum, default_value = "jsonl")]

@@ -219,13 +219,14 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
                         }
                         let now = s.state();
                         // A refusal has a line of its own (above).
-                        if now != *last && !now.starts_with("refused") {
+                        if crate::client::attach::state_is_news(last, &now)
+                            && !now.starts_with("refused")
+                        {
                             eprintln!(
                                 "sinkwatch: source {}: {}",
                                 s.url,
                                 crate::sanitize::line(&now)
                             );
-                            *last = now;
                         }
                     }
                 }

@@ -329,7 +329,8 @@ fn attach_no_tui_filter_prints_only_matching_alerts() {
     send_ok_open(&url, "keep-1");
     send_ok_open(&url, "drop-1");
     let (mut viewer, rx) = spawn_viewer(
-        &["attach", "--no-tui", "--filter", "repo:keep-*", &url],
+        // A negated term first: taken as the option's value, not an option.
+        &["attach", "--no-tui", "--filter", "-repo:drop-*", &url],
         Stdio::null(),
     );
     let next = || next_json(&rx);
@@ -340,7 +341,7 @@ fn attach_no_tui_filter_prints_only_matching_alerts() {
     viewer.term();
     let sources = next();
     assert_eq!(sources["kind"], "sources", "{sources}");
-    assert_eq!(sources["filter"], "repo:keep-*", "{sources}");
+    assert_eq!(sources["filter"], "-repo:drop-*", "{sources}");
     assert_eq!(sources["sources"][0]["received"], 2, "{sources}");
     assert!(viewer.0.wait().unwrap().success());
 
