@@ -122,6 +122,13 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         settings.max_details_bytes.0,
     );
     let headless = a.no_tui || !std::io::IsTerminal::is_terminal(&std::io::stdout());
+    // Headless, a signal stops the viewer: installed first, so that one
+    // sent while it starts is kept rather than lost or fatal (the TUI has
+    // its own).
+    let signals = headless.then(|| {
+        let _rt = rt.enter();
+        crate::run::StopSignals::install()
+    });
     let mut limits = settings.store_limits();
     if headless {
         limits.history = limits.history.min(crate::client::attach::HEADLESS_HISTORY);
@@ -188,7 +195,7 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
             }
         })
     };
-    if let Some((stats, writer)) = printer {
+    if let (Some((stats, writer)), Some(mut signals)) = (printer, signals) {
         // Each source's state changes on stderr (`sinkwatch: source URL:
         // live`): what an operator, or a script waiting to send, needs.
         {
@@ -232,10 +239,6 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
                 }
             });
         }
-        let mut signals = {
-            let _rt = rt.enter();
-            crate::run::StopSignals::install()
-        };
         rt.block_on(async {
             // Until a signal, or until stdout's reader goes away
             // (`attach --no-tui URL | head -1`), as the headless sink does.

@@ -238,6 +238,16 @@ fn serve(settings: Settings) -> Result<(), Failure> {
         .thread_name("sinkwatch")
         .build()
         .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
+    // Signals stop the run in every mode. Installed first: a signal during
+    // the start (a state database of 300,000 alerts takes a while to load)
+    // is kept until the run can stop, rather than ending the process by
+    // the default action (nothing committed, no stats line) or, when the
+    // shell set SIGINT to be ignored (a script's background job), being
+    // lost (a user's review).
+    let mut signals = {
+        let _rt = runtime.enter();
+        StopSignals::install()
+    };
 
     // The issuer's keys, fetched before the sink serves: a mistyped or
     // unreachable issuer is told at start, in one line, instead of being
@@ -500,19 +510,12 @@ fn serve(settings: Settings) -> Result<(), Failure> {
             .await
         })
     };
-    // Signals stop the run in every mode. Registered now, before the
-    // readiness line: a SIGTERM sent as soon as a script sees the line must
-    // find the handler installed, not the default action (death by signal,
-    // nothing flushed).
-    // A second signal means "now": the shutdown stops waiting (for a
+    // A signal (installed at the start, before the readiness line) stops
+    // the run; a second one means "now": the shutdown stops waiting (for a
     // stdout nobody reads, connections that do not close).
     let (now_tx, now_rx) = watch::channel(false);
     {
         let stop_tx = stop_tx.clone();
-        let mut signals = {
-            let _rt = runtime.enter();
-            StopSignals::install()
-        };
         runtime.spawn(async move {
             signals.recv().await;
             let _ = stop_tx.send(true);

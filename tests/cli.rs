@@ -401,6 +401,60 @@ fn a_second_signal_stops_a_sink_whose_stdout_is_not_read() {
     );
 }
 
+/// A signal sent while the sink starts (here: while it fetches an OIDC
+/// issuer's keys, which the test holds) is kept: once started, the sink
+/// stops cleanly, exit 0 with its stats line. On the old code the
+/// handlers were installed after that fetch (and after loading a state
+/// database), so such a SIGTERM killed it by the default action.
+#[test]
+fn a_signal_during_the_start_stops_the_sink_once_started() {
+    let issuer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", issuer.local_addr().unwrap());
+    let mut child = bin()
+        .args(["--no-tui", "--listen", "127.0.0.1:0"])
+        .args([
+            "--oidc-issuer",
+            &url,
+            "--oidc-audience",
+            "a",
+            "--oidc-allow",
+            "*",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let done = common::binary::watchdog(child.id());
+    // The fetch of the keys has begun: the sink is starting. (On a
+    // thread: a sink that exited instead fails the test, not hangs it.)
+    let (tx, accepted) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(issuer.accept().map(|(s, _)| s));
+    });
+    let fetch = accepted
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("no fetch: {:?}", child.try_wait()))
+        .unwrap();
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    // The fetch fails at once; the start goes on.
+    drop(fetch);
+    let out = child.wait_with_output().unwrap();
+    drop(done);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = common::binary::json_lines(&stdout).pop();
+    assert_eq!(
+        last.map(|l| l["kind"].clone()),
+        Some("stats".into()),
+        "{stdout}"
+    );
+}
+
 /// A sink that cannot make its log file says so once on stderr (a user's
 /// review: in a container with no writable state directory the logs were
 /// skipped silently); `SINKWATCH_LOG_TO=stderr` puts them on stderr.
