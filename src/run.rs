@@ -964,6 +964,12 @@ pub(crate) fn finish_writer<W: Send + 'static>(
 
 #[cfg(test)]
 mod tests {
+    /// The figure `--queue`'s help gives for the defaults.
+    #[test]
+    fn the_default_queue_is_held_to_what_the_help_says() {
+        assert_eq!(super::queue_within_budget(65536, 1 << 30, 64 << 10), 8128);
+    }
+
     #[test]
     fn retain_without_a_state_is_said() {
         let settings = |args: &[&str], file: &str| {

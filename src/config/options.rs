@@ -341,7 +341,7 @@ options! {
     flag no_tui: bool [] ""
         "Headless: one JSON object per accepted alert on stdout (also when stdout is not a terminal)";
     one queue: usize ["65536"] "N"
-        "Capacity of each consumer's queue (printer, recorder, UI); a consumer that falls behind loses the oldest records, counted",
+        "Capacity of each consumer's queue (printer, recorder, UI), held to half the memory budget's worth of --max-details-bytes records (8,128 with the default budget and details); a consumer that falls behind loses the oldest records, counted",
         1, 4_194_304;
     one history: usize ["250000"] "N"
         "Alerts kept in the event history ring",
