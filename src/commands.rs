@@ -127,7 +127,7 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
     // its own).
     let signals = headless.then(|| {
         let _rt = rt.enter();
-        crate::run::StopSignals::install()
+        crate::shutdown::StopSignals::install()
     });
     let mut limits = settings.store_limits();
     if headless {
@@ -263,7 +263,7 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         }
         // What was received is printed before the `sources` line, unless a
         // second signal says to stop now.
-        if !crate::run::finish_writer(&rt, writer, &stats, "alerts", signals.recv()) {
+        if !crate::shutdown::finish_writer(&rt, writer, &stats, "alerts", signals.recv()) {
             rt.shutdown_background();
             return Ok(());
         }

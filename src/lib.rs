@@ -35,6 +35,7 @@ pub mod model;
 pub mod record;
 pub mod run;
 pub mod sanitize;
+pub mod shutdown;
 pub mod sink;
 pub mod state;
 pub mod suggest;

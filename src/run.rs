@@ -246,7 +246,7 @@ fn serve(settings: Settings) -> Result<(), Failure> {
     // lost (a user's review).
     let mut signals = {
         let _rt = runtime.enter();
-        StopSignals::install()
+        crate::shutdown::StopSignals::install()
     };
 
     // The issuer's keys, fetched before the sink serves: a mistyped or
@@ -733,7 +733,8 @@ fn serve(settings: Settings) -> Result<(), Failure> {
     let mut stdout_closed = false;
     let mut stdout_stuck = false;
     if let Some((stats, handle)) = printer {
-        stdout_stuck = !finish_writer(&runtime, handle, &stats, "alerts", stop_now());
+        stdout_stuck =
+            !crate::shutdown::finish_writer(&runtime, handle, &stats, "alerts", stop_now());
         lost.insert("stdout".into(), stats.lost().into());
         stdout_closed = stats.is_closed();
         if stdout_closed && stats.lost() > 0 {
@@ -862,104 +863,6 @@ pub fn stats_line(
         "memory_bytes": memory,
         "lost": lost,
     })
-}
-
-/// The signals that stop a run: SIGTERM, SIGINT and SIGHUP (the terminal
-/// or the ssh session went away: left to its default it ends the process
-/// at once, without committing the state backlog or the stats line).
-/// Installed at once (within the runtime); each `recv` resolves at the
-/// next of them.
-pub(crate) struct StopSignals(Vec<tokio::signal::unix::Signal>);
-
-impl StopSignals {
-    pub(crate) fn install() -> Self {
-        use tokio::signal::unix::{SignalKind, signal};
-        StopSignals(
-            [
-                SignalKind::terminate(),
-                SignalKind::interrupt(),
-                SignalKind::hangup(),
-            ]
-            .into_iter()
-            .filter_map(|k| signal(k).ok())
-            .collect(),
-        )
-    }
-
-    pub(crate) async fn recv(&mut self) {
-        if self.0.is_empty() {
-            std::future::pending::<()>().await;
-        }
-        let each = self.0.iter_mut().map(|s| Box::pin(s.recv()));
-        futures_util::future::select_all(each).await;
-    }
-}
-
-/// Waits for a JSON-lines writer to write what it was given and end,
-/// unless `now` resolves first (a second signal): then it is told to stop
-/// at its next record (the rest counted abandoned). A slow reader held
-/// the shutdown for as long as it took to drain the queue, and one that
-/// reads nothing held it for ever; after a second a line says so on
-/// stderr. Returns false when the writer is blocked writing (its reader
-/// takes nothing) and is left behind: nothing more can go to its output.
-pub(crate) fn finish_writer<W: Send + 'static>(
-    runtime: &tokio::runtime::Runtime,
-    writer: std::thread::JoinHandle<W>,
-    stats: &crate::record::WriterStats,
-    what: &str,
-    now: impl std::future::Future<Output = ()>,
-) -> bool {
-    let (joined_tx, mut joined) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let _ = writer.join();
-        let _ = joined_tx.send(());
-    });
-    let drained = runtime.block_on(async {
-        let mut now = std::pin::pin!(now);
-        let mut said = false;
-        let mut wait = std::pin::pin!(tokio::time::sleep(std::time::Duration::from_secs(1)));
-        loop {
-            tokio::select! {
-                _ = &mut joined => return true,
-                _ = &mut now => return false,
-                _ = &mut wait, if !said => {
-                    said = true;
-                    eprintln!(
-                        "sinkwatch: still writing the {what} received to stdout; \
-                         signal again to stop now"
-                    );
-                }
-            }
-        }
-    });
-    if drained {
-        return true;
-    }
-    stats.stop_now();
-    // The writer stops at its next record, at once unless a write is
-    // waiting on the reader: a reader that takes anything frees a pipe's
-    // few KiB within this wait; one that takes nothing never does, and the
-    // writer is left behind.
-    let stopped = runtime.block_on(async {
-        tokio::time::timeout(std::time::Duration::from_millis(250), joined)
-            .await
-            .is_ok()
-    });
-    if stopped {
-        eprintln!(
-            "sinkwatch: stopped; {} {what} received were not written to stdout",
-            stats.abandoned.load(std::sync::atomic::Ordering::Relaxed)
-        );
-    } else {
-        // The reader got whole lines up to the one being written, which
-        // stays cut short where the pipe filled.
-        eprintln!(
-            "sinkwatch: stopped; stdout is not being read: {} {what} reached it (its last \
-             line may be cut short), the rest and the closing line did not",
-            stats.reached()
-        );
-    }
-    stopped
 }
 
 #[cfg(test)]

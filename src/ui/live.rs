@@ -271,7 +271,7 @@ pub fn no_color() -> bool {
 /// SIGTERM, SIGHUP and SIGINT (sent by `kill`: Ctrl-C is a key in raw
 /// mode, not a signal).
 async fn wait_for_termination() {
-    crate::run::StopSignals::install().recv().await
+    crate::shutdown::StopSignals::install().recv().await
 }
 
 /// Puts the terminal back: cooked mode, main screen, no mouse, cursor.
