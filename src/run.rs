@@ -652,7 +652,18 @@ fn serve(settings: Settings) -> Result<(), Failure> {
             let w = watch_stats.clone();
             Arc::new(move |short| w.summary(short).unwrap_or_default())
         }),
-        stop: None,
+        // The run's stop (a signal) ends the TUI too: one sent while the
+        // state loaded was kept for the run, but the TUI listened only for
+        // signals after it started, and ran on (a user's review).
+        stop: Some({
+            let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (flag2, mut stop) = (flag.clone(), stop_rx.clone());
+            runtime.spawn(async move {
+                let _ = stop.wait_for(|s| *s).await;
+                flag2.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+            flag
+        }),
         silences: match (silence_backing, silences_loaded) {
             (Some(b), Some(l)) => {
                 let set =

@@ -78,9 +78,10 @@ pub fn finish_writer<W: Send + 'static>(
     // The writer stops at its next record, at once unless a write is
     // waiting on the reader: a reader that takes anything frees a pipe's
     // few KiB within this wait; one that takes nothing never does, and the
-    // writer is left behind.
+    // writer is left behind. (At 250 ms a slow reader on a busy machine
+    // was taken for a stuck one now and then: a user's review.)
     let stopped = runtime.block_on(async {
-        tokio::time::timeout(std::time::Duration::from_millis(250), joined)
+        tokio::time::timeout(std::time::Duration::from_millis(500), joined)
             .await
             .is_ok()
     });

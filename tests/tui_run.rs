@@ -188,3 +188,60 @@ fn attachs_tui_stopped_by_a_signal_exits_0() {
         );
     }
 }
+
+/// A signal sent while the sink starts (here: while it fetches an OIDC
+/// issuer's keys, which the test holds) stops its TUI once started, exit 0.
+/// The run kept the signal, but the TUI listened only for signals sent
+/// after it started, and ran on (a user's review, with a large state
+/// database loading).
+#[test]
+fn a_signal_during_the_start_stops_the_sinks_tui() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` (util-linux) on this machine");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let issuer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let bin = env!("CARGO_BIN_EXE_sinkwatch");
+    let cmd = format!(
+        "stty cols 100 rows 30; echo $$ >'{}'; exec '{bin}' --listen 127.0.0.1:0 --state none \
+         --oidc-issuer http://{} --oidc-audience a --oidc-allow '*' 2>/dev/null",
+        pid_file.display(),
+        issuer.local_addr().unwrap()
+    );
+    let mut child = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .env("NO_COLOR", "1")
+        .env("XDG_CONFIG_HOME", dir.path())
+        .env("XDG_STATE_HOME", dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let watchdog = common::binary::watchdog(child.id());
+    // The fetch of the keys has begun: the sink is starting. (On a
+    // thread: a sink that exited instead fails the test, not hangs it.)
+    let (tx, accepted) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(issuer.accept().map(|(s, _)| s));
+    });
+    let fetch = accepted
+        .recv_timeout(BOUND)
+        .unwrap_or_else(|_| panic!("no fetch: {:?}", child.try_wait()))
+        .unwrap();
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let ok = Command::new("kill")
+        .args(["-TERM", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    // The fetch fails at once; the start goes on, the TUI starts and stops.
+    drop(fetch);
+    // `script -e` exits with the sink's status (the watchdog's kill fails it).
+    let status = child.wait().unwrap();
+    drop(watchdog);
+    assert!(status.success(), "{status:?}");
+}
