@@ -49,17 +49,8 @@ fn the_tui_takes_the_screen_shows_alerts_and_q_restores_it() {
         }
     }
     let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
+    let rx = chunks(child.stdout.take().unwrap());
     let mut guard = KillOnDrop(child);
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
     let mut screen = Vec::new();
     let started = Instant::now();
     let wait_for = |what: &str, cond: &dyn Fn(&[u8]) -> bool, screen: &mut Vec<u8>| {
@@ -118,6 +109,43 @@ fn the_tui_takes_the_screen_shows_alerts_and_q_restores_it() {
     assert!(status.success(), "{status:?}");
 }
 
+/// What `from` (a pseudo-terminal's output) gives, as it comes, read on a
+/// thread of its own (which also keeps the pipe drained).
+fn chunks(mut from: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// `shell` (ending in `exec` of the binary) run in a 100×30
+/// pseudo-terminal by `script`, its config and state in `dir`, its pid
+/// (the shell's, then the binary's) written to `pid_file`; stdout piped.
+/// `script -e` exits with the binary's status.
+fn in_pty(shell: &str, dir: &std::path::Path, pid_file: &std::path::Path) -> std::process::Child {
+    let cmd = format!(
+        "stty cols 100 rows 30; echo $$ >'{}'; {shell}",
+        pid_file.display()
+    );
+    Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .env("NO_COLOR", "1")
+        .env("XDG_CONFIG_HOME", dir)
+        .env("XDG_STATE_HOME", dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// `attach`'s TUI stopped by a signal (`kill`: SIGTERM from a supervisor,
 /// SIGINT, SIGHUP) restores the terminal and exits 0, as the sink's TUI
 /// does. It exited 1 without a word (the signal set the flag that said
@@ -133,34 +161,13 @@ fn attachs_tui_stopped_by_a_signal_exits_0() {
         let dir = tempfile::tempdir().unwrap();
         let pid_file = dir.path().join("pid");
         let bin = env!("CARGO_BIN_EXE_sinkwatch");
-        // The shell's pid is the viewer's once it execs.
-        let cmd = format!(
-            "stty cols 100 rows 30; echo $$ >'{}'; exec '{bin}' attach {}",
-            pid_file.display(),
-            sink.url()
+        let mut child = in_pty(
+            &format!("exec '{bin}' attach {}", sink.url()),
+            dir.path(),
+            &pid_file,
         );
-        let mut child = Command::new("script")
-            .args(["-qfec", &cmd, "/dev/null"])
-            .env("TERM", "xterm-256color")
-            .env("NO_COLOR", "1")
-            .env("XDG_CONFIG_HOME", dir.path())
-            .env("XDG_STATE_HOME", dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
         let watchdog = common::binary::watchdog(child.id());
-        let mut stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel::<Vec<u8>>();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = chunks(child.stdout.take().unwrap());
         let mut screen = Vec::new();
         // Live: the source's state in the status bar.
         // (Words are placed one by one: no spaces between them on the wire.)
@@ -204,24 +211,17 @@ fn a_signal_during_the_start_stops_the_sinks_tui() {
     let pid_file = dir.path().join("pid");
     let issuer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let bin = env!("CARGO_BIN_EXE_sinkwatch");
-    let cmd = format!(
-        "stty cols 100 rows 30; echo $$ >'{}'; exec '{bin}' --listen 127.0.0.1:0 --state none \
-         --oidc-issuer http://{} --oidc-audience a --oidc-allow '*' 2>/dev/null",
-        pid_file.display(),
-        issuer.local_addr().unwrap()
+    let mut child = in_pty(
+        &format!(
+            "exec '{bin}' --listen 127.0.0.1:0 --state none --oidc-issuer http://{} \
+             --oidc-audience a --oidc-allow '*' 2>/dev/null",
+            issuer.local_addr().unwrap()
+        ),
+        dir.path(),
+        &pid_file,
     );
-    let mut child = Command::new("script")
-        .args(["-qfec", &cmd, "/dev/null"])
-        .env("TERM", "xterm-256color")
-        .env("NO_COLOR", "1")
-        .env("XDG_CONFIG_HOME", dir.path())
-        .env("XDG_STATE_HOME", dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     let watchdog = common::binary::watchdog(child.id());
+    let _screen = chunks(child.stdout.take().unwrap());
     // The fetch of the keys has begun: the sink is starting. (On a
     // thread: a sink that exited instead fails the test, not hangs it.)
     let (tx, accepted) = mpsc::channel();
