@@ -268,13 +268,7 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
             return Ok(());
         }
         if stats.is_closed() {
-            // Nobody reads the sources line either; said as the sink says it.
-            if stats.lost() > 0 {
-                eprintln!(
-                    "sinkwatch: stdout was closed; alerts not written to it: {}",
-                    stats.lost()
-                );
-            }
+            // Nobody reads the sources line either (what was lost is said).
             rt.shutdown_timeout(Duration::from_secs(1));
             return Ok(());
         }

@@ -748,12 +748,6 @@ fn serve(settings: Settings) -> Result<(), Failure> {
             !crate::shutdown::finish_writer(&runtime, handle, &stats, "alerts", stop_now());
         lost.insert("stdout".into(), stats.lost().into());
         stdout_closed = stats.is_closed();
-        if stdout_closed && stats.lost() > 0 {
-            eprintln!(
-                "sinkwatch: stdout was closed; alerts not written to it: {}",
-                stats.lost()
-            );
-        }
     }
     let mut record_failure = None;
     if let Some((name, stats, handle)) = recorder {

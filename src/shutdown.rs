@@ -72,6 +72,13 @@ pub fn finish_writer<W: Send + 'static>(
         }
     });
     if drained {
+        if stats.is_closed() && stats.lost() > 0 {
+            // The reader went away (`| head -1`): said here for every caller.
+            eprintln!(
+                "sinkwatch: stdout was closed; {what} not written to it: {}",
+                stats.lost()
+            );
+        }
         return true;
     }
     stats.stop_now();
