@@ -712,6 +712,11 @@ mod tests {
             assert_eq!(m(&f, &at(limit + 1)), above, "{f}");
         }
         assert!(m("AGE>=0", &at(0)));
+        // Below 0 is nothing: said, not accepted (a review).
+        for never in ["age<0", "age<0s", "age < 0m", "age<0.0001s"] {
+            assert_err(never, 0, never, "younger than 0");
+        }
+        assert!(m("age<=0", &at(0)));
         // Spaced as people write comparisons (a user's review: `age < 15m`
         // was three words of text and matched nothing).
         for spaced in ["age < 1m", "age <1m", "age< 1m", "age  <=  1m"] {
@@ -1047,6 +1052,12 @@ mod tests {
         // Glued to the value, it is the same typo (it matched nothing).
         assert_err("org:ossf)", 8, ")", "without a matching");
         assert!(Filter::parse("(org:ossf)").is_ok());
+        // A bare word too (it searched the text `ossf)`); quoted, or with
+        // its `(`, it is text.
+        assert_err("ossf)", 4, ")", "without a matching");
+        assert_err("check failed)", 12, ")", "without a matching");
+        assert!(Filter::parse("\"ossf)\"").is_ok());
+        assert!(Filter::parse("f(x)").is_ok());
         assert_err("()", 0, "()", "empty parentheses");
         assert_err("org:a,,b", 0, "org:a,,b", "empty value");
         let deep = format!("{}x{}", "(".repeat(40), ")".repeat(40));
@@ -1300,7 +1311,7 @@ mod tests {
                 .prop_map(|(f, v)| format!("{f}:{}", quote(&v))),
             "status:(pass|fail|passing|failed)",
             "change:(first|same|regressed|fixed|transition)",
-            "age(<|>|<=|>=)[0-9]{1,4}(ms|s|m|h|d)?",
+            "age(<|>|<=|>=)[1-9][0-9]{0,3}(ms|s|m|h|d)?",
             "[a-zA-Z0-9éσ🦀]{1,4}",
             TEXT.prop_filter("non-empty", |v| !v.is_empty())
                 .prop_map(|v| quote(&v)),

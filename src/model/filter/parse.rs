@@ -460,6 +460,18 @@ impl Parser {
         if name_len == 0 || after != Some(':') {
             // A bare word: everything up to the next whitespace.
             let end = self.word_end(self.pos);
+            // `ossf)` outside parentheses: the same typo as `org:ossf)`
+            // (a review found one an error and the other a search).
+            if self.depth == 0
+                && let Some(at) = unmatched_close(&self.chars[self.pos..end])
+            {
+                let at = self.pos + at;
+                return Err(self.error_to(
+                    at,
+                    at + 1,
+                    "`)` without a matching `(` (quote text that has one)",
+                ));
+            }
             let word: String = self.chars[self.pos..end].iter().collect();
             self.pos = end;
             return Ok(Node::Event(EventTest::Text(Needle::new(&word))));
@@ -568,6 +580,10 @@ impl Parser {
         }
         let (value, _) = self.value(start)?;
         match parse_age_ms(&value) {
+            // No age is below 0: a filter that can match nothing is a typo.
+            Some(0) if matches!(cmp, Cmp::Lt) => {
+                Err(self.error_to(start, self.pos, "no alert is younger than 0; e.g. age<15m"))
+            }
             Some(ms) => Ok(Node::Event(EventTest::Age(cmp, ms))),
             None => Err(self.error_to(
                 start,
@@ -576,6 +592,20 @@ impl Parser {
             )),
         }
     }
+}
+
+/// Where in `word` the first `)` that closes nothing is.
+fn unmatched_close(word: &[char]) -> Option<usize> {
+    let mut open = 0usize;
+    for (i, &c) in word.iter().enumerate() {
+        match c {
+            '(' => open += 1,
+            ')' if open == 0 => return Some(i),
+            ')' => open -= 1,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// `15m` → 900000. Accepts a decimal number (`1.5h`) and a case-insensitive
