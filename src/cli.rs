@@ -44,6 +44,9 @@ pub enum Command {
     Attach(AttachArgs),
 }
 
+use crate::config::values::{Bytes, Range, parse_in};
+use crate::config::{BUDGET_MAX, BUDGET_MIN, HISTORY_MAX, QUEUE_MAX};
+
 /// `sinkwatch attach URL [URL…]`.
 #[derive(Args, Debug)]
 pub struct AttachArgs {
@@ -62,8 +65,12 @@ pub struct AttachArgs {
     /// Client key (PEM) for mTLS
     #[arg(long, value_name = "FILE", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
+    /// Theme: a built-in name (dark, light, high-contrast, solarized-dark,
+    /// monochrome), a user theme's name, or a YAML file [default: dark]
     #[arg(long, value_name = "NAME|FILE")]
     pub theme: Option<String>,
+    /// Config file: its display settings, history, memory-budget and queue apply
+    /// [default: <config dir>/sinkwatch/config.yaml when present]
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Show times in UTC instead of local time
@@ -80,6 +87,20 @@ pub struct AttachArgs {
     /// (also when stdout is not a terminal)
     #[arg(long)]
     pub no_tui: bool,
+    /// Alerts the viewer keeps in its event history (the TUI's timeline;
+    /// headless, at most 4,096) [default: the config file's, else 250000]
+    #[arg(long, value_name = "N", value_parser = |s: &str| parse_in(s, &Range(Some((1, HISTORY_MAX)))))]
+    pub history: Option<usize>,
+    /// Bytes the viewer's history and per-key state may hold, e.g. 512MiB;
+    /// over it the oldest events go first (counted) [default: the config
+    /// file's, else 1GiB]
+    #[arg(long, value_name = "BYTES", value_parser = |s: &str| parse_in(s, &Range(Some((BUDGET_MIN, BUDGET_MAX)))))]
+    pub memory_budget: Option<Bytes>,
+    /// Capacity of the printer's queue (headless), held to half the memory
+    /// budget's worth of records as the sink's is [default: the config
+    /// file's, else 65536]
+    #[arg(long, value_name = "N", value_parser = |s: &str| parse_in(s, &Range(Some((1, QUEUE_MAX)))))]
+    pub queue: Option<usize>,
 }
 
 /// Connection options shared by the clients.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{Command, LoadArgs, ReplayArgs, SendArgs, TargetArgs};
+use crate::client::attach::{SourceState, StateNews};
 use crate::grpc::Target;
 use crate::grpc::diagnose::{self, Stage};
 use crate::proto::AlertRequest;
@@ -67,6 +68,9 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         config: a.config.clone(),
         theme: a.theme.clone(),
         utc: a.utc.then_some(true),
+        history: a.history,
+        memory_budget: a.memory_budget,
+        queue: a.queue,
         ..Default::default()
     })?;
     let theme = crate::ui::live::load_theme(Some(&settings.theme)).map_err(Failure::Usage)?;
@@ -201,7 +205,8 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         {
             let sources = sources.clone();
             rt.spawn(async move {
-                let mut shown = vec![(String::new(), 0, 0); sources.len()];
+                let mut shown: Vec<(StateNews, u64, u64)> =
+                    sources.iter().map(|_| Default::default()).collect();
                 let mut tick = tokio::time::interval(Duration::from_millis(100));
                 loop {
                     tick.tick().await;
@@ -226,14 +231,9 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
                         }
                         let now = s.state();
                         // A refusal has a line of its own (above).
-                        if crate::client::attach::state_is_news(last, &now)
-                            && !now.starts_with("refused")
-                        {
-                            eprintln!(
-                                "sinkwatch: source {}: {}",
-                                s.url,
-                                crate::sanitize::line(&now)
-                            );
+                        if last.is_news(&now) && !matches!(now, SourceState::Refused(_)) {
+                            // The reason is sanitized where it is set.
+                            eprintln!("sinkwatch: source {}: {now}", s.url);
                         }
                     }
                 }
@@ -369,8 +369,8 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
     r.map_err(Failure::Runtime)?;
     // The screen is gone: the refusals where they stay visible.
     for s in &sources {
-        if let Some(why) = s.state().strip_prefix("refused: ") {
-            eprintln!("{}", refusal_line(&s.url, why));
+        if let SourceState::Refused(why) = s.state() {
+            eprintln!("{}", refusal_line(&s.url, &why));
         }
     }
     if all_refused.load(std::sync::atomic::Ordering::Relaxed) {

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::binary::{Headless, send};
-use sinkwatch::client::attach::{SourceStatus, follow, follow_filtered};
+use sinkwatch::client::attach::{SourceState, SourceStatus, follow, follow_filtered};
 use sinkwatch::grpc::Target;
 use sinkwatch::hub::Hub;
 use sinkwatch::model::StoreLimits;
@@ -65,7 +65,7 @@ async fn a_refused_viewer_stops_following_with_the_reason() {
                 .expect("follow gives up on a refusal")
                 .expect("the reason");
         assert!(why.starts_with(code), "{why}");
-        assert_eq!(status.state(), format!("refused: {why}"));
+        assert_eq!(status.state(), SourceState::Refused(why.clone()));
         assert_eq!(status.reconnects.load(Ordering::Relaxed), 0);
     }
 }
@@ -118,7 +118,7 @@ async fn a_snapshot_moves_the_sources_last_seq() {
         status.clone(),
     ));
     until("the snapshot is in", || {
-        status.state() == "live" && status.received.load(Ordering::Relaxed) == 2
+        status.state() == SourceState::Live && status.received.load(Ordering::Relaxed) == 2
     })
     .await;
     // Seqs start at 1: the sink's second alert.
@@ -162,7 +162,7 @@ async fn the_remote_sinks_forwarding_is_shown_to_the_viewer() {
         hub.clone(),
         status.clone(),
     ));
-    until("live", || status.state() == "live").await;
+    until("live", || status.state() == SourceState::Live).await;
     let out = send(
         &sink.url(),
         &["--owner", "org", "--repo", "a", "--policy", "p", "--fail"],
@@ -230,7 +230,7 @@ async fn across_a_restart(
     });
     let mut want = shown(snapshot);
     until("the snapshot", || {
-        status.state() == "live" && hub.read(|s| s.accepted()) == want
+        status.state() == SourceState::Live && hub.read(|s| s.accepted()) == want
     })
     .await;
     for repo in live {
@@ -241,7 +241,10 @@ async fn across_a_restart(
 
     let exit = sink.terminate();
     assert!(exit.status.success(), "{}", exit.stderr);
-    until("down", || status.state().starts_with("down")).await;
+    until("down", || {
+        matches!(status.state(), SourceState::Down { .. })
+    })
+    .await;
     let sink = Headless::start_on(&addr, &args);
     for repo in resumed {
         send_ok(&url, &token, repo);
@@ -312,7 +315,7 @@ async fn a_source_that_refuses_the_filter_is_not_retried() {
     .expect("follow gives up on a refused request")
     .expect("the reason");
     assert_eq!(why, "InvalidArgument: filter: too many terms");
-    assert_eq!(status.state(), format!("refused: {why}"));
+    assert_eq!(status.state(), SourceState::Refused(why.clone()));
     assert_eq!(status.reconnects.load(Ordering::Relaxed), 0);
     assert_eq!(asked.load(Ordering::Relaxed), 1);
 }
@@ -362,6 +365,53 @@ fn attach_no_tui_filter_prints_only_matching_alerts() {
     }
 }
 
+/// `attach` takes its own bounds (`--history`, `--memory-budget`,
+/// `--queue`; before, only a config file set them), range-checked as the
+/// sink's: out of range is a usage error naming the option (exit 2).
+#[test]
+fn attach_takes_its_own_bounds() {
+    use std::process::Stdio;
+    let sink = Headless::start(&[]);
+    let url = sink.url();
+    send_ok_open(&url, "bounded-1");
+    let (mut viewer, rx) = spawn_viewer(
+        &[
+            "attach",
+            "--no-tui",
+            "--history",
+            "16",
+            "--memory-budget",
+            "32MiB",
+            "--queue",
+            "64",
+            &url,
+        ],
+        Stdio::null(),
+    );
+    assert_eq!(next_json(&rx)["repo"], "bounded-1");
+    send_ok_open(&url, "bounded-2");
+    assert_eq!(next_json(&rx)["repo"], "bounded-2");
+    viewer.term();
+    assert_eq!(next_json(&rx)["kind"], "sources");
+    assert!(viewer.0.wait().unwrap().success());
+
+    for (option, value) in [
+        ("--history", "0"),
+        ("--memory-budget", "1KiB"),
+        ("--queue", "0"),
+        ("--queue", "lots"),
+    ] {
+        let out = common::binary::output(
+            common::binary::bin().args(["attach", "--no-tui", option, value, &url]),
+        );
+        assert_eq!(out.status.code(), Some(2), "{option} {value}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(option), "{stderr}");
+        assert!(out.stdout.is_empty(), "{out:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_are_merged_into_one_picture() {
     let dir = tempfile::tempdir().unwrap();
@@ -380,7 +430,10 @@ async fn replicas_are_merged_into_one_picture() {
         statuses.push(status);
     }
     let statuses: Vec<Arc<SourceStatus>> = statuses;
-    until("both live", || statuses.iter().all(|s| s.state() == "live")).await;
+    until("both live", || {
+        statuses.iter().all(|s| s.state() == SourceState::Live)
+    })
+    .await;
     send_ok(&a.url(), &token, "from-a");
     send_ok(&b.url(), &token, "from-b");
     send_ok(&a.url(), &token, "from-a-2");
@@ -883,7 +936,7 @@ async fn replicas_merge_by_receive_time_whatever_order_their_snapshots_arrive_in
         let one = SourceStatus::new(first.url());
         tokio::spawn(follow(Target::plain(first.url()), hub.clone(), one.clone()));
         until("the first snapshot", || {
-            one.state() == "live" && hub.read(|s| s.accepted()) == 2
+            one.state() == SourceState::Live && hub.read(|s| s.accepted()) == 2
         })
         .await;
         let two = SourceStatus::new(second.url());

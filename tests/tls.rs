@@ -940,7 +940,7 @@ async fn attach_without_a_client_certificate_is_told_the_sink_requires_one() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     // Until the certificate is named (a refusal, or a failure that says so).
     let state = loop {
-        let state = status.state();
+        let state = status.state().to_string();
         if state.contains("client certificate") {
             break state;
         }

@@ -1688,16 +1688,19 @@ fn what_was_restored_stays_in_the_status_bar_at_120_columns() {
 /// missed, at 80 and 120 columns.
 #[test]
 fn attached_a_down_source_says_why_and_what_was_missed() {
+    use sinkwatch::client::attach::SourceState;
     let down = sinkwatch::client::attach::SourceStatus::new("http://10.0.0.6:50051");
     let ok = sinkwatch::client::attach::SourceStatus::new("http://10.0.0.5:50051");
     ok.missed
         .store(43_890, std::sync::atomic::Ordering::Relaxed);
     // As `follow` sets them.
-    ok.set("live");
-    down.set(
-        "down: http://10.0.0.6:50051: connection refused — check that the sink is running \
-         and listening on 10.0.0.6:50051 (retry in 2.0s)",
-    );
+    ok.set(SourceState::Live);
+    down.set(SourceState::Down {
+        why: "http://10.0.0.6:50051: connection refused — check that the sink is running \
+              and listening on 10.0.0.6:50051"
+            .into(),
+        retry_in: std::time::Duration::from_secs(2),
+    });
     let sources = vec![ok, down];
     let remote: sinkwatch::ui::live::RemoteStatus = Arc::new(move |short| {
         if short {

@@ -16,8 +16,8 @@
 //! refused it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use prost::Message;
@@ -28,7 +28,6 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::service::interceptor::InterceptedService;
 
-use crate::forward::ForwardStats;
 use crate::grpc::diagnose::{self, Stage};
 use crate::grpc::{Auth, Target};
 use crate::hub::Hub;
@@ -37,316 +36,28 @@ use crate::proto::watch::watch_event::Event;
 use crate::proto::watch::{Alert, SubscribeRequest, WatchEvent};
 use crate::record::Sourced;
 
+mod status;
+use status::Printer;
+pub use status::{
+    Epochs, GIVEN_TWICE, PrinterQueue, SourceState, SourceStatus, StateNews, status_line,
+    status_short,
+};
+
 /// The back-off between reconnects: doubled per failure, up to the cap.
 const BACKOFF_FIRST: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// How long a subscription may wait for the sink's answer (the TCP and
+/// TLS connection, then the stream's headers, which a sink sends before
+/// its snapshot). Short in unit tests, which wait it out.
+const OPEN_TIMEOUT: Duration = if cfg!(test) {
+    Duration::from_millis(300)
+} else {
+    // The connection (5 s at most) and a sink checking a credential with
+    // its issuer (10 s at most) fit in it.
+    Duration::from_secs(20)
+};
 /// Largest Watch message accepted (a snapshot entry carries one alert).
 const MAX_MESSAGE: usize = 16 * 1024 * 1024;
-
-/// One remote sink's connection state and counters, for the status bar.
-#[derive(Debug)]
-pub struct SourceStatus {
-    pub url: String,
-    state: Mutex<String>,
-    /// The last seq received from this source (0: none yet).
-    pub last_seq: AtomicU64,
-    /// Alerts received from this source.
-    pub received: AtomicU64,
-    /// Of them, received live (after an opening): what tells a stream that
-    /// made progress from one that only sent a snapshot (see [`follow`]).
-    live: AtomicU64,
-    /// Reconnects after a failure.
-    pub reconnects: AtomicU64,
-    /// Resume points the source could not honour (a fresh snapshot came).
-    pub resets: AtomicU64,
-    /// Alerts the source reported this viewer missed (then refetched).
-    pub missed: AtomicU64,
-    /// Why the source last answered a resume with a Reset.
-    last_reset: Mutex<Option<String>>,
-    /// Where this source's forwarding reports go (the TUI's forwarding
-    /// panel), and this source's place there.
-    forward: Mutex<Option<(Arc<ForwardStats>, usize)>>,
-    /// Where this source's alerts go with their source (`attach
-    /// --no-tui`'s printer), if anywhere; taken away when the viewer stops,
-    /// so the printer sees its queue close.
-    printer: Mutex<Option<Printer>>,
-    /// The epochs the viewer's sources stream, shared by all of them: a
-    /// sink given twice (the same URL, or two names of it) streams one
-    /// epoch twice, and would count every alert twice.
-    epochs: Option<(Epochs, usize)>,
-}
-
-/// How the reason starts when a source is the same sink as another.
-pub const GIVEN_TWICE: &str = "the same sink as";
-
-/// Which source streams which epoch (a sink's history, see the Watch
-/// proto), shared by the sources of one viewer: each epoch's source, as its
-/// place among them and its URL.
-pub type Epochs = Arc<Mutex<std::collections::HashMap<String, (usize, String)>>>;
-
-/// A printer's queue of alerts with their source: bounded, never waited
-/// for (a printer that falls behind loses lines and says how many).
-pub type PrinterQueue = tokio::sync::broadcast::Sender<Sourced>;
-
-/// The printer of one source's alerts, and the source's name there.
-#[derive(Debug)]
-struct Printer {
-    tx: PrinterQueue,
-    source: Arc<str>,
-}
-
-impl SourceStatus {
-    pub fn new(url: impl Into<String>) -> Arc<SourceStatus> {
-        SourceStatus::in_group(url, None)
-    }
-
-    fn in_group(url: impl Into<String>, epochs: Option<(Epochs, usize)>) -> Arc<SourceStatus> {
-        Arc::new(SourceStatus {
-            url: url.into(),
-            state: Mutex::new("connecting".into()),
-            last_seq: AtomicU64::new(0),
-            received: AtomicU64::new(0),
-            live: AtomicU64::new(0),
-            reconnects: AtomicU64::new(0),
-            resets: AtomicU64::new(0),
-            missed: AtomicU64::new(0),
-            last_reset: Mutex::new(None),
-            forward: Mutex::new(None),
-            printer: Mutex::new(None),
-            epochs,
-        })
-    }
-
-    /// The sources of one viewer, sharing what tells a sink given twice.
-    pub fn group(urls: impl IntoIterator<Item = String>) -> Vec<Arc<SourceStatus>> {
-        let epochs = Epochs::default();
-        urls.into_iter()
-            .enumerate()
-            .map(|(i, u)| SourceStatus::in_group(u, Some((epochs.clone(), i))))
-            .collect()
-    }
-
-    /// Takes `epoch` for this source; the other source's URL if another
-    /// source of this viewer streams it already (the same sink).
-    fn claim(&self, epoch: &str) -> Result<(), String> {
-        let Some((all, me)) = &self.epochs else {
-            return Ok(());
-        };
-        let mut all = all.lock().unwrap_or_else(|e| e.into_inner());
-        match all.get(epoch) {
-            Some((other, url)) if other != me => Err(url.clone()),
-            _ => {
-                all.retain(|_, (i, _)| i != me);
-                all.insert(epoch.to_owned(), (*me, self.url.clone()));
-                Ok(())
-            }
-        }
-    }
-
-    /// Sends this source's alerts to `tx` too, each with this source's URL
-    /// and its seq there (for `attach --no-tui`'s `source` and
-    /// `source_seq`). Set before following the source.
-    pub fn print_to(&self, tx: PrinterQueue) {
-        *self.printer() = Some(Printer {
-            tx,
-            source: Arc::from(self.url.as_str()),
-        });
-    }
-
-    /// Stops sending to the printer (its queue closes once every source
-    /// has stopped).
-    pub fn stop_printing(&self) {
-        self.printer().take();
-    }
-
-    fn printer(&self) -> std::sync::MutexGuard<'_, Option<Printer>> {
-        self.printer.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Why the source last reset this viewer (sanitized), if it has.
-    pub fn last_reset(&self) -> Option<String> {
-        self.last_reset
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Shows this source's forwarding (as the sink reports it) in `stats`,
-    /// as source number `index`.
-    pub fn report_forwarding(&self, stats: Arc<ForwardStats>, index: usize) {
-        *self.forward.lock().unwrap_or_else(|e| e.into_inner()) = Some((stats, index));
-    }
-
-    fn forwarding(&self, f: &crate::proto::watch::Forwarding) {
-        if let Some((stats, i)) = &*self.forward.lock().unwrap_or_else(|e| e.into_inner()) {
-            stats.set_remote(*i, f);
-        }
-    }
-
-    /// Sets the connection state (`follow` does; tests draw it).
-    pub fn set(&self, state: impl Into<String>) {
-        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state.into();
-    }
-
-    /// `connecting`, `snapshot`, `live`, `down: <why> (retry in 2s)`, or
-    /// `refused: <why>` (final).
-    pub fn state(&self) -> String {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// `URL live · 1,200` (alerts received) and, when any, reconnects,
-    /// resets and alerts fetched again. A source that is not live says why
-    /// in a few words, with its retry countdown: the whole diagnosis (on
-    /// stderr and in the log) made three sources' line too long for even
-    /// a 250-column status bar.
-    pub fn line(&self) -> String {
-        let state = self.state();
-        let mut shown = self.short_state();
-        if let Some((_, retry)) = state.rsplit_once(" (retry in ") {
-            shown.push_str(" (retry in ");
-            shown.push_str(retry);
-        }
-        let mut s = format!(
-            "{} {} · {}",
-            self.url,
-            shown,
-            thousands(self.received.load(Ordering::Relaxed))
-        );
-        let resets = self.resets.load(Ordering::Relaxed);
-        for (n, one, many) in [
-            (
-                self.reconnects.load(Ordering::Relaxed),
-                "reconnect",
-                "reconnects",
-            ),
-            (resets, "reset", "resets"),
-            (
-                self.missed.load(Ordering::Relaxed),
-                missed_word(resets),
-                missed_word(resets),
-            ),
-        ] {
-            if n > 0 {
-                let what = if n == 1 { one } else { many };
-                s.push_str(&format!(" · {} {what}", thousands(n)));
-            }
-        }
-        s
-    }
-
-    /// The state in a few words: `down: connection refused`, `refused:
-    /// Unauthenticated: …` cut to [`SHORT_REASON`] characters, `live`.
-    fn short_state(&self) -> String {
-        let state = self.state();
-        let Some((word, why)) = state.split_once(": ") else {
-            return state;
-        };
-        // `down: <why> (retry in 2.0s)`: the cause without the retry, the
-        // URL the diagnosis may start with, or its hint after ` — `.
-        let why = why.rsplit_once(" (retry in ").map_or(why, |(w, _)| w);
-        let why = why
-            .strip_prefix(self.url.as_str())
-            .and_then(|w| w.strip_prefix(": "))
-            .unwrap_or(why);
-        let why = why.split(" — ").next().unwrap_or(why);
-        format!("{word}: {}", cut(why, SHORT_REASON))
-    }
-}
-
-/// What the alerts a source said this viewer fell behind on are: fetched
-/// again by the resume that follows (nothing lost) unless the source had to
-/// reset this viewer, which may have lost some.
-impl SourceStatus {
-    /// Counts what the sink says this viewer missed: the sink's number, not
-    /// ours, so saturating (a hostile sink's counts wrapped the total).
-    fn add_missed(&self, n: u64) {
-        let _ = self
-            .missed
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-                Some(v.saturating_add(n))
-            });
-    }
-}
-
-fn missed_word(resets: u64) -> &'static str {
-    if resets == 0 { "refetched" } else { "missed" }
-}
-
-/// Longest reason a narrow status bar gives a source that is not live.
-const SHORT_REASON: usize = 32;
-
-/// `s` within `max` characters, ending with `…` when cut.
-fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_owned();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
-/// `12345` → `12,345` (the UI's grouping; the client cannot use the UI's).
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-impl SourceStatus {
-    /// One source's object in the `{"kind":"sources"}` line.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "url": self.url,
-            "state": self.state(),
-            "last_seq": self.last_seq.load(Ordering::Relaxed),
-            "received": self.received.load(Ordering::Relaxed),
-            "reconnects": self.reconnects.load(Ordering::Relaxed),
-            "resets": self.resets.load(Ordering::Relaxed),
-            "missed": self.missed.load(Ordering::Relaxed),
-        })
-    }
-}
-
-/// The sources' lines joined for one status bar.
-pub fn status_line(sources: &[Arc<SourceStatus>]) -> String {
-    sources
-        .iter()
-        .map(|s| s.line())
-        .collect::<Vec<_>>()
-        .join(" │ ")
-}
-
-/// The sources in a few words, for a narrow status bar: `2/2 live`, or
-/// `1/2 live · http://b:50051 down: connection refused` naming the first
-/// that is not live and why (shortened); then `1,204 refetched` when
-/// the sources reported alerts this viewer fell behind on (`missed` once a
-/// source has reset it).
-pub fn status_short(sources: &[Arc<SourceStatus>]) -> String {
-    let states: Vec<String> = sources.iter().map(|s| s.state()).collect();
-    let live = states.iter().filter(|s| *s == "live").count();
-    let mut out = format!("{live}/{} live", sources.len());
-    if let Some((s, _)) = sources.iter().zip(&states).find(|(_, st)| *st != "live") {
-        out.push_str(&format!(" · {} {}", s.url, s.short_state()));
-    }
-    let missed: u64 = sources
-        .iter()
-        .map(|s| s.missed.load(Ordering::Relaxed))
-        .fold(0, u64::saturating_add);
-    let resets: u64 = sources
-        .iter()
-        .map(|s| s.resets.load(Ordering::Relaxed))
-        .sum();
-    if missed > 0 {
-        out.push_str(&format!(" · {} {}", thousands(missed), missed_word(resets)));
-    }
-    out
-}
 
 /// The last peer text parsed and what it parsed to: alerts from a source
 /// mostly come from the same few senders, and parsing the address of each
@@ -636,6 +347,50 @@ fn fingerprint(owner: &str, repo: &str, policy: &str, pass: bool) -> u64 {
     h.finish()
 }
 
+/// Connects and subscribes, up to the sink's answer (its headers): the
+/// stream of events, or how it ended.
+async fn open(
+    target: &Target,
+    filter: &str,
+    last: Option<u64>,
+    epoch: String,
+) -> Result<tonic::Streaming<Incoming>, End> {
+    let channel = match target.endpoint() {
+        Ok(ep) => match ep.connect().await {
+            Ok(c) => c,
+            Err(e) if diagnose::client_certificate_required(target, Some(&e)) => {
+                return Err(End::Refused(diagnose::connect_failure(target, &e)));
+            }
+            Err(e) => return Err(End::Failed(diagnose::connect_failure(target, &e))),
+        },
+        Err(e) => return Err(End::Failed(e)),
+    };
+    let auth = match Auth::bearer(target.token.as_deref()) {
+        Ok(a) => a,
+        Err(e) => return Err(End::Failed(e)),
+    };
+    // The generated client's call, with the viewer's codec.
+    let mut client = tonic::client::Grpc::new(InterceptedService::new(channel, auth))
+        .max_decoding_message_size(MAX_MESSAGE);
+    if let Err(e) = client.ready().await {
+        return Err(End::Failed(format!("the connection is not ready: {e}")));
+    }
+    let mut request = tonic::Request::new(SubscribeRequest {
+        resume_after: last,
+        filter: filter.to_owned(),
+        batch: true,
+        epoch,
+    });
+    request
+        .extensions_mut()
+        .insert(GrpcMethod::new("sinkwatch.v1.Watch", "Subscribe"));
+    let path = PathAndQuery::from_static("/sinkwatch.v1.Watch/Subscribe");
+    match client.server_streaming(request, path, ViewerCodec).await {
+        Ok(r) => Ok(r.into_inner()),
+        Err(s) => Err(ended(target, &s, Stage::FirstCall)),
+    }
+}
+
 /// One subscription: `at` advances as alerts are ingested.
 async fn subscribe_once(
     target: &Target,
@@ -649,41 +404,26 @@ async fn subscribe_once(
         last_ms,
         epoch,
     } = at;
-    let channel = match target.endpoint() {
-        Ok(ep) => match ep.connect().await {
-            Ok(c) => c,
-            Err(e) if diagnose::client_certificate_required(target, Some(&e)) => {
-                return End::Refused(diagnose::connect_failure(target, &e));
-            }
-            Err(e) => return End::Failed(diagnose::connect_failure(target, &e)),
-        },
-        Err(e) => return End::Failed(e),
+    let opening = open(target, filter, *last, epoch.clone());
+    let mut stream = match tokio::time::timeout(OPEN_TIMEOUT, opening).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(end)) => return end,
+        // A peer that takes the connection and never answers (not a sink,
+        // or a proxy holding it) left the source `connecting` for ever.
+        Err(_) => {
+            return End::Failed(format!(
+                "no answer to the subscription within {}s — check that {} is a sinkwatch \
+                 sink (gRPC over HTTP/2) and that nothing on the way holds the connection",
+                OPEN_TIMEOUT.as_secs_f64(),
+                target.url
+            ));
+        }
     };
-    let auth = match Auth::bearer(target.token.as_deref()) {
-        Ok(a) => a,
-        Err(e) => return End::Failed(e),
-    };
-    // The generated client's call, with the viewer's codec.
-    let mut client = tonic::client::Grpc::new(InterceptedService::new(channel, auth))
-        .max_decoding_message_size(MAX_MESSAGE);
-    if let Err(e) = client.ready().await {
-        return End::Failed(format!("the connection is not ready: {e}"));
-    }
-    let mut request = tonic::Request::new(SubscribeRequest {
-        resume_after: *last,
-        filter: filter.to_owned(),
-        batch: true,
-        epoch: epoch.clone(),
+    status.set(if last.is_some() {
+        SourceState::Live
+    } else {
+        SourceState::Snapshot
     });
-    request
-        .extensions_mut()
-        .insert(GrpcMethod::new("sinkwatch.v1.Watch", "Subscribe"));
-    let path = PathAndQuery::from_static("/sinkwatch.v1.Watch/Subscribe");
-    let mut stream = match client.server_streaming(request, path, ViewerCodec).await {
-        Ok(r) => r.into_inner(),
-        Err(s) => return ended(target, &s, Stage::FirstCall),
-    };
-    status.set(if last.is_some() { "live" } else { "snapshot" });
     // The snapshot is gathered, then ingested oldest first: keys whose
     // latest alert is older than the history window first, then history.
     let mut latest = Vec::new();
@@ -731,7 +471,7 @@ async fn subscribe_once(
                     ));
                 }
                 *epoch = b.epoch;
-                status.set("snapshot");
+                status.set(SourceState::Snapshot);
                 latest.clear();
                 history.clear();
             }
@@ -755,7 +495,7 @@ async fn subscribe_once(
                 if let Some(seq) = *last {
                     status.last_seq.store(seq, Ordering::Relaxed);
                 }
-                status.set("live");
+                status.set(SourceState::Live);
             }
             Some(Event::Live(a)) => live(hub, &mut scratch, status, last, last_ms, [a]),
             Some(Event::Batch(b)) => live(hub, &mut scratch, status, last, last_ms, b.alerts),
@@ -819,19 +559,6 @@ fn next_wait(backoff: &mut Duration) -> Duration {
     wait
 }
 
-/// Whether a source's state `now` is news after the one last said (kept
-/// in `last`, updated when it is): a source that stays down for the same
-/// reason is said once, not at each retry's `connecting` and new wait
-/// (84 lines in 9 minutes, a user's review).
-pub fn state_is_news(last: &mut String, now: &str) -> bool {
-    let kind = now.split(" (retry in ").next().unwrap_or(now);
-    if kind == last.as_str() || (kind == "connecting" && last.starts_with("down:")) {
-        return false;
-    }
-    *last = kind.to_owned();
-    true
-}
-
 /// Follows one remote sink until the hub closes (the viewer quits), or
 /// until the sink refuses this viewer's credentials (UNAUTHENTICATED or
 /// PERMISSION_DENIED): then the source's state is `refused: <why>` and the
@@ -872,7 +599,7 @@ pub async fn follow_filtered(
             }
             End::Refused(why) => {
                 let why = crate::sanitize::line(&why).into_owned();
-                status.set(format!("refused: {why}"));
+                status.set(SourceState::Refused(why.clone()));
                 tracing::warn!("{}: refused: {why}", status.url);
                 return Some(why);
             }
@@ -883,14 +610,13 @@ pub async fn follow_filtered(
                 }
                 status.reconnects.fetch_add(1, Ordering::Relaxed);
                 let wait = next_wait(&mut backoff);
-                status.set(format!(
-                    "down: {} (retry in {:.1}s)",
-                    crate::sanitize::line(&why),
-                    wait.as_secs_f64()
-                ));
+                status.set(SourceState::Down {
+                    why: crate::sanitize::line(&why).into_owned(),
+                    retry_in: wait,
+                });
                 tracing::info!("{}: {why}", status.url);
                 tokio::time::sleep(wait).await;
-                status.set("connecting");
+                status.set(SourceState::Connecting);
             }
         }
     }
@@ -901,35 +627,6 @@ pub async fn follow_filtered(
 mod tests {
     use super::*;
     use crate::proto::watch::{Batch, Missed};
-
-    #[test]
-    fn a_source_down_for_one_reason_is_said_once() {
-        let mut last = String::new();
-        let said: Vec<&str> = [
-            "connecting",
-            "down: refused (retry in 0.2s)",
-            "connecting",
-            "down: refused (retry in 0.5s)",
-            "connecting",
-            "down: timed out (retry in 1.0s)",
-            "connecting",
-            "live",
-            "down: refused (retry in 0.2s)",
-        ]
-        .into_iter()
-        .filter(|now| state_is_news(&mut last, now))
-        .collect();
-        assert_eq!(
-            said,
-            [
-                "connecting",
-                "down: refused (retry in 0.2s)",
-                "down: timed out (retry in 1.0s)",
-                "live",
-                "down: refused (retry in 0.2s)"
-            ]
-        );
-    }
 
     fn alert(seq: u64, details: &str, identity: &str) -> Alert {
         Alert {
@@ -1042,63 +739,6 @@ mod tests {
         assert_eq!(peer.identity.as_deref(), Some("alice@example.com"));
     }
 
-    #[test]
-    fn a_sinks_missed_counts_saturate() {
-        let a = SourceStatus::new("http://a:1");
-        a.add_missed(u64::MAX - 5);
-        a.add_missed(1_000);
-        assert_eq!(a.missed.load(Ordering::Relaxed), u64::MAX);
-        let b = SourceStatus::new("http://b:1");
-        b.add_missed(10);
-        let short = status_short(&[a, b]);
-        assert!(short.contains("18,446,744,073,709,551,615"), "{short}");
-    }
-
-    #[test]
-    fn a_narrow_status_bar_says_why_a_source_is_down_and_what_was_missed() {
-        let a = SourceStatus::new("http://a:1");
-        let b = SourceStatus::new("http://b:2");
-        a.set("live");
-        b.set(
-            "down: http://b:2: connection refused — check that the sink is running and \
-             listening on b:2 (retry in 2.0s)",
-        );
-        let sources = vec![a.clone(), b.clone()];
-        assert_eq!(
-            status_short(&sources),
-            "1/2 live · http://b:2 down: connection refused"
-        );
-        b.set("down: Unavailable: the sink is shutting down and will be back soon (retry in 0.2s)");
-        a.missed.store(43_890, Ordering::Relaxed);
-        assert_eq!(
-            status_short(&sources),
-            "1/2 live · http://b:2 down: Unavailable: the sink is shutti… · 43,890 refetched"
-        );
-        b.set("connecting");
-        assert_eq!(
-            status_short(&sources),
-            "1/2 live · http://b:2 connecting · 43,890 refetched"
-        );
-        // The wide line: grouped digits, and one reset is not `1 resets`;
-        // after a reset, what fell behind may not all have come back.
-        a.received.store(2_005, Ordering::Relaxed);
-        assert_eq!(a.line(), "http://a:1 live · 2,005 · 43,890 refetched");
-        a.resets.store(1, Ordering::Relaxed);
-        assert_eq!(
-            a.line(),
-            "http://a:1 live · 2,005 · 1 reset · 43,890 missed"
-        );
-        // Down: the reason in a few words, with the countdown.
-        b.set(
-            "down: http://b:2: connection refused — check that the sink is running and \
-             listening on b:2 (retry in 2.0s)",
-        );
-        assert_eq!(
-            b.line(),
-            "http://b:2 down: connection refused (retry in 2.0s) · 0"
-        );
-    }
-
     /// After a Reset, the fresh snapshot's alerts of the viewer's newest
     /// millisecond are taken unless the viewer holds them. Comparing times
     /// alone dropped them (a user's review: 2 to 4 alerts lost per reset at
@@ -1131,6 +771,34 @@ mod tests {
         assert!(held.has(&at(8, 100, "b")), "held");
         assert!(!held.has(&at(9, 100, "d")), "same ms, not held");
         assert!(!held.has(&at(10, 101, "e")), "newer");
+    }
+
+    /// A peer that takes the connection and never answers (not a sink, a
+    /// proxy holding it) left the source `connecting` for ever (a review):
+    /// now the subscription fails, saying so, and is retried.
+    #[tokio::test]
+    async fn a_peer_that_never_answers_fails_the_subscription() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((c, _)) = listener.accept().await {
+                held.push(c);
+            }
+        });
+        let target = Target::plain(format!("http://{addr}"));
+        let hub = Hub::new(crate::model::StoreLimits::default(), 16);
+        let status = SourceStatus::new(target.url.clone());
+        let end = subscribe_once(&target, "", &hub, &status, &mut Position::default()).await;
+        let End::Failed(why) = end else {
+            panic!("not a failure to retry");
+        };
+        assert!(
+            why.starts_with("no answer to the subscription within"),
+            "{why}"
+        );
+        assert!(why.contains(&target.url), "{why}");
+        silent.abort();
     }
 
     #[test]

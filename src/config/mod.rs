@@ -21,7 +21,10 @@ pub mod values;
 
 use std::path::{Path, PathBuf};
 
-pub use options::{FileConfig, RunArgs, Settings, default_config, keys, merge};
+pub use options::{
+    BUDGET_MAX, BUDGET_MIN, FileConfig, HISTORY_MAX, QUEUE_MAX, RunArgs, Settings, default_config,
+    keys, merge,
+};
 pub use values::parse_listen;
 
 /// Larger files are refused before parsing: a config is a few KiB, and a

@@ -25,6 +25,12 @@ use crate::sink::auth::Combine;
 use crate::sink::auth::signature::KeySpec;
 use crate::state::{Retain, StateChoice};
 
+/// Bounds shared with `attach`, which takes these options too.
+pub const QUEUE_MAX: usize = 4_194_304;
+pub const HISTORY_MAX: usize = 50_000_000;
+pub const BUDGET_MIN: Bytes = Bytes(16 << 20);
+pub const BUDGET_MAX: Bytes = Bytes(1 << 40);
+
 /// What a config file sets, parsed and range-checked (errors carry the
 /// line); `None`: not set.
 pub type FileValue<T> = Option<T>;
@@ -342,13 +348,13 @@ options! {
         "Headless: one JSON object per accepted alert on stdout (also when stdout is not a terminal)";
     one queue: usize ["65536"] "N"
         "Capacity of each consumer's queue (printer, recorder, UI), held to half the memory budget's worth of --max-details-bytes records (8,128 with the default budget and details); a consumer that falls behind loses the oldest records, counted",
-        1, 4_194_304;
+        1, QUEUE_MAX;
     one history: usize ["250000"] "N"
         "Alerts kept in the event history ring",
-        1, 50_000_000;
+        1, HISTORY_MAX;
     one memory_budget: Bytes ["1GiB"] "BYTES"
         "Bytes the history and the per-key state may hold, e.g. 512MiB; over it the oldest events are evicted first (counted), then the oldest keys' details",
-        Bytes(16 << 20), Bytes(1 << 40);
+        BUDGET_MIN, BUDGET_MAX;
     one stats_interval: Duration ["0s"] "DURATION"
         "Headless: a {\"kind\":\"stats\"} line every DURATION (0s: only at exit)",
         Duration::ZERO, Duration::from_secs(7 * 86_400);
