@@ -119,6 +119,12 @@ async fn a_loop_through_two_sinks_is_refused_where_it_began() {
     assert_eq!(a.hub.read(|s| s.accepted()), 1);
     assert_eq!(b.hub.read(|s| s.accepted()), 1);
     assert_eq!(a_fwd.stats().snapshot()[0].delivered, 1);
+    // B's record names the hops: A's mark, then B's own.
+    let hops = b.hub.read(|s| {
+        let e = s.history().back().expect("B holds the alert");
+        e.peer.as_ref().expect("its sender").hops.to_string()
+    });
+    assert_eq!(hops, format!("{},{}", a.hub.instance(), b.hub.instance()));
     a.stop().await;
     b.stop().await;
 }

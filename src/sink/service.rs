@@ -119,6 +119,9 @@ struct AuthOutcome {
     identity: Option<Arc<str>>,
     /// The payload signature must still verify.
     need_signature: bool,
+    /// The request names forwarding hops (checked for a loop): the handler
+    /// reads them only then, not looking the header up on every call.
+    hops: bool,
 }
 
 /// What happens to an accepted alert beyond the hub. In proxy mode the
@@ -190,13 +193,13 @@ impl UnaryService<Decoded> for AlertMethod {
 
 async fn handle(
     state: &SinkState,
-    request: Request<Decoded>,
+    mut request: Request<Decoded>,
 ) -> Result<Response<AlertResponse>, Status> {
     let (peer_addr, tls_identity) = super::conn::peer_of(request.extensions());
+    // Absent when no credential is required and no hops were named.
     let auth = request
-        .extensions()
-        .get::<AuthOutcome>()
-        .cloned()
+        .extensions_mut()
+        .remove::<AuthOutcome>()
         .unwrap_or_default();
     // A verified payload signature is an identity too (the key is the
     // caller's): shown like mTLS's and a token's.
@@ -228,18 +231,17 @@ async fn handle(
         signed = state.auth.signature.as_ref().map(|v| v.identity());
     }
     // Every identity that was verified (mTLS, a token, a signature).
-    let identity = match (tls_identity, auth.identity, signed) {
-        (None, None, None) => None,
-        (Some(t), None, None) => Some(t),
-        (None, Some(o), None) => Some(o.to_string()),
-        (t, o, s) => {
-            let parts: Vec<&str> = [t.as_deref(), o.as_deref(), s]
-                .into_iter()
-                .flatten()
-                .collect();
-            Some(parts.join("; "))
-        }
-    };
+    // Borrowed when it is one (an OIDC identity is not copied per call).
+    let identity: Option<std::borrow::Cow<'_, str>> =
+        match (tls_identity, auth.identity.as_deref(), signed) {
+            (None, None, None) => None,
+            (Some(t), None, None) => Some(t.into()),
+            (None, Some(o), None) => Some(o.into()),
+            (t, o, s) => {
+                let parts: Vec<&str> = [t.as_deref(), o, s].into_iter().flatten().collect();
+                Some(parts.join("; ").into())
+            }
+        };
     let (metadata, extensions, Decoded { message, .. }) = request.into_parts();
     let alert = match validate_owned(message, &state.limits) {
         Ok(a) => a,
@@ -251,8 +253,10 @@ async fn handle(
             return Err(status);
         }
     };
-    let via = metadata
-        .get(crate::hub::HOP_HEADER)
+    let via = auth
+        .hops
+        .then(|| metadata.get(crate::hub::HOP_HEADER))
+        .flatten()
         .and_then(|v| v.to_str().ok())
         .filter(|v| v.bytes().all(|b| b.is_ascii_hexdigit() || b == b','));
     let record = match state.hub.ingest_via(
@@ -310,7 +314,9 @@ where
                 ))
                 .into_http());
             }
+            let mut outcome = AuthOutcome::default();
             if let Some(hops) = req.headers().get(crate::hub::HOP_HEADER) {
+                outcome.hops = true;
                 let hops = hops.as_bytes();
                 let own = state.hub.instance().as_bytes();
                 let looped = hops.split(|b| *b == b',').any(|h| h == own);
@@ -348,7 +354,6 @@ where
                 ))
                 .into_http());
             }
-            let mut outcome = AuthOutcome::default();
             if state.auth.is_required() {
                 use super::auth::HeaderVerdict;
                 let memo = super::conn::oidc_memo(req.extensions());
@@ -376,7 +381,10 @@ where
             for encoding in ACCEPTED_ENCODINGS {
                 grpc = grpc.accept_compressed(encoding);
             }
-            req.extensions_mut().insert(outcome);
+            // Only when it says something (an insert is an allocation).
+            if outcome.hops || outcome.identity.is_some() || outcome.need_signature {
+                req.extensions_mut().insert(outcome);
+            }
             let reached = Arc::new(AtomicBool::new(false));
             let method = AlertMethod {
                 state: state.clone(),
