@@ -32,6 +32,7 @@ pub mod hub;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod numbers;
 pub mod record;
 pub mod run;
 pub mod sanitize;

@@ -52,18 +52,7 @@ fn local_offset(_secs: i64) -> i64 {
     0
 }
 
-/// `12345` → `12,345`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::numbers::thousands;
 
 /// Time of day, `HH:MM:SS` (local, or UTC; see [`use_local_time`]).
 pub fn clock(at_ms: u64) -> String {
@@ -212,10 +201,6 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
         // 2026-11-25T21:00:03Z
         let t = 1_795_640_403_000;
         assert_eq!(clock(t), "21:00:03");

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::forward::ForwardStats;
+use crate::numbers::thousands;
 use crate::record::Sourced;
 
 /// Where a source's connection is. Kept as a value, not as the text shown,
@@ -276,19 +277,6 @@ fn cut(s: &str, max: usize) -> String {
     }
     let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
-    out
-}
-
-/// `12345` → `12,345` (the UI's grouping; the client cannot use the UI's).
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
     out
 }
 
