@@ -34,6 +34,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The sink and `attach` stop cleanly on a signal, even one sent while
+    // they read their config, before their handlers can be installed.
+    if matches!(cli.command, None | Some(sinkwatch::cli::Command::Attach(_))) {
+        sinkwatch::shutdown::hold_early();
+    }
     let log = sinkwatch::logging::init();
     let result = match cli.command {
         None => {

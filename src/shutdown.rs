@@ -3,35 +3,83 @@
 //! that a second signal cuts short. Shared by the sink (`run.rs`), the
 //! headless `attach` (`commands.rs`) and the TUI (`ui/live.rs`).
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 /// The signals that stop a run: SIGTERM, SIGINT and SIGHUP (the terminal
 /// or the ssh session went away: left to its default it ends the process
 /// at once, without committing the state backlog or the stats line).
-/// Installed at once (within the runtime); each `recv` resolves at the
-/// next of them.
-pub struct StopSignals(Vec<tokio::signal::unix::Signal>);
+const STOPS: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
+
+/// The stop signals, installed at once (within the runtime); each `recv`
+/// resolves at the next of them. A signal held since the start of the run
+/// ([`hold_early`]) is the first.
+pub struct StopSignals {
+    signals: Vec<tokio::signal::unix::Signal>,
+    held: bool,
+}
 
 impl StopSignals {
     pub fn install() -> Self {
         use tokio::signal::unix::{SignalKind, signal};
-        StopSignals(
-            [
-                SignalKind::terminate(),
-                SignalKind::interrupt(),
-                SignalKind::hangup(),
-            ]
+        let signals = STOPS
             .into_iter()
-            .filter_map(|k| signal(k).ok())
-            .collect(),
-        )
+            .filter_map(|s| signal(SignalKind::from_raw(s)).ok())
+            .collect();
+        // After the runtime's handlers, so that no signal falls between
+        // the two (one landing in the microseconds where both are
+        // installed would count twice).
+        StopSignals {
+            signals,
+            held: release_early(),
+        }
     }
 
     pub async fn recv(&mut self) {
-        if self.0.is_empty() {
+        if std::mem::take(&mut self.held) {
+            return;
+        }
+        if self.signals.is_empty() {
             std::future::pending::<()>().await;
         }
-        let each = self.0.iter_mut().map(|s| Box::pin(s.recv()));
+        let each = self.signals.iter_mut().map(|s| Box::pin(s.recv()));
         futures_util::future::select_all(each).await;
     }
+}
+
+/// A stop signal received before [`StopSignals`] was installed.
+static EARLY: AtomicBool = AtomicBool::new(false);
+/// The actions that set it, until `StopSignals` takes over.
+static EARLY_ACTIONS: Mutex<Vec<signal_hook_registry::SigId>> = Mutex::new(Vec::new());
+
+/// Holds the stop signals from the first instructions of a run that will
+/// install [`StopSignals`] (the sink, `attach`), while it reads its
+/// config and files and before its runtime exists: one received then is
+/// kept and given to the first `StopSignals`, instead of ending the
+/// process by the default action (a supervisor stopping a sink as it
+/// starts: no stats line, nothing committed). Not for the other commands,
+/// which a signal ends as it does any program.
+pub fn hold_early() {
+    let mut actions = EARLY_ACTIONS.lock().unwrap_or_else(|e| e.into_inner());
+    for signal in STOPS {
+        // SAFETY: the action only stores to an atomic, which is
+        // async-signal-safe; it allocates and locks nothing.
+        let action = unsafe {
+            signal_hook_registry::register(signal, || EARLY.store(true, Ordering::SeqCst))
+        };
+        if let Ok(id) = action {
+            actions.push(id);
+        }
+    }
+}
+
+/// Stops holding; whether a stop signal was held.
+fn release_early() -> bool {
+    let mut actions = EARLY_ACTIONS.lock().unwrap_or_else(|e| e.into_inner());
+    for id in actions.drain(..) {
+        signal_hook_registry::unregister(id);
+    }
+    EARLY.swap(false, Ordering::SeqCst)
 }
 
 /// Waits for a JSON-lines writer to write what it was given and end,

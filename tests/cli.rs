@@ -455,6 +455,65 @@ fn a_signal_during_the_start_stops_the_sink_once_started() {
     );
 }
 
+/// A signal sent before any handler could be installed — while the sink
+/// reads its config, here a FIFO the test holds — is kept too: the sink
+/// starts, then stops cleanly (exit 0, its stats line). On the old code
+/// the default action killed it.
+#[test]
+fn a_signal_while_the_config_is_read_stops_the_sink_once_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&config)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut child = bin()
+        .args(["--no-tui", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let done = common::binary::watchdog(child.id());
+    // Its main thread waits for a writer of the FIFO: it is reading its
+    // config (the watchdog ends a sink that never gets there).
+    let wchan = format!("/proc/{0}/task/{0}/wchan", child.id());
+    while std::fs::read_to_string(&wchan).unwrap_or_default() != "wait_for_partner" {
+        assert!(child.try_wait().unwrap().is_none(), "it exited");
+        std::thread::yield_now();
+    }
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    // Without blocking: a sink the signal killed has left no reader, and
+    // the open fails (ENXIO) instead of waiting for one.
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let fifo = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&config);
+        if let Ok(mut fifo) = fifo {
+            let _ = fifo.write_all(b"history: 1000\n");
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    drop(done);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = common::binary::json_lines(&stdout).pop();
+    assert_eq!(
+        last.map(|l| l["kind"].clone()),
+        Some("stats".into()),
+        "{stdout}"
+    );
+}
+
 /// A sink that cannot make its log file says so once on stderr (a user's
 /// review: in a container with no writable state directory the logs were
 /// skipped silently); `SINKWATCH_LOG_TO=stderr` puts them on stderr.
