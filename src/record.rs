@@ -12,12 +12,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::broadcast;
 
 use crate::model::{AlertRecord, Change};
 
-#[derive(Serialize)]
+/// An alert's JSON line as serde would write it (the reference for the
+/// hand-written writer, in tests).
+#[cfg(test)]
+#[derive(serde::Serialize)]
 struct AlertLine<'a> {
     kind: &'static str,
     seq: u64,
@@ -226,6 +229,81 @@ pub fn write_alert_marked(
 /// As [`write_alert_marked`], with the `source` and `source_seq` fields
 /// when `source` is set (a viewer's alerts).
 pub fn write_alert_from(
+    w: &mut impl Write,
+    r: &AlertRecord,
+    silenced: Option<&str>,
+    source: Option<(&str, u64)>,
+) -> io::Result<()> {
+    // Written field by field, in `AlertLine`'s order and spelling (a test
+    // holds the two byte for byte): serde's serializer scanned each string
+    // twice (its escapes, then the terminal-safe ones), 0.28 µs per alert
+    // on the writer's thread.
+    let at = TimeText::new(r.at_ms);
+    let mut buf = itoa::Buffer::new();
+    w.write_all(b"{\"kind\":\"alert\",\"seq\":")?;
+    w.write_all(buf.format(r.seq).as_bytes())?;
+    w.write_all(b",\"at\":\"")?;
+    w.write_all(at.as_str().as_bytes())?;
+    w.write_all(b"\",\"owner\":")?;
+    json_str(w, &r.owner)?;
+    w.write_all(b",\"repo\":")?;
+    json_str(w, &r.repo)?;
+    w.write_all(b",\"policy\":")?;
+    json_str(w, &r.policy)?;
+    w.write_all(if r.pass {
+        b",\"pass\":true,\"details\":"
+    } else {
+        b",\"pass\":false,\"details\":"
+    })?;
+    json_str(w, &r.details)?;
+    w.write_all(b",\"change\":\"")?;
+    w.write_all(r.change.as_str().as_bytes())?;
+    w.write_all(b"\"")?;
+    if let Some(peer) = r.peer.as_deref() {
+        if !peer.label.is_empty() {
+            w.write_all(b",\"peer\":")?;
+            json_str(w, &peer.label)?;
+        }
+        if let Some(id) = peer.identity.as_deref() {
+            w.write_all(b",\"peer_identity\":")?;
+            json_str(w, id)?;
+        }
+    }
+    if let Some(id) = silenced {
+        w.write_all(b",\"silenced\":")?;
+        json_str(w, id)?;
+    }
+    if r.late {
+        w.write_all(b",\"late\":true")?;
+    }
+    if let Some((url, seq)) = source {
+        w.write_all(b",\"source\":")?;
+        json_str(w, url)?;
+        w.write_all(b",\"source_seq\":")?;
+        w.write_all(buf.format(seq).as_bytes())?;
+    }
+    w.write_all(b"}\n")
+}
+
+/// A JSON string: printable ASCII without `"` or `\` as it is (what
+/// nearly every name and most details are), anything else through the
+/// terminal-safe serializer.
+fn json_str(w: &mut impl Write, s: &str) -> io::Result<()> {
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        w.write_all(b"\"")?;
+        w.write_all(s.as_bytes())?;
+        w.write_all(b"\"")
+    } else {
+        crate::sanitize::write_json(&mut *w, s)
+    }
+}
+
+/// The alert line as serde writes it: the reference the hand-written
+/// [`write_alert_from`] is held to.
+#[cfg(test)]
+fn write_alert_by_serde(
     w: &mut impl Write,
     r: &AlertRecord,
     silenced: Option<&str>,
@@ -914,6 +992,62 @@ mod tests {
         #[test]
         fn any_time_is_formatted_as_humantime_formats_it(at in 0..=TimeText::LAST) {
             prop_assert_eq!(format_time(at), humantime_text(at));
+        }
+
+        /// The hand-written alert line is serde's, byte for byte, for any
+        /// text: plain names, quotes, backslashes, controls, escapes, bidi
+        /// and invisible characters, variation selectors, any Unicode.
+        #[test]
+        fn an_alert_line_is_written_as_serde_writes_it(
+            texts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "[a-zA-Z0-9 ._/-]{0,12}",
+                    "[\\x00-\\x7f]{0,12}",
+                    "[\"\\\\\\u{1b}\\u{7f}\\u{9b}\\u{200b}\\u{202e}\\u{fe0f}a é]{0,8}",
+                    any::<String>(),
+                ],
+                7,
+            ),
+            seq in any::<u64>(),
+            at_ms in any::<u64>(),
+            pass in any::<bool>(),
+            change in 0usize..4,
+            peer in 0usize..4,
+            late in any::<bool>(),
+            silenced in any::<bool>(),
+            source in proptest::option::of(any::<u64>()),
+        ) {
+            let mut r = AlertRecord {
+                seq,
+                at_ms,
+                owner: texts[0].as_str().into(),
+                repo: texts[1].as_str().into(),
+                policy: texts[2].as_str().into(),
+                pass,
+                details: texts[3].as_str().into(),
+                change: [Change::First, Change::Same, Change::Regressed, Change::Fixed][change],
+                peer: None,
+                late,
+            };
+            r.peer = match peer {
+                0 => None,
+                1 => Some(Arc::new(crate::model::Peer::new(None, None))),
+                2 => Some(Arc::new(crate::model::Peer::new(
+                    Some("10.0.0.1:5000".parse().unwrap()),
+                    None,
+                ))),
+                _ => Some(Arc::new(crate::model::Peer::new(
+                    Some("[::1]:443".parse().unwrap()),
+                    Some(texts[4].clone()),
+                ))),
+            };
+            let silenced = silenced.then_some(texts[5].as_str());
+            let source = source.map(|seq| (texts[6].as_str(), seq));
+            let mut hand = Vec::new();
+            write_alert_from(&mut hand, &r, silenced, source).unwrap();
+            let mut serde = Vec::new();
+            write_alert_by_serde(&mut serde, &r, silenced, source).unwrap();
+            prop_assert_eq!(String::from_utf8(hand).unwrap(), String::from_utf8(serde).unwrap());
         }
     }
 
