@@ -221,10 +221,11 @@ declare -A h2best
 if command -v h2load >/dev/null 2>&1; then
   printf '\x00\x00\x00\x00\x1f\x0a\x06h2load\x12\x06repo-1\x1a\x0bSECURITY.md\x28\x01' >"$TMP/body.bin"
   for round in $(seq 1 "$ROUNDS"); do
-    for mode in bare headless oidc state tui tee; do
+    for mode in bare bare_token headless oidc state tui tee; do
       auth=()
       case $mode in
         bare) addr=$BARE_ADDR ;; headless) addr=$HEADLESS_ADDR ;; tee) addr=$TEE_ADDR ;; state) addr=$STATE_ADDR ;;
+        bare_token) addr=$BARE_ADDR; auth=(-H "authorization: Bearer $(cat "$TMP/oidc.jwt")") ;;
         oidc) addr=$OIDC_ADDR; auth=(-H "authorization: Bearer $(cat "$TMP/oidc.jwt")") ;;
         tui) addr=$TUI_ADDR; [ -z "$addr" ] && continue ;;
       esac
@@ -341,6 +342,8 @@ if [ -n "${h2best[bare]:-}" ]; then
   printf '%-34s %12.0f %8s %8s\n' "bare tonic AlertSink (baseline)" "$hbase" "1.00" ""
   printf '%-34s %12.0f %8s %8s\n' "sinkwatch headless (stdout→file)" "${h2best[headless]}" "$(h2ratio "${h2best[headless]}")" "≥0.90"
   printf '%-34s %12.0f %8s %8s\n' "sinkwatch headless + OIDC (RS256)" "${h2best[oidc]}" "$(h2ratio "${h2best[oidc]}")" "≥0.85"
+  printf '%-34s %12.0f %8s %8s\n' "  bare sent the same bearer header" "${h2best[bare_token]}" "$(h2ratio "${h2best[bare_token]}")" ""
+  printf '%-34s %12s %8s\n' "  OIDC / bare with the header" "" "$(awk -v a="${h2best[oidc]}" -v b="${h2best[bare_token]}" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "n/a" }')"
   printf '%-34s %12.0f %8s %8s   durable after +%s s (longest round)\n' "sinkwatch headless + --state" "${h2best[state]}" "$(h2ratio "${h2best[state]}")" "≥0.85" "${durable_after[h2]:-?}"
   [ -n "${h2best[tui]:-}" ] && printf '%-34s %12.0f %8s %8s\n' "sinkwatch TUI (pty 200×50)" "${h2best[tui]}" "$(h2ratio "${h2best[tui]}")" "≥0.80"
   printf '%-34s %12.0f %8s %8s\n' "sinkwatch tee → sinkwatch" "${h2best[tee]}" "$(h2ratio "${h2best[tee]}")" "≥0.50"
@@ -355,6 +358,7 @@ if [ -z "$GO_SKIP" ]; then
   printf '%-34s %12.0f %8s %8s\n' "  bare sent the same bearer header" "${gobest[bare_token]}" "$(goratio "${gobest[bare_token]}")" ""
   printf '%-34s %12.0f %8s %8s\n' "sinkwatch headless (stdout→file)" "${gobest[headless]}" "$(goratio "${gobest[headless]}")" "≥0.90"
   printf '%-34s %12.0f %8s %8s\n' "sinkwatch headless + OIDC (RS256)" "${gobest[oidc]}" "$(goratio "${gobest[oidc]}")" "≥0.85"
+  printf '%-34s %12s %8s\n' "  OIDC / bare with the header" "" "$(awk -v a="${gobest[oidc]}" -v b="${gobest[bare_token]}" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "n/a" }')"
 else
   echo "grpc-go rows skipped: $GO_SKIP"
 fi
