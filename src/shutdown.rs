@@ -49,6 +49,28 @@ impl StopSignals {
 
 /// A stop signal received before [`StopSignals`] was installed.
 static EARLY: AtomicBool = AtomicBool::new(false);
+
+/// What a held signal does (in the signal handler: only atomics, `write`
+/// and `_exit`, which are async-signal-safe). The first is kept, and said;
+/// a second ends the process at once, as the default action would have (a
+/// start that hangs — a config FIFO nobody writes, a slow file system —
+/// could otherwise only be killed with SIGKILL, a review found).
+fn held(signal: libc::c_int) {
+    const KEPT: &[u8] =
+        b"sinkwatch: stopping as soon as it has started; signal again to stop now\n";
+    const NOW: &[u8] = b"sinkwatch: stopped before it had started\n";
+    let say = |text: &[u8]| {
+        // SAFETY: write(2) on stderr with a valid buffer; its result is
+        // of no use here.
+        unsafe { libc::write(libc::STDERR_FILENO, text.as_ptr().cast(), text.len()) };
+    };
+    if EARLY.swap(true, Ordering::SeqCst) {
+        say(NOW);
+        // SAFETY: _exit ends the process without running anything else.
+        unsafe { libc::_exit(128 + signal) };
+    }
+    say(KEPT);
+}
 /// The actions that set it, until `StopSignals` takes over.
 static EARLY_ACTIONS: Mutex<Vec<signal_hook_registry::SigId>> = Mutex::new(Vec::new());
 
@@ -62,11 +84,9 @@ static EARLY_ACTIONS: Mutex<Vec<signal_hook_registry::SigId>> = Mutex::new(Vec::
 pub fn hold_early() {
     let mut actions = EARLY_ACTIONS.lock().unwrap_or_else(|e| e.into_inner());
     for signal in STOPS {
-        // SAFETY: the action only stores to an atomic, which is
-        // async-signal-safe; it allocates and locks nothing.
-        let action = unsafe {
-            signal_hook_registry::register(signal, || EARLY.store(true, Ordering::SeqCst))
-        };
+        // SAFETY: the action (`held`) uses only async-signal-safe calls; it
+        // allocates and locks nothing.
+        let action = unsafe { signal_hook_registry::register(signal, move || held(signal)) };
         if let Ok(id) = action {
             actions.push(id);
         }

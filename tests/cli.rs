@@ -455,14 +455,17 @@ fn a_signal_during_the_start_stops_the_sink_once_started() {
     );
 }
 
-/// A signal sent before any handler could be installed — while the sink
-/// reads its config, here a FIFO the test holds — is kept too: the sink
-/// starts, then stops cleanly (exit 0, its stats line). On the old code
-/// the default action killed it.
-#[test]
-fn a_signal_while_the_config_is_read_stops_the_sink_once_started() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.yaml");
+/// A sink started with a config FIFO the test holds, once its main
+/// thread waits for a writer of it (on its `wchan`, not on time): still
+/// reading its config, before any handler of its own is installed.
+fn sink_reading_a_fifo(
+    dir: &std::path::Path,
+) -> (
+    std::process::Child,
+    std::path::PathBuf,
+    std::sync::mpsc::Sender<()>,
+) {
+    let config = dir.join("config.yaml");
     let status = std::process::Command::new("mkfifo")
         .arg(&config)
         .status()
@@ -476,18 +479,32 @@ fn a_signal_while_the_config_is_read_stops_the_sink_once_started() {
         .spawn()
         .unwrap();
     let done = common::binary::watchdog(child.id());
-    // Its main thread waits for a writer of the FIFO: it is reading its
-    // config (the watchdog ends a sink that never gets there).
+    // (The watchdog ends a sink that never gets there.)
     let wchan = format!("/proc/{0}/task/{0}/wchan", child.id());
     while std::fs::read_to_string(&wchan).unwrap_or_default() != "wait_for_partner" {
         assert!(child.try_wait().unwrap().is_none(), "it exited");
         std::thread::yield_now();
     }
+    (child, config, done)
+}
+
+fn kill(signal: &str, pid: u32) {
     let ok = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &pid.to_string()])
         .status()
         .unwrap();
     assert!(ok.success());
+}
+
+/// A signal sent before any handler could be installed — while the sink
+/// reads its config, here a FIFO the test holds — is kept too, and said:
+/// the sink starts, then stops cleanly (exit 0, its stats line). On the
+/// old code the default action killed it.
+#[test]
+fn a_signal_while_the_config_is_read_stops_the_sink_once_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, config, done) = sink_reading_a_fifo(dir.path());
+    kill("-TERM", child.id());
     // Without blocking: a sink the signal killed has left no reader, and
     // the open fails (ENXIO) instead of waiting for one.
     {
@@ -505,6 +522,10 @@ fn a_signal_while_the_config_is_read_stops_the_sink_once_started() {
     drop(done);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(
+        stderr.contains("stopping as soon as it has started; signal again to stop now"),
+        "{stderr}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = common::binary::json_lines(&stdout).pop();
     assert_eq!(
@@ -512,6 +533,29 @@ fn a_signal_while_the_config_is_read_stops_the_sink_once_started() {
         Some("stats".into()),
         "{stdout}"
     );
+}
+
+/// A second signal ends a start that does not finish (its config FIFO is
+/// never written): at once, saying so, with the status of the signal's
+/// default action (128 + its number). A review found only SIGKILL ended
+/// it.
+#[test]
+fn a_second_signal_while_the_config_is_read_stops_the_sink_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, _config, done) = sink_reading_a_fifo(dir.path());
+    kill("-INT", child.id());
+    kill("-TERM", child.id());
+    let out = child.wait_with_output().unwrap();
+    drop(done);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(128 + 15),
+        "{:?}: {stderr}",
+        out.status
+    );
+    assert!(stderr.contains("stopped before it had started"), "{stderr}");
+    assert!(out.stdout.is_empty(), "{out:?}");
 }
 
 /// A sink that cannot make its log file says so once on stderr (a user's
