@@ -775,7 +775,7 @@ fn the_wrong_scheme_is_named_with_the_url_to_try() {
                 &[
                     format!(
                         "sinkwatch: {cmd}: http://{addr}: the sink did not answer in HTTP/2 — \
-                         it may serve TLS: try https://{addr}{tail}"
+                         it may serve TLS (try https://{addr}) or not be a gRPC server{tail}"
                     ),
                     format!(
                         "sinkwatch: {cmd}: http://{addr}: the sink closed the connection \

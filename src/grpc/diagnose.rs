@@ -359,10 +359,12 @@ fn cause(setup: &Setup, ev: &Evidence, stage: Stage) -> String {
 
     // A plain-text client read something that is not HTTP/2: a TLS alert
     // (the TLS sink's answer to the HTTP/2 preface) read as a frame header
-    // announces a frame far over the size limit.
+    // announces a frame far over the size limit; so does an HTTP/1 server's
+    // `HTTP/1.1 505 …` (a review: the hint named only TLS).
     if !setup.tls && stage != Stage::LaterCall && ev.contains("frame with invalid size") {
         return format!(
-            "the {sink} did not answer in HTTP/2 — it may serve TLS: try https://{}",
+            "the {sink} did not answer in HTTP/2 — it may serve TLS (try https://{}) or not \
+             be a gRPC server",
             setup.authority
         );
     }

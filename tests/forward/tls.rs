@@ -117,8 +117,8 @@ async fn an_upstream_on_the_other_scheme_is_told_the_url_to_try() {
     assert!(
         [
             format!(
-                ": the upstream did not answer in HTTP/2 — it may serve TLS: \
-                 try https://{tls_addr}"
+                ": the upstream did not answer in HTTP/2 — it may serve TLS \
+                 (try https://{tls_addr}) or not be a gRPC server"
             ),
             format!(
                 ": the upstream closed the connection without answering — if it \
