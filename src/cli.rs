@@ -87,18 +87,20 @@ pub struct AttachArgs {
     /// (also when stdout is not a terminal)
     #[arg(long)]
     pub no_tui: bool,
-    /// Alerts the viewer keeps in its event history (the TUI's timeline;
-    /// headless, at most 4,096) [default: the config file's, else 250000]
+    /// Alerts the viewer keeps in its history, the Alerts pane's events
+    /// (headless, at most 4,096) (1 to 50,000,000) [default: the config
+    /// file's, else 250000]
     #[arg(long, value_name = "N", value_parser = |s: &str| parse_in(s, &Range(Some((1, HISTORY_MAX)))))]
     pub history: Option<usize>,
     /// Bytes the viewer's history and per-key state may hold, e.g. 512MiB;
-    /// over it the oldest events go first (counted) [default: the config
-    /// file's, else 1GiB]
+    /// over it the oldest events go first (counted) (16MiB to 1TiB)
+    /// [default: the config file's, else 1GiB]
     #[arg(long, value_name = "BYTES", value_parser = |s: &str| parse_in(s, &Range(Some((BUDGET_MIN, BUDGET_MAX)))))]
     pub memory_budget: Option<Bytes>,
-    /// Capacity of the printer's queue (headless), held to half the memory
-    /// budget's worth of records as the sink's is [default: the config
-    /// file's, else 65536]
+    /// Capacity of the printer's queue (headless), held as the sink's is to
+    /// half the memory budget's worth of records of the config's
+    /// max-details-bytes: 8,128 with the defaults (1 to 4,194,304)
+    /// [default: the config file's, else 65536]
     #[arg(long, value_name = "N", value_parser = |s: &str| parse_in(s, &Range(Some((1, QUEUE_MAX)))))]
     pub queue: Option<usize>,
 }

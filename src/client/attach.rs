@@ -18,7 +18,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prost::Message;
 use prost::bytes::{Buf, Bytes};
@@ -56,6 +56,9 @@ const OPEN_TIMEOUT: Duration = if cfg!(test) {
     // its issuer (10 s at most) fit in it.
     Duration::from_secs(20)
 };
+/// A stream open this long counts as progress (the back-off starts
+/// afresh), whatever it brought.
+const STABLE: Duration = Duration::from_secs(10);
 /// Largest Watch message accepted (a snapshot entry carries one alert).
 const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 
@@ -283,6 +286,8 @@ struct Position {
     last: Option<u64>,
     last_ms: u64,
     epoch: String,
+    /// When the last subscription was answered (its stream open).
+    opened: Option<std::time::Instant>,
 }
 
 /// What a viewer holds when a Reset comes: after it, only what is newer
@@ -403,6 +408,7 @@ async fn subscribe_once(
         last,
         last_ms,
         epoch,
+        opened,
     } = at;
     let opening = open(target, filter, *last, epoch.clone());
     let mut stream = match tokio::time::timeout(OPEN_TIMEOUT, opening).await {
@@ -419,6 +425,7 @@ async fn subscribe_once(
             ));
         }
     };
+    *opened = Some(std::time::Instant::now());
     status.set(if last.is_some() {
         SourceState::Live
     } else {
@@ -551,6 +558,13 @@ fn live_one(
     scratch.ingest(hub, printer, a);
 }
 
+/// Whether a subscription made progress (the back-off starts afresh): it
+/// brought live alerts (`live` went from `before` to `now_live`), or its
+/// stream stayed open [`STABLE`] (an idle sink that then restarted).
+fn made_progress(before: u64, now_live: u64, opened: Option<Instant>, now: Instant) -> bool {
+    now_live > before || opened.is_some_and(|t| now.saturating_duration_since(t) >= STABLE)
+}
+
 /// The next wait of a back-off (jittered to half or all of it), and the
 /// back-off doubled for the time after (up to [`BACKOFF_MAX`]).
 fn next_wait(backoff: &mut Duration) -> Duration {
@@ -586,9 +600,22 @@ pub async fn follow_filtered(
         // brought no live alert, and waits like a failure, so that it
         // cannot spin this viewer (a hostile review saw ~130 resumes a
         // second when a snapshot's alert counted).
+        // So is a stream that stayed open a while: a sink that was idle,
+        // then restarted, is retried from the first back-off (a review saw
+        // `retry in 6.7s` after a day without alerts).
         let live = status.live.load(Ordering::Relaxed);
-        let progressed = |status: &SourceStatus| status.live.load(Ordering::Relaxed) > live;
-        match subscribe_once(&target, filter, &hub, &status, &mut at).await {
+        at.opened = None;
+        let result = subscribe_once(&target, filter, &hub, &status, &mut at).await;
+        let opened = at.opened;
+        let progressed = |status: &SourceStatus| {
+            made_progress(
+                live,
+                status.live.load(Ordering::Relaxed),
+                opened,
+                Instant::now(),
+            )
+        };
+        match result {
             End::Resume if progressed(&status) => {
                 backoff = BACKOFF_FIRST;
                 continue;
@@ -799,6 +826,23 @@ mod tests {
         );
         assert!(why.contains(&target.url), "{why}");
         silent.abort();
+    }
+
+    /// Progress is live alerts, or a stream that stayed open a while: an
+    /// idle sink that restarts is retried from the first back-off (a
+    /// review saw `retry in 6.7s`); a stream that ends at once without
+    /// live alerts is not progress (a sink answering every resume so
+    /// would spin the viewer).
+    #[test]
+    fn a_stream_open_a_while_is_progress_a_short_one_is_not() {
+        let t = Instant::now();
+        assert!(made_progress(5, 6, None, t), "live alerts");
+        assert!(made_progress(5, 5, Some(t), t + STABLE), "open long enough");
+        assert!(
+            !made_progress(5, 5, Some(t), t + STABLE / 2),
+            "short, nothing live"
+        );
+        assert!(!made_progress(5, 5, None, t + STABLE), "never opened");
     }
 
     #[test]

@@ -63,6 +63,10 @@ pub struct SourceStatus {
     pub missed: AtomicU64,
     /// Why the source last answered a resume with a Reset.
     pub(super) last_reset: Mutex<Option<String>>,
+    /// Why the source was last down, until it is live again: a retry's
+    /// `connecting` (which may last 20 s against a silent peer) keeps
+    /// saying it, where the reason showed only during the back-off.
+    last_down: Mutex<Option<String>>,
     /// Where this source's forwarding reports go (the TUI's forwarding
     /// panel), and this source's place there.
     forward: Mutex<Option<(Arc<ForwardStats>, usize)>>,
@@ -111,6 +115,7 @@ impl SourceStatus {
             resets: AtomicU64::new(0),
             missed: AtomicU64::new(0),
             last_reset: Mutex::new(None),
+            last_down: Mutex::new(None),
             forward: Mutex::new(None),
             printer: Mutex::new(None),
             epochs,
@@ -185,7 +190,29 @@ impl SourceStatus {
 
     /// Sets the connection state (`follow` does; tests draw it).
     pub fn set(&self, state: SourceState) {
+        match &state {
+            SourceState::Down { why, .. } => *self.last_down() = Some(why.clone()),
+            SourceState::Live => *self.last_down() = None,
+            _ => {}
+        }
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+    }
+
+    fn last_down(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.last_down.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Why the source was last down, while it is not live again.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_down().clone()
+    }
+
+    /// `why` without the URL the diagnosis may start with (the source's
+    /// own, already named wherever a state is said).
+    pub fn without_url<'a>(&self, why: &'a str) -> &'a str {
+        why.strip_prefix(self.url.as_str())
+            .and_then(|w| w.strip_prefix(": "))
+            .unwrap_or(why)
     }
 
     pub fn state(&self) -> SourceState {
@@ -236,13 +263,15 @@ impl SourceStatus {
         let (word, why) = match self.state() {
             SourceState::Down { why, .. } => ("down", why),
             SourceState::Refused(why) => ("refused", why),
+            // Retrying: still the reason it went down.
+            SourceState::Connecting if self.last_error().is_some() => (
+                "connecting, was down",
+                self.last_error().unwrap_or_default(),
+            ),
             other => return other.to_string(),
         };
-        // The URL the diagnosis may start with, or its hint after ` — `.
-        let why = why
-            .strip_prefix(self.url.as_str())
-            .and_then(|w| w.strip_prefix(": "))
-            .unwrap_or(&why);
+        // Without the URL, and without the hint after ` — `.
+        let why = self.without_url(&why);
         let why = why.split(" — ").next().unwrap_or(why);
         format!("{word}: {}", cut(why, SHORT_REASON))
     }
@@ -283,7 +312,7 @@ fn cut(s: &str, max: usize) -> String {
 impl SourceStatus {
     /// One source's object in the `{"kind":"sources"}` line.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "url": self.url,
             "state": self.state().to_string(),
             "last_seq": self.last_seq.load(Ordering::Relaxed),
@@ -291,7 +320,12 @@ impl SourceStatus {
             "reconnects": self.reconnects.load(Ordering::Relaxed),
             "resets": self.resets.load(Ordering::Relaxed),
             "missed": self.missed.load(Ordering::Relaxed),
-        })
+        });
+        // Why it was last down, while it is not live again.
+        if let Some(why) = self.last_error() {
+            v["last_error"] = self.without_url(&why).into();
+        }
+        v
     }
 }
 
@@ -460,6 +494,35 @@ mod tests {
         );
     }
 
+    /// A retry's `connecting` (20 s against a silent peer) keeps saying
+    /// why the source went down, in the status bar and the `sources` line,
+    /// until it is live again (a review saw `connecting` 97 % of the time
+    /// and no reason).
+    #[test]
+    fn a_source_retrying_says_why_it_was_down_until_it_is_live() {
+        let b = SourceStatus::new("http://b:2");
+        assert!(b.to_json().get("last_error").is_none());
+        b.set(down(
+            "http://b:2: no answer to the subscription within 20s — check",
+            500,
+        ));
+        b.set(SourceState::Connecting);
+        assert_eq!(
+            status_short(std::slice::from_ref(&b)),
+            "0/1 live · http://b:2 connecting, was down: no answer to the subscription w…"
+        );
+        assert_eq!(b.to_json()["state"], "connecting");
+        assert_eq!(
+            b.to_json()["last_error"],
+            "no answer to the subscription within 20s — check"
+        );
+        b.set(SourceState::Snapshot);
+        assert!(b.to_json().get("last_error").is_some(), "not live yet");
+        b.set(SourceState::Live);
+        assert_eq!(b.line(), "http://b:2 live · 0");
+        assert!(b.to_json().get("last_error").is_none());
+    }
+
     #[test]
     fn a_sinks_missed_counts_saturate() {
         let a = SourceStatus::new("http://a:1");
@@ -499,7 +562,7 @@ mod tests {
         b.set(SourceState::Connecting);
         assert_eq!(
             status_short(&sources),
-            "1/2 live · http://b:2 connecting · 43,890 refetched"
+            "1/2 live · http://b:2 connecting, was down: Unavailable: the sink is shutti… · 43,890 refetched"
         );
         // The wide line: grouped digits, and one reset is not `1 resets`;
         // after a reset, what fell behind may not all have come back.
