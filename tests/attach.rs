@@ -365,6 +365,53 @@ fn attach_no_tui_filter_prints_only_matching_alerts() {
     }
 }
 
+/// `attach --no-tui` says on stderr why a source is down, naming its URL
+/// once (a review saw `source URL: down: URL: connection refused`), with
+/// the retry; then a SIGTERM ends it with the `sources` line, which keeps
+/// the reason as `last_error`.
+#[test]
+fn attach_says_once_why_a_source_is_down() {
+    use std::io::{BufRead, BufReader};
+    // A port with nothing listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let (mut viewer, rx) =
+        spawn_viewer(&["attach", "--no-tui", &url], std::process::Stdio::piped());
+    // Read to the end on a thread: a viewer whose stderr closed would
+    // fail its next line.
+    let stderr = viewer.0.stderr.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let down = lines
+        .iter()
+        .find(|l| l.contains(": down: "))
+        .expect("a down line");
+    assert!(
+        down.starts_with(&format!(
+            "sinkwatch: source {url}: down: connection refused"
+        )),
+        "{down}"
+    );
+    assert_eq!(down.matches(&url).count(), 1, "{down}");
+    assert!(down.contains("(retry in "), "{down}");
+    viewer.term();
+    let sources = next_json(&rx);
+    assert_eq!(sources["kind"], "sources", "{sources}");
+    let last_error = sources["sources"][0]["last_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(last_error.starts_with("connection refused"), "{sources}");
+    assert!(viewer.0.wait().unwrap().success());
+}
+
 /// `attach` takes its own bounds (`--history`, `--memory-budget`,
 /// `--queue`; before, only a config file set them), range-checked as the
 /// sink's: out of range is a usage error naming the option (exit 2).
