@@ -541,12 +541,23 @@ fn a_signal_while_the_config_is_read_stops_the_sink_once_started() {
 #[test]
 fn a_second_signal_while_the_config_is_read_stops_the_sink_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, _config, done) = sink_reading_a_fifo(dir.path());
+    let (mut child, _config, done) = sink_reading_a_fifo(dir.path());
     kill("-INT", child.id());
+    // The second once the first was taken (said): sent at once, it could
+    // interrupt the first's handler and be taken as the first itself.
+    use std::io::BufRead;
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    while !first.contains("signal again to stop now") {
+        first.clear();
+        assert!(stderr.read_line(&mut first).unwrap() > 0, "stderr ended");
+    }
     kill("-TERM", child.id());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     let out = child.wait_with_output().unwrap();
     drop(done);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = rest;
     assert_eq!(
         out.status.code(),
         Some(128 + 15),
