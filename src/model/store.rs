@@ -352,9 +352,8 @@ pub struct Store {
     repos: Vec<RepoEntry>,
     repo_index: IdMap<(OrgId, u32), RepoId>,
     keys: Vec<KeyState>,
-    key_index: IdMap<(RepoId, PolicyId), KeyId>,
-    /// Every key by its three names, for ingest: one hash and one probe
-    /// where the interners and the indexes take five (a profile put
+    /// Every key by its three names: one hash and one probe where the
+    /// interners and the indexes took five (a profile put
     /// `key_for` at 0.2 µs per alert).
     key_lookup: hashbrown::HashTable<KeyId>,
     /// Seeded per process: the names come from the network.
@@ -426,7 +425,6 @@ impl Store {
             repos: Vec::new(),
             repo_index: IdMap::default(),
             keys: Vec::new(),
-            key_index: IdMap::default(),
             key_lookup: hashbrown::HashTable::new(),
             key_hasher: hashbrown::DefaultHashBuilder::default(),
             // Grow on demand: a large --history must not cost memory up front.
@@ -655,17 +653,7 @@ impl Store {
 
     fn key_for(&mut self, owner: &str, repo: &str, policy: &str) -> Result<KeyId, StoreError> {
         // Look up without interning first, so a refused new key leaves no trace.
-        let hash = self.key_hasher.hash_one((owner, repo, policy));
-        let names = KeyNames {
-            keys: &self.keys,
-            owners: &self.owners,
-            repos: &self.repos,
-            policies: &self.policies,
-        };
-        if let Some(&k) = self
-            .key_lookup
-            .find(hash, |&k| names.of(k) == (owner, repo, policy))
-        {
+        if let Some(k) = self.key_id(owner, repo, policy) {
             return Ok(k);
         }
         if self.keys.len() >= self.limits.max_keys {
@@ -721,7 +709,8 @@ impl Store {
             text_seq: 0,
             peer: None,
         });
-        self.key_index.insert((repo_id, policy_id), key);
+        let hash = self.key_hasher.hash_one((owner, repo, policy));
+        // Field by field: `key_lookup` is borrowed mutably beside them.
         let names = KeyNames {
             keys: &self.keys,
             owners: &self.owners,
@@ -910,10 +899,16 @@ impl Store {
     }
 
     pub fn key_id(&self, owner: &str, repo: &str, policy: &str) -> Option<KeyId> {
-        let org = self.owners.get(owner)?;
-        let repo = self.repo_id(org, repo)?;
-        let policy = self.policies.get(policy)?;
-        self.key_index.get(&(repo, policy)).copied()
+        let hash = self.key_hasher.hash_one((owner, repo, policy));
+        let names = KeyNames {
+            keys: &self.keys,
+            owners: &self.owners,
+            repos: &self.repos,
+            policies: &self.policies,
+        };
+        self.key_lookup
+            .find(hash, |&k| names.of(k) == (owner, repo, policy))
+            .copied()
     }
 
     /// All keys, in order of first sight (the index is the KeyId).
