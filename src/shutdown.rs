@@ -50,6 +50,9 @@ impl StopSignals {
 /// A stop signal received before [`StopSignals`] was installed.
 static EARLY: AtomicBool = AtomicBool::new(false);
 
+/// The actions that set it, until `StopSignals` takes over.
+static EARLY_ACTIONS: Mutex<Vec<signal_hook_registry::SigId>> = Mutex::new(Vec::new());
+
 /// What a held signal does (in the signal handler: only atomics, `write`
 /// and `_exit`, which are async-signal-safe). The first is kept, and said;
 /// a second ends the process at once, as the default action would have (a
@@ -71,8 +74,6 @@ fn held(signal: libc::c_int) {
     }
     say(KEPT);
 }
-/// The actions that set it, until `StopSignals` takes over.
-static EARLY_ACTIONS: Mutex<Vec<signal_hook_registry::SigId>> = Mutex::new(Vec::new());
 
 /// Holds the stop signals from the first instructions of a run that will
 /// install [`StopSignals`] (the sink, `attach`), while it reads its

@@ -112,7 +112,9 @@ impl Decoder for SinkDecoder {
     }
 }
 
-/// What the header check found, for the handler.
+/// What the checks before decoding found, for the handler: the
+/// credentials' verdict and whether hops were named. Inserted only when
+/// any is set (`Default` otherwise).
 #[derive(Clone, Debug, Default)]
 struct AuthOutcome {
     /// The identity a credential verified (OIDC).
