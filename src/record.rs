@@ -1029,6 +1029,7 @@ mod tests {
                 change: [Change::First, Change::Same, Change::Regressed, Change::Fixed][change],
                 peer: None,
                 late,
+                before: None,
             };
             r.peer = match peer {
                 0 => None,

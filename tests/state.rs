@@ -1078,6 +1078,7 @@ fn spool_left_by_a_kill(file: &Path, seqs: &[u64]) {
             change: sinkwatch::model::Change::Same,
             peer: None,
             late: false,
+            before: None,
         };
         spool::encode(&r, &mut frames);
     }

@@ -357,6 +357,55 @@ async fn a_status_filter_still_sends_the_fix_of_a_key() {
     assert_eq!(live, [4, 5, 6, 8]);
 }
 
+/// A viewer filtering on words only failing details hold (`fails`, as
+/// `send` writes them) is sent each fix of a key it was shown failing:
+/// from the snapshot, live, and in a resume's replay. The alert before
+/// the fix is judged by its own text. On the old code it was judged by
+/// the fix's own empty text: seqs 2 and 5 were filtered out, and the
+/// viewer showed both keys failing for ever.
+#[tokio::test]
+async fn a_text_filter_still_sends_the_fix_of_a_key_it_showed_failing() {
+    let sink = Headless::start(&[]);
+    let url = sink.url();
+    send(&url, None, "k1", false).await; // 1: first, failing ("fails")
+    send(&url, None, "k1", true).await; // 2: fixed (no details)
+    let request = |resume_after| SubscribeRequest {
+        filter: "fails".into(),
+        resume_after,
+        ..Default::default()
+    };
+    let mut s = watch(&url, request(None)).await;
+    assert!(matches!(next(&mut s).await, Event::SnapshotBegin(_)));
+    let mut opening = Vec::new();
+    loop {
+        match next(&mut s).await {
+            Event::Latest(a) => opening.push(("latest", a.seq)),
+            Event::History(a) => opening.push(("history", a.seq)),
+            Event::SnapshotEnd(_) => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(opening, [("latest", 2), ("history", 1), ("history", 2)]);
+    send(&url, None, "k2", false).await; // 3: first, failing
+    send(&url, None, "k2", false).await; // 4: same, failing
+    send(&url, None, "k2", true).await; // 5: fixed
+    send(&url, None, "k2", true).await; // 6: same, passing
+    send(&url, None, "k3", true).await; // 7: first, passing
+    send(&url, None, "k3", false).await; // 8: regressed
+    let mut live = Vec::new();
+    while live.last() != Some(&8) {
+        live.push(live_seq(&next(&mut s).await));
+    }
+    assert_eq!(live, [3, 4, 5, 8]);
+    // A viewer resuming after seq 2 is replayed the same from the history.
+    let mut resumed = watch(&url, request(Some(2))).await;
+    let mut replay = Vec::new();
+    while replay.last() != Some(&8) {
+        replay.push(live_seq(&next(&mut resumed).await));
+    }
+    assert_eq!(replay, [3, 4, 5, 8]);
+}
+
 /// Opens a Watch stream asking for `request`, without credentials.
 async fn watch(url: &str, request: SubscribeRequest) -> tonic::Streaming<WatchEvent> {
     client(url)

@@ -102,6 +102,12 @@ pub struct AlertRecord {
     /// Received before the key's latest alert, and merged after it (see
     /// [`Store::ingest_by_time`]): it did not replace the latest status.
     pub late: bool,
+    /// For an alert that changed its key's status (fixed or regressed):
+    /// the details of the alert it replaced, when known (shared, not
+    /// copied). A filtered viewer judges by them whether it was shown the
+    /// key's old status, so a filter on text only failing details hold
+    /// still sends the fix (see `sink::watch::passes`).
+    pub before: Option<Arc<str>>,
 }
 
 /// One entry of the history ring. Kept small: names are behind `key`, the
@@ -570,6 +576,7 @@ impl Store {
             change: event.change,
             peer: event.peer.clone(),
             late: event.late,
+            before: None,
         };
         self.history.push_back(event);
         self.enforce_budget();
@@ -590,6 +597,7 @@ impl Store {
         let previous = (state.count > 0).then_some(state.pass);
         let change = Change::between(previous, alert.pass);
         let prev_seq = state.last_seq;
+        let before = change.is_transition().then(|| state.details.clone());
 
         let details = shared_details(state, &self.empty, &alert.details);
         if !details.is_empty() && !Arc::ptr_eq(&state.last_text, &details) {
@@ -638,7 +646,7 @@ impl Store {
             });
         }
 
-        self.append(Event {
+        let mut record = self.append(Event {
             seq,
             at_ms,
             key,
@@ -648,7 +656,9 @@ impl Store {
             peer,
             prev_seq,
             late: false,
-        })
+        });
+        record.before = before;
+        record
     }
 
     fn key_for(&mut self, owner: &str, repo: &str, policy: &str) -> Result<KeyId, StoreError> {
@@ -1010,6 +1020,7 @@ impl Store {
             change: k.change,
             peer: k.peer.clone(),
             late: false,
+            before: self.before(k.change, k.last_seq),
         }
     }
 
@@ -1027,7 +1038,17 @@ impl Store {
             change: e.change,
             peer: e.peer.clone(),
             late: e.late,
+            before: self.before(e.change, e.seq),
         }
+    }
+
+    /// [`AlertRecord::before`] of the event `seq`: its key's alert before
+    /// it, while the ring holds that.
+    fn before(&self, change: Change, seq: u64) -> Option<Arc<str>> {
+        if !change.is_transition() {
+            return None;
+        }
+        self.prev_event(seq).map(|p| p.details.clone())
     }
 }
 

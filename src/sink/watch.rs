@@ -659,10 +659,14 @@ type Row = AlertRecord;
 /// and when it changes its key's status and the alert before it may have
 /// matched. Otherwise a viewer of `status:fail` never learnt that a key
 /// it shows failing was fixed, and showed it failing for ever (a user's
-/// review). The alert before is taken as this one with the other status
-/// and any change that status can have had (its own is not at hand); its
-/// names are the same, and its text is taken as this one's, so a filter
-/// on failing details' text still misses the fix (README).
+/// review). The alert before is taken as this one with the other status,
+/// its own details ([`AlertRecord::before`]) and any change that status
+/// can have had (its own is not at hand); its names are the same. So a
+/// viewer of `'check failed'` is sent the fix, whose details are empty.
+/// Only when the store no longer holds the alert before (a replay from
+/// far back) is its text taken as this one's.
+///
+/// [`AlertRecord::before`]: crate::model::AlertRecord::before
 fn passes(row: &Row, filter: Option<&Filter>, now_ms: u64) -> bool {
     filter.is_none_or(|f| {
         let view = AlertView {
@@ -682,10 +686,15 @@ fn passes(row: &Row, filter: Option<&Filter>, now_ms: u64) -> bool {
             Change::Regressed => &[Change::First, Change::Fixed, Change::Same],
             Change::First | Change::Same => return false,
         };
+        let details = match &row.before {
+            Some(text) => lane::searched(text),
+            None => view.details,
+        };
         before.iter().any(|&change| {
             f.matches(&AlertView {
                 pass: !row.pass,
                 change,
+                details,
                 ..view
             })
         })
@@ -1439,6 +1448,7 @@ mod tests {
                 ))
             }),
             late: false,
+            before: None,
         }
     }
 

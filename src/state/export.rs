@@ -115,6 +115,7 @@ fn export_counted(opts: &ExportOptions<'_>, out: &mut impl Write, n: &mut u64) -
                 Arc::new(p)
             }),
             late: false,
+            before: None,
         };
         if let Some(f) = &opts.filter {
             let view = AlertView {

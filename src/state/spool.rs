@@ -353,6 +353,8 @@ fn decode(p: &[u8], names: &mut Names) -> Option<AlertRecord> {
         change,
         peer,
         late: flags & 2 != 0,
+        // Only a filtered viewer reads it, never from the spool.
+        before: None,
     })
 }
 
@@ -396,6 +398,7 @@ mod tests {
             change: Change::Regressed,
             peer: peer.map(Arc::new),
             late: seq == 3,
+            before: None,
         }
     }
 

@@ -1218,6 +1218,7 @@ mod tests {
             },
             peer: None,
             late: false,
+            before: None,
         })
     }
 

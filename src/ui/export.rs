@@ -195,6 +195,7 @@ mod tests {
             change: Change::Regressed,
             peer: None,
             late: false,
+            before: None,
         })
     }
 

@@ -246,7 +246,10 @@ fn nanos(d: std::time::Duration) -> u64 {
 pub fn work(filter: &Filter, r: &AlertRecord) -> usize {
     let names = r.owner.len() + r.repo.len() + r.policy.len() + 64;
     let globs = (filter.source().len() / 64).max(1);
-    names * globs + filter.text_terms() * (names + r.details.len().min(DETAILS_READ))
+    // A change of status is also judged as the alert before it, by that
+    // alert's text (`passes`).
+    let before = r.before.as_ref().map_or(0, |b| b.len().min(DETAILS_READ));
+    names * globs + filter.text_terms() * (names + r.details.len().min(DETAILS_READ) + before)
 }
 
 impl Slice<'_> {
@@ -341,6 +344,7 @@ mod tests {
             change: crate::model::Change::First,
             peer: None,
             late: false,
+            before: None,
         }
     }
 
