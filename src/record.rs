@@ -1030,6 +1030,7 @@ mod tests {
                 peer: None,
                 late,
                 before: None,
+                key: 0,
             };
             r.peer = match peer {
                 0 => None,

@@ -1079,6 +1079,7 @@ fn spool_left_by_a_kill(file: &Path, seqs: &[u64]) {
             peer: None,
             late: false,
             before: None,
+            key: 0,
         };
         spool::encode(&r, &mut frames);
     }

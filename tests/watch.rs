@@ -53,6 +53,20 @@ async fn send(url: &str, token: Option<&str>, repo: &str, pass: bool) {
     .unwrap();
 }
 
+/// Sends one alert with these details, without credentials.
+async fn send_details(url: &str, repo: &str, pass: bool, details: &str) {
+    let mut c = AlertSinkClient::connect(url.to_owned()).await.unwrap();
+    c.alert(AlertRequest {
+        owner_name: "org".into(),
+        repo_name: repo.into(),
+        policy_name: "branch_protection".into(),
+        details: details.into(),
+        pass,
+    })
+    .await
+    .unwrap();
+}
+
 async fn subscribe(
     url: &str,
     token: Option<&str>,
@@ -404,6 +418,65 @@ async fn a_text_filter_still_sends_the_fix_of_a_key_it_showed_failing() {
         replay.push(live_seq(&next(&mut resumed).await));
     }
     assert_eq!(replay, [3, 4, 5, 8]);
+}
+
+/// A key whose failure is worded otherwise before its fix: the viewer of
+/// `fails` was sent the first failing alert only, and the alert before the
+/// fix does not match. It is still sent the fix, live and in a fresh
+/// opening, because it was shown the key; a key it was never shown stays
+/// filtered out. On the old code the fix (seq 3) was filtered out both
+/// ways, and the viewer showed the key failing for ever (a user's review).
+#[tokio::test]
+async fn a_filtered_viewer_is_sent_the_fix_of_a_key_it_was_shown_however_worded() {
+    let sink = Headless::start(&[]);
+    let url = sink.url();
+    let mut s = watch(
+        &url,
+        SubscribeRequest {
+            filter: "fails".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    while !matches!(next(&mut s).await, Event::SnapshotEnd(_)) {}
+    send_details(&url, "k1", false, "check fails again").await; // 1: first
+    send_details(&url, "k1", false, "protection broken differently").await; // 2: same
+    send_details(&url, "k1", true, "").await; // 3: fixed
+    send_details(&url, "k2", false, "broken").await; // 4: first, never matches
+    send_details(&url, "k2", true, "").await; // 5: fixed
+    send_details(&url, "k3", false, "it fails").await; // 6: first
+    let mut live = Vec::new();
+    while live.last() != Some(&6) {
+        live.push(live_seq(&next(&mut s).await));
+    }
+    assert_eq!(live, [1, 3, 6]);
+    let mut fresh = watch(
+        &url,
+        SubscribeRequest {
+            filter: "fails".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(matches!(next(&mut fresh).await, Event::SnapshotBegin(_)));
+    let mut opening = Vec::new();
+    loop {
+        match next(&mut fresh).await {
+            Event::Latest(a) => opening.push(("latest", a.seq)),
+            Event::History(a) => opening.push(("history", a.seq)),
+            Event::SnapshotEnd(_) => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        opening,
+        [
+            ("latest", 6),
+            ("history", 1),
+            ("history", 3),
+            ("history", 6)
+        ]
+    );
 }
 
 /// Opens a Watch stream asking for `request`, without credentials.

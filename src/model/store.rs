@@ -90,6 +90,10 @@ impl Peer {
 #[derive(Clone, Debug, PartialEq)]
 pub struct AlertRecord {
     pub seq: u64,
+    /// The id of its key in the store that made it. A record read back
+    /// from a file (the spool, the state database) carries 0: it is never
+    /// matched to a store's keys (only a viewer's filter reads this).
+    pub key: KeyId,
     /// Milliseconds since the Unix epoch.
     pub at_ms: u64,
     pub owner: Arc<str>,
@@ -567,6 +571,7 @@ impl Store {
         let state = &self.keys[event.key as usize];
         let record = AlertRecord {
             seq: event.seq,
+            key: event.key,
             at_ms: event.at_ms,
             owner: self.owners.name(state.org).clone(),
             repo: self.repos[state.repo as usize].name.clone(),
@@ -1011,6 +1016,7 @@ impl Store {
         let (owner, repo, policy) = self.key_names(key);
         AlertRecord {
             seq: k.last_seq,
+            key,
             at_ms: k.last_seen_ms,
             owner: owner.clone(),
             repo: repo.clone(),
@@ -1029,6 +1035,7 @@ impl Store {
         let (owner, repo, policy) = self.key_names(e.key);
         AlertRecord {
             seq: e.seq,
+            key: e.key,
             at_ms: e.at_ms,
             owner: owner.clone(),
             repo: repo.clone(),

@@ -46,6 +46,7 @@ use tokio::sync::{broadcast, mpsc};
 use tonic::{Request, Response, Status};
 
 mod lane;
+mod shown;
 
 use super::auth::Policy;
 use crate::hub::Hub;
@@ -656,47 +657,56 @@ impl WatchService {
 type Row = AlertRecord;
 
 /// Whether the viewer's filter lets this alert through: when it matches,
-/// and when it changes its key's status and the alert before it may have
-/// matched. Otherwise a viewer of `status:fail` never learnt that a key
-/// it shows failing was fixed, and showed it failing for ever (a user's
-/// review). The alert before is taken as this one with the other status,
-/// its own details ([`AlertRecord::before`]) and any change that status
-/// can have had (its own is not at hand); its names are the same. So a
-/// viewer of `'check failed'` is sent the fix, whose details are empty.
-/// Only when the store no longer holds the alert before (a replay from
-/// far back) is its text taken as this one's.
+/// and when it changes the status of a key the viewer was sent an alert of
+/// (`shown`), so the viewer never shows a status the key has left: a viewer
+/// of `status:fail` or of words failing details hold (`'check failed'`)
+/// is sent each fix of a key it shows failing. A viewer that resumed does
+/// not know what its earlier stream sent, so a change of a key not in
+/// `shown` is also sent when the alert before it may have matched: taken
+/// as this one with the other status, its own details
+/// ([`AlertRecord::before`]; this one's when the store no longer holds
+/// it), the same names and any change that status can have had.
 ///
 /// [`AlertRecord::before`]: crate::model::AlertRecord::before
-fn passes(row: &Row, filter: Option<&Filter>, now_ms: u64) -> bool {
-    filter.is_none_or(|f| {
-        let view = AlertView {
-            owner: &row.owner,
-            repo: &row.repo,
-            policy: &row.policy,
-            details: lane::searched(&row.details),
-            pass: row.pass,
-            change: row.change,
-            age_ms: now_ms.saturating_sub(row.at_ms),
-        };
-        if f.matches(&view) {
-            return true;
-        }
-        let before: &[Change] = match row.change {
-            Change::Fixed => &[Change::First, Change::Regressed, Change::Same],
-            Change::Regressed => &[Change::First, Change::Fixed, Change::Same],
-            Change::First | Change::Same => return false,
-        };
-        let details = match &row.before {
-            Some(text) => lane::searched(text),
-            None => view.details,
-        };
-        before.iter().any(|&change| {
-            f.matches(&AlertView {
-                pass: !row.pass,
-                change,
-                details,
-                ..view
-            })
+fn passes(row: &Row, filter: Option<&Filter>, now_ms: u64, shown: &mut shown::Shown) -> bool {
+    let Some(f) = filter else {
+        return true;
+    };
+    let view = AlertView {
+        owner: &row.owner,
+        repo: &row.repo,
+        policy: &row.policy,
+        details: lane::searched(&row.details),
+        pass: row.pass,
+        change: row.change,
+        age_ms: now_ms.saturating_sub(row.at_ms),
+    };
+    let sent = f.matches(&view)
+        || (row.change.is_transition()
+            && (shown.has(row.key) || before_may_have_matched(row, f, &view)));
+    if sent {
+        shown.add(row.key);
+    }
+    sent
+}
+
+/// See [`passes`].
+fn before_may_have_matched(row: &Row, f: &Filter, view: &AlertView<'_>) -> bool {
+    let before: &[Change] = match row.change {
+        Change::Fixed => &[Change::First, Change::Regressed, Change::Same],
+        Change::Regressed => &[Change::First, Change::Fixed, Change::Same],
+        Change::First | Change::Same => return false,
+    };
+    let details = match &row.before {
+        Some(text) => lane::searched(text),
+        None => view.details,
+    };
+    before.iter().any(|&change| {
+        f.matches(&AlertView {
+            pass: !row.pass,
+            change,
+            details,
+            ..*view
         })
     })
 }
@@ -968,7 +978,10 @@ async fn messages(chunk: &Chunk, last: u64, wanted: &mut Wanted<'_>) -> Vec<Wire
 /// The messages of the alerts of `rows` that pass the viewer's filter (run
 /// in the lane): one `Batch`, or one `live` message each.
 async fn passing<'a>(rows: impl Iterator<Item = &'a Row>, wanted: &mut Wanted<'_>) -> Vec<Wire> {
-    let rows = wanted.slice.passing(rows, wanted.filter).await;
+    let rows = wanted
+        .slice
+        .passing(rows, wanted.filter, wanted.shown)
+        .await;
     if rows.is_empty() {
         Vec::new()
     } else if wanted.batch {
@@ -1008,6 +1021,9 @@ struct Wanted<'a> {
     batch: bool,
     /// Bytes given to the viewer (its opening's pace, see [`Opening`]).
     sent: &'a AtomicU64,
+    /// The keys it was sent an alert of (see [`passes`]): one for the
+    /// whole stream, opening and live.
+    shown: &'a Mutex<shown::Shown>,
 }
 
 impl Wanted<'_> {
@@ -1293,11 +1309,13 @@ impl Watch for WatchService {
             let mut last = resume_after.unwrap_or(0);
             // Whether the opening went out whole (live chunks may follow).
             let mut opened = false;
+            let shown = Mutex::default();
             let wanted = || Wanted {
                 filter: filter.as_ref(),
                 slice: lane.slice(filter.as_ref()),
                 batch,
                 sent: &opening.sent,
+                shown: &shown,
             };
             let run = async {
                 let now = crate::hub::now_ms();
@@ -1330,7 +1348,8 @@ impl Watch for WatchService {
                         if wanted.slice.enter(lane::work(f, r)).await && tx.is_closed() {
                             return Err(());
                         }
-                        if !passes(r, Some(f), now) {
+                        let mut shown = shown.lock().unwrap_or_else(|e| e.into_inner());
+                        if !passes(r, Some(f), now, &mut shown) {
                             continue;
                         }
                     }
@@ -1449,6 +1468,7 @@ mod tests {
             }),
             late: false,
             before: None,
+            key: 0,
         }
     }
 

@@ -1219,6 +1219,7 @@ mod tests {
             peer: None,
             late: false,
             before: None,
+            key: 0,
         })
     }
 

@@ -196,6 +196,7 @@ mod tests {
             peer: None,
             late: false,
             before: None,
+            key: 0,
         })
     }
 

@@ -36,6 +36,7 @@ use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
+use super::shown::Shown;
 use crate::model::AlertRecord;
 use crate::model::filter::Filter;
 
@@ -300,24 +301,30 @@ impl Slice<'_> {
         }
     }
 
-    /// Which of `rows` pass `filter` (all of them without one), in slices.
+    /// Which of `rows` pass `filter` (all of them without one), in slices;
+    /// `shown` is the viewer's (see `super::passes`), never locked across
+    /// an await.
     pub async fn passing<'r>(
         &mut self,
         rows: impl Iterator<Item = &'r AlertRecord>,
         filter: Option<&Filter>,
+        shown: &Mutex<Shown>,
     ) -> Vec<&'r AlertRecord> {
         let Some(f) = filter else {
             return rows.collect();
         };
-        if self.cheap {
-            let now = crate::hub::now_ms();
-            return rows.filter(|r| super::passes(r, Some(f), now)).collect();
-        }
         let now = crate::hub::now_ms();
+        if self.cheap {
+            let mut shown = shown.lock().unwrap_or_else(|e| e.into_inner());
+            return rows
+                .filter(|r| super::passes(r, Some(f), now, &mut shown))
+                .collect();
+        }
         let mut out = Vec::new();
         for r in rows {
             self.enter(work(f, r)).await;
-            if super::passes(r, Some(f), now) {
+            let mut shown = shown.lock().unwrap_or_else(|e| e.into_inner());
+            if super::passes(r, Some(f), now, &mut shown) {
                 out.push(r);
             }
         }
@@ -345,6 +352,7 @@ mod tests {
             peer: None,
             late: false,
             before: None,
+            key: 0,
         }
     }
 
@@ -370,7 +378,7 @@ mod tests {
         });
         let passed = lane
             .slice(Some(&filter))
-            .passing(rows.iter(), Some(&filter))
+            .passing(rows.iter(), Some(&filter), &Mutex::default())
             .await;
         assert!(passed.is_empty());
         // Two text terms over 60 KB: two alerts a slice, 50 slices.
@@ -496,9 +504,11 @@ mod tests {
         assert!(busy.enter(10).await);
         let cheap = Filter::parse("status:fail org:o,p repo:r*").unwrap();
         let rows = [row("o", "r1", "x"), row("q", "r2", "x")];
-        let passed = futures_util::FutureExt::now_or_never(
-            lane.slice(Some(&cheap)).passing(rows.iter(), Some(&cheap)),
-        )
+        let passed = futures_util::FutureExt::now_or_never(lane.slice(Some(&cheap)).passing(
+            rows.iter(),
+            Some(&cheap),
+            &Mutex::default(),
+        ))
         .expect("passed without the lane");
         assert_eq!(passed.len(), 1);
         let many_stars = format!("org:{}b", "*a".repeat(200));
