@@ -150,8 +150,9 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
     let printer = headless.then(|| {
         let stats = Arc::new(crate::record::WriterStats::default());
         let (tx, rx) = tokio::sync::broadcast::channel(queue);
+        let pace = crate::client::attach::PrinterPace::new(stats.clone(), queue);
         for s in &sources {
-            s.print_to(tx.clone());
+            s.print_to(tx.clone(), pace.clone());
         }
         (
             stats.clone(),

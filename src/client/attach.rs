@@ -39,8 +39,8 @@ use crate::record::Sourced;
 mod status;
 use status::Printer;
 pub use status::{
-    Epochs, GIVEN_TWICE, PrinterQueue, SourceState, SourceStatus, StateNews, status_line,
-    status_short,
+    Epochs, GIVEN_TWICE, PrinterPace, PrinterQueue, SourceState, SourceStatus, StateNews,
+    status_line, status_short,
 };
 
 /// The back-off between reconnects: doubled per failure, up to the cap.
@@ -130,11 +130,14 @@ impl Scratch {
             // sources in the viewer's seq order. A printer gone or behind
             // is not waited for (its queue counts what it lost).
             Some(p) => hub.ingest_by_time_then(n, a.received_ms, peer, identity, &mut |r| {
-                let _ = p.tx.send(Sourced {
+                let sent = p.tx.send(Sourced {
                     record: r.clone(),
                     source: p.source.clone(),
                     source_seq: a.seq,
                 });
+                if sent.is_ok() {
+                    p.pace.gave();
+                }
             }),
         };
         std::mem::swap(&mut n.owner, &mut a.owner);
@@ -175,22 +178,38 @@ impl Incoming {
 
 /// Calls `each` with every alert of a batch's fields, decoded into
 /// `scratch.alert` in turn (unknown fields skipped, as prost would).
+#[cfg(test)]
 fn batch_alerts(
     mut body: &[u8],
     scratch: &mut Scratch,
     mut each: impl FnMut(&mut Scratch, &mut Alert),
 ) -> Result<(), prost::DecodeError> {
+    batch_alerts_while(&mut body, scratch, |s, a| {
+        each(s, a);
+        true
+    })
+}
+
+/// As `batch_alerts`, until `each` returns false: `body` is then left at
+/// the alert after that one.
+fn batch_alerts_while(
+    body: &mut &[u8],
+    scratch: &mut Scratch,
+    mut each: impl FnMut(&mut Scratch, &mut Alert) -> bool,
+) -> Result<(), prost::DecodeError> {
     let mut alert = std::mem::take(&mut scratch.alert);
     let result = (|| {
         while !body.is_empty() {
-            let (tag, wire) = decode_key(&mut body)?;
+            let (tag, wire) = decode_key(body)?;
             if tag != 1 || wire != WireType::LengthDelimited {
-                skip_field(wire, tag, &mut body, DecodeContext::default())?;
+                skip_field(wire, tag, body, DecodeContext::default())?;
                 continue;
             }
             alert.clear();
-            prost::encoding::message::merge(wire, &mut alert, &mut body, DecodeContext::default())?;
-            each(scratch, &mut alert);
+            prost::encoding::message::merge(wire, &mut alert, body, DecodeContext::default())?;
+            if !each(scratch, &mut alert) {
+                break;
+            }
         }
         Ok(())
     })();
@@ -439,18 +458,30 @@ async fn subscribe_once(
     let mut after: Option<Held> = None;
     let mut scratch = Scratch::default();
     loop {
+        let_printer_catch_up(status).await;
         let event = match stream.message().await {
             Ok(Some(Incoming::Event(m))) => m.event,
             Ok(Some(Incoming::Batch(body))) => {
-                // The printer's lock once per batch, not per alert.
-                let ingested = {
-                    let printer = status.printer();
-                    batch_alerts(&body, &mut scratch, |scratch, a| {
-                        live_one(hub, scratch, printer.as_ref(), status, last, last_ms, a)
-                    })
-                };
-                if let Err(e) = ingested {
-                    return End::Failed(format!("a malformed batch from the sink: {e}"));
+                // A batch may hold more than the printer has room for:
+                // ingested a part at a time, as the printer takes them.
+                let mut rest = &body[..];
+                loop {
+                    // The printer's lock once per part, not per alert.
+                    let ingested = {
+                        let printer = status.printer();
+                        let pace = printer.as_ref().map(|p| &p.pace);
+                        batch_alerts_while(&mut rest, &mut scratch, |scratch, a| {
+                            live_one(hub, scratch, printer.as_ref(), status, last, last_ms, a);
+                            pace.is_none_or(|p| !p.over_half())
+                        })
+                    };
+                    if let Err(e) = ingested {
+                        return End::Failed(format!("a malformed batch from the sink: {e}"));
+                    }
+                    if rest.is_empty() {
+                        break;
+                    }
+                    let_printer_catch_up(status).await;
                 }
                 continue;
             }
@@ -556,6 +587,23 @@ fn live_one(
     *last = Some(a.seq);
     *last_ms = (*last_ms).max(a.received_ms);
     scratch.ingest(hub, printer, a);
+}
+
+/// How often a source whose printer is behind looks again.
+const PRINTER_POLL: Duration = Duration::from_millis(2);
+
+/// Before a source reads its next message: waits while its printer is
+/// behind (see [`PrinterPace`]); at once without a printer (the TUI).
+async fn let_printer_catch_up(status: &SourceStatus) {
+    let Some(pace) = status.printer().as_ref().map(|p| p.pace.clone()) else {
+        return;
+    };
+    if !pace.over_half() {
+        return;
+    }
+    while !pace.caught_up() {
+        tokio::time::sleep(PRINTER_POLL).await;
+    }
 }
 
 /// Whether a subscription made progress (the back-off starts afresh): it
@@ -731,6 +779,27 @@ mod tests {
         assert!(batch_alerts(&[0x0a, 0xff], &mut scratch, |_, _| {}).is_err());
         // A message cut short is not taken for a batch.
         assert!(Incoming::decode(whole.slice(..whole.len() - 1)).is_err());
+    }
+
+    #[test]
+    fn a_batch_is_taken_a_part_at_a_time_when_asked_to_stop() {
+        let alerts: Vec<Alert> = (1..=5).map(|n| alert(n, "", "")).collect();
+        let Ok(Incoming::Batch(body)) = Incoming::decode(batch_of(&alerts)) else {
+            panic!("a batch")
+        };
+        let mut scratch = Scratch::default();
+        let mut rest = &body[..];
+        let mut parts = Vec::new();
+        while !rest.is_empty() {
+            let mut part = Vec::new();
+            batch_alerts_while(&mut rest, &mut scratch, |_, a| {
+                part.push(a.seq);
+                part.len() < 2
+            })
+            .unwrap();
+            parts.push(part);
+        }
+        assert_eq!(parts, [vec![1, 2], vec![3, 4], vec![5]]);
     }
 
     #[test]

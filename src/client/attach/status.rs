@@ -89,7 +89,8 @@ pub const GIVEN_TWICE: &str = "the same sink as";
 pub type Epochs = Arc<Mutex<std::collections::HashMap<String, (usize, String)>>>;
 
 /// A printer's queue of alerts with their source: bounded, never waited
-/// for (a printer that falls behind loses lines and says how many).
+/// for by the hub (a printer that falls behind loses lines and says how
+/// many); the sources pace themselves by it ([`PrinterPace`]).
 pub type PrinterQueue = tokio::sync::broadcast::Sender<Sourced>;
 
 /// The printer of one source's alerts, and the source's name there.
@@ -97,6 +98,59 @@ pub type PrinterQueue = tokio::sync::broadcast::Sender<Sourced>;
 pub(super) struct Printer {
     pub(super) tx: PrinterQueue,
     pub(super) source: Arc<str>,
+    pub(super) pace: Arc<PrinterPace>,
+}
+
+/// How far a headless viewer's printer is behind what its sources gave it.
+/// A sink sends a viewer bursts far faster than lines are written (a
+/// resume's replay, a snapshot: 14,000 alerts at once after a SIGSTOP, in
+/// a user's review), and the printer's queue is bounded in bytes, so it
+/// lost most of them. But the sink holds what a viewer has not read, and
+/// tells it what it had to drop (fetched again by a resume): so a source
+/// stops reading while its printer is over half full, and goes on once it
+/// is down to a quarter. The hub itself still never waits on the printer.
+#[derive(Debug)]
+pub struct PrinterPace {
+    /// Alerts given to the printer's queue.
+    given: AtomicU64,
+    stats: Arc<crate::record::WriterStats>,
+    capacity: u64,
+}
+
+impl PrinterPace {
+    pub fn new(stats: Arc<crate::record::WriterStats>, capacity: usize) -> Arc<PrinterPace> {
+        Arc::new(PrinterPace {
+            given: AtomicU64::new(0),
+            stats,
+            capacity: capacity as u64,
+        })
+    }
+
+    pub(super) fn gave(&self) {
+        self.given.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Alerts given and not yet written or counted lost (those in the
+    /// queue and those the writer holds).
+    fn behind(&self) -> u64 {
+        let done = self.stats.written.load(Ordering::Relaxed) + self.stats.lost();
+        self.given.load(Ordering::Relaxed).saturating_sub(done)
+    }
+
+    /// Whether a source should stop reading before it gives more.
+    pub(super) fn over_half(&self) -> bool {
+        !self.gone() && self.behind() > self.capacity / 2
+    }
+
+    /// Whether a source that stopped may read again.
+    pub(super) fn caught_up(&self) -> bool {
+        self.gone() || self.behind() <= self.capacity / 4
+    }
+
+    /// The printer's reader went away: nothing it holds will be written.
+    fn gone(&self) -> bool {
+        self.stats.closed.load(Ordering::Relaxed)
+    }
 }
 
 impl SourceStatus {
@@ -151,10 +205,11 @@ impl SourceStatus {
     /// Sends this source's alerts to `tx` too, each with this source's URL
     /// and its seq there (for `attach --no-tui`'s `source` and
     /// `source_seq`). Set before following the source.
-    pub fn print_to(&self, tx: PrinterQueue) {
+    pub fn print_to(&self, tx: PrinterQueue, pace: Arc<PrinterPace>) {
         *self.printer() = Some(Printer {
             tx,
             source: Arc::from(self.url.as_str()),
+            pace,
         });
     }
 
