@@ -710,9 +710,36 @@ fn serve(settings: Settings) -> Result<(), Failure> {
     };
 
     // Stop accepting, finish in-flight calls, then let consumers drain.
+    // A connection whose peer does not read (a stopped viewer) can hold
+    // this for the whole grace: said, not silent (a user's review took
+    // the wait for a hang).
+    let server = async {
+        let server = tokio::time::timeout(SERVER_GRACE, server);
+        tokio::pin!(server);
+        tokio::select! {
+            r = &mut server => return r,
+            _ = tokio::time::sleep(SAY_WAITING_AFTER) => {}
+        }
+        let open = hub.open_connections();
+        if open > 0 {
+            let line = format!(
+                "waiting at most {}s more for {} that {} not closed (a peer that does not \
+                 read, such as a stopped viewer; signal again to stop now)",
+                (SERVER_GRACE - SAY_WAITING_AFTER).as_secs(),
+                match open {
+                    1 => "1 connection".to_owned(),
+                    n => format!("{} connections", crate::numbers::thousands(n)),
+                },
+                if open == 1 { "has" } else { "have" },
+            );
+            tracing::info!("{line}");
+            eprintln!("sinkwatch: {line}");
+        }
+        server.await
+    };
     let served = runtime.block_on(async {
         tokio::select! {
-            r = tokio::time::timeout(std::time::Duration::from_secs(5), server) => match r {
+            r = server => match r {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => Err(format!("server task failed: {e}")),
                 Err(_) => Ok(()), // connections that do not close are abandoned
@@ -835,6 +862,12 @@ fn retain_note(settings: &Settings, headless: bool) -> Option<String> {
 /// The consumer queue's capacity. A consumer that lags keeps records alive
 /// in the queue after the store evicted them, so the queue may hold at most
 /// half the memory budget's worth of the largest details allowed (never
+/// How long a stopping sink waits for its connections to close (in-flight
+/// calls to be answered) before it abandons those that do not.
+const SERVER_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+/// After how long of that wait it says what it is waiting for.
+const SAY_WAITING_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// fewer than 64 records).
 pub fn queue_within_budget(queue: usize, budget: usize, max_details: usize) -> usize {
     let per_record = max_details.saturating_add(512);

@@ -1265,3 +1265,61 @@ async fn a_headless_viewer_paces_a_burst_to_its_printer_and_loses_nothing() {
     drop(viewer);
     sink.stop().await;
 }
+
+/// SIGTERM frees the sink's port at once, though a viewer that does not
+/// read (stopped) holds its connection, and the shutdown with it, for a
+/// while: a sink restarted at once can listen there, and the sink says
+/// what it waits for. On the old code the listening socket stayed open
+/// until the process exited (5 s, silent), and the restart failed with
+/// "Address already in use" (a user's review).
+#[test]
+fn a_stopping_sink_frees_its_port_while_a_stopped_viewer_holds_it() {
+    use std::process::Stdio;
+
+    let sink = Headless::start(&[]);
+    let url = sink.url();
+    let (mut viewer, _lines) = spawn_viewer(&["attach", "--no-tui", &url], Stdio::piped());
+    let said = stderr_lines(&mut viewer);
+    while !said
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the source live within the watchdog")
+        .ends_with(": live")
+    {}
+    let signal = |sig: &str, pid: u32| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    signal("-STOP", viewer.0.id());
+    for i in 0..5 {
+        send_ok_open(&url, &format!("r{i}"));
+    }
+    let pid = sink.pid();
+    // Not exited (a zombie, its parent being this test, has exited).
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.rsplit(") ").next().is_some_and(|r| !r.starts_with('Z')))
+    };
+    signal("-TERM", pid);
+    loop {
+        if let Ok(listener) = std::net::TcpListener::bind(&sink.addr) {
+            // Alive after the bind: the port was free while it ran.
+            assert!(alive(), "the port was held until the sink exited");
+            drop(listener);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // And it says what it waits for, then gives up on it.
+    let exit = sink.signal("-CONT");
+    assert!(exit.status.success(), "{}", exit.stderr);
+    assert!(
+        exit.stderr
+            .contains("waiting at most 4s more for 1 connection that has not closed"),
+        "{}",
+        exit.stderr
+    );
+    signal("-CONT", viewer.0.id());
+}

@@ -361,9 +361,26 @@ impl LimiterState {
 
 /// The accept loop's stream: see the module docs.
 pub struct LimitedIncoming {
-    listener: TcpListener,
+    /// Shared with its [`Closer`]: taken (the socket closed) as the
+    /// shutdown starts.
+    listener: Arc<Mutex<Option<TcpListener>>>,
     limiter: Arc<Limiter>,
     backoff: Option<Pin<Box<Sleep>>>,
+}
+
+/// Closes a [`LimitedIncoming`]'s listening socket. The server stops
+/// polling it when its shutdown starts, but would keep it open until every
+/// connection had closed — up to the shutdown's 5 s with a viewer that
+/// does not read — so a sink restarted at once could not bind the port,
+/// and a sender's connection waited in the backlog to be closed unanswered
+/// (a user's review). Closed, the port is free and a new connection is
+/// refused plainly.
+pub struct Closer(Arc<Mutex<Option<TcpListener>>>);
+
+impl Closer {
+    pub fn close(&self) {
+        drop(self.0.lock().unwrap_or_else(|e| e.into_inner()).take());
+    }
 }
 
 impl LimitedIncoming {
@@ -372,7 +389,7 @@ impl LimitedIncoming {
         let max_buffered = limits.max_buffered_bytes.max(1);
         let per_conn = limits.max_buffered_per_connection();
         LimitedIncoming {
-            listener,
+            listener: Arc::new(Mutex::new(Some(listener))),
             limiter: Arc::new(Limiter {
                 max,
                 per_peer: limits.max_connections_per_peer.clamp(1, max),
@@ -398,6 +415,10 @@ impl LimitedIncoming {
             backoff: None,
         }
     }
+
+    pub fn closer(&self) -> Closer {
+        Closer(self.listener.clone())
+    }
 }
 
 /// Accept errors that concern one connection only; the next accept is fine.
@@ -422,8 +443,13 @@ impl Stream for LimitedIncoming {
             ready!(pause.as_mut().poll(cx));
             this.backoff = None;
         }
+        let listener = this.listener.clone();
+        let listener = listener.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(listener) = listener.as_ref() else {
+            return Poll::Ready(None); // closed: the server is stopping
+        };
         for _ in 0..ACCEPT_BUDGET {
-            match ready!(this.listener.poll_accept(cx)) {
+            match ready!(listener.poll_accept(cx)) {
                 Ok((stream, peer)) => match this.limiter.admit(peer.ip()) {
                     Ok(share) => {
                         let _ = stream.set_nodelay(true);

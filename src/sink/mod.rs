@@ -133,12 +133,14 @@ pub async fn serve(
     }
 
     let incoming = conn::LimitedIncoming::new(listener, hub.clone(), &limits);
+    let closer = incoming.closer();
     // Watch streams never end by themselves: told when the shutdown
     // starts, they end (after sending what they hold) so the graceful
     // shutdown below does not wait on them.
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         shutdown.await;
+        closer.close();
         let _ = stopping_tx.send(true);
     };
     let watch = config.watch.map(|w| {
