@@ -90,18 +90,18 @@ pub struct AttachArgs {
     /// Alerts the viewer keeps in its history, the Alerts pane's events
     /// (headless, at most 4,096) (1 to 50,000,000) [default: the config
     /// file's, else 250000]
-    #[arg(long, value_name = "N", value_parser = |s: &str| parse_in(s, &Range(Some((1, HISTORY_MAX)))))]
+    #[arg(long, allow_negative_numbers = true, value_name = "N", value_parser = |s: &str| parse_in(s, &Range(Some((1, HISTORY_MAX)))))]
     pub history: Option<usize>,
     /// Bytes the viewer's history and per-key state may hold, e.g. 512MiB;
     /// over it the oldest events go first (counted) (16MiB to 1TiB)
     /// [default: the config file's, else 1GiB]
-    #[arg(long, value_name = "BYTES", value_parser = |s: &str| parse_in(s, &Range(Some((BUDGET_MIN, BUDGET_MAX)))))]
+    #[arg(long, allow_negative_numbers = true, value_name = "BYTES", value_parser = |s: &str| parse_in(s, &Range(Some((BUDGET_MIN, BUDGET_MAX)))))]
     pub memory_budget: Option<Bytes>,
     /// Capacity of the printer's queue (headless), held as the sink's is to
     /// half the memory budget's worth of records of the config's
     /// max-details-bytes: 8,128 with the defaults (1 to 4,194,304)
     /// [default: the config file's, else 65536]
-    #[arg(long, value_name = "N", value_parser = |s: &str| parse_in(s, &Range(Some((1, QUEUE_MAX)))))]
+    #[arg(long, allow_negative_numbers = true, value_name = "N", value_parser = |s: &str| parse_in(s, &Range(Some((1, QUEUE_MAX)))))]
     pub queue: Option<usize>,
 }
 
@@ -152,7 +152,12 @@ pub struct SendArgs {
     #[arg(long, value_name = "FILE")]
     pub details_file: Option<PathBuf>,
     /// Give up after this many seconds
-    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 10.0,
+        value_name = "SECS"
+    )]
     pub timeout: f64,
 }
 
@@ -161,19 +166,19 @@ pub struct LoadArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Alerts to send in all
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub total: u64,
     /// Requests in flight at once
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 16)]
     pub concurrency: usize,
     /// HTTP/2 connections the requests are spread over [default: min(concurrency, 4)]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub connections: Option<usize>,
     /// Target rate in alerts per second (default: as fast as possible)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub rate: Option<f64>,
     /// Distinct repos the alerts are spread over (9 policies each)
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1000)]
     pub repos: u32,
     /// Print the result as one JSON object instead of text
     #[arg(long)]
@@ -187,10 +192,10 @@ pub struct ReplayArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Scale the recorded gaps: 2 = twice as fast; `max` = no waiting
-    #[arg(long, default_value = "1")]
+    #[arg(long, allow_negative_numbers = true, default_value = "1")]
     pub speed: String,
     /// Requests in flight at once when --speed max (order is kept per key)
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1)]
     pub concurrency: usize,
 }
 
@@ -213,7 +218,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "FILE")]
     pub state: PathBuf,
     /// Only events received within this long before now, e.g. 7d, 12h
-    #[arg(long, value_name = "DURATION", value_parser = crate::config::values::duration)]
+    #[arg(long, allow_negative_numbers = true, value_name = "DURATION", value_parser = crate::config::values::duration)]
     pub since: Option<std::time::Duration>,
     /// Only events matching this filter (the TUI's `/` language)
     #[arg(long, value_name = "EXPR", allow_hyphen_values = true)]

@@ -342,6 +342,21 @@ fn serve(settings: Settings) -> Result<(), Failure> {
             // A directory is a mistake in the option (exit 2), told before
             // anything is made beside it.
             crate::state::resolve(&path).map_err(Failure::Usage)?;
+            // So is a file chosen in a directory that does not exist (a
+            // typo made whole directory trees, in a user's review); only
+            // the default file's own directory is made.
+            if matches!(settings.state, Some(crate::state::StateChoice::File(_)))
+                && let Some(dir) = path.parent()
+                && !dir.as_os_str().is_empty()
+                && !dir.is_dir()
+            {
+                return Err(Failure::Usage(format!(
+                    "state {}: the directory {} does not exist (create it, or choose another \
+                     --state FILE)",
+                    crate::sanitize::line(&path.display().to_string()),
+                    crate::sanitize::line(&dir.display().to_string()),
+                )));
+            }
             let opened = crate::state::open(crate::state::OpenOptions {
                 path,
                 retain: settings.retain.0,

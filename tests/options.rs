@@ -48,6 +48,19 @@ fn numbers_out_of_range_are_one_line_and_exit_2() {
             "above max-connections",
         ),
         (&["--history=-1"], "--history", "negative"),
+        // Given apart, `-1` was taken for an unknown argument, the option
+        // unnamed; past the type, its maximum was given, not the range.
+        (&["--history", "-1"], "--history", "negative"),
+        (
+            &["--history", "99999999999999999999"],
+            "--history",
+            "allowed 1 to 50_000_000",
+        ),
+        (
+            &["--demo-rate", "1e300"],
+            "--demo-rate",
+            "1e300 is out of range",
+        ),
         (
             &["--idle-timeout", "0"],
             "--idle-timeout",
@@ -275,4 +288,23 @@ fn a_missing_key_file_set_in_a_config_file_names_the_config_line() {
         let err = usage_error(&["--no-tui", "--config", cfg.to_str().unwrap()]);
         assert!(err.contains(says), "{text:?}: {err}");
     }
+}
+
+/// `--state` in a directory that does not exist is a usage error, and
+/// nothing is made: on the old code the whole missing tree was created (a
+/// user's review made `/nonexist` by a typo).
+#[test]
+fn a_state_file_in_a_missing_directory_is_refused_and_nothing_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no").join("such");
+    let file = missing.join("x.db");
+    let err = usage_error(&[
+        "--no-tui",
+        "--listen",
+        "127.0.0.1:0",
+        "--state",
+        file.to_str().unwrap(),
+    ]);
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(!dir.path().join("no").exists());
 }

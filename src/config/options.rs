@@ -54,6 +54,9 @@ macro_rules! options {
             $($(
                 #[arg(
                     long,
+                    // `--history -1` is a value out of range, named as
+                    // such, not an unknown argument `-1`.
+                    allow_negative_numbers = takes_value!($kind),
                     value_name = $vname,
                     help = help_line($help, default_shown!($kind, [$($default)?]), elem_range!($ty, $($lo, $hi)?).describe()),
                     help_heading = $heading,
@@ -200,6 +203,16 @@ macro_rules! kebab {
 macro_rules! settings_type {
     (opt, $ty:ty) => { Option<$ty> };
     ($kind:ident, $ty:ty) => { $ty };
+}
+
+/// Whether the option takes a value (a flag does not).
+macro_rules! takes_value {
+    (flag) => {
+        false
+    };
+    ($kind:ident) => {
+        true
+    };
 }
 
 macro_rules! num_args {

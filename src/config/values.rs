@@ -63,10 +63,21 @@ impl<T: OptionValue> Range<T> {
 /// Parses and range-checks one occurrence: the clap value parser and the
 /// config file's parser are both this function.
 pub fn parse_in<T: OptionValue>(s: &str, range: &Range<T>) -> Result<T, String> {
-    let v = T::parse_value(s)?;
+    let v = T::parse_value(s).map_err(|e| {
+        // Past the type's limit is past the option's range too: said so,
+        // not as the type's maximum (a user's review).
+        match (e.find(TOO_LARGE), range.describe()) {
+            (Some(at), Some(allowed)) => {
+                format!("{} is out of range: allowed {allowed}", &e[..at])
+            }
+            _ => e,
+        }
+    })?;
     range.check(&v)?;
     Ok(v)
 }
+
+const TOO_LARGE: &str = " is too large";
 
 /// Digits grouped with `_` or `,` (`250_000`, `250,000`); a group
 /// separator must stand between digits.
@@ -98,7 +109,7 @@ macro_rules! whole_number {
                 }
                 digits.parse::<$t>().map_err(|e| match e.kind() {
                     std::num::IntErrorKind::PosOverflow => {
-                        format!("{:?} is too large (at most {})", s.trim(), <$t>::MAX)
+                        format!("{:?}{TOO_LARGE} (at most {})", s.trim(), <$t>::MAX)
                     }
                     _ => format!("{:?} is not a whole number", s.trim()),
                 })
@@ -137,7 +148,12 @@ impl OptionValue for f64 {
         }
     }
     fn show(&self) -> String {
-        self.to_string()
+        // `1e300` as written, not as its 301 digits (a user's review).
+        if *self != 0.0 && !(1e-6..1e15).contains(&self.abs()) {
+            format!("{self:e}")
+        } else {
+            self.to_string()
+        }
     }
     fn order(&self, other: &Self) -> Option<std::cmp::Ordering> {
         self.partial_cmp(other)
@@ -531,6 +547,25 @@ word_value!(crate::forward::WhenBehind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A user's review: `--history 99999999999999999999` said "at most
+    /// 18446744073709551615" where the option allows 1 to 50_000_000, and
+    /// `--demo-rate 1e300` wrote the number out in 301 digits.
+    #[test]
+    fn a_value_past_the_type_names_the_options_range_and_huge_floats_stay_short() {
+        let e =
+            parse_in::<usize>("99999999999999999999", &Range(Some((1, 50_000_000)))).unwrap_err();
+        assert_eq!(
+            e,
+            "\"99999999999999999999\" is out of range: allowed 1 to 50_000_000"
+        );
+        let e = parse_in::<u64>("99999999999999999999", &Range::any()).unwrap_err();
+        assert!(e.contains("is too large (at most"), "{e}");
+        let e = parse_in::<f64>("1e300", &Range(Some((0.1, 100_000.0)))).unwrap_err();
+        assert_eq!(e, "1e300 is out of range: allowed 0.1 to 100000");
+        assert_eq!(0.5f64.show(), "0.5");
+        assert_eq!(1e-9f64.show(), "1e-9");
+    }
 
     #[test]
     fn whole_numbers_take_group_separators() {
