@@ -414,15 +414,17 @@ fn refusal_line(url: &str, why: &str) -> String {
 fn target(args: &TargetArgs) -> Result<Target, String> {
     let read = |p: &std::path::Path, what: &str| {
         crate::files::read_limited_bytes(p, crate::files::MAX_KEY_FILE)
-            .map_err(|e| format!("cannot read {what} {}: {e}", p.display()))
+            .map_err(|e| format!("{what}: cannot read {}: {e}", p.display()))
     };
     let token = match &args.token_file {
-        Some(p) => Some(crate::config::read_token(p).map_err(|e| e.0)?),
+        Some(p) => {
+            Some(crate::config::read_token(p).map_err(|e| format!("--token-file: {}", e.0))?)
+        }
         None => None,
     };
-    let ca_pem = args.ca.as_deref().map(|p| read(p, "CA file")).transpose()?;
+    let ca_pem = args.ca.as_deref().map(|p| read(p, "--ca")).transpose()?;
     let client_identity = match (&args.client_cert, &args.client_key) {
-        (Some(c), Some(k)) => Some((read(c, "client certificate")?, read(k, "client key")?)),
+        (Some(c), Some(k)) => Some((read(c, "--client-cert")?, read(k, "--client-key")?)),
         _ => None,
     };
     let signer = args
@@ -611,6 +613,14 @@ fn replay(a: ReplayArgs) -> Result<(), Failure> {
         a.concurrency,
         "1..=10000",
     )?;
+    // A directory opens (on Linux) and fails at its first read: said as
+    // `open` says it, before anything is sent.
+    if a.file.is_dir() {
+        return Err(Failure::Usage(format!(
+            "cannot open recording {}: it is a directory",
+            a.file.display()
+        )));
+    }
     let file = std::fs::File::open(&a.file)
         .map_err(|e| Failure::Usage(format!("cannot open recording {}: {e}", a.file.display())))?;
     let (alerts, bad) = crate::record::load_recording(std::io::BufReader::new(file));

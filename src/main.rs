@@ -11,6 +11,29 @@ use sinkwatch::run::Failure;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The first command-line argument that is not UTF-8, with the option it
+/// is the value of (`--record FILE`, `--record=FILE`), as one line.
+fn not_utf8_argument() -> Option<String> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let at = args.iter().position(|a| a.to_str().is_none())?;
+    let whole = args[at].to_string_lossy();
+    let (option, shown) = match whole.split_once('=') {
+        Some((o, v)) if o.starts_with("--") => (Some(o.to_owned()), v),
+        _ => (
+            args[..at]
+                .last()
+                .and_then(|p| p.to_str())
+                .filter(|p| p.starts_with('-'))
+                .map(str::to_owned),
+            &*whole,
+        ),
+    };
+    Some(match option {
+        Some(o) => format!("{o}: {shown:?} is not valid UTF-8 (a path must be UTF-8 here)"),
+        None => format!("argument {shown:?} is not valid UTF-8"),
+    })
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -24,7 +47,13 @@ fn main() -> ExitCode {
                 .take_while(|l| !l.trim().is_empty())
                 .map(str::trim)
                 .collect();
-            let first = first.join(" ");
+            let mut first = first.join(" ");
+            // clap does not say which argument was not UTF-8: found here.
+            if e.kind() == clap::error::ErrorKind::InvalidUtf8
+                && let Some(which) = not_utf8_argument()
+            {
+                first = which;
+            }
             // clap echoes the value given: a path or word with escape
             // sequences must not reach the terminal as they are.
             eprintln!(

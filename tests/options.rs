@@ -308,3 +308,60 @@ fn a_state_file_in_a_missing_directory_is_refused_and_nothing_made() {
     assert!(err.contains("does not exist"), "{err}");
     assert!(!dir.path().join("no").exists());
 }
+
+/// Files given to the clients' options are named by their option, and a
+/// directory given as a recording is refused before anything is sent. On
+/// the old code `attach` and `send` did not name `--token-file`, and
+/// `replay DIR` said a read error, then connected and exited 1.
+#[test]
+fn the_clients_name_the_option_of_a_file_they_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let err = usage_error(&["attach", "--token-file", d, "http://127.0.0.1:1"]);
+    assert!(err.starts_with("sinkwatch: --token-file: "), "{err}");
+    let err = usage_error(&[
+        "send",
+        "--to",
+        "127.0.0.1:1",
+        "--ca",
+        d,
+        "--owner",
+        "o",
+        "--repo",
+        "r",
+        "--policy",
+        "p",
+        "--pass",
+    ]);
+    assert!(err.starts_with("sinkwatch: --ca: cannot read "), "{err}");
+    let err = usage_error(&["replay", d, "--to", "127.0.0.1:1"]);
+    assert!(err.contains("it is a directory"), "{err}");
+}
+
+/// A path that is not UTF-8 is refused naming its option. On the old code
+/// clap's "invalid UTF-8 was detected in one or more arguments" named
+/// none.
+#[test]
+fn a_path_that_is_not_utf8_names_its_option() {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"/tmp/a\xff.jsonl");
+    let mut joined = std::ffi::OsString::from("--record=");
+    joined.push(bad);
+    for args in [
+        vec![std::ffi::OsString::from("--record"), bad.to_owned()],
+        vec![joined],
+    ] {
+        let out = output(
+            bin()
+                .args(["--no-tui", "--listen", "127.0.0.1:0"])
+                .args(&args)
+                .stdin(std::process::Stdio::null()),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.starts_with("sinkwatch: --record: \"/tmp/a\u{fffd}.jsonl\" is not valid UTF-8"),
+            "{err}"
+        );
+    }
+}

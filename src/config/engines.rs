@@ -143,7 +143,9 @@ impl Settings {
             return Ok(None);
         }
         let token = match &self.forward_token_file {
-            Some(p) => Some(super::read_token(p).map_err(|e| e.0)?),
+            Some(p) => {
+                Some(super::read_token(p).map_err(|e| format!("--forward-token-file: {}", e.0))?)
+            }
             None => None,
         };
         let ca_pem = match &self.forward_ca {
