@@ -307,6 +307,10 @@ struct Position {
     epoch: String,
     /// When the last subscription was answered (its stream open).
     opened: Option<std::time::Instant>,
+    /// A stream was lost (or never opened) since the last one opened: the
+    /// next that opens is a reconnect. Attempts are not counted: a sink
+    /// down for a minute was "5 reconnects" (a user's review).
+    lost: bool,
 }
 
 /// What a viewer holds when a Reset comes: after it, only what is newer
@@ -428,6 +432,7 @@ async fn subscribe_once(
         last_ms,
         epoch,
         opened,
+        lost,
     } = at;
     let opening = open(target, filter, *last, epoch.clone());
     let mut stream = match tokio::time::timeout(OPEN_TIMEOUT, opening).await {
@@ -445,6 +450,9 @@ async fn subscribe_once(
         }
     };
     *opened = Some(std::time::Instant::now());
+    if std::mem::take(lost) {
+        status.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
     status.set(if last.is_some() {
         SourceState::Live
     } else {
@@ -654,6 +662,11 @@ pub async fn follow_filtered(
         let live = status.live.load(Ordering::Relaxed);
         at.opened = None;
         let result = subscribe_once(&target, filter, &hub, &status, &mut at).await;
+        // A stream that opened and ended, whatever ended it: the next to
+        // open is a reconnect (failed attempts in between are not).
+        if at.opened.is_some() {
+            at.lost = true;
+        }
         let opened = at.opened;
         let progressed = |status: &SourceStatus| {
             made_progress(
@@ -669,7 +682,6 @@ pub async fn follow_filtered(
                 continue;
             }
             End::Resume => {
-                status.reconnects.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(next_wait(&mut backoff)).await;
             }
             End::Refused(why) => {
@@ -683,7 +695,6 @@ pub async fn follow_filtered(
                     // It was up and delivered: start the back-off afresh.
                     backoff = BACKOFF_FIRST;
                 }
-                status.reconnects.fetch_add(1, Ordering::Relaxed);
                 let wait = next_wait(&mut backoff);
                 status.set(SourceState::Down {
                     why: crate::sanitize::line(&why).into_owned(),
