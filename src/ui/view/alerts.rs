@@ -175,7 +175,9 @@ pub(super) fn alerts_title(app: &App, t: &Theme) -> Vec<Span<'static>> {
 /// What gives way first: the policy (down to [`POLICY_MIN`]), then org/repo
 /// (down to [`ORG_REPO_MIN`]) so that the details column appears as soon as
 /// [`MIN_SUMMARY`] fits; only then is details left out (`false`) and the
-/// names share the whole width.
+/// names share the whole width. When no visible row has details (passing
+/// checks), none is kept for them: the names come first (a user's review
+/// saw `Branch Protec…` beside a blank details column).
 pub(super) fn name_widths(avail: usize, rows: &[AlertRow]) -> (u16, u16, bool) {
     // Measured as shown: a name's escapes (`\x1b`) take columns its raw
     // control characters do not.
@@ -192,7 +194,8 @@ pub(super) fn name_widths(avail: usize, rows: &[AlertRow]) -> (u16, u16, bool) {
         .max()
         .unwrap_or(0)
         .clamp(6, 28);
-    let room = avail.saturating_sub(1 + MIN_SUMMARY);
+    let any_details = rows.iter().any(|r| !r.details.trim().is_empty());
+    let room = avail.saturating_sub(1 + if any_details { MIN_SUMMARY } else { 0 });
     if org_w + pol_w <= room {
         return (org_w as u16, pol_w as u16, true);
     }
@@ -410,4 +413,41 @@ pub(super) fn draw_alerts(
                 .is_some_and(|r| flashing(app, r.change, changed_at(r), now_ms)),
         ));
     frame.render_stateful_widget(table, area, &mut TableState::default().with_selected(sel));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(org: &str, repo: &str, policy: &str, details: &str) -> AlertRow {
+        AlertRow {
+            at_ms: 0,
+            pass: details.is_empty(),
+            change: Change::Same,
+            org: org.into(),
+            repo: repo.into(),
+            policy: policy.into(),
+            details: details.into(),
+            count: 1,
+            last_change_ms: 0,
+            silenced: false,
+        }
+    }
+
+    #[test]
+    fn blank_details_leave_their_room_to_the_names() {
+        let names = (
+            "octo-organization",
+            "a-rather-long-repository",
+            "Branch Protection",
+        );
+        let passing = [row(names.0, names.1, names.2, "")];
+        let failing = [row(names.0, names.1, names.2, "No protection")];
+        // Room for both names whole, but not also for a details summary.
+        let avail = 42 + 1 + 17 + 1 + 4;
+        let (org, pol, _) = name_widths(avail, &passing);
+        assert_eq!((org, pol), (42, 17), "the names whole");
+        let (_, pol, summary) = name_widths(avail, &failing);
+        assert!(summary && pol < 17, "details get their room: policy {pol}");
+    }
 }
