@@ -1129,6 +1129,28 @@ fn details_keep_lines_draw_tables_and_a_fix_shows_what_failed_before() {
     assert!(screen.contains("Check             │ Score"), "{screen}");
 }
 
+/// At 80 columns what a refused sender was told no longer fits beside
+/// its line: it goes under it, whole. On the old code it was cut to a few
+/// columns (`owner_name is 20…`, a user's review).
+#[test]
+fn a_refusals_message_is_read_whole_at_80_columns() {
+    let mut h = demo_at(80, 24);
+    let peer: std::net::SocketAddr = "127.0.0.1:40999".parse().unwrap();
+    h.hub.refuse_from(
+        sinkwatch::hub::Refusal::FieldTooLong,
+        Some(peer),
+        Some("owner_name is 2000 bytes; at most 256 are accepted"),
+    );
+    h.advance(1_000);
+    h.press("R");
+    let screen = h.screen();
+    assert!(screen.contains("Refused requests · 1"), "{screen}");
+    assert!(
+        screen.contains("owner_name is 2000 bytes; at most 256 are accepted"),
+        "{screen}"
+    );
+}
+
 #[test]
 fn refusals_can_be_inspected_from_the_status_bar_and_with_r() {
     let mut h = demo_at(120, 40);

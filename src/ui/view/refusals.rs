@@ -15,6 +15,12 @@ use crate::ui::fmt::{self, ago, clock, thousands};
 use crate::ui::keymap;
 use crate::ui::theme::Theme;
 
+/// Narrower than this beside its refusal's line, what the sender was told
+/// goes under it instead, wrapped.
+const DETAIL_BESIDE: usize = 40;
+/// At most this many lines of it (the messages are one sentence or two).
+const DETAIL_LINES: usize = 4;
+
 /// The view's lines: counts by reason, then the recent refusals.
 pub fn lines(hub: &Hub, t: &Theme, now_ms: u64, width: usize, remote: bool) -> Vec<Line<'static>> {
     let by_reason = hub.refused_by_reason();
@@ -58,15 +64,22 @@ pub fn lines(hub: &Hub, t: &Theme, now_ms: u64, width: usize, remote: bool) -> V
             r.reason.as_str()
         );
         let room = width.saturating_sub(fmt::width(&head));
-        let detail = r
-            .detail
-            .as_deref()
-            .map(|d| fmt::ellipsize(&sanitize::line(d), room))
-            .unwrap_or_default();
-        out.push(Line::from(vec![
-            Span::styled(head, t.text),
-            Span::styled(detail, t.dim),
-        ]));
+        let detail = r.detail.as_deref().map(sanitize::line).unwrap_or_default();
+        if room >= DETAIL_BESIDE || fmt::width(&detail) <= room {
+            out.push(Line::from(vec![
+                Span::styled(head, t.text),
+                Span::styled(fmt::ellipsize(&detail, room), t.dim),
+            ]));
+            continue;
+        }
+        // Narrow: what the sender was told under its line, whole (a
+        // user's review could not read it at 80 columns).
+        out.push(Line::styled(head, t.text));
+        let indent = "     ";
+        let wrap = width.saturating_sub(indent.len());
+        for l in super::text::wrap_words(&detail, wrap, DETAIL_LINES) {
+            out.push(Line::styled(format!("{indent}{l}"), t.dim));
+        }
     }
     out
 }
