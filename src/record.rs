@@ -1030,7 +1030,7 @@ mod tests {
                 peer: None,
                 late,
                 before: None,
-                key: 0,
+                key: crate::model::NO_KEY,
             };
             r.peer = match peer {
                 0 => None,

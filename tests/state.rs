@@ -1079,7 +1079,7 @@ fn spool_left_by_a_kill(file: &Path, seqs: &[u64]) {
             peer: None,
             late: false,
             before: None,
-            key: 0,
+            key: sinkwatch::model::NO_KEY,
         };
         spool::encode(&r, &mut frames);
     }

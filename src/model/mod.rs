@@ -10,5 +10,6 @@ pub mod timeline;
 
 pub use alert::Change;
 pub use store::{
-    AlertRecord, Event, KeyId, KeyState, NewAlert, Peer, Store, StoreError, StoreLimits, Tally,
+    AlertRecord, Event, KeyId, KeyState, NO_KEY, NewAlert, Peer, Store, StoreError, StoreLimits,
+    Tally,
 };

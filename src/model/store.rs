@@ -25,6 +25,8 @@ pub type OrgId = u32;
 pub type RepoId = u32;
 pub type PolicyId = u32;
 pub type KeyId = u32;
+/// The key of a record no store made (see [`AlertRecord::key`]).
+pub const NO_KEY: KeyId = KeyId::MAX;
 
 /// Default number of events kept in the history ring.
 pub const DEFAULT_HISTORY: usize = 250_000;
@@ -90,8 +92,8 @@ impl Peer {
 #[derive(Clone, Debug, PartialEq)]
 pub struct AlertRecord {
     pub seq: u64,
-    /// The id of its key in the store that made it. A record read back
-    /// from a file (the spool, the state database) carries 0: it is never
+    /// The id of its key in the store that made it; [`NO_KEY`] for a
+    /// record read back from a file (the spool, the state database), never
     /// matched to a store's keys (only a viewer's filter reads this).
     pub key: KeyId,
     /// Milliseconds since the Unix epoch.
@@ -106,11 +108,14 @@ pub struct AlertRecord {
     /// Received before the key's latest alert, and merged after it (see
     /// [`Store::ingest_by_time`]): it did not replace the latest status.
     pub late: bool,
-    /// For an alert that changed its key's status (fixed or regressed):
-    /// the details of the alert it replaced, when known (shared, not
-    /// copied). A filtered viewer judges by them whether it was shown the
-    /// key's old status, so a filter on text only failing details hold
-    /// still sends the fix (see `sink::watch::passes`).
+    /// For an alert that changed its key's status (fixed or regressed),
+    /// read back from the store ([`Store::record`], [`Store::latest_record`]:
+    /// a snapshot, a resume's replay): the details of the alert before it,
+    /// while the history holds them (shared, not copied). A resumed viewer
+    /// judges by them whether it may show the key's old status (see
+    /// `sink::watch::passes`). Never set on the records ingest publishes:
+    /// kept in every consumer's queue, a second text per record would
+    /// double what the queues' byte bound allows.
     pub before: Option<Arc<str>>,
 }
 
@@ -602,7 +607,6 @@ impl Store {
         let previous = (state.count > 0).then_some(state.pass);
         let change = Change::between(previous, alert.pass);
         let prev_seq = state.last_seq;
-        let before = change.is_transition().then(|| state.details.clone());
 
         let details = shared_details(state, &self.empty, &alert.details);
         if !details.is_empty() && !Arc::ptr_eq(&state.last_text, &details) {
@@ -651,7 +655,7 @@ impl Store {
             });
         }
 
-        let mut record = self.append(Event {
+        self.append(Event {
             seq,
             at_ms,
             key,
@@ -661,9 +665,7 @@ impl Store {
             peer,
             prev_seq,
             late: false,
-        });
-        record.before = before;
-        record
+        })
     }
 
     fn key_for(&mut self, owner: &str, repo: &str, policy: &str) -> Result<KeyId, StoreError> {
@@ -1050,12 +1052,16 @@ impl Store {
     }
 
     /// [`AlertRecord::before`] of the event `seq`: its key's alert before
-    /// it, while the ring holds that.
+    /// it, while the ring holds that and its text (not the placeholder of
+    /// details let go for the memory budget).
     fn before(&self, change: Change, seq: u64) -> Option<Arc<str>> {
         if !change.is_transition() {
             return None;
         }
-        self.prev_event(seq).map(|p| p.details.clone())
+        self.prev_event(seq)
+            .map(|p| &p.details)
+            .filter(|d| !Arc::ptr_eq(d, &self.dropped_text))
+            .cloned()
     }
 }
 

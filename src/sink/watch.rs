@@ -660,14 +660,13 @@ type Row = AlertRecord;
 /// and when it changes the status of a key the viewer was sent an alert of
 /// (`shown`), so the viewer never shows a status the key has left: a viewer
 /// of `status:fail` or of words failing details hold (`'check failed'`)
-/// is sent each fix of a key it shows failing. A viewer that resumed does
-/// not know what its earlier stream sent, so a change of a key not in
-/// `shown` is also sent when the alert before it may have matched: taken
-/// as this one with the other status, its own details
-/// ([`AlertRecord::before`]; this one's when the store no longer holds
-/// it), the same names and any change that status can have had.
+/// is sent each fix of a key it shows failing, however the failure was
+/// worded in between.
 ///
-/// [`AlertRecord::before`]: crate::model::AlertRecord::before
+/// A stream that resumed (or was reset) serves a viewer that holds keys an
+/// earlier stream sent, which `shown` does not know. There a change of a
+/// key not in `shown` is also sent when the alert before it may have
+/// matched ([`before_may_have_matched`]).
 fn passes(row: &Row, filter: Option<&Filter>, now_ms: u64, shown: &mut shown::Shown) -> bool {
     let Some(f) = filter else {
         return true;
@@ -683,29 +682,37 @@ fn passes(row: &Row, filter: Option<&Filter>, now_ms: u64, shown: &mut shown::Sh
     };
     let sent = f.matches(&view)
         || (row.change.is_transition()
-            && (shown.has(row.key) || before_may_have_matched(row, f, &view)));
+            && (shown.has(row.key)
+                || (!shown.is_whole() && before_may_have_matched(row, f, &view))));
     if sent {
         shown.add(row.key);
     }
     sent
 }
 
-/// See [`passes`].
+/// Whether the alert before `row` (a change of status) may have matched:
+/// it had the same names, the other status and any change that status can
+/// have had, and its own details ([`AlertRecord::before`], on records read
+/// back from the store while it holds them). Details unknown (live records,
+/// an alert the history let go) may have been anything: then the names
+/// alone decide, and a change of a key outside the filter's names is
+/// never sent.
+///
+/// [`AlertRecord::before`]: crate::model::AlertRecord::before
 fn before_may_have_matched(row: &Row, f: &Filter, view: &AlertView<'_>) -> bool {
+    let Some(text) = &row.before else {
+        return f.matches_key(view.owner, view.repo, view.policy);
+    };
     let before: &[Change] = match row.change {
         Change::Fixed => &[Change::First, Change::Regressed, Change::Same],
         Change::Regressed => &[Change::First, Change::Fixed, Change::Same],
         Change::First | Change::Same => return false,
     };
-    let details = match &row.before {
-        Some(text) => lane::searched(text),
-        None => view.details,
-    };
     before.iter().any(|&change| {
         f.matches(&AlertView {
             pass: !row.pass,
             change,
-            details,
+            details: lane::searched(text),
             ..*view
         })
     })
@@ -1309,7 +1316,8 @@ impl Watch for WatchService {
             let mut last = resume_after.unwrap_or(0);
             // Whether the opening went out whole (live chunks may follow).
             let mut opened = false;
-            let shown = Mutex::default();
+            // A fresh stream's viewer holds only what this stream sends it.
+            let shown = Mutex::new(shown::Shown::new(resume_after.is_none()));
             let wanted = || Wanted {
                 filter: filter.as_ref(),
                 slice: lane.slice(filter.as_ref()),
@@ -1348,8 +1356,8 @@ impl Watch for WatchService {
                         if wanted.slice.enter(lane::work(f, r)).await && tx.is_closed() {
                             return Err(());
                         }
-                        let mut shown = shown.lock().unwrap_or_else(|e| e.into_inner());
-                        if !passes(r, Some(f), now, &mut shown) {
+                        let mut sent_keys = shown.lock().unwrap_or_else(|e| e.into_inner());
+                        if !passes(r, Some(f), now, &mut sent_keys) {
                             continue;
                         }
                     }
@@ -1468,7 +1476,7 @@ mod tests {
             }),
             late: false,
             before: None,
-            key: 0,
+            key: crate::model::NO_KEY,
         }
     }
 

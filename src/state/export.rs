@@ -116,7 +116,7 @@ fn export_counted(opts: &ExportOptions<'_>, out: &mut impl Write, n: &mut u64) -
             }),
             late: false,
             before: None,
-            key: 0,
+            key: crate::model::NO_KEY,
         };
         if let Some(f) = &opts.filter {
             let view = AlertView {

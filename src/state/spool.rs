@@ -355,7 +355,7 @@ fn decode(p: &[u8], names: &mut Names) -> Option<AlertRecord> {
         late: flags & 2 != 0,
         // Only a filtered viewer reads it, never from the spool.
         before: None,
-        key: 0,
+        key: crate::model::NO_KEY,
     })
 }
 
@@ -400,7 +400,7 @@ mod tests {
             peer: peer.map(Arc::new),
             late: seq == 3,
             before: None,
-            key: 0,
+            key: crate::model::NO_KEY,
         }
     }
 

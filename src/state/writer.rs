@@ -1219,7 +1219,7 @@ mod tests {
             peer: None,
             late: false,
             before: None,
-            key: 0,
+            key: crate::model::NO_KEY,
         })
     }
 

@@ -196,7 +196,7 @@ mod tests {
             peer: None,
             late: false,
             before: None,
-            key: 0,
+            key: crate::model::NO_KEY,
         })
     }
 

@@ -11,26 +11,42 @@
 use crate::model::KeyId;
 
 #[derive(Debug, Default)]
-pub struct Shown(Vec<u64>);
+pub struct Shown {
+    bits: Vec<u64>,
+    whole: bool,
+}
 
 impl Shown {
+    /// `whole`: the viewer holds only what this stream sends it (a fresh
+    /// subscription, not a resume), so these are all the keys it shows.
+    pub fn new(whole: bool) -> Shown {
+        Shown {
+            bits: Vec::new(),
+            whole,
+        }
+    }
+
+    pub fn is_whole(&self) -> bool {
+        self.whole
+    }
+
     pub fn has(&self, key: KeyId) -> bool {
         let (word, bit) = (key as usize / 64, key % 64);
-        self.0.get(word).is_some_and(|w| w & (1 << bit) != 0)
+        self.bits.get(word).is_some_and(|w| w & (1 << bit) != 0)
     }
 
     pub fn add(&mut self, key: KeyId) {
         let (word, bit) = (key as usize / 64, key % 64);
-        if word >= self.0.len() {
-            self.0.resize(word + 1, 0);
+        if word >= self.bits.len() {
+            self.bits.resize(word + 1, 0);
         }
-        self.0[word] |= 1 << bit;
+        self.bits[word] |= 1 << bit;
     }
 
     /// What it holds, in bytes.
     #[cfg(test)]
     pub fn bytes(&self) -> usize {
-        self.0.capacity() * std::mem::size_of::<u64>()
+        self.bits.capacity() * std::mem::size_of::<u64>()
     }
 }
 
