@@ -874,15 +874,15 @@ fn retain_note(settings: &Settings, headless: bool) -> Option<String> {
     })
 }
 
-/// The consumer queue's capacity. A consumer that lags keeps records alive
-/// in the queue after the store evicted them, so the queue may hold at most
-/// half the memory budget's worth of the largest details allowed (never
 /// How long a stopping sink waits for its connections to close (in-flight
 /// calls to be answered) before it abandons those that do not.
 const SERVER_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 /// After how long of that wait it says what it is waiting for.
 const SAY_WAITING_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The consumer queue's capacity. A consumer that lags keeps records alive
+/// in the queue after the store evicted them, so the queue may hold at most
+/// half the memory budget's worth of the largest details allowed (never
 /// fewer than 64 records).
 pub fn queue_within_budget(queue: usize, budget: usize, max_details: usize) -> usize {
     let per_record = max_details.saturating_add(512);

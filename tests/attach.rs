@@ -1343,3 +1343,52 @@ fn a_stopping_sink_frees_its_port_while_a_stopped_viewer_holds_it() {
     );
     signal("-CONT", viewer.0.id());
 }
+
+/// A snapshot far larger than the headless viewer's printer queue (1,000
+/// keys, `--queue 64`) is printed whole: its alerts are given to the
+/// printer as fast as it writes them. On the old code they were given all
+/// at once and most were lost (`{"kind":"lost",…}`, a review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_headless_viewer_prints_a_snapshot_larger_than_its_queue_whole() {
+    use std::process::Stdio;
+
+    let sink = common::TestSink::start(sinkwatch::sink::SinkConfig {
+        watch: Some(sinkwatch::sink::WatchConfig {
+            access: sinkwatch::sink::watch::Access::Open,
+            stats: Arc::new(sinkwatch::sink::watch::WatchStats::default()),
+            forwarding: None,
+        }),
+        ..Default::default()
+    })
+    .await;
+    let url = sink.url();
+    let mut c = sinkwatch::proto::alert_sink_client::AlertSinkClient::connect(url.clone())
+        .await
+        .unwrap();
+    const N: u64 = 1_000;
+    for i in 0..N {
+        c.alert(common::alert(
+            "org",
+            &format!("r{i}"),
+            "p",
+            false,
+            "details",
+        ))
+        .await
+        .unwrap();
+    }
+    let (viewer, lines) = spawn_viewer(
+        &["attach", "--no-tui", "--queue", "64", &url],
+        Stdio::null(),
+    );
+    for want in 1..=N {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a line within the watchdog");
+        let l: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(l["kind"].as_str(), Some("alert"), "{l}");
+        assert_eq!(l["source_seq"].as_u64(), Some(want), "{l}");
+    }
+    drop(viewer);
+    sink.stop().await;
+}

@@ -307,7 +307,7 @@ struct Position {
     epoch: String,
     /// When the last subscription was answered (its stream open).
     opened: Option<std::time::Instant>,
-    /// A stream was lost (or never opened) since the last one opened: the
+    /// A stream that had opened was lost since the last one opened: the
     /// next that opens is a reconnect. Attempts are not counted: a sink
     /// down for a minute was "5 reconnects" (a user's review).
     lost: bool,
@@ -528,6 +528,9 @@ async fn subscribe_once(
                 latest.retain(|a| a.seq < first_history);
                 latest.sort_by_key(|a| a.seq);
                 for mut a in latest.drain(..).chain(history.drain(..)) {
+                    // A snapshot holds every key: far more than a printer's
+                    // queue (a review), so it is paced as live batches are.
+                    let_printer_catch_up(status).await;
                     *last = Some(a.seq);
                     let held = after.as_ref().is_some_and(|h| h.ms > 0 && h.has(&a));
                     *last_ms = (*last_ms).max(a.received_ms);
@@ -597,20 +600,23 @@ fn live_one(
     scratch.ingest(hub, printer, a);
 }
 
-/// How often a source whose printer is behind looks again.
-const PRINTER_POLL: Duration = Duration::from_millis(2);
+/// How soon a source whose printer is behind looks again, and how far that
+/// backs off while it stays behind (a stdout paused for minutes, in
+/// `less`, costs a wakeup every 50 ms, not 500 a second).
+const PRINTER_POLL: Duration = Duration::from_millis(1);
+const PRINTER_POLL_MAX: Duration = Duration::from_millis(50);
 
-/// Before a source reads its next message: waits while its printer is
+/// Before a source gives its printer more: waits while the printer is
 /// behind (see [`PrinterPace`]); at once without a printer (the TUI).
 async fn let_printer_catch_up(status: &SourceStatus) {
-    let Some(pace) = status.printer().as_ref().map(|p| p.pace.clone()) else {
-        return;
+    let pace = match status.printer().as_ref() {
+        Some(p) if p.pace.over_half() => p.pace.clone(),
+        _ => return,
     };
-    if !pace.over_half() {
-        return;
-    }
+    let mut poll = PRINTER_POLL;
     while !pace.caught_up() {
-        tokio::time::sleep(PRINTER_POLL).await;
+        tokio::time::sleep(poll).await;
+        poll = (poll * 2).min(PRINTER_POLL_MAX);
     }
 }
 
