@@ -11,25 +11,46 @@ use sinkwatch::run::Failure;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The first command-line argument that is not UTF-8, with the option it
-/// is the value of (`--record FILE`, `--record=FILE`), as one line.
+/// The command-line argument clap refused for not being UTF-8, with the
+/// option it is the value of (`--record FILE`, `--record=FILE`), as one
+/// line. clap does not say which: each argument that is not UTF-8 is made
+/// UTF-8 in turn, and the one whose change ends that error is it (options
+/// that take any bytes accepted the others).
 fn not_utf8_argument() -> Option<String> {
+    use clap::CommandFactory;
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let at = args.iter().position(|a| a.to_str().is_none())?;
+    let refused = |args: &[std::ffi::OsString]| matches!(Cli::try_parse_from(args), Err(e) if e.kind() == clap::error::ErrorKind::InvalidUtf8);
+    let at = (1..args.len()).find(|&i| {
+        args[i].to_str().is_none() && {
+            let mut fixed = args.clone();
+            fixed[i] = args[i].to_string_lossy().into_owned().into();
+            !refused(&fixed)
+        }
+    })?;
     let whole = args[at].to_string_lossy();
+    let cmd = Cli::command();
+    let takes_value = |option: &str| {
+        let long = option.strip_prefix("--");
+        std::iter::once(&cmd)
+            .chain(cmd.get_subcommands())
+            .flat_map(|c| c.get_arguments())
+            .any(|a| {
+                a.get_long().is_some() && a.get_long() == long && a.get_action().takes_values()
+            })
+    };
     let (option, shown) = match whole.split_once('=') {
         Some((o, v)) if o.starts_with("--") => (Some(o.to_owned()), v),
+        // The value of the option before it, if that takes one.
         _ => (
-            args[..at]
-                .last()
-                .and_then(|p| p.to_str())
-                .filter(|p| p.starts_with('-'))
+            args[at - 1]
+                .to_str()
+                .filter(|p| takes_value(p))
                 .map(str::to_owned),
             &*whole,
         ),
     };
     Some(match option {
-        Some(o) => format!("{o}: {shown:?} is not valid UTF-8 (a path must be UTF-8 here)"),
+        Some(o) => format!("{o}: {shown:?} is not valid UTF-8"),
         None => format!("argument {shown:?} is not valid UTF-8"),
     })
 }

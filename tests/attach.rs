@@ -1335,9 +1335,13 @@ fn a_stopping_sink_frees_its_port_while_a_stopped_viewer_holds_it() {
     // And it says what it waits for, then gives up on it.
     let exit = sink.signal("-CONT");
     assert!(exit.status.success(), "{}", exit.stderr);
+    // (The stopped viewer's connection at least: the senders' may not all
+    // have been seen closing yet.)
     assert!(
-        exit.stderr
-            .contains("waiting at most 4s more for 1 connection that has not closed"),
+        exit.stderr.contains("waiting at most 4s more for ")
+            && exit
+                .stderr
+                .contains(" not closed (a peer that does not read"),
         "{}",
         exit.stderr
     );

@@ -347,9 +347,19 @@ fn a_path_that_is_not_utf8_names_its_option() {
     let bad = std::ffi::OsStr::from_bytes(b"/tmp/a\xff.jsonl");
     let mut joined = std::ffi::OsString::from("--record=");
     joined.push(bad);
+    // A path option that takes any bytes (`--config`) before it is not
+    // the one named.
+    let mut config = std::ffi::OsString::from("/nonexistent/");
+    config.push(bad);
     for args in [
         vec![std::ffi::OsString::from("--record"), bad.to_owned()],
         vec![joined],
+        vec![
+            std::ffi::OsString::from("--config"),
+            config,
+            std::ffi::OsString::from("--record"),
+            bad.to_owned(),
+        ],
     ] {
         let out = output(
             bin()

@@ -25,6 +25,11 @@ pub trait OptionValue: Sized + Clone + Send + Sync + 'static {
     fn show(&self) -> String;
     /// Orders values for range checks; `None` where there is no order.
     fn order(&self, other: &Self) -> Option<std::cmp::Ordering>;
+    /// Whether `s`, refused by [`parse_value`](Self::parse_value), is a
+    /// value of the right form past what the type holds.
+    fn too_large(_s: &str) -> bool {
+        false
+    }
 }
 
 /// An inclusive range of allowed values, or none.
@@ -66,9 +71,9 @@ pub fn parse_in<T: OptionValue>(s: &str, range: &Range<T>) -> Result<T, String> 
     let v = T::parse_value(s).map_err(|e| {
         // Past the type's limit is past the option's range too: said so,
         // not as the type's maximum (a user's review).
-        match (e.find(TOO_LARGE), range.describe()) {
-            (Some(at), Some(allowed)) => {
-                format!("{} is out of range: allowed {allowed}", &e[..at])
+        match range.describe() {
+            Some(allowed) if T::too_large(s) => {
+                format!("{:?} is out of range: allowed {allowed}", s.trim())
             }
             _ => e,
         }
@@ -76,8 +81,6 @@ pub fn parse_in<T: OptionValue>(s: &str, range: &Range<T>) -> Result<T, String> 
     range.check(&v)?;
     Ok(v)
 }
-
-const TOO_LARGE: &str = " is too large";
 
 /// Digits grouped with `_` or `,` (`250_000`, `250,000`); a group
 /// separator must stand between digits.
@@ -109,7 +112,7 @@ macro_rules! whole_number {
                 }
                 digits.parse::<$t>().map_err(|e| match e.kind() {
                     std::num::IntErrorKind::PosOverflow => {
-                        format!("{:?}{TOO_LARGE} (at most {})", s.trim(), <$t>::MAX)
+                        format!("{:?} is too large (at most {})", s.trim(), <$t>::MAX)
                     }
                     _ => format!("{:?} is not a whole number", s.trim()),
                 })
@@ -119,6 +122,11 @@ macro_rules! whole_number {
             }
             fn order(&self, other: &Self) -> Option<std::cmp::Ordering> {
                 Some(self.cmp(other))
+            }
+            fn too_large(s: &str) -> bool {
+                ungroup(s).is_ok_and(|d| {
+                    matches!(d.parse::<$t>(), Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow)
+                })
             }
         }
     )*};
