@@ -348,7 +348,7 @@ fn serve(settings: Settings) -> Result<(), Failure> {
             if matches!(settings.state, Some(crate::state::StateChoice::File(_)))
                 && let Some(dir) = path.parent()
                 && !dir.as_os_str().is_empty()
-                && !dir.is_dir()
+                && std::fs::metadata(dir).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
             {
                 return Err(Failure::Usage(format!(
                     "state {}: the directory {} does not exist (create it, or choose another \
