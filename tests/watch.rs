@@ -347,16 +347,7 @@ async fn a_status_filter_still_sends_the_fix_of_a_key() {
         },
     )
     .await;
-    assert!(matches!(next(&mut s).await, Event::SnapshotBegin(_)));
-    let mut opening = Vec::new();
-    loop {
-        match next(&mut s).await {
-            Event::Latest(a) => opening.push(("latest", a.seq)),
-            Event::History(a) => opening.push(("history", a.seq)),
-            Event::SnapshotEnd(_) => break,
-            other => panic!("{other:?}"),
-        }
-    }
+    let opening = opening_of(&mut s).await;
     // The key's latest (the fix) is not sent as such: this fresh viewer was
     // shown nothing of the key yet. Its history then shows it failing (1)
     // and fixed (2), and the fix is its latest.
@@ -367,19 +358,16 @@ async fn a_status_filter_still_sends_the_fix_of_a_key() {
     send(&url, None, "k2", true).await; // 6: fixed
     send(&url, None, "k2", true).await; // 7: same, passing
     send(&url, None, "k3", false).await; // 8: first, failing
-    let mut live = Vec::new();
-    while live.last() != Some(&8) {
-        live.push(live_seq(&next(&mut s).await));
-    }
+    let live = live_until(&mut s, 8).await;
     assert_eq!(live, [4, 5, 6, 8]);
 }
 
 /// A viewer filtering on words only failing details hold (`fails`, as
 /// `send` writes them) is sent each fix of a key it was shown failing:
-/// from the snapshot, live, and in a resume's replay. The alert before
-/// the fix is judged by its own text. On the old code it was judged by
-/// the fix's own empty text: seqs 2 and 5 were filtered out, and the
-/// viewer showed both keys failing for ever.
+/// from the snapshot, live, and in a resume's replay (where the alert
+/// before the fix is judged by its own text). On the old code it was
+/// judged by the fix's own empty text: seqs 2 and 5 were filtered out,
+/// and the viewer showed both keys failing for ever.
 #[tokio::test]
 async fn a_text_filter_still_sends_the_fix_of_a_key_it_showed_failing() {
     let sink = Headless::start(&[]);
@@ -392,16 +380,7 @@ async fn a_text_filter_still_sends_the_fix_of_a_key_it_showed_failing() {
         ..Default::default()
     };
     let mut s = watch(&url, request(None)).await;
-    assert!(matches!(next(&mut s).await, Event::SnapshotBegin(_)));
-    let mut opening = Vec::new();
-    loop {
-        match next(&mut s).await {
-            Event::Latest(a) => opening.push(("latest", a.seq)),
-            Event::History(a) => opening.push(("history", a.seq)),
-            Event::SnapshotEnd(_) => break,
-            other => panic!("{other:?}"),
-        }
-    }
+    let opening = opening_of(&mut s).await;
     assert_eq!(opening, [("history", 1), ("history", 2)]);
     send(&url, None, "k2", false).await; // 3: first, failing
     send(&url, None, "k2", false).await; // 4: same, failing
@@ -409,17 +388,11 @@ async fn a_text_filter_still_sends_the_fix_of_a_key_it_showed_failing() {
     send(&url, None, "k2", true).await; // 6: same, passing
     send(&url, None, "k3", true).await; // 7: first, passing
     send(&url, None, "k3", false).await; // 8: regressed
-    let mut live = Vec::new();
-    while live.last() != Some(&8) {
-        live.push(live_seq(&next(&mut s).await));
-    }
+    let live = live_until(&mut s, 8).await;
     assert_eq!(live, [3, 4, 5, 8]);
     // A viewer resuming after seq 2 is replayed the same from the history.
     let mut resumed = watch(&url, request(Some(2))).await;
-    let mut replay = Vec::new();
-    while replay.last() != Some(&8) {
-        replay.push(live_seq(&next(&mut resumed).await));
-    }
+    let replay = live_until(&mut resumed, 8).await;
     assert_eq!(replay, [3, 4, 5, 8]);
 }
 
@@ -448,10 +421,7 @@ async fn a_filtered_viewer_is_sent_the_fix_of_a_key_it_was_shown_however_worded(
     send_details(&url, "k2", false, "broken").await; // 4: first, never matches
     send_details(&url, "k2", true, "").await; // 5: fixed
     send_details(&url, "k3", false, "it fails").await; // 6: first
-    let mut live = Vec::new();
-    while live.last() != Some(&6) {
-        live.push(live_seq(&next(&mut s).await));
-    }
+    let live = live_until(&mut s, 6).await;
     assert_eq!(live, [1, 3, 6]);
     let mut fresh = watch(
         &url,
@@ -461,16 +431,7 @@ async fn a_filtered_viewer_is_sent_the_fix_of_a_key_it_was_shown_however_worded(
         },
     )
     .await;
-    assert!(matches!(next(&mut fresh).await, Event::SnapshotBegin(_)));
-    let mut opening = Vec::new();
-    loop {
-        match next(&mut fresh).await {
-            Event::Latest(a) => opening.push(("latest", a.seq)),
-            Event::History(a) => opening.push(("history", a.seq)),
-            Event::SnapshotEnd(_) => break,
-            other => panic!("{other:?}"),
-        }
-    }
+    let opening = opening_of(&mut fresh).await;
     assert_eq!(
         opening,
         [
@@ -503,11 +464,32 @@ async fn a_resumed_viewer_is_sent_a_fix_whose_failure_left_the_history() {
         ..Default::default()
     };
     let mut s = watch(&url, request).await;
-    let mut replay = Vec::new();
-    while replay.last() != Some(&9) {
-        replay.push(live_seq(&next(&mut s).await));
-    }
+    let replay = live_until(&mut s, 9).await;
     assert_eq!(replay, [8, 9]);
+}
+
+/// A stream's opening, from its `SnapshotBegin` to its `SnapshotEnd`: each
+/// alert's part (`latest` or `history`) and seq.
+async fn opening_of(s: &mut tonic::Streaming<WatchEvent>) -> Vec<(&'static str, u64)> {
+    assert!(matches!(next(s).await, Event::SnapshotBegin(_)));
+    let mut opening = Vec::new();
+    loop {
+        match next(s).await {
+            Event::Latest(a) => opening.push(("latest", a.seq)),
+            Event::History(a) => opening.push(("history", a.seq)),
+            Event::SnapshotEnd(_) => return opening,
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// The seqs of the live alerts (one to a message) up to `last`.
+async fn live_until(s: &mut tonic::Streaming<WatchEvent>, last: u64) -> Vec<u64> {
+    let mut live = Vec::new();
+    while live.last() != Some(&last) {
+        live.push(live_seq(&next(s).await));
+    }
+    live
 }
 
 /// Opens a Watch stream asking for `request`, without credentials.
