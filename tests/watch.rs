@@ -468,6 +468,31 @@ async fn a_resumed_viewer_is_sent_a_fix_whose_failure_left_the_history() {
     assert_eq!(replay, [8, 9]);
 }
 
+/// A resumed stream judges a live change of a key it has not sent by the
+/// alert before it, read from the sink's history: the changes of a key
+/// whose alerts never matched are not sent. On the session's first
+/// version (live records carry one text, so the names alone decided) every
+/// change of every key went to such a viewer after a sink restart: 5,004
+/// of 20,000 alerts in a user's review, none of them matching.
+#[tokio::test]
+async fn a_resumed_viewer_is_not_sent_the_changes_of_keys_that_never_matched() {
+    let sink = Headless::start(&[]);
+    let url = sink.url();
+    send(&url, None, "k1", false).await; // 1: failing ("fails")
+    let request = SubscribeRequest {
+        filter: "fails".into(),
+        resume_after: Some(1),
+        ..Default::default()
+    };
+    let mut s = watch(&url, request).await;
+    send_details(&url, "z", true, "").await; // 2: first, passing
+    send_details(&url, "z", false, "unrelated").await; // 3: regressed
+    send_details(&url, "z", true, "").await; // 4: fixed
+    send(&url, None, "k1", true).await; // 5: fixed, its failure matched
+    send(&url, None, "k9", false).await; // 6: failing, matches
+    assert_eq!(live_until(&mut s, 6).await, [5, 6]);
+}
+
 /// A stream's opening, from its `SnapshotBegin` to its `SnapshotEnd`: each
 /// alert's part (`latest` or `history`) and seq.
 async fn opening_of(s: &mut tonic::Streaming<WatchEvent>) -> Vec<(&'static str, u64)> {

@@ -1051,6 +1051,13 @@ impl Store {
         }
     }
 
+    /// The details of the alert before the event `seq`, when that event
+    /// changed its key's status (see [`AlertRecord::before`]).
+    pub fn details_before(&self, seq: u64) -> Option<Arc<str>> {
+        let change = self.event(seq).filter(|e| e.seq == seq)?.change;
+        self.before(change, seq)
+    }
+
     /// [`AlertRecord::before`] of the event `seq`: its key's alert before
     /// it, while the ring holds that and its text (not the placeholder of
     /// details let go for the memory budget).

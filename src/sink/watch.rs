@@ -683,7 +683,7 @@ fn passes(row: &Row, filter: Option<&Filter>, now_ms: u64, shown: &mut shown::Sh
     let sent = f.matches(&view)
         || (row.change.is_transition()
             && (shown.has(row.key)
-                || (!shown.is_whole() && before_may_have_matched(row, f, &view))));
+                || (!shown.is_whole() && before_may_have_matched(row, f, &view, shown))));
     if sent {
         shown.add(row.key);
     }
@@ -692,16 +692,29 @@ fn passes(row: &Row, filter: Option<&Filter>, now_ms: u64, shown: &mut shown::Sh
 
 /// Whether the alert before `row` (a change of status) may have matched:
 /// it had the same names, the other status and any change that status can
-/// have had, and its own details ([`AlertRecord::before`], on records read
-/// back from the store while it holds them). Details unknown (live records,
-/// an alert the history let go) may have been anything: then the names
-/// alone decide, and a change of a key outside the filter's names is
-/// never sent.
+/// have had, and its own details: on records read back from the store
+/// ([`AlertRecord::before`]), else read from the store now (live records
+/// carry one text only). Details the history no longer holds may have been
+/// anything: then the names alone decide, and a change of a key outside
+/// the filter's names is never sent.
 ///
 /// [`AlertRecord::before`]: crate::model::AlertRecord::before
-fn before_may_have_matched(row: &Row, f: &Filter, view: &AlertView<'_>) -> bool {
-    let Some(text) = &row.before else {
-        return f.matches_key(view.owner, view.repo, view.policy);
+fn before_may_have_matched(
+    row: &Row,
+    f: &Filter,
+    view: &AlertView<'_>,
+    shown: &shown::Shown,
+) -> bool {
+    let looked_up;
+    let text = match &row.before {
+        Some(text) => text,
+        None => {
+            looked_up = shown.details_before(row.seq);
+            match &looked_up {
+                Some(text) => text,
+                None => return f.matches_key(view.owner, view.repo, view.policy),
+            }
+        }
     };
     let before: &[Change] = match row.change {
         Change::Fixed => &[Change::First, Change::Regressed, Change::Same],
@@ -1317,7 +1330,10 @@ impl Watch for WatchService {
             // Whether the opening went out whole (live chunks may follow).
             let mut opened = false;
             // A fresh stream's viewer holds only what this stream sends it.
-            let shown = Mutex::new(shown::Shown::new(resume_after.is_none()));
+            let shown = Mutex::new(match resume_after {
+                None => shown::Shown::fresh(),
+                Some(_) => shown::Shown::resumed(hub.clone()),
+            });
             let wanted = || Wanted {
                 filter: filter.as_ref(),
                 slice: lane.slice(filter.as_ref()),

@@ -8,26 +8,42 @@
 //! was sent, in a vector that grows by doubling, so at most `max_keys / 4`
 //! bytes per filtered viewer (500 KB at the default 2,000,000 keys).
 
+use std::sync::Arc;
+
+use crate::hub::Hub;
 use crate::model::KeyId;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Shown {
     bits: Vec<u64>,
-    whole: bool,
+    /// For a stream that resumed: where to read the alert before a change
+    /// (see `super::before_may_have_matched`). None: the viewer holds only
+    /// what this stream sends it (a fresh subscription), so these are all
+    /// the keys it shows.
+    resumed: Option<Arc<Hub>>,
 }
 
 impl Shown {
-    /// `whole`: the viewer holds only what this stream sends it (a fresh
-    /// subscription, not a resume), so these are all the keys it shows.
-    pub fn new(whole: bool) -> Shown {
+    pub fn fresh() -> Shown {
+        Shown::default()
+    }
+
+    pub fn resumed(hub: Arc<Hub>) -> Shown {
         Shown {
             bits: Vec::new(),
-            whole,
+            resumed: Some(hub),
         }
     }
 
+    /// Whether the viewer holds only what this stream sent it.
     pub fn is_whole(&self) -> bool {
-        self.whole
+        self.resumed.is_none()
+    }
+
+    /// The details of the alert before the change `seq`, for a resumed
+    /// stream, while the sink's history holds them.
+    pub fn details_before(&self, seq: u64) -> Option<Arc<str>> {
+        self.resumed.as_ref()?.read(|s| s.details_before(seq))
     }
 
     pub fn has(&self, key: KeyId) -> bool {
