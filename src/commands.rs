@@ -41,6 +41,14 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
             // The file first (exit 1 when it cannot be read), then the
             // terminal the TUI needs: piped, it would write its escape
             // sequences into the pipe.
+            // A directory is a mistake in the argument (exit 2), as for
+            // `replay`.
+            if a.file.is_dir() {
+                return Err(Failure::Usage(format!(
+                    "cannot open {}: it is a directory (give a recording or a state database)",
+                    a.file.display()
+                )));
+            }
             let opened = crate::ui::prepare_open(&a.file).map_err(Failure::Runtime)?;
             if !std::io::stdout().is_terminal() {
                 return Err(Failure::Usage(
@@ -449,6 +457,12 @@ fn export(a: crate::cli::ExportArgs) -> Result<(), Failure> {
         ),
         None => None,
     };
+    if a.state.is_dir() {
+        return Err(Failure::Usage(format!(
+            "--state {}: is a directory; name a state database file",
+            a.state.display()
+        )));
+    }
     let opts = crate::state::export::ExportOptions {
         path: &a.state,
         since: a.since,

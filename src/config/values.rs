@@ -26,8 +26,9 @@ pub trait OptionValue: Sized + Clone + Send + Sync + 'static {
     /// Orders values for range checks; `None` where there is no order.
     fn order(&self, other: &Self) -> Option<std::cmp::Ordering>;
     /// Whether `s`, refused by [`parse_value`](Self::parse_value), is a
-    /// value of the right form past what the type holds.
-    fn too_large(_s: &str) -> bool {
+    /// value of the right form past what the type holds (too large, or
+    /// negative for a whole number).
+    fn past_the_type(_s: &str) -> bool {
         false
     }
 }
@@ -72,7 +73,7 @@ pub fn parse_in<T: OptionValue>(s: &str, range: &Range<T>) -> Result<T, String> 
         // Past the type's limit is past the option's range too: said so,
         // not as the type's maximum (a user's review).
         match range.describe() {
-            Some(allowed) if T::too_large(s) => {
+            Some(allowed) if T::past_the_type(s) => {
                 format!("{:?} is out of range: allowed {allowed}", s.trim())
             }
             _ => e,
@@ -123,9 +124,10 @@ macro_rules! whole_number {
             fn order(&self, other: &Self) -> Option<std::cmp::Ordering> {
                 Some(self.cmp(other))
             }
-            fn too_large(s: &str) -> bool {
+            fn past_the_type(s: &str) -> bool {
                 ungroup(s).is_ok_and(|d| {
-                    matches!(d.parse::<$t>(), Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow)
+                    let digits = d.strip_prefix('-').unwrap_or(&d);
+                    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
                 })
             }
         }
