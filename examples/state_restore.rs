@@ -46,7 +46,12 @@ fn main() {
     let hub = Hub::with_store(opened.store, n + 1);
     let (_, rx) = hub.subscribe();
     let stats = opened.stats.clone();
-    let writer = opened.writer.expect("durable").spawn(rx, stats.clone());
+    let store = hub.clone();
+    let writer = opened.writer.expect("durable").spawn(
+        rx,
+        stats.clone(),
+        Box::new(move |from, to| store.read(|s| s.records_between(from, to))),
+    );
 
     let peer = "127.0.0.1:40312".parse().ok();
     // Received over 30 days, oldest first, as a long-running sink would.

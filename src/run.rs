@@ -404,7 +404,15 @@ fn serve(settings: Settings) -> Result<(), Failure> {
     // The state writer subscribes first of all consumers: it misses nothing.
     let state_writer = state_writer.map(|w| {
         let (_, rx) = hub.subscribe();
-        w.spawn(rx, state.clone().expect("stats of an opened state"))
+        // What it falls behind on is read back from the history.
+        let store = hub.clone();
+        let refetch: crate::state::writer::Refetch =
+            Box::new(move |from, to| store.read(|s| s.records_between(from, to)));
+        w.spawn(
+            rx,
+            state.clone().expect("stats of an opened state"),
+            refetch,
+        )
     });
 
     // Consumers subscribe before the server starts: they miss nothing.

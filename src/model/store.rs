@@ -1051,6 +1051,15 @@ impl Store {
         }
     }
 
+    /// The records of the seqs in `from..to` still in the ring, in seq
+    /// order (a consumer that fell behind the hub reads them back).
+    pub fn records_between(&self, from: u64, to: u64) -> Vec<AlertRecord> {
+        (from..to)
+            .filter_map(|seq| self.event(seq).filter(|e| e.seq == seq))
+            .map(|e| self.record(e))
+            .collect()
+    }
+
     /// The details of the alert before the event `seq`, when that event
     /// changed its key's status (see [`AlertRecord::before`]).
     pub fn details_before(&self, seq: u64) -> Option<Arc<str>> {
