@@ -985,6 +985,38 @@ fn pane_rows(screen: &str, title: &str) -> Vec<String> {
     out
 }
 
+/// At 80×24, counts too wide for the Transitions title are left out
+/// whole, never cut (`✓1,` read as a count of 1 for 1,378, a review); and
+/// the status bar is cut between words, never inside a number.
+#[test]
+fn at_80x24_no_count_is_cut_short() {
+    let mut h = demo_at(80, 24);
+    for i in 0..2_800 {
+        h.ingest("acme-corp", "flappy", "Branch Protection", i % 2 == 1, "x");
+    }
+    h.draw();
+    let screen = h.screen();
+    let title = screen
+        .lines()
+        .find(|l| l.contains("Transitions"))
+        .expect("the Transitions pane");
+    let counts = regex::Regex::new(r"[✗✓][0-9][0-9,]*\+?").unwrap();
+    for c in counts.find_iter(title) {
+        let digits = c
+            .as_str()
+            .trim_start_matches(['✗', '✓'])
+            .trim_end_matches('+');
+        assert!(
+            !digits.ends_with(',') && digits.replace(',', "").parse::<u64>().unwrap() >= 1_000,
+            "a count cut short: {title}"
+        );
+    }
+    assert!(title.contains("✗1,"), "the regressions, whole: {title}");
+    let bar = screen.lines().rev().nth(1).unwrap();
+    let cut = regex::Regex::new(r"[0-9,/]…").unwrap();
+    assert!(!cut.is_match(bar), "a number cut in the status bar: {bar}");
+}
+
 #[test]
 fn at_80x24_every_repo_name_is_distinct_or_visibly_cut() {
     let mut h = demo_at(80, 24);

@@ -150,6 +150,27 @@ pub fn width(s: &str) -> usize {
 
 /// `s` cut to at most `max` columns; when cut, its last column is `…` so
 /// that a cut never looks like a whole name.
+/// As [`ellipsize`], but never cutting a word (or a number) in two: the
+/// cut goes back to the last space, so `✗ 16 failing` in 5 columns is
+/// `✗ …`, never `✗ 1…` (a cut number reads as a smaller one).
+pub fn ellipsize_words(s: &str, max: usize) -> String {
+    if width(s) <= max {
+        return s.to_owned();
+    }
+    let cut = ellipsize(s, max);
+    let kept = cut.strip_suffix('…').unwrap_or(&cut);
+    // Whole when the cut fell on a space (before or after it).
+    let next = s[kept.len()..].chars().next();
+    if kept.ends_with(' ') || next.is_some_and(char::is_whitespace) {
+        return cut;
+    }
+    match kept.rfind(' ') {
+        Some(at) => format!("{}…", &kept[..=at]),
+        None if max > 0 => "…".to_owned(),
+        None => String::new(),
+    }
+}
+
 pub fn ellipsize(s: &str, max: usize) -> String {
     if width(s) <= max {
         return s.to_owned();
@@ -198,6 +219,16 @@ pub fn org_repo_fit(org: &str, repo: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ellipsize_words_never_cuts_a_number() {
+        assert_eq!(ellipsize_words("✗ 16 failing", 20), "✗ 16 failing");
+        assert_eq!(ellipsize_words("✗ 16 failing", 4), "✗ …");
+        assert_eq!(ellipsize_words("✗ 16 failing", 6), "✗ 16 …");
+        assert_eq!(ellipsize_words("116 alerts", 3), "…");
+        assert_eq!(ellipsize_words("116 alerts", 0), "");
+        assert!(ellipsize_words(" 1,378 keys", 5).ends_with(" …"));
+    }
 
     #[test]
     fn formats() {

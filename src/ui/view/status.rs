@@ -133,7 +133,8 @@ impl Squeeze {
 }
 
 /// The status bar, squeezed (see [`Squeeze`]) until it fits `width`; if
-/// even the shortest does not, cut with `…` (what matters most is first).
+/// even the shortest does not, cut with `…` between words (what matters
+/// most is first).
 pub(super) fn status_line(app: &App, t: &Theme, width: u16, now_ms: u64) -> Line<'static> {
     let mut spans = Vec::new();
     let width = width as usize;
@@ -157,7 +158,8 @@ pub(super) fn status_line(app: &App, t: &Theme, width: u16, now_ms: u64) -> Line
                 room -= w;
                 kept.push(span);
             } else {
-                let text = fmt::ellipsize(&span.content, room);
+                // Never a number cut short: it would read as a smaller one.
+                let text = fmt::ellipsize_words(&span.content, room);
                 kept.push(Span::styled(text, span.style));
                 break;
             }

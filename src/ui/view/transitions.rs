@@ -70,22 +70,31 @@ pub(super) fn draw_transitions(
     // At least this many, when older ones in the window were let go.
     let more = if recent.complete { "" } else { "+" };
     let (r, f) = (fmt::thousands(regressed), fmt::thousands(fixed));
-    let title = if wide {
-        vec![
-            Span::styled(format!("{r}{more} regressed"), r_style),
-            Span::styled(" / ", t.title),
-            Span::styled(format!("{f}{more} fixed"), f_style),
-            Span::styled(" in last 15m", t.title),
-        ]
+    // What fits beside the pane's name: a title is never cut, and a count
+    // cut short would read as a smaller one (`✓1,` for 1,378).
+    let room = (area.width as usize).saturating_sub(2 + Pane::Transitions.name().len() + 3);
+    let long = [
+        Span::styled(format!("{r}{more} regressed"), r_style),
+        Span::styled(" / ", t.title),
+        Span::styled(format!("{f}{more} fixed"), f_style),
+        Span::styled(" in last 15m", t.title),
+    ];
+    let title = if wide && long.iter().map(Span::width).sum::<usize>() <= room {
+        long.to_vec()
     } else {
-        let mut v = vec![
-            Span::styled(format!("{FAIL}{r}{more}"), r_style),
-            Span::styled(" ", t.title),
-            Span::styled(format!("{PASS}{f}{more}"), f_style),
-        ];
-        // The window only where it fits: a title is never cut mid-word.
-        if area.width >= 30 {
-            v.push(Span::styled(" in 15m", t.title));
+        let fail = format!("{FAIL}{r}{more}");
+        let pass = format!("{PASS}{f}{more}");
+        let both = fmt::width(&fail) + 1 + fmt::width(&pass);
+        let mut v = Vec::new();
+        if both <= room {
+            v.push(Span::styled(fail, r_style));
+            v.push(Span::styled(" ", t.title));
+            v.push(Span::styled(pass, f_style));
+            if both + 7 <= room {
+                v.push(Span::styled(" in 15m", t.title));
+            }
+        } else if fmt::width(&fail) <= room {
+            v.push(Span::styled(fail, r_style));
         }
         v
     };
