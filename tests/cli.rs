@@ -651,7 +651,8 @@ fn open_needs_a_terminal_and_a_file() {
             .stdin(std::process::Stdio::null()),
     );
     let screen = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{screen}");
+    // A mistake in the argument, as for `replay DIR` (exit 2).
+    assert_eq!(out.status.code(), Some(2), "{screen}");
     assert!(screen.contains("it is a directory"), "{screen}");
     assert!(
         !screen.contains("\x1b[?1049h"),
