@@ -86,10 +86,10 @@ fn main() -> ExitCode {
     };
     // A viewer's memory in small pages: the allocator asks for huge ones,
     // which a viewer's small, churning heap fills sparsely. Measured with
-    // one `attach --no-tui` under 300,000 alerts: peak RSS 55 → 23 MB and
-    // its CPU per alert 0.92 → 0.77 µs (the kernel zeroed 2 MiB per first
-    // touch). The sink keeps them: its CPU did not change, and a large
-    // store may use them.
+    // one `attach --no-tui` under 300,000 alerts: peak RSS 55 → 27 MB and
+    // its CPU per alert 0.85 → 0.70 µs (the kernel zeroed 2 MiB per first
+    // touch; BENCHMARKS). The sink keeps them: its CPU did not change, and
+    // a large store may use them.
     #[cfg(target_os = "linux")]
     if matches!(cli.command, Some(sinkwatch::cli::Command::Attach(_))) {
         // SAFETY: prctl with PR_SET_THP_DISABLE takes plain integers and
