@@ -47,10 +47,11 @@ fn numbers_out_of_range_are_one_line_and_exit_2() {
             "max-connections-per-peer",
             "above max-connections",
         ),
-        (&["--history=-1"], "--history", "negative"),
-        // Given apart, `-1` was taken for an unknown argument, the option
-        // unnamed; past the type, its maximum was given, not the range.
-        (&["--history", "-1"], "--history", "negative"),
+        // Negative or past the type, the option's range is said (the type's
+        // maximum was, and `-1` given apart was taken for an unknown
+        // argument, the option unnamed).
+        (&["--history=-1"], "--history", "allowed 1 to 50_000_000"),
+        (&["--history", "-1"], "--history", "allowed 1 to 50_000_000"),
         (
             &["--history", "99999999999999999999"],
             "--history",
