@@ -574,6 +574,16 @@ fn kill(sig: &str, pid: u32) {
     assert!(ok.success());
 }
 
+/// The next `n` lines of a viewer's stdout are its source's alerts 1 to
+/// `n`, in order, with no other line (a `lost` one) among them.
+fn expect_alerts_in_order(lines: &std::sync::mpsc::Receiver<String>, n: u64) {
+    for want in 1..=n {
+        let l = next_json(lines);
+        assert_eq!(l["kind"].as_str(), Some("alert"), "{l}");
+        assert_eq!(l["source_seq"].as_u64(), Some(want), "{l}");
+    }
+}
+
 /// The binary run with `args`, and its stdout's lines as they come.
 fn spawn_viewer(
     args: &[&str],
@@ -1268,14 +1278,7 @@ async fn a_headless_viewer_paces_a_burst_to_its_printer_and_loses_nothing() {
             .unwrap();
     }
     signal("-CONT");
-    for want in 1..=N {
-        let line = lines
-            .recv_timeout(Duration::from_secs(60))
-            .expect("a line within the watchdog");
-        let l: serde_json::Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(l["kind"].as_str(), Some("alert"), "{l}");
-        assert_eq!(l["source_seq"].as_u64(), Some(want), "{l}");
-    }
+    expect_alerts_in_order(&lines, N);
     drop(viewer);
     sink.stop().await;
 }
@@ -1369,14 +1372,7 @@ async fn a_headless_viewer_prints_a_snapshot_larger_than_its_queue_whole() {
         &["attach", "--no-tui", "--queue", "64", &url],
         Stdio::null(),
     );
-    for want in 1..=N {
-        let line = lines
-            .recv_timeout(Duration::from_secs(60))
-            .expect("a line within the watchdog");
-        let l: serde_json::Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(l["kind"].as_str(), Some("alert"), "{l}");
-        assert_eq!(l["source_seq"].as_u64(), Some(want), "{l}");
-    }
+    expect_alerts_in_order(&lines, N);
     drop(viewer);
     sink.stop().await;
 }

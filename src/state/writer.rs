@@ -1399,16 +1399,8 @@ mod tests {
     #[test]
     fn what_the_drain_fell_behind_on_is_read_back_from_the_history() {
         for (held_from, want_lost) in [(1, 0), (3, 2)] {
-            let dir = tempfile::tempdir().unwrap();
+            let (dir, w, stats) = durable();
             let path = dir.path().join("s.db");
-            let opened = super::super::open(super::super::OpenOptions {
-                path: path.clone(),
-                retain: None,
-                listen: "test".into(),
-                limits: StoreLimits::default(),
-            })
-            .unwrap();
-            let (w, stats) = (opened.writer.unwrap(), opened.stats);
             let (tx, rx) = broadcast::channel(4);
             for seq in 1..=10 {
                 tx.send(record(seq, 1_000 + seq, "r", false, "x")).unwrap();
@@ -1441,6 +1433,20 @@ mod tests {
         }
     }
 
+    /// A state opened in a new directory (`s.db`, no retention): the
+    /// directory, the writer, its counters.
+    fn durable() -> (tempfile::TempDir, Writer, Arc<StateStats>) {
+        let dir = tempfile::tempdir().unwrap();
+        let opened = super::super::open(super::super::OpenOptions {
+            path: dir.path().join("s.db"),
+            retain: None,
+            listen: "test".into(),
+            limits: StoreLimits::default(),
+        })
+        .unwrap();
+        (dir, opened.writer.unwrap(), opened.stats)
+    }
+
     struct Stalled {
         _dir: tempfile::TempDir,
         path: std::path::PathBuf,
@@ -1452,16 +1458,8 @@ mod tests {
 
     /// A writer whose SQL stage is paused, its drain running.
     fn stalled(limits: QueueLimits) -> Stalled {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, w, stats) = durable();
         let path = dir.path().join("s.db");
-        let opened = super::super::open(super::super::OpenOptions {
-            path: path.clone(),
-            retain: None,
-            listen: "test".into(),
-            limits: StoreLimits::default(),
-        })
-        .unwrap();
-        let (w, stats) = (opened.writer.unwrap(), opened.stats);
         // The hub's queue holds everything the test sends: whatever is lost
         // is the writer's queue's doing.
         let (tx, rx) = broadcast::channel(100_000);
