@@ -288,6 +288,15 @@ pub fn second_signal_stops_with_stdout_unread(
         }
     };
     then(&wait_for(ready));
+    // And lines are in the pipe: the writer has begun, and with more than
+    // a pipe holds to write it blocks (the ready line alone may come
+    // before the first line is written: a paced `attach` says `snapshot`
+    // before it gives its printer anything).
+    let start = std::time::Instant::now();
+    while pipe_holds(&stdout) < 16 * 1024 {
+        assert!(start.elapsed() < DEADLINE, "nothing written to stdout");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let term = || {
         let ok = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -314,4 +323,15 @@ pub fn second_signal_stops_with_stdout_unread(
         last.contains(&format!(": {whole} alerts reached it")),
         "{whole} whole alert lines: {last}"
     );
+}
+
+/// The bytes waiting in a pipe's reading end (FIONREAD).
+fn pipe_holds(pipe: &std::process::ChildStdout) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer given; the fd is
+    // open for as long as `pipe` is borrowed.
+    let r = unsafe { libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut n) };
+    assert_eq!(r, 0, "FIONREAD: {}", std::io::Error::last_os_error());
+    n.max(0) as usize
 }
