@@ -1348,15 +1348,7 @@ mod tests {
 
     #[test]
     fn a_batch_shares_details_rows_and_sums_key_counters() {
-        let dir = tempfile::tempdir().unwrap();
-        let opened = super::super::open(super::super::OpenOptions {
-            path: dir.path().join("s.db"),
-            retain: None,
-            listen: "test".into(),
-            limits: StoreLimits::default(),
-        })
-        .unwrap();
-        let mut w = opened.writer.unwrap();
+        let (_dir, mut w, _) = durable();
         let text: Arc<str> = Arc::from("same details");
         let batch: Vec<_> = (1..=100)
             .map(|seq| {
