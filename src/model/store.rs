@@ -958,7 +958,11 @@ impl Store {
     /// The alert of `key` before the event `seq` (any key's event still in
     /// the ring), if still in the ring: one step along the key's chain.
     pub fn prev_event(&self, seq: u64) -> Option<&Event> {
-        let e = self.event(seq)?;
+        self.prev_of(self.event(seq)?)
+    }
+
+    /// The alert of `e`'s key before `e`, if still in the ring.
+    fn prev_of(&self, e: &Event) -> Option<&Event> {
         let p = self.event(e.prev_seq)?;
         // A restored ring may have gaps in seq; never follow a wrong link.
         (p.seq == e.prev_seq && p.key == e.key).then_some(p)
@@ -1028,7 +1032,7 @@ impl Store {
             change: k.change,
             peer: k.peer.clone(),
             late: false,
-            before: self.before(k.change, k.last_seq),
+            before: self.details_before(k.last_seq),
         }
     }
 
@@ -1047,7 +1051,7 @@ impl Store {
             change: e.change,
             peer: e.peer.clone(),
             late: e.late,
-            before: self.before(e.change, e.seq),
+            before: self.before(e),
         }
     }
 
@@ -1063,18 +1067,17 @@ impl Store {
     /// The details of the alert before the event `seq`, when that event
     /// changed its key's status (see [`AlertRecord::before`]).
     pub fn details_before(&self, seq: u64) -> Option<Arc<str>> {
-        let change = self.event(seq).filter(|e| e.seq == seq)?.change;
-        self.before(change, seq)
+        self.before(self.event(seq).filter(|e| e.seq == seq)?)
     }
 
-    /// [`AlertRecord::before`] of the event `seq`: its key's alert before
-    /// it, while the ring holds that and its text (not the placeholder of
-    /// details let go for the memory budget).
-    fn before(&self, change: Change, seq: u64) -> Option<Arc<str>> {
-        if !change.is_transition() {
+    /// [`AlertRecord::before`] of `e`: its key's alert before it, while the
+    /// ring holds that and its text (not the placeholder of details let go
+    /// for the memory budget).
+    fn before(&self, e: &Event) -> Option<Arc<str>> {
+        if !e.change.is_transition() {
             return None;
         }
-        self.prev_event(seq)
+        self.prev_of(e)
             .map(|p| &p.details)
             .filter(|d| !Arc::ptr_eq(d, &self.dropped_text))
             .cloned()
