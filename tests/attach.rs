@@ -584,6 +584,17 @@ fn expect_alerts_in_order(lines: &std::sync::mpsc::Receiver<String>, n: u64) {
     }
 }
 
+/// Watch served to any viewer (as on loopback), counted in `stats`.
+fn open_watch(
+    stats: Arc<sinkwatch::sink::watch::WatchStats>,
+) -> Option<sinkwatch::sink::WatchConfig> {
+    Some(sinkwatch::sink::WatchConfig {
+        access: sinkwatch::sink::watch::Access::Open,
+        stats,
+        forwarding: None,
+    })
+}
+
 /// The binary run with `args`, and its stdout's lines as they come.
 fn spawn_viewer(
     args: &[&str],
@@ -1189,11 +1200,7 @@ async fn a_suspended_viewer_cut_off_by_the_sink_resumes_without_a_gap() {
             keepalive_timeout: Duration::from_millis(200),
             ..Default::default()
         },
-        watch: Some(sinkwatch::sink::WatchConfig {
-            access: sinkwatch::sink::watch::Access::Open,
-            stats: stats.clone(),
-            forwarding: None,
-        }),
+        watch: open_watch(stats.clone()),
         ..Default::default()
     })
     .await;
@@ -1250,11 +1257,7 @@ async fn a_headless_viewer_paces_a_burst_to_its_printer_and_loses_nothing() {
 
     let stats = Arc::new(sinkwatch::sink::watch::WatchStats::default());
     let sink = common::TestSink::start(sinkwatch::sink::SinkConfig {
-        watch: Some(sinkwatch::sink::WatchConfig {
-            access: sinkwatch::sink::watch::Access::Open,
-            stats: stats.clone(),
-            forwarding: None,
-        }),
+        watch: open_watch(stats.clone()),
         ..Default::default()
     })
     .await;
@@ -1344,11 +1347,7 @@ async fn a_headless_viewer_prints_a_snapshot_larger_than_its_queue_whole() {
     use std::process::Stdio;
 
     let sink = common::TestSink::start(sinkwatch::sink::SinkConfig {
-        watch: Some(sinkwatch::sink::WatchConfig {
-            access: sinkwatch::sink::watch::Access::Open,
-            stats: Arc::new(sinkwatch::sink::watch::WatchStats::default()),
-            forwarding: None,
-        }),
+        watch: open_watch(Arc::new(sinkwatch::sink::watch::WatchStats::default())),
         ..Default::default()
     })
     .await;
