@@ -19,6 +19,16 @@ use tokio::sync::broadcast;
 
 use crate::model::{AlertRecord, NewAlert, Peer, Store, StoreError, StoreLimits};
 
+/// Reads back from the store the records with seqs in `from..to` it still
+/// holds, in seq order. A consumer the broadcast skipped records of (it was
+/// kept off the CPU longer than its queue lasts) fetches them with this
+/// from the history, which holds far more than a queue.
+pub type Refetch = Box<dyn Fn(u64, u64) -> Vec<AlertRecord> + Send>;
+
+/// At most this many records are read back under one hold of the hub's
+/// lock: ingest waits on a page at most, never on a whole lag.
+pub const REFETCH_PAGE: u64 = 4096;
+
 /// Default capacity of the consumer queue.
 pub const DEFAULT_QUEUE: usize = 65_536;
 
@@ -423,6 +433,12 @@ impl Hub {
     /// Reads the store under the lock. Keep `f` short: ingest waits for it.
     pub fn read<R>(&self, f: impl FnOnce(&Store) -> R) -> R {
         f(&self.lock().store)
+    }
+
+    /// A [`Refetch`] reading this hub's history.
+    pub fn refetch(self: &Arc<Self>) -> Refetch {
+        let hub = self.clone();
+        Box::new(move |from, to| hub.read(|s| s.records_between(from, to)))
     }
 
     /// Stops accepting; consumers drain what is queued and then see Closed.

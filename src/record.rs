@@ -15,6 +15,7 @@ use std::time::UNIX_EPOCH;
 use serde::Deserialize;
 use tokio::sync::broadcast;
 
+use crate::hub::{REFETCH_PAGE, Refetch};
 use crate::model::{AlertRecord, Change};
 
 /// An alert's JSON line as serde would write it (the reference for the
@@ -762,19 +763,21 @@ pub fn spawn_writer<T: Item, W: Sync2 + Send + 'static>(
     out: W,
     stats: Arc<WriterStats>,
 ) -> std::thread::JoinHandle<W> {
-    spawn(name, rx, out, stats, None, None, None)
+    spawn(name, rx, out, stats, None, None, None, None)
 }
 
 /// As [`spawn_writer`] for a `--record` file: the first line marks where
-/// this run starts ([`run_marker`]), as files are appended to.
+/// this run starts ([`run_marker`]), as files are appended to. What the
+/// writer falls behind on is read back with `refetch` (see [`spawn`]).
 pub fn spawn_recorder<W: Sync2 + Send + 'static>(
     name: String,
     rx: broadcast::Receiver<Arc<AlertRecord>>,
     out: W,
     stats: Arc<WriterStats>,
+    refetch: Option<Refetch>,
 ) -> std::thread::JoinHandle<W> {
     let marker = run_marker(crate::hub::now_ms());
-    spawn(name, rx, out, stats, None, Some(marker), None)
+    spawn(name, rx, out, stats, None, Some(marker), None, refetch)
 }
 
 /// As [`spawn_writer`], and also writes the objects sent on `lines` (the
@@ -788,8 +791,9 @@ pub fn spawn_writer_with_lines<W: Sync2 + Send + 'static>(
     stats: Arc<WriterStats>,
     lines: tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
     mark: Option<Marker>,
+    refetch: Option<Refetch>,
 ) -> std::thread::JoinHandle<W> {
-    spawn(name, rx, out, stats, Some(lines), None, mark)
+    spawn(name, rx, out, stats, Some(lines), None, mark, refetch)
 }
 
 /// How long a caught-up writer first naps between looks at its queue
@@ -816,6 +820,14 @@ enum Next<T> {
     Line(Option<serde_json::Value>),
 }
 
+/// The writer thread. With `refetch` (a sink's own writers, whose records
+/// carry the hub's contiguous seqs), what the broadcast skipped is read back
+/// from the store's history and written in its place, in seq order: a
+/// writer kept off the CPU longer than its queue lasts (a slow disk, a
+/// pipe read in bursts) then loses only what the history has let go too,
+/// counted with a `lost` line as before. Without it (a viewer's printer,
+/// whose source paces itself instead), every skipped record is lost.
+#[allow(clippy::too_many_arguments)]
 fn spawn<T: Item, W: Sync2 + Send + 'static>(
     name: String,
     mut rx: broadcast::Receiver<T>,
@@ -824,6 +836,7 @@ fn spawn<T: Item, W: Sync2 + Send + 'static>(
     mut lines: Option<tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>>,
     first: Option<serde_json::Value>,
     mark: Option<Marker>,
+    refetch: Option<Refetch>,
 ) -> std::thread::JoinHandle<W> {
     std::thread::Builder::new()
         .name(format!("writer {name}"))
@@ -841,6 +854,21 @@ fn spawn<T: Item, W: Sync2 + Send + 'static>(
             }
             let mut nap = NAP;
             let mut napped = std::time::Duration::ZERO;
+            // The last seq written, and how many the broadcast skipped
+            // after it (with `refetch` only).
+            let mut last: Option<u64> = None;
+            let mut skipped = 0u64;
+            let read_back = |w: &mut Batch<W>, upto: u64, skipped: u64| {
+                let refetch = refetch.as_ref().expect("skips are kept only with a refetch");
+                let (found, lost, result) =
+                    write_read_back(w, refetch, upto, skipped, mark.as_ref());
+                stats.lagged.fetch_add(lost, Ordering::Relaxed);
+                tracing::warn!(
+                    "{name}: fell behind the hub by {skipped} alerts: {found} read back from the \
+                     history, {lost} lost"
+                );
+                result
+            };
             loop {
                 if stats.stop_now.load(Ordering::Relaxed) {
                     stats.abandoned.fetch_add(rx.len() as u64, Ordering::Relaxed);
@@ -896,9 +924,23 @@ fn spawn<T: Item, W: Sync2 + Send + 'static>(
                     Next::Line(Some(v)) => write_value(&mut w, &v),
                     Next::Alert(Ok(item)) => {
                         let record = item.record();
+                        let caught_up = match std::mem::take(&mut skipped) {
+                            0 => Ok(()),
+                            n => read_back(&mut w, record.seq, n),
+                        };
+                        last = Some(record.seq);
                         let id = mark.as_ref().and_then(|m| m(record));
-                        write_alert_from(&mut w, record, id.as_deref(), item.source())
-                            .map(|_| w.record_added())
+                        caught_up.and_then(|()| {
+                            write_alert_from(&mut w, record, id.as_deref(), item.source())
+                                .map(|_| w.record_added())
+                        })
+                    }
+                    // Seqs are contiguous: the next record says which.
+                    Next::Alert(Err(broadcast::error::RecvError::Lagged(n)))
+                        if refetch.is_some() =>
+                    {
+                        skipped += n;
+                        continue;
                     }
                     Next::Alert(Err(broadcast::error::RecvError::Lagged(n))) => {
                         stats.lagged.fetch_add(n, Ordering::Relaxed);
@@ -908,7 +950,17 @@ fn spawn<T: Item, W: Sync2 + Send + 'static>(
                             &serde_json::json!({"kind": "lost", "count": n, "reason": "writer fell behind"}),
                         )
                     }
-                    Next::Alert(Err(broadcast::error::RecvError::Closed)) => break,
+                    Next::Alert(Err(broadcast::error::RecvError::Closed)) => {
+                        if skipped > 0 {
+                            // Skipped at the very end: after the last one.
+                            let upto = last.map_or(skipped + 1, |l| l + skipped + 1);
+                            if let Err(e) = read_back(&mut w, upto, skipped) {
+                                stats.failed.fetch_add(1, Ordering::Relaxed);
+                                stats.set_error(format!("{name}: {e}"));
+                            }
+                        }
+                        break;
+                    }
                 };
                 pending = true;
                 if let Err(e) = result {
@@ -934,6 +986,53 @@ fn spawn<T: Item, W: Sync2 + Send + 'static>(
             out
         })
         .expect("spawn writer thread")
+}
+
+/// Writes the `skipped` records before seq `upto` (exclusive) that the
+/// history still holds, a page at a time, and a `lost` line where each run
+/// of those it no longer holds was (the oldest, usually: the ring lets go
+/// of its front). Returns how many it found and lost.
+fn write_read_back<W: Write>(
+    w: &mut Batch<W>,
+    refetch: &Refetch,
+    upto: u64,
+    skipped: u64,
+    mark: Option<&Marker>,
+) -> (u64, u64, std::io::Result<()>) {
+    let (mut found, mut lost) = (0u64, 0u64);
+    let mut hole = |w: &mut Batch<W>, n: u64| {
+        lost += n;
+        write_value(
+            w,
+            &serde_json::json!({"kind": "lost", "count": n, "reason": "writer fell behind"}),
+        )
+    };
+    let mut next = upto.saturating_sub(skipped);
+    let mut at = next;
+    while at < upto {
+        let to = (at + REFETCH_PAGE).min(upto);
+        for r in refetch(at, to) {
+            if r.seq > next
+                && let Err(e) = hole(w, r.seq - next)
+            {
+                return (found, lost, Err(e));
+            }
+            next = r.seq + 1;
+            found += 1;
+            let id = mark.and_then(|m| m(&r));
+            if let Err(e) = write_alert_from(w, &r, id.as_deref(), None) {
+                return (found, lost, Err(e));
+            }
+            w.record_added();
+        }
+        at = to;
+    }
+    let result = if next < upto {
+        hole(w, upto - next)
+    } else {
+        Ok(())
+    };
+    (found, lost, result)
 }
 
 /// Reads every alert of a recording, sorted by run (in file order), then
@@ -1195,6 +1294,58 @@ mod tests {
         assert_eq!(first.at_ms(), Some(0));
         assert_eq!(first.change(), Some(Change::First));
         assert_eq!(items[1].as_ref().unwrap().change(), Some(Change::Regressed));
+    }
+
+    /// What the broadcast skipped is read back from the history in seq
+    /// order; only what the history let go too is lost, in a `lost` line.
+    #[test]
+    fn a_writer_reads_back_what_it_fell_behind_on() {
+        for (history, want, lost) in [
+            (50, (1..=10).collect::<Vec<u64>>(), 0),
+            (7, (4..=10).collect(), 3),
+        ] {
+            let limits = StoreLimits {
+                history,
+                ..StoreLimits::default()
+            };
+            let hub = Hub::new(limits, 4);
+            let (_, rx) = hub.subscribe();
+            for i in 0..10 {
+                hub.ingest(&alert("x", i % 3 == 0), None, None).unwrap();
+            }
+            hub.close();
+            let stats = Arc::new(WriterStats::default());
+            let refetch = Some(hub.refetch());
+            let out = spawn(
+                "test".into(),
+                rx,
+                Vec::new(),
+                stats.clone(),
+                None,
+                None,
+                None,
+                refetch,
+            )
+            .join()
+            .unwrap();
+            let seqs: Vec<u64> = read_alerts(&out[..]).map(|a| a.unwrap().seq).collect();
+            assert_eq!(seqs, want, "history {history}");
+            let lines: Vec<serde_json::Value> = out
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| serde_json::from_slice(l).unwrap())
+                .collect();
+            let lost_lines: Vec<_> = lines.iter().filter(|v| v["kind"] == "lost").collect();
+            assert_eq!(stats.lost(), lost, "history {history}");
+            if lost == 0 {
+                assert!(lost_lines.is_empty(), "{lost_lines:?}");
+            } else {
+                assert_eq!(lost_lines.len(), 1, "{lost_lines:?}");
+                assert_eq!(lost_lines[0]["count"], lost);
+                // Said before the records that came after the hole.
+                assert_eq!(lines[0]["kind"], "lost", "{lines:?}");
+            }
+        }
     }
 
     #[test]
@@ -1472,8 +1623,15 @@ mod tests {
         let (_, rx) = hub.subscribe();
         let stats = Arc::new(WriterStats::default());
         let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
-        let handle =
-            spawn_writer_with_lines("test".into(), rx, Vec::new(), stats.clone(), lines, None);
+        let handle = spawn_writer_with_lines(
+            "test".into(),
+            rx,
+            Vec::new(),
+            stats.clone(),
+            lines,
+            None,
+            None,
+        );
         for i in 0..300 {
             hub.ingest(&alert("x", i % 3 == 0), None, None).unwrap();
             if i % 100 == 0 {

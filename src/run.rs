@@ -405,13 +405,10 @@ fn serve(settings: Settings) -> Result<(), Failure> {
     let state_writer = state_writer.map(|w| {
         let (_, rx) = hub.subscribe();
         // What it falls behind on is read back from the history.
-        let store = hub.clone();
-        let refetch: crate::state::writer::Refetch =
-            Box::new(move |from, to| store.read(|s| s.records_between(from, to)));
         w.spawn(
             rx,
             state.clone().expect("stats of an opened state"),
-            refetch,
+            hub.refetch(),
         )
     });
 
@@ -428,7 +425,7 @@ fn serve(settings: Settings) -> Result<(), Failure> {
         let stats = Arc::new(WriterStats::default());
         let (_, rx) = hub.subscribe();
         let name = path.display().to_string();
-        let handle = spawn_recorder(name.clone(), rx, file, stats.clone());
+        let handle = spawn_recorder(name.clone(), rx, file, stats.clone(), Some(hub.refetch()));
         recorder = Some((name, stats, handle));
     }
     // The printer owns stdout; periodic stats lines reach it through `lines`.
@@ -467,6 +464,7 @@ fn serve(settings: Settings) -> Result<(), Failure> {
                 stats,
                 lines_rx,
                 mark,
+                Some(hub.refetch()),
             ),
         )
     });

@@ -154,6 +154,59 @@ fn load_then_record_and_replay_into_a_fresh_sink() {
     }
 }
 
+/// The `--record` file and stdout kept behind the hub (a queue of 64 at
+/// full speed: each writer naps a few ms between looks) read what they
+/// skipped back from the history: every seq once, in order, no `lost`
+/// line. Fails on old: both printed `{"kind":"lost",…}` lines and missed
+/// thousands of seqs.
+#[test]
+fn writers_overtaken_by_the_hub_still_write_every_alert_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec.jsonl");
+    let mut a = Headless::start(&["--record", rec.to_str().unwrap(), "--queue", "64"]);
+    let lines = a.stdout_lines();
+    let printed = std::thread::spawn(move || lines.into_iter().collect::<Vec<_>>());
+    let out = bin()
+        .args([
+            "load",
+            "--to",
+            &a.url(),
+            "--total",
+            "20000",
+            "--concurrency",
+            "64",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let exit = a.terminate();
+    assert!(exit.status.success(), "{}", exit.stderr);
+    let seqs_of = |lines: &[String], what: &str| {
+        let mut seqs = Vec::new();
+        for l in lines {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_ne!(v["kind"], "lost", "{what}: {l}");
+            if let Some(seq) = v["seq"].as_u64() {
+                seqs.push(seq);
+            }
+        }
+        seqs
+    };
+    let every: Vec<u64> = (1..=20_000).collect();
+    let stdout = printed.join().unwrap();
+    assert_eq!(seqs_of(&stdout, "stdout"), every, "stdout");
+    let recorded: Vec<String> = std::fs::read_to_string(&rec)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(seqs_of(&recorded, "--record"), every, "--record");
+    let stats: serde_json::Value = serde_json::from_str(stdout.last().unwrap()).unwrap();
+    assert_eq!(stats["kind"], "stats", "{stats}");
+    assert_eq!(stats["lost"]["stdout"], 0, "{stats}");
+}
+
 #[test]
 fn replay_reports_corrupt_lines_by_number_and_sends_the_rest() {
     let dir = tempfile::tempdir().unwrap();

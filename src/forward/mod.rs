@@ -496,7 +496,7 @@ impl Forwarder {
             up.backlog.set_stall(config.stall);
             tees.push(up.clone());
             let (next, rx) = hub.subscribe();
-            feeders.push(rt.spawn(send::feed(up.clone(), rx, next)));
+            feeders.push(rt.spawn(send::feed(up.clone(), rx, next, hub.refetch())));
             for lane in 0..lanes_per {
                 let client = clients[lane % clients.len()].clone();
                 lanes.push(rt.spawn(send::lane(up.clone(), lane, client, lane_cfg.clone())));

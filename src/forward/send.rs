@@ -247,10 +247,16 @@ fn deadline_passed(s: &Status) -> bool {
 
 /// Drains the hub subscription into the upstream's queue, promptly and in
 /// batches; never waits on the upstream. Ends when the hub closes.
+///
+/// A feeder kept off the CPU longer than the hub's queue lasts is skipped
+/// records (`Lagged`): it reads them back from the hub's history
+/// (`refetch`) and queues them in seq order, so only what the history let
+/// go too is dropped (counted, `DropReason::Lagged`).
 pub(crate) async fn feed(
     up: Arc<Upstream>,
     mut rx: broadcast::Receiver<Arc<AlertRecord>>,
     mut next: u64,
+    refetch: crate::hub::Refetch,
 ) {
     const BATCH: usize = 512;
     let mut batch: Vec<Arc<AlertRecord>> = Vec::with_capacity(BATCH);
@@ -300,8 +306,26 @@ pub(crate) async fn feed(
             }
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 flush(&mut batch, &mut woken);
-                up.lagged(next, n);
-                next += n;
+                // Seqs are contiguous: `next..next + n` were skipped.
+                let end = next + n;
+                let mut expected = next;
+                let mut at = next;
+                while at < end {
+                    let to = (at + crate::hub::REFETCH_PAGE).min(end);
+                    for r in refetch(at, to) {
+                        // A run the history no longer holds.
+                        up.lagged(expected, r.seq - expected);
+                        expected = r.seq + 1;
+                        batch.push(Arc::new(r));
+                        if batch.len() >= BATCH {
+                            flush(&mut batch, &mut woken);
+                        }
+                    }
+                    at = to;
+                }
+                flush(&mut batch, &mut woken);
+                up.lagged(expected, end - expected);
+                next = end;
             }
             Err(broadcast::error::RecvError::Closed) => break,
         }

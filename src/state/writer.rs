@@ -328,12 +328,8 @@ impl Shared {
     }
 }
 
-/// Reads back from the store the records with seqs in `from..to` it still
-/// holds, in seq order (see [`drain`]).
-pub type Refetch = Box<dyn Fn(u64, u64) -> Vec<AlertRecord> + Send>;
-
-/// At most this many records are read back under one hold of the store.
-const REFETCH_PAGE: u64 = 4096;
+use crate::hub::REFETCH_PAGE;
+pub use crate::hub::Refetch;
 
 /// The drain stage: moves records from the hub's broadcast into the
 /// spool and the writer's queue until the hub closes; returns the spool.

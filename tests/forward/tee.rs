@@ -459,3 +459,56 @@ async fn a_hung_tee_upstream_shows_down_until_it_answers() {
     .await;
     g.stop().await;
 }
+
+/// A feeder kept behind the hub (a hub queue of 4, alerts ingested in a
+/// tight loop while the feeder's thread naps) reads what it skipped back
+/// from the history: the upstream gets every alert once, nothing counted
+/// dropped. Fails on old: hundreds `dropped` (`forwarder fell behind`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feeder_overtaken_by_the_hub_still_forwards_every_alert() {
+    let b_hub = hub();
+    let (_, mut b_rx) = b_hub.subscribe();
+    let b = TestSink::start_with_hub(b_hub, SinkConfig::default()).await;
+
+    let a_hub = Hub::new(StoreLimits::default(), 4);
+    let fwd = Forwarder::start(&a_hub, fast(vec![b.url()])).unwrap();
+    let stats = fwd.stats();
+    for i in 0..2000 {
+        let a = sinkwatch::model::NewAlert {
+            owner: "o".into(),
+            repo: format!("r{}", i % 50),
+            policy: "p".into(),
+            details: format!("d{i}"),
+            pass: i % 3 == 0,
+        };
+        a_hub.ingest(&a, None, None).unwrap();
+    }
+    wait_for("2000 delivered or dropped", &stats, |s| {
+        s[0].delivered + s[0].dropped + s[0].failed == 2000
+    })
+    .await;
+    let snap = &stats.snapshot()[0];
+    assert_eq!(
+        (snap.accepted, snap.delivered, snap.dropped, snap.failed),
+        (2000, 2000, 0, 0)
+    );
+    let got = drain(&mut b_rx);
+    assert_eq!(got.len(), 2000, "B got every alert");
+    assert_unique(&got);
+    let sent: Vec<_> = a_hub
+        .read(|s| s.records_between(1, 2001))
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    assert_eq!(sent.len(), 2000);
+    assert_eq!(
+        per_key(&got),
+        per_key(&sent),
+        "same alerts, same order per key"
+    );
+
+    a_hub.close();
+    let report = fwd.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(report.undelivered_total(), 0);
+    b.stop().await;
+}
