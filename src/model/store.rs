@@ -949,10 +949,23 @@ impl Store {
     }
 
     /// The event with sequence number `seq`, if still in the ring.
+    ///
+    /// Seqs in the ring are contiguous while the sink runs, so this is one
+    /// index. A ring restored from a state file may have holes (alerts a
+    /// killed run accepted and never stored): then the index lands past
+    /// `seq`, and a binary search finds it or says it is not there, so
+    /// nobody is handed another alert's event.
     pub fn event(&self, seq: u64) -> Option<&Event> {
         let first = self.history.front()?.seq;
-        let idx = seq.checked_sub(first)?;
-        self.history.get(usize::try_from(idx).ok()?)
+        let idx = usize::try_from(seq.checked_sub(first)?).ok();
+        match idx.and_then(|i| self.history.get(i)) {
+            Some(e) if e.seq == seq => Some(e),
+            _ if seq > self.history.back()?.seq => None,
+            _ => {
+                let i = self.history.binary_search_by_key(&seq, |e| e.seq).ok()?;
+                self.history.get(i)
+            }
+        }
     }
 
     /// The alert of `key` before the event `seq` (any key's event still in

@@ -196,6 +196,63 @@ mod tests {
         assert_eq!(store.prev_event(3).map(|e| e.seq), Some(2));
     }
 
+    /// A file missing some seqs (a killed run lost them) restores a ring
+    /// with holes: looking an event up by seq finds that one or none, never
+    /// its neighbour (before, seq 4 found seq 6's event: Details showed
+    /// another alert).
+    #[test]
+    fn a_ring_restored_with_holes_finds_each_event_by_its_own_seq() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(dir.path());
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute("DELETE FROM events WHERE seq IN (2, 3)", [])
+            .unwrap();
+        let conn = super::super::open_read_only(&path).unwrap();
+        let (store, restored) =
+            super::super::restore::restore(&conn, crate::model::StoreLimits::default()).unwrap();
+        // Said at start: two missing, seqs 2 to 3.
+        assert_eq!(restored.missing, Some((2, 2, 3)));
+        let found: Vec<Option<u64>> = (0..=7).map(|s| store.event(s).map(|e| e.seq)).collect();
+        assert_eq!(
+            found,
+            [None, Some(1), None, None, Some(4), Some(5), Some(6), None]
+        );
+        let k = store.key_id("o", "r", "p").unwrap();
+        let seqs: Vec<u64> = store.key_events(k, 0).map(|e| e.seq).collect();
+        assert_eq!(seqs, [5, 4, 1]);
+        assert_eq!(
+            store
+                .records_between(1, 7)
+                .iter()
+                .map(|r| r.seq)
+                .collect::<Vec<_>>(),
+            [1, 4, 5, 6]
+        );
+    }
+
+    /// What retention prunes (every event below its frontier but each
+    /// key's latest) is not reported missing; a hole above it is.
+    #[test]
+    fn only_holes_retention_did_not_make_are_reported_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(dir.path());
+        let rw = rusqlite::Connection::open(&path).unwrap();
+        let restore = || {
+            let conn = super::super::open_read_only(&path).unwrap();
+            super::super::restore::restore(&conn, crate::model::StoreLimits::default())
+                .unwrap()
+                .1
+                .missing
+        };
+        assert_eq!(restore(), None);
+        rw.execute("DELETE FROM events WHERE seq IN (1, 2)", [])
+            .unwrap();
+        assert_eq!(restore(), None, "pruned, not missing");
+        rw.execute("DELETE FROM events WHERE seq = 4", []).unwrap();
+        assert_eq!(restore(), Some((1, 4, 4)));
+    }
+
     #[test]
     fn a_missing_or_foreign_file_is_one_line_naming_it() {
         let dir = tempfile::tempdir().unwrap();

@@ -172,6 +172,9 @@ pub struct Restored {
     /// Alerts the last run had spooled and not committed (it was killed),
     /// committed at this start before the restore.
     pub replayed: u64,
+    /// Seqs missing from the file outside what retention pruned: how many,
+    /// the first and the last (see `restore::missing`).
+    pub missing: Option<(u64, u64, u64)>,
 }
 
 /// Counters of the state database, shared with whoever shows them.
@@ -276,6 +279,7 @@ impl StateStats {
                 "transitions": r.transitions,
                 "accepted": r.accepted,
                 "replayed": r.replayed,
+                "missing": r.missing.map_or(0, |m| m.0),
             },
         });
         if let Some(t) = r.last_ms {
@@ -598,6 +602,13 @@ pub fn open(opts: OpenOptions) -> Result<Opened, String> {
         Err(e) => return Ok(not_durable(cause(&e), fresh(), Restored::default())),
     };
     restored.replayed = replayed;
+    if let Some((n, first, last)) = restored.missing {
+        let alerts = if n == 1 { "alert" } else { "alerts" };
+        warnings.push(format!(
+            "state {name}: {n} {alerts} between seq {first} and {last} are not in the file (an \
+             earlier run accepted them and could not store them before it was stopped)"
+        ));
+    }
     let epoch = match epoch::take(writer.conn(), store.next_seq() - 1) {
         Ok(e) => e,
         Err(e) => return Ok(not_durable(cause(&e), store, restored)),

@@ -179,5 +179,47 @@ pub fn restore(conn: &Connection, limits: StoreLimits) -> rusqlite::Result<(Stor
     let max_seq: Option<i64> = conn.query_row("SELECT max(seq) FROM events", [], |r| r.get(0))?;
     store.continue_seq(max_seq.unwrap_or(0).max(0) as u64 + 1);
     restored.accepted = store.accepted();
+    restored.missing = missing(conn)?;
     Ok((store, restored))
+}
+
+/// Seqs missing from the file where nothing was pruned: alerts a run
+/// accepted and never stored (a write that failed, then a kill). Retention
+/// deletes every event below its frontier except each key's latest, so
+/// the span checked starts at the oldest event that is not a key's latest
+/// (everything from there on is kept); below it the gaps are retention's.
+/// Returns how many are missing and the first and last of them.
+fn missing(conn: &Connection) -> rusqlite::Result<Option<(u64, u64, u64)>> {
+    let from: Option<i64> = conn
+        .query_row(
+            "SELECT seq FROM events WHERE seq NOT IN (SELECT last_seq FROM keys) \
+             ORDER BY seq LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(from) = from else { return Ok(None) };
+    let (count, max): (i64, i64) = conn.query_row(
+        "SELECT count(*), max(seq) FROM events WHERE seq >= ?1",
+        [from],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let n = (max - from + 1 - count).max(0) as u64;
+    if n == 0 {
+        return Ok(None);
+    }
+    // The first and last missing: the ends of the holes.
+    let first: i64 = conn.query_row(
+        "SELECT e.seq + 1 FROM events e WHERE e.seq >= ?1 AND e.seq < ?2 \
+         AND NOT EXISTS (SELECT 1 FROM events f WHERE f.seq = e.seq + 1) ORDER BY e.seq LIMIT 1",
+        [from, max],
+        |r| r.get(0),
+    )?;
+    let last: i64 = conn.query_row(
+        "SELECT e.seq - 1 FROM events e WHERE e.seq > ?1 AND e.seq <= ?2 \
+         AND NOT EXISTS (SELECT 1 FROM events f WHERE f.seq = e.seq - 1) ORDER BY e.seq DESC LIMIT 1",
+        [from, max],
+        |r| r.get(0),
+    )?;
+    Ok(Some((n, first.max(0) as u64, last.max(0) as u64)))
 }
