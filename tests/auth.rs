@@ -317,6 +317,115 @@ async fn an_allowed_but_unverified_email_is_named_in_the_refusal() {
     call(&sink, Some(&es256(&ec, "k1", &c)), "r").await.unwrap();
 }
 
+/// Claims as RFC 7519 and 7515 read them (a review): a NumericDate with a
+/// fraction is a date; a verified email matches the allow list whatever
+/// its case; a header whose `crit` lists extensions is refused, as is an
+/// unsigned (`alg: none`) token, each saying so. Fails on old: the
+/// fractional `exp` was "claims cannot be read", the upper-case email was
+/// not allowed, `crit` was accepted, and `none` was "not a JWT".
+#[tokio::test]
+async fn claims_are_read_as_the_rfcs_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let ec = ec_key();
+    let file = dir.path().join("jwks.json");
+    std::fs::write(&file, jwks(&[ec_jwk(&ec, "k1")])).unwrap();
+    let v = file_verifier(
+        file,
+        &["Ops@Example.com"],
+        sinkwatch::sink::auth::system_clock(),
+    );
+    let sink = TestSink::start(SinkConfig {
+        oidc: Some(Arc::new(v)),
+        ..SinkConfig::default()
+    })
+    .await;
+    let exp = sinkwatch::sink::auth::unix_now() + 600;
+    let mut c = claims("x1", AUDIENCE, exp);
+    c["email"] = "OPS@example.COM".into();
+    c["exp"] = serde_json::json!(exp as f64 + 0.5);
+    call(&sink, Some(&es256(&ec, "k1", &c)), "fraction-and-case")
+        .await
+        .unwrap();
+
+    // Signed by hand: the library's header has no `crit`.
+    let head = serde_json::json!({"alg": "ES256", "kid": "k1", "crit": ["exp"]});
+    let unsigned = format!(
+        "{}.{}",
+        B64URL.encode(head.to_string()),
+        B64URL.encode(c.to_string())
+    );
+    let sig = jsonwebtoken::crypto::sign(
+        unsigned.as_bytes(),
+        &EncodingKey::from_ec_der(&ec.der),
+        Algorithm::ES256,
+    )
+    .unwrap();
+    let e = call(&sink, Some(&format!("{unsigned}.{sig}")), "crit")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{}", e.message());
+    assert!(e.message().contains("crit: exp"), "{}", e.message());
+    assert_eq!(sink.hub.refused(Refusal::AuthMalformed), 1);
+
+    let none = format!(
+        "{}.{}.",
+        B64URL.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        B64URL.encode(c.to_string())
+    );
+    let e = call(&sink, Some(&none), "none").await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{}", e.message());
+    assert!(e.message().contains("not signed"), "{}", e.message());
+    assert_eq!(sink.hub.refused(Refusal::BadSignature), 1);
+    sink.stop().await;
+}
+
+/// A token-info endpoint in trouble (a 503, a 200 that is not its JSON)
+/// is the endpoint's failure, not the token's: UNAVAILABLE, which clients
+/// retry, counted `auth_unavailable`, and not remembered — the next call
+/// looks it up again and passes (a review: a 503 locked a good token out
+/// for a minute as "not valid"). Fails on old: UNAUTHENTICATED, cached.
+#[tokio::test]
+async fn a_token_info_endpoint_in_trouble_is_not_the_tokens_fault() {
+    use sinkwatch::sink::auth::tokeninfo;
+    let answers = Arc::new(Mutex::new(vec![
+        ("200 OK", "<html>gateway</html>".to_owned()),
+        ("503 Service Unavailable", "{}".to_owned()),
+    ]));
+    let queued = answers.clone();
+    let (base, hits) = endpoint(move |_| {
+        queued.lock().unwrap().pop().unwrap_or_else(|| {
+            let info = serde_json::json!({
+                "azp": "1234.apps.googleusercontent.com", "exp": (T0 + 3600).to_string(),
+                "email": ALLSTAR, "email_verified": "true",
+            });
+            ("200 OK", info.to_string())
+        })
+    })
+    .await;
+    let now = Arc::new(AtomicU64::new(T0));
+    let v = tokeninfo::Verifier::new(
+        Some(&format!("{base}/tokeninfo")),
+        &[ALLSTAR.to_owned()],
+        clock(&now),
+    )
+    .unwrap();
+    let sink = TestSink::start(SinkConfig {
+        tokeninfo: Some(Arc::new(v)),
+        ..SinkConfig::default()
+    })
+    .await;
+    for (i, said) in ["HTTP 503", "not JSON"].into_iter().enumerate() {
+        let e = call(&sink, Some("ya29.good"), "r").await.unwrap_err();
+        assert_eq!(e.code(), Code::Unavailable, "{}", e.message());
+        assert!(e.message().contains(said), "{}", e.message());
+        assert_eq!(sink.hub.refused(Refusal::AuthUnavailable), i as u64 + 1);
+    }
+    call(&sink, Some("ya29.good"), "r").await.unwrap();
+    assert_eq!(hits.load(Ordering::SeqCst), 3, "each call looked it up");
+    assert_eq!(sink.hub.refused(Refusal::Unauthenticated), 0);
+    sink.stop().await;
+}
+
 /// The done-when list of the issue, against a JWKS file: a good token
 /// passes and its identity reaches the record; each bad one is refused
 /// with its status and counted by its reason.

@@ -128,6 +128,16 @@ pub fn bearer_matches(headers: &HeaderMap, token: &[u8]) -> bool {
     bearer(headers).is_some_and(|given| given.ct_eq(token).into())
 }
 
+/// The emails of an `--oidc-allow` list, lowercased: a caller's verified
+/// email is matched against them whatever its case.
+pub fn emails_of(allow: &[String]) -> std::collections::HashSet<String> {
+    allow
+        .iter()
+        .filter(|a| a.contains('@'))
+        .map(|a| a.to_lowercase())
+        .collect()
+}
+
 /// The outcome of the header check.
 #[derive(Clone, Debug)]
 pub enum HeaderVerdict {

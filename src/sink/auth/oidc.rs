@@ -198,8 +198,45 @@ struct Claims {
     email: Option<String>,
     #[serde(default)]
     email_verified: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "numeric_date")]
     exp: Option<u64>,
+    #[serde(default, deserialize_with = "numeric_date")]
     nbf: Option<u64>,
+}
+
+/// A NumericDate (RFC 7519 §2): seconds, "possibly non-integer" — a
+/// fraction is dropped. Negative, not finite, or not a number: unreadable.
+fn numeric_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(u) = n.as_u64() {
+        return Ok(Some(u));
+    }
+    match n.as_f64() {
+        Some(f) if f.is_finite() && f >= 0.0 && f < u64::MAX as f64 => Ok(Some(f as u64)),
+        _ => Err(serde::de::Error::custom("not a NumericDate")),
+    }
+}
+
+/// The `crit` header parameter (RFC 7515 §4.1.11): extensions the token
+/// says must be understood. sinkwatch understands none, so a token that
+/// lists any is refused.
+fn critical_extensions(token: &str) -> Option<Vec<String>> {
+    use base64::Engine;
+    let head = token.split('.').next()?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(head.trim_end_matches('='))
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    let crit = v.get("crit")?;
+    Some(match crit.as_array() {
+        Some(a) => a
+            .iter()
+            .map(|e| e.as_str().unwrap_or("?").to_owned())
+            .collect(),
+        None => vec!["?".to_owned()],
+    })
 }
 
 struct Cached {
@@ -269,6 +306,9 @@ pub struct Verifier {
     settings: Settings,
     allow_any: bool,
     allow: HashSet<String>,
+    /// The emails of `allow`, lowercased: an email matches whatever its
+    /// case (providers treat addresses so).
+    emails: HashSet<String>,
     template: Validation,
     keys: RwLock<Option<Arc<KeySet>>>,
     refresh: tokio::sync::Mutex<RefreshState>,
@@ -329,13 +369,18 @@ impl Verifier {
         // exp and nbf are checked here, against the injectable clock.
         template.validate_exp = false;
         template.validate_nbf = false;
-        template.set_required_spec_claims(&["exp", "iss", "aud"]);
+        // `exp` is required too, and checked in `judge`: the library
+        // reads it as a whole number only, and a NumericDate may have a
+        // fraction (RFC 7519 §2).
+        template.set_required_spec_claims(&["iss", "aud"]);
         let allow_any = settings.allow.iter().any(|a| a == "*");
         let allow = settings.allow.iter().cloned().collect();
+        let emails = super::emails_of(&settings.allow);
         Ok(Verifier {
             settings,
             allow_any,
             allow,
+            emails,
             template,
             keys: RwLock::new(keys),
             refresh: tokio::sync::Mutex::new(RefreshState { last_attempt: None }),
@@ -546,8 +591,42 @@ impl Verifier {
         token: &str,
         now: u64,
     ) -> Result<(Arc<str>, u64), (Denied, Option<u64>)> {
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| (malformed("the bearer token is not a JWT"), None))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+            // `alg: none` (an unsigned token) reads as no JWT to the
+            // library; say what it is.
+            let unsigned = token.split('.').next().is_some_and(|h| {
+                use base64::Engine;
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(h.trim_end_matches('='))
+                    .ok()
+                    .and_then(|j| serde_json::from_slice::<serde_json::Value>(&j).ok())
+                    .is_some_and(|v| {
+                        v["alg"]
+                            .as_str()
+                            .is_some_and(|a| a.eq_ignore_ascii_case("none"))
+                    })
+            });
+            if unsigned {
+                (
+                    Denied::new(
+                        Refusal::BadSignature,
+                        "the token is not signed (alg \"none\"), which is never accepted",
+                    ),
+                    None,
+                )
+            } else {
+                (malformed("the bearer token is not a JWT"), None)
+            }
+        })?;
+        if let Some(crit) = critical_extensions(token) {
+            return Err((
+                malformed(&format!(
+                    "the token requires extensions sinkwatch does not implement (crit: {})",
+                    crate::sanitize::line(&crit.join(", "))
+                )),
+                None,
+            ));
+        }
         if !ALGORITHMS.contains(&header.alg) {
             return Err((
                 Denied::new(
@@ -679,14 +758,16 @@ impl Verifier {
         let sub = c.sub.unwrap_or_default();
         let allowed = self.allow_any
             || (!sub.is_empty() && self.allow.contains(&sub))
-            || email.as_ref().is_some_and(|e| self.allow.contains(e));
+            || email
+                .as_ref()
+                .is_some_and(|e| self.emails.contains(&e.to_lowercase()));
         let who = email.unwrap_or(sub);
         let identity: Arc<str> = format!("oidc:{}", crate::sanitize::line(&who)).into();
         if !allowed {
             // An operator who listed the email needs to know why it did
             // not count.
             let unverified = match (&c.email, verified) {
-                (Some(e), false) if self.allow.contains(e) => format!(
+                (Some(e), false) if self.emails.contains(&e.to_lowercase()) => format!(
                     " (its email {} is on the list but not email_verified)",
                     crate::sanitize::line(e)
                 ),

@@ -50,6 +50,8 @@ pub struct Verifier {
     url: String,
     allow_any: bool,
     allow: HashSet<String>,
+    /// The emails of `allow`, lowercased (see `super::emails_of`).
+    emails: HashSet<String>,
     allow_list: Vec<String>,
     cache: Mutex<HashMap<Box<str>, Cached>>,
     bucket: Mutex<Bucket>,
@@ -77,6 +79,7 @@ impl Verifier {
             url,
             allow_any: allow.iter().any(|a| a == "*"),
             allow: allow.iter().cloned().collect(),
+            emails: super::emails_of(allow),
             allow_list: allow.to_vec(),
             cache: Mutex::new(HashMap::new()),
             bucket: Mutex::new(Bucket {
@@ -181,7 +184,22 @@ impl Verifier {
                 ));
             }
         };
-        let (verdict, until) = self.judge(status, &body, now);
+        let (verdict, until) = match self.judge(status, &body, now) {
+            Judged::Verdict(v, until) => (v, until),
+            Judged::Unavailable(why) => {
+                // The endpoint failed, not the token: said, not remembered,
+                // and UNAVAILABLE, which clients retry (a 503 from Google
+                // must not lock a good token out for a minute).
+                tracing::warn!("token-info: {}: {why}", self.url);
+                return Err(Denied::new(
+                    Refusal::AuthUnavailable,
+                    format!(
+                        "the token-info endpoint could not check the access token ({why}); \
+                         retry later"
+                    ),
+                ));
+            }
+        };
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= CACHE_CAPACITY {
             cache.retain(|_, c| now < c.until);
@@ -205,19 +223,30 @@ impl Verifier {
         (now < hit.until).then(|| hit.verdict.clone())
     }
 
-    /// The verdict on an endpoint's answer, and until when it holds.
-    fn judge(&self, status: u16, body: &[u8], now: u64) -> (Result<Arc<str>, Denied>, u64) {
+    /// The verdict on an endpoint's answer, and until when it holds; or
+    /// that the endpoint could not give one.
+    fn judge(&self, status: u16, body: &[u8], now: u64) -> Judged {
         let invalid = |msg: &str| {
-            (
+            Judged::Verdict(
                 Err(Denied::new(Refusal::Unauthenticated, msg)),
                 now + NEGATIVE_TTL,
             )
         };
-        if status != 200 {
-            return invalid("the access token is not valid (the token-info endpoint refused it)");
+        match status {
+            200 => {}
+            // What the endpoint says of a token it does not vouch for
+            // (Google's: 400 `invalid_token`).
+            400 | 401 | 403 | 404 => {
+                return invalid(
+                    "the access token is not valid (the token-info endpoint refused it)",
+                );
+            }
+            // A server error, a rate limit, a redirect: the endpoint's
+            // trouble, not the token's.
+            s => return Judged::Unavailable(format!("it answered HTTP {s}")),
         }
         let Ok(info) = serde_json::from_slice::<serde_json::Value>(body) else {
-            return invalid("the token-info endpoint's answer cannot be read");
+            return Judged::Unavailable("its answer is not JSON".into());
         };
         let text = |k: &str| match &info[k] {
             serde_json::Value::String(s) => Some(s.clone()),
@@ -234,7 +263,7 @@ impl Verifier {
             return invalid("the token-info answer has no expiry");
         };
         if exp <= now {
-            return (
+            return Judged::Verdict(
                 Err(Denied::new(
                     Refusal::Expired,
                     "the access token has expired",
@@ -249,7 +278,10 @@ impl Verifier {
         let client = text("azp").or_else(|| text("aud"));
         let sub = text("sub");
         let allowed = self.allow_any
-            || [&email, &client, &sub]
+            || email
+                .as_ref()
+                .is_some_and(|e| self.emails.contains(&e.to_lowercase()))
+            || [&client, &sub]
                 .into_iter()
                 .flatten()
                 .any(|id| self.allow.contains(id));
@@ -260,7 +292,7 @@ impl Verifier {
             let unverified = match &listed_email {
                 Some(e)
                     if text("email_verified").as_deref() != Some("true")
-                        && self.allow.contains(e) =>
+                        && self.emails.contains(&e.to_lowercase()) =>
                 {
                     format!(
                         " (its email {} is on the list but not email_verified)",
@@ -269,7 +301,7 @@ impl Verifier {
                 }
                 _ => String::new(),
             };
-            return (
+            return Judged::Verdict(
                 Err(Denied::new(
                     Refusal::NotAllowed,
                     format!("{identity} is not allowed (--oidc-allow){unverified}"),
@@ -277,6 +309,15 @@ impl Verifier {
                 exp,
             );
         }
-        (Ok(identity), exp)
+        Judged::Verdict(Ok(identity), exp)
     }
+}
+
+/// What an endpoint's answer says.
+enum Judged {
+    /// A verdict on the token, and until when it holds (cached).
+    Verdict(Result<Arc<str>, Denied>, u64),
+    /// The endpoint could not answer (a server error, a body that is not
+    /// its JSON): not cached.
+    Unavailable(String),
 }
