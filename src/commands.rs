@@ -438,7 +438,11 @@ fn target(args: &TargetArgs) -> Result<Target, String> {
     let signer = args
         .sign
         .as_ref()
-        .map(|k| Signer::load(k).map(std::sync::Arc::new))
+        .map(|k| {
+            Signer::load(k)
+                .map(std::sync::Arc::new)
+                .map_err(|e| format!("--sign: {e}"))
+        })
         .transpose()?;
     Ok(Target {
         url: args.to.clone(),

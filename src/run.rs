@@ -35,21 +35,30 @@ pub fn is_loopback(addr: &SocketAddr) -> bool {
 }
 
 /// The warning shown when the sink is reachable from other machines with
-/// neither TLS nor any credential method (a static token, OIDC identity
-/// tokens, signed payloads): then anyone who can reach it can send alerts.
-/// A credential method alone suppresses it, as TLS alone does (TLS without
-/// credentials still hides what is sent, and a sink may rely on the network
-/// for who can reach it).
+/// no credential method (a static token, OIDC identity tokens, access
+/// tokens, signed payloads, client certificates): then anyone who can
+/// reach it can send alerts. TLS alone does not suppress it (a review):
+/// it hides what is sent, not who sends it.
 pub fn exposure_warning(s: &Settings, local: std::net::SocketAddr) -> Option<String> {
     let credentials = s.token_file.is_some()
         || s.oidc_issuer.is_some()
         || s.oauth_tokeninfo().is_some()
-        || s.verify_signature.is_some();
-    (!is_loopback(&s.listen) && s.tls_cert.is_none() && !credentials).then(|| {
+        || s.verify_signature.is_some()
+        || s.tls_client_ca.is_some();
+    if is_loopback(&s.listen) || credentials {
+        return None;
+    }
+    let methods = "--token-file, --oidc-issuer, --oauth-access-tokens, --verify-signature or \
+                   --tls-client-ca";
+    Some(if s.tls_cert.is_some() {
+        format!(
+            "listening on {local} with TLS but no credential: anyone who can reach it can send \
+             alerts (TLS hides what is sent, not who sends it; use {methods})"
+        )
+    } else {
         format!(
             "listening on {local} without TLS or a token: anyone who can reach it can send alerts \
-             (use --tls-cert/--tls-key, --tls-client-ca, --token-file, --oidc-issuer, \
-             --oauth-access-tokens or --verify-signature)"
+             (use --tls-cert/--tls-key, and {methods})"
         )
     })
 }
@@ -253,6 +262,20 @@ fn serve(settings: Settings) -> Result<(), Failure> {
     // unreachable issuer is told at start, in one line, instead of being
     // found later as every call answered UNAVAILABLE. The sink starts
     // anyway: the issuer may come back, and each call tries again.
+    if let Some(issuer) = &settings.oidc_issuer
+        && !issuer.starts_with("https://")
+        && !issuer.starts_with("http://")
+    {
+        // Allowed (a legacy Kubernetes token says `kubernetes/serviceaccount`),
+        // but usually a slip: said, as tokens must carry exactly this `iss`.
+        let w = format!(
+            "--oidc-issuer {}: not a URL; OIDC issuers are https URLs, and tokens must carry \
+             exactly this iss",
+            crate::sanitize::line(issuer)
+        );
+        eprintln!("sinkwatch: warning: {w}");
+        tracing::warn!("{w}");
+    }
     if let (Some(v), Some(issuer)) = (&oidc, &settings.oidc_issuer)
         && let Err(e) = runtime.block_on(v.prefetch())
     {
@@ -1020,6 +1043,20 @@ mod tests {
             let s = settings(args);
             assert_eq!(exposure_warning(&s, bound), None, "{s:?}");
         }
+        // TLS alone authenticates nobody: still warned (fails on old).
+        let tls = RunArgs {
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..open.clone()
+        };
+        let w = exposure_warning(&settings(tls.clone()), bound).unwrap();
+        assert!(w.contains("with TLS but no credential"), "{w}");
+        assert!(w.contains("--tls-client-ca"), "{w}");
+        let mtls = RunArgs {
+            tls_client_ca: Some("ca.pem".into()),
+            ..tls
+        };
+        assert_eq!(exposure_warning(&settings(mtls), bound), None);
         // Bearer tokens without TLS beyond loopback: a note.
         let s = settings(RunArgs {
             oidc_issuer: Some("https://i".into()),

@@ -161,11 +161,13 @@ pub fn finish_writer<W: Send + 'static>(
             .await
             .is_ok()
     });
+    let abandoned = stats.abandoned.load(std::sync::atomic::Ordering::Relaxed);
     if stopped {
-        eprintln!(
-            "sinkwatch: stopped; {} {what} received were not written to stdout",
-            stats.abandoned.load(std::sync::atomic::Ordering::Relaxed)
-        );
+        // A second signal that came as the writer was finishing anyway
+        // (GNU `timeout` sends two) stopped nothing: nothing to say then.
+        if abandoned > 0 {
+            eprintln!("sinkwatch: stopped; {abandoned} {what} received were not written to stdout");
+        }
     } else {
         // The reader got whole lines up to the one being written, which
         // stays cut short where the pipe filled.

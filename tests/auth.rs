@@ -231,6 +231,34 @@ fn an_unreachable_issuer_is_told_at_start() {
     sink.terminate();
 }
 
+/// An issuer that is not a URL (a slip; with a JWKS file nothing else
+/// would say so) is warned about at start, and the sink serves. Fails on
+/// old: nothing was said.
+#[test]
+fn an_issuer_that_is_not_a_url_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("jwks.json");
+    std::fs::write(&file, jwks(&[rsa_jwk("k1")])).unwrap();
+    let sink = Headless::start(&[
+        "--oidc-issuer",
+        "not-a-url",
+        "--oidc-audience",
+        AUDIENCE,
+        "--oidc-jwks",
+        file.to_str().unwrap(),
+        "--oidc-allow",
+        "*",
+    ]);
+    assert!(
+        sink.early_stderr
+            .iter()
+            .any(|l| l.starts_with("sinkwatch: warning: --oidc-issuer not-a-url: not a URL")),
+        "{:?}",
+        sink.early_stderr
+    );
+    sink.terminate();
+}
+
 /// RFC 7517 §5: keys of a kind the sink cannot use (an ES512 key, an
 /// encryption key, a `kty` from the future) are ignored, not fatal, so an
 /// issuer adding one at a rotation does not stop every token; a set with

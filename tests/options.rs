@@ -335,6 +335,30 @@ fn the_clients_name_the_option_of_a_file_they_cannot_read() {
         "--pass",
     ]);
     assert!(err.starts_with("sinkwatch: --ca: cannot read "), "{err}");
+    // A public key given to sign with (a review: the option was unnamed).
+    let public = dir.path().join("allstar.pub");
+    std::fs::write(
+        &public,
+        "-----BEGIN PUBLIC KEY-----\nAA==\n-----END PUBLIC KEY-----\n",
+    )
+    .unwrap();
+    let spec = format!("ed25519:{}", public.display());
+    let err = usage_error(&[
+        "send",
+        "--to",
+        "127.0.0.1:1",
+        "--sign",
+        &spec,
+        "--owner",
+        "o",
+        "--repo",
+        "r",
+        "--policy",
+        "p",
+        "--pass",
+    ]);
+    assert!(err.starts_with("sinkwatch: --sign: "), "{err}");
+    assert!(err.contains("PRIVATE KEY"), "{err}");
     let err = usage_error(&["replay", d, "--to", "127.0.0.1:1"]);
     assert!(err.contains("it is a directory"), "{err}");
 }

@@ -143,8 +143,19 @@ impl KeySet {
             ) {
                 continue;
             }
-            let Ok(key) = DecodingKey::from_jwk(jwk) else {
-                continue;
+            let key = match DecodingKey::from_jwk(jwk) {
+                Ok(key) => key,
+                Err(e) => {
+                    // A key of a known kind that cannot be read (a bad
+                    // modulus): the others serve, and this is said.
+                    tracing::warn!(
+                        "{origin}: key {}: cannot be used ({e}); skipped",
+                        crate::sanitize::line(
+                            jwk.common.key_id.as_deref().unwrap_or("without kid")
+                        )
+                    );
+                    continue;
+                }
             };
             let alg = jwk
                 .common

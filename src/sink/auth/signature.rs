@@ -97,10 +97,13 @@ impl std::fmt::Display for KeySpec {
 }
 
 /// Reads a shared secret: the file's first line, trimmed, as bytes (so
-/// `openssl rand -base64 32 > secret` is a good secret file as it is).
+/// `openssl rand -base64 32 > secret` is a good secret file as it is). A
+/// UTF-8 byte-order mark before it is not part of it: editors on Windows
+/// write one, and a secret with it refused every call (a review).
 fn read_secret(path: &Path) -> Result<Vec<u8>, String> {
     let text = crate::files::read_limited(path, crate::files::MAX_KEY_FILE)
         .map_err(|e| format!("{}: cannot read the shared secret: {e}", path.display()))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let secret = text.lines().next().unwrap_or("").trim();
     if secret.len() < MIN_SECRET {
         return Err(format!(
@@ -608,10 +611,15 @@ mod tests {
         let p = dir.path().join("s");
         std::fs::write(&p, "short").unwrap();
         assert!(
-            Signer::load(&KeySpec::Hmac(p))
+            Signer::load(&KeySpec::Hmac(p.clone()))
                 .err()
                 .unwrap()
                 .contains("at least")
         );
+        // A byte-order mark (Windows editors) is not part of the secret.
+        std::fs::write(&p, "a-shared-secret-of-some-length\r\n").unwrap();
+        assert_eq!(read_secret(&p).unwrap(), b"a-shared-secret-of-some-length");
+        std::fs::write(&p, "\u{feff}a-shared-secret-of-some-length\n").unwrap();
+        assert_eq!(read_secret(&p).unwrap(), b"a-shared-secret-of-some-length");
     }
 }
