@@ -175,6 +175,35 @@ fn a_silence_on_codeowners_for_1h_dims_those_failures_then_expires() {
     assert!(!h.app.silences.set.all()[0].active(h.now_ms));
 }
 
+/// At 80 columns the latest view's title drops words, never a number: a
+/// review read `✗ 72 failing · 1 silenced / 3┐` for 378 keys, the total cut
+/// by the corner. Every width from 80 to 160 keeps the failing count, the
+/// silenced count and the total whole.
+#[test]
+fn the_latest_title_drops_words_never_a_number() {
+    let mut h = Harness::live(160, 40);
+    scan(&mut h);
+    silence(&mut h, "policy:CODEOWNERS", "1h", "");
+    h.press("v");
+    for width in [80, 84, 90, 100, 120, 160] {
+        h.resize(width, 24);
+        let screen = h.screen();
+        let title = line_with(&screen, "Alerts");
+        let at = title.find("Alerts").unwrap();
+        let rest = &title[at..];
+        assert!(
+            rest.contains("✗ 5") && rest.contains("/ 16 "),
+            "{width}: {title}"
+        );
+        assert!(rest.contains(" · 4 s"), "{width}: {title}");
+    }
+    h.resize(160, 40);
+    assert!(
+        line_with(&h.screen(), "Alerts")
+            .contains("latest per key · ✗ 5 failing · 4 silenced / 16 ")
+    );
+}
+
 #[test]
 fn i_hides_silenced_failures_and_shows_them_again() {
     let mut h = Harness::live(160, 40);

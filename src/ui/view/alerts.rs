@@ -13,7 +13,7 @@ use crate::model::{Change, Store};
 use crate::sanitize;
 
 use super::common::{
-    change_span, flashing, highlight, pane_block, row_styles, status_cell, summary,
+    change_span, flashing, highlight, pane_block, row_styles, status_cell, summary, title_room,
 };
 use super::{FAIL, PASS};
 use crate::ui::fmt::{self, ago, clock, thousands};
@@ -107,7 +107,8 @@ pub(super) fn empty_alerts_message(app: &App) -> Vec<Line<'static>> {
     }
 }
 
-pub(super) fn alerts_title(app: &App, t: &Theme) -> Vec<Span<'static>> {
+/// The Alerts pane's title in `room` columns (see [`title_room`]).
+pub(super) fn alerts_title(app: &App, t: &Theme, room: usize) -> Vec<Span<'static>> {
     let mut spans = Vec::new();
     match app.view {
         AlertsView::Events => {
@@ -133,7 +134,6 @@ pub(super) fn alerts_title(app: &App, t: &Theme) -> Vec<Span<'static>> {
             }
         }
         AlertsView::Latest => {
-            spans.push(Span::styled("latest per key · ", t.title));
             // Counted as the status bar counts: silenced failures apart.
             // The failing rows come first in the list; their verdicts are
             // cached per key (looked at only while some key is silenced).
@@ -148,23 +148,53 @@ pub(super) fn alerts_title(app: &App, t: &Theme) -> Vec<Span<'static>> {
                 0
             };
             let f = failing_rows.len() as u64 - silenced;
-            spans.push(Span::styled(
-                format!("{FAIL} {} failing", thousands(f)),
-                if f > 0 { t.count_fail } else { t.count_ok },
-            ));
-            if silenced > 0 {
-                spans.push(Span::styled(
-                    format!(" · {} silenced", thousands(silenced)),
-                    t.title,
+            let total = format!(" / {}", thousands(app.lists.latest.len() as u64));
+            let paused = app.paused_at.is_some();
+            // From the whole title to the counts alone: the first that
+            // fits. The failing count and the total stay to the last.
+            let forms: [(&str, &str, Option<&str>, &str); 5] = [
+                (
+                    "latest per key · ",
+                    " failing",
+                    Some(" silenced"),
+                    " · ⏸ paused",
+                ),
+                ("latest · ", " failing", Some(" silenced"), " · ⏸ paused"),
+                ("latest · ", " failing", Some(" sil."), " · ⏸"),
+                ("", "", Some(" sil."), " ⏸"),
+                ("", "", None, " ⏸"),
+            ];
+            let build = |(lead, failing, sil, pause): (&str, &str, Option<&str>, &str)| {
+                let mut v = Vec::new();
+                if !lead.is_empty() {
+                    v.push(Span::styled(lead.to_owned(), t.title));
+                }
+                v.push(Span::styled(
+                    format!("{FAIL} {}{failing}", thousands(f)),
+                    if f > 0 { t.count_fail } else { t.count_ok },
                 ));
+                if let (true, Some(word)) = (silenced > 0, sil) {
+                    v.push(Span::styled(
+                        format!(" · {}{word}", thousands(silenced)),
+                        t.title,
+                    ));
+                }
+                v.push(Span::styled(total.clone(), t.title));
+                if paused {
+                    v.push(Span::styled(pause.to_owned(), t.status_warn));
+                }
+                v
+            };
+            let width = |v: &[Span]| v.iter().map(Span::width).sum::<usize>();
+            let mut chosen = None;
+            for form in forms {
+                let v = build(form);
+                if width(&v) <= room {
+                    chosen = Some(v);
+                    break;
+                }
             }
-            spans.push(Span::styled(
-                format!(" / {}", thousands(app.lists.latest.len() as u64)),
-                t.title,
-            ));
-            if app.paused_at.is_some() {
-                spans.push(Span::styled(" · ⏸ paused", t.status_warn));
-            }
+            spans = chosen.unwrap_or_else(|| build(forms[4]));
         }
     }
     spans
@@ -344,7 +374,13 @@ pub(super) fn draw_alerts(
     scroll: Option<Line<'static>>,
     now_ms: u64,
 ) {
-    let mut block = pane_block(app, t, Pane::Alerts, alerts_title(app, t));
+    let mut block = pane_block(
+        app,
+        t,
+        Pane::Alerts,
+        alerts_title(app, t, title_room(Pane::Alerts, area.width)),
+        area.width,
+    );
     if let Some(s) = scroll {
         block = block.title_bottom(s);
     }

@@ -54,13 +54,44 @@ pub(super) fn scroll_title(
     )
 }
 
-pub(super) fn pane_block<'a>(app: &App, t: &Theme, pane: Pane, extra: Vec<Span<'a>>) -> Block<'a> {
+/// Columns a pane `width` wide has for its title beside its name (the
+/// corners, the name's padding and a space at the end).
+pub(super) fn title_room(pane: Pane, width: u16) -> usize {
+    (width as usize).saturating_sub(2 + pane.name().len() + 3)
+}
+
+/// A pane's bordered block, its title the pane's name and `extra`, in a
+/// pane `width` columns wide. What does not fit between the corners is left
+/// out a whole span at a time, from the end, and `…` says so: a title is
+/// never cut inside a number (a review read `· 1 silenced / 3` for 378).
+pub(super) fn pane_block<'a>(
+    app: &App,
+    t: &Theme,
+    pane: Pane,
+    extra: Vec<Span<'a>>,
+    width: u16,
+) -> Block<'a> {
     let focused = app.focus == pane;
     let mut title = vec![Span::styled(
         format!(" {} ", pane.name()),
         if focused { t.title_focused } else { t.title },
     )];
-    title.extend(extra);
+    let room = (width as usize).saturating_sub(2);
+    let total: usize = title[0].width() + extra.iter().map(Span::width).sum::<usize>() + 1;
+    if total <= room {
+        title.extend(extra);
+    } else {
+        let mut used = title[0].width();
+        for s in extra {
+            // Room kept for the `…` and the space after it.
+            if used + s.width() + 2 > room {
+                title.push(Span::styled("…", t.dim));
+                break;
+            }
+            used += s.width();
+            title.push(s);
+        }
+    }
     if title.len() > 1 {
         title.push(Span::raw(" "));
     }

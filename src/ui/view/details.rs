@@ -141,7 +141,7 @@ pub(super) fn draw_details(
     now_ms: u64,
 ) {
     let Some(d) = d else {
-        let block = pane_block(app, t, Pane::Details, vec![]);
+        let block = pane_block(app, t, Pane::Details, vec![], area.width);
         let msg = if app.stats.accepted == 0 {
             " the selected alert's details show here"
         } else {
@@ -316,7 +316,7 @@ pub(super) fn draw_details(
             t.dim,
         ));
     }
-    let block = pane_block(app, t, Pane::Details, title);
+    let block = pane_block(app, t, Pane::Details, title, area.width);
     let para = Paragraph::new(Text::from(lines))
         .style(t.text)
         .wrap(Wrap { trim: false })

@@ -165,7 +165,13 @@ pub(super) fn draw_forwarding(
     area: Rect,
 ) {
     let Some(fwd) = &app.forward else {
-        let block = pane_block(app, t, Pane::Forwarding, vec![Span::styled("off", t.dim)]);
+        let block = pane_block(
+            app,
+            t,
+            Pane::Forwarding,
+            vec![Span::styled("off", t.dim)],
+            area.width,
+        );
         let text = vec![
             Line::styled(" Forwarding is off.", t.text),
             Line::raw(""),
@@ -187,7 +193,13 @@ pub(super) fn draw_forwarding(
     let snaps = &app.forward_snaps;
     if snaps.is_empty() {
         // `attach`: the remote sinks report no forwarder (yet).
-        let block = pane_block(app, t, Pane::Forwarding, vec![Span::styled("none", t.dim)]);
+        let block = pane_block(
+            app,
+            t,
+            Pane::Forwarding,
+            vec![Span::styled("none", t.dim)],
+            area.width,
+        );
         let text = vec![
             Line::styled(" No forwarding reported.", t.text),
             Line::raw(""),
@@ -260,7 +272,7 @@ pub(super) fn draw_forwarding(
     if below > 0 {
         more.push(format!("↓ {below} more"));
     }
-    let mut block = pane_block(app, t, Pane::Forwarding, title);
+    let mut block = pane_block(app, t, Pane::Forwarding, title, area.width);
     if !more.is_empty() {
         let how = if app.focus == Pane::Forwarding {
             "j/k"

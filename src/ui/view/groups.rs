@@ -65,7 +65,7 @@ pub(super) fn draw_groups(
     if let Some(order) = app.lists.sort.label() {
         title.push(Span::styled(format!(" {order}"), t.dim));
     }
-    let block = pane_block(app, t, pane, title);
+    let block = pane_block(app, t, pane, title, area.width);
     let counts: Vec<String> = visible
         .iter()
         .map(|r| {

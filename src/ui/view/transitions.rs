@@ -98,7 +98,7 @@ pub(super) fn draw_transitions(
         }
         v
     };
-    let mut block = pane_block(app, t, Pane::Transitions, title);
+    let mut block = pane_block(app, t, Pane::Transitions, title, area.width);
     if let Some(s) = scroll {
         block = block.title_bottom(s);
     }
