@@ -28,7 +28,9 @@ pub(super) struct Areas {
     pub(super) transitions_width: u16,
 }
 
-pub(super) fn layout(area: Rect, app: &App, notices: u16) -> Areas {
+/// `one_pane`: the terminal is too small for the split (see
+/// [`super::SPLIT_WIDTH`]); the focused pane takes the whole place.
+pub(super) fn layout(area: Rect, app: &App, notices: u16, one_pane: bool) -> Areas {
     // The prompt: the input, and under it the live count or the error
     // (one line either way; see `draw_prompt`).
     let footer_h = if app.prompt.is_some() || app.export_prompt.is_some() {
@@ -80,7 +82,7 @@ pub(super) fn layout(area: Rect, app: &App, notices: u16) -> Areas {
         (last_pane, last),
     ];
     // `z`: the focused pane alone takes the whole place of the panes.
-    if app.zoom {
+    if app.zoom || one_pane {
         for (pane, rect) in &mut panes {
             *rect = if *pane == app.focus {
                 main

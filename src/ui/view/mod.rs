@@ -64,8 +64,15 @@ mod views;
 pub use status::forward_health_text;
 
 /// Below this size the panes are replaced by a message.
-pub const MIN_WIDTH: u16 = 80;
-pub const MIN_HEIGHT: u16 = 24;
+pub const MIN_WIDTH: u16 = 40;
+pub const MIN_HEIGHT: u16 = 12;
+
+/// Below this size one pane is on screen at a time: the focused one takes
+/// the whole place of the panes, as `z` does, and the pane keys switch it.
+/// A review found 80×24 a hard minimum, so a terminal of that size under
+/// tmux's status line (80×23) showed only a message.
+pub const SPLIT_WIDTH: u16 = 80;
+pub const SPLIT_HEIGHT: u16 = 24;
 
 /// The narrowest Transitions place the forwarding panel is drawn in; when
 /// that place is narrower, the panel takes the Details place too.
@@ -100,7 +107,8 @@ fn plan(area: Rect, app: &App) -> Option<(Vec<Line<'static>>, Areas)> {
         return None;
     }
     let notices = notice_lines(app, area.width);
-    let areas = layout(area, app, notices.len() as u16);
+    let one_pane = area.width < SPLIT_WIDTH || area.height < SPLIT_HEIGHT;
+    let areas = layout(area, app, notices.len() as u16, one_pane);
     Some((notices, areas))
 }
 
