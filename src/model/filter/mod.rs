@@ -365,6 +365,10 @@ enum Pattern {
     Regex(Regex),
     /// `repo:owner/name`, as the Repos pane shows repos: both globs.
     OwnerRepo(Glob, Glob),
+    /// A bare word `a/b` found in `owner/repo` as the panes show it: the
+    /// owner ends with `a` and the repo starts with `b` (ASCII, any case;
+    /// neither name has a `/`).
+    Straddle(String, String),
 }
 
 #[derive(Debug, Clone)]
@@ -385,6 +389,13 @@ impl KeyTest {
             Pattern::Glob(g) => g.matches(hay),
             Pattern::Regex(re) => re.is_match(hay),
             Pattern::OwnerRepo(o, r) => o.matches(owner) && r.matches(repo),
+            Pattern::Straddle(a, b) => {
+                let (o, r) = (owner.as_bytes(), repo.as_bytes());
+                o.len() >= a.len()
+                    && o[o.len() - a.len()..].eq_ignore_ascii_case(a.as_bytes())
+                    && r.get(..b.len())
+                        .is_some_and(|p| p.eq_ignore_ascii_case(b.as_bytes()))
+            }
         })
     }
 }
@@ -762,6 +773,22 @@ mod tests {
         assert!(!m("nowhere", &a));
         // Not searched across field boundaries.
         assert!(!m("ossfscorecard", &a));
+    }
+
+    /// `org/repo` as the panes show it is found in the names (a review:
+    /// `ossf/allstar` matched nothing while `repo:ossf/allstar` did), as a
+    /// substring like any bare word; and still in details.
+    #[test]
+    fn a_bare_org_slash_repo_is_found_in_the_names() {
+        let a = sample();
+        assert!(m("ossf/scorecard", &a));
+        assert!(m("OSSF/Score", &a), "any case, a substring");
+        assert!(m("sf/sco", &a), "the end of the org, the start of the repo");
+        assert!(!m("ossf/card", &a), "the repo's start, not its middle");
+        assert!(!m("ossf/scorecard/x", &a));
+        assert!(m("-ossf/other", &a));
+        assert!(!m("-ossf/scorecard", &a));
+        assert!(m("see/also", &alert("o", "r", "p", "see/also the docs")));
     }
 
     #[test]

@@ -474,7 +474,22 @@ impl Parser {
             }
             let word: String = self.chars[self.pos..end].iter().collect();
             self.pos = end;
-            return Ok(Node::Event(EventTest::Text(Needle::new(&word))));
+            let text = Node::Event(EventTest::Text(Needle::new(&word)));
+            // `ossf/allstar`, as the panes show a repo: found in the names
+            // too (a review typed it and matched nothing).
+            if let Some((a, b)) = word.split_once('/')
+                && !a.is_empty()
+                && !b.is_empty()
+                && !b.contains('/')
+                && word.is_ascii()
+            {
+                let names = Node::Key(KeyTest {
+                    field: KeyField::Repo,
+                    alts: vec![Pattern::Straddle(a.to_owned(), b.to_owned())],
+                });
+                return Ok(Node::Any(vec![text, names]));
+            }
+            return Ok(text);
         }
 
         self.pos = name_start + name_len + 1; // past ':'
