@@ -309,6 +309,13 @@ fn help_lists_every_key_of_the_key_table() {
     }
     h.press("Esc ?");
     insta::assert_snapshot!("help", screen);
+    // G and g go to its end and back, and the bottom border says where
+    // (a review: they did nothing, and nothing said where one was).
+    h.press("G");
+    let end = h.screen();
+    assert!(end.contains(" of 114 ┘") && end.contains("↑ "), "{end}");
+    h.press("g");
+    assert!(h.screen().contains(" 1–41 of 114 ↓ ┘"));
     // Keys other than the help's own do nothing while it is open.
     h.press("f / v");
     assert!(!h.app.failing_only && h.app.prompt.is_none() && h.app.view == AlertsView::Events);

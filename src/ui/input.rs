@@ -28,6 +28,9 @@ fn scroll_overlay(scroll: Option<u16>, action: Action) -> Option<u16> {
         Action::Up => Some(s.saturating_sub(1)),
         Action::PageDown => Some(s.saturating_add(page)),
         Action::PageUp => Some(s.saturating_sub(page)),
+        Action::Top => Some(0),
+        // Clamped to the largest useful scroll by the next frame.
+        Action::Bottom => Some(u16::MAX),
         _ => Some(s),
     }
 }

@@ -413,12 +413,16 @@ pub static KEYMAP: &[Binding] = &[
     bind!(Help, [ch('k'), code(KeyCode::Up)], Up, "scroll up"),
     bind!(Help, [code(KeyCode::PageDown)], PageDown, "page down"),
     bind!(Help, [code(KeyCode::PageUp)], PageUp, "page up"),
+    bind!(Help, [ch('g'), code(KeyCode::Home)], Top, "to the top"),
+    bind!(Help, [ch('G'), code(KeyCode::End)], Bottom, "to the bottom"),
     // The refusals view.
     bind!(Refusals, [code(KeyCode::Esc), ch('R'), ch('q')], CloseHelp, "close the refusals view", "close"),
     bind!(Refusals, [ch('j'), code(KeyCode::Down)], Down, "scroll down", "scroll"),
     bind!(Refusals, [ch('k'), code(KeyCode::Up)], Up, "scroll up"),
     bind!(Refusals, [code(KeyCode::PageDown)], PageDown, "page down"),
     bind!(Refusals, [code(KeyCode::PageUp)], PageUp, "page up"),
+    bind!(Refusals, [ch('g'), code(KeyCode::Home)], Top, "to the top"),
+    bind!(Refusals, [ch('G'), code(KeyCode::End)], Bottom, "to the bottom"),
     // The export prompt (editing keys as in the filter prompt).
     Binding { keys: &[], label: Some("text"), context: ExportPrompt, action: Action::Insert,
               description: "the file name; editing keys as in the filter prompt", hint: None },

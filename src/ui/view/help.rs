@@ -164,7 +164,21 @@ pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, scroll: u16) -> u16 {
         ));
     let inner = block.inner(popup);
     frame.render_widget(Clear, popup);
+    // The block is drawn once the columns are measured: its bottom border
+    // says where the help is scrolled to (`↑ 21–40 of 97 ↓`).
+    let (max, longest) = columns(frame, t, inner, scroll);
+    let shown = inner.height as usize;
+    let block = match super::common::scroll_title(scroll.min(max) as usize, shown, longest, t) {
+        Some(at) => block.title_bottom(at),
+        None => block,
+    };
     frame.render_widget(block, popup);
+    max
+}
+
+/// Draws the help's columns in `inner`; returns the largest useful scroll
+/// and the longest column's lines.
+fn columns(frame: &mut Frame, t: &Theme, inner: Rect, scroll: u16) -> (u16, usize) {
     let keys = key_lines(SECTIONS[0], t);
     let screens = key_lines(SECTIONS[2], t);
     let height = inner.height as usize;
@@ -180,16 +194,13 @@ pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, scroll: u16) -> u16 {
             Constraint::Fill(1),
         ])
         .areas(inner);
-        let max = keys
-            .len()
-            .max(reference.len())
-            .max(screens.len())
-            .saturating_sub(height) as u16;
+        let longest = keys.len().max(reference.len()).max(screens.len());
+        let max = longest.saturating_sub(height) as u16;
         let s = scroll.min(max);
         column(frame, keys, left, s);
         column(frame, reference, middle, s);
         column(frame, screens, right, s);
-        return max;
+        return (max, longest);
     }
     let mut reference = key_lines(SECTIONS[1], t);
     reference.push(Line::raw(""));
@@ -203,19 +214,21 @@ pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, scroll: u16) -> u16 {
             Constraint::Fill(1),
         ])
         .areas(inner);
-        let max = keys.len().max(reference.len()).saturating_sub(height) as u16;
+        let longest = keys.len().max(reference.len());
+        let max = longest.saturating_sub(height) as u16;
         let s = scroll.min(max);
         column(frame, keys, left, s);
         column(frame, reference, right, s);
-        max
+        (max, longest)
     } else {
         let mut all = keys;
         all.push(Line::raw(""));
         all.extend(reference);
-        let max = all.len().saturating_sub(height) as u16;
+        let longest = all.len();
+        let max = longest.saturating_sub(height) as u16;
         let s = scroll.min(max);
         column(frame, all, inner, s);
-        max
+        (max, longest)
     }
 }
 
