@@ -98,10 +98,16 @@ pub enum Refusal {
     WatchClosed,
     /// A remote viewer over the viewer limit (in all, or from one address).
     TooManyViewers,
+    /// A TLS handshake the client started and that failed: no client
+    /// certificate or one the client CA did not sign (mTLS), plaintext sent
+    /// to a TLS port, no protocol in common. A connection closed before it
+    /// sent anything (a TCP probe) is not counted; one that stalls is
+    /// `idle_timeout`.
+    TlsHandshake,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 26] = [
+    pub const ALL: [Refusal; 27] = [
         Refusal::EmptyField,
         Refusal::FieldTooLong,
         Refusal::InvalidUtf8,
@@ -128,6 +134,7 @@ impl Refusal {
         Refusal::ForwardLoop,
         Refusal::WatchClosed,
         Refusal::TooManyViewers,
+        Refusal::TlsHandshake,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -158,6 +165,7 @@ impl Refusal {
             Refusal::ForwardLoop => "forward_loop",
             Refusal::WatchClosed => "watch_closed",
             Refusal::TooManyViewers => "too_many_viewers",
+            Refusal::TlsHandshake => "tls_handshake",
         }
     }
 }

@@ -241,6 +241,65 @@ async fn mtls_requires_a_certificate_from_the_client_ca_and_records_its_identity
     sink.stop().await;
 }
 
+/// Waits (bounded) until the sink has counted `n` refusals for `why`.
+async fn refused_reaches(sink: &TestSink, why: sinkwatch::hub::Refusal, n: u64) {
+    let start = std::time::Instant::now();
+    while sink.hub.refused(why) < n {
+        assert!(
+            start.elapsed() < CALL,
+            "{why:?}: {} of {n}",
+            sink.hub.refused(why)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A failed handshake is a counted refusal with its peer and cause (a
+/// review: an mTLS sink's refused clients left no trace — no count, no
+/// log line). No certificate, another CA's, and plaintext each count once;
+/// a TCP probe that connects and closes counts nothing. Fails on old:
+/// `tls_handshake` did not exist and nothing was counted.
+#[tokio::test]
+async fn a_failed_tls_handshake_is_counted_with_its_peer_and_cause() {
+    use sinkwatch::hub::Refusal;
+    let pki = Pki::new();
+    let sink = TestSink::start(SinkConfig {
+        tls: Some(pki.mtls()),
+        ..SinkConfig::default()
+    })
+    .await;
+    assert!(send(&pki.target(&sink, None), "no-cert").await.is_err());
+    refused_reaches(&sink, Refusal::TlsHandshake, 1).await;
+    let recent = sink.hub.recent_refusals();
+    let r = &recent[0];
+    assert_eq!(r.reason, Refusal::TlsHandshake);
+    assert!(r.peer.is_some_and(|p| p.ip().is_loopback()), "{r:?}");
+    let detail = r.detail.as_deref().unwrap_or("");
+    assert!(
+        detail.starts_with("TLS handshake failed: ") && detail.contains("certificate"),
+        "{detail}"
+    );
+    assert!(
+        send(&pki.target(&sink, Some(&pki.stranger)), "wrong-ca")
+            .await
+            .is_err()
+    );
+    refused_reaches(&sink, Refusal::TlsHandshake, 2).await;
+    // Plaintext HTTP/2 to the TLS port.
+    let plain = Target::plain(format!("http://{}", sink.addr));
+    assert!(send(&plain, "plaintext").await.is_err());
+    refused_reaches(&sink, Refusal::TlsHandshake, 3).await;
+    // A TCP probe: connect, close. Then a good client, whose handshake
+    // comes after the probe's: once it is served the probe was judged.
+    drop(tokio::net::TcpStream::connect(sink.addr).await.unwrap());
+    send(&pki.target(&sink, Some(&pki.client)), "good")
+        .await
+        .unwrap();
+    assert_eq!(sink.hub.refused(Refusal::TlsHandshake), 3);
+    assert_eq!(sink.hub.read(|s| s.accepted()), 1);
+    sink.stop().await;
+}
+
 #[tokio::test]
 async fn a_hostile_certificate_subject_is_raw_in_json_and_harmless_on_screen() {
     let pki = Pki::new();

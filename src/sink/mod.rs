@@ -93,16 +93,16 @@ pub async fn serve(
         .http2_keepalive_timeout(Some(limits.keepalive_timeout))
         .timeout(limits.request_timeout)
         .http2_max_header_list_size(limits.max_header_list_bytes);
-    if let Some(tls) = &config.tls {
-        // The handshake deadline is enforced (and counted) by `conn`;
-        // tonic's own timeout, a little later, is only a backstop.
-        builder = builder
-            .tls_config(
-                tls.load()?
-                    .timeout(limits.idle_timeout + std::time::Duration::from_secs(1)),
-            )
-            .map_err(|e| format!("TLS configuration: {e}"))?;
-    }
+    // TLS handshakes are the sink's own (`tls::handshakes`), so a failed
+    // one is counted; `load` checks the files first, with its one-line
+    // errors. Their deadline is `conn`'s first-request deadline.
+    let acceptor = match &config.tls {
+        Some(tls) => {
+            tls.load()?;
+            Some(tls.acceptor()?)
+        }
+        None => None,
+    };
 
     // Health and reflection accept what AlertSink accepts: the same
     // encodings, and the same size limit after decompression.
@@ -133,6 +133,7 @@ pub async fn serve(
     }
 
     let incoming = conn::LimitedIncoming::new(listener, hub.clone(), &limits);
+    let handshake_hub = hub.clone();
     let closer = incoming.closer();
     // Watch streams never end by themselves: told when the shutdown
     // starts, they end (after sending what they hold) so the graceful
@@ -156,13 +157,22 @@ pub async fn serve(
         hook: config.hook,
         latency: config.latency,
     });
-    builder
+    let router = builder
         .add_service(sink)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
-        .add_optional_service(watch)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
-        .map_err(|e| format!("server: {e}"))
+        .add_optional_service(watch);
+    match acceptor {
+        None => {
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+        Some(acceptor) => {
+            let tls = tls::handshakes(incoming, acceptor, handshake_hub);
+            router.serve_with_incoming_shutdown(tls, shutdown).await
+        }
+    }
+    .map_err(|e| format!("server: {e}"))
 }

@@ -127,6 +127,149 @@ impl TlsFiles {
 }
 
 impl TlsFiles {
+    /// The acceptor the sink's own handshakes use ([`handshakes`]): the
+    /// certificate, key and client CA that [`TlsFiles::load`] checked, in
+    /// the rustls setup tonic would make of them (ALPN `h2`, as gRPC needs).
+    pub fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, String> {
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        use tokio_rustls::rustls::{self, RootCertStore, ServerConfig};
+        let bad = |what: &str, path: &Path, e: &dyn std::fmt::Display| {
+            format!("{what} {}: {e}", path.display())
+        };
+        let cert = read(&self.cert, "TLS certificate")?;
+        let chain = CertificateDer::pem_slice_iter(&cert)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad("TLS certificate", &self.cert, &e))?;
+        let key = read(&self.key, "TLS key")?;
+        let key = PrivateKeyDer::from_pem_slice(&key).map_err(|e| bad("TLS key", &self.key, &e))?;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS: {e}"))?;
+        let builder = match &self.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let pem = read(ca, "client CA")?;
+                let mut roots = RootCertStore::empty();
+                let certs = CertificateDer::pem_slice_iter(&pem)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| bad("client CA", ca, &e))?;
+                roots.add_parsable_certificates(certs);
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    roots.into(),
+                    provider,
+                )
+                .build()
+                .map_err(|e| bad("client CA", ca, &e))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder
+            .with_single_cert(chain, key)
+            .map_err(|e| format!("TLS certificate {}: {e}", self.cert.display()))?;
+        config.alpn_protocols.push(b"h2".to_vec());
+        Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+    }
+}
+
+/// The sink's TLS handshakes, done here rather than by tonic so that a
+/// failed one is seen: counted `tls_handshake` with the peer and the cause
+/// (refused requests list it), and logged. A review found an mTLS sink's
+/// refused clients (no certificate, another CA's, plaintext) left no trace.
+/// Each handshake runs in its own task, so a slow one delays no other;
+/// their deadline is the connection's first-request deadline (`conn`).
+pub(crate) fn handshakes(
+    incoming: super::conn::LimitedIncoming,
+    acceptor: tokio_rustls::TlsAcceptor,
+    hub: std::sync::Arc<crate::hub::Hub>,
+) -> impl futures_util::Stream<
+    Item = std::io::Result<tokio_rustls::server::TlsStream<super::conn::LimitedIo>>,
+> + Send
++ 'static {
+    use futures_util::StreamExt;
+    use tonic::transport::server::Connected;
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        let mut incoming = std::pin::pin!(incoming);
+        let mut tasks = tokio::task::JoinSet::new();
+        let log = FailureLog::default();
+        loop {
+            tokio::select! {
+                next = incoming.next() => match next {
+                    Some(Ok(io)) => {
+                        let peer = io.connect_info().remote_addr();
+                        let acceptor = acceptor.clone();
+                        tasks.spawn(async move { (peer, acceptor.accept(io).await) });
+                    }
+                    Some(Err(e)) => {
+                        if tx.send(Err(e)).await.is_err() {
+                            break;
+                        }
+                    }
+                    // The listener closed: shutting down.
+                    None => break,
+                },
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    let Ok((peer, result)) = done else { continue };
+                    match result {
+                        Ok(tls) => {
+                            if tx.send(Ok(tls)).await.is_err() {
+                                break;
+                            }
+                        }
+                        // What the client sent did not make a handshake
+                        // (rustls says InvalidData). An EOF before anything
+                        // (a TCP probe), a reset, or the deadline (counted
+                        // idle_timeout by `conn`) are not refusals here.
+                        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                            let why = format!("TLS handshake failed: {e}");
+                            hub.refuse_from(crate::hub::Refusal::TlsHandshake, peer, Some(&why));
+                            log.say(peer, &why);
+                        }
+                        Err(_) => {}
+                    }
+                }
+                () = tx.closed() => break,
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// Logs failed handshakes, at most [`FailureLog::PER_MINUTE`] lines a
+/// minute: a scan or a misconfigured client fleet must not fill the log.
+#[derive(Default)]
+struct FailureLog {
+    minute: std::cell::Cell<u64>,
+    said: std::cell::Cell<u32>,
+    held: std::cell::Cell<u64>,
+}
+
+impl FailureLog {
+    const PER_MINUTE: u32 = 10;
+
+    fn say(&self, peer: Option<std::net::SocketAddr>, why: &str) {
+        let minute = crate::hub::now_ms() / 60_000;
+        if minute != self.minute.get() {
+            if self.held.get() > 0 {
+                tracing::warn!("{} more failed TLS handshakes not logged", self.held.get());
+            }
+            self.minute.set(minute);
+            self.said.set(0);
+            self.held.set(0);
+        }
+        if self.said.get() < Self::PER_MINUTE {
+            self.said.set(self.said.get() + 1);
+            let from = peer.map_or_else(|| "a peer".to_owned(), |p| p.to_string());
+            tracing::warn!("{from}: {}", crate::sanitize::line(why));
+        } else {
+            self.held.set(self.held.get() + 1);
+        }
+    }
+}
+
+impl TlsFiles {
     /// What is loadable but will not work as meant, one line each: a server
     /// certificate that has expired or is not valid yet, or is a CA's
     /// (clients refuse it), and a client CA file holding a certificate that is not a CA
