@@ -437,9 +437,9 @@ fn remap_decode_errors(
         hub.refuse(Refusal::BadMessage);
         return response;
     }
-    let message = headers
-        .get(Status::GRPC_MESSAGE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    // Percent-decoded, as gRPC sends it.
+    let message = Status::from_header_map(headers)
+        .map(|s| s.message().to_owned())
         .unwrap_or_default();
     if code == Some(Code::ResourceExhausted) && message.starts_with(super::conn::BUFFER_FULL) {
         // Ours (see `conn::Metered`), counted `buffer_full` there.
@@ -463,6 +463,11 @@ fn remap_decode_errors(
                  (send grpc-encoding: gzip, deflate or zstd, or do not set the compressed flag)",
             )),
         ),
+        // The connection or the stream failed under the request (the
+        // client went away mid-body, a GOAWAY at shutdown): a transport
+        // failure, not a bad message (a review saw the demo's last call at
+        // Ctrl-C counted `bad_message`).
+        Some(Code::Internal) if message.starts_with("h2 protocol error") => return response,
         Some(Code::Internal) if message.contains("decompressing") => (
             Refusal::BadMessage,
             Some(Status::invalid_argument(
@@ -486,4 +491,56 @@ fn remap_decode_errors(
         let _ = status.add_header(headers);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::StoreLimits;
+
+    fn answered(code: Code, message: &str) -> http::Response<tonic::body::Body> {
+        let mut r = http::Response::new(tonic::body::Body::empty());
+        Status::new(code, message)
+            .add_header(r.headers_mut())
+            .unwrap();
+        r
+    }
+
+    /// A stream that failed under the request is not a bad message; an
+    /// undecodable one is. Fails on old: the first was `bad_message`.
+    #[test]
+    fn a_transport_failure_mid_body_is_not_a_bad_message() {
+        let hub = Hub::new(StoreLimits::default(), 8);
+        let r = remap_decode_errors(
+            answered(
+                Code::Internal,
+                "h2 protocol error: stream error received: unspecific protocol error detected",
+            ),
+            &hub,
+            1024,
+        );
+        assert_eq!(hub.refused(Refusal::BadMessage), 0);
+        let status = Status::from_header_map(r.headers()).unwrap();
+        assert_eq!(status.code(), Code::Internal, "left as it was");
+        remap_decode_errors(
+            answered(
+                Code::Internal,
+                "failed to decode Protobuf message: invalid wire type",
+            ),
+            &hub,
+            1024,
+        );
+        assert_eq!(hub.refused(Refusal::BadMessage), 1);
+    }
+
+    /// `buffer_full`, counted where it is decided (`conn::Metered`), is not
+    /// counted again as `over_size` here. Fails on old: the message was
+    /// compared percent-encoded (`too%20many…`), so it never matched.
+    #[test]
+    fn a_full_buffer_is_not_counted_again_as_over_size() {
+        let hub = Hub::new(StoreLimits::default(), 8);
+        let message = format!("{}: try again later", crate::sink::conn::BUFFER_FULL);
+        remap_decode_errors(answered(Code::ResourceExhausted, &message), &hub, 1024);
+        assert_eq!(hub.refused(Refusal::OverSize), 0);
+    }
 }

@@ -458,8 +458,9 @@ pub static KEYMAP: &[Binding] = &[
     Binding { keys: &[], label: Some("wheel"), context: Mouse, action: Action::Wheel,
               description: "scroll the pane under the pointer", hint: None },
     // The silence menu (`x`).
-    bind!(SilenceMenu, [ch('k'), ch('r'), ch('o'), ch('p'), ch('f'), ch('e')], Choose,
-          "key, repo, org, policy, the filter shown, or type one", "choose"),
+    Binding { keys: &[ch('k'), ch('r'), ch('o'), ch('p'), ch('f'), ch('e')], label: Some("letter"),
+              context: SilenceMenu, action: Action::Choose,
+              description: "key, repo, org, policy, the filter shown, or type one", hint: Some("choose") },
     bind!(SilenceMenu, [code(KeyCode::Esc), ch('q')], Cancel, "cancel", "cancel"),
     // The silence form.
     Binding { keys: &[], label: Some("text"), context: SilenceForm, action: Action::Insert,
@@ -582,7 +583,13 @@ pub fn hints_for(mode: Mode, focus: Pane, live: bool) -> Vec<(String, &'static s
                 continue;
             }
             seen.push(b.action);
-            let label = b.keys.first().map(Key::label).unwrap_or_else(|| b.label());
+            // A row's own label when it has one (the silence menu's
+            // `letter`: its first key, `k`, is not offered in a group pane).
+            let label = match (b.label, b.keys.first()) {
+                (Some(l), _) => l.to_owned(),
+                (None, Some(k)) => k.label(),
+                (None, None) => b.label(),
+            };
             out.push((label, hint));
         }
     }
