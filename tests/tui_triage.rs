@@ -254,13 +254,14 @@ fn bad_names_are_one_line_and_the_app_goes_on() {
     );
     insta::assert_snapshot!("export_prompt_error", screen);
     h.press("Esc");
-    // A directory that does not exist: one line in the status bar.
+    // A directory that does not exist: one message, in the footer.
     export(&mut h, &dir.path().join("no/such/dir/x.csv"));
     let screen = h.screen();
-    let status = screen.lines().rev().nth(1).unwrap();
+    let footer: Vec<&str> = screen.lines().rev().take(2).collect();
+    let footer = footer.join(" ");
     assert!(
-        status.contains("export") && status.contains("No such file or directory"),
-        "{status}"
+        footer.contains("export") && footer.contains("No such file or directory"),
+        "{footer}"
     );
     // An existing file is never overwritten.
     let existing = dir.path().join("keep.csv");

@@ -360,7 +360,7 @@ pub struct App {
     pub(crate) term_out: Vec<u8>,
     /// One line for the status bar about the last export, copy or open;
     /// `(text, is_error)`. Cleared by the next key, or after
-    /// [`MESSAGE_MS`] (it hides the status bar's totals).
+    /// [`MESSAGE_MS`] (shown whole in the footer, in place of the keys).
     pub message: Option<(String, bool)>,
     /// The message shown now and since when (wall clock, ms).
     message_since: Option<(String, u64)>,

@@ -63,20 +63,14 @@ pub(super) fn draw_export_prompt(frame: &mut Frame, app: &App, t: &Theme, area: 
     frame.set_cursor_position(Position::new(x, area.y));
 }
 
-/// The status bar's spans for the last message, export progress and the
-/// bell (each after a separator); empty when there is nothing to say.
+/// The status bar's spans for export progress and the bell (each after a
+/// separator); empty when there is nothing to say. The last message is the
+/// footer's (`footer`).
 pub(super) fn status_spans(app: &App, t: &Theme) -> Vec<Span<'static>> {
     let base = t.status_bar;
     let warn = t.status_warn;
     let mut out = Vec::new();
     let sep = || Span::styled(" │ ", base);
-    if let Some((m, bad)) = &app.message {
-        out.push(sep());
-        out.push(Span::styled(
-            sanitize::line(m).into_owned(),
-            if *bad { warn } else { base },
-        ));
-    }
     if let Some(job) = &app.export_job {
         out.push(sep());
         out.push(Span::styled(
@@ -102,4 +96,23 @@ pub(super) fn status_spans(app: &App, t: &Theme) -> Vec<Span<'static>> {
         out.push(Span::styled("bell off", base));
     }
     out
+}
+
+/// The footer: the last message whole, wrapped, while it lasts; otherwise
+/// the focused pane's keys.
+pub(super) fn footer(frame: &mut Frame, app: &App, t: &Theme, area: Rect) {
+    let line = match &app.message {
+        Some((m, bad)) => Line::from(vec![
+            Span::raw(" "),
+            Span::styled(
+                sanitize::line(m).into_owned(),
+                if *bad { t.status_warn } else { t.footer_text },
+            ),
+        ]),
+        None => super::status::hint_line(app.mode(), app.focus, app.info.live, t, area.width),
+    };
+    frame.render_widget(
+        ratatui::widgets::Paragraph::new(line).wrap(ratatui::widgets::Wrap { trim: false }),
+        area,
+    );
 }

@@ -28,6 +28,18 @@ pub(super) struct Areas {
     pub(super) transitions_width: u16,
 }
 
+/// Rows of the footer for the last message (an export, a copy, an open),
+/// shown whole there in place of the key hints while it lasts: up to 3, at
+/// least 1. In the status bar it was cut at narrow widths, the URL an
+/// `open` without a browser names with it (a review).
+pub(super) fn message_rows(app: &App, width: u16) -> u16 {
+    let Some((m, _)) = &app.message else {
+        return 1;
+    };
+    let w = 1 + fmt::width(&sanitize::line(m));
+    (w.div_ceil(width.max(1) as usize) as u16).clamp(1, 3)
+}
+
 /// `one_pane`: the terminal is too small for the split (see
 /// [`super::SPLIT_WIDTH`]); the focused pane takes the whole place.
 pub(super) fn layout(area: Rect, app: &App, notices: u16, one_pane: bool) -> Areas {
@@ -36,7 +48,7 @@ pub(super) fn layout(area: Rect, app: &App, notices: u16, one_pane: bool) -> Are
     let footer_h = if app.prompt.is_some() || app.export_prompt.is_some() {
         2
     } else {
-        1
+        message_rows(app, area.width)
     };
     let [notices_a, header, main, status, footer] = Layout::vertical([
         Constraint::Length(notices),

@@ -41,7 +41,7 @@ use details::{details_data, draw_details};
 use forwarding::draw_forwarding;
 use groups::draw_groups;
 use layout::{Areas, layout, notice_lines, too_small};
-use status::{draw_prompt, header_line, hint_line, status_line};
+use status::{draw_prompt, header_line, status_line};
 use transitions::{TransRow, count_recent, draw_transitions};
 
 mod alerts;
@@ -139,16 +139,7 @@ fn draw(
         out.timeline_scroll = Some(timeline::draw(frame, t, over, tl, now_ms));
         let status = status_line(app, t, areas.status.width, now_ms);
         frame.render_widget(Paragraph::new(status), areas.status);
-        frame.render_widget(
-            Paragraph::new(hint_line(
-                app.mode(),
-                app.focus,
-                app.info.live,
-                t,
-                areas.footer.width,
-            )),
-            areas.footer,
-        );
+        export::footer(frame, app, t, areas.footer);
         if let Some(scroll) = app.help {
             let max = help::draw(frame, t, area, scroll);
             out.help = Some(scroll.min(max));
@@ -412,16 +403,7 @@ fn draw(
         None if app.export_prompt.is_some() => {
             export::draw_export_prompt(frame, app, t, areas.footer)
         }
-        None => frame.render_widget(
-            Paragraph::new(hint_line(
-                app.mode(),
-                app.focus,
-                app.info.live,
-                t,
-                areas.footer.width,
-            )),
-            areas.footer,
-        ),
+        None => export::footer(frame, app, t, areas.footer),
     }
     views::draw_views_menu(frame, app, t, area);
     if let Some(scroll) = app.refusals {
