@@ -736,6 +736,44 @@ fn attach_no_tui_says_a_reset_on_stderr() {
     );
 }
 
+/// A sink restarted without its state serves another history: the viewer
+/// keeps what it held (keys only the old one had stay shown) and its
+/// source's line says so (a review took the kept keys, 257 failing against
+/// the new sink's 1, for the sink's own). Fails on old: nothing said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_restarted_without_its_state_is_said_and_what_was_held_kept() {
+    let sink = Headless::start(&[]);
+    let (addr, url) = (sink.addr.clone(), sink.url());
+    send_ok_open(&url, "old");
+    let hub = Hub::new(StoreLimits::default(), 1024);
+    let status = SourceStatus::new(url.clone());
+    tokio::spawn(follow(
+        Target::plain(url.clone()),
+        hub.clone(),
+        status.clone(),
+    ));
+    until("the snapshot", || {
+        status.state() == SourceState::Live && hub.read(|s| s.accepted()) == 1
+    })
+    .await;
+    assert!(sink.terminate().status.success());
+    let _again = Headless::start_on(&addr, &[]);
+    send_ok_open(&url, "new");
+    until("the new sink's alert", || hub.read(|s| s.accepted()) == 2).await;
+    assert_eq!(repos(&hub), ["old", "new"]);
+    assert_eq!(status.restarts.load(Ordering::Relaxed), 1);
+    let line = status.line();
+    assert!(
+        line.contains("restarted without its state: keys held before are still shown"),
+        "{line}"
+    );
+    let short = sinkwatch::client::attach::status_short(&[status.clone()]);
+    assert!(
+        short.contains("a sink restarted: older keys shown"),
+        "{short}"
+    );
+}
+
 /// `attach --no-tui` into a stdout nobody reads: the first SIGTERM waits
 /// to print what was received (and says so), a second one stops it at
 /// once, saying what was not printed. On the old code the first signal

@@ -521,6 +521,12 @@ async fn subscribe_once(
                         crate::sanitize::line(&b.epoch)
                     ));
                 }
+                // Another history than the one followed so far: the sink
+                // restarted without its state. What this viewer holds of
+                // the old one stays on screen, and the bar says so.
+                if !epoch.is_empty() && !b.epoch.is_empty() && *epoch != b.epoch {
+                    status.restarts.fetch_add(1, Ordering::Relaxed);
+                }
                 *epoch = b.epoch;
                 status.set(SourceState::Snapshot);
                 latest.clear();

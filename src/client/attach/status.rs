@@ -59,6 +59,10 @@ pub struct SourceStatus {
     pub reconnects: AtomicU64,
     /// Resume points the source could not honour (a fresh snapshot came).
     pub resets: AtomicU64,
+    /// Snapshots of another history than the one followed before (the
+    /// sink restarted without its state): keys only the old one held stay
+    /// shown.
+    pub restarts: AtomicU64,
     /// Alerts the source reported this viewer missed (then refetched).
     pub missed: AtomicU64,
     /// Why the source last answered a resume with a Reset.
@@ -167,6 +171,7 @@ impl SourceStatus {
             live: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             resets: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
             missed: AtomicU64::new(0),
             last_reset: Mutex::new(None),
             last_down: Mutex::new(None),
@@ -309,6 +314,9 @@ impl SourceStatus {
                 s.push_str(&format!(" · {} {what}", thousands(n)));
             }
         }
+        if self.restarts.load(Ordering::Relaxed) > 0 {
+            s.push_str(" · restarted without its state: keys held before are still shown");
+        }
         s
     }
 
@@ -374,6 +382,7 @@ impl SourceStatus {
             "received": self.received.load(Ordering::Relaxed),
             "reconnects": self.reconnects.load(Ordering::Relaxed),
             "resets": self.resets.load(Ordering::Relaxed),
+            "restarts": self.restarts.load(Ordering::Relaxed),
             "missed": self.missed.load(Ordering::Relaxed),
         });
         // Why it was last down, while it is not live again.
@@ -419,6 +428,12 @@ pub fn status_short(sources: &[Arc<SourceStatus>]) -> String {
         .sum();
     if missed > 0 {
         out.push_str(&format!(" · {} {}", thousands(missed), missed_word(resets)));
+    }
+    if sources
+        .iter()
+        .any(|s| s.restarts.load(Ordering::Relaxed) > 0)
+    {
+        out.push_str(" · a sink restarted: older keys shown");
     }
     out
 }
