@@ -767,7 +767,7 @@ async fn a_sink_restarted_without_its_state_is_said_and_what_was_held_kept() {
         line.contains("restarted without its state: keys held before are still shown"),
         "{line}"
     );
-    let short = sinkwatch::client::attach::status_short(&[status.clone()]);
+    let short = sinkwatch::client::attach::status_short(std::slice::from_ref(&status));
     assert!(
         short.contains("a sink restarted: older keys shown"),
         "{short}"
