@@ -2000,3 +2000,28 @@ fn a_long_status_message_is_shown_whole_in_the_footer() {
         "{screen}"
     );
 }
+
+/// The forwarding panel when forwarding is off keeps its one-column margin
+/// on wrapped lines too (a review: `│--forward-mode tee|proxy) …` stuck to
+/// the border).
+#[test]
+fn the_forwarding_off_panel_keeps_its_margin_when_wrapped() {
+    let mut h = Harness::live(80, 24);
+    scan(&mut h);
+    h.press("F 6 z");
+    let screen = h.screen();
+    let text: Vec<&str> = screen
+        .lines()
+        .filter(|l| {
+            l.contains("Forwarding is off") || l.contains("forward") || l.contains("AlertSinks")
+        })
+        .filter(|l| !l.contains("┌"))
+        .collect();
+    assert!(text.len() >= 2, "{screen}");
+    for l in text {
+        assert!(
+            l.starts_with("│ ") && !l.starts_with("│  "),
+            "{l}\n{screen}"
+        );
+    }
+}

@@ -173,19 +173,24 @@ pub(super) fn draw_forwarding(
             area.width,
         );
         let text = vec![
-            Line::styled(" Forwarding is off.", t.text),
+            Line::styled("Forwarding is off.", t.text),
             Line::raw(""),
             Line::styled(
-                " Start sinkwatch with --forward URL (repeatable; --forward-mode tee|proxy) \
+                "Start sinkwatch with --forward URL (repeatable; --forward-mode tee|proxy) \
                  to pass every accepted alert on to other AlertSinks and watch them here.",
                 t.dim,
             ),
-            Line::styled(" F shows Transitions again.", t.dim),
+            Line::styled("F shows Transitions again.", t.dim),
         ];
-        frame.render_widget(
-            Paragraph::new(text).wrap(Wrap { trim: false }).block(block),
-            area,
-        );
+        // A margin rather than a leading space: wrapped lines keep it too.
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        let text_area = Rect {
+            x: inner.x + 1,
+            width: inner.width.saturating_sub(1),
+            ..inner
+        };
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), text_area);
         return;
     };
     // The sample the status bar shows too, taken at the last sync: drawing
