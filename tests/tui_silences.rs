@@ -204,6 +204,25 @@ fn the_latest_title_drops_words_never_a_number() {
     );
 }
 
+/// In a narrow pane, whose status column is one character, a silenced
+/// failure shows `~` where another shows `✗`: told apart without colour (a
+/// review: under NO_COLOR at 80 columns only the weight differed).
+#[test]
+fn a_narrow_pane_marks_a_silenced_failure_apart() {
+    let mut h = Harness::live(160, 40);
+    scan(&mut h);
+    silence(&mut h, "policy:CODEOWNERS", "1h", "");
+    h.resize(80, 40);
+    let screen = h.screen();
+    let silenced = row(&screen, "ossf/scorecard", "CODEOWNERS");
+    assert!(silenced.contains(" ~ "), "{silenced}");
+    let failing = row(&screen, "ossf/scorecard", "SECURITY.md");
+    assert!(
+        failing.contains(" ✗ ") && !failing.contains(" ~ "),
+        "{failing}"
+    );
+}
+
 #[test]
 fn i_hides_silenced_failures_and_shows_them_again() {
     let mut h = Harness::live(160, 40);
