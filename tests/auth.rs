@@ -311,23 +311,27 @@ async fn keys_of_unknown_kinds_in_a_jwks_are_ignored() {
     assert!(err.contains("strange.json"), "{err}");
 }
 
-/// An operator who listed an email learns why it did not count.
-#[tokio::test]
-async fn an_allowed_but_unverified_email_is_named_in_the_refusal() {
+/// A sink verifying OIDC tokens against a JWKS file holding one EC key
+/// (`k1`, returned to sign with), allowing `allow`; the directory holds
+/// the file.
+async fn ec_oidc_sink(allow: &[&str]) -> (TestSink, EcKey, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let ec = ec_key();
     let file = dir.path().join("jwks.json");
     std::fs::write(&file, jwks(&[ec_jwk(&ec, "k1")])).unwrap();
-    let v = file_verifier(
-        file,
-        &["ops@example.com"],
-        sinkwatch::sink::auth::system_clock(),
-    );
+    let v = file_verifier(file, allow, sinkwatch::sink::auth::system_clock());
     let sink = TestSink::start(SinkConfig {
         oidc: Some(Arc::new(v)),
         ..SinkConfig::default()
     })
     .await;
+    (sink, ec, dir)
+}
+
+/// An operator who listed an email learns why it did not count.
+#[tokio::test]
+async fn an_allowed_but_unverified_email_is_named_in_the_refusal() {
+    let (sink, ec, _dir) = ec_oidc_sink(&["ops@example.com"]).await;
     let exp = sinkwatch::sink::auth::unix_now() + 600;
     let mut c = claims("x1", AUDIENCE, exp);
     c["email"] = "ops@example.com".into();
@@ -353,20 +357,7 @@ async fn an_allowed_but_unverified_email_is_named_in_the_refusal() {
 /// not allowed, `crit` was accepted, and `none` was "not a JWT".
 #[tokio::test]
 async fn claims_are_read_as_the_rfcs_say() {
-    let dir = tempfile::tempdir().unwrap();
-    let ec = ec_key();
-    let file = dir.path().join("jwks.json");
-    std::fs::write(&file, jwks(&[ec_jwk(&ec, "k1")])).unwrap();
-    let v = file_verifier(
-        file,
-        &["Ops@Example.com"],
-        sinkwatch::sink::auth::system_clock(),
-    );
-    let sink = TestSink::start(SinkConfig {
-        oidc: Some(Arc::new(v)),
-        ..SinkConfig::default()
-    })
-    .await;
+    let (sink, ec, _dir) = ec_oidc_sink(&["Ops@Example.com"]).await;
     let exp = sinkwatch::sink::auth::unix_now() + 600;
     let mut c = claims("x1", AUDIENCE, exp);
     c["email"] = "OPS@example.COM".into();

@@ -166,20 +166,7 @@ fn writers_overtaken_by_the_hub_still_write_every_alert_in_order() {
     let mut a = Headless::start(&["--record", rec.to_str().unwrap(), "--queue", "64"]);
     let lines = a.stdout_lines();
     let printed = std::thread::spawn(move || lines.into_iter().collect::<Vec<_>>());
-    let out = bin()
-        .args([
-            "load",
-            "--to",
-            &a.url(),
-            "--total",
-            "20000",
-            "--concurrency",
-            "64",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    common::binary::load_at_full_speed(&a.url(), 20_000);
     let exit = a.terminate();
     assert!(exit.status.success(), "{}", exit.stderr);
     let seqs_of = |lines: &[String], what: &str| {

@@ -343,20 +343,8 @@ fn the_clients_name_the_option_of_a_file_they_cannot_read() {
     )
     .unwrap();
     let spec = format!("ed25519:{}", public.display());
-    let err = usage_error(&[
-        "send",
-        "--to",
-        "127.0.0.1:1",
-        "--sign",
-        &spec,
-        "--owner",
-        "o",
-        "--repo",
-        "r",
-        "--policy",
-        "p",
-        "--pass",
-    ]);
+    let sign = ["send", "--to", "127.0.0.1:1", "--sign", &spec];
+    let err = usage_error(&[&sign[..], &common::binary::ALERT[..]].concat());
     assert!(err.starts_with("sinkwatch: --sign: "), "{err}");
     assert!(err.contains("PRIVATE KEY"), "{err}");
     let err = usage_error(&["replay", d, "--to", "127.0.0.1:1"]);

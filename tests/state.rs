@@ -1123,21 +1123,8 @@ fn a_writer_overtaken_by_the_hub_stores_every_alert() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("state.db");
     let a = Headless::start(&["--state", arg(&file), "--queue", "64"]);
-    let out = bin()
-        .args([
-            "load",
-            "--to",
-            &a.url(),
-            "--total",
-            "20000",
-            "--concurrency",
-            "64",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    let report = json_lines(&String::from_utf8_lossy(&out.stdout));
-    assert_eq!(report[0]["ok"].as_u64(), Some(20_000), "{report:?}");
+    let report = common::binary::load_at_full_speed(&a.url(), 20_000);
+    assert_eq!(report["ok"].as_u64(), Some(20_000), "{report}");
     let exit = a.terminate();
     let s = stats(&exit);
     assert_eq!(s["state"]["lost"].as_u64(), Some(0), "{s}");

@@ -61,6 +61,24 @@ pub fn load(url: &str, total: u64) {
     assert!(out.status.success(), "{out:?}");
 }
 
+/// `sinkwatch load` of `total` alerts at full speed (64 calls in flight),
+/// as the tests of consumers overtaken by the hub need; asserts it
+/// succeeded and returns its JSON report.
+pub fn load_at_full_speed(url: &str, total: u64) -> serde_json::Value {
+    let out = output(bin().args([
+        "load",
+        "--to",
+        url,
+        "--total",
+        &total.to_string(),
+        "--concurrency",
+        "64",
+        "--json",
+    ]));
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).expect("load's JSON report")
+}
+
 /// SIGKILLs `pid` unless the returned sender is dropped or used first.
 pub fn watchdog(pid: u32) -> mpsc::Sender<()> {
     let (done, wait) = mpsc::channel::<()>();
