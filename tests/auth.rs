@@ -405,7 +405,6 @@ async fn claims_are_read_as_the_rfcs_say() {
 /// for a minute as "not valid"). Fails on old: UNAUTHENTICATED, cached.
 #[tokio::test]
 async fn a_token_info_endpoint_in_trouble_is_not_the_tokens_fault() {
-    use sinkwatch::sink::auth::tokeninfo;
     let answers = Arc::new(Mutex::new(vec![
         ("200 OK", "<html>gateway</html>".to_owned()),
         ("503 Service Unavailable", "{}".to_owned()),
@@ -421,18 +420,7 @@ async fn a_token_info_endpoint_in_trouble_is_not_the_tokens_fault() {
         })
     })
     .await;
-    let now = Arc::new(AtomicU64::new(T0));
-    let v = tokeninfo::Verifier::new(
-        Some(&format!("{base}/tokeninfo")),
-        &[ALLSTAR.to_owned()],
-        clock(&now),
-    )
-    .unwrap();
-    let sink = TestSink::start(SinkConfig {
-        tokeninfo: Some(Arc::new(v)),
-        ..SinkConfig::default()
-    })
-    .await;
+    let (sink, _now) = tokeninfo_sink(&base).await;
     for (i, said) in ["HTTP 503", "not JSON"].into_iter().enumerate() {
         let e = call(&sink, Some("ya29.good"), "r").await.unwrap_err();
         assert_eq!(e.code(), Code::Unavailable, "{}", e.message());
@@ -1497,6 +1485,24 @@ async fn endpoint(
     (base, hits)
 }
 
+/// A sink checking access tokens at `base`'s token-info endpoint,
+/// allowing ALLSTAR, on a clock the test sets (starting at T0).
+async fn tokeninfo_sink(base: &str) -> (TestSink, Arc<AtomicU64>) {
+    let now = Arc::new(AtomicU64::new(T0));
+    let v = sinkwatch::sink::auth::tokeninfo::Verifier::new(
+        Some(&format!("{base}/tokeninfo")),
+        &[ALLSTAR.to_owned()],
+        clock(&now),
+    )
+    .unwrap();
+    let sink = TestSink::start(SinkConfig {
+        tokeninfo: Some(Arc::new(v)),
+        ..SinkConfig::default()
+    })
+    .await;
+    (sink, now)
+}
+
 /// Opaque access tokens: a live, allowed token passes (looked up once,
 /// then cached until its expiry); an unknown one, an expired one and one
 /// issued to someone not allowed are refused with their reasons; a flood of
@@ -1531,18 +1537,7 @@ async fn access_tokens_are_checked_at_token_info_cached_and_lookups_bounded() {
         }
     })
     .await;
-    let now = Arc::new(AtomicU64::new(T0));
-    let v = tokeninfo::Verifier::new(
-        Some(&format!("{base}/tokeninfo")),
-        &[ALLSTAR.to_owned()],
-        clock(&now),
-    )
-    .unwrap();
-    let sink = TestSink::start(SinkConfig {
-        tokeninfo: Some(Arc::new(v)),
-        ..SinkConfig::default()
-    })
-    .await;
+    let (sink, now) = tokeninfo_sink(&base).await;
     let (_, mut rx) = sink.hub.subscribe();
     for i in 0..3 {
         call(&sink, Some("ya29.good+token"), &format!("ok{i}"))

@@ -48,34 +48,26 @@ pub fn send(url: &str, args: &[&str]) -> Output {
 
 /// `sinkwatch load` of `total` alerts over 50 repos to `url`; it must succeed.
 pub fn load(url: &str, total: u64) {
-    let out = output(bin().args([
-        "load",
-        "--to",
-        url,
-        "--total",
-        &total.to_string(),
-        "--repos",
-        "50",
-        "--json",
-    ]));
+    run_load(url, total, &["--repos", "50"]);
+}
+
+/// `sinkwatch load --to URL --total N --json EXTRA…`; it must succeed.
+fn run_load(url: &str, total: u64, extra: &[&str]) -> Output {
+    let total = total.to_string();
+    let out = output(
+        bin()
+            .args(["load", "--to", url, "--total", &total, "--json"])
+            .args(extra),
+    );
     assert!(out.status.success(), "{out:?}");
+    out
 }
 
 /// `sinkwatch load` of `total` alerts at full speed (64 calls in flight),
 /// as the tests of consumers overtaken by the hub need; asserts it
 /// succeeded and returns its JSON report.
 pub fn load_at_full_speed(url: &str, total: u64) -> serde_json::Value {
-    let out = output(bin().args([
-        "load",
-        "--to",
-        url,
-        "--total",
-        &total.to_string(),
-        "--concurrency",
-        "64",
-        "--json",
-    ]));
-    assert!(out.status.success(), "{out:?}");
+    let out = run_load(url, total, &["--concurrency", "64"]);
     serde_json::from_slice(&out.stdout).expect("load's JSON report")
 }
 
