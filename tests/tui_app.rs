@@ -428,6 +428,8 @@ fn every_overlay_draws_at_small_sizes() {
             "Esc e",
             "Esc Esc c z",
             "z",
+            "Esc r",
+            "r",
         ] {
             h.press(keys);
             let screen = h.screen();
@@ -2024,4 +2026,43 @@ fn the_forwarding_off_panel_keeps_its_margin_when_wrapped() {
             "{l}\n{screen}"
         );
     }
+}
+
+/// Found by a second review of the small-terminal layout: the rollout
+/// screen below 50 columns says what it needs (it was empty at 40, its
+/// axis overlapped at 42 – 45); `F` with one pane on screen shows what it
+/// switched to (it changed nothing visible); the refusals view says where
+/// it is scrolled to, as the help does.
+#[test]
+fn small_terminals_show_what_a_key_opened() {
+    let mut h = Harness::live(100, 30);
+    scan(&mut h);
+    h.resize(44, 20);
+    h.press("r");
+    let screen = h.screen();
+    assert!(screen.contains("needs at least 50×10"), "{screen}");
+    h.press("r");
+    h.resize(60, 20);
+    h.press("4 F");
+    let screen = h.screen();
+    assert!(screen.contains("┌ Forwarding"), "{screen}");
+    h.press("F");
+    assert!(h.screen().contains("┌ Transitions"));
+    h.resize(100, 30);
+    for i in 0..60u16 {
+        let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 40_000 + i));
+        h.hub.refuse_from(
+            sinkwatch::hub::Refusal::TlsHandshake,
+            Some(peer),
+            Some("TLS handshake failed: peer sent no certificates"),
+        );
+    }
+    h.press("R");
+    let screen = h.screen();
+    assert!(
+        screen.contains(" of ") && screen.contains(" ↓ ┘"),
+        "{screen}"
+    );
+    h.press("G");
+    assert!(h.screen().contains("↑ "));
 }

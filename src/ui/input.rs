@@ -289,6 +289,16 @@ impl App {
                 // As the next frame will lay it out.
                 self.forward_wide = self.forward_panel
                     && self.transitions_width < crate::ui::view::FORWARD_MIN_WIDTH;
+                // One pane on screen (or zoomed): show what `F` switched
+                // to, the panel or Transitions again (a review: `F` changed
+                // nothing visible there).
+                if self.one_pane || self.zoom {
+                    self.focus = if self.forward_panel {
+                        Pane::Forwarding
+                    } else {
+                        Pane::Transitions
+                    };
+                }
                 self.keep_focus_visible();
             }
             // Export, copy, bell and saved views.

@@ -789,6 +789,11 @@ mod tests {
         assert!(m("-ossf/other", &a));
         assert!(!m("-ossf/scorecard", &a));
         assert!(m("see/also", &alert("o", "r", "p", "see/also the docs")));
+        // Quoted as a phrase, and an org's every repo (a review).
+        assert!(m(r#""ossf/scorecard""#, &a));
+        assert!(!m(r#"-"ossf/scorecard""#, &a));
+        assert!(m("ossf/", &a));
+        assert!(!m("acme/", &a));
     }
 
     #[test]

@@ -278,7 +278,7 @@ impl Parser {
                 if phrase.is_empty() {
                     return Err(self.error(start, "empty phrase"));
                 }
-                Ok(Node::Event(EventTest::Text(Needle::new(&phrase))))
+                Ok(text_or_names(&phrase))
             }
             _ => self.word_or_field(start),
         }
@@ -474,22 +474,7 @@ impl Parser {
             }
             let word: String = self.chars[self.pos..end].iter().collect();
             self.pos = end;
-            let text = Node::Event(EventTest::Text(Needle::new(&word)));
-            // `ossf/allstar`, as the panes show a repo: found in the names
-            // too (a review typed it and matched nothing).
-            if let Some((a, b)) = word.split_once('/')
-                && !a.is_empty()
-                && !b.is_empty()
-                && !b.contains('/')
-                && word.is_ascii()
-            {
-                let names = Node::Key(KeyTest {
-                    field: KeyField::Repo,
-                    alts: vec![Pattern::Straddle(a.to_owned(), b.to_owned())],
-                });
-                return Ok(Node::Any(vec![text, names]));
-            }
-            return Ok(text);
+            return Ok(text_or_names(&word));
         }
 
         self.pos = name_start + name_len + 1; // past ':'
@@ -660,4 +645,22 @@ fn brief_regex_error(e: &regex::Error) -> String {
         .unwrap_or("unknown error")
         .trim()
         .to_owned()
+}
+
+/// A bare word or phrase: searched in the names and details; and one with
+/// a `/` in `owner/repo` as the panes show it too (a review typed
+/// `ossf/allstar` and matched nothing): `ossf/allstar`, `sf/all`, `ossf/`
+/// (every repo of an org ending in `ossf`), quoted or not.
+fn text_or_names(text: &str) -> Node {
+    let node = Node::Event(EventTest::Text(Needle::new(text)));
+    match text.split_once('/') {
+        Some((a, b)) if !a.is_empty() && !b.contains('/') && text.is_ascii() => {
+            let names = Node::Key(KeyTest {
+                field: KeyField::Repo,
+                alts: vec![Pattern::Straddle(a.to_owned(), b.to_owned())],
+            });
+            Node::Any(vec![node, names])
+        }
+        _ => node,
+    }
 }

@@ -339,6 +339,10 @@ pub struct App {
     pub(crate) transitions_width: u16,
     /// `z`: the focused pane takes the whole place of the panes.
     pub zoom: bool,
+    /// The last frame had room for one pane only (see
+    /// `view::SPLIT_WIDTH`): what a key opens in a pane's place is focused,
+    /// or it would not be seen.
+    pub one_pane: bool,
     /// A recording's last alert time: its "now" (see [`App::now`]).
     pub(in crate::ui) recording_end: Option<u64>,
     /// The refusals view is open (`R`), at this scroll.
@@ -432,6 +436,7 @@ impl App {
             forward_wide: false,
             transitions_width: u16::MAX,
             zoom: false,
+            one_pane: false,
             refusals: None,
             refused_at: None,
             recording_end: None,
@@ -522,9 +527,10 @@ impl App {
     /// What the terminal size decides before a frame is drawn: whether the
     /// forwarding panel also takes the Details place, and so where focus
     /// and the Details source may be.
-    pub fn fit_panes(&mut self, forward_wide: bool, transitions_width: u16) {
+    pub fn fit_panes(&mut self, forward_wide: bool, transitions_width: u16, one_pane: bool) {
         self.forward_wide = forward_wide;
         self.transitions_width = transitions_width;
+        self.one_pane = one_pane;
         self.keep_focus_visible();
     }
 

@@ -26,6 +26,8 @@ pub(super) struct Areas {
     pub(super) forward_wide: bool,
     /// Width of the Transitions place (shown or not).
     pub(super) transitions_width: u16,
+    /// One pane at a time (the terminal is below the split's size).
+    pub(super) one_pane: bool,
 }
 
 /// Rows of the footer for the last message (an export, a copy, an open),
@@ -111,6 +113,7 @@ pub(super) fn layout(area: Rect, app: &App, notices: u16, one_pane: bool) -> Are
         footer,
         forward_wide,
         transitions_width: transitions.width,
+        one_pane,
     }
 }
 

@@ -91,7 +91,7 @@ impl App {
         let now_ms = self.now(now_ms);
         let plan = plan(frame.area(), self);
         if let Some((_, areas)) = &plan {
-            self.fit_panes(areas.forward_wide, areas.transitions_width);
+            self.fit_panes(areas.forward_wide, areas.transitions_width, areas.one_pane);
         }
         let mut md_cache = std::mem::take(&mut self.md_cache);
         let layout = draw(frame, self, plan, hub, now_ms, &mut md_cache);

@@ -111,6 +111,11 @@ pub fn draw(
     let all = lines(hub, t, now_ms, inner.width as usize, remote);
     let max = all.len().saturating_sub(inner.height as usize) as u16;
     let s = scroll.min(max);
+    // Where the view is scrolled to, as the help and the lists say it.
+    let block = match super::common::scroll_title(s as usize, inner.height as usize, all.len(), t) {
+        Some(at) => block.title_bottom(at),
+        None => block,
+    };
     frame.render_widget(Clear, popup);
     frame.render_widget(Paragraph::new(all).scroll((s, 0)).block(block), popup);
     max

@@ -23,7 +23,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Sparkline, SparklineBar};
+use ratatui::widgets::{Block, Paragraph, Sparkline, SparklineBar, Wrap};
 
 use crate::hub::Hub;
 use crate::model::rollout::{Group, MAX_ORG_SERIES, Point, ScanDiff};
@@ -168,19 +168,26 @@ struct Row {
     series: Vec<Option<Point>>,
 }
 
+/// The smallest inside (columns, rows) the screen is drawn in.
+const MIN_INNER: (u16, u16) = (48, 8);
+
 /// Draws the screen over `area`.
 pub fn draw(frame: &mut Frame, r: &RolloutState, t: &Theme, area: Rect, hub: &Hub, now_ms: u64) {
     let w = r.window;
+    let long = format!(
+        " Rollout · compliance over the {} ({} buckets) ",
+        w.label(),
+        w.bucket_label()
+    );
+    // The whole title or the name alone: never cut inside a word.
+    let title = if fmt::width(&long) + 2 <= area.width as usize {
+        long
+    } else {
+        " Rollout ".to_owned()
+    };
     let block = Block::bordered()
         .border_style(t.border_focused)
-        .title(Line::styled(
-            format!(
-                " Rollout · compliance over the {} ({} buckets) ",
-                w.label(),
-                w.bucket_label()
-            ),
-            t.title_focused,
-        ))
+        .title(Line::styled(title, t.title_focused))
         .title_bottom(Line::styled(
             keymap::popup_hints(keymap::Mode::Rollout),
             t.footer_text,
@@ -188,7 +195,22 @@ pub fn draw(frame: &mut Frame, r: &RolloutState, t: &Theme, area: Rect, hub: &Hu
     let inner = block.inner(area);
     // Drawn alone on a fresh frame (see `view/mod.rs`): nothing to clear.
     frame.render_widget(block, area);
-    if inner.height < 8 || inner.width < 40 {
+    // Below this the sparklines, axis and counts overlap (a review: an
+    // empty screen at 40 columns, `1h agono` and cut counts at 42 – 45):
+    // said instead.
+    if inner.height < MIN_INNER.1 || inner.width < MIN_INNER.0 {
+        let msg = format!(
+            "The rollout screen needs at least {}×{}; this is {}×{}. Enlarge the window, or r \
+             closes it.",
+            MIN_INNER.0 + 2,
+            MIN_INNER.1 + 2,
+            area.width,
+            area.height
+        );
+        frame.render_widget(
+            Paragraph::new(Line::styled(msg, t.dim)).wrap(Wrap { trim: true }),
+            inner,
+        );
         return;
     }
     let m = &r.model;

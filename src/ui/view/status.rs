@@ -251,10 +251,13 @@ fn state_health(s: &crate::state::StateStats, short: bool, no_restored: bool) ->
     // An unclean end of the last run is said, not only logged (a review:
     // after `kill -9` the bar read as after `q`): what its spool gave back,
     // and what the file is missing (lost: attention).
-    if r.replayed > 0 && !short {
+    if r.replayed > 0 {
+        // Short, in the widths most terminals have (a review saw it only
+        // from 200 columns): the sign of a crash outlasts the rate.
         text.push_str(&format!(
-            " · {} replayed after an unclean stop",
-            thousands(r.replayed)
+            " · {} replayed{}",
+            thousands(r.replayed),
+            if short { "" } else { " after an unclean stop" }
         ));
     }
     if let Some((n, _, _)) = r.missing {
@@ -599,10 +602,17 @@ mod tests {
                 false
             )
         );
+        assert_eq!(
+            state_text(&s, true, false, 0).0,
+            "state ✓ restored 1,234 keys · 413 replayed"
+        );
         s.restored.missing = Some((12, 100, 111));
         assert_eq!(
             state_text(&s, true, false, 0),
-            ("state ✓ restored 1,234 keys · 12 missing".to_owned(), true)
+            (
+                "state ✓ restored 1,234 keys · 413 replayed · 12 missing".to_owned(),
+                true
+            )
         );
         s.restored.replayed = 0;
         s.restored.missing = None;
