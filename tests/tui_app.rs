@@ -2065,4 +2065,23 @@ fn small_terminals_show_what_a_key_opened() {
     );
     h.press("G");
     assert!(h.screen().contains("↑ "));
+    // Overlay titles and hints are whole or end in `…`, never cut in a
+    // word (`j scrol`, the timeline's key without its policy).
+    h.press("Esc");
+    h.resize(40, 12);
+    h.press("?");
+    let screen = h.screen();
+    let bottom = screen
+        .lines()
+        .rev()
+        .find(|l| l.contains("Esc close"))
+        .unwrap();
+    assert!(
+        bottom.contains("j scroll") || bottom.contains('…'),
+        "{bottom}"
+    );
+    h.press("Esc 4 t");
+    let screen = h.screen();
+    let title = screen.lines().find(|l| l.contains("Timeline")).unwrap();
+    assert!(title.contains('…'), "{title}");
 }

@@ -152,7 +152,7 @@ pub(super) fn alerts_title(app: &App, t: &Theme, room: usize) -> Vec<Span<'stati
             let paused = app.paused_at.is_some();
             // From the whole title to the counts alone: the first that
             // fits. The failing count and the total stay to the last.
-            let forms: [(&str, &str, Option<&str>, &str); 5] = [
+            let forms: [(&str, &str, Option<&str>, &str); 6] = [
                 (
                     "latest per key · ",
                     " failing",
@@ -160,6 +160,7 @@ pub(super) fn alerts_title(app: &App, t: &Theme, room: usize) -> Vec<Span<'stati
                     " · ⏸ paused",
                 ),
                 ("latest · ", " failing", Some(" silenced"), " · ⏸ paused"),
+                ("latest · ", " failing", Some(" sil."), " · ⏸ paused"),
                 ("latest · ", " failing", Some(" sil."), " · ⏸"),
                 ("", "", Some(" sil."), " ⏸"),
                 ("", "", None, " ⏸"),
@@ -194,7 +195,7 @@ pub(super) fn alerts_title(app: &App, t: &Theme, room: usize) -> Vec<Span<'stati
                     break;
                 }
             }
-            spans = chosen.unwrap_or_else(|| build(forms[4]));
+            spans = chosen.unwrap_or_else(|| build(forms[5]));
         }
     }
     spans

@@ -54,6 +54,19 @@ pub(super) fn scroll_title(
     )
 }
 
+/// A block title or hint line for a block `width` wide: whole when it
+/// fits between the corners, else cut with `…` (a review found overlay
+/// titles and key hints cut mid-word at 40 columns, `scrol`, `.m`).
+pub(super) fn fit_title(text: &str, width: u16) -> String {
+    let room = (width as usize).saturating_sub(2);
+    if fmt::width(text) <= room {
+        return text.to_owned();
+    }
+    let mut cut = fmt::ellipsize(text.trim_end(), room.saturating_sub(1));
+    cut.push(' ');
+    cut
+}
+
 /// Columns a pane `width` wide has for its title beside its name (the
 /// corners, the name's padding and a space at the end).
 pub(super) fn title_room(pane: Pane, width: u16) -> usize {

@@ -159,7 +159,7 @@ pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, scroll: u16) -> u16 {
         .border_style(t.border_focused)
         .title(Line::styled(" Help · sinkwatch keys ", t.title_focused))
         .title_bottom(Line::styled(
-            keymap::popup_hints(keymap::Mode::Help),
+            super::common::fit_title(&keymap::popup_hints(keymap::Mode::Help), w),
             t.footer_text,
         ));
     let inner = block.inner(popup);

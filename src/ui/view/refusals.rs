@@ -100,11 +100,14 @@ pub fn draw(
     let block = Block::bordered()
         .border_style(t.border_focused)
         .title(Line::styled(
-            format!(" Refused requests · {} ", thousands(hub.refused_total())),
+            super::common::fit_title(
+                &format!(" Refused requests · {} ", thousands(hub.refused_total())),
+                w,
+            ),
             t.title_focused,
         ))
         .title_bottom(Line::styled(
-            keymap::popup_hints(keymap::Mode::Refusals),
+            super::common::fit_title(&keymap::popup_hints(keymap::Mode::Refusals), w),
             t.footer_text,
         ));
     let inner = block.inner(popup);

@@ -189,7 +189,7 @@ pub fn draw(frame: &mut Frame, r: &RolloutState, t: &Theme, area: Rect, hub: &Hu
         .border_style(t.border_focused)
         .title(Line::styled(title, t.title_focused))
         .title_bottom(Line::styled(
-            keymap::popup_hints(keymap::Mode::Rollout),
+            super::common::fit_title(&keymap::popup_hints(keymap::Mode::Rollout), area.width),
             t.footer_text,
         ));
     let inner = block.inner(area);

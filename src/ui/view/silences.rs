@@ -40,11 +40,16 @@ fn popup(area: Rect, width: u16, height: u16) -> Rect {
     area.centered(Constraint::Length(w), Constraint::Length(h))
 }
 
-fn block<'a>(t: &Theme, title: String, mode: Mode) -> Block<'a> {
+/// A silence overlay's block, `width` wide (its title and hints fitted).
+fn block<'a>(t: &Theme, title: String, mode: Mode, width: u16) -> Block<'a> {
+    use super::common::fit_title;
     Block::bordered()
         .border_style(t.border_focused)
-        .title(Line::styled(title, t.title_focused))
-        .title_bottom(Line::styled(keymap::popup_hints(mode), t.footer_text))
+        .title(Line::styled(fit_title(&title, width), t.title_focused))
+        .title_bottom(Line::styled(
+            fit_title(&keymap::popup_hints(mode), width),
+            t.footer_text,
+        ))
 }
 
 fn draw_menu(frame: &mut Frame, app: &App, t: &Theme, area: Rect) {
@@ -82,7 +87,7 @@ fn draw_menu(frame: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let p = popup(area, width, lines.len() as u16 + 3);
     frame.render_widget(Clear, p);
     frame.render_widget(
-        Paragraph::new(lines).block(block(t, " Silence… ".into(), Mode::SilenceMenu)),
+        Paragraph::new(lines).block(block(t, " Silence… ".into(), Mode::SilenceMenu, p.width)),
         p,
     );
 }
@@ -154,7 +159,7 @@ fn draw_form(frame: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let p = popup(area, width, lines.len() as u16 + 2);
     frame.render_widget(Clear, p);
     frame.render_widget(
-        Paragraph::new(lines).block(block(t, title, Mode::SilenceForm)),
+        Paragraph::new(lines).block(block(t, title, Mode::SilenceForm, p.width)),
         p,
     );
     if let Some((row, col)) = cursor {
@@ -196,7 +201,7 @@ fn draw_list(frame: &mut Frame, app: &App, t: &Theme, area: Rect, now_ms: u64) {
     let width = area.width.saturating_sub(4).min(160);
     let height = area.height.saturating_sub(2);
     let p = popup(area, width, height);
-    let b = block(t, title, Mode::SilenceList);
+    let b = block(t, title, Mode::SilenceList, p.width);
     let inner = b.inner(p);
     frame.render_widget(Clear, p);
     frame.render_widget(b, p);

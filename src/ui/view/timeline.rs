@@ -19,7 +19,7 @@ use crate::sanitize;
 use super::common::org_repo;
 use super::details::wrapped_rows;
 use super::{FAIL, PASS};
-use crate::ui::fmt::{clock, date_time, plural, thousands};
+use crate::ui::fmt::{self, clock, date_time, plural, thousands};
 use crate::ui::state::{Note, Older, TimelineState};
 use crate::ui::theme::Theme;
 
@@ -66,14 +66,26 @@ fn status(pass: bool, t: &Theme) -> Span<'static> {
 /// the notes' scroll, clamped.
 pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, tl: &TimelineState, now_ms: u64) -> u16 {
     let (o, r, p) = &tl.names;
+    // The key whole when it fits; else cut with `…`, the policy kept
+    // first (a review: at 40 columns it went with no sign of it).
+    let names = format!("{} · {} ", org_repo(o, r), sanitize::line(p));
+    let room = (area.width as usize).saturating_sub(2 + fmt::width(" Timeline · "));
+    let names = if fmt::width(&names) <= room {
+        names
+    } else {
+        let policy = sanitize::line(p);
+        let mut short = fmt::ellipsize(
+            &format!("{policy} · {}", org_repo(o, r)),
+            room.saturating_sub(1),
+        );
+        short.push(' ');
+        short
+    };
     let block = Block::bordered()
         .border_style(t.border_focused)
         .title(Line::from(vec![
             Span::styled(" Timeline · ", t.title_focused),
-            Span::styled(
-                format!("{} · {} ", org_repo(o, r), sanitize::line(p)),
-                t.title_focused.add_modifier(Modifier::BOLD),
-            ),
+            Span::styled(names, t.title_focused.add_modifier(Modifier::BOLD)),
         ]));
     let inner = block.inner(area);
     frame.render_widget(Clear, area);

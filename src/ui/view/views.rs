@@ -78,11 +78,11 @@ pub(super) fn draw_views_menu(frame: &mut Frame, app: &App, t: &Theme, area: Rec
     let block = Block::bordered()
         .border_style(t.border_focused)
         .title(Line::styled(
-            " Saved views · 1–9 or Enter ",
+            super::common::fit_title(" Saved views · 1–9 or Enter ", w),
             t.title_focused,
         ))
         .title_bottom(Line::styled(
-            keymap::popup_hints(keymap::Mode::Views),
+            super::common::fit_title(&keymap::popup_hints(keymap::Mode::Views), w),
             t.footer_text,
         ));
     // Keep the selected row visible in a short terminal.
