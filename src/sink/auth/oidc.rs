@@ -258,14 +258,9 @@ struct Cached {
 /// The last token one connection presented, with the verdict the shared
 /// cache holds for it; see the module docs. One per connection, so it
 /// never holds more than one token.
-///
-/// A read-write lock: the calls of one connection (a client keeps dozens
-/// in flight on it) all read the memo at once; a `Mutex` made them wait on
-/// each other, seen in a profile as futex contention costing the OIDC sink
-/// about a twentieth of its CPU against the same sink without OIDC.
 #[derive(Default)]
 pub struct ConnMemo {
-    last: RwLock<Option<Memo>>,
+    last: Mutex<Option<Memo>>,
 }
 
 struct Memo {
@@ -286,14 +281,14 @@ impl std::fmt::Debug for ConnMemo {
 
 impl ConnMemo {
     fn get(&self, owner: usize, token: &[u8], now: u64) -> Option<Result<Arc<str>, Denied>> {
-        let last = self.last.read().unwrap_or_else(|e| e.into_inner());
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         let m = last.as_ref()?;
         (m.owner == owner && *m.token == *token && now <= m.exp.saturating_add(LEEWAY_SECS))
             .then(|| m.verdict.clone())
     }
 
     fn set(&self, owner: usize, token: &[u8], verdict: &Result<Arc<str>, Denied>, exp: u64) {
-        let mut last = self.last.write().unwrap_or_else(|e| e.into_inner());
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         match last.as_mut() {
             // The same token judged again (e.g. after its memo expired):
             // keep the allocation.
