@@ -2085,3 +2085,62 @@ fn small_terminals_show_what_a_key_opened() {
     let title = screen.lines().find(|l| l.contains("Timeline")).unwrap();
     assert!(title.contains('…'), "{title}");
 }
+
+/// A Transitions pane under 30 columns (80×24) shows each transition on
+/// two lines, its names whole on the first and its policy on the second
+/// (one line cut both: `os…/pac… · OpenS…`); a click on either line
+/// selects that transition.
+#[test]
+fn a_narrow_transitions_pane_takes_two_lines_a_transition() {
+    let mut h = Harness::live(80, 24);
+    scan(&mut h);
+    for (repo, policy) in [
+        ("payments-api", "Branch Protection"),
+        ("web-frontend", "Dangerous Workflow"),
+        ("scorecard", "SECURITY.md"),
+    ] {
+        h.ingest("acme-corp", repo, policy, true, "");
+        h.advance(1_000);
+        h.ingest("acme-corp", repo, policy, false, "Not compliant.\n");
+        h.advance(1_000);
+    }
+    let screen = h.screen();
+    let lines: Vec<&str> = screen.lines().collect();
+    let (y, top) = lines
+        .iter()
+        .enumerate()
+        .find(|(_, l)| l.contains("┌ Transitions"))
+        .unwrap();
+    let x = top[..top.find("┌ Transitions").unwrap()].chars().count() as u16 + 2;
+    let in_pane = |l: &str| -> String {
+        let start = l.char_indices().nth(x as usize).map_or(l.len(), |(i, _)| i);
+        l[start..].trim_end_matches(['│', ' ']).to_owned()
+    };
+    // The second transition: names on one line, the policy under them.
+    let names = in_pane(lines[y + 3]);
+    let policy = in_pane(lines[y + 4]);
+    assert!(
+        names.contains('/') && !names.contains(" · "),
+        "{names}\n{screen}"
+    );
+    assert!(
+        policy.starts_with(' ') && !policy.trim().is_empty(),
+        "{policy}\n{screen}"
+    );
+    let repo = names
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    h.click(x, y as u16 + 4);
+    let screen = h.screen();
+    assert_eq!(h.app.focus, Pane::Transitions);
+    let details: Vec<&str> = screen.lines().filter(|l| l.contains(&repo)).collect();
+    assert!(
+        details.len() >= 2,
+        "{repo} not in Details after the click\n{screen}"
+    );
+}

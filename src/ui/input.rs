@@ -404,7 +404,9 @@ impl App {
         self.geometry
             .iter()
             .find(|g| g.pane == pane)
-            .map_or(10, |g| i64::from(g.rows.height.max(2)) - 1)
+            .map_or(10, |g| {
+                i64::from((g.rows.height / g.row_height.max(1)).max(2)) - 1
+            })
     }
 
     /// How many stream entries are visible (all, or up to the pause).
@@ -521,7 +523,7 @@ impl App {
                 self.dirty = true;
                 self.set_focus(g.pane);
                 if g.rows.contains(at) {
-                    let pos = g.first + usize::from(at.y - g.rows.y);
+                    let pos = g.first + usize::from((at.y - g.rows.y) / g.row_height.max(1));
                     self.select_at(g.pane, pos);
                 }
             }

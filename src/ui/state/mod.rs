@@ -208,6 +208,9 @@ pub struct PaneGeom {
     pub rows: Rect,
     /// Position of the first visible row.
     pub first: usize,
+    /// Screen rows per list row: 2 where a narrow Transitions pane puts
+    /// a transition's names on one line and its policy on the next.
+    pub row_height: u16,
 }
 
 /// What a frame learned while drawing, applied to the state in one place

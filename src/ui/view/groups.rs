@@ -148,5 +148,6 @@ pub(super) fn draw_groups(
         area,
         rows: rows_rect,
         first: offset,
+        row_height: 1,
     }
 }

@@ -209,7 +209,11 @@ fn draw(
     }
 
     let trans_rows_area = rows_area(pane_area(Pane::Transitions), 0);
-    let th = (trans_rows_area.height as usize).max(1);
+    // A narrow pane shows each transition on two lines: its names, then
+    // its policy (one line cut both to `os…/pac… · OpenS…` at 80×24).
+    let trans_two_lines = transitions::two_lines(pane_area(Pane::Transitions));
+    let trans_row_h: u16 = if trans_two_lines { 2 } else { 1 };
+    let th = ((trans_rows_area.height / trans_row_h) as usize).max(1);
     let mut trans_first = 0;
     let mut trans_sel = None;
     let mut trans_items: Vec<Transition> = Vec::new();
@@ -331,6 +335,7 @@ fn draw(
         area: alerts_area,
         rows: alerts_rows,
         first: alerts_first,
+        row_height: 1,
     });
 
     if app.forward_panel {
@@ -341,6 +346,7 @@ fn draw(
             area: fwd_area,
             rows: rows_area(fwd_area, 0),
             first: out.forward_scroll,
+            row_height: 1,
         });
     } else {
         let trans_area = pane_area(Pane::Transitions);
@@ -360,6 +366,7 @@ fn draw(
             area: trans_area,
             rows: trans_rows_area,
             first: trans_first,
+            row_height: trans_row_h,
         });
     }
 
@@ -379,6 +386,7 @@ fn draw(
             area: details_area,
             rows: rows_area(details_area, 0),
             first: out.details_scroll as usize,
+            row_height: 1,
         });
     }
 

@@ -112,6 +112,10 @@ pub(super) fn draw_transitions(
         frame.render_widget(Paragraph::new(Line::styled(msg, t.dim)).block(block), area);
         return;
     }
+    if two_lines(area) {
+        draw_two_line_rows(frame, app, t, area, rows, block, (sel, now_ms));
+        return;
+    }
     // From wide to narrow: time, change word, names, age; time, change
     // word, names; time, symbol, names; symbol, names, age.
     let (with_time, with_word, with_age) = match area.width {
@@ -173,6 +177,94 @@ pub(super) fn draw_transitions(
     if with_age {
         widths.push(Constraint::Length(3));
     }
+    let highlight_row = if app.focus == Pane::Transitions || app.details_from == Pane::Transitions {
+        sel
+    } else {
+        None
+    };
+    let table = Table::new(table_rows, widths)
+        .block(block)
+        .row_highlight_style(highlight(
+            t,
+            highlight_row
+                .and_then(|i| rows.get(i))
+                .is_some_and(|(tr, ..)| flashing(app, tr.change, tr.at_ms, now_ms)),
+        ));
+    frame.render_stateful_widget(
+        table,
+        area,
+        &mut TableState::default().with_selected(highlight_row),
+    );
+}
+
+/// Below this width a transition takes two lines (see [`two_lines`]).
+const TWO_LINES_BELOW: u16 = 30;
+
+/// Whether the pane in `area` shows each transition on two lines: its
+/// names whole on the first, its policy on the second. At 80×24 the pane
+/// is 25 columns, where one line cut both to `os…/pac… · OpenS…`.
+pub(super) fn two_lines(area: Rect) -> bool {
+    area.width < TWO_LINES_BELOW && area.height >= 6
+}
+
+/// The rows of a narrow pane: symbol, names and age; under them the
+/// policy.
+fn draw_two_line_rows(
+    frame: &mut Frame,
+    app: &App,
+    t: &Theme,
+    area: Rect,
+    rows: &[TransRow],
+    block: ratatui::widgets::Block<'_>,
+    (sel, now_ms): (Option<usize>, u64),
+) {
+    use ratatui::text::Text;
+    // Borders 2, symbol 1, age 3, two column gaps.
+    let names_w = (area.width as usize).saturating_sub(2 + 1 + 3 + 2);
+    let table_rows = rows.iter().map(|(tr, o, r, p)| {
+        let flash = flashing(app, tr.change, tr.at_ms, now_ms);
+        let dim = !flash && tr.change == Change::Regressed && app.silences.key_silenced(tr.key);
+        let st = move |s: Style| {
+            if flash {
+                Style::new()
+            } else if dim {
+                t.dim
+            } else {
+                s
+            }
+        };
+        let (sym, style) = match tr.change {
+            Change::Regressed => (FAIL, st(t.regressed)),
+            _ => (PASS, st(t.fixed)),
+        };
+        let names = fmt::org_repo_fit(
+            &crate::sanitize::line(o),
+            &crate::sanitize::line(r),
+            names_w,
+        );
+        let policy = fmt::ellipsize(&crate::sanitize::line(p), names_w);
+        let cells = vec![
+            Cell::from(Span::styled(sym, style)),
+            Cell::from(Text::from(vec![
+                Line::raw(names),
+                Line::styled(policy, st(t.dim)),
+            ])),
+            Cell::from(Line::styled(ago(now_ms, tr.at_ms), st(t.dim)).right_aligned()),
+        ];
+        let row = Row::new(cells).height(2);
+        if flash {
+            row.style(t.flash)
+        } else if dim {
+            row.style(t.dim)
+        } else {
+            row.style(t.text)
+        }
+    });
+    let widths = [
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(3),
+    ];
     let highlight_row = if app.focus == Pane::Transitions || app.details_from == Pane::Transitions {
         sel
     } else {
