@@ -181,6 +181,28 @@ async fn snapshot_then_live_then_resume_without_gap_or_duplicate() {
     assert!(matches!(next(&mut s).await, Event::SnapshotBegin(_)));
 }
 
+/// gRPC health answers for the viewers' service by name when it is
+/// served (a review: NOT_FOUND), as it does for AlertSink.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_for_the_watch_service() {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+    let sink = Headless::start(&[]);
+    let channel = Channel::from_shared(sink.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let r = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: "sinkwatch.v1.Watch".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.status(), ServingStatus::Serving);
+}
+
 #[tokio::test]
 async fn a_viewer_without_the_token_is_refused() {
     let dir = tempfile::tempdir().unwrap();

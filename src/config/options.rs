@@ -469,7 +469,7 @@ options! {
         "Requests in flight at once per upstream (alerts of one key stay in order)",
         1, 1024;
     one forward_retries: u32 ["5"] "N"
-        "Retries of a transient upstream failure (UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED)",
+        "Retries of a transient upstream answer (UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED); an upstream that cannot be reached is retried without using them up (its queue fills, then drops, counted)",
         0, 100;
     one forward_timeout: Duration ["10s"] "DURATION"
         "Deadline of one forward attempt, and of a proxied call (a bare number is seconds)",

@@ -127,10 +127,14 @@ impl AcceptHook for ProxyHook {
                     Status::unavailable(crate::sanitize::line(&text).into_owned()),
                 )
             } else {
-                // The upstream's own answer, passed back as it is.
+                // The upstream's own answer: its code as it is, its message
+                // naming it. Word for word, an upstream's `UNAUTHENTICATED:
+                // missing credentials` read as the proxy's own refusal, and
+                // sent an operator to fix the sender's token (a review).
+                let text = format!("upstream {} answered: {}", up.url, status.message());
                 (
                     Reach::Answered,
-                    Status::new(status.code(), status.message().to_owned()),
+                    Status::new(status.code(), crate::sanitize::line(&text).into_owned()),
                 )
             };
             pending.finish(Finish::Failed {

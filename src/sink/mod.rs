@@ -114,6 +114,13 @@ pub async fn serve(
     health
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
+    if config.watch.is_some() {
+        // Probes of the viewers' service by name (a review found it
+        // NOT_FOUND while served).
+        health
+            .set_service_status("sinkwatch.v1.Watch", tonic_health::ServingStatus::Serving)
+            .await;
+    }
     let mut reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
