@@ -205,18 +205,21 @@ fn replay_reports_corrupt_lines_by_number_and_sends_the_rest() {
          {\"kind\":\"alert\",\"seq\":3,\"at\":\"2026-11-25T21:00:01Z\",\"owner\":\"o\",\"repo\":\"r\",\"policy\":\"p\",\"pass\":false}\n",
     )
     .unwrap();
+    let replay = |file: &std::path::Path, url: &str| {
+        bin()
+            .args([
+                "replay",
+                file.to_str().unwrap(),
+                "--to",
+                url,
+                "--speed",
+                "max",
+            ])
+            .output()
+            .unwrap()
+    };
     let b = Headless::start(&[]);
-    let out = bin()
-        .args([
-            "replay",
-            rec.to_str().unwrap(),
-            "--to",
-            &b.url(),
-            "--speed",
-            "max",
-        ])
-        .output()
-        .unwrap();
+    let out = replay(&rec, &b.url());
     // The rest is sent, and the exit says not everything could be (a
     // review: exit 0 with lines skipped, so a script could not tell).
     assert_eq!(out.status.code(), Some(1), "{out:?}");
@@ -239,17 +242,7 @@ fn replay_reports_corrupt_lines_by_number_and_sends_the_rest() {
     )
     .unwrap();
     let b = Headless::start(&[]);
-    let out = bin()
-        .args([
-            "replay",
-            torn.to_str().unwrap(),
-            "--to",
-            &b.url(),
-            "--speed",
-            "max",
-        ])
-        .output()
-        .unwrap();
+    let out = replay(&torn, &b.url());
     assert!(out.status.success(), "{out:?}");
     b.terminate();
 }

@@ -128,18 +128,8 @@ pub(super) fn draw_transitions(
         2 + usize::from(with_time) * 9 + if with_word { 12 } else { 2 } + usize::from(with_age) * 4,
     );
     let table_rows = rows.iter().map(|(tr, o, r, p)| {
-        let flash = flashing(app, tr.change, tr.at_ms, now_ms);
-        // A regression of a silenced key is dimmed (unless it flashes).
-        let dim = !flash && tr.change == Change::Regressed && app.silences.key_silenced(tr.key);
-        let st = move |s: Style| {
-            if flash {
-                Style::new()
-            } else if dim {
-                t.dim
-            } else {
-                s
-            }
-        };
+        let look = Look::of(app, tr, t, now_ms);
+        let st = |s: Style| look.cell(s);
         let (sym, word, style) = match tr.change {
             Change::Regressed => (FAIL, "regressed", st(t.regressed)),
             _ => (PASS, "fixed", st(t.fixed)),
@@ -159,14 +149,7 @@ pub(super) fn draw_transitions(
                 Line::styled(ago(now_ms, tr.at_ms), st(t.dim)).right_aligned(),
             ));
         }
-        let row = Row::new(cells);
-        if flash {
-            row.style(t.flash)
-        } else if dim {
-            row.style(t.dim)
-        } else {
-            row.style(t.text)
-        }
+        look.row(Row::new(cells))
     });
     let mut widths = Vec::with_capacity(4);
     if with_time {
@@ -177,19 +160,77 @@ pub(super) fn draw_transitions(
     if with_age {
         widths.push(Constraint::Length(3));
     }
+    render(
+        frame,
+        app,
+        t,
+        area,
+        rows,
+        Table::new(table_rows, widths).block(block),
+        (sel, now_ms),
+    );
+}
+
+/// How one transition's row looks: flashing (news), dimmed (a regression
+/// of a silenced key), or plain.
+struct Look<'t> {
+    flash: bool,
+    dim: bool,
+    t: &'t Theme,
+}
+
+impl<'t> Look<'t> {
+    fn of(app: &App, tr: &Transition, t: &'t Theme, now_ms: u64) -> Look<'t> {
+        let flash = flashing(app, tr.change, tr.at_ms, now_ms);
+        // A regression of a silenced key is dimmed (unless it flashes).
+        let dim = !flash && tr.change == Change::Regressed && app.silences.key_silenced(tr.key);
+        Look { flash, dim, t }
+    }
+
+    /// A cell's own style: none while the row flashes, dim when dimmed.
+    fn cell(&self, s: Style) -> Style {
+        if self.flash {
+            Style::new()
+        } else if self.dim {
+            self.t.dim
+        } else {
+            s
+        }
+    }
+
+    fn row<'a>(&self, row: Row<'a>) -> Row<'a> {
+        row.style(if self.flash {
+            self.t.flash
+        } else if self.dim {
+            self.t.dim
+        } else {
+            self.t.text
+        })
+    }
+}
+
+/// Draws the table of `rows` with the selection highlighted while the
+/// pane (or Details from it) has the focus.
+fn render(
+    frame: &mut Frame,
+    app: &App,
+    t: &Theme,
+    area: Rect,
+    rows: &[TransRow],
+    table: Table<'_>,
+    (sel, now_ms): (Option<usize>, u64),
+) {
     let highlight_row = if app.focus == Pane::Transitions || app.details_from == Pane::Transitions {
         sel
     } else {
         None
     };
-    let table = Table::new(table_rows, widths)
-        .block(block)
-        .row_highlight_style(highlight(
-            t,
-            highlight_row
-                .and_then(|i| rows.get(i))
-                .is_some_and(|(tr, ..)| flashing(app, tr.change, tr.at_ms, now_ms)),
-        ));
+    let table = table.row_highlight_style(highlight(
+        t,
+        highlight_row
+            .and_then(|i| rows.get(i))
+            .is_some_and(|(tr, ..)| flashing(app, tr.change, tr.at_ms, now_ms)),
+    ));
     frame.render_stateful_widget(
         table,
         area,
@@ -222,17 +263,8 @@ fn draw_two_line_rows(
     // Borders 2, symbol 1, age 3, two column gaps.
     let names_w = (area.width as usize).saturating_sub(2 + 1 + 3 + 2);
     let table_rows = rows.iter().map(|(tr, o, r, p)| {
-        let flash = flashing(app, tr.change, tr.at_ms, now_ms);
-        let dim = !flash && tr.change == Change::Regressed && app.silences.key_silenced(tr.key);
-        let st = move |s: Style| {
-            if flash {
-                Style::new()
-            } else if dim {
-                t.dim
-            } else {
-                s
-            }
-        };
+        let look = Look::of(app, tr, t, now_ms);
+        let st = |s: Style| look.cell(s);
         let (sym, style) = match tr.change {
             Change::Regressed => (FAIL, st(t.regressed)),
             _ => (PASS, st(t.fixed)),
@@ -251,36 +283,20 @@ fn draw_two_line_rows(
             ])),
             Cell::from(Line::styled(ago(now_ms, tr.at_ms), st(t.dim)).right_aligned()),
         ];
-        let row = Row::new(cells).height(2);
-        if flash {
-            row.style(t.flash)
-        } else if dim {
-            row.style(t.dim)
-        } else {
-            row.style(t.text)
-        }
+        look.row(Row::new(cells).height(2))
     });
     let widths = [
         Constraint::Length(1),
         Constraint::Fill(1),
         Constraint::Length(3),
     ];
-    let highlight_row = if app.focus == Pane::Transitions || app.details_from == Pane::Transitions {
-        sel
-    } else {
-        None
-    };
-    let table = Table::new(table_rows, widths)
-        .block(block)
-        .row_highlight_style(highlight(
-            t,
-            highlight_row
-                .and_then(|i| rows.get(i))
-                .is_some_and(|(tr, ..)| flashing(app, tr.change, tr.at_ms, now_ms)),
-        ));
-    frame.render_stateful_widget(
-        table,
+    render(
+        frame,
+        app,
+        t,
         area,
-        &mut TableState::default().with_selected(highlight_row),
+        rows,
+        Table::new(table_rows, widths).block(block),
+        (sel, now_ms),
     );
 }
