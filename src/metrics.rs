@@ -66,6 +66,10 @@ pub struct Sources {
     /// counters at scrape time: a distribution has to be kept as it goes;
     /// see sink/latency.rs).
     pub latency: Option<Histogram>,
+    /// Set once the sink is stopping: `/readyz` then answers 503 (take no
+    /// more traffic) while `/metrics` and `/healthz` go on through the
+    /// drain of forwards and writers (a review could not watch it).
+    pub stopping: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 type Labels = Vec<(String, String)>;
@@ -366,8 +370,12 @@ fn answer(sources: &Sources, req: &Request<hyper::body::Incoming>) -> Response<F
             render(sources),
         ),
         // For HTTP probes (a kubelet cannot probe the gRPC health service
-        // over TLS): answered while the sink serves; this server stops
-        // with it, so a probe then fails.
+        // over TLS). Once the sink stops, readiness fails at once (the
+        // Service stops sending) while liveness holds until the process
+        // has drained and exits.
+        "/readyz" if sources.stopping.as_ref().is_some_and(|s| *s.borrow()) => {
+            reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, "stopping\n".into())
+        }
         "/healthz" | "/readyz" => reply(StatusCode::OK, TEXT, "ok\n".into()),
         "/" => reply(
             StatusCode::OK,
@@ -515,6 +523,7 @@ mod tests {
         hub.ingest(&alert(true), None, None).unwrap();
         hub.refuse(crate::hub::Refusal::EmptyField);
         let text = render(&Sources {
+            stopping: None,
             hub,
             forward: None,
             lost: vec![("stdout".into(), Arc::new(|| 7))],

@@ -595,11 +595,16 @@ fn serve(settings: Settings) -> Result<(), Failure> {
             watchers: Some(watch_stats.clone()),
             state: state.clone(),
             latency: latency.as_ref().map(|l| l.histogram()),
+            stopping: Some(stop_rx.clone()),
         };
-        let mut stop = stop_rx.clone();
-        runtime.spawn(crate::metrics::serve(listener, sources, async move {
-            let _ = stop.wait_for(|s| *s).await;
-        }));
+        // Served until the process exits (the runtime's end drops it), so
+        // the drain after a stop can be watched; readiness fails from the
+        // stop on.
+        runtime.spawn(crate::metrics::serve(
+            listener,
+            sources,
+            std::future::pending::<()>(),
+        ));
         tracing::info!("metrics on http://{bound}/metrics");
         if headless || !std::io::stderr().is_terminal() {
             // Before the readiness line: scripts and tests learn the port.

@@ -304,3 +304,54 @@ async fn slow_connections_from_the_scrapers_own_address_give_way_to_it() {
         .expect("the oldest slow connection is closed");
     assert!(matches!(first, Ok(0) | Err(_)), "{first:?}");
 }
+
+/// After a stop, the metrics go on through the drain of forwards and
+/// writers, and readiness fails at once (take no more traffic) while
+/// liveness holds. Before, the metrics server stopped with the sink, so a
+/// drain of `--forward-grace` could not be watched (a review). Fails on
+/// old: the connection was refused once the stop began.
+#[test]
+fn metrics_are_served_through_the_drain_and_readiness_fails_at_the_stop() {
+    // A tee to an address nothing listens on: its alert stays queued, so
+    // the stop drains for the whole grace.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let forward = format!("http://{dead_addr}");
+    let sink = Headless::start(&[
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--forward",
+        &forward,
+        "--forward-grace",
+        "5s",
+    ]);
+    let metrics = metrics_addr(&sink);
+    let out = send(&sink.url(), &common::binary::ALERT);
+    assert!(out.status.success(), "{out:?}");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &sink.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let start = std::time::Instant::now();
+    loop {
+        let (status, _) = get(&metrics, "/readyz");
+        if status.contains(" 503 ") {
+            break;
+        }
+        assert!(status.contains(" 200 "), "{status}");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "readiness never failed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (status, body) = get(&metrics, "/metrics");
+    assert!(status.contains(" 200 "), "{status}");
+    assert_eq!(sample(&body, "sinkwatch_alerts_accepted_total"), Some(1));
+    let (status, _) = get(&metrics, "/healthz");
+    assert!(status.contains(" 200 "), "{status}");
+    let exit = sink.terminate();
+    assert!(exit.stderr.contains("not delivered"), "{}", exit.stderr);
+}
