@@ -12,6 +12,10 @@ pub struct UpstreamSnapshot {
     pub url: String,
     pub role: Role,
     pub state: UpstreamState,
+    /// Up, but its last answer to an alert was a failure, after the last
+    /// delivery (or with none): it answers and takes nothing (a wrong
+    /// token, say). Not carried to remote viewers (false there).
+    pub refusing: bool,
     /// How long the upstream has been in `state`.
     pub state_for: Duration,
     pub accepted: u64,
@@ -62,6 +66,7 @@ impl UpstreamSnapshot {
             "upstream": self.url,
             "role": self.role.as_str(),
             "state": self.state.as_str(),
+            "refusing": self.refusing,
             "accepted": self.accepted,
             "delivered": self.delivered,
             "failed": self.failed,
@@ -131,6 +136,9 @@ impl UpstreamSnapshot {
                 "down" => UpstreamState::Down,
                 _ => UpstreamState::Connecting,
             },
+            // Not in the Watch proto: a remote upstream's refusals show
+            // in its failed count and last error.
+            refusing: false,
             state_for: Duration::from_millis(u.state_for_ms),
             accepted: u.accepted,
             delivered: u.delivered,

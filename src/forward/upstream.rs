@@ -135,6 +135,11 @@ struct Inner {
     answers: u64,
     /// When the upstream last answered (any status).
     last_answer: Option<Instant>,
+    /// When an alert was last delivered, and when the upstream last
+    /// answered one with a failure: an upstream that answers but refuses
+    /// everything (a wrong token) is up, yet delivers nothing.
+    last_delivered: Option<Instant>,
+    last_refused: Option<Instant>,
     hist_total: Histogram<u64>,
     hist_cur: Histogram<u64>,
     hist_prev: Histogram<u64>,
@@ -355,6 +360,8 @@ impl Upstream {
                 last_error: None,
                 answers: 0,
                 last_answer: None,
+                last_delivered: None,
+                last_refused: None,
                 hist_total: histogram(),
                 hist_cur: histogram(),
                 hist_prev: histogram(),
@@ -572,6 +579,7 @@ impl Upstream {
                 g.delivered += 1;
                 g.answers += 1;
                 g.last_answer = Some(now);
+                g.last_delivered = Some(now);
                 g.set_state(UpstreamState::Up, now);
                 g.record_latency(latency, now);
                 g.outcomes
@@ -587,6 +595,9 @@ impl Upstream {
                 g.failed += 1;
                 g.failed_seqs.insert(seq);
                 g.reached(reach, now);
+                if reach == Reach::Answered {
+                    g.last_refused = Some(now);
+                }
                 if let Some(l) = latency {
                     g.record_latency(l, now);
                 }
@@ -622,11 +633,15 @@ impl Upstream {
         }
         let mut recent = g.hist_cur.clone();
         let _ = recent.add(&g.hist_prev);
+        let refusing = g.state == UpstreamState::Up
+            && g.last_refused
+                .is_some_and(|r| g.last_delivered.is_none_or(|d| r > d));
         UpstreamSnapshot {
             url: self.url.clone(),
             role: self.role,
             state: g.state,
             state_for: now.duration_since(g.state_since),
+            refusing,
             accepted: g.accepted,
             delivered: g.delivered,
             failed: g.failed,

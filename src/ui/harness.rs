@@ -245,6 +245,7 @@ pub fn upstream(port: u16, state: UpstreamState, for_s: u64) -> UpstreamSnapshot
         url: format!("http://127.0.0.1:{port}"),
         role: Role::Tee,
         state,
+        refusing: false,
         state_for: Duration::from_secs(for_s),
         accepted: 0,
         delivered: 0,

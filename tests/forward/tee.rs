@@ -381,6 +381,14 @@ async fn transient_failures_are_retried_and_permanent_ones_fail_at_once() {
         snap.last_error.as_deref(),
         Some("InvalidArgument: details is 18 bytes; the limit is 10 bytes")
     );
+    // Up, and refusing since its last delivery (a review saw a ✓ beside
+    // `failed 300 · delivered 0`); a delivery ends it.
+    assert_eq!(snap.state, UpstreamState::Up);
+    assert!(snap.refusing, "{snap:?}");
+    assert_eq!(snap.to_json()["refusing"], true);
+    client.alert(alert("o", "r2", "p", true, "")).await.unwrap();
+    wait_for("the next delivered", &stats, |s| s[0].delivered == 2).await;
+    assert!(!stats.snapshot()[0].refusing);
 
     // Retries run out: C busy for every call.
     let flaky2 = Arc::new(Flaky {

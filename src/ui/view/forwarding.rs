@@ -44,6 +44,9 @@ pub fn display_url(url: &str) -> String {
 /// latency and retried attempts; the counters; the last error.
 pub(super) fn upstream_card(s: &UpstreamSnapshot, width: usize, t: &Theme) -> Vec<Line<'static>> {
     let (sym, state_style) = match s.state {
+        // Answering, and refusing what it is sent (a review saw a ✓
+        // beside `failed 300 · delivered 0`).
+        UpstreamState::Up if s.refusing => (FAIL, t.fail),
         UpstreamState::Up => (PASS, t.pass),
         UpstreamState::Down => (FAIL, t.fail),
         UpstreamState::Connecting => ("…", t.dim),
@@ -62,7 +65,12 @@ pub(super) fn upstream_card(s: &UpstreamSnapshot, width: usize, t: &Theme) -> Ve
     );
     let mut segs = vec![
         vec![Span::styled(
-            format!("{} {}", s.state.as_str(), fmt::span(s.state_for)),
+            format!(
+                "{} {}{}",
+                s.state.as_str(),
+                fmt::span(s.state_for),
+                if s.refusing { ", refusing alerts" } else { "" }
+            ),
             state_style,
         )],
         vec![Span::styled(rate(s.rate), t.text)],
@@ -310,5 +318,29 @@ mod tests {
         );
         assert_eq!(display_url("http://a@b:1/p@q"), "…@b:1/p@q");
         assert_eq!(display_url("http://h:1\x1b[2J"), "h:1\\x1b[2J");
+    }
+
+    /// An upstream that answers and refuses what it is sent is marked ✗
+    /// and says so, not ✓ beside its failures (a review).
+    #[test]
+    fn an_upstream_refusing_alerts_is_not_shown_healthy() {
+        let t = crate::ui::theme::Theme::default_theme();
+        let text = |s: &UpstreamSnapshot| -> String {
+            upstream_card(s, 100, &t)
+                .iter()
+                .map(|l| l.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let mut s = crate::ui::harness::upstream(50071, UpstreamState::Up, 8);
+        let healthy = text(&s);
+        assert!(
+            healthy.trim_start().starts_with(PASS) && !healthy.contains("refusing"),
+            "{healthy}"
+        );
+        s.refusing = true;
+        let refusing = text(&s);
+        assert!(refusing.trim_start().starts_with(FAIL), "{refusing}");
+        assert!(refusing.contains("up 8s, refusing alerts"), "{refusing}");
     }
 }
