@@ -360,7 +360,7 @@ options! {
     flag no_tui: bool [] ""
         "Headless: one JSON object per accepted alert on stdout (also when stdout is not a terminal)";
     one queue: usize ["65536"] "N"
-        "Capacity of each consumer's queue (printer, recorder, UI), held to half the memory budget's worth of --max-details-bytes records (8,128 with the default budget and details); a consumer that falls behind loses the oldest records, counted",
+        "Capacity of each consumer's queue (printer, recorder, UI), held to half the memory budget's worth of --max-details-bytes records (8,128 with the default budget and details); a consumer that falls behind skips the oldest: the printer, recorder, state writer and forwarders read them back from the history, viewers fetch them again, anything else counts them lost",
         1, QUEUE_MAX;
     one history: usize ["250000"] "N"
         "Alerts kept in the event history ring",
