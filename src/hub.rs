@@ -29,6 +29,43 @@ pub type Refetch = Box<dyn Fn(u64, u64) -> Vec<AlertRecord> + Send>;
 /// lock: ingest waits on a page at most, never on a whole lag.
 pub const REFETCH_PAGE: u64 = 4096;
 
+/// What [`read_back`] finds, in seq order.
+pub enum ReadBack {
+    /// A record the history still holds.
+    Found(AlertRecord),
+    /// A run of seqs it no longer holds: the first and how many.
+    Missing(u64, u64),
+}
+
+/// Reads back the records with seqs in `from..to` a page at a time, giving
+/// `each` every record the history still holds and every run of seqs it
+/// no longer holds, in seq order. Stops at the first error `each` gives.
+/// The one read-back of every consumer the broadcast skipped (the
+/// writers, each tee's feeder).
+pub fn read_back<E>(
+    refetch: &Refetch,
+    (from, to): (u64, u64),
+    mut each: impl FnMut(ReadBack) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut next = from;
+    let mut at = from;
+    while at < to {
+        let end = (at + REFETCH_PAGE).min(to);
+        for r in refetch(at, end) {
+            if r.seq > next {
+                each(ReadBack::Missing(next, r.seq - next))?;
+            }
+            next = r.seq + 1;
+            each(ReadBack::Found(r))?;
+        }
+        at = end;
+    }
+    if next < to {
+        each(ReadBack::Missing(next, to - next))?;
+    }
+    Ok(())
+}
+
 /// Default capacity of the consumer queue.
 pub const DEFAULT_QUEUE: usize = 65_536;
 

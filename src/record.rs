@@ -15,7 +15,7 @@ use std::time::UNIX_EPOCH;
 use serde::Deserialize;
 use tokio::sync::broadcast;
 
-use crate::hub::{REFETCH_PAGE, Refetch};
+use crate::hub::{ReadBack, Refetch};
 use crate::model::{AlertRecord, Change};
 
 /// An alert's JSON line as serde would write it (the reference for the
@@ -1000,38 +1000,24 @@ fn write_read_back<W: Write>(
     mark: Option<&Marker>,
 ) -> (u64, u64, std::io::Result<()>) {
     let (mut found, mut lost) = (0u64, 0u64);
-    let mut hole = |w: &mut Batch<W>, n: u64| {
-        lost += n;
-        write_value(
-            w,
-            &serde_json::json!({"kind": "lost", "count": n, "reason": "writer fell behind"}),
-        )
-    };
-    let mut next = upto.saturating_sub(skipped);
-    let mut at = next;
-    while at < upto {
-        let to = (at + REFETCH_PAGE).min(upto);
-        for r in refetch(at, to) {
-            if r.seq > next
-                && let Err(e) = hole(w, r.seq - next)
-            {
-                return (found, lost, Err(e));
+    let result = crate::hub::read_back(refetch, (upto.saturating_sub(skipped), upto), |got| {
+        match got {
+            ReadBack::Found(r) => {
+                found += 1;
+                let id = mark.and_then(|m| m(&r));
+                write_alert_from(w, &r, id.as_deref(), None)?;
+                w.record_added();
+                Ok(())
             }
-            next = r.seq + 1;
-            found += 1;
-            let id = mark.and_then(|m| m(&r));
-            if let Err(e) = write_alert_from(w, &r, id.as_deref(), None) {
-                return (found, lost, Err(e));
+            ReadBack::Missing(_, n) => {
+                lost += n;
+                write_value(
+                    w,
+                    &serde_json::json!({"kind": "lost", "count": n, "reason": "writer fell behind"}),
+                )
             }
-            w.record_added();
         }
-        at = to;
-    }
-    let result = if next < upto {
-        hole(w, upto - next)
-    } else {
-        Ok(())
-    };
+    });
     (found, lost, result)
 }
 

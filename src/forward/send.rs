@@ -308,23 +308,27 @@ pub(crate) async fn feed(
                 flush(&mut batch, &mut woken);
                 // Seqs are contiguous: `next..next + n` were skipped.
                 let end = next + n;
-                let mut expected = next;
-                let mut at = next;
-                while at < end {
-                    let to = (at + crate::hub::REFETCH_PAGE).min(end);
-                    for r in refetch(at, to) {
-                        // A run the history no longer holds.
-                        up.lagged(expected, r.seq - expected);
-                        expected = r.seq + 1;
-                        batch.push(Arc::new(r));
-                        if batch.len() >= BATCH {
-                            flush(&mut batch, &mut woken);
+                let _ = crate::hub::read_back::<std::convert::Infallible>(
+                    &refetch,
+                    (next, end),
+                    |got| {
+                        match got {
+                            crate::hub::ReadBack::Found(r) => {
+                                batch.push(Arc::new(r));
+                                if batch.len() >= BATCH {
+                                    flush(&mut batch, &mut woken);
+                                }
+                            }
+                            // What was read before the run goes first.
+                            crate::hub::ReadBack::Missing(first, n) => {
+                                flush(&mut batch, &mut woken);
+                                up.lagged(first, n);
+                            }
                         }
-                    }
-                    at = to;
-                }
+                        Ok(())
+                    },
+                );
                 flush(&mut batch, &mut woken);
-                up.lagged(expected, end - expected);
                 next = end;
             }
             Err(broadcast::error::RecvError::Closed) => break,

@@ -328,8 +328,8 @@ impl Shared {
     }
 }
 
-use crate::hub::REFETCH_PAGE;
 pub use crate::hub::Refetch;
+use crate::hub::{ReadBack, read_back};
 
 /// The drain stage: moves records from the hub's broadcast into the
 /// spool and the writer's queue until the hub closes; returns the spool.
@@ -369,18 +369,21 @@ fn drain(
     };
     // Reads back the `skipped` records before seq `upto` (exclusive).
     let read_back = |upto: u64, skipped: u64, pending: &mut Pending, spooler: &mut Spooler| {
-        let from = upto.saturating_sub(skipped);
-        let mut found = 0u64;
-        let mut at = from;
-        while at < upto {
-            let to = (at + REFETCH_PAGE).min(upto);
-            for r in refetch(at, to) {
-                found += 1;
-                take(Arc::new(r), pending, spooler);
-            }
-            at = to;
-        }
-        let lost = skipped.saturating_sub(found);
+        let (mut found, mut lost) = (0u64, 0u64);
+        let _ = read_back::<std::convert::Infallible>(
+            &refetch,
+            (upto.saturating_sub(skipped), upto),
+            |got| {
+                match got {
+                    ReadBack::Found(r) => {
+                        found += 1;
+                        take(Arc::new(r), pending, spooler);
+                    }
+                    ReadBack::Missing(_, n) => lost += n,
+                }
+                Ok(())
+            },
+        );
         if lost > 0 {
             stats.lagged.fetch_add(lost, Ordering::Relaxed);
         }
