@@ -641,18 +641,11 @@ fn replay(a: ReplayArgs) -> Result<(), Failure> {
     }
     let file = std::fs::File::open(&a.file)
         .map_err(|e| Failure::Usage(format!("cannot open recording {}: {e}", a.file.display())))?;
-    // Lines in the file, to tell a torn last line from corruption.
-    let total_lines = std::fs::read(&a.file)
-        .map(|b| {
-            let n = memchr::memchr_iter(b'\n', &b).count() as u64;
-            if b.last().is_some_and(|&c| c != b'\n') {
-                n + 1
-            } else {
-                n
-            }
-        })
-        .unwrap_or(0);
-    let (alerts, bad) = crate::record::load_recording(std::io::BufReader::new(file));
+    // The file's lines are counted as it is read (once), to tell a torn
+    // last line from corruption.
+    let mut reader = std::io::BufReader::new(LineCounter::new(file));
+    let (alerts, bad) = crate::record::load_recording(&mut reader);
+    let total_lines = reader.get_ref().lines();
     let name = a.file.display().to_string();
     for e in &bad {
         eprintln!("sinkwatch: {name}:{e} (skipped)");
@@ -693,6 +686,39 @@ fn replay(a: ReplayArgs) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+/// A reader that counts the lines it passes on (a last line without its
+/// newline counts too).
+struct LineCounter<R> {
+    inner: R,
+    newlines: u64,
+    last: Option<u8>,
+}
+
+impl<R> LineCounter<R> {
+    fn new(inner: R) -> Self {
+        LineCounter {
+            inner,
+            newlines: 0,
+            last: None,
+        }
+    }
+
+    fn lines(&self) -> u64 {
+        self.newlines + u64::from(self.last.is_some_and(|b| b != b'\n'))
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for LineCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.newlines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+        if n > 0 {
+            self.last = Some(buf[n - 1]);
+        }
+        Ok(n)
+    }
 }
 
 /// Writes to stdout, ignoring a reader that has gone (`… | head -1`):
