@@ -290,7 +290,7 @@ pub fn render(sources: &Sources) -> String {
         for (name, help, get) in counters {
             counter_family(&mut r, name, help, "upstream", each(get));
         }
-        let gauges: [UpstreamMetric; 4] = [
+        let gauges: [UpstreamMetric; 5] = [
             (
                 "forward_queued",
                 "Alerts waiting in the upstream's queue",
@@ -310,6 +310,11 @@ pub fn render(sources: &Sources) -> String {
                 "forward_holding",
                 "Sender answers held while the upstream is behind",
                 |s| s.holding,
+            ),
+            (
+                "forward_unanswered_seconds",
+                "Whole seconds the upstream has left what it was sent unanswered (0: nothing in flight)",
+                |s| s.unanswered_for.map_or(0, |d| d.as_secs()),
             ),
         ];
         for (name, help, get) in gauges {

@@ -220,6 +220,9 @@ pub struct ForwardHealth {
     pub in_flight: u64,
     /// Sender answers held right now because an upstream is behind.
     pub holding: u64,
+    /// Upstreams up but not answering what they were sent
+    /// ([`UpstreamSnapshot::not_answering`]); counted in `up` too.
+    pub not_answering: usize,
 }
 
 impl ForwardStats {
@@ -350,6 +353,7 @@ impl ForwardHealth {
             h.queued += s.queued;
             h.in_flight += s.in_flight;
             h.holding += s.holding;
+            h.not_answering += usize::from(s.not_answering());
         }
         h
     }

@@ -14,8 +14,11 @@ pub struct UpstreamSnapshot {
     pub state: UpstreamState,
     /// Up, but its last answer to an alert was a failure, after the last
     /// delivery (or with none): it answers and takes nothing (a wrong
-    /// token, say). Not carried to remote viewers (false there).
+    /// token, say).
     pub refusing: bool,
+    /// Alerts are in flight and the upstream has not answered for this
+    /// long (None: nothing in flight). See [`UNANSWERED_SHOWN`].
+    pub unanswered_for: Option<Duration>,
     /// How long the upstream has been in `state`.
     pub state_for: Duration,
     pub accepted: u64,
@@ -48,10 +51,23 @@ pub struct UpstreamSnapshot {
     pub holding: u64,
 }
 
+/// How long an upstream that is up may leave what it was sent unanswered
+/// before the panel, the status bar and the stats say it is not answering:
+/// well above a working AlertSink's answer (milliseconds), well below the
+/// forward timeout's default (10 s) that would mark it down.
+pub const UNANSWERED_SHOWN: Duration = Duration::from_secs(3);
+
 impl UpstreamSnapshot {
     /// The invariant: every accepted alert is in exactly one bucket.
     pub fn balances(&self) -> bool {
         self.accepted == self.delivered + self.failed + self.dropped + self.queued + self.in_flight
+    }
+
+    /// Up, with alerts in flight and no answer for [`UNANSWERED_SHOWN`] or
+    /// longer: hung, or very slow.
+    pub fn not_answering(&self) -> bool {
+        self.state == UpstreamState::Up
+            && self.unanswered_for.is_some_and(|d| d >= UNANSWERED_SHOWN)
     }
 
     /// Alerts that did not (or not yet) reach the upstream.
@@ -67,6 +83,7 @@ impl UpstreamSnapshot {
             "role": self.role.as_str(),
             "state": self.state.as_str(),
             "refusing": self.refusing,
+            "unanswered_s": self.unanswered_for.map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
             "accepted": self.accepted,
             "delivered": self.delivered,
             "failed": self.failed,
@@ -99,6 +116,8 @@ impl UpstreamSnapshot {
             role: self.role.as_str().into(),
             state: self.state.as_str().into(),
             state_for_ms: self.state_for.as_millis() as u64,
+            refusing: self.refusing,
+            unanswered_ms: self.unanswered_for.map(|d| d.as_millis() as u64),
             accepted: self.accepted,
             delivered: self.delivered,
             failed: self.failed,
@@ -136,9 +155,9 @@ impl UpstreamSnapshot {
                 "down" => UpstreamState::Down,
                 _ => UpstreamState::Connecting,
             },
-            // Not in the Watch proto: a remote upstream's refusals show
-            // in its failed count and last error.
-            refusing: false,
+            // A sink older than these fields sends neither: false, None.
+            refusing: u.refusing,
+            unanswered_for: u.unanswered_ms.map(Duration::from_millis),
             state_for: Duration::from_millis(u.state_for_ms),
             accepted: u.accepted,
             delivered: u.delivered,
@@ -166,5 +185,30 @@ impl UpstreamSnapshot {
             held_to_limit: u.held_to_limit,
             holding: u.holding,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a remote viewer's panel needs to mark an upstream ✗ crosses
+    /// the Watch stream (a review: `refusing` did not).
+    #[test]
+    fn refusing_and_not_answering_reach_remote_viewers() {
+        let mut s = crate::ui::harness::upstream(50071, UpstreamState::Up, 8);
+        s.refusing = true;
+        s.unanswered_for = Some(Duration::from_millis(4_500));
+        let back = UpstreamSnapshot::from_proto(&s.to_proto());
+        assert!(back.refusing);
+        assert_eq!(back.unanswered_for, Some(Duration::from_millis(4_500)));
+        assert!(back.not_answering());
+        // From a sink before these fields: neither.
+        let old = crate::proto::watch::Upstream {
+            state: "up".into(),
+            ..Default::default()
+        };
+        let back = UpstreamSnapshot::from_proto(&old);
+        assert!(!back.refusing && back.unanswered_for.is_none());
     }
 }

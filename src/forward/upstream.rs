@@ -140,6 +140,12 @@ struct Inner {
     /// everything (a wrong token) is up, yet delivers nothing.
     last_delivered: Option<Instant>,
     last_refused: Option<Instant>,
+    /// While alerts are in flight: when the upstream was last heard from
+    /// (an answer of any status), or when the first of them was sent if it
+    /// has not answered since. None when nothing is in flight. A hung
+    /// upstream stays `up` until the forward timeout; this says sooner that
+    /// it has stopped answering.
+    waiting_since: Option<Instant>,
     hist_total: Histogram<u64>,
     hist_cur: Histogram<u64>,
     hist_prev: Histogram<u64>,
@@ -156,6 +162,23 @@ impl Inner {
         self.lane_current.iter().map(Vec::len).sum::<usize>() + self.direct.len()
     }
 
+    /// Something was put in flight: the wait for an answer starts now,
+    /// unless one was already running.
+    fn sending(&mut self) {
+        if self.waiting_since.is_none() {
+            self.waiting_since = Some(Instant::now());
+        }
+    }
+
+    /// An alert left flight; `answered`: the upstream answered it.
+    fn settled(&mut self, answered: bool, now: Instant) {
+        if self.in_flight() == 0 {
+            self.waiting_since = None;
+        } else if answered {
+            self.waiting_since = Some(now);
+        }
+    }
+
     fn set_state(&mut self, state: UpstreamState, now: Instant) {
         if self.state != state {
             self.state = state;
@@ -168,6 +191,9 @@ impl Inner {
             Reach::Answered => {
                 self.answers += 1;
                 self.last_answer = Some(now);
+                if self.waiting_since.is_some() {
+                    self.waiting_since = Some(now);
+                }
                 self.set_state(UpstreamState::Up, now);
             }
             Reach::Unreachable | Reach::TimedOut => self.set_state(UpstreamState::Down, now),
@@ -362,6 +388,7 @@ impl Upstream {
                 last_answer: None,
                 last_delivered: None,
                 last_refused: None,
+                waiting_since: None,
                 hist_total: histogram(),
                 hist_cur: histogram(),
                 hist_prev: histogram(),
@@ -531,6 +558,7 @@ impl Upstream {
             current.push(r.seq);
             inner.outcomes.set(r.seq, Outcome::InFlight { attempts: 0 });
         }
+        inner.sending();
         self.publish(inner);
         Take::Run
     }
@@ -540,6 +568,7 @@ impl Upstream {
         let mut g = self.lock();
         g.accepted += 1;
         g.direct.insert(seq);
+        g.sending();
         g.outcomes.set(seq, Outcome::InFlight { attempts: 0 });
     }
 
@@ -574,6 +603,11 @@ impl Upstream {
                 g.direct.remove(&seq);
             }
         }
+        let answered = match &how {
+            Finish::Delivered { .. } => true,
+            Finish::Failed { reach, .. } => *reach == Reach::Answered,
+        };
+        g.settled(answered, now);
         match how {
             Finish::Delivered { attempts, latency } => {
                 g.delivered += 1;
@@ -642,6 +676,10 @@ impl Upstream {
             state: g.state,
             state_for: now.duration_since(g.state_since),
             refusing,
+            unanswered_for: g
+                .waiting_since
+                .filter(|_| g.in_flight() > 0)
+                .map(|t| now.saturating_duration_since(t)),
             accepted: g.accepted,
             delivered: g.delivered,
             failed: g.failed,
@@ -720,6 +758,7 @@ impl super::ForwardStats {
                     g.retries = s.retries;
                     g.queued = s.queued as usize;
                     g.direct = (0..s.in_flight).map(|i| u64::MAX - i).collect();
+                    g.waiting_since = s.unanswered_for.map(ago);
                     g.accepted = s.delivered + s.failed + s.dropped + s.queued + s.in_flight;
                     g.answers = s.delivered + s.failed;
                     g.state = s.state;
@@ -765,6 +804,71 @@ impl super::ForwardStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A hung upstream is said to be one within seconds, not at the forward
+    /// timeout: the wait for an answer runs while anything is in flight and
+    /// restarts at each answer. On old, nothing measured it (a review saw a
+    /// hung upstream `up` until the timeout marked it down).
+    #[test]
+    fn the_wait_for_an_answer_runs_while_alerts_are_in_flight() {
+        let u = Upstream::new("http://u".into(), Role::Proxy, 10, 1, 16);
+        let long_ago = |u: &Upstream| {
+            u.lock().waiting_since = Instant::now().checked_sub(Duration::from_secs(10));
+        };
+        assert_eq!(u.snapshot().unanswered_for, None, "nothing in flight");
+        u.begin_direct(1);
+        u.begin_direct(2);
+        long_ago(&u);
+        let s = u.snapshot();
+        assert!(s.unanswered_for >= Some(Duration::from_secs(10)), "{s:?}");
+        assert!(!s.not_answering(), "connecting: not yet up");
+        u.lock().set_state(UpstreamState::Up, Instant::now());
+        assert!(u.snapshot().not_answering());
+
+        // A call that could not reach it is no answer: the wait goes on.
+        u.retrying(1, 1, "refused".into(), Reach::Unreachable);
+        u.lock().set_state(UpstreamState::Up, Instant::now());
+        assert!(
+            u.snapshot().not_answering(),
+            "an unreachable attempt is no answer"
+        );
+
+        // One answered: the other's wait starts again from that answer.
+        let delivered = Finish::Delivered {
+            attempts: 1,
+            latency: Duration::from_millis(1),
+        };
+        u.finish(None, 1, delivered);
+        let s = u.snapshot();
+        assert!(
+            s.unanswered_for
+                .is_some_and(|d| d < Duration::from_secs(10))
+                && !s.not_answering(),
+            "{s:?}"
+        );
+
+        // An answer that is a refusal is an answer too.
+        long_ago(&u);
+        u.retrying(2, 1, "busy".into(), Reach::Answered);
+        assert!(!u.snapshot().not_answering());
+
+        // Nothing in flight: no wait, whatever happened before.
+        long_ago(&u);
+        let failed = Finish::Failed {
+            code: Code::DeadlineExceeded,
+            message: "timed out".into(),
+            attempts: 3,
+            reach: Reach::TimedOut,
+            latency: None,
+        };
+        u.finish(None, 2, failed);
+        assert_eq!(u.snapshot().unanswered_for, None);
+        u.begin_direct(3);
+        assert!(
+            u.snapshot().unanswered_for < Some(Duration::from_secs(10)),
+            "a new wait"
+        );
+    }
 
     #[test]
     fn ranges_merge_and_count() {

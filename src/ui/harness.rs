@@ -246,6 +246,7 @@ pub fn upstream(port: u16, state: UpstreamState, for_s: u64) -> UpstreamSnapshot
         role: Role::Tee,
         state,
         refusing: false,
+        unanswered_for: None,
         state_for: Duration::from_secs(for_s),
         accepted: 0,
         delivered: 0,

@@ -468,6 +468,36 @@ async fn a_hung_tee_upstream_shows_down_until_it_answers() {
     g.stop().await;
 }
 
+/// While a tee upstream has left an alert unanswered the snapshot says
+/// for how long (the panel marks it ✗ from 3 s, long before the forward
+/// timeout marks it down); once it answers and nothing is in flight, no
+/// wait is shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tee_upstream_left_waiting_says_how_long() {
+    let g = Gated::start(|c| c.timeout = Duration::from_secs(600)).await;
+    assert_eq!(
+        g.stats.snapshot()[0].unanswered_for,
+        None,
+        "nothing in flight"
+    );
+    let mut client = Target::plain(g.a.url()).client().unwrap();
+    client.alert(alert("o", "r1", "p", true, "")).await.unwrap();
+    wait_for("the alert waits for B", &g.stats, |s| {
+        s[0].in_flight == 1 && s[0].unanswered_for.is_some()
+    })
+    .await;
+    let first = g.stats.snapshot()[0].unanswered_for.unwrap();
+    wait_for("the wait grows", &g.stats, |s| {
+        s[0].unanswered_for.is_some_and(|d| d > first)
+    })
+    .await;
+    assert_eq!(g.stats.snapshot()[0].state, UpstreamState::Up);
+    g.gate.open(1);
+    wait_for("answered", &g.stats, |s| s[0].delivered == 2).await;
+    assert_eq!(g.stats.snapshot()[0].unanswered_for, None);
+    g.stop().await;
+}
+
 /// A feeder kept behind the hub (a hub queue of 4, alerts ingested in a
 /// tight loop while the feeder's thread naps) reads what it skipped back
 /// from the history: the upstream gets every alert once, nothing counted

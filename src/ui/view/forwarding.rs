@@ -46,7 +46,7 @@ pub(super) fn upstream_card(s: &UpstreamSnapshot, width: usize, t: &Theme) -> Ve
     let (sym, state_style) = match s.state {
         // Answering, and refusing what it is sent (a review saw a ✓
         // beside `failed 300 · delivered 0`).
-        UpstreamState::Up if s.refusing => (FAIL, t.fail),
+        UpstreamState::Up if s.refusing || s.not_answering() => (FAIL, t.fail),
         UpstreamState::Up => (PASS, t.pass),
         UpstreamState::Down => (FAIL, t.fail),
         UpstreamState::Connecting => ("…", t.dim),
@@ -66,10 +66,14 @@ pub(super) fn upstream_card(s: &UpstreamSnapshot, width: usize, t: &Theme) -> Ve
     let mut segs = vec![
         vec![Span::styled(
             format!(
-                "{} {}{}",
+                "{} {}{}{}",
                 s.state.as_str(),
                 fmt::span(s.state_for),
-                if s.refusing { ", refusing alerts" } else { "" }
+                if s.refusing { ", refusing alerts" } else { "" },
+                match s.unanswered_for {
+                    Some(d) if s.not_answering() => format!(", no answer for {}", fmt::span(d)),
+                    _ => String::new(),
+                }
             ),
             state_style,
         )],
@@ -304,6 +308,7 @@ pub(super) fn draw_forwarding(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn upstream_urls_show_without_credentials() {
@@ -342,5 +347,41 @@ mod tests {
         let refusing = text(&s);
         assert!(refusing.trim_start().starts_with(FAIL), "{refusing}");
         assert!(refusing.contains("up 8s, refusing alerts"), "{refusing}");
+    }
+
+    /// An upstream up but not answering what it was sent for 3 s or more
+    /// is marked ✗ and says for how long, here and in the status bar;
+    /// under that, or with nothing in flight, it is healthy.
+    #[test]
+    fn an_upstream_not_answering_is_not_shown_healthy() {
+        let t = crate::ui::theme::Theme::default_theme();
+        let text = |s: &UpstreamSnapshot| -> String {
+            upstream_card(s, 100, &t)
+                .iter()
+                .map(|l| l.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let mut s = crate::ui::harness::upstream(50071, UpstreamState::Up, 90);
+        s.in_flight = 4;
+        s.unanswered_for = Some(Duration::from_millis(2_900));
+        let busy = text(&s);
+        assert!(busy.trim_start().starts_with(PASS), "{busy}");
+        assert!(!busy.contains("no answer for"), "{busy}");
+        s.unanswered_for = Some(Duration::from_secs(12));
+        let hung = text(&s);
+        assert!(hung.trim_start().starts_with(FAIL), "{hung}");
+        assert!(hung.contains("up 1m, no answer for 12s"), "{hung}");
+        let h = crate::forward::ForwardHealth::of(std::slice::from_ref(&s));
+        assert!(super::super::status::forward_unhealthy(&h));
+        assert!(
+            super::super::status::forward_health_text(&h, true)
+                .starts_with("fwd 1/1 up (1 not answering)"),
+            "{}",
+            super::super::status::forward_health_text(&h, true)
+        );
+        // Down already says it: not twice.
+        s.state = UpstreamState::Down;
+        assert!(!text(&s).contains("no answer for"));
     }
 }
