@@ -135,11 +135,50 @@ pub fn parse_file(text: &str, origin: &str) -> Result<FileConfig, ConfigError> {
             Ok(Some(raw)) => raw,
             Err(e) => return Err(at(line, col, &format!("key `{key}`: {e}"))),
         };
+        if v.is_sequence() && raw.len() > 1 {
+            // A bad item is reported at its own line, not the key's: each
+            // checked alone first (a scratch config, so nothing is set twice).
+            for (i, item) in raw.iter().enumerate() {
+                let mut scratch = FileConfig::default();
+                if let Err(e) = options::set_file_value(&mut scratch, &key, vec![item.clone()]) {
+                    let (l, c) = list_item(text, line, i).unwrap_or((line, col));
+                    return Err(at(l, c, &format!("key `{key}`: {e}")));
+                }
+            }
+        }
         file.lines.insert(key.clone(), line);
         options::set_file_value(&mut file, &key, raw)
             .map_err(|e| at(line, col, &format!("key `{key}`: {e}")))?;
     }
     Ok(file)
+}
+
+/// Where the `index`th item (from 0) of a block list under the top-level
+/// key on line `key_line` starts (line and column, from 1); None for a flow
+/// list (`key: [a, b]`, all on the key's line) or when it cannot be found.
+fn list_item(text: &str, key_line: usize, index: usize) -> Option<(usize, usize)> {
+    let mut n = 0;
+    for (i, l) in text.lines().enumerate().skip(key_line) {
+        let trimmed = l.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = l.len() - trimmed.len();
+        match trimmed.strip_prefix('-') {
+            Some(rest) if rest.is_empty() || rest.starts_with([' ', '\t']) => {
+                if n == index {
+                    let gap = rest.len() - rest.trim_start().len();
+                    return Some((i + 1, indent + 1 + gap + 1));
+                }
+                n += 1;
+            }
+            // The next top-level key: the list has ended.
+            _ if indent == 0 => return None,
+            // A multi-line item's continuation.
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The `views:` mapping as `NAME=EXPR` values, each entry checked (name,
@@ -448,6 +487,27 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.forward.len(), 2);
+    }
+
+    /// A list's bad item is reported at its line and column, not at its
+    /// key's (a review: the error sent the reader to the list's first line).
+    #[test]
+    fn a_bad_list_item_is_reported_at_its_own_line() {
+        let text = "history: 10\nforward:\n  # upstreams\n  - http://127.0.0.1:7001\n\n  -   \"ftp://x y\"\noidc-audience: [a]\n";
+        let err = parse_file(text, "c.yaml").unwrap_err();
+        assert!(
+            err.0
+                .starts_with("c.yaml:6:7: key `forward`: unsupported URL"),
+            "{err}"
+        );
+        // At indentation 0 too, and a flow list stays at its key's line.
+        let err = parse_file("forward:\n- a:1\n- a b\n", "c.yaml").unwrap_err();
+        assert!(err.0.starts_with("c.yaml:3:3: "), "{err}");
+        let err = parse_file("forward: [a:1, \"a b\"]\n", "c.yaml").unwrap_err();
+        assert!(err.0.starts_with("c.yaml:1:10: "), "{err}");
+        // Too many values for a single-value key: the key's line.
+        let err = parse_file("stats-interval:\n  - 1s\n  - 2s\n", "c.yaml").unwrap_err();
+        assert!(err.0.starts_with("c.yaml:1:"), "{err}");
     }
 
     #[test]
