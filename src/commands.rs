@@ -644,11 +644,19 @@ fn replay(a: ReplayArgs) -> Result<(), Failure> {
     // The file's lines are counted as it is read (once), to tell a torn
     // last line from corruption.
     let mut reader = std::io::BufReader::new(LineCounter::new(file));
-    let (alerts, bad) = crate::record::load_recording(&mut reader);
+    let (alerts, bad, remarks) = crate::record::load_recording_noting(&mut reader);
     let total_lines = reader.get_ref().lines();
     let name = a.file.display().to_string();
     for e in &bad {
         eprintln!("sinkwatch: {name}:{e} (skipped)");
+    }
+    if remarks.lost > 0 {
+        // Said, not an error: the recording holds what it holds, and it
+        // says it is short; the replay cannot send what was never written.
+        eprintln!(
+            "sinkwatch: {name}: {} alerts were lost while it was recorded (its `lost` lines); they cannot be replayed",
+            remarks.lost
+        );
     }
     let rt = runtime()?;
     let report = rt

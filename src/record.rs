@@ -417,6 +417,15 @@ pub fn read_alerts<R: BufRead>(
 pub fn read_runs<R: BufRead>(
     reader: R,
 ) -> impl Iterator<Item = Result<(u32, RecordedAlert), LineError>> {
+    read_runs_noting(reader, |_, _| {})
+}
+
+/// As [`read_runs`]; `other` is given each line of another kind (`lost`,
+/// `undelivered`, `stats`…) with its kind, as it is read.
+fn read_runs_noting<R: BufRead>(
+    reader: R,
+    mut other: impl FnMut(&str, &str),
+) -> impl Iterator<Item = Result<(u32, RecordedAlert), LineError>> {
     let mut lines = reader.split(b'\n');
     let mut n: u64 = 0;
     let mut done = false;
@@ -470,7 +479,10 @@ pub fn read_runs<R: BufRead>(
                     }
                     continue;
                 }
-                Some(_) => continue,
+                Some(k) => {
+                    other(k, text);
+                    continue;
+                }
                 None => {
                     return Some(Err(LineError {
                         line: n,
@@ -1024,9 +1036,125 @@ fn write_read_back<W: Write>(
 /// Reads every alert of a recording, sorted by run (in file order), then
 /// seq; corrupt lines are returned separately.
 pub fn load_recording<R: BufRead>(reader: R) -> (Vec<RecordedAlert>, Vec<LineError>) {
+    let (alerts, bad, _) = load_recording_noting(reader);
+    (alerts, bad)
+}
+
+/// What a recording says beside its alerts: alerts its writer lost
+/// (`{"kind":"lost"}` lines) and alerts forwarding did not deliver
+/// (`{"kind":"undelivered"}`), which `open` shows with the alerts.
+#[derive(Debug, Default, PartialEq)]
+pub struct Remarks {
+    /// Alerts the recording's writer could not write (summed over runs).
+    pub lost: u64,
+    /// Per upstream (as written, not yet sanitized), per reason (`dropped`,
+    /// `failed`, `queued`, `in_flight`): alerts not delivered.
+    pub undelivered: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>,
+    /// Alerts not delivered to upstreams beyond the first
+    /// [`Remarks::UPSTREAMS`] named (a file is not trusted to be small).
+    pub undelivered_elsewhere: u64,
+}
+
+impl Remarks {
+    /// Upstreams named one by one; sinkwatch forwards to a handful.
+    pub const UPSTREAMS: usize = 8;
+
+    /// At most two lines, terminal-safe, for the notices above the panes:
+    /// what was lost, then what was not delivered (the numbers first, as a
+    /// narrow terminal cuts the end).
+    pub fn notices(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.lost > 0 {
+            out.push(format!(
+                "{} missing: this recording's writer lost {} (`lost` lines)",
+                plural(self.lost),
+                if self.lost == 1 { "it" } else { "them" },
+            ));
+        }
+        let total: u64 = self
+            .undelivered
+            .values()
+            .flat_map(|r| r.values())
+            .fold(self.undelivered_elsewhere, |a, &n| a.saturating_add(n));
+        if total > 0 {
+            let each: Vec<String> = self
+                .undelivered
+                .iter()
+                .map(|(url, reasons)| {
+                    let how: Vec<String> = reasons
+                        .iter()
+                        .map(|(r, n)| format!("{} {n}", r.replace('_', " ")))
+                        .collect();
+                    format!("{url}: {}", how.join(", "))
+                })
+                .chain(
+                    (self.undelivered_elsewhere > 0)
+                        .then(|| format!("other upstreams: {}", self.undelivered_elsewhere)),
+                )
+                .collect();
+            out.push(
+                crate::sanitize::line(&format!(
+                    "{} not delivered by forwarding ({}; `undelivered` lines list the seqs)",
+                    plural(total),
+                    each.join("; ")
+                ))
+                .into_owned(),
+            );
+        }
+        out
+    }
+}
+
+fn plural(n: u64) -> String {
+    if n == 1 {
+        "1 alert".to_owned()
+    } else {
+        format!("{n} alerts")
+    }
+}
+
+/// As [`load_recording`], with what the recording says beside its alerts.
+pub fn load_recording_noting<R: BufRead>(
+    reader: R,
+) -> (Vec<RecordedAlert>, Vec<LineError>, Remarks) {
+    #[derive(Deserialize)]
+    struct Counted {
+        #[serde(default)]
+        count: u64,
+        #[serde(default)]
+        upstream: String,
+        #[serde(default)]
+        reason: String,
+    }
+    let mut remarks = Remarks::default();
     let mut alerts = Vec::new();
     let mut bad = Vec::new();
-    for item in read_runs(reader) {
+    let note = |kind: &str, text: &str| {
+        if kind != "lost" && kind != "undelivered" {
+            return;
+        }
+        // A line of these kinds that does not read is no alert lost: it
+        // says nothing, as other kinds do.
+        let Ok(c) = serde_json::from_str::<Counted>(text) else {
+            return;
+        };
+        if kind == "lost" {
+            remarks.lost = remarks.lost.saturating_add(c.count);
+        } else if remarks.undelivered.len() >= Remarks::UPSTREAMS
+            && !remarks.undelivered.contains_key(&c.upstream)
+        {
+            remarks.undelivered_elsewhere = remarks.undelivered_elsewhere.saturating_add(c.count);
+        } else if c.count > 0 {
+            let n = remarks
+                .undelivered
+                .entry(c.upstream)
+                .or_default()
+                .entry(c.reason)
+                .or_default();
+            *n = n.saturating_add(c.count);
+        }
+    };
+    for item in read_runs_noting(reader, note) {
         match item {
             Ok(a) => alerts.push(a),
             Err(e) => bad.push(e),
@@ -1038,7 +1166,7 @@ pub fn load_recording<R: BufRead>(reader: R) -> (Vec<RecordedAlert>, Vec<LineErr
     // the latest), so runs keep their file order. The sort is stable, so
     // equal seqs keep file order.
     alerts.sort_by_key(|(run, a)| (*run, a.seq));
-    (alerts.into_iter().map(|(_, a)| a).collect(), bad)
+    (alerts.into_iter().map(|(_, a)| a).collect(), bad, remarks)
 }
 
 #[cfg(test)]
@@ -1536,6 +1664,48 @@ mod tests {
         assert!(w.torn);
         let items: Vec<_> = read_alerts(&w.out.data[..]).collect();
         assert_eq!(items.len(), 3, "two whole lines and a torn one");
+    }
+
+    /// What a recording says beside its alerts is read, not skipped: its
+    /// writer's `lost` lines and forwarding's `undelivered` lines (a review:
+    /// `open` showed such a file as if nothing had been lost).
+    #[test]
+    fn a_recordings_lost_and_undelivered_lines_are_read() {
+        let text = [
+            r#"{"kind":"alert","seq":1,"at":"2026-11-25T21:00:01.000Z","owner":"o","repo":"r","policy":"p","pass":true}"#,
+            r#"{"kind":"lost","count":212,"reason":"writer fell behind"}"#,
+            r#"{"kind":"stats","accepted":1}"#,
+            r#"{"kind":"undelivered","upstream":"http://u:1","reason":"dropped","count":10,"ranges":[[2,11]],"unlisted":0}"#,
+            r#"{"kind":"undelivered","upstream":"http://u:1","reason":"in_flight","count":2,"ranges":[[12,13]],"unlisted":0}"#,
+            r#"{"kind":"undelivered","upstream":"http://v:2\u001b[2J","reason":"failed","count":1,"ranges":[[14,14]],"unlisted":0}"#,
+            r#"{"kind":"lost","count":"many"}"#,
+        ]
+        .join("\n");
+        let (alerts, bad, remarks) = load_recording_noting(text.as_bytes());
+        assert_eq!((alerts.len(), bad.len()), (1, 0), "{bad:?}");
+        assert_eq!(remarks.lost, 212);
+        assert_eq!(remarks.undelivered["http://u:1"]["dropped"], 10);
+        assert_eq!(
+            remarks.notices(),
+            vec![
+                "212 alerts missing: this recording's writer lost them (`lost` lines)".to_owned(),
+                "13 alerts not delivered by forwarding (http://u:1: dropped 10, in flight 2; \
+                 http://v:2\\x1b[2J: failed 1; `undelivered` lines list the seqs)"
+                    .to_owned(),
+            ]
+        );
+        // A file naming upstream after upstream is summed past the first few.
+        let many: String = (0..20)
+            .map(|i| {
+                format!(
+                    "{{\"kind\":\"undelivered\",\"upstream\":\"http://u{i}:1\",\"reason\":\"failed\",\"count\":1}}\n"
+                )
+            })
+            .collect();
+        let (_, _, remarks) = load_recording_noting(many.as_bytes());
+        assert_eq!(remarks.undelivered.len(), Remarks::UPSTREAMS);
+        assert_eq!(remarks.undelivered_elsewhere, 12);
+        assert!(remarks.notices()[0].starts_with("20 alerts not delivered"));
     }
 
     #[test]

@@ -245,6 +245,27 @@ fn replay_reports_corrupt_lines_by_number_and_sends_the_rest() {
     let out = replay(&torn, &b.url());
     assert!(out.status.success(), "{out:?}");
     b.terminate();
+
+    // A recording whose writer lost alerts says so (its `lost` line) and
+    // replays the rest: the loss is the recording's, not the replay's.
+    let short = dir.path().join("short.jsonl");
+    std::fs::write(
+        &short,
+        "{\"kind\":\"alert\",\"seq\":1,\"at\":\"2026-11-25T21:00:00Z\",\"owner\":\"o\",\"repo\":\"r\",\"policy\":\"p\",\"pass\":true}\n\
+         {\"kind\":\"lost\",\"count\":7,\"reason\":\"writer fell behind\"}\n\
+         {\"kind\":\"alert\",\"seq\":9,\"at\":\"2026-11-25T21:00:01Z\",\"owner\":\"o\",\"repo\":\"r\",\"policy\":\"p\",\"pass\":false}\n",
+    )
+    .unwrap();
+    let b = Headless::start(&[]);
+    let out = replay(&short, &b.url());
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("short.jsonl: 7 alerts were lost while it was recorded"),
+        "{err}"
+    );
+    let lines = b.terminate().lines();
+    assert_eq!(lines.iter().filter(|l| l["kind"] == "alert").count(), 2);
 }
 
 #[test]

@@ -610,6 +610,12 @@ fn a_recording_opens_with_its_times_and_bad_lines_noted() {
     let mut info = SourceInfo::recording("alerts.jsonl");
     info.notices
         .push("1 unreadable line skipped (line 3: expected value)".into());
+    // What the recording says beside its alerts (`lost`, `undelivered`):
+    // past two notices, the second row holds the rest.
+    info.notices.extend([
+        "212 alerts missing: this recording's writer lost them (`lost` lines)".to_owned(),
+        "13 alerts not delivered by forwarding (http://u:1: dropped 13)".to_owned(),
+    ]);
     let mut h = Harness::new(
         160,
         45,
@@ -624,6 +630,10 @@ fn a_recording_opens_with_its_times_and_bad_lines_noted() {
         "no rate: {screen}"
     );
     assert!(screen.contains("⚠ 1 unreadable line skipped (line 3: expected value)"));
+    assert!(
+        screen.contains("⚠ 212 alerts missing: this recording's writer lost them (`lost` lines) · 13 alerts not delivered"),
+        "{screen}"
+    );
     // Recorded times are kept: 20:00:03 is an hour before the clock.
     assert!(screen.contains("20:00:03 ✓ pass ossf/allstar"), "{screen}");
     // fail, fix, regression, fix — an hour before the wall clock, but a

@@ -132,7 +132,7 @@ pub fn prepare_open(file: &std::path::Path) -> Result<Opened, String> {
         return Err(format!("cannot open recording {name}: it is a directory"));
     }
     let f = std::fs::File::open(file).map_err(|e| format!("cannot open recording {name}: {e}"))?;
-    let (alerts, bad) = crate::record::load_recording(BufReader::new(f));
+    let (alerts, bad, remarks) = crate::record::load_recording_noting(BufReader::new(f));
     let (hub, not_loaded) = load_into_hub(&alerts);
 
     let mut info = SourceInfo::recording(name.clone());
@@ -151,6 +151,7 @@ pub fn prepare_open(file: &std::path::Path) -> Result<Opened, String> {
             "{not_loaded} alerts not loaded: the key limit was reached"
         ));
     }
+    info.notices.extend(remarks.notices());
     Ok(Opened {
         hub,
         info,

@@ -183,8 +183,14 @@ pub(super) fn notice_lines(app: &App, width: u16) -> Vec<Line<'static>> {
     if let Some(b) = &app.info.banner {
         out.push(Line::styled(fit(b), t.banner).patch_style(t.banner));
     }
-    for n in app.info.notices.iter().take(2) {
-        out.push(Line::styled(fit(n), t.status_warn));
+    // Two rows at most: past two, the second holds the rest, joined (a
+    // recording can have bad lines, lost alerts and undelivered ones).
+    let notices = &app.info.notices;
+    if let Some(first) = notices.first() {
+        out.push(Line::styled(fit(first), t.status_warn));
+    }
+    if notices.len() > 1 {
+        out.push(Line::styled(fit(&notices[1..].join(" · ")), t.status_warn));
     }
     out
 }
