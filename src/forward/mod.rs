@@ -58,6 +58,7 @@ pub mod undelivered;
 pub mod upstream;
 
 mod pace;
+mod probe;
 mod proxy;
 
 use std::sync::Arc;
@@ -137,6 +138,9 @@ pub struct ForwardConfig {
     pub signer: Option<Arc<crate::sink::auth::signature::Signer>>,
     /// Per-alert outcomes kept per upstream.
     pub outcomes: usize,
+    /// How often an idle upstream is checked for being reachable (a TCP
+    /// connection; see `probe.rs`); None: never.
+    pub idle_check: Option<Duration>,
 }
 
 impl ForwardConfig {
@@ -155,6 +159,7 @@ impl ForwardConfig {
             pass_metadata: false,
             signer: None,
             outcomes: upstream::DEFAULT_OUTCOMES,
+            idle_check: Some(probe::IDLE_CHECK),
         }
     }
 }
@@ -477,9 +482,13 @@ impl Forwarder {
                 let channel = target.endpoint()?.connect_lazy();
                 clients.push(target.client_on(channel)?);
             }
+            let checked = probe::authority(&url);
             let proxied = i == 0 && config.mode == ForwardMode::Proxy;
             if proxied {
                 let up = Arc::new(Upstream::new(url, Role::Proxy, 0, 1, config.outcomes));
+                if let (Some(addr), Some(every)) = (checked, config.idle_check) {
+                    rt.spawn(probe::idle_checks(up.clone(), addr, every));
+                }
                 hook = Some(Arc::new(proxy::ProxyHook {
                     up: up.clone(),
                     client: clients[0].clone(),
@@ -498,6 +507,9 @@ impl Forwarder {
                 config.outcomes,
             ));
             up.backlog.set_stall(config.stall);
+            if let (Some(addr), Some(every)) = (checked, config.idle_check) {
+                rt.spawn(probe::idle_checks(up.clone(), addr, every));
+            }
             tees.push(up.clone());
             let (next, rx) = hub.subscribe();
             feeders.push(rt.spawn(send::feed(up.clone(), rx, next, hub.refetch())));

@@ -98,6 +98,15 @@ pub(crate) enum Reach {
     TimedOut,
 }
 
+/// What the idle check is to do ([`Upstream::probe_due`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Probe {
+    Due,
+    NotDue,
+    /// The upstream's input closed: shutting down.
+    Stop,
+}
+
 /// How an attempt ended, for the counters.
 pub(crate) enum Finish {
     Delivered {
@@ -146,6 +155,12 @@ struct Inner {
     /// upstream stays `up` until the forward timeout; this says sooner that
     /// it has stopped answering.
     waiting_since: Option<Instant>,
+    /// When the last alert in flight settled (or the upstream was made):
+    /// how long it has been idle, for the idle check.
+    quiet_since: Instant,
+    /// The idle check set `down`; cleared by any answer. Only a state the
+    /// check set is undone by the check.
+    down_by_probe: bool,
     hist_total: Histogram<u64>,
     hist_cur: Histogram<u64>,
     hist_prev: Histogram<u64>,
@@ -174,6 +189,7 @@ impl Inner {
     fn settled(&mut self, answered: bool, now: Instant) {
         if self.in_flight() == 0 {
             self.waiting_since = None;
+            self.quiet_since = now;
         } else if answered {
             self.waiting_since = Some(now);
         }
@@ -191,6 +207,7 @@ impl Inner {
             Reach::Answered => {
                 self.answers += 1;
                 self.last_answer = Some(now);
+                self.down_by_probe = false;
                 if self.waiting_since.is_some() {
                     self.waiting_since = Some(now);
                 }
@@ -389,6 +406,8 @@ impl Upstream {
                 last_delivered: None,
                 last_refused: None,
                 waiting_since: None,
+                quiet_since: now,
+                down_by_probe: false,
                 hist_total: histogram(),
                 hist_cur: histogram(),
                 hist_prev: histogram(),
@@ -612,6 +631,7 @@ impl Upstream {
             Finish::Delivered { attempts, latency } => {
                 g.delivered += 1;
                 g.answers += 1;
+                g.down_by_probe = false;
                 g.last_answer = Some(now);
                 g.last_delivered = Some(now);
                 g.set_state(UpstreamState::Up, now);
@@ -649,6 +669,56 @@ impl Upstream {
                 );
             }
         }
+        self.publish(&g);
+    }
+
+    /// Whether the idle check should look at this upstream now: nothing
+    /// queued or in flight for `every` (the answers to alerts tell its state
+    /// better), or never used yet (a mistyped address is found before the
+    /// first alert).
+    pub(crate) fn probe_due(&self, every: Duration) -> Probe {
+        let g = self.lock();
+        if g.input_closed {
+            return Probe::Stop;
+        }
+        let idle = g.queued == 0 && g.in_flight() == 0;
+        let unused = g.answers == 0 && g.accepted == 0;
+        if idle && (unused || g.quiet_since.elapsed() >= every) {
+            Probe::Due
+        } else {
+            Probe::NotDue
+        }
+    }
+
+    /// The idle check could not connect: down, unless alerts are being sent
+    /// (their outcome decides).
+    pub(crate) fn probe_failed(&self, message: &str) {
+        let now = Instant::now();
+        let mut g = self.lock();
+        if g.queued > 0 || g.in_flight() > 0 || g.state == UpstreamState::Down {
+            return;
+        }
+        g.set_state(UpstreamState::Down, now);
+        g.set_error(message.into(), now);
+        g.down_by_probe = true;
+        self.publish(&g);
+    }
+
+    /// The idle check connected: a state it set is undone (up again if the
+    /// upstream had answered before, else connecting).
+    pub(crate) fn probe_reached(&self) {
+        let now = Instant::now();
+        let mut g = self.lock();
+        if !g.down_by_probe {
+            return;
+        }
+        g.down_by_probe = false;
+        let state = if g.answers > 0 {
+            UpstreamState::Up
+        } else {
+            UpstreamState::Connecting
+        };
+        g.set_state(state, now);
         self.publish(&g);
     }
 

@@ -60,6 +60,53 @@ async fn tee_delivers_every_alert_exactly_once_in_order_per_key() {
     b.stop().await;
 }
 
+/// An upstream that goes away while nothing is being sent to it is shown
+/// down (the idle check), and up again once it is back; one never reached
+/// (a mistyped address) is shown down before the first alert. On old both
+/// kept their last state until an alert was sent: `up` for the first, and
+/// `connecting` for the second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_gone_while_idle_is_shown_down_and_up_when_back() {
+    let b1 = Upstream::bind("127.0.0.1:0".parse().unwrap(), hub(), SinkConfig::default()).await;
+    let addr = b1.addr;
+    let dead = dead_addr();
+    let a_hub = hub();
+    let mut cfg = fast(vec![format!("http://{addr}"), format!("http://{dead}")]);
+    cfg.idle_check = Some(Duration::from_millis(20));
+    let (fwd, stats, a) = forwarding_sink(&a_hub, cfg).await;
+    wait_for("the mistyped address found down", &stats, |s| {
+        s[1].state == UpstreamState::Down && s[1].accepted == 0
+    })
+    .await;
+    let e = stats.snapshot()[1].last_error.clone().unwrap();
+    assert!(
+        e.contains("connection refused") && e.contains("found while idle"),
+        "{e}"
+    );
+
+    let mut client = Target::plain(a.url()).client().unwrap();
+    client.alert(alert("o", "r1", "p", true, "")).await.unwrap();
+    wait_for("delivered", &stats, |s| s[0].delivered == 1).await;
+    assert_eq!(stats.snapshot()[0].state, UpstreamState::Up);
+    b1.stop().await;
+    wait_for("B gone while idle, shown down", &stats, |s| {
+        s[0].state == UpstreamState::Down
+    })
+    .await;
+    assert_eq!(stats.snapshot()[0].in_flight, 0, "no alert told it");
+
+    let b2 = Upstream::bind(addr, hub(), SinkConfig::default()).await;
+    wait_for("B back, shown up", &stats, |s| {
+        s[0].state == UpstreamState::Up
+    })
+    .await;
+    a.stop().await;
+    a_hub.close();
+    // The alert waits for the dead address: the grace is not waited out.
+    fwd.shutdown(Duration::from_millis(100)).await;
+    b2.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_down_mid_run_then_back_resumes_with_exact_counters() {
     let b1_hub = hub();
