@@ -310,6 +310,16 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// The card's text at 100 columns, lines joined.
+    fn text(s: &UpstreamSnapshot) -> String {
+        let t = crate::ui::theme::Theme::default_theme();
+        upstream_card(s, 100, &t)
+            .iter()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     #[test]
     fn upstream_urls_show_without_credentials() {
         assert_eq!(display_url("http://127.0.0.1:50071"), "127.0.0.1:50071");
@@ -329,14 +339,6 @@ mod tests {
     /// and says so, not ✓ beside its failures (a review).
     #[test]
     fn an_upstream_refusing_alerts_is_not_shown_healthy() {
-        let t = crate::ui::theme::Theme::default_theme();
-        let text = |s: &UpstreamSnapshot| -> String {
-            upstream_card(s, 100, &t)
-                .iter()
-                .map(|l| l.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
         let mut s = crate::ui::harness::upstream(50071, UpstreamState::Up, 8);
         let healthy = text(&s);
         assert!(
@@ -354,14 +356,6 @@ mod tests {
     /// under that, or with nothing in flight, it is healthy.
     #[test]
     fn an_upstream_not_answering_is_not_shown_healthy() {
-        let t = crate::ui::theme::Theme::default_theme();
-        let text = |s: &UpstreamSnapshot| -> String {
-            upstream_card(s, 100, &t)
-                .iter()
-                .map(|l| l.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
         let mut s = crate::ui::harness::upstream(50071, UpstreamState::Up, 90);
         s.in_flight = 4;
         s.unanswered_for = Some(Duration::from_millis(2_900));
