@@ -65,6 +65,9 @@ pub fn read_limited(path: &Path, what: &str, limit: u64) -> Result<String, Confi
 
 /// Parses config text; `origin` names the file in errors.
 pub fn parse_file(text: &str, origin: &str) -> Result<FileConfig, ConfigError> {
+    // A byte-order mark (Windows editors write one) is no part of the YAML:
+    // left in, it made the first key a different key and every position 1:1.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let at = |line: usize, col: usize, msg: &str| {
         // One line, whatever the file holds (a block scalar quoted in the
         // message would otherwise break it).
@@ -90,6 +93,16 @@ pub fn parse_file(text: &str, origin: &str) -> Result<FileConfig, ConfigError> {
         if let Some(line) = duplicate_key(&msg).and_then(|k| second_line(text, &k)) {
             return at(line, 1, &msg);
         }
+        // YAML indents with spaces; its own words for a tab do not say so.
+        let tab = e
+            .location()
+            .and_then(|l| text.lines().nth(l.line().saturating_sub(1)))
+            .is_some_and(|l| l.trim_end().starts_with([' ', '\t']) && l.contains('\t'));
+        let msg = if tab {
+            format!("{msg} (a tab: YAML indents with spaces)")
+        } else {
+            msg
+        };
         match e.location() {
             Some(l) => at(l.line(), l.column(), &msg),
             None => ConfigError(format!("{origin}: {}", crate::sanitize::line(&msg))),
@@ -130,18 +143,27 @@ pub fn parse_file(text: &str, origin: &str) -> Result<FileConfig, ConfigError> {
                 &format!("key `{key}`: expected {vname}, not `{b}` (only flags take true/false)"),
             ));
         }
+        let item_at = |i: usize, items: Option<&[String]>| {
+            list_item(text, line, i)
+                .or_else(|| items.and_then(|all| flow_item(text, line, col, all, i)))
+                .unwrap_or((line, col))
+        };
         let raw = match raw_values(&v) {
             Ok(None) => continue, // `key:` or `key: ~` leaves the default
             Ok(Some(raw)) => raw,
-            Err(e) => return Err(at(line, col, &format!("key `{key}`: {e}"))),
+            Err((Some(i), e)) => {
+                let (l, c) = item_at(i, None);
+                return Err(at(l, c, &format!("key `{key}`: {e}")));
+            }
+            Err((None, e)) => return Err(at(line, col, &format!("key `{key}`: {e}"))),
         };
-        if v.is_sequence() && raw.len() > 1 {
+        if v.is_sequence() {
             // A bad item is reported at its own line, not the key's: each
             // checked alone first (a scratch config, so nothing is set twice).
             for (i, item) in raw.iter().enumerate() {
                 let mut scratch = FileConfig::default();
                 if let Err(e) = options::set_file_value(&mut scratch, &key, vec![item.clone()]) {
-                    let (l, c) = list_item(text, line, i).unwrap_or((line, col));
+                    let (l, c) = item_at(i, Some(&raw));
                     return Err(at(l, c, &format!("key `{key}`: {e}")));
                 }
             }
@@ -227,20 +249,64 @@ fn view_entries(
 }
 
 /// A value as the option parsers read it: a scalar is one text, a list of
-/// scalars several; `None` for null.
-fn raw_values(v: &serde_yaml::Value) -> Result<Option<Vec<String>>, String> {
+/// scalars several; `None` for null. An error names the list item it is
+/// about (from 0), when it is about one.
+fn raw_values(v: &serde_yaml::Value) -> Result<Option<Vec<String>>, (Option<usize>, String)> {
     match v {
         serde_yaml::Value::Null => Ok(None),
         serde_yaml::Value::Sequence(items) => items
             .iter()
-            .map(|i| scalar_text(i).ok_or_else(|| "expected a list of values".to_owned()))
+            .enumerate()
+            .map(|(n, i)| {
+                scalar_text(i).ok_or_else(|| {
+                    let what = match i {
+                        serde_yaml::Value::Null => "an empty list item",
+                        serde_yaml::Value::Sequence(_) => "a list inside the list",
+                        _ => "a mapping inside the list",
+                    };
+                    (Some(n), format!("{what}: each item is one value"))
+                })
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
         serde_yaml::Value::Tagged(t) => raw_values(&t.value),
         other => scalar_text(other)
             .map(|s| Some(vec![s]))
-            .ok_or_else(|| "expected a value, not a mapping".to_owned()),
+            .ok_or_else(|| (None, "expected a value, not a mapping".to_owned())),
     }
+}
+
+/// Where item `index` of `items` is written in a flow list (`key: [a, "b
+/// c"]`) that starts at line `key_line`, column `col`: each item's text is
+/// looked for after the one before it (inside its quotes, when quoted);
+/// None when one is not found as written (escapes, a flow list that is not
+/// where the value starts).
+fn flow_item(
+    text: &str,
+    key_line: usize,
+    col: usize,
+    items: &[String],
+    index: usize,
+) -> Option<(usize, usize)> {
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(key_line.saturating_sub(1))
+        .map(str::len)
+        .sum::<usize>()
+        + col.saturating_sub(1);
+    if !text.get(start..)?.starts_with('[') {
+        return None;
+    }
+    let mut at = start + 1;
+    for (j, item) in items.get(..=index)?.iter().enumerate() {
+        at += text.get(at..)?.find(item.as_str())?;
+        if j < index {
+            at += item.len();
+        }
+    }
+    let line = text[..at].matches('\n').count() + 1;
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    Some((line, text[line_start..at].chars().count() + 1))
 }
 
 fn scalar_text(v: &serde_yaml::Value) -> Option<String> {
@@ -503,11 +569,53 @@ mod tests {
         // At indentation 0 too, and a flow list stays at its key's line.
         let err = parse_file("forward:\n- a:1\n- a b\n", "c.yaml").unwrap_err();
         assert!(err.0.starts_with("c.yaml:3:3: "), "{err}");
-        let err = parse_file("forward: [a:1, \"a b\"]\n", "c.yaml").unwrap_err();
-        assert!(err.0.starts_with("c.yaml:1:10: "), "{err}");
+        // A flow list: the item where it is written, after the ones before
+        // it (`a:1` is inside the bad one too), on later lines too.
+        let err = parse_file("forward: [a:1, \"a:1 b\"]\n", "c.yaml").unwrap_err();
+        assert!(err.0.starts_with("c.yaml:1:17: "), "{err}");
+        let err = parse_file("forward: [\n  a:1,\n  \"a b\"]\n", "c.yaml").unwrap_err();
+        assert!(err.0.starts_with("c.yaml:3:4: "), "{err}");
+        // One item is an item too; and one that is empty or not a value.
+        let err = parse_file("forward:\n\n  # c\n  - bad url\n", "c.yaml").unwrap_err();
+        assert!(err.0.starts_with("c.yaml:4:5: "), "{err}");
+        let err = parse_file("history:\n  - x\n", "c.yaml").unwrap_err();
+        assert!(err.0.starts_with("c.yaml:2:5: "), "{err}");
+        let err = parse_file("forward:\n  - a:1\n  - ~\n", "c.yaml").unwrap_err();
+        assert!(
+            err.0
+                .starts_with("c.yaml:3:5: key `forward`: an empty list item"),
+            "{err}"
+        );
+        let err = parse_file("oidc-audience:\n  - a\n  - [b]\n", "c.yaml").unwrap_err();
+        assert!(
+            err.0
+                .starts_with("c.yaml:3:5: key `oidc-audience`: a list inside"),
+            "{err}"
+        );
         // Too many values for a single-value key: the key's line.
         let err = parse_file("stats-interval:\n  - 1s\n  - 2s\n", "c.yaml").unwrap_err();
         assert!(err.0.starts_with("c.yaml:1:"), "{err}");
+    }
+
+    /// A file a Windows editor saved with a byte-order mark reads as
+    /// without one, its positions too (a review: two keys were "more than
+    /// one document", one key's errors all at 1:1).
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_file() {
+        let file = parse_file("\u{feff}history: 5\r\nutc: true\r\n", "c.yaml").unwrap();
+        let s = merge(&RunArgs::default(), file, None).unwrap();
+        assert_eq!(s.history, 5);
+        let err = parse_file("\u{feff}history: x\n", "c.yaml").unwrap_err();
+        assert!(err.0.starts_with("c.yaml:1:10: "), "{err}");
+        let err = parse_file("\u{feff}forward:\n  - bad url\n", "c.yaml").unwrap_err();
+        assert!(err.0.starts_with("c.yaml:2:5: "), "{err}");
+    }
+
+    /// A tab where YAML wants spaces is named as such.
+    #[test]
+    fn a_tab_in_the_indentation_is_named() {
+        let err = parse_file("forward:\n\t- a:1\n", "c.yaml").unwrap_err();
+        assert!(err.0.contains("a tab: YAML indents with spaces"), "{err}");
     }
 
     #[test]

@@ -131,6 +131,8 @@ impl Loader<'_> {
         default_name: &str,
         dir: Option<&Path>,
     ) -> Result<Theme, ThemeError> {
+        // A byte-order mark is no part of the YAML (as in the config file).
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         // An empty (or all-comment) file is a valid theme equal to its base.
         let file: ThemeFile = if is_blank_yaml(text) {
             ThemeFile::default()

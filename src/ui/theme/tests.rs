@@ -499,3 +499,16 @@ proptest! {
         let _ = Theme::from_yaml(&s, "fuzz");
     }
 }
+
+/// A theme saved with a byte-order mark reads as without one.
+#[test]
+fn a_byte_order_mark_is_not_part_of_a_theme() {
+    let src = "extends: light\nstyles:\n  fail: { fg: 21 }\n";
+    let with = Theme::from_yaml(&format!("\u{feff}{src}"), "t.yaml").unwrap();
+    let without = Theme::from_yaml(src, "t.yaml").unwrap();
+    assert_eq!(with.style("fail"), without.style("fail"));
+    assert_ne!(
+        with.style("fail"),
+        Theme::load("light", None).unwrap().style("fail")
+    );
+}
