@@ -668,26 +668,34 @@ fn replay(a: ReplayArgs) -> Result<(), Failure> {
             |m| eprintln!("sinkwatch: {m}"),
         ))
         .map_err(|why| Failure::Runtime(format!("replay: {why}")))?;
+    let skipped = report.bad_lines.len();
     say(format_args!(
-        "replayed {} of {} alerts from {name} to {} ({} failed, {} bad lines skipped)\n",
+        "replayed {} of {} alerts from {name} to {} ({} failed, {skipped} bad {} skipped)\n",
         report.sent,
         report.read,
         target.url,
         report.failed.len(),
-        report.bad_lines.len()
+        if skipped == 1 { "line" } else { "lines" },
     ));
     if !report.failed.is_empty() {
+        let n = report.failed.len();
         return Err(Failure::Runtime(format!(
-            "{} alerts were not accepted",
-            report.failed.len()
+            "{n} {} not accepted",
+            if n == 1 { "alert was" } else { "alerts were" }
         )));
     }
-    // A recording cut short by a crash ends in a torn line: expected, not
-    // an error. Any other unreadable line is, after the rest was sent, so
-    // a script can tell (a review: exit 0 with 4 lines skipped).
-    let torn_last = report.bad_lines.len() == 1 && report.bad_lines[0].line == total_lines;
-    if !report.bad_lines.is_empty() && !torn_last {
-        let n = report.bad_lines.len();
+    // A run cut short by a crash ends in a torn line: at the end of the
+    // file, or just before the next run's start when the file was appended
+    // to. Expected, not an error. Any other unreadable line is, after the
+    // rest was sent, so a script can tell (a review: exit 0 with 4 lines
+    // skipped).
+    let corrupt = report
+        .bad_lines
+        .iter()
+        .filter(|b| !remarks.torn_run_end(b.line, total_lines))
+        .count();
+    if corrupt > 0 {
+        let n = corrupt;
         let lines = if n == 1 { "line" } else { "lines" };
         return Err(Failure::Runtime(format!(
             "{n} {lines} of {name} could not be read (named above); the rest were replayed"

@@ -417,14 +417,15 @@ pub fn read_alerts<R: BufRead>(
 pub fn read_runs<R: BufRead>(
     reader: R,
 ) -> impl Iterator<Item = Result<(u32, RecordedAlert), LineError>> {
-    read_runs_noting(reader, |_, _| {})
+    read_runs_noting(reader, |_, _, _| Ok(()))
 }
 
 /// As [`read_runs`]; `other` is given each line of another kind (`lost`,
-/// `undelivered`, `stats`…) with its kind, as it is read.
+/// `undelivered`, `run`, `stats`…) with its kind and line number, as it is
+/// read; what it refuses is an unreadable line.
 fn read_runs_noting<R: BufRead>(
     reader: R,
-    mut other: impl FnMut(&str, &str),
+    mut other: impl FnMut(&str, &str, u64) -> Result<(), String>,
 ) -> impl Iterator<Item = Result<(u32, RecordedAlert), LineError>> {
     let mut lines = reader.split(b'\n');
     let mut n: u64 = 0;
@@ -473,6 +474,9 @@ fn read_runs_noting<R: BufRead>(
             match kind.as_deref() {
                 Some("alert") => {}
                 Some("run") => {
+                    if let Err(message) = other("run", text, n) {
+                        return Some(Err(LineError { line: n, message }));
+                    }
                     if any {
                         run += 1;
                         (any, had_one) = (false, false);
@@ -480,7 +484,9 @@ fn read_runs_noting<R: BufRead>(
                     continue;
                 }
                 Some(k) => {
-                    other(k, text);
+                    if let Err(message) = other(k, text, n) {
+                        return Some(Err(LineError { line: n, message }));
+                    }
                     continue;
                 }
                 None => {
@@ -509,6 +515,29 @@ fn read_runs_noting<R: BufRead>(
             );
         }
     })
+}
+
+/// Opens a recording to append to (made if missing). A file whose last
+/// line is torn (a sink killed mid-write) first gets its newline, so this
+/// run's lines start on lines of their own: appended to the torn line, this
+/// run's first line was lost with it (a review).
+pub fn open_appending(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    // Read apart, and only if it can be: a file one may append to but not
+    // read (or a pipe) is written as before.
+    let torn = file.metadata()?.len() > 0
+        && std::fs::File::open(path).is_ok_and(|mut r| {
+            let mut last = [0u8];
+            r.seek(SeekFrom::End(-1)).is_ok() && r.read_exact(&mut last).is_ok() && last[0] != b'\n'
+        });
+    if torn {
+        file.write_all(b"\n")?;
+    }
+    Ok(file)
 }
 
 /// Counters of one JSON-lines writer, shared with whoever shows them.
@@ -1041,75 +1070,145 @@ pub fn load_recording<R: BufRead>(reader: R) -> (Vec<RecordedAlert>, Vec<LineErr
 }
 
 /// What a recording says beside its alerts: alerts its writer lost
-/// (`{"kind":"lost"}` lines) and alerts forwarding did not deliver
-/// (`{"kind":"undelivered"}`), which `open` shows with the alerts.
+/// (`{"kind":"lost"}` lines), alerts forwarding did not deliver
+/// (`{"kind":"undelivered"}`), which `open` shows with the alerts, and
+/// where its runs start.
 #[derive(Debug, Default, PartialEq)]
 pub struct Remarks {
     /// Alerts the recording's writer could not write (summed over runs).
     pub lost: u64,
     /// Per upstream (as written, not yet sanitized), per reason (`dropped`,
-    /// `failed`, `queued`, `in_flight`): alerts not delivered.
+    /// `failed`, `queued`, `in_flight`): alerts not delivered to it. An
+    /// alert forwarded to two upstreams can be in both.
     pub undelivered: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>,
-    /// Alerts not delivered to upstreams beyond the first
+    /// Deliveries that failed to upstreams beyond the first
     /// [`Remarks::UPSTREAMS`] named (a file is not trusted to be small).
     pub undelivered_elsewhere: u64,
+    /// The line numbers of `{"kind":"run"}` lines, the first
+    /// [`Remarks::RUNS_KEPT`]: a torn line just before one is where a run
+    /// was cut short, not corruption.
+    pub runs: Vec<u64>,
 }
 
 impl Remarks {
     /// Upstreams named one by one; sinkwatch forwards to a handful.
     pub const UPSTREAMS: usize = 8;
+    /// Run starts remembered; a run is a sink's start.
+    pub const RUNS_KEPT: usize = 4096;
+    /// The reasons an `undelivered` line may give.
+    pub const REASONS: [&'static str; 4] = ["dropped", "failed", "queued", "in_flight"];
+
+    /// Whether unreadable line `line` is the last line of a run cut short
+    /// by a crash: the file's last line, or the line before a run start.
+    pub fn torn_run_end(&self, line: u64, last_line: u64) -> bool {
+        line == last_line || self.runs.binary_search(&(line + 1)).is_ok()
+    }
 
     /// At most two lines, terminal-safe, for the notices above the panes:
-    /// what was lost, then what was not delivered (the numbers first, as a
-    /// narrow terminal cuts the end).
+    /// what was lost, then what was not delivered where (the numbers first,
+    /// as a narrow terminal cuts the end).
     pub fn notices(&self) -> Vec<String> {
+        use crate::numbers::thousands;
         let mut out = Vec::new();
         if self.lost > 0 {
             out.push(format!(
                 "{} missing: this recording's writer lost {} (`lost` lines)",
-                plural(self.lost),
+                if self.lost == 1 {
+                    "1 alert".to_owned()
+                } else {
+                    format!("{} alerts", thousands(self.lost))
+                },
                 if self.lost == 1 { "it" } else { "them" },
             ));
         }
-        let total: u64 = self
+        let each: Vec<String> = self
             .undelivered
-            .values()
-            .flat_map(|r| r.values())
-            .fold(self.undelivered_elsewhere, |a, &n| a.saturating_add(n));
-        if total > 0 {
-            let each: Vec<String> = self
-                .undelivered
-                .iter()
-                .map(|(url, reasons)| {
-                    let how: Vec<String> = reasons
-                        .iter()
-                        .map(|(r, n)| format!("{} {n}", r.replace('_', " ")))
-                        .collect();
-                    format!("{url}: {}", how.join(", "))
-                })
-                .chain(
-                    (self.undelivered_elsewhere > 0)
-                        .then(|| format!("other upstreams: {}", self.undelivered_elsewhere)),
-                )
-                .collect();
+            .iter()
+            .map(|(url, reasons)| {
+                let how: Vec<String> = reasons
+                    .iter()
+                    .map(|(r, n)| format!("{} {}", r.replace('_', " "), thousands(*n)))
+                    .collect();
+                format!("{url} {}", how.join(", "))
+            })
+            .chain(
+                (self.undelivered_elsewhere > 0)
+                    .then(|| format!("other upstreams {}", thousands(self.undelivered_elsewhere))),
+            )
+            .collect();
+        if !each.is_empty() {
+            // Per upstream, not a total: an alert tee'd to two upstreams
+            // and delivered to neither is in both (a review read "8 alerts"
+            // of a 4-alert recording).
             out.push(
                 crate::sanitize::line(&format!(
-                    "{} not delivered by forwarding ({}; `undelivered` lines list the seqs)",
-                    plural(total),
-                    each.join("; ")
+                    "not delivered: {} (`undelivered` lines list the seqs)",
+                    each.join(" · ")
                 ))
                 .into_owned(),
             );
         }
         out
     }
-}
 
-fn plural(n: u64) -> String {
-    if n == 1 {
-        "1 alert".to_owned()
-    } else {
-        format!("{n} alerts")
+    /// Takes in a line of another kind than `alert` (see
+    /// [`load_recording_noting`]); a `lost` or `undelivered` line that does
+    /// not read is refused with why.
+    fn note(&mut self, kind: &str, text: &str, line: u64) -> Result<(), String> {
+        #[derive(Deserialize)]
+        struct Counted {
+            count: u64,
+            #[serde(default)]
+            upstream: String,
+            #[serde(default)]
+            reason: String,
+        }
+        match kind {
+            "run" => {
+                if self.runs.len() < Self::RUNS_KEPT {
+                    self.runs.push(line);
+                }
+                return Ok(());
+            }
+            "lost" | "undelivered" => {}
+            _ => return Ok(()),
+        }
+        let c =
+            serde_json::from_str::<Counted>(text).map_err(|e| format!("bad {kind} line: {e}"))?;
+        let too_large = || format!("bad {kind} line: the counts add up past any recording");
+        if kind == "lost" {
+            self.lost = self.lost.checked_add(c.count).ok_or_else(too_large)?;
+            return Ok(());
+        }
+        if c.upstream.is_empty() {
+            return Err("bad undelivered line: no upstream".to_owned());
+        }
+        if !Self::REASONS.contains(&c.reason.as_str()) {
+            return Err(format!(
+                "bad undelivered line: reason {:?} is not one of {}",
+                c.reason,
+                Self::REASONS.join(", ")
+            ));
+        }
+        if c.count == 0 {
+            return Ok(());
+        }
+        if self.undelivered.len() >= Self::UPSTREAMS && !self.undelivered.contains_key(&c.upstream)
+        {
+            self.undelivered_elsewhere = self
+                .undelivered_elsewhere
+                .checked_add(c.count)
+                .ok_or_else(too_large)?;
+            return Ok(());
+        }
+        let n = self
+            .undelivered
+            .entry(c.upstream)
+            .or_default()
+            .entry(c.reason)
+            .or_default();
+        *n = n.checked_add(c.count).ok_or_else(too_large)?;
+        Ok(())
     }
 }
 
@@ -1117,44 +1216,10 @@ fn plural(n: u64) -> String {
 pub fn load_recording_noting<R: BufRead>(
     reader: R,
 ) -> (Vec<RecordedAlert>, Vec<LineError>, Remarks) {
-    #[derive(Deserialize)]
-    struct Counted {
-        #[serde(default)]
-        count: u64,
-        #[serde(default)]
-        upstream: String,
-        #[serde(default)]
-        reason: String,
-    }
     let mut remarks = Remarks::default();
     let mut alerts = Vec::new();
     let mut bad = Vec::new();
-    let note = |kind: &str, text: &str| {
-        if kind != "lost" && kind != "undelivered" {
-            return;
-        }
-        // A line of these kinds that does not read is no alert lost: it
-        // says nothing, as other kinds do.
-        let Ok(c) = serde_json::from_str::<Counted>(text) else {
-            return;
-        };
-        if kind == "lost" {
-            remarks.lost = remarks.lost.saturating_add(c.count);
-        } else if remarks.undelivered.len() >= Remarks::UPSTREAMS
-            && !remarks.undelivered.contains_key(&c.upstream)
-        {
-            remarks.undelivered_elsewhere = remarks.undelivered_elsewhere.saturating_add(c.count);
-        } else if c.count > 0 {
-            let n = remarks
-                .undelivered
-                .entry(c.upstream)
-                .or_default()
-                .entry(c.reason)
-                .or_default();
-            *n = n.saturating_add(c.count);
-        }
-    };
-    for item in read_runs_noting(reader, note) {
+    for item in read_runs_noting(reader, |kind, text, line| remarks.note(kind, text, line)) {
         match item {
             Ok(a) => alerts.push(a),
             Err(e) => bad.push(e),
@@ -1673,24 +1738,25 @@ mod tests {
     fn a_recordings_lost_and_undelivered_lines_are_read() {
         let text = [
             r#"{"kind":"alert","seq":1,"at":"2026-11-25T21:00:01.000Z","owner":"o","repo":"r","policy":"p","pass":true}"#,
-            r#"{"kind":"lost","count":212,"reason":"writer fell behind"}"#,
+            r#"{"kind":"lost","count":21200,"reason":"writer fell behind"}"#,
             r#"{"kind":"stats","accepted":1}"#,
             r#"{"kind":"undelivered","upstream":"http://u:1","reason":"dropped","count":10,"ranges":[[2,11]],"unlisted":0}"#,
             r#"{"kind":"undelivered","upstream":"http://u:1","reason":"in_flight","count":2,"ranges":[[12,13]],"unlisted":0}"#,
             r#"{"kind":"undelivered","upstream":"http://v:2\u001b[2J","reason":"failed","count":1,"ranges":[[14,14]],"unlisted":0}"#,
-            r#"{"kind":"lost","count":"many"}"#,
         ]
         .join("\n");
         let (alerts, bad, remarks) = load_recording_noting(text.as_bytes());
         assert_eq!((alerts.len(), bad.len()), (1, 0), "{bad:?}");
-        assert_eq!(remarks.lost, 212);
+        assert_eq!(remarks.lost, 21_200);
         assert_eq!(remarks.undelivered["http://u:1"]["dropped"], 10);
+        // Per upstream, no total: an alert tee'd to two upstreams is in both.
         assert_eq!(
             remarks.notices(),
             vec![
-                "212 alerts missing: this recording's writer lost them (`lost` lines)".to_owned(),
-                "13 alerts not delivered by forwarding (http://u:1: dropped 10, in flight 2; \
-                 http://v:2\\x1b[2J: failed 1; `undelivered` lines list the seqs)"
+                "21,200 alerts missing: this recording's writer lost them (`lost` lines)"
+                    .to_owned(),
+                "not delivered: http://u:1 dropped 10, in flight 2 · \
+                 http://v:2\\x1b[2J failed 1 (`undelivered` lines list the seqs)"
                     .to_owned(),
             ]
         );
@@ -1705,7 +1771,49 @@ mod tests {
         let (_, _, remarks) = load_recording_noting(many.as_bytes());
         assert_eq!(remarks.undelivered.len(), Remarks::UPSTREAMS);
         assert_eq!(remarks.undelivered_elsewhere, 12);
-        assert!(remarks.notices()[0].starts_with("20 alerts not delivered"));
+        assert!(
+            remarks.notices()[0]
+                .ends_with(" · other upstreams 12 (`undelivered` lines list the seqs)")
+        );
+    }
+
+    /// A `lost` or `undelivered` line that does not read is an unreadable
+    /// line, named, not a silent nothing; and counts never add up past
+    /// what a number holds (a review: "18446744073709551615 alerts missing").
+    #[test]
+    fn a_bad_lost_or_undelivered_line_is_an_unreadable_line() {
+        for (line, why) in [
+            (r#"{"kind":"lost","count":-5}"#, "bad lost line"),
+            (r#"{"kind":"lost","count":"12"}"#, "bad lost line"),
+            (r#"{"kind":"lost","count":2.5}"#, "bad lost line"),
+            (r#"{"kind":"lost"}"#, "missing field `count`"),
+            (
+                r#"{"kind":"lost","count":99999999999999999999999}"#,
+                "bad lost line",
+            ),
+            (
+                r#"{"kind":"undelivered","upstream":"u","reason":"failed","count":-4}"#,
+                "bad undelivered line",
+            ),
+            (
+                r#"{"kind":"undelivered","reason":"failed","count":4}"#,
+                "no upstream",
+            ),
+            (
+                r#"{"kind":"undelivered","upstream":"u","reason":"bogus","count":4}"#,
+                "reason \"bogus\"",
+            ),
+        ] {
+            let (_, bad, remarks) = load_recording_noting(line.as_bytes());
+            assert_eq!(bad.len(), 1, "{line}");
+            assert!(bad[0].message.contains(why), "{line}: {}", bad[0]);
+            assert_eq!(remarks, Remarks::default(), "{line}");
+        }
+        let text =
+            "{\"kind\":\"lost\",\"count\":18446744073709551615}\n{\"kind\":\"lost\",\"count\":1}\n";
+        let (_, bad, remarks) = load_recording_noting(text.as_bytes());
+        assert_eq!(bad.len(), 1);
+        assert_eq!((bad[0].line, remarks.lost), (2, u64::MAX));
     }
 
     #[test]

@@ -438,13 +438,9 @@ fn serve(settings: Settings) -> Result<(), Failure> {
     // Consumers subscribe before the server starts: they miss nothing.
     let mut recorder = None;
     if let Some(path) = &settings.record {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| {
-                Failure::Runtime(format!("cannot open record file {}: {e}", path.display()))
-            })?;
+        let file = crate::record::open_appending(path).map_err(|e| {
+            Failure::Runtime(format!("cannot open record file {}: {e}", path.display()))
+        })?;
         let stats = Arc::new(WriterStats::default());
         let (_, rx) = hub.subscribe();
         let name = path.display().to_string();

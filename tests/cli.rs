@@ -268,6 +268,66 @@ fn replay_reports_corrupt_lines_by_number_and_sends_the_rest() {
     assert_eq!(lines.iter().filter(|l| l["kind"] == "alert").count(), 2);
 }
 
+/// A recording whose last line was torn (a sink killed mid-write) and
+/// that a later run appends to: the new run starts on a line of its own,
+/// and replay takes the torn line for the end of the cut-short run (exit
+/// 0). On old the new run's `run` line was glued to the torn one and lost
+/// with it, and replay exited 1.
+#[test]
+fn appending_to_a_torn_recording_starts_a_line_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec.jsonl");
+    std::fs::write(
+        &rec,
+        "{\"kind\":\"alert\",\"seq\":1,\"at\":\"2026-11-25T21:00:00Z\",\"owner\":\"o\",\"repo\":\"r\",\"policy\":\"p\",\"pass\":true}\n\
+         {\"kind\":\"alert\",\"seq\":2,\"at\":\"2026-11-25T21:0",
+    )
+    .unwrap();
+    let b = Headless::start(&["--record", rec.to_str().unwrap()]);
+    let sent = bin()
+        .args([
+            "send",
+            "--to",
+            &b.url(),
+            "--owner",
+            "o",
+            "--repo",
+            "r2",
+            "--policy",
+            "p",
+            "--fail",
+        ])
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{sent:?}");
+    b.terminate();
+    let text = std::fs::read_to_string(&rec).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[1].ends_with("\"at\":\"2026-11-25T21:0"), "{text}");
+    assert!(lines[2].starts_with("{\"kind\":\"run\""), "{text}");
+    assert!(lines[3].contains("\"repo\":\"r2\""), "{text}");
+
+    let c = Headless::start(&[]);
+    let out = bin()
+        .args([
+            "replay",
+            rec.to_str().unwrap(),
+            "--to",
+            &c.url(),
+            "--speed",
+            "max",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("replayed 2 of 2 alerts") && said.contains("1 bad line skipped"),
+        "{said}"
+    );
+    c.terminate();
+}
+
 #[test]
 fn a_taken_port_is_one_line_and_exit_1() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -610,11 +610,12 @@ fn a_recording_opens_with_its_times_and_bad_lines_noted() {
     let mut info = SourceInfo::recording("alerts.jsonl");
     info.notices
         .push("1 unreadable line skipped (line 3: expected value)".into());
-    // What the recording says beside its alerts (`lost`, `undelivered`):
-    // past two notices, the second row holds the rest.
+    // What the recording says beside its alerts (`lost`, `undelivered`),
+    // a row each; past three, the third row holds the rest.
     info.notices.extend([
         "212 alerts missing: this recording's writer lost them (`lost` lines)".to_owned(),
-        "13 alerts not delivered by forwarding (http://u:1: dropped 13)".to_owned(),
+        "not delivered: http://u:1 dropped 13 (`undelivered` lines list the seqs)".to_owned(),
+        "2 alerts not loaded: the key limit was reached".to_owned(),
     ]);
     let mut h = Harness::new(
         160,
@@ -631,9 +632,26 @@ fn a_recording_opens_with_its_times_and_bad_lines_noted() {
     );
     assert!(screen.contains("⚠ 1 unreadable line skipped (line 3: expected value)"));
     assert!(
-        screen.contains("⚠ 212 alerts missing: this recording's writer lost them (`lost` lines) · 13 alerts not delivered"),
+        screen.contains("⚠ 212 alerts missing: this recording's writer lost them (`lost` lines)\n"),
         "{screen}"
     );
+    assert!(
+        screen.contains("⚠ not delivered: http://u:1 dropped 13 (`undelivered` lines list the seqs) · 2 alerts not loaded"),
+        "{screen}"
+    );
+    // Three notice rows leave the smallest terminals their panes.
+    for (w, hgt) in [(80, 24), (60, 20), (40, 12)] {
+        h.resize(w, hgt);
+        let small = h.screen();
+        assert!(small.starts_with(" ⚠ 1 unreadable"), "{w}x{hgt}: {small}");
+        assert!(small.contains("⚠ 212 alerts missing"), "{w}x{hgt}: {small}");
+        assert!(small.contains("⚠ not delivered"), "{w}x{hgt}: {small}");
+        assert!(
+            small.contains("recording alerts.jsonl"),
+            "{w}x{hgt}: {small}"
+        );
+    }
+    h.resize(160, 45);
     // Recorded times are kept: 20:00:03 is an hour before the clock.
     assert!(screen.contains("20:00:03 ✓ pass ossf/allstar"), "{screen}");
     // fail, fix, regression, fix — an hour before the wall clock, but a

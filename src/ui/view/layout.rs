@@ -171,6 +171,9 @@ pub(super) fn too_small(frame: &mut Frame, theme: &Theme, area: Rect) {
     );
 }
 
+/// Rows the notices above the panes may take.
+const MAX_NOTICE_ROWS: usize = 3;
+
 /// The banner and notices above the panes, one line each, cut to `width`
 /// with `…`.
 pub(super) fn notice_lines(app: &App, width: u16) -> Vec<Line<'static>> {
@@ -183,14 +186,17 @@ pub(super) fn notice_lines(app: &App, width: u16) -> Vec<Line<'static>> {
     if let Some(b) = &app.info.banner {
         out.push(Line::styled(fit(b), t.banner).patch_style(t.banner));
     }
-    // Two rows at most: past two, the second holds the rest, joined (a
-    // recording can have bad lines, lost alerts and undelivered ones).
+    // A row each, three at most: past three, the third holds the rest,
+    // joined (a recording can have bad lines, lost alerts and undelivered
+    // ones, each worth its own row).
     let notices = &app.info.notices;
-    if let Some(first) = notices.first() {
-        out.push(Line::styled(fit(first), t.status_warn));
-    }
-    if notices.len() > 1 {
-        out.push(Line::styled(fit(&notices[1..].join(" · ")), t.status_warn));
+    for (i, n) in notices.iter().enumerate().take(MAX_NOTICE_ROWS) {
+        let text = if i + 1 == MAX_NOTICE_ROWS {
+            notices[i..].join(" · ")
+        } else {
+            n.clone()
+        };
+        out.push(Line::styled(fit(&text), t.status_warn));
     }
     out
 }
