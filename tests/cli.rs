@@ -192,6 +192,46 @@ fn writers_overtaken_by_the_hub_still_write_every_alert_in_order() {
     let stats: serde_json::Value = serde_json::from_str(stdout.last().unwrap()).unwrap();
     assert_eq!(stats["kind"], "stats", "{stats}");
     assert_eq!(stats["lost"]["stdout"], 0, "{stats}");
+    assert!(!exit.stderr.contains("not recorded"), "{}", exit.stderr);
+}
+
+/// What the history let go before the recorder read it is said on stderr
+/// at exit, as undelivered alerts are, with the count the stats line and
+/// the file's `lost` lines give (a review: 99.6 % of a recording gone and
+/// only the stats line told).
+#[test]
+fn alerts_a_recording_lost_are_said_at_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec.jsonl");
+    let mut a = Headless::start(&[
+        "--record",
+        rec.to_str().unwrap(),
+        "--queue",
+        "1",
+        "--history",
+        "1",
+    ]);
+    let lines = a.stdout_lines();
+    let printed = std::thread::spawn(move || lines.into_iter().collect::<Vec<_>>());
+    common::binary::load_at_full_speed(&a.url(), 20_000);
+    let exit = a.terminate();
+    let stdout = printed.join().unwrap();
+    let stats: serde_json::Value = serde_json::from_str(stdout.last().unwrap()).unwrap();
+    let lost = stats["lost"][rec.to_str().unwrap()].as_u64().unwrap();
+    assert!(
+        lost > 0,
+        "a queue and history of one kept up with 20,000 alerts: {stats}"
+    );
+    let (_, _, remarks) = sinkwatch::record::load_recording_noting(std::io::BufReader::new(
+        std::fs::File::open(&rec).unwrap(),
+    ));
+    assert_eq!(remarks.lost, lost);
+    let said = format!(
+        "record file {}: {} alerts not recorded",
+        rec.display(),
+        sinkwatch::numbers::thousands(lost)
+    );
+    assert!(exit.stderr.contains(&said), "{}", exit.stderr);
 }
 
 #[test]
