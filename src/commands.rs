@@ -49,6 +49,16 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
                     a.file.display()
                 )));
             }
+            // A file that is not there is a mistake in the argument (exit
+            // 2), as for `replay`; one that cannot be read is not.
+            if let Err(e) = std::fs::metadata(&a.file)
+                && e.kind() == std::io::ErrorKind::NotFound
+            {
+                return Err(Failure::Usage(format!(
+                    "cannot open {}: {e}",
+                    a.file.display()
+                )));
+            }
             let opened = crate::ui::prepare_open(&a.file).map_err(Failure::Runtime)?;
             if !std::io::stdout().is_terminal() {
                 return Err(Failure::Usage(

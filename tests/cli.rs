@@ -813,6 +813,17 @@ fn open_needs_a_terminal_and_a_file() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("stdout is not a terminal"), "{err}");
+    // A file that is not there is a usage error, as for `replay` (it was 1).
+    let missing = dir.path().join("missing.jsonl");
+    for cmd in [&["open"][..], &["replay", "--to", "127.0.0.1:9"]] {
+        let out = output(bin().args(cmd).arg(&missing));
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("missing.jsonl") && err.contains("No such file"),
+            "{err}"
+        );
+    }
 
     if std::process::Command::new("script")
         .arg("--version")

@@ -672,6 +672,19 @@ fn a_recording_opens_with_its_times_and_bad_lines_noted() {
     );
     assert!(!screen.contains("refused"), "{screen}");
     insta::assert_snapshot!("recording", screen);
+    // Nor in the help (a review found Space pause, F and R listed there).
+    h.press("?");
+    let help = h.screen();
+    assert!(help.contains("Help · sinkwatch keys"), "{help}");
+    for live in [
+        "pause the view",
+        "forwarding per upstream",
+        "refused requests",
+        "bell on matching",
+    ] {
+        assert!(!help.contains(live), "{live}: {help}");
+    }
+    h.press("Esc");
     // age< measures from the recording's end too.
     h.press("/");
     h.type_text("age<15m");

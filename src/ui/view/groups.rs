@@ -123,8 +123,11 @@ pub(super) fn draw_groups(
         .collect();
     let rows_rect = rows_area(area, 0);
     if rows.is_empty() {
-        let msg = if app.stats.accepted == 0 {
+        let msg = if app.stats.accepted == 0 && app.info.live {
             "waiting for alerts"
+        } else if app.stats.accepted == 0 {
+            // Offline (`open`): nothing will come.
+            "no alerts"
         } else {
             empty
         };

@@ -64,11 +64,15 @@ fn row_w(key: &str, text: &str, width: usize, t: &Theme) -> Line<'static> {
     ])
 }
 
-/// The bindings of the key table in `sections`.
-pub fn key_lines(sections: &[Context], t: &Theme) -> Vec<Line<'static>> {
+/// The bindings of the key table in `sections`; without `live` (`open`),
+/// not the keys that only mean something while listening.
+pub fn key_lines(sections: &[Context], t: &Theme, live: bool) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     for &ctx in sections {
-        let rows: Vec<_> = KEYMAP.iter().filter(|b| b.context == ctx).collect();
+        let rows: Vec<_> = KEYMAP
+            .iter()
+            .filter(|b| b.context == ctx && (live || !b.action.live_only()))
+            .collect();
         if rows.is_empty() {
             continue;
         }
@@ -151,7 +155,7 @@ pub fn reference_lines(t: &Theme) -> Vec<Line<'static>> {
 }
 
 /// Draws the overlay over `area`; returns the largest useful scroll.
-pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, scroll: u16) -> u16 {
+pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, scroll: u16, live: bool) -> u16 {
     let w = area.width.saturating_sub(4).min(240);
     let h = area.height.saturating_sub(2);
     let popup = area.centered(Constraint::Length(w), Constraint::Length(h));
@@ -166,7 +170,7 @@ pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, scroll: u16) -> u16 {
     frame.render_widget(Clear, popup);
     // The block is drawn once the columns are measured: its bottom border
     // says where the help is scrolled to (`↑ 21–40 of 97 ↓`).
-    let (max, longest) = columns(frame, t, inner, scroll);
+    let (max, longest) = columns(frame, t, inner, scroll, live);
     let shown = inner.height as usize;
     let block = match super::common::scroll_title(scroll.min(max) as usize, shown, longest, t) {
         Some(at) => block.title_bottom(at),
@@ -178,12 +182,12 @@ pub fn draw(frame: &mut Frame, t: &Theme, area: Rect, scroll: u16) -> u16 {
 
 /// Draws the help's columns in `inner`; returns the largest useful scroll
 /// and the longest column's lines.
-fn columns(frame: &mut Frame, t: &Theme, inner: Rect, scroll: u16) -> (u16, usize) {
-    let keys = key_lines(SECTIONS[0], t);
-    let screens = key_lines(SECTIONS[2], t);
+fn columns(frame: &mut Frame, t: &Theme, inner: Rect, scroll: u16, live: bool) -> (u16, usize) {
+    let keys = key_lines(SECTIONS[0], t, live);
+    let screens = key_lines(SECTIONS[2], t, live);
     let height = inner.height as usize;
     if inner.width >= THREE_COLUMNS {
-        let mut reference = key_lines(SECTIONS[1], t);
+        let mut reference = key_lines(SECTIONS[1], t, live);
         reference.push(Line::raw(""));
         reference.extend(reference_lines(t));
         let [left, _, middle, _, right] = Layout::horizontal([
@@ -202,7 +206,7 @@ fn columns(frame: &mut Frame, t: &Theme, inner: Rect, scroll: u16) -> (u16, usiz
         column(frame, screens, right, s);
         return (max, longest);
     }
-    let mut reference = key_lines(SECTIONS[1], t);
+    let mut reference = key_lines(SECTIONS[1], t, live);
     reference.push(Line::raw(""));
     reference.extend(screens);
     reference.push(Line::raw(""));

@@ -141,7 +141,7 @@ fn draw(
         frame.render_widget(Paragraph::new(status), areas.status);
         export::footer(frame, app, t, areas.footer);
         if let Some(scroll) = app.help {
-            let max = help::draw(frame, t, area, scroll);
+            let max = help::draw(frame, t, area, scroll, app.info.live);
             out.help = Some(scroll.min(max));
         }
         return out;
@@ -421,7 +421,7 @@ fn draw(
     }
     silences::draw(frame, app, t, area, now_ms);
     if let Some(scroll) = app.help {
-        let max = help::draw(frame, t, area, scroll);
+        let max = help::draw(frame, t, area, scroll, app.info.live);
         out.help = Some(scroll.min(max));
     }
     out
