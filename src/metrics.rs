@@ -313,7 +313,7 @@ pub fn render(sources: &Sources) -> String {
             ),
             (
                 "forward_unanswered_seconds",
-                "Whole seconds the upstream has left what it was sent unanswered (0: nothing in flight)",
+                "Whole seconds the upstream has left what it was sent unanswered (0: nothing in flight, or down)",
                 |s| s.unanswered_for.map_or(0, |d| d.as_secs()),
             ),
         ];

@@ -178,6 +178,20 @@ async fn the_remote_sinks_forwarding_is_shown_to_the_viewer() {
     assert_eq!(snaps[0].state.as_str(), "up");
     assert!(snaps[0].balances(), "{:?}", snaps[0]);
     assert_eq!(forward.mode(), sinkwatch::forward::ForwardMode::Tee);
+
+    // The sink goes away, and comes back without --forward: what it
+    // reported is gone with it, not shown forever (a review).
+    let addr = sink.addr.clone();
+    sink.terminate();
+    until("down", || {
+        matches!(status.state(), SourceState::Down { .. })
+    })
+    .await;
+    assert!(forward.snapshot().is_empty(), "{:?}", forward.snapshot());
+    let again = Headless::start_on(&addr, &[]);
+    until("live again", || status.state() == SourceState::Live).await;
+    assert!(forward.snapshot().is_empty(), "{:?}", forward.snapshot());
+    again.terminate();
 }
 
 /// The local hub's history as repo names, oldest first.

@@ -225,8 +225,9 @@ pub struct ForwardHealth {
     pub in_flight: u64,
     /// Sender answers held right now because an upstream is behind.
     pub holding: u64,
-    /// Upstreams up but not answering what they were sent
-    /// ([`UpstreamSnapshot::not_answering`]); counted in `up` too.
+    /// Upstreams not down but not answering what they were sent
+    /// ([`UpstreamSnapshot::not_answering`]); counted in `up` or
+    /// `connecting` too.
     pub not_answering: usize,
 }
 

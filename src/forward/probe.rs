@@ -5,11 +5,14 @@
 //! panel kept its ✓), and a mistyped `--forward` address read `connecting`
 //! until the first.
 //!
-//! The check is a TCP connection, opened and closed at once: it sends the
-//! upstream nothing (no call an AlertSink would log or count), and an
-//! answer to an alert always overrides it. It cannot tell a hung upstream
-//! from a working one (the kernel accepts for a stopped process); what it
-//! has in flight says that ([`super::UpstreamSnapshot::not_answering`]).
+//! The check, for an `http://` upstream, is an HTTP/2 ping on a connection
+//! of its own, closed at once: no call is made (nothing an AlertSink would
+//! log or count), and a stopped or hung process does not answer it (the
+//! kernel accepts its TCP connection, its HTTP/2 server does not run). For
+//! an `https://` upstream it is a TCP connection only (its TLS set-up is
+//! the channel's). What an alert's call finds always overrides the check,
+//! and a `down` that timed-out calls set is undone only by an answer: a
+//! ping does not exercise the handler, which may be what hangs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,23 +27,60 @@ pub(crate) const IDLE_CHECK: Duration = Duration::from_secs(5);
 /// Checks `up` at `addr` (`host:port`) whenever it is due, until its input
 /// closes. Runs on the upstream's forwarding thread.
 pub(crate) async fn idle_checks(up: Arc<Upstream>, addr: String, every: Duration) {
+    let tls = up.url().starts_with("https://");
     loop {
         match up.probe_due(every) {
             Probe::Stop => return,
             Probe::NotDue => {}
-            Probe::Due => {
-                let connect = tokio::net::TcpStream::connect(addr.as_str());
-                match tokio::time::timeout(every, connect).await {
-                    Ok(Ok(_closed_at_once)) => up.probe_reached(),
-                    Ok(Err(e)) => up.probe_failed(&describe(up.url(), e)),
-                    Err(_) => up.probe_failed(&format!(
-                        "Unavailable: no TCP connection to {addr} within {} s (found while idle)",
-                        every.as_secs()
-                    )),
-                }
-            }
+            Probe::Due => match tokio::time::timeout(every, check(&addr, tls)).await {
+                Ok(Ok(())) => up.probe_reached(),
+                Ok(Err(Failed::Connect(e))) => up.probe_failed(&describe(up.url(), e)),
+                Ok(Err(Failed::Http2(e))) => up.probe_failed(&format!(
+                    "Unavailable: {addr} took the connection but did not speak HTTP/2: {} \
+                     (found while idle)",
+                    crate::sanitize::line(&e.to_string())
+                )),
+                Err(_) => up.probe_failed(&format!(
+                    "Unavailable: {addr} did not answer {} within {} s — hung, or \
+                     overloaded? (found while idle)",
+                    if tls {
+                        "a TCP connection"
+                    } else {
+                        "an HTTP/2 ping"
+                    },
+                    every.as_secs()
+                )),
+            },
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+enum Failed {
+    Connect(std::io::Error),
+    Http2(h2::Error),
+}
+
+/// One check: a TCP connection, then (plain HTTP/2 only) a ping answered.
+async fn check(addr: &str, tls: bool) -> Result<(), Failed> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(Failed::Connect)?;
+    if tls {
+        return Ok(());
+    }
+    let (_calls, mut conn) = h2::client::handshake(tcp).await.map_err(Failed::Http2)?;
+    let Some(mut pings) = conn.ping_pong() else {
+        return Ok(());
+    };
+    // The connection runs while the ping waits for its pong; it ends only
+    // with an error (or the server closing it) before that.
+    tokio::select! {
+        pong = pings.ping(h2::Ping::opaque()) => pong.map(drop).map_err(Failed::Http2),
+        end = &mut conn => match end {
+            Err(e) => Err(Failed::Http2(e)),
+            Ok(()) => Err(Failed::Http2(h2::Error::from(h2::Reason::NO_ERROR))),
+        },
     }
 }
 

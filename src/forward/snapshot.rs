@@ -17,7 +17,7 @@ pub struct UpstreamSnapshot {
     /// token, say).
     pub refusing: bool,
     /// Alerts are in flight and the upstream has not answered for this
-    /// long (None: nothing in flight). See [`UNANSWERED_SHOWN`].
+    /// long (None: nothing in flight, or down). See [`UNANSWERED_SHOWN`].
     pub unanswered_for: Option<Duration>,
     /// How long the upstream has been in `state`.
     pub state_for: Duration,
@@ -63,10 +63,11 @@ impl UpstreamSnapshot {
         self.accepted == self.delivered + self.failed + self.dropped + self.queued + self.in_flight
     }
 
-    /// Up, with alerts in flight and no answer for [`UNANSWERED_SHOWN`] or
-    /// longer: hung, or very slow.
+    /// Not down (up, or connecting: hung before its first answer), with
+    /// alerts in flight and no answer for [`UNANSWERED_SHOWN`] or longer:
+    /// hung, or very slow.
     pub fn not_answering(&self) -> bool {
-        self.state == UpstreamState::Up
+        self.state != UpstreamState::Down
             && self.unanswered_for.is_some_and(|d| d >= UNANSWERED_SHOWN)
     }
 

@@ -158,9 +158,10 @@ struct Inner {
     /// When the last alert in flight settled (or the upstream was made):
     /// how long it has been idle, for the idle check.
     quiet_since: Instant,
-    /// The idle check set `down`; cleared by any answer. Only a state the
-    /// check set is undone by the check.
-    down_by_probe: bool,
+    /// Calls timed out, and nothing answered since: `down` that only an
+    /// answer to an alert undoes (the idle check's ping does not exercise
+    /// the upstream's handler, which may be what hangs).
+    timed_out: bool,
     hist_total: Histogram<u64>,
     hist_cur: Histogram<u64>,
     hist_prev: Histogram<u64>,
@@ -207,13 +208,17 @@ impl Inner {
             Reach::Answered => {
                 self.answers += 1;
                 self.last_answer = Some(now);
-                self.down_by_probe = false;
+                self.timed_out = false;
                 if self.waiting_since.is_some() {
                     self.waiting_since = Some(now);
                 }
                 self.set_state(UpstreamState::Up, now);
             }
-            Reach::Unreachable | Reach::TimedOut => self.set_state(UpstreamState::Down, now),
+            Reach::Unreachable => self.set_state(UpstreamState::Down, now),
+            Reach::TimedOut => {
+                self.timed_out = true;
+                self.set_state(UpstreamState::Down, now);
+            }
             Reach::NoAnswer => {}
         }
     }
@@ -407,7 +412,7 @@ impl Upstream {
                 last_refused: None,
                 waiting_since: None,
                 quiet_since: now,
-                down_by_probe: false,
+                timed_out: false,
                 hist_total: histogram(),
                 hist_cur: histogram(),
                 hist_prev: histogram(),
@@ -631,7 +636,7 @@ impl Upstream {
             Finish::Delivered { attempts, latency } => {
                 g.delivered += 1;
                 g.answers += 1;
-                g.down_by_probe = false;
+                g.timed_out = false;
                 g.last_answer = Some(now);
                 g.last_delivered = Some(now);
                 g.set_state(UpstreamState::Up, now);
@@ -690,35 +695,35 @@ impl Upstream {
         }
     }
 
-    /// The idle check could not connect: down, unless alerts are being sent
-    /// (their outcome decides).
+    /// The idle check found the upstream unreachable or not answering:
+    /// down, unless alerts are being sent (their outcome decides).
     pub(crate) fn probe_failed(&self, message: &str) {
         let now = Instant::now();
         let mut g = self.lock();
-        if g.queued > 0 || g.in_flight() > 0 || g.state == UpstreamState::Down {
+        if g.queued > 0 || g.in_flight() > 0 {
             return;
         }
         g.set_state(UpstreamState::Down, now);
-        g.set_error(message.into(), now);
-        g.down_by_probe = true;
+        // What it finds now (refused, then hung, say), kept with its first
+        // time while it finds the same.
+        if g.last_error.as_ref().is_none_or(|(m, _)| **m != *message) {
+            g.set_error(message.into(), now);
+        }
         self.publish(&g);
     }
 
-    /// The idle check connected: a state it set is undone (up again if the
-    /// upstream had answered before, else connecting).
+    /// The idle check reached the upstream (its HTTP/2 server answered a
+    /// ping; for `https://`, a TCP connection): up, from `connecting` or
+    /// from a `down` the check or a refused connection set. Not from a
+    /// `down` that timed-out calls set: only an answer undoes that.
     pub(crate) fn probe_reached(&self) {
         let now = Instant::now();
         let mut g = self.lock();
-        if !g.down_by_probe {
+        let idle = g.queued == 0 && g.in_flight() == 0;
+        if !idle || g.timed_out || g.state == UpstreamState::Up {
             return;
         }
-        g.down_by_probe = false;
-        let state = if g.answers > 0 {
-            UpstreamState::Up
-        } else {
-            UpstreamState::Connecting
-        };
-        g.set_state(state, now);
+        g.set_state(UpstreamState::Up, now);
         self.publish(&g);
     }
 
@@ -746,9 +751,11 @@ impl Upstream {
             state: g.state,
             state_for: now.duration_since(g.state_since),
             refusing,
+            // Down says more (and an unreachable upstream was sent
+            // nothing to answer).
             unanswered_for: g
                 .waiting_since
-                .filter(|_| g.in_flight() > 0)
+                .filter(|_| g.in_flight() > 0 && g.state != UpstreamState::Down)
                 .map(|t| now.saturating_duration_since(t)),
             accepted: g.accepted,
             delivered: g.delivered,
@@ -891,9 +898,13 @@ mod tests {
         long_ago(&u);
         let s = u.snapshot();
         assert!(s.unanswered_for >= Some(Duration::from_secs(10)), "{s:?}");
-        assert!(!s.not_answering(), "connecting: not yet up");
+        assert!(s.not_answering(), "hung before its first answer: {s:?}");
         u.lock().set_state(UpstreamState::Up, Instant::now());
         assert!(u.snapshot().not_answering());
+        // Down says more: no wait is reported then.
+        u.lock().set_state(UpstreamState::Down, Instant::now());
+        assert_eq!(u.snapshot().unanswered_for, None);
+        u.lock().set_state(UpstreamState::Up, Instant::now());
 
         // A call that could not reach it is no answer: the wait goes on.
         u.retrying(1, 1, "refused".into(), Reach::Unreachable);
@@ -938,6 +949,75 @@ mod tests {
             u.snapshot().unanswered_for < Some(Duration::from_secs(10)),
             "a new wait"
         );
+    }
+
+    /// The idle check's verdicts: a reached upstream is up (from
+    /// connecting, or a down that a refused connection or the check set),
+    /// but not over timed-out calls, and never while alerts are in flight;
+    /// a failed check downs only an idle upstream.
+    #[test]
+    fn the_idle_check_moves_only_an_idle_upstream() {
+        let u = Upstream::new("http://u".into(), Role::Tee, 10, 1, 16);
+        let state = |u: &Upstream| u.snapshot().state;
+        u.probe_reached();
+        assert_eq!(
+            state(&u),
+            UpstreamState::Up,
+            "reachable before its first alert"
+        );
+        u.probe_failed("Unavailable: gone (found while idle)");
+        assert_eq!(state(&u), UpstreamState::Down);
+        // Down, it says what it finds now.
+        u.probe_failed("Unavailable: hung (found while idle)");
+        assert_eq!(
+            u.snapshot().last_error.as_deref(),
+            Some("Unavailable: hung (found while idle)")
+        );
+        u.probe_reached();
+        assert_eq!(state(&u), UpstreamState::Up, "back");
+
+        // In flight: the calls decide, not the check.
+        u.begin_direct(1);
+        u.probe_failed("Unavailable: gone (found while idle)");
+        assert_eq!(state(&u), UpstreamState::Up);
+        u.retrying(1, 1, "refused".into(), Reach::Unreachable);
+        u.probe_reached();
+        assert_eq!(state(&u), UpstreamState::Down);
+        let failed = |reach| Finish::Failed {
+            code: Code::Unavailable,
+            message: "x".into(),
+            attempts: 2,
+            reach,
+            latency: None,
+        };
+        u.finish(None, 1, failed(Reach::Unreachable));
+        u.probe_reached();
+        assert_eq!(
+            state(&u),
+            UpstreamState::Up,
+            "refused connections, then reached"
+        );
+
+        // Calls that timed out: a ping does not show the handler answers.
+        u.begin_direct(2);
+        u.finish(None, 2, failed(Reach::TimedOut));
+        assert_eq!(state(&u), UpstreamState::Down);
+        u.probe_reached();
+        assert_eq!(
+            state(&u),
+            UpstreamState::Down,
+            "only an answer undoes a timeout"
+        );
+        u.begin_direct(3);
+        u.finish(
+            None,
+            3,
+            Finish::Delivered {
+                attempts: 1,
+                latency: Duration::from_millis(1),
+            },
+        );
+        assert_eq!(state(&u), UpstreamState::Up);
     }
 
     #[test]

@@ -61,26 +61,43 @@ async fn tee_delivers_every_alert_exactly_once_in_order_per_key() {
 }
 
 /// An upstream that goes away while nothing is being sent to it is shown
-/// down (the idle check), and up again once it is back; one never reached
-/// (a mistyped address) is shown down before the first alert. On old both
-/// kept their last state until an alert was sent: `up` for the first, and
-/// `connecting` for the second.
+/// down (the idle check), and up again once it is back; before the first
+/// alert, a reachable one is shown up, a mistyped address down, and a hung
+/// one (its TCP taken, no HTTP/2 answer) down. On old each kept its last
+/// state until an alert was sent: `up` for the first, `connecting` for the
+/// others.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_gone_while_idle_is_shown_down_and_up_when_back() {
     let b1 = Upstream::bind("127.0.0.1:0".parse().unwrap(), hub(), SinkConfig::default()).await;
     let addr = b1.addr;
     let dead = dead_addr();
+    // Takes connections (the kernel does, for a listener never accepting)
+    // and answers nothing: a hung process.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung_addr = hung.local_addr().unwrap();
     let a_hub = hub();
-    let mut cfg = fast(vec![format!("http://{addr}"), format!("http://{dead}")]);
+    let mut cfg = fast(vec![
+        format!("http://{addr}"),
+        format!("http://{dead}"),
+        format!("http://{hung_addr}"),
+    ]);
     cfg.idle_check = Some(Duration::from_millis(20));
     let (fwd, stats, a) = forwarding_sink(&a_hub, cfg).await;
-    wait_for("the mistyped address found down", &stats, |s| {
-        s[1].state == UpstreamState::Down && s[1].accepted == 0
+    wait_for("each found before any alert", &stats, |s| {
+        s[0].state == UpstreamState::Up
+            && s[1].state == UpstreamState::Down
+            && s[2].state == UpstreamState::Down
+            && s.iter().all(|u| u.accepted == 0)
     })
     .await;
     let e = stats.snapshot()[1].last_error.clone().unwrap();
     assert!(
         e.contains("connection refused") && e.contains("found while idle"),
+        "{e}"
+    );
+    let e = stats.snapshot()[2].last_error.clone().unwrap();
+    assert!(
+        e.contains("did not answer an HTTP/2 ping") && e.contains("found while idle"),
         "{e}"
     );
 
@@ -105,6 +122,7 @@ async fn an_upstream_gone_while_idle_is_shown_down_and_up_when_back() {
     // The alert waits for the dead address: the grace is not waited out.
     fwd.shutdown(Duration::from_millis(100)).await;
     b2.stop().await;
+    drop(hung);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -251,7 +251,13 @@ impl SourceStatus {
     /// Sets the connection state (`follow` does; tests draw it).
     pub fn set(&self, state: SourceState) {
         match &state {
-            SourceState::Down { why, .. } => *self.last_down() = Some(why.clone()),
+            SourceState::Down { why, .. } => {
+                *self.last_down() = Some(why.clone());
+                // What it reported is not known any more, and a sink that
+                // comes back may not forward at all (it then reports
+                // nothing): its last report would stand forever (a review).
+                self.forwarding(&crate::proto::watch::Forwarding::default());
+            }
             SourceState::Live => *self.last_down() = None,
             _ => {}
         }

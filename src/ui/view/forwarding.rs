@@ -46,7 +46,8 @@ pub(super) fn upstream_card(s: &UpstreamSnapshot, width: usize, t: &Theme) -> Ve
     let (sym, state_style) = match s.state {
         // Answering, and refusing what it is sent (a review saw a ✓
         // beside `failed 300 · delivered 0`).
-        UpstreamState::Up if s.refusing || s.not_answering() => (FAIL, t.fail),
+        _ if s.not_answering() => (FAIL, t.fail),
+        UpstreamState::Up if s.refusing => (FAIL, t.fail),
         UpstreamState::Up => (PASS, t.pass),
         UpstreamState::Down => (FAIL, t.fail),
         UpstreamState::Connecting => ("…", t.dim),
@@ -366,11 +367,20 @@ mod tests {
         let hung = text(&s);
         assert!(hung.trim_start().starts_with(FAIL), "{hung}");
         assert!(hung.contains("up 1m, no answer for 12s"), "{hung}");
+        // Hung before its first answer: connecting, and said so too.
+        s.state = UpstreamState::Connecting;
+        let early = text(&s);
+        assert!(early.trim_start().starts_with(FAIL), "{early}");
+        assert!(
+            early.contains("connecting 1m, no answer for 12s"),
+            "{early}"
+        );
+        s.state = UpstreamState::Up;
         let h = crate::forward::ForwardHealth::of(std::slice::from_ref(&s));
         assert!(super::super::status::forward_unhealthy(&h));
         assert!(
             super::super::status::forward_health_text(&h, true)
-                .starts_with("fwd 1/1 up (1 not answering)"),
+                .starts_with("fwd 1/1 up, 1 not answering"),
             "{}",
             super::super::status::forward_health_text(&h, true)
         );

@@ -177,7 +177,7 @@ pub(super) fn status_line(app: &App, t: &Theme, width: u16, now_ms: u64) -> Line
 pub fn forward_health_text(h: &ForwardHealth, short: bool) -> String {
     let mut s = format!("fwd {}/{} up", h.up, h.upstreams);
     if h.not_answering > 0 {
-        s.push_str(&format!(" ({} not answering)", h.not_answering));
+        s.push_str(&format!(", {} not answering", h.not_answering));
     }
     if h.down > 0 {
         s.push_str(&format!(", {} down", h.down));
