@@ -290,7 +290,7 @@ pub fn render(sources: &Sources) -> String {
         for (name, help, get) in counters {
             counter_family(&mut r, name, help, "upstream", each(get));
         }
-        let gauges: [UpstreamMetric; 5] = [
+        let gauges: [UpstreamMetric; 6] = [
             (
                 "forward_queued",
                 "Alerts waiting in the upstream's queue",
@@ -315,6 +315,11 @@ pub fn render(sources: &Sources) -> String {
                 "forward_unanswered_seconds",
                 "Whole seconds the upstream has left what it was sent unanswered (0: nothing in flight, or down)",
                 |s| s.unanswered_for.map_or(0, |d| d.as_secs()),
+            ),
+            (
+                "forward_refusing",
+                "1 while the upstream is up and refusing what it is sent (its last answer to an alert a failure, after its last delivery)",
+                |s| u64::from(s.state == crate::forward::UpstreamState::Up && s.refusing),
             ),
         ];
         for (name, help, get) in gauges {
@@ -565,5 +570,37 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    /// An upstream refusing alerts, and one not answering, are in the
+    /// metrics as in the panel (a review: only the panel said so).
+    #[test]
+    fn upstreams_refusing_or_not_answering_are_in_the_metrics() {
+        use crate::forward::UpstreamState;
+        use std::time::Duration;
+        let mut refusing = crate::ui::harness::upstream(1, UpstreamState::Up, 60);
+        refusing.refusing = true;
+        let mut hung = crate::ui::harness::upstream(2, UpstreamState::Up, 60);
+        hung.in_flight = 1;
+        hung.unanswered_for = Some(Duration::from_millis(7_500));
+        let text = render(&Sources {
+            stopping: None,
+            hub: Hub::new(StoreLimits::default(), 16),
+            forward: Some(crate::ui::harness::forwarding(vec![
+                (refusing, Vec::new()),
+                (hung, Vec::new()),
+            ])),
+            lost: Vec::new(),
+            watchers: None,
+            state: None,
+            latency: None,
+        });
+        for line in [
+            "sinkwatch_forward_refusing{upstream=\"http://127.0.0.1:1\"} 1",
+            "sinkwatch_forward_refusing{upstream=\"http://127.0.0.1:2\"} 0",
+            "sinkwatch_forward_unanswered_seconds{upstream=\"http://127.0.0.1:2\"} 7",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
     }
 }

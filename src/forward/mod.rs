@@ -229,6 +229,9 @@ pub struct ForwardHealth {
     /// ([`UpstreamSnapshot::not_answering`]); counted in `up` or
     /// `connecting` too.
     pub not_answering: usize,
+    /// Upstreams up but refusing what they are sent
+    /// ([`UpstreamSnapshot::refusing`]); counted in `up` too.
+    pub refusing: usize,
 }
 
 impl ForwardStats {
@@ -360,6 +363,7 @@ impl ForwardHealth {
             h.in_flight += s.in_flight;
             h.holding += s.holding;
             h.not_answering += usize::from(s.not_answering());
+            h.refusing += usize::from(s.state == UpstreamState::Up && s.refusing);
         }
         h
     }

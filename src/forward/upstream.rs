@@ -813,7 +813,7 @@ impl super::ForwardStats {
     /// they balance; `in_flight` alerts get placeholder seqs), `retries`,
     /// `queue_capacity`, `rate` (kept as given), the recent latency
     /// `latency_p50`/`latency_p99` (also the whole-run ones; the `*_total`
-    /// fields are ignored), `last_error` with its age, `held`,
+    /// fields are ignored), `refusing`, `unanswered_for`, `last_error` with its age, `held`,
     /// `held_to_limit` and `holding`. The outcomes list sets
     /// per-alert outcomes `(seq, outcome)` for [`super::ForwardStats::outcomes`].
     pub fn for_display(
@@ -836,6 +836,11 @@ impl super::ForwardStats {
                     g.queued = s.queued as usize;
                     g.direct = (0..s.in_flight).map(|i| u64::MAX - i).collect();
                     g.waiting_since = s.unanswered_for.map(ago);
+                    if s.refusing {
+                        // Refused after its last delivery.
+                        g.last_delivered = None;
+                        g.last_refused = Some(now);
+                    }
                     g.accepted = s.delivered + s.failed + s.dropped + s.queued + s.in_flight;
                     g.answers = s.delivered + s.failed;
                     g.state = s.state;

@@ -350,6 +350,11 @@ mod tests {
         let refusing = text(&s);
         assert!(refusing.trim_start().starts_with(FAIL), "{refusing}");
         assert!(refusing.contains("up 8s, refusing alerts"), "{refusing}");
+        // And in the status bar (a review: only the panel said it).
+        let h = crate::forward::ForwardHealth::of(std::slice::from_ref(&s));
+        assert!(super::super::status::forward_unhealthy(&h));
+        let bar = super::super::status::forward_health_text(&h, true);
+        assert!(bar.starts_with("fwd 1/1 up, 1 refusing"), "{bar}");
     }
 
     /// An upstream up but not answering what it was sent for 3 s or more

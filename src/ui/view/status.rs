@@ -179,6 +179,9 @@ pub fn forward_health_text(h: &ForwardHealth, short: bool) -> String {
     if h.not_answering > 0 {
         s.push_str(&format!(", {} not answering", h.not_answering));
     }
+    if h.refusing > 0 {
+        s.push_str(&format!(", {} refusing", h.refusing));
+    }
     if h.down > 0 {
         s.push_str(&format!(", {} down", h.down));
     }
@@ -299,10 +302,10 @@ fn restored_text(r: &crate::state::Restored, short: bool, no_restored: bool) -> 
 /// A state fault in a narrow status bar.
 const STATE_FAULT_SHORT: &str = "state ✗ not durable";
 
-/// True when forwarding needs attention: an upstream down or not
-/// answering, or alerts dropped or failed.
+/// True when forwarding needs attention: an upstream down, not answering
+/// or refusing, or alerts dropped or failed.
 pub fn forward_unhealthy(h: &ForwardHealth) -> bool {
-    h.down > 0 || h.dropped > 0 || h.failed > 0 || h.not_answering > 0
+    h.down > 0 || h.dropped > 0 || h.failed > 0 || h.not_answering > 0 || h.refusing > 0
 }
 
 pub(super) fn status_spans(app: &App, t: &Theme, sq: Squeeze, now_ms: u64) -> Vec<Span<'static>> {
