@@ -487,12 +487,12 @@ impl Forwarder {
                 let channel = target.endpoint()?.connect_lazy();
                 clients.push(target.client_on(channel)?);
             }
-            let checked = probe::authority(&url);
+            let checked = probe::way(target, &url);
             let proxied = i == 0 && config.mode == ForwardMode::Proxy;
             if proxied {
                 let up = Arc::new(Upstream::new(url, Role::Proxy, 0, 1, config.outcomes));
-                if let (Some(addr), Some(every)) = (checked, config.idle_check) {
-                    rt.spawn(probe::idle_checks(up.clone(), addr, every));
+                if let (Some(way), Some(every)) = (checked, config.idle_check) {
+                    rt.spawn(probe::idle_checks(up.clone(), way, every));
                 }
                 hook = Some(Arc::new(proxy::ProxyHook {
                     up: up.clone(),
@@ -512,8 +512,8 @@ impl Forwarder {
                 config.outcomes,
             ));
             up.backlog.set_stall(config.stall);
-            if let (Some(addr), Some(every)) = (checked, config.idle_check) {
-                rt.spawn(probe::idle_checks(up.clone(), addr, every));
+            if let (Some(way), Some(every)) = (checked, config.idle_check) {
+                rt.spawn(probe::idle_checks(up.clone(), way, every));
             }
             tees.push(up.clone());
             let (next, rx) = hub.subscribe();

@@ -9,8 +9,11 @@
 //! of its own, closed at once: no call is made (nothing an AlertSink would
 //! log or count), and a stopped or hung process does not answer it (the
 //! kernel accepts its TCP connection, its HTTP/2 server does not run). For
-//! an `https://` upstream it is a TCP connection only (its TLS set-up is
-//! the channel's). What an alert's call finds always overrides the check,
+//! an `https://` upstream it is a connection opened as the forwarding
+//! channel opens one (the same endpoint: TCP, the TLS handshake with the
+//! same roots or `--forward-ca` and client certificate, HTTP/2), so a
+//! certificate that would be refused is found too, and a hung process does
+//! not finish the handshake. What an alert's call finds always overrides the check,
 //! and a `down` that timed-out calls set is undone only by an answer: a
 //! ping does not exercise the handler, which may be what hangs.
 
@@ -24,51 +27,92 @@ use crate::grpc::diagnose::{Stage, upstream_failure};
 /// checks while it stays idle; also the bound on one check.
 pub(crate) const IDLE_CHECK: Duration = Duration::from_secs(5);
 
-/// Checks `up` at `addr` (`host:port`) whenever it is due, until its input
-/// closes. Runs on the upstream's forwarding thread.
-pub(crate) async fn idle_checks(up: Arc<Upstream>, addr: String, every: Duration) {
-    let tls = up.url().starts_with("https://");
+/// How an upstream is checked.
+pub(crate) enum Way {
+    /// `http://host:port`: a TCP connection and an HTTP/2 ping.
+    Ping(String),
+    /// `https://`: a connection of the forwarding channel's endpoint.
+    Connect(Box<tonic::transport::Endpoint>),
+}
+
+/// Checks `up` whenever it is due, until its input closes. Runs on the
+/// upstream's forwarding thread.
+pub(crate) async fn idle_checks(up: Arc<Upstream>, way: Way, every: Duration) {
+    // While checks fail, they space out (to [`SPACED_OUT`] intervals): each
+    // may be a refused handshake in the upstream's own log.
+    let mut wait = every;
     loop {
         match up.probe_due(every) {
             Probe::Stop => return,
-            Probe::NotDue => {}
-            Probe::Due => match tokio::time::timeout(every, check(&addr, tls)).await {
-                Ok(Ok(())) => up.probe_reached(),
-                Ok(Err(Failed::Connect(e))) => up.probe_failed(&describe(up.url(), e)),
-                Ok(Err(Failed::Http2(e))) => up.probe_failed(&format!(
-                    "Unavailable: {addr} took the connection but did not speak HTTP/2: {} \
-                     (found while idle)",
-                    crate::sanitize::line(&e.to_string())
-                )),
-                Err(_) => up.probe_failed(&format!(
-                    "Unavailable: {addr} did not answer {} within {} s — hung, or \
-                     overloaded? (found while idle)",
-                    if tls {
-                        "a TCP connection"
-                    } else {
-                        "an HTTP/2 ping"
-                    },
-                    every.as_secs()
-                )),
+            Probe::NotDue => wait = every,
+            Probe::Due => match tokio::time::timeout(every, check(&way)).await {
+                Ok(Ok(())) => {
+                    wait = every;
+                    up.probe_reached();
+                }
+                Ok(Err(failed)) => {
+                    wait = spaced(wait, every);
+                    up.probe_failed(&match failed {
+                        Failed::Connect(e) => describe(up.url(), e),
+                        Failed::Http2(e) => format!(
+                            "Unavailable: the upstream took the connection but did not speak \
+                             HTTP/2: {} (found while idle)",
+                            crate::sanitize::line(&e.to_string())
+                        ),
+                    });
+                }
+                Err(_) => {
+                    wait = spaced(wait, every);
+                    up.probe_failed(&format!(
+                        "Unavailable: the upstream did not answer {} within {} — hung, or \
+                         overloaded? (found while idle)",
+                        match way {
+                            Way::Ping(_) => "an HTTP/2 ping",
+                            Way::Connect(_) => "a connection (TCP and TLS)",
+                        },
+                        if every < Duration::from_secs(1) {
+                            format!("{} ms", every.as_millis())
+                        } else {
+                            format!("{} s", every.as_secs())
+                        }
+                    ));
+                }
             },
         }
-        tokio::time::sleep(every).await;
+        tokio::time::sleep(wait).await;
     }
 }
 
+/// The wait after one more failed check: twice the last, at most
+/// [`SPACED_OUT`] times `every` (40 s for the 5 s default).
+fn spaced(last: Duration, every: Duration) -> Duration {
+    (last * 2).min(every * SPACED_OUT).max(every)
+}
+
+/// The longest wait between two checks of an upstream found down, in
+/// checks' intervals.
+const SPACED_OUT: u32 = 8;
+
 enum Failed {
-    Connect(std::io::Error),
+    Connect(Box<dyn std::error::Error + Send + Sync>),
     Http2(h2::Error),
 }
 
-/// One check: a TCP connection, then (plain HTTP/2 only) a ping answered.
-async fn check(addr: &str, tls: bool) -> Result<(), Failed> {
-    let tcp = tokio::net::TcpStream::connect(addr)
+/// One check: see [`Way`].
+async fn check(way: &Way) -> Result<(), Failed> {
+    let addr = match way {
+        Way::Connect(endpoint) => {
+            return endpoint
+                .connect()
+                .await
+                .map(drop)
+                .map_err(|e| Failed::Connect(Box::new(e)));
+        }
+        Way::Ping(addr) => addr,
+    };
+    let tcp = tokio::net::TcpStream::connect(addr.as_str())
         .await
-        .map_err(Failed::Connect)?;
-    if tls {
-        return Ok(());
-    }
+        .map_err(|e| Failed::Connect(Box::new(e)))?;
     let (_calls, mut conn) = h2::client::handshake(tcp).await.map_err(Failed::Http2)?;
     let Some(mut pings) = conn.ping_pong() else {
         return Ok(());
@@ -86,11 +130,20 @@ async fn check(addr: &str, tls: bool) -> Result<(), Failed> {
 
 /// The error as a call that failed to connect would have it, so the panel
 /// reads the same either way.
-fn describe(url: &str, e: std::io::Error) -> String {
-    let status = tonic::Status::from_error(Box::new(e));
+fn describe(url: &str, e: Box<dyn std::error::Error + Send + Sync>) -> String {
+    let status = tonic::Status::from_error(e);
     let why = upstream_failure(url, &status, Stage::Connect)
         .unwrap_or_else(|| status.message().to_owned());
     format!("Unavailable: {why} (found while idle)")
+}
+
+/// How to check `target` (normalized as `url`): None when it cannot be
+/// (a URL without a port, which normalizing refuses anyway).
+pub(crate) fn way(target: &crate::grpc::Target, url: &str) -> Option<Way> {
+    if url.starts_with("https://") {
+        return target.endpoint().ok().map(|e| Way::Connect(Box::new(e)));
+    }
+    authority(url).map(Way::Ping)
 }
 
 /// `host:port` of a normalized `http://` or `https://` URL.
@@ -104,6 +157,19 @@ pub(crate) fn authority(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_checks_space_out_to_a_bound() {
+        let every = Duration::from_secs(5);
+        let mut w = every;
+        let waits: Vec<u64> = (0..6)
+            .map(|_| {
+                w = spaced(w, every);
+                w.as_secs()
+            })
+            .collect();
+        assert_eq!(waits, [10, 20, 40, 40, 40, 40]);
+    }
 
     #[test]
     fn the_checked_address_is_the_urls() {

@@ -136,3 +136,55 @@ async fn an_upstream_on_the_other_scheme_is_told_the_url_to_try() {
     tls_sink.stop().await;
     plain_sink.stop().await;
 }
+
+/// The idle check of an `https://` upstream opens a connection as the
+/// channel does (TLS with the same roots): before any alert, one trusted
+/// through `--forward-ca` is up, one whose certificate the system roots do
+/// not trust is down with the certificate named, and a hung one (its TCP
+/// taken, no TLS answer) is down. On old a TCP connection was all it
+/// checked: the untrusted and the hung one read up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_idle_check_of_an_https_upstream_makes_the_tls_handshake() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tls, ca) = test_pki(dir.path());
+    let b = TestSink::start(SinkConfig {
+        tls: Some(tls),
+        ..SinkConfig::default()
+    })
+    .await;
+    let url = format!("https://localhost:{}", b.addr.port());
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut trusted = Target::plain(&url);
+    trusted.ca_pem = Some(std::fs::read(&ca).unwrap());
+    let mut cfg = fast(vec![]);
+    cfg.upstreams = vec![
+        trusted,
+        Target::plain(&url),
+        Target::plain(format!("https://{}", hung.local_addr().unwrap())),
+    ];
+    cfg.idle_check = Some(Duration::from_millis(50));
+    let a_hub = hub();
+    let fwd = Forwarder::start(&a_hub, cfg).unwrap();
+    let stats = fwd.stats();
+    wait_for("each found before any alert", &stats, |s| {
+        s[0].state == UpstreamState::Up
+            && s[1].state == UpstreamState::Down
+            && s[2].state == UpstreamState::Down
+    })
+    .await;
+    let snap = stats.snapshot();
+    let untrusted = snap[1].last_error.clone().unwrap();
+    assert!(
+        untrusted.contains("certificate is not trusted") && untrusted.contains("found while idle"),
+        "{untrusted}"
+    );
+    let hung_error = snap[2].last_error.clone().unwrap();
+    assert!(
+        hung_error.contains("did not answer a connection (TCP and TLS)"),
+        "{hung_error}"
+    );
+    a_hub.close();
+    fwd.shutdown(Duration::from_millis(50)).await;
+    b.stop().await;
+    drop(hung);
+}
