@@ -713,7 +713,7 @@ impl Upstream {
     }
 
     /// The idle check reached the upstream (its HTTP/2 server answered a
-    /// ping; for `https://`, a TCP connection): up, from `connecting` or
+    /// ping; for `https://`, a connection with its TLS): up, from `connecting` or
     /// from a `down` the check or a refused connection set. Not from a
     /// `down` that timed-out calls set: only an answer undoes that.
     pub(crate) fn probe_reached(&self) {
