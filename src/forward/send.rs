@@ -380,11 +380,15 @@ async fn deliver(
     let mut used: u32 = 0;
     let mut waits: u32 = 0;
     let mut answers_before = up.answers();
+    // Whether an attempt may have reached the upstream (see `lane_sent`).
+    let sent = &up.lane_sent[lane];
+    let mut reached = false;
     loop {
         attempts += 1;
         let result = {
             // The semaphore is never closed.
             let _permit = up.permits.acquire().await;
+            sent.store(true, std::sync::atomic::Ordering::Relaxed);
             let t0 = Instant::now();
             attempt(client, &up.url, r, cfg.timeout, None, cfg.signer.as_deref())
                 .await
@@ -406,6 +410,10 @@ async fn deliver(
             _ if timed_out => (Reach::TimedOut, None),
             _ => (Reach::Answered, Some(latency)),
         };
+        // Refused before sending (no connection, a GOAWAY): not sent, unless
+        // an attempt before may have been.
+        reached |= !matches!(class, Class::Unsent | Class::Unreachable);
+        sent.store(reached, std::sync::atomic::Ordering::Relaxed);
         let uses_budget = match class {
             // It never reached the upstream (a GOAWAY, e.g. nginx's after
             // `keepalive_requests` calls): nothing to hold against it.

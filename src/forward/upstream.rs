@@ -249,6 +249,13 @@ pub struct Upstream {
     /// Requests in flight at once (`--forward-concurrency`), over all lanes
     /// and runs.
     pub(crate) permits: Semaphore,
+    /// Per lane: an attempt of the alerts it holds may have reached the
+    /// upstream (one is under way, or one ended in a way that does not
+    /// say it did not). False while every attempt so far was refused
+    /// before sending: at exit those alerts are `queued` (never sent), not
+    /// `in_flight` (a review: a dead upstream's alerts read "may have
+    /// arrived"). Atomics: set by the lane around each attempt, no lock.
+    pub(crate) lane_sent: Vec<std::sync::atomic::AtomicBool>,
     /// Read without the lock by the pacing check on the ingest path.
     pub(crate) backlog: Backlog,
 }
@@ -425,6 +432,9 @@ impl Upstream {
             }),
             wake: (0..lanes).map(|_| Notify::new()).collect(),
             permits: Semaphore::new(lanes),
+            lane_sent: (0..lanes)
+                .map(|_| std::sync::atomic::AtomicBool::new(false))
+                .collect(),
             backlog: Backlog::new(capacity),
         }
     }
@@ -576,6 +586,8 @@ impl Upstream {
             }
         }
         inner.queued -= run.len();
+        // Not sent until an attempt starts (`send::deliver`).
+        self.lane_sent[lane].store(false, Ordering::Relaxed);
         let current = &mut inner.lane_current[lane];
         current.clear();
         for r in run.iter() {
@@ -785,14 +797,26 @@ impl Upstream {
     /// stopped, so the sets are final).
     pub fn undelivered(&self) -> Undelivered {
         let g = self.lock();
-        let queued = SeqRanges::from_seqs(g.lanes.iter().flatten().map(|r| r.seq));
-        let in_flight = SeqRanges::from_seqs(
+        let sent = |lane: usize| {
+            self.lane_sent
+                .get(lane)
+                .is_none_or(|s| s.load(Ordering::Relaxed))
+        };
+        let holding = |sent_or_not: bool| {
             g.lane_current
                 .iter()
+                .enumerate()
+                .filter(move |&(l, _)| sent(l) == sent_or_not)
+                .flat_map(|(_, seqs)| seqs.iter().copied())
+        };
+        let queued = SeqRanges::from_seqs(
+            g.lanes
+                .iter()
                 .flatten()
-                .copied()
-                .chain(g.direct.iter().copied()),
+                .map(|r| r.seq)
+                .chain(holding(false)),
         );
+        let in_flight = SeqRanges::from_seqs(holding(true).chain(g.direct.iter().copied()));
         Undelivered {
             url: self.url.clone(),
             dropped: g.dropped_seqs.clone(),
