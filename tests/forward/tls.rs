@@ -2,16 +2,23 @@
 
 use super::support::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_upstream_with_a_test_ca() {
-    let dir = tempfile::tempdir().unwrap();
-    let (tls, ca) = test_pki(dir.path());
+/// A sink serving TLS with a certificate of the test CA in `dir`: the sink,
+/// the CA file and its `https://localhost:PORT` URL.
+async fn tls_upstream(dir: &std::path::Path) -> (TestSink, std::path::PathBuf, String) {
+    let (tls, ca) = test_pki(dir);
     let b = TestSink::start(SinkConfig {
         tls: Some(tls),
         ..SinkConfig::default()
     })
     .await;
     let url = format!("https://localhost:{}", b.addr.port());
+    (b, ca, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_upstream_with_a_test_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, ca, url) = tls_upstream(dir.path()).await;
 
     // Trusting the test CA: delivered.
     let a_hub = hub();
@@ -146,13 +153,7 @@ async fn an_upstream_on_the_other_scheme_is_told_the_url_to_try() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_idle_check_of_an_https_upstream_makes_the_tls_handshake() {
     let dir = tempfile::tempdir().unwrap();
-    let (tls, ca) = test_pki(dir.path());
-    let b = TestSink::start(SinkConfig {
-        tls: Some(tls),
-        ..SinkConfig::default()
-    })
-    .await;
-    let url = format!("https://localhost:{}", b.addr.port());
+    let (b, ca, url) = tls_upstream(dir.path()).await;
     let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut trusted = Target::plain(&url);
     trusted.ca_pem = Some(std::fs::read(&ca).unwrap());
