@@ -319,7 +319,7 @@ pub fn render(sources: &Sources) -> String {
             (
                 "forward_refusing",
                 "1 while the upstream is up and refusing what it is sent (its last answer to an alert a failure, after its last delivery)",
-                |s| u64::from(s.state == crate::forward::UpstreamState::Up && s.refusing),
+                |s| u64::from(s.refusing),
             ),
         ];
         for (name, help, get) in gauges {

@@ -363,7 +363,7 @@ impl ForwardHealth {
             h.in_flight += s.in_flight;
             h.holding += s.holding;
             h.not_answering += usize::from(s.not_answering());
-            h.refusing += usize::from(s.state == UpstreamState::Up && s.refusing);
+            h.refusing += usize::from(s.refusing);
         }
         h
     }

@@ -157,7 +157,8 @@ impl UpstreamSnapshot {
                 _ => UpstreamState::Connecting,
             },
             // A sink older than these fields sends neither: false, None.
-            refusing: u.refusing,
+            // Refusing is a way of being up (as a local snapshot has it).
+            refusing: u.refusing && u.state == "up",
             unanswered_for: u.unanswered_ms.map(Duration::from_millis),
             state_for: Duration::from_millis(u.state_for_ms),
             accepted: u.accepted,

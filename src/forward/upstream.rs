@@ -178,6 +178,12 @@ impl Inner {
         self.lane_current.iter().map(Vec::len).sum::<usize>() + self.direct.len()
     }
 
+    /// Nothing queued and nothing in flight: only the idle check can tell
+    /// how the upstream is.
+    fn idle(&self) -> bool {
+        self.queued == 0 && self.in_flight() == 0
+    }
+
     /// Something was put in flight: the wait for an answer starts now,
     /// unless one was already running.
     fn sending(&mut self) {
@@ -698,7 +704,7 @@ impl Upstream {
         if g.input_closed {
             return Probe::Stop;
         }
-        let idle = g.queued == 0 && g.in_flight() == 0;
+        let idle = g.idle();
         let unused = g.answers == 0 && g.accepted == 0;
         if idle && (unused || g.quiet_since.elapsed() >= every) {
             Probe::Due
@@ -712,7 +718,7 @@ impl Upstream {
     pub(crate) fn probe_failed(&self, message: &str) {
         let now = Instant::now();
         let mut g = self.lock();
-        if g.queued > 0 || g.in_flight() > 0 {
+        if !g.idle() {
             return;
         }
         g.set_state(UpstreamState::Down, now);
@@ -731,8 +737,7 @@ impl Upstream {
     pub(crate) fn probe_reached(&self) {
         let now = Instant::now();
         let mut g = self.lock();
-        let idle = g.queued == 0 && g.in_flight() == 0;
-        if !idle || g.timed_out || g.state == UpstreamState::Up {
+        if !g.idle() || g.timed_out || g.state == UpstreamState::Up {
             return;
         }
         g.set_state(UpstreamState::Up, now);
