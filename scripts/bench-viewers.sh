@@ -26,9 +26,18 @@
 # sink's CPU ratio is what serving them costs the sink; the throughput
 # ratio also carries the viewers' own CPU taken from the same two cores.
 #
+# APART=1 measures that deployment instead: every sink of the run (the bare
+# one too) and the load generator are pinned to SINK_CPUS (default 0) and
+# every viewer to VIEWER_CPUS (default 1), so viewers take nothing from the
+# cores the ratios are measured on, as viewers on other machines would not;
+# the bare and no-viewer rounds are pinned the same way, so the ratios
+# compare like with like (one core is slower than two: only ratios compare
+# with a run without APART).
+#
 #   scripts/bench-viewers.sh              # release build, 200k alerts/round, 3 rounds
 #   TOTAL=100000 ROUNDS=2 KINDS="plain tui" scripts/bench-viewers.sh
 #   SMOKE=1 scripts/bench-viewers.sh      # debug build, tiny sizes
+#   APART=1 KINDS=plain scripts/bench-viewers.sh   # viewers on a core of their own
 #   BIN=path/to/sinkwatch scripts/bench-viewers.sh   # that binary, no build
 #   SNAPSHOT=1 scripts/bench-viewers.sh
 #       instead: a sink holding 1,000,000 alerts over 90,000 keys
@@ -64,6 +73,13 @@ SCRIPT=bench-viewers
 . scripts/lib.sh
 trap stop_all EXIT
 TICK=$(getconf CLK_TCK)
+# What runs on the sink's side (sinks, load) and on the viewers' (APART).
+ON_SINK=() ON_VIEWERS=()
+if [ "${APART:-0}" = 1 ]; then
+  command -v taskset >/dev/null 2>&1 || { echo "$SCRIPT: APART=1 needs taskset (util-linux)" >&2; exit 2; }
+  ON_SINK=(taskset -c "${SINK_CPUS:-0}") ON_VIEWERS=(taskset -c "${VIEWER_CPUS:-1}")
+  echo "$SCRIPT: apart: sinks and load on CPU ${SINK_CPUS:-0}, viewers on CPU ${VIEWER_CPUS:-1}" >&2
+fi
 if [[ " $KINDS " == *" tui "* ]] && ! command -v script >/dev/null 2>&1; then
   echo "$SCRIPT: no script(1): the tui kind is skipped" >&2
   KINDS=${KINDS//tui/}
@@ -85,12 +101,12 @@ start_viewer() {
       local sched=(nice -n 0) filter=(); [ "$kind" = niced ] && sched=(nice -n 19)
       [ "$kind" = idle ] && sched=(chrt --idle 0)
       [ "$kind" = filtered ] && filter=(--filter "$FILTER")
-      "${sched[@]}" "$BIN" attach --no-tui "${filter[@]}" "http://$addr" >/dev/null 2>"$TMP/v$v.err" &
+      "${ON_VIEWERS[@]}" "${sched[@]}" "$BIN" attach --no-tui "${filter[@]}" "http://$addr" >/dev/null 2>"$TMP/v$v.err" &
       echo $! >"$TMP/v$v.pid"
       wait_for "$TMP/v$v.err" ": live" "viewer $v live"
       ;;
     tui)
-      TERM=xterm-256color script -qfec "stty cols 200 rows 50; exec '$BIN' attach 'http://$addr'" \
+      TERM=xterm-256color "${ON_VIEWERS[@]}" script -qfec "stty cols 200 rows 50; exec '$BIN' attach 'http://$addr'" \
         /dev/null >/dev/null 2>&1 &
       echo $! >"$TMP/s$v.pid"
       local pid=""
@@ -123,9 +139,9 @@ viewers_cpu() {
 start_sink() {
   rm -rf "$TMP/state"
   if [ "${1:-}" = bare ]; then
-    "$BARE" 127.0.0.1:0 >/dev/null 2>"$TMP/sink.err" &
+    "${ON_SINK[@]}" "$BARE" 127.0.0.1:0 >/dev/null 2>"$TMP/sink.err" &
   else
-    "$BIN" --no-tui --listen 127.0.0.1:0 "$@" >/dev/null 2>"$TMP/sink.err" &
+    "${ON_SINK[@]}" "$BIN" --no-tui --listen 127.0.0.1:0 "$@" >/dev/null 2>"$TMP/sink.err" &
   fi
   echo $! >"$TMP/sink.pid"
   ADDR=$(listen_addr "$TMP/sink.err" "the sink")
@@ -146,7 +162,7 @@ round() {
   local s0 v0 s1 v1
   s0=$(cpu_ticks "$SINK")
   v0=$(viewers_cpu "$n")
-  "$BIN" load --to "$ADDR" --total "$TOTAL" --concurrency 64 --json >"$TMP/load.json"
+  "${ON_SINK[@]}" "$BIN" load --to "$ADDR" --total "$TOTAL" --concurrency 64 --json >"$TMP/load.json"
   # The viewers' CPU once it stops rising: they have everything (a niced
   # viewer catches up after the round). A TUI at rest still draws now and
   # then: a tick or less per viewer in 0.4 s counts as at rest.

@@ -39,7 +39,10 @@ pub(crate) enum Way {
 /// upstream's forwarding thread.
 pub(crate) async fn idle_checks(up: Arc<Upstream>, way: Way, every: Duration) {
     // While checks fail, they space out (to [`SPACED_OUT`] intervals): each
-    // may be a refused handshake in the upstream's own log.
+    // may be a refused handshake in the upstream's own log, or a connection
+    // a hung process's kernel holds for it. Not while nothing listens (the
+    // connection is refused): no process sees those, and an upstream being
+    // restarted is then found back within one interval.
     let mut wait = every;
     loop {
         match up.probe_due(every) {
@@ -51,7 +54,7 @@ pub(crate) async fn idle_checks(up: Arc<Upstream>, way: Way, every: Duration) {
                     up.probe_reached();
                 }
                 Ok(Err(failed)) => {
-                    wait = spaced(wait, every);
+                    wait = after_failure(wait, every, &failed);
                     up.probe_failed(&match failed {
                         Failed::Connect(e) => describe(up.url(), e),
                         Failed::Http2(e) => format!(
@@ -83,6 +86,16 @@ pub(crate) async fn idle_checks(up: Arc<Upstream>, way: Way, every: Duration) {
     }
 }
 
+/// The wait after the check failed as `failed`: every interval while the
+/// connection is refused, else spaced out.
+fn after_failure(last: Duration, every: Duration, failed: &Failed) -> Duration {
+    if failed.refused() {
+        every
+    } else {
+        spaced(last, every)
+    }
+}
+
 /// The wait after one more failed check: twice the last, at most
 /// [`SPACED_OUT`] times `every` (40 s for the 5 s default).
 fn spaced(last: Duration, every: Duration) -> Duration {
@@ -96,6 +109,24 @@ const SPACED_OUT: u32 = 8;
 enum Failed {
     Connect(Box<dyn std::error::Error + Send + Sync>),
     Http2(h2::Error),
+}
+
+impl Failed {
+    /// Whether the TCP connection was refused: nothing listens there, so
+    /// no process saw the check.
+    fn refused(&self) -> bool {
+        let Failed::Connect(e) = self else {
+            return false;
+        };
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&**e);
+        while let Some(c) = cause {
+            if let Some(io) = c.downcast_ref::<std::io::Error>() {
+                return io.kind() == std::io::ErrorKind::ConnectionRefused;
+            }
+            cause = c.source();
+        }
+        false
+    }
 }
 
 /// One check: see [`Way`].
@@ -169,6 +200,46 @@ mod tests {
             })
             .collect();
         assert_eq!(waits, [10, 20, 40, 40, 40, 40]);
+    }
+
+    /// A port nothing listens on, found by binding one and letting it go.
+    fn closed_port() -> String {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn checks_a_process_saw_space_out_a_refused_connection_does_not() {
+        let addr = closed_port();
+        let every = Duration::from_secs(5);
+        let refused = check(&Way::Ping(addr.clone())).await.err().unwrap();
+        assert!(refused.refused());
+        let mut w = every;
+        for _ in 0..4 {
+            w = after_failure(w, every, &refused);
+        }
+        assert_eq!(w, every, "a refused connection is checked every interval");
+        // Through the forwarding channel's endpoint too (its error wraps
+        // the io error).
+        let url = format!("https://{addr}");
+        let target = crate::grpc::Target::plain(url.clone());
+        let Some(Way::Connect(e)) = way(&target, &url) else {
+            panic!("an https URL is checked by connecting");
+        };
+        let refused = check(&Way::Connect(e)).await.err().unwrap();
+        assert!(refused.refused());
+        // A listener that takes the connection and closes it: a process
+        // saw the check, which is spaced out.
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let at = l.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                drop(s);
+            }
+        });
+        let closed = check(&Way::Ping(at)).await.err().unwrap();
+        assert!(!closed.refused());
+        assert_eq!(after_failure(every, every, &closed), every * 2);
     }
 
     #[test]
