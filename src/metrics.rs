@@ -19,10 +19,11 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Method, Request, Response, StatusCode};
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 use crate::forward::{ForwardStats, UpstreamSnapshot};
@@ -74,6 +75,32 @@ pub struct Sources {
 
 type Labels = Vec<(String, String)>;
 
+/// A metric's series, encoded in the order they were added (reasons as
+/// `Refusal::ALL` lists them, upstreams as configured). prometheus-client's
+/// `Family` keeps them in a hash map seeded anew for each scrape's
+/// registry, so every scrape listed them in another order and two scrapes
+/// could not be compared line by line.
+#[derive(Debug)]
+struct Ordered<M>(Vec<(Labels, M)>);
+
+impl<M: EncodeMetric + TypedMetric> EncodeMetric for Ordered<M> {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        for (labels, m) in &self.0 {
+            m.encode(encoder.encode_family(labels)?)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        M::TYPE
+    }
+
+    /// As `Family`: a metric without series has no descriptor either.
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// A per-upstream metric: name, help, and how to read it from a snapshot.
 type UpstreamMetric = (&'static str, &'static str, fn(&UpstreamSnapshot) -> u64);
 
@@ -83,10 +110,14 @@ fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
     registry.register(name, help, c);
 }
 
-fn gauge(registry: &mut Registry, name: &str, help: &str, value: u64) {
+fn gauge_of(value: u64) -> Gauge<i64, AtomicI64> {
     let g: Gauge<i64, AtomicI64> = Gauge::default();
     g.set(i64::try_from(value).unwrap_or(i64::MAX));
-    registry.register(name, help, g);
+    g
+}
+
+fn gauge(registry: &mut Registry, name: &str, help: &str, value: u64) {
+    registry.register(name, help, gauge_of(value));
 }
 
 fn counter_family(
@@ -96,11 +127,15 @@ fn counter_family(
     label: &str,
     values: impl IntoIterator<Item = (String, u64)>,
 ) {
-    let f: Family<Labels, Counter<u64, AtomicU64>> = Family::default();
-    for (l, v) in values {
-        f.get_or_create(&vec![(label.to_owned(), l)]).inc_by(v);
-    }
-    registry.register(name, help, f);
+    let series = values
+        .into_iter()
+        .map(|(l, v)| {
+            let c: Counter<u64, AtomicU64> = Counter::default();
+            c.inc_by(v);
+            (vec![(label.to_owned(), l)], c)
+        })
+        .collect();
+    registry.register(name, help, Ordered(series));
 }
 
 fn gauge_family(
@@ -110,12 +145,11 @@ fn gauge_family(
     label: &str,
     values: impl IntoIterator<Item = (String, u64)>,
 ) {
-    let f: Family<Labels, Gauge<i64, AtomicI64>> = Family::default();
-    for (l, v) in values {
-        f.get_or_create(&vec![(label.to_owned(), l)])
-            .set(i64::try_from(v).unwrap_or(i64::MAX));
-    }
-    registry.register(name, help, f);
+    let series = values
+        .into_iter()
+        .map(|(l, v)| (vec![(label.to_owned(), l)], gauge_of(v)))
+        .collect();
+    registry.register(name, help, Ordered(series));
 }
 
 /// The metrics in the Prometheus text format, read now.
@@ -325,14 +359,18 @@ pub fn render(sources: &Sources) -> String {
         for (name, help, get) in gauges {
             gauge_family(&mut r, name, help, "upstream", each(get));
         }
-        let up: Family<Labels, Gauge<i64, AtomicI64>> = Family::default();
-        for s in &snaps {
-            up.get_or_create(&vec![
-                ("upstream".to_owned(), s.url.clone()),
-                ("state".to_owned(), s.state.as_str().to_owned()),
-            ])
-            .set(1);
-        }
+        let up = Ordered(
+            snaps
+                .iter()
+                .map(|s| {
+                    let labels = vec![
+                        ("upstream".to_owned(), s.url.clone()),
+                        ("state".to_owned(), s.state.as_str().to_owned()),
+                    ];
+                    (labels, gauge_of(1))
+                })
+                .collect(),
+        );
         r.register(
             "forward_state",
             "The upstream's connection state (1 for its current state)",
@@ -532,7 +570,7 @@ mod tests {
         hub.ingest(&alert(false), None, None).unwrap();
         hub.ingest(&alert(true), None, None).unwrap();
         hub.refuse(crate::hub::Refusal::EmptyField);
-        let text = render(&Sources {
+        let sources = Sources {
             stopping: None,
             hub,
             forward: None,
@@ -545,7 +583,8 @@ mod tests {
                 s
             })),
             latency: None,
-        });
+        };
+        let text = render(&sources);
         for line in [
             "sinkwatch_alerts_accepted_total 2",
             "sinkwatch_keys 1",
@@ -570,6 +609,19 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"), "{text}");
+        // Series come in a fixed order (the reasons as `Refusal::ALL` has
+        // them), the same at every scrape: two scrapes compare line by line.
+        let reasons: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("sinkwatch_alerts_refused_total{reason=\""))
+            .filter_map(|l| l.split('"').next())
+            .collect();
+        let all: Vec<&str> = crate::hub::Refusal::ALL
+            .iter()
+            .map(|r| r.as_str())
+            .collect();
+        assert_eq!(reasons, all);
+        assert_eq!(render(&sources), text);
     }
 
     /// An upstream refusing alerts, and one not answering, are in the
