@@ -129,7 +129,7 @@ pub fn parse_file(text: &str, origin: &str) -> Result<FileConfig, ConfigError> {
         }
         if let (Some(entries), "views") = (v.as_mapping(), key.as_str()) {
             // `views: {name: expression}`: each entry checked at its own line.
-            let raw = view_entries(entries, text, line).map_err(|(l, e)| at(l, 1, &e))?;
+            let raw = view_entries(entries, text, line).map_err(|(l, c, e)| at(l, c, &e))?;
             file.lines.insert(key.clone(), line);
             options::set_file_value(&mut file, &key, raw)
                 .map_err(|e| at(line, col, &format!("key `{key}`: {e}")))?;
@@ -204,35 +204,40 @@ fn list_item(text: &str, key_line: usize, index: usize) -> Option<(usize, usize)
 }
 
 /// The `views:` mapping as `NAME=EXPR` values, each entry checked (name,
-/// expression, count); an error carries the entry's line (found after
-/// `from`, the key's line).
+/// expression, count); an error carries where it is about (found after
+/// `from`, the key's line): the entry's name, or its expression.
 fn view_entries(
     entries: &serde_yaml::Mapping,
     text: &str,
     from: usize,
-) -> Result<Vec<String>, (usize, String)> {
+) -> Result<Vec<String>, (usize, usize, String)> {
     use crate::ui::state::{MAX_VIEWS, SavedView};
     if entries.len() > MAX_VIEWS {
-        return Err((from, format!("key `views`: more than {MAX_VIEWS} views")));
+        return Err((from, 1, format!("key `views`: more than {MAX_VIEWS} views")));
     }
     let mut out = Vec::new();
     for (k, v) in entries {
         let name = scalar_text(k).unwrap_or_default();
-        let line = text
+        // The entry's line, and the columns (from 1) of its name and of
+        // what follows its `:` (the expression, when on the same line).
+        let (line, name_col, expr_col) = text
             .lines()
             .enumerate()
             .skip(from)
-            .find(|(_, l)| {
-                let l = l.trim_start().trim_start_matches(['"', '\'']);
-                l.starts_with(&name)
-                    && l[name.len()..]
-                        .trim_start_matches(['"', '\''])
-                        .starts_with(':')
+            .find_map(|(i, l)| {
+                let trimmed = l.trim_start();
+                let unquoted = trimmed.trim_start_matches(['"', '\'']);
+                let rest = unquoted.strip_prefix(name.as_str())?;
+                let after = rest.trim_start_matches(['"', '\'']).strip_prefix(':')?;
+                let indent = l.len() - trimmed.len();
+                let value = l.len() - after.trim_start().len();
+                Some((i + 1, indent + 1, value + 1))
             })
-            .map_or(from, |(i, _)| i + 1);
+            .unwrap_or((from, 1, 1));
         let Some(expr) = scalar_text(v) else {
             return Err((
                 line,
+                expr_col,
                 format!("key `views`: view `{name}`: expected a filter expression"),
             ));
         };
@@ -240,9 +245,11 @@ fn view_entries(
             .iter()
             .any(|o: &String| o.split_once('=').is_some_and(|(n, _)| n == name))
         {
-            return Err((line, format!("key `views`: view `{name}` twice")));
+            return Err((line, name_col, format!("key `views`: view `{name}` twice")));
         }
-        SavedView::new(&name, &expr).map_err(|e| (line, format!("key `views`: {e}")))?;
+        // A bad name is reported at the name, a bad expression at it.
+        SavedView::new(&name, "").map_err(|e| (line, name_col, format!("key `views`: {e}")))?;
+        SavedView::new(&name, &expr).map_err(|e| (line, expr_col, format!("key `views`: {e}")))?;
         out.push(format!("{name}={expr}"));
     }
     Ok(out)
@@ -811,7 +818,7 @@ mod tests {
         assert_eq!(s.views[1].filter.source(), "org:ossf");
         // A bad expression names the file, the entry's line and the view.
         let err = parse_file("views:\n  a: org:ossf\n  b: status:maybe\n", "c.yaml").unwrap_err();
-        assert!(err.0.starts_with("c.yaml:3:"), "{err}");
+        assert!(err.0.starts_with("c.yaml:3:6:"), "{err}");
         assert!(
             err.0.contains("view `b`") && err.0.contains("status:maybe"),
             "{err}"
@@ -820,9 +827,17 @@ mod tests {
         assert!(err.0.starts_with("c.yaml:"), "{err}");
         let err = parse_file("views:\n  a: [1, 2]\n", "c.yaml").unwrap_err();
         assert!(
-            err.0.starts_with("c.yaml:2:") && err.0.contains("view `a`"),
+            err.0.starts_with("c.yaml:2:6:") && err.0.contains("view `a`"),
             "{err}"
         );
+        // A bad name at the name (quoted, deeper indented).
+        let err = parse_file("views:\n    \"a=b\":   org:x\n", "c.yaml").unwrap_err();
+        assert!(
+            err.0.starts_with("c.yaml:2:5:") && err.0.contains("may not hold `=`"),
+            "{err}"
+        );
+        let err = parse_file("views:\n    \"ok\":   status:maybe\n", "c.yaml").unwrap_err();
+        assert!(err.0.starts_with("c.yaml:2:13:"), "{err}");
         // The list spelling (as on the command line) works too.
         let file = parse_file("views: [\"x=status:fail\"]\n", "c.yaml").unwrap();
         assert_eq!(
