@@ -344,12 +344,15 @@ impl Hub {
     /// As [`Hub::ingest_at`] for alerts merged from several sources (a
     /// viewer over replicas): the key's latest status follows receive time
     /// ([`Store::ingest_by_time`]).
+    /// `before`: the key's status before the alert as its source knew it
+    /// (see [`Store::ingest_by_time`]).
     pub fn ingest_by_time(
         &self,
         alert: &NewAlert,
         at_ms: u64,
         peer_addr: Option<std::net::SocketAddr>,
         peer_identity: Option<&str>,
+        before: Option<bool>,
     ) -> Result<Arc<AlertRecord>, IngestError> {
         self.ingest_with(
             alert,
@@ -357,7 +360,7 @@ impl Hub {
             peer_addr,
             peer_identity,
             None,
-            true,
+            Some(before),
             &mut |_| {},
         )
     }
@@ -371,9 +374,18 @@ impl Hub {
         at_ms: u64,
         peer_addr: Option<std::net::SocketAddr>,
         peer_identity: Option<&str>,
+        before: Option<bool>,
         then: &mut dyn FnMut(&Arc<AlertRecord>),
     ) -> Result<Arc<AlertRecord>, IngestError> {
-        self.ingest_with(alert, at_ms, peer_addr, peer_identity, None, true, then)
+        self.ingest_with(
+            alert,
+            at_ms,
+            peer_addr,
+            peer_identity,
+            None,
+            Some(before),
+            then,
+        )
     }
 
     /// As [`Hub::ingest_at`] for an alert that came through the forwarding
@@ -393,7 +405,7 @@ impl Hub {
             peer_addr,
             peer_identity,
             via,
-            false,
+            None,
             &mut |_| {},
         )
     }
@@ -408,7 +420,8 @@ impl Hub {
         peer_addr: Option<std::net::SocketAddr>,
         peer_identity: Option<&str>,
         via: Option<&str>,
-        by_time: bool,
+        // Some when merged by receive time, with the status before.
+        by_time: Option<Option<bool>>,
         then: &mut dyn FnMut(&Arc<AlertRecord>),
     ) -> Result<Arc<AlertRecord>, IngestError> {
         let mut inner = self.lock();
@@ -424,10 +437,9 @@ impl Hub {
         } else {
             None
         };
-        let stored = if by_time {
-            store.ingest_by_time(alert, at_ms, peer)
-        } else {
-            store.ingest(alert, at_ms, peer)
+        let stored = match by_time {
+            Some(before) => store.ingest_by_time(alert, at_ms, peer, before),
+            None => store.ingest(alert, at_ms, peer),
         };
         let record = Arc::new(stored.map_err(IngestError::Store)?);
         then(&record);

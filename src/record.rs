@@ -1350,7 +1350,7 @@ mod tests {
         let hub = Hub::new(StoreLimits::default(), 8);
         let (_, mut plain) = hub.subscribe();
         let (tx, rx) = broadcast::channel(8);
-        hub.ingest_by_time_then(&alert("", true), 1_000, None, None, &mut |r| {
+        hub.ingest_by_time_then(&alert("", true), 1_000, None, None, None, &mut |r| {
             let _ = tx.send(Sourced {
                 record: r.clone(),
                 source: Arc::from("http://127.0.0.1:7000"),
@@ -1411,8 +1411,8 @@ mod tests {
             write_alert(&mut out, r).unwrap();
             serde_json::from_slice::<serde_json::Value>(&out).unwrap()
         };
-        let newer = hub.ingest_by_time(&alert("", true), 2_000, None, None);
-        let older = hub.ingest_by_time(&alert("x", false), 1_000, None, None);
+        let newer = hub.ingest_by_time(&alert("", true), 2_000, None, None, None);
+        let older = hub.ingest_by_time(&alert("x", false), 1_000, None, None, None);
         let newer = line(&newer.unwrap());
         assert_eq!(newer.get("late"), None, "{newer}");
         let older = line(&older.unwrap());

@@ -128,6 +128,58 @@ async fn a_snapshot_moves_the_sources_last_seq() {
     follower.abort();
 }
 
+/// A snapshot starts with each key's oldest alert it carries, often not
+/// the key's first: the viewer shows the change the sink gave it (a review
+/// counted 9,000 of 10,002 snapshot alerts shown `first`, and a viewer
+/// attached late showed 251 transitions where the sink held 1,375).
+#[tokio::test]
+async fn a_snapshot_keeps_the_changes_the_sink_gave_its_alerts() {
+    use sinkwatch::model::Change;
+    // A history of 2: the keys' earlier alerts are gone from the sink's
+    // history when the viewer attaches; their latest are in the snapshot.
+    let sink = Headless::start(&["--history", "2"]);
+    for (repo, status) in [
+        ("regressed", "--pass"),
+        ("regressed", "--fail"),
+        ("fixed", "--fail"),
+        ("fixed", "--pass"),
+        ("same", "--fail"),
+        ("same", "--fail"),
+        ("new-a", "--pass"),
+        ("new-b", "--fail"),
+    ] {
+        let args = ["--owner", "org", "--repo", repo, "--policy", "p", status];
+        let out = send(&sink.url(), &args);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let hub = Hub::new(StoreLimits::default(), 16);
+    let status = SourceStatus::new(sink.url());
+    let follower = tokio::spawn(follow(
+        Target::plain(sink.url()),
+        hub.clone(),
+        status.clone(),
+    ));
+    until("the snapshot is in", || {
+        status.state() == SourceState::Live && status.received.load(Ordering::Relaxed) == 5
+    })
+    .await;
+    hub.read(|s| {
+        let change = |repo: &str| s.key(s.key_id("org", repo, "p").unwrap()).change;
+        assert_eq!(change("regressed"), Change::Regressed);
+        assert_eq!(change("fixed"), Change::Fixed);
+        assert_eq!(change("same"), Change::Same);
+        assert_eq!(change("new-a"), Change::First);
+        assert_eq!(change("new-b"), Change::First);
+        // Counted as transitions, as at the sink; the tallies are this
+        // viewer's own (three keys failing).
+        assert_eq!((s.total_regressions(), s.total_fixes()), (1, 1));
+        assert_eq!(s.transitions().len(), 2);
+        assert_eq!(s.failing_keys(), 3);
+    });
+    hub.close();
+    follower.abort();
+}
+
 /// The same sink given twice would show every alert of it twice (the
 /// second time as `same`): a usage error naming it.
 #[test]

@@ -120,25 +120,36 @@ impl Scratch {
         std::mem::swap(&mut n.details, &mut a.details);
         n.pass = a.pass;
         let identity = (!a.identity.is_empty()).then_some(a.identity.as_str());
+        // The key's status before this alert, as the sink had it (its
+        // change): decides the change of a key this viewer holds nothing of.
+        use crate::proto::watch::Change as Wire;
+        let before = match Wire::try_from(a.change) {
+            Ok(Wire::Same) => Some(a.pass),
+            Ok(Wire::Regressed) => Some(true),
+            Ok(Wire::Fixed) => Some(false),
+            Ok(Wire::First | Wire::Unknown) | Err(_) => None,
+        };
         // A refusal by the local store (over its bounds) is counted there.
         // By receive time: an alert older than the key's latest (one
         // replica's snapshot arriving after another's newer alert) must not
         // replace it.
         let _ = match printer {
-            None => hub.ingest_by_time(n, a.received_ms, peer, identity),
+            None => hub.ingest_by_time(n, a.received_ms, peer, identity, before),
             // Under the hub's lock, so the printer gets the alerts of all
             // sources in the viewer's seq order. A printer gone or behind
             // is not waited for (its queue counts what it lost).
-            Some(p) => hub.ingest_by_time_then(n, a.received_ms, peer, identity, &mut |r| {
-                let sent = p.tx.send(Sourced {
-                    record: r.clone(),
-                    source: p.source.clone(),
-                    source_seq: a.seq,
-                });
-                if sent.is_ok() {
-                    p.pace.gave();
-                }
-            }),
+            Some(p) => {
+                hub.ingest_by_time_then(n, a.received_ms, peer, identity, before, &mut |r| {
+                    let sent = p.tx.send(Sourced {
+                        record: r.clone(),
+                        source: p.source.clone(),
+                        source_seq: a.seq,
+                    });
+                    if sent.is_ok() {
+                        p.pace.gave();
+                    }
+                })
+            }
         };
         std::mem::swap(&mut n.owner, &mut a.owner);
         std::mem::swap(&mut n.repo, &mut a.repo);
@@ -749,6 +760,8 @@ mod tests {
                 String::new()
             },
             identity: identity.into(),
+            // Every value of the enum, unknown ones too.
+            change: (seq % 6) as i32,
         }
     }
 
@@ -890,7 +903,7 @@ mod tests {
                 details: "".into(),
                 pass: false,
             };
-            store.ingest_by_time(&alert, ms, None).unwrap();
+            store.ingest_by_time(&alert, ms, None, None).unwrap();
         }
         let held = Held::of(&store, 100);
         // The snapshot after the Reset (other seqs: a new epoch).

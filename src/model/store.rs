@@ -507,7 +507,7 @@ impl Store {
         peer: Option<Arc<Peer>>,
     ) -> Result<AlertRecord, StoreError> {
         let key = self.key_for(&alert.owner, &alert.repo, &alert.policy)?;
-        Ok(self.ingest_key(key, alert, at_ms, peer))
+        Ok(self.ingest_key(key, alert, at_ms, peer, None))
     }
 
     /// As [`Store::ingest`], for alerts merged from several sources (a
@@ -519,18 +519,25 @@ impl Store {
     ///
     /// [`Store::ingest`] stays by arrival: a sink's own clock may step back,
     /// and what it received last is then still its latest.
+    ///
+    /// `before` is the key's status before this alert as its source knew it
+    /// (from the change the sink gives it): it decides the change when this
+    /// store holds nothing of the key yet, so the oldest alert of a key in a
+    /// snapshot shows as the regression or fix it was at the sink, not as
+    /// `first`. The tallies move from what this store holds.
     pub fn ingest_by_time(
         &mut self,
         alert: &NewAlert,
         at_ms: u64,
         peer: Option<Arc<Peer>>,
+        before: Option<bool>,
     ) -> Result<AlertRecord, StoreError> {
         let key = self.key_for(&alert.owner, &alert.repo, &alert.policy)?;
         let state = &self.keys[key as usize];
         if state.count > 0 && at_ms < state.last_seen_ms {
             Ok(self.ingest_late(key, alert, at_ms, peer))
         } else {
-            Ok(self.ingest_key(key, alert, at_ms, peer))
+            Ok(self.ingest_key(key, alert, at_ms, peer, before))
         }
     }
 
@@ -599,13 +606,14 @@ impl Store {
         alert: &NewAlert,
         at_ms: u64,
         peer: Option<Arc<Peer>>,
+        before: Option<bool>,
     ) -> AlertRecord {
         let seq = self.next_seq;
         self.next_seq += 1;
 
         let state = &mut self.keys[key as usize];
         let previous = (state.count > 0).then_some(state.pass);
-        let change = Change::between(previous, alert.pass);
+        let change = Change::between(previous.or(before), alert.pass);
         let prev_seq = state.last_seq;
 
         let details = shared_details(state, &self.empty, &alert.details);
@@ -1575,10 +1583,10 @@ mod tests {
     fn an_alert_older_than_the_keys_latest_does_not_replace_it() {
         let mut s = small(100);
         let fail = s
-            .ingest_by_time(&alert("shared", "y", "p", false), 21_490, None)
+            .ingest_by_time(&alert("shared", "y", "p", false), 21_490, None, None)
             .unwrap();
         let late = s
-            .ingest_by_time(&alert("shared", "y", "p", true), 21_176, None)
+            .ingest_by_time(&alert("shared", "y", "p", true), 21_176, None, None)
             .unwrap();
         assert_eq!((late.seq, late.change, late.late), (2, Change::Same, true));
         assert!(!fail.late);
@@ -1613,7 +1621,7 @@ mod tests {
 
         // A newer one replaces it, and an equal time goes by arrival.
         let fixed = s
-            .ingest_by_time(&alert("shared", "y", "p", true), 21_490, None)
+            .ingest_by_time(&alert("shared", "y", "p", true), 21_490, None, None)
             .unwrap();
         assert_eq!((fixed.change, fixed.late), (Change::Fixed, false));
         assert!(s.key(k).pass);
@@ -1622,7 +1630,7 @@ mod tests {
         assert_eq!(chain, [3, 1], "linked past the late event");
         // A key's first alert is never late.
         let first = s
-            .ingest_by_time(&alert("shared", "z", "p", false), 1, None)
+            .ingest_by_time(&alert("shared", "z", "p", false), 1, None, None)
             .unwrap();
         assert_eq!((first.change, first.late), (Change::First, false));
 

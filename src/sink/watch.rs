@@ -798,6 +798,18 @@ mod encode {
             + str_len(7, &row.details)
             + str_len(8, label)
             + str_len(9, identity)
+            + uint_len(10, change(row))
+    }
+
+    /// The `Change` enum of watch.proto for the record's change.
+    pub(super) fn change(row: &Row) -> u64 {
+        use crate::model::Change;
+        match row.change {
+            Change::First => 1,
+            Change::Same => 2,
+            Change::Regressed => 3,
+            Change::Fixed => 4,
+        }
     }
 
     fn put_alert(row: &Row, buf: &mut Vec<u8>) {
@@ -814,6 +826,7 @@ mod encode {
         put_str(7, &row.details, buf);
         put_str(8, label, buf);
         put_str(9, identity, buf);
+        put_uint(10, change(row), buf);
     }
 
     fn field_len(tag: u32, len: usize) -> usize {
@@ -868,6 +881,15 @@ fn alert_of(row: &Row) -> Alert {
             .as_ref()
             .and_then(|p| p.identity.clone())
             .unwrap_or_default(),
+        change: {
+            use crate::proto::watch::Change as Wire;
+            match row.change {
+                Change::First => Wire::First,
+                Change::Same => Wire::Same,
+                Change::Regressed => Wire::Regressed,
+                Change::Fixed => Wire::Fixed,
+            }
+        } as i32,
     }
 }
 
