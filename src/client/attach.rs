@@ -533,7 +533,9 @@ async fn subscribe_once(
                     ));
                 }
                 // Another history than the one followed so far: the sink
-                // restarted without its state. What this viewer holds of
+                // restarted without durable state, or after an unclean
+                // stop (a kill -9 even with --state: it cannot know it
+                // kept every seq it gave out). What this viewer holds of
                 // the old one stays on screen, and the bar says so.
                 if !epoch.is_empty() && !b.epoch.is_empty() && *epoch != b.epoch {
                     status.restarts.fetch_add(1, Ordering::Relaxed);

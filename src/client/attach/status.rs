@@ -60,8 +60,8 @@ pub struct SourceStatus {
     /// Resume points the source could not honour (a fresh snapshot came).
     pub resets: AtomicU64,
     /// Snapshots of another history than the one followed before (the
-    /// sink restarted without its state): keys only the old one held stay
-    /// shown.
+    /// sink restarted without durable state, or after an unclean stop):
+    /// keys only the old one held stay shown.
     pub restarts: AtomicU64,
     /// Alerts the source reported this viewer missed (then refetched).
     pub missed: AtomicU64,
@@ -321,7 +321,7 @@ impl SourceStatus {
             }
         }
         if self.restarts.load(Ordering::Relaxed) > 0 {
-            s.push_str(" · restarted without its state: keys held before are still shown");
+            s.push_str(" · restarted with a new history (no durable state, or an unclean stop): keys held before are still shown");
         }
         s
     }
