@@ -327,12 +327,12 @@ pub fn render(sources: &Sources) -> String {
         let gauges: [UpstreamMetric; 6] = [
             (
                 "forward_queued",
-                "Alerts waiting in the upstream's queue",
+                "Alerts not sent to the upstream yet: in its queue, or held for sending while every attempt was refused before sending",
                 |s| s.queued,
             ),
             (
                 "forward_in_flight",
-                "Alerts being sent to the upstream",
+                "Alerts sent to the upstream and not answered yet (an attempt under way, or retried after no answer)",
                 |s| s.in_flight,
             ),
             (

@@ -762,6 +762,7 @@ impl Upstream {
         let refusing = g.state == UpstreamState::Up
             && g.last_refused
                 .is_some_and(|r| g.last_delivered.is_none_or(|d| r > d));
+        let unsent = self.held_unsent(&g);
         UpstreamSnapshot {
             url: self.url.clone(),
             role: self.role,
@@ -778,8 +779,11 @@ impl Upstream {
             delivered: g.delivered,
             failed: g.failed,
             dropped: g.dropped,
-            queued: g.queued as u64,
-            in_flight: g.in_flight() as u64,
+            // What lanes hold and never sent is queued, as the exit
+            // report says (`undelivered`): a dead upstream's panel read
+            // `in flight 1` where the exit line said `still queued 1`.
+            queued: (g.queued + unsent) as u64,
+            in_flight: (g.in_flight() - unsent) as u64,
             retries: g.retries,
             queue_capacity: self.capacity,
             rate: g.rate,
@@ -798,15 +802,29 @@ impl Upstream {
         }
     }
 
+    /// Whether an attempt of what `lane` holds may have reached the
+    /// upstream (see `lane_sent`).
+    fn lane_was_sent(&self, lane: usize) -> bool {
+        self.lane_sent
+            .get(lane)
+            .is_none_or(|s| s.load(Ordering::Relaxed))
+    }
+
+    /// Alerts lanes hold whose every attempt was refused before sending.
+    fn held_unsent(&self, g: &Inner) -> usize {
+        g.lane_current
+            .iter()
+            .enumerate()
+            .filter(|&(l, _)| !self.lane_was_sent(l))
+            .map(|(_, seqs)| seqs.len())
+            .sum()
+    }
+
     /// Exactly what did not reach this upstream (call after the senders
     /// stopped, so the sets are final).
     pub fn undelivered(&self) -> Undelivered {
         let g = self.lock();
-        let sent = |lane: usize| {
-            self.lane_sent
-                .get(lane)
-                .is_none_or(|s| s.load(Ordering::Relaxed))
-        };
+        let sent = |lane: usize| self.lane_was_sent(lane);
         let holding = |sent_or_not: bool| {
             g.lane_current
                 .iter()
@@ -1141,6 +1159,12 @@ mod tests {
         let mut run = Vec::new();
         assert!(matches!(up.take(0, 2, &mut run), Take::Run));
         assert_eq!(seqs(&run), [1, 2], "capped at max");
+        // Taken and not attempted yet: still queued (not sent).
+        let snap = up.snapshot();
+        assert_eq!((snap.queued, snap.in_flight), (8, 0));
+        assert!(snap.balances());
+        // An attempt under way: in flight.
+        up.lane_sent[0].store(true, Ordering::Relaxed);
         let snap = up.snapshot();
         assert_eq!((snap.queued, snap.in_flight), (6, 2));
         assert!(snap.balances());

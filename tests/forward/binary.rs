@@ -98,6 +98,16 @@ fn undelivered_alerts_are_listed_in_the_record_file_and_counted_on_exit() {
     let stats = lines.last().unwrap();
     assert_eq!(stats["undelivered"], 20, "{stats}");
     assert_eq!(stats["forward"][0]["delivered"], 0);
+    // The stats line (as the panel and the metrics) counts what the lanes
+    // held and never sent as queued, as the exit line does (it said
+    // `in_flight` 2 beside `still queued`).
+    let fwd = &stats["forward"][0];
+    assert_eq!(fwd["in_flight"], 0, "{stats}");
+    assert_eq!(
+        fwd["queued"].as_u64().unwrap() + fwd["dropped"].as_u64().unwrap(),
+        20,
+        "{stats}"
+    );
     assert!(
         err.contains(&format!("forward http://{dead}: 20 alerts not delivered")),
         "{err}"
