@@ -351,6 +351,10 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
         recorder: None,
         forward: Some(forward),
         state: None,
+        arrivals: Some(Arc::new({
+            let sources = sources.clone();
+            move || sources.iter().map(|s| s.received_live()).sum()
+        })),
         remote: Some(Arc::new({
             let (sources, filter) = (sources.clone(), filter.clone());
             move |short| {

@@ -691,6 +691,7 @@ fn serve(settings: Settings) -> Result<(), Failure> {
         forward: forward_stats.clone(),
         state: state.clone(),
         remote: None,
+        arrivals: None,
         bell_on: settings.bell_on.clone(),
         views: settings.views.clone(),
         viewers: Some({

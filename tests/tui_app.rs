@@ -2185,3 +2185,51 @@ fn a_narrow_transitions_pane_takes_two_lines_a_transition() {
         "{repo} not in Details after the click\n{screen}"
     );
 }
+
+/// The status bar's rate is traffic: a viewer's snapshot (thousands of
+/// alerts in a moment) is not counted, what its sources send live is (a
+/// review: `10,000 alerts · 4,693/s` just after attaching, nothing sent).
+/// A sink's own alerts all count.
+#[test]
+fn the_rate_counts_live_arrivals_not_a_viewers_snapshot() {
+    use sinkwatch::ui::state::Arrivals;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let live = Arc::new(AtomicU64::new(0));
+    let mut info = SourceInfo::live("attached to http://127.0.0.1:7000");
+    info.arrivals = Some(Arrivals(Arc::new({
+        let live = live.clone();
+        move || live.load(Ordering::Relaxed)
+    })));
+    let viewer = Harness::new(
+        120,
+        30,
+        Theme::default_theme(),
+        info,
+        StoreLimits::default(),
+    );
+    let sink = Harness::live(120, 30);
+    for (mut h, snapshot_counted) in [(viewer, false), (sink, true)] {
+        h.draw();
+        // A snapshot of 2,000 alerts lands at once.
+        for i in 0..2_000 {
+            h.ingest("ossf", &format!("r{i}"), "p", true, "");
+        }
+        for _ in 0..8 {
+            h.advance(250);
+            h.draw();
+        }
+        let rate = h.app.rate().unwrap();
+        assert_eq!(rate > 0.0, snapshot_counted, "{rate}");
+        // Then 4 alerts a second, live, for longer than the rate's span.
+        for _ in 0..28 {
+            h.ingest("ossf", "live", "p", true, "");
+            live.fetch_add(1, Ordering::Relaxed);
+            h.advance(250);
+            h.draw();
+        }
+        if !snapshot_counted {
+            let rate = h.app.rate().unwrap();
+            assert!((3.0..=5.0).contains(&rate), "{rate}");
+        }
+    }
+}

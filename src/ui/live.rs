@@ -46,6 +46,9 @@ pub struct Extras {
     /// `sinkwatch attach`: each remote source's connection state, for the
     /// status bar (read at each frame).
     pub remote: Option<RemoteStatus>,
+    /// `sinkwatch attach`: the alerts its sources sent live, which the
+    /// status bar's rate counts (see `SourceInfo::arrivals`).
+    pub arrivals: Option<Arc<dyn Fn() -> u64 + Send + Sync>>,
     /// `--bell-on`: ring on regressions matching it.
     pub bell_on: Option<crate::model::filter::Filter>,
     /// The saved views (`views:` in the config) the `V` menu offers.
@@ -86,6 +89,7 @@ pub fn run_live(
         recorder: extras.recorder,
         state: extras.state,
         remote: extras.remote.map(super::state::Remote),
+        arrivals: extras.arrivals.map(super::state::Arrivals),
         viewers: extras.viewers.map(super::state::Remote),
         empty_hint: extras.empty_hint,
     };

@@ -158,6 +158,11 @@ impl PrinterPace {
 }
 
 impl SourceStatus {
+    /// Alerts received live from this source (snapshots left out).
+    pub fn received_live(&self) -> u64 {
+        self.live.load(Ordering::Relaxed)
+    }
+
     pub fn new(url: impl Into<String>) -> Arc<SourceStatus> {
         SourceStatus::in_group(url, None)
     }

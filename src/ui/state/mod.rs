@@ -106,6 +106,10 @@ pub struct SourceInfo {
     pub state: Option<Arc<crate::state::StateStats>>,
     /// `sinkwatch attach`: the remote sources' connection states.
     pub remote: Option<Remote>,
+    /// `sinkwatch attach`: the alerts its sources sent live (snapshots
+    /// left out), what the status bar's rate counts. None: the store's
+    /// accepted count (a sink's own alerts all arrive live).
+    pub arrivals: Option<Arrivals>,
     /// A sink serving Watch: the viewers attached now (an empty line when
     /// none).
     pub viewers: Option<Remote>,
@@ -128,6 +132,16 @@ pub struct EmptyHint {
 /// The remote sources' status line, read when a frame is drawn.
 #[derive(Clone)]
 pub struct Remote(pub super::live::RemoteStatus);
+
+/// A count read when the rate is sampled.
+#[derive(Clone)]
+pub struct Arrivals(pub Arc<dyn Fn() -> u64 + Send + Sync>);
+
+impl std::fmt::Debug for Arrivals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Arrivals(..)")
+    }
+}
 
 impl std::fmt::Debug for Remote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

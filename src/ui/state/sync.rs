@@ -127,7 +127,14 @@ impl App {
             self.forward_sampled_ms = Some(now_ms);
         }
         if self.info.live {
-            self.rate.sample(now_ms, self.stats.accepted);
+            // A viewer's snapshot is not traffic: counted, it read as
+            // thousands of alerts a second for the first seconds.
+            let arrived = self
+                .info
+                .arrivals
+                .as_ref()
+                .map_or(self.stats.accepted, |a| (a.0)());
+            self.rate.sample(now_ms, arrived);
         }
         changed |= self.stats != before;
 
