@@ -2233,3 +2233,42 @@ fn the_rate_counts_live_arrivals_not_a_viewers_snapshot() {
         }
     }
 }
+
+/// A viewer of one sink that is down, at 80 columns: the bar keeps the
+/// failing count (the sink's URL pushed it off, leaving `20,002 alerts │`),
+/// and a bar cut anyway never ends on a separator.
+#[test]
+fn a_viewer_of_one_sink_down_keeps_its_counts_at_80_columns() {
+    use sinkwatch::client::attach::{SourceState, SourceStatus, status_line, status_short};
+    use sinkwatch::ui::state::Remote;
+    let source = SourceStatus::new("http://127.0.0.1:27101");
+    source.set(SourceState::Down {
+        why: "connection refused".into(),
+        retry_in: Duration::from_millis(2_000),
+    });
+    let sources = vec![source];
+    let mut info = SourceInfo::live("attached to http://127.0.0.1:27101");
+    info.remote = Some(Remote(Arc::new(move |short| {
+        if short {
+            status_short(&sources)
+        } else {
+            status_line(&sources)
+        }
+    })));
+    let mut h = Harness::new(80, 24, Theme::default_theme(), info, StoreLimits::default());
+    for i in 0..20_002u32 {
+        h.ingest("ossf", &format!("r{}", i % 9_000), "p", i % 8 != 0, "x");
+    }
+    let screen = h.screen();
+    let bar = screen.lines().nth(22).unwrap();
+    assert!(bar.contains("0/1 live · down: connection refused"), "{bar}");
+    assert!(bar.contains("20,002 alerts"), "{bar}");
+    assert!(bar.contains("failing"), "{bar}");
+    // Narrower still: cut, never on a separator.
+    for w in 40..80 {
+        h.resize(w, 24);
+        let screen = h.screen();
+        let bar = screen.lines().nth(22).unwrap().trim_end();
+        assert!(!bar.ends_with('│'), "{w}: {bar}");
+    }
+}

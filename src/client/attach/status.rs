@@ -415,7 +415,8 @@ pub fn status_line(sources: &[Arc<SourceStatus>]) -> String {
 
 /// The sources in a few words, for a narrow status bar: `2/2 live`, or
 /// `1/2 live · http://b:50051 down: connection refused` naming the first
-/// that is not live and why (shortened); then `1,204 refetched` when
+/// that is not live and why (shortened; `0/1 live · down: …` of a single
+/// source); then `1,204 refetched` when
 /// the sources reported alerts this viewer fell behind on (`missed` once a
 /// source has reset it).
 pub fn status_short(sources: &[Arc<SourceStatus>]) -> String {
@@ -427,7 +428,13 @@ pub fn status_short(sources: &[Arc<SourceStatus>]) -> String {
         .zip(&states)
         .find(|(_, st)| **st != SourceState::Live)
     {
-        out.push_str(&format!(" · {} {}", s.url, s.short_state()));
+        // Which one, when there are several; of one, the state alone
+        // (at 80 columns the URL pushed the failing count off the bar).
+        if sources.len() > 1 {
+            out.push_str(&format!(" · {} {}", s.url, s.short_state()));
+        } else {
+            out.push_str(&format!(" · {}", s.short_state()));
+        }
     }
     let missed: u64 = sources
         .iter()
@@ -590,7 +597,7 @@ mod tests {
         b.set(SourceState::Connecting);
         assert_eq!(
             status_short(std::slice::from_ref(&b)),
-            "0/1 live · http://b:2 connecting, was down: no answer to the subscription w…"
+            "0/1 live · connecting, was down: no answer to the subscription w…"
         );
         assert_eq!(b.to_json()["state"], "connecting");
         assert_eq!(

@@ -222,8 +222,9 @@ pub(super) fn draw_forwarding(
             Line::styled(" No forwarding reported.", t.text),
             Line::raw(""),
             Line::styled(
-                " The sinks this viewer is attached to do not forward (they would report \
-                 their --forward upstreams here about once a second).",
+                " A sink this viewer is attached to reports its --forward upstreams here \
+                 about once a second while it is live: none does now (they do not forward, \
+                 or are not live: see the status bar).",
                 t.dim,
             ),
             Line::styled(" F shows Transitions again.", t.dim),

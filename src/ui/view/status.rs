@@ -160,7 +160,17 @@ pub(super) fn status_line(app: &App, t: &Theme, width: u16, now_ms: u64) -> Line
             } else {
                 // Never a number cut short: it would read as a smaller one.
                 let text = fmt::ellipsize_words(&span.content, room);
-                kept.push(Span::styled(text, span.style));
+                if text.chars().any(char::is_alphanumeric) {
+                    kept.push(Span::styled(text, span.style));
+                } else {
+                    // Nothing of it left: nor of the separator before it
+                    // (a bar ended in `20,002 alerts │`).
+                    while kept.last().is_some_and(|k| k.content.trim() == "│") {
+                        kept.pop();
+                    }
+                    let more = if room >= 2 { " …" } else { "…" };
+                    kept.push(Span::styled(more, span.style));
+                }
                 break;
             }
         }
