@@ -2272,3 +2272,28 @@ fn a_viewer_of_one_sink_down_keeps_its_counts_at_80_columns() {
         assert!(!bar.ends_with('│'), "{w}: {bar}");
     }
 }
+
+/// A Transitions title with room for the regressions' count only says the
+/// fixes are cut (`✗1,200 …`): it read as if there were none.
+#[test]
+fn a_transitions_title_too_narrow_for_both_counts_says_so() {
+    let mut h = Harness::live(80, 24);
+    for i in 0..1_200 {
+        h.ingest("ossf", &format!("r{i}"), "p", true, "");
+        h.ingest("ossf", &format!("r{i}"), "p", false, "x");
+    }
+    for i in 0..1_100 {
+        h.ingest("ossf", &format!("f{i}"), "p", false, "x");
+        h.ingest("ossf", &format!("f{i}"), "p", true, "");
+    }
+    let screen = h.screen();
+    let title = screen
+        .lines()
+        .find(|l| l.contains("Transitions"))
+        .expect("the Transitions pane");
+    assert!(title.contains("✗1,200"), "{title}");
+    assert!(
+        title.contains("✓1,100") || title.contains("✗1,200 …"),
+        "{title}"
+    );
+}

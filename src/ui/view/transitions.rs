@@ -94,7 +94,13 @@ pub(super) fn draw_transitions(
                 v.push(Span::styled(" in 15m", t.title));
             }
         } else if fmt::width(&fail) <= room {
+            // The fixes do not fit: said to be there (a review read the
+            // title as all there was).
+            let cut = fmt::width(&fail) + 2 <= room;
             v.push(Span::styled(fail, r_style));
+            if cut {
+                v.push(Span::styled(" …", t.title));
+            }
         }
         v
     };
