@@ -1565,6 +1565,11 @@ fn attached_and_empty_the_hint_names_the_sinks_and_a_send_that_reaches_them() {
         !screen.contains("attached to http://10.0.0.5:50051 …"),
         "{screen}"
     );
+    // The whole command, wrapped (it was cut at `--repo my-repo`).
+    assert!(
+        screen.contains("--policy \"Branch Protection\" --fail"),
+        "{screen}"
+    );
     insta::assert_snapshot!("attached_empty_120x40", screen);
     // A viewer refuses nothing itself: no `refused 0` in its status bar,
     // and `R` says where each sink's refusals are counted.
@@ -1575,6 +1580,9 @@ fn attached_and_empty_the_hint_names_the_sinks_and_a_send_that_reaches_them() {
         screen.contains("Each sink counts the requests it refuses"),
         "{screen}"
     );
+    // Wrapped in the overlay, none of it cut (at 120 columns it ended
+    // `or R i`).
+    assert!(screen.contains("in its own TUI."), "{screen}");
 }
 
 /// `attach` at 80 columns: the sources shrink to `1/2 live · URL down`

@@ -394,7 +394,13 @@ pub(super) fn draw_alerts(
         block = block.title_bottom(s);
     }
     if rows.is_empty() {
-        frame.render_widget(Paragraph::new(empty_alerts_message(app)).block(block), area);
+        // Wrapped: at 80 columns the hint was cut mid-word.
+        frame.render_widget(
+            Paragraph::new(empty_alerts_message(app))
+                .wrap(ratatui::widgets::Wrap { trim: false })
+                .block(block),
+            area,
+        );
         return;
     }
     // A row flashes after a change: of the event itself, or of the key.

@@ -28,11 +28,13 @@ pub fn lines(hub: &Hub, t: &Theme, now_ms: u64, width: usize, remote: bool) -> V
     if remote {
         // A viewer's alerts come over Watch: what the sinks refused never
         // reaches it.
-        out.push(Line::styled(
-            " Each sink counts the requests it refuses: see its stats line, its metrics \
-             (sinkwatch_alerts_refused_total) or R in its own TUI.",
-            t.dim,
-        ));
+        // Wrapped here: the view scrolls by these lines (a review saw it
+        // cut at 120 columns).
+        let text = "Each sink counts the requests it refuses: see its stats line, its metrics \
+                    (sinkwatch_alerts_refused_total) or R in its own TUI.";
+        for l in super::text::wrap_words(text, width.saturating_sub(1), 8) {
+            out.push(Line::styled(format!(" {l}"), t.dim));
+        }
         return out;
     }
     if by_reason.is_empty() {
