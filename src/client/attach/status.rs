@@ -388,7 +388,16 @@ impl SourceStatus {
     pub fn to_json(&self) -> serde_json::Value {
         let mut v = serde_json::json!({
             "url": self.url,
-            "state": self.state().to_string(),
+            // The URL is said once, in `url` (a connection refused
+            // repeated it here).
+            "state": match self.state() {
+                SourceState::Down { why, retry_in } => SourceState::Down {
+                    why: self.without_url(&why).to_owned(),
+                    retry_in,
+                }
+                .to_string(),
+                other => other.to_string(),
+            },
             "last_seq": self.last_seq.load(Ordering::Relaxed),
             "received": self.received.load(Ordering::Relaxed),
             "reconnects": self.reconnects.load(Ordering::Relaxed),
@@ -594,6 +603,12 @@ mod tests {
             "http://b:2: no answer to the subscription within 20s — check",
             500,
         ));
+        // The URL once, in `url` (not again in `state`).
+        let state = b.to_json()["state"].as_str().unwrap().to_owned();
+        assert!(
+            state.starts_with("down: no answer to the subscription"),
+            "{state}"
+        );
         b.set(SourceState::Connecting);
         assert_eq!(
             status_short(std::slice::from_ref(&b)),
