@@ -830,9 +830,7 @@ async fn a_sink_restarted_without_its_state_is_said_and_what_was_held_kept() {
     assert_eq!(status.restarts.load(Ordering::Relaxed), 1);
     let line = status.line();
     assert!(
-        line.contains(
-            "restarted with a new history (no durable state, or an unclean stop): keys held before are still shown"
-        ),
+        line.contains("restarted with a new history: keys held before are still shown"),
         "{line}"
     );
     let short = sinkwatch::client::attach::status_short(std::slice::from_ref(&status));

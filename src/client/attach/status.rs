@@ -326,7 +326,7 @@ impl SourceStatus {
             }
         }
         if self.restarts.load(Ordering::Relaxed) > 0 {
-            s.push_str(" · restarted with a new history (no durable state, or an unclean stop): keys held before are still shown");
+            s.push_str(" · restarted with a new history: keys held before are still shown");
         }
         s
     }
