@@ -343,9 +343,8 @@ impl Hub {
 
     /// As [`Hub::ingest_at`] for alerts merged from several sources (a
     /// viewer over replicas): the key's latest status follows receive time
-    /// ([`Store::ingest_by_time`]).
-    /// `before`: the key's status before the alert as its source knew it
-    /// (see [`Store::ingest_by_time`]).
+    /// ([`Store::ingest_by_time`]). `before`: the key's status before the
+    /// alert as its source knew it (see there).
     pub fn ingest_by_time(
         &self,
         alert: &NewAlert,
@@ -354,15 +353,8 @@ impl Hub {
         peer_identity: Option<&str>,
         before: Option<bool>,
     ) -> Result<Arc<AlertRecord>, IngestError> {
-        self.ingest_with(
-            alert,
-            at_ms,
-            peer_addr,
-            peer_identity,
-            None,
-            Some(before),
-            &mut |_| {},
-        )
+        let then = &mut |_: &Arc<AlertRecord>| {};
+        self.ingest_by_time_then(alert, at_ms, peer_addr, peer_identity, before, then)
     }
 
     /// As [`Hub::ingest_by_time`], calling `then` with the record under the
