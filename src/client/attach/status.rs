@@ -71,6 +71,8 @@ pub struct SourceStatus {
     /// `connecting` (which may last 20 s against a silent peer) keeps
     /// saying it, where the reason showed only during the back-off.
     last_down: Mutex<Option<String>>,
+    /// When the source went down: its retry counts down from there.
+    down_at: Mutex<Option<std::time::Instant>>,
     /// Where this source's forwarding reports go (the TUI's forwarding
     /// panel), and this source's place there.
     forward: Mutex<Option<(Arc<ForwardStats>, usize)>>,
@@ -180,6 +182,7 @@ impl SourceStatus {
             missed: AtomicU64::new(0),
             last_reset: Mutex::new(None),
             last_down: Mutex::new(None),
+            down_at: Mutex::new(None),
             forward: Mutex::new(None),
             printer: Mutex::new(None),
             epochs,
@@ -258,6 +261,8 @@ impl SourceStatus {
         match &state {
             SourceState::Down { why, .. } => {
                 *self.last_down() = Some(why.clone());
+                *self.down_at.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(std::time::Instant::now());
                 // What it reported is not known any more, and a sink that
                 // comes back may not forward at all (it then reports
                 // nothing): its last report would stand forever (a review).
@@ -297,9 +302,7 @@ impl SourceStatus {
     /// a 250-column status bar.
     pub fn line(&self) -> String {
         let mut shown = self.short_state();
-        if let SourceState::Down { retry_in, .. } = self.state() {
-            shown.push_str(&format!(" (retry in {:.1}s)", retry_in.as_secs_f64()));
-        }
+        shown.push_str(&self.retry_countdown());
         let mut s = format!(
             "{} {} · {}",
             self.url,
@@ -329,6 +332,22 @@ impl SourceStatus {
             s.push_str(" · restarted with a new history: keys held before are still shown");
         }
         s
+    }
+
+    /// ` (retry in 7.5s)` while down, counting down from when it went
+    /// down (it stood still between attempts: a review); ` (retrying)`
+    /// once the wait is over; empty otherwise.
+    fn retry_countdown(&self) -> String {
+        let SourceState::Down { retry_in, .. } = self.state() else {
+            return String::new();
+        };
+        let since = *self.down_at.lock().unwrap_or_else(|e| e.into_inner());
+        let left = since.map_or(retry_in, |t| retry_in.saturating_sub(t.elapsed()));
+        if left.is_zero() {
+            " (retrying)".to_owned()
+        } else {
+            format!(" (retry in {:.1}s)", left.as_secs_f64())
+        }
     }
 
     /// The state in a few words: `down: connection refused`, `refused:
@@ -683,8 +702,43 @@ mod tests {
             2000,
         ));
         assert_eq!(
-            b.line(),
-            "http://b:2 down: connection refused (retry in 2.0s) · 0"
+            without_countdown(&b.line()),
+            "http://b:2 down: connection refused · 0"
+        );
+    }
+
+    /// The line without its ` (retry in …)` or ` (retrying)`.
+    fn without_countdown(line: &str) -> String {
+        for start in [" (retry in ", " (retrying)"] {
+            if let Some(at) = line.find(start) {
+                let end = at + line[at..].find(')').unwrap() + 1;
+                return format!("{}{}", &line[..at], &line[end..]);
+            }
+        }
+        line.to_owned()
+    }
+
+    /// The retry counts down from when the source went down (it stood at
+    /// the wait set by the last failure: a review saw 6.1s for 6 s).
+    #[test]
+    fn a_down_sources_retry_counts_down() {
+        let b = SourceStatus::new("http://b:2");
+        b.set(down("connection refused", 10_000));
+        let at = |ago: u64| {
+            *b.down_at.lock().unwrap() = Some(std::time::Instant::now() - Duration::from_secs(ago));
+        };
+        let left = |line: &str| -> f64 {
+            let from = line.find("(retry in ").unwrap() + "(retry in ".len();
+            line[from..].split('s').next().unwrap().parse().unwrap()
+        };
+        at(4);
+        let wide = b.line();
+        assert!(left(&wide) <= 6.0, "{wide}");
+        at(11);
+        assert!(
+            b.line().contains("down: connection refused (retrying)"),
+            "{}",
+            b.line()
         );
     }
 }

@@ -149,6 +149,25 @@ pub(super) fn status_line(app: &App, t: &Theme, width: u16, now_ms: u64) -> Line
             break;
         }
     }
+    // Attached: the notes at the end of the sources' line (a restart,
+    // what was missed) give way to the counts when that makes the bar fit
+    // (a review saw `older keys shown │ 2,000…` at 84 columns); the
+    // sources' states themselves (its first two parts) never do.
+    let total = spans.iter().map(Span::width).sum::<usize>();
+    if total > width
+        && app.info.remote.is_some()
+        && let Some(first) = spans.first_mut()
+    {
+        let rest = total - first.width();
+        let parts: Vec<&str> = first.content.split(" · ").collect();
+        let fits = (2..parts.len())
+            .rev()
+            .map(|n| parts[..n].join(" · "))
+            .find(|head| rest + fmt::width(head) <= width);
+        if let Some(head) = fits {
+            *first = Span::styled(head, first.style);
+        }
+    }
     if spans.iter().map(Span::width).sum::<usize>() > width {
         let mut room = width;
         let mut kept = Vec::new();
