@@ -1565,12 +1565,25 @@ fn attached_and_empty_the_hint_names_the_sinks_and_a_send_that_reaches_them() {
         !screen.contains("attached to http://10.0.0.5:50051 …"),
         "{screen}"
     );
-    // The whole command, wrapped (it was cut at `--repo my-repo`).
+    // The whole command, wrapped (it was cut at `--repo my-repo`), an
+    // option never parted from its value, at any width.
     assert!(
         screen.contains("--policy \"Branch Protection\" --fail"),
         "{screen}"
     );
     insta::assert_snapshot!("attached_empty_120x40", screen);
+    for w in [60, 80, 100] {
+        h.resize(w, 40);
+        let screen = h.screen();
+        for part in [
+            "--to http://10.0.0.5:50051",
+            "--token-file /run/t",
+            "--policy \"Branch Protection\"",
+        ] {
+            assert!(screen.contains(part), "{w}: {part}\n{screen}");
+        }
+    }
+    h.resize(120, 40);
     // A viewer refuses nothing itself: no `refused 0` in its status bar,
     // and `R` says where each sink's refusals are counted.
     assert!(!line_with(&screen, " ⇄ ").contains("refused"), "{screen}");
@@ -1581,8 +1594,10 @@ fn attached_and_empty_the_hint_names_the_sinks_and_a_send_that_reaches_them() {
         "{screen}"
     );
     // Wrapped in the overlay, none of it cut (at 120 columns it ended
-    // `or R i`).
+    // `or R i`); no count of its own in the title (it said `· 0`).
     assert!(screen.contains("in its own TUI."), "{screen}");
+    assert!(screen.contains(" Refused requests "), "{screen}");
+    assert!(!screen.contains("Refused requests ·"), "{screen}");
 }
 
 /// `attach` at 80 columns: the sources shrink to `1/2 live · URL down`

@@ -57,7 +57,25 @@ impl AlertRow {
     }
 }
 
-pub(super) fn empty_alerts_message(app: &App) -> Vec<Line<'static>> {
+/// The words of a command as lines of at most `width` columns: the first
+/// indented by 3, the rest by 5, broken only between `parts` (an option
+/// and its value stay together: a review saw `"Branch` / `Protection"`).
+fn command_lines(parts: &[String], width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut cur = String::from("  ");
+    for part in parts {
+        let fresh = lines.is_empty() && cur.trim().is_empty();
+        if !fresh && fmt::width(&cur) + 1 + fmt::width(part) > width {
+            lines.push(std::mem::replace(&mut cur, String::from("    ")));
+        }
+        cur.push(' ');
+        cur.push_str(part);
+    }
+    lines.push(cur);
+    lines
+}
+
+pub(super) fn empty_alerts_message(app: &App, width: usize) -> Vec<Line<'static>> {
     let t = &app.theme;
     if app.stats.accepted == 0 {
         if app.info.live {
@@ -75,17 +93,35 @@ pub(super) fn empty_alerts_message(app: &App) -> Vec<Line<'static>> {
             } else {
                 " Point Allstar's rpc action at this address, or try:"
             };
-            vec![
+            let mut parts = vec!["sinkwatch send".to_owned()];
+            // `--to URL --token-file FILE`: an option with its value.
+            for (i, opt) in send_args.split(" --").enumerate() {
+                parts.push(if i == 0 {
+                    opt.to_owned()
+                } else {
+                    format!("--{opt}")
+                });
+            }
+            parts.extend(
+                [
+                    "--owner my-org",
+                    "--repo my-repo",
+                    "--policy \"Branch Protection\"",
+                    "--fail",
+                ]
+                .map(str::to_owned),
+            );
+            let mut lines = vec![
                 Line::styled(format!(" Waiting for alerts {waiting} …"), t.text),
                 Line::raw(""),
                 Line::styled(point, t.dim),
-                Line::styled(
-                    format!(
-                        "   sinkwatch send {send_args} --owner my-org --repo my-repo --policy \"Branch Protection\" --fail"
-                    ),
-                    t.dim,
-                ),
-            ]
+            ];
+            lines.extend(
+                command_lines(&parts, width)
+                    .into_iter()
+                    .map(|l| Line::styled(l, t.dim)),
+            );
+            lines
         } else {
             let what = if app.info.database {
                 "database"
@@ -396,9 +432,12 @@ pub(super) fn draw_alerts(
     if rows.is_empty() {
         // Wrapped: at 80 columns the hint was cut mid-word.
         frame.render_widget(
-            Paragraph::new(empty_alerts_message(app))
-                .wrap(ratatui::widgets::Wrap { trim: false })
-                .block(block),
+            Paragraph::new(empty_alerts_message(
+                app,
+                area.width.saturating_sub(2) as usize,
+            ))
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .block(block),
             area,
         );
         return;

@@ -103,7 +103,12 @@ pub fn draw(
         .border_style(t.border_focused)
         .title(Line::styled(
             super::common::fit_title(
-                &format!(" Refused requests · {} ", thousands(hub.refused_total())),
+                &if remote {
+                    // A viewer has no count of its own (it said `· 0`).
+                    " Refused requests ".to_owned()
+                } else {
+                    format!(" Refused requests · {} ", thousands(hub.refused_total()))
+                },
                 w,
             ),
             t.title_focused,
