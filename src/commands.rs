@@ -251,16 +251,9 @@ fn attach(a: crate::cli::AttachArgs) -> Result<(), Failure> {
                         let now = s.state();
                         // A refusal has a line of its own (above).
                         if last.is_news(&now) && !matches!(now, SourceState::Refused(_)) {
-                            // The reason is sanitized where it is set; the
-                            // URL it may start with is said once, first.
-                            let said = match now {
-                                SourceState::Down { why, retry_in } => SourceState::Down {
-                                    why: s.without_url(&why).to_owned(),
-                                    retry_in,
-                                },
-                                other => other,
-                            };
-                            eprintln!("sinkwatch: source {}: {said}", s.url);
+                            // The reason is sanitized, and the URL it may
+                            // start with taken off, where it is set.
+                            eprintln!("sinkwatch: source {}: {now}", s.url);
                         }
                     }
                 }

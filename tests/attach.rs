@@ -98,6 +98,29 @@ fn attach_exits_1_when_every_source_refuses_it() {
     assert!(refusals[0].contains("Unauthenticated"), "{stderr}");
 }
 
+/// A viewer's hub following `sink`, once its snapshot of `n` alerts is in.
+async fn follow_snapshot(
+    sink: &Headless,
+    n: u64,
+) -> (
+    Arc<Hub>,
+    Arc<SourceStatus>,
+    tokio::task::JoinHandle<Option<String>>,
+) {
+    let hub = Hub::new(StoreLimits::default(), 16);
+    let status = SourceStatus::new(sink.url());
+    let follower = tokio::spawn(follow(
+        Target::plain(sink.url()),
+        hub.clone(),
+        status.clone(),
+    ));
+    until("the snapshot is in", || {
+        status.state() == SourceState::Live && status.received.load(Ordering::Relaxed) == n
+    })
+    .await;
+    (hub, status, follower)
+}
+
 /// A snapshot moves the source's `last_seq` (the sources line showed 0
 /// with 1 alert received from a snapshot).
 #[tokio::test]
@@ -110,17 +133,7 @@ async fn a_snapshot_moves_the_sources_last_seq() {
         );
         assert!(out.status.success(), "{out:?}");
     }
-    let hub = Hub::new(StoreLimits::default(), 16);
-    let status = SourceStatus::new(sink.url());
-    let follower = tokio::spawn(follow(
-        Target::plain(sink.url()),
-        hub.clone(),
-        status.clone(),
-    ));
-    until("the snapshot is in", || {
-        status.state() == SourceState::Live && status.received.load(Ordering::Relaxed) == 2
-    })
-    .await;
+    let (hub, status, follower) = follow_snapshot(&sink, 2).await;
     // Seqs start at 1: the sink's second alert.
     assert_eq!(status.last_seq.load(Ordering::Relaxed), 2);
     assert_eq!(status.to_json()["last_seq"], 2);
@@ -152,17 +165,7 @@ async fn a_snapshot_keeps_the_changes_the_sink_gave_its_alerts() {
         let out = send(&sink.url(), &args);
         assert!(out.status.success(), "{out:?}");
     }
-    let hub = Hub::new(StoreLimits::default(), 16);
-    let status = SourceStatus::new(sink.url());
-    let follower = tokio::spawn(follow(
-        Target::plain(sink.url()),
-        hub.clone(),
-        status.clone(),
-    ));
-    until("the snapshot is in", || {
-        status.state() == SourceState::Live && status.received.load(Ordering::Relaxed) == 5
-    })
-    .await;
+    let (hub, _status, follower) = follow_snapshot(&sink, 5).await;
     hub.read(|s| {
         let change = |repo: &str| s.key(s.key_id("org", repo, "p").unwrap()).change;
         assert_eq!(change("regressed"), Change::Regressed);

@@ -258,6 +258,15 @@ impl SourceStatus {
 
     /// Sets the connection state (`follow` does; tests draw it).
     pub fn set(&self, state: SourceState) {
+        // A diagnosis may start with the source's URL: kept without it, as
+        // every place that says the state names the source already.
+        let state = match state {
+            SourceState::Down { why, retry_in } => SourceState::Down {
+                why: self.without_url(&why).to_owned(),
+                retry_in,
+            },
+            other => other,
+        };
         match &state {
             SourceState::Down { why, .. } => {
                 *self.last_down() = Some(why.clone());
@@ -407,16 +416,7 @@ impl SourceStatus {
     pub fn to_json(&self) -> serde_json::Value {
         let mut v = serde_json::json!({
             "url": self.url,
-            // The URL is said once, in `url` (a connection refused
-            // repeated it here).
-            "state": match self.state() {
-                SourceState::Down { why, retry_in } => SourceState::Down {
-                    why: self.without_url(&why).to_owned(),
-                    retry_in,
-                }
-                .to_string(),
-                other => other.to_string(),
-            },
+            "state": self.state().to_string(),
             "last_seq": self.last_seq.load(Ordering::Relaxed),
             "received": self.received.load(Ordering::Relaxed),
             "reconnects": self.reconnects.load(Ordering::Relaxed),
@@ -426,7 +426,7 @@ impl SourceStatus {
         });
         // Why it was last down, while it is not live again.
         if let Some(why) = self.last_error() {
-            v["last_error"] = self.without_url(&why).into();
+            v["last_error"] = why.into();
         }
         v
     }
